@@ -1,0 +1,93 @@
+/**
+ * The typed client of the master API, used by the CLI, the node agent, the
+ * dashboard and the tests. Errors come back as the same {@link HoxError} the
+ * master threw (code, message, field); a master that cannot be reached is
+ * `HOX_MASTER_UNREACHABLE`.
+ *
+ * @example
+ * const client = new MasterClient({ url: 'http://127.0.0.1:8470', token });
+ * const doc = await client.call('requestInstance', { title: 'db', software_release_uri: 'hyper_db', software_type: 'default' });
+ */
+import { ROUTES, type RouteName } from '../protocol/routes.js';
+import type { Body, BodyName } from '../protocol/schemas.js';
+import { HoxError, isErrorCode } from '../shared/errors.js';
+
+export type RequestOf<R extends RouteName> = Body<(typeof ROUTES)[R]['body'] & BodyName>;
+export type ResponseOf<R extends RouteName> = Body<(typeof ROUTES)[R]['response'] & BodyName>;
+
+export interface MasterClientOptions {
+  /** Base URL of the master, e.g. `http://127.0.0.1:8470`. */
+  url: string;
+  /** Bearer token (admin, user, node, instance or registration). */
+  token?: string;
+  /** Per-call timeout; long-polls add their own wait to it. @default 30000 */
+  timeoutMs?: number;
+}
+
+export class MasterClient {
+  readonly url: string;
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(options: MasterClientOptions) {
+    this.url = options.url.replace(/\/+$/, '');
+    this.token = options.token;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** A client for the same master with another token. */
+  withToken(token: string): MasterClient {
+    return new MasterClient({ url: this.url, token, timeoutMs: this.timeoutMs });
+  }
+
+  async call<R extends RouteName>(route: R, body: RequestOf<R>, options: { signal?: AbortSignal } = {}): Promise<ResponseOf<R>> {
+    const path = ROUTES[route].path;
+    const extraWait = route === 'waitForChange' ? ((body as { timeout_ms?: number }).timeout_ms ?? 25_000) : 0;
+    const timeout = AbortSignal.timeout(this.timeoutMs + extraWait);
+    const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }),
+        },
+        body: JSON.stringify(body),
+        signal,
+      });
+    } catch (error) {
+      throw new HoxError('HOX_MASTER_UNREACHABLE', `master at ${this.url} is unreachable (${path})`, { cause: error });
+    }
+    const text = await response.text();
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch (error) {
+      throw new HoxError('HOX_INTERNAL', `master answered ${response.status} with a body that is not JSON`, { cause: error });
+    }
+    if (!response.ok) throw toClientError(response.status, payload);
+    return payload as ResponseOf<R>;
+  }
+
+  async health(): Promise<boolean> {
+    try {
+      const response = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(this.timeoutMs) });
+      return response.ok;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function toClientError(status: number, payload: unknown): HoxError {
+  const body = (payload ?? {}) as { type?: unknown; title?: unknown; field?: unknown };
+  const code = isErrorCode(body.type) ? body.type : 'HOX_INTERNAL';
+  const message = typeof body.title === 'string' ? body.title : `master answered HTTP ${status}`;
+  return new HoxError(code, message, typeof body.field === 'string' ? { field: body.field } : {});
+}
+
+/** Whether a request answer is SlapOS's "not ready yet" (HTTP 200, status 102). */
+export function isNotReady(doc: ResponseOf<'requestInstance'>): doc is Extract<ResponseOf<'requestInstance'>, { status: 102 }> {
+  return 'status' in doc && doc.status === 102;
+}

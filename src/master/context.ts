@@ -1,0 +1,18 @@
+import type { Clock } from '../shared/clock.js';
+import type { StoreTx } from '../store/store.js';
+import type { Principal } from './principal.js';
+
+/** What every domain operation receives: one transaction, the clock, the caller. */
+export interface OpContext {
+  tx: StoreTx;
+  clock: Clock;
+  principal: Principal;
+}
+
+/**
+ * Next processing timestamp, in microseconds like SlapOS's master: wall time,
+ * but always strictly greater than the previous value.
+ */
+export function nextTimestamp(clock: Clock, previous: number): number {
+  return Math.max(clock.nowMs() * 1000, previous + 1);
+}

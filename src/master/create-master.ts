@@ -1,0 +1,91 @@
+/**
+ * The master as an object: `createMaster(config)`, then `start()` / `stop()`.
+ * Used by `hox master`, `hox up` and the tests alike.
+ *
+ * @example
+ * const master = createMaster(resolveMasterConfig({ dataDir: '/var/lib/hox' }));
+ * const { url } = await master.start();
+ */
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { hashToken } from '../shared/ids.js';
+import { PostgresStore } from '../store/postgres/postgres-store.js';
+import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { Store } from '../store/store.js';
+import { ChangeFeed } from './change-feed.js';
+import { buildHttpServer } from './http/server.js';
+import type { MasterConfig } from './master-config.js';
+
+export interface Master {
+  /** Opens the store, runs migrations, listens. Resolves with the URL it listens on. */
+  start(): Promise<{ url: string }>;
+  stop(): Promise<void>;
+  readonly store: Store;
+  readonly url: string;
+}
+
+export interface MasterDeps {
+  clock?: Clock;
+  logger?: Logger;
+  /** An already open store (tests); otherwise opened from the config. */
+  store?: Store;
+}
+
+/** Change records are only needed by watchers that are behind; keep an hour. */
+const CHANGE_RETENTION_MS = 3_600_000;
+
+export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Master {
+  const clock = deps.clock ?? systemClock;
+  const logger =
+    deps.logger ??
+    pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.token', '*.adminToken'] });
+  let store: Store | undefined = deps.store;
+  let feed: ChangeFeed | undefined;
+  let app: FastifyInstance | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
+  let url = '';
+
+  return {
+    get store(): Store {
+      if (store === undefined) throw new Error('master not started');
+      return store;
+    },
+    get url(): string {
+      return url;
+    },
+    async start() {
+      store ??=
+        config.databaseUrl === undefined
+          ? await SqliteStore.open({ filename: join(config.dataDir, 'master.sqlite') })
+          : await PostgresStore.open({ connectionString: config.databaseUrl });
+      feed = new ChangeFeed(store);
+      const baseUrl = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+      app = await buildHttpServer({
+        store,
+        feed,
+        clock,
+        logger,
+        adminTokenHash: hashToken(config.adminToken),
+        env: { baseUrl },
+      });
+      await app.listen({ host: config.host, port: config.port });
+      const address = app.server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : config.port;
+      url = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+      const s = store;
+      pruneTimer = setInterval(() => {
+        s.pruneChanges(clock.nowMs() - CHANGE_RETENTION_MS).catch((err: unknown) => logger.warn({ err }, 'pruning the change log failed'));
+      }, 600_000);
+      pruneTimer.unref();
+      return { url };
+    },
+    async stop() {
+      if (pruneTimer !== undefined) clearInterval(pruneTimer);
+      feed?.close();
+      await app?.close();
+      if (deps.store === undefined) await store?.close();
+    },
+  };
+}

@@ -1,0 +1,152 @@
+/**
+ * One handler per route: unpack the (already validated) body, call the
+ * domain, shape the answer. No I/O here besides the transaction it is given.
+ */
+import type { Body, BodyName } from '../../protocol/schemas.js';
+import type { RouteName } from '../../protocol/routes.js';
+import { ROUTES } from '../../protocol/routes.js';
+import { HoxError } from '../../shared/errors.js';
+import type { OpContext } from '../context.js';
+import {
+  bangInstance,
+  getInstance,
+  getPartition,
+  getTreeRoot,
+  issueInstanceToken,
+  listHostedInstances,
+  listNodeInstances,
+  listPartitionDocuments,
+  listTreeTitles,
+  publishConnectionParameters,
+  renameInstance,
+  reportInstanceError,
+  reportInstanceState,
+} from '../instances.js';
+import { bangNode, createRegistrationToken, formatNode, listNodes, loadNode, nodeStatus, registerNode, reportUsage } from '../nodes.js';
+import type { Principal } from '../principal.js';
+import { requestInstance } from '../requests.js';
+import { listSoftware, reportSoftwareError, reportSoftwareState, supply } from '../software.js';
+import { listTreeStatus } from '../tree-status.js';
+import { createUser, createUserToken, listUsers } from '../users.js';
+
+type ResponseOf<R extends RouteName> = Body<(typeof ROUTES)[R]['response'] & BodyName>;
+type BodyOf<R extends RouteName> = Body<(typeof ROUTES)[R]['body'] & BodyName>;
+
+export interface HandlerEnv {
+  /** Public base URL of this master, for `hateoas_url`. */
+  baseUrl: string;
+}
+
+export type Handler<R extends RouteName> = (ctx: OpContext, body: BodyOf<R>, env: HandlerEnv) => Promise<ResponseOf<R>>;
+
+const ok = (title: string) => ({ type: 'success' as const, title });
+
+function notImplemented(what: string): never {
+  throw new HoxError('HOX_NOT_IMPLEMENTED', `${what} is not implemented yet: certificates come with the platform PKI (hyper_sec); use bearer tokens`);
+}
+
+function whoami(p: Principal): ResponseOf<'whoami'> {
+  switch (p.kind) {
+    case 'admin':
+      return { kind: 'admin', subject: null };
+    case 'user':
+      return { kind: 'user', subject: p.userId };
+    case 'node':
+      return { kind: 'node', subject: p.nodeId };
+    case 'instance':
+      return { kind: 'instance', subject: p.instanceId };
+    case 'registration':
+      return { kind: 'registration', subject: null };
+  }
+}
+
+/** Handlers for every route but `waitForChange`, which must not hold a transaction while it waits. */
+export const HANDLERS: { [R in Exclude<RouteName, 'waitForChange'>]: Handler<R> } = {
+  supply: async (ctx, b) => {
+    await supply(ctx, b.computer_guid, b.software_release_uri, b.state ?? 'available');
+    return ok(`supplied ${b.software_release_uri} to be ${b.state ?? 'available'} on ${b.computer_guid}`);
+  },
+  listSoftwareInstallations: async (ctx, b) => ({
+    result_list: (await listSoftware(ctx, b.computer_guid)).map((s) => ({ software_release_uri: s.url, state: s.requestedState })),
+  }),
+  reportSoftwareState: async (ctx, b) => {
+    await reportSoftwareState(ctx, b.computer_guid, b.software_release_uri, b.reported_state);
+    return ok('state reported');
+  },
+  reportSoftwareError: async (ctx, b) => {
+    await reportSoftwareError(ctx, b.computer_guid, b.software_release_uri, b.message);
+    return ok('error reported');
+  },
+  formatNode: async (ctx, b) => {
+    await formatNode(ctx, b.computer_guid, b.compute_partition_list);
+    return ok('formatted');
+  },
+  nodeStatus: async (ctx, b) => (await nodeStatus(ctx, b.computer_guid)) as ResponseOf<'nodeStatus'>,
+  bangNode: async (ctx, b) => {
+    await bangNode(ctx, b.computer_guid, b.message);
+    return ok('bang handled');
+  },
+  reportUsage: async (ctx, b) => {
+    await reportUsage(ctx, b.computer_guid, b.tioxml);
+    return ok('usage reported');
+  },
+  nodeCertificate: async (ctx, b) => {
+    await loadNode(ctx, b.computer_guid);
+    return notImplemented('slapos.post.v0.compute_node_certificate');
+  },
+  removeNodeCertificate: async (ctx, b) => {
+    await loadNode(ctx, b.computer_guid);
+    return notImplemented('slapos.remove.v0.compute_node_certificate');
+  },
+  listNodeInstances: async (ctx, b) => ({ result_list: await listNodeInstances(ctx, b.computer_guid) }),
+  getPartition: (ctx, b) => getPartition(ctx, b.computer_guid, b.compute_partition_id),
+  requestInstance: (ctx, b) => requestInstance(ctx, b),
+  getInstance: (ctx, b) => getInstance(ctx, b.instance_guid),
+  listHostedInstances: async (ctx, b) => ({ result_list: await listHostedInstances(ctx, b.instance_guid) }),
+  reportInstanceState: async (ctx, b) => {
+    await reportInstanceState(ctx, b.instance_guid, b.reported_state);
+    return ok('state reported');
+  },
+  reportInstanceError: async (ctx, b) => {
+    await reportInstanceError(ctx, b.instance_guid, b.message);
+    return ok('error reported');
+  },
+  publishConnectionParameters: async (ctx, b) => {
+    const changed = await publishConnectionParameters(ctx, b.instance_guid, b.connection_parameter_dict);
+    return ok(changed ? 'connection parameter updated' : 'connection parameter not modified as identical');
+  },
+  bangInstance: async (ctx, b) => {
+    await bangInstance(ctx, b.instance_guid);
+    return ok('bang handled');
+  },
+  renameInstance: async (ctx, b) => {
+    await renameInstance(ctx, b.instance_guid, b.title);
+    return ok('title updated');
+  },
+  instanceCertificate: async (ctx, b) => {
+    await getInstance(ctx, b.instance_guid);
+    return notImplemented('slapos.get.v0.software_instance_certificate');
+  },
+  getInstanceTree: (ctx, b) => getTreeRoot(ctx, b.title),
+  listInstanceTrees: async (ctx) => ({ result_list: await listTreeTitles(ctx) }),
+  hateoasUrl: async (_ctx, _b, env) => Promise.resolve({ hateoas_url: env.baseUrl }),
+
+  createRegistrationToken: (ctx, b) => createRegistrationToken(ctx, b.ttl_seconds ?? 86400),
+  registerNode: (ctx, b) => registerNode(ctx, b),
+  listNodes: async (ctx) => ({ result_list: await listNodes(ctx) }),
+  listPartitionDocuments: async (ctx, b) => ({ result_list: await listPartitionDocuments(ctx, b.computer_guid) }),
+  listSoftwareStatus: async (ctx, b) => ({
+    result_list: (await listSoftware(ctx, b.computer_guid)).map((s) => ({
+      software_release_uri: s.url,
+      state: s.requestedState,
+      reported_state: s.reportedState,
+      error_message: s.errorMessage,
+    })),
+  }),
+  issueInstanceToken: async (ctx, b) => ({ instance_guid: b.instance_guid, token: await issueInstanceToken(ctx, b.instance_guid) }),
+  createUser: (ctx, b) => createUser(ctx, b.name),
+  createUserToken: (ctx, b) => createUserToken(ctx, b.name),
+  listUsers: async (ctx) => ({ result_list: await listUsers(ctx) }),
+  whoami: (ctx) => Promise.resolve(whoami(ctx.principal)),
+  listTreeStatus: async (ctx, b) => ({ result_list: await listTreeStatus(ctx, b.title) }),
+};

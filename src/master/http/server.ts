@@ -1,0 +1,150 @@
+/**
+ * The master's HTTP edge: Fastify, the route table, bearer authentication,
+ * request validation (Fastify's Ajv, closed schemas, no coercion) and
+ * response validation (our own Ajv, before serialisation). Errors become
+ * `{status, type, title, field?, retryable}` here and nowhere else.
+ */
+import { Ajv, type ValidateFunction } from 'ajv';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { buildOpenApi } from '../../protocol/openapi.js';
+import { ROUTES, type RouteName } from '../../protocol/routes.js';
+import { Bodies } from '../../protocol/schemas.js';
+import type { Clock } from '../../shared/clock.js';
+import { HoxError } from '../../shared/errors.js';
+import type { Store } from '../../store/store.js';
+import type { ChangeFeed } from '../change-feed.js';
+import type { OpContext } from '../context.js';
+import { authenticate, describePrincipal } from '../principal.js';
+import { HANDLERS, type HandlerEnv } from './handlers.js';
+import { waitForChange } from './wait-for-change.js';
+
+export interface HttpServerOptions {
+  store: Store;
+  feed: ChangeFeed;
+  clock: Clock;
+  logger: Logger;
+  adminTokenHash: string;
+  env: HandlerEnv;
+  /** @default 2 MiB */
+  bodyLimitBytes?: number;
+}
+
+/** Turns whatever was thrown into the one error the API speaks. */
+export function toHoxError(error: unknown): HoxError {
+  if (error instanceof HoxError) return error;
+  const e = error as FastifyError & { validation?: { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string }[] };
+  if (e.validation !== undefined && e.validation.length > 0) {
+    const v = e.validation[0]!;
+    let field = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
+    if (v.keyword === 'required') field = [field, String(v.params.missingProperty)].filter(Boolean).join('.');
+    if (v.keyword === 'additionalProperties')
+      return new HoxError('HOX_BAD_REQUEST', `${[field, String(v.params.additionalProperty)].filter(Boolean).join('.')}: unknown field`, {
+        field: [field, String(v.params.additionalProperty)].filter(Boolean).join('.'),
+      });
+    const name = field === '' ? 'body' : field;
+    return new HoxError('HOX_BAD_REQUEST', `${name}: ${v.message ?? 'is invalid'}`, { field: name });
+  }
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HoxError('HOX_BODY_TOO_LARGE', 'request body is too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new HoxError('HOX_BAD_REQUEST', 'content-type must be application/json', { field: 'content-type' });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new HoxError('HOX_BAD_REQUEST', 'body: must be a JSON object', { field: 'body' });
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new HoxError('HOX_BAD_REQUEST', 'body: not valid JSON', { field: 'body' });
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError || (e.statusCode === 400 && typeof e.message === 'string'))
+    return new HoxError('HOX_BAD_REQUEST', `body: ${e.message}`, { field: 'body' });
+  return new HoxError('HOX_INTERNAL', 'internal error', { cause: error });
+}
+
+function errorBody(error: HoxError): Record<string, unknown> {
+  return {
+    status: error.status,
+    type: error.code,
+    title: error.message,
+    ...(error.field === undefined ? {} : { field: error.field }),
+    retryable: error.retryable,
+  };
+}
+
+function bearer(request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  if (header === undefined) throw new HoxError('HOX_UNAUTHENTICATED', 'missing Authorization: Bearer <token> header');
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (match === null) throw new HoxError('HOX_UNAUTHENTICATED', 'Authorization header must be "Bearer <token>"');
+  return match[1]!;
+}
+
+export async function buildHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
+  const { store, clock, logger } = options;
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimitBytes ?? 2 * 1024 * 1024,
+    // Request lines are not logged: bodies and headers may carry tokens and secrets.
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+  });
+
+  const responseAjv = new Ajv({ strict: false, allErrors: false });
+  const responseValidators = new Map<string, ValidateFunction>();
+  for (const [name, route] of Object.entries(ROUTES)) responseValidators.set(name, responseAjv.compile(Bodies[route.response]));
+
+  app.setErrorHandler((error, request, reply) => {
+    const hox = toHoxError(error);
+    if (hox.code === 'HOX_INTERNAL') request.log.error({ err: error, url: request.url }, 'internal error');
+    else request.log.info({ url: request.url, code: hox.code }, hox.message);
+    void reply.status(hox.status).send(errorBody(hox));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const hox = new HoxError('HOX_NOT_FOUND', `no endpoint ${request.method} ${request.url.split('?')[0] ?? ''}`);
+    void reply.status(404).send(errorBody(hox));
+  });
+
+  app.get('/health', () => ({ status: 'ok' }));
+  const openApi = buildOpenApi({ serverUrl: options.env.baseUrl });
+  app.get('/openapi.json', () => openApi);
+
+  /** Authenticates and runs the operation in one transaction. */
+  const run = async (request: FastifyRequest, name: RouteName, work: (ctx: OpContext) => Promise<unknown>) => {
+    const token = bearer(request);
+    const route = ROUTES[name];
+    return store.transaction(async (tx) => {
+      const principal = await authenticate(tx, token, options.adminTokenHash, clock);
+      if (!(route.auth as readonly string[]).includes(principal.kind))
+        throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(principal)} may not call ${route.path}`);
+      return work({ tx, clock, principal });
+    });
+  };
+
+  const validateResponse = (name: string, payload: unknown): void => {
+    const validate = responseValidators.get(name)!;
+    if (!validate(payload)) {
+      throw new HoxError('HOX_INTERNAL', `response of ${name} does not match its schema`, {
+        cause: new Error(responseAjv.errorsText(validate.errors)),
+      });
+    }
+  };
+
+  for (const [name, route] of Object.entries(ROUTES) as [RouteName, (typeof ROUTES)[RouteName]][]) {
+    app.post(route.path, { schema: { body: Bodies[route.body] } }, async (request: FastifyRequest, reply: FastifyReply) => {
+      if (name === 'waitForChange') {
+        const token = bearer(request);
+        const abort = new AbortController();
+        request.raw.on('close', () => abort.abort());
+        const result = await waitForChange(options, token, request.body as never, abort.signal);
+        validateResponse(name, result);
+        return reply.send(result);
+      }
+      const handler = HANDLERS[name] as (ctx: OpContext, body: never, env: HandlerEnv) => Promise<unknown>;
+      const result = await run(request, name, (ctx) => handler(ctx, request.body as never, options.env));
+      validateResponse(name, result);
+      return reply.send(result);
+    });
+  }
+  return app;
+}

@@ -1,0 +1,81 @@
+/** Options in, config out: the one place master settings get defaults and validation. */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { HoxError, badRequest } from '../shared/errors.js';
+import { newToken } from '../shared/ids.js';
+
+export interface MasterOptions {
+  /** Directory for the SQLite file and the generated admin token. */
+  dataDir: string;
+  /** `HOST:PORT`. @default '127.0.0.1:8470' */
+  listen?: string;
+  /** `postgres://…` to use PostgreSQL instead of SQLite in the data dir. */
+  databaseUrl?: string;
+  /** The admin token itself (e.g. from env HOX_ADMIN_TOKEN). */
+  adminToken?: string;
+  /** A file holding the admin token. */
+  adminTokenFile?: string;
+  /** URL clients should use, if not `http://listen`. */
+  publicUrl?: string;
+  /** pino level. @default 'info' */
+  logLevel?: string;
+}
+
+export interface MasterConfig {
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly databaseUrl: string | undefined;
+  readonly adminToken: string;
+  /** Where the admin token is, when it came from a file (generated or given). */
+  readonly adminTokenFile: string | undefined;
+  readonly publicUrl: string | undefined;
+  readonly logLevel: string;
+}
+
+export const MASTER_DEFAULTS = { listen: '127.0.0.1:8470', logLevel: 'info' } as const;
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const match = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(listen);
+  const port = match === null ? NaN : Number(match[2]);
+  if (match === null || !(port >= 0 && port <= 65535)) throw badRequest('--listen', `'${listen}' is not HOST:PORT`);
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+/**
+ * Resolves and freezes the master's config. Creates the data dir. The admin
+ * token comes from `adminToken`, else `adminTokenFile`, else
+ * `<dataDir>/admin-token`, generated (mode 0600) on first start.
+ */
+export function resolveMasterConfig(options: MasterOptions): MasterConfig {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const { host, port } = parseListen(options.listen ?? MASTER_DEFAULTS.listen);
+  if (options.databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(options.databaseUrl))
+    throw badRequest('--database', 'must be a postgres:// URL');
+  let adminToken = options.adminToken?.trim();
+  let adminTokenFile: string | undefined;
+  if (adminToken === undefined || adminToken === '') {
+    adminTokenFile = resolve(options.adminTokenFile ?? join(dataDir, 'admin-token'));
+    if (existsSync(adminTokenFile)) {
+      adminToken = readFileSync(adminTokenFile, 'utf8').trim();
+    } else if (options.adminTokenFile !== undefined) {
+      throw new HoxError('HOX_BAD_REQUEST', `admin token file '${adminTokenFile}' does not exist`, { field: '--admin-token-file' });
+    } else {
+      adminToken = newToken('admin');
+      writeFileSync(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
+      chmodSync(adminTokenFile, 0o600);
+    }
+  }
+  if (adminToken.length < 16) throw badRequest('admin token', 'must be at least 16 characters');
+  return Object.freeze({
+    dataDir,
+    host,
+    port,
+    databaseUrl: options.databaseUrl,
+    adminToken,
+    adminTokenFile,
+    publicUrl: options.publicUrl,
+    logLevel: options.logLevel ?? MASTER_DEFAULTS.logLevel,
+  });
+}

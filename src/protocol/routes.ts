@@ -1,0 +1,287 @@
+/**
+ * The route table: every endpoint of the master, its body schemas and who may
+ * call it. The master serves exactly these, the client calls them by name,
+ * and the OpenAPI document is generated from them.
+ *
+ * All endpoints are `POST <path>` with a JSON body (SlapOS's style, which our
+ * own `hox.*.v1.*` endpoints follow too). Only `GET /health` and
+ * `GET /openapi.json` are outside this table and unauthenticated.
+ */
+import type { BodyName } from './schemas.js';
+import type { TokenKind } from '../shared/states.js';
+
+export interface RouteSpec {
+  path: string;
+  summary: string;
+  /** Token kinds accepted; the handler applies finer object-level checks. */
+  auth: readonly TokenKind[];
+  body: BodyName;
+  response: BodyName;
+}
+
+const ANY_ACTOR = ['admin', 'user', 'node', 'instance'] as const;
+const NODE = ['admin', 'node'] as const;
+const REQUESTERS = ['admin', 'user', 'instance'] as const;
+const PEOPLE = ['admin', 'user'] as const;
+const ADMIN = ['admin'] as const;
+
+export const ROUTES = {
+  // ---- SlapOS JSON API v0 ------------------------------------------------
+  supply: {
+    path: '/slapos.post.v0.software_installation',
+    summary: 'Supply (or remove) a software release on a compute node',
+    auth: ADMIN,
+    body: 'softwareInstallation',
+    response: 'success',
+  },
+  listSoftwareInstallations: {
+    path: '/slapos.allDocs.v0.compute_node_software_installation_list',
+    summary: 'Software releases a compute node must install or remove',
+    auth: NODE,
+    body: 'computeNodeSoftwareInstallationList',
+    response: 'computeNodeSoftwareInstallationListResult',
+  },
+  reportSoftwareState: {
+    path: '/slapos.put.v0.software_installation_reported_state',
+    summary: 'Report building / available / destroyed for a software installation',
+    auth: NODE,
+    body: 'softwareInstallationReportedState',
+    response: 'success',
+  },
+  reportSoftwareError: {
+    path: '/slapos.put.v0.software_installation_error',
+    summary: 'Report a software installation failure',
+    auth: NODE,
+    body: 'softwareInstallationError',
+    response: 'success',
+  },
+  formatNode: {
+    path: '/slapos.put.v0.compute_node_format',
+    summary: "Send a compute node's partition list",
+    auth: NODE,
+    body: 'computeNodeFormat',
+    response: 'success',
+  },
+  nodeStatus: {
+    path: '/slapos.get.v0.compute_node_status',
+    summary: 'Status of a compute node',
+    auth: NODE,
+    body: 'computerGuid',
+    response: 'computeNodeStatusResult',
+  },
+  bangNode: {
+    path: '/slapos.put.v0.compute_node_bang',
+    summary: 'Make a compute node reprocess all its instances',
+    auth: NODE,
+    body: 'computeNodeMessage',
+    response: 'success',
+  },
+  reportUsage: {
+    path: '/slapos.post.v0.compute_node_usage',
+    summary: 'Report resource usage (TioXML)',
+    auth: NODE,
+    body: 'computeNodeUsage',
+    response: 'success',
+  },
+  nodeCertificate: {
+    path: '/slapos.post.v0.compute_node_certificate',
+    summary: 'Issue a compute node certificate',
+    auth: NODE,
+    body: 'computerGuid',
+    response: 'certificate',
+  },
+  removeNodeCertificate: {
+    path: '/slapos.remove.v0.compute_node_certificate',
+    summary: 'Revoke a compute node certificate',
+    auth: NODE,
+    body: 'computerGuid',
+    response: 'success',
+  },
+  listNodeInstances: {
+    path: '/slapos.allDocs.v0.compute_node_instance_list',
+    summary: 'Instances a compute node must run (destroyed ones until confirmed)',
+    auth: NODE,
+    body: 'computerGuid',
+    response: 'computeNodeInstanceListResult',
+  },
+  getPartition: {
+    path: '/slapos.get.v0.compute_partition',
+    summary: 'The instance on a partition (or an empty document for a free one)',
+    auth: NODE,
+    body: 'computePartition',
+    response: 'instanceDocument',
+  },
+  requestInstance: {
+    path: '/slapos.post.v0.software_instance',
+    summary: 'Request an instance (root for a user, child for an instance); create, update or destroy',
+    auth: REQUESTERS,
+    body: 'softwareInstance',
+    response: 'requestResult',
+  },
+  getInstance: {
+    path: '/slapos.get.v0.software_instance',
+    summary: 'Read an instance',
+    auth: ANY_ACTOR,
+    body: 'instanceGuid',
+    response: 'requestResult',
+  },
+  listHostedInstances: {
+    path: '/slapos.allDocs.v0.instance_node_instance_list',
+    summary: 'Shared instances hosted by an instance',
+    auth: ANY_ACTOR,
+    body: 'instanceGuid',
+    response: 'instanceNodeInstanceListResult',
+  },
+  reportInstanceState: {
+    path: '/slapos.put.v0.software_instance_reported_state',
+    summary: 'Report started / stopped / destroyed for an instance',
+    auth: ['admin', 'node', 'instance'],
+    body: 'softwareInstanceReportedState',
+    response: 'success',
+  },
+  reportInstanceError: {
+    path: '/slapos.put.v0.software_instance_error',
+    summary: 'Report an instance error',
+    auth: ['admin', 'node', 'instance'],
+    body: 'instanceMessage',
+    response: 'success',
+  },
+  publishConnectionParameters: {
+    path: '/slapos.put.v0.software_instance_connection_parameter',
+    summary: 'Publish connection parameters (of an instance, or of a shared instance it hosts)',
+    auth: ['admin', 'node', 'instance'],
+    body: 'connectionParameter',
+    response: 'success',
+  },
+  bangInstance: {
+    path: '/slapos.put.v0.software_instance_bang',
+    summary: "Make every instance of the instance's tree reprocess",
+    auth: ANY_ACTOR,
+    body: 'instanceMessage',
+    response: 'success',
+  },
+  renameInstance: {
+    path: '/slapos.put.v0.software_instance_title',
+    summary: 'Rename an instance (a root renames its tree)',
+    auth: REQUESTERS,
+    body: 'softwareInstanceTitle',
+    response: 'success',
+  },
+  instanceCertificate: {
+    path: '/slapos.get.v0.software_instance_certificate',
+    summary: 'Issue an instance certificate',
+    auth: ['admin', 'node', 'instance'],
+    body: 'instanceGuid',
+    response: 'certificate',
+  },
+  getInstanceTree: {
+    path: '/slapos.get.v0.instance_tree',
+    summary: 'Root instance of one of your instance trees',
+    auth: PEOPLE,
+    body: 'instanceTree',
+    response: 'requestResult',
+  },
+  listInstanceTrees: {
+    path: '/slapos.allDocs.v0.instance_tree_list',
+    summary: 'Titles of your instance trees',
+    auth: PEOPLE,
+    body: 'instanceTreeList',
+    response: 'instanceTreeListResult',
+  },
+  hateoasUrl: {
+    path: '/slapos.get.v0.hateoas_url',
+    summary: 'Base URL of this master',
+    auth: ANY_ACTOR,
+    body: 'hateoasUrl',
+    response: 'hateoasUrlResult',
+  },
+
+  // ---- HyperOpenX v1 -------------------------------------------------------
+  createRegistrationToken: {
+    path: '/hox.post.v1.registration_token',
+    summary: 'Issue a one-time token a compute node registers with',
+    auth: ADMIN,
+    body: 'registrationToken',
+    response: 'registrationTokenResult',
+  },
+  registerNode: {
+    path: '/hox.post.v1.compute_node',
+    summary: 'Register a compute node (with a registration token); returns its node token',
+    auth: ['admin', 'registration'],
+    body: 'computeNodeRegister',
+    response: 'computeNodeRegisterResult',
+  },
+  listNodes: {
+    path: '/hox.allDocs.v1.compute_node_list',
+    summary: 'All compute nodes with partition counts',
+    auth: ADMIN,
+    body: 'computeNodeList',
+    response: 'computeNodeListResult',
+  },
+  listPartitionDocuments: {
+    path: '/hox.allDocs.v1.compute_partition_list',
+    summary: "Every partition of a compute node with its full instance document (one call per sync)",
+    auth: NODE,
+    body: 'computerGuid',
+    response: 'computePartitionListResult',
+  },
+  listSoftwareStatus: {
+    path: '/hox.allDocs.v1.software_installation_list',
+    summary: 'Software installations of a compute node with requested and reported states',
+    auth: NODE,
+    body: 'computerGuid',
+    response: 'softwareInstallationStatusResult',
+  },
+  issueInstanceToken: {
+    path: '/hox.post.v1.instance_token',
+    summary: 'Issue the token an instance acts with (replaces the previous one)',
+    auth: NODE,
+    body: 'instanceToken',
+    response: 'instanceTokenResult',
+  },
+  createUser: {
+    path: '/hox.post.v1.user',
+    summary: 'Create a user and its first token',
+    auth: ADMIN,
+    body: 'user',
+    response: 'userResult',
+  },
+  createUserToken: {
+    path: '/hox.post.v1.user_token',
+    summary: 'Issue another token for a user',
+    auth: ADMIN,
+    body: 'user',
+    response: 'userResult',
+  },
+  listUsers: {
+    path: '/hox.allDocs.v1.user_list',
+    summary: 'All users',
+    auth: ADMIN,
+    body: 'userList',
+    response: 'userListResult',
+  },
+  whoami: {
+    path: '/hox.get.v1.whoami',
+    summary: 'What the token is',
+    auth: ['admin', 'user', 'node', 'instance', 'registration'],
+    body: 'whoami',
+    response: 'whoamiResult',
+  },
+  listTreeStatus: {
+    path: '/hox.allDocs.v1.instance_tree_status_list',
+    summary: 'Instance trees with every instance, its placement, state and health',
+    auth: PEOPLE,
+    body: 'treeStatusList',
+    response: 'treeStatusListResult',
+  },
+  waitForChange: {
+    path: '/hox.get.v1.change',
+    summary: 'Wait (bounded) for the next change concerning the caller',
+    auth: ANY_ACTOR,
+    body: 'change',
+    response: 'changeResult',
+  },
+} as const satisfies Record<string, RouteSpec>;
+
+export type RouteName = keyof typeof ROUTES;
+

@@ -1,0 +1,297 @@
+/**
+ * JSON Schemas of every body the master accepts and answers, written with
+ * TypeBox so the same definition gives the runtime schema and the static type.
+ * The `slapos.*.v0.*` shapes follow SlapOS's JSON API v0.0.3; the `hox.*.v1.*`
+ * ones are ours. Objects are closed (`additionalProperties: false`): an
+ * unknown field is an error, never silently dropped.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const closed = { additionalProperties: false } as const;
+
+export const Title = Type.String({ minLength: 1, maxLength: 200, description: 'Instance title, unique within its instance tree' });
+export const ReleaseUrl = Type.String({ minLength: 1, maxLength: 2048, description: 'URL naming a software release' });
+export const NodeId = Type.String({ minLength: 1, maxLength: 63, description: 'Compute node id (computer_guid)' });
+export const InstanceGuid = Type.String({ minLength: 1, maxLength: 64, description: 'Instance reference, e.g. SOFTINST-k3m9x2qa7d' });
+export const RequestedState = Type.Union([Type.Literal('started'), Type.Literal('stopped'), Type.Literal('destroyed')]);
+export const FreeObject = Type.Record(Type.String(), Type.Unknown(), { description: 'Any JSON object' });
+export const IpList = Type.Array(Type.Array(Type.String()), { description: '[[interface, address], …]' });
+
+export const Success = Type.Object(
+  { type: Type.Literal('success'), title: Type.String({ description: 'What was done' }) },
+  { ...closed, $id: 'Success' },
+);
+
+export const ErrorBody = Type.Object(
+  {
+    status: Type.Integer({ description: 'Same as the HTTP status' }),
+    type: Type.String({ description: 'Error code from docs/errors.md, e.g. HOX_INSTANCE_NOT_FOUND' }),
+    title: Type.String({ description: 'Readable message naming the thing and the value' }),
+    field: Type.Optional(Type.String({ description: 'The request field at fault' })),
+    retryable: Type.Boolean(),
+  },
+  { ...closed, $id: 'Error' },
+);
+
+export const NotReady = Type.Object(
+  {
+    status: Type.Literal(102),
+    name: Type.Literal('SoftwareInstanceNotReady'),
+    message: Type.String(),
+  },
+  { ...closed, $id: 'NotReady', description: 'Accepted, but not answerable yet: ask again later (HTTP 200, as SlapOS).' },
+);
+
+export const InstanceDocument = Type.Object(
+  {
+    instance_guid: Type.String(),
+    title: Type.String(),
+    root_instance_title: Type.String(),
+    computer_guid: Type.String(),
+    compute_partition_id: Type.String(),
+    software_release_uri: Type.String(),
+    software_type: Type.String(),
+    shared: Type.Boolean(),
+    state: RequestedState,
+    processing_timestamp: Type.Integer({ description: 'Microseconds; strictly increases whenever the node must reprocess' }),
+    access_status_message: Type.String(),
+    parameters: FreeObject,
+    sla_parameters: FreeObject,
+    connection_parameters: FreeObject,
+    ip_list: IpList,
+    full_ip_list: IpList,
+  },
+  { ...closed, $id: 'Instance' },
+);
+
+const IpAddress = Type.Object(
+  {
+    'ip-address': Type.String({ minLength: 1, maxLength: 64 }),
+    'network-interface': Type.Optional(Type.String({ maxLength: 64 })),
+    'gateway-ip-address': Type.Optional(Type.String({ maxLength: 64 })),
+    netmask: Type.Optional(Type.String({ maxLength: 64 })),
+    'network-address': Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  closed,
+);
+
+const Sla = Type.Record(Type.String(), Type.Union([Type.String({ maxLength: 512 }), Type.Number()]), {
+  description: 'computer_guid, network_guid, instance_guid (shared), mode=unique_by_network, anti_affinity, retention_delay',
+});
+
+const list = <T extends TSchema>(item: T) => Type.Object({ result_list: Type.Array(item) }, closed);
+
+/** Request and response bodies, by operation. */
+export const Bodies = {
+  success: Success,
+  instanceDocument: InstanceDocument,
+  // ---- SlapOS JSON API v0 -------------------------------------------------
+  softwareInstallationReportedState: Type.Object(
+    {
+      software_release_uri: ReleaseUrl,
+      computer_guid: NodeId,
+      reported_state: Type.Union([Type.Literal('available'), Type.Literal('destroyed'), Type.Literal('building')]),
+    },
+    closed,
+  ),
+  softwareInstallationError: Type.Object(
+    { software_release_uri: ReleaseUrl, computer_guid: NodeId, message: Type.String({ maxLength: 65536 }) },
+    closed,
+  ),
+  softwareInstallation: Type.Object(
+    {
+      software_release_uri: ReleaseUrl,
+      computer_guid: NodeId,
+      state: Type.Optional(Type.Union([Type.Literal('available'), Type.Literal('destroyed')], { default: 'available' })),
+    },
+    closed,
+  ),
+  computeNodeSoftwareInstallationList: Type.Object({ computer_guid: NodeId }, closed),
+  computeNodeSoftwareInstallationListResult: list(
+    Type.Object(
+      { software_release_uri: Type.String(), state: Type.Union([Type.Literal('available'), Type.Literal('destroyed')]) },
+      closed,
+    ),
+  ),
+  instanceTreeList: Type.Object({}, closed),
+  instanceTreeListResult: list(Type.Object({ title: Type.String() }, closed)),
+  instanceTree: Type.Object({ title: Title }, closed),
+  instanceGuid: Type.Object({ instance_guid: InstanceGuid }, closed),
+  certificate: Type.Object({ key: Type.String(), certificate: Type.String() }, closed),
+  softwareInstanceTitle: Type.Object({ instance_guid: InstanceGuid, title: Title }, closed),
+  hateoasUrl: Type.Object({}, closed),
+  hateoasUrlResult: Type.Object({ hateoas_url: Type.String() }, closed),
+  connectionParameter: Type.Object({ instance_guid: InstanceGuid, connection_parameter_dict: FreeObject }, closed),
+  computerGuid: Type.Object({ computer_guid: NodeId }, closed),
+  computeNodeStatusResult: Type.Object({ text: Type.String() }, { additionalProperties: true }),
+  computeNodeInstanceListResult: list(
+    Type.Object(
+      {
+        instance_guid: Type.String(),
+        title: Type.String(),
+        state: RequestedState,
+        compute_partition_id: Type.String(),
+        software_release_uri: Type.String(),
+      },
+      closed,
+    ),
+  ),
+  computePartition: Type.Object({ computer_guid: NodeId, compute_partition_id: Type.String({ minLength: 1, maxLength: 63 }) }, closed),
+  instanceMessage: Type.Object({ instance_guid: InstanceGuid, message: Type.String({ maxLength: 65536 }) }, closed),
+  softwareInstance: Type.Object(
+    {
+      title: Title,
+      software_release_uri: ReleaseUrl,
+      software_type: Type.String({ maxLength: 200 }),
+      parameters: Type.Optional(FreeObject),
+      sla_parameters: Type.Optional(Sla),
+      state: Type.Optional(RequestedState),
+      shared: Type.Optional(Type.Boolean({ default: false })),
+    },
+    closed,
+  ),
+  requestResult: Type.Union([InstanceDocument, NotReady]),
+  instanceNodeInstanceListResult: list(
+    Type.Object(
+      {
+        instance_guid: Type.String(),
+        title: Type.String(),
+        software_type: Type.String(),
+        state: RequestedState,
+        parameters: FreeObject,
+        compute_partition_id: Type.String(),
+        software_release_uri: Type.String(),
+      },
+      closed,
+    ),
+  ),
+  computeNodeUsage: Type.Object({ computer_guid: NodeId, tioxml: Type.String({ maxLength: 1048576 }) }, closed),
+  computeNodeMessage: Type.Object({ computer_guid: NodeId, message: Type.String({ maxLength: 65536 }) }, closed),
+  computeNodeFormat: Type.Object(
+    {
+      computer_guid: NodeId,
+      compute_partition_list: Type.Array(
+        Type.Object(
+          { partition_id: Type.String({ minLength: 1, maxLength: 63 }), ip_list: Type.Optional(Type.Array(IpAddress, { maxItems: 64 })) },
+          closed,
+        ),
+        { maxItems: 10000 },
+      ),
+    },
+    closed,
+  ),
+  softwareInstanceReportedState: Type.Object(
+    {
+      instance_guid: InstanceGuid,
+      reported_state: Type.Union([Type.Literal('started'), Type.Literal('destroyed'), Type.Literal('stopped')]),
+    },
+    closed,
+  ),
+
+  // ---- HyperOpenX v1 -------------------------------------------------------
+  registrationToken: Type.Object(
+    { ttl_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 30 * 86400, default: 86400 })) },
+    closed,
+  ),
+  registrationTokenResult: Type.Object({ token: Type.String(), expires_at: Type.String() }, closed),
+  computeNodeRegister: Type.Object(
+    {
+      computer_guid: NodeId,
+      title: Type.Optional(Type.String({ maxLength: 200 })),
+      network_guid: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    },
+    closed,
+  ),
+  computeNodeRegisterResult: Type.Object({ computer_guid: Type.String(), token: Type.String() }, closed),
+  computeNodeList: Type.Object({}, closed),
+  computeNodeListResult: list(
+    Type.Object(
+      {
+        computer_guid: Type.String(),
+        title: Type.String(),
+        network_guid: Type.Union([Type.String(), Type.Null()]),
+        status_text: Type.String(),
+        last_contact_at: Type.Union([Type.String(), Type.Null()]),
+        partition_count: Type.Integer(),
+        free_partition_count: Type.Integer(),
+        software_installation_count: Type.Integer(),
+      },
+      closed,
+    ),
+  ),
+  computePartitionListResult: list(InstanceDocument),
+  softwareInstallationStatusResult: list(
+    Type.Object(
+      {
+        software_release_uri: Type.String(),
+        state: Type.Union([Type.Literal('available'), Type.Literal('destroyed')]),
+        reported_state: Type.Union([Type.String(), Type.Null()]),
+        error_message: Type.Union([Type.String(), Type.Null()]),
+      },
+      closed,
+    ),
+  ),
+  instanceToken: Type.Object({ instance_guid: InstanceGuid }, closed),
+  instanceTokenResult: Type.Object({ instance_guid: Type.String(), token: Type.String() }, closed),
+  user: Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }) }, closed),
+  userResult: Type.Object({ user_id: Type.String(), name: Type.String(), token: Type.String() }, closed),
+  userList: Type.Object({}, closed),
+  userListResult: list(Type.Object({ user_id: Type.String(), name: Type.String(), created_at: Type.String() }, closed)),
+  whoami: Type.Object({}, closed),
+  whoamiResult: Type.Object(
+    {
+      kind: Type.Union([Type.Literal('admin'), Type.Literal('user'), Type.Literal('node'), Type.Literal('instance'), Type.Literal('registration')]),
+      subject: Type.Union([Type.String(), Type.Null()]),
+    },
+    closed,
+  ),
+  treeStatusList: Type.Object({ title: Type.Optional(Title) }, closed),
+  treeStatusListResult: list(
+    Type.Object(
+      {
+        title: Type.String(),
+        owner: Type.String(),
+        root_instance_guid: Type.String(),
+        created_at: Type.String(),
+        health: Type.Union([Type.Literal('ok'), Type.Literal('pending'), Type.Literal('error'), Type.Literal('destroying')]),
+        instance_list: Type.Array(
+          Type.Object(
+            {
+              instance_guid: Type.String(),
+              title: Type.String(),
+              requester_guid: Type.Union([Type.String(), Type.Null()]),
+              shared: Type.Boolean(),
+              software_release_uri: Type.String(),
+              software_type: Type.String(),
+              state: Type.String(),
+              reported_state: Type.Union([Type.String(), Type.Null()]),
+              access_status_message: Type.String(),
+              computer_guid: Type.Union([Type.String(), Type.Null()]),
+              compute_partition_id: Type.Union([Type.String(), Type.Null()]),
+              host_instance_guid: Type.Union([Type.String(), Type.Null()]),
+              processing_timestamp: Type.Integer(),
+              connection_parameters: FreeObject,
+            },
+            closed,
+          ),
+        ),
+      },
+      closed,
+    ),
+  ),
+  change: Type.Object(
+    {
+      since: Type.Optional(Type.Integer({ minimum: 0, description: 'Cursor from a previous answer; omit to get the current one at once' })),
+      timeout_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60000, default: 25000 })),
+      computer_guid: Type.Optional(NodeId),
+      instance_tree_title: Type.Optional(Title),
+    },
+    closed,
+  ),
+  changeResult: Type.Object({ cursor: Type.Integer(), changed: Type.Boolean() }, closed),
+} as const;
+
+export type BodyName = keyof typeof Bodies;
+export type Body<N extends BodyName> = Static<(typeof Bodies)[N]>;
+export type InstanceDocumentBody = Static<typeof InstanceDocument>;
+export type ErrorBodyType = Static<typeof ErrorBody>;

@@ -1,0 +1,171 @@
+/**
+ * The single error type of HyperOpenX and its code catalogue.
+ *
+ * Every failure that crosses a boundary (HTTP body, client, CLI exit code) is
+ * a {@link HoxError} carrying one of the codes below. Each edge converts
+ * exactly once: the master's HTTP layer turns it into `{status, name,
+ * message}`, the client turns that body back into the same `HoxError`, the CLI
+ * turns it into an exit code. `docs/errors.md` is checked against this table
+ * by a test.
+ */
+
+export interface ErrorSpec {
+  /** HTTP status the master answers with. */
+  readonly status: number;
+  /** Whether trying the same call again later may succeed. */
+  readonly retryable: boolean;
+  /** One line for docs/errors.md. */
+  readonly description: string;
+}
+
+export const ERROR_CATALOGUE = {
+  HOX_BAD_REQUEST: {
+    status: 400,
+    retryable: false,
+    description: 'The body is malformed or fails the endpoint schema; the message names the field.',
+  },
+  HOX_BODY_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    description: 'The request body is larger than the master accepts.',
+  },
+  HOX_UNAUTHENTICATED: {
+    status: 401,
+    retryable: false,
+    description: 'No bearer token, or a token the master does not know.',
+  },
+  HOX_FORBIDDEN: {
+    status: 403,
+    retryable: false,
+    description: 'The token is valid but may not act on this object.',
+  },
+  HOX_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    description: 'No such endpoint.',
+  },
+  HOX_NODE_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    description: 'The compute node named is not registered.',
+  },
+  HOX_PARTITION_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    description: 'The partition named does not exist on that compute node.',
+  },
+  HOX_PARTITION_BUSY: {
+    status: 409,
+    retryable: false,
+    description: 'A format would remove a partition that still hosts an instance.',
+  },
+  HOX_INSTANCE_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    description: 'The instance named does not exist (or is not visible to the caller).',
+  },
+  HOX_INSTANCE_TREE_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    description: 'The instance tree named does not exist (or is not visible to the caller).',
+  },
+  HOX_SOFTWARE_INSTALLATION_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    description: 'The software release was never supplied to that compute node.',
+  },
+  HOX_INSTANCE_NOT_READY: {
+    status: 408,
+    retryable: true,
+    description:
+      'The request was accepted but cannot be answered fully yet (not allocated, or connection parameters not published yet).',
+  },
+  HOX_NO_FREE_PARTITION: {
+    status: 409,
+    retryable: true,
+    description: 'No free partition matches the request (release supplied, SLA, anti-affinity).',
+  },
+  HOX_NO_SHARED_HOST: {
+    status: 409,
+    retryable: true,
+    description: 'A shared instance was requested but no busy partition runs the same release to host it.',
+  },
+  HOX_UNKNOWN_SLA_KEY: {
+    status: 400,
+    retryable: false,
+    description: 'The SLA names a key the allocator does not know.',
+  },
+  HOX_INVALID_SLA: {
+    status: 400,
+    retryable: false,
+    description: 'An SLA value is not acceptable (e.g. an unknown mode).',
+  },
+  HOX_TITLE_CONFLICT: {
+    status: 409,
+    retryable: false,
+    description: 'Another instance of the same instance tree already has that title.',
+  },
+  HOX_CONFLICT: {
+    status: 409,
+    retryable: false,
+    description: 'The change conflicts with the current state (e.g. a name already taken).',
+  },
+  HOX_TOKEN_USED: {
+    status: 401,
+    retryable: false,
+    description: 'A one-time registration token was already used or has expired.',
+  },
+  HOX_STORE_BUSY: {
+    status: 503,
+    retryable: true,
+    description: 'The store could not complete the transaction after several retries.',
+  },
+  HOX_NOT_IMPLEMENTED: {
+    status: 501,
+    retryable: false,
+    description: 'The endpoint exists in the SlapOS API but this master does not provide it yet (X.509 certificates).',
+  },
+  HOX_MASTER_UNREACHABLE: {
+    status: 503,
+    retryable: true,
+    description: 'The client could not reach the master (client-side only).',
+  },
+  HOX_INTERNAL: {
+    status: 500,
+    retryable: true,
+    description: 'An unexpected error; the master log has the details.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CATALOGUE, value);
+}
+
+export interface HoxErrorOptions {
+  /** The request field at fault, as a JSON pointer-ish path (`sla_parameters.foo`). */
+  field?: string;
+  cause?: unknown;
+}
+
+export class HoxError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: HoxErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'HoxError';
+    this.code = code;
+    this.status = ERROR_CATALOGUE[code].status;
+    this.retryable = ERROR_CATALOGUE[code].retryable;
+    this.field = options.field;
+  }
+}
+
+/** Throws a `HOX_BAD_REQUEST` naming the field. */
+export function badRequest(field: string, reason: string): HoxError {
+  return new HoxError('HOX_BAD_REQUEST', `${field}: ${reason}`, { field });
+}

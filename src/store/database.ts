@@ -1,0 +1,75 @@
+/** Kysely table types, mirroring src/store/migrations. Columns are snake_case as stored. */
+import type { Generated } from 'kysely';
+
+type Int = number | string | bigint;
+
+export interface Database {
+  compute_node: {
+    id: string;
+    title: string;
+    network_guid: string | null;
+    status_text: string;
+    created_at_ms: Int;
+    last_contact_at_ms: Int | null;
+    bang_timestamp: Int;
+  };
+  partition: {
+    node_id: string;
+    partition_id: string;
+    state: string;
+    ip_list: string;
+    instance_id: string | null;
+  };
+  software_installation: {
+    node_id: string;
+    url: string;
+    requested_state: string;
+    reported_state: string | null;
+    error_message: string | null;
+    updated_at_ms: Int;
+  };
+  hox_user: { id: string; name: string; created_at_ms: Int };
+  instance_tree: {
+    id: string;
+    owner_id: string;
+    title: string;
+    root_instance_id: string;
+    created_at_ms: Int;
+  };
+  instance: {
+    id: string;
+    tree_id: string;
+    title: string;
+    shared: Int;
+    release_url: string;
+    software_type: string;
+    parameters: string;
+    sla: string;
+    requested_state: string;
+    reported_state: string | null;
+    requester_id: string | null;
+    node_id: string | null;
+    partition_id: string | null;
+    host_instance_id: string | null;
+    processing_timestamp: Int;
+    connection_parameters: string;
+    error_message: string | null;
+    status_at_ms: Int | null;
+    created_at_ms: Int;
+  };
+  token: {
+    hash: string;
+    kind: string;
+    subject: string | null;
+    created_at_ms: Int;
+    expires_at_ms: Int | null;
+    used_at_ms: Int | null;
+  };
+  compute_node_usage: { node_id: string; at_ms: Int; tioxml: string };
+  change_log: {
+    seq: Generated<Int>;
+    node_id: string | null;
+    tree_id: string | null;
+    at_ms: Int;
+  };
+}

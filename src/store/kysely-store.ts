@@ -1,0 +1,550 @@
+/**
+ * The one implementation of {@link StoreTx} over Kysely, shared by the SQLite
+ * and PostgreSQL stores: they differ only in how they connect, run
+ * transactions and hear about other processes' changes.
+ */
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Database } from './database.js';
+import type {
+  ChangeRow,
+  ComputeNodeRow,
+  FreePartitionQuery,
+  InstanceRow,
+  InstanceTreeRow,
+  PartitionRow,
+  SoftwareInstallationRow,
+  StoreTx,
+  TokenRow,
+  UserRow,
+} from './store.js';
+import type {
+  PartitionState,
+  ReportedInstanceState,
+  RequestedState,
+  SoftwareReportedState,
+  SoftwareRequestedState,
+  TokenKind,
+} from '../shared/states.js';
+
+export type Db = Kysely<Database> | Transaction<Database>;
+
+const num = (v: number | string | bigint): number => Number(v);
+const numOrNull = (v: number | string | bigint | null): number | null => (v === null ? null : Number(v));
+
+function toNode(r: Selectable<Database['compute_node']>): ComputeNodeRow {
+  return {
+    id: r.id,
+    title: r.title,
+    networkGuid: r.network_guid,
+    statusText: r.status_text,
+    createdAtMs: num(r.created_at_ms),
+    lastContactAtMs: numOrNull(r.last_contact_at_ms),
+    bangTimestamp: num(r.bang_timestamp),
+  };
+}
+
+function toPartition(r: Selectable<Database['partition']>): PartitionRow {
+  return {
+    nodeId: r.node_id,
+    partitionId: r.partition_id,
+    state: r.state as PartitionState,
+    ipList: JSON.parse(r.ip_list) as PartitionRow['ipList'],
+    instanceId: r.instance_id,
+  };
+}
+
+function toSoftware(r: Selectable<Database['software_installation']>): SoftwareInstallationRow {
+  return {
+    nodeId: r.node_id,
+    url: r.url,
+    requestedState: r.requested_state as SoftwareRequestedState,
+    reportedState: r.reported_state as SoftwareReportedState | null,
+    errorMessage: r.error_message,
+    updatedAtMs: num(r.updated_at_ms),
+  };
+}
+
+function toTree(r: Selectable<Database['instance_tree']>): InstanceTreeRow {
+  return {
+    id: r.id,
+    ownerId: r.owner_id,
+    title: r.title,
+    rootInstanceId: r.root_instance_id,
+    createdAtMs: num(r.created_at_ms),
+  };
+}
+
+function toInstance(r: Selectable<Database['instance']>): InstanceRow {
+  return {
+    id: r.id,
+    treeId: r.tree_id,
+    title: r.title,
+    shared: num(r.shared) === 1,
+    releaseUrl: r.release_url,
+    softwareType: r.software_type,
+    parameters: JSON.parse(r.parameters) as InstanceRow['parameters'],
+    sla: JSON.parse(r.sla) as InstanceRow['sla'],
+    requestedState: r.requested_state as RequestedState,
+    reportedState: r.reported_state as ReportedInstanceState | null,
+    requesterId: r.requester_id,
+    nodeId: r.node_id,
+    partitionId: r.partition_id,
+    hostInstanceId: r.host_instance_id,
+    processingTimestamp: num(r.processing_timestamp),
+    connectionParameters: JSON.parse(r.connection_parameters) as InstanceRow['connectionParameters'],
+    errorMessage: r.error_message,
+    statusAtMs: numOrNull(r.status_at_ms),
+    createdAtMs: num(r.created_at_ms),
+  };
+}
+
+function instanceColumns(p: Partial<Omit<InstanceRow, 'id'>>): Partial<Database['instance']> {
+  const out: Record<string, unknown> = {};
+  if (p.treeId !== undefined) out.tree_id = p.treeId;
+  if (p.title !== undefined) out.title = p.title;
+  if (p.shared !== undefined) out.shared = p.shared ? 1 : 0;
+  if (p.releaseUrl !== undefined) out.release_url = p.releaseUrl;
+  if (p.softwareType !== undefined) out.software_type = p.softwareType;
+  if (p.parameters !== undefined) out.parameters = JSON.stringify(p.parameters);
+  if (p.sla !== undefined) out.sla = JSON.stringify(p.sla);
+  if (p.requestedState !== undefined) out.requested_state = p.requestedState;
+  if (p.reportedState !== undefined) out.reported_state = p.reportedState;
+  if (p.requesterId !== undefined) out.requester_id = p.requesterId;
+  if (p.nodeId !== undefined) out.node_id = p.nodeId;
+  if (p.partitionId !== undefined) out.partition_id = p.partitionId;
+  if (p.hostInstanceId !== undefined) out.host_instance_id = p.hostInstanceId;
+  if (p.processingTimestamp !== undefined) out.processing_timestamp = p.processingTimestamp;
+  if (p.connectionParameters !== undefined) out.connection_parameters = JSON.stringify(p.connectionParameters);
+  if (p.errorMessage !== undefined) out.error_message = p.errorMessage;
+  if (p.statusAtMs !== undefined) out.status_at_ms = p.statusAtMs;
+  if (p.createdAtMs !== undefined) out.created_at_ms = p.createdAtMs;
+  return out as Partial<Database['instance']>;
+}
+
+/**
+ * Row-level operations inside one transaction. `onChangeAppended` lets the
+ * owning store know it must wake watchers once the transaction commits.
+ */
+export class KyselyStoreTx implements StoreTx {
+  changed = false;
+
+  /**
+   * @param beforeFirstChange dialect hook run once before the transaction's
+   *   first change record (PostgreSQL: lock so sequence numbers commit in order, and NOTIFY).
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly beforeFirstChange?: (db: Db) => Promise<void>,
+  ) {}
+
+  async insertNode(row: ComputeNodeRow): Promise<void> {
+    await this.db
+      .insertInto('compute_node')
+      .values({
+        id: row.id,
+        title: row.title,
+        network_guid: row.networkGuid,
+        status_text: row.statusText,
+        created_at_ms: row.createdAtMs,
+        last_contact_at_ms: row.lastContactAtMs,
+        bang_timestamp: row.bangTimestamp,
+      })
+      .execute();
+  }
+
+  async getNode(id: string): Promise<ComputeNodeRow | undefined> {
+    const r = await this.db.selectFrom('compute_node').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && toNode(r);
+  }
+
+  async listNodes(): Promise<ComputeNodeRow[]> {
+    const rows = await this.db.selectFrom('compute_node').selectAll().orderBy('id').execute();
+    return rows.map(toNode);
+  }
+
+  async updateNode(id: string, p: Partial<Omit<ComputeNodeRow, 'id'>>): Promise<void> {
+    const set: Record<string, unknown> = {};
+    if (p.title !== undefined) set.title = p.title;
+    if (p.networkGuid !== undefined) set.network_guid = p.networkGuid;
+    if (p.statusText !== undefined) set.status_text = p.statusText;
+    if (p.lastContactAtMs !== undefined) set.last_contact_at_ms = p.lastContactAtMs;
+    if (p.bangTimestamp !== undefined) set.bang_timestamp = p.bangTimestamp;
+    if (Object.keys(set).length === 0) return;
+    await this.db.updateTable('compute_node').set(set).where('id', '=', id).execute();
+  }
+
+  async listPartitions(nodeId: string): Promise<PartitionRow[]> {
+    const rows = await this.db
+      .selectFrom('partition')
+      .selectAll()
+      .where('node_id', '=', nodeId)
+      .orderBy('partition_id')
+      .execute();
+    return rows.map(toPartition);
+  }
+
+  async getPartition(nodeId: string, partitionId: string): Promise<PartitionRow | undefined> {
+    const r = await this.db
+      .selectFrom('partition')
+      .selectAll()
+      .where('node_id', '=', nodeId)
+      .where('partition_id', '=', partitionId)
+      .executeTakeFirst();
+    return r && toPartition(r);
+  }
+
+  async insertPartition(row: PartitionRow): Promise<void> {
+    await this.db
+      .insertInto('partition')
+      .values({
+        node_id: row.nodeId,
+        partition_id: row.partitionId,
+        state: row.state,
+        ip_list: JSON.stringify(row.ipList),
+        instance_id: row.instanceId,
+      })
+      .execute();
+  }
+
+  async updatePartition(
+    nodeId: string,
+    partitionId: string,
+    p: Partial<Pick<PartitionRow, 'state' | 'ipList' | 'instanceId'>>,
+  ): Promise<void> {
+    const set: Record<string, unknown> = {};
+    if (p.state !== undefined) set.state = p.state;
+    if (p.ipList !== undefined) set.ip_list = JSON.stringify(p.ipList);
+    if (p.instanceId !== undefined) set.instance_id = p.instanceId;
+    if (Object.keys(set).length === 0) return;
+    await this.db
+      .updateTable('partition')
+      .set(set)
+      .where('node_id', '=', nodeId)
+      .where('partition_id', '=', partitionId)
+      .execute();
+  }
+
+  async deletePartition(nodeId: string, partitionId: string): Promise<void> {
+    await this.db
+      .deleteFrom('partition')
+      .where('node_id', '=', nodeId)
+      .where('partition_id', '=', partitionId)
+      .execute();
+  }
+
+  async findFreePartition(q: FreePartitionQuery): Promise<PartitionRow | undefined> {
+    // Candidate nodes: the release is supplied there (requested available).
+    let query = this.db
+      .selectFrom('partition as p')
+      .innerJoin('compute_node as n', 'n.id', 'p.node_id')
+      .innerJoin('software_installation as s', (j) =>
+        j.onRef('s.node_id', '=', 'p.node_id').on('s.url', '=', q.releaseUrl).on('s.requested_state', '=', 'available'),
+      )
+      .selectAll('p')
+      .where('p.state', '=', 'free');
+    if (q.nodeId !== undefined) query = query.where('p.node_id', '=', q.nodeId);
+    if (q.networkGuid !== undefined) query = query.where('n.network_guid', '=', q.networkGuid);
+    if (q.excludeNodeIds !== undefined && q.excludeNodeIds.length > 0)
+      query = query.where('p.node_id', 'not in', q.excludeNodeIds);
+    if (q.excludeNetworkGuids !== undefined && q.excludeNetworkGuids.length > 0) {
+      const excluded = q.excludeNetworkGuids;
+      query = query.where((eb) => eb.or([eb('n.network_guid', 'is', null), eb('n.network_guid', 'not in', excluded)]));
+    }
+    // Spread: the node with the most free partitions first, then stable order.
+    const r = await query
+      .orderBy((eb) =>
+        eb
+          .selectFrom('partition as f')
+          .select((e) => e.fn.countAll().as('c'))
+          .whereRef('f.node_id', '=', 'p.node_id')
+          .where('f.state', '=', 'free'),
+        'desc',
+      )
+      .orderBy('p.node_id')
+      .orderBy('p.partition_id')
+      .limit(1)
+      .executeTakeFirst();
+    return r && toPartition(r);
+  }
+
+  async getSoftwareInstallation(nodeId: string, url: string): Promise<SoftwareInstallationRow | undefined> {
+    const r = await this.db
+      .selectFrom('software_installation')
+      .selectAll()
+      .where('node_id', '=', nodeId)
+      .where('url', '=', url)
+      .executeTakeFirst();
+    return r && toSoftware(r);
+  }
+
+  async listSoftwareInstallations(nodeId: string): Promise<SoftwareInstallationRow[]> {
+    const rows = await this.db
+      .selectFrom('software_installation')
+      .selectAll()
+      .where('node_id', '=', nodeId)
+      .orderBy('url')
+      .execute();
+    return rows.map(toSoftware);
+  }
+
+  async upsertSoftwareInstallation(row: SoftwareInstallationRow): Promise<void> {
+    const values = {
+      node_id: row.nodeId,
+      url: row.url,
+      requested_state: row.requestedState,
+      reported_state: row.reportedState,
+      error_message: row.errorMessage,
+      updated_at_ms: row.updatedAtMs,
+    };
+    await this.db
+      .insertInto('software_installation')
+      .values(values)
+      .onConflict((oc) =>
+        oc.columns(['node_id', 'url']).doUpdateSet({
+          requested_state: values.requested_state,
+          reported_state: values.reported_state,
+          error_message: values.error_message,
+          updated_at_ms: values.updated_at_ms,
+        }),
+      )
+      .execute();
+  }
+
+  async deleteSoftwareInstallation(nodeId: string, url: string): Promise<void> {
+    await this.db
+      .deleteFrom('software_installation')
+      .where('node_id', '=', nodeId)
+      .where('url', '=', url)
+      .execute();
+  }
+
+  async insertTree(row: InstanceTreeRow): Promise<void> {
+    await this.db
+      .insertInto('instance_tree')
+      .values({
+        id: row.id,
+        owner_id: row.ownerId,
+        title: row.title,
+        root_instance_id: row.rootInstanceId,
+        created_at_ms: row.createdAtMs,
+      })
+      .execute();
+  }
+
+  async getTree(id: string): Promise<InstanceTreeRow | undefined> {
+    const r = await this.db.selectFrom('instance_tree').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && toTree(r);
+  }
+
+  async findTree(ownerId: string, title: string): Promise<InstanceTreeRow | undefined> {
+    const r = await this.db
+      .selectFrom('instance_tree')
+      .selectAll()
+      .where('owner_id', '=', ownerId)
+      .where('title', '=', title)
+      .executeTakeFirst();
+    return r && toTree(r);
+  }
+
+  async listTrees(ownerId?: string): Promise<InstanceTreeRow[]> {
+    let q = this.db.selectFrom('instance_tree').selectAll();
+    if (ownerId !== undefined) q = q.where('owner_id', '=', ownerId);
+    const rows = await q.orderBy('title').execute();
+    return rows.map(toTree);
+  }
+
+  async updateTree(id: string, p: Partial<Pick<InstanceTreeRow, 'title'>>): Promise<void> {
+    if (p.title === undefined) return;
+    await this.db.updateTable('instance_tree').set({ title: p.title }).where('id', '=', id).execute();
+  }
+
+  async deleteTree(id: string): Promise<void> {
+    await this.db.deleteFrom('instance_tree').where('id', '=', id).execute();
+  }
+
+  async insertInstance(row: InstanceRow): Promise<void> {
+    const values = { id: row.id, ...instanceColumns(row) } as Database['instance'];
+    await this.db.insertInto('instance').values(values).execute();
+  }
+
+  async getInstance(id: string): Promise<InstanceRow | undefined> {
+    const r = await this.db.selectFrom('instance').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && toInstance(r);
+  }
+
+  async findInstance(treeId: string, title: string): Promise<InstanceRow | undefined> {
+    const r = await this.db
+      .selectFrom('instance')
+      .selectAll()
+      .where('tree_id', '=', treeId)
+      .where('title', '=', title)
+      .executeTakeFirst();
+    return r && toInstance(r);
+  }
+
+  async listTreeInstances(treeId: string): Promise<InstanceRow[]> {
+    const rows = await this.db
+      .selectFrom('instance')
+      .selectAll()
+      .where('tree_id', '=', treeId)
+      .orderBy('created_at_ms')
+      .orderBy('id')
+      .execute();
+    return rows.map(toInstance);
+  }
+
+  async listNodeInstances(nodeId: string): Promise<InstanceRow[]> {
+    const rows = await this.db
+      .selectFrom('instance')
+      .selectAll()
+      .where('node_id', '=', nodeId)
+      .orderBy('partition_id')
+      .orderBy('id')
+      .execute();
+    return rows.map(toInstance);
+  }
+
+  async listHostedInstances(hostInstanceId: string): Promise<InstanceRow[]> {
+    const rows = await this.db
+      .selectFrom('instance')
+      .selectAll()
+      .where('host_instance_id', '=', hostInstanceId)
+      .orderBy('created_at_ms')
+      .orderBy('id')
+      .execute();
+    return rows.map(toInstance);
+  }
+
+  async listHostCandidates(releaseUrl: string, nodeId?: string): Promise<InstanceRow[]> {
+    let q = this.db
+      .selectFrom('instance')
+      .selectAll()
+      .where('release_url', '=', releaseUrl)
+      .where('shared', '=', 0)
+      .where('partition_id', 'is not', null)
+      .where('requested_state', '!=', 'destroyed');
+    if (nodeId !== undefined) q = q.where('node_id', '=', nodeId);
+    const rows = await q.orderBy('created_at_ms').orderBy('id').execute();
+    return rows.map(toInstance);
+  }
+
+  async updateInstance(id: string, patch: Partial<Omit<InstanceRow, 'id'>>): Promise<void> {
+    const set = instanceColumns(patch);
+    if (Object.keys(set).length === 0) return;
+    await this.db.updateTable('instance').set(set).where('id', '=', id).execute();
+  }
+
+  async deleteInstance(id: string): Promise<void> {
+    await this.db.deleteFrom('instance').where('id', '=', id).execute();
+  }
+
+  async insertUser(row: UserRow): Promise<void> {
+    await this.db
+      .insertInto('hox_user')
+      .values({ id: row.id, name: row.name, created_at_ms: row.createdAtMs })
+      .execute();
+  }
+
+  async getUser(id: string): Promise<UserRow | undefined> {
+    const r = await this.db.selectFrom('hox_user').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && { id: r.id, name: r.name, createdAtMs: num(r.created_at_ms) };
+  }
+
+  async findUserByName(name: string): Promise<UserRow | undefined> {
+    const r = await this.db.selectFrom('hox_user').selectAll().where('name', '=', name).executeTakeFirst();
+    return r && { id: r.id, name: r.name, createdAtMs: num(r.created_at_ms) };
+  }
+
+  async listUsers(): Promise<UserRow[]> {
+    const rows = await this.db.selectFrom('hox_user').selectAll().orderBy('name').execute();
+    return rows.map((r) => ({ id: r.id, name: r.name, createdAtMs: num(r.created_at_ms) }));
+  }
+
+  async insertToken(row: TokenRow): Promise<void> {
+    await this.db
+      .insertInto('token')
+      .values({
+        hash: row.hash,
+        kind: row.kind,
+        subject: row.subject,
+        created_at_ms: row.createdAtMs,
+        expires_at_ms: row.expiresAtMs,
+        used_at_ms: row.usedAtMs,
+      })
+      .execute();
+  }
+
+  async getToken(hash: string): Promise<TokenRow | undefined> {
+    const r = await this.db.selectFrom('token').selectAll().where('hash', '=', hash).executeTakeFirst();
+    return (
+      r && {
+        hash: r.hash,
+        kind: r.kind as TokenKind,
+        subject: r.subject,
+        createdAtMs: num(r.created_at_ms),
+        expiresAtMs: numOrNull(r.expires_at_ms),
+        usedAtMs: numOrNull(r.used_at_ms),
+      }
+    );
+  }
+
+  async updateToken(hash: string, p: Partial<Pick<TokenRow, 'usedAtMs' | 'expiresAtMs'>>): Promise<void> {
+    const set: Record<string, unknown> = {};
+    if (p.usedAtMs !== undefined) set.used_at_ms = p.usedAtMs;
+    if (p.expiresAtMs !== undefined) set.expires_at_ms = p.expiresAtMs;
+    if (Object.keys(set).length === 0) return;
+    await this.db.updateTable('token').set(set).where('hash', '=', hash).execute();
+  }
+
+  async deleteTokens(kind: TokenKind, subject: string): Promise<void> {
+    await this.db.deleteFrom('token').where('kind', '=', kind).where('subject', '=', subject).execute();
+  }
+
+  async insertUsage(row: { nodeId: string; atMs: number; tioxml: string }): Promise<void> {
+    await this.db
+      .insertInto('compute_node_usage')
+      .values({ node_id: row.nodeId, at_ms: row.atMs, tioxml: row.tioxml })
+      .execute();
+  }
+
+  async appendChange(change: { nodeId: string | null; treeId: string | null; atMs: number }): Promise<void> {
+    if (!this.changed && this.beforeFirstChange) await this.beforeFirstChange(this.db);
+    await this.db
+      .insertInto('change_log')
+      .values({ node_id: change.nodeId, tree_id: change.treeId, at_ms: change.atMs })
+      .execute();
+    this.changed = true;
+  }
+}
+
+export async function latestChangeSeq(db: Kysely<Database>): Promise<number> {
+  const r = await db
+    .selectFrom('change_log')
+    .select((eb) => eb.fn.max('seq').as('m'))
+    .executeTakeFirst();
+  return r?.m == null ? 0 : Number(r.m);
+}
+
+export async function changesAfter(
+  db: Kysely<Database>,
+  afterSeq: number,
+  filter: { nodeId?: string; treeIds?: string[] },
+): Promise<ChangeRow[]> {
+  let q = db.selectFrom('change_log').selectAll().where('seq', '>', afterSeq);
+  const { nodeId, treeIds } = filter;
+  if (nodeId !== undefined || treeIds !== undefined) {
+    q = q.where((eb) => {
+      const ors = [];
+      if (nodeId !== undefined) ors.push(eb('node_id', '=', nodeId));
+      if (treeIds !== undefined && treeIds.length > 0) ors.push(eb('tree_id', 'in', treeIds));
+      return eb.or(ors);
+    });
+  }
+  const rows = await q.orderBy('seq').limit(100).execute();
+  return rows.map((r) => ({ seq: Number(r.seq), nodeId: r.node_id, treeId: r.tree_id, atMs: Number(r.at_ms) }));
+}
+
+export async function pruneChanges(db: Kysely<Database>, beforeMs: number): Promise<number> {
+  const res = await db.deleteFrom('change_log').where('at_ms', '<', beforeMs).executeTakeFirst();
+  return Number(res.numDeletedRows);
+}

@@ -1,0 +1,142 @@
+/**
+ * Versioned schema migrations, shared by both stores. A migration is never
+ * edited once released: add a new one. Column types stay portable (text JSON,
+ * bigint milliseconds, integer booleans); the only dialect difference is the
+ * auto-increment of the change log.
+ */
+import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+type Dialect = 'sqlite' | 'postgres';
+
+function initial(dialect: Dialect): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('compute_node')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('title', 'text', (c) => c.notNull())
+        .addColumn('network_guid', 'text')
+        .addColumn('status_text', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('last_contact_at_ms', 'bigint')
+        .addColumn('bang_timestamp', 'bigint', (c) => c.notNull().defaultTo(0))
+        .execute();
+
+      await db.schema
+        .createTable('partition')
+        .addColumn('node_id', 'text', (c) => c.notNull().references('compute_node.id'))
+        .addColumn('partition_id', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('ip_list', 'text', (c) => c.notNull())
+        .addColumn('instance_id', 'text')
+        .addPrimaryKeyConstraint('partition_pk', ['node_id', 'partition_id'])
+        .execute();
+      // Safety belt under the allocator: one instance per partition, one partition per instance.
+      await db.schema
+        .createIndex('partition_instance_unique')
+        .on('partition')
+        .column('instance_id')
+        .unique()
+        .execute();
+      await db.schema.createIndex('partition_state').on('partition').columns(['state', 'node_id']).execute();
+
+      await db.schema
+        .createTable('software_installation')
+        .addColumn('node_id', 'text', (c) => c.notNull().references('compute_node.id'))
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('requested_state', 'text', (c) => c.notNull())
+        .addColumn('reported_state', 'text')
+        .addColumn('error_message', 'text')
+        .addColumn('updated_at_ms', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('software_installation_pk', ['node_id', 'url'])
+        .execute();
+      await db.schema
+        .createIndex('software_installation_url')
+        .on('software_installation')
+        .columns(['url', 'requested_state'])
+        .execute();
+
+      await db.schema
+        .createTable('hox_user')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('instance_tree')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('owner_id', 'text', (c) => c.notNull())
+        .addColumn('title', 'text', (c) => c.notNull())
+        .addColumn('root_instance_id', 'text', (c) => c.notNull())
+        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('instance_tree_owner_title', ['owner_id', 'title'])
+        .execute();
+
+      await db.schema
+        .createTable('instance')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tree_id', 'text', (c) => c.notNull())
+        .addColumn('title', 'text', (c) => c.notNull())
+        .addColumn('shared', 'integer', (c) => c.notNull())
+        .addColumn('release_url', 'text', (c) => c.notNull())
+        .addColumn('software_type', 'text', (c) => c.notNull())
+        .addColumn('parameters', 'text', (c) => c.notNull())
+        .addColumn('sla', 'text', (c) => c.notNull())
+        .addColumn('requested_state', 'text', (c) => c.notNull())
+        .addColumn('reported_state', 'text')
+        .addColumn('requester_id', 'text')
+        .addColumn('node_id', 'text')
+        .addColumn('partition_id', 'text')
+        .addColumn('host_instance_id', 'text')
+        .addColumn('processing_timestamp', 'bigint', (c) => c.notNull())
+        .addColumn('connection_parameters', 'text', (c) => c.notNull())
+        .addColumn('error_message', 'text')
+        .addColumn('status_at_ms', 'bigint')
+        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('instance_tree_title', ['tree_id', 'title'])
+        .execute();
+      await db.schema.createIndex('instance_node').on('instance').column('node_id').execute();
+      await db.schema.createIndex('instance_host').on('instance').column('host_instance_id').execute();
+
+      await db.schema
+        .createTable('token')
+        .addColumn('hash', 'text', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text')
+        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at_ms', 'bigint')
+        .addColumn('used_at_ms', 'bigint')
+        .execute();
+      await db.schema.createIndex('token_subject').on('token').columns(['kind', 'subject']).execute();
+
+      await db.schema
+        .createTable('compute_node_usage')
+        .addColumn('node_id', 'text', (c) => c.notNull().references('compute_node.id'))
+        .addColumn('at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('tioxml', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('change_log')
+        .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('node_id', 'text')
+        .addColumn('tree_id', 'text')
+        .addColumn('at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('change_log_node').on('change_log').columns(['node_id', 'seq']).execute();
+      await db.schema.createIndex('change_log_tree').on('change_log').columns(['tree_id', 'seq']).execute();
+    },
+  };
+}
+
+/** Migrations in order; the key is the version recorded in the database. */
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return {
+    getMigrations() {
+      return Promise.resolve({ '0001-initial': initial(dialect) });
+    },
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * The master's persistence boundary. The domain (src/master) talks only to
+ * this interface; SQLite and PostgreSQL implement it (src/store/sqlite,
+ * src/store/postgres) and pass one contract suite.
+ *
+ * Every domain operation runs in {@link Store.transaction}: it sees a
+ * consistent snapshot and its writes land all together or not at all. The
+ * PostgreSQL store runs transactions SERIALIZABLE and retries serialization
+ * failures, so several master processes on one database cannot hand the same
+ * partition to two instances.
+ */
+import type {
+  PartitionState,
+  ReportedInstanceState,
+  RequestedState,
+  SoftwareReportedState,
+  SoftwareRequestedState,
+  TokenKind,
+} from '../shared/states.js';
+
+export type JsonObject = Record<string, unknown>;
+
+export interface IpAddress {
+  'ip-address': string;
+  'network-interface'?: string;
+  'gateway-ip-address'?: string;
+  netmask?: string;
+  'network-address'?: string;
+}
+
+export interface ComputeNodeRow {
+  id: string;
+  title: string;
+  networkGuid: string | null;
+  statusText: string;
+  createdAtMs: number;
+  lastContactAtMs: number | null;
+  /** Bumped by a compute node bang; the node reprocesses everything. */
+  bangTimestamp: number;
+}
+
+export interface PartitionRow {
+  nodeId: string;
+  partitionId: string;
+  state: PartitionState;
+  ipList: IpAddress[];
+  instanceId: string | null;
+}
+
+export interface SoftwareInstallationRow {
+  nodeId: string;
+  url: string;
+  requestedState: SoftwareRequestedState;
+  reportedState: SoftwareReportedState | null;
+  errorMessage: string | null;
+  updatedAtMs: number;
+}
+
+export interface InstanceTreeRow {
+  id: string;
+  ownerId: string;
+  /** Title of the root instance: the tree's name in its owner's scope. */
+  title: string;
+  rootInstanceId: string;
+  createdAtMs: number;
+}
+
+export interface InstanceRow {
+  id: string;
+  treeId: string;
+  title: string;
+  shared: boolean;
+  releaseUrl: string;
+  softwareType: string;
+  parameters: JsonObject;
+  sla: Record<string, string | number>;
+  requestedState: RequestedState;
+  reportedState: ReportedInstanceState | null;
+  /** Instance that requested this one; `null` for a tree's root. */
+  requesterId: string | null;
+  nodeId: string | null;
+  partitionId: string | null;
+  /** For a shared instance: the instance whose partition hosts it. */
+  hostInstanceId: string | null;
+  processingTimestamp: number;
+  connectionParameters: JsonObject;
+  /** Last error a node reported, cleared by a successful state report. */
+  errorMessage: string | null;
+  statusAtMs: number | null;
+  createdAtMs: number;
+}
+
+export interface UserRow {
+  id: string;
+  name: string;
+  createdAtMs: number;
+}
+
+export interface TokenRow {
+  /** SHA-256 of the token, hex. The token itself is never stored. */
+  hash: string;
+  kind: TokenKind;
+  /** user id, node id or instance id; `null` for registration tokens. */
+  subject: string | null;
+  createdAtMs: number;
+  expiresAtMs: number | null;
+  usedAtMs: number | null;
+}
+
+export interface ChangeRow {
+  seq: number;
+  nodeId: string | null;
+  treeId: string | null;
+  atMs: number;
+}
+
+/** Filters for picking a free partition; all must hold. */
+export interface FreePartitionQuery {
+  releaseUrl: string;
+  nodeId?: string;
+  networkGuid?: string;
+  /** Nodes that must not be chosen (anti-affinity). */
+  excludeNodeIds?: string[];
+  /** Networks that must not be chosen (`mode=unique_by_network`). */
+  excludeNetworkGuids?: string[];
+}
+
+export interface StoreTx {
+  insertNode(row: ComputeNodeRow): Promise<void>;
+  getNode(id: string): Promise<ComputeNodeRow | undefined>;
+  listNodes(): Promise<ComputeNodeRow[]>;
+  updateNode(id: string, patch: Partial<Omit<ComputeNodeRow, 'id'>>): Promise<void>;
+
+  listPartitions(nodeId: string): Promise<PartitionRow[]>;
+  getPartition(nodeId: string, partitionId: string): Promise<PartitionRow | undefined>;
+  insertPartition(row: PartitionRow): Promise<void>;
+  updatePartition(
+    nodeId: string,
+    partitionId: string,
+    patch: Partial<Pick<PartitionRow, 'state' | 'ipList' | 'instanceId'>>,
+  ): Promise<void>;
+  deletePartition(nodeId: string, partitionId: string): Promise<void>;
+  /** The free partition the allocator should take, or undefined. Spreads: emptiest node first. */
+  findFreePartition(query: FreePartitionQuery): Promise<PartitionRow | undefined>;
+
+  getSoftwareInstallation(nodeId: string, url: string): Promise<SoftwareInstallationRow | undefined>;
+  listSoftwareInstallations(nodeId: string): Promise<SoftwareInstallationRow[]>;
+  upsertSoftwareInstallation(row: SoftwareInstallationRow): Promise<void>;
+  deleteSoftwareInstallation(nodeId: string, url: string): Promise<void>;
+
+  insertTree(row: InstanceTreeRow): Promise<void>;
+  getTree(id: string): Promise<InstanceTreeRow | undefined>;
+  findTree(ownerId: string, title: string): Promise<InstanceTreeRow | undefined>;
+  /** Trees of one owner, or of everyone when `ownerId` is undefined. */
+  listTrees(ownerId?: string): Promise<InstanceTreeRow[]>;
+  updateTree(id: string, patch: Partial<Pick<InstanceTreeRow, 'title'>>): Promise<void>;
+  deleteTree(id: string): Promise<void>;
+
+  insertInstance(row: InstanceRow): Promise<void>;
+  getInstance(id: string): Promise<InstanceRow | undefined>;
+  findInstance(treeId: string, title: string): Promise<InstanceRow | undefined>;
+  listTreeInstances(treeId: string): Promise<InstanceRow[]>;
+  listNodeInstances(nodeId: string): Promise<InstanceRow[]>;
+  listHostedInstances(hostInstanceId: string): Promise<InstanceRow[]>;
+  /** Allocated, not-destroyed, non-shared instances of a release: candidate hosts for shared instances. */
+  listHostCandidates(releaseUrl: string, nodeId?: string): Promise<InstanceRow[]>;
+  updateInstance(id: string, patch: Partial<Omit<InstanceRow, 'id'>>): Promise<void>;
+  deleteInstance(id: string): Promise<void>;
+
+  insertUser(row: UserRow): Promise<void>;
+  getUser(id: string): Promise<UserRow | undefined>;
+  findUserByName(name: string): Promise<UserRow | undefined>;
+  listUsers(): Promise<UserRow[]>;
+
+  insertToken(row: TokenRow): Promise<void>;
+  getToken(hash: string): Promise<TokenRow | undefined>;
+  updateToken(hash: string, patch: Partial<Pick<TokenRow, 'usedAtMs' | 'expiresAtMs'>>): Promise<void>;
+  deleteTokens(kind: TokenKind, subject: string): Promise<void>;
+
+  insertUsage(row: { nodeId: string; atMs: number; tioxml: string }): Promise<void>;
+
+  /** Records that something concerning a node and/or a tree changed; wakes watchers after commit. */
+  appendChange(change: { nodeId: string | null; treeId: string | null; atMs: number }): Promise<void>;
+}
+
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Creates tables / runs pending migrations. Idempotent. */
+  migrate(): Promise<void>;
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Highest change sequence number committed so far. */
+  latestChangeSeq(): Promise<number>;
+  /** First committed change after `afterSeq` concerning the node or the tree (either filter may be omitted). */
+  changesAfter(afterSeq: number, filter: { nodeId?: string; treeIds?: string[] }): Promise<ChangeRow[]>;
+  /** Drops change records older than `beforeMs`. */
+  pruneChanges(beforeMs: number): Promise<number>;
+  /** Called after any committed change (in this process, or another master on the same database). */
+  onChange(listener: () => void): () => void;
+  close(): Promise<void>;
+}
