@@ -71,7 +71,9 @@ export async function requestInstance(ctx: OpContext, input: RequestInput): Prom
   }
 
   if (existing !== undefined) {
-    const updated = await updateInstance(ctx, existing, input, shared, state);
+    let updated = await updateInstance(ctx, existing, input, shared, state);
+    if (updated.shared && updated.hostInstanceId === null && updated.requestedState !== 'destroyed')
+      updated = await rehost(ctx, updated, input, sla);
     return answer(ctx, updated);
   }
   if (state === 'destroyed')
@@ -121,6 +123,20 @@ export async function requestInstance(ctx: OpContext, input: RequestInput): Prom
   await ctx.tx.appendChange({ nodeId: row.nodeId, treeId, atMs: now });
   if (shared) await touchHost(ctx, row.hostInstanceId);
   return answer(ctx, row);
+}
+
+/** A shared instance that lost its host gets a new one if one fits now; otherwise it keeps waiting. */
+async function rehost(ctx: OpContext, instance: InstanceRow, input: RequestInput, sla: Sla): Promise<InstanceRow> {
+  let host: InstanceRow;
+  try {
+    host = await findHost(ctx, input, sla);
+  } catch (error) {
+    if (error instanceof HoxError && error.code === 'HOX_NO_SHARED_HOST') return instance;
+    throw error;
+  }
+  const updated = await touchInstance(ctx, instance, { hostInstanceId: host.id, nodeId: host.nodeId });
+  await touchHost(ctx, host.id);
+  return updated;
 }
 
 async function answer(ctx: OpContext, instance: InstanceRow): Promise<InstanceDocument | NotReady> {

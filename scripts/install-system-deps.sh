@@ -1,0 +1,78 @@
+#!/bin/sh
+# Installs the Debian packages HyperOpenX needs for tests and benchmarks, when
+# they are missing. Safe to run repeatedly.
+#
+# To add a package, append a "package:path" pair to PACKAGES: the package is
+# considered installed when the path exists.
+#
+# Note: installing postgresql-15 may create and start a default cluster on port
+# 5432. The test harness (src/testing/postgres-server.ts) neither uses nor
+# disturbs it: it runs its own throwaway servers on free ports.
+set -eu
+
+PACKAGES="
+postgresql-15:/usr/lib/postgresql/15/bin/initdb
+"
+
+missing=""
+for entry in $PACKAGES; do
+  pkg=${entry%%:*}
+  check=${entry#*:}
+  if [ -e "$check" ]; then
+    echo "$pkg: already installed"
+  else
+    missing="$missing $pkg"
+  fi
+done
+missing=${missing# }
+
+if [ -z "$missing" ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO="sudo"
+else
+  echo "error: missing Debian packages: $missing" >&2
+  echo "Run as root, or install them yourself: apt-get install -y --no-install-recommends $missing" >&2
+  exit 1
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "error: apt-get not found; install these Debian packages (or your system's equivalent): $missing" >&2
+  exit 1
+fi
+
+for pkg in $missing; do
+  echo "installing $pkg…"
+done
+
+apt_install() {
+  # shellcheck disable=SC2086 # $missing is a word list on purpose
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+}
+
+# Refresh the package lists first only when they are empty; otherwise only
+# after a failed install.
+if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e '^lock$' -e '^partial$' || true)" ]; then
+  echo "apt package lists are empty: running apt-get update…"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update
+  apt_install
+elif ! apt_install; then
+  echo "install failed: running apt-get update and retrying…"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update
+  apt_install
+fi
+
+status=0
+for entry in $PACKAGES; do
+  pkg=${entry%%:*}
+  check=${entry#*:}
+  if [ ! -e "$check" ]; then
+    echo "error: $pkg installed but $check is still missing" >&2
+    status=1
+  fi
+done
+exit $status
