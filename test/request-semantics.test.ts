@@ -21,11 +21,18 @@ describeEachStore('request semantics', (env) => {
   it('1. nodes exist once registered and formatted; re-format keeps allocations; busy partitions are not removed', async () => {
     await setup(3);
     await expectError(m.admin.call('listNodeInstances', { computer_guid: 'ghost' }), 'HOX_NODE_NOT_FOUND', /'ghost'/);
-    await expectError(m.admin.call('getPartition', { computer_guid: 'n1', compute_partition_id: 'p9' }), 'HOX_PARTITION_NOT_FOUND', /'p9'/);
+    await expectError(
+      m.admin.call('getPartition', { computer_guid: 'n1', compute_partition_id: 'p9' }),
+      'HOX_PARTITION_NOT_FOUND',
+      /'p9'/,
+    );
     const a = await request(m.admin, 'a');
     const list = n1.partitionIds.map((pid) => ({ partition_id: pid }));
     await n1.client.call('formatNode', { computer_guid: 'n1', compute_partition_list: list });
-    const again = await n1.client.call('getPartition', { computer_guid: 'n1', compute_partition_id: a.compute_partition_id });
+    const again = await n1.client.call('getPartition', {
+      computer_guid: 'n1',
+      compute_partition_id: a.compute_partition_id,
+    });
     expect(again.instance_guid).toBe(a.instance_guid);
     // Dropping the busy partition is refused, and nothing changes.
     const withoutBusy = list.filter((p) => p.partition_id !== a.compute_partition_id);
@@ -40,42 +47,74 @@ describeEachStore('request semantics', (env) => {
     const free = list.find((p) => p.partition_id !== a.compute_partition_id)!;
     await n1.client.call('formatNode', { computer_guid: 'n1', compute_partition_list: list.filter((p) => p !== free) });
     expect((await n1.client.call('nodeStatus', { computer_guid: 'n1' })).partition_count).toBe(2);
-    await expectError(n1.client.call('getPartition', { computer_guid: 'n1', compute_partition_id: free.partition_id }), 'HOX_PARTITION_NOT_FOUND');
+    await expectError(
+      n1.client.call('getPartition', { computer_guid: 'n1', compute_partition_id: free.partition_id }),
+      'HOX_PARTITION_NOT_FOUND',
+    );
   });
 
   it('2. free partitions carry nothing', async () => {
     await setup(2);
     const doc = await n1.client.call('getPartition', { computer_guid: 'n1', compute_partition_id: 'p1' });
-    expect(doc).toMatchObject({ software_release_uri: '', title: '', instance_guid: '', state: 'destroyed', processing_timestamp: 0, parameters: {} });
+    expect(doc).toMatchObject({
+      software_release_uri: '',
+      title: '',
+      instance_guid: '',
+      state: 'destroyed',
+      processing_timestamp: 0,
+      parameters: {},
+    });
     expect((await n1.client.call('listNodeInstances', { computer_guid: 'n1' })).result_list).toEqual([]);
   });
 
   it('3. supply sets what a node installs; reports never change it; destroyed reports remove it; nodes are independent', async () => {
     await setup(1);
     const n2 = await addTestNode(m.admin, 'n2', { partitions: 1, releases: [RELEASE] });
-    const list = async (node: TestNode) => (await node.client.call('listSoftwareInstallations', { computer_guid: node.id })).result_list;
+    const list = async (node: TestNode) =>
+      (await node.client.call('listSoftwareInstallations', { computer_guid: node.id })).result_list;
     await m.admin.call('supply', { computer_guid: 'n1', software_release_uri: OTHER_RELEASE });
-    expect(await list(n1)).toEqual([
-      { software_release_uri: RELEASE, state: 'available' },
-      { software_release_uri: OTHER_RELEASE, state: 'available' },
-    ].sort((a, b) => a.software_release_uri.localeCompare(b.software_release_uri)));
+    expect(await list(n1)).toEqual(
+      [
+        { software_release_uri: RELEASE, state: 'available' },
+        { software_release_uri: OTHER_RELEASE, state: 'available' },
+      ].sort((a, b) => a.software_release_uri.localeCompare(b.software_release_uri)),
+    );
     for (const reported of ['building', 'available'] as const) {
-      await n1.client.call('reportSoftwareState', { computer_guid: 'n1', software_release_uri: OTHER_RELEASE, reported_state: reported });
+      await n1.client.call('reportSoftwareState', {
+        computer_guid: 'n1',
+        software_release_uri: OTHER_RELEASE,
+        reported_state: reported,
+      });
       expect((await list(n1)).find((s) => s.software_release_uri === OTHER_RELEASE)?.state).toBe('available');
     }
-    await n1.client.call('reportSoftwareError', { computer_guid: 'n1', software_release_uri: OTHER_RELEASE, message: 'boom' });
+    await n1.client.call('reportSoftwareError', {
+      computer_guid: 'n1',
+      software_release_uri: OTHER_RELEASE,
+      message: 'boom',
+    });
     expect((await list(n1)).find((s) => s.software_release_uri === OTHER_RELEASE)?.state).toBe('available');
     const detailed = await n1.client.call('listSoftwareStatus', { computer_guid: 'n1' });
-    expect(detailed.result_list.find((s) => s.software_release_uri === OTHER_RELEASE)).toMatchObject({ reported_state: 'error', error_message: 'boom' });
+    expect(detailed.result_list.find((s) => s.software_release_uri === OTHER_RELEASE)).toMatchObject({
+      reported_state: 'error',
+      error_message: 'boom',
+    });
     // Destroyed only once requested.
     await expectError(
-      n1.client.call('reportSoftwareState', { computer_guid: 'n1', software_release_uri: OTHER_RELEASE, reported_state: 'destroyed' }),
+      n1.client.call('reportSoftwareState', {
+        computer_guid: 'n1',
+        software_release_uri: OTHER_RELEASE,
+        reported_state: 'destroyed',
+      }),
       'HOX_CONFLICT',
     );
     await m.admin.call('supply', { computer_guid: 'n1', software_release_uri: RELEASE, state: 'destroyed' });
     expect((await list(n1)).find((s) => s.software_release_uri === RELEASE)?.state).toBe('destroyed');
     expect(await list(n2)).toEqual([{ software_release_uri: RELEASE, state: 'available' }]);
-    await n1.client.call('reportSoftwareState', { computer_guid: 'n1', software_release_uri: RELEASE, reported_state: 'destroyed' });
+    await n1.client.call('reportSoftwareState', {
+      computer_guid: 'n1',
+      software_release_uri: RELEASE,
+      reported_state: 'destroyed',
+    });
     expect((await list(n1)).map((s) => s.software_release_uri)).toEqual([OTHER_RELEASE]);
     expect(await list(n2)).toEqual([{ software_release_uri: RELEASE, state: 'available' }]);
   });
@@ -88,7 +127,10 @@ describeEachStore('request semantics', (env) => {
     expect(doc.state).toBe('started');
     expect(doc.root_instance_title).toBe('first');
     expect(doc.ip_list.length).toBe(1);
-    const onPartition = await n1.client.call('getPartition', { computer_guid: 'n1', compute_partition_id: doc.compute_partition_id });
+    const onPartition = await n1.client.call('getPartition', {
+      computer_guid: 'n1',
+      compute_partition_id: doc.compute_partition_id,
+    });
     expect(onPartition.instance_guid).toBe(doc.instance_guid);
     const stopped = await request(m.admin, 'second', { state: 'stopped' });
     expect(stopped.state).toBe('stopped');
@@ -102,15 +144,31 @@ describeEachStore('request semantics', (env) => {
     expect(host.access_status_message).toMatch(/^#error no data found/);
     // Impossible: no free partition, unknown node, unknown SLA key, no host.
     await expectError(request(m.admin, 'nope'), 'HOX_NO_FREE_PARTITION', /no free partition/);
-    await expectError(request(m.admin, 'nope', { sla_parameters: { computer_guid: 'ghost' } }), 'HOX_NODE_NOT_FOUND', /'ghost'/);
-    const e = await expectError(request(m.admin, 'nope', { sla_parameters: { colour: 'blue' } }), 'HOX_UNKNOWN_SLA_KEY', /'colour'/);
+    await expectError(
+      request(m.admin, 'nope', { sla_parameters: { computer_guid: 'ghost' } }),
+      'HOX_NODE_NOT_FOUND',
+      /'ghost'/,
+    );
+    const e = await expectError(
+      request(m.admin, 'nope', { sla_parameters: { colour: 'blue' } }),
+      'HOX_UNKNOWN_SLA_KEY',
+      /'colour'/,
+    );
     expect(e.field).toBe('sla_parameters.colour');
-    await expectError(request(m.admin, 'nope', { shared: true, software_release_uri: OTHER_RELEASE }), 'HOX_NO_SHARED_HOST');
+    await expectError(
+      request(m.admin, 'nope', { shared: true, software_release_uri: OTHER_RELEASE }),
+      'HOX_NO_SHARED_HOST',
+    );
     // Not ready: a shared instance whose host went away waits (HTTP 200, status 102).
     const shared = await request(m.admin, 'site', { shared: true });
     await request(m.admin, 'host', { state: 'destroyed' });
     await n1.client.call('reportInstanceState', { instance_guid: host.instance_guid, reported_state: 'destroyed' });
-    const answer = await m.admin.call('requestInstance', { title: 'site', software_release_uri: RELEASE, software_type: 'default', shared: true });
+    const answer = await m.admin.call('requestInstance', {
+      title: 'site',
+      software_release_uri: RELEASE,
+      software_type: 'default',
+      shared: true,
+    });
     expect(isNotReady(answer)).toBe(true);
     expect(answer).toMatchObject({ status: 102, name: 'SoftwareInstanceNotReady' });
     expect(isNotReady(await m.admin.call('getInstance', { instance_guid: shared.instance_guid }))).toBe(true);
@@ -137,7 +195,11 @@ describeEachStore('request semantics', (env) => {
     const type = await request(m.admin, 'upd', { parameters: { a: '2' }, software_type: 'replica' });
     expect(type.software_type).toBe('replica');
     expect(type.processing_timestamp).toBeGreaterThan(params.processing_timestamp);
-    const url = await request(m.admin, 'upd', { parameters: { a: '2' }, software_type: 'replica', software_release_uri: OTHER_RELEASE });
+    const url = await request(m.admin, 'upd', {
+      parameters: { a: '2' },
+      software_type: 'replica',
+      software_release_uri: OTHER_RELEASE,
+    });
     expect(url.software_release_uri).toBe(OTHER_RELEASE);
     expect(url.compute_partition_id).toBe(first.compute_partition_id);
     expect(url.processing_timestamp).toBeGreaterThan(type.processing_timestamp);
@@ -156,7 +218,10 @@ describeEachStore('request semantics', (env) => {
     const childB = await request(asB, 'db');
     expect(childA.instance_guid).not.toBe(childB.instance_guid);
     expect(childA.root_instance_title).toBe('app');
-    expect((await alice.call('listTreeStatus', {})).result_list[0]?.instance_list.map((i) => i.title)).toEqual(['app', 'db']);
+    expect((await alice.call('listTreeStatus', {})).result_list[0]?.instance_list.map((i) => i.title)).toEqual([
+      'app',
+      'db',
+    ]);
     expect((await alice.call('listInstanceTrees', {})).result_list).toEqual([{ title: 'app' }]);
     // The child's own request for the same title is the same instance.
     expect((await request(asA, 'db')).instance_guid).toBe(childA.instance_guid);
@@ -184,7 +249,9 @@ describeEachStore('request semantics', (env) => {
     const other = await request(m.admin, 'other');
     await n1.client.call('bangInstance', { instance_guid: child.instance_guid, message: 'please' });
     expect((await getDoc(m.admin, root.instance_guid)).processing_timestamp).toBeGreaterThan(root.processing_timestamp);
-    expect((await getDoc(m.admin, child.instance_guid)).processing_timestamp).toBeGreaterThan(child.processing_timestamp);
+    expect((await getDoc(m.admin, child.instance_guid)).processing_timestamp).toBeGreaterThan(
+      child.processing_timestamp,
+    );
     expect((await getDoc(m.admin, other.instance_guid)).processing_timestamp).toBe(other.processing_timestamp);
   });
 
@@ -195,7 +262,9 @@ describeEachStore('request semantics', (env) => {
     expect(destroyed.state).toBe('destroyed');
     expect(destroyed.processing_timestamp).toBeGreaterThan(doc.processing_timestamp);
     const listed = await n1.client.call('listNodeInstances', { computer_guid: 'n1' });
-    expect(listed.result_list).toEqual([expect.objectContaining({ instance_guid: doc.instance_guid, state: 'destroyed' })]);
+    expect(listed.result_list).toEqual([
+      expect.objectContaining({ instance_guid: doc.instance_guid, state: 'destroyed' }),
+    ]);
     await expectError(request(m.admin, 'next'), 'HOX_NO_FREE_PARTITION');
     await n1.client.call('reportInstanceState', { instance_guid: doc.instance_guid, reported_state: 'destroyed' });
     expect((await n1.client.call('listNodeInstances', { computer_guid: 'n1' })).result_list).toEqual([]);
@@ -217,7 +286,10 @@ describeEachStore('request semantics', (env) => {
     expect(await busy()).toBe(0);
     await n1.client.call('reportInstanceState', { instance_guid: child.instance_guid, reported_state: 'destroyed' });
     expect(await busy()).toBe(0);
-    await n1.client.call('reportInstanceState', { instance_guid: grandchild.instance_guid, reported_state: 'destroyed' });
+    await n1.client.call('reportInstanceState', {
+      instance_guid: grandchild.instance_guid,
+      reported_state: 'destroyed',
+    });
     expect(await busy()).toBe(3);
     expect((await m.admin.call('listTreeStatus', {})).result_list).toEqual([]);
   });
@@ -228,8 +300,11 @@ describeEachStore('request semantics', (env) => {
     const doc = await request(m.admin, 'unicode ☃', { parameters });
     expect(doc.parameters).toEqual(parameters);
     expect(doc.title).toBe('unicode ☃');
-    const published = { url: 'http://[::1]:8080/ça', port: 8080, 'clé': 'välue' };
-    await n1.client.call('publishConnectionParameters', { instance_guid: doc.instance_guid, connection_parameter_dict: published });
+    const published = { url: 'http://[::1]:8080/ça', port: 8080, clé: 'välue' };
+    await n1.client.call('publishConnectionParameters', {
+      instance_guid: doc.instance_guid,
+      connection_parameter_dict: published,
+    });
     expect((await request(m.admin, 'unicode ☃', { parameters })).connection_parameters).toEqual(published);
   });
 
@@ -240,7 +315,10 @@ describeEachStore('request semantics', (env) => {
     const child = await request(asRoot, 'child');
     expect(child.connection_parameters).toEqual({});
     const asChild = await instanceClient(n1.client, child.instance_guid);
-    await asChild.call('publishConnectionParameters', { instance_guid: child.instance_guid, connection_parameter_dict: { url: 'http://x' } });
+    await asChild.call('publishConnectionParameters', {
+      instance_guid: child.instance_guid,
+      connection_parameter_dict: { url: 'http://x' },
+    });
     expect((await request(asRoot, 'child')).connection_parameters).toEqual({ url: 'http://x' });
     expect((await getDoc(asRoot, child.instance_guid)).connection_parameters).toEqual({ url: 'http://x' });
     // The requester is woken to converge again with the child's values.
@@ -251,7 +329,11 @@ describeEachStore('request semantics', (env) => {
     await setup(2);
     await expectError(request(m.admin, 'site', { shared: true }), 'HOX_NO_SHARED_HOST', /no instance runs/);
     const host = await request(m.admin, 'frontend', { software_type: 'cdn' });
-    await expectError(request(m.admin, 'site', { shared: true, software_type: 'db' }), 'HOX_NO_SHARED_HOST', /software type 'db'/);
+    await expectError(
+      request(m.admin, 'site', { shared: true, software_type: 'db' }),
+      'HOX_NO_SHARED_HOST',
+      /software type 'db'/,
+    );
     const site = await request(m.admin, 'site', { shared: true, software_type: 'cdn' });
     expect(site.shared).toBe(true);
     expect(site.computer_guid).toBe('n1');
@@ -265,9 +347,16 @@ describeEachStore('request semantics', (env) => {
     await setup(1);
     const host = await request(m.admin, 'frontend');
     const site = await request(m.admin, 'site', { shared: true, parameters: { domain: 'a.example' } });
-    const hosted = async () => (await n1.client.call('listHostedInstances', { instance_guid: host.instance_guid })).result_list;
+    const hosted = async () =>
+      (await n1.client.call('listHostedInstances', { instance_guid: host.instance_guid })).result_list;
     expect(await hosted()).toEqual([
-      expect.objectContaining({ instance_guid: site.instance_guid, title: 'site', software_type: 'default', parameters: { domain: 'a.example' }, state: 'started' }),
+      expect.objectContaining({
+        instance_guid: site.instance_guid,
+        title: 'site',
+        software_type: 'default',
+        parameters: { domain: 'a.example' },
+        state: 'started',
+      }),
     ]);
     await request(m.admin, 'site', { shared: true, parameters: { domain: 'b.example' } });
     expect((await hosted()).map((h) => h.parameters)).toEqual([{ domain: 'b.example' }]);
@@ -296,17 +385,29 @@ describeEachStore('request semantics', (env) => {
     await setup(2);
     const host1 = await request(m.admin, 'frontend-1');
     const host2 = await request(m.admin, 'frontend-2');
-    const site = await request(m.admin, 'site', { shared: true, sla_parameters: { instance_guid: host2.instance_guid } });
+    const site = await request(m.admin, 'site', {
+      shared: true,
+      sla_parameters: { instance_guid: host2.instance_guid },
+    });
     expect(site.compute_partition_id).toBe(host2.compute_partition_id);
     expect(site.connection_parameters).toEqual({});
     const asHost1 = await instanceClient(n1.client, host1.instance_guid);
     await expectError(
-      asHost1.call('publishConnectionParameters', { instance_guid: site.instance_guid, connection_parameter_dict: { url: 'nope' } }),
+      asHost1.call('publishConnectionParameters', {
+        instance_guid: site.instance_guid,
+        connection_parameter_dict: { url: 'nope' },
+      }),
       'HOX_INSTANCE_NOT_FOUND',
     );
     const asHost2 = await instanceClient(n1.client, host2.instance_guid);
-    await asHost2.call('publishConnectionParameters', { instance_guid: site.instance_guid, connection_parameter_dict: { url: 'https://site' } });
-    const again = await request(m.admin, 'site', { shared: true, sla_parameters: { instance_guid: host2.instance_guid } });
+    await asHost2.call('publishConnectionParameters', {
+      instance_guid: site.instance_guid,
+      connection_parameter_dict: { url: 'https://site' },
+    });
+    const again = await request(m.admin, 'site', {
+      shared: true,
+      sla_parameters: { instance_guid: host2.instance_guid },
+    });
     expect(again.connection_parameters).toEqual({ url: 'https://site' });
     expect((await getDoc(m.admin, host2.instance_guid)).connection_parameters).toEqual({});
   });
@@ -341,7 +442,10 @@ describeEachStore('request semantics', (env) => {
     expect((await getDoc(m.admin, child.instance_guid)).root_instance_title).toBe('new');
     await m.admin.call('renameInstance', { instance_guid: child.instance_guid, title: 'kid' });
     expect((await getDoc(m.admin, child.instance_guid)).title).toBe('kid');
-    await expectError(m.admin.call('renameInstance', { instance_guid: child.instance_guid, title: 'new' }), 'HOX_TITLE_CONFLICT');
+    await expectError(
+      m.admin.call('renameInstance', { instance_guid: child.instance_guid, title: 'new' }),
+      'HOX_TITLE_CONFLICT',
+    );
     // The same request under the new title is the same instance, unchanged.
     const same = await request(m.admin, 'new');
     expect(same.instance_guid).toBe(root.instance_guid);

@@ -12,7 +12,8 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   process.stderr.write(`\n${signal}: stopping…\n`);
-  for (const stop of stops.reverse()) await stop().catch((e: unknown) => process.stderr.write(`error while stopping: ${String(e)}\n`));
+  for (const stop of stops.reverse())
+    await stop().catch((e: unknown) => process.stderr.write(`error while stopping: ${String(e)}\n`));
   process.exit(EXIT.ok);
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -40,7 +40,11 @@ export class MasterClient {
     return new MasterClient({ url: this.url, token, timeoutMs: this.timeoutMs });
   }
 
-  async call<R extends RouteName>(route: R, body: RequestOf<R>, options: { signal?: AbortSignal } = {}): Promise<ResponseOf<R>> {
+  async call<R extends RouteName>(
+    route: R,
+    body: RequestOf<R>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ResponseOf<R>> {
     const path = ROUTES[route].path;
     const extraWait = route === 'waitForChange' ? ((body as { timeout_ms?: number }).timeout_ms ?? 25_000) : 0;
     const timeout = AbortSignal.timeout(this.timeoutMs + extraWait);
@@ -64,7 +68,9 @@ export class MasterClient {
     try {
       payload = JSON.parse(text);
     } catch (error) {
-      throw new HoxError('HOX_INTERNAL', `master answered ${response.status} with a body that is not JSON`, { cause: error });
+      throw new HoxError('HOX_INTERNAL', `master answered ${response.status} with a body that is not JSON`, {
+        cause: error,
+      });
     }
     if (!response.ok) throw toClientError(response.status, payload);
     return payload as ResponseOf<R>;
@@ -88,6 +94,8 @@ function toClientError(status: number, payload: unknown): HoxError {
 }
 
 /** Whether a request answer is SlapOS's "not ready yet" (HTTP 200, status 102). */
-export function isNotReady(doc: ResponseOf<'requestInstance'>): doc is Extract<ResponseOf<'requestInstance'>, { status: 102 }> {
+export function isNotReady(
+  doc: ResponseOf<'requestInstance'>,
+): doc is Extract<ResponseOf<'requestInstance'>, { status: 102 }> {
   return 'status' in doc && doc.status === 102;
 }

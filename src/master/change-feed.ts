@@ -33,7 +33,12 @@ export class ChangeFeed {
    * soon as a change after `since` matches the filter, or after `timeoutMs`
    * with `changed: false`. A filter that matches nothing (`treeIds: []`) only waits.
    */
-  async wait(filter: ChangeFilter, since: number | undefined, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult> {
+  async wait(
+    filter: ChangeFilter,
+    since: number | undefined,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<WaitResult> {
     const latest = await this.store.latestChangeSeq();
     if (since === undefined) return { cursor: latest, changed: false };
     // A cursor from the future (store replaced): tell the caller to resync.

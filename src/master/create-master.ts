@@ -7,7 +7,6 @@
  * const { url } = await master.start();
  */
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { hashToken } from '../shared/ids.js';
@@ -39,11 +38,10 @@ const CHANGE_RETENTION_MS = 3_600_000;
 export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Master {
   const clock = deps.clock ?? systemClock;
   const logger =
-    deps.logger ??
-    pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.token', '*.adminToken'] });
+    deps.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.token', '*.adminToken'] });
   let store: Store | undefined = deps.store;
   let feed: ChangeFeed | undefined;
-  let app: FastifyInstance | undefined;
+  let app: Awaited<ReturnType<typeof buildHttpServer>> | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
   let url = '';
 
@@ -61,7 +59,8 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
           ? await SqliteStore.open({ filename: join(config.dataDir, 'master.sqlite') })
           : await PostgresStore.open({ connectionString: config.databaseUrl });
       feed = new ChangeFeed(store);
-      const baseUrl = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+      const baseUrl =
+        config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
       app = await buildHttpServer({
         store,
         feed,
@@ -76,7 +75,9 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
       url = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
       const s = store;
       pruneTimer = setInterval(() => {
-        s.pruneChanges(clock.nowMs() - CHANGE_RETENTION_MS).catch((err: unknown) => logger.warn({ err }, 'pruning the change log failed'));
+        s.pruneChanges(clock.nowMs() - CHANGE_RETENTION_MS).catch((err: unknown) =>
+          logger.warn({ err }, 'pruning the change log failed'),
+        );
       }, 600_000);
       pruneTimer.unref();
       return { url };

@@ -22,13 +22,15 @@ async function loadForReport(ctx: OpContext, instanceId: string): Promise<Instan
     p.kind === 'admin' ||
     (p.kind === 'node' && instance.nodeId === p.nodeId) ||
     (p.kind === 'instance' && (p.instanceId === instance.id || p.instanceId === instance.hostInstanceId));
-  if (!allowed) throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(p)} may not report for instance '${instanceId}'`);
+  if (!allowed)
+    throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(p)} may not report for instance '${instanceId}'`);
   return instance;
 }
 
 export async function getInstance(ctx: OpContext, instanceId: string): Promise<InstanceDocument | NotReady> {
   const instance = await loadInstance(ctx.tx, ctx.principal, instanceId);
-  if (instance.shared && instance.hostInstanceId === null) return notReady(`shared instance '${instance.title}' has no host yet`);
+  if (instance.shared && instance.hostInstanceId === null)
+    return notReady(`shared instance '${instance.title}' has no host yet`);
   return instanceDocument(ctx.tx, instance);
 }
 
@@ -101,10 +103,18 @@ export async function listHostedInstances(ctx: OpContext, hostId: string): Promi
   }));
 }
 
-export async function reportInstanceState(ctx: OpContext, instanceId: string, reported: ReportedInstanceState): Promise<void> {
+export async function reportInstanceState(
+  ctx: OpContext,
+  instanceId: string,
+  reported: ReportedInstanceState,
+): Promise<void> {
   const instance = await loadForReport(ctx, instanceId);
   if (instance.reportedState === reported && instance.errorMessage === null) return;
-  await ctx.tx.updateInstance(instance.id, { reportedState: reported, errorMessage: null, statusAtMs: ctx.clock.nowMs() });
+  await ctx.tx.updateInstance(instance.id, {
+    reportedState: reported,
+    errorMessage: null,
+    statusAtMs: ctx.clock.nowMs(),
+  });
   await ctx.tx.appendChange({ nodeId: null, treeId: instance.treeId, atMs: ctx.clock.nowMs() });
   if (reported === 'destroyed' && instance.requestedState === 'destroyed') await collectDestroyed(ctx, instance.treeId);
 }
@@ -159,7 +169,9 @@ export async function renameInstance(ctx: OpContext, instanceId: string, title: 
   if (instance.title === title) return;
   const clash = await ctx.tx.findInstance(instance.treeId, title);
   if (clash !== undefined)
-    throw new HoxError('HOX_TITLE_CONFLICT', `title '${title}' is already used in this instance tree`, { field: 'title' });
+    throw new HoxError('HOX_TITLE_CONFLICT', `title '${title}' is already used in this instance tree`, {
+      field: 'title',
+    });
   const tree = await ctx.tx.getTree(instance.treeId);
   if (tree !== undefined && tree.rootInstanceId === instance.id) {
     if ((await ctx.tx.findTree(tree.ownerId, title)) !== undefined)

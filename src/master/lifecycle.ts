@@ -11,7 +11,11 @@ export async function touchInstance(
   instance: InstanceRow,
   patch: Partial<Omit<InstanceRow, 'id'>> = {},
 ): Promise<InstanceRow> {
-  const updated = { ...instance, ...patch, processingTimestamp: nextTimestamp(ctx.clock, instance.processingTimestamp) };
+  const updated = {
+    ...instance,
+    ...patch,
+    processingTimestamp: nextTimestamp(ctx.clock, instance.processingTimestamp),
+  };
   await ctx.tx.updateInstance(instance.id, { ...patch, processingTimestamp: updated.processingTimestamp });
   await ctx.tx.appendChange({ nodeId: updated.nodeId, treeId: updated.treeId, atMs: ctx.clock.nowMs() });
   return updated;
@@ -51,7 +55,7 @@ export async function destroyInstance(ctx: OpContext, instance: InstanceRow): Pr
  */
 export async function collectDestroyed(ctx: OpContext, treeId: string): Promise<void> {
   let remaining = await ctx.tx.listTreeInstances(treeId);
-  for (let progress = true; progress; ) {
+  for (let progress = true; progress;) {
     progress = false;
     for (const i of remaining) {
       if (i.requestedState !== 'destroyed') continue;

@@ -60,7 +60,9 @@ export function resolveMasterConfig(options: MasterOptions): MasterConfig {
     if (existsSync(adminTokenFile)) {
       adminToken = readFileSync(adminTokenFile, 'utf8').trim();
     } else if (options.adminTokenFile !== undefined) {
-      throw new HoxError('HOX_BAD_REQUEST', `admin token file '${adminTokenFile}' does not exist`, { field: '--admin-token-file' });
+      throw new HoxError('HOX_BAD_REQUEST', `admin token file '${adminTokenFile}' does not exist`, {
+        field: '--admin-token-file',
+      });
     } else {
       adminToken = newToken('admin');
       writeFileSync(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });

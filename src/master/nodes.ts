@@ -43,7 +43,10 @@ export async function registerNode(
   if (p.kind !== 'registration' && p.kind !== 'admin')
     throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(p)} may not register compute nodes`);
   if (!NODE_ID_PATTERN.test(input.computer_guid))
-    throw badRequest('computer_guid', 'must be 1-63 letters, digits, dot, dash or underscore, starting with a letter or digit');
+    throw badRequest(
+      'computer_guid',
+      'must be 1-63 letters, digits, dot, dash or underscore, starting with a letter or digit',
+    );
   if ((await ctx.tx.getNode(input.computer_guid)) !== undefined)
     throw new HoxError('HOX_CONFLICT', `compute node '${input.computer_guid}' is already registered`);
   const now = ctx.clock.nowMs();
@@ -83,7 +86,10 @@ export async function formatNode(
   const seen = new Set<string>();
   for (const [i, part] of partitions.entries()) {
     if (!NODE_ID_PATTERN.test(part.partition_id))
-      throw badRequest(`compute_partition_list/${i}/partition_id`, 'must be a slug of letters, digits, dot, dash or underscore');
+      throw badRequest(
+        `compute_partition_list/${i}/partition_id`,
+        'must be a slug of letters, digits, dot, dash or underscore',
+      );
     if (seen.has(part.partition_id))
       throw badRequest(`compute_partition_list/${i}/partition_id`, `'${part.partition_id}' appears twice`);
     seen.add(part.partition_id);
@@ -125,7 +131,17 @@ export async function touchNode(ctx: OpContext, node: ComputeNodeRow): Promise<v
   await ctx.tx.updateNode(node.id, { lastContactAtMs: now, statusText: `#access ${node.id}` });
 }
 
-export async function nodeStatus(ctx: OpContext, nodeId: string): Promise<Record<string, unknown>> {
+export interface NodeStatus {
+  text: string;
+  computer_guid: string;
+  title: string;
+  created_at: string;
+  last_contact_at: string | null;
+  partition_count: number;
+  free_partition_count: number;
+}
+
+export async function nodeStatus(ctx: OpContext, nodeId: string): Promise<NodeStatus> {
   const node = await loadNode(ctx, nodeId);
   const partitions = await ctx.tx.listPartitions(nodeId);
   return {
@@ -143,9 +159,14 @@ export async function nodeStatus(ctx: OpContext, nodeId: string): Promise<Record
 export async function bangNode(ctx: OpContext, nodeId: string, message: string): Promise<void> {
   const node = await loadNode(ctx, nodeId);
   const now = ctx.clock.nowMs();
-  await ctx.tx.updateNode(nodeId, { bangTimestamp: nextTimestamp(ctx.clock, node.bangTimestamp), statusText: `#error bang: ${message}` });
+  await ctx.tx.updateNode(nodeId, {
+    bangTimestamp: nextTimestamp(ctx.clock, node.bangTimestamp),
+    statusText: `#error bang: ${message}`,
+  });
   for (const instance of await ctx.tx.listNodeInstances(nodeId)) {
-    await ctx.tx.updateInstance(instance.id, { processingTimestamp: nextTimestamp(ctx.clock, instance.processingTimestamp) });
+    await ctx.tx.updateInstance(instance.id, {
+      processingTimestamp: nextTimestamp(ctx.clock, instance.processingTimestamp),
+    });
   }
   await ctx.tx.appendChange({ nodeId, treeId: null, atMs: now });
 }

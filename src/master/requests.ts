@@ -61,7 +61,11 @@ export async function requestInstance(ctx: OpContext, input: RequestInput): Prom
     tree = await ctx.tx.getTree(requester.treeId);
     existing = await ctx.tx.findInstance(requester.treeId, input.title);
     if (existing !== undefined && existing.requesterId !== requester.id)
-      throw new HoxError('HOX_TITLE_CONFLICT', `title '${input.title}' is already used in instance tree '${tree?.title ?? requester.treeId}' by an instance '${requester.title}' did not request`, { field: 'title' });
+      throw new HoxError(
+        'HOX_TITLE_CONFLICT',
+        `title '${input.title}' is already used in instance tree '${tree?.title ?? requester.treeId}' by an instance '${requester.title}' did not request`,
+        { field: 'title' },
+      );
     // A stopped requester's children follow it (SlapOS's state propagation).
     if (state === 'started' && requester.requestedState === 'stopped') state = 'stopped';
   } else {
@@ -153,10 +157,18 @@ async function updateInstance(
   state: RequestedState,
 ): Promise<InstanceRow> {
   if (existing.shared !== shared)
-    throw new HoxError('HOX_CONFLICT', `instance '${existing.title}' is ${existing.shared ? '' : 'not '}shared; it cannot change kind`, { field: 'shared' });
+    throw new HoxError(
+      'HOX_CONFLICT',
+      `instance '${existing.title}' is ${existing.shared ? '' : 'not '}shared; it cannot change kind`,
+      { field: 'shared' },
+    );
   if (existing.requestedState === 'destroyed') {
     if (state === 'destroyed') return existing;
-    throw new HoxError('HOX_CONFLICT', `instance '${existing.title}' is being destroyed; request it again once it is gone`, { field: 'state' });
+    throw new HoxError(
+      'HOX_CONFLICT',
+      `instance '${existing.title}' is being destroyed; request it again once it is gone`,
+      { field: 'state' },
+    );
   }
   if (state === 'destroyed') {
     await destroyInstance(ctx, existing);
@@ -190,12 +202,16 @@ async function allocate(
   sla: Sla,
 ): Promise<PartitionRow> {
   if (sla.computer_guid !== undefined && (await ctx.tx.getNode(sla.computer_guid)) === undefined)
-    throw new HoxError('HOX_NODE_NOT_FOUND', `compute node '${sla.computer_guid}' not found`, { field: 'sla_parameters.computer_guid' });
+    throw new HoxError('HOX_NODE_NOT_FOUND', `compute node '${sla.computer_guid}' not found`, {
+      field: 'sla_parameters.computer_guid',
+    });
   const siblings = treeId === undefined ? [] : (await ctx.tx.listTreeInstances(treeId)).filter((i) => !i.shared);
   const excludeNodeIds =
     sla.anti_affinity === undefined
       ? []
-      : siblings.filter((i) => i.sla.anti_affinity === sla.anti_affinity && i.nodeId !== null).map((i) => i.nodeId as string);
+      : siblings
+          .filter((i) => i.sla.anti_affinity === sla.anti_affinity && i.nodeId !== null)
+          .map((i) => i.nodeId as string);
   const excludeNetworkGuids: string[] = [];
   if (sla.mode === 'unique_by_network') {
     for (const nodeId of new Set(siblings.map((i) => i.nodeId))) {
@@ -216,7 +232,8 @@ async function allocate(
       `with software release '${releaseUrl}' supplied`,
       sla.computer_guid && `on compute node '${sla.computer_guid}'`,
       sla.network_guid && `in network '${sla.network_guid}'`,
-      excludeNodeIds.length > 0 && `away from ${excludeNodeIds.map((n) => `'${n}'`).join(', ')} (anti_affinity '${sla.anti_affinity}')`,
+      excludeNodeIds.length > 0 &&
+        `away from ${excludeNodeIds.map((n) => `'${n}'`).join(', ')} (anti_affinity '${sla.anti_affinity}')`,
       excludeNetworkGuids.length > 0 && `outside network(s) ${excludeNetworkGuids.join(', ')} (unique_by_network)`,
     ].filter(Boolean);
     throw new HoxError('HOX_NO_FREE_PARTITION', `no free partition ${where.join(' ')}`);
@@ -244,7 +261,9 @@ async function findHost(ctx: OpContext, input: RequestInput, sla: Sla): Promise<
     return host;
   }
   if (sla.computer_guid !== undefined && (await ctx.tx.getNode(sla.computer_guid)) === undefined)
-    throw new HoxError('HOX_NODE_NOT_FOUND', `compute node '${sla.computer_guid}' not found`, { field: 'sla_parameters.computer_guid' });
+    throw new HoxError('HOX_NODE_NOT_FOUND', `compute node '${sla.computer_guid}' not found`, {
+      field: 'sla_parameters.computer_guid',
+    });
   const candidates = (await ctx.tx.listHostCandidates(input.software_release_uri, sla.computer_guid)).filter(fits);
   const host = candidates[0];
   if (host === undefined)

@@ -20,7 +20,14 @@ export interface Sla {
   retention_delay?: number;
 }
 
-export const SLA_KEYS = ['computer_guid', 'network_guid', 'instance_guid', 'mode', 'anti_affinity', 'retention_delay'] as const;
+export const SLA_KEYS = [
+  'computer_guid',
+  'network_guid',
+  'instance_guid',
+  'mode',
+  'anti_affinity',
+  'retention_delay',
+] as const;
 
 export function parseSla(raw: Record<string, unknown>, shared: boolean): Sla {
   const sla: Sla = {};
@@ -34,12 +41,18 @@ export function parseSla(raw: Record<string, unknown>, shared: boolean): Sla {
         if (typeof value !== 'string' || value === '')
           throw new HoxError('HOX_INVALID_SLA', `${field}: must be a non-empty string`, { field });
         if (key === 'instance_guid' && !shared)
-          throw new HoxError('HOX_INVALID_SLA', `${field}: only a shared instance can be pinned to a host instance`, { field });
+          throw new HoxError('HOX_INVALID_SLA', `${field}: only a shared instance can be pinned to a host instance`, {
+            field,
+          });
         sla[key] = value;
         break;
       case 'mode':
         if (value !== 'unique_by_network')
-          throw new HoxError('HOX_INVALID_SLA', `${field}: unknown mode '${String(value)}' (known: unique_by_network)`, { field });
+          throw new HoxError(
+            'HOX_INVALID_SLA',
+            `${field}: unknown mode '${String(value)}' (known: unique_by_network)`,
+            { field },
+          );
         sla.mode = value;
         break;
       case 'retention_delay': {

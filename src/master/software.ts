@@ -32,7 +32,10 @@ export async function supply(
   const existing = await ctx.tx.getSoftwareInstallation(nodeId, url);
   if (existing?.requestedState === state) return;
   if (existing === undefined && state === 'destroyed')
-    throw new HoxError('HOX_SOFTWARE_INSTALLATION_NOT_FOUND', `software release '${url}' was never supplied to compute node '${nodeId}'`);
+    throw new HoxError(
+      'HOX_SOFTWARE_INSTALLATION_NOT_FOUND',
+      `software release '${url}' was never supplied to compute node '${nodeId}'`,
+    );
   await ctx.tx.upsertSoftwareInstallation({
     nodeId,
     url,
@@ -49,7 +52,10 @@ async function loadInstallation(ctx: OpContext, nodeId: string, url: string): Pr
   await touchNode(ctx, node);
   const row = await ctx.tx.getSoftwareInstallation(nodeId, url);
   if (row === undefined)
-    throw new HoxError('HOX_SOFTWARE_INSTALLATION_NOT_FOUND', `software release '${url}' is not supplied to compute node '${nodeId}'`);
+    throw new HoxError(
+      'HOX_SOFTWARE_INSTALLATION_NOT_FOUND',
+      `software release '${url}' is not supplied to compute node '${nodeId}'`,
+    );
   return row;
 }
 
@@ -62,18 +68,31 @@ export async function reportSoftwareState(
   const row = await loadInstallation(ctx, nodeId, url);
   if (reported === 'destroyed') {
     if (row.requestedState !== 'destroyed')
-      throw new HoxError('HOX_CONFLICT', `software release '${url}' reported destroyed on compute node '${nodeId}' but its destruction was not requested`);
+      throw new HoxError(
+        'HOX_CONFLICT',
+        `software release '${url}' reported destroyed on compute node '${nodeId}' but its destruction was not requested`,
+      );
     await ctx.tx.deleteSoftwareInstallation(nodeId, url);
   } else {
     if (row.reportedState === reported && row.errorMessage === null) return;
-    await ctx.tx.upsertSoftwareInstallation({ ...row, reportedState: reported, errorMessage: null, updatedAtMs: ctx.clock.nowMs() });
+    await ctx.tx.upsertSoftwareInstallation({
+      ...row,
+      reportedState: reported,
+      errorMessage: null,
+      updatedAtMs: ctx.clock.nowMs(),
+    });
   }
   await ctx.tx.appendChange({ nodeId, treeId: null, atMs: ctx.clock.nowMs() });
 }
 
 export async function reportSoftwareError(ctx: OpContext, nodeId: string, url: string, message: string): Promise<void> {
   const row = await loadInstallation(ctx, nodeId, url);
-  await ctx.tx.upsertSoftwareInstallation({ ...row, reportedState: 'error', errorMessage: message, updatedAtMs: ctx.clock.nowMs() });
+  await ctx.tx.upsertSoftwareInstallation({
+    ...row,
+    reportedState: 'error',
+    errorMessage: message,
+    updatedAtMs: ctx.clock.nowMs(),
+  });
   await ctx.tx.appendChange({ nodeId, treeId: null, atMs: ctx.clock.nowMs() });
 }
 

@@ -37,20 +37,27 @@ function health(instances: InstanceRow[], root: InstanceRow | undefined): TreeHe
   if (root?.requestedState === 'destroyed') return 'destroying';
   if (instances.some((i) => i.errorMessage !== null)) return 'error';
   const settled = instances.every(
-    (i) => i.shared || i.requestedState === i.reportedState || (i.requestedState === 'destroyed' && i.reportedState === null),
+    (i) =>
+      i.shared ||
+      i.requestedState === i.reportedState ||
+      (i.requestedState === 'destroyed' && i.reportedState === null),
   );
   return settled ? 'ok' : 'pending';
 }
 
 async function describeTree(ctx: OpContext, tree: InstanceTreeRow): Promise<TreeStatus> {
   const instances = await ctx.tx.listTreeInstances(tree.id);
-  const owner = tree.ownerId === ADMIN_OWNER_ID ? 'admin' : ((await ctx.tx.getUser(tree.ownerId))?.name ?? tree.ownerId);
+  const owner =
+    tree.ownerId === ADMIN_OWNER_ID ? 'admin' : ((await ctx.tx.getUser(tree.ownerId))?.name ?? tree.ownerId);
   return {
     title: tree.title,
     owner,
     root_instance_guid: tree.rootInstanceId,
     created_at: new Date(tree.createdAtMs).toISOString(),
-    health: health(instances, instances.find((i) => i.id === tree.rootInstanceId)),
+    health: health(
+      instances,
+      instances.find((i) => i.id === tree.rootInstanceId),
+    ),
     instance_list: instances.map((i) => ({
       instance_guid: i.id,
       title: i.title,

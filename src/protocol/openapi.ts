@@ -20,7 +20,10 @@ export function buildOpenApi(options: { serverUrl: string }): Record<string, unk
         requestBody: { required: true, content: { 'application/json': { schema: plain(Bodies[route.body]) } } },
         responses: {
           '200': { description: 'Success', content: { 'application/json': { schema: plain(Bodies[route.response]) } } },
-          default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+          default: {
+            description: 'Error',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+          },
         },
       },
     };
@@ -33,7 +36,11 @@ export function buildOpenApi(options: { serverUrl: string }): Record<string, unk
       responses: {
         '200': {
           description: 'The master is up',
-          content: { 'application/json': { schema: { type: 'object', properties: { status: { const: 'ok' } }, required: ['status'] } } },
+          content: {
+            'application/json': {
+              schema: { type: 'object', properties: { status: { const: 'ok' } }, required: ['status'] },
+            },
+          },
         },
       },
     },
@@ -43,7 +50,9 @@ export function buildOpenApi(options: { serverUrl: string }): Record<string, unk
       operationId: 'openapi',
       summary: 'This document; no authentication',
       security: [],
-      responses: { '200': { description: 'OpenAPI document', content: { 'application/json': { schema: { type: 'object' } } } } },
+      responses: {
+        '200': { description: 'OpenAPI document', content: { 'application/json': { schema: { type: 'object' } } } },
+      },
     },
   };
   return {

@@ -220,7 +220,7 @@ export const ROUTES = {
   },
   listPartitionDocuments: {
     path: '/hox.allDocs.v1.compute_partition_list',
-    summary: "Every partition of a compute node with its full instance document (one call per sync)",
+    summary: 'Every partition of a compute node with its full instance document (one call per sync)',
     auth: NODE,
     body: 'computerGuid',
     response: 'computePartitionListResult',
@@ -284,4 +284,3 @@ export const ROUTES = {
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;
-

@@ -9,10 +9,18 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 const closed = { additionalProperties: false } as const;
 
-export const Title = Type.String({ minLength: 1, maxLength: 200, description: 'Instance title, unique within its instance tree' });
+export const Title = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  description: 'Instance title, unique within its instance tree',
+});
 export const ReleaseUrl = Type.String({ minLength: 1, maxLength: 2048, description: 'URL naming a software release' });
 export const NodeId = Type.String({ minLength: 1, maxLength: 63, description: 'Compute node id (computer_guid)' });
-export const InstanceGuid = Type.String({ minLength: 1, maxLength: 64, description: 'Instance reference, e.g. SOFTINST-k3m9x2qa7d' });
+export const InstanceGuid = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'Instance reference, e.g. SOFTINST-k3m9x2qa7d',
+});
 export const RequestedState = Type.Union([Type.Literal('started'), Type.Literal('stopped'), Type.Literal('destroyed')]);
 export const FreeObject = Type.Record(Type.String(), Type.Unknown(), { description: 'Any JSON object' });
 export const IpList = Type.Array(Type.Array(Type.String()), { description: '[[interface, address], …]' });
@@ -39,7 +47,11 @@ export const NotReady = Type.Object(
     name: Type.Literal('SoftwareInstanceNotReady'),
     message: Type.String(),
   },
-  { ...closed, $id: 'NotReady', description: 'Accepted, but not answerable yet: ask again later (HTTP 200, as SlapOS).' },
+  {
+    ...closed,
+    $id: 'NotReady',
+    description: 'Accepted, but not answerable yet: ask again later (HTTP 200, as SlapOS).',
+  },
 );
 
 export const InstanceDocument = Type.Object(
@@ -53,7 +65,9 @@ export const InstanceDocument = Type.Object(
     software_type: Type.String(),
     shared: Type.Boolean(),
     state: RequestedState,
-    processing_timestamp: Type.Integer({ description: 'Microseconds; strictly increases whenever the node must reprocess' }),
+    processing_timestamp: Type.Integer({
+      description: 'Microseconds; strictly increases whenever the node must reprocess',
+    }),
     access_status_message: Type.String(),
     parameters: FreeObject,
     sla_parameters: FreeObject,
@@ -76,7 +90,8 @@ const IpAddress = Type.Object(
 );
 
 const Sla = Type.Record(Type.String(), Type.Union([Type.String({ maxLength: 512 }), Type.Number()]), {
-  description: 'computer_guid, network_guid, instance_guid (shared), mode=unique_by_network, anti_affinity, retention_delay',
+  description:
+    'computer_guid, network_guid, instance_guid (shared), mode=unique_by_network, anti_affinity, retention_delay',
 });
 
 const list = <T extends TSchema>(item: T) => Type.Object({ result_list: Type.Array(item) }, closed);
@@ -102,14 +117,19 @@ export const Bodies = {
     {
       software_release_uri: ReleaseUrl,
       computer_guid: NodeId,
-      state: Type.Optional(Type.Union([Type.Literal('available'), Type.Literal('destroyed')], { default: 'available' })),
+      state: Type.Optional(
+        Type.Union([Type.Literal('available'), Type.Literal('destroyed')], { default: 'available' }),
+      ),
     },
     closed,
   ),
   computeNodeSoftwareInstallationList: Type.Object({ computer_guid: NodeId }, closed),
   computeNodeSoftwareInstallationListResult: list(
     Type.Object(
-      { software_release_uri: Type.String(), state: Type.Union([Type.Literal('available'), Type.Literal('destroyed')]) },
+      {
+        software_release_uri: Type.String(),
+        state: Type.Union([Type.Literal('available'), Type.Literal('destroyed')]),
+      },
       closed,
     ),
   ),
@@ -123,7 +143,18 @@ export const Bodies = {
   hateoasUrlResult: Type.Object({ hateoas_url: Type.String() }, closed),
   connectionParameter: Type.Object({ instance_guid: InstanceGuid, connection_parameter_dict: FreeObject }, closed),
   computerGuid: Type.Object({ computer_guid: NodeId }, closed),
-  computeNodeStatusResult: Type.Object({ text: Type.String() }, { additionalProperties: true }),
+  computeNodeStatusResult: Type.Object(
+    {
+      text: Type.String(),
+      computer_guid: Type.String(),
+      title: Type.String(),
+      created_at: Type.String(),
+      last_contact_at: Type.Union([Type.String(), Type.Null()]),
+      partition_count: Type.Integer(),
+      free_partition_count: Type.Integer(),
+    },
+    { additionalProperties: true },
+  ),
   computeNodeInstanceListResult: list(
     Type.Object(
       {
@@ -136,7 +167,10 @@ export const Bodies = {
       closed,
     ),
   ),
-  computePartition: Type.Object({ computer_guid: NodeId, compute_partition_id: Type.String({ minLength: 1, maxLength: 63 }) }, closed),
+  computePartition: Type.Object(
+    { computer_guid: NodeId, compute_partition_id: Type.String({ minLength: 1, maxLength: 63 }) },
+    closed,
+  ),
   instanceMessage: Type.Object({ instance_guid: InstanceGuid, message: Type.String({ maxLength: 65536 }) }, closed),
   softwareInstance: Type.Object(
     {
@@ -172,7 +206,10 @@ export const Bodies = {
       computer_guid: NodeId,
       compute_partition_list: Type.Array(
         Type.Object(
-          { partition_id: Type.String({ minLength: 1, maxLength: 63 }), ip_list: Type.Optional(Type.Array(IpAddress, { maxItems: 64 })) },
+          {
+            partition_id: Type.String({ minLength: 1, maxLength: 63 }),
+            ip_list: Type.Optional(Type.Array(IpAddress, { maxItems: 64 })),
+          },
           closed,
         ),
         { maxItems: 10000 },
@@ -240,7 +277,13 @@ export const Bodies = {
   whoami: Type.Object({}, closed),
   whoamiResult: Type.Object(
     {
-      kind: Type.Union([Type.Literal('admin'), Type.Literal('user'), Type.Literal('node'), Type.Literal('instance'), Type.Literal('registration')]),
+      kind: Type.Union([
+        Type.Literal('admin'),
+        Type.Literal('user'),
+        Type.Literal('node'),
+        Type.Literal('instance'),
+        Type.Literal('registration'),
+      ]),
       subject: Type.Union([Type.String(), Type.Null()]),
     },
     closed,
@@ -253,7 +296,12 @@ export const Bodies = {
         owner: Type.String(),
         root_instance_guid: Type.String(),
         created_at: Type.String(),
-        health: Type.Union([Type.Literal('ok'), Type.Literal('pending'), Type.Literal('error'), Type.Literal('destroying')]),
+        health: Type.Union([
+          Type.Literal('ok'),
+          Type.Literal('pending'),
+          Type.Literal('error'),
+          Type.Literal('destroying'),
+        ]),
         instance_list: Type.Array(
           Type.Object(
             {
@@ -281,7 +329,9 @@ export const Bodies = {
   ),
   change: Type.Object(
     {
-      since: Type.Optional(Type.Integer({ minimum: 0, description: 'Cursor from a previous answer; omit to get the current one at once' })),
+      since: Type.Optional(
+        Type.Integer({ minimum: 0, description: 'Cursor from a previous answer; omit to get the current one at once' }),
+      ),
       timeout_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60000, default: 25000 })),
       computer_guid: Type.Optional(NodeId),
       instance_tree_title: Type.Optional(Title),

@@ -3,8 +3,8 @@
  *
  * Every failure that crosses a boundary (HTTP body, client, CLI exit code) is
  * a {@link HoxError} carrying one of the codes below. Each edge converts
- * exactly once: the master's HTTP layer turns it into `{status, name,
- * message}`, the client turns that body back into the same `HoxError`, the CLI
+ * exactly once: the master's HTTP layer turns it into `{status, type,
+ * title, field?, retryable}`, the client turns that body back into the same `HoxError`, the CLI
  * turns it into an exit code. `docs/errors.md` is checked against this table
  * by a test.
  */
@@ -73,12 +73,6 @@ export const ERROR_CATALOGUE = {
     status: 404,
     retryable: false,
     description: 'The software release was never supplied to that compute node.',
-  },
-  HOX_INSTANCE_NOT_READY: {
-    status: 408,
-    retryable: true,
-    description:
-      'The request was accepted but cannot be answered fully yet (not allocated, or connection parameters not published yet).',
   },
   HOX_NO_FREE_PARTITION: {
     status: 409,

@@ -118,7 +118,7 @@ function instanceColumns(p: Partial<Omit<InstanceRow, 'id'>>): Partial<Database[
   if (p.errorMessage !== undefined) out.error_message = p.errorMessage;
   if (p.statusAtMs !== undefined) out.status_at_ms = p.statusAtMs;
   if (p.createdAtMs !== undefined) out.created_at_ms = p.createdAtMs;
-  return out as Partial<Database['instance']>;
+  return out;
 }
 
 /**
@@ -252,12 +252,13 @@ export class KyselyStoreTx implements StoreTx {
     }
     // Spread: the node with the most free partitions first, then stable order.
     const r = await query
-      .orderBy((eb) =>
-        eb
-          .selectFrom('partition as f')
-          .select((e) => e.fn.countAll().as('c'))
-          .whereRef('f.node_id', '=', 'p.node_id')
-          .where('f.state', '=', 'free'),
+      .orderBy(
+        (eb) =>
+          eb
+            .selectFrom('partition as f')
+            .select((e) => e.fn.countAll().as('c'))
+            .whereRef('f.node_id', '=', 'p.node_id')
+            .where('f.state', '=', 'free'),
         'desc',
       )
       .orderBy('p.node_id')
@@ -311,11 +312,7 @@ export class KyselyStoreTx implements StoreTx {
   }
 
   async deleteSoftwareInstallation(nodeId: string, url: string): Promise<void> {
-    await this.db
-      .deleteFrom('software_installation')
-      .where('node_id', '=', nodeId)
-      .where('url', '=', url)
-      .execute();
+    await this.db.deleteFrom('software_installation').where('node_id', '=', nodeId).where('url', '=', url).execute();
   }
 
   async insertTree(row: InstanceTreeRow): Promise<void> {

@@ -30,7 +30,10 @@ describe('postgres-server', () => {
 
       const url = await createDatabase(server, 'hox_harness_test');
       expect(url).toBe(`postgres://hox@127.0.0.1:${server.port}/hox_harness_test`);
-      const rows = await query<{ db: string; usr: string }>(url, 'select current_database() as db, current_user as usr');
+      const rows = await query<{ db: string; usr: string }>(
+        url,
+        'select current_database() as db, current_user as usr',
+      );
       expect(rows).toEqual([{ db: 'hox_harness_test', usr: 'hox' }]);
       await expect(createDatabase(server, 'hox_harness_test')).rejects.toThrow(/already exists/);
 

@@ -214,7 +214,14 @@ interface Proc {
   done: Promise<number | string>;
 }
 
-function spawnAs(command: string, args: string[], cwd: string, runAs: RunAs | undefined, output: OutputLog, prefix: string): Proc {
+function spawnAs(
+  command: string,
+  args: string[],
+  cwd: string,
+  runAs: RunAs | undefined,
+  output: OutputLog,
+  prefix: string,
+): Proc {
   const child = spawn(command, args, {
     cwd,
     env: childEnv(),
@@ -366,9 +373,12 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     if (child) await killServer(child).catch(() => {});
     await rm(tempDir, { recursive: true, force: true }).catch(() => {});
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`could not start PostgreSQL from ${binDir}: ${message}\n--- server log tail ---\n${output.text()}`, {
-      cause: error,
-    });
+    throw new Error(
+      `could not start PostgreSQL from ${binDir}: ${message}\n--- server log tail ---\n${output.text()}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -378,7 +388,10 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
  * @param name database name; any string PostgreSQL accepts (it is quoted), at most 63 bytes.
  * @returns the connection string of the new database.
  */
-export async function createDatabase(server: Pick<PostgresServer, 'connectionString' | 'port'>, name: string): Promise<string> {
+export async function createDatabase(
+  server: Pick<PostgresServer, 'connectionString' | 'port'>,
+  name: string,
+): Promise<string> {
   if (name === '' || name.includes('\0') || Buffer.byteLength(name) > 63) {
     throw new Error(`invalid database name ${JSON.stringify(name)}: must be 1–63 bytes without NUL`);
   }

@@ -30,6 +30,8 @@ export interface TestMasterOptions {
   clock?: Clock;
   /** @default 'silent' */
   logLevel?: string;
+  /** Where log lines go (tests that inspect what was logged). */
+  logStream?: { write(line: string): void };
 }
 
 export async function startTestMaster(options: TestMasterOptions = {}): Promise<TestMaster> {
@@ -42,7 +44,10 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
     ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
   });
   const master = createMaster(config, {
-    logger: pino({ level: options.logLevel ?? 'silent' }),
+    logger:
+      options.logStream === undefined
+        ? pino({ level: options.logLevel ?? 'silent' })
+        : pino({ level: options.logLevel ?? 'debug' }, options.logStream),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   const { url } = await master.start();
@@ -61,6 +66,8 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
 
 export interface TestNode {
   id: string;
+  /** The node's bearer token. */
+  token: string;
   client: MasterClient;
   partitionIds: string[];
 }
@@ -91,8 +98,9 @@ export async function addTestNode(
       ip_list: [{ 'ip-address': `127.${octet}.${Math.floor(i / 250)}.${(i % 250) + 1}`, 'network-interface': 'lo' }],
     })),
   });
-  for (const url of options.releases ?? []) await admin.call('supply', { computer_guid: id, software_release_uri: url });
-  return { id, client, partitionIds };
+  for (const url of options.releases ?? [])
+    await admin.call('supply', { computer_guid: id, software_release_uri: url });
+  return { id, token, client, partitionIds };
 }
 
 function hash(s: string): number {

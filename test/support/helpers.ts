@@ -9,7 +9,11 @@ export const OTHER_RELEASE = 'https://releases.example.org/other-2.0.tar.gz';
 export type RequestExtra = Partial<Omit<RequestOf<'requestInstance'>, 'title'>>;
 
 /** Requests an instance and insists on a full answer (not SlapOS's 102). */
-export async function request(client: MasterClient, title: string, extra: RequestExtra = {}): Promise<InstanceDocumentBody> {
+export async function request(
+  client: MasterClient,
+  title: string,
+  extra: RequestExtra = {},
+): Promise<InstanceDocumentBody> {
   const answer = await client.call('requestInstance', {
     title,
     software_release_uri: RELEASE,
@@ -25,7 +29,11 @@ export function asDoc(answer: ResponseOf<'requestInstance'>): InstanceDocumentBo
 }
 
 /** Awaits a rejection with the given error code; returns the error for further checks. */
-export async function expectError(promise: Promise<unknown>, code: ErrorCode, text?: string | RegExp): Promise<HoxError> {
+export async function expectError(
+  promise: Promise<unknown>,
+  code: ErrorCode,
+  text?: string | RegExp,
+): Promise<HoxError> {
   let caught: unknown;
   try {
     await promise;

@@ -4,7 +4,12 @@
  */
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import { createDatabase, startPostgres, type PostgresServer } from '../../src/testing/postgres-server.js';
-import { startTestMaster, type StoreKind, type TestMaster, type TestMasterOptions } from '../../src/testing/test-master.js';
+import {
+  startTestMaster,
+  type StoreKind,
+  type TestMaster,
+  type TestMasterOptions,
+} from '../../src/testing/test-master.js';
 
 export interface StoreEnv {
   kind: StoreKind;

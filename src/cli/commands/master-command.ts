@@ -15,7 +15,10 @@ export function masterCommand(env: MasterCommandEnv): Command {
     .requiredOption('--data-dir <dir>', 'directory for the SQLite store and the admin token')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8470')
     .option('--database <url>', 'postgres://… to use PostgreSQL instead of SQLite')
-    .option('--admin-token-file <file>', 'file holding the admin token (default: env HOX_ADMIN_TOKEN, else <data-dir>/admin-token, generated)')
+    .option(
+      '--admin-token-file <file>',
+      'file holding the admin token (default: env HOX_ADMIN_TOKEN, else <data-dir>/admin-token, generated)',
+    )
     .option('--public-url <url>', 'URL clients use to reach this master, if not http://<listen>')
     .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
     .option('--json', 'print the startup summary as JSON')
@@ -27,29 +30,45 @@ Examples:
   hox master --data-dir /var/lib/hox --listen 0.0.0.0:8470 --database postgres://hox@db/hox
   HOX_ADMIN_TOKEN=$(cat token) hox master --data-dir ./data --json`,
     )
-    .action(async (opts: { dataDir: string; listen: string; database?: string; adminTokenFile?: string; publicUrl?: string; logLevel: string; json?: boolean }) => {
-      const config = resolveMasterConfig({
-        dataDir: opts.dataDir,
-        listen: opts.listen,
-        ...(opts.database === undefined ? {} : { databaseUrl: opts.database }),
-        ...(opts.adminTokenFile !== undefined ? { adminTokenFile: opts.adminTokenFile } : env.adminToken === undefined ? {} : { adminToken: env.adminToken }),
-        ...(opts.publicUrl === undefined ? {} : { publicUrl: opts.publicUrl }),
-        logLevel: opts.logLevel,
-      });
-      const master = createMaster(config);
-      const { url } = await master.start();
-      env.onStop(() => master.stop());
-      const summary = {
-        url,
-        store: config.databaseUrl === undefined ? 'sqlite' : 'postgres',
-        data_dir: config.dataDir,
-        admin_token_file: config.adminTokenFile ?? null,
-      };
-      if (opts.json === true) env.print(JSON.stringify(summary));
-      else {
-        env.print(`hox master listening on ${url} (store: ${summary.store})`);
-        env.print(summary.admin_token_file ? `admin token: ${summary.admin_token_file}` : 'admin token: from HOX_ADMIN_TOKEN');
-        env.print(`API: ${url}/openapi.json   health: ${url}/health`);
-      }
-    });
+    .action(
+      async (opts: {
+        dataDir: string;
+        listen: string;
+        database?: string;
+        adminTokenFile?: string;
+        publicUrl?: string;
+        logLevel: string;
+        json?: boolean;
+      }) => {
+        const config = resolveMasterConfig({
+          dataDir: opts.dataDir,
+          listen: opts.listen,
+          ...(opts.database === undefined ? {} : { databaseUrl: opts.database }),
+          ...(opts.adminTokenFile !== undefined
+            ? { adminTokenFile: opts.adminTokenFile }
+            : env.adminToken === undefined
+              ? {}
+              : { adminToken: env.adminToken }),
+          ...(opts.publicUrl === undefined ? {} : { publicUrl: opts.publicUrl }),
+          logLevel: opts.logLevel,
+        });
+        const master = createMaster(config);
+        const { url } = await master.start();
+        env.onStop(() => master.stop());
+        const summary = {
+          url,
+          store: config.databaseUrl === undefined ? 'sqlite' : 'postgres',
+          data_dir: config.dataDir,
+          admin_token_file: config.adminTokenFile ?? null,
+        };
+        if (opts.json === true) env.print(JSON.stringify(summary));
+        else {
+          env.print(`hox master listening on ${url} (store: ${summary.store})`);
+          env.print(
+            summary.admin_token_file ? `admin token: ${summary.admin_token_file}` : 'admin token: from HOX_ADMIN_TOKEN',
+          );
+          env.print(`API: ${url}/openapi.json   health: ${url}/health`);
+        }
+      },
+    );
 }

@@ -4,7 +4,7 @@
  */
 import type { Body, BodyName } from '../../protocol/schemas.js';
 import type { RouteName } from '../../protocol/routes.js';
-import { ROUTES } from '../../protocol/routes.js';
+import type { ROUTES } from '../../protocol/routes.js';
 import { HoxError } from '../../shared/errors.js';
 import type { OpContext } from '../context.js';
 import {
@@ -22,7 +22,16 @@ import {
   reportInstanceError,
   reportInstanceState,
 } from '../instances.js';
-import { bangNode, createRegistrationToken, formatNode, listNodes, loadNode, nodeStatus, registerNode, reportUsage } from '../nodes.js';
+import {
+  bangNode,
+  createRegistrationToken,
+  formatNode,
+  listNodes,
+  loadNode,
+  nodeStatus,
+  registerNode,
+  reportUsage,
+} from '../nodes.js';
 import type { Principal } from '../principal.js';
 import { requestInstance } from '../requests.js';
 import { listSoftware, reportSoftwareError, reportSoftwareState, supply } from '../software.js';
@@ -42,7 +51,10 @@ export type Handler<R extends RouteName> = (ctx: OpContext, body: BodyOf<R>, env
 const ok = (title: string) => ({ type: 'success' as const, title });
 
 function notImplemented(what: string): never {
-  throw new HoxError('HOX_NOT_IMPLEMENTED', `${what} is not implemented yet: certificates come with the platform PKI (hyper_sec); use bearer tokens`);
+  throw new HoxError(
+    'HOX_NOT_IMPLEMENTED',
+    `${what} is not implemented yet: certificates come with the platform PKI (hyper_sec); use bearer tokens`,
+  );
 }
 
 function whoami(p: Principal): ResponseOf<'whoami'> {
@@ -67,7 +79,10 @@ export const HANDLERS: { [R in Exclude<RouteName, 'waitForChange'>]: Handler<R> 
     return ok(`supplied ${b.software_release_uri} to be ${b.state ?? 'available'} on ${b.computer_guid}`);
   },
   listSoftwareInstallations: async (ctx, b) => ({
-    result_list: (await listSoftware(ctx, b.computer_guid)).map((s) => ({ software_release_uri: s.url, state: s.requestedState })),
+    result_list: (await listSoftware(ctx, b.computer_guid)).map((s) => ({
+      software_release_uri: s.url,
+      state: s.requestedState,
+    })),
   }),
   reportSoftwareState: async (ctx, b) => {
     await reportSoftwareState(ctx, b.computer_guid, b.software_release_uri, b.reported_state);
@@ -81,7 +96,7 @@ export const HANDLERS: { [R in Exclude<RouteName, 'waitForChange'>]: Handler<R> 
     await formatNode(ctx, b.computer_guid, b.compute_partition_list);
     return ok('formatted');
   },
-  nodeStatus: async (ctx, b) => (await nodeStatus(ctx, b.computer_guid)) as ResponseOf<'nodeStatus'>,
+  nodeStatus: (ctx, b) => nodeStatus(ctx, b.computer_guid),
   bangNode: async (ctx, b) => {
     await bangNode(ctx, b.computer_guid, b.message);
     return ok('bang handled');
@@ -143,7 +158,10 @@ export const HANDLERS: { [R in Exclude<RouteName, 'waitForChange'>]: Handler<R> 
       error_message: s.errorMessage,
     })),
   }),
-  issueInstanceToken: async (ctx, b) => ({ instance_guid: b.instance_guid, token: await issueInstanceToken(ctx, b.instance_guid) }),
+  issueInstanceToken: async (ctx, b) => ({
+    instance_guid: b.instance_guid,
+    token: await issueInstanceToken(ctx, b.instance_guid),
+  }),
   createUser: (ctx, b) => createUser(ctx, b.name),
   createUserToken: (ctx, b) => createUserToken(ctx, b.name),
   listUsers: async (ctx) => ({ result_list: await listUsers(ctx) }),

@@ -5,7 +5,7 @@
  * `{status, type, title, field?, retryable}` here and nowhere else.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { buildOpenApi } from '../../protocol/openapi.js';
 import { ROUTES, type RouteName } from '../../protocol/routes.js';
@@ -33,15 +33,21 @@ export interface HttpServerOptions {
 /** Turns whatever was thrown into the one error the API speaks. */
 export function toHoxError(error: unknown): HoxError {
   if (error instanceof HoxError) return error;
-  const e = error as FastifyError & { validation?: { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string }[] };
+  const e = error as FastifyError & {
+    validation?: { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string }[];
+  };
   if (e.validation !== undefined && e.validation.length > 0) {
     const v = e.validation[0]!;
     let field = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
     if (v.keyword === 'required') field = [field, String(v.params.missingProperty)].filter(Boolean).join('.');
     if (v.keyword === 'additionalProperties')
-      return new HoxError('HOX_BAD_REQUEST', `${[field, String(v.params.additionalProperty)].filter(Boolean).join('.')}: unknown field`, {
-        field: [field, String(v.params.additionalProperty)].filter(Boolean).join('.'),
-      });
+      return new HoxError(
+        'HOX_BAD_REQUEST',
+        `${[field, String(v.params.additionalProperty)].filter(Boolean).join('.')}: unknown field`,
+        {
+          field: [field, String(v.params.additionalProperty)].filter(Boolean).join('.'),
+        },
+      );
     const name = field === '' ? 'body' : field;
     return new HoxError('HOX_BAD_REQUEST', `${name}: ${v.message ?? 'is invalid'}`, { field: name });
   }
@@ -80,10 +86,10 @@ function bearer(request: FastifyRequest): string {
   return match[1]!;
 }
 
-export async function buildHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
+export async function buildHttpServer(options: HttpServerOptions) {
   const { store, clock, logger } = options;
   const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
+    loggerInstance: logger,
     bodyLimit: options.bodyLimitBytes ?? 2 * 1024 * 1024,
     // Request lines are not logged: bodies and headers may carry tokens and secrets.
     logController: new LogController({ disableRequestLogging: true }),
@@ -92,7 +98,8 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
 
   const responseAjv = new Ajv({ strict: false, allErrors: false });
   const responseValidators = new Map<string, ValidateFunction>();
-  for (const [name, route] of Object.entries(ROUTES)) responseValidators.set(name, responseAjv.compile(Bodies[route.response]));
+  for (const [name, route] of Object.entries(ROUTES))
+    responseValidators.set(name, responseAjv.compile(Bodies[route.response]));
 
   app.setErrorHandler((error, request, reply) => {
     const hox = toHoxError(error);
@@ -131,20 +138,27 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
   };
 
   for (const [name, route] of Object.entries(ROUTES) as [RouteName, (typeof ROUTES)[RouteName]][]) {
-    app.post(route.path, { schema: { body: Bodies[route.body] } }, async (request: FastifyRequest, reply: FastifyReply) => {
-      if (name === 'waitForChange') {
-        const token = bearer(request);
-        const abort = new AbortController();
-        request.raw.on('close', () => abort.abort());
-        const result = await waitForChange(options, token, request.body as never, abort.signal);
+    app.post(
+      route.path,
+      { schema: { body: Bodies[route.body] } },
+      async (request: FastifyRequest, reply: FastifyReply) => {
+        if (name === 'waitForChange') {
+          const token = bearer(request);
+          const abort = new AbortController();
+          // The client went away: stop waiting. (The request stream closes as soon as its body is read.)
+          reply.raw.on('close', () => {
+            if (!reply.raw.writableEnded) abort.abort();
+          });
+          const result = await waitForChange(options, token, request.body as never, abort.signal);
+          validateResponse(name, result);
+          return reply.send(result);
+        }
+        const handler = HANDLERS[name] as (ctx: OpContext, body: never, env: HandlerEnv) => Promise<unknown>;
+        const result = await run(request, name, (ctx) => handler(ctx, request.body as never, options.env));
         validateResponse(name, result);
         return reply.send(result);
-      }
-      const handler = HANDLERS[name] as (ctx: OpContext, body: never, env: HandlerEnv) => Promise<unknown>;
-      const result = await run(request, name, (ctx) => handler(ctx, request.body as never, options.env));
-      validateResponse(name, result);
-      return reply.send(result);
-    });
+      },
+    );
   }
   return app;
 }

@@ -32,12 +32,7 @@ function initial(dialect: Dialect): Migration {
         .addPrimaryKeyConstraint('partition_pk', ['node_id', 'partition_id'])
         .execute();
       // Safety belt under the allocator: one instance per partition, one partition per instance.
-      await db.schema
-        .createIndex('partition_instance_unique')
-        .on('partition')
-        .column('instance_id')
-        .unique()
-        .execute();
+      await db.schema.createIndex('partition_instance_unique').on('partition').column('instance_id').unique().execute();
       await db.schema.createIndex('partition_state').on('partition').columns(['state', 'node_id']).execute();
 
       await db.schema
