@@ -21,6 +21,7 @@ process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
 const program = buildProgram({
   adminToken: process.env.HOX_ADMIN_TOKEN,
+  masterUrl: process.env.HOX_MASTER_URL,
   print: (line) => process.stdout.write(`${line}\n`),
   onStop: (stop) => stops.push(stop),
 });

@@ -1,13 +1,16 @@
 /** The `hox` program: one command per file under commands/. */
 import { Command } from 'commander';
-import { masterCommand, type MasterCommandEnv } from './commands/master-command.js';
+import type { CommandEnv } from './command-env.js';
+import { masterCommand } from './commands/master-command.js';
+import { nodeCommand } from './commands/node-command.js';
 
-export function buildProgram(env: MasterCommandEnv): Command {
+export function buildProgram(env: CommandEnv): Command {
   const program = new Command('hox')
     .description('HyperOpenX: an open, sovereign cloud platform')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   program.addCommand(masterCommand(env));
+  program.addCommand(nodeCommand(env));
   return program;
 }

@@ -3,13 +3,9 @@ import { Command } from 'commander';
 import { createMaster } from '../../master/create-master.js';
 import { resolveMasterConfig } from '../../master/master-config.js';
 
-export interface MasterCommandEnv {
-  adminToken: string | undefined;
-  print: (line: string) => void;
-  onStop: (stop: () => Promise<void>) => void;
-}
+import type { CommandEnv } from '../command-env.js';
 
-export function masterCommand(env: MasterCommandEnv): Command {
+export function masterCommand(env: CommandEnv): Command {
   return new Command('master')
     .description('Run the master: shared state and the API (SQLite in the data dir, or PostgreSQL)')
     .requiredOption('--data-dir <dir>', 'directory for the SQLite store and the admin token')

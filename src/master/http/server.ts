@@ -91,6 +91,8 @@ export async function buildHttpServer(options: HttpServerOptions) {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: options.bodyLimitBytes ?? 2 * 1024 * 1024,
+    // On shutdown, long-polls and half-closed sockets are cut at once: clients retry.
+    forceCloseConnections: true,
     // Request lines are not logged: bodies and headers may carry tokens and secrets.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },

@@ -1,0 +1,73 @@
+/** Options in, config out for the node agent (`hox node`). */
+import { resolve } from 'node:path';
+import { badRequest } from '../shared/errors.js';
+
+export interface NodeAgentOptions {
+  /** Master URL, e.g. http://127.0.0.1:8470 */
+  masterUrl: string;
+  /** Where the agent keeps its credentials, state, software and partitions. */
+  dataDir: string;
+  /** How many partitions to format. @default 10 */
+  partitions?: number;
+  /** One-time registration token; needed only on first start. */
+  registerToken?: string;
+  /** Node id to register as. @default the host name */
+  nodeId?: string;
+  /** Network the node belongs to (SLA network_guid). */
+  networkGuid?: string;
+  /**
+   * First three octets of partition addresses: partition i gets `<prefix>.<i+1>`.
+   * @default a 127.x.y derived from the node id (loopback: one machine)
+   */
+  ipPrefix?: string;
+  /** First port of partition 0; partition i gets `portBase + i * portsPerPartition`. @default 20000 */
+  portBase?: number;
+  /** @default 50 */
+  portsPerPartition?: number;
+  /** Full reprocess of every partition at least this often. @default 300000 */
+  reprocessIntervalMs?: number;
+  /** Run services as per-partition unix users (only possible as root). @default true when root */
+  partitionUsers?: boolean;
+}
+
+export interface NodeAgentConfig {
+  readonly masterUrl: string;
+  readonly dataDir: string;
+  readonly partitions: number;
+  readonly registerToken: string | undefined;
+  readonly nodeId: string | undefined;
+  readonly networkGuid: string | undefined;
+  readonly ipPrefix: string | undefined;
+  readonly portBase: number;
+  readonly portsPerPartition: number;
+  readonly reprocessIntervalMs: number;
+  readonly partitionUsers: boolean;
+}
+
+export function resolveNodeAgentConfig(options: NodeAgentOptions): NodeAgentConfig {
+  if (!/^https?:\/\/[^\s]+$/.test(options.masterUrl))
+    throw badRequest('--master', `'${options.masterUrl}' is not an http(s) URL`);
+  const partitions = options.partitions ?? 10;
+  if (!Number.isInteger(partitions) || partitions < 1 || partitions > 250)
+    throw badRequest('--partitions', 'must be an integer from 1 to 250');
+  if (options.ipPrefix !== undefined && !/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(options.ipPrefix))
+    throw badRequest('--ip-prefix', `'${options.ipPrefix}' is not three octets like 127.20.0`);
+  const portBase = options.portBase ?? 20000;
+  const portsPerPartition = options.portsPerPartition ?? 50;
+  if (portBase < 1024 || portBase + partitions * portsPerPartition > 65535)
+    throw badRequest('--port-base', 'the port ranges of all partitions must fit between 1024 and 65535');
+  const isRoot = process.getuid?.() === 0;
+  return Object.freeze({
+    masterUrl: options.masterUrl.replace(/\/+$/, ''),
+    dataDir: resolve(options.dataDir),
+    partitions,
+    registerToken: options.registerToken,
+    nodeId: options.nodeId,
+    networkGuid: options.networkGuid,
+    ipPrefix: options.ipPrefix,
+    portBase,
+    portsPerPartition,
+    reprocessIntervalMs: options.reprocessIntervalMs ?? 300_000,
+    partitionUsers: (options.partitionUsers ?? true) && isRoot,
+  });
+}

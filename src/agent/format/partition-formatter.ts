@@ -1,0 +1,85 @@
+/**
+ * `node format`: makes each partition exist on the machine — its directory
+ * (mode 0750), and when the agent is root its own unix user and group owning
+ * it. Idempotent: existing users and directories are reused.
+ */
+import { execFile } from 'node:child_process';
+import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { promisify } from 'node:util';
+import type { PartitionLayout } from './partition-layout.js';
+
+const run = promisify(execFile);
+
+export interface FormattedPartition extends PartitionLayout {
+  /** undefined when the agent runs services as itself. */
+  uid: number | undefined;
+  gid: number | undefined;
+}
+
+/** uid and gid of a user from /etc/passwd, or undefined. */
+export async function lookupUser(name: string): Promise<{ uid: number; gid: number } | undefined> {
+  const passwd = await readFile('/etc/passwd', 'utf8');
+  for (const line of passwd.split('\n')) {
+    const [user, , uid, gid] = line.split(':');
+    if (user === name && uid !== undefined && gid !== undefined) return { uid: Number(uid), gid: Number(gid) };
+  }
+  return undefined;
+}
+
+async function ensureUser(layout: PartitionLayout): Promise<{ uid: number; gid: number }> {
+  const existing = await lookupUser(layout.user);
+  if (existing !== undefined) return existing;
+  try {
+    await run('useradd', [
+      '--system',
+      '--user-group',
+      '--no-create-home',
+      '--home-dir',
+      layout.path,
+      '--shell',
+      '/usr/sbin/nologin',
+      '--comment',
+      `HyperOpenX partition ${layout.partitionId}`,
+      layout.user,
+    ]);
+  } catch (error) {
+    // Another agent may have created it meanwhile.
+    const raced = await lookupUser(layout.user);
+    if (raced !== undefined) return raced;
+    throw new Error(`cannot create unix user '${layout.user}' for partition ${layout.partitionId}`, { cause: error });
+  }
+  const created = await lookupUser(layout.user);
+  if (created === undefined) throw new Error(`unix user '${layout.user}' missing right after useradd`);
+  return created;
+}
+
+export async function formatPartitions(
+  layouts: PartitionLayout[],
+  options: { partitionUsers: boolean },
+): Promise<FormattedPartition[]> {
+  const out: FormattedPartition[] = [];
+  for (const layout of layouts) {
+    const parent = dirname(layout.path);
+    // Partition users must traverse the data dir to reach their partition (never list it).
+    if (options.partitionUsers) await chmod(dirname(parent), 0o711);
+    await mkdir(parent, { recursive: true });
+    await chmod(parent, 0o711); // partition users traverse, never list
+    await mkdir(layout.path, { recursive: true });
+    await chmod(layout.path, 0o750);
+    if (options.partitionUsers) {
+      const { uid, gid } = await ensureUser(layout);
+      await chown(layout.path, uid, gid);
+      out.push({ ...layout, uid, gid });
+    } else {
+      out.push({ ...layout, uid: undefined, gid: undefined });
+    }
+  }
+  return out;
+}
+
+/** Removes a partition's unix user (when the node is retired). */
+export async function removePartitionUser(user: string): Promise<void> {
+  if ((await lookupUser(user)) === undefined) return;
+  await run('userdel', [user]);
+}

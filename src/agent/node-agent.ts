@@ -1,0 +1,317 @@
+/**
+ * The node agent (`hox node`): registers, formats partitions, then converges
+ * the machine towards the master — waiting on the master's change feed so a
+ * request reaches it in milliseconds, with a periodic pass as a safety net.
+ *
+ * @example
+ * const agent = createNodeAgent(resolveNodeAgentConfig({ masterUrl, dataDir, partitions: 4, registerToken }));
+ * await agent.start();
+ */
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { MasterClient } from '../client/master-client.js';
+import { HoxError } from '../shared/errors.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+import type { NodeAgentConfig } from './agent-config.js';
+import { readCredentials, writeCredentials } from './credentials.js';
+import { formatPartitions, type FormattedPartition } from './format/partition-formatter.js';
+import { partitionLayouts } from './format/partition-layout.js';
+import { InstallError, Installer } from './install/installer.js';
+import { PartitionProcessor } from './partition-processor.js';
+import { PartitionStateStore } from './partition-state.js';
+import { PromiseRunner } from './promise/promise-runner.js';
+import { Supervisor } from './supervise/supervisor.js';
+
+export interface NodeAgent {
+  /** Registers (first time), formats, adopts running services, starts converging. */
+  start(): Promise<{ nodeId: string }>;
+  /**
+   * Stops converging. Services keep running (a restarted agent adopts them)
+   * unless `stopServices` is set.
+   */
+  stop(options?: { stopServices?: boolean }): Promise<void>;
+  /** One full convergence pass now (tests, CLI). */
+  syncNow(): Promise<void>;
+  readonly nodeId: string;
+  readonly partitions: readonly FormattedPartition[];
+}
+
+export interface NodeAgentDeps {
+  clock?: Clock;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Where the built-in releases live, next to this module (dist/ or src/). */
+export const BUILTIN_RELEASES_DIR = resolve(fileURLToPath(new URL('../releases', import.meta.url)));
+
+const WAIT_MS = 25_000;
+const PROCESS_CONCURRENCY = 4;
+
+export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {}): NodeAgent {
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log ?? (() => undefined);
+  let nodeId = '';
+  let client: MasterClient | undefined;
+  let partitions: FormattedPartition[] = [];
+  let processor: PartitionProcessor | undefined;
+  const installer = new Installer({ softwareDir: join(config.dataDir, 'software'), builtinDir: BUILTIN_RELEASES_DIR });
+  const states = new PartitionStateStore(join(config.dataDir, 'state'));
+  const forced = new Set<string>();
+  const installing = new Set<string>();
+  let supervisor: Supervisor | undefined;
+  let promises: PromiseRunner | undefined;
+  let stopped = false;
+  const abort = new AbortController();
+  let loopDone: Promise<void> | undefined;
+  let syncing: Promise<void> | undefined;
+  let syncAgain = false;
+
+  async function register(): Promise<{ nodeId: string; token: string }> {
+    const existing = await readCredentials(config.dataDir);
+    if (existing !== undefined) {
+      if (config.nodeId !== undefined && config.nodeId !== existing.nodeId)
+        throw new HoxError(
+          'HOX_CONFLICT',
+          `data dir ${config.dataDir} belongs to node '${existing.nodeId}', not '${config.nodeId}'`,
+        );
+      return existing;
+    }
+    if (config.registerToken === undefined)
+      throw new HoxError(
+        'HOX_UNAUTHENTICATED',
+        `node is not registered yet: pass --register-token (data dir ${config.dataDir})`,
+      );
+    const wanted =
+      config.nodeId ??
+      hostname()
+        .replace(/[^A-Za-z0-9_.-]/g, '-')
+        .slice(0, 63);
+    const answer = await new MasterClient({ url: config.masterUrl, token: config.registerToken }).call('registerNode', {
+      computer_guid: wanted,
+      ...(config.networkGuid === undefined ? {} : { network_guid: config.networkGuid }),
+    });
+    const credentials = { masterUrl: config.masterUrl, nodeId: answer.computer_guid, token: answer.token };
+    await writeCredentials(config.dataDir, credentials);
+    log(`registered as compute node '${answer.computer_guid}'`);
+    return credentials;
+  }
+
+  async function syncSoftware(c: MasterClient): Promise<void> {
+    const list = (await c.call('listSoftwareStatus', { computer_guid: nodeId })).result_list;
+    for (const s of list) {
+      const url = s.software_release_uri;
+      if (s.state === 'destroyed') {
+        await installer.remove(url);
+        await c.call('reportSoftwareState', {
+          computer_guid: nodeId,
+          software_release_uri: url,
+          reported_state: 'destroyed',
+        });
+        continue;
+      }
+      if (installer.isInstalled(url)) {
+        if (s.reported_state !== 'available')
+          await c.call('reportSoftwareState', {
+            computer_guid: nodeId,
+            software_release_uri: url,
+            reported_state: 'available',
+          });
+        continue;
+      }
+      if (installing.has(url) || s.reported_state === 'error') continue; // errors wait for a new supply or a restart
+      installing.add(url);
+      void (async () => {
+        try {
+          await c.call('reportSoftwareState', {
+            computer_guid: nodeId,
+            software_release_uri: url,
+            reported_state: 'building',
+          });
+          await installer.install(url);
+          await c.call('reportSoftwareState', {
+            computer_guid: nodeId,
+            software_release_uri: url,
+            reported_state: 'available',
+          });
+          log(`software release '${url}' installed`);
+        } catch (error) {
+          const message = error instanceof InstallError ? `${error.message}\n${error.logTail}` : String(error);
+          log(`software release '${url}': ${message}`);
+          await c
+            .call('reportSoftwareError', {
+              computer_guid: nodeId,
+              software_release_uri: url,
+              message: message.slice(-60_000),
+            })
+            .catch(() => undefined);
+        } finally {
+          installing.delete(url);
+          void requestSync();
+        }
+      })();
+    }
+  }
+
+  async function syncPartitions(c: MasterClient, p: PartitionProcessor): Promise<void> {
+    const docs = (await c.call('listPartitionDocuments', { computer_guid: nodeId })).result_list;
+    const byId = new Map(partitions.map((part) => [part.partitionId, part]));
+    const work: (() => Promise<void>)[] = [];
+    for (const doc of docs) {
+      const partition = byId.get(doc.compute_partition_id);
+      if (partition === undefined) continue;
+      const force = forced.delete(partition.partitionId);
+      if (!(await p.needsProcessing(doc, partition, config.reprocessIntervalMs, force))) continue;
+      work.push(async () => {
+        const outcome = await p.process(doc, partition);
+        if (outcome !== 'idle')
+          log(`partition ${partition.partitionId}: ${outcome}`, { instance: doc.instance_guid, title: doc.title });
+      });
+    }
+    // Children are requested by their parents: converge a few at a time, independent of each other.
+    for (let i = 0; i < work.length; i += PROCESS_CONCURRENCY)
+      await Promise.all(work.slice(i, i + PROCESS_CONCURRENCY).map((w) => w()));
+  }
+
+  async function syncOnce(): Promise<void> {
+    if (client === undefined || processor === undefined) return;
+    await syncSoftware(client);
+    await syncPartitions(client, processor);
+  }
+
+  /** Serialises passes: a request during a pass makes exactly one more pass. */
+  function requestSync(): Promise<void> {
+    if (syncing !== undefined) {
+      syncAgain = true;
+      return syncing;
+    }
+    syncing = (async () => {
+      try {
+        do {
+          syncAgain = false;
+          await syncOnce().catch((error: unknown) => log(`sync failed: ${String(error)}`));
+        } while (syncAgain && !stopped);
+      } finally {
+        syncing = undefined;
+      }
+    })();
+    return syncing;
+  }
+
+  async function loop(c: MasterClient): Promise<void> {
+    let cursor: number | undefined;
+    let failures = 0;
+    while (!stopped) {
+      try {
+        if (cursor === undefined) {
+          cursor = (await c.call('waitForChange', {}, { signal: abort.signal })).cursor;
+          await requestSync();
+          continue;
+        }
+        const answer = await c.call('waitForChange', { since: cursor, timeout_ms: WAIT_MS }, { signal: abort.signal });
+        cursor = answer.cursor;
+        failures = 0;
+        await requestSync();
+      } catch (error) {
+        if (stopped) break;
+        failures += 1;
+        log(`master unreachable or failing (${String(error)}); retrying`);
+        await sleep(Math.min(10_000, 250 * 2 ** Math.min(failures, 6)), undefined, { signal: abort.signal }).catch(
+          () => undefined,
+        );
+      }
+    }
+  }
+
+  return {
+    get nodeId() {
+      return nodeId;
+    },
+    get partitions() {
+      return partitions;
+    },
+    async start() {
+      const credentials = await register();
+      nodeId = credentials.nodeId;
+      const c = new MasterClient({ url: config.masterUrl, token: credentials.token });
+      client = c;
+      const layouts = partitionLayouts({
+        nodeId,
+        dataDir: config.dataDir,
+        count: config.partitions,
+        ipPrefix: config.ipPrefix,
+        portBase: config.portBase,
+        portsPerPartition: config.portsPerPartition,
+      });
+      partitions = await formatPartitions(layouts, { partitionUsers: config.partitionUsers });
+      await c.call('formatNode', {
+        computer_guid: nodeId,
+        compute_partition_list: partitions.map((p) => ({
+          partition_id: p.partitionId,
+          ip_list: [{ 'ip-address': p.ip, 'network-interface': 'lo' }],
+        })),
+      });
+      const byId = new Map(partitions.map((p) => [p.partitionId, p]));
+      supervisor = new Supervisor({
+        stateDir: join(config.dataDir, 'run'),
+        logDir: (partitionId) => join(byId.get(partitionId)?.path ?? join(config.dataDir, 'orphans'), '.hox', 'log'),
+        onEvent: (e) =>
+          log(`service ${e.partitionId}/${e.name}: ${e.kind}`, { pid: e.pid, code: e.code, delayMs: e.delayMs }),
+      });
+      await supervisor.start();
+      promises = new PromiseRunner({
+        resultsFile: (partitionId) => join(config.dataDir, 'state', `${partitionId}.promises.json`),
+        onChange: (partitionId, _results, failing) => {
+          log(
+            `partition ${partitionId}: promises ${failing.length === 0 ? 'all pass' : `failing: ${failing.map((f) => f.message).join('; ')}`}`,
+          );
+          if (failing.length > 0) forced.add(partitionId);
+          void reportPromises(
+            c,
+            partitionId,
+            failing.map((f) => `promise ${f.name}: ${f.message}`),
+          );
+        },
+      });
+      processor = new PartitionProcessor({
+        nodeId,
+        client: c,
+        installer,
+        supervisor,
+        promises,
+        states,
+        nodePath: process.execPath,
+        log,
+        clock,
+      });
+      loopDone = loop(c);
+      return { nodeId };
+    },
+    async stop(options = {}) {
+      if (stopped) return;
+      stopped = true;
+      abort.abort();
+      await loopDone;
+      await syncing;
+      promises?.stop();
+      if (options.stopServices === true && supervisor !== undefined)
+        for (const p of partitions) await supervisor.stopPartition(p.partitionId);
+      await supervisor?.stop();
+    },
+    syncNow: () => requestSync(),
+  };
+
+  async function reportPromises(c: MasterClient, partitionId: string, failures: string[]): Promise<void> {
+    const state = await states.read(partitionId);
+    if (state === undefined) return;
+    try {
+      if (failures.length > 0)
+        await c.call('reportInstanceError', { instance_guid: state.instanceGuid, message: failures.join('; ') });
+      else await c.call('reportInstanceState', { instance_guid: state.instanceGuid, reported_state: 'started' });
+    } catch (error) {
+      log(`partition ${partitionId}: cannot report promises: ${String(error)}`);
+    }
+    if (failures.length > 0) void requestSync();
+  }
+}

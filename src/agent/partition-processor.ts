@@ -1,0 +1,356 @@
+/**
+ * Converges one partition towards its instance document: validate the
+ * parameters against the release's schema, run the (pure) profile, request
+ * children as the instance, render files, supervise services, run promises,
+ * publish connection parameters, report. Or, for a destroyed instance: stop,
+ * run the destroy hook, wipe, report destroyed.
+ */
+import { Ajv, type ValidateFunction } from 'ajv';
+import { createHash } from 'node:crypto';
+import { chown, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, normalize } from 'node:path';
+import type { MasterClient } from '../client/master-client.js';
+import { isNotReady } from '../client/master-client.js';
+import type { InstanceDocumentBody } from '../protocol/schemas.js';
+import type {
+  PartitionPlan,
+  ProfileInput,
+  RequestedInstanceResult,
+  SharedInstanceEntry,
+} from '../release-kit/types.js';
+import { HoxError } from '../shared/errors.js';
+import type { FormattedPartition } from './format/partition-formatter.js';
+import type { Installer } from './install/installer.js';
+import type { PartitionState, PartitionStateStore } from './partition-state.js';
+import type { PromiseRunner } from './promise/promise-runner.js';
+import type { Supervisor } from './supervise/supervisor.js';
+import { runCommand } from './run-command.js';
+
+export interface ProcessorDeps {
+  nodeId: string;
+  client: MasterClient;
+  installer: Installer;
+  supervisor: Supervisor;
+  promises: PromiseRunner;
+  states: PartitionStateStore;
+  /** Node.js the services run with. */
+  nodePath: string;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+  clock: { nowMs(): number };
+}
+
+/** How many times one convergence re-runs the profile when its requests' answers changed. */
+const MAX_PROFILE_PASSES = 3;
+
+export type ProcessOutcome = 'converged' | 'destroyed' | 'waiting-software' | 'error' | 'idle';
+
+export class PartitionProcessor {
+  private readonly ajv = new Ajv({ strict: false, allErrors: false });
+  private readonly validators = new WeakMap<object, ValidateFunction>();
+
+  constructor(private readonly deps: ProcessorDeps) {}
+
+  /** Whether this document needs work now. */
+  async needsProcessing(
+    doc: InstanceDocumentBody,
+    partition: FormattedPartition,
+    periodMs: number,
+    force: boolean,
+  ): Promise<boolean> {
+    const state = await this.deps.states.read(partition.partitionId);
+    if (doc.instance_guid === '') return state !== undefined; // freed: clean up what we had
+    if (state === undefined || state.instanceGuid !== doc.instance_guid) return true;
+    if (state.processedTimestamp !== doc.processing_timestamp) return true;
+    if (doc.state === 'destroyed') return true;
+    return force || this.deps.clock.nowMs() - state.processedAtMs >= periodMs;
+  }
+
+  async process(doc: InstanceDocumentBody, partition: FormattedPartition): Promise<ProcessOutcome> {
+    const { partitionId } = partition;
+    const previous = await this.deps.states.read(partitionId);
+    if (doc.instance_guid === '' || (previous !== undefined && previous.instanceGuid !== doc.instance_guid)) {
+      // The partition was freed (or reassigned): whatever ran here goes.
+      if (previous !== undefined) await this.wipe(partition, previous, undefined);
+      if (doc.instance_guid === '') return 'idle';
+    }
+    if (doc.state === 'destroyed') {
+      await this.wipe(partition, previous, doc);
+      return 'destroyed';
+    }
+    if (!this.deps.installer.isInstalled(doc.software_release_uri)) return 'waiting-software';
+    const state: PartitionState =
+      previous !== undefined && previous.instanceGuid === doc.instance_guid
+        ? previous
+        : {
+            instanceGuid: doc.instance_guid,
+            processedTimestamp: 0,
+            processedAtMs: 0,
+            instanceToken: null,
+            requested: {},
+            publishedShared: [],
+            lastError: null,
+          };
+    try {
+      await this.converge(doc, partition, state);
+      state.processedTimestamp = doc.processing_timestamp;
+      state.processedAtMs = this.deps.clock.nowMs();
+      await this.deps.states.write(partitionId, state);
+      return 'converged';
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.deps.log(`partition ${partitionId}: ${message}`, { instance: doc.instance_guid });
+      // Remember we tried at this timestamp only for errors a retry cannot fix; others retry on the next tick.
+      if (state.lastError !== message) {
+        state.lastError = message;
+        await this.deps.client
+          .call('reportInstanceError', { instance_guid: doc.instance_guid, message })
+          .catch(() => undefined);
+      }
+      state.processedAtMs = this.deps.clock.nowMs();
+      await this.deps.states.write(partitionId, state);
+      return 'error';
+    }
+  }
+
+  private async converge(
+    doc: InstanceDocumentBody,
+    partition: FormattedPartition,
+    state: PartitionState,
+  ): Promise<void> {
+    const release = await this.deps.installer.load(doc.software_release_uri);
+    const type = release.definition.softwareTypes[doc.software_type];
+    if (type === undefined)
+      throw new HoxError(
+        'HOX_BAD_REQUEST',
+        `software type '${doc.software_type}' is not in release '${doc.software_release_uri}' (it has: ${Object.keys(release.definition.softwareTypes).join(', ')})`,
+      );
+    this.validate(type.parameters, doc.parameters, 'parameters');
+    state.instanceToken ??= (
+      await this.deps.client.call('issueInstanceToken', { instance_guid: doc.instance_guid })
+    ).token;
+    const asInstance = this.deps.client.withToken(state.instanceToken);
+
+    const hosted = (await asInstance.call('listHostedInstances', { instance_guid: doc.instance_guid })).result_list;
+    const shared: SharedInstanceEntry[] = hosted.map((h) => ({
+      slave_reference: h.instance_guid,
+      slave_title: h.title,
+      slap_software_type: h.software_type,
+      parameters: h.parameters,
+      state: h.state,
+    }));
+
+    let plan: PartitionPlan = {};
+    for (let pass = 0; pass < MAX_PROFILE_PASSES; pass += 1) {
+      plan = type.profile(this.profileInput(doc, partition, release.path, shared, state.requested));
+      const answers = await this.request(asInstance, plan);
+      if (JSON.stringify(answers) === JSON.stringify(state.requested)) break;
+      state.requested = answers;
+    }
+
+    await this.writeFiles(partition, plan);
+    // Services restart when the files rendered for them change: their hash is part of each service's spec.
+    const filesHash = createHash('sha256')
+      .update(JSON.stringify(plan.files ?? []))
+      .digest('hex')
+      .slice(0, 16);
+    const services = (doc.state === 'started' ? (plan.services ?? []) : []).map((spec) => ({
+      ...spec,
+      env: { ...spec.env, HOX_FILES_HASH: filesHash },
+    }));
+    await this.deps.supervisor.ensure(
+      partition.partitionId,
+      services.map((spec) => ({
+        partitionId: partition.partitionId,
+        spec,
+        partitionPath: partition.path,
+        ...(partition.uid === undefined ? {} : { uid: partition.uid, gid: partition.gid }),
+        env: this.serviceEnv(doc, partition, spec.env),
+      })),
+    );
+    const context = {
+      cwd: partition.path,
+      ...(partition.uid === undefined ? {} : { uid: partition.uid, gid: partition.gid }),
+    };
+    this.deps.promises.set(partition.partitionId, doc.state === 'started' ? (plan.promises ?? []) : [], context);
+
+    const publish = plan.publish ?? {};
+    this.validate(type.connection, publish, 'connection parameters');
+    await asInstance.call('publishConnectionParameters', {
+      instance_guid: doc.instance_guid,
+      connection_parameter_dict: publish,
+    });
+    for (const [guid, params] of Object.entries(plan.publishShared ?? {})) {
+      if (!hosted.some((h) => h.instance_guid === guid)) continue;
+      await asInstance.call('publishConnectionParameters', { instance_guid: guid, connection_parameter_dict: params });
+    }
+    state.publishedShared = Object.keys(plan.publishShared ?? {});
+    // Promises already known to fail keep the instance in error; a fresh set reports through the runner.
+    const planned = new Set((plan.promises ?? []).map((p) => p.name));
+    const failing = this.deps.promises.results(partition.partitionId).filter((r) => !r.ok && planned.has(r.name));
+    if (doc.state === 'started' && failing.length > 0) {
+      const message = failing.map((f) => `promise ${f.name}: ${f.message}`).join('; ');
+      state.lastError = message;
+      await asInstance.call('reportInstanceError', { instance_guid: doc.instance_guid, message });
+      return;
+    }
+    state.lastError = null;
+    await asInstance.call('reportInstanceState', { instance_guid: doc.instance_guid, reported_state: doc.state });
+  }
+
+  private profileInput(
+    doc: InstanceDocumentBody,
+    partition: FormattedPartition,
+    softwarePath: string,
+    shared: SharedInstanceEntry[],
+    requested: Record<string, RequestedInstanceResult>,
+  ): ProfileInput {
+    return {
+      parameters: doc.parameters,
+      instance_title: doc.title,
+      root_instance_title: doc.root_instance_title,
+      slap_computer_id: doc.computer_guid,
+      slap_computer_partition_id: doc.compute_partition_id,
+      slap_software_type: doc.software_type,
+      slap_software_release_url: doc.software_release_uri,
+      slave_instance_list: shared,
+      ip_list: doc.ip_list,
+      timestamp: doc.processing_timestamp,
+      state: doc.state === 'stopped' ? 'stopped' : 'started',
+      partition: {
+        path: partition.path,
+        ip: partition.ip,
+        portBase: partition.portBase,
+        portCount: partition.portCount,
+        user: partition.uid === undefined ? (process.env.USER ?? 'current') : partition.user,
+      },
+      softwarePath,
+      tools: { node: this.deps.nodePath },
+      requested,
+    };
+  }
+
+  /** Makes the plan's requests as the instance; a child that cannot be satisfied yet is not an error. */
+  private async request(
+    asInstance: MasterClient,
+    plan: PartitionPlan,
+  ): Promise<Record<string, RequestedInstanceResult>> {
+    const answers: Record<string, RequestedInstanceResult> = {};
+    for (const r of plan.requests ?? []) {
+      try {
+        const answer = await asInstance.call('requestInstance', {
+          title: r.title,
+          software_release_uri: r.softwareReleaseUrl,
+          software_type: r.softwareType,
+          parameters: r.parameters ?? {},
+          sla_parameters: r.sla ?? {},
+          shared: r.shared ?? false,
+          state: r.state ?? 'started',
+        });
+        answers[r.title] = isNotReady(answer)
+          ? { ready: false, instanceGuid: null, connectionParameters: {} }
+          : {
+              ready: Object.keys(answer.connection_parameters).length > 0,
+              instanceGuid: answer.instance_guid,
+              connectionParameters: answer.connection_parameters,
+            };
+      } catch (error) {
+        // Not satisfiable yet (no free partition, no host, master busy): the parent converges again later.
+        if (!(error instanceof HoxError) || !error.retryable) throw error;
+        answers[r.title] = { ready: false, instanceGuid: null, connectionParameters: {}, error: error.message };
+      }
+    }
+    return answers;
+  }
+
+  private validate(schema: Record<string, unknown>, value: unknown, what: string): void {
+    let validate = this.validators.get(schema);
+    if (validate === undefined) {
+      validate = this.ajv.compile(schema);
+      this.validators.set(schema, validate);
+    }
+    if (!validate(value)) {
+      const e = validate.errors?.[0];
+      const field =
+        e === undefined
+          ? ''
+          : [
+              e.instancePath.replace(/^\//, '').replaceAll('/', '.'),
+              e.keyword === 'additionalProperties'
+                ? String((e.params as { additionalProperty?: unknown }).additionalProperty)
+                : '',
+            ]
+              .filter(Boolean)
+              .join('.');
+      throw new HoxError('HOX_BAD_REQUEST', `${what}${field ? `.${field}` : ''}: ${e?.message ?? 'invalid'}`, {
+        field,
+      });
+    }
+  }
+
+  private async writeFiles(partition: FormattedPartition, plan: PartitionPlan): Promise<void> {
+    for (const file of plan.files ?? []) {
+      const relative = normalize(file.path);
+      if (relative.startsWith('..') || relative.startsWith('/'))
+        throw new Error(`file path '${file.path}' leaves the partition`);
+      const target = join(partition.path, relative);
+      await mkdir(dirname(target), { recursive: true });
+      const tmp = `${target}.hox-tmp`;
+      await writeFile(tmp, file.content, { mode: file.mode ?? 0o640 });
+      if (partition.uid !== undefined && partition.gid !== undefined) await chown(tmp, partition.uid, partition.gid);
+      await rename(tmp, target);
+    }
+  }
+
+  private serviceEnv(
+    doc: InstanceDocumentBody,
+    partition: FormattedPartition,
+    extra: Record<string, string> | undefined,
+  ): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      HOME: partition.path,
+      LANG: 'C.UTF-8',
+      HOX_PARTITION_ID: partition.partitionId,
+      HOX_PARTITION_PATH: partition.path,
+      HOX_PARTITION_IP: partition.ip,
+      HOX_PORT_BASE: String(partition.portBase),
+      HOX_INSTANCE_GUID: doc.instance_guid,
+      HOX_INSTANCE_TITLE: doc.title,
+      ...extra,
+    };
+  }
+
+  /** Stops everything, runs the release's destroy hook, empties the directory, reports destroyed. */
+  private async wipe(
+    partition: FormattedPartition,
+    state: PartitionState | undefined,
+    doc: InstanceDocumentBody | undefined,
+  ): Promise<void> {
+    await this.deps.supervisor.stopPartition(partition.partitionId);
+    this.deps.promises.clear(partition.partitionId);
+    if (doc !== undefined && this.deps.installer.isInstalled(doc.software_release_uri)) {
+      try {
+        const release = await this.deps.installer.load(doc.software_release_uri);
+        const hooks =
+          release.definition.destroy?.(this.profileInput(doc, partition, release.path, [], state?.requested ?? {})) ??
+          [];
+        for (const hook of hooks)
+          await runCommand(hook.command, {
+            cwd: partition.path,
+            ...(partition.uid === undefined ? {} : { uid: partition.uid, gid: partition.gid }),
+            timeoutMs: 600_000,
+          });
+      } catch (error) {
+        this.deps.log(`partition ${partition.partitionId}: destroy hook failed: ${String(error)}`);
+      }
+    }
+    for (const entry of await readdir(partition.path))
+      await rm(join(partition.path, entry), { recursive: true, force: true });
+    if (doc !== undefined)
+      await this.deps.client.call('reportInstanceState', {
+        instance_guid: doc.instance_guid,
+        reported_state: 'destroyed',
+      });
+    await this.deps.states.remove(partition.partitionId);
+  }
+}

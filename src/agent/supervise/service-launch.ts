@@ -1,0 +1,164 @@
+/**
+ * Turning a {@link SupervisedService} into a process: what exactly is run
+ * (and its hash, which decides restarts), and the spawn itself with its log.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chown, mkdir, open } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { badRequest, HoxError } from '../../shared/errors.js';
+import { isErrno, readProcStatSync } from './pid-record.js';
+import type { SupervisedService } from './types.js';
+
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+const SERVICE_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+
+/** Everything that is launched; any change of it (but `stopTimeoutMs`) changes `specHash`. */
+export interface LaunchPlan {
+  name: string;
+  file: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  uid: number | undefined;
+  gid: number | undefined;
+  specHash: string;
+  stopTimeoutMs: number;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface SpawnedService {
+  child: ChildProcess;
+  pid: number;
+  /** `/proc/<pid>/stat` start time, for the pid record. */
+  startTime: number;
+  /** Settles when the process exits; it never rejects. Created at spawn, so an early exit is not missed. */
+  exited: Promise<ExitStatus>;
+}
+
+/** Throws a `HOX_BAD_REQUEST` naming the first field of `services` that cannot be run in `partitionId`. */
+export function validateServices(partitionId: string, services: readonly SupervisedService[]): void {
+  const seen = new Set<string>();
+  services.forEach((service, i) => {
+    const field = `services[${i}]`;
+    if (service.partitionId !== partitionId) {
+      throw badRequest(`${field}.partitionId`, `'${service.partitionId}' is not partition '${partitionId}'`);
+    }
+    const { name, command, stopTimeoutMs } = service.spec;
+    if (!SERVICE_NAME.test(name)) throw badRequest(`${field}.spec.name`, `'${name}' must match ${SERVICE_NAME.source}`);
+    if (seen.has(name)) throw badRequest(`${field}.spec.name`, `service '${name}' is listed twice`);
+    seen.add(name);
+    if (command.length === 0 || command[0] === '') throw badRequest(`${field}.spec.command`, 'must not be empty');
+    if (!isAbsolute(service.partitionPath)) {
+      throw badRequest(`${field}.partitionPath`, `'${service.partitionPath}' is not absolute`);
+    }
+    for (const key of ['uid', 'gid'] as const) {
+      const id = service[key];
+      if (id !== undefined && !(Number.isSafeInteger(id) && id >= 0)) {
+        throw badRequest(`${field}.${key}`, `${id} is not a user or group id`);
+      }
+    }
+    if (stopTimeoutMs !== undefined && !(Number.isFinite(stopTimeoutMs) && stopTimeoutMs >= 0)) {
+      throw badRequest(`${field}.spec.stopTimeoutMs`, `${stopTimeoutMs} is not a duration`);
+    }
+  });
+}
+
+/** What launching `service` means, with its hash. Pure. */
+export function launchPlan(service: SupervisedService): LaunchPlan {
+  const [file = '', ...args] = service.spec.command;
+  const cwd = resolve(service.partitionPath, service.spec.cwd ?? '.');
+  const env = { ...service.spec.env, ...service.env };
+  const { uid, gid } = service;
+  const sortedEnv = Object.entries(env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const specHash = createHash('sha256')
+    .update(JSON.stringify({ command: service.spec.command, env: sortedEnv, cwd, uid: uid ?? null, gid: gid ?? null }))
+    .digest('hex');
+  return {
+    name: service.spec.name,
+    file,
+    args,
+    cwd,
+    env,
+    uid,
+    gid,
+    specHash,
+    stopTimeoutMs: service.spec.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+  };
+}
+
+/**
+ * Spawns the service in its own session (`detached`), stdin from /dev/null,
+ * stdout and stderr appended to `<logDir>/<name>.log`, and unreferenced: the
+ * agent may exit or be killed without taking the service with it. The log
+ * directory and file are given to the service's user. Throws a `HoxError`
+ * when the process cannot be started (missing command, bad cwd, bad user).
+ */
+export async function spawnService(plan: LaunchPlan, partitionId: string, logDir: string): Promise<SpawnedService> {
+  const what = `service '${plan.name}' of partition '${partitionId}'`;
+  const owned = plan.uid !== undefined || plan.gid !== undefined;
+  const logPath = join(logDir, `${plan.name}.log`);
+  let log;
+  try {
+    // Parents we create are traversable but not listable, so the service's user can reach its own
+    // directory without seeing the others; the directory itself is the user's alone.
+    await mkdir(dirname(logDir), { recursive: true, mode: 0o711 });
+    await mkdir(logDir, { mode: 0o750 }).catch((error: unknown) => {
+      if (!isErrno(error, 'EEXIST')) throw error;
+    });
+    if (owned) await chown(logDir, plan.uid ?? -1, plan.gid ?? -1);
+    log = await open(logPath, 'a', 0o640);
+  } catch (error) {
+    throw new HoxError('HOX_INTERNAL', `cannot open log '${logPath}' of ${what}`, { cause: error });
+  }
+  let spawned: Promise<SpawnedService>;
+  try {
+    if (owned) await log.chown(plan.uid ?? -1, plan.gid ?? -1);
+    const child = spawn(plan.file, plan.args, {
+      cwd: plan.cwd,
+      env: plan.env,
+      uid: plan.uid,
+      gid: plan.gid,
+      detached: true,
+      stdio: ['ignore', log.fd, log.fd],
+    });
+    // Before any await: the exit listener and the /proc read must not miss a process that dies at once.
+    spawned = started(child, what);
+    // Handled by our caller after the close below; this keeps Node from calling it unhandled meanwhile.
+    spawned.catch(() => undefined);
+  } catch (error) {
+    throw new HoxError('HOX_INTERNAL', `cannot start ${what}: ${String(error)}`, { cause: error });
+  } finally {
+    // The child holds its own copies of the descriptor from here on.
+    await log.close();
+  }
+  return spawned;
+}
+
+function started(child: ChildProcess, what: string): Promise<SpawnedService> {
+  const exited = new Promise<ExitStatus>((resolveExit) => {
+    child.once('exit', (code, signal) => resolveExit({ code, signal }));
+  });
+  return new Promise((resolveStart, reject) => {
+    // Errors after a successful spawn (a failed kill()) concern no one here; without a listener they would throw.
+    child.on('error', (error) => {
+      if (child.pid === undefined) {
+        reject(new HoxError('HOX_INTERNAL', `cannot start ${what}: ${error.message}`, { cause: error }));
+      }
+    });
+    const pid = child.pid;
+    if (pid === undefined) return; // spawn failed; 'error' follows on the next tick
+    child.unref();
+    // Still synchronous after spawn(): the child cannot have been reaped, its /proc entry is there.
+    const stat = readProcStatSync(pid);
+    if (stat === null) {
+      reject(new HoxError('HOX_INTERNAL', `${what} (pid ${pid}) has no /proc entry right after spawn`));
+      return;
+    }
+    resolveStart({ child, pid, startTime: stat.startTime, exited });
+  });
+}

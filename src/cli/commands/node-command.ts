@@ -1,0 +1,58 @@
+/** `hox node`: run the node agent in the foreground. */
+import { Command } from 'commander';
+import { resolveNodeAgentConfig } from '../../agent/agent-config.js';
+import { createNodeAgent } from '../../agent/node-agent.js';
+import type { CommandEnv } from '../command-env.js';
+
+export function nodeCommand(env: CommandEnv): Command {
+  return new Command('node')
+    .description('Run a node agent: register, format partitions, install software, converge instances')
+    .requiredOption('--master <url>', 'master URL', env.masterUrl)
+    .requiredOption('--data-dir <dir>', 'directory for credentials, software, state and partitions')
+    .option('--partitions <n>', 'number of partitions to format', (v) => Number.parseInt(v, 10), 10)
+    .option('--register-token <token>', 'one-time registration token (first start only)')
+    .option('--node-id <id>', 'compute node id to register as (default: host name)')
+    .option('--network <guid>', 'network this node belongs to (SLA network_guid)')
+    .option('--ip-prefix <a.b.c>', 'partition i gets address a.b.c.(i+1) (default: a 127.x.y range from the node id)')
+    .option('--port-base <port>', 'first port of partition 0', (v) => Number.parseInt(v, 10), 20000)
+    .option('--quiet', 'do not print convergence events')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  hox node --master http://127.0.0.1:8470 --data-dir /var/lib/hox-node --partitions 10 --register-token hox_reg_…
+  hox node --master http://10.0.0.1:8470 --data-dir /srv/hox --ip-prefix 10.0.5 --network lan-1`,
+    )
+    .action(
+      async (opts: {
+        master: string;
+        dataDir: string;
+        partitions: number;
+        registerToken?: string;
+        nodeId?: string;
+        network?: string;
+        ipPrefix?: string;
+        portBase: number;
+        quiet?: boolean;
+      }) => {
+        const config = resolveNodeAgentConfig({
+          masterUrl: opts.master,
+          dataDir: opts.dataDir,
+          partitions: opts.partitions,
+          portBase: opts.portBase,
+          ...(opts.registerToken === undefined ? {} : { registerToken: opts.registerToken }),
+          ...(opts.nodeId === undefined ? {} : { nodeId: opts.nodeId }),
+          ...(opts.network === undefined ? {} : { networkGuid: opts.network }),
+          ...(opts.ipPrefix === undefined ? {} : { ipPrefix: opts.ipPrefix }),
+        });
+        const agent = createNodeAgent(config, {
+          log: opts.quiet === true ? () => undefined : (message) => env.print(`${new Date().toISOString()} ${message}`),
+        });
+        const { nodeId } = await agent.start();
+        env.onStop(() => agent.stop());
+        env.print(
+          `hox node '${nodeId}' converging towards ${config.masterUrl} with ${config.partitions} partitions (data: ${config.dataDir})`,
+        );
+      },
+    );
+}

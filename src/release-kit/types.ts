@@ -1,0 +1,137 @@
+/**
+ * What a software release's instance profile receives and returns. A profile
+ * is a pure function: parameters in, desired partition content out. The node
+ * agent does all the I/O (files, processes, promises, requests, publication).
+ */
+
+/** A service the agent supervises in the partition. */
+export interface ServiceSpec {
+  /** Unique within the partition: [a-z0-9][a-z0-9_-]*. Also the log file name. */
+  name: string;
+  /** argv; the first element is resolved on PATH. */
+  command: string[];
+  /** Extra environment (the agent adds HOME, PATH, and HOX_* variables). */
+  env?: Record<string, string>;
+  /** Working directory, relative to the partition directory. @default '.' */
+  cwd?: string;
+  /** Grace period between SIGTERM and SIGKILL when stopping. @default 10000 */
+  stopTimeoutMs?: number;
+}
+
+/** A health check. A failing promise sets the instance's error status and makes the agent reprocess. */
+export type PromiseSpec =
+  | (PromiseCommon & { kind: 'tcp'; host: string; port: number })
+  | (PromiseCommon & { kind: 'http'; url: string; status?: number; bodyContains?: string })
+  | (PromiseCommon & { kind: 'command'; command: string[] });
+
+export interface PromiseCommon {
+  /** Unique within the partition. */
+  name: string;
+  /** How often it runs. @default 10000 */
+  periodMs?: number;
+  /** How long one check may take. @default 5000 */
+  timeoutMs?: number;
+}
+
+/** A file the agent renders into the partition (written atomically, owned by the partition user). */
+export interface FileSpec {
+  /** Relative to the partition directory; no `..`. */
+  path: string;
+  content: string;
+  /** @default 0o640 */
+  mode?: number;
+}
+
+/** An instance (child or shared) the partition requests as itself. */
+export interface InstanceRequestSpec {
+  title: string;
+  softwareReleaseUrl: string;
+  softwareType: string;
+  parameters?: Record<string, unknown>;
+  sla?: Record<string, string | number>;
+  shared?: boolean;
+  state?: 'started' | 'stopped' | 'destroyed';
+}
+
+/** What the profile returns. */
+export interface PartitionPlan {
+  files?: FileSpec[];
+  services?: ServiceSpec[];
+  promises?: PromiseSpec[];
+  /** Connection parameters of this instance. */
+  publish?: Record<string, unknown>;
+  /** Connection parameters per shared instance this partition hosts, by instance_guid. */
+  publishShared?: Record<string, Record<string, unknown>>;
+  requests?: InstanceRequestSpec[];
+}
+
+/** A shared instance hosted by this partition (SlapOS's slave_instance_list entry). */
+export interface SharedInstanceEntry {
+  slave_reference: string;
+  slave_title: string;
+  slap_software_type: string;
+  parameters: Record<string, unknown>;
+  state: 'started' | 'stopped' | 'destroyed';
+}
+
+/** What a requested instance answered last time (children not ready yet have `ready: false`). */
+export interface RequestedInstanceResult {
+  ready: boolean;
+  instanceGuid: string | null;
+  connectionParameters: Record<string, unknown>;
+  error?: string;
+}
+
+/** What the profile receives: SlapOS's parameter dict plus the partition's resources. */
+export interface ProfileInput {
+  /** User parameters as requested. */
+  parameters: Record<string, unknown>;
+  instance_title: string;
+  root_instance_title: string;
+  slap_computer_id: string;
+  slap_computer_partition_id: string;
+  slap_software_type: string;
+  slap_software_release_url: string;
+  slave_instance_list: SharedInstanceEntry[];
+  ip_list: string[][];
+  timestamp: number;
+  /** The requested state: the profile may plan fewer services when stopped. */
+  state: 'started' | 'stopped';
+  partition: {
+    /** Absolute path of the partition directory. */
+    path: string;
+    /** Primary IPv4 address of the partition. */
+    ip: string;
+    /** First port of the partition's range, and how many. */
+    portBase: number;
+    portCount: number;
+    user: string;
+  };
+  /** Absolute path where the release is installed (its files, built assets). */
+  softwarePath: string;
+  /** Programs the agent provides: `node` is the Node.js running the agent. */
+  tools: { node: string };
+  /** Results of the requests the previous plan made, by title. */
+  requested: Record<string, RequestedInstanceResult>;
+}
+
+/** One software type of a release. */
+export interface SoftwareTypeDefinition {
+  /** JSON Schema of the parameters (validated by the agent before the profile runs). */
+  parameters: Record<string, unknown>;
+  /** JSON Schema of the published connection parameters (checked before publishing). */
+  connection: Record<string, unknown>;
+  profile(input: ProfileInput): PartitionPlan;
+}
+
+/** A release module's default export. */
+export interface ReleaseDefinition {
+  softwareTypes: Record<string, SoftwareTypeDefinition>;
+  /** Pure: what to run before the partition is wiped (e.g. a final dump). */
+  destroy?(input: ProfileInput): { command: string[] }[];
+}
+
+/** Identity helper giving release authors type checking. */
+export function defineRelease(definition: ReleaseDefinition): ReleaseDefinition {
+  return definition;
+}

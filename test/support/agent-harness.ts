@@ -1,0 +1,102 @@
+/** Helpers for node agent tests: wait for a condition, find service processes, start agents. */
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { resolveNodeAgentConfig, type NodeAgentOptions } from '../../src/agent/agent-config.js';
+import { createNodeAgent, type NodeAgent } from '../../src/agent/node-agent.js';
+import { removePartitionUser } from '../../src/agent/format/partition-formatter.js';
+import type { MasterClient } from '../../src/client/master-client.js';
+
+/** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 10_000; attempt += 1) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) break;
+    await sleep(100);
+  }
+  throw new Error(
+    `timed out waiting for ${what}${lastError === undefined ? '' : ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})`}`,
+  );
+}
+
+/** Pids of processes whose working directory is `dir`. */
+export function processesIn(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/cwd`) === dir) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+export function processUid(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^Uid:\s+(\d+)/m.exec(status);
+  if (match === null) throw new Error(`no Uid in /proc/${pid}/status`);
+  return Number(match[1]);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface AgentFixture {
+  agent: NodeAgent;
+  dataDir: string;
+  logs: string[];
+}
+
+export function tempDataDir(prefix = 'hox-node-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Starts an in-process agent registered with a fresh registration token. */
+export async function startAgent(
+  admin: MasterClient,
+  options: Partial<NodeAgentOptions> & { nodeId: string; dataDir?: string },
+): Promise<AgentFixture> {
+  const dataDir = options.dataDir ?? tempDataDir();
+  const { token } = await admin.call('createRegistrationToken', {});
+  const logs: string[] = [];
+  const agent = createNodeAgent(
+    resolveNodeAgentConfig({
+      masterUrl: admin.url,
+      partitions: 3,
+      registerToken: token,
+      ...options,
+      dataDir,
+    }),
+    { log: (m) => logs.push(m) },
+  );
+  await agent.start();
+  return { agent, dataDir, logs };
+}
+
+/** Stops the agent and its services, removes its data dir and the unix users it made. */
+export async function disposeAgent(fixture: AgentFixture | undefined): Promise<void> {
+  if (fixture === undefined) return;
+  await fixture.agent.stop({ stopServices: true });
+  for (const p of fixture.agent.partitions) if (p.uid !== undefined) await removePartitionUser(p.user);
+  rmSync(fixture.dataDir, { recursive: true, force: true });
+}
