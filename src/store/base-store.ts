@@ -3,7 +3,7 @@ import { Migrator, type Kysely } from 'kysely';
 import type { Database } from './database.js';
 import { changesAfter, latestChangeSeq, pruneChanges } from './kysely-store.js';
 import { migrationProvider } from './migrations/index.js';
-import type { ChangeRow, Store, StoreTx } from './store.js';
+import type { ChangeRow, Store, StoreTx, TransactionOptions } from './store.js';
 import { HoxError } from '../shared/errors.js';
 
 /** What both stores share: migrations, the change log, change listeners. */
@@ -29,7 +29,7 @@ export abstract class BaseStore implements Store {
     }
   }
 
-  abstract transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  abstract transaction<T>(work: (tx: StoreTx) => Promise<T>, options?: TransactionOptions): Promise<T>;
 
   latestChangeSeq(): Promise<number> {
     return latestChangeSeq(this.db);

@@ -12,6 +12,7 @@ export interface Database {
     created_at_ms: Int;
     last_contact_at_ms: Int | null;
     bang_timestamp: Int;
+    free_partition_count: Generated<Int>;
   };
   partition: {
     node_id: string;

@@ -204,6 +204,22 @@ export class KyselyStoreTx implements StoreTx {
         instance_id: row.instanceId,
       })
       .execute();
+    await this.recountFree(row.nodeId);
+  }
+
+  /** Keeps compute_node.free_partition_count true after any partition change. */
+  private async recountFree(nodeId: string): Promise<void> {
+    await this.db
+      .updateTable('compute_node')
+      .set((eb) => ({
+        free_partition_count: eb
+          .selectFrom('partition')
+          .select((e) => e.fn.countAll<number>().as('c'))
+          .where('partition.node_id', '=', nodeId)
+          .where('partition.state', '=', 'free'),
+      }))
+      .where('id', '=', nodeId)
+      .execute();
   }
 
   async updatePartition(
@@ -222,6 +238,7 @@ export class KyselyStoreTx implements StoreTx {
       .where('node_id', '=', nodeId)
       .where('partition_id', '=', partitionId)
       .execute();
+    if (p.state !== undefined) await this.recountFree(nodeId);
   }
 
   async deletePartition(nodeId: string, partitionId: string): Promise<void> {
@@ -230,39 +247,35 @@ export class KyselyStoreTx implements StoreTx {
       .where('node_id', '=', nodeId)
       .where('partition_id', '=', partitionId)
       .execute();
+    await this.recountFree(nodeId);
   }
 
   async findFreePartition(q: FreePartitionQuery): Promise<PartitionRow | undefined> {
-    // Candidate nodes: the release is supplied there (requested available).
-    let query = this.db
-      .selectFrom('partition as p')
-      .innerJoin('compute_node as n', 'n.id', 'p.node_id')
+    // 1. The node: the release is supplied there, it has a free partition, filters hold; emptiest first.
+    let nodes = this.db
+      .selectFrom('compute_node as n')
       .innerJoin('software_installation as s', (j) =>
-        j.onRef('s.node_id', '=', 'p.node_id').on('s.url', '=', q.releaseUrl).on('s.requested_state', '=', 'available'),
+        j.onRef('s.node_id', '=', 'n.id').on('s.url', '=', q.releaseUrl).on('s.requested_state', '=', 'available'),
       )
-      .selectAll('p')
-      .where('p.state', '=', 'free');
-    if (q.nodeId !== undefined) query = query.where('p.node_id', '=', q.nodeId);
-    if (q.networkGuid !== undefined) query = query.where('n.network_guid', '=', q.networkGuid);
+      .select('n.id')
+      .where('n.free_partition_count', '>', 0);
+    if (q.nodeId !== undefined) nodes = nodes.where('n.id', '=', q.nodeId);
+    if (q.networkGuid !== undefined) nodes = nodes.where('n.network_guid', '=', q.networkGuid);
     if (q.excludeNodeIds !== undefined && q.excludeNodeIds.length > 0)
-      query = query.where('p.node_id', 'not in', q.excludeNodeIds);
+      nodes = nodes.where('n.id', 'not in', q.excludeNodeIds);
     if (q.excludeNetworkGuids !== undefined && q.excludeNetworkGuids.length > 0) {
       const excluded = q.excludeNetworkGuids;
-      query = query.where((eb) => eb.or([eb('n.network_guid', 'is', null), eb('n.network_guid', 'not in', excluded)]));
+      nodes = nodes.where((eb) => eb.or([eb('n.network_guid', 'is', null), eb('n.network_guid', 'not in', excluded)]));
     }
-    // Spread: the node with the most free partitions first, then stable order.
-    const r = await query
-      .orderBy(
-        (eb) =>
-          eb
-            .selectFrom('partition as f')
-            .select((e) => e.fn.countAll().as('c'))
-            .whereRef('f.node_id', '=', 'p.node_id')
-            .where('f.state', '=', 'free'),
-        'desc',
-      )
-      .orderBy('p.node_id')
-      .orderBy('p.partition_id')
+    const node = await nodes.orderBy('n.free_partition_count', 'desc').orderBy('n.id').limit(1).executeTakeFirst();
+    if (node === undefined) return undefined;
+    // 2. Its first free partition.
+    const r = await this.db
+      .selectFrom('partition')
+      .selectAll()
+      .where('node_id', '=', node.id)
+      .where('state', '=', 'free')
+      .orderBy('partition_id')
       .limit(1)
       .executeTakeFirst();
     return r && toPartition(r);

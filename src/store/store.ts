@@ -183,11 +183,22 @@ export interface StoreTx {
   appendChange(change: { nodeId: string | null; treeId: string | null; atMs: number }): Promise<void>;
 }
 
+export interface TransactionOptions {
+  exclusive?: 'allocation';
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   /** Creates tables / runs pending migrations. Idempotent. */
   migrate(): Promise<void>;
-  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` in one transaction. With `exclusive`, transactions naming the
+   * same key run one at a time across every master process (PostgreSQL: a
+   * session advisory lock taken before BEGIN, so the snapshot already sees the
+   * previous holder's commit and allocation does not storm on serialization
+   * retries). SQLite transactions are always one at a time.
+   */
+  transaction<T>(work: (tx: StoreTx) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Highest change sequence number committed so far. */
   latestChangeSeq(): Promise<number>;
   /** First committed change after `afterSeq` concerning the node or the tree (either filter may be omitted). */

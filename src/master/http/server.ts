@@ -122,12 +122,16 @@ export async function buildHttpServer(options: HttpServerOptions) {
   const run = async (request: FastifyRequest, name: RouteName, work: (ctx: OpContext) => Promise<unknown>) => {
     const token = bearer(request);
     const route = ROUTES[name];
-    return store.transaction(async (tx) => {
-      const principal = await authenticate(tx, token, options.adminTokenHash, clock);
-      if (!(route.auth as readonly string[]).includes(principal.kind))
-        throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(principal)} may not call ${route.path}`);
-      return work({ tx, clock, principal });
-    });
+    return store.transaction(
+      async (tx) => {
+        const principal = await authenticate(tx, token, options.adminTokenHash, clock);
+        if (!(route.auth as readonly string[]).includes(principal.kind))
+          throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(principal)} may not call ${route.path}`);
+        return work({ tx, clock, principal });
+      },
+      // Requests may allocate: they queue rather than fight over the same free partitions.
+      name === 'requestInstance' ? { exclusive: 'allocation' } : {},
+    );
   };
 
   const validateResponse = (name: string, payload: unknown): void => {

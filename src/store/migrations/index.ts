@@ -20,6 +20,8 @@ function initial(dialect: Dialect): Migration {
         .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
         .addColumn('last_contact_at_ms', 'bigint')
         .addColumn('bang_timestamp', 'bigint', (c) => c.notNull().defaultTo(0))
+        // Kept by the store on every partition change: the allocator sorts nodes by it.
+        .addColumn('free_partition_count', 'integer', (c) => c.notNull().defaultTo(0))
         .execute();
 
       await db.schema

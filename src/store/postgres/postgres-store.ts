@@ -15,7 +15,7 @@ import pg from 'pg';
 import { BaseStore } from '../base-store.js';
 import type { Database } from '../database.js';
 import { KyselyStoreTx, type Db } from '../kysely-store.js';
-import type { StoreTx } from '../store.js';
+import type { StoreTx, TransactionOptions } from '../store.js';
 import { HoxError } from '../../shared/errors.js';
 
 export interface PostgresStoreOptions {
@@ -29,6 +29,7 @@ export interface PostgresStoreOptions {
 
 /** Arbitrary constant naming the change-log lock. */
 const CHANGE_LOCK_KEY = 0x484f58; // "HOX"
+const ALLOCATION_LOCK_KEY = 0x484f59;
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '23505']);
 
 function sqlState(error: unknown): string | undefined {
@@ -45,6 +46,7 @@ export class PostgresStore extends BaseStore {
   readonly dialect = 'postgres' as const;
   private listener: pg.Client | undefined;
   private closed = false;
+  private allocationQueue: Promise<void> = Promise.resolve();
 
   private constructor(
     db: Kysely<Database>,
@@ -94,12 +96,33 @@ export class PostgresStore extends BaseStore {
     }
   }
 
-  async transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (tx: StoreTx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    if (options.exclusive === undefined) return this.attempts(this.db, work);
+    // One at a time in this process (no pool connection spent waiting), then across processes.
+    const previous = this.allocationQueue;
+    let release!: () => void;
+    this.allocationQueue = new Promise<void>((resolve) => (release = resolve));
+    await previous;
+    try {
+      return await this.db.connection().execute(async (conn) => {
+        await sql`select pg_advisory_lock(${ALLOCATION_LOCK_KEY})`.execute(conn);
+        try {
+          return await this.attempts(conn, work);
+        } finally {
+          await sql`select pg_advisory_unlock(${ALLOCATION_LOCK_KEY})`.execute(conn);
+        }
+      });
+    } finally {
+      release();
+    }
+  }
+
+  private async attempts<T>(db: Kysely<Database>, work: (tx: StoreTx) => Promise<T>): Promise<T> {
     const maxAttempts = this.options.maxAttempts ?? 20;
     for (let attempt = 1; ; attempt += 1) {
       let changed = false;
       try {
-        const result = await this.db
+        const result = await db
           .transaction()
           .setIsolationLevel('serializable')
           .execute(async (trx) => {

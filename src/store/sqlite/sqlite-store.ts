@@ -8,7 +8,7 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { BaseStore } from '../base-store.js';
 import type { Database } from '../database.js';
 import { KyselyStoreTx } from '../kysely-store.js';
-import type { StoreTx } from '../store.js';
+import type { StoreTx, TransactionOptions } from '../store.js';
 
 export interface SqliteStoreOptions {
   /** Path of the database file, or `:memory:`. */
@@ -34,7 +34,8 @@ export class SqliteStore extends BaseStore {
     return store;
   }
 
-  async transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+  /** One connection: transactions already run one at a time, `exclusive` or not. */
+  async transaction<T>(work: (tx: StoreTx) => Promise<T>, _options?: TransactionOptions): Promise<T> {
     let changed = false;
     const result = await this.db.transaction().execute(async (trx) => {
       const tx = new KyselyStoreTx(trx);
