@@ -285,6 +285,8 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         log,
         clock,
       });
+      // After a restart (or a reboot) every partition is converged once, whatever its timestamp.
+      for (const p of partitions) forced.add(p.partitionId);
       loopDone = loop(c);
       return { nodeId };
     },

@@ -1,17 +1,21 @@
 #!/usr/bin/env node
 /** Composition root of the `hox` binary: the only place that reads argv, env and signals. */
 import { CommanderError } from 'commander';
-import { buildProgram } from '../cli/program.js';
+import { configPath } from '../cli/cli-config.js';
 import { EXIT, exitCodeFor } from '../cli/exit-codes.js';
+import { buildProgram } from '../cli/program.js';
 import { HoxError } from '../shared/errors.js';
 
 const stops: (() => Promise<void>)[] = [];
 let stopping = false;
+let signalStopped!: () => void;
+const stopped = new Promise<void>((resolve) => (signalStopped = resolve));
 
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  process.stderr.write(`\n${signal}: stopping…\n`);
+  signalStopped();
+  if (stops.length > 0) process.stderr.write(`\n${signal}: stopping…\n`);
   for (const stop of stops.reverse())
     await stop().catch((e: unknown) => process.stderr.write(`error while stopping: ${String(e)}\n`));
   process.exit(EXIT.ok);
@@ -22,12 +26,17 @@ process.on('SIGTERM', () => void shutdown('SIGTERM'));
 const program = buildProgram({
   adminToken: process.env.HOX_ADMIN_TOKEN,
   masterUrl: process.env.HOX_MASTER_URL,
+  token: process.env.HOX_TOKEN,
+  configPath: configPath(process.env),
   print: (line) => process.stdout.write(`${line}\n`),
+  printErr: (line) => process.stderr.write(`${line}\n`),
   onStop: (stop) => stops.push(stop),
+  stopped,
 });
 
 try {
   await program.parseAsync(process.argv);
+  // Long-running commands (master, node, up) keep the event loop alive; the others end here.
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);

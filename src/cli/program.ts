@@ -1,16 +1,57 @@
 /** The `hox` program: one command per file under commands/. */
 import { Command } from 'commander';
 import type { CommandEnv } from './command-env.js';
+import { bangCommand } from './commands/bang-command.js';
+import { destroyCommand } from './commands/destroy-command.js';
+import { listCommand } from './commands/list-command.js';
+import { loginCommand } from './commands/login-command.js';
+import { logsCommand } from './commands/logs-command.js';
 import { masterCommand } from './commands/master-command.js';
 import { nodeCommand } from './commands/node-command.js';
+import { nodesCommand } from './commands/nodes-command.js';
+import { registrationTokenCommand } from './commands/registration-token-command.js';
+import { releasesCommand } from './commands/releases-command.js';
+import { requestCommand } from './commands/request-command.js';
+import { showCommand } from './commands/show-command.js';
+import { supplyCommand } from './commands/supply-command.js';
+import { upCommand } from './commands/up-command.js';
 
 export function buildProgram(env: CommandEnv): Command {
   const program = new Command('hox')
     .description('HyperOpenX: an open, sovereign cloud platform')
     .version('0.1.0')
+    .option('--master <url>', 'master URL (default: HOX_MASTER_URL, then the config file)')
+    .option('--token <token>', 'bearer token (default: HOX_TOKEN, then the config file)')
+    .option('--json', 'machine-readable output')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
-  program.addCommand(masterCommand(env));
-  program.addCommand(nodeCommand(env));
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => env.print(s.trimEnd()), writeErr: (s) => env.printErr(s.trimEnd()) })
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 master unreachable.
+
+Start here:
+  hox up                                   # master + local node on this machine
+  hox request hello --release demo --wait  # deploy the demo release
+  hox list; hox show hello; hox logs hello; hox destroy hello`,
+    );
+  for (const make of [
+    upCommand,
+    masterCommand,
+    nodeCommand,
+    loginCommand,
+    supplyCommand,
+    releasesCommand,
+    requestCommand,
+    listCommand,
+    showCommand,
+    logsCommand,
+    destroyCommand,
+    bangCommand,
+    nodesCommand,
+    registrationTokenCommand,
+  ])
+    program.addCommand(make(env).exitOverride());
   return program;
 }

@@ -17,6 +17,8 @@ export interface TreeInstanceStatus {
   state: string;
   reported_state: string | null;
   access_status_message: string;
+  /** When the node last reported a state or an error (ISO 8601), or null. */
+  status_at: string | null;
   computer_guid: string | null;
   compute_partition_id: string | null;
   host_instance_guid: string | null;
@@ -68,6 +70,7 @@ async function describeTree(ctx: OpContext, tree: InstanceTreeRow): Promise<Tree
       state: i.requestedState,
       reported_state: i.reportedState,
       access_status_message: accessStatus(i),
+      status_at: i.statusAtMs === null ? null : new Date(i.statusAtMs).toISOString(),
       computer_guid: i.nodeId,
       compute_partition_id: i.partitionId,
       host_instance_guid: i.hostInstanceId,

@@ -314,6 +314,7 @@ export const Bodies = {
               state: Type.String(),
               reported_state: Type.Union([Type.String(), Type.Null()]),
               access_status_message: Type.String(),
+              status_at: Type.Union([Type.String(), Type.Null()]),
               computer_guid: Type.Union([Type.String(), Type.Null()]),
               compute_partition_id: Type.Union([Type.String(), Type.Null()]),
               host_instance_guid: Type.Union([Type.String(), Type.Null()]),

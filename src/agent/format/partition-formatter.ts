@@ -4,7 +4,7 @@
  * it. Idempotent: existing users and directories are reused.
  */
 import { execFile } from 'node:child_process';
-import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import type { PartitionLayout } from './partition-layout.js';
@@ -54,6 +54,18 @@ async function ensureUser(layout: PartitionLayout): Promise<{ uid: number; gid: 
   return created;
 }
 
+/** Partition users must be able to traverse every directory above their partition. */
+async function assertTraversable(dir: string): Promise<void> {
+  for (let current = dir; ; current = dirname(current)) {
+    const { mode } = await stat(current);
+    if ((mode & 0o001) === 0)
+      throw new Error(
+        `partition users cannot reach their partitions: '${current}' is not traversable by others (chmod o+x '${current}', or use another --data-dir)`,
+      );
+    if (dirname(current) === current) return;
+  }
+}
+
 export async function formatPartitions(
   layouts: PartitionLayout[],
   options: { partitionUsers: boolean },
@@ -62,7 +74,10 @@ export async function formatPartitions(
   for (const layout of layouts) {
     const parent = dirname(layout.path);
     // Partition users must traverse the data dir to reach their partition (never list it).
-    if (options.partitionUsers) await chmod(dirname(parent), 0o711);
+    if (options.partitionUsers) {
+      await chmod(dirname(parent), 0o711);
+      await assertTraversable(dirname(dirname(parent)));
+    }
     await mkdir(parent, { recursive: true });
     await chmod(parent, 0o711); // partition users traverse, never list
     await mkdir(layout.path, { recursive: true });

@@ -1,0 +1,40 @@
+/**
+ * Where the CLI finds its master and token: flags, then env (HOX_MASTER_URL,
+ * HOX_TOKEN), then the config file written by `hox login` / `hox up`
+ * (`$HOX_CONFIG`, else `$XDG_CONFIG_HOME/hox/config.json`, else
+ * `~/.config/hox/config.json`, mode 0600).
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { HoxError } from '../shared/errors.js';
+
+export interface CliConfigFile {
+  masterUrl?: string;
+  token?: string;
+  /** Set by `hox up`: the local node, so `hox logs` can read its partitions' logs. */
+  localNodeId?: string;
+  localNodeDataDir?: string;
+}
+
+export function configPath(env: { HOX_CONFIG?: string | undefined; XDG_CONFIG_HOME?: string | undefined }): string {
+  if (env.HOX_CONFIG) return env.HOX_CONFIG;
+  return join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'hox', 'config.json');
+}
+
+export function readConfigFile(path: string): CliConfigFile {
+  if (!existsSync(path)) return {};
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as CliConfigFile;
+  } catch (error) {
+    throw new HoxError('HOX_BAD_REQUEST', `config file ${path} is not valid JSON: fix or delete it`, { cause: error });
+  }
+}
+
+export function writeConfigFile(path: string, config: CliConfigFile): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}

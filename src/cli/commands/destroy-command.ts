@@ -1,0 +1,47 @@
+/** `hox destroy TITLE`: request destruction of an instance tree. */
+import { Command } from 'commander';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HoxError } from '../../shared/errors.js';
+import type { CommandEnv } from '../command-env.js';
+import { connect, globals } from '../connect.js';
+
+export function destroyCommand(env: CommandEnv): Command {
+  return new Command('destroy')
+    .description('Destroy an instance tree: children first, partitions freed once nodes confirm')
+    .argument('<title>', 'instance tree title')
+    .option('--wait', 'wait until the master has forgotten it')
+    .option('--timeout <seconds>', 'with --wait: give up after this long', (v) => Number.parseInt(v, 10), 120)
+    .addHelpText('after', '\nExample:\n  hox destroy hello --wait')
+    .action(async (title: string, opts: { wait?: boolean; timeout: number }, command: Command) => {
+      const client = connect(env, command);
+      const [tree] = (await client.call('listTreeStatus', { title })).result_list;
+      const root = tree?.instance_list.find((i) => i.instance_guid === tree.root_instance_guid);
+      if (tree === undefined || root === undefined)
+        throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `instance tree '${title}' not found`);
+      await client.call('requestInstance', {
+        title,
+        software_release_uri: root.software_release_uri,
+        software_type: root.software_type,
+        shared: root.shared,
+        state: 'destroyed',
+      });
+      if (opts.wait === true) {
+        const deadline = Date.now() + opts.timeout * 1000;
+        let cursor = (await client.call('waitForChange', {})).cursor;
+        for (let i = 0; i < 100_000; i += 1) {
+          const left = (await client.call('listTreeStatus', {})).result_list.some((t) => t.title === title);
+          if (!left) break;
+          if (Date.now() > deadline)
+            throw new HoxError('HOX_CONFLICT', `'${title}' is still being destroyed after ${opts.timeout} s`);
+          cursor = (await client.call('waitForChange', { since: cursor, timeout_ms: 2000 })).cursor;
+          await sleep(0);
+        }
+      }
+      if (globals(command).json === true)
+        env.print(JSON.stringify({ title, state: 'destroyed', gone: opts.wait === true }));
+      else
+        env.print(
+          opts.wait === true ? `${title}: destroyed` : `${title}: destruction requested (hox list shows progress)`,
+        );
+    });
+}

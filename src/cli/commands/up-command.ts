@@ -1,0 +1,129 @@
+/**
+ * `hox up`: the whole platform on this machine — a master on SQLite and a
+ * local node agent, built-in releases supplied. Ctrl-C stops it; running it
+ * again with the same data dir brings back everything that was deployed.
+ */
+import { Command } from 'commander';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { resolveNodeAgentConfig } from '../../agent/agent-config.js';
+import { createNodeAgent } from '../../agent/node-agent.js';
+import { MasterClient, isNotReady } from '../../client/master-client.js';
+import { createMaster } from '../../master/create-master.js';
+import { resolveMasterConfig } from '../../master/master-config.js';
+import { readConfigFile, writeConfigFile } from '../cli-config.js';
+import type { CommandEnv } from '../command-env.js';
+import { globals } from '../connect.js';
+import { waitForTree } from '../wait-for-instance.js';
+
+/** Releases shipped with hox, supplied to the local node. */
+const BUILTIN_RELEASES = ['demo'];
+const LOCAL_NODE_ID = 'local';
+
+export function upCommand(env: CommandEnv): Command {
+  return new Command('up')
+    .description('Run the platform on this machine: a master (SQLite) and a local node, built-in releases supplied')
+    .option('--data-dir <dir>', 'where everything is kept', './hox-data')
+    .option('--listen <host:port>', 'master address', '127.0.0.1:8470')
+    .option('--partitions <n>', 'partitions of the local node', (v) => Number.parseInt(v, 10), 10)
+    .option('--with-demo', "request the demo release's 'hello' instance and print its URL")
+    .addHelpText(
+      'after',
+      `
+Examples:
+  hox up                      # then, in another terminal: hox request hello --release demo --wait
+  hox up --data-dir /var/lib/hox --partitions 20 --with-demo`,
+    )
+    .action(
+      async (opts: { dataDir: string; listen: string; partitions: number; withDemo?: boolean }, command: Command) => {
+        const json = globals(command).json === true;
+        const say = (line: string) => (json ? env.printErr(line) : env.print(line));
+        const dataDir = resolve(opts.dataDir);
+      // The node's partition users traverse it to reach their partitions; nobody lists it.
+      mkdirSync(dataDir, { recursive: true });
+      chmodSync(dataDir, 0o711);
+        const masterConfig = resolveMasterConfig({
+          dataDir: join(dataDir, 'master'),
+          listen: opts.listen,
+          logLevel: 'warn',
+        });
+        const master = createMaster(masterConfig);
+        const { url } = await master.start();
+        env.onStop(() => master.stop());
+        const admin = new MasterClient({ url, token: masterConfig.adminToken });
+        const nodeDataDir = join(dataDir, 'node');
+        const nodes = (await admin.call('listNodes', {})).result_list;
+        const registerToken = nodes.some((n) => n.computer_guid === LOCAL_NODE_ID)
+          ? undefined
+          : (await admin.call('createRegistrationToken', {})).token;
+        const agent = createNodeAgent(
+          resolveNodeAgentConfig({
+            masterUrl: url,
+            dataDir: nodeDataDir,
+            partitions: opts.partitions,
+            nodeId: LOCAL_NODE_ID,
+            ...(registerToken === undefined ? {} : { registerToken }),
+          }),
+          { log: (message) => env.printErr(`node: ${message}`) },
+        );
+        await agent.start();
+        env.onStop(() => agent.stop({ stopServices: true }));
+        for (const release of BUILTIN_RELEASES)
+          await admin.call('supply', { computer_guid: LOCAL_NODE_ID, software_release_uri: release });
+        writeConfigFile(env.configPath, {
+          ...readConfigFile(env.configPath),
+          masterUrl: url,
+          token: masterConfig.adminToken,
+          localNodeId: LOCAL_NODE_ID,
+          localNodeDataDir: nodeDataDir,
+        });
+        let demoUrl: string | undefined;
+        if (opts.withDemo === true) {
+          const requestedAtMs = Date.now();
+          const answer = await admin.call('requestInstance', {
+            title: 'hello',
+            software_release_uri: 'demo',
+            software_type: 'default',
+          });
+          if (!isNotReady(answer)) {
+            const { root } = await waitForTree(admin, 'hello', {
+              timeoutMs: 120_000,
+              requestedAtMs,
+              isAdmin: true,
+              progress: (l) => say(`hello: ${l}`),
+            });
+            demoUrl = typeof root.connection_parameters.url === 'string' ? root.connection_parameters.url : undefined;
+          }
+        }
+        if (json) {
+          env.print(
+            JSON.stringify({
+              master_url: url,
+              admin_token_file: masterConfig.adminTokenFile,
+              config: env.configPath,
+              node: LOCAL_NODE_ID,
+              data_dir: dataDir,
+              demo_url: demoUrl ?? null,
+            }),
+          );
+        } else {
+          env.print('');
+          env.print(`HyperOpenX is up.`);
+          env.print(`  master:       ${url}   (API: ${url}/openapi.json)`);
+          env.print(`  admin token:  ${masterConfig.adminTokenFile ?? 'from HOX_ADMIN_TOKEN'}`);
+          env.print(
+            `  local node:   '${LOCAL_NODE_ID}' with ${opts.partitions} partitions, releases: ${BUILTIN_RELEASES.join(', ')}`,
+          );
+          env.print(`  data:         ${dataDir}`);
+          env.print(`  CLI config:   ${env.configPath} (hox commands in other terminals use it)`);
+          if (demoUrl !== undefined) env.print(`  demo:         ${demoUrl}   ← open this`);
+          env.print('');
+          env.print('Next, in another terminal:');
+          env.print('  hox request hello --release demo --wait     # deploy (already done with --with-demo)');
+          env.print('  hox list · hox show hello · hox logs hello · hox destroy hello');
+          env.print('Ctrl-C stops everything; hox up again brings it back.');
+        }
+        await env.stopped;
+      },
+    );
+}

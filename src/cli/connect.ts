@@ -1,0 +1,36 @@
+/** Builds the master client for a command from flags, env and the config file, in that order. */
+import type { Command } from 'commander';
+import { MasterClient } from '../client/master-client.js';
+import { HoxError } from '../shared/errors.js';
+import { readConfigFile } from './cli-config.js';
+import type { CommandEnv } from './command-env.js';
+
+export interface GlobalOptions {
+  master?: string;
+  token?: string;
+  json?: boolean;
+}
+
+export function globals(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
+}
+
+export function connect(env: CommandEnv, command: Command): MasterClient {
+  const opts = globals(command);
+  const file = readConfigFile(env.configPath);
+  const url = opts.master ?? env.masterUrl ?? file.masterUrl;
+  const token = opts.token ?? env.token ?? file.token;
+  if (url === undefined)
+    throw new HoxError(
+      'HOX_BAD_REQUEST',
+      'no master: pass --master URL, set HOX_MASTER_URL, or run hox login / hox up',
+      {
+        field: '--master',
+      },
+    );
+  if (token === undefined)
+    throw new HoxError('HOX_BAD_REQUEST', 'no token: pass --token, set HOX_TOKEN, or run hox login / hox up', {
+      field: '--token',
+    });
+  return new MasterClient({ url, token });
+}

@@ -1,0 +1,29 @@
+/** Human output helpers: aligned tables and masked secrets. */
+
+export function table(headers: string[], rows: string[][]): string[] {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers.map((h) => h.toUpperCase())), ...rows.map(line)];
+}
+
+const SECRET_KEY = /pass(word)?|secret|token|private|credential|api[_-]?key/i;
+
+/** Masks values whose key looks secret, and passwords inside URLs, unless `reveal`. */
+export function maskSecrets(params: Record<string, unknown>, reveal: boolean): Record<string, unknown> {
+  if (reveal) return params;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(params)) {
+    if (SECRET_KEY.test(key)) out[key] = '••••••';
+    else if (typeof value === 'string') out[key] = value.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/g, '$1••••••@');
+    else out[key] = value;
+  }
+  return out;
+}
+
+export function formatValue(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}

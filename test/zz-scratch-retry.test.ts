@@ -1,0 +1,34 @@
+import { mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect, it } from 'vitest';
+import { startTestMaster } from '../src/testing/test-master.js';
+import { disposeAgent, startAgent, waitFor } from './support/agent-harness.js';
+
+it('scratch: errored installation retry paths', async () => {
+  const m = await startTestMaster();
+  const dir = mkdtempSync(join(tmpdir(), 'hox-release-'));
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, 'release.json'), JSON.stringify({ name: 'b', version: '1', entry: 'r.mjs', install: ['sh', '-c', 'exit 3'] }));
+  writeFileSync(join(dir, 'r.mjs'), 'export default { softwareTypes: {} };\n');
+  const a = await startAgent(m.admin, { nodeId: 'sx', partitions: 1 });
+  const list = async () => (await m.admin.call('listSoftwareStatus', { computer_guid: 'sx' })).result_list;
+  await m.admin.call('supply', { computer_guid: 'sx', software_release_uri: dir });
+  await waitFor('error', async () => (await list())[0]?.reported_state === 'error');
+  writeFileSync(join(dir, 'release.json'), JSON.stringify({ name: 'b', version: '1', entry: 'r.mjs' }));
+  await m.admin.call('supply', { computer_guid: 'sx', software_release_uri: dir });
+  await a.agent.syncNow();
+  await sleep(2000);
+  console.log('after re-supply:', JSON.stringify(await list()));
+  await a.agent.stop();
+  const b = await startAgent(m.admin, { nodeId: 'sx', partitions: 1, dataDir: a.dataDir });
+  await b.agent.syncNow();
+  await sleep(2000);
+  console.log('after restart:', JSON.stringify(await list()));
+  console.log(b.logs.join('\n'));
+  await disposeAgent(b);
+  await m.stop();
+  rmSync(dir, { recursive: true, force: true });
+  expect(true).toBe(true);
+});
