@@ -97,7 +97,15 @@ describeEachStore('request semantics', (env) => {
     expect(detailed.result_list.find((s) => s.software_release_uri === OTHER_RELEASE)).toMatchObject({
       reported_state: 'error',
       error_message: 'boom',
+    }); // Supplying again after an error asks the node to retry: the error is cleared, the request unchanged.
+    await m.admin.call('supply', { computer_guid: 'n1', software_release_uri: OTHER_RELEASE });
+    const retried = await n1.client.call('listSoftwareStatus', { computer_guid: 'n1' });
+    expect(retried.result_list.find((s) => s.software_release_uri === OTHER_RELEASE)).toMatchObject({
+      state: 'available',
+      reported_state: null,
+      error_message: null,
     });
+
     // Destroyed only once requested.
     await expectError(
       n1.client.call('reportSoftwareState', {

@@ -3,7 +3,7 @@
  * on a real node agent, how long one node takes to converge many instances,
  * and what the agent costs when there is nothing to do.
  *
- *   npx tsx bench/converge/run.ts [--runs 20] [--instances 100] [--idle-s 30] [--json]
+ *   npx tsx bench/converge/run.ts [--runs 20] [--instances 100] [--idle-s 30] [--json] [--out FILE]
  *
  * One run:
  *  1. setup (not measured): a master (startTestMaster, SQLite) in this process;
@@ -25,7 +25,7 @@
  * measured, and labelled so.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -59,6 +59,8 @@ interface Options {
   portBase: number;
   throughputTimeoutS: number;
   json: boolean;
+  /** Also write the JSON results to this file. */
+  out: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -73,6 +75,7 @@ function parseOptions(argv: string[]): Options {
       'port-base': { type: 'string', default: '20000' },
       'throughput-timeout-s': { type: 'string', default: '600' },
       json: { type: 'boolean', default: false },
+      out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -90,6 +93,7 @@ function parseOptions(argv: string[]): Options {
         '  --port-base 20000          first port of the agent partitions',
         '  --throughput-timeout-s 600 give up on the throughput phase after this long',
         '  --json                     print the results as JSON (progress stays on stderr)',
+        '  --out FILE                 also write the JSON results to FILE',
         '',
       ].join('\n'),
     );
@@ -110,6 +114,7 @@ function parseOptions(argv: string[]): Options {
     portBase: int('port-base', values['port-base'], 1024, 65535),
     throughputTimeoutS: int('throughput-timeout-s', values['throughput-timeout-s'], 1, 36_000),
     json: values.json,
+    out: values.out,
   };
 }
 
@@ -495,7 +500,12 @@ function startAgentProcess(masterUrl: string, dataDir: string, partitions: numbe
     String(portBase),
     '--quiet',
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // `hox`'s global --master option takes the flag before `node` sees it (commander parses program options after
+  // the subcommand too), so the node command's required --master falls back to HOX_MASTER_URL: give it both.
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, HOX_MASTER_URL: masterUrl },
+  });
   const output: string[] = [];
   const keep = (chunk: Buffer): void => {
     output.push(...chunk.toString('utf8').split('\n').filter(Boolean));
@@ -827,6 +837,7 @@ async function main(): Promise<void> {
           'No SlapOS node was run here.',
       },
     };
+    if (opts.out !== undefined) writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
     if (opts.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
     else printReport(results);
   } finally {

@@ -47,7 +47,7 @@ export interface NodeAgentDeps {
 export const BUILTIN_RELEASES_DIR = resolve(fileURLToPath(new URL('../releases', import.meta.url)));
 
 const WAIT_MS = 25_000;
-const PROCESS_CONCURRENCY = 4;
+const PROCESS_CONCURRENCY = 8;
 
 export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {}): NodeAgent {
   const clock = deps.clock ?? systemClock;
@@ -60,6 +60,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   const states = new PartitionStateStore(join(config.dataDir, 'state'));
   const forced = new Set<string>();
   const installing = new Set<string>();
+  const failed = new Set<string>();
   let supervisor: Supervisor | undefined;
   let promises: PromiseRunner | undefined;
   let stopped = false;
@@ -120,7 +121,9 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
           });
         continue;
       }
-      if (installing.has(url) || s.reported_state === 'error') continue; // errors wait for a new supply or a restart
+      // A failure is retried after a new supply (the master clears the error) or a restart of the agent.
+      if (installing.has(url) || (failed.has(url) && s.reported_state === 'error')) continue;
+      failed.delete(url);
       installing.add(url);
       void (async () => {
         try {
@@ -137,6 +140,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
           });
           log(`software release '${url}' installed`);
         } catch (error) {
+          failed.add(url);
           const message = error instanceof InstallError ? `${error.message}\n${error.logTail}` : String(error);
           log(`software release '${url}': ${message}`);
           await c
@@ -169,9 +173,17 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
           log(`partition ${partition.partitionId}: ${outcome}`, { instance: doc.instance_guid, title: doc.title });
       });
     }
-    // Children are requested by their parents: converge a few at a time, independent of each other.
-    for (let i = 0; i < work.length; i += PROCESS_CONCURRENCY)
-      await Promise.all(work.slice(i, i + PROCESS_CONCURRENCY).map((w) => w()));
+    // Partitions converge independently (children are requested by their parents): a small pool,
+    // so one slow partition never holds back the others.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < work.length) {
+        const job = work[next];
+        next += 1;
+        if (job !== undefined) await job();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PROCESS_CONCURRENCY, work.length) }, worker));
   }
 
   async function syncOnce(): Promise<void> {

@@ -9,6 +9,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { createHash } from 'node:crypto';
 import { chown, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { MasterClient } from '../client/master-client.js';
 import { isNotReady } from '../client/master-client.js';
 import type { InstanceDocumentBody } from '../protocol/schemas.js';
@@ -22,6 +23,7 @@ import { HoxError } from '../shared/errors.js';
 import type { FormattedPartition } from './format/partition-formatter.js';
 import type { Installer } from './install/installer.js';
 import type { PartitionState, PartitionStateStore } from './partition-state.js';
+import type { PromiseResult } from './promise/check-promise.js';
 import type { PromiseRunner } from './promise/promise-runner.js';
 import type { Supervisor } from './supervise/supervisor.js';
 import { runCommand } from './run-command.js';
@@ -38,6 +40,9 @@ export interface ProcessorDeps {
   log: (message: string, fields?: Record<string, unknown>) => void;
   clock: { nowMs(): number };
 }
+
+/** How long a convergence waits for fresh services to pass their promises before reporting. */
+const PROMISE_SETTLE_MS = 3000;
 
 /** How many times one convergence re-runs the profile when its requests' answers changed. */
 const MAX_PROFILE_PASSES = 3;
@@ -184,9 +189,8 @@ export class PartitionProcessor {
       await asInstance.call('publishConnectionParameters', { instance_guid: guid, connection_parameter_dict: params });
     }
     state.publishedShared = Object.keys(plan.publishShared ?? {});
-    // Promises already known to fail keep the instance in error; a fresh set reports through the runner.
-    const planned = new Set((plan.promises ?? []).map((p) => p.name));
-    const failing = this.deps.promises.results(partition.partitionId).filter((r) => !r.ok && planned.has(r.name));
+    // Give fresh services a moment to pass their promises, so "started" means healthy.
+    const failing = doc.state === 'started' ? await this.settlePromises(partition.partitionId, plan) : [];
     if (doc.state === 'started' && failing.length > 0) {
       const message = failing.map((f) => `promise ${f.name}: ${f.message}`).join('; ');
       state.lastError = message;
@@ -195,6 +199,19 @@ export class PartitionProcessor {
     }
     state.lastError = null;
     await asInstance.call('reportInstanceState', { instance_guid: doc.instance_guid, reported_state: doc.state });
+  }
+
+  /** Checks the plan's promises until they pass or `PROMISE_SETTLE_MS` elapses; returns those still failing. */
+  private async settlePromises(partitionId: string, plan: PartitionPlan): Promise<PromiseResult[]> {
+    const planned = new Set((plan.promises ?? []).map((p) => p.name));
+    if (planned.size === 0) return [];
+    const deadline = this.deps.clock.nowMs() + PROMISE_SETTLE_MS;
+    for (let attempt = 0; attempt < 100; attempt += 1) {
+      const failing = (await this.deps.promises.checkNow(partitionId)).filter((r) => !r.ok && planned.has(r.name));
+      if (failing.length === 0 || this.deps.clock.nowMs() >= deadline) return failing;
+      await sleep(150);
+    }
+    return [];
   }
 
   private profileInput(

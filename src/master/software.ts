@@ -30,7 +30,9 @@ export async function supply(
   checkReleaseUrl('software_release_uri', url);
   await loadNode(ctx, nodeId);
   const existing = await ctx.tx.getSoftwareInstallation(nodeId, url);
-  if (existing?.requestedState === state) return;
+  // Supplying again after a failed install asks the node to try again.
+  const retry = state === 'available' && existing?.reportedState === 'error';
+  if (existing?.requestedState === state && !retry) return;
   if (existing === undefined && state === 'destroyed')
     throw new HoxError(
       'HOX_SOFTWARE_INSTALLATION_NOT_FOUND',
@@ -40,8 +42,8 @@ export async function supply(
     nodeId,
     url,
     requestedState: state,
-    reportedState: existing?.reportedState ?? null,
-    errorMessage: existing?.errorMessage ?? null,
+    reportedState: retry ? null : (existing?.reportedState ?? null),
+    errorMessage: retry ? null : (existing?.errorMessage ?? null),
     updatedAtMs: ctx.clock.nowMs(),
   });
   await ctx.tx.appendChange({ nodeId, treeId: null, atMs: ctx.clock.nowMs() });

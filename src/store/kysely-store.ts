@@ -204,20 +204,15 @@ export class KyselyStoreTx implements StoreTx {
         instance_id: row.instanceId,
       })
       .execute();
-    await this.recountFree(row.nodeId);
+    if (row.state === 'free') await this.adjustFree(row.nodeId, 1);
   }
 
-  /** Keeps compute_node.free_partition_count true after any partition change. */
-  private async recountFree(nodeId: string): Promise<void> {
+  /** Keeps compute_node.free_partition_count true: incremental, so no scan of the partition table (no wide predicate locks). */
+  private async adjustFree(nodeId: string, delta: number): Promise<void> {
+    if (delta === 0) return;
     await this.db
       .updateTable('compute_node')
-      .set((eb) => ({
-        free_partition_count: eb
-          .selectFrom('partition')
-          .select((e) => e.fn.countAll<number>().as('c'))
-          .where('partition.node_id', '=', nodeId)
-          .where('partition.state', '=', 'free'),
-      }))
+      .set((eb) => ({ free_partition_count: eb('free_partition_count', '+', delta) }))
       .where('id', '=', nodeId)
       .execute();
   }
@@ -232,22 +227,25 @@ export class KyselyStoreTx implements StoreTx {
     if (p.ipList !== undefined) set.ip_list = JSON.stringify(p.ipList);
     if (p.instanceId !== undefined) set.instance_id = p.instanceId;
     if (Object.keys(set).length === 0) return;
+    const before = p.state === undefined ? undefined : await this.getPartition(nodeId, partitionId);
     await this.db
       .updateTable('partition')
       .set(set)
       .where('node_id', '=', nodeId)
       .where('partition_id', '=', partitionId)
       .execute();
-    if (p.state !== undefined) await this.recountFree(nodeId);
+    if (before !== undefined && p.state !== undefined && before.state !== p.state)
+      await this.adjustFree(nodeId, p.state === 'free' ? 1 : -1);
   }
 
   async deletePartition(nodeId: string, partitionId: string): Promise<void> {
+    const before = await this.getPartition(nodeId, partitionId);
     await this.db
       .deleteFrom('partition')
       .where('node_id', '=', nodeId)
       .where('partition_id', '=', partitionId)
       .execute();
-    await this.recountFree(nodeId);
+    if (before?.state === 'free') await this.adjustFree(nodeId, -1);
   }
 
   async findFreePartition(q: FreePartitionQuery): Promise<PartitionRow | undefined> {

@@ -11,7 +11,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -184,7 +184,11 @@ export class Installer {
     // Running from TypeScript sources (tests): the built-in's entry is still .ts.
     if (!existsSync(entry) && entry.endsWith('.js') && existsSync(entry.replace(/\.js$/, '.ts')))
       entry = entry.replace(/\.js$/, '.ts');
-    const module = (await import(pathToFileURL(entry).href)) as { default?: ReleaseDefinition };
+    // Node caches modules by URL: a reinstalled release must not run the previous code.
+    // (Built-ins ship with hox and never change under a running agent.)
+    const href = pathToFileURL(entry).href;
+    const version = BUILTIN.test(url) ? '' : `?v=${Math.round((await stat(this.markerPath(url))).mtimeMs)}`;
+    const module = (await import(`${href}${version}`)) as { default?: ReleaseDefinition };
     const definition = module.default;
     if (definition === undefined || typeof definition.softwareTypes !== 'object')
       throw new Error(`release '${url}': ${manifest.entry} has no default export from defineRelease()`);

@@ -2,12 +2,13 @@
 import { Command } from 'commander';
 import { resolveNodeAgentConfig } from '../../agent/agent-config.js';
 import { createNodeAgent } from '../../agent/node-agent.js';
+import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
+import { globals } from '../connect.js';
 
 export function nodeCommand(env: CommandEnv): Command {
   return new Command('node')
     .description('Run a node agent: register, format partitions, install software, converge instances')
-    .requiredOption('--master <url>', 'master URL', env.masterUrl)
     .requiredOption('--data-dir <dir>', 'directory for credentials, software, state and partitions')
     .option('--partitions <n>', 'number of partitions to format', (v) => Number.parseInt(v, 10), 10)
     .option('--register-token <token>', 'one-time registration token (first start only)')
@@ -24,19 +25,27 @@ Examples:
   hox node --master http://10.0.0.1:8470 --data-dir /srv/hox --ip-prefix 10.0.5 --network lan-1`,
     )
     .action(
-      async (opts: {
-        master: string;
-        dataDir: string;
-        partitions: number;
-        registerToken?: string;
-        nodeId?: string;
-        network?: string;
-        ipPrefix?: string;
-        portBase: number;
-        quiet?: boolean;
-      }) => {
+      async (
+        opts: {
+          dataDir: string;
+          partitions: number;
+          registerToken?: string;
+          nodeId?: string;
+          network?: string;
+          ipPrefix?: string;
+          portBase: number;
+          quiet?: boolean;
+        },
+        command: Command,
+      ) => {
+        // --master is the program-wide option (hox --master URL node … and hox node --master URL … both work).
+        const masterUrl = globals(command).master ?? env.masterUrl;
+        if (masterUrl === undefined)
+          throw new HoxError('HOX_BAD_REQUEST', 'hox node needs --master URL (or HOX_MASTER_URL)', {
+            field: '--master',
+          });
         const config = resolveNodeAgentConfig({
-          masterUrl: opts.master,
+          masterUrl,
           dataDir: opts.dataDir,
           partitions: opts.partitions,
           portBase: opts.portBase,

@@ -23,7 +23,10 @@ const LOCAL_NODE_ID = 'local';
 export function upCommand(env: CommandEnv): Command {
   return new Command('up')
     .description('Run the platform on this machine: a master (SQLite) and a local node, built-in releases supplied')
-    .option('--data-dir <dir>', 'where everything is kept', './hox-data')
+    .option(
+      '--data-dir <dir>',
+      'where everything is kept (default: /var/lib/hox as root, where partition users can reach it; ./hox-data otherwise)',
+    )
     .option('--listen <host:port>', 'master address', '127.0.0.1:8470')
     .option('--partitions <n>', 'partitions of the local node', (v) => Number.parseInt(v, 10), 10)
     .option('--with-demo', "request the demo release's 'hello' instance and print its URL")
@@ -38,10 +41,10 @@ Examples:
       async (opts: { dataDir: string; listen: string; partitions: number; withDemo?: boolean }, command: Command) => {
         const json = globals(command).json === true;
         const say = (line: string) => (json ? env.printErr(line) : env.print(line));
-        const dataDir = resolve(opts.dataDir);
-      // The node's partition users traverse it to reach their partitions; nobody lists it.
-      mkdirSync(dataDir, { recursive: true });
-      chmodSync(dataDir, 0o711);
+        const dataDir = resolve(opts.dataDir ?? (process.getuid?.() === 0 ? '/var/lib/hox' : './hox-data'));
+        // The node's partition users traverse it to reach their partitions; nobody lists it.
+        mkdirSync(dataDir, { recursive: true });
+        chmodSync(dataDir, 0o711);
         const masterConfig = resolveMasterConfig({
           dataDir: join(dataDir, 'master'),
           listen: opts.listen,

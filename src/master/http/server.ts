@@ -19,6 +19,8 @@ import { authenticate, describePrincipal } from '../principal.js';
 import { HANDLERS, type HandlerEnv } from './handlers.js';
 import { waitForChange } from './wait-for-change.js';
 
+const EXCLUSIVE_ROUTES: ReadonlySet<RouteName> = new Set(['requestInstance', 'formatNode', 'registerNode']);
+
 export interface HttpServerOptions {
   store: Store;
   feed: ChangeFeed;
@@ -129,8 +131,9 @@ export async function buildHttpServer(options: HttpServerOptions) {
           throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(principal)} may not call ${route.path}`);
         return work({ tx, clock, principal });
       },
-      // Requests may allocate: they queue rather than fight over the same free partitions.
-      name === 'requestInstance' ? { exclusive: 'allocation' } : {},
+      // Requests allocate, formats and registrations reshape the partition table: they queue
+      // rather than fight over the same rows (and the same index pages) on PostgreSQL.
+      EXCLUSIVE_ROUTES.has(name) ? { exclusive: 'allocation' } : {},
     );
   };
 

@@ -140,7 +140,7 @@ export class PostgresStore extends BaseStore {
           throw new HoxError('HOX_STORE_BUSY', `transaction failed ${attempt} times (SQLSTATE ${state})`, {
             cause: error,
           });
-        await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
+        await sleep(Math.random() * Math.min(500, 5 * 2 ** attempt));
       }
     }
   }
