@@ -172,6 +172,25 @@ describe('node agent', () => {
     expect(a.logs.some((l) => /service p0\/http: (restarting|exited)/.test(l))).toBe(true);
   });
 
+  it('reports a slow-starting service started only once its promise passes', async () => {
+    await agent('n1', 1);
+    await m.admin.call('supply', { computer_guid: 'n1', software_release_uri: 'demo' });
+    await m.admin.call('requestInstance', {
+      title: 'slow',
+      software_release_uri: 'demo',
+      software_type: 'slow-start',
+      parameters: { delay_ms: 1500 },
+    });
+    const started = await waitFor('slow reported started', async () => {
+      const i = await treeInstance('slow');
+      return i?.reported_state === 'started' ? i : undefined;
+    });
+    // When "started" is reported, the service already answers.
+    const url = started.connection_parameters.url as string;
+    expect((await fetch(`${url}health`)).status).toBe(200);
+    expect(started.access_status_message).toBe('#access Instance correctly started');
+  });
+
   it('destroys: stops services, wipes the partition, and the master frees it', async () => {
     const a = await agent('n1', 1);
     await m.admin.call('supply', { computer_guid: 'n1', software_release_uri: 'demo' });

@@ -264,10 +264,10 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
           ip_list: [{ 'ip-address': p.ip, 'network-interface': 'lo' }],
         })),
       });
-      const byId = new Map(partitions.map((p) => [p.partitionId, p]));
       supervisor = new Supervisor({
         stateDir: join(config.dataDir, 'run'),
-        logDir: (partitionId) => join(byId.get(partitionId)?.path ?? join(config.dataDir, 'orphans'), '.hox', 'log'),
+        // Outside the partition (which its user may rearrange) and owned by the agent.
+        logDir: (partitionId) => join(config.dataDir, 'logs', partitionId),
         onEvent: (e) =>
           log(`service ${e.partitionId}/${e.name}: ${e.kind}`, { pid: e.pid, code: e.code, delayMs: e.delayMs }),
       });

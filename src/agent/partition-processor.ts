@@ -7,8 +7,8 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { createHash } from 'node:crypto';
-import { chown, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, normalize } from 'node:path';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MasterClient } from '../client/master-client.js';
 import { isNotReady } from '../client/master-client.js';
@@ -27,6 +27,7 @@ import type { PromiseResult } from './promise/check-promise.js';
 import type { PromiseRunner } from './promise/promise-runner.js';
 import type { Supervisor } from './supervise/supervisor.js';
 import { runCommand } from './run-command.js';
+import { writePartitionFiles } from './partition-files.js';
 
 export interface ProcessorDeps {
   nodeId: string;
@@ -152,7 +153,7 @@ export class PartitionProcessor {
       state.requested = answers;
     }
 
-    await this.writeFiles(partition, plan);
+    await writePartitionFiles(partition, plan.files ?? [], this.deps.nodePath);
     // Services restart when the files rendered for them change: their hash is part of each service's spec.
     const filesHash = createHash('sha256')
       .update(JSON.stringify(plan.files ?? []))
@@ -301,20 +302,6 @@ export class PartitionProcessor {
       throw new HoxError('HOX_BAD_REQUEST', `${what}${field ? `.${field}` : ''}: ${e?.message ?? 'invalid'}`, {
         field,
       });
-    }
-  }
-
-  private async writeFiles(partition: FormattedPartition, plan: PartitionPlan): Promise<void> {
-    for (const file of plan.files ?? []) {
-      const relative = normalize(file.path);
-      if (relative.startsWith('..') || relative.startsWith('/'))
-        throw new Error(`file path '${file.path}' leaves the partition`);
-      const target = join(partition.path, relative);
-      await mkdir(dirname(target), { recursive: true });
-      const tmp = `${target}.hox-tmp`;
-      await writeFile(tmp, file.content, { mode: file.mode ?? 0o640 });
-      if (partition.uid !== undefined && partition.gid !== undefined) await chown(tmp, partition.uid, partition.gid);
-      await rename(tmp, target);
     }
   }
 

@@ -31,13 +31,18 @@ export async function waitFor<T>(
   );
 }
 
-/** Pids of processes whose working directory is `dir`. */
+/**
+ * Pids of processes whose working directory is `dir` — the services of a
+ * partition (the agent's short-lived file writer, `node -e`, is left out).
+ */
 export function processesIn(dir: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readlinkSync(`/proc/${entry}/cwd`) === dir) pids.push(Number(entry));
+      if (readlinkSync(`/proc/${entry}/cwd`) !== dir) continue;
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv[1] !== '-e') pids.push(Number(entry));
     } catch {
       // gone, or not ours to read
     }

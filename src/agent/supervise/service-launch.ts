@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { chown, mkdir, open } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { badRequest, HoxError } from '../../shared/errors.js';
@@ -104,20 +105,25 @@ export async function spawnService(plan: LaunchPlan, partitionId: string, logDir
   const logPath = join(logDir, `${plan.name}.log`);
   let log;
   try {
-    // Parents we create are traversable but not listable, so the service's user can reach its own
-    // directory without seeing the others; the directory itself is the user's alone.
+    // The agent keeps owning the directory and the file: a service user who could replace the log with a
+    // symlink would make the (root) agent append to, or chown, any file. The group may read them; the
+    // service writes only through the descriptor it inherits. O_NOFOLLOW refuses a planted link.
     await mkdir(dirname(logDir), { recursive: true, mode: 0o711 });
     await mkdir(logDir, { mode: 0o750 }).catch((error: unknown) => {
       if (!isErrno(error, 'EEXIST')) throw error;
     });
-    if (owned) await chown(logDir, plan.uid ?? -1, plan.gid ?? -1);
-    log = await open(logPath, 'a', 0o640);
+    if (owned) await chown(logDir, -1, plan.gid ?? -1);
+    log = await open(
+      logPath,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+      0o640,
+    );
   } catch (error) {
     throw new HoxError('HOX_INTERNAL', `cannot open log '${logPath}' of ${what}`, { cause: error });
   }
   let spawned: Promise<SpawnedService>;
   try {
-    if (owned) await log.chown(plan.uid ?? -1, plan.gid ?? -1);
+    if (owned) await log.chown(-1, plan.gid ?? -1);
     const child = spawn(plan.file, plan.args, {
       cwd: plan.cwd,
       env: plan.env,

@@ -4,7 +4,7 @@
  * included) can be found in /proc and killed afterwards.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -382,27 +382,41 @@ describe('Supervisor', () => {
     expect(markedPids()).toEqual([]);
   });
 
-  it.skipIf(process.getuid?.() !== 0)('runs the service as the given user, who owns its log', async () => {
-    const nobody = readFileSync('/etc/passwd', 'utf8')
-      .split('\n')
-      .map((line) => line.split(':'))
-      .find((fields) => fields[0] === 'nobody');
-    expect(nobody).toBeDefined();
-    const [uid, gid] = [Number(nobody![2]), Number(nobody![3])];
-    await chmod(root, 0o755); // the service must be able to enter its cwd
-    const logDir = join(root, 'log', 'p0');
-    const script = `require('node:fs').writeFileSync(${JSON.stringify(join(logDir, 'own.txt'))}, 'mine'); ${SLEEPER}`;
+  it.skipIf(process.getuid?.() !== 0)(
+    'runs the service as the given user, logging through a file the user cannot redirect',
+    async () => {
+      const nobody = readFileSync('/etc/passwd', 'utf8')
+        .split('\n')
+        .map((line) => line.split(':'))
+        .find((fields) => fields[0] === 'nobody');
+      expect(nobody).toBeDefined();
+      const [uid, gid] = [Number(nobody![2]), Number(nobody![3])];
+      await chmod(root, 0o755); // the service must be able to enter its cwd
+      const logDir = join(root, 'log', 'p0');
+      const script = `console.log('hello from nobody'); ${SLEEPER}`;
 
-    const { supervisor } = newSupervisor();
-    await supervisor.start();
-    await supervisor.ensure('p0', [service('web', script, { uid, gid })]);
-    const pid = only(supervisor, 'web').pid!;
-    const procStatus = readFileSync(`/proc/${pid}/status`, 'utf8');
-    expect(procStatus).toMatch(new RegExp(`^Uid:\\t${uid}\\t${uid}\\t${uid}\\t${uid}$`, 'm'));
-    expect(procStatus).toMatch(new RegExp(`^Gid:\\t${gid}\\t${gid}\\t${gid}\\t${gid}$`, 'm'));
-    expect(await stat(logDir)).toMatchObject({ uid, gid });
-    expect(await stat(join(logDir, 'web.log'))).toMatchObject({ uid, gid });
-    await waitFor('the service to write in its log dir', () => existsSync(join(logDir, 'own.txt')));
-    expect((await stat(join(logDir, 'own.txt'))).uid).toBe(uid);
-  });
+      const { supervisor } = newSupervisor();
+      await supervisor.start();
+      await supervisor.ensure('p0', [service('web', script, { uid, gid })]);
+      const pid = only(supervisor, 'web').pid!;
+      const procStatus = readFileSync(`/proc/${pid}/status`, 'utf8');
+      expect(procStatus).toMatch(new RegExp(`^Uid:\\t${uid}\\t${uid}\\t${uid}\\t${uid}$`, 'm'));
+      expect(procStatus).toMatch(new RegExp(`^Gid:\\t${gid}\\t${gid}\\t${gid}\\t${gid}$`, 'm'));
+      // The agent owns the directory and the file; the service's group may only read them.
+      expect(await stat(logDir)).toMatchObject({ uid: 0, gid });
+      expect(await stat(join(logDir, 'web.log'))).toMatchObject({ uid: 0, gid });
+      await waitFor('the service to log', () =>
+        readFileSync(join(logDir, 'web.log'), 'utf8').includes('hello from nobody'),
+      );
+      await supervisor.stopPartition('p0');
+      // A log replaced by a symlink is refused, never followed.
+      const victim = join(root, 'victim.txt');
+      writeFileSync(victim, 'untouched');
+      rmSync(join(logDir, 'web.log'));
+      symlinkSync(victim, join(logDir, 'web.log'));
+      await expect(supervisor.ensure('p0', [service('web', script, { uid, gid })])).rejects.toThrow();
+      expect(readFileSync(victim, 'utf8')).toBe('untouched');
+      expect((await stat(victim)).uid).toBe(0);
+    },
+  );
 });

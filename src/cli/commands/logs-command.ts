@@ -61,7 +61,7 @@ export function logsCommand(env: CommandEnv): Command {
               `instance '${i.title}' runs on node '${i.computer_guid ?? '?'}': its logs are on that machine (pass --node-data-dir there)`,
               { field: '--node-data-dir' },
             );
-          const dir = join(dataDir, 'partitions', i.compute_partition_id, '.hox', 'log');
+          const dir = join(dataDir, 'logs', i.compute_partition_id);
           if (!existsSync(dir)) continue;
           for (const name of readdirSync(dir)
             .filter((f) => f.endsWith('.log'))
