@@ -161,6 +161,32 @@ describeEachStore('authentication and authorisation', (env) => {
     await expectError(asOne.call('getInstance', { instance_guid: one.instance_guid }), 'HOX_UNAUTHENTICATED');
   });
 
+  it("never hosts a user's shared instance on another user's instance; admin-run hosts serve everyone", async () => {
+    await setup();
+    const alice = m.admin.withToken((await m.admin.call('createUser', { name: 'alice' })).token);
+    const bob = m.admin.withToken((await m.admin.call('createUser', { name: 'bob' })).token);
+    const aliceHost = await request(alice, 'alice-front');
+    await expectError(request(bob, 'bob-site', { shared: true }), 'HOX_NO_SHARED_HOST');
+    await expectError(
+      request(bob, 'bob-site', { shared: true, sla_parameters: { instance_guid: aliceHost.instance_guid } }),
+      'HOX_NO_SHARED_HOST',
+      /yours or the admin's/,
+    );
+    const platformHost = await request(m.admin, 'platform-front');
+    const site = await request(bob, 'bob-site', { shared: true });
+    expect(site.compute_partition_id).toBe(platformHost.compute_partition_id);
+    // The host serves it, but may not rename or bang the tree it belongs to.
+    const asHost = await instanceClient(n1.client, platformHost.instance_guid);
+    await expectError(
+      asHost.call('renameInstance', { instance_guid: site.instance_guid, title: 'hijacked' }),
+      'HOX_FORBIDDEN',
+    );
+    await expectError(
+      asHost.call('bangInstance', { instance_guid: site.instance_guid, message: 'x' }),
+      'HOX_FORBIDDEN',
+    );
+  });
+
   it('accepts a registration token once, and for nothing but registering', async () => {
     await setup();
     const { token } = await m.admin.call('createRegistrationToken', {});

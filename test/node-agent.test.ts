@@ -2,7 +2,9 @@
  * The node agent against a real master: real partitions (directories, and
  * unix users when run as root, as in CI), real processes, real HTTP.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isNotReady } from '../src/client/master-client.js';
 import type { InstanceDocumentBody } from '../src/protocol/schemas.js';
@@ -198,6 +200,19 @@ describe('node agent', () => {
     const partition = a.agent.partitions[0]!;
     const [pid] = processesIn(partition.path);
     expect(pid).toBeDefined();
+    // A daemon that escaped its service's process group, as the partition user, must not outlive the instance.
+    let escaped: number | undefined;
+    if (isRoot) {
+      const daemon = spawn('sleep', ['600'], {
+        uid: partition.uid!,
+        gid: partition.gid!,
+        detached: true,
+        stdio: 'ignore',
+      });
+      daemon.unref();
+      escaped = daemon.pid;
+      expect(escaped !== undefined && isAlive(escaped)).toBe(true);
+    }
     await m.admin.call('requestInstance', {
       title: 'doomed',
       software_release_uri: 'demo',
@@ -209,7 +224,9 @@ describe('node agent', () => {
       async () => (await m.admin.call('nodeStatus', { computer_guid: 'n1' })).free_partition_count === 1,
     );
     expect(isAlive(pid!)).toBe(false);
+    if (escaped !== undefined) expect(isAlive(escaped)).toBe(false);
     expect(readdirSync(partition.path)).toEqual([]);
+    expect(existsSync(join(a.dataDir, 'logs', partition.partitionId))).toBe(false);
     expect((await m.admin.call('listTreeStatus', {})).result_list).toEqual([]);
     void doc;
   });

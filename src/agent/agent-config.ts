@@ -54,6 +54,8 @@ export function resolveNodeAgentConfig(options: NodeAgentOptions): NodeAgentConf
     throw badRequest('--ip-prefix', `'${options.ipPrefix}' is not three octets like 127.20.0`);
   const portBase = options.portBase ?? 20000;
   const portsPerPartition = options.portsPerPartition ?? 50;
+  if (!Number.isInteger(portBase) || !Number.isInteger(portsPerPartition) || portsPerPartition < 1)
+    throw badRequest('--port-base', 'must be an integer port number');
   if (portBase < 1024 || portBase + partitions * portsPerPartition > 65535)
     throw badRequest('--port-base', 'the port ranges of all partitions must fit between 1024 and 65535');
   const isRoot = process.getuid?.() === 0;

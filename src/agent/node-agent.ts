@@ -56,6 +56,8 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   let client: MasterClient | undefined;
   let partitions: FormattedPartition[] = [];
   let processor: PartitionProcessor | undefined;
+  // Outside the partition (which its user may rearrange) and owned by the agent.
+  const logDir = (partitionId: string): string => join(config.dataDir, 'logs', partitionId);
   const installer = new Installer({ softwareDir: join(config.dataDir, 'software'), builtinDir: BUILTIN_RELEASES_DIR });
   const states = new PartitionStateStore(join(config.dataDir, 'state'));
   const forced = new Set<string>();
@@ -180,7 +182,8 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       while (next < work.length) {
         const job = work[next];
         next += 1;
-        if (job !== undefined) await job();
+        // One partition's failure must not end the pass while the others still run.
+        if (job !== undefined) await job().catch((error: unknown) => log(`convergence failed: ${String(error)}`));
       }
     };
     await Promise.all(Array.from({ length: Math.min(PROCESS_CONCURRENCY, work.length) }, worker));
@@ -266,15 +269,16 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       });
       supervisor = new Supervisor({
         stateDir: join(config.dataDir, 'run'),
-        // Outside the partition (which its user may rearrange) and owned by the agent.
-        logDir: (partitionId) => join(config.dataDir, 'logs', partitionId),
+        logDir,
         onEvent: (e) =>
           log(`service ${e.partitionId}/${e.name}: ${e.kind}`, { pid: e.pid, code: e.code, delayMs: e.delayMs }),
       });
       await supervisor.start();
       promises = new PromiseRunner({
         resultsFile: (partitionId) => join(config.dataDir, 'state', `${partitionId}.promises.json`),
-        onChange: (partitionId, _results, failing) => {
+        onChange: (partitionId, results, failing) => {
+          // An emptied set (instance stopped or destroyed) says nothing about health: the processor reports.
+          if (results.length === 0) return;
           log(
             `partition ${partitionId}: promises ${failing.length === 0 ? 'all pass' : `failing: ${failing.map((f) => f.message).join('; ')}`}`,
           );
@@ -294,6 +298,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         promises,
         states,
         nodePath: process.execPath,
+        logDir,
         log,
         clock,
       });

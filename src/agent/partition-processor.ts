@@ -7,8 +7,7 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import { createHash } from 'node:crypto';
-import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MasterClient } from '../client/master-client.js';
 import { isNotReady } from '../client/master-client.js';
@@ -26,6 +25,7 @@ import type { PartitionState, PartitionStateStore } from './partition-state.js';
 import type { PromiseResult } from './promise/check-promise.js';
 import type { PromiseRunner } from './promise/promise-runner.js';
 import type { Supervisor } from './supervise/supervisor.js';
+import { emptyPartition, killPartitionProcesses } from './partition-cleanup.js';
 import { runCommand } from './run-command.js';
 import { writePartitionFiles } from './partition-files.js';
 
@@ -38,6 +38,8 @@ export interface ProcessorDeps {
   states: PartitionStateStore;
   /** Node.js the services run with. */
   nodePath: string;
+  /** Where the supervisor keeps a partition's service logs (removed with the instance). */
+  logDir: (partitionId: string) => string;
   log: (message: string, fields?: Record<string, unknown>) => void;
   clock: { nowMs(): number };
 }
@@ -66,8 +68,8 @@ export class PartitionProcessor {
     const state = await this.deps.states.read(partition.partitionId);
     if (doc.instance_guid === '') return state !== undefined; // freed: clean up what we had
     if (state === undefined || state.instanceGuid !== doc.instance_guid) return true;
+    if (doc.state === 'destroyed') return state.destroyed !== true;
     if (state.processedTimestamp !== doc.processing_timestamp) return true;
-    if (doc.state === 'destroyed') return true;
     return force || this.deps.clock.nowMs() - state.processedAtMs >= periodMs;
   }
 
@@ -80,7 +82,8 @@ export class PartitionProcessor {
       if (doc.instance_guid === '') return 'idle';
     }
     if (doc.state === 'destroyed') {
-      await this.wipe(partition, previous, doc);
+      if (previous?.destroyed !== true || previous.instanceGuid !== doc.instance_guid)
+        await this.wipe(partition, previous, doc);
       return 'destroyed';
     }
     if (!this.deps.installer.isInstalled(doc.software_release_uri)) return 'waiting-software';
@@ -131,10 +134,7 @@ export class PartitionProcessor {
         `software type '${doc.software_type}' is not in release '${doc.software_release_uri}' (it has: ${Object.keys(release.definition.softwareTypes).join(', ')})`,
       );
     this.validate(type.parameters, doc.parameters, 'parameters');
-    state.instanceToken ??= (
-      await this.deps.client.call('issueInstanceToken', { instance_guid: doc.instance_guid })
-    ).token;
-    const asInstance = this.deps.client.withToken(state.instanceToken);
+    const asInstance = await this.instanceClient(doc.instance_guid, state);
 
     const hosted = (await asInstance.call('listHostedInstances', { instance_guid: doc.instance_guid })).result_list;
     const shared: SharedInstanceEntry[] = hosted.map((h) => ({
@@ -173,8 +173,10 @@ export class PartitionProcessor {
         env: this.serviceEnv(doc, partition, spec.env),
       })),
     );
+    // Commands run as the partition see the partition's environment, never the agent's (tokens, proxies…).
     const context = {
       cwd: partition.path,
+      env: this.serviceEnv(doc, partition, undefined),
       ...(partition.uid === undefined ? {} : { uid: partition.uid, gid: partition.gid }),
     };
     this.deps.promises.set(partition.partitionId, doc.state === 'started' ? (plan.promises ?? []) : [], context);
@@ -213,6 +215,23 @@ export class PartitionProcessor {
       await sleep(150);
     }
     return [];
+  }
+
+  /**
+   * A client acting as the instance. A stored token that stopped working (revoked, or lost with a
+   * restored store) is replaced once.
+   */
+  private async instanceClient(instanceGuid: string, state: PartitionState): Promise<MasterClient> {
+    const issue = async (): Promise<string> =>
+      (await this.deps.client.call('issueInstanceToken', { instance_guid: instanceGuid })).token;
+    state.instanceToken ??= await issue();
+    try {
+      await this.deps.client.withToken(state.instanceToken).call('whoami', {});
+    } catch (error) {
+      if (!(error instanceof HoxError) || error.code !== 'HOX_UNAUTHENTICATED') throw error;
+      state.instanceToken = await issue();
+    }
+    return this.deps.client.withToken(state.instanceToken);
   }
 
   private profileInput(
@@ -341,6 +360,7 @@ export class PartitionProcessor {
         for (const hook of hooks)
           await runCommand(hook.command, {
             cwd: partition.path,
+            env: this.serviceEnv(doc, partition, undefined),
             ...(partition.uid === undefined ? {} : { uid: partition.uid, gid: partition.gid }),
             timeoutMs: 600_000,
           });
@@ -348,13 +368,28 @@ export class PartitionProcessor {
         this.deps.log(`partition ${partition.partitionId}: destroy hook failed: ${String(error)}`);
       }
     }
-    for (const entry of await readdir(partition.path))
-      await rm(join(partition.path, entry), { recursive: true, force: true });
-    if (doc !== undefined)
-      await this.deps.client.call('reportInstanceState', {
-        instance_guid: doc.instance_guid,
-        reported_state: 'destroyed',
-      });
-    await this.deps.states.remove(partition.partitionId);
+    // Nothing of the previous tenant may meet the next one: its processes, files, logs.
+    if (partition.uid !== undefined) await killPartitionProcesses(partition.uid, partition.gid);
+    await emptyPartition(partition, this.deps.nodePath);
+    await rm(this.deps.logDir(partition.partitionId), { recursive: true, force: true });
+    if (doc === undefined) {
+      await this.deps.states.remove(partition.partitionId);
+      return;
+    }
+    await this.deps.client.call('reportInstanceState', {
+      instance_guid: doc.instance_guid,
+      reported_state: 'destroyed',
+    });
+    // Remembered until the master frees the partition, so the destroy hook runs once.
+    await this.deps.states.write(partition.partitionId, {
+      instanceGuid: doc.instance_guid,
+      processedTimestamp: doc.processing_timestamp,
+      processedAtMs: this.deps.clock.nowMs(),
+      instanceToken: null,
+      requested: {},
+      publishedShared: [],
+      lastError: null,
+      destroyed: true,
+    });
   }
 }

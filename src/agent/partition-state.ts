@@ -21,6 +21,8 @@ export interface PartitionState {
   publishedShared: string[];
   /** Last error reported, to avoid re-reporting the same one. */
   lastError: string | null;
+  /** Wiped and reported destroyed; waiting for the master to free the partition. */
+  destroyed?: boolean;
 }
 
 export class PartitionStateStore {

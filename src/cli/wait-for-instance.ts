@@ -36,7 +36,13 @@ function stage(root: TreeInstance, software: string | undefined): string {
 export async function waitForTree(
   client: MasterClient,
   title: string,
-  options: { timeoutMs: number; requestedAtMs: number; progress: (line: string) => void; isAdmin: boolean },
+  options: {
+    timeoutMs: number;
+    /** Master time (ms) of the request: only reports made after it count (its processing_timestamp / 1000). */
+    notBeforeMs: number;
+    progress: (line: string) => void;
+    isAdmin: boolean;
+  },
 ): Promise<WaitOutcome> {
   const deadline = Date.now() + options.timeoutMs;
   let cursor = (await client.call('waitForChange', {})).cursor;
@@ -64,7 +70,7 @@ export async function waitForTree(
     last = now;
     const error = root.access_status_message.startsWith('#error while') ? root.access_status_message.slice(7) : '';
     const isPromise = error.startsWith('while instanciating: promise');
-    const fresh = root.status_at !== null && Date.parse(root.status_at) >= options.requestedAtMs;
+    const fresh = root.status_at !== null && Date.parse(root.status_at) >= options.notBeforeMs;
     if (error !== '' && !isPromise && fresh) {
       // Parameters the release's schema rejects are bad input, like any other.
       const badParameters = /^while instanciating: parameters[.:]/.test(error);
@@ -74,7 +80,7 @@ export async function waitForTree(
     const published = Object.keys(root.connection_parameters).length > 0;
     const converged = root.shared
       ? published || root.state !== 'started'
-      : root.reported_state === root.state && error === '' && (root.state !== 'started' || published);
+      : fresh && root.reported_state === root.state && error === '' && (root.state !== 'started' || published);
     if (converged) return { tree, root };
     const remaining = deadline - Date.now();
     if (remaining <= 0)

@@ -19,9 +19,12 @@ export interface WaitResult {
 export class ChangeFeed {
   private readonly waiters = new Set<() => void>();
   private readonly unsubscribe: () => void;
+  /** Bumped on every commit notice, so a notice that lands while we query is never slept through. */
+  private generation = 0;
 
   constructor(private readonly store: Store) {
     this.unsubscribe = store.onChange(() => {
+      this.generation += 1;
       const woken = [...this.waiters];
       this.waiters.clear();
       for (const wake of woken) wake();
@@ -46,6 +49,7 @@ export class ChangeFeed {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const matchesNothing = filter.nodeId === undefined && filter.treeIds !== undefined && filter.treeIds.length === 0;
+      const seen = this.generation;
       if (!matchesNothing) {
         const rows = await this.store.changesAfter(since, filter);
         const last = rows.at(-1);
@@ -53,6 +57,7 @@ export class ChangeFeed {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0 || signal?.aborted === true) return { cursor: since, changed: false };
+      if (this.generation !== seen) continue; // something committed while we queried: look again
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);

@@ -38,7 +38,12 @@ const CHANGE_RETENTION_MS = 3_600_000;
 export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Master {
   const clock = deps.clock ?? systemClock;
   const logger =
-    deps.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.token', '*.adminToken'] });
+    deps.logger ??
+    // Logs go to stderr: stdout is for what commands print (and --json).
+    pino(
+      { level: config.logLevel, redact: ['req.headers.authorization', '*.token', '*.adminToken'] },
+      pino.destination(2),
+    );
   let store: Store | undefined = deps.store;
   let feed: ChangeFeed | undefined;
   let app: Awaited<ReturnType<typeof buildHttpServer>> | undefined;

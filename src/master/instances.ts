@@ -109,7 +109,7 @@ export async function reportInstanceState(
   reported: ReportedInstanceState,
 ): Promise<void> {
   const instance = await loadForReport(ctx, instanceId);
-  if (instance.reportedState === reported && instance.errorMessage === null) return;
+  // Always recorded, even unchanged: "reported after my request" is how a requester knows it converged.
   await ctx.tx.updateInstance(instance.id, {
     reportedState: reported,
     errorMessage: null,
@@ -147,9 +147,21 @@ export async function publishConnectionParameters(
   return true;
 }
 
+/** An instance renames or bangs within its own tree only, never the tree of a shared instance it hosts. */
+async function assertOwnTree(ctx: OpContext, instance: InstanceRow): Promise<void> {
+  if (ctx.principal.kind !== 'instance') return;
+  const self = await ctx.tx.getInstance(ctx.principal.instanceId);
+  if (self?.treeId !== instance.treeId)
+    throw new HoxError(
+      'HOX_FORBIDDEN',
+      `${describePrincipal(ctx.principal)} may only act within its own instance tree`,
+    );
+}
+
 /** Bangs the whole tree of an instance: every instance in it is reprocessed. */
 export async function bangInstance(ctx: OpContext, instanceId: string): Promise<void> {
   const instance = await loadInstance(ctx.tx, ctx.principal, instanceId);
+  await assertOwnTree(ctx, instance);
   if (ctx.principal.kind === 'node' && instance.nodeId !== ctx.principal.nodeId)
     throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(ctx.principal)} may not bang instance '${instanceId}'`);
   for (const i of await ctx.tx.listTreeInstances(instance.treeId)) {
@@ -164,6 +176,7 @@ export async function renameInstance(ctx: OpContext, instanceId: string, title: 
   if (title.trim() === '') throw badRequest('title', 'must not be empty');
   if (title.length > MAX_TITLE_LENGTH) throw badRequest('title', `longer than ${MAX_TITLE_LENGTH} characters`);
   const instance = await loadInstance(ctx.tx, ctx.principal, instanceId);
+  await assertOwnTree(ctx, instance);
   if (ctx.principal.kind === 'node')
     throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(ctx.principal)} may not rename instances`);
   if (instance.title === title) return;

@@ -15,7 +15,7 @@ import { nextTimestamp, type OpContext } from './context.js';
 import { canonicalJson } from './canonical-json.js';
 import { instanceDocument, type InstanceDocument } from './instance-view.js';
 import { destroyInstance, touchHost, touchInstance } from './lifecycle.js';
-import { describePrincipal, requesterOwnerId } from './principal.js';
+import { ADMIN_OWNER_ID, describePrincipal, requesterOwnerId } from './principal.js';
 import { parseSla, type Sla } from './sla.js';
 import { checkReleaseUrl } from './software.js';
 
@@ -109,7 +109,7 @@ export async function requestInstance(ctx: OpContext, input: RequestInput): Prom
   };
   let partition: PartitionRow | undefined;
   if (shared) {
-    const host = await findHost(ctx, input, sla);
+    const host = await findHost(ctx, input, sla, ownerId ?? tree?.ownerId ?? '');
     row.hostInstanceId = host.id;
     row.nodeId = host.nodeId;
   } else {
@@ -133,7 +133,7 @@ export async function requestInstance(ctx: OpContext, input: RequestInput): Prom
 async function rehost(ctx: OpContext, instance: InstanceRow, input: RequestInput, sla: Sla): Promise<InstanceRow> {
   let host: InstanceRow;
   try {
-    host = await findHost(ctx, input, sla);
+    host = await findHost(ctx, input, sla, (await ctx.tx.getTree(instance.treeId))?.ownerId ?? '');
   } catch (error) {
     if (error instanceof HoxError && error.code === 'HOX_NO_SHARED_HOST') return instance;
     throw error;
@@ -241,21 +241,27 @@ async function allocate(
   return partition;
 }
 
-/** The host of a new shared instance: a busy partition running the same release (and type). */
-async function findHost(ctx: OpContext, input: RequestInput, sla: Sla): Promise<InstanceRow> {
+/**
+ * The host of a new shared instance: a busy partition running the same release (and type), in a tree of
+ * the same owner or of the admin (a platform service such as a CDN frontend) — never another user's
+ * instance, which would see the shared instance's parameters and publish its connection parameters.
+ */
+async function findHost(ctx: OpContext, input: RequestInput, sla: Sla, ownerId: string): Promise<InstanceRow> {
   const wantType = input.software_type;
-  const fits = (h: InstanceRow): boolean =>
+  const owners = new Set([ownerId, ADMIN_OWNER_ID]);
+  const fits = async (h: InstanceRow): Promise<boolean> =>
     h.releaseUrl === input.software_release_uri &&
     !h.shared &&
     h.partitionId !== null &&
     h.requestedState !== 'destroyed' &&
-    (wantType === '' || h.softwareType === wantType);
+    (wantType === '' || h.softwareType === wantType) &&
+    owners.has((await ctx.tx.getTree(h.treeId))?.ownerId ?? '');
   if (sla.instance_guid !== undefined) {
     const host = await ctx.tx.getInstance(sla.instance_guid);
-    if (host === undefined || !fits(host))
+    if (host === undefined || !(await fits(host)))
       throw new HoxError(
         'HOX_NO_SHARED_HOST',
-        `instance '${sla.instance_guid}' cannot host shared instance '${input.title}': it must exist, be allocated, not destroyed, and run '${input.software_release_uri}'${wantType ? ` with software type '${wantType}'` : ''}`,
+        `instance '${sla.instance_guid}' cannot host shared instance '${input.title}': it must exist, be yours or the admin's, be allocated, not destroyed, and run '${input.software_release_uri}'${wantType ? ` with software type '${wantType}'` : ''}`,
         { field: 'sla_parameters.instance_guid' },
       );
     return host;
@@ -264,8 +270,13 @@ async function findHost(ctx: OpContext, input: RequestInput, sla: Sla): Promise<
     throw new HoxError('HOX_NODE_NOT_FOUND', `compute node '${sla.computer_guid}' not found`, {
       field: 'sla_parameters.computer_guid',
     });
-  const candidates = (await ctx.tx.listHostCandidates(input.software_release_uri, sla.computer_guid)).filter(fits);
-  const host = candidates[0];
+  let host: InstanceRow | undefined;
+  for (const candidate of await ctx.tx.listHostCandidates(input.software_release_uri, sla.computer_guid)) {
+    if (await fits(candidate)) {
+      host = candidate;
+      break;
+    }
+  }
   if (host === undefined)
     throw new HoxError(
       'HOX_NO_SHARED_HOST',

@@ -85,7 +85,8 @@ export async function listTreeStatus(ctx: OpContext, title?: string): Promise<Tr
   const p = ctx.principal;
   if (p.kind !== 'admin' && p.kind !== 'user')
     throw new HoxError('HOX_FORBIDDEN', 'only users and the admin list instance trees');
-  const trees = await ctx.tx.listTrees(p.kind === 'user' ? p.userId : undefined);
+  // The admin lists every tree, but a title names one in the admin's own scope (as its requests do).
+  const trees = await ctx.tx.listTrees(p.kind === 'user' ? p.userId : title === undefined ? undefined : ADMIN_OWNER_ID);
   const wanted = title === undefined ? trees : trees.filter((t) => t.title === title);
   if (title !== undefined && wanted.length === 0)
     throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `instance tree '${title}' not found`);

@@ -13,6 +13,8 @@ export function destroyCommand(env: CommandEnv): Command {
     .option('--timeout <seconds>', 'with --wait: give up after this long', (v) => Number.parseInt(v, 10), 120)
     .addHelpText('after', '\nExample:\n  hox destroy hello --wait')
     .action(async (title: string, opts: { wait?: boolean; timeout: number }, command: Command) => {
+      if (!Number.isInteger(opts.timeout) || opts.timeout <= 0)
+        throw new HoxError('HOX_BAD_REQUEST', '--timeout must be a positive number of seconds', { field: '--timeout' });
       const client = connect(env, command);
       const [tree] = (await client.call('listTreeStatus', { title })).result_list;
       const root = tree?.instance_list.find((i) => i.instance_guid === tree.root_instance_guid);

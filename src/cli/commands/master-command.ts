@@ -4,6 +4,7 @@ import { createMaster } from '../../master/create-master.js';
 import { resolveMasterConfig } from '../../master/master-config.js';
 
 import type { CommandEnv } from '../command-env.js';
+import { globals } from '../connect.js';
 
 export function masterCommand(env: CommandEnv): Command {
   return new Command('master')
@@ -17,7 +18,6 @@ export function masterCommand(env: CommandEnv): Command {
     )
     .option('--public-url <url>', 'URL clients use to reach this master, if not http://<listen>')
     .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
-    .option('--json', 'print the startup summary as JSON')
     .addHelpText(
       'after',
       `
@@ -27,15 +27,17 @@ Examples:
   HOX_ADMIN_TOKEN=$(cat token) hox master --data-dir ./data --json`,
     )
     .action(
-      async (opts: {
-        dataDir: string;
-        listen: string;
-        database?: string;
-        adminTokenFile?: string;
-        publicUrl?: string;
-        logLevel: string;
-        json?: boolean;
-      }) => {
+      async (
+        opts: {
+          dataDir: string;
+          listen: string;
+          database?: string;
+          adminTokenFile?: string;
+          publicUrl?: string;
+          logLevel: string;
+        },
+        command: Command,
+      ) => {
         const config = resolveMasterConfig({
           dataDir: opts.dataDir,
           listen: opts.listen,
@@ -57,7 +59,7 @@ Examples:
           data_dir: config.dataDir,
           admin_token_file: config.adminTokenFile ?? null,
         };
-        if (opts.json === true) env.print(JSON.stringify(summary));
+        if (globals(command).json === true) env.print(JSON.stringify(summary));
         else {
           env.print(`hox master listening on ${url} (store: ${summary.store})`);
           env.print(

@@ -60,7 +60,6 @@ Examples:
         ...parseAssignments('--param', opts.param),
       };
       const client = connect(env, command);
-      const requestedAtMs = Date.now();
       const answer = await client.call('requestInstance', {
         title,
         software_release_uri: opts.release,
@@ -85,7 +84,7 @@ Examples:
       const isAdmin = (await client.call('whoami', {})).kind === 'admin';
       const { root } = await waitForTree(client, title, {
         timeoutMs: opts.timeout * 1000,
-        requestedAtMs,
+        notBeforeMs: answer.processing_timestamp / 1000,
         isAdmin,
         progress: (line) => (json ? env.printErr(`${title}: ${line}`) : env.print(`  ${line}`)),
       });

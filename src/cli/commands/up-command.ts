@@ -82,7 +82,6 @@ Examples:
         });
         let demoUrl: string | undefined;
         if (opts.withDemo === true) {
-          const requestedAtMs = Date.now();
           const answer = await admin.call('requestInstance', {
             title: 'hello',
             software_release_uri: 'demo',
@@ -91,7 +90,7 @@ Examples:
           if (!isNotReady(answer)) {
             const { root } = await waitForTree(admin, 'hello', {
               timeoutMs: 120_000,
-              requestedAtMs,
+              notBeforeMs: answer.processing_timestamp / 1000,
               isAdmin: true,
               progress: (l) => say(`hello: ${l}`),
             });

@@ -4,7 +4,7 @@ import type { Clock } from '../../shared/clock.js';
 import { HoxError } from '../../shared/errors.js';
 import type { Store } from '../../store/store.js';
 import type { ChangeFeed, ChangeFilter, WaitResult } from '../change-feed.js';
-import { authenticate, assertNodeAccess, describePrincipal } from '../principal.js';
+import { ADMIN_OWNER_ID, authenticate, assertNodeAccess, describePrincipal } from '../principal.js';
 
 export const DEFAULT_WAIT_MS = 25_000;
 
@@ -29,7 +29,9 @@ export async function waitForChange(
       }
       case 'admin':
       case 'user': {
-        const trees = await tx.listTrees(p.kind === 'user' ? p.userId : undefined);
+        const trees = await tx.listTrees(
+          p.kind === 'user' ? p.userId : body.instance_tree_title === undefined ? undefined : ADMIN_OWNER_ID,
+        );
         if (body.instance_tree_title !== undefined) {
           const tree = trees.find((t) => t.title === body.instance_tree_title);
           if (tree === undefined)
