@@ -48,6 +48,8 @@ export const BUILTIN_RELEASES_DIR = resolve(fileURLToPath(new URL('../releases',
 
 const WAIT_MS = 25_000;
 const PROCESS_CONCURRENCY = 8;
+/** A partition whose promises still fail after converging is converged again this much later. */
+const FAILING_RETRY_MS = 30_000;
 
 export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {}): NodeAgent {
   const clock = deps.clock ?? systemClock;
@@ -63,6 +65,8 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   const forced = new Set<string>();
   const installing = new Set<string>();
   const failed = new Set<string>();
+  /** Partitions being converged right now. */
+  const converging = new Set<string>();
   let supervisor: Supervisor | undefined;
   let promises: PromiseRunner | undefined;
   let stopped = false;
@@ -170,7 +174,11 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       const force = forced.delete(partition.partitionId);
       if (!(await p.needsProcessing(doc, partition, config.reprocessIntervalMs, force))) continue;
       work.push(async () => {
-        const outcome = await p.process(doc, partition);
+        converging.add(partition.partitionId);
+        const outcome = await p.process(doc, partition).finally(() => converging.delete(partition.partitionId));
+        // Converged with promises still failing: reprocess again a little later (not in a tight loop).
+        if (outcome === 'converged' && promises?.results(partition.partitionId).some((r) => !r.ok) === true)
+          scheduleRetry(partition.partitionId);
         if (outcome !== 'idle')
           log(`partition ${partition.partitionId}: ${outcome}`, { instance: doc.instance_guid, title: doc.title });
       });
@@ -187,6 +195,18 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       }
     };
     await Promise.all(Array.from({ length: Math.min(PROCESS_CONCURRENCY, work.length) }, worker));
+  }
+
+  const retryTimers = new Map<string, NodeJS.Timeout>();
+  function scheduleRetry(partitionId: string): void {
+    if (retryTimers.has(partitionId) || stopped) return;
+    const timer = setTimeout(() => {
+      retryTimers.delete(partitionId);
+      forced.add(partitionId);
+      void requestSync();
+    }, FAILING_RETRY_MS);
+    timer.unref();
+    retryTimers.set(partitionId, timer);
   }
 
   async function syncOnce(): Promise<void> {
@@ -277,8 +297,9 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       promises = new PromiseRunner({
         resultsFile: (partitionId) => join(config.dataDir, 'state', `${partitionId}.promises.json`),
         onChange: (partitionId, results, failing) => {
-          // An emptied set (instance stopped or destroyed) says nothing about health: the processor reports.
-          if (results.length === 0) return;
+          // An emptied set (instance stopped or destroyed) says nothing about health, and while a partition
+          // converges its processor waits for the promises and reports the settled result itself.
+          if (results.length === 0 || converging.has(partitionId)) return;
           log(
             `partition ${partitionId}: promises ${failing.length === 0 ? 'all pass' : `failing: ${failing.map((f) => f.message).join('; ')}`}`,
           );
@@ -314,6 +335,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       await loopDone;
       await syncing;
       promises?.stop();
+      for (const timer of retryTimers.values()) clearTimeout(timer);
       if (options.stopServices === true && supervisor !== undefined)
         for (const p of partitions) await supervisor.stopPartition(p.partitionId);
       await supervisor?.stop();
