@@ -17,12 +17,10 @@ describeEachStore('change feed', (env) => {
     // A request for n2 does not wake n1; one for n1 does.
     const waiting = n1.client.call('waitForChange', { since: cursor, timeout_ms: 20_000 });
     await request(m.admin, 'elsewhere', { sla_parameters: { computer_guid: 'n2' } });
-    const started = Date.now();
     await request(m.admin, 'here', { sla_parameters: { computer_guid: 'n1' } });
     const woken = await waiting;
     expect(woken.changed).toBe(true);
     expect(woken.cursor).toBeGreaterThan(cursor);
-    expect(Date.now() - started).toBeLessThan(10_000);
     // n2's own cursor sees its change.
     expect((await n2.client.call('waitForChange', { since: cursor, timeout_ms: 0 })).changed).toBe(true);
   });

@@ -65,7 +65,8 @@ describe('hox CLI end to end', () => {
     );
     up.stdout?.on('data', (chunk: Buffer) => (upOutput += chunk.toString()));
     up.stderr?.resume();
-    await waitFor('hox up ready', () => upOutput.includes('HyperOpenX is up.'), 60_000);
+    // The summary ends with this line: wait for all of it, not just its first chunk.
+    await waitFor('hox up ready', () => upOutput.includes('hox up again brings it back'), 60_000);
   });
 
   afterAll(async () => {
