@@ -5,10 +5,10 @@
  * and a root `rm -rf` inside a directory its user controls can be raced with
  * symlinks. So: kill everything of that uid, then delete as that uid.
  */
-import { spawn } from 'node:child_process';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { HELPER_ENV, runCommand } from './run-command.js';
 
 /** Pids whose real uid is `uid`. */
 export async function processesOfUid(uid: number): Promise<number[]> {
@@ -26,35 +26,16 @@ export async function processesOfUid(uid: number): Promise<number[]> {
   return pids;
 }
 
-function runAs(uid: number, gid: number | undefined, argv: string[], cwd: string): Promise<number | null> {
-  const [command, ...args] = argv;
-  return new Promise((resolve, reject) => {
-    const child = spawn(command!, args, {
-      cwd,
-      uid,
-      ...(gid === undefined ? {} : { gid }),
-      env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' },
-      stdio: 'ignore',
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
-}
-
 /** Kills every process of the partition's user (never called for the agent's own user). */
 export async function killPartitionProcesses(uid: number, gid: number | undefined): Promise<number> {
   for (let round = 0; round < 20; round += 1) {
     const left = await processesOfUid(uid);
     if (left.length === 0) return round;
     // kill(-1) from a process of that uid reaches exactly the processes of that uid.
-    await runAs(uid, gid, ['/bin/kill', '-KILL', '-1'], '/').catch(() => null);
+    // It kills itself too, so it never "succeeds": its outcome says nothing, the next scan does.
+    await runCommand(['/bin/kill', '-KILL', '-1'], { cwd: '/', uid, gid, env: HELPER_ENV, timeoutMs: 60_000 }).catch(
+      () => undefined,
+    );
     await sleep(50);
   }
   const left = await processesOfUid(uid);
@@ -77,6 +58,12 @@ export async function emptyPartition(
       await rm(join(partition.path, entry), { recursive: true, force: true });
     return;
   }
-  const code = await runAs(partition.uid, partition.gid, [nodePath, '-e', EMPTY, partition.path], partition.path);
-  if (code !== 0) throw new Error(`emptying partition ${partition.path} failed (exit ${code})`);
+  await runCommand([nodePath, '-e', EMPTY, partition.path], {
+    cwd: partition.path,
+    uid: partition.uid,
+    gid: partition.gid,
+    env: HELPER_ENV,
+    timeoutMs: 60_000,
+    label: `emptying partition ${partition.path}`,
+  });
 }

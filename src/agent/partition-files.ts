@@ -4,10 +4,10 @@
  * user: the partition directory belongs to it, so a root agent writing there
  * could be tricked by a planted symlink into overwriting any file.
  */
-import { spawn } from 'node:child_process';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize } from 'node:path';
 import type { FileSpec } from '../release-kit/types.js';
+import { HELPER_ENV, runCommand } from './run-command.js';
 
 /** Runs as the partition user: reads [{path, content, mode}] as JSON on stdin. */
 const WRITER = `
@@ -46,31 +46,13 @@ export async function writePartitionFiles(
     }
     return;
   }
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(nodePath, ['-e', WRITER], {
-      cwd: partition.path,
-      uid: partition.uid,
-      ...(partition.gid === undefined ? {} : { gid: partition.gid }),
-      env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' },
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else
-        reject(
-          new Error(
-            `writing the partition's files failed: ${stderr.trim().split('\n').slice(-3).join(' | ') || `exit ${code}`}`,
-          ),
-        );
-    });
-    child.stdin.end(JSON.stringify(resolved));
+  await runCommand([nodePath, '-e', WRITER], {
+    cwd: partition.path,
+    uid: partition.uid,
+    gid: partition.gid,
+    env: HELPER_ENV,
+    input: JSON.stringify(resolved),
+    timeoutMs: 60_000,
+    label: "writing the partition's files",
   });
 }

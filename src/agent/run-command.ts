@@ -1,14 +1,21 @@
 /** Runs an argv to completion (no shell), bounded in time; rejects with the exit status and the output's tail. */
 import { spawn } from 'node:child_process';
 
+/** The whole environment of the agent's own short-lived helpers run as a partition user: nothing of the agent's. */
+export const HELPER_ENV: Readonly<Record<string, string>> = Object.freeze({ PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' });
+
 export function runCommand(
   argv: string[],
   options: {
     cwd: string;
     uid?: number | undefined;
     gid?: number | undefined;
-    env?: Record<string, string>;
+    env?: Readonly<Record<string, string>>;
     timeoutMs: number;
+    /** Written to the command's standard input. */
+    input?: string;
+    /** How errors name the command. @default the argv as JSON */
+    label?: string;
   },
 ): Promise<string> {
   const [command, ...args] = argv;
@@ -16,7 +23,7 @@ export function runCommand(
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd: options.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       ...(options.uid === undefined ? {} : { uid: options.uid }),
       ...(options.gid === undefined ? {} : { gid: options.gid }),
       ...(options.env === undefined ? {} : { env: options.env }),
@@ -25,8 +32,8 @@ export function runCommand(
     const keep = (chunk: Buffer): void => {
       output = (output + chunk.toString()).slice(-4000);
     };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
@@ -38,9 +45,10 @@ export function runCommand(
       else
         reject(
           new Error(
-            `${JSON.stringify(argv)} exited with ${code ?? signal}: ${output.trim().split('\n').slice(-3).join(' | ')}`,
+            `${options.label ?? JSON.stringify(argv)} failed (exit ${code ?? signal}): ${output.trim().split('\n').slice(-3).join(' | ')}`,
           ),
         );
     });
+    if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }
