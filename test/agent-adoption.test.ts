@@ -3,17 +3,16 @@
  * restarted agent adopts what runs and never starts a duplicate.
  * The agent runs as a real `hox node` process here.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { isNotReady } from '../src/client/master-client.js';
 import { removePartitionUser } from '../src/agent/format/partition-formatter.js';
 import { partitionLayouts } from '../src/agent/format/partition-layout.js';
+import { spawnAgentProcess } from '../src/testing/agent-process.js';
 import { startTestMaster, type TestMaster } from '../src/testing/test-master.js';
 import { isAlive, processesIn, tempDataDir, waitFor } from './support/agent-harness.js';
-
-const HOX = join(import.meta.dirname, '..', 'src', 'bin', 'hox.ts');
 
 let m: TestMaster | undefined;
 let child: ChildProcess | undefined;
@@ -31,22 +30,13 @@ afterEach(async () => {
 });
 
 function startAgentProcess(url: string, dir: string, token?: string): ChildProcess {
-  const args = [
-    '--import',
-    'tsx',
-    HOX,
-    'node',
-    '--master',
-    url,
-    '--data-dir',
-    dir,
-    '--partitions',
-    '1',
-    '--node-id',
-    'n1',
-  ];
-  if (token !== undefined) args.push('--register-token', token);
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawnAgentProcess({
+    masterUrl: url,
+    dataDir: dir,
+    nodeId: 'n1',
+    partitions: 1,
+    ...(token === undefined ? {} : { registerToken: token }),
+  });
   proc.stdout?.resume();
   proc.stderr?.resume();
   return proc;

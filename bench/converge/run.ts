@@ -24,7 +24,8 @@
  * The SlapOS figures are derived from its one-minute cron period alone, not
  * measured, and labelled so.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { log, machineCpuTimes, markdownTable, percentileOfSorted } from '../support/report.js';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,7 @@ import { parseArgs } from 'node:util';
 import { removePartitionUser } from '../../src/agent/format/partition-formatter.js';
 import { partitionLayouts, type PartitionLayout } from '../../src/agent/format/partition-layout.js';
 import { isNotReady, type MasterClient } from '../../src/client/master-client.js';
+import { spawnAgentProcess } from '../../src/testing/agent-process.js';
 import { startTestMaster, type TestMaster } from '../../src/testing/test-master.js';
 import { processesIn, waitFor } from '../../test/support/agent-harness.js';
 
@@ -46,7 +48,6 @@ const SLAPOS_PERIOD_S = 60;
 const HTTP_POLL_MS = 20;
 const TREE_POLL_MIN_MS = 50;
 const LATENCY_TIMEOUT_MS = 60_000;
-const HOX = join(import.meta.dirname, '..', '..', 'src', 'bin', 'hox.ts');
 
 // ---------------------------------------------------------------- options
 
@@ -120,15 +121,11 @@ function parseOptions(argv: string[]): Options {
 
 // ---------------------------------------------------------------- helpers
 
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
-
 function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
-  return sorted[rank - 1]!;
+  return percentileOfSorted(
+    [...values].sort((a, b) => a - b),
+    p / 100,
+  );
 }
 
 function median(values: readonly number[]): number {
@@ -231,18 +228,6 @@ function descendants(root: number): number[] {
   return out;
 }
 
-function machineCpu(): { busy: number; total: number } {
-  let busy = 0;
-  let total = 0;
-  for (const cpu of os.cpus()) {
-    const t = cpu.times;
-    const all = t.user + t.nice + t.sys + t.idle + t.irq;
-    total += all;
-    busy += all - t.idle;
-  }
-  return { busy, total };
-}
-
 interface IdleSample {
   seconds: number;
   instancesRunning: number;
@@ -272,7 +257,7 @@ async function sampleIdle(
   const helperStart = new Map(helpers.map((pid) => [pid, safeTicks(pid)]));
   const ticks0 = cpuTicks(agentPid);
   const self0 = process.cpuUsage();
-  const machine0 = machineCpu();
+  const machine0 = machineCpuTimes();
   const t0 = performance.now();
   const rss: number[] = [];
   for (let i = 0; i < seconds; i += 1) {
@@ -283,7 +268,7 @@ async function sampleIdle(
   const elapsedS = (performance.now() - t0) / 1000;
   const ticks1 = cpuTicks(agentPid);
   const self = process.cpuUsage(self0);
-  const machine1 = machineCpu();
+  const machine1 = machineCpuTimes();
   const endServices = servicePids();
   const pct = (ticks: number): number => (ticks / CLK_TCK / elapsedS) * 100;
   return {
@@ -411,7 +396,7 @@ async function throughput(admin: Admin, agentPid: number, count: number, timeout
   let cursor = await cursorNow(admin);
   const agentTicks0 = cpuTicks(agentPid);
   const self0 = process.cpuUsage();
-  const machine0 = machineCpu();
+  const machine0 = machineCpuTimes();
   const t0 = performance.now();
   const deadline = t0 + timeoutMs;
   await Promise.all(
@@ -454,7 +439,7 @@ async function throughput(admin: Admin, agentPid: number, count: number, timeout
   const tAllHttp = Math.max(...httpTimes);
   const agentTicks1 = cpuTicks(agentPid);
   const self = process.cpuUsage(self0);
-  const machine1 = machineCpu();
+  const machine1 = machineCpuTimes();
   log(`throughput: all ${count} answer 200 after ${((tAllHttp - t0) / 1000).toFixed(2)} s`);
   return {
     instances: count,
@@ -481,30 +466,14 @@ interface AgentProcess {
 }
 
 function startAgentProcess(masterUrl: string, dataDir: string, partitions: number, token: string, portBase: number) {
-  const args = [
-    '--import',
-    'tsx',
-    HOX,
-    'node',
-    '--master',
+  const child = spawnAgentProcess({
     masterUrl,
-    '--data-dir',
     dataDir,
-    '--partitions',
-    String(partitions),
-    '--register-token',
-    token,
-    '--node-id',
-    NODE_ID,
-    '--port-base',
-    String(portBase),
-    '--quiet',
-  ];
-  // `hox`'s global --master option takes the flag before `node` sees it (commander parses program options after
-  // the subcommand too), so the node command's required --master falls back to HOX_MASTER_URL: give it both.
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, HOX_MASTER_URL: masterUrl },
+    nodeId: NODE_ID,
+    partitions,
+    registerToken: token,
+    portBase,
+    quiet: true,
   });
   const output: string[] = [];
   const keep = (chunk: Buffer): void => {
@@ -518,14 +487,6 @@ function startAgentProcess(masterUrl: string, dataDir: string, partitions: numbe
 }
 
 // ---------------------------------------------------------------- output
-
-function table(header: string[], rows: string[][], leftColumns = 1): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    `| ${cells.map((c, i) => (i < leftColumns ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
-  const sep = `|${widths.map((w, i) => (i < leftColumns ? `${'-'.repeat(w + 2)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
-  return [line(header), sep, ...rows.map(line)].join('\n');
-}
 
 function ms(v: number): string {
   return Number.isNaN(v) ? '-' : v < 10 ? v.toFixed(2) : v.toFixed(0);
@@ -567,13 +528,14 @@ function printReport(r: Results): void {
     ms(x.meanMs),
   ];
   out.push(
-    table(
+    markdownTable(
       ['until', 'median', 'p90', 'min', 'max', 'mean'],
       [
         row('url published', r.latency.published),
         row('url answers 200', r.latency.http200),
         row('destroy → partition free', r.latency.destroyFreed),
       ],
+      1,
     ),
   );
   const firstRun = r.latency.samples[0];
@@ -586,7 +548,7 @@ function printReport(r: Results): void {
     out.push('');
     out.push(`Throughput, ${t.instances} instances requested at once on one node:`);
     out.push(
-      table(
+      markdownTable(
         ['until', 'all done s', 'per instance ms', 'median instance s', 'p90 instance s'],
         [
           [
@@ -604,6 +566,7 @@ function printReport(r: Results): void {
             s(t.http200At.p90Ms),
           ],
         ],
+        1,
       ),
     );
     out.push(
@@ -635,7 +598,7 @@ function printReport(r: Results): void {
     out.push('');
     out.push('Idle agent (CPU % of one core, from /proc/<pid>/stat; RSS = VmRSS):');
     out.push(
-      table(
+      markdownTable(
         [
           'running',
           's',
@@ -649,6 +612,7 @@ function printReport(r: Results): void {
           'machine busy %',
         ],
         idleRows,
+        1,
       ),
     );
   }
@@ -656,7 +620,7 @@ function printReport(r: Results): void {
   out.push('');
   out.push(`SlapOS (DERIVED from its ${d.periodS} s cron period, NOT measured):`);
   out.push(
-    table(
+    markdownTable(
       ['figure', 'SlapOS (derived) s', 'hox (measured) s', 'ratio'],
       [
         [
@@ -672,6 +636,7 @@ function printReport(r: Results): void {
           `${(d.worstLatencyS / (r.latency.published.maxMs / 1000)).toFixed(0)}×`,
         ],
       ],
+      1,
     ),
   );
   out.push(d.note);

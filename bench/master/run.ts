@@ -24,6 +24,7 @@
  * The SlapOS comparison (nodes one master could serve at one sync per minute,
  * = sync/s × 60) is derived from the measured sync rate and labelled so.
  */
+import { log, machineCpuTimes, markdownTable, percentileOfSorted } from '../support/report.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -159,10 +160,6 @@ function parseOptions(argv: string[]): Options {
 let interrupted = false;
 const loadAtStart = os.loadavg()[0] ?? Number.NaN;
 
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
-
 function fmtS(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
@@ -206,13 +203,6 @@ function progress(label: string, total: number, started: number): (done: number)
   };
 }
 
-/** Nearest-rank percentile of an ascending-sorted array. */
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p * sorted.length)));
-  return sorted[rank - 1] ?? Number.NaN;
-}
-
 class Recorder {
   private latencies: number[] = [];
   errors = 0;
@@ -244,8 +234,8 @@ class Recorder {
       count: sorted.length,
       errors: this.errors,
       rps: sorted.length / seconds,
-      p50Ms: percentile(sorted, 0.5),
-      p99Ms: percentile(sorted, 0.99),
+      p50Ms: percentileOfSorted(sorted, 0.5),
+      p99Ms: percentileOfSorted(sorted, 0.99),
       ...(this.errors > 0 ? { errorCodes: Object.fromEntries(this.errorCodes), firstError: this.firstError } : {}),
     };
   }
@@ -369,18 +359,6 @@ async function startMasterProcess(databaseUrl: string | undefined): Promise<Mast
     await stop();
     throw error;
   }
-}
-
-function machineCpuTimes(): { busy: number; total: number } {
-  let busy = 0;
-  let total = 0;
-  for (const cpu of os.cpus()) {
-    const t = cpu.times;
-    const all = t.user + t.nice + t.sys + t.idle + t.irq;
-    total += all;
-    busy += all - t.idle;
-  }
-  return { busy, total };
 }
 
 // ---------------------------------------------------------------- simulation state
@@ -682,14 +660,6 @@ async function measure(
 
 // ---------------------------------------------------------------- output
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    `| ${cells.map((c, i) => (i < 3 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
-  const sep = `|${widths.map((w, i) => (i < 3 ? `${'-'.repeat(w + 1)}-` : `-${'-'.repeat(w)}:`)).join('|')}|`;
-  return [line(header), sep, ...rows.map(line)].join('\n');
-}
-
 function ms(v: number): string {
   return Number.isNaN(v) ? '-' : v < 10 ? v.toFixed(2) : v.toFixed(1);
 }
@@ -713,7 +683,7 @@ function printReport(opts: Options, results: ConfigResult[]): void {
   out.push('');
   out.push('Setup (not measured):');
   out.push(
-    table(
+    markdownTable(
       ['store', 'nodes', 'allocation', 'nodes setup s', 'instances', 'busy %', 'alloc s', 'alloc/s', 'setup total s'],
       results.map((r) => [
         r.store,
@@ -730,6 +700,7 @@ function printReport(opts: Options, results: ConfigResult[]): void {
         r.setup.allocPerSecond.toFixed(0),
         r.setup.totalSeconds.toFixed(1),
       ]),
+      3,
     ),
   );
   out.push('');
@@ -751,13 +722,13 @@ function printReport(opts: Options, results: ConfigResult[]): void {
       }
     }
   }
-  out.push(table(['store', 'nodes', 'op', 'count', 'errors', 'req/s', 'p50 ms', 'p99 ms'], rows));
+  out.push(markdownTable(['store', 'nodes', 'op', 'count', 'errors', 'req/s', 'p50 ms', 'p99 ms'], rows, 3));
   out.push('');
   out.push(
     'CPU during the measured phases (cores used by the master process and by the load generator; whole-machine busy share, PostgreSQL and other tenants included):',
   );
   out.push(
-    table(
+    markdownTable(
       ['store', 'nodes', 'phase', 'master cores', 'load-gen cores', 'machine busy %'],
       results.flatMap((r) =>
         r.phases.map((p) => [
@@ -769,6 +740,7 @@ function printReport(opts: Options, results: ConfigResult[]): void {
           (p.machineBusy * 100).toFixed(0),
         ]),
       ),
+      3,
     ),
   );
   out.push('');
@@ -776,7 +748,7 @@ function printReport(opts: Options, results: ConfigResult[]): void {
     `SlapOS comparison — DERIVED, not measured: nodes one master could serve at one sync per ${SLAPOS_SYNC_PERIOD_S} s = sync/s × ${SLAPOS_SYNC_PERIOD_S}`,
   );
   out.push(
-    table(
+    markdownTable(
       ['store', 'nodes', 'basis', 'sync/s', 'nodes @ 1 sync/min (derived)'],
       results.flatMap((r) => {
         const rowsOut = [
@@ -798,6 +770,7 @@ function printReport(opts: Options, results: ConfigResult[]): void {
           ]);
         return rowsOut;
       }),
+      3,
     ),
   );
   for (const r of results) {

@@ -1,0 +1,30 @@
+/**
+ * Runs a node agent as a real `hox node` process from the TypeScript sources
+ * (tests that kill it, benchmarks that measure its CPU and memory).
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+
+const HOX = fileURLToPath(new URL('../bin/hox.ts', import.meta.url));
+
+export interface AgentProcessOptions {
+  masterUrl: string;
+  dataDir: string;
+  nodeId: string;
+  partitions: number;
+  /** Needed on the first start only. */
+  registerToken?: string;
+  portBase?: number;
+  quiet?: boolean;
+}
+
+/** Starts `hox node …`; its stdout and stderr are pipes the caller reads (or resumes). */
+export function spawnAgentProcess(options: AgentProcessOptions): ChildProcessByStdio<null, Readable, Readable> {
+  const args = ['--import', 'tsx', HOX, 'node', '--master', options.masterUrl, '--data-dir', options.dataDir];
+  args.push('--partitions', String(options.partitions), '--node-id', options.nodeId);
+  if (options.registerToken !== undefined) args.push('--register-token', options.registerToken);
+  if (options.portBase !== undefined) args.push('--port-base', String(options.portBase));
+  if (options.quiet === true) args.push('--quiet');
+  return spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+}
