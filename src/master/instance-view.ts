@@ -1,5 +1,5 @@
 /** Turns instance rows into the SlapOS JSON API's instance document. */
-import type { InstanceRow, IpAddress, StoreTx } from '../store/store.js';
+import type { InstanceRow, IpAddress, PartitionRow, StoreTx } from '../store/store.js';
 import type { RequestedState } from '../shared/states.js';
 
 export interface InstanceDocument {
@@ -32,7 +32,15 @@ export function accessStatus(instance: InstanceRow): string {
   return `#error no data found for ${instance.id}`;
 }
 
-export async function instanceDocument(tx: StoreTx, instance: InstanceRow): Promise<InstanceDocument> {
+/**
+ * The SlapOS document of an instance. `partition`, when the caller already holds the instance's own
+ * partition row (node sync), spares reading it again.
+ */
+export async function instanceDocument(
+  tx: StoreTx,
+  instance: InstanceRow,
+  partition?: PartitionRow,
+): Promise<InstanceDocument> {
   const tree = await tx.getTree(instance.treeId);
   let nodeId = instance.nodeId;
   let partitionId = instance.partitionId;
@@ -43,7 +51,8 @@ export async function instanceDocument(tx: StoreTx, instance: InstanceRow): Prom
     partitionId = host?.partitionId ?? null;
   }
   if (nodeId !== null && partitionId !== null) {
-    ips = (await tx.getPartition(nodeId, partitionId))?.ipList ?? [];
+    const known = partition?.nodeId === nodeId && partition.partitionId === partitionId ? partition : undefined;
+    ips = (known ?? (await tx.getPartition(nodeId, partitionId)))?.ipList ?? [];
   }
   return {
     instance_guid: instance.id,

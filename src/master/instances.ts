@@ -42,7 +42,7 @@ export async function getPartition(ctx: OpContext, nodeId: string, partitionId: 
   await touchNode(ctx, node);
   const instance = partition.instanceId === null ? undefined : await ctx.tx.getInstance(partition.instanceId);
   if (instance === undefined) return freePartitionDocument(nodeId, partitionId, partition.ipList);
-  return instanceDocument(ctx.tx, instance);
+  return instanceDocument(ctx.tx, instance, partition);
 }
 
 /** Every partition of a node with its full document: one call per sync instead of one per partition. */
@@ -55,7 +55,7 @@ export async function listPartitionDocuments(ctx: OpContext, nodeId: string): Pr
     out.push(
       instance === undefined
         ? freePartitionDocument(nodeId, partition.partitionId, partition.ipList)
-        : await instanceDocument(ctx.tx, instance),
+        : await instanceDocument(ctx.tx, instance, partition),
     );
   }
   return out;
