@@ -58,6 +58,9 @@ export class PostgresStore extends BaseStore {
   /** Connects, runs migrations (under Kysely's migration lock) and starts listening for changes. */
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10 });
+    // An idle pooled connection the server closes (restart, failover, admin termination) emits an error on the
+    // pool; unhandled, it would crash the master. The pool drops that connection and the next query opens another.
+    pool.on('error', () => undefined);
     const store = new PostgresStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), options);
     try {
       await store.migrate();
