@@ -1,0 +1,823 @@
+/**
+ * The keeper: one per member, running as the partition's user beside its
+ * PostgreSQL. It decides, with its peers and without the master, which
+ * member is the primary (see docs/hyper-db.md for the argument):
+ *
+ * - The primary holds a LEASE: every `heartbeatMs` it asks each peer for a
+ *   promise "I will not vote for anyone else for `leaseMs`". It counts a grant
+ *   from the moment it SENT the request, so its own view of the lease always
+ *   ends before the peers' promises do. With no majority of grants for
+ *   `leaseMs - fenceMarginMs` it fences itself: SIGQUIT to the postmaster,
+ *   then it restarts as a standby. An isolated or frozen primary is fenced
+ *   before any standby may be elected.
+ * - A standby whose promise expired stands for election in a new TERM. A
+ *   peer votes at most once per term, only when its own promise expired,
+ *   only for a candidate whose (timeline, LSN) is at least its own, and
+ *   never while paused. A candidate with a majority promotes. With quorum
+ *   replication (`ANY k`, k = members − majority) every acknowledged commit
+ *   is on k+1 members, so any majority includes one that has it, and that one
+ *   only votes for a candidate at least as advanced: the winner has every
+ *   acknowledged commit.
+ * - Terms and votes are fsynced before answering.
+ */
+import { randomInt } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  comparePosition,
+  lsnToBigInt,
+  type HeartbeatAnswer,
+  type HeartbeatBody,
+  type KeeperConfig,
+  type MemberAddress,
+  type MemberEvent,
+  type MemberRole,
+  type MemberStatus,
+  type SwitchoverRequest,
+  type SwitchoverResult,
+  type TakeoverBody,
+  type VoteAnswer,
+  type VoteBody,
+} from '../protocol.js';
+import { callPeer, startPeerServer } from './peer-api.js';
+import { KeeperState } from './keeper-state.js';
+import { PostgresControl, type PgObservation } from './postgres-control.js';
+
+const now = (): number => performance.now();
+const TICK_MS = 100;
+const FENCE_CHECK_MS = 25;
+/** How long before the end of its lease the primary fences itself. */
+const FENCE_MARGIN_MS = 500;
+/** A standby that is not streaming from the leader this long is rejoined (rewind / clone). */
+const NOT_STREAMING_REJOIN_MS = 6000;
+const MAX_PG_RESTARTS = 3;
+const PG_RESTART_WINDOW_MS = 60_000;
+
+interface KnownLeader {
+  name: string;
+  term: number;
+  lsn: string | null;
+  timeline: number | null;
+}
+
+export class Keeper {
+  private config: KeeperConfig;
+  private configMtimeMs = 0;
+  private readonly pg: PostgresControl;
+  private readonly state: KeeperState;
+  private role: MemberRole = 'empty';
+  private obs: PgObservation = {
+    running: false,
+    inRecovery: null,
+    timeline: null,
+    lsn: null,
+    streaming: false,
+    upstream: null,
+    replicas: [],
+  };
+  private server: Server | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private ticking = false;
+  private stopped = false;
+  // Follower side.
+  private promisedUntil = 0;
+  private promisedTo: string | null = null;
+  private lastHeartbeatAt = 0;
+  private knownLeader: KnownLeader | null = null;
+  private followingSince = 0;
+  private electionBackoffUntil = 0;
+  // Leader side.
+  private leaseUntil = 0;
+  private forcedLeader = false;
+  private readonly grants = new Map<string, number>();
+  private readonly inFlight = new Set<string>();
+  private pgRestarts: number[] = [];
+  private lastPublished = '';
+
+  constructor(
+    private readonly configPath: string,
+    private readonly log: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+  ) {
+    this.config = this.readConfig();
+    this.pg = new PostgresControl(this.config);
+    this.state = new KeeperState(join(this.config.partitionPath, 'keeper-state.json'));
+  }
+
+  private readConfig(): KeeperConfig {
+    this.configMtimeMs = statSync(this.configPath).mtimeMs;
+    return JSON.parse(readFileSync(this.configPath, 'utf8')) as KeeperConfig;
+  }
+
+  private get majority(): number {
+    return Math.floor(this.config.memberCount / 2) + 1;
+  }
+
+  async start(): Promise<void> {
+    await this.pg.prepareDirs();
+    await this.pg.writeStaticConfig();
+    this.obs = await this.pg.observe();
+    const st = this.state.get();
+    this.lastHeartbeatAt = now();
+    // We may have promised a leader before a crash: keep that promise for one lease.
+    this.promisedUntil = now() + this.config.leaseMs;
+    this.server = await startPeerServer({
+      host: this.config.host,
+      port: this.config.keeperPort,
+      token: () => this.config.peerToken,
+      routes: {
+        'GET /status': () => ({ json: this.status() }),
+        'GET /metrics': () => ({ text: this.metrics() }),
+        'POST /heartbeat': (body) => ({ json: this.onHeartbeat(body as HeartbeatBody) }),
+        'POST /vote': async (body) => ({ json: await this.onVote(body as VoteBody) }),
+        'POST /release': (body) => ({ json: this.onRelease(body as { term: number; from: string }) }),
+        'POST /takeover': async (body) => ({ json: await this.onTakeover(body as TakeoverBody) }),
+      },
+    });
+    if (!this.obs.running && this.pg.hasData() && (st.leaderOfTerm !== null || !this.pg.wasStandby()))
+      this.state.update({ mayHaveDiverged: true, leaderOfTerm: null });
+    if (this.obs.running && this.obs.inRecovery === false) {
+      if (st.leaderOfTerm === st.term && st.term > 0) {
+        // A restarted keeper whose PostgreSQL kept running as primary: resume the lease if the peers still grant it.
+        this.role = 'primary';
+        this.leaseUntil = now() + FENCE_MARGIN_MS + 2 * this.config.heartbeatMs;
+        await this.heartbeatRound();
+        this.log(`resumed as primary of term ${st.term}: ${this.leaseValid() ? 'lease renewed' : 'no majority'}`);
+      } else this.fence('PostgreSQL runs as a primary this keeper did not elect');
+    } else if (this.obs.running) this.role = 'standby';
+    else this.role = this.pg.hasData() ? 'stopped' : 'empty';
+    this.timers.push(setInterval(() => void this.tick(), TICK_MS));
+    this.timers.push(setInterval(() => this.fenceCheck(), FENCE_CHECK_MS));
+    this.timers.push(setInterval(() => void this.heartbeatRound(), this.config.heartbeatMs));
+    this.log(`keeper ${this.config.name} started: role ${this.role}, term ${st.term}`);
+  }
+
+  /** SIGTERM: a primary hands its lease back so a standby takes over at once; PostgreSQL stops cleanly. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    const wasPrimary = this.role === 'primary';
+    this.role = 'stopped';
+    await this.pg.stop('fast').catch((e: unknown) => this.log(`stop: ${(e as Error).message}`));
+    if (wasPrimary) {
+      this.state.update({ mayHaveDiverged: true, leaderOfTerm: null });
+      await this.releasePeers();
+    }
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  // ───────────────────────────── the loop ─────────────────────────────
+
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    try {
+      await this.reloadConfigIfChanged();
+      this.obs = await this.pg.observe();
+      if (this.role === 'primary') await this.actAsPrimary();
+      else await this.actAsFollower();
+      await this.publish();
+    } catch (error) {
+      this.log(`tick: ${(error as Error).stack ?? String(error)}`);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async reloadConfigIfChanged(): Promise<void> {
+    let mtime: number;
+    try {
+      mtime = statSync(this.configPath).mtimeMs;
+    } catch {
+      return;
+    }
+    if (mtime === this.configMtimeMs) return;
+    const before = this.config;
+    this.config = this.readConfig();
+    this.pg.setConfig(this.config);
+    if (
+      JSON.stringify(before.peers) !== JSON.stringify(this.config.peers) ||
+      JSON.stringify(before.adminHosts) !== JSON.stringify(this.config.adminHosts)
+    ) {
+      await this.pg.writeStaticConfig();
+      if (this.obs.running) await this.pg.reload().catch(() => {});
+    }
+    const sw = this.config.switchover;
+    if (sw && sw.id !== this.state.get().handledSwitchover && this.role !== 'primary')
+      this.state.update({ handledSwitchover: sw.id });
+    this.log('configuration reloaded');
+  }
+
+  private async actAsPrimary(): Promise<void> {
+    if (!this.obs.running) {
+      const t = now();
+      this.pgRestarts = this.pgRestarts.filter((at) => t - at < PG_RESTART_WINDOW_MS);
+      if (this.pgRestarts.length >= MAX_PG_RESTARTS) {
+        this.stepDown(`PostgreSQL died ${MAX_PG_RESTARTS} times in ${PG_RESTART_WINDOW_MS / 1000} s`);
+        return;
+      }
+      this.pgRestarts.push(t);
+      this.log('PostgreSQL is down on the primary: restarting it in place');
+      await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() });
+      await this.pg.start({ standby: false });
+      if (this.role !== 'primary') {
+        this.fence('lease lost while restarting');
+        return;
+      }
+      this.addEvent('restart', `PostgreSQL restarted in place`, { total: Math.round(now() - t) });
+      return;
+    }
+    if (this.obs.inRecovery === true) return; // promotion in progress
+    if (await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() }))
+      await this.pg.reload();
+    const sw = this.config.switchover;
+    if (sw && sw.id !== this.state.get().handledSwitchover) {
+      this.state.update({ handledSwitchover: sw.id });
+      const result = await this.switchover(sw);
+      this.state.update({ lastSwitchover: result });
+      this.log(`switchover ${sw.id}: ${result.result}${result.reason ? ` (${result.reason})` : ''}`);
+    }
+  }
+
+  private async actAsFollower(): Promise<void> {
+    const c = this.config;
+    const leader = this.liveLeader();
+    if (!this.pg.hasData()) {
+      this.role = 'empty';
+      if (leader) await this.rejoin(leader, 'clone');
+      else if (c.bootstrap && c.peers.length + 1 >= c.memberCount && (await this.nobodyHasData())) {
+        const t = now();
+        this.log('bootstrapping the cluster: initdb');
+        await this.pg.initdb();
+        await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: '' });
+        await this.pg.start({ standby: true });
+        this.role = 'standby';
+        this.addEvent('bootstrap', 'initialised a new cluster', { initdb: Math.round(now() - t) });
+        this.lastHeartbeatAt = 0;
+        this.promisedUntil = 0;
+      }
+      return;
+    }
+    if (this.obs.running && this.obs.inRecovery === false) {
+      this.fence('PostgreSQL runs as a primary but this member is not the leader');
+      return;
+    }
+    const st = this.state.get();
+    if (leader && leader.name !== c.name) {
+      if (st.mayHaveDiverged) {
+        await this.rejoin(leader, 'rewind');
+        return;
+      }
+      const changed = await this.pg.writeDynamic({
+        primaryConninfo: this.pg.conninfoFor(leader),
+        syncStandbyNames: '',
+      });
+      if (changed) {
+        this.followingSince = now();
+        if (this.obs.running) await this.pg.reload();
+      }
+      if (!this.obs.running) {
+        await this.pg.start({ standby: true });
+        this.role = 'standby';
+        this.followingSince = now();
+        return;
+      }
+      this.role = 'standby';
+      if (this.obs.streaming) this.followingSince = now();
+      else if (now() - this.followingSince > NOT_STREAMING_REJOIN_MS) {
+        this.log(`not streaming from ${leader.name} for ${NOT_STREAMING_REJOIN_MS} ms: rejoining`);
+        await this.rejoin(leader, 'rewind');
+      }
+      return;
+    }
+    if (!this.obs.running) {
+      // No leader known: run as a standby without upstream so this member can stand for election.
+      await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: '' });
+      await this.pg.start({ standby: true });
+      this.role = 'standby';
+      return;
+    }
+    this.role = 'standby';
+    await this.maybeAcceptDataLoss();
+    await this.maybeStandForElection();
+  }
+
+  private liveLeader(): MemberAddress | null {
+    if (this.knownLeader === null || now() > this.promisedUntil) return null;
+    if (this.knownLeader.name === this.config.name) return null;
+    return this.config.peers.find((p) => p.name === this.knownLeader?.name) ?? null;
+  }
+
+  private async nobodyHasData(): Promise<boolean> {
+    const answers = await Promise.allSettled(
+      this.config.peers.map((p) => callPeer<MemberStatus>(p, this.config.peerToken, '/status', undefined, 1000)),
+    );
+    return answers.every((a) => a.status === 'fulfilled' && a.value.role === 'empty' && a.value.term === 0);
+  }
+
+  // ──────────────────────────── elections ────────────────────────────
+
+  private async maybeStandForElection(): Promise<void> {
+    const c = this.config;
+    const t = now();
+    if (c.paused || c.maintenance.includes(c.name)) return;
+    if (t < this.promisedUntil + randomInt(0, 300) || t < this.electionBackoffUntil) return;
+    if (this.obs.lsn === null || this.obs.timeline === null) return;
+    const leaderLsn = this.knownLeader?.lsn;
+    if (leaderLsn) {
+      const lag = lsnToBigInt(leaderLsn) - lsnToBigInt(this.obs.lsn);
+      if (lag > BigInt(c.maxLagBytes)) {
+        this.electionBackoffUntil = t + 1000;
+        this.log(`not standing for election: ${lag} bytes behind the last known primary position`);
+        return;
+      }
+    }
+    await this.runElection({ planned: false, forced: false });
+  }
+
+  private async runElection(options: { planned: boolean; forced: boolean }): Promise<boolean> {
+    const c = this.config;
+    const t0 = now();
+    const detectMs = this.lastHeartbeatAt > 0 ? t0 - this.lastHeartbeatAt : 0;
+    const obs = await this.pg.observe();
+    if (obs.lsn === null || obs.timeline === null || obs.inRecovery !== true) return false;
+    const term = this.state.get().term + 1;
+    this.state.update({ term, votedFor: c.name });
+    const body: VoteBody = { term, candidate: c.name, lsn: obs.lsn, timeline: obs.timeline, planned: options.planned };
+    const answers = await Promise.allSettled(
+      c.peers.map((p) => callPeer<VoteAnswer>(p, c.peerToken, '/vote', body, 1000)),
+    );
+    let votes = 1;
+    const refusals: string[] = [];
+    for (const [i, a] of answers.entries()) {
+      const peer = c.peers[i]?.name ?? '?';
+      if (a.status === 'rejected') refusals.push(`${peer}: unreachable`);
+      else if (a.value.granted) votes++;
+      else {
+        refusals.push(`${peer}: ${a.value.reason ?? 'refused'}`);
+        if (a.value.term > this.state.get().term) this.state.update({ term: a.value.term, votedFor: null });
+      }
+    }
+    if (votes < this.majority && !options.forced) {
+      this.electionBackoffUntil = now() + 300 + randomInt(0, 500);
+      this.log(`election for term ${term} lost: ${votes}/${c.memberCount} votes (${refusals.join('; ')})`);
+      return false;
+    }
+    if (this.state.get().term !== term) return false;
+    const tElected = now();
+    this.role = 'primary';
+    this.forcedLeader = options.forced;
+    this.leaseUntil = options.forced ? Infinity : t0 + c.leaseMs;
+    this.grants.clear();
+    this.knownLeader = { name: c.name, term, lsn: obs.lsn, timeline: obs.timeline };
+    this.state.update({ leaderOfTerm: term, mayHaveDiverged: false });
+    try {
+      // The quorum is in force before the first commit the new primary can acknowledge.
+      await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() });
+      await this.pg.reload();
+      await this.pg.promote();
+    } catch (error) {
+      this.log(`promotion failed: ${(error as Error).message}`);
+      this.stepDown('promotion failed');
+      return false;
+    }
+    void this.heartbeatRound();
+    const tPromoted = now();
+    await this.pg.ensureRoles().catch((e: unknown) => this.log(`roles: ${(e as Error).message}`));
+    const kind = options.forced
+      ? 'forced-promotion'
+      : options.planned
+        ? 'switchover'
+        : this.state.get().events.some((e) => e.kind !== 'bootstrap')
+          ? 'failover'
+          : 'bootstrap';
+    const timings = {
+      detect: Math.round(detectMs),
+      election: Math.round(tElected - t0),
+      promote: Math.round(tPromoted - tElected),
+      total: Math.round(tPromoted - t0 + detectMs),
+    };
+    this.addEvent(kind, `promoted in term ${term} with ${votes}/${c.memberCount} votes`, timings, {
+      failovers: this.state.get().failovers + (kind === 'failover' ? 1 : 0),
+    });
+    this.log(`promoted: term ${term}, ${JSON.stringify(timings)}`);
+    return true;
+  }
+
+  private async onVote(body: VoteBody): Promise<VoteAnswer> {
+    const c = this.config;
+    const st = this.state.get();
+    const refuse = (reason: string): VoteAnswer => ({ granted: false, term: this.state.get().term, reason });
+    if (!isVoteBody(body)) return refuse('malformed vote request');
+    if (body.term < st.term) return refuse(`stale term ${body.term} < ${st.term}`);
+    if (body.term === st.term && st.votedFor !== null && st.votedFor !== body.candidate)
+      return refuse(`already voted for ${st.votedFor} in term ${st.term}`);
+    if (this.role === 'primary' && this.leaseValid()) return refuse('I am the primary and my lease is valid');
+    if (now() < this.promisedUntil && this.promisedTo !== body.candidate)
+      return refuse(`lease promised to ${this.promisedTo ?? 'a previous leader'}`);
+    if (c.paused && !body.planned) return refuse('the cluster is paused');
+    if (c.maintenance.includes(body.candidate)) return refuse(`${body.candidate} is in maintenance`);
+    if (!c.peers.some((p) => p.name === body.candidate)) return refuse(`${body.candidate} is not a member`);
+    const mine = await this.position();
+    if (mine === 'unknown') return refuse('my WAL position is unknown (PostgreSQL down after a crash)');
+    if (mine !== null && comparePosition(body, mine) < 0)
+      return refuse(`candidate is behind me (${body.timeline}/${body.lsn} < ${mine.timeline}/${mine.lsn})`);
+    this.state.update({ term: body.term, votedFor: body.candidate });
+    this.promisedUntil = now() + c.leaseMs;
+    this.promisedTo = body.candidate;
+    return { granted: true, term: body.term };
+  }
+
+  /** This member's WAL position; null when it has no data; 'unknown' when it cannot be known safely. */
+  private async position(): Promise<{ timeline: number; lsn: string } | null | 'unknown'> {
+    if (!this.pg.hasData()) return null;
+    const obs = await this.pg.observe();
+    if (obs.running)
+      return obs.lsn !== null && obs.timeline !== null ? { lsn: obs.lsn, timeline: obs.timeline } : 'unknown';
+    return (await this.pg.cleanShutdownPosition().catch(() => null)) ?? 'unknown';
+  }
+
+  private onHeartbeat(body: HeartbeatBody): HeartbeatAnswer {
+    const st = this.state.get();
+    if (!isHeartbeatBody(body)) return { ok: false, term: st.term, reason: 'malformed heartbeat' };
+    if (body.term < st.term) return { ok: false, term: st.term, reason: `stale term ${body.term} < ${st.term}` };
+    if (body.term > st.term) this.state.update({ term: body.term, votedFor: null });
+    if (this.role === 'primary' && body.leader !== this.config.name)
+      this.stepDown(`${body.leader} leads term ${body.term}`);
+    if (this.knownLeader?.name !== body.leader || this.knownLeader.term !== body.term)
+      this.log(`following ${body.leader} (term ${body.term})`);
+    this.knownLeader = { name: body.leader, term: body.term, lsn: body.lsn, timeline: body.timeline };
+    if (typeof body.switchoverId === 'string' && body.switchoverId !== this.state.get().handledSwitchover)
+      this.state.update({ handledSwitchover: body.switchoverId });
+    this.promisedUntil = now() + body.leaseMs;
+    this.promisedTo = body.leader;
+    this.lastHeartbeatAt = now();
+    return { ok: true, term: body.term };
+  }
+
+  private onRelease(body: { term: number; from: string }): { ok: boolean } {
+    if (typeof body?.term !== 'number' || typeof body.from !== 'string') return { ok: false };
+    if (body.term === this.state.get().term && this.promisedTo === body.from) {
+      this.promisedUntil = 0;
+      this.knownLeader = null;
+    }
+    return { ok: true };
+  }
+
+  // ─────────────────────────── leadership ───────────────────────────
+
+  private leaseValid(): boolean {
+    return this.role === 'primary' && (this.forcedLeader || now() < this.leaseUntil - FENCE_MARGIN_MS);
+  }
+
+  private fenceCheck(): void {
+    if (this.role === 'primary' && !this.leaseValid()) this.fence('lease lost: no majority of peers renewed it');
+  }
+
+  private async heartbeatRound(): Promise<void> {
+    if (this.role !== 'primary' || this.stopped) return;
+    const c = this.config;
+    const need = this.majority - 1;
+    const term = this.state.get().term;
+    const body: HeartbeatBody = {
+      term,
+      leader: c.name,
+      lsn: this.obs.lsn,
+      timeline: this.obs.timeline,
+      leaseMs: c.leaseMs,
+      switchoverId: this.state.get().handledSwitchover,
+    };
+    if (need <= 0) this.leaseUntil = Infinity;
+    await Promise.allSettled(
+      c.peers.map(async (p) => {
+        if (this.inFlight.has(p.name)) return;
+        this.inFlight.add(p.name);
+        const sentAt = now();
+        try {
+          const answer = await callPeer<HeartbeatAnswer>(p, c.peerToken, '/heartbeat', body, c.leaseMs / 2);
+          if (answer.ok && this.state.get().term === term) {
+            this.grants.set(p.name, sentAt + c.leaseMs);
+            const best = [...this.grants.values()].sort((a, b) => b - a);
+            const until = best[need - 1];
+            if (until !== undefined && need > 0 && until > this.leaseUntil) this.leaseUntil = until;
+            if (this.forcedLeader && best.length >= need) this.forcedLeader = false;
+          } else if (answer.term > term) {
+            this.state.update({ term: answer.term, votedFor: null });
+            this.stepDown(`${p.name} is in term ${answer.term}`);
+          }
+        } catch {
+          // An unreachable peer simply does not renew; the lease arithmetic decides.
+        } finally {
+          this.inFlight.delete(p.name);
+        }
+      }),
+    );
+  }
+
+  /** Stop being the primary NOW: the postmaster gets SIGQUIT (immediate stop); it restarts as a standby. */
+  private fence(reason: string): void {
+    const wasPrimary = this.role === 'primary';
+    this.role = 'demoted';
+    this.leaseUntil = 0;
+    this.forcedLeader = false;
+    const pid = this.pg.postmasterPid();
+    if (pid !== null) {
+      try {
+        process.kill(pid, 'SIGQUIT');
+      } catch {
+        // already gone
+      }
+    }
+    this.state.update({ mayHaveDiverged: true, leaderOfTerm: null });
+    if (this.knownLeader?.name === this.config.name) this.knownLeader = null;
+    this.addEvent('fenced', `${reason}${wasPrimary ? '' : ' (was not the leader)'}`);
+    this.log(`fenced: ${reason}`);
+  }
+
+  private stepDown(reason: string): void {
+    if (this.role === 'primary') this.fence(reason);
+  }
+
+  private syncStandbyNames(): string {
+    const c = this.config;
+    if (c.syncMode === 'async' || c.peers.length === 0) return '';
+    const k =
+      c.syncMode === 'strict' ? c.peers.length : Math.max(1, c.memberCount - (Math.floor(c.memberCount / 2) + 1));
+    const eligible = c.peers.filter((p) => !c.maintenance.includes(p.name)).map((p) => p.name);
+    const fill = c.peers.filter((p) => c.maintenance.includes(p.name)).map((p) => p.name);
+    const names = [...eligible];
+    while (names.length < k && fill.length > 0) names.push(fill.shift() as string);
+    return `ANY ${Math.min(k, c.peers.length)} (${names.map((n) => `"${n}"`).join(', ')})`;
+  }
+
+  // ─────────────────────────── switchover ───────────────────────────
+
+  private async switchover(request: SwitchoverRequest): Promise<SwitchoverResult> {
+    const c = this.config;
+    const refuse = (reason: string): SwitchoverResult => ({ id: request.id, result: 'refused', reason, from: c.name });
+    const replicas = this.obs.replicas;
+    let targetName = request.to;
+    if (targetName === null) {
+      const best = replicas
+        .filter((r) => r.state === 'streaming' && !c.maintenance.includes(r.name))
+        .sort((a, b) => a.lagBytes - b.lagBytes)[0];
+      if (best === undefined) return refuse('no standby is streaming and eligible');
+      targetName = best.name;
+    }
+    if (targetName === c.name) return refuse(`${targetName} is already the primary`);
+    const target = c.peers.find((p) => p.name === targetName);
+    if (target === undefined) return refuse(`${targetName} is not a member of this cluster`);
+    if (c.maintenance.includes(targetName)) return refuse(`${targetName} is in maintenance`);
+    const replica = replicas.find((r) => r.name === targetName);
+    if (replica?.state !== 'streaming') return refuse(`${targetName} is not streaming from the primary`);
+    if (replica.lagBytes > c.maxLagBytes)
+      return refuse(`${targetName} lags ${replica.lagBytes} bytes behind (limit ${c.maxLagBytes})`);
+    const t0 = now();
+    await this.pg.checkpoint().catch(() => {});
+    const tStop = now();
+    const term = this.state.get().term;
+    this.role = 'demoted';
+    this.leaseUntil = 0;
+    await this.pg.stop('fast');
+    const position = await this.pg.cleanShutdownPosition();
+    this.state.update({ leaderOfTerm: null, mayHaveDiverged: position === null });
+    await this.releasePeers();
+    this.knownLeader = null;
+    this.promisedUntil = 0;
+    const tStopped = now();
+    let answer: { ok: boolean; reason?: string };
+    try {
+      answer = await callPeer(
+        target,
+        c.peerToken,
+        '/takeover',
+        { term, from: c.name, lsn: position?.lsn ?? '0/0', switchoverId: request.id },
+        20_000,
+      );
+    } catch (error) {
+      answer = { ok: false, reason: (error as Error).message };
+    }
+    const tDone = now();
+    this.role = 'standby';
+    if (!answer.ok) {
+      this.addEvent('switchover', `switchover to ${targetName} failed: ${answer.reason ?? 'unknown'}`);
+      return {
+        id: request.id,
+        result: 'failed',
+        reason: answer.reason ?? 'takeover refused',
+        from: c.name,
+        to: targetName,
+      };
+    }
+    this.addEvent('switchover', `handed over to ${targetName}`, {
+      checkpoint: Math.round(tStop - t0),
+      stop: Math.round(tStopped - tStop),
+      takeover: Math.round(tDone - tStopped),
+      total: Math.round(tDone - tStop),
+    });
+    return { id: request.id, result: 'done', from: c.name, to: targetName, durationMs: Math.round(tDone - tStop) };
+  }
+
+  private async releasePeers(): Promise<void> {
+    const c = this.config;
+    const term = this.state.get().term;
+    await Promise.allSettled(c.peers.map((p) => callPeer(p, c.peerToken, '/release', { term, from: c.name }, 500)));
+  }
+
+  private async onTakeover(body: TakeoverBody): Promise<{ ok: boolean; reason?: string }> {
+    if (typeof body?.lsn !== 'string' || typeof body.from !== 'string') return { ok: false, reason: 'malformed' };
+    if (this.role !== 'standby') return { ok: false, reason: `${this.config.name} is ${this.role}, not a standby` };
+    const deadline = now() + 10_000;
+    for (;;) {
+      const obs = await this.pg.observe();
+      if (obs.lsn !== null && lsnToBigInt(obs.lsn) > lsnToBigInt(body.lsn)) break;
+      if (now() > deadline) return { ok: false, reason: `did not receive WAL beyond ${body.lsn} within 10 s` };
+      await sleep(10);
+    }
+    if (this.promisedTo === body.from) this.promisedUntil = 0;
+    if (typeof body.switchoverId === 'string') this.state.update({ handledSwitchover: body.switchoverId });
+    while (this.ticking) await sleep(5);
+    this.ticking = true;
+    try {
+      // The release may already have let this member win an ordinary election.
+      if ((this.role as MemberRole) === 'primary') return { ok: true };
+      const ok = await this.runElection({ planned: true, forced: false });
+      return ok ? { ok } : { ok, reason: 'election lost' };
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  // ───────────────────────────── rejoin ─────────────────────────────
+
+  private async rejoin(leader: MemberAddress, how: 'rewind' | 'clone'): Promise<void> {
+    const t0 = now();
+    this.role = 'rejoining';
+    await this.pg.stop('fast');
+    let kind: MemberEvent['kind'] = 'rejoin';
+    let detail = `rewound from ${leader.name}`;
+    if (how === 'rewind' && this.pg.hasData()) {
+      try {
+        await this.pg.rewindFrom(leader);
+      } catch (error) {
+        this.log(`pg_rewind failed, cloning instead: ${(error as Error).message}`);
+        kind = 'reclone';
+        detail = `pg_rewind failed (${firstLine((error as Error).message)}); cloned from ${leader.name}`;
+        await this.pg.cloneFrom(leader);
+      }
+    } else {
+      kind = 'reclone';
+      detail = `cloned from ${leader.name}`;
+      await this.pg.cloneFrom(leader);
+    }
+    await this.pg.writeDynamic({ primaryConninfo: this.pg.conninfoFor(leader), syncStandbyNames: '' });
+    await this.pg.start({ standby: true });
+    this.state.update({ mayHaveDiverged: false });
+    this.role = 'standby';
+    this.followingSince = now();
+    this.addEvent(kind, detail, { total: Math.round(now() - t0) });
+  }
+
+  private async maybeAcceptDataLoss(): Promise<void> {
+    const request = this.config.acceptDataLoss;
+    const st = this.state.get();
+    if (request === null || request.id === st.handledAcceptDataLoss) return;
+    this.state.update({ handledAcceptDataLoss: request.id });
+    if (request.member !== this.config.name) return;
+    if (now() < this.promisedUntil) {
+      this.log(`accept-data-loss ${request.id} ignored: a leader is alive`);
+      return;
+    }
+    this.log(`accept-data-loss ${request.id} by ${request.by}: promoting without a majority`);
+    this.addEvent('forced-promotion', `requested by ${request.by} (request ${request.id}); commits may be lost`);
+    await this.runElection({ planned: false, forced: true });
+  }
+
+  // ─────────────────────────── reporting ───────────────────────────
+
+  private addEvent(
+    kind: MemberEvent['kind'],
+    detail: string,
+    timings?: Record<string, number>,
+    change: Parameters<KeeperState['update']>[0] = {},
+  ): void {
+    this.state.addEvent(
+      { at: new Date().toISOString(), kind, term: this.state.get().term, detail, ...(timings ? { timings } : {}) },
+      change,
+    );
+  }
+
+  status(): MemberStatus {
+    const c = this.config;
+    const st = this.state.get();
+    const leaderLsn = this.knownLeader?.lsn;
+    let lagBytes: number | null = null;
+    if (this.role === 'primary') lagBytes = 0;
+    else if (leaderLsn && this.obs.lsn)
+      lagBytes = Math.max(0, Number(lsnToBigInt(leaderLsn) - lsnToBigInt(this.obs.lsn)));
+    return {
+      name: c.name,
+      role: this.role,
+      term: st.term,
+      leader: this.role === 'primary' ? c.name : (this.liveLeader()?.name ?? null),
+      leaseValid: this.leaseValid(),
+      pgRunning: this.obs.running,
+      timeline: this.obs.timeline,
+      lsn: this.obs.lsn,
+      lagBytes,
+      streaming: this.obs.streaming,
+      maintenance: c.maintenance.includes(c.name),
+      paused: c.paused,
+      syncStandbys: this.role === 'primary' ? this.syncStandbyNames() : null,
+      replicas: this.obs.replicas,
+      events: st.events.slice(-10),
+      switchover: st.lastSwitchover,
+      failovers: st.failovers,
+    };
+  }
+
+  private metrics(): string {
+    const s = this.status();
+    const m = `member="${s.name}"`;
+    const roles = ['primary', 'standby', 'demoted', 'rejoining', 'empty', 'stopped'];
+    const lastFailover = [...this.state.get().events].reverse().find((e) => e.kind === 'failover');
+    return [
+      '# HELP hyperdb_member_role 1 for the role this member has.',
+      '# TYPE hyperdb_member_role gauge',
+      ...roles.map((r) => `hyperdb_member_role{${m},role="${r}"} ${s.role === r ? 1 : 0}`),
+      '# HELP hyperdb_term Election term this member is in.',
+      '# TYPE hyperdb_term gauge',
+      `hyperdb_term{${m}} ${s.term}`,
+      '# HELP hyperdb_replication_lag_bytes WAL bytes behind the primary (last heartbeat).',
+      '# TYPE hyperdb_replication_lag_bytes gauge',
+      `hyperdb_replication_lag_bytes{${m}} ${s.lagBytes ?? 'NaN'}`,
+      '# HELP hyperdb_streaming 1 when the WAL receiver streams.',
+      '# TYPE hyperdb_streaming gauge',
+      `hyperdb_streaming{${m}} ${s.streaming ? 1 : 0}`,
+      '# HELP hyperdb_failovers_total Failovers this member won.',
+      '# TYPE hyperdb_failovers_total counter',
+      `hyperdb_failovers_total{${m}} ${s.failovers}`,
+      '# HELP hyperdb_last_failover_duration_seconds Detection to writable, of the last failover this member won.',
+      '# TYPE hyperdb_last_failover_duration_seconds gauge',
+      `hyperdb_last_failover_duration_seconds{${m}} ${lastFailover?.timings?.total !== undefined ? lastFailover.timings.total / 1000 : 'NaN'}`,
+      '',
+    ].join('\n');
+  }
+
+  /** Runtime connection parameters for the master (only when something a person cares about changed). */
+  private async publish(): Promise<void> {
+    const s = this.status();
+    const doc = {
+      role: s.role,
+      term: s.term,
+      leader: s.leader,
+      timeline: s.timeline,
+      streaming: s.streaming,
+      maintenance: s.maintenance,
+      lag_mib: s.lagBytes === null ? null : Math.floor(s.lagBytes / 1048576),
+      failovers: s.failovers,
+      last_event: s.events.at(-1) ?? null,
+      switchover: s.switchover,
+    };
+    const text = JSON.stringify(doc);
+    if (text === this.lastPublished) return;
+    const dir = join(this.config.partitionPath, '.hox');
+    if (!existsSync(dir)) await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'publish.json.tmp'), text);
+    await rename(join(dir, 'publish.json.tmp'), join(dir, 'publish.json'));
+    this.lastPublished = text;
+  }
+}
+
+function isVoteBody(b: unknown): b is VoteBody {
+  const v = b as VoteBody;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    Number.isInteger(v.term) &&
+    typeof v.candidate === 'string' &&
+    typeof v.lsn === 'string' &&
+    Number.isInteger(v.timeline) &&
+    typeof v.planned === 'boolean'
+  );
+}
+
+function isHeartbeatBody(b: unknown): b is HeartbeatBody {
+  const v = b as HeartbeatBody;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    Number.isInteger(v.term) &&
+    typeof v.leader === 'string' &&
+    typeof v.leaseMs === 'number' &&
+    v.leaseMs > 0 &&
+    v.leaseMs <= 60_000
+  );
+}
+
+function firstLine(text: string): string {
+  return text.split('\n').find((l) => l.trim() !== '') ?? text;
+}

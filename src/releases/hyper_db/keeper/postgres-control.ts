@@ -1,0 +1,390 @@
+/**
+ * The keeper's hands on its PostgreSQL: initdb, clone, start, stop, promote,
+ * rewind, and a few queries. Everything runs as the partition's user.
+ *
+ * Per-member settings live OUTSIDE the data directory (`pgconf/`): pg_rewind
+ * and pg_basebackup copy the source's data directory, config files included,
+ * so nothing that differs between members may live there. The server starts
+ * with `-c config_file=pgconf/postgresql.conf`, which includes
+ * `pgconf/dynamic.conf` (primary_conninfo, synchronous_standby_names) that
+ * the keeper rewrites and reloads on role changes.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { REPLICATION_USER, SUPERUSER, type KeeperConfig, type MemberAddress } from '../protocol.js';
+
+const exec = promisify(execFile);
+
+export interface PgObservation {
+  running: boolean;
+  inRecovery: boolean | null;
+  timeline: number | null;
+  lsn: string | null;
+  /** Standby: is the WAL receiver streaming, and from which host:port. */
+  streaming: boolean;
+  upstream: string | null;
+  replicas: { name: string; state: string; syncState: string; lagBytes: number }[];
+}
+
+const NOT_RUNNING: PgObservation = {
+  running: false,
+  inRecovery: null,
+  timeline: null,
+  lsn: null,
+  streaming: false,
+  upstream: null,
+  replicas: [],
+};
+
+export class PostgresControl {
+  readonly dataDir: string;
+  readonly confDir: string;
+  readonly runDir: string;
+  readonly logFile: string;
+
+  constructor(private config: KeeperConfig) {
+    this.dataDir = join(config.partitionPath, 'pgdata');
+    this.confDir = join(config.partitionPath, 'pgconf');
+    this.runDir = join(config.partitionPath, 'run');
+    this.logFile = join(config.partitionPath, 'var', 'postgresql.log');
+  }
+
+  setConfig(config: KeeperConfig): void {
+    this.config = config;
+  }
+
+  private bin(name: string): string {
+    return join(this.config.binDir, name);
+  }
+
+  hasData(): boolean {
+    return existsSync(join(this.dataDir, 'PG_VERSION'));
+  }
+
+  /** The data directory was last started as a standby. */
+  wasStandby(): boolean {
+    return existsSync(join(this.dataDir, 'standby.signal'));
+  }
+
+  /** The postmaster's pid when one runs on this data directory. */
+  postmasterPid(): number | null {
+    try {
+      const pid = Number(readFileSync(join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      if (!Number.isInteger(pid) || pid <= 0) return null;
+      process.kill(pid, 0);
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return cmdline.includes('postgres') ? pid : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async prepareDirs(): Promise<void> {
+    for (const dir of [this.confDir, this.runDir, join(this.config.partitionPath, 'var')]) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chmod(dir, 0o700);
+    }
+  }
+
+  /** Static settings and pg_hba; the dynamic part is written by {@link writeDynamic}. */
+  async writeStaticConfig(): Promise<void> {
+    const c = this.config;
+    const settings: Record<string, string | number | boolean> = {
+      data_directory: this.dataDir,
+      hba_file: join(this.confDir, 'pg_hba.conf'),
+      ident_file: join(this.confDir, 'pg_ident.conf'),
+      listen_addresses: c.host,
+      port: c.pgPort,
+      unix_socket_directories: this.runDir,
+      unix_socket_permissions: '0700',
+      wal_level: 'replica',
+      wal_log_hints: true,
+      max_wal_senders: 16,
+      max_replication_slots: 16,
+      wal_keep_size: '1GB',
+      hot_standby: true,
+      hot_standby_feedback: true,
+      synchronous_commit: 'on',
+      recovery_target_timeline: 'latest',
+      wal_retrieve_retry_interval: '200ms',
+      wal_receiver_status_interval: '1s',
+      wal_sender_timeout: '5s',
+      wal_receiver_timeout: '5s',
+      password_encryption: 'scram-sha-256',
+      max_connections: 200,
+      shared_buffers: '128MB',
+      logging_collector: false,
+      log_line_prefix: '%m [%p] ',
+      ...c.settings,
+    };
+    const lines = Object.entries(settings).map(([k, v]) => `${k} = ${quoteSetting(v)}`);
+    lines.push(`include_if_exists = ${quoteSetting(join(this.confDir, 'dynamic.conf'))}`);
+    await writeFile(join(this.confDir, 'postgresql.conf'), `${lines.join('\n')}\n`, { mode: 0o600 });
+    // Passwords (43 random characters each, derived from the cluster secret) are the gate: on one machine
+    // loopback connections come from 127.0.0.1 whatever the member's address, so source addresses prove nothing.
+    const hba = [
+      '# written by the hyper_db keeper; first match wins',
+      'local all all trust',
+      `host replication ${REPLICATION_USER} all scram-sha-256`,
+      'host replication all all reject',
+      `host all ${SUPERUSER} all scram-sha-256`,
+      `host all ${REPLICATION_USER} all reject`,
+      'host all all all scram-sha-256',
+    ];
+    await writeFile(join(this.confDir, 'pg_hba.conf'), `${hba.join('\n')}\n`, { mode: 0o600 });
+    await writeFile(join(this.confDir, 'pg_ident.conf'), '', { mode: 0o600 });
+  }
+
+  /** Rewrites the role-dependent settings; returns whether they changed. */
+  async writeDynamic(settings: { primaryConninfo: string; syncStandbyNames: string }): Promise<boolean> {
+    const content =
+      `primary_conninfo = ${quoteSetting(settings.primaryConninfo)}\n` +
+      `synchronous_standby_names = ${quoteSetting(settings.syncStandbyNames)}\n`;
+    const path = join(this.confDir, 'dynamic.conf');
+    const before = existsSync(path) ? readFileSync(path, 'utf8') : '';
+    if (before === content) return false;
+    await writeFile(`${path}.tmp`, content, { mode: 0o600 });
+    await rename(`${path}.tmp`, path);
+    return true;
+  }
+
+  conninfoFor(upstream: MemberAddress): string {
+    return [
+      `host=${upstream.host}`,
+      `port=${upstream.pgPort}`,
+      `user=${REPLICATION_USER}`,
+      `password=${this.config.replicationPassword}`,
+      `application_name=${this.config.name}`,
+      'connect_timeout=2',
+      'keepalives_idle=2',
+      'keepalives_interval=1',
+      'keepalives_count=2',
+    ].join(' ');
+  }
+
+  async initdb(): Promise<void> {
+    await rm(this.dataDir, { recursive: true, force: true });
+    await exec(
+      this.bin('initdb'),
+      [
+        '-D',
+        this.dataDir,
+        '-U',
+        SUPERUSER,
+        '--auth-local=trust',
+        '--auth-host=scram-sha-256',
+        '-E',
+        'UTF8',
+        '--locale=C',
+      ],
+      { timeout: 120_000 },
+    );
+  }
+
+  /** A fresh copy of the primary's data directory (into a temp dir, renamed when complete). */
+  async cloneFrom(source: MemberAddress): Promise<void> {
+    const tmp = `${this.dataDir}.clone`;
+    await rm(tmp, { recursive: true, force: true });
+    await exec(
+      this.bin('pg_basebackup'),
+      ['-h', source.host, '-p', String(source.pgPort), '-U', REPLICATION_USER, '-D', tmp, '-X', 'stream', '-c', 'fast'],
+      {
+        timeout: 600_000,
+        env: { ...process.env, PGPASSWORD: this.config.replicationPassword, PGCONNECT_TIMEOUT: '3' },
+      },
+    );
+    await rm(this.dataDir, { recursive: true, force: true });
+    await rename(tmp, this.dataDir);
+    await chmod(this.dataDir, 0o700);
+  }
+
+  /** pg_rewind against the current primary (the target must be stopped). */
+  async rewindFrom(source: MemberAddress): Promise<void> {
+    const conn = `host=${source.host} port=${source.pgPort} user=${SUPERUSER} dbname=postgres connect_timeout=3`;
+    await exec(this.bin('pg_rewind'), ['-D', this.dataDir, `--source-server=${conn}`], {
+      timeout: 600_000,
+      env: { ...process.env, PGPASSWORD: this.config.superuserPassword },
+    });
+  }
+
+  /** Starts the postmaster, detached (it outlives a crashed keeper, which adopts it on restart). */
+  async start(options: { standby: boolean }): Promise<void> {
+    const signal = join(this.dataDir, 'standby.signal');
+    if (options.standby) await writeFile(signal, '', { mode: 0o600 });
+    else await rm(signal, { force: true });
+    await rm(join(this.dataDir, 'recovery.signal'), { force: true });
+    const log = openSync(this.logFile, 'a', 0o600);
+    try {
+      const child = spawn(this.bin('postgres'), ['-c', `config_file=${join(this.confDir, 'postgresql.conf')}`], {
+        detached: true,
+        stdio: ['ignore', log, log],
+      });
+      child.unref();
+    } finally {
+      closeSync(log);
+    }
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (await this.ping()) return;
+      if (Date.now() > deadline)
+        throw new Error(`PostgreSQL did not accept connections within 60 s (see ${this.logFile})`);
+      await sleep(50);
+    }
+  }
+
+  async stop(mode: 'fast' | 'immediate'): Promise<void> {
+    if (this.postmasterPid() === null) return;
+    await exec(this.bin('pg_ctl'), ['stop', '-D', this.dataDir, '-m', mode, '-w', '-t', '60'], {
+      timeout: 70_000,
+    }).catch(async (error: unknown) => {
+      const pid = this.postmasterPid();
+      if (pid === null) return;
+      process.kill(pid, 'SIGQUIT');
+      await sleep(500);
+      if (this.postmasterPid() !== null) throw error;
+    });
+  }
+
+  /** Where a cleanly stopped server's WAL ends, from pg_controldata (null if it did not stop cleanly). */
+  async cleanShutdownPosition(): Promise<{ lsn: string; timeline: number } | null> {
+    if (!this.hasData() || this.postmasterPid() !== null) return null;
+    const { stdout } = await exec(this.bin('pg_controldata'), ['-D', this.dataDir], {
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    const field = (name: string): string | undefined =>
+      stdout
+        .split('\n')
+        .find((l) => l.startsWith(`${name}:`))
+        ?.slice(name.length + 1)
+        .trim();
+    const state = field('Database cluster state');
+    if (state !== 'shut down' && state !== 'shut down in recovery') return null;
+    const lsn = field('Latest checkpoint location');
+    const timeline = Number(field("Latest checkpoint's TimeLineID"));
+    return lsn && Number.isInteger(timeline) ? { lsn, timeline } : null;
+  }
+
+  private client(): pg.Client {
+    return new pg.Client({
+      host: this.runDir,
+      port: this.config.pgPort,
+      user: SUPERUSER,
+      database: 'postgres',
+      connectionTimeoutMillis: 2000,
+      statement_timeout: 5000,
+      application_name: 'hyper_db keeper',
+    });
+  }
+
+  async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    const client = this.client();
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      return (await client.query<R>(sql, params)).rows;
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async observe(): Promise<PgObservation> {
+    if (this.postmasterPid() === null) return NOT_RUNNING;
+    try {
+      const [row] = await this.query<{
+        in_recovery: boolean;
+        lsn: string | null;
+        tli: number | null;
+        wr_status: string | null;
+        wr_tli: number | null;
+        upstream: string | null;
+      }>(
+        `SELECT pg_is_in_recovery() AS in_recovery,
+           CASE WHEN pg_is_in_recovery()
+             THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text
+             ELSE pg_current_wal_lsn()::text END AS lsn,
+           CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint())
+             ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS tli,
+           (SELECT status FROM pg_stat_wal_receiver) AS wr_status,
+           (SELECT received_tli FROM pg_stat_wal_receiver) AS wr_tli,
+           (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver) AS upstream`,
+      );
+      if (row === undefined) return NOT_RUNNING;
+      let replicas: PgObservation['replicas'] = [];
+      if (!row.in_recovery)
+        replicas = (
+          await this.query<{ name: string; state: string; sync_state: string; lag: string | null }>(
+            `SELECT application_name AS name, state, sync_state,
+               (pg_current_wal_lsn() - coalesce(flush_lsn, '0/0'))::text AS lag
+             FROM pg_stat_replication ORDER BY application_name`,
+          )
+        ).map((r) => ({ name: r.name, state: r.state, syncState: r.sync_state, lagBytes: Number(r.lag ?? 0) }));
+      return {
+        running: true,
+        inRecovery: row.in_recovery,
+        timeline: Math.max(row.tli ?? 0, row.wr_tli ?? 0) || null,
+        lsn: row.lsn,
+        streaming: row.wr_status === 'streaming',
+        upstream: row.upstream,
+        replicas,
+      };
+    } catch {
+      return { ...NOT_RUNNING, running: true };
+    }
+  }
+
+  async promote(): Promise<void> {
+    const [row] = await this.query<{ ok: boolean }>('SELECT pg_promote(true, 30) AS ok');
+    if (row?.ok !== true) throw new Error('pg_promote() did not complete within 30 s');
+  }
+
+  async reload(): Promise<void> {
+    await this.query('SELECT pg_reload_conf()');
+  }
+
+  /**
+   * Roles every primary must have; passwords follow the cluster secret.
+   * Committed locally: at bootstrap no standby exists yet to acknowledge it.
+   */
+  async ensureRoles(): Promise<void> {
+    const c = this.config;
+    await this.query(
+      `SET synchronous_commit = local;
+       ALTER ROLE ${SUPERUSER} PASSWORD ${literal(c.superuserPassword)};
+       DO $do$ BEGIN
+         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${REPLICATION_USER}') THEN
+           CREATE ROLE ${REPLICATION_USER} WITH REPLICATION LOGIN;
+         END IF;
+       END $do$;
+       ALTER ROLE ${REPLICATION_USER} WITH REPLICATION LOGIN PASSWORD ${literal(c.replicationPassword)};`,
+    );
+  }
+
+  async checkpoint(): Promise<void> {
+    await this.query('CHECKPOINT');
+  }
+}
+
+function quoteSetting(value: string | number | boolean): string {
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
+  if (typeof value === 'number') return String(value);
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+/** A SQL string literal (passwords are base64url, but quote properly anyway). */
+export function literal(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}

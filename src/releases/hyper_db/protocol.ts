@@ -1,0 +1,186 @@
+/**
+ * What hyper_db's processes say to each other: the keeper's configuration
+ * (rendered by the `member` profile), the router's (rendered by the `cluster`
+ * profile), and the JSON bodies of the keeper's peer API.
+ *
+ * Member roles (transitions):
+ *   empty ──bootstrap/clone──▶ standby ──election won──▶ primary
+ *   primary ──lease lost / higher term / switchover──▶ demoted ──rejoin──▶ standby
+ *   standby ──diverged timeline──▶ rejoining (pg_rewind, else fresh clone) ──▶ standby
+ */
+
+export type MemberRole = 'empty' | 'standby' | 'primary' | 'demoted' | 'rejoining' | 'stopped';
+export type SyncMode = 'quorum' | 'strict' | 'async';
+
+export interface MemberAddress {
+  name: string;
+  host: string;
+  pgPort: number;
+  keeperPort: number;
+}
+
+/** A request carried by parameters, handled once per id. */
+export interface SwitchoverRequest {
+  id: string;
+  /** Target member, or null for "the most advanced eligible standby". */
+  to: string | null;
+}
+
+export interface AcceptDataLossRequest {
+  id: string;
+  member: string;
+  /** Who asked (recorded in the event log). */
+  by: string;
+}
+
+export interface KeeperConfig {
+  name: string;
+  host: string;
+  pgPort: number;
+  keeperPort: number;
+  partitionPath: string;
+  /** Directory of the PostgreSQL binaries (initdb, postgres, pg_ctl…). */
+  binDir: string;
+  /** This member initialises the cluster when no member has data. */
+  bootstrap: boolean;
+  /** How many members the cluster has (this one included). */
+  memberCount: number;
+  /** The other members known so far. */
+  peers: MemberAddress[];
+  /** Addresses allowed to log in as the cluster superuser (the router's). */
+  adminHosts: string[];
+  syncMode: SyncMode;
+  maxLagBytes: number;
+  leaseMs: number;
+  heartbeatMs: number;
+  /** Members in maintenance (never promoted, out of the synchronous quorum). */
+  maintenance: string[];
+  paused: boolean;
+  switchover: SwitchoverRequest | null;
+  acceptDataLoss: AcceptDataLossRequest | null;
+  /** Extra postgresql.conf settings (validated by the profile). */
+  settings: Record<string, string | number | boolean>;
+  peerToken: string;
+  replicationPassword: string;
+  superuserPassword: string;
+}
+
+/** One role change or notable action, with its timing breakdown. */
+export interface MemberEvent {
+  at: string;
+  kind: 'bootstrap' | 'failover' | 'switchover' | 'fenced' | 'rejoin' | 'reclone' | 'restart' | 'forced-promotion';
+  term: number;
+  detail: string;
+  /** Milliseconds per phase, e.g. {detect, election, promote, total}. */
+  timings?: Record<string, number>;
+}
+
+export interface SwitchoverResult {
+  id: string;
+  result: 'done' | 'refused' | 'failed';
+  reason?: string;
+  from?: string;
+  to?: string;
+  durationMs?: number;
+}
+
+export interface MemberStatus {
+  name: string;
+  role: MemberRole;
+  term: number;
+  /** Leader this member follows or is (null when none is known). */
+  leader: string | null;
+  leaseValid: boolean;
+  pgRunning: boolean;
+  timeline: number | null;
+  /** Highest WAL position this member has (received or written), as a number of bytes. */
+  lsn: string | null;
+  lagBytes: number | null;
+  streaming: boolean;
+  maintenance: boolean;
+  paused: boolean;
+  /** On the primary: the synchronous_standby_names in force. */
+  syncStandbys: string | null;
+  /** On the primary: standbys currently streaming, with their sync state. */
+  replicas: { name: string; state: string; syncState: string; lagBytes: number }[];
+  events: MemberEvent[];
+  switchover: SwitchoverResult | null;
+  failovers: number;
+}
+
+export interface HeartbeatBody {
+  term: number;
+  leader: string;
+  lsn: string | null;
+  timeline: number | null;
+  leaseMs: number;
+  /** The last switchover request the leader handled: followers will not handle it when they lead. */
+  switchoverId: string | null;
+}
+
+export interface HeartbeatAnswer {
+  ok: boolean;
+  term: number;
+  reason?: string;
+}
+
+export interface VoteBody {
+  term: number;
+  candidate: string;
+  lsn: string;
+  timeline: number;
+  /** A planned switchover: allowed while the cluster is paused. */
+  planned: boolean;
+}
+
+export interface VoteAnswer {
+  granted: boolean;
+  term: number;
+  reason?: string;
+}
+
+export interface TakeoverBody {
+  term: number;
+  from: string;
+  /** The old primary's shutdown checkpoint: the target must have WAL beyond it. */
+  lsn: string;
+  /** The switchover request being carried out (the target must not carry it out again). */
+  switchoverId: string;
+}
+
+export interface RouterDatabase {
+  name: string;
+  role: string;
+  password: string;
+  state: 'present' | 'absent';
+}
+
+export interface RouterConfig {
+  host: string;
+  rwPort: number;
+  roPort: number;
+  members: MemberAddress[];
+  memberCount: number;
+  peerToken: string;
+  superuserPassword: string;
+  databases: RouterDatabase[];
+  switchover: SwitchoverRequest | null;
+}
+
+export const SUPERUSER = 'hox_super';
+export const REPLICATION_USER = 'hox_replicator';
+
+/** LSNs are compared as 64-bit numbers: "16/B374D848" → 0x16B374D848. */
+export function lsnToBigInt(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/');
+  if (hi === undefined || lo === undefined || !/^[0-9A-Fa-f]+$/.test(hi) || !/^[0-9A-Fa-f]+$/.test(lo))
+    throw new Error(`invalid LSN '${lsn}'`);
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+}
+
+/** (timeline, lsn) order: a higher timeline is more advanced; then the higher LSN. */
+export function comparePosition(a: { timeline: number; lsn: string }, b: { timeline: number; lsn: string }): number {
+  if (a.timeline !== b.timeline) return a.timeline - b.timeline;
+  const d = lsnToBigInt(a.lsn) - lsnToBigInt(b.lsn);
+  return d === 0n ? 0 : d > 0n ? 1 : -1;
+}

@@ -1,0 +1,257 @@
+/**
+ * The router: runs in the cluster's root partition.
+ *
+ * - Read-write endpoint: a TCP proxy to the member that is primary (the one
+ *   reporting a valid lease in the highest term). When the primary changes,
+ *   every session still open to the old one is cut, so no client stays on a
+ *   demoted member. Read-only endpoint: streaming standbys in turn (the
+ *   primary when none streams).
+ * - Databases: the shared instances' databases and roles, created on the
+ *   primary (least privilege: each role owns its database, nothing else;
+ *   PUBLIC cannot connect), passwords kept in step, dropped when gone.
+ * - Cluster status for the master: `.hox/publish.json`.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { join } from 'node:path';
+import pg from 'pg';
+import { callPeer } from '../keeper/peer-api.js';
+import { SUPERUSER, type MemberAddress, type MemberStatus, type RouterConfig } from '../protocol.js';
+
+const POLL_MS = 150;
+const RECONCILE_EVERY_MS = 15_000;
+
+export class Router {
+  private config: RouterConfig;
+  private mtimeMs = 0;
+  private statuses = new Map<string, { status: MemberStatus | null; error: string | null }>();
+  private primary: MemberAddress | null = null;
+  private readonly sessions = new Map<string, Set<net.Socket>>();
+  private rwServer: net.Server | undefined;
+  private roServer: net.Server | undefined;
+  private roNext = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private reconciledKey = '';
+  private reconciledAt = 0;
+  private reconcileError: string | null = null;
+  private lastPublished = '';
+
+  constructor(
+    private readonly configPath: string,
+    private readonly partitionPath: string,
+    private readonly log: (line: string) => void,
+  ) {
+    this.config = this.read();
+  }
+
+  private read(): RouterConfig {
+    this.mtimeMs = statSync(this.configPath).mtimeMs;
+    return JSON.parse(readFileSync(this.configPath, 'utf8')) as RouterConfig;
+  }
+
+  async start(): Promise<void> {
+    this.rwServer = await this.listen('rw', this.config.rwPort, () => this.primary);
+    this.roServer = await this.listen('ro', this.config.roPort, () => this.pickReader());
+    this.timer = setInterval(() => void this.poll(), POLL_MS);
+    this.log(
+      `router listening: rw ${this.config.host}:${this.config.rwPort}, ro ${this.config.host}:${this.config.roPort}`,
+    );
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    for (const set of this.sessions.values()) for (const s of set) s.destroy();
+    await Promise.all(
+      [this.rwServer, this.roServer].map((s) => new Promise<void>((r) => (s ? s.close(() => r()) : r()))),
+    );
+  }
+
+  private listen(kind: 'rw' | 'ro', port: number, pick: () => MemberAddress | null): Promise<net.Server> {
+    const server = net.createServer((client) => {
+      const target = pick();
+      if (target === null) {
+        client.destroy();
+        return;
+      }
+      const key = `${kind}|${target.host}:${target.pgPort}`;
+      const upstream = net.connect({ host: target.host, port: target.pgPort });
+      const set = this.sessions.get(key) ?? new Set<net.Socket>();
+      this.sessions.set(key, set);
+      set.add(client);
+      const close = (): void => {
+        set.delete(client);
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', close).on('close', close);
+      upstream.on('error', close).on('close', close);
+      client.setNoDelay(true);
+      upstream.setNoDelay(true);
+      client.pipe(upstream).pipe(client);
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, this.config.host, () => resolve(server));
+    });
+  }
+
+  private pickReader(): MemberAddress | null {
+    const readers = this.config.members.filter((m) => {
+      const s = this.statuses.get(m.name)?.status;
+      return s?.role === 'standby' && s.streaming && !s.maintenance;
+    });
+    if (readers.length === 0) return this.primary;
+    return readers[this.roNext++ % readers.length] ?? null;
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      if (statSync(this.configPath).mtimeMs !== this.mtimeMs) this.config = this.read();
+      const c = this.config;
+      const answers = await Promise.allSettled(
+        c.members.map((m) => callPeer<MemberStatus>(m, c.peerToken, '/status', undefined, 1000)),
+      );
+      this.statuses = new Map(
+        c.members.map((m, i) => {
+          const a = answers[i];
+          return [
+            m.name,
+            a?.status === 'fulfilled'
+              ? { status: a.value, error: null }
+              : { status: null, error: String((a)?.reason ?? 'no answer') },
+          ];
+        }),
+      );
+      const leaders = c.members
+        .map((m) => ({ m, s: this.statuses.get(m.name)?.status }))
+        .filter((x) => x.s?.role === 'primary' && x.s.leaseValid && x.s.pgRunning)
+        .sort((a, b) => (b.s?.term ?? 0) - (a.s?.term ?? 0));
+      const next = leaders[0]?.m ?? null;
+      if (next?.name !== this.primary?.name) {
+        this.log(`primary: ${this.primary?.name ?? 'none'} → ${next?.name ?? 'none'}`);
+        // Cut every read-write session not on the new primary: none stays on a demoted member.
+        for (const [key, set] of this.sessions) {
+          if (!key.startsWith('rw|') || (next !== null && key === `rw|${next.host}:${next.pgPort}`)) continue;
+          for (const s of set) s.destroy();
+        }
+        this.primary = next;
+      }
+      await this.reconcileDatabases();
+      await this.publish();
+    } catch (error) {
+      this.log(`poll: ${(error as Error).message}`);
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private async reconcileDatabases(): Promise<void> {
+    const primary = this.primary;
+    if (primary === null) return;
+    const key = `${primary.name}|${JSON.stringify(this.config.databases)}`;
+    if (key === this.reconciledKey && Date.now() - this.reconciledAt < RECONCILE_EVERY_MS) return;
+    const client = new pg.Client({
+      host: primary.host,
+      port: primary.pgPort,
+      user: SUPERUSER,
+      password: this.config.superuserPassword,
+      database: 'postgres',
+      connectionTimeoutMillis: 2000,
+      statement_timeout: 10_000,
+      application_name: 'hyper_db router',
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      for (const db of this.config.databases) await applyDatabase(client, db);
+      this.reconciledKey = key;
+      this.reconciledAt = Date.now();
+      if (this.reconcileError !== null) this.log('databases reconciled');
+      this.reconcileError = null;
+    } catch (error) {
+      const message = (error as Error).message;
+      if (message !== this.reconcileError) this.log(`databases: ${message}`);
+      this.reconcileError = message;
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  private async publish(): Promise<void> {
+    const members = this.config.members.map((m) => {
+      const entry = this.statuses.get(m.name);
+      const s = entry?.status;
+      return {
+        name: m.name,
+        host: m.host,
+        port: m.pgPort,
+        role: s?.role ?? 'unreachable',
+        term: s?.term ?? null,
+        timeline: s?.timeline ?? null,
+        streaming: s?.streaming ?? false,
+        lag_mib: s?.lagBytes == null ? null : Math.floor(s.lagBytes / 1048576),
+        maintenance: s?.maintenance ?? false,
+        sync_state: this.syncStateOf(m.name),
+      };
+    });
+    const events = this.config.members
+      .flatMap((m) => (this.statuses.get(m.name)?.status?.events ?? []).map((e) => ({ member: m.name, ...e })))
+      .sort((a, b) => a.at.localeCompare(b.at));
+    const lastFailover = [...events].reverse().find((e) => e.kind === 'failover' || e.kind === 'forced-promotion');
+    const switchovers = this.config.members
+      .map((m) => this.statuses.get(m.name)?.status?.switchover)
+      .filter((s): s is NonNullable<typeof s> => s != null);
+    const want = this.config.switchover;
+    let switchover = want ? (switchovers.find((s) => s.id === want.id) ?? null) : null;
+    if (want && switchover === null && this.primary === null)
+      switchover = { id: want.id, result: 'refused', reason: 'the cluster has no primary' };
+    const doc = {
+      primary: this.primary?.name ?? null,
+      members,
+      last_failover: lastFailover ?? null,
+      switchover,
+      databases_error: this.reconcileError,
+      events: events.slice(-10),
+    };
+    const text = JSON.stringify(doc);
+    if (text === this.lastPublished) return;
+    const dir = join(this.partitionPath, '.hox');
+    if (!existsSync(dir)) await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'publish.json.tmp'), text);
+    await rename(join(dir, 'publish.json.tmp'), join(dir, 'publish.json'));
+    this.lastPublished = text;
+  }
+
+  private syncStateOf(name: string): string | null {
+    if (this.primary === null) return null;
+    const replicas = this.statuses.get(this.primary.name)?.status?.replicas ?? [];
+    if (name === this.primary.name) return 'primary';
+    return replicas.find((r) => r.name === name)?.syncState ?? 'disconnected';
+  }
+}
+
+const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+
+async function applyDatabase(client: pg.Client, db: RouterConfig['databases'][number]): Promise<void> {
+  if (!IDENT.test(db.name) || !IDENT.test(db.role)) throw new Error(`invalid database or role name '${db.name}'`);
+  const exists = async (sql: string, name: string): Promise<boolean> =>
+    ((await client.query(sql, [name])).rowCount ?? 0) > 0;
+  if (db.state === 'absent') {
+    if (await exists('SELECT 1 FROM pg_database WHERE datname = $1', db.name))
+      await client.query(`DROP DATABASE ${db.name} WITH (FORCE)`);
+    if (await exists('SELECT 1 FROM pg_roles WHERE rolname = $1', db.role)) await client.query(`DROP ROLE ${db.role}`);
+    return;
+  }
+  const password = `'${db.password.replace(/'/g, "''")}'`;
+  if (await exists('SELECT 1 FROM pg_roles WHERE rolname = $1', db.role))
+    await client.query(`ALTER ROLE ${db.role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${password}`);
+  else await client.query(`CREATE ROLE ${db.role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${password}`);
+  if (!(await exists('SELECT 1 FROM pg_database WHERE datname = $1', db.name)))
+    await client.query(`CREATE DATABASE ${db.name} OWNER ${db.role}`);
+  await client.query(`REVOKE ALL ON DATABASE ${db.name} FROM PUBLIC`);
+  await client.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${db.name} TO ${db.role}`);
+}
