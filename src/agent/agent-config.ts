@@ -28,6 +28,8 @@ export interface NodeAgentOptions {
   reprocessIntervalMs?: number;
   /** Run services as per-partition unix users (only possible as root). @default true when root */
   partitionUsers?: boolean;
+  /** Where built-in releases are looked up by name. @default the `releases` folder next to the agent's code */
+  builtinReleasesDir?: string;
 }
 
 export interface NodeAgentConfig {
@@ -42,6 +44,7 @@ export interface NodeAgentConfig {
   readonly portsPerPartition: number;
   readonly reprocessIntervalMs: number;
   readonly partitionUsers: boolean;
+  readonly builtinReleasesDir: string | undefined;
 }
 
 export function resolveNodeAgentConfig(options: NodeAgentOptions): NodeAgentConfig {
@@ -71,5 +74,6 @@ export function resolveNodeAgentConfig(options: NodeAgentOptions): NodeAgentConf
     portsPerPartition,
     reprocessIntervalMs: options.reprocessIntervalMs ?? 300_000,
     partitionUsers: (options.partitionUsers ?? true) && isRoot,
+    builtinReleasesDir: options.builtinReleasesDir === undefined ? undefined : resolve(options.builtinReleasesDir),
   });
 }

@@ -19,9 +19,13 @@ import { readCredentials, writeCredentials } from './credentials.js';
 import { formatPartitions, type FormattedPartition } from './format/partition-formatter.js';
 import { partitionLayouts } from './format/partition-layout.js';
 import { InstallError, Installer } from './install/installer.js';
+import { promiseFailureMessages } from './instance-health.js';
 import { PartitionProcessor } from './partition-processor.js';
+import { PartitionSecretStore } from './partition-secret.js';
 import { PartitionStateStore } from './partition-state.js';
 import { PromiseRunner } from './promise/promise-runner.js';
+import { PublicationWatcher } from './publish/publication-watcher.js';
+import { RuntimePublisher } from './publish/runtime-publisher.js';
 import { Supervisor } from './supervise/supervisor.js';
 
 export interface NodeAgent {
@@ -60,8 +64,12 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   let processor: PartitionProcessor | undefined;
   // Outside the partition (which its user may rearrange) and owned by the agent.
   const logDir = (partitionId: string): string => join(config.dataDir, 'logs', partitionId);
-  const installer = new Installer({ softwareDir: join(config.dataDir, 'software'), builtinDir: BUILTIN_RELEASES_DIR });
+  const installer = new Installer({
+    softwareDir: join(config.dataDir, 'software'),
+    builtinDir: config.builtinReleasesDir ?? BUILTIN_RELEASES_DIR,
+  });
   const states = new PartitionStateStore(join(config.dataDir, 'state'));
+  const secrets = new PartitionSecretStore(join(config.dataDir, 'state'));
   const forced = new Set<string>();
   const installing = new Set<string>();
   const failed = new Set<string>();
@@ -69,6 +77,11 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   const converging = new Set<string>();
   let supervisor: Supervisor | undefined;
   let promises: PromiseRunner | undefined;
+  const publisher = new RuntimePublisher({
+    watcher: new PublicationWatcher({ log }),
+    otherFailures: (partitionId) => promiseFailureMessages(promises?.results(partitionId) ?? []),
+    log,
+  });
   let stopped = false;
   const abort = new AbortController();
   let loopDone: Promise<void> | undefined;
@@ -304,11 +317,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
             `partition ${partitionId}: promises ${failing.length === 0 ? 'all pass' : `failing: ${failing.map((f) => f.message).join('; ')}`}`,
           );
           if (failing.length > 0) forced.add(partitionId);
-          void reportPromises(
-            c,
-            partitionId,
-            failing.map((f) => `promise ${f.name}: ${f.message}`),
-          );
+          void reportPromises(c, partitionId, promiseFailureMessages(failing));
         },
       });
       processor = new PartitionProcessor({
@@ -318,6 +327,8 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         supervisor,
         promises,
         states,
+        secrets,
+        publisher,
         nodePath: process.execPath,
         logDir,
         log,
@@ -335,6 +346,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       await loopDone;
       await syncing;
       promises?.stop();
+      await publisher.stop();
       for (const timer of retryTimers.values()) clearTimeout(timer);
       if (options.stopServices === true && supervisor !== undefined)
         for (const p of partitions) await supervisor.stopPartition(p.partitionId);
@@ -346,9 +358,12 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   async function reportPromises(c: MasterClient, partitionId: string, failures: string[]): Promise<void> {
     const state = await states.read(partitionId);
     if (state === undefined) return;
+    // Passing promises do not clear a runtime publication still refused.
+    const runtimeProblem = publisher.problem(partitionId);
+    const problems = [...failures, ...(runtimeProblem === null ? [] : [runtimeProblem])];
     try {
-      if (failures.length > 0)
-        await c.call('reportInstanceError', { instance_guid: state.instanceGuid, message: failures.join('; ') });
+      if (problems.length > 0)
+        await c.call('reportInstanceError', { instance_guid: state.instanceGuid, message: problems.join('; ') });
       else await c.call('reportInstanceState', { instance_guid: state.instanceGuid, reported_state: 'started' });
     } catch (error) {
       log(`partition ${partitionId}: cannot report promises: ${String(error)}`);

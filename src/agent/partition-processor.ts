@@ -5,7 +5,6 @@
  * publish connection parameters, report. Or, for a destroyed instance: stop,
  * run the destroy hook, wipe, report destroyed.
  */
-import { Ajv, type ValidateFunction } from 'ajv';
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,7 +26,12 @@ import type { PromiseRunner } from './promise/promise-runner.js';
 import type { Supervisor } from './supervise/supervisor.js';
 import { emptyPartition, killPartitionProcesses } from './partition-cleanup.js';
 import { runCommand } from './run-command.js';
+import { SchemaChecker } from './schema-checker.js';
 import { writePartitionFiles } from './partition-files.js';
+import { promiseFailureMessages } from './instance-health.js';
+import { deriveSecret, type PartitionSecretStore } from './partition-secret.js';
+import { ensureRuntimeDir } from './publish/runtime-file.js';
+import type { RuntimePublisher } from './publish/runtime-publisher.js';
 
 export interface ProcessorDeps {
   nodeId: string;
@@ -36,6 +40,10 @@ export interface ProcessorDeps {
   supervisor: Supervisor;
   promises: PromiseRunner;
   states: PartitionStateStore;
+  /** Each tenancy's secret, behind `input.secret(name)`. */
+  secrets: PartitionSecretStore;
+  /** Publishes connection parameters, with the services' runtime publication merged in. */
+  publisher: RuntimePublisher;
   /** Node.js the services run with. */
   nodePath: string;
   /** Where the supervisor keeps a partition's service logs (removed with the instance). */
@@ -53,8 +61,7 @@ const MAX_PROFILE_PASSES = 3;
 export type ProcessOutcome = 'converged' | 'destroyed' | 'waiting-software' | 'error' | 'idle';
 
 export class PartitionProcessor {
-  private readonly ajv = new Ajv({ strict: false, allErrors: false });
-  private readonly validators = new WeakMap<object, ValidateFunction>();
+  private readonly schemas = new SchemaChecker();
 
   constructor(private readonly deps: ProcessorDeps) {}
 
@@ -133,7 +140,9 @@ export class PartitionProcessor {
         'HOX_BAD_REQUEST',
         `software type '${doc.software_type}' is not in release '${doc.software_release_uri}' (it has: ${Object.keys(release.definition.softwareTypes).join(', ')})`,
       );
-    this.validate(type.parameters, doc.parameters, 'parameters');
+    this.schemas.check(type.parameters, doc.parameters, 'parameters');
+    // Stored before any profile sees it: what a profile derives from it may end up in a database.
+    const secret = await this.deps.secrets.load(partition.partitionId, doc.instance_guid);
     const asInstance = await this.instanceClient(doc.instance_guid, state);
 
     const hosted = (await asInstance.call('listHostedInstances', { instance_guid: doc.instance_guid })).result_list;
@@ -147,13 +156,15 @@ export class PartitionProcessor {
 
     let plan: PartitionPlan = {};
     for (let pass = 0; pass < MAX_PROFILE_PASSES; pass += 1) {
-      plan = type.profile(this.profileInput(doc, partition, release.path, shared, state.requested));
+      plan = type.profile(this.profileInput(doc, partition, release.path, shared, state.requested, secret));
       const answers = await this.request(asInstance, plan);
       if (JSON.stringify(answers) === JSON.stringify(state.requested)) break;
       state.requested = answers;
     }
 
     await writePartitionFiles(partition, plan.files ?? [], this.deps.nodePath);
+    // Where services write their runtime publication (the partition was emptied since the format, maybe).
+    await ensureRuntimeDir(partition);
     // Services restart when the files rendered for them change: their hash is part of each service's spec.
     const filesHash = createHash('sha256')
       .update(JSON.stringify(plan.files ?? []))
@@ -181,11 +192,13 @@ export class PartitionProcessor {
     };
     this.deps.promises.set(partition.partitionId, doc.state === 'started' ? (plan.promises ?? []) : [], context);
 
-    const publish = plan.publish ?? {};
-    this.validate(type.connection, publish, 'connection parameters');
-    await asInstance.call('publishConnectionParameters', {
-      instance_guid: doc.instance_guid,
-      connection_parameter_dict: publish,
+    await this.deps.publisher.publish(partition.partitionId, {
+      partition,
+      instanceGuid: doc.instance_guid,
+      client: asInstance,
+      base: plan.publish ?? {},
+      validate: (value) => this.schemas.check(type.connection, value, 'connection parameters'),
+      state: doc.state === 'stopped' ? 'stopped' : 'started',
     });
     for (const [guid, params] of Object.entries(plan.publishShared ?? {})) {
       if (!hosted.some((h) => h.instance_guid === guid)) continue;
@@ -194,8 +207,11 @@ export class PartitionProcessor {
     state.publishedShared = Object.keys(plan.publishShared ?? {});
     // Give fresh services a moment to pass their promises, so "started" means healthy.
     const failing = doc.state === 'started' ? await this.settlePromises(partition.partitionId, plan) : [];
-    if (doc.state === 'started' && failing.length > 0) {
-      const message = failing.map((f) => `promise ${f.name}: ${f.message}`).join('; ');
+    // The runtime publication may have been fixed (or broken) while the promises settled.
+    const runtimeProblem = this.deps.publisher.problem(partition.partitionId);
+    const failures = [...promiseFailureMessages(failing), ...(runtimeProblem === null ? [] : [runtimeProblem])];
+    if (failures.length > 0) {
+      const message = failures.join('; ');
       state.lastError = message;
       await asInstance.call('reportInstanceError', { instance_guid: doc.instance_guid, message });
       return;
@@ -240,6 +256,7 @@ export class PartitionProcessor {
     softwarePath: string,
     shared: SharedInstanceEntry[],
     requested: Record<string, RequestedInstanceResult>,
+    secret: Buffer,
   ): ProfileInput {
     return {
       parameters: doc.parameters,
@@ -263,6 +280,7 @@ export class PartitionProcessor {
       softwarePath,
       tools: { node: this.deps.nodePath },
       requested,
+      secret: (name) => deriveSecret(secret, name),
     };
   }
 
@@ -299,31 +317,6 @@ export class PartitionProcessor {
     return answers;
   }
 
-  private validate(schema: Record<string, unknown>, value: unknown, what: string): void {
-    let validate = this.validators.get(schema);
-    if (validate === undefined) {
-      validate = this.ajv.compile(schema);
-      this.validators.set(schema, validate);
-    }
-    if (!validate(value)) {
-      const e = validate.errors?.[0];
-      const field =
-        e === undefined
-          ? ''
-          : [
-              e.instancePath.replace(/^\//, '').replaceAll('/', '.'),
-              e.keyword === 'additionalProperties'
-                ? String((e.params as { additionalProperty?: unknown }).additionalProperty)
-                : '',
-            ]
-              .filter(Boolean)
-              .join('.');
-      throw new HoxError('HOX_BAD_REQUEST', `${what}${field ? `.${field}` : ''}: ${e?.message ?? 'invalid'}`, {
-        field,
-      });
-    }
-  }
-
   private serviceEnv(
     doc: InstanceDocumentBody,
     partition: FormattedPartition,
@@ -349,14 +342,15 @@ export class PartitionProcessor {
     state: PartitionState | undefined,
     doc: InstanceDocumentBody | undefined,
   ): Promise<void> {
+    await this.deps.publisher.forget(partition.partitionId);
     await this.deps.supervisor.stopPartition(partition.partitionId);
     this.deps.promises.clear(partition.partitionId);
     if (doc !== undefined && this.deps.installer.isInstalled(doc.software_release_uri)) {
       try {
         const release = await this.deps.installer.load(doc.software_release_uri);
-        const hooks =
-          release.definition.destroy?.(this.profileInput(doc, partition, release.path, [], state?.requested ?? {})) ??
-          [];
+        const secret = await this.deps.secrets.load(partition.partitionId, doc.instance_guid);
+        const input = this.profileInput(doc, partition, release.path, [], state?.requested ?? {}, secret);
+        const hooks = release.definition.destroy?.(input) ?? [];
         for (const hook of hooks)
           await runCommand(hook.command, {
             cwd: partition.path,
@@ -372,6 +366,8 @@ export class PartitionProcessor {
     if (partition.uid !== undefined) await killPartitionProcesses(partition.uid, partition.gid);
     await emptyPartition(partition, this.deps.nodePath);
     await rm(this.deps.logDir(partition.partitionId), { recursive: true, force: true });
+    // The next tenant gets its own secret.
+    await this.deps.secrets.remove(partition.partitionId);
     if (doc === undefined) {
       await this.deps.states.remove(partition.partitionId);
       return;

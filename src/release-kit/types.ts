@@ -113,6 +113,17 @@ export interface ProfileInput {
   tools: { node: string };
   /** Results of the requests the previous plan made, by title. */
   requested: Record<string, RequestedInstanceResult>;
+  /**
+   * A stable, unguessable string for this instance's tenancy of the partition (passwords, keys):
+   * base64url(HMAC-SHA256(partition secret, name)), 43 characters. The same name gives the same
+   * value at every convergence and after agent restarts; another name, partition or tenant (after a
+   * destroy) gives another. The partition secret is 32 random bytes the agent keeps out of the
+   * partition's reach. Throws for a name not matching /^[A-Za-z0-9_.:-]{1,128}$/.
+   *
+   * @example
+   * const password = input.secret('postgres-password');
+   */
+  secret(name: string): string;
 }
 
 /** One software type of a release. */

@@ -1,12 +1,14 @@
 /**
  * `node format`: makes each partition exist on the machine — its directory
- * (mode 0750), and when the agent is root its own unix user and group owning
- * it. Idempotent: existing users and directories are reused.
+ * (mode 0750) with its `.hox` directory for the services, and when the agent
+ * is root its own unix user and group owning them. Idempotent: existing users
+ * and directories are reused.
  */
 import { execFile } from 'node:child_process';
 import { chmod, chown, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
+import { ensureRuntimeDir } from '../publish/runtime-file.js';
 import type { PartitionLayout } from './partition-layout.js';
 
 const run = promisify(execFile);
@@ -89,6 +91,8 @@ export async function formatPartitions(
     } else {
       out.push({ ...layout, uid: undefined, gid: undefined });
     }
+    // Where services write their runtime publication (`.hox/publish.json`), theirs to write.
+    await ensureRuntimeDir(out[out.length - 1]!);
   }
   return out;
 }

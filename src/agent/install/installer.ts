@@ -5,12 +5,14 @@
  * release directory or a `.tar.gz`, or an `https://` / `http://` tarball.
  * Each goes into `<software-dir>/<sha256(url)[:16]>/` (content addressed by
  * URL) with a completion marker written last, so a crash mid-install is
- * simply redone. A release directory holds `release.json` (the manifest) and
- * the entry module it names.
+ * simply redone. A built-in is used in place; its marker is keyed by its name
+ * and manifest version, so its install step runs once per data dir and again
+ * when hox ships a new version of it. A release directory holds
+ * `release.json` (the manifest) and the entry module it names.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, cp, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
@@ -24,7 +26,7 @@ export interface ReleaseManifest {
   version: string;
   /** Module (ESM) whose default export is a `defineRelease(...)` value. */
   entry: string;
-  /** Optional argv run once in the installed directory (build step). */
+  /** Optional argv run once in the installed directory (build step, or checks of what the release needs). */
   install?: string[];
 }
 
@@ -45,6 +47,7 @@ export interface InstallerOptions {
 }
 
 const MARKER = '.hox-installed.json';
+const INSTALL_LOG = '.hox-install.log';
 const BUILTIN = /^[a-z][a-z0-9_-]{0,62}$/;
 
 export class InstallError extends Error {
@@ -61,21 +64,47 @@ export class InstallError extends Error {
 export class Installer {
   private readonly loaded = new Map<string, Promise<InstalledRelease>>();
   private readonly installing = new Map<string, Promise<void>>();
+  /** Manifest versions of the built-ins, which never change under a running agent. */
+  private readonly builtinVersions = new Map<string, string>();
 
   constructor(private readonly options: InstallerOptions) {}
 
   /** Where a URL installs (built-ins are used in place). */
   locate(url: string): string {
     if (BUILTIN.test(url)) return join(this.options.builtinDir, url);
-    return join(this.options.softwareDir, createHash('sha256').update(url).digest('hex').slice(0, 16));
+    return join(this.options.softwareDir, hash16(url));
   }
 
-  private markerPath(url: string): string {
-    return join(this.options.softwareDir, `${createHash('sha256').update(url).digest('hex').slice(0, 16)}${MARKER}`);
+  /**
+   * The completion marker: `<software-dir>/<sha256(url)[:16]>.hox-installed.json`, or for a built-in
+   * `<sha256(name@version)[:16]>…`. Undefined for a built-in without a readable manifest (not installed).
+   */
+  private markerPath(url: string): string | undefined {
+    const key = this.installKey(url);
+    return key === undefined ? undefined : join(this.options.softwareDir, `${hash16(key)}${MARKER}`);
+  }
+
+  private installKey(url: string): string | undefined {
+    if (!BUILTIN.test(url)) return url;
+    let version = this.builtinVersions.get(url);
+    if (version === undefined) {
+      try {
+        const manifest = JSON.parse(readFileSync(join(this.locate(url), 'release.json'), 'utf8')) as {
+          version?: unknown;
+        };
+        if (typeof manifest.version === 'string') version = manifest.version;
+      } catch {
+        // No such built-in, or a broken manifest: installing it says which.
+      }
+      if (version === undefined) return undefined;
+      this.builtinVersions.set(url, version);
+    }
+    return `${url}@${version}`;
   }
 
   isInstalled(url: string): boolean {
-    return existsSync(this.markerPath(url));
+    const marker = this.markerPath(url);
+    return marker !== undefined && existsSync(marker);
   }
 
   /** Installs once; concurrent calls share the work. Throws {@link InstallError} with the log tail. */
@@ -95,18 +124,29 @@ export class Installer {
     const target = this.locate(url);
     const log: string[] = [];
     try {
-      if (BUILTIN.test(url)) {
+      const builtin = BUILTIN.test(url);
+      if (builtin) {
         if (!existsSync(join(target, 'release.json'))) throw new Error(`no built-in release named '${url}'`);
       } else {
         await rm(target, { recursive: true, force: true });
         await this.fetchInto(url, target, log);
       }
       const manifest = await readManifest(target);
-      if (manifest.install !== undefined && !BUILTIN.test(url))
-        await this.runInstallStep(manifest.install, target, log);
+      const marker = this.markerPath(url);
+      if (marker === undefined) throw new Error(`cannot read the version of built-in release '${url}'`);
+      if (manifest.install !== undefined) {
+        // A built-in's directory ships with hox (maybe read-only, shared by agents): its log stays in the data dir.
+        const logPath = builtin ? marker.replace(MARKER, INSTALL_LOG) : join(target, INSTALL_LOG);
+        await this.runInstallStep(manifest.install, target, log, logPath);
+      }
       await writeFile(
-        this.markerPath(url),
-        JSON.stringify({ url, path: target, installedAt: new Date().toISOString() }),
+        marker,
+        JSON.stringify({
+          url,
+          path: target,
+          version: manifest.version,
+          installedAt: new Date().toISOString(),
+        }),
       );
     } catch (error) {
       const tail = log.join('').split('\n').slice(-20).join('\n');
@@ -140,13 +180,18 @@ export class Installer {
     await rename(tmp, target);
   }
 
-  private async runInstallStep(argv: string[], cwd: string, log: string[]): Promise<void> {
+  /**
+   * Runs the manifest's `install` argv as the agent's user in the release directory, with a clean
+   * environment (`PATH`, `LANG`: nothing of the agent's own, such as tokens), output to `logPath` and `log`.
+   */
+  private async runInstallStep(argv: string[], cwd: string, log: string[], logPath: string): Promise<void> {
     const [command, ...args] = argv;
     if (command === undefined) return;
-    const logFile = await open(join(cwd, '.hox-install.log'), 'a');
+    const logFile = await open(logPath, 'a');
+    const env = { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' };
     try {
       await new Promise<void>((resolvePromise, reject) => {
-        const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
         const timer = setTimeout(() => child.kill('SIGKILL'), this.options.installTimeoutMs ?? 1_800_000);
         const collect = (chunk: Buffer): void => {
           log.push(chunk.toString());
@@ -187,7 +232,8 @@ export class Installer {
     // Node caches modules by URL: a reinstalled release must not run the previous code.
     // (Built-ins ship with hox and never change under a running agent.)
     const href = pathToFileURL(entry).href;
-    const version = BUILTIN.test(url) ? '' : `?v=${Math.round((await stat(this.markerPath(url))).mtimeMs)}`;
+    const marker = this.markerPath(url);
+    const version = BUILTIN.test(url) || marker === undefined ? '' : `?v=${Math.round((await stat(marker)).mtimeMs)}`;
     const module = (await import(`${href}${version}`)) as { default?: ReleaseDefinition };
     const definition = module.default;
     if (definition === undefined || typeof definition.softwareTypes !== 'object')
@@ -197,9 +243,14 @@ export class Installer {
 
   async remove(url: string): Promise<void> {
     this.loaded.delete(url);
-    await rm(this.markerPath(url), { force: true });
+    const marker = this.markerPath(url);
+    if (marker !== undefined) await rm(marker, { force: true });
     if (!BUILTIN.test(url)) await rm(this.locate(url), { recursive: true, force: true });
   }
+}
+
+function hash16(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
 async function readManifest(dir: string): Promise<ReleaseManifest> {

@@ -1,0 +1,102 @@
+/**
+ * The secret of a partition's tenancy: 32 random bytes the agent draws the
+ * first time it processes an instance in a partition, from which a profile
+ * derives stable passwords and keys (`input.secret(name)`) while staying pure.
+ *
+ * Kept in `<data-dir>/state/<partition>.secret.json` (directory 0700, file
+ * 0600, owned by the agent: the partition's user never reads it), written
+ * durably before any profile sees it, so a crash cannot hand a service one
+ * password and the next convergence another. It belongs to one instance: a
+ * file naming another instance is replaced, and the agent deletes it when it
+ * wipes the partition, so the next tenant gets a new secret.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HoxError } from '../shared/errors.js';
+
+/** What a secret's name may be. */
+export const SECRET_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** How many random bytes a partition's secret has. */
+const SECRET_BYTES = 32;
+
+interface SecretFile {
+  instanceGuid: string;
+  /** base64 of the 32 bytes. */
+  secret: string;
+}
+
+/**
+ * Pure: base64url(HMAC-SHA256(partitionSecret, name)), 43 characters.
+ * Throws `HOX_BAD_REQUEST` for a name outside {@link SECRET_NAME}.
+ */
+export function deriveSecret(partitionSecret: Buffer, name: string): string {
+  if (typeof name !== 'string' || !SECRET_NAME.test(name))
+    throw new HoxError(
+      'HOX_BAD_REQUEST',
+      `secret name ${JSON.stringify(name)} must match ${String(SECRET_NAME)} (letters, digits, _ . : -, 1 to 128)`,
+    );
+  return createHmac('sha256', partitionSecret).update(name, 'utf8').digest('base64url');
+}
+
+export class PartitionSecretStore {
+  constructor(private readonly dir: string) {}
+
+  private file(partitionId: string): string {
+    return join(this.dir, `${partitionId}.secret.json`);
+  }
+
+  /** The secret of the instance's tenancy of the partition, drawn and stored durably the first time. */
+  async load(partitionId: string, instanceGuid: string): Promise<Buffer> {
+    const existing = await this.read(partitionId);
+    if (existing !== undefined && existing.instanceGuid === instanceGuid) {
+      const secret = Buffer.from(existing.secret, 'base64');
+      if (secret.length === SECRET_BYTES) return secret;
+    }
+    const secret = randomBytes(SECRET_BYTES);
+    await this.write(partitionId, { instanceGuid, secret: secret.toString('base64') });
+    return secret;
+  }
+
+  /** Forgets the partition's secret (the partition was wiped). */
+  async remove(partitionId: string): Promise<void> {
+    await rm(this.file(partitionId), { force: true });
+  }
+
+  private async read(partitionId: string): Promise<SecretFile | undefined> {
+    try {
+      const raw = JSON.parse(await readFile(this.file(partitionId), 'utf8')) as Partial<SecretFile>;
+      return typeof raw.instanceGuid === 'string' && typeof raw.secret === 'string'
+        ? { instanceGuid: raw.instanceGuid, secret: raw.secret }
+        : undefined;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      // Unreadable or damaged: a secret nobody can read back is no secret; draw a new one.
+      return undefined;
+    }
+  }
+
+  /** Atomically and durably (file and directory synced): the secret must outlive a crash once used. */
+  private async write(partitionId: string, content: SecretFile): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const target = this.file(partitionId);
+    const tmp = `${target}.tmp`;
+    await rm(tmp, { force: true });
+    const handle = await open(tmp, 'wx', 0o600);
+    try {
+      await handle.chmod(0o600);
+      await handle.writeFile(JSON.stringify(content));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, target);
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}
