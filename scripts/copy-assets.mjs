@@ -6,4 +6,6 @@ const from = 'src/releases';
 for (const name of readdirSync(from)) {
   const manifest = join(from, name, 'release.json');
   if (existsSync(manifest)) cpSync(manifest, join('dist/releases', name, 'release.json'));
+  const install = join(from, name, 'install.sh');
+  if (existsSync(install)) cpSync(install, join('dist/releases', name, 'install.sh'));
 }

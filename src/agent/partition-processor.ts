@@ -166,8 +166,9 @@ export class PartitionProcessor {
     // Where services write their runtime publication (the partition was emptied since the format, maybe).
     await ensureRuntimeDir(partition);
     // Services restart when the files rendered for them change: their hash is part of each service's spec.
+    // Files marked `reload` are re-read by the services themselves and stay out of the hash.
     const filesHash = createHash('sha256')
-      .update(JSON.stringify(plan.files ?? []))
+      .update(JSON.stringify((plan.files ?? []).filter((f) => f.reload !== true)))
       .digest('hex')
       .slice(0, 16);
     const services = (doc.state === 'started' ? (plan.services ?? []) : []).map((spec) => ({

@@ -40,6 +40,12 @@ export interface FileSpec {
   content: string;
   /** @default 0o640 */
   mode?: number;
+  /**
+   * The services read this file again by themselves when it changes (they watch it), so a change
+   * does NOT restart them. By default a change of any rendered file restarts the partition's services.
+   * @default false
+   */
+  reload?: boolean;
 }
 
 /** An instance (child or shared) the partition requests as itself. */

@@ -131,6 +131,8 @@ export interface VoteBody {
   timeline: number;
   /** A planned switchover: allowed while the cluster is paused. */
   planned: boolean;
+  /** Would you vote for me? (nothing is recorded; the term does not change) */
+  preVote: boolean;
 }
 
 export interface VoteAnswer {

@@ -313,7 +313,9 @@ export class Keeper {
 
   private async nobodyHasData(): Promise<boolean> {
     const answers = await Promise.allSettled(
-      this.config.peers.map((p) => callPeer<MemberStatus>(p, this.config.peerToken, '/status', undefined, 1000)),
+      this.config.peers.map((p) =>
+        callPeer<MemberStatus>(p, this.config.peerToken, '/status', undefined, 1000, this.config.host),
+      ),
     );
     return answers.every((a) => a.status === 'fulfilled' && a.value.role === 'empty' && a.value.term === 0);
   }
@@ -340,30 +342,28 @@ export class Keeper {
 
   private async runElection(options: { planned: boolean; forced: boolean }): Promise<boolean> {
     const c = this.config;
-    const t0 = now();
-    const detectMs = this.lastHeartbeatAt > 0 ? t0 - this.lastHeartbeatAt : 0;
+    const tStart = now();
+    const detectMs = this.lastHeartbeatAt > 0 ? tStart - this.lastHeartbeatAt : 0;
     const obs = await this.pg.observe();
     if (obs.lsn === null || obs.timeline === null || obs.inRecovery !== true) return false;
-    const term = this.state.get().term + 1;
-    this.state.update({ term, votedFor: c.name });
-    const body: VoteBody = { term, candidate: c.name, lsn: obs.lsn, timeline: obs.timeline, planned: options.planned };
-    const answers = await Promise.allSettled(
-      c.peers.map((p) => callPeer<VoteAnswer>(p, c.peerToken, '/vote', body, 1000)),
-    );
-    let votes = 1;
-    const refusals: string[] = [];
-    for (const [i, a] of answers.entries()) {
-      const peer = c.peers[i]?.name ?? '?';
-      if (a.status === 'rejected') refusals.push(`${peer}: unreachable`);
-      else if (a.value.granted) votes++;
-      else {
-        refusals.push(`${peer}: ${a.value.reason ?? 'refused'}`);
-        if (a.value.term > this.state.get().term) this.state.update({ term: a.value.term, votedFor: null });
+    const position = { lsn: obs.lsn, timeline: obs.timeline, planned: options.planned, candidate: c.name };
+    if (!options.forced) {
+      // Pre-vote: a member that could not win (isolated, behind, or facing a live leader) never raises
+      // the term, so it cannot disrupt a healthy primary when it comes back.
+      const pre = await this.collectVotes({ ...position, term: this.state.get().term + 1, preVote: true });
+      if (pre.votes < this.majority) {
+        this.electionBackoffUntil = now() + 300 + randomInt(0, 500);
+        this.logElection(`pre-vote lost: ${pre.votes}/${c.memberCount} (${pre.refusals.join('; ')})`);
+        return false;
       }
     }
+    const t0 = now();
+    const term = this.state.get().term + 1;
+    this.state.update({ term, votedFor: c.name });
+    const { votes, refusals } = await this.collectVotes({ ...position, term, preVote: false });
     if (votes < this.majority && !options.forced) {
       this.electionBackoffUntil = now() + 300 + randomInt(0, 500);
-      this.log(`election for term ${term} lost: ${votes}/${c.memberCount} votes (${refusals.join('; ')})`);
+      this.logElection(`election for term ${term} lost: ${votes}/${c.memberCount} votes (${refusals.join('; ')})`);
       return false;
     }
     if (this.state.get().term !== term) return false;
@@ -396,15 +396,57 @@ export class Keeper {
           : 'bootstrap';
     const timings = {
       detect: Math.round(detectMs),
-      election: Math.round(tElected - t0),
+      election: Math.round(tElected - tStart),
       promote: Math.round(tPromoted - tElected),
-      total: Math.round(tPromoted - t0 + detectMs),
+      total: Math.round(tPromoted - tStart + detectMs),
     };
     this.addEvent(kind, `promoted in term ${term} with ${votes}/${c.memberCount} votes`, timings, {
       failovers: this.state.get().failovers + (kind === 'failover' ? 1 : 0),
     });
     this.log(`promoted: term ${term}, ${JSON.stringify(timings)}`);
     return true;
+  }
+
+  /** Asks every peer; settles as soon as a majority granted (stragglers do not slow a failover) or all answered. */
+  private collectVotes(body: VoteBody): Promise<{ votes: number; refusals: string[] }> {
+    const c = this.config;
+    return new Promise((resolve) => {
+      let votes = 1;
+      let answered = 0;
+      const refusals: string[] = [];
+      const settle = (): void => {
+        if (votes >= this.majority || answered === c.peers.length) resolve({ votes, refusals });
+      };
+      settle();
+      for (const p of c.peers) {
+        callPeer<VoteAnswer>(p, c.peerToken, '/vote', body, 1000, c.host).then(
+          (a) => {
+            if (a.granted) votes++;
+            else {
+              refusals.push(`${p.name}: ${a.reason ?? 'refused'}`);
+              if (!body.preVote && a.term > this.state.get().term) this.state.update({ term: a.term, votedFor: null });
+            }
+            answered++;
+            settle();
+          },
+          () => {
+            refusals.push(`${p.name}: unreachable`);
+            answered++;
+            settle();
+          },
+        );
+      }
+    });
+  }
+
+  private lastElectionLog = { text: '', at: 0 };
+
+  private logElection(text: string): void {
+    const t = now();
+    const key = text.replace(/\d+/g, '#');
+    if (key === this.lastElectionLog.text && t - this.lastElectionLog.at < 10_000) return;
+    this.lastElectionLog = { text: key, at: t };
+    this.log(text);
   }
 
   private async onVote(body: VoteBody): Promise<VoteAnswer> {
@@ -425,6 +467,7 @@ export class Keeper {
     if (mine === 'unknown') return refuse('my WAL position is unknown (PostgreSQL down after a crash)');
     if (mine !== null && comparePosition(body, mine) < 0)
       return refuse(`candidate is behind me (${body.timeline}/${body.lsn} < ${mine.timeline}/${mine.lsn})`);
+    if (body.preVote) return { granted: true, term: st.term };
     this.state.update({ term: body.term, votedFor: body.candidate });
     this.promisedUntil = now() + c.leaseMs;
     this.promisedTo = body.candidate;
@@ -497,7 +540,14 @@ export class Keeper {
         this.inFlight.add(p.name);
         const sentAt = now();
         try {
-          const answer = await callPeer<HeartbeatAnswer>(p, c.peerToken, '/heartbeat', body, c.leaseMs / 2);
+          const answer = await callPeer<HeartbeatAnswer>(
+            p,
+            c.peerToken,
+            '/heartbeat',
+            body,
+            c.leaseMs / 2,
+            this.config.host,
+          );
           if (answer.ok && this.state.get().term === term) {
             this.grants.set(p.name, sentAt + c.leaseMs);
             const best = [...this.grants.values()].sort((a, b) => b - a);
@@ -596,6 +646,7 @@ export class Keeper {
         '/takeover',
         { term, from: c.name, lsn: position?.lsn ?? '0/0', switchoverId: request.id },
         20_000,
+        c.host,
       );
     } catch (error) {
       answer = { ok: false, reason: (error as Error).message };
@@ -624,7 +675,9 @@ export class Keeper {
   private async releasePeers(): Promise<void> {
     const c = this.config;
     const term = this.state.get().term;
-    await Promise.allSettled(c.peers.map((p) => callPeer(p, c.peerToken, '/release', { term, from: c.name }, 500)));
+    await Promise.allSettled(
+      c.peers.map((p) => callPeer(p, c.peerToken, '/release', { term, from: c.name }, 500, this.config.host)),
+    );
   }
 
   private async onTakeover(body: TakeoverBody): Promise<{ ok: boolean; reason?: string }> {
@@ -801,7 +854,8 @@ function isVoteBody(b: unknown): b is VoteBody {
     typeof v.candidate === 'string' &&
     typeof v.lsn === 'string' &&
     Number.isInteger(v.timeline) &&
-    typeof v.planned === 'boolean'
+    typeof v.planned === 'boolean' &&
+    typeof v.preVote === 'boolean'
   );
 }
 

@@ -10,7 +10,7 @@
  *   POST /takeover    TakeoverBody → {ok, reason?}      (the old primary handing over)
  */
 import { timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -78,20 +78,74 @@ function reply(res: ServerResponse, status: number, json: unknown): void {
   res.end(JSON.stringify(json));
 }
 
-/** POST or GET to a peer keeper; throws on timeout, network error or non-2xx. */
-export async function callPeer<T>(
+/**
+ * POST (with a body) or GET a peer keeper; throws on timeout, network error or non-2xx.
+ * Connections leave from `localAddress` when given (the member's own address): on one
+ * machine loopback traffic would otherwise come from 127.0.0.1, and network partitions
+ * between members (nftables rules on their addresses) could not be expressed.
+ */
+export function callPeer<T>(
   peer: { host: string; keeperPort: number },
   token: string,
   path: string,
   body: unknown,
   timeoutMs: number,
+  localAddress?: string,
 ): Promise<T> {
-  const response = await fetch(`http://${peer.host}:${peer.keeperPort}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(timeoutMs),
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise<T>((resolve, reject) => {
+    const req = request(
+      {
+        host: peer.host,
+        port: peer.keeperPort,
+        path,
+        method: payload === undefined ? 'GET' : 'POST',
+        agent: agentFor(localAddress),
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          ...(payload === undefined ? {} : { 'content-length': Buffer.byteLength(payload) }),
+        },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          clearTimeout(timer);
+          if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) {
+            reject(new Error(`${path} on ${peer.host}:${peer.keeperPort}: HTTP ${res.statusCode ?? '?'}`));
+            return;
+          }
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T);
+          } catch (error) {
+            reject(error instanceof Error ? error : new Error(String(error)));
+          }
+        });
+        res.on('error', reject);
+      },
+    );
+    const timer = setTimeout(
+      () => req.destroy(new Error(`${path} on ${peer.host}:${peer.keeperPort}: timed out`)),
+      timeoutMs,
+    );
+    req.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    req.end(payload);
   });
-  if (!response.ok) throw new Error(`${path} on ${peer.host}:${peer.keeperPort}: HTTP ${response.status}`);
-  return (await response.json()) as T;
+}
+
+const agents = new Map<string, Agent>();
+
+function agentFor(localAddress: string | undefined): Agent {
+  const key = localAddress ?? '';
+  let agent = agents.get(key);
+  if (agent === undefined) {
+    agent = new Agent({ keepAlive: true, maxSockets: 8, ...(localAddress ? { localAddress } : {}) });
+    agents.set(key, agent);
+  }
+  return agent;
 }

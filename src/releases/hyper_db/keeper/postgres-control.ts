@@ -184,6 +184,12 @@ export class PostgresControl {
       ],
       { timeout: 120_000 },
     );
+    // Read only by the single-user server pg_rewind runs to finish crash recovery (the real server uses
+    // pgconf/postgresql.conf). It travels to every member with pg_basebackup and pg_rewind, so it holds
+    // nothing member-specific; wal_log_hints must stay on through that recovery for pg_rewind to work.
+    await writeFile(join(this.dataDir, 'postgresql.conf'), 'wal_log_hints = on\nwal_level = replica\n', {
+      mode: 0o600,
+    });
   }
 
   /** A fresh copy of the primary's data directory (into a temp dir, renamed when complete). */

@@ -122,7 +122,7 @@ export class Router {
             m.name,
             a?.status === 'fulfilled'
               ? { status: a.value, error: null }
-              : { status: null, error: String((a)?.reason ?? 'no answer') },
+              : { status: null, error: String(a?.reason ?? 'no answer') },
           ];
         }),
       );

@@ -1,0 +1,361 @@
+/**
+ * `hyper_db`: clustered PostgreSQL 15 as a service. See docs/hyper-db.md.
+ *
+ * - `cluster` (the root): requests `members` member instances (spread over
+ *   distinct nodes when there are several), runs the router (read-write and
+ *   read-only endpoints, databases of the shared instances), publishes the
+ *   cluster's endpoints and status. Hosts shared instances: each one is a
+ *   database with its own least-privilege role.
+ * - `member`: one PostgreSQL and its keeper (elections, fencing, rejoin).
+ *
+ * Every secret derives from the root partition's stable secret
+ * (`input.secret('cluster')`), handed to the members as a parameter.
+ */
+import { createHmac } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  defineRelease,
+  type InstanceRequestSpec,
+  type PartitionPlan,
+  type ProfileInput,
+  type SharedInstanceEntry,
+} from '../../release-kit/types.js';
+import type { KeeperConfig, MemberAddress, RouterConfig, RouterDatabase, SyncMode } from './protocol.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
+const MEMBER_TYPE = 'member';
+
+/** argv running one of this release's programs with the agent's Node.js (through tsx when run from source). */
+function program(input: ProfileInput, relative: string, args: string[]): string[] {
+  if (!FROM_SOURCE) return [input.tools.node, join(HERE, `${relative}.js`), ...args];
+  const loader = join(HERE, '..', '..', '..', 'node_modules', 'tsx', 'dist', 'loader.mjs');
+  return [input.tools.node, '--import', loader, join(HERE, `${relative}.ts`), ...args];
+}
+
+function derive(secret: string, purpose: string): string {
+  return createHmac('sha256', secret).update(purpose).digest('base64url');
+}
+
+const SETTINGS_ALLOWED = [
+  'max_connections',
+  'shared_buffers',
+  'work_mem',
+  'maintenance_work_mem',
+  'effective_cache_size',
+  'checkpoint_timeout',
+  'max_wal_size',
+  'log_min_duration_statement',
+  'statement_timeout',
+  'idle_in_transaction_session_timeout',
+];
+
+const requestObject = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 64 },
+    to: { type: ['string', 'null'], maxLength: 64 },
+  },
+} as const;
+
+const clusterParameters = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    members: { type: 'integer', minimum: 1, maximum: 7, default: 3, description: 'How many PostgreSQL members' },
+    sync_mode: {
+      enum: ['quorum', 'strict', 'async'],
+      default: 'quorum',
+      description:
+        'quorum: ANY k standbys confirm each commit (k = members − majority); strict: every standby; async: none',
+    },
+    max_lag_bytes: {
+      type: 'integer',
+      minimum: 0,
+      default: 16777216,
+      description: 'A standby further behind is never promoted',
+    },
+    spread: {
+      enum: ['preferred', 'required'],
+      default: 'preferred',
+      description:
+        'Members on distinct nodes: required fails when there are too few nodes; preferred falls back to any node',
+    },
+    lease_ms: { type: 'integer', minimum: 1000, maximum: 30000, default: 2500 },
+    heartbeat_ms: { type: 'integer', minimum: 50, maximum: 5000, default: 250 },
+    paused: { type: 'boolean', default: false, description: 'No automatic failover while paused' },
+    maintenance: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 7, uniqueItems: true },
+    switchover: requestObject,
+    accept_data_loss: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'member', 'by'],
+      properties: {
+        id: { type: 'string', minLength: 1, maxLength: 64 },
+        member: { type: 'string', minLength: 1, maxLength: 64 },
+        by: { type: 'string', minLength: 1, maxLength: 200 },
+      },
+    },
+    settings: {
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(SETTINGS_ALLOWED.map((k) => [k, { type: ['string', 'integer'], maxLength: 32 }])),
+    },
+  },
+} as const;
+
+const memberParameters = { type: 'object' } as const;
+
+interface ClusterParams {
+  members: number;
+  syncMode: SyncMode;
+  maxLagBytes: number;
+  spread: 'preferred' | 'required';
+  leaseMs: number;
+  heartbeatMs: number;
+  paused: boolean;
+  maintenance: string[];
+  switchover: { id: string; to: string | null } | null;
+  acceptDataLoss: { id: string; member: string; by: string } | null;
+  settings: Record<string, string | number>;
+}
+
+function clusterParams(p: Record<string, unknown>): ClusterParams {
+  const sw = p.switchover as { id: string; to?: string | null } | undefined;
+  return {
+    members: (p.members as number | undefined) ?? 3,
+    syncMode: (p.sync_mode as SyncMode | undefined) ?? 'quorum',
+    maxLagBytes: (p.max_lag_bytes as number | undefined) ?? 16 * 1024 * 1024,
+    spread: (p.spread as 'preferred' | 'required' | undefined) ?? 'preferred',
+    leaseMs: (p.lease_ms as number | undefined) ?? 2500,
+    heartbeatMs: (p.heartbeat_ms as number | undefined) ?? 250,
+    paused: (p.paused as boolean | undefined) ?? false,
+    maintenance: (p.maintenance as string[] | undefined) ?? [],
+    switchover: sw ? { id: sw.id, to: sw.to ?? null } : null,
+    acceptDataLoss: (p.accept_data_loss as ClusterParams['acceptDataLoss'] | undefined) ?? null,
+    settings: (p.settings as Record<string, string | number> | undefined) ?? {},
+  };
+}
+
+export const memberName = (i: number): string => `member-${i}`;
+
+function memberAddress(name: string, published: Record<string, unknown>): MemberAddress | null {
+  const { host, port, keeper_port: keeperPort } = published;
+  if (typeof host !== 'string' || typeof port !== 'number' || typeof keeperPort !== 'number') return null;
+  return { name, host, pgPort: port, keeperPort };
+}
+
+/** A database name from a shared instance: its `database` parameter, or its title made an identifier. */
+function databaseName(entry: SharedInstanceEntry): string {
+  const given = entry.parameters.database;
+  if (typeof given === 'string') return given;
+  const base = entry.slave_title
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, '_')
+    .replace(/^[^a-z_]+/, '')
+    .slice(0, 40);
+  return base === ''
+    ? `db_${entry.slave_reference
+        .toLowerCase()
+        .replace(/[^a-z0-9]/g, '')
+        .slice(-8)}`
+    : base;
+}
+
+const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+const RESERVED = new Set(['postgres', 'template0', 'template1', 'hox_super', 'hox_replicator', 'public']);
+
+function clusterProfile(input: ProfileInput): PartitionPlan {
+  const p = clusterParams(input.parameters);
+  const secret = input.secret('cluster');
+  const ip = input.partition.ip;
+  const rwPort = input.partition.portBase;
+  const roPort = input.partition.portBase + 1;
+  const names = Array.from({ length: p.members }, (_, i) => memberName(i + 1));
+  const addresses = names
+    .map((n) => {
+      const r = input.requested[n];
+      return r?.ready ? memberAddress(n, r.connectionParameters) : null;
+    })
+    .filter((a): a is MemberAddress => a !== null);
+  const requests: InstanceRequestSpec[] = names.map((name, i) => {
+    const previous = input.requested[name];
+    const noRoom = previous?.error !== undefined && /no free partition/i.test(previous.error);
+    const sla: Record<string, string> = p.spread === 'required' || !noRoom ? { anti_affinity: 'hyper_db-member' } : {};
+    return {
+      title: name,
+      softwareReleaseUrl: input.slap_software_release_url,
+      softwareType: MEMBER_TYPE,
+      sla,
+      state: input.state,
+      parameters: {
+        cluster_secret: secret,
+        name,
+        bootstrap: i === 0,
+        member_count: p.members,
+        peers: addresses.filter((a) => a.name !== name),
+        admin_hosts: [ip],
+        sync_mode: p.syncMode,
+        max_lag_bytes: p.maxLagBytes,
+        lease_ms: p.leaseMs,
+        heartbeat_ms: p.heartbeatMs,
+        paused: p.paused,
+        maintenance: p.maintenance,
+        switchover: p.switchover,
+        accept_data_loss: p.acceptDataLoss,
+        settings: p.settings,
+      },
+    };
+  });
+
+  // Databases of the shared instances, with unique names.
+  const taken = new Set<string>();
+  const databases: (RouterDatabase & { reference: string })[] = [];
+  const problems: Record<string, string> = {};
+  for (const entry of [...input.slave_instance_list].sort((a, b) =>
+    a.slave_reference.localeCompare(b.slave_reference),
+  )) {
+    const name = databaseName(entry);
+    if (!IDENT.test(name) || RESERVED.has(name)) {
+      problems[entry.slave_reference] = `database name '${name}' must match ${IDENT} and not be reserved`;
+      continue;
+    }
+    if (taken.has(name)) {
+      problems[entry.slave_reference] = `database '${name}' is already used by another shared instance of this cluster`;
+      continue;
+    }
+    taken.add(name);
+    const rotation = typeof entry.parameters.password_rotation === 'number' ? entry.parameters.password_rotation : 0;
+    databases.push({
+      reference: entry.slave_reference,
+      name,
+      role: name,
+      password: derive(secret, `database:${entry.slave_reference}:${rotation}`),
+      state: entry.state === 'destroyed' ? 'absent' : 'present',
+    });
+  }
+  const routerConfig: RouterConfig = {
+    host: ip,
+    rwPort,
+    roPort,
+    members: addresses,
+    memberCount: p.members,
+    peerToken: derive(secret, 'peer'),
+    superuserPassword: derive(secret, 'superuser'),
+    databases: databases.map(({ reference: _r, ...d }) => d),
+    switchover: p.switchover,
+  };
+  const hosts = addresses.map((a) => `${a.host}:${a.pgPort}`).join(',');
+  const publishShared: Record<string, Record<string, unknown>> = {};
+  for (const db of databases) {
+    if (db.state === 'absent') continue;
+    const user = encodeURIComponent(db.role);
+    const pass = encodeURIComponent(db.password);
+    publishShared[db.reference] = {
+      database_url: `postgresql://${user}:${pass}@${hosts}/${db.name}?target_session_attrs=read-write&connect_timeout=3`,
+      rw_url: `postgresql://${user}:${pass}@${ip}:${rwPort}/${db.name}`,
+      ro_url: `postgresql://${user}:${pass}@${ip}:${roPort}/${db.name}`,
+      host: ip,
+      port: rwPort,
+      ro_port: roPort,
+      dbname: db.name,
+      user: db.role,
+      password: db.password,
+    };
+  }
+  for (const [reference, problem] of Object.entries(problems)) publishShared[reference] = { error: problem };
+  const running = input.state === 'started';
+  return {
+    requests,
+    files: [{ path: 'router.json', content: `${JSON.stringify(routerConfig, null, 2)}\n`, mode: 0o600, reload: true }],
+    services: running
+      ? [
+          {
+            name: 'router',
+            command: program(input, 'router/main', ['router.json', input.partition.path]),
+            stopTimeoutMs: 5000,
+          },
+        ]
+      : [],
+    promises: running ? [{ name: 'rw-endpoint', kind: 'tcp', host: ip, port: rwPort, periodMs: 5000 }] : [],
+    publish: {
+      members_expected: p.members,
+      members_ready: addresses.length,
+      rw_host: ip,
+      rw_port: rwPort,
+      ro_port: roPort,
+      sync_mode: p.syncMode,
+      paused: p.paused,
+      maintenance: p.maintenance,
+    },
+    publishShared,
+  };
+}
+
+function memberProfile(input: ProfileInput): PartitionPlan {
+  const q = input.parameters;
+  const secret = typeof q.cluster_secret === 'string' ? q.cluster_secret : '';
+  if (secret.length < 20)
+    throw new Error('member: parameter cluster_secret is missing (members are requested by a cluster)');
+  const ip = input.partition.ip;
+  const pgPort = input.partition.portBase;
+  const keeperPort = input.partition.portBase + 1;
+  const config: KeeperConfig = {
+    name: String(q.name),
+    host: ip,
+    pgPort,
+    keeperPort,
+    partitionPath: input.partition.path,
+    binDir: PG_BIN_DIR,
+    bootstrap: q.bootstrap === true,
+    memberCount: Number(q.member_count ?? 3),
+    peers: (q.peers as MemberAddress[] | undefined) ?? [],
+    adminHosts: (q.admin_hosts as string[] | undefined) ?? [],
+    syncMode: (q.sync_mode as SyncMode | undefined) ?? 'quorum',
+    maxLagBytes: Number(q.max_lag_bytes ?? 16 * 1024 * 1024),
+    leaseMs: Number(q.lease_ms ?? 2500),
+    heartbeatMs: Number(q.heartbeat_ms ?? 250),
+    maintenance: (q.maintenance as string[] | undefined) ?? [],
+    paused: q.paused === true,
+    switchover: (q.switchover as KeeperConfig['switchover'] | undefined) ?? null,
+    acceptDataLoss: (q.accept_data_loss as KeeperConfig['acceptDataLoss'] | undefined) ?? null,
+    settings: (q.settings as KeeperConfig['settings'] | undefined) ?? {},
+    peerToken: derive(secret, 'peer'),
+    replicationPassword: derive(secret, 'replication'),
+    superuserPassword: derive(secret, 'superuser'),
+  };
+  const running = input.state === 'started';
+  return {
+    files: [{ path: 'keeper.json', content: `${JSON.stringify(config, null, 2)}\n`, mode: 0o600, reload: true }],
+    services: running
+      ? [{ name: 'keeper', command: program(input, 'keeper/main', ['keeper.json']), stopTimeoutMs: 60_000 }]
+      : [],
+    promises: running ? [{ name: 'keeper', kind: 'tcp', host: ip, port: keeperPort, periodMs: 5000 }] : [],
+    publish: { name: config.name, host: ip, port: pgPort, keeper_port: keeperPort },
+  };
+}
+
+export default defineRelease({
+  softwareTypes: {
+    cluster: {
+      parameters: clusterParameters,
+      connection: { type: 'object' },
+      profile: clusterProfile,
+    },
+    member: {
+      parameters: memberParameters,
+      connection: { type: 'object' },
+      profile: memberProfile,
+    },
+  },
+});
+
+/** Whether this machine has the PostgreSQL 15 server binaries the members need. */
+export function postgresInstalled(): boolean {
+  return existsSync(join(PG_BIN_DIR, 'postgres')) && existsSync(join(PG_BIN_DIR, 'pg_rewind'));
+}
