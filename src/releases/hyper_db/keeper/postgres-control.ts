@@ -375,7 +375,10 @@ export class PostgresControl {
            CREATE ROLE ${REPLICATION_USER} WITH REPLICATION LOGIN;
          END IF;
        END $do$;
-       ALTER ROLE ${REPLICATION_USER} WITH REPLICATION LOGIN PASSWORD ${literal(c.replicationPassword)};`,
+       ALTER ROLE ${REPLICATION_USER} WITH REPLICATION LOGIN PASSWORD ${literal(c.replicationPassword)};
+       REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC;
+       REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC;
+       REVOKE CREATE ON SCHEMA public FROM PUBLIC;`,
     );
   }
 

@@ -36,6 +36,7 @@ export class Router {
   private reconciledKey = '';
   private reconciledAt = 0;
   private reconcileError: string | null = null;
+  private presentDatabases: string[] = [];
   private lastPublished = '';
 
   constructor(
@@ -167,7 +168,9 @@ export class Router {
     client.on('error', () => {});
     try {
       await client.connect();
-      for (const db of this.config.databases) await applyDatabase(client, db);
+      const wanted = this.config.databases;
+      for (const db of wanted) await applyDatabase(client, db);
+      this.presentDatabases = wanted.filter((d) => d.state === 'present').map((d) => d.name);
       this.reconciledKey = key;
       this.reconciledAt = Date.now();
       if (this.reconcileError !== null) this.log('databases reconciled');
@@ -214,6 +217,8 @@ export class Router {
       members,
       last_failover: lastFailover ?? null,
       switchover,
+      /** Databases present on the primary, as of the last reconciliation (connection parameters work once listed). */
+      databases: this.presentDatabases,
       databases_error: this.reconcileError,
       events: events.slice(-10),
     };

@@ -1,0 +1,258 @@
+/**
+ * A whole platform for hyper_db tests and benchmarks: a master (SQLite, in
+ * process) and N compute nodes, each a real `hox node` process (so a test can
+ * kill an agent), with `hyper_db` supplied. Helpers request a cluster and a
+ * database, wait for the published status, and find a member's processes.
+ *
+ * `stop()` kills the agents and every process of every partition user, removes
+ * the partition users (when root) and the data directories.
+ */
+import { execFile, type ChildProcessByStdio } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { removePartitionUser } from '../agent/format/partition-formatter.js';
+import { partitionLayouts } from '../agent/format/partition-layout.js';
+import { isNotReady, type MasterClient } from '../client/master-client.js';
+import { spawnAgentProcess } from './agent-process.js';
+import { startTestMaster, type TestMaster } from './test-master.js';
+
+const exec = promisify(execFile);
+
+export interface PlatformNode {
+  id: string;
+  dataDir: string;
+  partitions: number;
+  agent: ChildProcessByStdio<null, Readable, Readable> | null;
+}
+
+/** What the router publishes on the cluster's root instance (see src/releases/hyper_db/router/router.ts). */
+export interface ClusterStatus {
+  primary: string | null;
+  members: {
+    name: string;
+    host: string;
+    port: number;
+    role: string;
+    term: number | null;
+    timeline: number | null;
+    streaming: boolean;
+    sync_state: string | null;
+    maintenance: boolean;
+  }[];
+  switchover?: { id: string; result: string; reason?: string; durationMs?: number } | null;
+  last_failover?: { member: string; timings?: Record<string, number> } | null;
+  rw_host?: string;
+  rw_port?: number;
+  ro_port?: number;
+  [key: string]: unknown;
+}
+
+export interface HyperDbPlatform {
+  master: TestMaster;
+  admin: MasterClient;
+  nodes: PlatformNode[];
+  /** SIGKILL the node's agent (its services keep running, as after a crash). */
+  killAgent(nodeId: string): void;
+  startAgent(nodeId: string): void;
+  /** The root instance's connection parameters (static + router's runtime status). */
+  clusterStatus(title: string): Promise<ClusterStatus | undefined>;
+  /** Polls {@link clusterStatus} until `ready` holds; throws with the last status after `timeoutMs`. */
+  waitForCluster(title: string, ready: (s: ClusterStatus) => boolean, timeoutMs: number): Promise<ClusterStatus>;
+  /** Requests (or updates) a cluster: tree `title`, release hyper_db, type cluster. */
+  requestCluster(title: string, parameters?: Record<string, unknown>): Promise<void>;
+  /** Requests a database (shared instance) on the cluster and waits for its connection parameters. */
+  requestDatabase(
+    cluster: string,
+    title: string,
+    parameters?: Record<string, unknown>,
+  ): Promise<Record<string, unknown>>;
+  /** Pids of the processes whose cwd is inside `member`'s partition (keeper, postgres). */
+  memberPids(title: string, member: string): Promise<number[]>;
+  /** The partition directory of an instance of the cluster's tree. */
+  partitionPath(title: string, instance: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export function healthy(members: number): (s: ClusterStatus) => boolean {
+  return (s) =>
+    s.primary !== null &&
+    s.members.length === members &&
+    s.members.every((m) => m.role === 'primary' || (m.role === 'standby' && m.streaming));
+}
+
+export async function startHyperDbPlatform(
+  options: { nodes?: number; partitions?: number } = {},
+): Promise<HyperDbPlatform> {
+  const master = await startTestMaster();
+  const admin = master.admin;
+  const nodes: PlatformNode[] = [];
+  const tokens = new Map<string, string>();
+
+  function startAgent(nodeId: string): void {
+    const node = nodes.find((n) => n.id === nodeId);
+    if (node === undefined) throw new Error(`no node ${nodeId}`);
+    const token = tokens.get(nodeId);
+    tokens.delete(nodeId);
+    node.agent = spawnAgentProcess({
+      masterUrl: master.url,
+      dataDir: node.dataDir,
+      nodeId,
+      partitions: node.partitions,
+      quiet: true,
+      ...(token === undefined ? {} : { registerToken: token }),
+    });
+    node.agent.stdout.resume();
+    node.agent.stderr.resume();
+  }
+
+  const count = options.nodes ?? 3;
+  for (let i = 1; i <= count; i++) {
+    const id = `db-node-${i}`;
+    const { token } = await admin.call('createRegistrationToken', {});
+    tokens.set(id, token);
+    nodes.push({
+      id,
+      dataDir: mkdtempSync(join(tmpdir(), `hox-${id}-`)),
+      partitions: options.partitions ?? 2,
+      agent: null,
+    });
+    startAgent(id);
+  }
+  const deadline = Date.now() + 60_000;
+  while ((await admin.call('listNodes', {})).result_list.length < count) {
+    if (Date.now() > deadline) throw new Error('nodes did not register within 60 s');
+    await sleep(100);
+  }
+  for (const n of nodes) await admin.call('supply', { computer_guid: n.id, software_release_uri: 'hyper_db' });
+
+  async function tree(title: string) {
+    const [t] = (await admin.call('listTreeStatus', { title })).result_list;
+    return t;
+  }
+
+  async function clusterStatus(title: string): Promise<ClusterStatus | undefined> {
+    const t = await tree(title);
+    const root = t?.instance_list.find((i) => i.requester_guid === null);
+    const params = root?.connection_parameters as ClusterStatus | undefined;
+    return params !== undefined && Array.isArray(params.members) ? params : undefined;
+  }
+
+  async function instanceOf(title: string, instance: string) {
+    const t = await tree(title);
+    const found = t?.instance_list.find((i) => i.title === instance);
+    if (found === undefined) throw new Error(`no instance ${instance} in ${title}`);
+    return found;
+  }
+
+  async function partitionPath(title: string, instance: string): Promise<string> {
+    const i = await instanceOf(title, instance);
+    const node = nodes.find((n) => n.id === i.computer_guid);
+    if (node === undefined || i.compute_partition_id === null) throw new Error(`${instance} is not allocated`);
+    return join(node.dataDir, 'partitions', i.compute_partition_id);
+  }
+
+  return {
+    master,
+    admin,
+    nodes,
+    killAgent(nodeId) {
+      const node = nodes.find((n) => n.id === nodeId);
+      node?.agent?.kill('SIGKILL');
+      if (node) node.agent = null;
+    },
+    startAgent,
+    clusterStatus,
+    async waitForCluster(title, ready, timeoutMs) {
+      const end = Date.now() + timeoutMs;
+      let last: ClusterStatus | undefined;
+      for (;;) {
+        last = await clusterStatus(title).catch(() => last);
+        if (last !== undefined && ready(last)) return last;
+        if (Date.now() > end)
+          throw new Error(
+            `cluster ${title} not as expected within ${timeoutMs} ms; last status: ${JSON.stringify(last)}`,
+          );
+        await sleep(100);
+      }
+    },
+    async requestCluster(title, parameters = {}) {
+      await admin.call('requestInstance', {
+        title,
+        software_release_uri: 'hyper_db',
+        software_type: 'cluster',
+        parameters,
+      });
+    },
+    async requestDatabase(cluster, title, parameters = {}) {
+      const root = (await tree(cluster))?.instance_list.find((i) => i.requester_guid === null);
+      if (root === undefined) throw new Error(`no cluster ${cluster}`);
+      const end = Date.now() + 60_000;
+      for (;;) {
+        const answer = await admin.call('requestInstance', {
+          title,
+          software_release_uri: 'hyper_db',
+          software_type: 'cluster',
+          shared: true,
+          parameters,
+          sla_parameters: { instance_guid: root.instance_guid },
+        });
+        const dbname = isNotReady(answer) ? undefined : answer.connection_parameters.dbname;
+        const status = await clusterStatus(cluster);
+        const present = Array.isArray(status?.databases) && status.databases.includes(dbname);
+        if (!isNotReady(answer) && typeof dbname === 'string' && present) return answer.connection_parameters;
+        if (Date.now() > end) throw new Error(`database ${title} not ready within 60 s`);
+        await sleep(200);
+      }
+    },
+    async memberPids(title, member) {
+      const path = await partitionPath(title, member);
+      const pids: number[] = [];
+      for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+          const cwd = readlinkSync(`/proc/${entry}/cwd`);
+          if (cwd === path || cwd.startsWith(`${path}/`)) pids.push(Number(entry));
+        } catch {
+          // gone, or not ours to read
+        }
+      }
+      return pids;
+    },
+    partitionPath,
+    async stop() {
+      for (const n of nodes) n.agent?.kill('SIGKILL');
+      for (const n of nodes) {
+        const layouts = partitionLayouts({
+          nodeId: n.id,
+          dataDir: n.dataDir,
+          count: n.partitions,
+          portBase: 20000,
+          portsPerPartition: 50,
+        });
+        for (const l of layouts) {
+          if (process.getuid?.() === 0) {
+            await exec('pkill', ['-KILL', '-u', l.user]).catch(() => {});
+            await sleep(100);
+            await removePartitionUser(l.user).catch(() => {});
+          }
+        }
+        rmSync(n.dataDir, { recursive: true, force: true });
+      }
+      await master.stop();
+    },
+  };
+}
+
+/** The keeper's last log lines of a member (for test failure messages). */
+export function keeperLogTail(nodeDataDir: string, partitionId: string, lines = 30): string {
+  try {
+    const dir = join(nodeDataDir, 'logs', partitionId);
+    return readFileSync(join(dir, 'keeper.log'), 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no keeper log)';
+  }
+}
