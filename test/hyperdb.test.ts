@@ -105,7 +105,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     }
     // The read-write endpoint reaches the primary; the database's role cannot touch another database.
     const viaRouter = await query(String(db.rw_url), 'SELECT pg_is_in_recovery() AS r');
-    expect(viaRouter.rows[0].r).toBe(false);
+    expect(viaRouter.rows[0]?.r).toBe(false);
     await expect(query(String(db.rw_url).replace(/\/app$/, '/postgres'), 'SELECT 1')).rejects.toThrow(
       /permission denied|not permitted|no pg_hba/i,
     );

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import type { CommandEnv } from './command-env.js';
 import { bangCommand } from './commands/bang-command.js';
+import { dbCommand } from './commands/db-command.js';
 import { destroyCommand } from './commands/destroy-command.js';
 import { listCommand } from './commands/list-command.js';
 import { loginCommand } from './commands/login-command.js';
@@ -49,6 +50,7 @@ Start here:
     logsCommand,
     destroyCommand,
     bangCommand,
+    dbCommand,
     nodesCommand,
     registrationTokenCommand,
   ])
