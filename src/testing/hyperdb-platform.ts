@@ -155,6 +155,24 @@ export async function startHyperDbPlatform(
     return join(node.dataDir, 'partitions', i.compute_partition_id);
   }
 
+  /** The tail of every member's keeper log and PostgreSQL log, for failure messages. */
+  async function logsOf(title: string): Promise<string> {
+    const t = await tree(title).catch(() => undefined);
+    const out: string[] = [];
+    for (const i of t?.instance_list ?? []) {
+      const node = nodes.find((n) => n.id === i.computer_guid);
+      if (node === undefined || i.compute_partition_id === null) continue;
+      const service = i.software_type === 'member' ? 'keeper' : 'router';
+      out.push(`--- ${i.title} (${service}) ---`, keeperLogTail(node.dataDir, i.compute_partition_id, service, 25));
+      if (i.software_type === 'member')
+        out.push(
+          `--- ${i.title} (postgresql) ---`,
+          tail(join(node.dataDir, 'partitions', i.compute_partition_id, 'var', 'postgresql.log'), 15),
+        );
+    }
+    return out.join('\n');
+  }
+
   return {
     master,
     admin,
@@ -174,7 +192,7 @@ export async function startHyperDbPlatform(
         if (last !== undefined && ready(last)) return last;
         if (Date.now() > end)
           throw new Error(
-            `cluster ${title} not as expected within ${timeoutMs} ms; last status: ${JSON.stringify(last)}`,
+            `cluster ${title} not as expected within ${timeoutMs} ms; last status: ${JSON.stringify(last)}\n${await logsOf(title)}`,
           );
         await sleep(100);
       }
@@ -247,12 +265,15 @@ export async function startHyperDbPlatform(
   };
 }
 
-/** The keeper's last log lines of a member (for test failure messages). */
-export function keeperLogTail(nodeDataDir: string, partitionId: string, lines = 30): string {
+/** The last lines of a service's log in a partition (for test failure messages). */
+export function keeperLogTail(nodeDataDir: string, partitionId: string, service = 'keeper', lines = 30): string {
+  return tail(join(nodeDataDir, 'logs', partitionId, `${service}.log`), lines);
+}
+
+function tail(path: string, lines: number): string {
   try {
-    const dir = join(nodeDataDir, 'logs', partitionId);
-    return readFileSync(join(dir, 'keeper.log'), 'utf8').split('\n').slice(-lines).join('\n');
+    return readFileSync(path, 'utf8').split('\n').slice(-lines).join('\n');
   } catch {
-    return '(no keeper log)';
+    return `(no ${path})`;
   }
 }

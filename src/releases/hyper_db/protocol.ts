@@ -139,6 +139,8 @@ export interface VoteAnswer {
   granted: boolean;
   term: number;
   reason?: string;
+  /** Refused only because a lease promise is still running: it ends in this many ms. */
+  retryInMs?: number;
 }
 
 export interface TakeoverBody {

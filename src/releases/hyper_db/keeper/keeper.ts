@@ -326,7 +326,7 @@ export class Keeper {
     const c = this.config;
     const t = now();
     if (c.paused || c.maintenance.includes(c.name)) return;
-    if (t < this.promisedUntil + randomInt(0, 300) || t < this.electionBackoffUntil) return;
+    if (t < this.promisedUntil + randomInt(0, 150) || t < this.electionBackoffUntil) return;
     if (this.obs.lsn === null || this.obs.timeline === null) return;
     const leaderLsn = this.knownLeader?.lsn;
     if (leaderLsn) {
@@ -352,7 +352,10 @@ export class Keeper {
       // the term, so it cannot disrupt a healthy primary when it comes back.
       const pre = await this.collectVotes({ ...position, term: this.state.get().term + 1, preVote: true });
       if (pre.votes < this.majority) {
-        this.electionBackoffUntil = now() + 300 + randomInt(0, 500);
+        // A voter still bound by a promise says when it ends: try again just after (a failover's critical path).
+        this.electionBackoffUntil =
+          now() +
+          (pre.retryInMs !== null && pre.retryInMs < 1000 ? pre.retryInMs + randomInt(5, 60) : 300 + randomInt(0, 500));
         this.logElection(`pre-vote lost: ${pre.votes}/${c.memberCount} (${pre.refusals.join('; ')})`);
         return false;
       }
@@ -408,14 +411,15 @@ export class Keeper {
   }
 
   /** Asks every peer; settles as soon as a majority granted (stragglers do not slow a failover) or all answered. */
-  private collectVotes(body: VoteBody): Promise<{ votes: number; refusals: string[] }> {
+  private collectVotes(body: VoteBody): Promise<{ votes: number; refusals: string[]; retryInMs: number | null }> {
     const c = this.config;
     return new Promise((resolve) => {
       let votes = 1;
       let answered = 0;
+      let retryInMs: number | null = null;
       const refusals: string[] = [];
       const settle = (): void => {
-        if (votes >= this.majority || answered === c.peers.length) resolve({ votes, refusals });
+        if (votes >= this.majority || answered === c.peers.length) resolve({ votes, refusals, retryInMs });
       };
       settle();
       for (const p of c.peers) {
@@ -424,6 +428,7 @@ export class Keeper {
             if (a.granted) votes++;
             else {
               refusals.push(`${p.name}: ${a.reason ?? 'refused'}`);
+              if (typeof a.retryInMs === 'number') retryInMs = Math.min(retryInMs ?? Infinity, a.retryInMs);
               if (!body.preVote && a.term > this.state.get().term) this.state.update({ term: a.term, votedFor: null });
             }
             answered++;
@@ -459,7 +464,10 @@ export class Keeper {
       return refuse(`already voted for ${st.votedFor} in term ${st.term}`);
     if (this.role === 'primary' && this.leaseValid()) return refuse('I am the primary and my lease is valid');
     if (now() < this.promisedUntil && this.promisedTo !== body.candidate)
-      return refuse(`lease promised to ${this.promisedTo ?? 'a previous leader'}`);
+      return {
+        ...refuse(`lease promised to ${this.promisedTo ?? 'a previous leader'}`),
+        retryInMs: Math.ceil(this.promisedUntil - now()),
+      };
     if (c.paused && !body.planned) return refuse('the cluster is paused');
     if (c.maintenance.includes(body.candidate)) return refuse(`${body.candidate} is in maintenance`);
     if (!c.peers.some((p) => p.name === body.candidate)) return refuse(`${body.candidate} is not a member`);

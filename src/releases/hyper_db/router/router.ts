@@ -21,6 +21,7 @@ import { SUPERUSER, type MemberAddress, type MemberStatus, type RouterConfig } f
 
 const POLL_MS = 150;
 const RECONCILE_EVERY_MS = 15_000;
+const ORPHAN_SWITCHOVER_MS = 15_000;
 
 export class Router {
   private config: RouterConfig;
@@ -37,6 +38,7 @@ export class Router {
   private reconciledAt = 0;
   private reconcileError: string | null = null;
   private presentDatabases: string[] = [];
+  private orphanSwitchover: { id: string; since: number } | null = null;
   private lastPublished = '';
 
   constructor(
@@ -210,8 +212,12 @@ export class Router {
       .filter((s): s is NonNullable<typeof s> => s != null);
     const want = this.config.switchover;
     let switchover = want ? (switchovers.find((s) => s.id === want.id) ?? null) : null;
-    if (want && switchover === null && this.primary === null)
-      switchover = { id: want.id, result: 'refused', reason: 'the cluster has no primary' };
+    // A request no primary takes up (there is none, for long) is answered here, so the CLI does not wait forever.
+    if (want && switchover === null && this.primary === null) {
+      if (this.orphanSwitchover?.id !== want.id) this.orphanSwitchover = { id: want.id, since: Date.now() };
+      else if (Date.now() - this.orphanSwitchover.since > ORPHAN_SWITCHOVER_MS)
+        switchover = { id: want.id, result: 'refused', reason: 'the cluster has no primary' };
+    } else this.orphanSwitchover = null;
     const doc = {
       primary: this.primary?.name ?? null,
       members,
