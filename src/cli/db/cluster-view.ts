@@ -1,0 +1,249 @@
+/**
+ * What a hyper_db cluster's root publishes, read defensively (the runtime
+ * part comes from the router's `.hox/publish.json`, absent until it runs),
+ * and how `hox db` shows it. Pure: published parameters in, lines out.
+ *
+ * Static keys (the `cluster` profile): members_expected, members_ready,
+ * rw_host, rw_port, ro_port, sync_mode, paused, maintenance. Runtime keys
+ * (Router.publish): primary, members[], last_failover, switchover,
+ * databases (those created on the primary), databases_error, events.
+ */
+import { table } from '../output.js';
+
+export interface MemberView {
+  name: string;
+  host: string | null;
+  port: number | null;
+  /** primary, standby, demoted, rejoining, empty, stopped, or unreachable. */
+  role: string;
+  term: number | null;
+  timeline: number | null;
+  streaming: boolean;
+  lagMib: number | null;
+  maintenance: boolean;
+  syncState: string | null;
+}
+
+export interface EventView {
+  at: string;
+  member: string;
+  kind: string;
+  term: number | null;
+  detail: string;
+  timings: Record<string, number>;
+}
+
+export interface SwitchoverView {
+  id: string;
+  result: string;
+  reason: string | null;
+  from: string | null;
+  to: string | null;
+  durationMs: number | null;
+}
+
+export interface ClusterView {
+  membersExpected: number | null;
+  membersReady: number | null;
+  rwHost: string | null;
+  rwPort: number | null;
+  roPort: number | null;
+  syncMode: string | null;
+  paused: boolean | null;
+  maintenance: string[];
+  /** Whether the router has published its part yet. */
+  runtime: boolean;
+  primary: string | null;
+  members: MemberView[];
+  lastFailover: EventView | null;
+  switchover: SwitchoverView | null;
+  /** Databases the router has created on the primary (null when it does not say). */
+  databases: string[] | null;
+  databasesError: string | null;
+  events: EventView[];
+}
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+function readEvent(v: unknown): EventView | null {
+  if (!isObject(v) || typeof v.kind !== 'string') return null;
+  const timings: Record<string, number> = {};
+  if (isObject(v.timings))
+    for (const [k, t] of Object.entries(v.timings)) if (typeof t === 'number' && Number.isFinite(t)) timings[k] = t;
+  return {
+    at: str(v.at) ?? '',
+    member: str(v.member) ?? '?',
+    kind: v.kind,
+    term: num(v.term),
+    detail: str(v.detail) ?? '',
+    timings,
+  };
+}
+
+function readSwitchover(v: unknown): SwitchoverView | null {
+  if (!isObject(v) || typeof v.id !== 'string' || typeof v.result !== 'string') return null;
+  return {
+    id: v.id,
+    result: v.result,
+    reason: str(v.reason),
+    from: str(v.from),
+    to: str(v.to),
+    durationMs: num(v.durationMs),
+  };
+}
+
+function readMember(v: unknown): MemberView | null {
+  if (!isObject(v) || typeof v.name !== 'string') return null;
+  return {
+    name: v.name,
+    host: str(v.host),
+    port: num(v.port),
+    role: str(v.role) ?? 'unknown',
+    term: num(v.term),
+    timeline: num(v.timeline),
+    streaming: v.streaming === true,
+    lagMib: num(v.lag_mib),
+    maintenance: v.maintenance === true,
+    syncState: str(v.sync_state),
+  };
+}
+
+export function readClusterView(published: Json): ClusterView {
+  const list = <T>(v: unknown, read: (x: unknown) => T | null): T[] =>
+    Array.isArray(v) ? v.map(read).filter((x): x is T => x !== null) : [];
+  return {
+    membersExpected: num(published.members_expected),
+    membersReady: num(published.members_ready),
+    rwHost: str(published.rw_host),
+    rwPort: num(published.rw_port),
+    roPort: num(published.ro_port),
+    syncMode: str(published.sync_mode),
+    paused: typeof published.paused === 'boolean' ? published.paused : null,
+    maintenance: list(published.maintenance, str),
+    runtime: 'members' in published || 'primary' in published,
+    primary: str(published.primary),
+    members: list(published.members, readMember),
+    lastFailover: readEvent(published.last_failover),
+    switchover: readSwitchover(published.switchover),
+    databases: Array.isArray(published.databases) ? list(published.databases, str) : null,
+    databasesError: str(published.databases_error),
+    events: list(published.events, readEvent),
+  };
+}
+
+/** A member serving as it should: the primary, or a standby streaming from it. */
+export function isHealthyMember(m: MemberView): boolean {
+  return m.role === 'primary' || (m.role === 'standby' && m.streaming);
+}
+
+/**
+ * Whether the cluster is ready: a primary is published and every expected member is the primary or a
+ * streaming standby. `line` says how far it is, for progress output.
+ */
+export function clusterReadiness(view: ClusterView): { ready: boolean; line: string } {
+  const expected = view.membersExpected ?? view.members.length;
+  const healthy = view.members.filter(isHealthyMember);
+  const lagging = view.members
+    .filter((m) => !isHealthyMember(m))
+    .map((m) => `${m.name} ${m.role === 'standby' ? 'standby, not streaming' : m.role}`);
+  const parts = [
+    `members ready ${healthy.length}/${expected}`,
+    `primary ${view.primary ?? (view.runtime ? 'none yet' : 'unknown (router not publishing yet)')}`,
+  ];
+  if (!view.runtime && view.membersReady !== null) parts.push(`${view.membersReady} member(s) published`);
+  if (lagging.length > 0) parts.push(lagging.join(', '));
+  const ready =
+    view.primary !== null &&
+    expected > 0 &&
+    view.members.length === expected &&
+    healthy.length === expected &&
+    view.members.some((m) => m.name === view.primary && m.role === 'primary');
+  return { ready, line: parts.join('; ') };
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+
+export function describeTimings(timings: Record<string, number>): string {
+  return Object.entries(timings)
+    .map(([k, ms]) => `${k} ${Math.round(ms)} ms`)
+    .join(', ');
+}
+
+export function describeSwitchover(s: SwitchoverView): string {
+  const path = s.result === 'refused' || (s.from === null && s.to === null) ? '' : ` ${s.from ?? '?'} → ${s.to ?? '?'}`;
+  const took = s.durationMs === null ? '' : ` in ${seconds(s.durationMs)}`;
+  const why = s.reason === null ? '' : `: ${s.reason}`;
+  return `${s.result}${path}${took}${why} (${s.id})`;
+}
+
+function describeEvent(e: EventView): string {
+  const timings = describeTimings(e.timings);
+  return `${e.at} ${e.member} ${e.kind}${e.term === null ? '' : ` (term ${e.term})`}: ${e.detail}${timings === '' ? '' : `; ${timings}`}`;
+}
+
+const dash = (v: string | number | null): string => (v === null ? '-' : String(v));
+
+/**
+ * Whether database `dbname` is usable: the cluster has a primary, the router applied its databases
+ * without error and lists `dbname` among them (when it publishes that list). `line` says what is missing.
+ */
+export function databaseReadiness(view: ClusterView, dbname: string): { ready: boolean; line: string } {
+  if (view.primary === null) return { ready: false, line: 'the cluster has no primary yet' };
+  if (view.databasesError !== null)
+    return { ready: false, line: `the cluster could not apply its databases yet: ${view.databasesError}` };
+  if (view.databases !== null && !view.databases.includes(dbname))
+    return { ready: false, line: `waiting for the router to create database '${dbname}' on ${view.primary}` };
+  return { ready: true, line: `database '${dbname}' exists on ${view.primary}` };
+}
+
+/** `hox db status` as readable lines. `problems` are instance errors of the tree, already formatted. */
+export function formatClusterStatus(
+  name: string,
+  health: string,
+  view: ClusterView,
+  problems: string[] = [],
+): string[] {
+  const lines = [`cluster ${name}  (health ${health})`];
+  const endpoint = view.rwHost === null ? '-' : `${view.rwHost}:${dash(view.rwPort)} (ro port ${dash(view.roPort)})`;
+  lines.push(`  endpoint:    ${endpoint}`);
+  lines.push(`  primary:     ${view.primary ?? (view.runtime ? 'none' : 'unknown: the router has not published yet')}`);
+  lines.push(
+    `  members:     ${view.members.filter(isHealthyMember).length}/${dash(view.membersExpected)} ready, sync mode ${dash(view.syncMode)}`,
+  );
+  lines.push(`  paused:      ${view.paused === null ? '-' : view.paused ? 'yes (no automatic failover)' : 'no'}`);
+  if (view.maintenance.length > 0) lines.push(`  maintenance: ${view.maintenance.join(', ')}`);
+  if (view.members.length > 0) {
+    lines.push('');
+    const rows = view.members.map((m) => [
+      m.name,
+      m.role,
+      m.host === null ? '-' : `${m.host}:${dash(m.port)}`,
+      dash(m.timeline),
+      dash(m.lagMib),
+      dash(m.syncState),
+      m.maintenance ? 'yes' : 'no',
+    ]);
+    for (const line of table(['member', 'role', 'host:port', 'timeline', 'lag MiB', 'sync state', 'maintenance'], rows))
+      lines.push(`  ${line}`);
+  }
+  lines.push('');
+  const f = view.lastFailover;
+  lines.push(`  last failover:   ${f === null ? 'none' : describeEvent(f)}`);
+  lines.push(`  last switchover: ${view.switchover === null ? 'none' : describeSwitchover(view.switchover)}`);
+  if (view.databases !== null && view.databases.length > 0)
+    lines.push(`  databases:       ${view.databases.join(', ')}`);
+  if (view.databasesError !== null) lines.push(`  databases error: ${view.databasesError}`);
+  if (problems.length > 0) {
+    lines.push('', '  problems:');
+    for (const p of problems) lines.push(`    ${p}`);
+  }
+  if (view.events.length > 0) {
+    lines.push('', '  recent events:');
+    for (const e of view.events) lines.push(`    ${describeEvent(e)}`);
+  }
+  return lines;
+}
