@@ -55,8 +55,11 @@ async function keeperPid(member: string): Promise<number | undefined> {
   return undefined;
 }
 
+let writers = 0;
+
 async function startWriter(s: ClusterStatus): Promise<WriteClient> {
   const w = startWriteClient({
+    table: `writes_${++writers}`,
     targets: targetsOf(s),
     user: String(db.user),
     password: String(db.password),
@@ -134,12 +137,23 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     expect(refused.switchover?.reason).toMatch(/member-9.*not a member/);
     expect(refused.primary).toBe(before.primary);
 
+    // 21: a session through the read-write endpoint must not outlive the primary it was on.
+    const session = new pg.Client({ connectionString: String(db.rw_url), connectionTimeoutMillis: 3000 });
+    session.on('error', () => {});
+    await session.connect();
+    await session.query('SELECT 1');
+
     const target = before.members.find((m) => m.name !== before.primary)!.name;
     const tSwitch = performance.now();
     await p.requestCluster(CLUSTER, { switchover: { id: 'sw-1', to: target } });
     const after = await p.waitForCluster(CLUSTER, (s) => s.switchover?.id === 'sw-1', 60_000);
-    expect(after.switchover?.result, JSON.stringify(after.switchover)).toBe('done');
+    expect(after.switchover?.result, `${JSON.stringify(after.switchover)}\n${await p.logs(CLUSTER)}`).toBe('done');
     const settled = await p.waitForCluster(CLUSTER, (s) => healthy(3)(s) && s.primary === target, 60_000);
+    await expect(session.query('SELECT 1')).rejects.toThrow();
+    await session.end().catch(() => {});
+    const newPrimary = primaryOf(settled);
+    const routed = await query(String(db.rw_url), 'SELECT inet_server_port() AS port, pg_is_in_recovery() AS r');
+    expect(routed.rows[0]).toEqual({ port: newPrimary.port, r: false });
     await writer.waitForAck(performance.now(), 30_000);
     const gap = Math.max(
       0,
@@ -156,6 +170,131 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     // Parameter changes reach the keepers through a reloaded file: no keeper was restarted.
     for (const m of before.members) expect(await keeperPid(m.name), `${m.name}'s keeper pid`).toBe(keepers.get(m.name));
   }, 240_000);
+
+  it('8/2/14: agent crash on the primary, PostgreSQL killed under its keeper, a standby dying: no failover; writes go on', async () => {
+    const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    const primary = primaryOf(before);
+    const term = primary.term;
+    writer = await startWriter(before);
+    const [tree] = (await p.admin.call('listTreeStatus', { title: CLUSTER })).result_list;
+    const nodeOf = (member: string) => tree!.instance_list.find((i) => i.title === member)!.computer_guid!;
+
+    // 8: the node agent of the primary dies for longer than a lease: the keeper, not the agent, holds the lease.
+    p.killAgent(nodeOf(primary.name));
+    const tAgent = performance.now();
+    await new Promise((r) => setTimeout(r, 6000));
+    let s = await p.waitForCluster(CLUSTER, (x) => x.primary !== null, 10_000);
+    expect(s.primary).toBe(primary.name);
+    expect(s.members.find((m) => m.name === primary.name)?.term).toBe(term);
+    const agentGap = Math.max(
+      0,
+      ...writer
+        .stats()
+        .gaps.filter((g) => g.toMs > tAgent)
+        .map((g) => g.durationMs),
+    );
+    report.push(`agent crash on the primary: largest write gap ${Math.round(agentGap)} ms, no failover`);
+    p.startAgent(nodeOf(primary.name));
+
+    // 2: kill -9 of the primary's postmaster, keeper alive: restarted in place, same primary, same term.
+    const pgdata = `${await p.partitionPath(CLUSTER, primary.name)}/pgdata/postmaster.pid`;
+    const postmaster = Number(readFileSync(pgdata, 'utf8').split('\n')[0]);
+    const tPg = performance.now();
+    process.kill(postmaster, 'SIGKILL');
+    await firstAckFromOther(writer, '', tPg + 1, 60_000).catch(async (e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${await p.logs(CLUSTER)}`);
+    });
+    s = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    expect(s.primary).toBe(primary.name);
+    expect(s.members.find((m) => m.name === primary.name)?.term).toBe(term);
+    const pgGap = Math.max(
+      0,
+      ...writer
+        .stats()
+        .gaps.filter((g) => g.toMs > tPg)
+        .map((g) => g.durationMs),
+    );
+    report.push(`postmaster kill -9 on the primary: restarted in place, write gap ${Math.round(pgGap)} ms`);
+
+    // 14: one quorum standby dies (agent, keeper, PostgreSQL): the other confirms commits.
+    const standby = s.members.find((m) => m.name !== s.primary)!;
+    p.killAgent(nodeOf(standby.name));
+    const tStandby = performance.now();
+    for (const pid of await p.memberPids(CLUSTER, standby.name)) process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 3000));
+    const standbyGap = Math.max(
+      0,
+      ...writer
+        .stats()
+        .gaps.filter((g) => g.toMs > tStandby)
+        .map((g) => g.durationMs),
+    );
+    report.push(`quorum standby death: largest write gap ${Math.round(standbyGap)} ms`);
+    expect(writer.acked().filter((a) => a.ackedAtMs > tStandby + 1000).length).toBeGreaterThan(10);
+    p.startAgent(nodeOf(standby.name));
+    s = await p.waitForCluster(CLUSTER, healthy(3), 120_000);
+    expect(s.primary).toBe(primary.name);
+    await writer.stop();
+    expect(await writer.ackedLost(primaryOf(s))).toEqual([]);
+    expect(writer.dualPrimary()).toEqual([]);
+    writer = undefined;
+  }, 300_000);
+
+  it('20: a member in maintenance leaves the quorum; a paused cluster does not fail over until resumed', async () => {
+    const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    const standby = before.members.find((m) => m.name !== before.primary)!.name;
+    await p.requestCluster(CLUSTER, { maintenance: [standby] });
+    let s = await p.waitForCluster(
+      CLUSTER,
+      (x) =>
+        x.members.find((m) => m.name === standby)?.maintenance === true &&
+        x.members.find((m) => m.name === standby)?.sync_state === 'async',
+      30_000,
+    );
+    expect(s.members.filter((m) => m.sync_state === 'quorum').map((m) => m.name)).not.toContain(standby);
+
+    await p.requestCluster(CLUSTER, { paused: true });
+    s = await p.waitForCluster(CLUSTER, (x) => x.paused === true && healthy(3)(x), 30_000);
+    const victim = primaryOf(s);
+    const [tree] = (await p.admin.call('listTreeStatus', { title: CLUSTER })).result_list;
+    const node = tree!.instance_list.find((i) => i.title === victim.name)!.computer_guid!;
+    p.killAgent(node);
+    for (const pid of await p.memberPids(CLUSTER, victim.name)) process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 6000));
+    s = (await p.clusterStatus(CLUSTER))!;
+    expect(s.primary, 'no promotion while paused').toBeNull();
+    await p.requestCluster(CLUSTER, { paused: false });
+    s = await p.waitForCluster(CLUSTER, (x) => x.primary !== null && x.primary !== victim.name, 30_000);
+    p.startAgent(node);
+    await p.waitForCluster(CLUSTER, healthy(3), 120_000);
+  }, 300_000);
+
+  it('22: the database works after failovers through every endpoint; rotating its password takes effect', async () => {
+    await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    const rows = await query(String(db.rw_url), 'SELECT body FROM notes WHERE id = 1');
+    expect(rows.rows).toEqual([{ body: 'hello' }]);
+    const readOnly = await query(String(db.ro_url), 'SELECT pg_is_in_recovery() AS r, count(*)::int AS n FROM notes');
+    expect(readOnly.rows[0]).toEqual({ r: true, n: 1 });
+    const rotated = await p.requestDatabase(
+      CLUSTER,
+      'app',
+      { password_rotation: 1 },
+      (c) => c.password !== db.password,
+    );
+    expect(rotated.password).not.toBe(db.password);
+    const end = Date.now() + 30_000;
+    for (;;) {
+      const ok = await query(String(rotated.rw_url), 'SELECT 1').then(
+        () => true,
+        () => false,
+      );
+      if (ok) break;
+      if (Date.now() > end) throw new Error('rotated password not accepted within 30 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await expect(query(String(db.rw_url), 'SELECT 1')).rejects.toThrow(/password authentication failed/);
+    db = rotated;
+  }, 120_000);
 
   it('3/9: member death (agent, keeper and postmaster killed): a standby takes over, nothing acked is lost, the old member rejoins', async () => {
     const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
@@ -176,7 +315,10 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
       .acked()
       .filter((a) => a.member === victimAddress)
       .at(-1);
-    report.push(`member death write gap: ${Math.round(ack.ackedAtMs - (lastBefore?.ackedAtMs ?? tKill))} ms`);
+    const deathGap = ack.ackedAtMs - (lastBefore?.ackedAtMs ?? tKill);
+    const failover = (await p.clusterStatus(CLUSTER))?.last_failover;
+    report.push(`member death write gap: ${Math.round(deathGap)} ms (keeper: ${JSON.stringify(failover?.timings)})`);
+    if (process.env.HOX_TEST_VERBOSE && deathGap > 10_000) report.push(await p.logs(CLUSTER));
 
     p.startAgent(node);
     const rejoined = await p.waitForCluster(CLUSTER, (s) => healthy(3)(s) && s.primary !== victim.name, 120_000);

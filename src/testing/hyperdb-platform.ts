@@ -69,7 +69,10 @@ export interface HyperDbPlatform {
     cluster: string,
     title: string,
     parameters?: Record<string, unknown>,
+    until?: (connection: Record<string, unknown>) => boolean,
   ): Promise<Record<string, unknown>>;
+  /** Every member's keeper and PostgreSQL log tail, and the router's (for failure messages). */
+  logs(title: string): Promise<string>;
   /** Pids of the processes whose cwd is inside `member`'s partition (keeper, postgres). */
   memberPids(title: string, member: string): Promise<number[]>;
   /** The partition directory of an instance of the cluster's tree. */
@@ -205,7 +208,8 @@ export async function startHyperDbPlatform(
         parameters,
       });
     },
-    async requestDatabase(cluster, title, parameters = {}) {
+    logs: logsOf,
+    async requestDatabase(cluster, title, parameters = {}, until = () => true) {
       const root = (await tree(cluster))?.instance_list.find((i) => i.requester_guid === null);
       if (root === undefined) throw new Error(`no cluster ${cluster}`);
       const end = Date.now() + 60_000;
@@ -221,7 +225,8 @@ export async function startHyperDbPlatform(
         const dbname = isNotReady(answer) ? undefined : answer.connection_parameters.dbname;
         const status = await clusterStatus(cluster);
         const present = Array.isArray(status?.databases) && status.databases.includes(dbname);
-        if (!isNotReady(answer) && typeof dbname === 'string' && present) return answer.connection_parameters;
+        if (!isNotReady(answer) && typeof dbname === 'string' && present && until(answer.connection_parameters))
+          return answer.connection_parameters;
         if (Date.now() > end) throw new Error(`database ${title} not ready within 60 s`);
         await sleep(200);
       }

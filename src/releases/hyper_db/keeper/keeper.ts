@@ -90,6 +90,8 @@ export class Keeper {
   private knownLeader: KnownLeader | null = null;
   private followingSince = 0;
   private electionBackoffUntil = 0;
+  /** A switchover in progress: the old leader allowed votes for `to` only. */
+  private handover: { to: string; until: number } | null = null;
   // Leader side.
   private leaseUntil = 0;
   private forcedLeader = false;
@@ -133,7 +135,9 @@ export class Keeper {
         'GET /metrics': () => ({ text: this.metrics() }),
         'POST /heartbeat': (body) => ({ json: this.onHeartbeat(body as HeartbeatBody) }),
         'POST /vote': async (body) => ({ json: await this.onVote(body as VoteBody) }),
-        'POST /release': (body) => ({ json: this.onRelease(body as { term: number; from: string }) }),
+        'POST /release': (body) => ({
+          json: this.onRelease(body as { term: number; from: string; to: string | null }),
+        }),
         'POST /takeover': async (body) => ({ json: await this.onTakeover(body as TakeoverBody) }),
       },
     });
@@ -164,7 +168,7 @@ export class Keeper {
     await this.pg.stop('fast').catch((e: unknown) => this.log(`stop: ${(e as Error).message}`));
     if (wasPrimary) {
       this.state.update({ mayHaveDiverged: true, leaderOfTerm: null });
-      await this.releasePeers();
+      await this.releasePeers(null);
     }
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
@@ -463,7 +467,8 @@ export class Keeper {
     if (body.term === st.term && st.votedFor !== null && st.votedFor !== body.candidate)
       return refuse(`already voted for ${st.votedFor} in term ${st.term}`);
     if (this.role === 'primary' && this.leaseValid()) return refuse('I am the primary and my lease is valid');
-    if (now() < this.promisedUntil && this.promisedTo !== body.candidate)
+    const handedOver = this.handover !== null && this.handover.to === body.candidate && now() < this.handover.until;
+    if (now() < this.promisedUntil && this.promisedTo !== body.candidate && !handedOver)
       return {
         ...refuse(`lease promised to ${this.promisedTo ?? 'a previous leader'}`),
         retryInMs: Math.ceil(this.promisedUntil - now()),
@@ -509,9 +514,16 @@ export class Keeper {
     return { ok: true, term: body.term };
   }
 
-  private onRelease(body: { term: number; from: string }): { ok: boolean } {
+  /**
+   * The leader gives its lease back. With a target (switchover), the promise stays for everyone
+   * else — only the target may now be voted for, and nobody else stands — so the handover does not
+   * turn into a race; without one (the leader is stopping), the promise simply ends.
+   */
+  private onRelease(body: { term: number; from: string; to: string | null }): { ok: boolean } {
     if (typeof body?.term !== 'number' || typeof body.from !== 'string') return { ok: false };
-    if (body.term === this.state.get().term && this.promisedTo === body.from) {
+    if (body.term !== this.state.get().term || this.promisedTo !== body.from) return { ok: true };
+    if (typeof body.to === 'string') this.handover = { to: body.to, until: now() + this.config.leaseMs };
+    else {
       this.promisedUntil = 0;
       this.knownLeader = null;
     }
@@ -642,7 +654,7 @@ export class Keeper {
     await this.pg.stop('fast');
     const position = await this.pg.cleanShutdownPosition();
     this.state.update({ leaderOfTerm: null, mayHaveDiverged: position === null });
-    await this.releasePeers();
+    await this.releasePeers(targetName);
     this.knownLeader = null;
     this.promisedUntil = 0;
     const tStopped = now();
@@ -680,11 +692,11 @@ export class Keeper {
     return { id: request.id, result: 'done', from: c.name, to: targetName, durationMs: Math.round(tDone - tStop) };
   }
 
-  private async releasePeers(): Promise<void> {
+  private async releasePeers(to: string | null): Promise<void> {
     const c = this.config;
     const term = this.state.get().term;
     await Promise.allSettled(
-      c.peers.map((p) => callPeer(p, c.peerToken, '/release', { term, from: c.name }, 500, this.config.host)),
+      c.peers.map((p) => callPeer(p, c.peerToken, '/release', { term, from: c.name, to }, 500, this.config.host)),
     );
   }
 

@@ -1,0 +1,107 @@
+/**
+ * hyper_db as a ClusterUnderTest: the real platform (a master and three
+ * `hox node` processes, src/testing/hyperdb-platform.ts), a 3-member cluster
+ * with its defaults, and a database (shared instance) for the write client.
+ * Member death kills the member's node agent first (so nothing restarts it),
+ * then its keeper and every PostgreSQL process of the member.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  healthy,
+  startHyperDbPlatform,
+  type ClusterStatus,
+  type HyperDbPlatform,
+} from '../../src/testing/hyperdb-platform.js';
+import type { ClusterCredentials, ClusterMember, ClusterUnderTest } from './cluster-under-test.js';
+
+const TITLE = 'bench-db';
+
+export class HyperDbCluster implements ClusterUnderTest {
+  readonly name = 'hyper_db';
+  private platform: HyperDbPlatform | undefined;
+  private status: ClusterStatus | undefined;
+  private creds: ClusterCredentials | undefined;
+  private readonly killedNodes = new Map<string, string>();
+
+  constructor(private readonly options: { log?: (line: string) => void; parameters?: Record<string, unknown> } = {}) {}
+
+  private get p(): HyperDbPlatform {
+    if (this.platform === undefined) throw new Error('hyper_db cluster not started');
+    return this.platform;
+  }
+
+  async start(): Promise<void> {
+    this.platform = await startHyperDbPlatform({ nodes: 3, partitions: 2 });
+    await this.p.requestCluster(TITLE, this.options.parameters ?? {});
+    this.status = await this.p.waitForCluster(TITLE, healthy(3), 120_000);
+    const db = await this.p.requestDatabase(TITLE, 'bench');
+    this.creds = { user: String(db.user), password: String(db.password), database: String(db.dbname) };
+    this.options.log?.(`cluster ready, primary ${this.status.primary ?? '?'}`);
+  }
+
+  members(): ClusterMember[] {
+    return (this.status?.members ?? []).map((m) => ({ name: m.name, host: m.host, port: m.port }));
+  }
+
+  credentials(): ClusterCredentials {
+    if (this.creds === undefined) throw new Error('hyper_db cluster not started');
+    return this.creds;
+  }
+
+  async primary(): Promise<string> {
+    const s = await this.p.clusterStatus(TITLE);
+    if (s?.primary == null) throw new Error('hyper_db: no primary right now');
+    this.status = s;
+    return s.primary;
+  }
+
+  private async nodeOf(member: string): Promise<string> {
+    const [tree] = (await this.p.admin.call('listTreeStatus', { title: TITLE })).result_list;
+    const node = tree?.instance_list.find((i) => i.title === member)?.computer_guid;
+    if (node == null) throw new Error(`hyper_db: ${member} is not allocated`);
+    return node;
+  }
+
+  async killMember(name: string): Promise<void> {
+    const node = await this.nodeOf(name);
+    this.p.killAgent(node);
+    this.killedNodes.set(name, node);
+    for (const pid of await this.p.memberPids(TITLE, name)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  async restartMember(name: string): Promise<void> {
+    const node = this.killedNodes.get(name) ?? (await this.nodeOf(name));
+    this.killedNodes.delete(name);
+    this.p.startAgent(node);
+    await Promise.resolve();
+  }
+
+  async switchover(to?: string): Promise<void> {
+    const before = await this.primary();
+    const id = randomUUID();
+    await this.p.requestCluster(TITLE, {
+      ...(this.options.parameters ?? {}),
+      switchover: { id, to: to ?? null },
+    });
+    const s = await this.p.waitForCluster(TITLE, (x) => x.switchover?.id === id, 60_000);
+    if (s.switchover?.result !== 'done')
+      throw new Error(`hyper_db switchover ${s.switchover?.result ?? '?'}: ${s.switchover?.reason ?? ''}`);
+    await this.p.waitForCluster(TITLE, (x) => x.primary !== null && x.primary !== before, 30_000);
+  }
+
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    this.status = await this.p.waitForCluster(TITLE, healthy(3), timeoutMs);
+  }
+
+  async stop(): Promise<void> {
+    const p = this.platform;
+    this.platform = undefined;
+    await p?.stop();
+  }
+}
