@@ -1,0 +1,48 @@
+/**
+ * What bench/hyperdb needs from a clustered PostgreSQL to run the fault
+ * scenarios on it: Patroni (patroni-cluster.ts), hyper_db, or any other peer.
+ * The same scenarios and the same write client run against every
+ * implementation, so the figures compare.
+ */
+
+/** A database member: its name in the cluster and where its PostgreSQL listens. */
+export interface ClusterMember {
+  name: string;
+  host: string;
+  port: number;
+}
+
+/** How the write client logs in (a role that may create a table and insert). */
+export interface ClusterCredentials {
+  user: string;
+  password?: string;
+  database: string;
+}
+
+/** A clustered PostgreSQL with automatic failover, driven by the benchmark. */
+export interface ClusterUnderTest {
+  /** The peer's name in reports, e.g. `patroni`. */
+  readonly name: string;
+  /** Creates and starts every member, returns once bootstrapped (one primary, standbys streaming). */
+  start(): Promise<void>;
+  /** Every configured member, running or not, in a fixed order. */
+  members(): ClusterMember[];
+  /** Login for the write client. */
+  credentials(): ClusterCredentials;
+  /** The name of the member the cluster currently holds as primary; throws when there is none. */
+  primary(): Promise<string>;
+  /**
+   * Member death: SIGKILL of the member's agent and of its postmaster (and
+   * their children) at once, as a dying machine; nothing restarts them until
+   * {@link restartMember}.
+   */
+  killMember(name: string): Promise<void>;
+  /** Starts a killed member again (agent first; it brings PostgreSQL back as it decides). */
+  restartMember(name: string): Promise<void>;
+  /** Planned switchover to `to`, or to a member the cluster picks; resolves when a new primary holds the role. */
+  switchover(to?: string): Promise<void>;
+  /** Resolves when there is exactly one primary and every other member is a streaming standby; throws after `timeoutMs`. */
+  waitHealthy(timeoutMs: number): Promise<void>;
+  /** Kills every process and removes every file it made. Idempotent. */
+  stop(): Promise<void>;
+}

@@ -1,0 +1,242 @@
+/**
+ * The fault scenarios of bench/hyperdb, run against any {@link ClusterUnderTest}
+ * with the same write client (src/testing/pg-write-client.ts):
+ *
+ * - **member-death** (spec #3): with writes flowing, kill -9 the primary's agent
+ *   and postmaster; the figure is the write downtime, from the last write
+ *   acknowledged before the kill to the first one after it (`gapAround`).
+ * - **rejoin** (spec #9, no divergence forced): in the same run, restart the
+ *   killed member once writes resumed; the figure is the time from the restart
+ *   until the cluster is healthy again (one primary, every standby streaming,
+ *   so the old member is streaming again).
+ * - **switchover** (spec #11): planned switchover under write load; the figure
+ *   is the longest pause between two acknowledged writes from the request until
+ *   the first write acknowledged by the new primary.
+ *
+ * Every run checks the invariants once writes resumed and the cluster is
+ * healthy again: acked-lost (acknowledged ids missing on the primary) and
+ * dual-primary (see `dualPrimaryOverlaps`). Every wait is bounded; a run that
+ * times out is reported as failed with its reason and the next run starts
+ * from a healthy cluster again.
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startWriteClient, type AckedWrite, type WriteClient } from '../../src/testing/pg-write-client.js';
+import { writeGaps } from '../../src/testing/write-history.js';
+import type { ClusterMember, ClusterUnderTest } from './cluster-under-test.js';
+
+export type ScenarioName = 'member-death' | 'rejoin' | 'switchover';
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['member-death', 'rejoin', 'switchover'];
+
+/** One run of one scenario. */
+export interface RunResult {
+  run: number;
+  /** The scenario's figure (ms); undefined when the run failed. */
+  valueMs?: number;
+  /** Invariants, checked after the run; undefined when not checked (failed run, or rejoin which shares member-death's). */
+  ackedLost?: number;
+  dualPrimary?: number;
+  /** Commits whose outcome the client never learnt (not acked, so not counted as lost either). */
+  unknownCommits?: number;
+  /** The primary before and after the fault. */
+  from?: string;
+  to?: string;
+  error?: string;
+}
+
+export interface ScenarioResult {
+  peer: string;
+  scenario: ScenarioName;
+  runs: RunResult[];
+}
+
+/** Options of {@link runScenarios}. */
+export interface ScenarioOptions {
+  /** Runs of each scenario. */
+  runs: number;
+  /** @default all of {@link SCENARIO_NAMES} */
+  scenarios?: readonly ScenarioName[];
+  /** Bound on waiting for a healthy cluster before a run and after a rejoin. @default 300_000 */
+  healthyTimeoutMs?: number;
+  /** Bound on waiting for writes to resume after a fault. @default 180_000 */
+  recoverTimeoutMs?: number;
+  /** Writes flowing before each fault. @default 2_000 */
+  warmupMs?: number;
+  log?: (line: string) => void;
+}
+
+const CONNECT_TIMEOUT_MS = 1_000;
+const AFTER_HEALTHY_MS = 500;
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function address(member: ClusterMember): string {
+  return `${member.host}:${member.port}`;
+}
+
+/** Runs every selected scenario `runs` times on a started cluster; never throws for a failed run. */
+export async function runScenarios(cluster: ClusterUnderTest, options: ScenarioOptions): Promise<ScenarioResult[]> {
+  const selected = options.scenarios ?? SCENARIO_NAMES;
+  const context: Context = {
+    cluster,
+    healthyTimeoutMs: options.healthyTimeoutMs ?? 300_000,
+    recoverTimeoutMs: options.recoverTimeoutMs ?? 180_000,
+    warmupMs: options.warmupMs ?? 2_000,
+    log: options.log ?? (() => {}),
+  };
+  const results = new Map<ScenarioName, RunResult[]>(selected.map((name) => [name, []]));
+  if (selected.includes('member-death') || selected.includes('rejoin')) {
+    for (let run = 1; run <= options.runs; run += 1) {
+      const { death, rejoin } = await memberDeathRun(context, run);
+      context.log(`${cluster.name} member-death #${run}: ${JSON.stringify(death)} rejoin: ${JSON.stringify(rejoin)}`);
+      results.get('member-death')?.push(death);
+      results.get('rejoin')?.push(rejoin);
+    }
+  }
+  if (selected.includes('switchover')) {
+    for (let run = 1; run <= options.runs; run += 1) {
+      const result = await switchoverRun(context, run);
+      context.log(`${cluster.name} switchover #${run}: ${JSON.stringify(result)}`);
+      results.get('switchover')?.push(result);
+    }
+  }
+  return selected.map((scenario) => ({ peer: cluster.name, scenario, runs: results.get(scenario) ?? [] }));
+}
+
+interface Context {
+  cluster: ClusterUnderTest;
+  healthyTimeoutMs: number;
+  recoverTimeoutMs: number;
+  warmupMs: number;
+  log: (line: string) => void;
+}
+
+/** A healthy cluster with writes flowing for the warm-up time. */
+async function startWriting(context: Context, table: string): Promise<WriteClient> {
+  const { cluster } = context;
+  await cluster.waitHealthy(context.healthyTimeoutMs);
+  const writer = startWriteClient({
+    targets: cluster.members().map(({ host, port }) => ({ host, port })),
+    ...cluster.credentials(),
+    table,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+  });
+  try {
+    await writer.waitForAck(performance.now(), context.recoverTimeoutMs);
+    await sleep(context.warmupMs);
+    return writer;
+  } catch (error) {
+    await writer.stop();
+    throw error;
+  }
+}
+
+/** Stops the writer once the cluster is healthy and checks the invariants against the primary. */
+async function checkInvariants(
+  context: Context,
+  writer: WriteClient,
+): Promise<Required<Pick<RunResult, 'ackedLost' | 'dualPrimary' | 'unknownCommits'>>> {
+  await sleep(AFTER_HEALTHY_MS);
+  await writer.stop();
+  const primaryName = await context.cluster.primary();
+  const primary = context.cluster.members().find((m) => m.name === primaryName)!;
+  const lost = await writer.ackedLost(primary);
+  return { ackedLost: lost.length, dualPrimary: writer.dualPrimary().length, unknownCommits: writer.stats().unknown };
+}
+
+async function memberDeathRun(context: Context, run: number): Promise<{ death: RunResult; rejoin: RunResult }> {
+  const { cluster } = context;
+  const death: RunResult = { run };
+  const rejoin: RunResult = { run };
+  let writer: WriteClient | undefined;
+  let victim: string | undefined;
+  let restarted = false;
+  try {
+    writer = await startWriting(context, `bench_death_${run}`);
+    victim = await cluster.primary();
+    death.from = victim;
+    const killAt = performance.now();
+    await cluster.killMember(victim);
+    const outage = await writeOutage(context, writer, killAt, victim);
+    death.valueMs = outage.durationMs;
+    death.to = memberOf(cluster, outage.resumed);
+
+    const restartAt = performance.now();
+    await cluster.restartMember(victim);
+    restarted = true;
+    try {
+      await cluster.waitHealthy(context.recoverTimeoutMs);
+      rejoin.valueMs = performance.now() - restartAt;
+    } catch (error) {
+      rejoin.error = describeError(error);
+    }
+    Object.assign(death, await checkInvariants(context, writer));
+  } catch (error) {
+    death.error ??= describeError(error);
+    rejoin.error ??= 'member-death run failed';
+  } finally {
+    await writer?.stop();
+    if (victim !== undefined && !restarted) await cluster.restartMember(victim).catch(() => {});
+  }
+  return { death, rejoin };
+}
+
+async function switchoverRun(context: Context, run: number): Promise<RunResult> {
+  const { cluster } = context;
+  const result: RunResult = { run };
+  let writer: WriteClient | undefined;
+  try {
+    writer = await startWriting(context, `bench_switchover_${run}`);
+    const from = await cluster.primary();
+    result.from = from;
+    const requestedAt = performance.now();
+    await cluster.switchover();
+    const outage = await writeOutage(context, writer, requestedAt, from);
+    result.valueMs = outage.durationMs;
+    result.to = memberOf(cluster, outage.resumed);
+    await cluster.waitHealthy(context.healthyTimeoutMs);
+    Object.assign(result, await checkInvariants(context, writer));
+  } catch (error) {
+    result.error = describeError(error);
+  } finally {
+    await writer?.stop();
+  }
+  return result;
+}
+
+/**
+ * The write outage caused by a fault at `tMs` on the primary `oldPrimary`: the
+ * longest pause between consecutive acks from the last ack before `tMs` to
+ * the first ack by another member. (Not just the pause around `tMs`: a commit
+ * in flight may still be acked by the old primary just after the fault, and a
+ * switchover stops writes only some time after it is requested.)
+ */
+async function writeOutage(
+  context: Context,
+  writer: WriteClient,
+  tMs: number,
+  oldPrimary: string,
+): Promise<{ durationMs: number; resumed: AckedWrite }> {
+  const oldMember = context.cluster.members().find((m) => m.name === oldPrimary);
+  const oldAddress = oldMember === undefined ? oldPrimary : address(oldMember);
+  const deadline = performance.now() + context.recoverTimeoutMs;
+  for (;;) {
+    const acks = writer.acked();
+    const resumedAt = acks.findIndex((a) => a.ackedAtMs > tMs && a.member !== oldAddress);
+    if (resumedAt >= 0) {
+      let first = resumedAt;
+      while (first > 0 && acks[first]!.ackedAtMs > tMs) first -= 1;
+      return { durationMs: writeGaps(acks.slice(first, resumedAt + 1), 0).maxGapMs, resumed: acks[resumedAt]! };
+    }
+    if (performance.now() >= deadline) {
+      throw new Error(`no write acknowledged by a new primary within ${context.recoverTimeoutMs} ms`);
+    }
+    await sleep(20);
+  }
+}
+
+function memberOf(cluster: ClusterUnderTest, ack: AckedWrite): string {
+  return cluster.members().find((m) => address(m) === ack.member)?.name ?? ack.member;
+}
