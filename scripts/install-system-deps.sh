@@ -12,6 +12,7 @@ set -eu
 
 PACKAGES="
 postgresql-15:/usr/lib/postgresql/15/bin/initdb
+nftables:/usr/sbin/nft
 "
 
 missing=""

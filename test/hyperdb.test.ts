@@ -294,6 +294,32 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     }
     await expect(query(String(db.rw_url), 'SELECT 1')).rejects.toThrow(/password authentication failed/);
     db = rotated;
+
+    // Destroying a database's shared instance drops the database and its role.
+    const scratch = await p.requestDatabase(CLUSTER, 'scratch');
+    await query(String(scratch.rw_url), 'CREATE TABLE t (x int)');
+    const [tree] = (await p.admin.call('listTreeStatus', { title: CLUSTER })).result_list;
+    const root = tree!.instance_list.find((i) => i.requester_guid === null)!;
+    await p.admin.call('requestInstance', {
+      title: 'scratch',
+      software_release_uri: 'hyper_db',
+      software_type: 'cluster',
+      shared: true,
+      state: 'destroyed',
+      sla_parameters: { instance_guid: root.instance_guid },
+    });
+    await p.waitForCluster(CLUSTER, (s) => Array.isArray(s.databases) && !s.databases.includes('scratch'), 30_000);
+    const gone = Date.now() + 30_000;
+    let error = '';
+    while (Date.now() < gone) {
+      error = await query(String(scratch.rw_url), 'SELECT 1').then(
+        () => '',
+        (e: Error) => e.message,
+      );
+      if (error !== '') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(error).toMatch(/password authentication failed|does not exist/);
   }, 120_000);
 
   it('3/9: member death (agent, keeper and postmaster killed): a standby takes over, nothing acked is lost, the old member rejoins', async () => {

@@ -9,6 +9,7 @@
  */
 import { execFile, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -90,7 +91,8 @@ export function healthy(members: number): (s: ClusterStatus) => boolean {
 export async function startHyperDbPlatform(
   options: { nodes?: number; partitions?: number } = {},
 ): Promise<HyperDbPlatform> {
-  const master = await startTestMaster();
+  // A fixed port: the master can be halted and restarted at the same URL (scenario 7).
+  const master = await startTestMaster({ listen: `127.0.0.1:${await freePort()}` });
   const admin = master.admin;
   const nodes: PlatformNode[] = [];
   const tokens = new Map<string, string>();
@@ -126,8 +128,11 @@ export async function startHyperDbPlatform(
     startAgent(id);
   }
   const deadline = Date.now() + 60_000;
-  while ((await admin.call('listNodes', {})).result_list.length < count) {
-    if (Date.now() > deadline) throw new Error('nodes did not register within 60 s');
+  const formatted = async () =>
+    (await admin.call('listNodes', {})).result_list.filter((n) => n.partition_count >= (options.partitions ?? 2))
+      .length;
+  while ((await formatted()) < count) {
+    if (Date.now() > deadline) throw new Error('nodes did not register and format within 60 s');
     await sleep(100);
   }
   for (const n of nodes) await admin.call('supply', { computer_guid: n.id, software_release_uri: 'hyper_db' });
@@ -268,6 +273,19 @@ export async function startHyperDbPlatform(
       await master.stop();
     },
   };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
 }
 
 /** The last lines of a service's log in a partition (for test failure messages). */

@@ -21,6 +21,10 @@ export interface TestMaster {
   admin: MasterClient;
   master: Master;
   dataDir: string;
+  /** Stops the master (its data stays). */
+  halt(): Promise<void>;
+  /** Starts it again on the same data and address (after {@link halt}). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -32,6 +36,8 @@ export interface TestMasterOptions {
   logLevel?: string;
   /** Where log lines go (tests that inspect what was logged). */
   logStream?: { write(line: string): void };
+  /** `host:port` to listen on (a fixed port lets {@link TestMaster.restart} keep the URL). @default '127.0.0.1:0' */
+  listen?: string;
 }
 
 export async function startTestMaster(options: TestMasterOptions = {}): Promise<TestMaster> {
@@ -39,29 +45,47 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
   const adminToken = newToken('admin');
   const config = resolveMasterConfig({
     dataDir,
-    listen: '127.0.0.1:0',
+    listen: options.listen ?? '127.0.0.1:0',
     adminToken,
     ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
   });
-  const master = createMaster(config, {
-    logger:
-      options.logStream === undefined
-        ? pino({ level: options.logLevel ?? 'silent' })
-        : pino({ level: options.logLevel ?? 'debug' }, options.logStream),
-    ...(options.clock === undefined ? {} : { clock: options.clock }),
-  });
+  const build = (): Master =>
+    createMaster(config, {
+      logger:
+        options.logStream === undefined
+          ? pino({ level: options.logLevel ?? 'silent' })
+          : pino({ level: options.logLevel ?? 'debug' }, options.logStream),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
+  let master = build();
+  let running = true;
   const { url } = await master.start();
-  return {
+  const handle: TestMaster = {
     url,
     adminToken,
     admin: new MasterClient({ url, token: adminToken }),
     master,
     dataDir,
-    async stop() {
+    async halt() {
+      if (!running) return;
+      running = false;
       await master.stop();
+    },
+    async restart() {
+      if (running) return;
+      if (options.listen === undefined) throw new Error('restart() needs a fixed listen address');
+      master = build();
+      await master.start();
+      handle.master = master;
+      running = true;
+    },
+    async stop() {
+      if (running) await master.stop();
+      running = false;
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return handle;
 }
 
 export interface TestNode {

@@ -613,7 +613,8 @@ export class Keeper {
 
   private syncStandbyNames(): string {
     const c = this.config;
-    if (c.syncMode === 'async' || c.peers.length === 0) return '';
+    // A forced promotion (accept data loss) writes at once; the quorum returns with the majority.
+    if (c.syncMode === 'async' || c.peers.length === 0 || this.forcedLeader) return '';
     const k =
       c.syncMode === 'strict' ? c.peers.length : Math.max(1, c.memberCount - (Math.floor(c.memberCount / 2) + 1));
     const eligible = c.peers.filter((p) => !c.maintenance.includes(p.name)).map((p) => p.name);

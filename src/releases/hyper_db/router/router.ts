@@ -172,6 +172,7 @@ export class Router {
       await client.connect();
       const wanted = this.config.databases;
       for (const db of wanted) await applyDatabase(client, db);
+      await dropForgotten(client, new Set(wanted.filter((d) => d.state === 'present').map((d) => d.name)), this.log);
       this.presentDatabases = wanted.filter((d) => d.state === 'present').map((d) => d.name);
       this.reconciledKey = key;
       this.reconciledAt = Date.now();
@@ -246,6 +247,26 @@ export class Router {
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Marks the databases the router made: one that no shared instance wants any more is dropped. */
+const MANAGED = 'hyper_db managed database';
+
+/**
+ * The master forgets a destroyed shared instance, so "absent" is not enough: a managed
+ * database no shared instance asks for is dropped, with its role.
+ */
+async function dropForgotten(client: pg.Client, wanted: Set<string>, log: (line: string) => void): Promise<void> {
+  const { rows } = await client.query<{ datname: string; owner: string }>(
+    `SELECT d.datname, r.rolname AS owner FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
+     WHERE shobj_description(d.oid, 'pg_database') = $1`,
+    [MANAGED],
+  );
+  for (const row of rows) {
+    if (wanted.has(row.datname) || !IDENT.test(row.datname)) continue;
+    log(`dropping database ${row.datname}: no shared instance asks for it any more`);
+    await client.query(`DROP DATABASE ${row.datname} WITH (FORCE)`);
+    if (row.owner === row.datname && IDENT.test(row.owner)) await client.query(`DROP ROLE IF EXISTS ${row.owner}`);
+  }
+}
 
 async function applyDatabase(client: pg.Client, db: RouterConfig['databases'][number]): Promise<void> {
   if (!IDENT.test(db.name) || !IDENT.test(db.role)) throw new Error(`invalid database or role name '${db.name}'`);
@@ -263,6 +284,7 @@ async function applyDatabase(client: pg.Client, db: RouterConfig['databases'][nu
   else await client.query(`CREATE ROLE ${db.role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${password}`);
   if (!(await exists('SELECT 1 FROM pg_database WHERE datname = $1', db.name)))
     await client.query(`CREATE DATABASE ${db.name} OWNER ${db.role}`);
+  await client.query(`COMMENT ON DATABASE ${db.name} IS '${MANAGED}'`);
   await client.query(`REVOKE ALL ON DATABASE ${db.name} FROM PUBLIC`);
   await client.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${db.name} TO ${db.role}`);
 }

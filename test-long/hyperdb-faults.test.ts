@@ -1,0 +1,163 @@
+/**
+ * hyper_db's longer fault scenarios (../shared/specs/hyperdb-scenarios.md),
+ * black box, on one cluster: short freeze (4), master down (7), isolated
+ * primary (5), primary and a standby lost together (15). Run by
+ * `npm run test:long` (part of `npm run check`).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNetPartition, netPartitionUnavailableReason, type NetPartition } from '../src/testing/net-partition.js';
+import {
+  healthy,
+  startHyperDbPlatform,
+  type ClusterStatus,
+  type HyperDbPlatform,
+} from '../src/testing/hyperdb-platform.js';
+import { startWriteClient, type WriteClient } from '../src/testing/pg-write-client.js';
+
+const CLUSTER = 'faults';
+let p: HyperDbPlatform;
+let db: Record<string, unknown>;
+let writer: WriteClient | undefined;
+let net: NetPartition | undefined;
+let writers = 0;
+const report: string[] = [];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const primaryOf = (s: ClusterStatus) => s.members.find((m) => m.name === s.primary)!;
+
+function startWriter(s: ClusterStatus): WriteClient {
+  return startWriteClient({
+    targets: s.members.map((m) => ({ host: m.host, port: m.port })),
+    user: String(db.user),
+    password: String(db.password),
+    database: String(db.dbname),
+    table: `long_writes_${++writers}`,
+    connectTimeoutMs: 1000,
+  });
+}
+
+async function finishWriter(s: ClusterStatus): Promise<void> {
+  const w = writer!;
+  writer = undefined;
+  await w.stop();
+  expect(await w.ackedLost(primaryOf(s))).toEqual([]);
+  expect(w.dualPrimary()).toEqual([]);
+}
+
+async function nodeOf(member: string): Promise<string> {
+  const [tree] = (await p.admin.call('listTreeStatus', { title: CLUSTER })).result_list;
+  return tree!.instance_list.find((i) => i.title === member)!.computer_guid!;
+}
+
+async function killMember(member: string): Promise<string> {
+  const node = await nodeOf(member);
+  p.killAgent(node);
+  for (const pid of await p.memberPids(CLUSTER, member)) process.kill(pid, 'SIGKILL');
+  return node;
+}
+
+const eventTime = (s: ClusterStatus, member: string, kind: string): number | undefined => {
+  const events = (s.events ?? []) as { member: string; kind: string; at: string }[];
+  const e = events.filter((x) => x.member === member && x.kind === kind).at(-1);
+  return e === undefined ? undefined : Date.parse(e.at);
+};
+
+describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
+  beforeAll(async () => {
+    p = await startHyperDbPlatform({ nodes: 3, partitions: 2 });
+    await p.requestCluster(CLUSTER, {});
+    await p.waitForCluster(CLUSTER, healthy(3), 120_000);
+    db = await p.requestDatabase(CLUSTER, 'app');
+  }, 240_000);
+
+  afterAll(async () => {
+    await net?.dispose();
+    await writer?.stop();
+    await p?.stop();
+    if (report.length > 0) process.stderr.write(`hyper_db fault figures:\n  ${report.join('\n  ')}\n`);
+  }, 120_000);
+
+  it('4: a freeze shorter than the lease (1 s SIGSTOP of the whole primary) causes no failover', async () => {
+    const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    const primary = primaryOf(before);
+    writer = startWriter(before);
+    await writer.waitForAck(performance.now(), 30_000);
+    const pids = await p.memberPids(CLUSTER, primary.name);
+    for (const pid of pids) process.kill(pid, 'SIGSTOP');
+    await sleep(1000);
+    for (const pid of pids) process.kill(pid, 'SIGCONT');
+    await sleep(4000);
+    const after = await p.waitForCluster(CLUSTER, healthy(3), 30_000);
+    expect(after.primary).toBe(primary.name);
+    expect(primaryOf(after).term).toBe(primary.term);
+    await finishWriter(after);
+  }, 120_000);
+
+  it('7: with the master down, the primary keeps accepting writes and nothing is promoted; state reconciles after', async () => {
+    const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    const primary = primaryOf(before);
+    writer = startWriter(before);
+    await writer.waitForAck(performance.now(), 30_000);
+    await p.master.halt();
+    const tDown = performance.now();
+    await sleep(8000);
+    const during = writer.acked().filter((a) => a.ackedAtMs > tDown + 1000);
+    expect(during.length).toBeGreaterThan(50);
+    expect(new Set(during.map((a) => a.member))).toEqual(new Set([`${primary.host}:${primary.port}`]));
+    await p.master.restart();
+    const after = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    expect(after.primary).toBe(primary.name);
+    expect(primaryOf(after).term).toBe(primary.term);
+    await finishWriter(after);
+  }, 120_000);
+
+  it.skipIf(netPartitionUnavailableReason() !== undefined)(
+    '5: an isolated primary fences itself before the majority promotes; it rejoins when the partition heals',
+    async () => {
+      const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+      const primary = primaryOf(before);
+      writer = startWriter(before);
+      await writer.waitForAck(performance.now(), 30_000);
+      net = await createNetPartition();
+      const others = [...before.members.filter((m) => m.name !== primary.name).map((m) => m.host), '127.0.0.1'];
+      if (typeof before.rw_host === 'string') others.push(before.rw_host);
+      const tCut = performance.now();
+      await net.isolate(primary.host, others);
+      const promoted = await p.waitForCluster(CLUSTER, (s) => s.primary !== null && s.primary !== primary.name, 60_000);
+      const ack = writer.acked().find((a) => a.ackedAtMs > tCut && a.member !== `${primary.host}:${primary.port}`);
+      report.push(
+        `isolated primary: new primary ${promoted.primary ?? '?'}; first write on it ${ack ? Math.round(ack.ackedAtMs - tCut) : '?'} ms after the cut`,
+      );
+      await net.heal();
+      const after = await p.waitForCluster(CLUSTER, (s) => healthy(3)(s) && s.primary !== primary.name, 120_000);
+      const fenced = eventTime(after, primary.name, 'fenced');
+      const failover = eventTime(after, after.primary!, 'failover');
+      expect(fenced, 'the old primary recorded its fencing').toBeDefined();
+      expect(failover).toBeDefined();
+      expect(fenced!).toBeLessThan(failover!);
+      report.push(`isolated primary fenced ${failover! - fenced!} ms before the promotion`);
+      await net.dispose();
+      net = undefined;
+      await finishWriter(after);
+    },
+    240_000,
+  );
+
+  it('15: when the primary and a standby die together, the survivor is not promoted until someone accepts data loss', async () => {
+    const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    const [a, b] = [primaryOf(before), before.members.find((m) => m.name !== before.primary)!];
+    const survivor = before.members.find((m) => m.name !== a.name && m.name !== b.name)!;
+    const nodes = [await killMember(a.name), await killMember(b.name)];
+    await sleep(8000);
+    let s = (await p.clusterStatus(CLUSTER))!;
+    expect(s.primary).toBeNull();
+    expect(s.members.find((m) => m.name === survivor.name)?.role).toBe('standby');
+
+    await p.requestCluster(CLUSTER, { accept_data_loss: { id: 'adl-1', member: survivor.name, by: 'test' } });
+    s = await p.waitForCluster(CLUSTER, (x) => x.primary === survivor.name, 60_000);
+    expect(eventTime(s, survivor.name, 'forced-promotion')).toBeDefined();
+    for (const n of nodes) p.startAgent(n);
+    s = await p.waitForCluster(CLUSTER, healthy(3), 180_000);
+    expect(s.primary).toBe(survivor.name);
+  }, 300_000);
+});
