@@ -2,7 +2,7 @@
  * bench/hyperdb: clustered PostgreSQL peers side by side through the same
  * fault scenarios (scenarios.ts) with the same write client.
  *
- *   npx tsx bench/hyperdb/run.ts --peers patroni --runs 5 [--baseline patroni] [--scenarios member-death,switchover]
+ *   npx tsx bench/hyperdb/run.ts [--peers hyperdb,patroni] --runs 5 [--baseline patroni] [--scenarios member-death,switchover]
  *                                [--patroni-ttl 30 --patroni-loop-wait 10 --patroni-retry-timeout 10] [--json] [--out FILE]
  *
  * Each peer in turn: start a fresh cluster, run every scenario `--runs` times,
@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { log, markdownTable, percentileOfSorted } from '../support/report.js';
 import type { ClusterUnderTest } from './cluster-under-test.js';
 import { DEFAULT_PATRONI_TIMINGS, type PatroniTimings } from './patroni-config.js';
+import { HyperDbCluster } from './hyperdb-cluster.js';
 import { PatroniCluster } from './patroni-cluster.js';
 import { runScenarios, SCENARIO_NAMES, type ScenarioName, type ScenarioResult } from './scenarios.js';
 
@@ -37,13 +38,14 @@ interface Options {
 const PEERS: Record<string, (options: Options) => ClusterUnderTest> = {
   patroni: (options) =>
     new PatroniCluster({ timings: options.patroniTimings, log: (line) => log(`[patroni] ${line}`) }),
+  hyperdb: () => new HyperDbCluster({ log: (line) => log(`[hyper_db] ${line}`) }),
 };
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
-      peers: { type: 'string', multiple: true, default: ['patroni'] },
+      peers: { type: 'string', multiple: true, default: ['hyperdb', 'patroni'] },
       runs: { type: 'string', default: '5' },
       baseline: { type: 'string', default: 'patroni' },
       scenarios: { type: 'string', default: SCENARIO_NAMES.join(',') },
