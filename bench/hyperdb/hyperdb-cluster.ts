@@ -48,10 +48,11 @@ export class HyperDbCluster implements ClusterUnderTest {
     return this.creds;
   }
 
+  /** The primary as published; a published primary that was just killed is stale: wait for the next one. */
   async primary(): Promise<string> {
-    const s = await this.p.clusterStatus(TITLE);
-    if (s?.primary == null) throw new Error('hyper_db: no primary right now');
+    const s = await this.p.waitForCluster(TITLE, (x) => x.primary !== null && !this.killedNodes.has(x.primary), 30_000);
     this.status = s;
+    if (s.primary === null) throw new Error('hyper_db: no primary right now');
     return s.primary;
   }
 

@@ -60,6 +60,10 @@ export interface KeeperConfig {
   acceptDataLoss: AcceptDataLossRequest | null;
   /** Extra postgresql.conf settings (validated by the profile). */
   settings: Record<string, string | number | boolean>;
+  /** Where WAL is archived (the router's backup API), or null for no archiving. */
+  archive: { url: string; token: string; timeoutS: number } | null;
+  /** Point-in-time restore: the bootstrap member starts from this backup location instead of initdb. */
+  restore: RestoreSpec | null;
   peerToken: string;
   replicationPassword: string;
   superuserPassword: string;
@@ -68,7 +72,16 @@ export interface KeeperConfig {
 /** One role change or notable action, with its timing breakdown. */
 export interface MemberEvent {
   at: string;
-  kind: 'bootstrap' | 'failover' | 'switchover' | 'fenced' | 'rejoin' | 'reclone' | 'restart' | 'forced-promotion';
+  kind:
+    | 'bootstrap'
+    | 'restore'
+    | 'failover'
+    | 'switchover'
+    | 'fenced'
+    | 'rejoin'
+    | 'reclone'
+    | 'restart'
+    | 'forced-promotion';
   term: number;
   detail: string;
   /** Milliseconds per phase, e.g. {detect, election, promote, total}. */
@@ -152,6 +165,16 @@ export interface TakeoverBody {
   switchoverId: string;
 }
 
+export interface RestoreSpec {
+  /** The source cluster's backup API and a token that may read it. */
+  url: string;
+  token: string;
+  /** A backup id; by default the newest one finished before the target time. */
+  backup: string | null;
+  /** ISO 8601: replay stops just before this time. */
+  targetTime: string;
+}
+
 export interface RouterDatabase {
   name: string;
   role: string;
@@ -169,6 +192,11 @@ export interface RouterConfig {
   superuserPassword: string;
   databases: RouterDatabase[];
   switchover: SwitchoverRequest | null;
+  /** The backup API (base backups, WAL archive) on host:backupPort. */
+  backupPort: number;
+  backupToken: string;
+  backupIntervalMs: number;
+  binDir: string;
 }
 
 export const SUPERUSER = 'hox_super';

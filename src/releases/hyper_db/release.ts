@@ -101,6 +101,33 @@ const clusterParameters = {
         by: { type: 'string', minLength: 1, maxLength: 200 },
       },
     },
+    backup_interval_h: {
+      type: 'number',
+      minimum: 0,
+      maximum: 720,
+      default: 24,
+      description: 'Hours between base backups (0: only the first one)',
+    },
+    wal_archive_timeout_s: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 3600,
+      default: 60,
+      description: 'Longest time a finished transaction waits to reach the WAL archive',
+    },
+    restore: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['backup_url', 'backup_token', 'target_time'],
+      description:
+        'Point-in-time restore into this new cluster, from another cluster’s published backup_url/backup_token',
+      properties: {
+        backup_url: { type: 'string', pattern: '^https?://', maxLength: 200 },
+        backup_token: { type: 'string', minLength: 20, maxLength: 100 },
+        backup: { type: 'string', pattern: '^\\d{8}T\\d{6}Z$' },
+        target_time: { type: 'string', format: 'date-time' },
+      },
+    },
     settings: {
       type: 'object',
       additionalProperties: false,
@@ -123,6 +150,9 @@ interface ClusterParams {
   switchover: { id: string; to: string | null } | null;
   acceptDataLoss: { id: string; member: string; by: string } | null;
   settings: Record<string, string | number>;
+  backupIntervalH: number;
+  walArchiveTimeoutS: number;
+  restore: { backup_url: string; backup_token: string; backup?: string; target_time: string } | null;
 }
 
 function clusterParams(p: Record<string, unknown>): ClusterParams {
@@ -139,6 +169,9 @@ function clusterParams(p: Record<string, unknown>): ClusterParams {
     switchover: sw ? { id: sw.id, to: sw.to ?? null } : null,
     acceptDataLoss: (p.accept_data_loss as ClusterParams['acceptDataLoss'] | undefined) ?? null,
     settings: (p.settings as Record<string, string | number> | undefined) ?? {},
+    backupIntervalH: (p.backup_interval_h as number | undefined) ?? 24,
+    walArchiveTimeoutS: (p.wal_archive_timeout_s as number | undefined) ?? 60,
+    restore: (p.restore as ClusterParams['restore'] | undefined) ?? null,
   };
 }
 
@@ -176,6 +209,9 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
   const ip = input.partition.ip;
   const rwPort = input.partition.portBase;
   const roPort = input.partition.portBase + 1;
+  const backupPort = input.partition.portBase + 2;
+  const backupUrl = `http://${ip}:${backupPort}`;
+  const backupToken = derive(secret, 'backup-read');
   const names = Array.from({ length: p.members }, (_, i) => memberName(i + 1));
   const addresses = names
     .map((n) => {
@@ -209,6 +245,16 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
         switchover: p.switchover,
         accept_data_loss: p.acceptDataLoss,
         settings: p.settings,
+        archive: { url: backupUrl, timeout_s: p.walArchiveTimeoutS },
+        restore:
+          i === 0 && p.restore !== null
+            ? {
+                url: p.restore.backup_url,
+                token: p.restore.backup_token,
+                backup: p.restore.backup ?? null,
+                targetTime: p.restore.target_time,
+              }
+            : null,
       },
     };
   });
@@ -249,6 +295,10 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
     superuserPassword: derive(secret, 'superuser'),
     databases: databases.map(({ reference: _r, ...d }) => d),
     switchover: p.switchover,
+    backupPort,
+    backupToken,
+    backupIntervalMs: p.backupIntervalH * 3_600_000,
+    binDir: PG_BIN_DIR,
   };
   const hosts = addresses.map((a) => `${a.host}:${a.pgPort}`).join(',');
   const publishShared: Record<string, Record<string, unknown>> = {};
@@ -290,11 +340,19 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
       rw_port: rwPort,
       ro_port: roPort,
       sync_mode: p.syncMode,
+      backup_url: backupUrl,
+      backup_token: backupToken,
       paused: p.paused,
       maintenance: p.maintenance,
     },
     publishShared,
   };
+}
+
+function archiveOf(value: unknown, token: string): KeeperConfig['archive'] {
+  const a = value as { url?: unknown; timeout_s?: unknown } | undefined;
+  if (typeof a?.url !== 'string') return null;
+  return { url: a.url, token, timeoutS: typeof a.timeout_s === 'number' ? a.timeout_s : 60 };
 }
 
 function memberProfile(input: ProfileInput): PartitionPlan {
@@ -325,6 +383,8 @@ function memberProfile(input: ProfileInput): PartitionPlan {
     switchover: (q.switchover as KeeperConfig['switchover'] | undefined) ?? null,
     acceptDataLoss: (q.accept_data_loss as KeeperConfig['acceptDataLoss'] | undefined) ?? null,
     settings: (q.settings as KeeperConfig['settings'] | undefined) ?? {},
+    archive: archiveOf(q.archive, derive(secret, 'peer')),
+    restore: (q.restore as KeeperConfig['restore'] | undefined) ?? null,
     peerToken: derive(secret, 'peer'),
     replicationPassword: derive(secret, 'replication'),
     superuserPassword: derive(secret, 'superuser'),

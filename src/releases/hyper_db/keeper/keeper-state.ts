@@ -19,6 +19,8 @@ export interface PersistentState {
   handledSwitchover: string | null;
   handledAcceptDataLoss: string | null;
   lastSwitchover: SwitchoverResult | null;
+  /** A point-in-time restore in progress on this member (cleared when it is promoted). */
+  restoring: boolean;
 }
 
 const INITIAL: PersistentState = {
@@ -31,6 +33,7 @@ const INITIAL: PersistentState = {
   handledSwitchover: null,
   handledAcceptDataLoss: null,
   lastSwitchover: null,
+  restoring: false,
 };
 
 const MAX_EVENTS = 50;

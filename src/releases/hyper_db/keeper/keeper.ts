@@ -99,6 +99,9 @@ export class Keeper {
   private readonly inFlight = new Set<string>();
   private pgRestarts: number[] = [];
   private lastPublished = '';
+  private restoreStartedAt = 0;
+  /** Rewinds since this member last streamed: after two that did not lead to streaming, clone instead. */
+  private rewindsWithoutStreaming = 0;
 
   constructor(
     private readonly configPath: string,
@@ -252,7 +255,36 @@ export class Keeper {
     if (!this.pg.hasData()) {
       this.role = 'empty';
       if (leader) await this.rejoin(leader, 'clone');
-      else if (c.bootstrap && c.peers.length + 1 >= c.memberCount && (await this.nobodyHasData())) {
+      else if (
+        c.bootstrap &&
+        c.restore !== null &&
+        c.peers.length + 1 >= c.memberCount &&
+        (await this.nobodyHasData())
+      ) {
+        const t = now();
+        this.log(`restoring from ${c.restore.url} to just before ${c.restore.targetTime}`);
+        const backup = await this.pg.restoreBaseBackup(c.restore);
+        await this.pg.writeRestoreCredentials(c.restore);
+        await this.pg.writeDynamic({
+          primaryConninfo: '',
+          syncStandbyNames: '',
+          recovery: this.pg.recoverySettings(c.restore),
+        });
+        this.state.update({ restoring: true });
+        await this.pg.start({ standby: true, targetedRecovery: true });
+        this.role = 'standby';
+        this.addEvent('restore', `base backup ${backup} restored; replaying WAL to ${c.restore.targetTime}`, {
+          baseBackup: Math.round(now() - t),
+        });
+        this.restoreStartedAt = t;
+        this.lastHeartbeatAt = 0;
+        this.promisedUntil = 0;
+      } else if (
+        c.bootstrap &&
+        c.restore === null &&
+        c.peers.length + 1 >= c.memberCount &&
+        (await this.nobodyHasData())
+      ) {
         const t = now();
         this.log('bootstrapping the cluster: initdb');
         await this.pg.initdb();
@@ -284,14 +316,22 @@ export class Keeper {
         if (this.obs.running) await this.pg.reload();
       }
       if (!this.obs.running) {
-        await this.pg.start({ standby: true });
+        try {
+          await this.pg.start({ standby: true });
+        } catch (error) {
+          // E.g. "requested timeline N does not contain minimum recovery point": rejoin at the next tick.
+          this.state.update({ mayHaveDiverged: true });
+          throw error;
+        }
         this.role = 'standby';
         this.followingSince = now();
         return;
       }
       this.role = 'standby';
-      if (this.obs.streaming) this.followingSince = now();
-      else if (now() - this.followingSince > NOT_STREAMING_REJOIN_MS) {
+      if (this.obs.streaming) {
+        this.followingSince = now();
+        this.rewindsWithoutStreaming = 0;
+      } else if (now() - this.followingSince > NOT_STREAMING_REJOIN_MS) {
         this.log(`not streaming from ${leader.name} for ${NOT_STREAMING_REJOIN_MS} ms: rejoining`);
         await this.rejoin(leader, 'rewind');
       }
@@ -332,6 +372,8 @@ export class Keeper {
     if (c.paused || c.maintenance.includes(c.name)) return;
     if (t < this.promisedUntil + randomInt(0, 150) || t < this.electionBackoffUntil) return;
     if (this.obs.lsn === null || this.obs.timeline === null) return;
+    // A point-in-time restore stands only once replay has reached its target (promoting earlier would stop short).
+    if (this.state.get().restoring && (await this.pg.replayPauseState()) !== 'paused') return;
     const leaderLsn = this.knownLeader?.lsn;
     if (leaderLsn) {
       const lag = lsnToBigInt(leaderLsn) - lsnToBigInt(this.obs.lsn);
@@ -393,12 +435,20 @@ export class Keeper {
     }
     void this.heartbeatRound();
     const tPromoted = now();
+    if (this.state.get().restoring) {
+      this.state.update({ restoring: false });
+      await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() });
+      await this.pg.reload().catch(() => {});
+      this.addEvent('restore', 'restore complete: promoted at the target', {
+        total: Math.round(tPromoted - this.restoreStartedAt),
+      });
+    }
     await this.pg.ensureRoles().catch((e: unknown) => this.log(`roles: ${(e as Error).message}`));
     const kind = options.forced
       ? 'forced-promotion'
       : options.planned
         ? 'switchover'
-        : this.state.get().events.some((e) => e.kind !== 'bootstrap')
+        : this.lastHeartbeatAt > 0
           ? 'failover'
           : 'bootstrap';
     const timings = {
@@ -727,28 +777,39 @@ export class Keeper {
 
   // ───────────────────────────── rejoin ─────────────────────────────
 
+  /**
+   * Makes this member a standby of `leader` again: pg_rewind (when there is data and a rewind is
+   * asked for), else — or when the rewind, or starting after it, fails — a fresh clone.
+   */
   private async rejoin(leader: MemberAddress, how: 'rewind' | 'clone'): Promise<void> {
     const t0 = now();
     this.role = 'rejoining';
     await this.pg.stop('fast');
+    const follow = async (): Promise<void> => {
+      await this.pg.writeDynamic({ primaryConninfo: this.pg.conninfoFor(leader), syncStandbyNames: '' });
+      await this.pg.start({ standby: true });
+    };
     let kind: MemberEvent['kind'] = 'rejoin';
     let detail = `rewound from ${leader.name}`;
-    if (how === 'rewind' && this.pg.hasData()) {
+    let rewound = false;
+    if (how === 'rewind' && this.pg.hasData() && this.rewindsWithoutStreaming < 2) {
       try {
+        this.rewindsWithoutStreaming++;
         await this.pg.rewindFrom(leader);
+        await follow();
+        rewound = true;
       } catch (error) {
-        this.log(`pg_rewind failed, cloning instead: ${(error as Error).message}`);
-        kind = 'reclone';
+        this.log(`rejoin by pg_rewind failed, cloning instead: ${firstLine((error as Error).message)}`);
         detail = `pg_rewind failed (${firstLine((error as Error).message)}); cloned from ${leader.name}`;
-        await this.pg.cloneFrom(leader);
+        await this.pg.stop('immediate').catch(() => {});
       }
-    } else {
+    } else detail = `cloned from ${leader.name}`;
+    if (!rewound) {
       kind = 'reclone';
-      detail = `cloned from ${leader.name}`;
       await this.pg.cloneFrom(leader);
+      await follow();
+      this.rewindsWithoutStreaming = 0;
     }
-    await this.pg.writeDynamic({ primaryConninfo: this.pg.conninfoFor(leader), syncStandbyNames: '' });
-    await this.pg.start({ standby: true });
     this.state.update({ mayHaveDiverged: false });
     this.role = 'standby';
     this.followingSince = now();

@@ -13,10 +13,14 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { REPLICATION_USER, SUPERUSER, type KeeperConfig, type MemberAddress } from '../protocol.js';
+import { REPLICATION_USER, SUPERUSER, type KeeperConfig, type MemberAddress, type RestoreSpec } from '../protocol.js';
 
 const exec = promisify(execFile);
 
@@ -122,6 +126,24 @@ export class PostgresControl {
       log_line_prefix: '%m [%p] ',
       ...c.settings,
     };
+    if (c.archive !== null) {
+      await writeFile(
+        join(this.confDir, 'archive.json'),
+        JSON.stringify({ url: c.archive.url, token: c.archive.token }),
+        {
+          mode: 0o600,
+        },
+      );
+      settings.archive_mode = 'on';
+      settings.archive_command = shellCommand([
+        ...walArchiveCommand(),
+        'push',
+        join(this.confDir, 'archive.json'),
+        '%p',
+        '%f',
+      ]);
+      settings.archive_timeout = c.archive.timeoutS;
+    }
     const lines = Object.entries(settings).map(([k, v]) => `${k} = ${quoteSetting(v)}`);
     lines.push(`include_if_exists = ${quoteSetting(join(this.confDir, 'dynamic.conf'))}`);
     await writeFile(join(this.confDir, 'postgresql.conf'), `${lines.join('\n')}\n`, { mode: 0o600 });
@@ -131,6 +153,7 @@ export class PostgresControl {
       '# written by the hyper_db keeper; first match wins',
       'local all all trust',
       `host replication ${REPLICATION_USER} all scram-sha-256`,
+      `host replication ${SUPERUSER} all scram-sha-256`,
       'host replication all all reject',
       `host all ${SUPERUSER} all scram-sha-256`,
       `host all ${REPLICATION_USER} all reject`,
@@ -138,13 +161,24 @@ export class PostgresControl {
     ];
     await writeFile(join(this.confDir, 'pg_hba.conf'), `${hba.join('\n')}\n`, { mode: 0o600 });
     await writeFile(join(this.confDir, 'pg_ident.conf'), '', { mode: 0o600 });
+    await writeFile(join(this.confDir, 'pgpass'), `*:*:*:${REPLICATION_USER}:${c.replicationPassword}\n`, {
+      mode: 0o600,
+    });
   }
 
   /** Rewrites the role-dependent settings; returns whether they changed. */
-  async writeDynamic(settings: { primaryConninfo: string; syncStandbyNames: string }): Promise<boolean> {
+  async writeDynamic(settings: {
+    primaryConninfo: string;
+    syncStandbyNames: string;
+    /** Settings of a point-in-time restore in progress. */
+    recovery?: Record<string, string>;
+  }): Promise<boolean> {
     const content =
       `primary_conninfo = ${quoteSetting(settings.primaryConninfo)}\n` +
-      `synchronous_standby_names = ${quoteSetting(settings.syncStandbyNames)}\n`;
+      `synchronous_standby_names = ${quoteSetting(settings.syncStandbyNames)}\n` +
+      Object.entries(settings.recovery ?? {})
+        .map(([k, v]) => `${k} = ${quoteSetting(v)}\n`)
+        .join('');
     const path = join(this.confDir, 'dynamic.conf');
     const before = existsSync(path) ? readFileSync(path, 'utf8') : '';
     if (before === content) return false;
@@ -158,7 +192,8 @@ export class PostgresControl {
       `host=${upstream.host}`,
       `port=${upstream.pgPort}`,
       `user=${REPLICATION_USER}`,
-      `password=${this.config.replicationPassword}`,
+      // A passfile, not password=: PostgreSQL logs primary_conninfo's value when it changes.
+      `passfile=${join(this.confDir, 'pgpass')}`,
       `application_name=${this.config.name}`,
       'connect_timeout=2',
       'keepalives_idle=2',
@@ -209,6 +244,68 @@ export class PostgresControl {
     await chmod(this.dataDir, 0o700);
   }
 
+  /** Point-in-time restore, step 1: the base backup from a backup location, into an empty data directory. */
+  async restoreBaseBackup(restore: RestoreSpec): Promise<string> {
+    const headers = { authorization: `Bearer ${restore.token}` };
+    const list = (await (
+      await fetch(new URL('/backups', restore.url), { headers, signal: AbortSignal.timeout(30_000) })
+    ).json()) as { id: string; finishedAt: string }[];
+    const target = Date.parse(restore.targetTime);
+    const chosen =
+      restore.backup !== null
+        ? list.find((b) => b.id === restore.backup)
+        : list.filter((b) => Date.parse(b.finishedAt) < target).at(-1);
+    if (chosen === undefined)
+      throw new Error(
+        restore.backup !== null
+          ? `backup '${restore.backup}' not found at ${restore.url}`
+          : `no base backup finished before ${restore.targetTime} at ${restore.url}`,
+      );
+    const tmp = `${this.dataDir}.restore`;
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { mode: 0o700 });
+    const response = await fetch(new URL(`/backups/${chosen.id}.tar`, restore.url), { headers });
+    if (!response.ok || response.body === null) throw new Error(`backup ${chosen.id}: HTTP ${response.status}`);
+    const tar = spawn('tar', ['-x', '-C', tmp, '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    tar.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => tar.on('close', resolve));
+    await pipeline(Readable.fromWeb(response.body as WebReadableStream), tar.stdin);
+    const code = await exited;
+    if (code !== 0) throw new Error(`extracting backup ${chosen.id}: ${stderr.trim() || `tar exited ${String(code)}`}`);
+    await rm(join(tmp, 'postmaster.pid'), { force: true });
+    await rm(join(tmp, 'standby.signal'), { force: true });
+    await rm(this.dataDir, { recursive: true, force: true });
+    await rename(tmp, this.dataDir);
+    await chmod(this.dataDir, 0o700);
+    return chosen.id;
+  }
+
+  /** Point-in-time restore, step 2: replay archived WAL up to just before the target, then pause there. */
+  recoverySettings(restore: RestoreSpec): Record<string, string> {
+    const fetchConfig = join(this.confDir, 'restore.json');
+    return {
+      restore_command: shellCommand([...walArchiveCommand(), 'fetch', fetchConfig, '%f', '%p']),
+      // PostgreSQL's own timestamp syntax: '2026-11-27 23:13:38.930+00' (it refuses ISO's T and Z here).
+      recovery_target_time: new Date(restore.targetTime).toISOString().replace('T', ' ').replace('Z', '+00'),
+      recovery_target_inclusive: 'off',
+      recovery_target_action: 'pause',
+      recovery_target_timeline: 'latest',
+    };
+  }
+
+  async writeRestoreCredentials(restore: RestoreSpec): Promise<void> {
+    await writeFile(join(this.confDir, 'restore.json'), JSON.stringify({ url: restore.url, token: restore.token }), {
+      mode: 0o600,
+    });
+  }
+
+  /** 'paused' once a targeted recovery reached its target. */
+  async replayPauseState(): Promise<string | null> {
+    const [row] = await this.query<{ state: string }>('SELECT pg_get_wal_replay_pause_state() AS state');
+    return row?.state ?? null;
+  }
+
   /** pg_rewind against the current primary (the target must be stopped). */
   async rewindFrom(source: MemberAddress): Promise<void> {
     const conn = `host=${source.host} port=${source.pgPort} user=${SUPERUSER} dbname=postgres connect_timeout=3`;
@@ -219,11 +316,12 @@ export class PostgresControl {
   }
 
   /** Starts the postmaster, detached (it outlives a crashed keeper, which adopts it on restart). */
-  async start(options: { standby: boolean }): Promise<void> {
+  async start(options: { standby: boolean; targetedRecovery?: boolean }): Promise<void> {
     const signal = join(this.dataDir, 'standby.signal');
-    if (options.standby) await writeFile(signal, '', { mode: 0o600 });
+    if (options.standby && options.targetedRecovery !== true) await writeFile(signal, '', { mode: 0o600 });
     else await rm(signal, { force: true });
-    await rm(join(this.dataDir, 'recovery.signal'), { force: true });
+    if (options.targetedRecovery === true) await writeFile(join(this.dataDir, 'recovery.signal'), '', { mode: 0o600 });
+    else await rm(join(this.dataDir, 'recovery.signal'), { force: true });
     const log = openSync(this.logFile, 'a', 0o600);
     try {
       const child = spawn(this.bin('postgres'), ['-c', `config_file=${join(this.confDir, 'postgresql.conf')}`], {
@@ -234,12 +332,24 @@ export class PostgresControl {
     } finally {
       closeSync(log);
     }
-    const deadline = Date.now() + 60_000;
+    const started = Date.now();
     for (;;) {
       if (await this.ping()) return;
-      if (Date.now() > deadline)
+      // A server that exited (bad timeline, corrupt data…) fails at once, with its last words.
+      if (Date.now() - started > 1000 && this.postmasterPid() === null)
+        throw new Error(`PostgreSQL exited while starting: ${this.lastLogLine()}`);
+      if (Date.now() - started > 60_000)
         throw new Error(`PostgreSQL did not accept connections within 60 s (see ${this.logFile})`);
       await sleep(50);
+    }
+  }
+
+  private lastLogLine(): string {
+    try {
+      const lines = readFileSync(this.logFile, 'utf8').trimEnd().split('\n');
+      return lines.reverse().find((l) => /FATAL|PANIC/.test(l)) ?? lines[0] ?? '';
+    } catch {
+      return `(no ${this.logFile})`;
     }
   }
 
@@ -385,6 +495,17 @@ export class PostgresControl {
   async checkpoint(): Promise<void> {
     await this.query('CHECKPOINT');
   }
+}
+
+/** argv running wal-archive with this very Node.js (and loader, when the keeper runs from the TypeScript sources). */
+function walArchiveCommand(): string[] {
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  return [process.execPath, ...process.execArgv, fileURLToPath(new URL(`./wal-archive.${ext}`, import.meta.url))];
+}
+
+/** A /bin/sh command line (archive_command, restore_command): each word single-quoted, %-placeholders as they are. */
+function shellCommand(argv: string[]): string {
+  return argv.map((a) => (/^%[pf]$/.test(a) ? `"${a}"` : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
 function quoteSetting(value: string | number | boolean): string {

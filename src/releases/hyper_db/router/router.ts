@@ -17,6 +17,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { callPeer } from '../keeper/peer-api.js';
+import { BackupStore } from './backup-store.js';
 import { SUPERUSER, type MemberAddress, type MemberStatus, type RouterConfig } from '../protocol.js';
 
 const POLL_MS = 150;
@@ -40,6 +41,8 @@ export class Router {
   private presentDatabases: string[] = [];
   private orphanSwitchover: { id: string; since: number } | null = null;
   private lastPublished = '';
+  private readonly backups: BackupStore;
+  private lastBackupAttempt = 0;
 
   constructor(
     private readonly configPath: string,
@@ -47,6 +50,14 @@ export class Router {
     private readonly log: (line: string) => void,
   ) {
     this.config = this.read();
+    this.backups = new BackupStore({
+      partitionPath,
+      binDir: this.config.binDir,
+      peerToken: () => this.config.peerToken,
+      backupToken: () => this.config.backupToken,
+      superuserPassword: () => this.config.superuserPassword,
+      log,
+    });
   }
 
   private read(): RouterConfig {
@@ -55,6 +66,7 @@ export class Router {
   }
 
   async start(): Promise<void> {
+    await this.backups.start(this.config.host, this.config.backupPort);
     this.rwServer = await this.listen('rw', this.config.rwPort, () => this.primary);
     this.roServer = await this.listen('ro', this.config.roPort, () => this.pickReader());
     this.timer = setInterval(() => void this.poll(), POLL_MS);
@@ -65,6 +77,7 @@ export class Router {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.backups.stop();
     for (const set of this.sessions.values()) for (const s of set) s.destroy();
     await Promise.all(
       [this.rwServer, this.roServer].map((s) => new Promise<void>((r) => (s ? s.close(() => r()) : r()))),
@@ -144,6 +157,7 @@ export class Router {
         this.primary = next;
       }
       await this.reconcileDatabases();
+      this.maybeBackUp();
       await this.publish();
     } catch (error) {
       this.log(`poll: ${(error as Error).message}`);
@@ -187,6 +201,23 @@ export class Router {
     }
   }
 
+  /** A base backup when none exists yet, then every backupIntervalMs (0: only the first). */
+  private maybeBackUp(): void {
+    const primary = this.primary;
+    if (primary === null) return;
+    const { last } = this.backups.status();
+    const interval = this.config.backupIntervalMs;
+    const due =
+      last === null
+        ? Date.now() - this.lastBackupAttempt > 10_000
+        : interval > 0 &&
+          Date.now() - Date.parse(last.finishedAt) > interval &&
+          Date.now() - this.lastBackupAttempt > 60_000;
+    if (!due) return;
+    this.lastBackupAttempt = Date.now();
+    void this.backups.takeBaseBackup(primary);
+  }
+
   private async publish(): Promise<void> {
     const members = this.config.members.map((m) => {
       const entry = this.statuses.get(m.name);
@@ -227,6 +258,19 @@ export class Router {
       /** Databases present on the primary, as of the last reconciliation (connection parameters work once listed). */
       databases: this.presentDatabases,
       databases_error: this.reconcileError,
+      backups: (() => {
+        const b = this.backups.status();
+        return {
+          count: b.count,
+          last:
+            b.last === null
+              ? null
+              : { id: b.last.id, finished_at: b.last.finishedAt, bytes: b.last.bytes, verified: b.last.verified },
+          age_s: b.ageS === null ? null : Math.floor(b.ageS / 60) * 60,
+          wal_files: b.walFiles,
+          error: b.error,
+        };
+      })(),
       events: events.slice(-10),
     };
     const text = JSON.stringify(doc);

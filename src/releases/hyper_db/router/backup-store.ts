@@ -1,0 +1,238 @@
+/**
+ * The cluster's backup location, kept by the router in its own partition
+ * (`backups/`), reachable by every member wherever it runs:
+ *
+ *   PUT  /wal/NAME            a WAL segment or history file (archive_command; peer token)
+ *   GET  /wal/NAME            the same (restore_command; peer or backup token)
+ *   GET  /backups             [BackupInfo] newest last (peer or backup token)
+ *   GET  /backups/ID.tar      a verified base backup as a tar stream (peer or backup token)
+ *
+ * Base backups: `pg_basebackup` from the primary (plain format, WAL
+ * included, checksummed manifest) into a temporary directory, checked with
+ * `pg_verifybackup`, then renamed into place: a backup that is listed is
+ * complete and verified. One at start once a primary exists, then every
+ * `intervalMs`.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { timingSafeEqual } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { SUPERUSER, type MemberAddress } from '../protocol.js';
+
+const exec = promisify(execFile);
+const WAL_NAME = /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F]{8}\.history$/;
+const BACKUP_ID = /^\d{8}T\d{6}Z$/;
+const MAX_WAL_BYTES = 64 * 1024 * 1024;
+
+export interface BackupInfo {
+  id: string;
+  startedAt: string;
+  finishedAt: string;
+  member: string;
+  bytes: number;
+  verified: boolean;
+}
+
+export class BackupStore {
+  private server: Server | undefined;
+  private running = false;
+  private lastError: string | null = null;
+  private readonly dir: string;
+
+  constructor(
+    private readonly options: {
+      partitionPath: string;
+      binDir: string;
+      peerToken: () => string;
+      backupToken: () => string;
+      superuserPassword: () => string;
+      log: (line: string) => void;
+    },
+  ) {
+    this.dir = join(options.partitionPath, 'backups');
+  }
+
+  async start(host: string, port: number): Promise<void> {
+    await mkdir(join(this.dir, 'wal'), { recursive: true, mode: 0o700 });
+    await mkdir(join(this.dir, 'base'), { recursive: true, mode: 0o700 });
+    this.server = createServer((req, res) => {
+      this.serve(req, res).catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(500).end((error as Error).message);
+        else res.destroy();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server?.once('error', reject);
+      this.server?.listen(port, host, () => resolve());
+    });
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  list(): BackupInfo[] {
+    const base = join(this.dir, 'base');
+    if (!existsSync(base)) return [];
+    return readdirSync(base)
+      .filter((d) => BACKUP_ID.test(d))
+      .flatMap((d) => {
+        try {
+          return [JSON.parse(readFileSync(join(base, d, 'hyper_db-backup.json'), 'utf8')) as BackupInfo];
+        } catch {
+          return [];
+        }
+      })
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  status(): { count: number; last: BackupInfo | null; ageS: number | null; error: string | null; walFiles: number } {
+    const all = this.list();
+    const last = all.at(-1) ?? null;
+    const walDir = join(this.dir, 'wal');
+    return {
+      count: all.length,
+      last,
+      ageS: last ? Math.round((Date.now() - Date.parse(last.finishedAt)) / 1000) : null,
+      error: this.lastError,
+      walFiles: existsSync(walDir) ? readdirSync(walDir).filter((f) => WAL_NAME.test(f)).length : 0,
+    };
+  }
+
+  /** Takes a base backup from `primary` unless one is running; resolves when it is listed (or failed). */
+  async takeBaseBackup(primary: MemberAddress): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    const id = new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
+    const tmp = join(this.dir, 'base', `${id}.tmp`);
+    const startedAt = new Date().toISOString();
+    try {
+      await rm(tmp, { recursive: true, force: true });
+      await exec(
+        join(this.options.binDir, 'pg_basebackup'),
+        [
+          '-h',
+          primary.host,
+          '-p',
+          String(primary.pgPort),
+          '-U',
+          SUPERUSER,
+          '-D',
+          tmp,
+          '-Fp',
+          '-X',
+          'fetch',
+          '-c',
+          'fast',
+        ],
+        {
+          timeout: 3_600_000,
+          env: { ...process.env, PGPASSWORD: this.options.superuserPassword(), PGCONNECT_TIMEOUT: '5' },
+        },
+      );
+      await exec(join(this.options.binDir, 'pg_verifybackup'), [tmp], { timeout: 3_600_000 });
+      const bytes = Number((await exec('du', ['-sb', tmp])).stdout.split('\t')[0]);
+      const info: BackupInfo = {
+        id,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+        member: primary.name,
+        bytes,
+        verified: true,
+      };
+      await writeFile(join(tmp, 'hyper_db-backup.json'), JSON.stringify(info));
+      await rename(tmp, join(this.dir, 'base', id));
+      this.lastError = null;
+      this.options.log(`base backup ${id} from ${primary.name}: ${bytes} bytes, verified`);
+    } catch (error) {
+      this.lastError = `base backup failed: ${(error as Error).message.split('\n')[0] ?? ''}`;
+      this.options.log(this.lastError);
+      await rm(tmp, { recursive: true, force: true });
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private authorized(req: IncomingMessage, write: boolean): boolean {
+    const given = Buffer.from(req.headers.authorization ?? '');
+    const tokens = write ? [this.options.peerToken()] : [this.options.peerToken(), this.options.backupToken()];
+    return tokens.some((t) => {
+      const expected = Buffer.from(`Bearer ${t}`);
+      return given.length === expected.length && timingSafeEqual(given, expected);
+    });
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = (req.url ?? '').split('?')[0] ?? '';
+    const write = req.method === 'PUT';
+    if (!this.authorized(req, write)) {
+      res.writeHead(401).end('missing or wrong token');
+      return;
+    }
+    const wal = /^\/wal\/([^/]+)$/.exec(url);
+    if (wal?.[1] !== undefined && WAL_NAME.test(wal[1])) {
+      const path = join(this.dir, 'wal', wal[1]);
+      if (req.method === 'GET') {
+        if (!existsSync(path)) {
+          res.writeHead(404).end();
+          return;
+        }
+        res.writeHead(200, { 'content-length': statSync(path).size });
+        await pipeline(createReadStream(path), res);
+        return;
+      }
+      if (req.method === 'PUT') {
+        // Archived files never change: the same name twice is accepted only for identical content.
+        const tmp = `${path}.${process.pid}.tmp`;
+        let size = 0;
+        const out = createWriteStream(tmp, { mode: 0o600 });
+        await pipeline(
+          req,
+          async function* (source: AsyncIterable<Buffer>) {
+            for await (const chunk of source) {
+              size += chunk.length;
+              if (size > MAX_WAL_BYTES) throw new Error('WAL file too large');
+              yield chunk;
+            }
+          },
+          out,
+        );
+        if (existsSync(path)) {
+          const same = readFileSync(path).equals(readFileSync(tmp));
+          await rm(tmp, { force: true });
+          res.writeHead(same ? 200 : 409).end(same ? 'already archived' : 'a different file has that name');
+          return;
+        }
+        await rename(tmp, path);
+        res.writeHead(201).end();
+        return;
+      }
+    }
+    if (req.method === 'GET' && url === '/backups') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.list()));
+      return;
+    }
+    const tarMatch = /^\/backups\/([^/]+)\.tar$/.exec(url);
+    if (req.method === 'GET' && tarMatch?.[1] !== undefined && BACKUP_ID.test(tarMatch[1])) {
+      const path = join(this.dir, 'base', tarMatch[1]);
+      if (!existsSync(join(path, 'hyper_db-backup.json'))) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/x-tar' });
+      const tar = spawn('tar', ['-C', path, '-cf', '-', '--exclude=hyper_db-backup.json', '.'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      await pipeline(tar.stdout, res);
+      return;
+    }
+    res.writeHead(404).end();
+  }
+}
