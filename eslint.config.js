@@ -17,6 +17,11 @@ export default tseslint.config(
     },
   },
   {
+    // Plain JavaScript programs of built-in releases (no TypeScript project): the untyped rules only.
+    files: ['src/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  {
     // The domain and the store never reach the HTTP edge, the CLI or the agent.
     files: ['src/master/**/*.ts', 'src/store/**/*.ts', 'src/shared/**/*.ts', 'src/protocol/**/*.ts'],
     ignores: ['src/master/http/**', 'src/master/create-master.ts'],

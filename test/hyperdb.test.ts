@@ -342,7 +342,9 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
       .filter((a) => a.member === victimAddress)
       .at(-1);
     const deathGap = ack.ackedAtMs - (lastBefore?.ackedAtMs ?? tKill);
-    const failover = (await p.clusterStatus(CLUSTER))?.last_failover;
+    const failover = (
+      await p.waitForCluster(CLUSTER, (s) => s.primary !== victim.name && s.last_failover?.member === s.primary, 30_000)
+    ).last_failover;
     report.push(`member death write gap: ${Math.round(deathGap)} ms (keeper: ${JSON.stringify(failover?.timings)})`);
     if (process.env.HOX_TEST_VERBOSE && deathGap > 10_000) report.push(await p.logs(CLUSTER));
 

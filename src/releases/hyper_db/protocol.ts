@@ -196,6 +196,8 @@ export interface RouterConfig {
   backupPort: number;
   backupToken: string;
   backupIntervalMs: number;
+  /** A base backup asked for now (`backup_now` parameter), handled once per id. */
+  backupRequest: string | null;
   binDir: string;
 }
 

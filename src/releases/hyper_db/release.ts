@@ -115,6 +115,13 @@ const clusterParameters = {
       default: 60,
       description: 'Longest time a finished transaction waits to reach the WAL archive',
     },
+    backup_now: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id'],
+      description: 'Take a base backup now (once per id)',
+      properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+    },
     restore: {
       type: 'object',
       additionalProperties: false,
@@ -153,6 +160,7 @@ interface ClusterParams {
   backupIntervalH: number;
   walArchiveTimeoutS: number;
   restore: { backup_url: string; backup_token: string; backup?: string; target_time: string } | null;
+  backupNow: string | null;
 }
 
 function clusterParams(p: Record<string, unknown>): ClusterParams {
@@ -172,6 +180,7 @@ function clusterParams(p: Record<string, unknown>): ClusterParams {
     backupIntervalH: (p.backup_interval_h as number | undefined) ?? 24,
     walArchiveTimeoutS: (p.wal_archive_timeout_s as number | undefined) ?? 60,
     restore: (p.restore as ClusterParams['restore'] | undefined) ?? null,
+    backupNow: (p.backup_now as { id: string } | undefined)?.id ?? null,
   };
 }
 
@@ -298,6 +307,7 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
     backupPort,
     backupToken,
     backupIntervalMs: p.backupIntervalH * 3_600_000,
+    backupRequest: p.backupNow,
     binDir: PG_BIN_DIR,
   };
   const hosts = addresses.map((a) => `${a.host}:${a.pgPort}`).join(',');

@@ -700,9 +700,15 @@ export class Keeper {
     await this.pg.checkpoint().catch(() => {});
     const tStop = now();
     const term = this.state.get().term;
-    this.role = 'demoted';
-    this.leaseUntil = 0;
-    await this.pg.stop('fast');
+    // The lease is renewed while PostgreSQL shuts down (it accepts no writes meanwhile, and the
+    // shutdown waits for the last WAL to be sent and archived): the standbys must not see a dead
+    // primary and start a failover in the middle of the handover.
+    try {
+      await this.pg.stop('fast');
+    } finally {
+      this.role = 'demoted';
+      this.leaseUntil = 0;
+    }
     const position = await this.pg.cleanShutdownPosition();
     this.state.update({ leaderOfTerm: null, mayHaveDiverged: position === null });
     await this.releasePeers(targetName);
@@ -724,6 +730,7 @@ export class Keeper {
     }
     const tDone = now();
     this.role = 'standby';
+    if (!answer.ok && (this.knownLeader as KnownLeader | null)?.name === targetName) answer = { ok: true }; // elected meanwhile
     if (!answer.ok) {
       this.addEvent('switchover', `switchover to ${targetName} failed: ${answer.reason ?? 'unknown'}`);
       return {

@@ -497,10 +497,9 @@ export class PostgresControl {
   }
 }
 
-/** argv running wal-archive with this very Node.js (and loader, when the keeper runs from the TypeScript sources). */
+/** argv running wal-archive.mjs (plain JavaScript: started for every WAL file, it must start fast). */
 function walArchiveCommand(): string[] {
-  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  return [process.execPath, ...process.execArgv, fileURLToPath(new URL(`./wal-archive.${ext}`, import.meta.url))];
+  return [process.execPath, fileURLToPath(new URL('./wal-archive.mjs', import.meta.url))];
 }
 
 /** A /bin/sh command line (archive_command, restore_command): each word single-quoted, %-placeholders as they are. */

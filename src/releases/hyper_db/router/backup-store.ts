@@ -40,6 +40,9 @@ export interface BackupInfo {
 export class BackupStore {
   private server: Server | undefined;
   private running = false;
+  isRunning(): boolean {
+    return this.running;
+  }
   private lastError: string | null = null;
   private readonly dir: string;
 
@@ -103,9 +106,9 @@ export class BackupStore {
     };
   }
 
-  /** Takes a base backup from `primary` unless one is running; resolves when it is listed (or failed). */
-  async takeBaseBackup(primary: MemberAddress): Promise<void> {
-    if (this.running) return;
+  /** Takes a base backup from `primary` unless one is running; resolves with its id when it is listed. */
+  async takeBaseBackup(primary: MemberAddress): Promise<string | null> {
+    if (this.running) return null;
     this.running = true;
     const id = new Date()
       .toISOString()
@@ -151,10 +154,12 @@ export class BackupStore {
       await rename(tmp, join(this.dir, 'base', id));
       this.lastError = null;
       this.options.log(`base backup ${id} from ${primary.name}: ${bytes} bytes, verified`);
+      return id;
     } catch (error) {
       this.lastError = `base backup failed: ${(error as Error).message.split('\n')[0] ?? ''}`;
       this.options.log(this.lastError);
       await rm(tmp, { recursive: true, force: true });
+      return null;
     } finally {
       this.running = false;
     }

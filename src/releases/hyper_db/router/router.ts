@@ -43,6 +43,8 @@ export class Router {
   private lastPublished = '';
   private readonly backups: BackupStore;
   private lastBackupAttempt = 0;
+  private backupRequest: { id: string; result: 'running' | 'done' | 'failed'; backup?: string; error?: string } | null =
+    null;
 
   constructor(
     private readonly configPath: string,
@@ -205,6 +207,17 @@ export class Router {
   private maybeBackUp(): void {
     const primary = this.primary;
     if (primary === null) return;
+    const request = this.config.backupRequest;
+    if (request !== null && request !== this.backupRequest?.id && !this.backups.isRunning()) {
+      this.backupRequest = { id: request, result: 'running' };
+      void this.backups.takeBaseBackup(primary).then((backupId) => {
+        this.backupRequest =
+          backupId === null
+            ? { id: request, result: 'failed', error: this.backups.status().error ?? 'unknown error' }
+            : { id: request, result: 'done', backup: backupId };
+      });
+      return;
+    }
     const { last } = this.backups.status();
     const interval = this.config.backupIntervalMs;
     const due =
@@ -269,6 +282,7 @@ export class Router {
           age_s: b.ageS === null ? null : Math.floor(b.ageS / 60) * 60,
           wal_files: b.walFiles,
           error: b.error,
+          request: this.backupRequest,
         };
       })(),
       events: events.slice(-10),

@@ -1,36 +1,43 @@
+// @ts-check
 /**
  * PostgreSQL's archive_command and restore_command for hyper_db: WAL goes to
  * (and comes back from) the cluster's backup location, the router's backup
  * API, over HTTP with a bearer token read from a 0600 file.
  *
- *   wal-archive push <archive.json> <path> <name>     (archive_command: %p %f)
- *   wal-archive fetch <archive.json> <name> <path>    (restore_command: %f %p)
+ *   wal-archive.mjs push <archive.json> <path> <name>     (archive_command: %p %f)
+ *   wal-archive.mjs fetch <archive.json> <name> <path>    (restore_command: %f %p)
  *
  * Exit status 0 only when the file is safely stored / fully written, as
  * PostgreSQL requires; fetch exits 1 for a file the archive does not have.
+ *
+ * Plain JavaScript on purpose: PostgreSQL runs it for every WAL file, and a
+ * fast start (no TypeScript loader, even when the keeper runs from sources)
+ * keeps shutdowns and switchovers short.
  */
 import { createReadStream, createWriteStream, readFileSync, renameSync, statSync } from 'node:fs';
-import { request, type IncomingMessage } from 'node:http';
+import { request } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 
-interface ArchiveTarget {
-  url: string;
-  token: string;
-}
-
-const [verb, configPath, a, b] = process.argv.slice(2);
 const TIMEOUT_MS = 60_000;
+const [verb, configPath, a, b] = process.argv.slice(2);
 
-function fail(message: string, code = 2): never {
+/** @param {string} message @param {number} [code] @returns {never} */
+function fail(message, code = 2) {
   process.stderr.write(`wal-archive: ${message}\n`);
   process.exit(code);
 }
 
-if ((verb !== 'push' && verb !== 'fetch') || configPath === undefined || a === undefined || b === undefined)
+if ((verb !== 'push' && verb !== 'fetch') || !configPath || !a || !b)
   fail('usage: wal-archive push <archive.json> <path> <name> | fetch <archive.json> <name> <path>');
-const target = JSON.parse(readFileSync(configPath, 'utf8')) as ArchiveTarget;
+/** @type {{ url: string, token: string }} */
+const target = JSON.parse(readFileSync(configPath, 'utf8'));
 
-function call(method: 'PUT' | 'GET', name: string): Promise<IncomingMessage> {
+/**
+ * @param {'PUT' | 'GET'} method
+ * @param {string} name
+ * @returns {Promise<import('node:http').IncomingMessage>}
+ */
+function call(method, name) {
   const url = new URL(`/wal/${encodeURIComponent(name)}`, target.url);
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers: { authorization: `Bearer ${target.token}` }, timeout: TIMEOUT_MS });
@@ -38,30 +45,28 @@ function call(method: 'PUT' | 'GET', name: string): Promise<IncomingMessage> {
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error('timed out')));
     if (method === 'PUT') {
-      req.setHeader('content-length', statSync(a as string).size);
-      createReadStream(a as string)
-        .on('error', reject)
-        .pipe(req);
+      req.setHeader('content-length', statSync(String(a)).size);
+      createReadStream(String(a)).on('error', reject).pipe(req);
     } else req.end();
   });
 }
 
 try {
   if (verb === 'push') {
-    const res = await call('PUT', b);
+    const res = await call('PUT', String(b));
     res.resume();
-    if (res.statusCode !== 200 && res.statusCode !== 201) fail(`archiving ${b}: HTTP ${res.statusCode ?? '?'}`, 1);
+    if (res.statusCode !== 200 && res.statusCode !== 201) fail(`archiving ${b}: HTTP ${res.statusCode}`, 1);
   } else {
-    const res = await call('GET', a);
+    const res = await call('GET', String(a));
     if (res.statusCode === 404) {
       res.resume();
       process.exit(1);
     }
-    if (res.statusCode !== 200) fail(`fetching ${a}: HTTP ${res.statusCode ?? '?'}`, 1);
+    if (res.statusCode !== 200) fail(`fetching ${a}: HTTP ${res.statusCode}`, 1);
     const tmp = `${b}.hyper_db.tmp`;
     await pipeline(res, createWriteStream(tmp, { mode: 0o600 }));
-    renameSync(tmp, b);
+    renameSync(tmp, String(b));
   }
 } catch (error) {
-  fail((error as Error).message, 1);
+  fail(error instanceof Error ? error.message : String(error), 1);
 }
