@@ -1,7 +1,8 @@
 /**
  * `hox db`: hyper_db clusters (clustered PostgreSQL) without writing their
  * parameters by hand — create, status, switchover, pause/resume,
- * maintenance, forced promotion, databases. Every change reads the cluster's
+ * maintenance, forced promotion, databases, backup, point-in-time restore
+ * into a new cluster. Every change reads the cluster's
  * current parameters back from the master, requests the root again with only
  * its own key changed, and waits until the cluster publishes the result.
  */
@@ -9,6 +10,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
 import { connect, globals } from '../connect.js';
+import { checkRestoreInput, restoreCluster, takeBackup } from '../db/backup-action.js';
 import {
   assertAcceptsDataLoss,
   createCluster,
@@ -228,9 +230,82 @@ Examples:
     );
 }
 
+function backupSubcommand(env: CommandEnv): Command {
+  return new Command('backup')
+    .description('Take a verified base backup now (pg_basebackup from the primary, checked with pg_verifybackup)')
+    .argument('<name>', 'cluster name')
+    .addOption(timeoutOption(1800))
+    .addHelpText(
+      'after',
+      `
+Exit code 0 when the backup is done, 1 when it fails (the reason is printed). A timeout only
+stops waiting: the backup carries on, and hox db status shows its result.
+
+Examples:
+  hox db backup crm-db
+  hox db backup crm-db --json | jq .backups.last`,
+    )
+    .action(async (name: string, opts: { timeout: number }, command: Command) => {
+      await takeBackup(contextFor(env, command), name, { timeoutMs: opts.timeout * 1000 });
+    });
+}
+
+function restoreSubcommand(env: CommandEnv): Command {
+  return new Command('restore')
+    .description("Point-in-time restore of another cluster's backups into a NEW cluster")
+    .argument('<new>', 'name of the new cluster (must not exist)')
+    .requiredOption('--from <source>', 'the hyper_db cluster whose base backups and archived WAL are restored')
+    .requiredOption('--time <iso>', 'target time, ISO 8601 (e.g. 2026-11-27T10:00:00Z): replay stops just before it')
+    .option(
+      '--backup <id>',
+      'base backup to start from, e.g. 20261127T231500Z (default: the newest one finished before --time)',
+    )
+    .addOption(
+      new Option('--members <n>', `number of PostgreSQL members (1–${MAX_MEMBERS}; release default 3)`).argParser(
+        positiveInteger,
+      ),
+    )
+    .option('--wait', 'follow progress until the restored primary serves and every standby streams')
+    .addOption(timeoutOption(1800))
+    .addHelpText(
+      'after',
+      `
+The target time must lie within the source's archived WAL: after the base backup the restore
+starts from (--backup, or the newest one finished before it) and before the last archived
+transaction (WAL reaches the archive at most wal_archive_timeout_s, 60 s by default, after a
+commit). Replay stops just before the target time: transactions committed at or after --time
+are not in the new cluster. A time without a zone is local time; it is sent in UTC. A time in
+the future is refused. The new cluster keeps the source's databases and roles. With --wait, the
+time the restore took is printed once the cluster is ready (exit 1 on timeout).
+
+Examples:
+  hox db restore crm-db-copy --from crm-db --time 2026-11-27T10:00:00Z --wait
+  hox db restore crm-db-copy --from crm-db --time 2026-11-27T10:00:00Z --backup 20261127T000000Z --members 1`,
+    )
+    .action(
+      async (
+        name: string,
+        opts: { from: string; time: string; backup?: string; members?: number; wait?: boolean; timeout: number },
+        command: Command,
+      ) => {
+        const request = {
+          from: opts.from,
+          time: opts.time,
+          backup: opts.backup ?? null,
+          ...(opts.members === undefined ? {} : { members: opts.members }),
+          wait: opts.wait === true,
+          timeoutMs: opts.timeout * 1000,
+        };
+        // Refused before anything is read or requested.
+        checkRestoreInput(name, request, Date.now());
+        await restoreCluster(contextFor(env, command), name, request);
+      },
+    );
+}
+
 export function dbCommand(env: CommandEnv): Command {
   const db = new Command('db')
-    .description('hyper_db clusters: clustered PostgreSQL with failover, switchover and databases')
+    .description('hyper_db clusters: clustered PostgreSQL with failover, switchover, databases, backups and restore')
     .addHelpText(
       'after',
       `
@@ -241,7 +316,9 @@ Examples:
   hox db database crm-db crm
   hox db switchover crm-db --to member-2
   hox db pause crm-db; hox db resume crm-db
-  hox db maintenance crm-db member-3 --on`,
+  hox db maintenance crm-db member-3 --on
+  hox db backup crm-db
+  hox db restore crm-db-copy --from crm-db --time 2026-11-27T10:00:00Z --wait`,
     );
   for (const sub of [
     createSubcommand(env),
@@ -252,6 +329,8 @@ Examples:
     maintenanceSubcommand(env),
     promoteSubcommand(env),
     databaseSubcommand(env),
+    backupSubcommand(env),
+    restoreSubcommand(env),
   ])
     db.addCommand(
       sub

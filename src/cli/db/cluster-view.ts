@@ -6,9 +6,11 @@
  * Static keys (the `cluster` profile): members_expected, members_ready,
  * rw_host, rw_port, ro_port, sync_mode, paused, maintenance. Runtime keys
  * (Router.publish): primary, members[], last_failover, switchover,
- * databases (those created on the primary), databases_error, events.
+ * databases (those created on the primary), databases_error, backups
+ * (backup-view.ts), events.
  */
 import { table } from '../output.js';
+import { formatBackups, readBackupsView, type BackupsView } from './backup-view.js';
 
 export interface MemberView {
   name: string;
@@ -60,6 +62,8 @@ export interface ClusterView {
   /** Databases the router has created on the primary (null when it does not say). */
   databases: string[] | null;
   databasesError: string | null;
+  /** Base backups and the WAL archive (null when the router does not publish them). */
+  backups: BackupsView | null;
   events: EventView[];
 }
 
@@ -131,6 +135,7 @@ export function readClusterView(published: Json): ClusterView {
     switchover: readSwitchover(published.switchover),
     databases: Array.isArray(published.databases) ? list(published.databases, str) : null,
     databasesError: str(published.databases_error),
+    backups: readBackupsView(published),
     events: list(published.events, readEvent),
   };
 }
@@ -237,6 +242,7 @@ export function formatClusterStatus(
   if (view.databases !== null && view.databases.length > 0)
     lines.push(`  databases:       ${view.databases.join(', ')}`);
   if (view.databasesError !== null) lines.push(`  databases error: ${view.databasesError}`);
+  lines.push(...formatBackups(view.backups));
   if (problems.length > 0) {
     lines.push('', '  problems:');
     for (const p of problems) lines.push(`    ${p}`);

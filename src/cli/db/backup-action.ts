@@ -1,0 +1,244 @@
+/**
+ * `hox db backup NAME` and `hox db restore NEW --from SOURCE --time T`.
+ *
+ * A backup re-requests the cluster's root with `backup_now: {id}` (a fresh
+ * id: the router takes one base backup per id) and follows the root until it
+ * publishes that request done or failed. A restore reads the source's
+ * published backup API (`backup_url`, `backup_token`), requests a new cluster
+ * with `restore: {…}` and, with --wait, follows it until a primary serves and
+ * every standby streams, as `hox db create --wait` does.
+ */
+import { HoxError } from '../../shared/errors.js';
+import { maskSecrets } from '../output.js';
+import { waitForTree } from '../wait-for-instance.js';
+import {
+  assertTargetAfterBackup,
+  backupSource,
+  parseTargetTime,
+  recentTargetWarning,
+  restoreParameters,
+  withBackupNow,
+} from './backup-parameters.js';
+import {
+  backupProgress,
+  describeRestoreDuration,
+  formatBackupResult,
+  readBackupsView,
+  restoreDuration,
+  restoreProgress,
+  type BackupRequestView,
+  type BackupsView,
+} from './backup-view.js';
+import type { DbContext } from './cluster-actions.js';
+import {
+  CLUSTER_TYPE,
+  HYPER_DB_RELEASE,
+  findTreeRoot,
+  followTree,
+  loadCluster,
+  requestCluster,
+  rootOf,
+  treeProblems,
+  type Tree,
+} from './cluster-client.js';
+import { memberCount } from './cluster-parameters.js';
+import { clusterReadiness, readClusterView, type ClusterView } from './cluster-view.js';
+
+/** The root's published connection parameters, or an error when the tree or its root is gone. */
+function publishedOf(name: string, tree: Tree | undefined): Record<string, unknown> {
+  const root = tree === undefined ? undefined : rootOf(tree);
+  if (root === undefined) throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `cluster '${name}' not found`);
+  return root.connection_parameters;
+}
+
+const withProblems = (line: string, tree: Tree | undefined): string => {
+  const problems = tree === undefined ? [] : treeProblems(tree);
+  return problems.length === 0 ? line : `${line} — ${problems.join('; ')}`;
+};
+
+export async function takeBackup(ctx: DbContext, name: string, options: { timeoutMs: number }): Promise<void> {
+  const cluster = await loadCluster(ctx.client, name);
+  const { parameters, id } = withBackupNow(cluster.parameters);
+  const startedMs = Date.now();
+  await requestCluster(ctx.client, cluster, parameters);
+  ctx.progress(`backup request ${id} sent`);
+  const outcome = await followTree<{ request: BackupRequestView; backups: BackupsView; raw: unknown }>(
+    ctx.client,
+    name,
+    {
+      timeoutMs: options.timeoutMs,
+      waitingFor: `cluster '${name}' to finish backup request ${id} (it carries on: hox db status ${name} shows the result)`,
+      progress: ctx.progress,
+      check: (tree) => {
+        const published = publishedOf(name, tree);
+        const backups = readBackupsView(published);
+        const request = backups?.request;
+        if (backups !== null && request?.id === id && (request.result === 'done' || request.result === 'failed'))
+          return { done: { request, backups, raw: published.backups } };
+        return { progress: withProblems(backupProgress(id, backups, readClusterView(published).primary), tree) };
+      },
+    },
+  );
+  const elapsedMs = Date.now() - startedMs;
+  const result = formatBackupResult(name, outcome.request, outcome.backups, elapsedMs);
+  if (ctx.json) {
+    const r = outcome.request;
+    ctx.print(
+      JSON.stringify({
+        cluster: name,
+        request: { id: r.id, result: r.result, backup: r.backup, error: r.error },
+        backups: outcome.raw,
+        elapsed_ms: elapsedMs,
+      }),
+    );
+  }
+  if (!result.ok) throw new HoxError('HOX_CONFLICT', result.lines.join('; '));
+  if (!ctx.json) for (const line of result.lines) ctx.print(line);
+}
+
+export interface RestoreRequest {
+  from: string;
+  /** `--time` as typed. */
+  time: string;
+  backup: string | null;
+  members?: number;
+  wait: boolean;
+  timeoutMs: number;
+}
+
+/** Checks what needs no master: the time parses and has passed, the backup id is one, the names differ. */
+export function checkRestoreInput(name: string, request: RestoreRequest, nowMs: number): { iso: string; ms: number } {
+  if (name === request.from)
+    throw new HoxError(
+      'HOX_BAD_REQUEST',
+      `a restore makes a new cluster: give it a name other than its source '${request.from}'`,
+      { field: 'name' },
+    );
+  return parseTargetTime(request.time, nowMs);
+}
+
+/** Follows the new cluster: allocation and start, then restore and members until it is ready. */
+async function waitUntilRestored(
+  ctx: DbContext,
+  name: string,
+  options: { notBeforeMs: number; expected: number; deadline: number },
+): Promise<{ view: ClusterView; published: Record<string, unknown> }> {
+  const isAdmin = (await ctx.client.call('whoami', {})).kind === 'admin';
+  await waitForTree(ctx.client, name, {
+    timeoutMs: Math.max(1, options.deadline - Date.now()),
+    notBeforeMs: options.notBeforeMs,
+    isAdmin,
+    progress: ctx.progress,
+  });
+  return followTree<{ view: ClusterView; published: Record<string, unknown> }>(ctx.client, name, {
+    timeoutMs: Math.max(1, options.deadline - Date.now()),
+    waitingFor: `cluster '${name}' to be restored and ready (hox db status ${name} shows its members and events)`,
+    progress: ctx.progress,
+    check: (tree) => {
+      const published = publishedOf(name, tree);
+      const view = readClusterView(published);
+      const { ready, line } = clusterReadiness(view);
+      if (ready && view.membersExpected === options.expected) return { done: { view, published } };
+      const restoring = restoreProgress(view.events);
+      return { progress: withProblems(restoring === null ? line : `${line}; ${restoring}`, tree) };
+    },
+  });
+}
+
+export async function restoreCluster(ctx: DbContext, name: string, request: RestoreRequest): Promise<void> {
+  const deadline = Date.now() + request.timeoutMs;
+  const target = checkRestoreInput(name, request, Date.now());
+  const existing = await findTreeRoot(ctx.client, name);
+  if (existing !== undefined)
+    throw new HoxError(
+      'HOX_CONFLICT',
+      `'${name}' already exists: a restore makes a new cluster; pick another name${existing.state === 'destroyed' ? ` (or wait until '${name}' is destroyed)` : ` (or hox destroy ${name} --wait first)`}`,
+    );
+  const sourceCluster = await loadCluster(ctx.client, request.from);
+  const published = sourceCluster.root.connection_parameters;
+  const source = backupSource(request.from, published, readBackupsView(published));
+  assertTargetAfterBackup(source, target.ms, request.backup);
+  const parameters = restoreParameters(source, {
+    targetTime: target.iso,
+    backup: request.backup,
+    ...(request.members === undefined ? {} : { members: request.members }),
+  });
+  const archiveTimeoutS = sourceCluster.parameters.wal_archive_timeout_s;
+  const warning = recentTargetWarning(
+    target.ms,
+    Date.now(),
+    typeof archiveTimeoutS === 'number' ? archiveTimeoutS : 60,
+  );
+  if (warning !== null) ctx.progress(`warning: ${warning}`);
+
+  const startedMs = Date.now();
+  let answer;
+  try {
+    answer = await ctx.client.call('requestInstance', {
+      title: name,
+      software_release_uri: HYPER_DB_RELEASE,
+      software_type: CLUSTER_TYPE,
+      parameters: { ...parameters },
+      sla_parameters: {},
+      shared: false,
+      state: 'started',
+    });
+  } catch (error) {
+    if (error instanceof HoxError && error.code === 'HOX_NO_FREE_PARTITION' && error.message.includes('supplied'))
+      throw new HoxError(
+        'HOX_NO_FREE_PARTITION',
+        `${error.message} (supply it first: hox supply ${HYPER_DB_RELEASE})`,
+        { cause: error },
+      );
+    throw error;
+  }
+  const what = {
+    cluster: name,
+    from: request.from,
+    target_time: target.iso,
+    backup: request.backup,
+  };
+  if ('status' in answer) {
+    if (ctx.json) return ctx.print(JSON.stringify({ ...what, accepted: true, message: answer.message }));
+    return ctx.print(`${name}: restore accepted, not ready yet (${answer.message})`);
+  }
+  const intro = `${name}: restore from ${request.from} to just before ${target.iso}${request.backup === null ? '' : ` (base backup ${request.backup})`}`;
+  if (!request.wait) {
+    if (ctx.json) return ctx.print(JSON.stringify({ ...what, instance_guid: answer.instance_guid, ready: false }));
+    ctx.print(`${intro} requested on ${answer.computer_guid}/${answer.compute_partition_id} (${answer.instance_guid})`);
+    ctx.print(`  hox db status ${name} shows its progress (restore events, then members)`);
+    return;
+  }
+  ctx.progress(`${intro} requested`);
+  const { view, published: restored } = await waitUntilRestored(ctx, name, {
+    notBeforeMs: answer.processing_timestamp / 1000,
+    expected: memberCount(parameters),
+    deadline,
+  });
+  const wallMs = Date.now() - startedMs;
+  const measured = restoreDuration(view.events);
+  if (ctx.json)
+    return ctx.print(
+      JSON.stringify({
+        ...what,
+        instance_guid: answer.instance_guid,
+        ready: true,
+        primary: view.primary,
+        restore_ms: measured?.totalMs ?? null,
+        base_backup_ms: measured?.baseBackupMs ?? null,
+        elapsed_ms: wallMs,
+        connection_parameters: maskSecrets(restored, false),
+      }),
+    );
+  const standbys = view.members.filter((m) => m.role === 'standby').map((m) => m.name);
+  ctx.print(
+    `${name}: restored from ${request.from} to just before ${target.iso} — primary ${view.primary ?? '?'}${standbys.length > 0 ? `, standbys ${standbys.join(', ')} streaming` : ''}`,
+  );
+  ctx.print(`  ${describeRestoreDuration(measured, wallMs)}`);
+  ctx.print(
+    `  read-write: ${view.rwHost ?? '?'}:${view.rwPort ?? '?'}   read-only: ${view.rwHost ?? '?'}:${view.roPort ?? '?'}`,
+  );
+  ctx.print(
+    `  it keeps ${request.from}'s databases and roles: hox db database ${name} DBNAME gives a role its new password`,
+  );
+}

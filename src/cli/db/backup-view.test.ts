@@ -1,0 +1,196 @@
+/** Reading the published backups, the Backups lines of `hox db status`, and what backup/restore print. */
+import { describe, expect, it } from 'vitest';
+import {
+  backupProgress,
+  describeRestoreDuration,
+  formatBackupResult,
+  formatBackups,
+  humanAge,
+  humanBytes,
+  readBackupsView,
+  restoreDuration,
+  restoreProgress,
+} from './backup-view.js';
+import { formatClusterStatus, readClusterView, type EventView } from './cluster-view.js';
+
+const backups = {
+  count: 3,
+  last: { id: '20261127T231500Z', finished_at: '2026-11-27T23:16:40.000Z', bytes: 50_593_792, verified: true },
+  age_s: 7500,
+  wal_files: 1,
+  error: null,
+  request: { id: 'backup-0123456789abcdef', result: 'done', backup: '20261127T231500Z' },
+};
+
+describe('readBackupsView', () => {
+  it('reads what the router publishes', () => {
+    expect(readBackupsView({ backups })).toEqual({
+      count: 3,
+      last: { id: '20261127T231500Z', finishedAt: '2026-11-27T23:16:40.000Z', bytes: 50_593_792, verified: true },
+      ageS: 7500,
+      walFiles: 1,
+      error: null,
+      request: { id: 'backup-0123456789abcdef', result: 'done', backup: '20261127T231500Z', error: null },
+    });
+  });
+
+  it('is null when nothing is published, and ignores malformed parts', () => {
+    expect(readBackupsView({})).toBeNull();
+    expect(readBackupsView({ backups: [] })).toBeNull();
+    expect(readBackupsView({ backups: { count: 'x', last: { bytes: 1 }, request: { id: 5 } } })).toEqual({
+      count: 0,
+      last: null,
+      ageS: null,
+      walFiles: null,
+      error: null,
+      request: null,
+    });
+  });
+});
+
+describe('human units', () => {
+  it('sizes in binary units', () => {
+    expect(humanBytes(0)).toBe('0 B');
+    expect(humanBytes(1023)).toBe('1023 B');
+    expect(humanBytes(1536)).toBe('1.50 KiB');
+    expect(humanBytes(50_593_792)).toBe('48.3 MiB');
+    expect(humanBytes(5 * 1024 ** 4)).toBe('5.00 TiB');
+    expect(humanBytes(3 * 1024 ** 5)).toBe('3072.0 TiB');
+  });
+
+  it('ages from seconds', () => {
+    expect(humanAge(0)).toBe('under a minute');
+    expect(humanAge(59)).toBe('under a minute');
+    expect(humanAge(60)).toBe('1 min');
+    expect(humanAge(3600)).toBe('1 h');
+    expect(humanAge(7500)).toBe('2 h 5 min');
+    expect(humanAge(86400 * 3 + 3600 * 4 + 59)).toBe('3 d 4 h');
+    expect(humanAge(86400)).toBe('1 d');
+  });
+});
+
+describe('formatBackups', () => {
+  it('shows count, last id, size, verified, age and archived WAL files', () => {
+    expect(formatBackups(readBackupsView({ backups }))).toEqual([
+      '  backups:         3, last 20261127T231500Z (48.3 MiB, verified, 2 h 5 min ago); 1 WAL file archived',
+      '  backup request:  backup-0123456789abcdef done (backup 20261127T231500Z)',
+    ]);
+  });
+
+  it('says none yet, and shows the last error and a failed request', () => {
+    const view = readBackupsView({
+      backups: {
+        count: 0,
+        last: null,
+        age_s: null,
+        wal_files: 12,
+        error: 'base backup failed: connection refused',
+        request: { id: 'backup-1', result: 'failed', error: 'base backup failed: connection refused' },
+      },
+    });
+    expect(formatBackups(view)).toEqual([
+      '  backups:         none yet; 12 WAL files archived',
+      '  backup error:    base backup failed: connection refused',
+      '  backup request:  backup-1 failed: base backup failed: connection refused',
+    ]);
+    expect(formatBackups(null)).toEqual([]);
+  });
+
+  it('is part of hox db status, aligned with the other summary lines', () => {
+    const lines = formatClusterStatus(
+      'crm-db',
+      'ok',
+      readClusterView({ members_expected: 1, primary: 'member-1', members: [], backups }),
+    );
+    const last = lines.findIndex((l) => l.startsWith('  last switchover:'));
+    expect(lines[last + 1]).toBe(
+      '  backups:         3, last 20261127T231500Z (48.3 MiB, verified, 2 h 5 min ago); 1 WAL file archived',
+    );
+    expect(lines[last + 1]?.indexOf('3,')).toBe(lines[last]?.indexOf('none'));
+    expect(formatClusterStatus('crm-db', 'ok', readClusterView({})).join('\n')).not.toContain('backups:');
+  });
+});
+
+describe('backupProgress', () => {
+  const view = readBackupsView({ backups: { ...backups, request: null } });
+
+  it('says what the backup waits for', () => {
+    expect(backupProgress('b-1', null, 'member-1')).toBe('waiting for the router to publish its backups');
+    expect(backupProgress('b-1', view, null)).toBe('waiting for a primary: base backups are taken from it');
+    expect(backupProgress('b-1', view, 'member-1')).toContain('waiting for the router to start backup b-1');
+    const running = readBackupsView({ backups: { ...backups, request: { id: 'b-1', result: 'running' } } });
+    expect(backupProgress('b-1', running, 'member-1')).toBe(
+      'backup b-1 running: pg_basebackup from the primary, then pg_verifybackup',
+    );
+  });
+});
+
+describe('formatBackupResult', () => {
+  const view = readBackupsView({ backups })!;
+
+  it('prints the backup taken, its size and whether it was verified', () => {
+    const out = formatBackupResult('crm-db', view.request!, view, 12_345);
+    expect(out.ok).toBe(true);
+    expect(out.lines[0]).toBe(
+      'crm-db: backup 20261127T231500Z done: 48.3 MiB (verified); 12.3 s from request to result',
+    );
+    expect(out.lines[1]).toContain('hox db restore NEW --from crm-db --backup 20261127T231500Z');
+  });
+
+  it('does not claim a size it does not know', () => {
+    const request = { id: 'b-2', result: 'done', backup: '20261127T220000Z', error: null };
+    expect(formatBackupResult('crm-db', request, view, 1000).lines[0]).toContain(
+      'backup 20261127T220000Z done: size not published',
+    );
+  });
+
+  it('fails with the error the router published', () => {
+    const request = { id: 'b-3', result: 'failed', backup: null, error: 'base backup failed: disk full' };
+    expect(formatBackupResult('crm-db', request, view, 1000)).toEqual({
+      ok: false,
+      lines: ["backup b-3 of cluster 'crm-db' failed: base backup failed: disk full"],
+    });
+  });
+});
+
+const event = (kind: string, detail: string, timings: Record<string, number>, at: string): EventView => ({
+  at,
+  member: 'member-1',
+  kind,
+  term: 1,
+  detail,
+  timings,
+});
+
+describe('restore duration', () => {
+  const base = event(
+    'restore',
+    'base backup 20261127T231500Z restored; replaying WAL to 2026-11-27T23:30:00.000Z',
+    { baseBackup: 1100 },
+    '2026-11-28T10:00:01Z',
+  );
+  const done = event('restore', 'restore complete: promoted at the target', { total: 5230 }, '2026-11-28T10:00:05Z');
+  const promoted = event('failover', 'elected', { total: 40 }, '2026-11-28T10:00:06Z');
+
+  it('comes from the newest restore event with a total, its base backup part from the one before', () => {
+    expect(restoreDuration([base, done, promoted])).toEqual({ totalMs: 5230, baseBackupMs: 1100 });
+    expect(restoreDuration([done])).toEqual({ totalMs: 5230, baseBackupMs: null });
+    expect(restoreDuration([base, promoted])).toBeNull();
+    expect(describeRestoreDuration(restoreDuration([base, done]), 9000)).toBe(
+      'restore took 5.2 s (base backup 1.1 s, then WAL replay to the target and promotion); 9.0 s from request to ready',
+    );
+  });
+
+  it('falls back to wall time when no restore timing was published', () => {
+    expect(describeRestoreDuration(null, 12_340)).toBe(
+      'restore took about 12.3 s (request to ready; the members published no timing)',
+    );
+  });
+
+  it('shows the newest restore event as progress', () => {
+    expect(restoreProgress([promoted])).toBeNull();
+    expect(restoreProgress([base, promoted])).toBe(
+      'member-1: base backup 20261127T231500Z restored; replaying WAL to 2026-11-27T23:30:00.000Z',
+    );
+  });
+});
