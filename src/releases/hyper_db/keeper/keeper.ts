@@ -205,10 +205,9 @@ export class Keeper {
     const before = this.config;
     this.config = this.readConfig();
     this.pg.setConfig(this.config);
-    if (
-      JSON.stringify(before.peers) !== JSON.stringify(this.config.peers) ||
-      JSON.stringify(before.adminHosts) !== JSON.stringify(this.config.adminHosts)
-    ) {
+    const rendered = (c: KeeperConfig) => JSON.stringify([c.peers, c.adminHosts, c.archive, c.settings]);
+    // Settings that need a restart wait for the next one (docs/hyper-db.md, "Not done yet").
+    if (rendered(before) !== rendered(this.config)) {
       await this.pg.writeStaticConfig();
       if (this.obs.running) await this.pg.reload().catch(() => {});
     }
@@ -263,7 +262,11 @@ export class Keeper {
       ) {
         const t = now();
         this.log(`restoring from ${c.restore.url} to just before ${c.restore.targetTime}`);
-        const backup = await this.pg.restoreBaseBackup(c.restore);
+        const backup = await this.pg.restoreBaseBackup(c.restore).catch((error: unknown) => {
+          // Published (hox db status / restore --wait) instead of only retried in silence.
+          this.addEvent('restore', `restore failed: ${firstLine((error as Error).message)}`);
+          throw error;
+        });
         await this.pg.writeRestoreCredentials(c.restore);
         await this.pg.writeDynamic({
           primaryConninfo: '',

@@ -39,6 +39,7 @@ export class Router {
   private reconciledAt = 0;
   private reconcileError: string | null = null;
   private presentDatabases: string[] = [];
+  private reconciling = false;
   private orphanSwitchover: { id: string; since: number } | null = null;
   private lastPublished = '';
   private readonly backups: BackupStore;
@@ -158,7 +159,13 @@ export class Router {
         }
         this.primary = next;
       }
-      await this.reconcileDatabases();
+      // Never awaited here: a database call stuck on a dying primary must not freeze primary tracking.
+      if (!this.reconciling) {
+        this.reconciling = true;
+        void withTimeout(this.reconcileDatabases(), 30_000, 'reconciling databases')
+          .catch((error: unknown) => this.log(`databases: ${(error as Error).message}`))
+          .finally(() => (this.reconciling = false));
+      }
       this.maybeBackUp();
       await this.publish();
     } catch (error) {
@@ -199,7 +206,7 @@ export class Router {
       if (message !== this.reconcileError) this.log(`databases: ${message}`);
       this.reconcileError = message;
     } finally {
-      await client.end().catch(() => {});
+      await withTimeout(client.end(), 1000, 'closing').catch(() => {});
     }
   }
 
@@ -302,6 +309,14 @@ export class Router {
     if (name === this.primary.name) return 'primary';
     return replicas.find((r) => r.name === name)?.syncState ?? 'disconnected';
   }
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
