@@ -4,6 +4,8 @@
  * primary (5), primary and a standby lost together (15). Run by
  * `npm run test:long` (part of `npm run check`).
  */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetPartition, netPartitionUnavailableReason, type NetPartition } from '../src/testing/net-partition.js';
@@ -59,6 +61,19 @@ async function killMember(member: string): Promise<string> {
   return node;
 }
 
+interface PublishedEvent {
+  member: string;
+  kind: string;
+  at: string;
+  detail: string;
+  timings?: Record<string, number>;
+}
+
+const eventOf = (s: ClusterStatus, member: string, kind: string, detail?: RegExp): PublishedEvent | undefined =>
+  ((s.events ?? []) as PublishedEvent[])
+    .filter((x) => x.member === member && x.kind === kind && (detail === undefined || detail.test(x.detail)))
+    .at(-1);
+
 const eventTime = (s: ClusterStatus, member: string, kind: string): number | undefined => {
   const events = (s.events ?? []) as { member: string; kind: string; at: string }[];
   const e = events.filter((x) => x.member === member && x.kind === kind).at(-1);
@@ -67,7 +82,7 @@ const eventTime = (s: ClusterStatus, member: string, kind: string): number | und
 
 describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
   beforeAll(async () => {
-    p = await startHyperDbPlatform({ nodes: 3, partitions: 2 });
+    p = await startHyperDbPlatform({ nodes: 4, partitions: 2 });
     await p.requestCluster(CLUSTER, BASE);
     await p.waitForCluster(CLUSTER, healthy(3), 120_000);
     db = await p.requestDatabase(CLUSTER, 'app');
@@ -182,6 +197,60 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     },
     240_000,
   );
+
+  it('13: in strict mode, with every standby down commits wait, and complete when the standbys return', async () => {
+    await p.requestCluster(CLUSTER, { ...BASE, sync_mode: 'strict' });
+    let s = await p.waitForCluster(
+      CLUSTER,
+      (x) =>
+        x.sync_mode === 'strict' && healthy(3)(x) && x.members.filter((m) => m.sync_state === 'quorum').length === 2,
+      60_000,
+    );
+    writer = startWriter(s);
+    await writer.waitForAck(performance.now(), 30_000);
+    const standbys = s.members.filter((m) => m.name !== s.primary);
+    const nodes = [await killMember(standbys[0]!.name), await killMember(standbys[1]!.name)];
+    const tDown = performance.now();
+    await sleep(5000);
+    expect(writer.acked().filter((a) => a.ackedAtMs > tDown + 1000)).toEqual([]);
+    for (const n of nodes) p.startAgent(n);
+    const resumed = await writer.waitForAck(performance.now(), 120_000);
+    report.push(
+      `strict mode: commits resumed ${Math.round(resumed.ackedAtMs - tDown)} ms after both standbys died (restarted at 5 s)`,
+    );
+    s = await p.waitForCluster(CLUSTER, healthy(3), 120_000);
+    await finishWriter(s);
+    await p.requestCluster(CLUSTER, BASE);
+    await p.waitForCluster(CLUSTER, (x) => x.sync_mode === 'quorum' && healthy(3)(x), 60_000);
+  }, 300_000);
+
+  it('10/17: a member whose pg_rewind fails, or whose data directory is lost, is cloned afresh and streams again', async () => {
+    let s = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    // 10: the old primary returns with a data directory pg_rewind cannot use.
+    const victim = primaryOf(s);
+    let node = await killMember(victim.name);
+    await p.waitForCluster(CLUSTER, (x) => x.primary !== null && x.primary !== victim.name, 60_000);
+    rmSync(join(await p.partitionPath(CLUSTER, victim.name), 'pgdata', 'global', 'pg_control'));
+    p.startAgent(node);
+    s = await p.waitForCluster(
+      CLUSTER,
+      (x) => healthy(3)(x) && eventOf(x, victim.name, 'reclone', /pg_rewind failed/) !== undefined,
+      180_000,
+    );
+    report.push(`rewind impossible → clone: ${JSON.stringify(eventOf(s, victim.name, 'reclone')?.timings)} ms`);
+
+    // 17: a standby loses its whole data directory.
+    const standby = s.members.find((m) => m.name !== s.primary)!;
+    node = await killMember(standby.name);
+    rmSync(join(await p.partitionPath(CLUSTER, standby.name), 'pgdata'), { recursive: true, force: true });
+    p.startAgent(node);
+    s = await p.waitForCluster(
+      CLUSTER,
+      (x) => healthy(3)(x) && eventOf(x, standby.name, 'reclone', /^cloned from/) !== undefined,
+      180_000,
+    );
+    report.push(`member rebuilt from scratch: ${JSON.stringify(eventOf(s, standby.name, 'reclone')?.timings)} ms`);
+  }, 300_000);
 
   it('15: when the primary and a standby die together, the survivor is not promoted until someone accepts data loss', async () => {
     const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);

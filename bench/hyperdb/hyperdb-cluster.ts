@@ -1,6 +1,7 @@
 /**
- * hyper_db as a ClusterUnderTest: the real platform (a master and three
- * `hox node` processes, src/testing/hyperdb-platform.ts), a 3-member cluster
+ * hyper_db as a ClusterUnderTest: the real platform (a master and four
+ * `hox node` processes, src/testing/hyperdb-platform.ts; the cluster's root
+ * lands on the first, one member on each of the others), a 3-member cluster
  * with its defaults, and a database (shared instance) for the write client.
  * Member death kills the member's node agent first (so nothing restarts it),
  * then its keeper and every PostgreSQL process of the member.
@@ -33,7 +34,7 @@ export class HyperDbCluster implements ClusterUnderTest {
   }
 
   async start(): Promise<void> {
-    this.platform = await startHyperDbPlatform({ nodes: 3, partitions: 2 });
+    this.platform = await startHyperDbPlatform({ nodes: 4, partitions: 2 });
     await this.p.requestCluster(TITLE, this.options.parameters ?? {});
     this.status = await this.p.waitForCluster(TITLE, healthy(3), 120_000);
     const db = await this.p.requestDatabase(TITLE, 'bench');

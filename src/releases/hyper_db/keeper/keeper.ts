@@ -438,6 +438,8 @@ export class Keeper {
     }
     void this.heartbeatRound();
     const tPromoted = now();
+    // The end-of-recovery checkpoint is spread out by default; pg_rewind against this member needs it done.
+    void this.pg.checkpoint().catch(() => {});
     if (this.state.get().restoring) {
       this.state.update({ restoring: false });
       await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() });

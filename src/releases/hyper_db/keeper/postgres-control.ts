@@ -308,6 +308,25 @@ export class PostgresControl {
 
   /** pg_rewind against the current primary (the target must be stopped). */
   async rewindFrom(source: MemberAddress): Promise<void> {
+    // A just-promoted source still shows its old timeline in pg_control until its end-of-recovery
+    // checkpoint completes; pg_rewind would then answer "no rewind required" and leave the diverged
+    // WAL in place. An immediate CHECKPOINT on the source first.
+    const admin = new pg.Client({
+      host: source.host,
+      port: source.pgPort,
+      user: SUPERUSER,
+      password: this.config.superuserPassword,
+      database: 'postgres',
+      connectionTimeoutMillis: 3000,
+      statement_timeout: 120_000,
+    });
+    admin.on('error', () => {});
+    try {
+      await admin.connect();
+      await admin.query('CHECKPOINT');
+    } finally {
+      await admin.end().catch(() => {});
+    }
     const conn = `host=${source.host} port=${source.pgPort} user=${SUPERUSER} dbname=postgres connect_timeout=3`;
     await exec(this.bin('pg_rewind'), ['-D', this.dataDir, `--source-server=${conn}`], {
       timeout: 600_000,
