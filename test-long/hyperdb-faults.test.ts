@@ -4,13 +4,14 @@
  * primary (5), primary and a standby lost together (15). Run by
  * `npm run test:long` (part of `npm run check`).
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetPartition, netPartitionUnavailableReason, type NetPartition } from '../src/testing/net-partition.js';
 import {
   healthy,
+  signalAll,
   startHyperDbPlatform,
   type ClusterStatus,
   type HyperDbPlatform,
@@ -19,7 +20,7 @@ import { startWriteClient, type WriteClient } from '../src/testing/pg-write-clie
 
 const CLUSTER = 'faults';
 /** Parameters every request of the cluster keeps (a request replaces all of them). */
-const BASE = { wal_archive_timeout_s: 1 };
+const BASE: Record<string, unknown> = { wal_archive_timeout_s: 1 };
 let p: HyperDbPlatform;
 let db: Record<string, unknown>;
 let writer: WriteClient | undefined;
@@ -57,7 +58,7 @@ async function nodeOf(member: string): Promise<string> {
 async function killMember(member: string): Promise<string> {
   const node = await nodeOf(member);
   p.killAgent(node);
-  for (const pid of await p.memberPids(CLUSTER, member)) process.kill(pid, 'SIGKILL');
+  signalAll(await p.memberPids(CLUSTER, member), 'SIGKILL');
   return node;
 }
 
@@ -138,9 +139,9 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     writer = startWriter(before);
     await writer.waitForAck(performance.now(), 30_000);
     const pids = await p.memberPids(CLUSTER, primary.name);
-    for (const pid of pids) process.kill(pid, 'SIGSTOP');
+    signalAll(pids, 'SIGSTOP');
     await sleep(1000);
-    for (const pid of pids) process.kill(pid, 'SIGCONT');
+    signalAll(pids, 'SIGCONT');
     await sleep(4000);
     const after = await p.waitForCluster(CLUSTER, healthy(3), 30_000);
     expect(after.primary).toBe(primary.name);
@@ -250,6 +251,78 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
       180_000,
     );
     report.push(`member rebuilt from scratch: ${JSON.stringify(eventOf(s, standby.name, 'reclone')?.timings)} ms`);
+  }, 300_000);
+
+  it('19: a setting that needs a restart: standbys restart first, then a switchover, then the old primary', async () => {
+    const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    writer = startWriter(before);
+    await writer.waitForAck(performance.now(), 30_000);
+    const t0 = performance.now();
+    const startedAt = Date.now();
+    // Raised, never lowered: standbys must keep max_connections at least as high as the primary's.
+    BASE.settings = { max_connections: 250 };
+    await p.requestCluster(CLUSTER, BASE);
+    const showOn = async (m: { host: string; port: number }) => {
+      const client = new pg.Client({
+        host: m.host,
+        port: m.port,
+        user: String(db.user),
+        password: String(db.password),
+        database: String(db.dbname),
+        connectionTimeoutMillis: 2000,
+      });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        return (await client.query<{ max_connections: string }>('SHOW max_connections')).rows[0]?.max_connections;
+      } catch {
+        return undefined;
+      } finally {
+        await client.end().catch(() => {});
+      }
+    };
+    const end = performance.now() + 180_000;
+    let values: (string | undefined)[] = [];
+    for (;;) {
+      values = await Promise.all(before.members.map(showOn));
+      if (values.every((v) => v === '250')) break;
+      if (performance.now() > end)
+        throw new Error(`max_connections still ${JSON.stringify(values)}\n${await p.logs(CLUSTER)}`);
+      await sleep(500);
+    }
+    const s = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    expect(s.primary, `the old primary handed over before restarting\n${await p.logs(CLUSTER)}`).not.toBe(
+      before.primary,
+    );
+    // Each keeper's own event log (the published list only keeps the latest few).
+    const events = async (member: string) =>
+      (
+        JSON.parse(readFileSync(join(await p.partitionPath(CLUSTER, member), 'keeper-state.json'), 'utf8')) as {
+          events: PublishedEvent[];
+        }
+      ).events.filter((e) => Date.parse(e.at) >= startedAt);
+    const handover = (await events(before.primary!)).find(
+      (e) => e.kind === 'switchover' && /handed over/.test(e.detail),
+    );
+    expect(handover, 'the old primary handed over').toBeDefined();
+    for (const standby of before.members.filter((m) => m.name !== before.primary)) {
+      const restarted = (await events(standby.name)).find((e) => e.kind === 'restart');
+      expect(restarted, `${standby.name} restarted`).toBeDefined();
+      expect(Date.parse(restarted!.at), `${standby.name} restarted before the primary handed over`).toBeLessThanOrEqual(
+        Date.parse(handover!.at),
+      );
+    }
+    const gap = Math.max(
+      0,
+      ...writer
+        .stats()
+        .gaps.filter((g) => g.toMs > t0)
+        .map((g) => g.durationMs),
+    );
+    report.push(
+      `rolling restart: all members on the new setting after ${Math.round(performance.now() - t0)} ms; largest write gap ${Math.round(gap)} ms`,
+    );
+    await finishWriter(s);
   }, 300_000);
 
   it('15: when the primary and a standby die together, the survivor is not promoted until someone accepts data loss', async () => {

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   healthy,
+  signalAll,
   startHyperDbPlatform,
   type ClusterStatus,
   type HyperDbPlatform,
@@ -224,7 +225,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     const standby = s.members.find((m) => m.name !== s.primary)!;
     p.killAgent(nodeOf(standby.name));
     const tStandby = performance.now();
-    for (const pid of await p.memberPids(CLUSTER, standby.name)) process.kill(pid, 'SIGKILL');
+    signalAll(await p.memberPids(CLUSTER, standby.name), 'SIGKILL');
     await new Promise((r) => setTimeout(r, 3000));
     const standbyGap = Math.max(
       0,
@@ -263,7 +264,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     const [tree] = (await p.admin.call('listTreeStatus', { title: CLUSTER })).result_list;
     const node = tree!.instance_list.find((i) => i.title === victim.name)!.computer_guid!;
     p.killAgent(node);
-    for (const pid of await p.memberPids(CLUSTER, victim.name)) process.kill(pid, 'SIGKILL');
+    signalAll(await p.memberPids(CLUSTER, victim.name), 'SIGKILL');
     await new Promise((r) => setTimeout(r, 6000));
     s = (await p.clusterStatus(CLUSTER))!;
     expect(s.primary, 'no promotion while paused').toBeNull();
@@ -336,7 +337,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     const pids = await p.memberPids(CLUSTER, victim.name);
     expect(pids.length).toBeGreaterThan(1);
     const tKill = performance.now();
-    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    signalAll(pids, 'SIGKILL');
 
     // An ack already on its way when the member died may still arrive: wait for one from another member.
     const victimAddress = `${victim.host}:${victim.port}`;

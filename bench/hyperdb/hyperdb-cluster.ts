@@ -95,8 +95,10 @@ export class HyperDbCluster implements ClusterUnderTest {
       switchover: { id, to: to ?? null },
     });
     const s = await this.p.waitForCluster(TITLE, (x) => x.switchover?.id === id, 60_000);
-    if (s.switchover?.result !== 'done')
+    if (s.switchover?.result !== 'done') {
+      this.options.log?.(await this.p.logs(TITLE));
       throw new Error(`hyper_db switchover ${s.switchover?.result ?? '?'}: ${s.switchover?.reason ?? ''}`);
+    }
     await this.p.waitForCluster(TITLE, (x) => x.primary !== null && x.primary !== before, 30_000);
   }
 

@@ -81,6 +81,20 @@ export interface HyperDbPlatform {
   stop(): Promise<void>;
 }
 
+/** Sends `signal` to each pid; one that exited meanwhile (ESRCH) is skipped. Returns how many got it. */
+export function signalAll(pids: number[], signal: NodeJS.Signals): number {
+  let sent = 0;
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+      sent++;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  }
+  return sent;
+}
+
 export function healthy(members: number): (s: ClusterStatus) => boolean {
   return (s) =>
     s.primary !== null &&

@@ -129,12 +129,18 @@ export interface HeartbeatBody {
   leaseMs: number;
   /** The last switchover request the leader handled: followers will not handle it when they lead. */
   switchoverId: string | null;
+  /** Rolling restart: the one standby allowed to restart now for settings that need it (null: none). */
+  restartAllowed: string | null;
 }
 
 export interface HeartbeatAnswer {
   ok: boolean;
   term: number;
   reason?: string;
+  /** This member's PostgreSQL has settings waiting for a restart. */
+  pendingRestart?: boolean;
+  /** The `settings` this member's configuration has (JSON): a rolling restart waits until all agree. */
+  settings?: string;
 }
 
 export interface VoteBody {

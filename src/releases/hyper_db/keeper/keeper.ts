@@ -102,6 +102,12 @@ export class Keeper {
   private restoreStartedAt = 0;
   /** Rewinds since this member last streamed: after two that did not lead to streaming, clone instead. */
   private rewindsWithoutStreaming = 0;
+  /** Rolling restart: whether this member's PostgreSQL waits for a restart, and what each peer said. */
+  private pendingRestart = false;
+  private readonly peerPendingRestart = new Map<string, boolean>();
+  private readonly peerSettings = new Map<string, string>();
+  private restartAllowedForMe = false;
+  private lastRestartHandover = -Infinity;
 
   constructor(
     private readonly configPath: string,
@@ -184,6 +190,7 @@ export class Keeper {
     try {
       await this.reloadConfigIfChanged();
       this.obs = await this.pg.observe();
+      this.pendingRestart = this.obs.running ? await this.pg.pendingRestart().catch(() => false) : false;
       if (this.role === 'primary') await this.actAsPrimary();
       else await this.actAsFollower();
       await this.publish();
@@ -245,7 +252,37 @@ export class Keeper {
       const result = await this.switchover(sw);
       this.state.update({ lastSwitchover: result });
       this.log(`switchover ${sw.id}: ${result.result}${result.reason ? ` (${result.reason})` : ''}`);
+      return;
     }
+    // Rolling restart, last step: every standby runs the new settings; hand over, then restart as a standby.
+    if (this.pendingRestart && this.standbysReadyForPrimaryRestart() && now() - this.lastRestartHandover > 30_000) {
+      this.lastRestartHandover = now();
+      this.log('settings need a restart: switching over first');
+      const result = await this.switchover({ id: `restart-${this.state.get().term}`, to: null });
+      this.log(`rolling restart switchover: ${result.result}${result.reason ? ` (${result.reason})` : ''}`);
+    }
+  }
+
+  /** The one standby that may restart now: it waits for a restart, and every other standby streams. */
+  private pickStandbyToRestart(): string | null {
+    const waiting = this.config.peers.filter((p) => this.peerPendingRestart.get(p.name) === true).map((p) => p.name);
+    if (waiting.length === 0) return null;
+    const streaming = new Set(this.obs.replicas.filter((r) => r.state === 'streaming').map((r) => r.name));
+    const candidate = waiting.sort()[0] as string;
+    const othersStreaming = this.config.peers.every((p) => p.name === candidate || streaming.has(p.name));
+    return othersStreaming ? candidate : null;
+  }
+
+  /** Standbys first: every standby has the same settings as this member, needs no restart, and streams. */
+  private standbysReadyForPrimaryRestart(): boolean {
+    const mine = JSON.stringify(this.config.settings);
+    const streaming = new Set(this.obs.replicas.filter((r) => r.state === 'streaming').map((r) => r.name));
+    return this.config.peers.every(
+      (p) =>
+        this.peerSettings.get(p.name) === mine &&
+        this.peerPendingRestart.get(p.name) === false &&
+        streaming.has(p.name),
+    );
   }
 
   private async actAsFollower(): Promise<void> {
@@ -331,6 +368,16 @@ export class Keeper {
         return;
       }
       this.role = 'standby';
+      if (this.pendingRestart && this.restartAllowedForMe && this.obs.streaming) {
+        const t = now();
+        this.restartAllowedForMe = false;
+        await this.pg.stop('fast');
+        await this.pg.start({ standby: true });
+        this.pendingRestart = false;
+        this.followingSince = now();
+        this.addEvent('restart', 'restarted for settings that need a restart', { total: Math.round(now() - t) });
+        return;
+      }
       if (this.obs.streaming) {
         this.followingSince = now();
         this.rewindsWithoutStreaming = 0;
@@ -566,7 +613,13 @@ export class Keeper {
     this.promisedUntil = now() + body.leaseMs;
     this.promisedTo = body.leader;
     this.lastHeartbeatAt = now();
-    return { ok: true, term: body.term };
+    this.restartAllowedForMe = body.restartAllowed === this.config.name;
+    return {
+      ok: true,
+      term: body.term,
+      pendingRestart: this.pendingRestart,
+      settings: JSON.stringify(this.config.settings),
+    };
   }
 
   /**
@@ -607,6 +660,7 @@ export class Keeper {
       timeline: this.obs.timeline,
       leaseMs: c.leaseMs,
       switchoverId: this.state.get().handledSwitchover,
+      restartAllowed: this.pickStandbyToRestart(),
     };
     if (need <= 0) this.leaseUntil = Infinity;
     await Promise.allSettled(
@@ -624,6 +678,8 @@ export class Keeper {
             this.config.host,
           );
           if (answer.ok && this.state.get().term === term) {
+            this.peerPendingRestart.set(p.name, answer.pendingRestart === true);
+            this.peerSettings.set(p.name, answer.settings ?? '');
             this.grants.set(p.name, sentAt + c.leaseMs);
             const best = [...this.grants.values()].sort((a, b) => b - a);
             const until = best[need - 1];

@@ -10,7 +10,7 @@
  * the keeper rewrites and reloads on role changes.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -68,6 +68,17 @@ export class PostgresControl {
 
   hasData(): boolean {
     return existsSync(join(this.dataDir, 'PG_VERSION'));
+  }
+
+  /** The newest timeline this data directory has a history file for (1 when none). */
+  historyTimeline(): number {
+    try {
+      return readdirSync(join(this.dataDir, 'pg_wal'))
+        .filter((f) => /^[0-9A-F]{8}\.history$/.test(f))
+        .reduce((max, f) => Math.max(max, parseInt(f.slice(0, 8), 16)), 1);
+    } catch {
+      return 1;
+    }
   }
 
   /** The data directory was last started as a standby. */
@@ -400,7 +411,7 @@ export class PostgresControl {
     const state = field('Database cluster state');
     if (state !== 'shut down' && state !== 'shut down in recovery') return null;
     const lsn = field('Latest checkpoint location');
-    const timeline = Number(field("Latest checkpoint's TimeLineID"));
+    const timeline = Math.max(Number(field("Latest checkpoint's TimeLineID")), this.historyTimeline());
     return lsn && Number.isInteger(timeline) ? { lsn, timeline } : null;
   }
 
@@ -470,7 +481,9 @@ export class PostgresControl {
       return {
         running: true,
         inRecovery: row.in_recovery,
-        timeline: Math.max(row.tli ?? 0, row.wr_tli ?? 0) || null,
+        // A standby's checkpoint timeline lags (restartpoints are rare) and its WAL receiver may be down:
+        // the history files it fetched when it followed a timeline switch tell which timeline it is on.
+        timeline: Math.max(row.tli ?? 0, row.wr_tli ?? 0, row.in_recovery ? this.historyTimeline() : 0) || null,
         lsn: row.lsn,
         streaming: row.wr_status === 'streaming',
         upstream: row.upstream,
@@ -509,6 +522,12 @@ export class PostgresControl {
        REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC;
        REVOKE CREATE ON SCHEMA public FROM PUBLIC;`,
     );
+  }
+
+  /** Settings changed in the configuration that only a restart applies. */
+  async pendingRestart(): Promise<boolean> {
+    const [row] = await this.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_settings WHERE pending_restart');
+    return (row?.n ?? 0) > 0;
   }
 
   async checkpoint(): Promise<void> {
