@@ -45,7 +45,7 @@ import {
 } from '../protocol.js';
 import { callPeer, startPeerServer } from './peer-api.js';
 import { KeeperState } from './keeper-state.js';
-import { PostgresControl, type PgObservation } from './postgres-control.js';
+import { NOT_RUNNING, PostgresControl, type PgObservation } from './postgres-control.js';
 
 const now = (): number => performance.now();
 const TICK_MS = 100;
@@ -70,15 +70,7 @@ export class Keeper {
   private readonly pg: PostgresControl;
   private readonly state: KeeperState;
   private role: MemberRole = 'empty';
-  private obs: PgObservation = {
-    running: false,
-    inRecovery: null,
-    timeline: null,
-    lsn: null,
-    streaming: false,
-    upstream: null,
-    replicas: [],
-  };
+  private obs: PgObservation = NOT_RUNNING;
   private server: Server | undefined;
   private timers: NodeJS.Timeout[] = [];
   private ticking = false;

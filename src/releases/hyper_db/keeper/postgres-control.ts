@@ -35,7 +35,8 @@ export interface PgObservation {
   replicas: { name: string; state: string; syncState: string; lagBytes: number }[];
 }
 
-const NOT_RUNNING: PgObservation = {
+/** What is known of a PostgreSQL that does not run. */
+export const NOT_RUNNING: PgObservation = {
   running: false,
   inRecovery: null,
   timeline: null,
