@@ -10,7 +10,6 @@
  */
 import { HoxError } from '../../shared/errors.js';
 import { maskSecrets } from '../output.js';
-import { waitForTree } from '../wait-for-instance.js';
 import {
   assertTargetAfterBackup,
   backupSource,
@@ -29,7 +28,7 @@ import {
   type BackupRequestView,
   type BackupsView,
 } from './backup-view.js';
-import type { DbContext } from './cluster-actions.js';
+import { viewOf, waitUntilReady, withProblems, type DbContext } from './cluster-actions.js';
 import {
   CLUSTER_TYPE,
   HYPER_DB_RELEASE,
@@ -37,24 +36,8 @@ import {
   followTree,
   loadCluster,
   requestCluster,
-  rootOf,
-  treeProblems,
-  type Tree,
 } from './cluster-client.js';
 import { memberCount } from './cluster-parameters.js';
-import { clusterReadiness, readClusterView, type ClusterView } from './cluster-view.js';
-
-/** The root's published connection parameters, or an error when the tree or its root is gone. */
-function publishedOf(name: string, tree: Tree | undefined): Record<string, unknown> {
-  const root = tree === undefined ? undefined : rootOf(tree);
-  if (root === undefined) throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `cluster '${name}' not found`);
-  return root.connection_parameters;
-}
-
-const withProblems = (line: string, tree: Tree | undefined): string => {
-  const problems = tree === undefined ? [] : treeProblems(tree);
-  return problems.length === 0 ? line : `${line} — ${problems.join('; ')}`;
-};
 
 export async function takeBackup(ctx: DbContext, name: string, options: { timeoutMs: number }): Promise<void> {
   const cluster = await loadCluster(ctx.client, name);
@@ -70,12 +53,12 @@ export async function takeBackup(ctx: DbContext, name: string, options: { timeou
       waitingFor: `cluster '${name}' to finish backup request ${id} (it carries on: hox db status ${name} shows the result)`,
       progress: ctx.progress,
       check: (tree) => {
-        const published = publishedOf(name, tree);
+        const { view, problems, published } = viewOf(name, tree);
         const backups = readBackupsView(published);
         const request = backups?.request;
         if (backups !== null && request?.id === id && (request.result === 'done' || request.result === 'failed'))
           return { done: { request, backups, raw: published.backups } };
-        return { progress: withProblems(backupProgress(id, backups, readClusterView(published).primary), tree) };
+        return { progress: withProblems(backupProgress(id, backups, view.primary), problems) };
       },
     },
   );
@@ -115,34 +98,6 @@ export function checkRestoreInput(name: string, request: RestoreRequest, nowMs: 
       { field: 'name' },
     );
   return parseTargetTime(request.time, nowMs);
-}
-
-/** Follows the new cluster: allocation and start, then restore and members until it is ready. */
-async function waitUntilRestored(
-  ctx: DbContext,
-  name: string,
-  options: { notBeforeMs: number; expected: number; deadline: number },
-): Promise<{ view: ClusterView; published: Record<string, unknown> }> {
-  const isAdmin = (await ctx.client.call('whoami', {})).kind === 'admin';
-  await waitForTree(ctx.client, name, {
-    timeoutMs: Math.max(1, options.deadline - Date.now()),
-    notBeforeMs: options.notBeforeMs,
-    isAdmin,
-    progress: ctx.progress,
-  });
-  return followTree<{ view: ClusterView; published: Record<string, unknown> }>(ctx.client, name, {
-    timeoutMs: Math.max(1, options.deadline - Date.now()),
-    waitingFor: `cluster '${name}' to be restored and ready (hox db status ${name} shows its members and events)`,
-    progress: ctx.progress,
-    check: (tree) => {
-      const published = publishedOf(name, tree);
-      const view = readClusterView(published);
-      const { ready, line } = clusterReadiness(view);
-      if (ready && view.membersExpected === options.expected) return { done: { view, published } };
-      const restoring = restoreProgress(view.events);
-      return { progress: withProblems(restoring === null ? line : `${line}; ${restoring}`, tree) };
-    },
-  });
 }
 
 export async function restoreCluster(ctx: DbContext, name: string, request: RestoreRequest): Promise<void> {
@@ -210,10 +165,12 @@ export async function restoreCluster(ctx: DbContext, name: string, request: Rest
     return;
   }
   ctx.progress(`${intro} requested`);
-  const { view, published: restored } = await waitUntilRestored(ctx, name, {
+  const { view, published: restored } = await waitUntilReady(ctx, name, {
     notBeforeMs: answer.processing_timestamp / 1000,
     expected: memberCount(parameters),
     deadline,
+    waitingFor: `cluster '${name}' to be restored and ready (hox db status ${name} shows its members and events)`,
+    annotate: (v) => restoreProgress(v.events),
   });
   const wallMs = Date.now() - startedMs;
   const measured = restoreDuration(view.events);

@@ -51,7 +51,7 @@ export interface DbContext {
 }
 
 /** The root's published view, or an error when the tree or its root is gone. */
-function viewOf(
+export function viewOf(
   name: string,
   tree: Tree | undefined,
 ): { view: ClusterView; problems: string[]; published: Record<string, unknown> } {
@@ -62,14 +62,23 @@ function viewOf(
   return { view: readClusterView(published), problems: treeProblems(tree), published };
 }
 
-const withProblems = (line: string, problems: string[]): string =>
+export const withProblems = (line: string, problems: string[]): string =>
   problems.length === 0 ? line : `${line} — ${problems.join('; ')}`;
 
-/** Follows a requested cluster: allocation and start (as `hox request --wait`), then its members. */
-async function waitUntilReady(
+/**
+ * Follows a requested cluster: allocation and start (as `hox request --wait`), then its members.
+ * `waitingFor` replaces the default timeout wording; `annotate` adds to each progress line.
+ */
+export async function waitUntilReady(
   ctx: DbContext,
   name: string,
-  options: { notBeforeMs: number; expected: number; deadline: number },
+  options: {
+    notBeforeMs: number;
+    expected: number;
+    deadline: number;
+    waitingFor?: string;
+    annotate?: (view: ClusterView) => string | null;
+  },
 ): Promise<{ view: ClusterView; published: Record<string, unknown> }> {
   const isAdmin = (await ctx.client.call('whoami', {})).kind === 'admin';
   await waitForTree(ctx.client, name, {
@@ -80,14 +89,15 @@ async function waitUntilReady(
   });
   return followTree<{ view: ClusterView; published: Record<string, unknown> }>(ctx.client, name, {
     timeoutMs: Math.max(1, options.deadline - Date.now()),
-    waitingFor: `cluster '${name}' to be ready`,
+    waitingFor: options.waitingFor ?? `cluster '${name}' to be ready`,
     progress: ctx.progress,
     check: (tree) => {
       const { view, problems, published } = viewOf(name, tree);
       const { ready, line } = clusterReadiness(view);
       // Until the root published with these parameters, what it shows is the cluster as it was.
       if (ready && view.membersExpected === options.expected) return { done: { view, published } };
-      return { progress: withProblems(line, problems) };
+      const extra = options.annotate?.(view) ?? null;
+      return { progress: withProblems(extra === null ? line : `${line}; ${extra}`, problems) };
     },
   });
 }
