@@ -63,7 +63,7 @@ function parseOptions(argv: string[]): Options {
     process.stdout.write(
       [
         'usage: npx tsx bench/hyperdb/run.ts [options]',
-        `  --peers patroni             comma-separated, or repeated; known: ${Object.keys(PEERS).join(', ')}`,
+        `  --peers hyperdb,patroni     comma-separated, or repeated; known: ${Object.keys(PEERS).join(', ')}`,
         '  --runs 5                    runs of each scenario',
         '  --baseline patroni          the ratio column divides by this peer’s median',
         `  --scenarios ${SCENARIO_NAMES.join(',')}`,

@@ -98,6 +98,9 @@ export class Keeper {
   private pendingRestart = false;
   private readonly peerPendingRestart = new Map<string, boolean>();
   private readonly peerSettings = new Map<string, string>();
+  /** The settings this member's PostgreSQL has read (what a heartbeat answer reports), and ones about to be. */
+  private appliedSettings: string;
+  private settingsToAnnounce: string | null = null;
   private restartAllowedForMe = false;
   private lastRestartHandover = -Infinity;
 
@@ -107,6 +110,7 @@ export class Keeper {
   ) {
     this.config = this.readConfig();
     this.pg = new PostgresControl(this.config);
+    this.appliedSettings = JSON.stringify(this.config.settings);
     this.state = new KeeperState(join(this.config.partitionPath, 'keeper-state.json'));
   }
 
@@ -182,7 +186,11 @@ export class Keeper {
     try {
       await this.reloadConfigIfChanged();
       this.obs = await this.pg.observe();
-      this.pendingRestart = this.obs.running ? await this.pg.pendingRestart().catch(() => false) : false;
+      this.pendingRestart = this.obs.pendingRestart;
+      if (this.settingsToAnnounce !== null) {
+        this.appliedSettings = this.settingsToAnnounce;
+        this.settingsToAnnounce = null;
+      }
       if (this.role === 'primary') await this.actAsPrimary();
       else await this.actAsFollower();
       await this.publish();
@@ -208,7 +216,9 @@ export class Keeper {
     // Settings that need a restart wait for the next one (docs/hyper-db.md, "Not done yet").
     if (rendered(before) !== rendered(this.config)) {
       await this.pg.writeStaticConfig();
-      if (this.obs.running) await this.pg.reload().catch(() => {});
+      if (this.obs.running) await this.pg.reloadAndWait().catch(() => {});
+      // Announced to the primary only once this tick's observation saw what the reload left pending.
+      this.settingsToAnnounce = JSON.stringify(this.config.settings);
     }
     const sw = this.config.switchover;
     if (sw && sw.id !== this.state.get().handledSwitchover && this.role !== 'primary')
@@ -267,7 +277,7 @@ export class Keeper {
 
   /** Standbys first: every standby has the same settings as this member, needs no restart, and streams. */
   private standbysReadyForPrimaryRestart(): boolean {
-    const mine = JSON.stringify(this.config.settings);
+    const mine = this.appliedSettings;
     const streaming = new Set(this.obs.replicas.filter((r) => r.state === 'streaming').map((r) => r.name));
     return this.config.peers.every(
       (p) =>
@@ -610,7 +620,7 @@ export class Keeper {
       ok: true,
       term: body.term,
       pendingRestart: this.pendingRestart,
-      settings: JSON.stringify(this.config.settings),
+      settings: this.appliedSettings,
     };
   }
 

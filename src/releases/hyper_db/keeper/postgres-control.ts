@@ -32,6 +32,8 @@ export interface PgObservation {
   /** Standby: is the WAL receiver streaming, and from which host:port. */
   streaming: boolean;
   upstream: string | null;
+  /** Settings changed in the configuration that only a restart applies. */
+  pendingRestart: boolean;
   replicas: { name: string; state: string; syncState: string; lagBytes: number }[];
 }
 
@@ -43,6 +45,7 @@ export const NOT_RUNNING: PgObservation = {
   lsn: null,
   streaming: false,
   upstream: null,
+  pendingRestart: false,
   replicas: [],
 };
 
@@ -458,6 +461,7 @@ export class PostgresControl {
         wr_status: string | null;
         wr_tli: number | null;
         upstream: string | null;
+        pending: number;
       }>(
         `SELECT pg_is_in_recovery() AS in_recovery,
            CASE WHEN pg_is_in_recovery()
@@ -467,7 +471,8 @@ export class PostgresControl {
              ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS tli,
            (SELECT status FROM pg_stat_wal_receiver) AS wr_status,
            (SELECT received_tli FROM pg_stat_wal_receiver) AS wr_tli,
-           (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver) AS upstream`,
+           (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver) AS upstream,
+           (SELECT count(*)::int FROM pg_settings WHERE pending_restart) AS pending`,
       );
       if (row === undefined) return NOT_RUNNING;
       let replicas: PgObservation['replicas'] = [];
@@ -488,6 +493,7 @@ export class PostgresControl {
         lsn: row.lsn,
         streaming: row.wr_status === 'streaming',
         upstream: row.upstream,
+        pendingRestart: row.pending > 0,
         replicas,
       };
     } catch {
@@ -502,6 +508,15 @@ export class PostgresControl {
 
   async reload(): Promise<void> {
     await this.query('SELECT pg_reload_conf()');
+  }
+
+  /** Reloads and waits (≤ 3 s) until the server has read the files: pending_restart is then accurate. */
+  async reloadAndWait(): Promise<void> {
+    const loadTime = async () => (await this.query<{ t: string }>('SELECT pg_conf_load_time()::text AS t'))[0]?.t ?? '';
+    const before = await loadTime();
+    await this.reload();
+    const deadline = Date.now() + 3000;
+    while ((await loadTime()) === before && Date.now() < deadline) await sleep(20);
   }
 
   /**
@@ -523,12 +538,6 @@ export class PostgresControl {
        REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC;
        REVOKE CREATE ON SCHEMA public FROM PUBLIC;`,
     );
-  }
-
-  /** Settings changed in the configuration that only a restart applies. */
-  async pendingRestart(): Promise<boolean> {
-    const [row] = await this.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_settings WHERE pending_restart');
-    return (row?.n ?? 0) > 0;
   }
 
   async checkpoint(): Promise<void> {
