@@ -103,7 +103,14 @@ export function healthy(members: number): (s: ClusterStatus) => boolean {
 }
 
 export async function startHyperDbPlatform(
-  options: { nodes?: number; partitions?: number } = {},
+  options: {
+    nodes?: number;
+    partitions?: number;
+    /** Node ids are `${nodeIdPrefix}-N` (they also pick the partitions' addresses). @default 'db-node' */
+    nodeIdPrefix?: string;
+    /** Built-in releases supplied on every node. @default ['hyper_db'] */
+    releases?: string[];
+  } = {},
 ): Promise<HyperDbPlatform> {
   // A fixed port: the master can be halted and restarted at the same URL (scenario 7).
   const master = await startTestMaster({ listen: `127.0.0.1:${await freePort()}` });
@@ -130,7 +137,7 @@ export async function startHyperDbPlatform(
 
   const count = options.nodes ?? 3;
   for (let i = 1; i <= count; i++) {
-    const id = `db-node-${i}`;
+    const id = `${options.nodeIdPrefix ?? 'db-node'}-${i}`;
     const { token } = await admin.call('createRegistrationToken', {});
     tokens.set(id, token);
     nodes.push({
@@ -149,7 +156,9 @@ export async function startHyperDbPlatform(
     if (Date.now() > deadline) throw new Error('nodes did not register and format within 60 s');
     await sleep(100);
   }
-  for (const n of nodes) await admin.call('supply', { computer_guid: n.id, software_release_uri: 'hyper_db' });
+  for (const n of nodes)
+    for (const release of options.releases ?? ['hyper_db'])
+      await admin.call('supply', { computer_guid: n.id, software_release_uri: release });
 
   async function tree(title: string) {
     const [t] = (await admin.call('listTreeStatus', { title })).result_list;
