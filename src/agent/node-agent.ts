@@ -7,6 +7,7 @@
  * const agent = createNodeAgent(resolveNodeAgentConfig({ masterUrl, dataDir, partitions: 4, registerToken }));
  * await agent.start();
  */
+import { ArtifactCache } from './artifact-cache.js';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -330,6 +331,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         secrets,
         publisher,
         nodePath: process.execPath,
+        artifacts: new ArtifactCache(join(config.dataDir, 'artifacts'), () => c),
         logDir,
         log,
         clock,

@@ -27,6 +27,7 @@ import type { Supervisor } from './supervise/supervisor.js';
 import { emptyPartition, killPartitionProcesses } from './partition-cleanup.js';
 import { runCommand } from './run-command.js';
 import { SchemaChecker } from './schema-checker.js';
+import type { ArtifactCache } from './artifact-cache.js';
 import { writePartitionFiles } from './partition-files.js';
 import { promiseFailureMessages } from './instance-health.js';
 import { deriveSecret, type PartitionSecretStore } from './partition-secret.js';
@@ -46,6 +47,8 @@ export interface ProcessorDeps {
   publisher: RuntimePublisher;
   /** Node.js the services run with. */
   nodePath: string;
+  /** Downloads the artifacts plans ask for, and copies them into partitions. */
+  artifacts: ArtifactCache;
   /** Where the supervisor keeps a partition's service logs (removed with the instance). */
   logDir: (partitionId: string) => string;
   log: (message: string, fields?: Record<string, unknown>) => void;
@@ -163,6 +166,7 @@ export class PartitionProcessor {
     }
 
     await writePartitionFiles(partition, plan.files ?? [], this.deps.nodePath);
+    await this.deps.artifacts.deliver(partition, plan.artifacts ?? [], this.deps.nodePath);
     // Where services write their runtime publication (the partition was emptied since the format, maybe).
     await ensureRuntimeDir(partition);
     // Services restart when the files rendered for them change: their hash is part of each service's spec.

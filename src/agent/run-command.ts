@@ -13,7 +13,7 @@ export function runCommand(
     env?: Readonly<Record<string, string>>;
     timeoutMs: number;
     /** Written to the command's standard input. */
-    input?: string;
+    input?: string | Buffer;
     /** How errors name the command. @default the argv as JSON */
     label?: string;
   },

@@ -76,6 +76,60 @@ export class MasterClient {
     return payload as ResponseOf<R>;
   }
 
+  /** Uploads an artifact (raw bytes) under the SHA-256 of its content; a second upload is a no-op. */
+  async putArtifact(sha256: string, content: Uint8Array): Promise<{ sha256: string; size_bytes: number }> {
+    const response = await this.raw('PUT', `/hox/v1/artifacts/${sha256}`, content);
+    return (await response.json()) as { sha256: string; size_bytes: number };
+  }
+
+  /** Whether the master already holds this artifact (and the caller may read it). */
+  async hasArtifact(sha256: string): Promise<boolean> {
+    try {
+      await this.raw('HEAD', `/hox/v1/artifacts/${sha256}`);
+      return true;
+    } catch (error) {
+      if (error instanceof HoxError && error.code === 'HOX_NOT_FOUND') return false;
+      throw error;
+    }
+  }
+
+  /** Downloads an artifact's bytes. */
+  async getArtifact(sha256: string): Promise<Buffer> {
+    const response = await this.raw('GET', `/hox/v1/artifacts/${sha256}`);
+    return Buffer.from(await response.arrayBuffer());
+  }
+
+  private async raw(method: 'GET' | 'HEAD' | 'PUT', path: string, body?: Uint8Array): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}${path}`, {
+        method,
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/octet-stream' }),
+          ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }),
+        },
+        ...(body === undefined ? {} : { body: new Blob([new Uint8Array(body)]) }),
+        // Large uploads and downloads get more time than a JSON call.
+        signal: AbortSignal.timeout(this.timeoutMs * 10),
+      });
+    } catch (error) {
+      throw new HoxError('HOX_MASTER_UNREACHABLE', `master at ${this.url} is unreachable (${method} ${path})`, {
+        cause: error,
+      });
+    }
+    if (response.ok) return response;
+    if (method === 'HEAD')
+      throw toClientError(response.status, { type: response.status === 404 ? 'HOX_NOT_FOUND' : undefined });
+    const text = await response.text();
+    let payload: unknown = {};
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      // keep the status-only error below
+    }
+    throw toClientError(response.status, payload);
+  }
+
   async health(): Promise<boolean> {
     try {
       const response = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(this.timeoutMs) });

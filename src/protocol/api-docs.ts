@@ -190,6 +190,7 @@ function header(): string {
       '- **Nested fields.** A row `a.b` is field `b` of object `a`; `a[].b` is field `b` of each item of array `a`. "required" is relative to the enclosing object; in a response it means "always present".',
       '- **Timestamps.** `processing_timestamp` is an integer in microseconds that strictly increases whenever the node must reprocess the instance. Dates (`created_at`, `expires_at`, `last_contact_at`) are ISO 8601 strings.',
       '- **Waiting for change.** `hox.get.v1.change` returns a `cursor`; sending it back as `since` waits (at most `timeout_ms`) for the next change concerning the caller, then answers `changed: true` with a new cursor. It says that something changed, not what: read the state again.',
+      '- **Artifacts (binary).** Outside the table, `PUT /hox/v1/artifacts/<sha256>` (`content-type: application/octet-stream`; `admin`, `user`) stores an upload named by the SHA-256 of its bytes (the master checks it; uploading the same bytes again is a no-op; at most the master\'s artifact limit, 256 MiB by default) and answers `{"sha256","size_bytes"}`. `GET` and `HEAD` on the same path (`admin`, `node`, and the user who uploaded it) return the bytes. `hox app deploy` uses them to hand an application\'s source to the compute nodes.',
       '- **Unauthenticated.** Only `GET /health` (`{"status":"ok"}`) and `GET /openapi.json` (the OpenAPI 3.1 document built from the same table) need no token.',
     ].join('\n'),
     '## Errors',

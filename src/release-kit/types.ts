@@ -48,6 +48,17 @@ export interface FileSpec {
   reload?: boolean;
 }
 
+/**
+ * An artifact uploaded to the master (`PUT /hox/v1/artifacts/<sha256>`) that the agent copies into
+ * the partition, read-only, before the services start. A file already at `path` is left alone, so
+ * name the path after the content (e.g. `sources/<sha256>.tar.gz`).
+ */
+export interface ArtifactSpec {
+  sha256: string;
+  /** Relative to the partition directory; no `..`. */
+  path: string;
+}
+
 /** An instance (child or shared) the partition requests as itself. */
 export interface InstanceRequestSpec {
   title: string;
@@ -62,6 +73,7 @@ export interface InstanceRequestSpec {
 /** What the profile returns. */
 export interface PartitionPlan {
   files?: FileSpec[];
+  artifacts?: ArtifactSpec[];
   services?: ServiceSpec[];
   promises?: PromiseSpec[];
   /** Connection parameters of this instance. */

@@ -4,6 +4,7 @@ import type { Generated } from 'kysely';
 type Int = number | string | bigint;
 
 export interface Database {
+  artifact: { sha256: string; owner_id: string; size_bytes: Int; created_at_ms: Int; content: Uint8Array };
   compute_node: {
     id: string;
     title: string;

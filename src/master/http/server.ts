@@ -17,6 +17,7 @@ import type { ChangeFeed } from '../change-feed.js';
 import type { OpContext } from '../context.js';
 import { authenticate, describePrincipal } from '../principal.js';
 import { HANDLERS, type HandlerEnv } from './handlers.js';
+import { artifactRoutes } from './artifact-routes.js';
 import { waitForChange } from './wait-for-change.js';
 
 const EXCLUSIVE_ROUTES: ReadonlySet<RouteName> = new Set(['requestInstance', 'formatNode', 'registerNode']);
@@ -30,6 +31,8 @@ export interface HttpServerOptions {
   env: HandlerEnv;
   /** @default 2 MiB */
   bodyLimitBytes?: number;
+  /** Largest artifact upload. @default 256 MiB */
+  artifactLimitBytes?: number;
 }
 
 /** Turns whatever was thrown into the one error the API speaks. */
@@ -70,7 +73,7 @@ export function toHoxError(error: unknown): HoxError {
   return new HoxError('HOX_INTERNAL', 'internal error', { cause: error });
 }
 
-function errorBody(error: HoxError): Record<string, unknown> {
+export function errorBody(error: HoxError): Record<string, unknown> {
   return {
     status: error.status,
     type: error.code,
@@ -80,7 +83,7 @@ function errorBody(error: HoxError): Record<string, unknown> {
   };
 }
 
-function bearer(request: FastifyRequest): string {
+export function bearer(request: FastifyRequest): string {
   const header = request.headers.authorization;
   if (header === undefined) throw new HoxError('HOX_UNAUTHENTICATED', 'missing Authorization: Bearer <token> header');
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -145,6 +148,8 @@ export async function buildHttpServer(options: HttpServerOptions) {
       });
     }
   };
+
+  void app.register(artifactRoutes(options));
 
   for (const [name, route] of Object.entries(ROUTES) as [RouteName, (typeof ROUTES)[RouteName]][]) {
     app.post(

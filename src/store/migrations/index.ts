@@ -129,11 +129,27 @@ function initial(dialect: Dialect): Migration {
   };
 }
 
+/** Content-addressed uploads (application sources): written once, read by compute nodes. */
+function artifacts(dialect: Dialect): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('artifact')
+        .addColumn('sha256', 'text', (c) => c.primaryKey())
+        .addColumn('owner_id', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('content', dialect === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** Migrations in order; the key is the version recorded in the database. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations() {
-      return Promise.resolve({ '0001-initial': initial(dialect) });
+      return Promise.resolve({ '0001-initial': initial(dialect), '0002-artifacts': artifacts(dialect) });
     },
   };
 }
