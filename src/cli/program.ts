@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import type { CommandEnv } from './command-env.js';
 import { bangCommand } from './commands/bang-command.js';
+import { appCommand } from './commands/app-command.js';
 import { dbCommand } from './commands/db-command.js';
 import { destroyCommand } from './commands/destroy-command.js';
 import { listCommand } from './commands/list-command.js';
@@ -51,6 +52,7 @@ Start here:
     destroyCommand,
     bangCommand,
     dbCommand,
+    appCommand,
     nodesCommand,
     registrationTokenCommand,
   ])

@@ -17,7 +17,7 @@ import { globals } from '../connect.js';
 import { waitForTree } from '../wait-for-instance.js';
 
 /** Releases shipped with hox, supplied to the local node. */
-const BUILTIN_RELEASES = ['demo', 'hyper_db'];
+const BUILTIN_RELEASES = ['demo', 'hyper_db', 'hyper_edge'];
 const LOCAL_NODE_ID = 'local';
 
 export function upCommand(env: CommandEnv): Command {

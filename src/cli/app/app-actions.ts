@@ -1,0 +1,427 @@
+/**
+ * `hox app` actions. An app is an instance tree (release hyper_edge, type
+ * app) whose root's parameters hold the current release (source artifact,
+ * config vars) and the previous ones. Every change — deploy, config,
+ * rollback — is a new release number; the CLI requests the root again and
+ * follows the replicas until they serve it, or one reports why it failed
+ * (the replicas then keep serving the previous release, and the root's
+ * parameters are put back to it).
+ */
+import { isNotReady, type MasterClient } from '../../client/master-client.js';
+import { HoxError } from '../../shared/errors.js';
+import {
+  AppManifestError,
+  readAppManifest,
+  type AppManifest,
+} from '../../releases/hyper_edge/manifest/app-manifest.js';
+import { findTreeRoot, followTree, rootOf, treeProblems, type InstanceDoc } from '../db/cluster-client.js';
+import { packSource } from './app-source.js';
+import { deployOutcome, formatAppView, maskValue, readAppView, type AppView } from './app-view.js';
+
+export const HYPER_EDGE_RELEASE = 'hyper_edge';
+export const APP_TYPE = 'app';
+const HISTORY_LENGTH = 10;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const RESERVED_ENV = /^(PORT|HOST|DATABASE_URL|PG[A-Z]+|HOX_.*)$/;
+
+export interface AppContext {
+  client: MasterClient;
+  json: boolean;
+  print: (line: string) => void;
+  progress: (line: string) => void;
+}
+
+/** One release as the root's parameters keep it. */
+export interface AppRelease {
+  id: number;
+  artifact: string;
+  env: Record<string, string>;
+  description: string;
+  created_at: string;
+}
+
+interface AppParameters {
+  release?: AppRelease;
+  manifest?: { web_scale?: number; secrets?: string[]; postgres?: { name: string } };
+  scale?: number;
+  db_cluster?: { title: string; instance_guid: string };
+  history?: AppRelease[];
+}
+
+interface App {
+  name: string;
+  root: InstanceDoc;
+  parameters: AppParameters;
+}
+
+async function loadApp(client: MasterClient, name: string): Promise<App | undefined> {
+  const root = await findTreeRoot(client, name);
+  if (root === undefined) return undefined;
+  if (root.software_release_uri !== HYPER_EDGE_RELEASE || root.software_type !== APP_TYPE || root.shared)
+    throw new HoxError(
+      'HOX_TITLE_CONFLICT',
+      `'${name}' is an instance tree of release '${root.software_release_uri}', not a hyper_edge app`,
+    );
+  return { name, root, parameters: root.parameters };
+}
+
+async function requireApp(client: MasterClient, name: string): Promise<App> {
+  const app = await loadApp(client, name);
+  if (app === undefined)
+    throw new HoxError(
+      'HOX_INSTANCE_TREE_NOT_FOUND',
+      `app '${name}' not found (deploy it with hox app deploy ${name} DIR)`,
+    );
+  if (app.root.state === 'destroyed') throw new HoxError('HOX_CONFLICT', `app '${name}' is being destroyed`);
+  return app;
+}
+
+function manifestParameters(m: AppManifest): AppParameters['manifest'] {
+  const pg = m.addons.find((a) => a.kind === 'postgres');
+  return {
+    web_scale: m.scale.web,
+    secrets: m.secrets,
+    ...(pg === undefined ? {} : { postgres: { name: pg.name } }),
+  };
+}
+
+async function resolveCluster(
+  client: MasterClient,
+  manifest: AppManifest,
+  option: string | undefined,
+  previous: AppParameters['db_cluster'],
+): Promise<AppParameters['db_cluster']> {
+  const pg = manifest.addons.find((a) => a.kind === 'postgres');
+  if (pg === undefined) return undefined;
+  const title = option ?? pg.cluster ?? previous?.title ?? 'db';
+  const root = await findTreeRoot(client, title);
+  if (root === undefined || root.state === 'destroyed')
+    throw new HoxError(
+      'HOX_INSTANCE_TREE_NOT_FOUND',
+      `the postgres addon '${pg.name}' needs the hyper_db cluster '${title}', which does not exist: create it with hox db create ${title} --wait, or pick another with --db-cluster`,
+    );
+  if (root.software_release_uri !== 'hyper_db' || root.software_type !== 'cluster')
+    throw new HoxError('HOX_CONFLICT', `'${title}' is not a hyper_db cluster (release '${root.software_release_uri}')`);
+  return { title, instance_guid: root.instance_guid };
+}
+
+async function requestApp(
+  client: MasterClient,
+  name: string,
+  parameters: AppParameters,
+  state?: 'started' | 'stopped' | 'destroyed',
+) {
+  const answer = await client.call('requestInstance', {
+    title: name,
+    software_release_uri: HYPER_EDGE_RELEASE,
+    software_type: APP_TYPE,
+    parameters: { ...parameters },
+    shared: false,
+    ...(state === undefined ? {} : { state }),
+  });
+  if (isNotReady(answer)) throw new HoxError('HOX_CONFLICT', `app '${name}': ${answer.message}`);
+  return answer;
+}
+
+type ReleaseResult = { ok: true; view: AppView } | { ok: false; view: AppView; replica: string; reason: string };
+
+/** Follows the replicas until they all serve release `id`, or one reports that it failed. */
+async function followRelease(
+  ctx: AppContext,
+  name: string,
+  id: number,
+  replicas: number,
+  timeoutMs: number,
+): Promise<ReleaseResult> {
+  return followTree<ReleaseResult>(ctx.client, name, {
+    timeoutMs,
+    waitingFor: `app '${name}' to serve v${id}`,
+    progress: ctx.progress,
+    check: (tree) => {
+      const root = tree === undefined ? undefined : rootOf(tree);
+      if (tree === undefined || root === undefined)
+        throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `app '${name}' is gone`);
+      const view = readAppView(root.connection_parameters);
+      const outcome = deployOutcome(view, id, replicas);
+      if (outcome.kind === 'serving') return { done: { ok: true, view } };
+      if (outcome.kind === 'failed')
+        return { done: { ok: false, view, replica: outcome.replica, reason: outcome.reason } };
+      const problems = treeProblems(tree).filter((p) => !p.startsWith(`${name}:`));
+      return { progress: problems.length === 0 ? outcome.line : `${outcome.line} — ${problems.join('; ')}` };
+    },
+  });
+}
+
+/** Requests a new release and waits for it; on failure puts the previous release back and throws. */
+async function rollOut(
+  ctx: AppContext,
+  app: { name: string; previous: AppParameters | undefined },
+  next: AppParameters,
+  options: { wait: boolean; timeoutMs: number; verb: string },
+): Promise<void> {
+  const release = next.release!;
+  await requestApp(ctx.client, app.name, next);
+  ctx.progress(`${app.name}: v${release.id} requested (${release.description})`);
+  if (!options.wait) {
+    if (ctx.json) ctx.print(JSON.stringify({ app: app.name, release: release.id, state: 'requested' }));
+    else ctx.print(`${app.name}: v${release.id} requested; follow it with hox app status ${app.name}`);
+    return;
+  }
+  const replicas = next.scale ?? next.manifest?.web_scale ?? 1;
+  const result = await followRelease(ctx, app.name, release.id, replicas, options.timeoutMs);
+  if (result.ok) {
+    if (ctx.json)
+      return ctx.print(JSON.stringify({ app: app.name, release: release.id, state: 'serving', url: result.view.url }));
+    return ctx.print(`${app.name}: v${release.id} ${options.verb} and serving at ${result.view.url ?? '(no url yet)'}`);
+  }
+  const previous = app.previous?.release;
+  if (app.previous !== undefined && previous !== undefined) {
+    await requestApp(ctx.client, app.name, app.previous);
+    throw new HoxError(
+      'HOX_CONFLICT',
+      `${app.name}: v${release.id} failed on ${result.replica}: ${result.reason} — rolled back: v${previous.id} keeps serving`,
+    );
+  }
+  throw new HoxError('HOX_CONFLICT', `${app.name}: v${release.id} failed on ${result.replica}: ${result.reason}`);
+}
+
+function nextRelease(
+  current: AppParameters | undefined,
+  fields: Omit<AppRelease, 'id' | 'created_at'>,
+): {
+  release: AppRelease;
+  history: AppRelease[];
+} {
+  const known = [current?.release, ...(current?.history ?? [])].filter((r): r is AppRelease => r !== undefined);
+  const id = Math.max(0, ...known.map((r) => r.id)) + 1;
+  return {
+    release: { id, ...fields, created_at: new Date().toISOString() },
+    history: (current?.release === undefined ? [] : [current.release, ...(current.history ?? [])]).slice(
+      0,
+      HISTORY_LENGTH,
+    ),
+  };
+}
+
+export interface DeployOptions {
+  ref?: string;
+  dbCluster?: string;
+  scale?: number;
+  wait: boolean;
+  timeoutMs: number;
+}
+
+export async function deployApp(ctx: AppContext, name: string, source: string, options: DeployOptions): Promise<void> {
+  const existing = await loadApp(ctx.client, name);
+  if (existing?.root.state === 'destroyed') throw new HoxError('HOX_CONFLICT', `app '${name}' is being destroyed`);
+  ctx.progress(`reading ${source}`);
+  const packed = await packSource(source, options.ref);
+  try {
+    let manifest: AppManifest;
+    try {
+      manifest = await readAppManifest(packed.dir);
+    } catch (error) {
+      if (error instanceof AppManifestError)
+        throw new HoxError(
+          'HOX_BAD_REQUEST',
+          `${source}: the app's manifest is not valid:\n  ${error.problems.join('\n  ')}`,
+          {
+            field: 'source',
+            cause: error,
+          },
+        );
+      throw error;
+    }
+    ctx.progress(
+      `${manifest.runtime} app (${manifest.sources.join(', ') || 'detected'}), ${Math.ceil(packed.archive.length / 1024)} KiB packed`,
+    );
+    const dbCluster = await resolveCluster(ctx.client, manifest, options.dbCluster, existing?.parameters.db_cluster);
+    if (await ctx.client.hasArtifact(packed.sha256)) ctx.progress('source already on the master');
+    else {
+      ctx.progress('uploading the source');
+      await ctx.client.putArtifact(packed.sha256, packed.archive);
+    }
+    const current = existing?.parameters;
+    const { release, history } = nextRelease(current, {
+      artifact: packed.sha256,
+      env: current?.release?.env ?? {},
+      description: `deploy ${packed.description}`,
+    });
+    const scale = options.scale ?? current?.scale;
+    const next: AppParameters = {
+      release,
+      manifest: manifestParameters(manifest),
+      ...(scale === undefined ? {} : { scale }),
+      ...(dbCluster === undefined ? {} : { db_cluster: dbCluster }),
+      history,
+    };
+    await rollOut(ctx, { name, previous: current }, next, { ...options, verb: 'deployed' });
+  } finally {
+    await packed.cleanup();
+  }
+}
+
+/** A new release with the same code and another environment (config set/unset). */
+export async function changeConfig(
+  ctx: AppContext,
+  name: string,
+  change: { set?: Record<string, string>; unset?: string[] },
+  options: { wait: boolean; timeoutMs: number },
+): Promise<void> {
+  for (const key of [...Object.keys(change.set ?? {}), ...(change.unset ?? [])]) {
+    if (!ENV_NAME.test(key))
+      throw new HoxError('HOX_BAD_REQUEST', `'${key}' is not a valid environment variable name`, { field: 'key' });
+    if (RESERVED_ENV.test(key))
+      throw new HoxError('HOX_BAD_REQUEST', `'${key}' is set by the platform and cannot be configured`, {
+        field: 'key',
+      });
+  }
+  const app = await requireApp(ctx.client, name);
+  const current = app.parameters.release;
+  if (current === undefined) throw new HoxError('HOX_CONFLICT', `app '${name}' has no release yet: deploy it first`);
+  const env = { ...current.env, ...change.set };
+  for (const key of change.unset ?? []) {
+    if (!(key in env)) throw new HoxError('HOX_BAD_REQUEST', `'${key}' is not set on app '${name}'`, { field: 'key' });
+    delete env[key];
+  }
+  const what = [
+    ...Object.keys(change.set ?? {}).map((k) => `set ${k}`),
+    ...(change.unset ?? []).map((k) => `unset ${k}`),
+  ].join(', ');
+  const { release, history } = nextRelease(app.parameters, {
+    artifact: current.artifact,
+    env,
+    description: `config: ${what}`,
+  });
+  await rollOut(
+    ctx,
+    { name, previous: app.parameters },
+    { ...app.parameters, release, history },
+    {
+      ...options,
+      verb: 'configured',
+    },
+  );
+}
+
+export async function listConfig(ctx: AppContext, name: string, reveal: boolean): Promise<void> {
+  const app = await requireApp(ctx.client, name);
+  const env = app.parameters.release?.env ?? {};
+  const shown = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, reveal ? v : maskValue(v)]));
+  if (ctx.json) return ctx.print(JSON.stringify({ app: name, env: shown, masked: !reveal }));
+  if (Object.keys(shown).length === 0) return ctx.print(`${name}: no config vars`);
+  for (const [k, v] of Object.entries(shown).sort()) ctx.print(`${k}=${v}`);
+  if (!reveal) ctx.progress('values are masked: add --reveal to show them');
+}
+
+/** Back to an earlier release's code and config, as a new release. */
+export async function rollbackApp(
+  ctx: AppContext,
+  name: string,
+  to: number | undefined,
+  options: { wait: boolean; timeoutMs: number },
+): Promise<void> {
+  const app = await requireApp(ctx.client, name);
+  const history = app.parameters.history ?? [];
+  const target = to === undefined ? history[0] : history.find((r) => r.id === to);
+  if (target === undefined)
+    throw new HoxError(
+      'HOX_BAD_REQUEST',
+      to === undefined
+        ? `app '${name}' has no previous release to roll back to`
+        : `app '${name}' has no release v${to} in its history (${history.map((r) => `v${r.id}`).join(', ') || 'empty'})`,
+      { field: '--to' },
+    );
+  const { release, history: nextHistory } = nextRelease(app.parameters, {
+    artifact: target.artifact,
+    env: target.env,
+    description: `rollback to v${target.id}`,
+  });
+  await rollOut(
+    ctx,
+    { name, previous: app.parameters },
+    { ...app.parameters, release, history: nextHistory },
+    {
+      ...options,
+      verb: `rolled back to v${target.id}`,
+    },
+  );
+}
+
+export async function scaleApp(
+  ctx: AppContext,
+  name: string,
+  replicas: number,
+  options: { wait: boolean; timeoutMs: number },
+): Promise<void> {
+  const app = await requireApp(ctx.client, name);
+  const next = { ...app.parameters, scale: replicas };
+  await requestApp(ctx.client, name, next);
+  const id = app.parameters.release?.id;
+  if (!options.wait || id === undefined) return ctx.print(`${name}: scale ${replicas} requested`);
+  const result = await followRelease(ctx, name, id, replicas, options.timeoutMs);
+  if (!result.ok) throw new HoxError('HOX_CONFLICT', `${name}: ${result.replica} failed: ${result.reason}`);
+  if (ctx.json) return ctx.print(JSON.stringify({ app: name, replicas, release: id, url: result.view.url }));
+  ctx.print(`${name}: ${replicas} replica(s) serving v${id}`);
+}
+
+export async function showApp(ctx: AppContext, name: string): Promise<void> {
+  const app = await requireApp(ctx.client, name);
+  const [tree] = (await ctx.client.call('listTreeStatus', { title: name })).result_list;
+  const root = tree === undefined ? undefined : rootOf(tree);
+  const view = readAppView(root?.connection_parameters ?? {});
+  const history = [app.parameters.release, ...(app.parameters.history ?? [])].filter(
+    (r): r is AppRelease => r !== undefined,
+  );
+  if (ctx.json)
+    return ctx.print(
+      JSON.stringify({
+        app: name,
+        health: tree?.health ?? 'unknown',
+        ...view,
+        releases: history.map(({ env: _env, ...r }) => r),
+      }),
+    );
+  for (const line of formatAppView(name, view, tree?.health ?? 'unknown')) ctx.print(line);
+  if (tree !== undefined) for (const p of treeProblems(tree)) ctx.print(`  error: ${p}`);
+  if (history.length > 0) {
+    ctx.print('  releases:');
+    for (const r of history.slice(0, 5)) ctx.print(`    v${r.id}  ${r.created_at}  ${r.description}`);
+  }
+}
+
+export async function listApps(ctx: AppContext): Promise<void> {
+  const trees = (await ctx.client.call('listTreeStatus', {})).result_list;
+  const apps = trees.filter((t) => {
+    const root = rootOf(t);
+    return root?.software_release_uri === HYPER_EDGE_RELEASE && root.software_type === APP_TYPE;
+  });
+  const rows = apps.map((t) => {
+    const view = readAppView(rootOf(t)!.connection_parameters);
+    return { app: t.title, release: view.release, health: t.health, url: view.url, replicas: view.replicas.length };
+  });
+  if (ctx.json) return ctx.print(JSON.stringify(rows));
+  if (rows.length === 0) return ctx.print('no apps (deploy one with hox app deploy NAME DIR)');
+  for (const r of rows)
+    ctx.print(
+      `${r.app}  ${r.release === null ? '-' : `v${r.release}`}  ${r.health}  ${r.replicas} replica(s)  ${r.url ?? ''}`,
+    );
+}
+
+export async function destroyApp(
+  ctx: AppContext,
+  name: string,
+  options: { wait: boolean; timeoutMs: number },
+): Promise<void> {
+  const app = await requireApp(ctx.client, name);
+  await requestApp(ctx.client, name, app.parameters, 'destroyed');
+  if (!options.wait) return ctx.print(`${name}: destruction requested`);
+  await followTree<true>(ctx.client, name, {
+    timeoutMs: options.timeoutMs,
+    waitingFor: `app '${name}' to be destroyed`,
+    progress: ctx.progress,
+    check: (tree) => (tree === undefined ? { done: true } : { progress: `${name}: being destroyed (${tree.health})` }),
+  });
+  if (ctx.json) return ctx.print(JSON.stringify({ app: name, state: 'destroyed' }));
+  ctx.print(`${name}: destroyed (its database addon, if any, was dropped with it)`);
+}

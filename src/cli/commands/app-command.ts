@@ -1,0 +1,243 @@
+/**
+ * `hox app`: applications on hyper_edge, Heroku-style — deploy a directory,
+ * git repository or archive, follow it until it serves (or see why it was
+ * rolled back), config vars, rollback, scale, status, destroy.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { HoxError } from '../../shared/errors.js';
+import {
+  changeConfig,
+  deployApp,
+  destroyApp,
+  listApps,
+  listConfig,
+  rollbackApp,
+  scaleApp,
+  showApp,
+  type AppContext,
+} from '../app/app-actions.js';
+import type { CommandEnv } from '../command-env.js';
+import { connect, globals } from '../connect.js';
+
+function positiveInteger(value: string): number {
+  if (!/^\d+$/.test(value) || Number.parseInt(value, 10) <= 0)
+    throw new InvalidArgumentError(`'${value}' is not a positive integer.`);
+  return Number.parseInt(value, 10);
+}
+
+const timeoutOption = (seconds: number) =>
+  new Option('--timeout <seconds>', 'give up waiting after this long').argParser(positiveInteger).default(seconds);
+const noWaitOption = () => new Option('--no-wait', 'return once requested, without following the rollout');
+
+function contextFor(env: CommandEnv, command: Command): AppContext {
+  const json = globals(command).json === true;
+  return {
+    client: connect(env, command),
+    json,
+    print: env.print,
+    progress: (line) => (json ? env.printErr(line) : env.print(`  ${line}`)),
+  };
+}
+
+function deploySubcommand(env: CommandEnv): Command {
+  return new Command('deploy')
+    .description('Deploy an app from a directory, a git repository or a .tar.gz archive; follow it until it serves')
+    .argument('<name>', 'app name (the instance tree title)')
+    .argument('<source>', 'directory, git URL (or repository path with --ref), or .tar.gz archive')
+    .option('--ref <ref>', 'git branch, tag or commit to deploy')
+    .option('--db-cluster <name>', "hyper_db cluster for the app's postgres addon (default: the manifest's, else 'db')")
+    .addOption(
+      new Option('--scale <n>', 'web replicas (default: the manifest’s [scale] web)').argParser(positiveInteger),
+    )
+    .addOption(noWaitOption())
+    .addOption(timeoutOption(900))
+    .addHelpText(
+      'after',
+      `
+The app describes itself with a Procfile and/or hox.toml (or hop3.toml): see docs/app-manifest.md.
+A new release starts beside the serving one and takes the traffic only once its health check
+passes; otherwise it is stopped, the previous release keeps serving, and the reason is printed.
+
+Examples:
+  hox app deploy crm examples/crm
+  hox app deploy crm https://git.example.org/crm.git --ref v1.2
+  hox app deploy site ./site.tar.gz --json`,
+    )
+    .action(
+      async (
+        name: string,
+        source: string,
+        opts: { ref?: string; dbCluster?: string; scale?: number; wait: boolean; timeout: number },
+        command: Command,
+      ) => {
+        await deployApp(contextFor(env, command), name, source, {
+          ...(opts.ref === undefined ? {} : { ref: opts.ref }),
+          ...(opts.dbCluster === undefined ? {} : { dbCluster: opts.dbCluster }),
+          ...(opts.scale === undefined ? {} : { scale: opts.scale }),
+          wait: opts.wait,
+          timeoutMs: opts.timeout * 1000,
+        });
+      },
+    );
+}
+
+function statusSubcommand(env: CommandEnv): Command {
+  return new Command('status')
+    .description("An app's url, release, replicas (what each serves, deploy steps, failures) and recent releases")
+    .argument('<name>', 'app name')
+    .addHelpText('after', '\nExamples:\n  hox app status crm\n  hox app status crm --json | jq .url')
+    .action(async (name: string, _opts: unknown, command: Command) => {
+      await showApp(contextFor(env, command), name);
+    });
+}
+
+function listSubcommand(env: CommandEnv): Command {
+  return new Command('list')
+    .description('Apps with their release, health and url')
+    .action(async (_opts: unknown, command: Command) => {
+      await listApps(contextFor(env, command));
+    });
+}
+
+function rollbackSubcommand(env: CommandEnv): Command {
+  return new Command('rollback')
+    .description("Serve an earlier release's code and config again (as a new release)")
+    .argument('<name>', 'app name')
+    .addOption(
+      new Option('--to <release>', 'release number, e.g. 3 (default: the previous one)').argParser(positiveInteger),
+    )
+    .addOption(noWaitOption())
+    .addOption(timeoutOption(600))
+    .addHelpText('after', '\nExamples:\n  hox app rollback crm\n  hox app rollback crm --to 3')
+    .action(async (name: string, opts: { to?: number; wait: boolean; timeout: number }, command: Command) => {
+      await rollbackApp(contextFor(env, command), name, opts.to, { wait: opts.wait, timeoutMs: opts.timeout * 1000 });
+    });
+}
+
+function parseVars(items: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const match = /^([^=]+)=(.*)$/s.exec(item);
+    if (match === null) throw new HoxError('HOX_BAD_REQUEST', `'${item}' is not KEY=VALUE`, { field: 'assignment' });
+    out[match[1]!] = match[2]!;
+  }
+  return out;
+}
+
+function configSubcommand(env: CommandEnv): Command {
+  const config = new Command('config').description(
+    'Config vars: the environment of every process (changing them redeploys)',
+  );
+  config.addCommand(
+    new Command('set')
+      .description('Set config vars (a new release, rolled out with no downtime)')
+      .argument('<name>', 'app name')
+      .argument('<assignments...>', 'KEY=VALUE pairs')
+      .addOption(noWaitOption())
+      .addOption(timeoutOption(600))
+      .addHelpText('after', '\nExamples:\n  hox app config set crm SMTP_HOST=mail.example.org FEATURE_X=1')
+      .action(
+        async (name: string, assignments: string[], opts: { wait: boolean; timeout: number }, command: Command) => {
+          await changeConfig(
+            contextFor(env, command),
+            name,
+            { set: parseVars(assignments) },
+            {
+              wait: opts.wait,
+              timeoutMs: opts.timeout * 1000,
+            },
+          );
+        },
+      ),
+  );
+  config.addCommand(
+    new Command('unset')
+      .description('Remove config vars (a new release)')
+      .argument('<name>', 'app name')
+      .argument('<keys...>', 'variable names')
+      .addOption(noWaitOption())
+      .addOption(timeoutOption(600))
+      .action(async (name: string, keys: string[], opts: { wait: boolean; timeout: number }, command: Command) => {
+        await changeConfig(
+          contextFor(env, command),
+          name,
+          { unset: keys },
+          {
+            wait: opts.wait,
+            timeoutMs: opts.timeout * 1000,
+          },
+        );
+      }),
+  );
+  config.addCommand(
+    new Command('list')
+      .description('Config vars, values masked unless --reveal')
+      .argument('<name>', 'app name')
+      .option('--reveal', 'show the values')
+      .action(async (name: string, opts: { reveal?: boolean }, command: Command) => {
+        await listConfig(contextFor(env, command), name, opts.reveal === true);
+      }),
+  );
+  return config;
+}
+
+function scaleSubcommand(env: CommandEnv): Command {
+  return new Command('scale')
+    .description('Run N web replicas (spread over compute nodes when there are several)')
+    .argument('<name>', 'app name')
+    .argument('<replicas>', 'number of replicas (1–20)', positiveInteger)
+    .addOption(noWaitOption())
+    .addOption(timeoutOption(600))
+    .action(async (name: string, replicas: number, opts: { wait: boolean; timeout: number }, command: Command) => {
+      if (replicas > 20) throw new HoxError('HOX_BAD_REQUEST', 'at most 20 replicas', { field: 'replicas' });
+      await scaleApp(contextFor(env, command), name, replicas, { wait: opts.wait, timeoutMs: opts.timeout * 1000 });
+    });
+}
+
+function destroySubcommand(env: CommandEnv): Command {
+  return new Command('destroy')
+    .description('Destroy an app, its replicas and its database addon')
+    .argument('<name>', 'app name')
+    .addOption(noWaitOption())
+    .addOption(timeoutOption(300))
+    .action(async (name: string, opts: { wait: boolean; timeout: number }, command: Command) => {
+      await destroyApp(contextFor(env, command), name, { wait: opts.wait, timeoutMs: opts.timeout * 1000 });
+    });
+}
+
+export function appCommand(env: CommandEnv): Command {
+  const app = new Command('app')
+    .description('Applications on hyper_edge: deploy, config, rollback, scale, status')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  hox db create db --wait                    # once, for apps with a postgres addon
+  hox app deploy crm examples/crm
+  hox app status crm
+  hox app config set crm GREETING=hello
+  hox app rollback crm
+  hox app scale crm 2
+  hox logs crm --service runner              # build, release and process output, per replica`,
+    );
+  for (const sub of [
+    deploySubcommand(env),
+    statusSubcommand(env),
+    listSubcommand(env),
+    rollbackSubcommand(env),
+    configSubcommand(env),
+    scaleSubcommand(env),
+    destroySubcommand(env),
+  ])
+    app.addCommand(sub);
+  const configure = (c: Command): void => {
+    c.exitOverride()
+      .showHelpAfterError('(run with --help for usage)')
+      .configureOutput({ writeOut: (s) => env.print(s.trimEnd()), writeErr: (s) => env.printErr(s.trimEnd()) });
+    for (const child of c.commands) configure(child);
+  };
+  for (const child of app.commands) configure(child);
+  return app
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => env.print(s.trimEnd()), writeErr: (s) => env.printErr(s.trimEnd()) });
+}

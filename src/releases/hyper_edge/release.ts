@@ -1,0 +1,313 @@
+/**
+ * `hyper_edge`: the PaaS release. An application is an instance tree whose
+ * root (`app`) holds what to run; the platform does the rest.
+ *
+ * - `app` (the root): requests `scale` replicas (spread over nodes when it
+ *   can), requests the app's postgres addon as a shared instance of a
+ *   hyper_db cluster, hands every replica the release (source artifact, id)
+ *   and its environment (config vars, generated secrets, the addon's
+ *   `DATABASE_URL` and `PG*`), and runs the app's public endpoint: Caddy,
+ *   round robin over the replicas that serve. Publishes `url` and the
+ *   replicas' status.
+ * - `replica`: the source archive (an artifact the agent copies in), a local
+ *   Caddy (the replica's stable address) and the runner, which builds the
+ *   release, checks its health and moves the local Caddy to it with no
+ *   request lost, or rolls back (src/releases/hyper_edge/runner/runner.ts).
+ *
+ * The `deploy` parameters come from `hox app deploy` (src/cli/app/), which
+ * reads the manifest first (src/releases/hyper_edge/manifest/).
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  defineRelease,
+  type InstanceRequestSpec,
+  type PartitionPlan,
+  type ProfileInput,
+} from '../../release-kit/types.js';
+import { publicEndpointConfig, replicaProxyConfig } from './caddy-config.js';
+import type { ReplicaStatus, RunnerConfig } from './protocol.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+export const REPLICA_TYPE = 'replica';
+export const APP_TYPE = 'app';
+const HYPER_DB_RELEASE = 'hyper_db';
+const STOP_TIMEOUT_S = 10;
+
+/** argv running one of this release's programs with the agent's Node.js (through tsx when run from source). */
+function program(input: ProfileInput, relative: string, args: string[]): string[] {
+  if (!FROM_SOURCE) return [input.tools.node, join(HERE, `${relative}.js`), ...args];
+  const loader = join(HERE, '..', '..', '..', 'node_modules', 'tsx', 'dist', 'loader.mjs');
+  return [input.tools.node, '--import', loader, join(HERE, `${relative}.ts`), ...args];
+}
+
+const envSchema = {
+  type: 'object',
+  maxProperties: 200,
+  propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' },
+  additionalProperties: { type: 'string', maxLength: 32768 },
+} as const;
+
+const releaseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'artifact'],
+  properties: {
+    id: {
+      type: 'integer',
+      minimum: 1,
+      description: 'Release number (v1, v2…), new for every deploy, config change or rollback',
+    },
+    artifact: {
+      type: 'string',
+      pattern: '^[0-9a-f]{64}$',
+      description: 'SHA-256 of the source archive uploaded to the master',
+    },
+    env: { ...envSchema, description: 'Config vars (hox app config)' },
+    description: { type: 'string', maxLength: 500 },
+    created_at: { type: 'string', maxLength: 40 },
+  },
+} as const;
+
+const appParameters = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    release: releaseSchema,
+    /** What the root needs from the manifest the CLI read (the runner reads the archive's own). */
+    manifest: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        web_scale: { type: 'integer', minimum: 1, maximum: 20 },
+        secrets: { type: 'array', maxItems: 50, items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' } },
+        postgres: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name'],
+          properties: { name: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,62}$' } },
+        },
+      },
+    },
+    scale: { type: 'integer', minimum: 1, maximum: 20, description: 'Replicas (overrides the manifest)' },
+    db_cluster: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['title', 'instance_guid'],
+      properties: { title: { type: 'string', maxLength: 200 }, instance_guid: { type: 'string', maxLength: 100 } },
+      description: 'The hyper_db cluster hosting the postgres addon (its root instance)',
+    },
+    history: {
+      type: 'array',
+      maxItems: 20,
+      items: releaseSchema,
+      description: 'Previous releases, newest first (rollback)',
+    },
+  },
+} as const;
+
+const replicaParameters = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['app'],
+  properties: {
+    app: { type: 'string', maxLength: 200 },
+    release: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'sha256'],
+      properties: { id: { type: 'integer', minimum: 1 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+    },
+    env: envSchema,
+    run_workers: { type: 'boolean' },
+  },
+} as const;
+
+const looseObject = { type: 'object' } as const;
+
+interface AppParams {
+  release?: { id: number; artifact: string; env?: Record<string, string> };
+  manifest?: { web_scale?: number; secrets?: string[]; postgres?: { name: string } };
+  scale?: number;
+  db_cluster?: { title: string; instance_guid: string };
+}
+
+/** The addon's variables from the database shared instance's connection parameters. */
+function postgresEnv(connection: Record<string, unknown>): Record<string, string> | null {
+  const str = (k: string) => (typeof connection[k] === 'string' ? (connection[k]) : null);
+  const url = str('rw_url');
+  if (url === null) return null;
+  const out: Record<string, string> = { DATABASE_URL: url };
+  const pairs: [string, unknown][] = [
+    ['PGHOST', connection.host],
+    ['PGPORT', connection.port],
+    ['PGDATABASE', connection.dbname],
+    ['PGUSER', connection.user],
+    ['PGPASSWORD', connection.password],
+  ];
+  for (const [k, v] of pairs) if (typeof v === 'string' || typeof v === 'number') out[k] = String(v);
+  return out;
+}
+
+function caddyService(input: ProfileInput, config: string, watch: boolean) {
+  const path = input.partition.path;
+  return {
+    name: 'caddy',
+    command: ['caddy', 'run', '--config', config, ...(watch ? ['--watch'] : [])],
+    env: { XDG_DATA_HOME: join(path, 'caddy', 'data'), XDG_CONFIG_HOME: join(path, 'caddy', 'config') },
+  };
+}
+
+function appProfile(input: ProfileInput): PartitionPlan {
+  const p = input.parameters as AppParams;
+  const name = input.instance_title;
+  const replicas = p.scale ?? p.manifest?.web_scale ?? 1;
+  const problems: string[] = [];
+  const requests: InstanceRequestSpec[] = [];
+
+  // The postgres addon: a database on the chosen hyper_db cluster.
+  let addonEnv: Record<string, string> = {};
+  let addonReady = true;
+  const pg = p.manifest?.postgres;
+  if (pg !== undefined) {
+    if (p.db_cluster === undefined) {
+      problems.push(`the postgres addon '${pg.name}' needs a hyper_db cluster (deploy with --db-cluster)`);
+      addonReady = false;
+    } else {
+      const title = `addon-${pg.name}`;
+      requests.push({
+        title,
+        softwareReleaseUrl: HYPER_DB_RELEASE,
+        softwareType: 'cluster',
+        shared: true,
+        sla: { instance_guid: p.db_cluster.instance_guid },
+        parameters: { database: pg.name },
+        state: 'started',
+      });
+      const answer = input.requested[title];
+      const env = answer?.ready ? postgresEnv(answer.connectionParameters) : null;
+      if (env === null) {
+        addonReady = false;
+        const why =
+          typeof answer?.connectionParameters.error === 'string'
+            ? answer.connectionParameters.error
+            : (answer?.error ?? 'not ready yet');
+        problems.push(`postgres addon '${pg.name}' on cluster '${p.db_cluster.title}': ${why}`);
+      } else addonEnv = env;
+    }
+  }
+
+  const secrets: Record<string, string> = {};
+  for (const s of p.manifest?.secrets ?? []) secrets[s] = input.secret(`env:${s}`);
+  const env = { ...secrets, ...p.release?.env, ...addonEnv };
+  const release = p.release !== undefined && addonReady ? { id: p.release.id, sha256: p.release.artifact } : undefined;
+
+  const upstreams: string[] = [];
+  const statuses: Record<string, unknown>[] = [];
+  for (let i = 1; i <= replicas; i++) {
+    const title = `replica-${i}`;
+    const previous = input.requested[title];
+    const noRoom = previous?.error !== undefined && /no free partition/i.test(previous.error);
+    requests.push({
+      title,
+      softwareReleaseUrl: input.slap_software_release_url,
+      softwareType: REPLICA_TYPE,
+      // Spread over nodes when there is room; otherwise share a node rather than not run.
+      sla: noRoom ? {} : { anti_affinity: `hyper_edge:${name}` },
+      state: input.state,
+      parameters: { app: name, ...(release === undefined ? {} : { release }), env, run_workers: i === 1 },
+    });
+    const status = previous?.ready === true ? (previous.connectionParameters as Partial<ReplicaStatus>) : undefined;
+    if (status?.serving !== null && status?.serving !== undefined && typeof status.upstream === 'string')
+      upstreams.push(status.upstream);
+    statuses.push({
+      name: title,
+      state: status?.state ?? (previous?.error === undefined ? 'pending' : 'error'),
+      serving: status?.serving ?? null,
+      deploying: status?.deploying ?? null,
+      failed: status?.failed ?? null,
+      ...(previous?.error === undefined ? {} : { error: previous.error }),
+    });
+  }
+
+  const ip = input.partition.ip;
+  const port = input.partition.portBase;
+  const running = input.state === 'started';
+  const caddy = publicEndpointConfig(
+    { storageDir: join(input.partition.path, 'caddy', 'data'), adminSocket: null, listen: `${ip}:${port}` },
+    upstreams,
+    name,
+  );
+  return {
+    requests,
+    files: [{ path: 'caddy.json', content: `${JSON.stringify(caddy, null, 2)}\n`, mode: 0o600, reload: true }],
+    services: running ? [caddyService(input, 'caddy.json', true)] : [],
+    promises: running ? [{ name: 'public-endpoint', kind: 'tcp', host: ip, port, periodMs: 10_000 }] : [],
+    publish: {
+      url: `http://${ip}:${port}/`,
+      release: p.release?.id ?? null,
+      replicas: statuses,
+      serving_replicas: upstreams.length,
+      ...(pg === undefined ? {} : { addon: { kind: 'postgres', name: pg.name, ready: addonReady } }),
+      problems,
+    },
+  };
+}
+
+function replicaProfile(input: ProfileInput): PartitionPlan {
+  const p = input.parameters as {
+    app: string;
+    release?: { id: number; sha256: string };
+    env?: Record<string, string>;
+    run_workers?: boolean;
+  };
+  const path = input.partition.path;
+  const ip = input.partition.ip;
+  const base = input.partition.portBase;
+  const adminSocket = join(path, 'caddy', 'admin.sock');
+  const archive = p.release === undefined ? null : `sources/${p.release.sha256}.tar.gz`;
+  const config: RunnerConfig = {
+    app: p.app,
+    replica: input.instance_title,
+    host: ip,
+    proxyPort: base,
+    slotPorts: [base + 1, base + 2],
+    adminSocket,
+    release: p.release === undefined || archive === null ? null : { ...p.release, archive: join(path, archive) },
+    env: p.env ?? {},
+    runWorkers: p.run_workers ?? false,
+    stopTimeoutS: STOP_TIMEOUT_S,
+  };
+  const initial = replicaProxyConfig(
+    { storageDir: join(path, 'caddy', 'data'), adminSocket, listen: `${ip}:${base}` },
+    { kind: 'none', message: `${p.app}: starting` },
+  );
+  const running = input.state === 'started';
+  return {
+    artifacts: p.release === undefined || archive === null ? [] : [{ sha256: p.release.sha256, path: archive }],
+    files: [
+      { path: 'runner.json', content: `${JSON.stringify(config, null, 2)}\n`, mode: 0o600, reload: true },
+      { path: 'caddy-initial.json', content: `${JSON.stringify(initial, null, 2)}\n`, mode: 0o600 },
+    ],
+    services: running
+      ? [
+          caddyService(input, 'caddy-initial.json', false),
+          {
+            name: 'runner',
+            command: program(input, 'runner/main', ['runner.json', path]),
+            stopTimeoutMs: (STOP_TIMEOUT_S + 5) * 1000,
+          },
+        ]
+      : [],
+    promises: running ? [{ name: 'replica-proxy', kind: 'tcp', host: ip, port: base, periodMs: 10_000 }] : [],
+    publish: { upstream: `${ip}:${base}` },
+  };
+}
+
+export default defineRelease({
+  softwareTypes: {
+    [APP_TYPE]: { parameters: appParameters, connection: looseObject, profile: appProfile },
+    [REPLICA_TYPE]: { parameters: replicaParameters, connection: looseObject, profile: replicaProfile },
+  },
+});

@@ -1,0 +1,91 @@
+/**
+ * Turns a release's source archive into a runnable directory: unpack, read
+ * the manifest, the runtime's install step (Node: `npm ci`/`npm install`;
+ * Python: a virtualenv with the system's site packages, `pip install -r
+ * requirements.txt`), then the manifest's build commands. A directory is
+ * built once: a marker file records success, and a failed build is redone.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { readAppManifest, type AppManifest } from '../manifest/app-manifest.js';
+import { runToCompletion } from './app-process.js';
+
+const BUILT_MARKER = '.hox-built';
+const BUILD_TIMEOUT_MS = 15 * 60_000;
+
+export interface BuildContext {
+  /** Where the release's directory goes. */
+  dir: string;
+  archive: string;
+  label: string;
+  /** Environment for the install and build commands. */
+  env: Record<string, string>;
+  log: (line: string) => void;
+  step: (name: string) => void;
+}
+
+/** The PATH an app's commands see: its virtualenv first (Python), then Node's and the system's. */
+export function appPath(dir: string, manifest: AppManifest): string {
+  const venv = manifest.runtime === 'python' ? [join(dir, '.venv', 'bin')] : [];
+  return [...venv, dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
+}
+
+export async function buildRelease(ctx: BuildContext): Promise<AppManifest> {
+  const built = existsSync(join(ctx.dir, BUILT_MARKER));
+  if (!built) {
+    ctx.step('unpack');
+    await rm(ctx.dir, { recursive: true, force: true });
+    await mkdir(ctx.dir, { recursive: true });
+    await runToCompletion({
+      label: `unpack ${ctx.label}`,
+      command: `tar -xzf '${ctx.archive.replaceAll("'", "'\\''")}' --no-same-owner -C .`,
+      cwd: ctx.dir,
+      env: ctx.env,
+      log: ctx.log,
+      timeoutMs: 120_000,
+    });
+  }
+  const manifest = await readAppManifest(ctx.dir);
+  if (built) return manifest;
+  const env = { ...ctx.env, PATH: appPath(ctx.dir, manifest) };
+  const run = (label: string, command: string) =>
+    runToCompletion({
+      label: `${label} ${ctx.label}`,
+      command,
+      cwd: ctx.dir,
+      env,
+      log: ctx.log,
+      timeoutMs: BUILD_TIMEOUT_MS,
+    });
+  ctx.step('build');
+  switch (manifest.runtime) {
+    case 'node':
+      if (existsSync(join(ctx.dir, 'package.json')))
+        await run(
+          'build',
+          existsSync(join(ctx.dir, 'package-lock.json'))
+            ? 'npm ci --no-audit --no-fund --loglevel=error'
+            : 'npm install --no-audit --no-fund --loglevel=error',
+        );
+      break;
+    case 'python':
+      await run('build', 'python3 -m venv --system-site-packages .venv');
+      if (nonEmpty(join(ctx.dir, 'requirements.txt')))
+        await run('build', '.venv/bin/pip install --disable-pip-version-check -r requirements.txt');
+      break;
+    case 'static':
+      break;
+  }
+  for (const command of manifest.build) await run('build', command);
+  await writeFile(join(ctx.dir, BUILT_MARKER), `${new Date().toISOString()}\n`);
+  return manifest;
+}
+
+function nonEmpty(path: string): boolean {
+  try {
+    return statSync(path).size > 0;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * One process of the app (`web`, a worker, a build or release command), run
+ * with `sh -c` in its own process group; every output line goes to the
+ * runner's log prefixed with its name and version, so `hox logs` shows them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface ProcessOptions {
+  /** e.g. `web v3` (log prefix). */
+  label: string;
+  command: string;
+  cwd: string;
+  env: Record<string, string>;
+  log: (line: string) => void;
+}
+
+export class AppProcess {
+  readonly child: ChildProcess;
+  /** The last lines of output, for error messages. */
+  private readonly tail: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(private readonly options: ProcessOptions) {
+    this.child = spawn('/bin/sh', ['-c', options.command], {
+      cwd: options.cwd,
+      env: options.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const stream of [this.child.stdout, this.child.stderr])
+      if (stream !== null)
+        createInterface({ input: stream }).on('line', (line) => {
+          this.tail.push(line);
+          if (this.tail.length > 20) this.tail.shift();
+          options.log(`[${options.label}] ${line}`);
+        });
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => resolve({ code, signal }));
+      this.child.on('error', () => resolve({ code: 127, signal: null }));
+    });
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  lastLines(count = 5): string {
+    return this.tail.slice(-count).join(' | ');
+  }
+
+  /** SIGTERM to the group, SIGKILL after `timeoutMs`. */
+  async stop(timeoutMs: number): Promise<void> {
+    if (!this.running || this.child.pid === undefined) return;
+    this.signal('SIGTERM');
+    const timer = setTimeout(() => this.signal('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+    // Whatever the shell left behind in the group.
+    this.signal('SIGKILL');
+  }
+
+  private signal(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Runs a command to completion; rejects with its last output lines on failure or after `timeoutMs`. */
+export async function runToCompletion(options: ProcessOptions & { timeoutMs: number }): Promise<void> {
+  const p = new AppProcess(options);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void p.stop(2000);
+  }, options.timeoutMs);
+  const result = await p.exited;
+  clearTimeout(timer);
+  // The last lines may still be in the pipes: give them a moment.
+  await Promise.race([once(p.child, 'close'), sleep(500)]);
+  if (result.code === 0 && !timedOut) return;
+  const how = timedOut
+    ? `stopped after its ${Math.round(options.timeoutMs / 1000)} s limit`
+    : result.signal !== null
+      ? `killed by ${result.signal}`
+      : `exit ${result.code}`;
+  throw new Error(`${options.label}: \`${options.command}\` failed (${how}): ${p.lastLines() || 'no output'}`);
+}

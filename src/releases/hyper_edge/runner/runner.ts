@@ -1,0 +1,443 @@
+/**
+ * The runner of one replica: builds the release it is given, runs the app's
+ * processes, and moves the replica's local proxy (Caddy) from the serving
+ * version to a new one only once the new one passes its health check.
+ *
+ * A deploy, step by step (each step published in the replica's status):
+ *   unpack → build → release command → start `web` on the free slot port →
+ *   health check → point the proxy at it → wait for the old version's
+ *   requests in flight to finish → stop the old version → start workers.
+ * Any failure stops the new version and leaves the serving one untouched:
+ * the deploy is rolled back, and the reason is published.
+ *
+ * Only `runner.json` (rewritten by the profile) says what to serve; the
+ * runner's own record (`app/state.json`) says what it serves, so a restarted
+ * runner brings the same version back.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { readAppManifest, type AppManifest } from '../manifest/app-manifest.js';
+import { replicaProxyConfig, type ReplicaTarget } from '../caddy-config.js';
+import type { ReplicaStatus, RunnerConfig } from '../protocol.js';
+import { AppProcess, runToCompletion } from './app-process.js';
+import { appPath, buildRelease } from './app-build.js';
+import { adminReady, loadConfig, upstreamRequests } from './caddy-admin.js';
+
+const RELEASE_TIMEOUT_MS = 10 * 60_000;
+const DRAIN_LIMIT_MS = 15_000;
+const KEEP_RELEASE_DIRS = 3;
+
+interface Serving {
+  key: string;
+  releaseId: number;
+  dir: string;
+  slot: 0 | 1;
+  manifest: AppManifest;
+  env: Record<string, string>;
+  web: AppProcess | null;
+  workers: AppProcess[];
+}
+
+interface RunnerRecord {
+  serving: { key: string; releaseId: number; dir: string; slot: 0 | 1; env: Record<string, string> } | null;
+  failed: { key: string; release: number; reason: string; at: string } | null;
+  /** Process groups this runner started (killed after a runner crash, before starting again). */
+  groups: number[];
+}
+
+/** What identifies a deploy: the code, the environment and whether workers run here. */
+function deployKey(config: RunnerConfig): string | null {
+  if (config.release === null) return null;
+  return createHash('sha256')
+    .update(JSON.stringify([config.release.sha256, config.release.id, config.env, config.runWorkers]))
+    .digest('hex')
+    .slice(0, 24);
+}
+
+export class Runner {
+  private config!: RunnerConfig;
+  private record: RunnerRecord = { serving: null, failed: null, groups: [] };
+  private serving: Serving | null = null;
+  private status: ReplicaStatus;
+  private working = false;
+  private pending = false;
+  private stopped = false;
+  private readonly appDir: string;
+
+  constructor(
+    private readonly configPath: string,
+    private readonly partitionPath: string,
+    private readonly log: (line: string) => void,
+  ) {
+    this.appDir = join(partitionPath, 'app');
+    this.status = {
+      upstream: '',
+      state: 'idle',
+      serving: null,
+      serving_since: null,
+      deploying: null,
+      failed: null,
+    };
+  }
+
+  async start(): Promise<void> {
+    this.config = this.readConfig();
+    this.status.upstream = `${this.config.host}:${this.config.proxyPort}`;
+    await mkdir(join(this.appDir, 'releases'), { recursive: true });
+    this.record = this.readRecord();
+    for (const group of this.record.groups) killGroup(group, 'SIGKILL');
+    this.record.groups = [];
+    this.status.failed =
+      this.record.failed === null
+        ? null
+        : { release: this.record.failed.release, reason: this.record.failed.reason, at: this.record.failed.at };
+    await this.waitForProxy();
+    await this.restore();
+    watchFile(this.configPath, { interval: 300 }, () => this.poke());
+    this.poke();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    unwatchFile(this.configPath);
+    const serving = this.serving;
+    if (serving === null) return;
+    const processes = [serving.web, ...serving.workers].filter((p): p is AppProcess => p !== null);
+    await Promise.all(processes.map((p) => p.stop(this.config.stopTimeoutS * 1000)));
+  }
+
+  /** Re-reads runner.json and converges (one convergence at a time; a change meanwhile runs another). */
+  private poke(): void {
+    if (this.working) {
+      this.pending = true;
+      return;
+    }
+    this.working = true;
+    void (async () => {
+      do {
+        this.pending = false;
+        try {
+          this.config = this.readConfig();
+          await this.converge();
+        } catch (error) {
+          this.log(`convergence failed: ${(error as Error).message}`);
+        }
+      } while (this.pending && !this.stopped);
+      this.working = false;
+    })();
+  }
+
+  private async converge(): Promise<void> {
+    const key = deployKey(this.config);
+    if (key === null || this.config.release === null) {
+      await this.point({ kind: 'none', message: `${this.config.app}: nothing deployed yet` });
+      return this.publish('idle');
+    }
+    if (this.serving?.key === key) return;
+    if (this.record.failed?.key === key) return; // already tried and rolled back: wait for another deploy
+    await this.deploy(key, this.config.release);
+  }
+
+  private async deploy(key: string, release: { id: number; sha256: string; archive: string }): Promise<void> {
+    const label = `v${release.id}`;
+    const dir = join(this.appDir, 'releases', `${release.id}-${release.sha256.slice(0, 12)}`);
+    const previous = this.serving;
+    const slot: 0 | 1 = previous === null ? 0 : previous.slot === 0 ? 1 : 0;
+    const port = this.config.slotPorts[slot];
+    const step = (name: string) => {
+      this.status.deploying = { release: release.id, step: name };
+      this.log(`${label}: ${name}`);
+      this.publish('deploying');
+    };
+    let web: AppProcess | null = null;
+    try {
+      const manifest = await buildRelease({
+        dir,
+        archive: release.archive,
+        label,
+        env: this.baseEnv(),
+        log: this.log,
+        step,
+      });
+      const env = this.appEnv(dir, manifest, release.id, port);
+      if (manifest.release !== null) {
+        step('release');
+        await runToCompletion({
+          label: `release ${label}`,
+          command: manifest.release,
+          cwd: dir,
+          env,
+          log: this.log,
+          timeoutMs: RELEASE_TIMEOUT_MS,
+        });
+      }
+      step('start');
+      let target: ReplicaTarget;
+      if (manifest.web !== null) {
+        web = this.spawn(`web ${label}`, manifest.web, dir, env);
+        step('health check');
+        await this.waitHealthy(manifest, `http://${this.config.host}:${port}`, web);
+        target = { kind: 'proxy', dial: `${this.config.host}:${port}` };
+        step('switch');
+        await this.point(target);
+      } else {
+        target = { kind: 'static', root: join(dir, manifest.staticRoot ?? '.') };
+        step('switch');
+        await this.point(target);
+        try {
+          await this.waitHealthy(manifest, `http://${this.config.host}:${this.config.proxyPort}`, null);
+        } catch (error) {
+          await this.point(
+            previous === null ? { kind: 'none', message: 'no healthy version' } : this.targetOf(previous),
+          );
+          throw error;
+        }
+      }
+      if (previous !== null) {
+        step('drain');
+        await this.drainAndStop(previous);
+      }
+      const serving: Serving = { key, releaseId: release.id, dir, slot, manifest, env, web, workers: [] };
+      this.serving = serving;
+      this.watchWeb(serving);
+      serving.workers = this.startWorkers(serving);
+      this.record.serving = { key, releaseId: release.id, dir, slot, env };
+      this.record.failed = null;
+      this.status.failed = null;
+      this.status.serving_since = new Date().toISOString();
+      await this.saveRecord();
+      this.status.deploying = null;
+      this.publish('running');
+      this.log(`${label}: serving on ${this.config.host}:${port}`);
+      await this.pruneReleases();
+    } catch (error) {
+      await web?.stop(this.config.stopTimeoutS * 1000);
+      const reason = (error as Error).message;
+      const at = new Date().toISOString();
+      this.record.failed = { key, release: release.id, reason, at };
+      this.status.failed = { release: release.id, reason, at };
+      this.status.deploying = null;
+      await this.saveRecord();
+      this.log(
+        `${label}: deploy failed${previous === null ? '' : `, v${previous.releaseId} keeps serving`}: ${reason}`,
+      );
+      this.publish(previous === null ? 'failed' : 'running');
+    }
+  }
+
+  /** Brings back what the record says was served (after a runner restart). */
+  private async restore(): Promise<void> {
+    const r = this.record.serving;
+    if (r === null || !existsSync(join(r.dir, '.hox-built'))) {
+      this.record.serving = null;
+      return;
+    }
+    try {
+      const manifest = await readAppManifest(r.dir);
+      const serving: Serving = { ...r, manifest, web: null, workers: [] };
+      if (manifest.web !== null) {
+        serving.web = this.spawn(`web v${r.releaseId}`, manifest.web, r.dir, r.env);
+        await this.waitHealthy(manifest, `http://${this.config.host}:${this.config.slotPorts[r.slot]}`, serving.web);
+      }
+      await this.point(this.targetOf(serving));
+      this.serving = serving;
+      this.watchWeb(serving);
+      serving.workers = this.startWorkers(serving);
+      this.status.serving_since = new Date().toISOString();
+      this.publish('running');
+      this.log(`v${r.releaseId}: serving again after a runner restart`);
+    } catch (error) {
+      this.log(`could not bring v${r.releaseId} back: ${(error as Error).message}`);
+      this.record.serving = null;
+      this.serving = null;
+    }
+  }
+
+  private targetOf(s: Serving): ReplicaTarget {
+    return s.manifest.web === null
+      ? { kind: 'static', root: join(s.dir, s.manifest.staticRoot ?? '.') }
+      : { kind: 'proxy', dial: `${this.config.host}:${this.config.slotPorts[s.slot]}` };
+  }
+
+  private async point(target: ReplicaTarget): Promise<void> {
+    await loadConfig(
+      this.config.adminSocket,
+      replicaProxyConfig(
+        {
+          storageDir: join(this.partitionPath, 'caddy'),
+          adminSocket: this.config.adminSocket,
+          listen: `${this.config.host}:${this.config.proxyPort}`,
+        },
+        target,
+      ),
+    );
+  }
+
+  /** Waits until the old version has no request in flight through the proxy, then stops it. */
+  private async drainAndStop(old: Serving): Promise<void> {
+    if (old.web !== null) {
+      const dial = `${this.config.host}:${this.config.slotPorts[old.slot]}`;
+      const deadline = Date.now() + DRAIN_LIMIT_MS;
+      while (Date.now() < deadline) {
+        const inFlight = (await upstreamRequests(this.config.adminSocket).catch(() => new Map<string, number>())).get(
+          dial,
+        );
+        if (inFlight === undefined || inFlight === 0) break;
+        await sleep(50);
+      }
+    }
+    const timeoutMs = this.config.stopTimeoutS * 1000;
+    const stopping = old.web;
+    old.web = null; // not restarted by watchWeb
+    await Promise.all([stopping?.stop(timeoutMs), ...old.workers.map((w) => w.stop(timeoutMs))]);
+    old.workers = [];
+  }
+
+  private async waitHealthy(manifest: AppManifest, base: string, web: AppProcess | null): Promise<void> {
+    const h = manifest.healthcheck;
+    const deadline = Date.now() + h.timeoutS * 1000;
+    let last = 'no answer yet';
+    while (Date.now() < deadline && !this.stopped) {
+      if (web !== null && !web.running)
+        throw new Error(
+          `web exited before it was healthy (${(await web.exited).code ?? 'signal'}): ${web.lastLines()}`,
+        );
+      try {
+        const response = await fetch(`${base}${h.path}`, { signal: AbortSignal.timeout(2000), redirect: 'manual' });
+        const body = await response.text();
+        if (response.status !== h.status) last = `GET ${h.path} answered ${response.status}, expected ${h.status}`;
+        else if (h.bodyContains !== null && !body.includes(h.bodyContains))
+          last = `GET ${h.path} answered ${response.status} without '${h.bodyContains}' in its body`;
+        else return;
+      } catch (error) {
+        last = `GET ${h.path}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`;
+      }
+      await sleep(200);
+    }
+    throw new Error(`health check failed after ${h.timeoutS} s: ${last}`);
+  }
+
+  private spawn(label: string, command: string, cwd: string, env: Record<string, string>): AppProcess {
+    const p = new AppProcess({ label, command, cwd, env, log: this.log });
+    if (p.child.pid !== undefined) {
+      this.record.groups.push(p.child.pid);
+      void p.exited.then(() => {
+        this.record.groups = this.record.groups.filter((g) => g !== p.child.pid);
+      });
+    }
+    return p;
+  }
+
+  /** Restarts the serving web process when it dies on its own (with a growing delay). */
+  private watchWeb(serving: Serving): void {
+    const web = serving.web;
+    if (web === null) return;
+    let delayMs = 500;
+    const onExit = async (): Promise<void> => {
+      const { code, signal } = await (serving.web ?? web).exited;
+      if (this.stopped || this.serving !== serving || serving.web === null) return;
+      this.log(`web v${serving.releaseId} exited (${code ?? signal}); restarting in ${delayMs} ms`);
+      await sleep(delayMs);
+      delayMs = Math.min(delayMs * 2, 30_000);
+      if (this.stopped || this.serving !== serving || serving.web === null) return;
+      serving.web = this.spawn(`web v${serving.releaseId}`, serving.manifest.web!, serving.dir, serving.env);
+      void onExit();
+    };
+    void onExit();
+  }
+
+  private startWorkers(serving: Serving): AppProcess[] {
+    if (!this.config.runWorkers) return [];
+    const workers: AppProcess[] = [];
+    for (const [name, command] of Object.entries(serving.manifest.workers)) {
+      const count = serving.manifest.scale.workers[name] ?? 1;
+      for (let i = 1; i <= count; i++)
+        workers.push(this.spawn(`${name}.${i} v${serving.releaseId}`, command, serving.dir, serving.env));
+    }
+    return workers;
+  }
+
+  /** What install and build commands see. */
+  private baseEnv(): Record<string, string> {
+    return {
+      HOME: this.partitionPath,
+      PATH: [process.execPath.replace(/\/[^/]+$/, ''), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
+      LANG: 'C.UTF-8',
+      npm_config_cache: join(this.partitionPath, '.npm'),
+      npm_config_update_notifier: 'false',
+      PIP_NO_INPUT: '1',
+    };
+  }
+
+  /** What the app's processes see. */
+  private appEnv(dir: string, manifest: AppManifest, releaseId: number, port: number): Record<string, string> {
+    return {
+      ...this.baseEnv(),
+      ...this.config.env,
+      PATH: appPath(dir, manifest),
+      HOST: this.config.host,
+      PORT: String(port),
+      HOX_APP: this.config.app,
+      HOX_APP_VERSION: `v${releaseId}`,
+      HOX_REPLICA: this.config.replica,
+      ...(manifest.runtime === 'node' ? { NODE_ENV: this.config.env.NODE_ENV ?? 'production' } : {}),
+      ...(manifest.runtime === 'python' ? { VIRTUAL_ENV: join(dir, '.venv'), PYTHONUNBUFFERED: '1' } : {}),
+    };
+  }
+
+  private async waitForProxy(): Promise<void> {
+    for (let i = 0; i < 150; i++) {
+      if (await adminReady(this.config.adminSocket)) return;
+      await sleep(200);
+    }
+    throw new Error(`the local proxy's admin socket ${this.config.adminSocket} did not answer within 30 s`);
+  }
+
+  private async pruneReleases(): Promise<void> {
+    const root = join(this.appDir, 'releases');
+    const dirs = (await readdir(root)).sort((a, b) => Number.parseInt(b, 10) - Number.parseInt(a, 10));
+    const keep = new Set(dirs.slice(0, KEEP_RELEASE_DIRS));
+    for (const d of dirs)
+      if (!keep.has(d) && join(root, d) !== this.serving?.dir)
+        await rm(join(root, d), { recursive: true, force: true });
+  }
+
+  private publish(state: ReplicaStatus['state']): void {
+    this.status.state = state;
+    this.status.serving = this.serving?.releaseId ?? null;
+    const dir = join(this.partitionPath, '.hox');
+    const text = `${JSON.stringify(this.status)}\n`;
+    void writeFile(join(dir, 'publish.json.tmp'), text)
+      .then(() => rename(join(dir, 'publish.json.tmp'), join(dir, 'publish.json')))
+      .catch((error: unknown) => this.log(`could not publish the status: ${(error as Error).message}`));
+  }
+
+  private readConfig(): RunnerConfig {
+    return JSON.parse(readFileSync(this.configPath, 'utf8')) as RunnerConfig;
+  }
+
+  private readRecord(): RunnerRecord {
+    try {
+      return JSON.parse(readFileSync(join(this.appDir, 'state.json'), 'utf8')) as RunnerRecord;
+    } catch {
+      return { serving: null, failed: null, groups: [] };
+    }
+  }
+
+  private async saveRecord(): Promise<void> {
+    const path = join(this.appDir, 'state.json');
+    await writeFile(`${path}.tmp`, JSON.stringify(this.record));
+    await rename(`${path}.tmp`, path);
+  }
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // gone
+  }
+}
