@@ -22,6 +22,13 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
+    // The example apps (examples/*): plain JavaScript ESM programs run by Node, no TypeScript project, and they log
+    // to stdout for the platform to collect.
+    files: ['examples/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    rules: { ...tseslint.configs.disableTypeChecked.rules, 'no-console': 'off' },
+  },
+  {
     // The domain and the store never reach the HTTP edge, the CLI or the agent.
     files: ['src/master/**/*.ts', 'src/store/**/*.ts', 'src/shared/**/*.ts', 'src/protocol/**/*.ts'],
     ignores: ['src/master/http/**', 'src/master/create-master.ts'],

@@ -1,0 +1,61 @@
+/** Form controls that show the submitted value again and the field's error next to it. */
+import { html } from './html.js';
+
+/** The list of every error at the top of a form that failed validation. */
+export function errorSummary(errors) {
+  const messages = Object.values(errors);
+  if (messages.length === 0) return '';
+  return html`<div class="errors" role="alert">
+    <strong>Please correct the following:</strong>
+    <ul>
+      ${messages.map((message) => html`<li>${message}</li>`)}
+    </ul>
+  </div>`;
+}
+
+function fieldError(id, error) {
+  return error ? html`<p class="field-error" id="${id}-error">${error}</p>` : '';
+}
+
+/**
+ * A labelled text input (or textarea with `multiline`).
+ *
+ * @param {{ name: string, label: string, value?: string, error?: string, type?: string, required?: boolean, multiline?: boolean }} field
+ */
+export function textField({ name, label, value = '', error, type = 'text', required = false, multiline = false }) {
+  const id = `field-${name}`;
+  const described = error ? `${id}-error` : undefined;
+  const control = multiline
+    ? html`<textarea id="${id}" name="${name}" class="${error ? 'invalid' : ''}" aria-describedby="${described ?? ''}">
+${value}</textarea>`
+    : html`<input
+        type="${type}"
+        id="${id}"
+        name="${name}"
+        value="${value}"
+        class="${error ? 'invalid' : ''}"
+        ${required ? html`required` : ''}
+        aria-describedby="${described ?? ''}"
+      />`;
+  return html`<label for="${id}">${label}${required ? ' *' : ''}</label>${control}${fieldError(id, error)}`;
+}
+
+/**
+ * A labelled select.
+ *
+ * @param {{ name: string, label: string, value?: string, error?: string, required?: boolean,
+ *   options: { value: string, label: string }[], blank?: string }} field `blank` adds a first empty choice
+ */
+export function selectField({ name, label, value = '', error, required = false, options, blank }) {
+  const id = `field-${name}`;
+  return html`<label for="${id}">${label}${required ? ' *' : ''}</label>
+    <select id="${id}" name="${name}" class="${error ? 'invalid' : ''}" ${required ? html`required` : ''}>
+      ${blank === undefined ? '' : html`<option value="">${blank}</option>`}
+      ${options.map(
+        (option) =>
+          html`<option value="${option.value}" ${String(option.value) === String(value) ? html`selected` : ''}>
+            ${option.label}
+          </option>`,
+      )}</select
+    >${fieldError(id, error)}`;
+}
