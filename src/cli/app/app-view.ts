@@ -66,6 +66,7 @@ export function deployOutcome(view: AppView, id: number, replicas: number): Depl
   const parts = listed.map((r) => {
     if (r.serving === id) return `${r.name} serving`;
     if (r.deploying?.release === id) return `${r.name} ${r.deploying.step}`;
+    if (r.serving !== null) return `${r.name} serving v${r.serving}`;
     if (r.error !== null) return `${r.name} ${r.error}`;
     return `${r.name} ${r.state}`;
   });

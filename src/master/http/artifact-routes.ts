@@ -73,7 +73,7 @@ export function artifactRoutes(options: HttpServerOptions): FastifyPluginCallbac
       if (!visible) throw new HoxError('HOX_NOT_FOUND', `artifact ${sha256} not found`);
       return row;
     };
-    scope.get(ARTIFACT_PATH, async (request, reply) => {
+    scope.get(ARTIFACT_PATH, { exposeHeadRoute: false }, async (request, reply) => {
       const row = await read(request);
       const content = await store.readArtifact(row.sha256);
       if (content === undefined) throw new HoxError('HOX_NOT_FOUND', `artifact ${row.sha256} not found`);

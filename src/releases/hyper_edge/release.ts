@@ -135,7 +135,7 @@ interface AppParams {
 
 /** The addon's variables from the database shared instance's connection parameters. */
 function postgresEnv(connection: Record<string, unknown>): Record<string, string> | null {
-  const str = (k: string) => (typeof connection[k] === 'string' ? (connection[k]) : null);
+  const str = (k: string) => (typeof connection[k] === 'string' ? connection[k] : null);
   const url = str('rw_url');
   if (url === null) return null;
   const out: Record<string, string> = { DATABASE_URL: url };
@@ -149,6 +149,9 @@ function postgresEnv(connection: Record<string, unknown>): Record<string, string
   for (const [k, v] of pairs) if (typeof v === 'string' || typeof v === 'number') out[k] = String(v);
   return out;
 }
+
+/** Caddy's directory (its admin socket, data and autosave live there): created by rendering a file in it. */
+const CADDY_DIR_FILE = { path: 'caddy/.keep', content: '', mode: 0o600 };
 
 function caddyService(input: ProfileInput, config: string, watch: boolean) {
   const path = input.partition.path;
@@ -241,7 +244,10 @@ function appProfile(input: ProfileInput): PartitionPlan {
   );
   return {
     requests,
-    files: [{ path: 'caddy.json', content: `${JSON.stringify(caddy, null, 2)}\n`, mode: 0o600, reload: true }],
+    files: [
+      CADDY_DIR_FILE,
+      { path: 'caddy.json', content: `${JSON.stringify(caddy, null, 2)}\n`, mode: 0o600, reload: true },
+    ],
     services: running ? [caddyService(input, 'caddy.json', true)] : [],
     promises: running ? [{ name: 'public-endpoint', kind: 'tcp', host: ip, port, periodMs: 10_000 }] : [],
     publish: {
@@ -287,6 +293,7 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
   return {
     artifacts: p.release === undefined || archive === null ? [] : [{ sha256: p.release.sha256, path: archive }],
     files: [
+      CADDY_DIR_FILE,
       { path: 'runner.json', content: `${JSON.stringify(config, null, 2)}\n`, mode: 0o600, reload: true },
       { path: 'caddy-initial.json', content: `${JSON.stringify(initial, null, 2)}\n`, mode: 0o600 },
     ],

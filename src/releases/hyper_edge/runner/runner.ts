@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readAppManifest, type AppManifest } from '../manifest/app-manifest.js';
@@ -143,7 +143,8 @@ export class Runner {
 
   private async deploy(key: string, release: { id: number; sha256: string; archive: string }): Promise<void> {
     const label = `v${release.id}`;
-    const dir = join(this.appDir, 'releases', `${release.id}-${release.sha256.slice(0, 12)}`);
+    // One build per source: a config change or a rollback reuses it (the build does not see config vars).
+    const dir = join(this.appDir, 'releases', release.sha256.slice(0, 16));
     const previous = this.serving;
     const slot: 0 | 1 = previous === null ? 0 : previous.slot === 0 ? 1 : 0;
     const port = this.config.slotPorts[slot];
@@ -200,6 +201,8 @@ export class Runner {
         step('drain');
         await this.drainAndStop(previous);
       }
+      const now = new Date();
+      await utimes(dir, now, now);
       const serving: Serving = { key, releaseId: release.id, dir, slot, manifest, env, web, workers: [] };
       this.serving = serving;
       this.watchWeb(serving);
@@ -398,9 +401,12 @@ export class Runner {
 
   private async pruneReleases(): Promise<void> {
     const root = join(this.appDir, 'releases');
-    const dirs = (await readdir(root)).sort((a, b) => Number.parseInt(b, 10) - Number.parseInt(a, 10));
-    const keep = new Set(dirs.slice(0, KEEP_RELEASE_DIRS));
-    for (const d of dirs)
+    const dirs = await Promise.all(
+      (await readdir(root)).map(async (d) => ({ d, at: (await stat(join(root, d))).mtimeMs })),
+    );
+    const newest = dirs.sort((a, b) => b.at - a.at).map((x) => x.d);
+    const keep = new Set(newest.slice(0, KEEP_RELEASE_DIRS));
+    for (const d of newest)
       if (!keep.has(d) && join(root, d) !== this.serving?.dir)
         await rm(join(root, d), { recursive: true, force: true });
   }
