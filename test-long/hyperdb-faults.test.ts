@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetPartition, netPartitionUnavailableReason, type NetPartition } from '../src/testing/net-partition.js';
 import {
+  clientConfigFromUrl,
   healthy,
   signalAll,
   startHyperDbPlatform,
@@ -39,6 +40,7 @@ function startWriter(s: ClusterStatus): WriteClient {
     database: String(db.dbname),
     table: `long_writes_${++writers}`,
     connectTimeoutMs: 1000,
+    ssl: { ca: String(db.ca_cert) },
   });
 }
 
@@ -102,7 +104,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
       (s) => healthy(3)(s) && ((s.backups as { count?: number } | undefined)?.count ?? 0) >= 1,
       120_000,
     );
-    const client = new pg.Client({ connectionString: String(db.rw_url) });
+    const client = new pg.Client(clientConfigFromUrl(String(db.rw_url), String(db.ca_cert)));
     await client.connect();
     await client.query('CREATE TABLE ledger (id int primary key)');
     await client.query('INSERT INTO ledger SELECT generate_series(1, 100)');
@@ -121,7 +123,9 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     await p.waitForCluster('restored', healthy(1), 180_000);
     report.push(`point-in-time restore to healthy: ${Math.round(performance.now() - t0)} ms`);
     const restored = await p.requestDatabase('restored', 'restored-app', { database: 'app' });
-    const client2 = new pg.Client({ connectionString: String(restored.rw_url) });
+    // Another cluster, another CA.
+    expect(restored.ca_cert).not.toBe(db.ca_cert);
+    const client2 = new pg.Client(clientConfigFromUrl(String(restored.rw_url), String(restored.ca_cert)));
     await client2.connect();
     try {
       const count = await client2.query<{ n: number }>('SELECT count(*)::int AS n FROM ledger');
@@ -270,6 +274,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
         password: String(db.password),
         database: String(db.dbname),
         connectionTimeoutMillis: 2000,
+        ssl: { ca: String(db.ca_cert) },
       });
       client.on('error', () => {});
       try {

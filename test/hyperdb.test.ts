@@ -4,12 +4,18 @@
  * The fast subset of ../shared/specs/hyperdb-scenarios.md (numbers below);
  * the long ones run from test-long/.
  */
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deriveClusterCa } from '../src/releases/hyper_db/tls/certificates.js';
 import {
+  clientConfigFromUrl,
   healthy,
+  peerCertificateSerial,
   signalAll,
   startHyperDbPlatform,
   type ClusterStatus,
@@ -20,6 +26,8 @@ import { startWriteClient, type WriteClient, type WriteTarget } from '../src/tes
 const CLUSTER = 'db';
 let p: HyperDbPlatform;
 let db: Record<string, unknown>;
+/** The cluster CA (published as ca_cert): every connection below verifies the server against it. */
+let ca: string;
 let writer: WriteClient | undefined;
 const report: string[] = [];
 
@@ -35,7 +43,7 @@ async function query(
   sql: string,
   params: unknown[] = [],
 ): Promise<pg.QueryResult<Record<string, unknown>>> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  const client = new pg.Client({ ...clientConfigFromUrl(url, ca), connectionTimeoutMillis: 3000 });
   await client.connect();
   try {
     return await client.query<Record<string, unknown>>(sql, params);
@@ -67,6 +75,7 @@ async function startWriter(s: ClusterStatus): Promise<WriteClient> {
     database: String(db.dbname),
     connectTimeoutMs: 1000,
     intervalMs: 5,
+    ssl: { ca },
     ...(process.env.HOX_TEST_VERBOSE ? { log: (line: string) => process.stderr.write(`writer: ${line}\n`) } : {}),
   });
   await w.waitForAck(performance.now(), 30_000);
@@ -97,7 +106,8 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
   it('1: bootstraps 3 members on 3 nodes; a table created on the primary reaches both standbys; standbys refuse writes', async () => {
     const t0 = performance.now();
     await p.requestCluster(CLUSTER, {});
-    const s = await p.waitForCluster(CLUSTER, healthy(3), 120_000);
+    // Healthy, and every member presents its server certificate (the connections below verify it).
+    const s = await p.waitForCluster(CLUSTER, (x) => healthy(3)(x) && x.members.every((m) => m.tls != null), 120_000);
     report.push(`bootstrap to healthy: ${Math.round(performance.now() - t0)} ms`);
     const [tree] = (await p.admin.call('listTreeStatus', { title: CLUSTER })).result_list;
     const members = tree!.instance_list.filter((i) => i.software_type === 'member');
@@ -108,6 +118,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     expect(members.map((m) => m.computer_guid)).not.toContain(root.computer_guid);
 
     db = await p.requestDatabase(CLUSTER, 'app');
+    ca = String(db.ca_cert);
     expect(db.database_url).toMatch(/target_session_attrs=read-write/);
     const primary = primaryOf(s);
     await query(memberUrl(primary), 'CREATE TABLE notes (id int primary key, body text)');
@@ -125,10 +136,128 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     // The read-write endpoint reaches the primary; the database's role cannot touch another database.
     const viaRouter = await query(String(db.rw_url), 'SELECT pg_is_in_recovery() AS r');
     expect(viaRouter.rows[0]?.r).toBe(false);
-    await expect(query(String(db.rw_url).replace(/\/app$/, '/postgres'), 'SELECT 1')).rejects.toThrow(
+    await expect(query(String(db.rw_url).replace(/\/app(\?|$)/, '/postgres$1'), 'SELECT 1')).rejects.toThrow(
       /permission denied|not permitted|no pg_hba/i,
     );
   }, 180_000);
+
+  it('23: TLS: verify-full through the router and to members (node-postgres, psql); a wrong CA fails, plain connections too once TLS is required; replication is encrypted; a certificate rotation under writes leaves no gap over 1 s', async () => {
+    let s = await p.waitForCluster(CLUSTER, (x) => healthy(3)(x) && x.members.every((m) => m.tls != null), 60_000);
+    expect(s.ca_cert).toBe(ca);
+    expect(s.client_tls).toBe('optional');
+    const connectOnce = async (config: pg.ClientConfig) => {
+      const client = new pg.Client({ ...config, connectionTimeoutMillis: 3000 });
+      client.on('error', () => {});
+      await client.connect();
+      await client.end();
+    };
+    const plain = () => connectOnce({ ...clientConfigFromUrl(String(db.rw_url)), ssl: false });
+    // By default a database's role may still log in without TLS; `client_tls: required` refuses that.
+    await plain();
+    await p.requestCluster(CLUSTER, { client_tls: 'required' });
+    db = await p.requestDatabase(CLUSTER, 'app', {}, (c) => /[?&]sslmode=require(&|$)/.test(String(c.rw_url)));
+    let refusal = '';
+    for (let i = 0; i < 100 && refusal === ''; i++) {
+      refusal = await plain().then(
+        () => '',
+        (e: Error) => e.message,
+      );
+      if (refusal === '') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(refusal).toMatch(/no encryption/);
+    s = await p.waitForCluster(CLUSTER, (x) => healthy(3)(x) && x.client_tls === 'required', 30_000);
+    const primary = primaryOf(s);
+    const standbys = s.members.filter((m) => m.name !== s.primary);
+
+    // node-postgres checks the chain and the host name (an IP SAN: the member's, and the router's for rw/ro).
+    for (const url of [String(db.rw_url), String(db.ro_url), memberUrl(standbys[0]!)]) {
+      const { rows } = await query(url, 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+      expect(rows[0]?.ssl, url).toBe(true);
+    }
+    const wrongCa = deriveClusterCa('another cluster').certificatePem;
+    await expect(connectOnce(clientConfigFromUrl(String(db.rw_url), wrongCa))).rejects.toThrow(/certificate/i);
+
+    // libpq (psql) with sslmode=verify-full and the published CA in a file.
+    const dir = mkdtempSync(join(tmpdir(), 'hyperdb-tls-'));
+    try {
+      writeFileSync(join(dir, 'ca.crt'), ca);
+      writeFileSync(join(dir, 'wrong.crt'), wrongCa);
+      const rw = new URL(String(db.rw_url));
+      const psql = (rootCert: string) =>
+        promisify(execFile)(
+          '/usr/lib/postgresql/15/bin/psql',
+          [
+            `host=${rw.hostname} port=${rw.port} dbname=${String(db.dbname)} user=${String(db.user)} sslmode=verify-full sslrootcert=${rootCert}`,
+            '-XAtc',
+            'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+          ],
+          { env: { ...process.env, PGPASSWORD: String(db.password), PGCONNECT_TIMEOUT: '5' }, timeout: 15_000 },
+        );
+      expect((await psql(join(dir, 'ca.crt'))).stdout.trim()).toBe('t');
+      await expect(psql(join(dir, 'wrong.crt'))).rejects.toThrow(/certificate verify failed/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // Replication: the primary's WAL senders serve TLS sessions (its unix socket, as the superuser; we are root).
+    const local = new pg.Client({
+      host: join(await p.partitionPath(CLUSTER, primary.name), 'run'),
+      port: primary.port,
+      user: 'hox_super',
+      database: 'postgres',
+    });
+    await local.connect();
+    try {
+      const { rows } = await local.query(
+        'SELECT r.application_name AS name, s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) ORDER BY 1',
+      );
+      expect(rows).toEqual(
+        standbys.map((m) => ({ name: m.name, ssl: true })).sort((a, b) => a.name.localeCompare(b.name)),
+      );
+    } finally {
+      await local.end();
+    }
+
+    // Rotation: every member gets a new certificate; new sessions see it, the writer sees no gap.
+    writer = await startWriter(s);
+    const serialNow = async () => {
+      const client = new pg.Client({ ...clientConfigFromUrl(String(db.rw_url), ca), connectionTimeoutMillis: 3000 });
+      await client.connect();
+      try {
+        return peerCertificateSerial(client);
+      } finally {
+        await client.end();
+      }
+    };
+    const before = await serialNow();
+    expect(before).toBe(primary.tls?.serial);
+    const tRotate = performance.now();
+    await p.requestCluster(CLUSTER, { client_tls: 'required', tls_rotate: { id: 'tls-1' } });
+    const rotated = await p.waitForCluster(CLUSTER, (x) => x.members.every((m) => m.tls?.rotation === 'tls-1'), 60_000);
+    const rotatedInMs = performance.now() - tRotate;
+    let after = before;
+    for (let i = 0; i < 50 && after === before; i++) {
+      after = await serialNow();
+      if (after === before) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(after).not.toBe(before);
+    expect(after).toBe(primaryOf(rotated).tls?.serial);
+    await new Promise((r) => setTimeout(r, 1000));
+    const gap = Math.max(
+      0,
+      ...writer
+        .stats()
+        .gaps.filter((g) => g.toMs > tRotate)
+        .map((g) => g.durationMs),
+    );
+    report.push(
+      `certificate rotation: every member rotated in ${Math.round(rotatedInMs)} ms; largest write gap ${Math.round(gap)} ms`,
+    );
+    expect(gap).toBeLessThanOrEqual(1000);
+    await writer.stop();
+    expect(await writer.ackedLost(primaryOf(rotated))).toEqual([]);
+    writer = undefined;
+  }, 120_000);
 
   it('11/12: switchover under write load hands over without losing a commit; an ineligible target is refused', async () => {
     const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
@@ -143,7 +272,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     expect(refused.primary).toBe(before.primary);
 
     // 21: a session through the read-write endpoint must not outlive the primary it was on.
-    const session = new pg.Client({ connectionString: String(db.rw_url), connectionTimeoutMillis: 3000 });
+    const session = new pg.Client({ ...clientConfigFromUrl(String(db.rw_url), ca), connectionTimeoutMillis: 3000 });
     session.on('error', () => {});
     await session.connect();
     await session.query('SELECT 1');

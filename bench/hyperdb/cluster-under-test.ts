@@ -17,6 +17,8 @@ export interface ClusterCredentials {
   user: string;
   password?: string;
   database: string;
+  /** TLS options of the write client's connections (node-postgres `ssl`), when the peer requires TLS. */
+  ssl?: { ca: string };
 }
 
 /** A clustered PostgreSQL with automatic failover, driven by the benchmark. */

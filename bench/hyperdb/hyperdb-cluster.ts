@@ -38,7 +38,12 @@ export class HyperDbCluster implements ClusterUnderTest {
     await this.p.requestCluster(TITLE, this.options.parameters ?? {});
     this.status = await this.p.waitForCluster(TITLE, healthy(3), 120_000);
     const db = await this.p.requestDatabase(TITLE, 'bench');
-    this.creds = { user: String(db.user), password: String(db.password), database: String(db.dbname) };
+    this.creds = {
+      user: String(db.user),
+      password: String(db.password),
+      database: String(db.dbname),
+      ssl: { ca: String(db.ca_cert) },
+    };
     this.options.log?.(`cluster ready, primary ${this.status.primary ?? '?'}`);
   }
 

@@ -13,8 +13,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import type pg from 'pg';
 import { removePartitionUser } from '../agent/format/partition-formatter.js';
 import { partitionLayouts } from '../agent/format/partition-layout.js';
 import { isNotReady, type MasterClient } from '../client/master-client.js';
@@ -43,6 +45,8 @@ export interface ClusterStatus {
     streaming: boolean;
     sync_state: string | null;
     maintenance: boolean;
+    /** The server certificate the member's PostgreSQL presents (null before it has one). */
+    tls?: { serial: string; not_after: string; rotation: string | null } | null;
   }[];
   switchover?: { id: string; result: string; reason?: string; durationMs?: number } | null;
   last_failover?: { member: string; timings?: Record<string, number> } | null;
@@ -93,6 +97,34 @@ export function signalAll(pids: number[], signal: NodeJS.Signals): number {
     }
   }
   return sent;
+}
+
+/**
+ * node-postgres options for a PostgreSQL URL: its host, port, user, password and database, with TLS
+ * verified against `ca` (hostname included: a hyper_db certificate names its member's and the router's
+ * address). The URL's own `sslmode` is dropped: node-postgres would let it override `ssl`.
+ *
+ * @example
+ * const db = await p.requestDatabase('db', 'app');
+ * const client = new pg.Client(clientConfigFromUrl(String(db.rw_url), String(db.ca_cert)));
+ */
+export function clientConfigFromUrl(url: string, ca?: string): pg.ClientConfig {
+  const u = new URL(url);
+  return {
+    host: decodeURIComponent(u.hostname),
+    port: Number(u.port || 5432),
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database: decodeURIComponent(u.pathname.slice(1)),
+    ...(ca === undefined ? {} : { ssl: { ca } }),
+  };
+}
+
+/** The serial number (hex, as OpenSSL prints it) of the certificate a connected TLS client was shown. */
+export function peerCertificateSerial(client: pg.Client): string {
+  const socket = (client as unknown as { connection: { stream: TLSSocket } }).connection.stream;
+  if (typeof socket.getPeerCertificate !== 'function') throw new Error('this connection does not use TLS');
+  return socket.getPeerCertificate().serialNumber;
 }
 
 export function healthy(members: number): (s: ClusterStatus) => boolean {

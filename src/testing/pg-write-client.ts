@@ -66,6 +66,8 @@ export interface WriteClientOptions {
   firstId?: number;
   /** Receives connection changes and errors (not every write). */
   log?: (line: string) => void;
+  /** TLS options of every connection (node-postgres `ssl`), e.g. `{ ca }` for a hyper_db cluster. @default none */
+  ssl?: pg.ClientConfig['ssl'];
 }
 
 /** Counters of a write client. */
@@ -119,7 +121,8 @@ const ACK_POLL_MS = 10;
 /** PostgreSQL's warning when a commit stops waiting for its synchronous standby: committed locally, maybe not replicated. */
 const SYNC_REP_CANCELLED = /synchronous replication/i;
 
-type Resolved = Required<Omit<WriteClientOptions, 'password' | 'log'>> & Pick<WriteClientOptions, 'password' | 'log'>;
+type Resolved = Required<Omit<WriteClientOptions, 'password' | 'log' | 'ssl'>> &
+  Pick<WriteClientOptions, 'password' | 'log' | 'ssl'>;
 
 function resolveOptions(options: WriteClientOptions): Resolved {
   const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
@@ -173,6 +176,7 @@ function newClient(options: Resolved, target: WriteTarget): pg.Client {
     application_name: APPLICATION_NAME,
     connectionTimeoutMillis: options.connectTimeoutMs,
     statement_timeout: options.statementTimeoutMs,
+    ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
   });
   // Failures surface through the pending query's promise; an idle socket error must not crash the process.
   client.on('error', () => {});

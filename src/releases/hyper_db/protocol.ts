@@ -64,9 +64,45 @@ export interface KeeperConfig {
   archive: { url: string; token: string; timeoutS: number } | null;
   /** Point-in-time restore: the bootstrap member starts from this backup location instead of initdb. */
   restore: RestoreSpec | null;
+  /** TLS for clients and replication (null: PostgreSQL without TLS). */
+  tls: KeeperTls | null;
   peerToken: string;
   replicationPassword: string;
   superuserPassword: string;
+}
+
+/**
+ * `required`: every remote login uses TLS (`hostssl`); `optional`: the databases' roles may also log in
+ * without it. Replication and the cluster superuser always need TLS.
+ */
+export type ClientTls = 'required' | 'optional';
+
+export interface KeeperTls {
+  /** The cluster CA (PEM): replication and pg_rewind/pg_basebackup sources are verified against it. */
+  caCertificate: string;
+  /** The router's API that signs this member's server certificate (`POST /tls/certificate`, peer token). */
+  issuerUrl: string;
+  clientTls: ClientTls;
+  /** A rotation request: the member gets a new certificate once per id. */
+  rotation: string | null;
+  /** Lifetime of a server certificate; a new one is requested once two thirds of it have passed. */
+  validityMs: number;
+}
+
+/** The server certificate a member's PostgreSQL presents. */
+export interface MemberTlsStatus {
+  /** Hexadecimal serial number, as Node's X509Certificate and OpenSSL print it. */
+  serial: string;
+  notAfter: string;
+  /** The rotation request it was issued for. */
+  rotation: string | null;
+}
+
+/** POST /tls/certificate on the router's API. */
+export interface CertificateRequestBody {
+  member: string;
+  /** SPKI PEM of the key the member generated (the private key never leaves the member). */
+  publicKey: string;
 }
 
 /** One role change or notable action, with its timing breakdown. */
@@ -119,6 +155,8 @@ export interface MemberStatus {
   events: MemberEvent[];
   switchover: SwitchoverResult | null;
   failovers: number;
+  /** The certificate PostgreSQL presents (null before the first one arrives, or without TLS). */
+  tls?: MemberTlsStatus | null;
 }
 
 export interface HeartbeatBody {
@@ -205,6 +243,8 @@ export interface RouterConfig {
   /** A base backup asked for now (`backup_now` parameter), handled once per id. */
   backupRequest: string | null;
   binDir: string;
+  /** The cluster CA (its key stays in this partition) and how long the server certificates it signs last. */
+  tls: { caCertificate: string; caPrivateKey: string; certificateValidityMs: number } | null;
 }
 
 export const SUPERUSER = 'hox_super';

@@ -9,7 +9,10 @@
  * - `member`: one PostgreSQL and its keeper (elections, fencing, rejoin).
  *
  * Every secret derives from the root partition's stable secret
- * (`input.secret('cluster')`), handed to the members as a parameter.
+ * (`input.secret('cluster')`), handed to the members as a parameter. The
+ * cluster's TLS certificate authority derives from another one
+ * (`input.secret('tls-ca')`) that never leaves the root partition: members
+ * get their server certificates from the router.
  */
 import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -22,7 +25,8 @@ import {
   type ProfileInput,
   type SharedInstanceEntry,
 } from '../../release-kit/types.js';
-import type { KeeperConfig, MemberAddress, RouterConfig, RouterDatabase, SyncMode } from './protocol.js';
+import type { ClientTls, KeeperConfig, MemberAddress, RouterConfig, RouterDatabase, SyncMode } from './protocol.js';
+import { deriveClusterCa } from './tls/certificates.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -135,6 +139,26 @@ const clusterParameters = {
         target_time: { type: 'string', format: 'date-time' },
       },
     },
+    client_tls: {
+      enum: ['required', 'optional'],
+      default: 'optional',
+      description:
+        'required: remote logins must use TLS; optional: the databases’ roles may log in without it (replication and the superuser always use TLS)',
+    },
+    tls_rotate: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id'],
+      description: 'Every member gets a new server certificate (once per id); sessions already open are not affected',
+      properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+    },
+    tls_certificate_days: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 825,
+      default: 90,
+      description: 'Lifetime of the members’ server certificates (renewed when two thirds of it have passed)',
+    },
     settings: {
       type: 'object',
       additionalProperties: false,
@@ -161,6 +185,9 @@ interface ClusterParams {
   walArchiveTimeoutS: number;
   restore: { backup_url: string; backup_token: string; backup?: string; target_time: string } | null;
   backupNow: string | null;
+  clientTls: ClientTls;
+  tlsRotation: string | null;
+  tlsCertificateDays: number;
 }
 
 function clusterParams(p: Record<string, unknown>): ClusterParams {
@@ -181,6 +208,11 @@ function clusterParams(p: Record<string, unknown>): ClusterParams {
     walArchiveTimeoutS: (p.wal_archive_timeout_s as number | undefined) ?? 60,
     restore: (p.restore as ClusterParams['restore'] | undefined) ?? null,
     backupNow: (p.backup_now as { id: string } | undefined)?.id ?? null,
+    // Optional by default for now: node-postgres reads sslmode=require as verify-full against the system's
+    // CAs, so hyper_edge apps given rw_url would fail until the app platform hands them ca_cert.
+    clientTls: (p.client_tls as ClientTls | undefined) ?? 'optional',
+    tlsRotation: (p.tls_rotate as { id: string } | undefined)?.id ?? null,
+    tlsCertificateDays: (p.tls_certificate_days as number | undefined) ?? 90,
   };
 }
 
@@ -221,6 +253,8 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
   const backupPort = input.partition.portBase + 2;
   const backupUrl = `http://${ip}:${backupPort}`;
   const backupToken = derive(secret, 'backup-read');
+  const ca = deriveClusterCa(input.secret('tls-ca'));
+  const certificateValidityMs = p.tlsCertificateDays * 86_400_000;
   const names = Array.from({ length: p.members }, (_, i) => memberName(i + 1));
   const addresses = names
     .map((n) => {
@@ -255,6 +289,14 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
         accept_data_loss: p.acceptDataLoss,
         settings: p.settings,
         archive: { url: backupUrl, timeout_s: p.walArchiveTimeoutS },
+        // The CA certificate is public; its key is not handed out (members ask the router to sign).
+        tls: {
+          ca_cert: ca.certificatePem,
+          issuer_url: backupUrl,
+          client_tls: p.clientTls,
+          rotation: p.tlsRotation,
+          validity_ms: certificateValidityMs,
+        },
         restore:
           i === 0 && p.restore !== null
             ? {
@@ -309,30 +351,41 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
     backupIntervalMs: p.backupIntervalH * 3_600_000,
     backupRequest: p.backupNow,
     binDir: PG_BIN_DIR,
+    tls: { caCertificate: ca.certificatePem, caPrivateKey: ca.privateKeyPem, certificateValidityMs },
   };
   const hosts = addresses.map((a) => `${a.host}:${a.pgPort}`).join(',');
+  // libpq's sslmode=require: encrypted, whatever CA (verify-full needs the published ca_cert in a file).
+  const ssl = p.clientTls === 'required' ? 'sslmode=require' : '';
+  const query = (...items: string[]) => {
+    const q = [...items, ssl].filter((x) => x !== '').join('&');
+    return q === '' ? '' : `?${q}`;
+  };
   const publishShared: Record<string, Record<string, unknown>> = {};
   for (const db of databases) {
     if (db.state === 'absent') continue;
     const user = encodeURIComponent(db.role);
     const pass = encodeURIComponent(db.password);
     publishShared[db.reference] = {
-      database_url: `postgresql://${user}:${pass}@${hosts}/${db.name}?target_session_attrs=read-write&connect_timeout=3`,
-      rw_url: `postgresql://${user}:${pass}@${ip}:${rwPort}/${db.name}`,
-      ro_url: `postgresql://${user}:${pass}@${ip}:${roPort}/${db.name}`,
+      database_url: `postgresql://${user}:${pass}@${hosts}/${db.name}${query('target_session_attrs=read-write', 'connect_timeout=3')}`,
+      rw_url: `postgresql://${user}:${pass}@${ip}:${rwPort}/${db.name}${query()}`,
+      ro_url: `postgresql://${user}:${pass}@${ip}:${roPort}/${db.name}${query()}`,
       host: ip,
       port: rwPort,
       ro_port: roPort,
       dbname: db.name,
       user: db.role,
       password: db.password,
+      ca_cert: ca.certificatePem,
     };
   }
   for (const [reference, problem] of Object.entries(problems)) publishShared[reference] = { error: problem };
   const running = input.state === 'started';
   return {
     requests,
-    files: [{ path: 'router.json', content: `${JSON.stringify(routerConfig, null, 2)}\n`, mode: 0o600, reload: true }],
+    files: [
+      { path: 'router.json', content: `${JSON.stringify(routerConfig, null, 2)}\n`, mode: 0o600, reload: true },
+      { path: 'cluster-ca.crt', content: ca.certificatePem, mode: 0o644, reload: true },
+    ],
     services: running
       ? [
           {
@@ -354,6 +407,8 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
       backup_token: backupToken,
       paused: p.paused,
       maintenance: p.maintenance,
+      client_tls: p.clientTls,
+      ca_cert: ca.certificatePem,
     },
     publishShared,
   };
@@ -363,6 +418,20 @@ function archiveOf(value: unknown, token: string): KeeperConfig['archive'] {
   const a = value as { url?: unknown; timeout_s?: unknown } | undefined;
   if (typeof a?.url !== 'string') return null;
   return { url: a.url, token, timeoutS: typeof a.timeout_s === 'number' ? a.timeout_s : 60 };
+}
+
+function tlsOf(value: unknown): KeeperConfig['tls'] {
+  const t = value as
+    | { ca_cert?: unknown; issuer_url?: unknown; client_tls?: unknown; rotation?: unknown; validity_ms?: unknown }
+    | undefined;
+  if (typeof t?.ca_cert !== 'string' || typeof t.issuer_url !== 'string') return null;
+  return {
+    caCertificate: t.ca_cert,
+    issuerUrl: t.issuer_url,
+    clientTls: t.client_tls === 'required' ? 'required' : 'optional',
+    rotation: typeof t.rotation === 'string' ? t.rotation : null,
+    validityMs: typeof t.validity_ms === 'number' ? t.validity_ms : 90 * 86_400_000,
+  };
 }
 
 function memberProfile(input: ProfileInput): PartitionPlan {
@@ -395,6 +464,7 @@ function memberProfile(input: ProfileInput): PartitionPlan {
     settings: (q.settings as KeeperConfig['settings'] | undefined) ?? {},
     archive: archiveOf(q.archive, derive(secret, 'peer')),
     restore: (q.restore as KeeperConfig['restore'] | undefined) ?? null,
+    tls: tlsOf(q.tls),
     peerToken: derive(secret, 'peer'),
     replicationPassword: derive(secret, 'replication'),
     superuserPassword: derive(secret, 'superuser'),

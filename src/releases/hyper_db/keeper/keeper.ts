@@ -46,6 +46,7 @@ import {
 import { callPeer, startPeerServer } from './peer-api.js';
 import { KeeperState } from './keeper-state.js';
 import { NOT_RUNNING, PostgresControl, type PgObservation } from './postgres-control.js';
+import { ServerCertificate } from './server-certificate.js';
 
 const now = (): number => performance.now();
 const TICK_MS = 100;
@@ -69,6 +70,7 @@ export class Keeper {
   private configMtimeMs = 0;
   private readonly pg: PostgresControl;
   private readonly state: KeeperState;
+  private readonly certificate: ServerCertificate;
   private role: MemberRole = 'empty';
   private obs: PgObservation = NOT_RUNNING;
   private server: Server | undefined;
@@ -112,6 +114,12 @@ export class Keeper {
     this.pg = new PostgresControl(this.config);
     this.appliedSettings = JSON.stringify(this.config.settings);
     this.state = new KeeperState(join(this.config.partitionPath, 'keeper-state.json'));
+    this.certificate = new ServerCertificate({
+      confDir: this.pg.confDir,
+      member: this.config.name,
+      host: this.config.host,
+      log: this.log,
+    });
   }
 
   private readConfig(): KeeperConfig {
@@ -185,6 +193,7 @@ export class Keeper {
     this.ticking = true;
     try {
       await this.reloadConfigIfChanged();
+      this.maintainCertificate();
       this.obs = await this.pg.observe();
       this.pendingRestart = this.obs.pendingRestart;
       if (this.settingsToAnnounce !== null) {
@@ -212,7 +221,8 @@ export class Keeper {
     const before = this.config;
     this.config = this.readConfig();
     this.pg.setConfig(this.config);
-    const rendered = (c: KeeperConfig) => JSON.stringify([c.peers, c.adminHosts, c.archive, c.settings]);
+    const rendered = (c: KeeperConfig) =>
+      JSON.stringify([c.peers, c.adminHosts, c.archive, c.settings, c.tls?.caCertificate, c.tls?.clientTls]);
     // Settings that need a restart wait for the next one (docs/hyper-db.md, "Not done yet").
     if (rendered(before) !== rendered(this.config)) {
       await this.pg.writeStaticConfig();
@@ -224,6 +234,15 @@ export class Keeper {
     if (sw && sw.id !== this.state.get().handledSwitchover && this.role !== 'primary')
       this.state.update({ handledSwitchover: sw.id });
     this.log('configuration reloaded');
+  }
+
+  /** A new server certificate when one is due (in the background); PostgreSQL reloads it for new sessions. */
+  private maintainCertificate(): void {
+    const tls = this.config.tls;
+    if (tls === null) return;
+    this.certificate.maintain(tls, this.config.peerToken, async () => {
+      if (this.pg.postmasterPid() !== null) await this.pg.reload();
+    });
   }
 
   private async actAsPrimary(): Promise<void> {
@@ -941,6 +960,7 @@ export class Keeper {
       events: st.events.slice(-10),
       switchover: st.lastSwitchover,
       failovers: st.failovers,
+      tls: this.certificate.status(),
     };
   }
 
@@ -986,6 +1006,7 @@ export class Keeper {
       failovers: s.failovers,
       last_event: s.events.at(-1) ?? null,
       switchover: s.switchover,
+      tls_serial: s.tls?.serial ?? null,
     };
     const text = JSON.stringify(doc);
     if (text === this.lastPublished) return;

@@ -7,7 +7,12 @@
  * so nothing that differs between members may live there. The server starts
  * with `-c config_file=pgconf/postgresql.conf`, which includes
  * `pgconf/dynamic.conf` (primary_conninfo, synchronous_standby_names) that
- * the keeper rewrites and reloads on role changes.
+ * the keeper rewrites and reloads on role changes, and `pgconf/tls.conf`
+ * (the server certificate in use, see server-certificate.ts).
+ *
+ * TLS: remote logins go through `hostssl` lines; connections this member
+ * opens to another (replication, pg_rewind, pg_basebackup) verify the
+ * other's certificate against the cluster CA (`sslmode=verify-full`).
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
@@ -54,10 +59,13 @@ export class PostgresControl {
   readonly confDir: string;
   readonly runDir: string;
   readonly logFile: string;
+  /** The cluster CA, for verifying the members this one connects to. */
+  readonly caFile: string;
 
   constructor(private config: KeeperConfig) {
     this.dataDir = join(config.partitionPath, 'pgdata');
     this.confDir = join(config.partitionPath, 'pgconf');
+    this.caFile = join(this.confDir, 'tls', 'ca.crt');
     this.runDir = join(config.partitionPath, 'run');
     this.logFile = join(config.partitionPath, 'var', 'postgresql.log');
   }
@@ -160,19 +168,29 @@ export class PostgresControl {
       settings.archive_timeout = c.archive.timeoutS;
     }
     const lines = Object.entries(settings).map(([k, v]) => `${k} = ${quoteSetting(v)}`);
+    // tls.conf appears (ssl = on and the certificate files) once this member has a certificate.
+    if (c.tls !== null) lines.push(`include_if_exists = ${quoteSetting(join(this.confDir, 'tls.conf'))}`);
     lines.push(`include_if_exists = ${quoteSetting(join(this.confDir, 'dynamic.conf'))}`);
     await writeFile(join(this.confDir, 'postgresql.conf'), `${lines.join('\n')}\n`, { mode: 0o600 });
+    if (c.tls !== null) {
+      await mkdir(join(this.confDir, 'tls'), { recursive: true, mode: 0o700 });
+      await writeFile(this.caFile, c.tls.caCertificate, { mode: 0o600 });
+    }
     // Passwords (43 random characters each, derived from the cluster secret) are the gate: on one machine
     // loopback connections come from 127.0.0.1 whatever the member's address, so source addresses prove nothing.
+    // TLS keeps them (and the data) off the wire: `hostssl` lines match TLS connections only, and a plain
+    // connection that matches no line is refused ("no encryption").
+    const host = c.tls === null ? 'host' : 'hostssl';
     const hba = [
       '# written by the hyper_db keeper; first match wins',
       'local all all trust',
-      `host replication ${REPLICATION_USER} all scram-sha-256`,
-      `host replication ${SUPERUSER} all scram-sha-256`,
+      `${host} replication ${REPLICATION_USER} all scram-sha-256`,
+      `${host} replication ${SUPERUSER} all scram-sha-256`,
       'host replication all all reject',
-      `host all ${SUPERUSER} all scram-sha-256`,
+      `${host} all ${SUPERUSER} all scram-sha-256`,
       `host all ${REPLICATION_USER} all reject`,
-      'host all all all scram-sha-256',
+      `host all ${SUPERUSER} all reject`,
+      `${c.tls?.clientTls === 'optional' ? 'host' : host} all all all scram-sha-256`,
     ];
     await writeFile(join(this.confDir, 'pg_hba.conf'), `${hba.join('\n')}\n`, { mode: 0o600 });
     await writeFile(join(this.confDir, 'pg_ident.conf'), '', { mode: 0o600 });
@@ -210,6 +228,7 @@ export class PostgresControl {
       // A passfile, not password=: PostgreSQL logs primary_conninfo's value when it changes.
       `passfile=${join(this.confDir, 'pgpass')}`,
       `application_name=${this.config.name}`,
+      ...(this.config.tls === null ? [] : ['sslmode=verify-full', `sslrootcert=${this.caFile}`]),
       'connect_timeout=2',
       'keepalives_idle=2',
       'keepalives_interval=1',
@@ -251,7 +270,7 @@ export class PostgresControl {
       ['-h', source.host, '-p', String(source.pgPort), '-U', REPLICATION_USER, '-D', tmp, '-X', 'stream', '-c', 'fast'],
       {
         timeout: 600_000,
-        env: { ...process.env, PGPASSWORD: this.config.replicationPassword, PGCONNECT_TIMEOUT: '3' },
+        env: { ...process.env, ...this.tlsEnv(), PGPASSWORD: this.config.replicationPassword, PGCONNECT_TIMEOUT: '3' },
       },
     );
     await rm(this.dataDir, { recursive: true, force: true });
@@ -334,6 +353,7 @@ export class PostgresControl {
       database: 'postgres',
       connectionTimeoutMillis: 3000,
       statement_timeout: 120_000,
+      ...(this.config.tls === null ? {} : { ssl: { ca: this.config.tls.caCertificate } }),
     });
     admin.on('error', () => {});
     try {
@@ -345,8 +365,13 @@ export class PostgresControl {
     const conn = `host=${source.host} port=${source.pgPort} user=${SUPERUSER} dbname=postgres connect_timeout=3`;
     await exec(this.bin('pg_rewind'), ['-D', this.dataDir, `--source-server=${conn}`], {
       timeout: 600_000,
-      env: { ...process.env, PGPASSWORD: this.config.superuserPassword },
+      env: { ...process.env, ...this.tlsEnv(), PGPASSWORD: this.config.superuserPassword },
     });
+  }
+
+  /** libpq environment of the tools this member runs against another (pg_basebackup, pg_rewind). */
+  private tlsEnv(): Record<string, string> {
+    return this.config.tls === null ? {} : { PGSSLMODE: 'verify-full', PGSSLROOTCERT: this.caFile };
   }
 
   /** Starts the postmaster, detached (it outlives a crashed keeper, which adopts it on restart). */

@@ -6,6 +6,7 @@
  *   GET  /wal/NAME            the same (restore_command; peer or backup token)
  *   GET  /backups             [BackupInfo] newest last (peer or backup token)
  *   GET  /backups/ID.tar      a verified base backup as a tar stream (peer or backup token)
+ *   POST /tls/certificate     CertificateRequestBody → {certificate} (a member's server certificate; peer token)
  *
  * Base backups: `pg_basebackup` from the primary (plain format, WAL
  * included, checksummed manifest) into a temporary directory, checked with
@@ -27,6 +28,13 @@ const exec = promisify(execFile);
 const WAL_NAME = /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F]{8}\.history$/;
 const BACKUP_ID = /^\d{8}T\d{6}Z$/;
 const MAX_WAL_BYTES = 64 * 1024 * 1024;
+const MAX_CERTIFICATE_REQUEST_BYTES = 16 * 1024;
+
+/** Signs a member's server certificate, or says why not. */
+export type CertificateIssuer = (
+  member: string,
+  publicKeyPem: string,
+) => { certificate: string } | { refused: string; status: 400 | 404 };
 
 export interface BackupInfo {
   id: string;
@@ -53,6 +61,9 @@ export class BackupStore {
       peerToken: () => string;
       backupToken: () => string;
       superuserPassword: () => string;
+      /** libpq environment for pg_basebackup (sslmode, the cluster CA). */
+      tlsEnv: () => Record<string, string>;
+      issueCertificate: CertificateIssuer;
       log: (line: string) => void;
     },
   ) {
@@ -137,7 +148,12 @@ export class BackupStore {
         ],
         {
           timeout: 3_600_000,
-          env: { ...process.env, PGPASSWORD: this.options.superuserPassword(), PGCONNECT_TIMEOUT: '5' },
+          env: {
+            ...process.env,
+            ...this.options.tlsEnv(),
+            PGPASSWORD: this.options.superuserPassword(),
+            PGCONNECT_TIMEOUT: '5',
+          },
         },
       );
       await exec(join(this.options.binDir, 'pg_verifybackup'), [tmp], { timeout: 3_600_000 });
@@ -165,6 +181,38 @@ export class BackupStore {
     }
   }
 
+  private async serveCertificate(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_CERTIFICATE_REQUEST_BYTES) {
+        res.writeHead(413).end('body too large');
+        return;
+      }
+      chunks.push(chunk);
+    }
+    let body: { member?: unknown; publicKey?: unknown };
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
+    } catch {
+      res.writeHead(400).end('body is not JSON');
+      return;
+    }
+    if (typeof body.member !== 'string' || typeof body.publicKey !== 'string') {
+      res.writeHead(400).end('expected {member, publicKey}');
+      return;
+    }
+    let answer: ReturnType<CertificateIssuer>;
+    try {
+      answer = this.options.issueCertificate(body.member, body.publicKey);
+    } catch (error) {
+      answer = { refused: `cannot sign: ${(error as Error).message}`, status: 400 };
+    }
+    if ('refused' in answer) res.writeHead(answer.status).end(answer.refused);
+    else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+  }
+
   private authorized(req: IncomingMessage, write: boolean): boolean {
     const given = Buffer.from(req.headers.authorization ?? '');
     const tokens = write ? [this.options.peerToken()] : [this.options.peerToken(), this.options.backupToken()];
@@ -176,7 +224,7 @@ export class BackupStore {
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = (req.url ?? '').split('?')[0] ?? '';
-    const write = req.method === 'PUT';
+    const write = req.method !== 'GET';
     if (!this.authorized(req, write)) {
       res.writeHead(401).end('missing or wrong token');
       return;
@@ -219,6 +267,10 @@ export class BackupStore {
         res.writeHead(201).end();
         return;
       }
+    }
+    if (req.method === 'POST' && url === '/tls/certificate') {
+      await this.serveCertificate(req, res);
+      return;
     }
     if (req.method === 'GET' && url === '/backups') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.list()));

@@ -10,6 +10,9 @@
  *   primary (least privilege: each role owns its database, nothing else;
  *   PUBLIC cannot connect), passwords kept in step, dropped when gone.
  * - Cluster status for the master: `.hox/publish.json`.
+ * - The cluster CA: signs the members' server certificates (`POST
+ *   /tls/certificate` on the backup API), valid for the member's address and
+ *   the router's (its endpoints pass TLS through to the member untouched).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
@@ -17,7 +20,8 @@ import net from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { callPeer } from '../keeper/peer-api.js';
-import { BackupStore } from './backup-store.js';
+import { issueServerCertificate } from '../tls/certificates.js';
+import { BackupStore, type CertificateIssuer } from './backup-store.js';
 import { SUPERUSER, type MemberAddress, type MemberStatus, type RouterConfig } from '../protocol.js';
 
 const POLL_MS = 150;
@@ -59,8 +63,29 @@ export class Router {
       peerToken: () => this.config.peerToken,
       backupToken: () => this.config.backupToken,
       superuserPassword: () => this.config.superuserPassword,
+      tlsEnv: (): Record<string, string> =>
+        this.config.tls === null
+          ? {}
+          : { PGSSLMODE: 'verify-full', PGSSLROOTCERT: join(partitionPath, 'cluster-ca.crt') },
+      issueCertificate: (member, publicKey) => this.issueCertificate(member, publicKey),
       log,
     });
+  }
+
+  private issueCertificate(member: string, publicKeyPem: string): ReturnType<CertificateIssuer> {
+    const c = this.config;
+    if (c.tls === null) return { refused: 'TLS is not enabled on this cluster', status: 404 };
+    const address = c.members.find((m) => m.name === member);
+    if (address === undefined) return { refused: `member '${member}' is not known to the router (yet)`, status: 404 };
+    const certificate = issueServerCertificate({
+      ca: { certificatePem: c.tls.caCertificate, privateKeyPem: c.tls.caPrivateKey },
+      publicKeyPem,
+      commonName: member,
+      ipAddresses: [...new Set([address.host, c.host])],
+      validityMs: c.tls.certificateValidityMs,
+    });
+    this.log(`server certificate signed for ${member} (${address.host}, ${c.host})`);
+    return { certificate };
   }
 
   private read(): RouterConfig {
@@ -189,6 +214,7 @@ export class Router {
       connectionTimeoutMillis: 2000,
       statement_timeout: 10_000,
       application_name: 'hyper_db router',
+      ...(this.config.tls === null ? {} : { ssl: { ca: this.config.tls.caCertificate } }),
     });
     client.on('error', () => {});
     try {
@@ -253,6 +279,7 @@ export class Router {
         lag_mib: s?.lagBytes == null ? null : Math.floor(s.lagBytes / 1048576),
         maintenance: s?.maintenance ?? false,
         sync_state: this.syncStateOf(m.name),
+        tls: s?.tls == null ? null : { serial: s.tls.serial, not_after: s.tls.notAfter, rotation: s.tls.rotation },
       };
     });
     const events = this.config.members

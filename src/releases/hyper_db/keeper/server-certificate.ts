@@ -1,0 +1,165 @@
+/**
+ * The server certificate a member's PostgreSQL presents, and its renewal.
+ *
+ * The member generates its key pair itself and sends only the public key to
+ * the router (`POST /tls/certificate`, peer token), which signs a
+ * certificate with the cluster CA for the addresses it knows for the member
+ * (its own and the router's, since the router's endpoints forward TLS
+ * untouched). A new certificate is due when there is none, when two thirds
+ * of its life have passed, when the cluster CA changed, or when a rotation
+ * request (`tls_rotate`) has a new id.
+ *
+ * Files (`pgconf/tls/`, 0600, the partition user's): `server-<serial>.key`
+ * and `.crt` are written first, then `pgconf/tls.conf` is switched to them
+ * atomically; the caller then reloads PostgreSQL, which applies the new
+ * certificate to new connections only — open sessions keep theirs, so a
+ * rotation interrupts nothing. The previous pair is kept until the next
+ * renewal.
+ */
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CertificateRequestBody, KeeperTls, MemberTlsStatus } from '../protocol.js';
+
+const ISSUE_TIMEOUT_MS = 3000;
+/** Between two failed requests (the router may not know this member yet, right after it was created). */
+const RETRY_MS = 1000;
+
+interface Installed extends MemberTlsStatus {
+  notBefore: string;
+  /** The CA that signed it. */
+  ca: string;
+}
+
+export class ServerCertificate {
+  private installed: Installed | null;
+  private renewing = false;
+  private retryAt = 0;
+  private lastError = '';
+  private readonly dir: string;
+  private readonly stateFile: string;
+
+  constructor(
+    private readonly options: {
+      confDir: string;
+      member: string;
+      /** This member's address: the certificate must be valid for it. */
+      host: string;
+      log: (line: string) => void;
+    },
+  ) {
+    this.dir = join(options.confDir, 'tls');
+    this.stateFile = join(this.dir, 'server.json');
+    this.installed = readInstalled(this.stateFile);
+  }
+
+  status(): MemberTlsStatus | null {
+    const i = this.installed;
+    return i === null ? null : { serial: i.serial, notAfter: i.notAfter, rotation: i.rotation };
+  }
+
+  /** Why a new certificate is needed now, or null. */
+  due(tls: KeeperTls, nowMs = Date.now()): string | null {
+    const i = this.installed;
+    if (i === null || !existsSync(join(this.options.confDir, 'tls.conf'))) return 'no certificate yet';
+    if (i.ca !== tls.caCertificate) return 'the cluster CA changed';
+    if (tls.rotation !== null && tls.rotation !== i.rotation) return `rotation ${tls.rotation} requested`;
+    const from = Date.parse(i.notBefore);
+    const until = Date.parse(i.notAfter);
+    if (nowMs > from + ((until - from) * 2) / 3) return `it expires at ${i.notAfter}`;
+    return null;
+  }
+
+  /**
+   * Starts a renewal when one is due and none is running; `installed` runs once the new files are in
+   * place (the caller reloads PostgreSQL). Never throws: a failure is logged and retried after a pause.
+   */
+  maintain(tls: KeeperTls, token: string, installed: () => Promise<void>): void {
+    if (this.renewing || Date.now() < this.retryAt) return;
+    const reason = this.due(tls);
+    if (reason === null) return;
+    this.renewing = true;
+    void this.renew(tls, token, reason)
+      .then(installed)
+      .then(() => (this.lastError = ''))
+      .catch((error: unknown) => {
+        this.retryAt = Date.now() + RETRY_MS;
+        const message = (error as Error).message;
+        if (message !== this.lastError) this.options.log(`server certificate: ${message}`);
+        this.lastError = message;
+      })
+      .finally(() => (this.renewing = false));
+  }
+
+  private async renew(tls: KeeperTls, token: string, reason: string): Promise<void> {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const body: CertificateRequestBody = {
+      member: this.options.member,
+      publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    };
+    const response = await fetch(new URL('/tls/certificate', tls.issuerUrl), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(ISSUE_TIMEOUT_MS),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`the router refused (HTTP ${response.status}): ${text.slice(0, 200)}`);
+    const pem = (JSON.parse(text) as { certificate?: unknown }).certificate;
+    if (typeof pem !== 'string') throw new Error('the router answered without a certificate');
+    const cert = new X509Certificate(pem);
+    // Checked before PostgreSQL is pointed at it: a wrong certificate would fail every new TLS session.
+    if (!cert.checkPrivateKey(privateKey)) throw new Error('the certificate is not for the key sent');
+    if (!cert.verify(new X509Certificate(tls.caCertificate).publicKey))
+      throw new Error('the certificate is not signed by the cluster CA');
+    if (cert.checkIP(this.options.host) === undefined)
+      throw new Error(`the certificate is not valid for ${this.options.host}`);
+
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const serial = cert.serialNumber;
+    const keyFile = join(this.dir, `server-${serial}.key`);
+    const certFile = join(this.dir, `server-${serial}.crt`);
+    await writeFile(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+    await writeFile(certFile, pem, { mode: 0o600 });
+    const conf = join(this.options.confDir, 'tls.conf');
+    await writeFile(
+      `${conf}.tmp`,
+      [
+        '# written by the hyper_db keeper (server-certificate.ts)',
+        'ssl = on',
+        `ssl_cert_file = '${certFile}'`,
+        `ssl_key_file = '${keyFile}'`,
+        "ssl_min_protocol_version = 'TLSv1.2'",
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    await rename(`${conf}.tmp`, conf);
+    const previous = this.installed?.serial;
+    const next: Installed = {
+      serial,
+      notBefore: new Date(cert.validFrom).toISOString(),
+      notAfter: new Date(cert.validTo).toISOString(),
+      rotation: tls.rotation,
+      ca: tls.caCertificate,
+    };
+    await writeFile(`${this.stateFile}.tmp`, JSON.stringify(next), { mode: 0o600 });
+    await rename(`${this.stateFile}.tmp`, this.stateFile);
+    this.installed = next;
+    const keep = new Set([serial, previous]);
+    for (const f of readdirSync(this.dir)) {
+      const match = /^server-([0-9A-F]+)\.(key|crt)$/.exec(f);
+      if (match !== null && !keep.has(match[1])) await rm(join(this.dir, f), { force: true });
+    }
+    this.options.log(`server certificate ${serial} installed (${reason}); valid until ${next.notAfter}`);
+  }
+}
+
+function readInstalled(path: string): Installed | null {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Installed;
+  } catch {
+    return null;
+  }
+}
