@@ -1,8 +1,10 @@
 /**
  * hyper_db's longer fault scenarios (../shared/specs/hyperdb-scenarios.md),
  * black box, on one cluster: short freeze (4), master down (7), isolated
- * primary (5), primary and a standby lost together (15). Run by
- * `npm run test:long` (part of `npm run check`).
+ * primary (5), strict mode (13), rewind
+ * failure and rebuild (10, 17), rolling restart (19), a lagging standby (16,
+ * 12), primary and a standby lost together (15), point-in-time restore (18).
+ * Run by `npm run test:long` (part of `npm run check`).
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,6 +57,14 @@ async function finishWriter(s: ClusterStatus): Promise<void> {
 async function nodeOf(member: string): Promise<string> {
   const [tree] = (await p.admin.call('listTreeStatus', { title: CLUSTER })).result_list;
   return tree!.instance_list.find((i) => i.title === member)!.computer_guid!;
+}
+
+type Member = ClusterStatus['members'][number];
+
+async function keeperPidOf(member: string): Promise<number> {
+  for (const pid of await p.memberPids(CLUSTER, member))
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('keeper/main')) return pid;
+  throw new Error(`no keeper process for ${member}`);
 }
 
 async function killMember(member: string): Promise<string> {
@@ -334,6 +344,88 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
       `rolling restart: all members on the new setting after ${Math.round(performance.now() - t0)} ms; largest write gap ${Math.round(gap)} ms`,
     );
     await finishWriter(s);
+  }, 300_000);
+
+  it('16/12: a standby behind the lag limit is refused as a switchover target and never stands; the other standby is promoted', async () => {
+    const LIMIT = 1024 * 1024;
+    await p.requestCluster(CLUSTER, { ...BASE, max_lag_bytes: LIMIT });
+    let s = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    const primary = primaryOf(s);
+    const [lagging, other] = s.members.filter((m) => m.name !== s.primary) as [Member, Member];
+    writer = startWriter(s);
+    await writer.waitForAck(performance.now(), 30_000);
+    const fill = async (rows: number) => {
+      const client = new pg.Client(clientConfigFromUrl(String(db.rw_url), String(db.ca_cert)));
+      await client.connect();
+      try {
+        await client.query('CREATE TABLE IF NOT EXISTS lag_fill (id serial, pad text)');
+        // About 530 bytes of WAL a row.
+        await client.query(`INSERT INTO lag_fill (pad) SELECT repeat('x', 500) FROM generate_series(1, ${rows})`);
+      } finally {
+        await client.end();
+      }
+    };
+
+    // 12: replay paused on one standby, 8 MB written: a switchover to it is refused, with the reason.
+    const onLagging = await p.superuserClient(CLUSTER, lagging.name);
+    let receiver: number | undefined;
+    try {
+      await onLagging.query('SELECT pg_wal_replay_pause()');
+      await fill(15_000);
+      await p.requestCluster(CLUSTER, { ...BASE, max_lag_bytes: LIMIT, switchover: { id: 'lag-1', to: lagging.name } });
+      const refused = await p.waitForCluster(CLUSTER, (x) => x.switchover?.id === 'lag-1', 30_000);
+      expect(refused.switchover?.result).toBe('refused');
+      expect(refused.switchover?.reason).toMatch(
+        new RegExp(`^${lagging.name} lags \\d+ bytes behind in replay \\(limit ${LIMIT}\\)$`),
+      );
+      expect(refused.primary).toBe(primary.name);
+      await onLagging.query('SELECT pg_wal_replay_resume()');
+
+      // 16: its WAL receiver frozen, 8 MB more: it falls behind in what it has received.
+      const { rows } = await onLagging.query<{ pid: number }>('SELECT pid FROM pg_stat_wal_receiver');
+      receiver = rows[0]?.pid;
+      expect(receiver, 'the standby has a WAL receiver').toBeDefined();
+      process.kill(receiver!, 'SIGSTOP');
+      await fill(15_000);
+      s = await p.waitForCluster(
+        CLUSTER,
+        (x) => (x.members.find((m) => m.name === lagging.name)?.lag_mib ?? 0) >= 2,
+        30_000,
+      );
+      expect(s.members.find((m) => m.name === other.name)?.lag_mib).toBe(0);
+
+      // The primary dies. The other standby's keeper is frozen for 5 s, so the lagging one is alone to
+      // decide whether to stand once its promise to the dead primary expires: it must not.
+      const tLogs = Date.now();
+      const otherKeeper = await keeperPidOf(other.name);
+      const node = await killMember(primary.name);
+      process.kill(otherKeeper, 'SIGSTOP');
+      try {
+        await sleep(5000);
+      } finally {
+        process.kill(otherKeeper, 'SIGCONT');
+      }
+      const after = await p.waitForCluster(CLUSTER, (x) => x.primary !== null && x.primary !== primary.name, 30_000);
+      expect(after.primary).toBe(other.name);
+      const declined = (await p.serviceLog(CLUSTER, lagging.name, 'keeper'))
+        .split('\n')
+        .filter((l) => Date.parse(l.slice(0, 24)) >= tLogs && /not standing for election/.test(l));
+      expect(declined.length, 'the lagging standby declined to stand').toBeGreaterThan(0);
+      process.kill(receiver!, 'SIGCONT');
+      receiver = undefined;
+      p.startAgent(node);
+      s = await p.waitForCluster(CLUSTER, (x) => healthy(3)(x) && x.primary === other.name, 180_000);
+      const promotions = ((s.events ?? []) as PublishedEvent[]).filter(
+        (e) => e.member === lagging.name && Date.parse(e.at) >= tLogs && /promoted/.test(e.detail),
+      );
+      expect(promotions).toEqual([]);
+      report.push(`lagging standby: ${declined[0]?.slice(25) ?? ''}`);
+      await finishWriter(s);
+    } finally {
+      if (receiver !== undefined) process.kill(receiver, 'SIGCONT');
+      await onLagging.end().catch(() => {});
+    }
+    await p.requestCluster(CLUSTER, BASE);
   }, 300_000);
 
   it('15: when the primary and a standby die together, the survivor is not promoted until someone accepts data loss', async () => {

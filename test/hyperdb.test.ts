@@ -200,13 +200,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     }
 
     // Replication: the primary's WAL senders serve TLS sessions (its unix socket, as the superuser; we are root).
-    const local = new pg.Client({
-      host: join(await p.partitionPath(CLUSTER, primary.name), 'run'),
-      port: primary.port,
-      user: 'hox_super',
-      database: 'postgres',
-    });
-    await local.connect();
+    const local = await p.superuserClient(CLUSTER, primary.name);
     try {
       const { rows } = await local.query(
         'SELECT r.application_name AS name, s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) ORDER BY 1',

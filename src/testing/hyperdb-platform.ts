@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import type pg from 'pg';
+import pg from 'pg';
 import { removePartitionUser } from '../agent/format/partition-formatter.js';
 import { partitionLayouts } from '../agent/format/partition-layout.js';
 import { isNotReady, type MasterClient } from '../client/master-client.js';
@@ -45,6 +45,8 @@ export interface ClusterStatus {
     streaming: boolean;
     sync_state: string | null;
     maintenance: boolean;
+    /** MiB of WAL the member has not received yet, as of the primary's last heartbeat (null: unknown). */
+    lag_mib?: number | null;
     /** The server certificate the member's PostgreSQL presents (null before it has one). */
     tls?: { serial: string; not_after: string; rotation: string | null } | null;
   }[];
@@ -82,6 +84,13 @@ export interface HyperDbPlatform {
   memberPids(title: string, member: string): Promise<number[]>;
   /** The partition directory of an instance of the cluster's tree. */
   partitionPath(title: string, instance: string): Promise<string>;
+  /**
+   * A connected superuser session on a member's PostgreSQL, through its unix socket (needs root: the
+   * socket's directory belongs to the partition's user, mode 0700). The caller ends it.
+   */
+  superuserClient(title: string, member: string): Promise<pg.Client>;
+  /** The whole log of a service of an instance (`keeper`, `router`), for assertions on what it decided. */
+  serviceLog(title: string, instance: string, service: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -306,6 +315,27 @@ export async function startHyperDbPlatform(
       return pids;
     },
     partitionPath,
+    async superuserClient(title, member) {
+      const i = await instanceOf(title, member);
+      const port = (i.connection_parameters as { port?: unknown }).port;
+      if (typeof port !== 'number') throw new Error(`${member} has not published its port`);
+      const client = new pg.Client({
+        host: join(await partitionPath(title, member), 'run'),
+        port,
+        user: 'hox_super',
+        database: 'postgres',
+        connectionTimeoutMillis: 3000,
+      });
+      client.on('error', () => {});
+      await client.connect();
+      return client;
+    },
+    async serviceLog(title, instance, service) {
+      const i = await instanceOf(title, instance);
+      const node = nodes.find((n) => n.id === i.computer_guid);
+      if (node === undefined || i.compute_partition_id === null) throw new Error(`${instance} is not allocated`);
+      return readFileSync(join(node.dataDir, 'logs', i.compute_partition_id, `${service}.log`), 'utf8');
+    },
     async stop() {
       for (const n of nodes) n.agent?.kill('SIGKILL');
       for (const n of nodes) {

@@ -448,9 +448,14 @@ export class Keeper {
     const leaderLsn = this.knownLeader?.lsn;
     if (leaderLsn) {
       const lag = lsnToBigInt(leaderLsn) - lsnToBigInt(this.obs.lsn);
+      // What it RECEIVED counts here, not what it replayed: a standby with every acknowledged commit
+      // must be able to stand (promotion replays the rest first), or a replay-paused standby holding the
+      // newest WAL — which must refuse its vote to anyone less advanced — would block every failover.
       if (lag > BigInt(c.maxLagBytes)) {
         this.electionBackoffUntil = t + 1000;
-        this.log(`not standing for election: ${lag} bytes behind the last known primary position`);
+        this.logElection(
+          `not standing for election: ${lag} bytes behind the last known primary position (limit ${c.maxLagBytes})`,
+        );
         return;
       }
     }
@@ -777,7 +782,7 @@ export class Keeper {
     const replica = replicas.find((r) => r.name === targetName);
     if (replica?.state !== 'streaming') return refuse(`${targetName} is not streaming from the primary`);
     if (replica.lagBytes > c.maxLagBytes)
-      return refuse(`${targetName} lags ${replica.lagBytes} bytes behind (limit ${c.maxLagBytes})`);
+      return refuse(`${targetName} lags ${replica.lagBytes} bytes behind in replay (limit ${c.maxLagBytes})`);
     const t0 = now();
     await this.pg.checkpoint().catch(() => {});
     const tStop = now();

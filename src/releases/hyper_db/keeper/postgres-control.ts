@@ -39,6 +39,10 @@ export interface PgObservation {
   upstream: string | null;
   /** Settings changed in the configuration that only a restart applies. */
   pendingRestart: boolean;
+  /**
+   * On a primary, its standbys. `lagBytes` is how far a standby's REPLAY is behind (what a switchover to it
+   * would wait for, and what its readers miss); what it has received and flushed is never further behind.
+   */
   replicas: { name: string; state: string; syncState: string; lagBytes: number }[];
 }
 
@@ -505,7 +509,7 @@ export class PostgresControl {
         replicas = (
           await this.query<{ name: string; state: string; sync_state: string; lag: string | null }>(
             `SELECT application_name AS name, state, sync_state,
-               (pg_current_wal_lsn() - coalesce(flush_lsn, '0/0'))::text AS lag
+               (pg_current_wal_lsn() - coalesce(replay_lsn, flush_lsn, '0/0'))::text AS lag
              FROM pg_stat_replication ORDER BY application_name`,
           )
         ).map((r) => ({ name: r.name, state: r.state, syncState: r.sync_state, lagBytes: Number(r.lag ?? 0) }));
