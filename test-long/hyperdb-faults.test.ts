@@ -1,12 +1,12 @@
 /**
  * hyper_db's longer fault scenarios (../shared/specs/hyperdb-scenarios.md),
  * black box, on one cluster: short freeze (4), master down (7), isolated
- * primary (5), strict mode (13), rewind
+ * primary (5), primary cut from one standby (6), strict mode (13), rewind
  * failure and rebuild (10, 17), rolling restart (19), a lagging standby (16,
  * 12), primary and a standby lost together (15), point-in-time restore (18).
  * Run by `npm run test:long` (part of `npm run check`).
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -211,6 +211,74 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
       await finishWriter(after);
     },
     240_000,
+  );
+
+  it.skipIf(netPartitionUnavailableReason() !== undefined)(
+    '6: the primary cut from one standby only: commits go on through the other (quorum), wait without loss in strict mode until the cut heals; no failover',
+    async () => {
+      let s = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+      const primary = primaryOf(s);
+      const cutOff = s.members.find((m) => m.name !== s.primary)!;
+      // The standby's PostgreSQL runs as its partition's user; libpq gives its WAL receiver no source
+      // address (it leaves from 127.0.0.1), so its traffic to the primary is told apart by that user.
+      const uid = statSync(await p.partitionPath(CLUSTER, cutOff.name)).uid;
+      writer = startWriter(s);
+      await writer.waitForAck(performance.now(), 30_000);
+      net = await createNetPartition();
+      const tCut = performance.now();
+      await net.cut(primary.host, cutOff.host); // the keepers (they bind their own addresses)
+      await net.cutUser(uid, primary.host); // the standby's WAL receiver (and anything else of its user)
+      s = await p.waitForCluster(
+        CLUSTER,
+        (x) => x.members.find((m) => m.name === cutOff.name)?.sync_state === 'disconnected',
+        30_000,
+      );
+      await sleep(3000);
+      const gap = Math.max(
+        0,
+        ...writer
+          .stats()
+          .gaps.filter((g) => g.toMs > tCut)
+          .map((g) => g.durationMs),
+      );
+      report.push(`primary cut from one quorum standby: largest write gap ${Math.round(gap)} ms`);
+      expect(gap).toBeLessThanOrEqual(10_000);
+      expect(writer.acked().filter((a) => a.ackedAtMs > performance.now() - 2000).length).toBeGreaterThan(10);
+      expect(s.primary).toBe(primary.name);
+      expect(primaryOf(s).term).toBe(primary.term);
+
+      // Strict mode: every standby must confirm, and one cannot: commits wait.
+      await p.requestCluster(CLUSTER, { ...BASE, sync_mode: 'strict' });
+      let tBlocked = 0;
+      for (let i = 0; i < 300 && tBlocked === 0; i++) {
+        const last = writer.acked().at(-1)?.ackedAtMs ?? 0;
+        if (performance.now() - last > 2000) tBlocked = last;
+        else await sleep(100);
+      }
+      expect(tBlocked, 'commits stopped in strict mode').toBeGreaterThan(0);
+      await sleep(4000);
+      expect(writer.acked().filter((a) => a.ackedAtMs > tBlocked)).toEqual([]);
+      s = (await p.clusterStatus(CLUSTER))!;
+      expect(s.primary).toBe(primary.name);
+      expect(primaryOf(s).term).toBe(primary.term);
+      const tHeal = performance.now();
+      await net.heal();
+      const resumed = await writer.waitForAck(tHeal, 60_000);
+      report.push(
+        `strict mode, one standby cut: commits resumed ${Math.round(resumed.ackedAtMs - tHeal)} ms after the cut healed`,
+      );
+      await net.dispose();
+      net = undefined;
+      await p.requestCluster(CLUSTER, BASE);
+      s = await p.waitForCluster(
+        CLUSTER,
+        (x) => x.sync_mode === 'quorum' && healthy(3)(x) && x.primary === primary.name,
+        60_000,
+      );
+      expect(primaryOf(s).term).toBe(primary.term);
+      await finishWriter(s);
+    },
+    300_000,
   );
 
   it('13: in strict mode, with every standby down commits wait, and complete when the standbys return', async () => {

@@ -136,6 +136,25 @@ describe.skipIf(unavailable !== undefined)(`net-partition${unavailable ? ` (skip
     expect(await reaches(A, B, port(B))).toBe('ok');
   });
 
+  it("cuts what one user's processes send to an address, whatever their source address", async () => {
+    const partition = await createNetPartition();
+    try {
+      // Another user's rule leaves this process (root) alone.
+      await partition.cutUser(65534, B);
+      expect(await reaches(A, B, port(B))).toBe('ok');
+      await partition.cutUser(process.getuid!(), B, port(B));
+      expect(await reaches(A, B, port(B))).toBe('timeout');
+      expect(await reaches(C, B, port(B))).toBe('timeout');
+      expect(await reaches(A, C, port(C))).toBe('ok');
+      expect(await reaches(B, A, port(A))).toBe('ok');
+      await expect(partition.cutUser(-1, B)).rejects.toThrow(/not a user id/);
+      await partition.heal();
+      expect(await reaches(A, B, port(B))).toBe('ok');
+    } finally {
+      await partition.dispose();
+    }
+  });
+
   it('removes tables left by dead processes, not live ones', async () => {
     const child = spawn(process.execPath, ['-e', '']);
     const deadPid = await new Promise<number>((resolve) => child.once('exit', () => resolve(child.pid!)));

@@ -1,6 +1,10 @@
 /**
  * Network partitions between loopback addresses, for fault tests: nftables
- * rules that drop every packet between two IPv4 addresses, in both directions.
+ * rules that drop every packet between two IPv4 addresses, in both directions,
+ * or every packet a user's processes send to an address ({@link
+ * NetPartition.cutUser}: for programs that cannot choose their source
+ * address — libpq binds none, so on one machine a PostgreSQL standby's
+ * connections to its primary all leave from 127.0.0.1).
  *
  * Each {@link createNetPartition} makes a table of its own,
  * `inet hox_test_<pid>_<n>`, with a filter chain on the `input` and on the
@@ -26,6 +30,12 @@ export interface NetPartition {
   cut(a: string, b: string): Promise<void>;
   /** Cuts `addr` from each of `others`. */
   isolate(addr: string, others: readonly string[]): Promise<void>;
+  /**
+   * Drops every packet that sockets of user `uid` send to `addr` (to `port` only, when given), whatever
+   * their source address: connections they open to it cannot be established, and those already open
+   * stall (their acknowledgements are dropped). Matched on the `output` hook (`meta skuid`).
+   */
+  cutUser(uid: number, addr: string, port?: number): Promise<void>;
   /** Removes every rule; the table stays, empty. */
   heal(): Promise<void>;
   /** Deletes the table. Idempotent; the partition cannot be used afterwards. */
@@ -191,6 +201,14 @@ export async function createNetPartition(): Promise<NetPartition> {
     cut,
     async isolate(addr: string, others: readonly string[]): Promise<void> {
       for (const other of others) await cut(addr, other);
+    },
+    async cutUser(uid: number, addr: string, port?: number): Promise<void> {
+      usable();
+      if (!Number.isInteger(uid) || uid < 0) throw new Error(`'${uid}' is not a user id`);
+      if (port !== undefined && (!Number.isInteger(port) || port <= 0 || port > 65535))
+        throw new Error(`'${port}' is not a port`);
+      const to = `ip daddr ${checkAddress(addr)}${port === undefined ? '' : ` tcp dport ${port}`}`;
+      await runNft(`add rule inet ${table} hox_output meta skuid ${uid} ${to} drop\n`);
     },
     async heal(): Promise<void> {
       usable();
