@@ -46,6 +46,8 @@ interface AppParameters {
   scale?: number;
   db_cluster?: { title: string; instance_guid: string };
   history?: AppRelease[];
+  /** Highest release number used so far, failed releases included: numbers are never reused. */
+  last_release_id?: number;
 }
 
 interface App {
@@ -146,7 +148,10 @@ async function followRelease(
       if (outcome.kind === 'serving') return { done: { ok: true, view } };
       if (outcome.kind === 'failed')
         return { done: { ok: false, view, replica: outcome.replica, reason: outcome.reason } };
-      const problems = treeProblems(tree).filter((p) => !p.startsWith(`${name}:`));
+      const problems = treeProblems(tree);
+      // The root refusing its parameters will not change by waiting.
+      const refused = problems.find((p) => p.startsWith(`${name}: parameters`));
+      if (refused !== undefined) throw new HoxError('HOX_BAD_REQUEST', `app '${name}' refused v${id}: ${refused}`);
       return { progress: problems.length === 0 ? outcome.line : `${outcome.line} — ${problems.join('; ')}` };
     },
   });
@@ -176,7 +181,7 @@ async function rollOut(
   }
   const previous = app.previous?.release;
   if (app.previous !== undefined && previous !== undefined) {
-    await requestApp(ctx.client, app.name, app.previous);
+    await requestApp(ctx.client, app.name, { ...app.previous, last_release_id: release.id });
     throw new HoxError(
       'HOX_CONFLICT',
       `${app.name}: v${release.id} failed on ${result.replica}: ${result.reason} — rolled back: v${previous.id} keeps serving`,
@@ -191,10 +196,12 @@ function nextRelease(
 ): {
   release: AppRelease;
   history: AppRelease[];
+  last_release_id: number;
 } {
   const known = [current?.release, ...(current?.history ?? [])].filter((r): r is AppRelease => r !== undefined);
-  const id = Math.max(0, ...known.map((r) => r.id)) + 1;
+  const id = Math.max(current?.last_release_id ?? 0, ...known.map((r) => r.id)) + 1;
   return {
+    last_release_id: id,
     release: { id, ...fields, created_at: new Date().toISOString() },
     history: (current?.release === undefined ? [] : [current.release, ...(current.history ?? [])]).slice(
       0,
@@ -242,7 +249,7 @@ export async function deployApp(ctx: AppContext, name: string, source: string, o
       await ctx.client.putArtifact(packed.sha256, packed.archive);
     }
     const current = existing?.parameters;
-    const { release, history } = nextRelease(current, {
+    const { release, history, last_release_id } = nextRelease(current, {
       artifact: packed.sha256,
       env: current?.release?.env ?? {},
       description: `deploy ${packed.description}`,
@@ -254,6 +261,7 @@ export async function deployApp(ctx: AppContext, name: string, source: string, o
       ...(scale === undefined ? {} : { scale }),
       ...(dbCluster === undefined ? {} : { db_cluster: dbCluster }),
       history,
+      last_release_id,
     };
     await rollOut(ctx, { name, previous: current }, next, { ...options, verb: 'deployed' });
   } finally {
@@ -288,7 +296,7 @@ export async function changeConfig(
     ...Object.keys(change.set ?? {}).map((k) => `set ${k}`),
     ...(change.unset ?? []).map((k) => `unset ${k}`),
   ].join(', ');
-  const { release, history } = nextRelease(app.parameters, {
+  const { release, history, last_release_id } = nextRelease(app.parameters, {
     artifact: current.artifact,
     env,
     description: `config: ${what}`,
@@ -296,7 +304,7 @@ export async function changeConfig(
   await rollOut(
     ctx,
     { name, previous: app.parameters },
-    { ...app.parameters, release, history },
+    { ...app.parameters, release, history, last_release_id },
     {
       ...options,
       verb: 'configured',
@@ -332,7 +340,11 @@ export async function rollbackApp(
         : `app '${name}' has no release v${to} in its history (${history.map((r) => `v${r.id}`).join(', ') || 'empty'})`,
       { field: '--to' },
     );
-  const { release, history: nextHistory } = nextRelease(app.parameters, {
+  const {
+    release,
+    history: nextHistory,
+    last_release_id,
+  } = nextRelease(app.parameters, {
     artifact: target.artifact,
     env: target.env,
     description: `rollback to v${target.id}`,
@@ -340,7 +352,7 @@ export async function rollbackApp(
   await rollOut(
     ctx,
     { name, previous: app.parameters },
-    { ...app.parameters, release, history: nextHistory },
+    { ...app.parameters, release, history: nextHistory, last_release_id },
     {
       ...options,
       verb: `rolled back to v${target.id}`,

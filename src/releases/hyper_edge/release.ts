@@ -104,6 +104,11 @@ const appParameters = {
       items: releaseSchema,
       description: 'Previous releases, newest first (rollback)',
     },
+    last_release_id: {
+      type: 'integer',
+      minimum: 0,
+      description: 'Highest release number ever used, failed ones included (numbers are never reused)',
+    },
   },
 } as const;
 
@@ -120,6 +125,11 @@ const replicaParameters = {
       properties: { id: { type: 'integer', minimum: 1 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
     },
     env: envSchema,
+    pg_ca_cert: {
+      type: 'string',
+      maxLength: 16384,
+      description: "The hyper_db cluster's CA (PEM): apps verify the server",
+    },
     run_workers: { type: 'boolean' },
   },
 } as const;
@@ -153,6 +163,23 @@ function postgresEnv(connection: Record<string, unknown>): Record<string, string
 /** Caddy's directory (its admin socket, data and autosave live there): created by rendering a file in it. */
 const CADDY_DIR_FILE = { path: 'caddy/.keep', content: '', mode: 0o600 };
 
+const PG_CA_FILE = 'postgres-ca.crt';
+
+/**
+ * With the cluster's CA at hand, the app verifies the server it talks to (`verify-full`: the
+ * certificate and its address), through the URL (node-postgres, libpq) and the PG* variables.
+ */
+function verifiedPostgresEnv(env: Record<string, string>, caPath: string): Record<string, string> {
+  const out: Record<string, string> = { ...env, PGSSLMODE: 'verify-full', PGSSLROOTCERT: caPath };
+  if (env.DATABASE_URL !== undefined) {
+    const url = new URL(env.DATABASE_URL);
+    url.searchParams.set('sslmode', 'verify-full');
+    url.searchParams.set('sslrootcert', caPath);
+    out.DATABASE_URL = url.toString();
+  }
+  return out;
+}
+
 function caddyService(input: ProfileInput, config: string, watch: boolean) {
   const path = input.partition.path;
   return {
@@ -171,6 +198,7 @@ function appProfile(input: ProfileInput): PartitionPlan {
 
   // The postgres addon: a database on the chosen hyper_db cluster.
   let addonEnv: Record<string, string> = {};
+  let pgCaCert: string | undefined;
   let addonReady = true;
   const pg = p.manifest?.postgres;
   if (pg !== undefined) {
@@ -197,7 +225,11 @@ function appProfile(input: ProfileInput): PartitionPlan {
             ? answer.connectionParameters.error
             : (answer?.error ?? 'not ready yet');
         problems.push(`postgres addon '${pg.name}' on cluster '${p.db_cluster.title}': ${why}`);
-      } else addonEnv = env;
+      } else {
+        addonEnv = env;
+        const ca = answer?.connectionParameters.ca_cert;
+        if (typeof ca === 'string') pgCaCert = ca;
+      }
     }
   }
 
@@ -219,7 +251,13 @@ function appProfile(input: ProfileInput): PartitionPlan {
       // Spread over nodes when there is room; otherwise share a node rather than not run.
       sla: noRoom ? {} : { anti_affinity: `hyper_edge:${name}` },
       state: input.state,
-      parameters: { app: name, ...(release === undefined ? {} : { release }), env, run_workers: i === 1 },
+      parameters: {
+        app: name,
+        ...(release === undefined ? {} : { release }),
+        env,
+        ...(pgCaCert === undefined ? {} : { pg_ca_cert: pgCaCert }),
+        run_workers: i === 1,
+      },
     });
     const status = previous?.ready === true ? (previous.connectionParameters as Partial<ReplicaStatus>) : undefined;
     if (status?.serving !== null && status?.serving !== undefined && typeof status.upstream === 'string')
@@ -266,6 +304,7 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
     app: string;
     release?: { id: number; sha256: string };
     env?: Record<string, string>;
+    pg_ca_cert?: string;
     run_workers?: boolean;
   };
   const path = input.partition.path;
@@ -281,7 +320,7 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
     slotPorts: [base + 1, base + 2],
     adminSocket,
     release: p.release === undefined || archive === null ? null : { ...p.release, archive: join(path, archive) },
-    env: p.env ?? {},
+    env: p.pg_ca_cert === undefined ? (p.env ?? {}) : verifiedPostgresEnv(p.env ?? {}, join(path, PG_CA_FILE)),
     runWorkers: p.run_workers ?? false,
     stopTimeoutS: STOP_TIMEOUT_S,
   };
@@ -294,6 +333,7 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
     artifacts: p.release === undefined || archive === null ? [] : [{ sha256: p.release.sha256, path: archive }],
     files: [
       CADDY_DIR_FILE,
+      ...(p.pg_ca_cert === undefined ? [] : [{ path: PG_CA_FILE, content: p.pg_ca_cert, mode: 0o644 }]),
       { path: 'runner.json', content: `${JSON.stringify(config, null, 2)}\n`, mode: 0o600, reload: true },
       { path: 'caddy-initial.json', content: `${JSON.stringify(initial, null, 2)}\n`, mode: 0o600 },
     ],

@@ -65,6 +65,7 @@ export class Runner {
   private working = false;
   private pending = false;
   private stopped = false;
+  private publications = 0;
   private readonly appDir: string;
 
   constructor(
@@ -416,8 +417,9 @@ export class Runner {
     this.status.serving = this.serving?.releaseId ?? null;
     const dir = join(this.partitionPath, '.hox');
     const text = `${JSON.stringify(this.status)}\n`;
-    void writeFile(join(dir, 'publish.json.tmp'), text)
-      .then(() => rename(join(dir, 'publish.json.tmp'), join(dir, 'publish.json')))
+    const tmp = join(dir, `publish.json.tmp-${++this.publications}`);
+    void writeFile(tmp, text)
+      .then(() => rename(tmp, join(dir, 'publish.json')))
       .catch((error: unknown) => this.log(`could not publish the status: ${(error as Error).message}`));
   }
 

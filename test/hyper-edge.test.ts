@@ -1,0 +1,239 @@
+/**
+ * hyper_edge end to end, through the `hox` CLI, on a master and three real
+ * `hox node` processes with hyper_db and hyper_edge supplied: a hyper_db
+ * cluster of three members, then the pilot CRM (Node, postgres addon), the
+ * Flask example (Python, postgres addon) and the hello example deployed,
+ * redeployed under load, scaled, rolled back, and the CRM's data checked
+ * across a database failover.
+ */
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { healthy, signalAll, startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
+import { startHttpLoad } from '../src/testing/http-load.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const CLUSTER = 'db';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('hyper_edge: apps through the CLI', () => {
+  let p: HyperDbPlatform;
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+  const report: string[] = [];
+
+  const hox = (args: string[], timeoutMs = 300_000): Promise<Run> =>
+    new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), ...args],
+        { env, timeout: timeoutMs, cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
+        (error, stdout, stderr) => {
+          const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+
+  /** Runs hox and expects success; on failure, the output and the app's logs make the message. */
+  const ok = async (args: string[], app?: string): Promise<string> => {
+    const run = await hox(args);
+    if (run.code !== 0)
+      throw new Error(
+        `hox ${args.join(' ')} exited ${run.code}\n${run.stdout}\n${run.stderr}\n${app ? await logs(app) : ''}`,
+      );
+    return run.stdout;
+  };
+
+  const appUrl = async (app: string): Promise<string> => {
+    const status = JSON.parse(await ok(['app', 'status', app, '--json'])) as { url: string };
+    return status.url;
+  };
+
+  /** The tail of every service log of the app's instances (for failure messages). */
+  async function logs(app: string): Promise<string> {
+    const [tree] = (await p.admin.call('listTreeStatus', { title: app })).result_list;
+    const out: string[] = [];
+    for (const i of tree?.instance_list ?? []) {
+      const node = p.nodes.find((n) => n.id === i.computer_guid);
+      if (node === undefined || i.compute_partition_id === null) continue;
+      const dir = join(node.dataDir, 'logs', i.compute_partition_id);
+      if (!existsSync(dir)) continue;
+      for (const f of readdirSync(dir))
+        out.push(`--- ${i.title} ${f} ---`, readFileSync(join(dir, f), 'utf8').split('\n').slice(-25).join('\n'));
+    }
+    return out.join('\n');
+  }
+
+  beforeAll(async () => {
+    p = await startHyperDbPlatform({
+      nodes: 3,
+      partitions: 5,
+      nodeIdPrefix: 'edge-node',
+      releases: ['hyper_db', 'hyper_edge'],
+    });
+    home = mkdtempSync(join(tmpdir(), 'hox-edge-cli-'));
+    env = {
+      ...process.env,
+      HOX_CONFIG: join(home, 'config.json'),
+      HOX_MASTER_URL: p.master.url,
+      HOX_TOKEN: p.master.adminToken,
+      // Debian's python3 (with python3-flask and python3-psycopg2) for the Flask app's build.
+      PATH: `/usr/bin:${process.env.PATH ?? ''}`,
+    };
+    await ok(['db', 'create', CLUSTER, '--members', '3', '--wait', '--timeout', '240']);
+  }, 300_000);
+
+  afterAll(async () => {
+    if (report.length > 0) console.log(`hyper_edge figures:\n  ${report.join('\n  ')}`);
+    await p?.stop();
+    if (home !== undefined) rmSync(home, { recursive: true, force: true });
+  }, 120_000);
+
+  it('rejects a bad hox.toml before uploading anything, naming the key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hox-edge-bad-'));
+    try {
+      cpSync(join(ROOT, 'examples', 'hello'), dir, { recursive: true });
+      writeFileSync(join(dir, 'hox.toml'), '[run]\nwbe = "node server.js"\n[healthcheck]\npath = "healthz"\n');
+      const run = await hox(['app', 'deploy', 'bad', dir]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain("'run.wbe'");
+      expect(run.stderr).toMatch(/healthcheck\.path/);
+      // Nothing was requested.
+      await expect(p.admin.call('listTreeStatus', { title: 'bad' })).rejects.toThrow(/not found/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('deploys the CRM with its postgres addon: pages read and write the database', async () => {
+    const t = performance.now();
+    const out = await ok(['app', 'deploy', 'crm', join(ROOT, 'examples', 'crm')], 'crm');
+    report.push(`CRM deploy (npm ci, migration, health) → serving: ${Math.round(performance.now() - t)} ms`);
+    expect(out).toMatch(/v1 deployed and serving at http:\/\//);
+    const url = await appUrl('crm');
+    const created = await fetch(new URL('/companies', url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'name=Abilian&website=https%3A%2F%2Fabilian.com&notes=pilot',
+      redirect: 'manual',
+    });
+    expect(created.status).toBe(303);
+    const list = await (await fetch(new URL('/companies', url))).text();
+    expect(list).toContain('Abilian');
+    const found = await (await fetch(new URL('/search?q=abil', url))).text();
+    expect(found).toContain('Abilian');
+    // The app got the addon's variables, and they are hyper_db's read-write endpoint.
+    const config = JSON.parse(await ok(['app', 'config', 'list', 'crm', '--json'])) as { env: Record<string, string> };
+    expect(config.env).toEqual({}); // no config vars: the addon's are not config, they come from the database
+  }, 300_000);
+
+  it('redeploys and changes config under load with zero failed requests', async () => {
+    const url = await appUrl('crm');
+    const load = startHttpLoad(new URL('/companies', url).toString(), { concurrency: 4 });
+    await sleep(500);
+    const t = performance.now();
+    await ok(['app', 'deploy', 'crm', join(ROOT, 'examples', 'crm')], 'crm');
+    const redeployMs = performance.now() - t;
+    await ok(['app', 'config', 'set', 'crm', 'CRM_TITLE=Pilot'], 'crm');
+    await sleep(500);
+    const result = await load.stop();
+    report.push(
+      `CRM redeploy under load: ${Math.round(redeployMs)} ms; ${result.ok} requests, ${result.failures.length} failed`,
+    );
+    expect(result.failures, JSON.stringify(result.failures.slice(0, 5))).toEqual([]);
+    expect(result.ok).toBeGreaterThan(50);
+    const status = JSON.parse(await ok(['app', 'status', 'crm', '--json'])) as { release: number };
+    expect(status.release).toBe(3);
+    // The data is still there (same database).
+    expect(await (await fetch(new URL('/companies', url))).text()).toContain('Abilian');
+  }, 300_000);
+
+  it('a release whose health check fails is rolled back: the previous one keeps serving', async () => {
+    await ok(['app', 'deploy', 'hello', join(ROOT, 'examples', 'hello')], 'hello');
+    const url = await appUrl('hello');
+    expect(await (await fetch(url)).text()).toContain('hello from v1');
+    const run = await hox(['app', 'config', 'set', 'hello', 'FAIL_HEALTH=1']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/v2 failed on replica-1: health check failed .*500.*rolled back: v1 keeps serving/s);
+    expect(await (await fetch(url)).text()).toContain('hello from v1');
+    const status = JSON.parse(await ok(['app', 'status', 'hello', '--json'])) as {
+      release: number;
+      replicas: { serving: number; failed: { release: number } | null }[];
+    };
+    expect(status.release).toBe(1);
+    expect(status.replicas[0]?.serving).toBe(1);
+    // The failed config was not kept: the next release starts from v1's.
+    const config = JSON.parse(await ok(['app', 'config', 'list', 'hello', '--json', '--reveal'])) as {
+      env: Record<string, string>;
+    };
+    expect(config.env).toEqual({});
+  }, 300_000);
+
+  it('scales to two replicas on two nodes, both serving through the one public endpoint; rollback', async () => {
+    await ok(['app', 'config', 'set', 'hello', 'GREETING=hi'], 'hello');
+    await ok(['app', 'scale', 'hello', '2'], 'hello');
+    const url = await appUrl('hello');
+    const seen = new Set<string>();
+    for (let i = 0; i < 20 && seen.size < 2; i++) seen.add((await (await fetch(url)).text()).trim());
+    expect([...seen].sort()).toEqual(['hello from v3 on replica-1: hi', 'hello from v3 on replica-2: hi']);
+    const [tree] = (await p.admin.call('listTreeStatus', { title: 'hello' })).result_list;
+    const nodes = new Set(
+      tree!.instance_list.filter((i) => i.title.startsWith('replica-')).map((i) => i.computer_guid),
+    );
+    expect(nodes.size).toBe(2);
+    const out = await ok(['app', 'rollback', 'hello'], 'hello');
+    expect(out).toContain('rolled back to v1');
+    for (let i = 0; i < 4; i++) expect(await (await fetch(url)).text()).toMatch(/^hello from v4 on replica-[12]\n$/);
+  }, 300_000);
+
+  it('deploys the Flask app (Python, Debian packages) with its postgres addon', async () => {
+    await ok(['app', 'deploy', 'notes', join(ROOT, 'examples', 'flask-notes')], 'notes');
+    const url = await appUrl('notes');
+    const posted = await fetch(new URL('/notes', url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'body=buy+milk',
+      redirect: 'manual',
+    });
+    expect([302, 303]).toContain(posted.status);
+    expect(await (await fetch(url)).text()).toContain('buy milk');
+  }, 300_000);
+
+  it("the CRM's data survives a database failover, and it writes again afterwards", async () => {
+    const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    const victim = before.members.find((m) => m.role === 'primary')!;
+    const [tree] = (await p.admin.call('listTreeStatus', { title: CLUSTER })).result_list;
+    const node = tree!.instance_list.find((i) => i.title === victim.name)!.computer_guid!;
+    p.killAgent(node);
+    signalAll(await p.memberPids(CLUSTER, victim.name), 'SIGKILL');
+    await p.waitForCluster(CLUSTER, (s) => s.primary !== null && s.primary !== victim.name, 60_000);
+    const url = await appUrl('crm');
+    let page = '';
+    let created = 0;
+    for (let i = 0; i < 100 && created !== 303; i++) {
+      created = (
+        await fetch(new URL('/companies', url), {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'name=After+failover',
+          redirect: 'manual',
+        })
+      ).status;
+      if (created !== 303) await sleep(200);
+    }
+    expect(created).toBe(303);
+    page = await (await fetch(new URL('/companies', url))).text();
+    expect(page).toContain('Abilian');
+    expect(page).toContain('After failover');
+    p.startAgent(node);
+  }, 300_000);
+});
