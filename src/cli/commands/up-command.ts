@@ -15,6 +15,7 @@ import { readConfigFile, writeConfigFile } from '../cli-config.js';
 import type { CommandEnv } from '../command-env.js';
 import { globals } from '../connect.js';
 import { waitForTree } from '../wait-for-instance.js';
+import { startPilot } from '../app/pilot.js';
 
 /** Releases shipped with hox, supplied to the local node. */
 const BUILTIN_RELEASES = ['demo', 'hyper_db', 'hyper_edge'];
@@ -30,15 +31,23 @@ export function upCommand(env: CommandEnv): Command {
     .option('--listen <host:port>', 'master address', '127.0.0.1:8470')
     .option('--partitions <n>', 'partitions of the local node', (v) => Number.parseInt(v, 10), 10)
     .option('--with-demo', "request the demo release's 'hello' instance and print its URL")
+    .option(
+      '--with-pilot',
+      "the pilot: a hyper_db cluster 'pilot-db' (3 members) and the CRM (examples/crm) deployed on it; prints its URL",
+    )
     .addHelpText(
       'after',
       `
 Examples:
   hox up                      # then, in another terminal: hox request hello --release demo --wait
-  hox up --data-dir /var/lib/hox --partitions 20 --with-demo`,
+  hox up --data-dir /var/lib/hox --partitions 20 --with-demo
+  hox up --with-pilot         # PostgreSQL cluster + the CRM, then open the URL it prints`,
     )
     .action(
-      async (opts: { dataDir: string; listen: string; partitions: number; withDemo?: boolean }, command: Command) => {
+      async (
+        opts: { dataDir: string; listen: string; partitions: number; withDemo?: boolean; withPilot?: boolean },
+        command: Command,
+      ) => {
         const json = globals(command).json === true;
         const say = (line: string) => (json ? env.printErr(line) : env.print(line));
         const dataDir = resolve(opts.dataDir ?? (process.getuid?.() === 0 ? '/var/lib/hox' : './hox-data'));
@@ -97,6 +106,10 @@ Examples:
             demoUrl = typeof root.connection_parameters.url === 'string' ? root.connection_parameters.url : undefined;
           }
         }
+        const pilot =
+          opts.withPilot === true
+            ? await startPilot({ client: admin, json: false, print: say, progress: (l) => say(`  ${l}`) })
+            : undefined;
         if (json) {
           env.print(
             JSON.stringify({
@@ -106,6 +119,8 @@ Examples:
               node: LOCAL_NODE_ID,
               data_dir: dataDir,
               demo_url: demoUrl ?? null,
+              pilot_url: pilot?.url ?? null,
+              pilot_cluster: pilot?.cluster ?? null,
             }),
           );
         } else {
@@ -119,10 +134,18 @@ Examples:
           env.print(`  data:         ${dataDir}`);
           env.print(`  CLI config:   ${env.configPath} (hox commands in other terminals use it)`);
           if (demoUrl !== undefined) env.print(`  demo:         ${demoUrl}   ← open this`);
+          if (pilot !== undefined) {
+            env.print(`  pilot CRM:    ${pilot.url}   ← open this`);
+            env.print(`  its database: hyper_db cluster '${pilot.cluster}' (hox db status ${pilot.cluster})`);
+          }
           env.print('');
           env.print('Next, in another terminal:');
           env.print('  hox request hello --release demo --wait     # deploy (already done with --with-demo)');
           env.print('  hox list · hox show hello · hox logs hello · hox destroy hello');
+          if (pilot !== undefined) {
+            env.print(`  hox app status crm · hox app deploy crm examples/crm · hox app rollback crm`);
+            env.print(`  hox db switchover ${pilot.cluster}     # the CRM keeps its data and keeps working`);
+          }
           env.print('Ctrl-C stops everything; hox up again brings it back.');
         }
         await env.stopped;
