@@ -6,13 +6,18 @@
 # considered installed when the path exists.
 #
 # Note: installing postgresql-15 may create and start a default cluster on port
-# 5432. The test harness (src/testing/postgres-server.ts) neither uses nor
-# disturbs it: it runs its own throwaway servers on free ports.
+# 5432, and caddy a system service on port 80. Neither is used nor disturbed:
+# the tests and hyper_db / hyper_edge run their own servers on their own ports.
+# python3-flask and python3-psycopg2 are for the Flask example app (its test).
 set -eu
 
 PACKAGES="
 postgresql-15:/usr/lib/postgresql/15/bin/initdb
 nftables:/usr/sbin/nft
+caddy:/usr/bin/caddy
+python3-venv:/usr/lib/python3.11/ensurepip/__init__.py
+python3-flask:/usr/lib/python3/dist-packages/flask/__init__.py
+python3-psycopg2:/usr/lib/python3/dist-packages/psycopg2/__init__.py
 "
 
 missing=""

@@ -190,6 +190,10 @@ describe('hyper_edge: apps through the CLI', () => {
       tree!.instance_list.filter((i) => i.title.startsWith('replica-')).map((i) => i.computer_guid),
     );
     expect(nodes.size).toBe(2);
+    // The worker runs on the first replica only.
+    const runnerLogs = await logs('hello');
+    expect(runnerLogs).toMatch(/--- replica-1 runner\.log ---[^]*\[ticker\.1 v3\] tick \d+ \(v3\)/);
+    expect(runnerLogs).not.toMatch(/--- replica-2 runner\.log ---[^-]*\[ticker/);
     const out = await ok(['app', 'rollback', 'hello'], 'hello');
     expect(out).toContain('rolled back to v1');
     for (let i = 0; i < 4; i++) expect(await (await fetch(url)).text()).toMatch(/^hello from v4 on replica-[12]\n$/);

@@ -402,6 +402,16 @@ export async function showApp(ctx: AppContext, name: string): Promise<void> {
   }
 }
 
+/** Waits until the app's replicas serve its current release (after a restart of the platform, say). */
+export async function waitServing(ctx: AppContext, name: string, timeoutMs: number): Promise<void> {
+  const app = await requireApp(ctx.client, name);
+  const id = app.parameters.release?.id;
+  if (id === undefined) return;
+  const replicas = app.parameters.scale ?? app.parameters.manifest?.web_scale ?? 1;
+  const result = await followRelease(ctx, name, id, replicas, timeoutMs);
+  if (!result.ok) throw new HoxError('HOX_CONFLICT', `${name}: ${result.replica} failed: ${result.reason}`);
+}
+
 export async function listApps(ctx: AppContext): Promise<void> {
   const trees = (await ctx.client.call('listTreeStatus', {})).result_list;
   const apps = trees.filter((t) => {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { HoxError } from '../../shared/errors.js';
 import { findTreeRoot, rootOf } from '../db/cluster-client.js';
 import { createCluster } from '../db/cluster-actions.js';
-import { deployApp, type AppContext } from './app-actions.js';
+import { deployApp, waitServing, type AppContext } from './app-actions.js';
 import { readAppView } from './app-view.js';
 
 export const PILOT_CLUSTER = 'pilot-db';
@@ -33,7 +33,10 @@ export async function startPilot(ctx: AppContext): Promise<{ url: string; cluste
       wait: true,
       timeoutMs: 900_000,
     });
-  } else ctx.print(`pilot: the CRM is already deployed`);
+  } else {
+    ctx.print(`pilot: the CRM is already deployed; waiting for it to serve`);
+    await waitServing(ctx, PILOT_APP, 300_000);
+  }
   const [tree] = (await ctx.client.call('listTreeStatus', { title: PILOT_APP })).result_list;
   const url = readAppView((tree === undefined ? undefined : rootOf(tree))?.connection_parameters ?? {}).url;
   if (url === null) throw new HoxError('HOX_CONFLICT', `the CRM publishes no url yet (hox app status ${PILOT_APP})`);

@@ -62,6 +62,8 @@ export function publicEndpointConfig(
     upstreams: upstreams.map((dial) => ({ dial })),
     load_balancing: { selection_policy: { policy: 'round_robin' }, try_duration: '5s', try_interval: '100ms' },
     health_checks: { passive: { fail_duration: '5s', max_fails: 1 } },
+    // The replica's Caddy says `Server: Caddy` too: one is enough.
+    headers: { response: { delete: ['Server'] } },
   });
 }
 

@@ -70,9 +70,11 @@ export async function buildRelease(ctx: BuildContext): Promise<AppManifest> {
         );
       break;
     case 'python':
-      await run('build', 'python3 -m venv --system-site-packages .venv');
-      if (nonEmpty(join(ctx.dir, 'requirements.txt')))
+      // The system's packages (Debian's python3-*) are visible; pip only when there is something to install.
+      if (nonEmpty(join(ctx.dir, 'requirements.txt'))) {
+        await run('build', 'python3 -m venv --system-site-packages .venv');
         await run('build', '.venv/bin/pip install --disable-pip-version-check -r requirements.txt');
+      } else await run('build', 'python3 -m venv --system-site-packages --without-pip .venv');
       break;
     case 'static':
       break;
