@@ -27,6 +27,7 @@ import { appPath, buildRelease } from './app-build.js';
 import { adminReady, loadConfig, upstreamRequests } from './caddy-admin.js';
 
 const RELEASE_TIMEOUT_MS = 10 * 60_000;
+const DRAIN_MIN_MS = 1000;
 const DRAIN_LIMIT_MS = 15_000;
 const KEEP_RELEASE_DIRS = 3;
 
@@ -283,13 +284,16 @@ export class Runner {
   /** Waits until the old version has no request in flight through the proxy, then stops it. */
   private async drainAndStop(old: Serving): Promise<void> {
     if (old.web !== null) {
+      // Caddy's previous configuration shuts down gracefully: a request that reached it on a kept-alive
+      // connection just as the new one was loaded is still sent to the old version. So: at least
+      // DRAIN_MIN_MS, and then until no request is in flight to the old version.
       const dial = `${this.config.host}:${this.config.slotPorts[old.slot]}`;
-      const deadline = Date.now() + DRAIN_LIMIT_MS;
-      while (Date.now() < deadline) {
+      const started = Date.now();
+      while (Date.now() - started < DRAIN_LIMIT_MS) {
         const inFlight = (await upstreamRequests(this.config.adminSocket).catch(() => new Map<string, number>())).get(
           dial,
         );
-        if (inFlight === undefined || inFlight === 0) break;
+        if (Date.now() - started >= DRAIN_MIN_MS && (inFlight === undefined || inFlight === 0)) break;
         await sleep(50);
       }
     }
