@@ -16,8 +16,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import {
   defineRelease,
   type InstanceRequestSpec,
@@ -25,19 +24,16 @@ import {
   type ProfileInput,
   type SharedInstanceEntry,
 } from '../../release-kit/types.js';
+import { releaseProgram } from '../../release-kit/program.js';
 import type { ClientTls, KeeperConfig, MemberAddress, RouterConfig, RouterDatabase, SyncMode } from './protocol.js';
 import { deriveClusterCa } from './tls/certificates.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
 const MEMBER_TYPE = 'member';
 
 /** argv running one of this release's programs with the agent's Node.js (through tsx when run from source). */
 function program(input: ProfileInput, relative: string, args: string[]): string[] {
-  if (!FROM_SOURCE) return [input.tools.node, join(HERE, `${relative}.js`), ...args];
-  const loader = join(HERE, '..', '..', '..', 'node_modules', 'tsx', 'dist', 'loader.mjs');
-  return [input.tools.node, '--import', loader, join(HERE, `${relative}.ts`), ...args];
+  return releaseProgram(import.meta.url, input.tools.node, relative, args);
 }
 
 function derive(secret: string, purpose: string): string {

@@ -17,19 +17,17 @@
  * The `deploy` parameters come from `hox app deploy` (src/cli/app/), which
  * reads the manifest first (src/releases/hyper_edge/manifest/).
  */
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import {
   defineRelease,
   type InstanceRequestSpec,
   type PartitionPlan,
   type ProfileInput,
 } from '../../release-kit/types.js';
+import { releaseProgram } from '../../release-kit/program.js';
 import { publicEndpointConfig, replicaProxyConfig } from './caddy-config.js';
 import type { ReplicaStatus, RunnerConfig } from './protocol.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
 export const REPLICA_TYPE = 'replica';
 export const APP_TYPE = 'app';
 const HYPER_DB_RELEASE = 'hyper_db';
@@ -37,9 +35,7 @@ const STOP_TIMEOUT_S = 10;
 
 /** argv running one of this release's programs with the agent's Node.js (through tsx when run from source). */
 function program(input: ProfileInput, relative: string, args: string[]): string[] {
-  if (!FROM_SOURCE) return [input.tools.node, join(HERE, `${relative}.js`), ...args];
-  const loader = join(HERE, '..', '..', '..', 'node_modules', 'tsx', 'dist', 'loader.mjs');
-  return [input.tools.node, '--import', loader, join(HERE, `${relative}.ts`), ...args];
+  return releaseProgram(import.meta.url, input.tools.node, relative, args);
 }
 
 const envSchema = {
