@@ -65,7 +65,12 @@ export abstract class BaseStore implements Store {
       .executeTakeFirst();
     return r === undefined
       ? undefined
-      : { sha256: r.sha256, ownerId: r.owner_id, sizeBytes: Number(r.size_bytes), createdAtMs: Number(r.created_at_ms) };
+      : {
+          sha256: r.sha256,
+          ownerId: r.owner_id,
+          sizeBytes: Number(r.size_bytes),
+          createdAtMs: Number(r.created_at_ms),
+        };
   }
 
   async readArtifact(sha256: string): Promise<Uint8Array | undefined> {
