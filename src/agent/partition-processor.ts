@@ -165,8 +165,9 @@ export class PartitionProcessor {
       state.requested = answers;
     }
 
-    await writePartitionFiles(partition, plan.files ?? [], this.deps.nodePath);
+    // Artifacts first: a file re-read by a running service (`reload`) may name one.
     await this.deps.artifacts.deliver(partition, plan.artifacts ?? [], this.deps.nodePath);
+    await writePartitionFiles(partition, plan.files ?? [], this.deps.nodePath);
     // Where services write their runtime publication (the partition was emptied since the format, maybe).
     await ensureRuntimeDir(partition);
     // Services restart when the files rendered for them change: their hash is part of each service's spec.

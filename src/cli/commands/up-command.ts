@@ -19,7 +19,7 @@ import { startPilot } from '../app/pilot.js';
 
 /** Releases shipped with hox, supplied to the local node. */
 const BUILTIN_RELEASES = ['demo', 'hyper_db', 'hyper_edge'];
-const LOCAL_NODE_ID = 'local';
+const DEFAULT_NODE_ID = 'local';
 
 export function upCommand(env: CommandEnv): Command {
   return new Command('up')
@@ -30,6 +30,7 @@ export function upCommand(env: CommandEnv): Command {
     )
     .option('--listen <host:port>', 'master address', '127.0.0.1:8470')
     .option('--partitions <n>', 'partitions of the local node', (v) => Number.parseInt(v, 10), 10)
+    .option('--node-id <id>', "the local compute node's id (it also picks the partitions' addresses)", DEFAULT_NODE_ID)
     .option('--with-demo', "request the demo release's 'hello' instance and print its URL")
     .option(
       '--with-pilot',
@@ -45,10 +46,18 @@ Examples:
     )
     .action(
       async (
-        opts: { dataDir: string; listen: string; partitions: number; withDemo?: boolean; withPilot?: boolean },
+        opts: {
+          dataDir: string;
+          listen: string;
+          partitions: number;
+          nodeId: string;
+          withDemo?: boolean;
+          withPilot?: boolean;
+        },
         command: Command,
       ) => {
         const json = globals(command).json === true;
+        const nodeId = opts.nodeId;
         const say = (line: string) => (json ? env.printErr(line) : env.print(line));
         const dataDir = resolve(opts.dataDir ?? (process.getuid?.() === 0 ? '/var/lib/hox' : './hox-data'));
         // The node's partition users traverse it to reach their partitions; nobody lists it.
@@ -65,7 +74,7 @@ Examples:
         const admin = new MasterClient({ url, token: masterConfig.adminToken });
         const nodeDataDir = join(dataDir, 'node');
         const nodes = (await admin.call('listNodes', {})).result_list;
-        const registerToken = nodes.some((n) => n.computer_guid === LOCAL_NODE_ID)
+        const registerToken = nodes.some((n) => n.computer_guid === nodeId)
           ? undefined
           : (await admin.call('createRegistrationToken', {})).token;
         const agent = createNodeAgent(
@@ -73,7 +82,7 @@ Examples:
             masterUrl: url,
             dataDir: nodeDataDir,
             partitions: opts.partitions,
-            nodeId: LOCAL_NODE_ID,
+            nodeId: nodeId,
             ...(registerToken === undefined ? {} : { registerToken }),
           }),
           { log: (message) => env.printErr(`node: ${message}`) },
@@ -81,12 +90,12 @@ Examples:
         await agent.start();
         env.onStop(() => agent.stop({ stopServices: true }));
         for (const release of BUILTIN_RELEASES)
-          await admin.call('supply', { computer_guid: LOCAL_NODE_ID, software_release_uri: release });
+          await admin.call('supply', { computer_guid: nodeId, software_release_uri: release });
         writeConfigFile(env.configPath, {
           ...readConfigFile(env.configPath),
           masterUrl: url,
           token: masterConfig.adminToken,
-          localNodeId: LOCAL_NODE_ID,
+          localNodeId: nodeId,
           localNodeDataDir: nodeDataDir,
         });
         let demoUrl: string | undefined;
@@ -116,7 +125,7 @@ Examples:
               master_url: url,
               admin_token_file: masterConfig.adminTokenFile,
               config: env.configPath,
-              node: LOCAL_NODE_ID,
+              node: nodeId,
               data_dir: dataDir,
               demo_url: demoUrl ?? null,
               pilot_url: pilot?.url ?? null,
@@ -129,7 +138,7 @@ Examples:
           env.print(`  master:       ${url}   (API: ${url}/openapi.json)`);
           env.print(`  admin token:  ${masterConfig.adminTokenFile ?? 'from HOX_ADMIN_TOKEN'}`);
           env.print(
-            `  local node:   '${LOCAL_NODE_ID}' with ${opts.partitions} partitions, releases: ${BUILTIN_RELEASES.join(', ')}`,
+            `  local node:   '${nodeId}' with ${opts.partitions} partitions, releases: ${BUILTIN_RELEASES.join(', ')}`,
           );
           env.print(`  data:         ${dataDir}`);
           env.print(`  CLI config:   ${env.configPath} (hox commands in other terminals use it)`);

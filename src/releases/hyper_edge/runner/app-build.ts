@@ -8,6 +8,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readAppManifest, type AppManifest } from '../manifest/app-manifest.js';
 import { runToCompletion } from './app-process.js';
 
@@ -35,6 +36,8 @@ export async function buildRelease(ctx: BuildContext): Promise<AppManifest> {
   const built = existsSync(join(ctx.dir, BUILT_MARKER));
   if (!built) {
     ctx.step('unpack');
+    // The agent copies the archive in before it rewrites runner.json; after a restart, give it a moment.
+    for (let i = 0; i < 100 && !existsSync(ctx.archive); i++) await sleep(100);
     await rm(ctx.dir, { recursive: true, force: true });
     await mkdir(ctx.dir, { recursive: true });
     await runToCompletion({

@@ -1,0 +1,154 @@
+/**
+ * The README's main command: `hox up --with-pilot` (what `npm start` runs,
+ * here from the sources) brings up a hyper_db cluster and the CRM on one
+ * node and prints the CRM's URL. The CRM keeps its data across a database
+ * switchover and a restart of the whole platform.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removePartitionUser } from '../src/agent/format/partition-formatter.js';
+import { partitionLayouts } from '../src/agent/format/partition-layout.js';
+import { processesIn, waitFor } from './support/agent-harness.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const PARTITIONS = 8;
+const NODE_ID = 'pilot-test';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+describe('hox up --with-pilot', () => {
+  let home: string;
+  let dataDir: string;
+  let env: NodeJS.ProcessEnv;
+  let port: number;
+  let up: ChildProcess | undefined;
+  let output = '';
+
+  const hox = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), ...args],
+        { env, timeout: 180_000, cwd: ROOT },
+        (error, stdout, stderr) =>
+          resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }),
+      );
+    });
+
+  async function startUp(): Promise<string> {
+    output = '';
+    up = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'src', 'bin', 'hox.ts'),
+        'up',
+        '--with-pilot',
+        '--data-dir',
+        dataDir,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--partitions',
+        String(PARTITIONS),
+        '--node-id',
+        NODE_ID,
+      ],
+      { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT },
+    );
+    up.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    up.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await waitFor('hox up --with-pilot', () => output.includes('hox up again brings it back'), 300_000);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; its output:\n${output}`);
+    }
+    const url = /pilot CRM: +(http:\/\/\S+)/.exec(output)?.[1];
+    if (url === undefined) throw new Error(`no CRM url in:\n${output}`);
+    return url;
+  }
+
+  async function stopUp(): Promise<void> {
+    if (up === undefined || up.exitCode !== null) return;
+    const exited = new Promise((resolve) => up!.once('exit', resolve));
+    up.kill('SIGINT');
+    await exited;
+  }
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'hox-pilot-'));
+    chmodSync(home, 0o711); // partition users traverse it to reach their partitions
+    dataDir = join(home, 'data');
+    env = { ...process.env, HOX_CONFIG: join(home, 'config.json') };
+    delete env.HOX_MASTER_URL;
+    delete env.HOX_TOKEN;
+    port = await freePort();
+  });
+
+  afterAll(async () => {
+    await stopUp();
+    const layouts = partitionLayouts({
+      nodeId: NODE_ID,
+      dataDir: join(dataDir, 'node'),
+      count: PARTITIONS,
+      portBase: 20000,
+      portsPerPartition: 50,
+    });
+    for (const l of layouts) {
+      for (const pid of processesIn(l.path)) process.kill(-pid, 'SIGKILL');
+      if (process.getuid?.() === 0) await removePartitionUser(l.user);
+    }
+    rmSync(home, { recursive: true, force: true });
+  }, 120_000);
+
+  it('brings up the cluster and the CRM, whose data survives a switchover and a restart of the platform', async () => {
+    const url = await startUp();
+    expect(output).toMatch(/pilot-db: ready — primary member-\d, standbys member-\d, member-\d streaming/);
+    expect(output).toMatch(/crm: v1 deployed and serving at http:\/\//);
+    const post = (name: string) =>
+      fetch(new URL('/companies', url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `name=${encodeURIComponent(name)}`,
+        redirect: 'manual',
+      });
+    expect((await post('Before switchover')).status).toBe(303);
+
+    const switchover = await hox(['db', 'switchover', 'pilot-db']);
+    expect(switchover.code, switchover.stderr).toBe(0);
+    expect(switchover.stdout).toMatch(/switchover done member-\d → member-\d/);
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 303; i++) status = (await post('After switchover')).status;
+    expect(status).toBe(303);
+    const page = await (await fetch(new URL('/companies', url))).text();
+    expect(page).toContain('Before switchover');
+    expect(page).toContain('After switchover');
+
+    await stopUp();
+    const again = await startUp();
+    expect(again).toBe(url);
+    expect(output).toContain('pilot: the CRM is already deployed');
+    let listed = '';
+    for (let i = 0; i < 100 && !listed.includes('After switchover'); i++) {
+      listed = await fetch(new URL('/companies', url))
+        .then((r) => r.text())
+        .catch(() => '');
+      if (!listed.includes('After switchover')) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(listed).toContain('Before switchover');
+    expect(listed).toContain('After switchover');
+  }, 600_000);
+});
