@@ -125,7 +125,8 @@ describe('hox up --with-pilot', () => {
         body: `name=${encodeURIComponent(name)}`,
         redirect: 'manual',
       });
-    expect((await post('Before switchover')).status).toBe(303);
+    const first = await post('Before switchover');
+    expect(first.status, `${await first.text()}\n${output}`).toBe(303);
 
     const switchover = await hox(['db', 'switchover', 'pilot-db']);
     expect(switchover.code, switchover.stderr).toBe(0);
