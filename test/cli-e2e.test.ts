@@ -5,12 +5,12 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removePartitionUser } from '../src/agent/format/partition-formatter.js';
 import { partitionLayouts } from '../src/agent/format/partition-layout.js';
+import { freePort } from '../src/testing/free-port.js';
 import { processesIn, waitFor } from './support/agent-harness.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -21,17 +21,6 @@ interface Run {
   code: number;
   stdout: string;
   stderr: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
 }
 
 describe('hox CLI end to end', () => {

@@ -212,6 +212,26 @@ describe('hyper_edge: apps through the CLI', () => {
     expect(await (await fetch(url)).text()).toContain('buy milk');
   }, 300_000);
 
+  it('serves a static site; a release whose build fails is rolled back, saying why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hox-edge-site-'));
+    try {
+      writeFileSync(join(dir, 'index.html'), '<h1>static v1</h1>\n');
+      await ok(['app', 'deploy', 'site', dir], 'site');
+      const url = await appUrl('site');
+      expect(await (await fetch(url)).text()).toBe('<h1>static v1</h1>\n');
+      writeFileSync(join(dir, 'index.html'), '<h1>static v2</h1>\n');
+      writeFileSync(join(dir, 'hox.toml'), 'runtime = "static"\n[build]\ncommands = ["echo compiling; exit 3"]\n');
+      const run = await hox(['app', 'deploy', 'site', dir]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(
+        /v2 failed on replica-1: build v2: `echo compiling; exit 3` failed \(exit 3\): compiling — rolled back: v1 keeps serving/,
+      );
+      expect(await (await fetch(url)).text()).toBe('<h1>static v1</h1>\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+
   it("the CRM's data survives a database failover, and it writes again afterwards", async () => {
     const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
     const victim = before.members.find((m) => m.role === 'primary')!;

@@ -4,7 +4,6 @@
  * variables and `HOX_APP_VERSION` in the environment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { PostgresServer } from '../../src/testing/postgres-server.js';
@@ -79,19 +78,7 @@ export async function runCommand(
   return { code, output };
 }
 
-/** Finds a free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
+export { freePort } from '../../src/testing/free-port.js';
 
 /** A running web process. */
 export interface AppProcess {

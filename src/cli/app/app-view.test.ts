@@ -14,8 +14,16 @@ describe('app view', () => {
     expect(view.url).toBeNull();
     expect(view.release).toBeNull();
     expect(view.replicas).toEqual([
-      { name: 'replica-1', state: 'pending', serving: null, deploying: null, failed: null, error: null },
-      { name: '?', state: 'pending', serving: null, deploying: null, failed: null, error: null },
+      {
+        name: 'replica-1',
+        upstream: null,
+        state: 'pending',
+        serving: null,
+        deploying: null,
+        failed: null,
+        error: null,
+      },
+      { name: '?', upstream: null, state: 'pending', serving: null, deploying: null, failed: null, error: null },
     ]);
   });
 
@@ -27,6 +35,20 @@ describe('app view', () => {
       ]),
     );
     expect(deployOutcome(view, 4, 2)).toEqual({ kind: 'serving' });
+    // Once the root publishes what its endpoint routes, a replica counts only when it is routed to.
+    const routing = (routed: string[]) =>
+      readAppView({
+        ...published([
+          { name: 'replica-1', state: 'running', serving: 4, upstream: '127.0.0.3:20100' },
+          { name: 'replica-2', state: 'running', serving: 4, upstream: '127.0.0.4:20150' },
+        ]),
+        routed,
+      });
+    expect(deployOutcome(routing(['127.0.0.3:20100']), 4, 2)).toEqual({
+      kind: 'waiting',
+      line: 'v4: replica-1 serving, replica-2 serving, joining the public endpoint',
+    });
+    expect(deployOutcome(routing(['127.0.0.3:20100', '127.0.0.4:20150']), 4, 2)).toEqual({ kind: 'serving' });
     const waiting = deployOutcome(view, 4, 3);
     expect(waiting.kind === 'waiting' ? waiting.line : '').toContain('1 replica(s) being allocated');
   });

@@ -2,6 +2,8 @@
 
 export interface ReplicaView {
   name: string;
+  /** The replica's local proxy (what the public endpoint routes to). */
+  upstream: string | null;
   state: string;
   serving: number | null;
   deploying: { release: number; step: string } | null;
@@ -15,6 +17,8 @@ export interface AppView {
   replicas: ReplicaView[];
   addon: { kind: string; name: string; ready: boolean } | null;
   problems: string[];
+  /** What the public endpoint routes to (its Caddy loaded it), or null when not published. */
+  routed: string[] | null;
 }
 
 const obj = (v: unknown): Record<string, unknown> =>
@@ -33,6 +37,7 @@ export function readAppView(published: Record<string, unknown>): AppView {
       const f = obj(r.failed);
       return {
         name: str(r.name) ?? '?',
+        upstream: str(r.upstream),
         state: str(r.state) ?? 'pending',
         serving: num(r.serving),
         deploying: num(d.release) === null ? null : { release: num(d.release)!, step: str(d.step) ?? '' },
@@ -50,6 +55,7 @@ export function readAppView(published: Record<string, unknown>): AppView {
     problems: Array.isArray(published.problems)
       ? published.problems.filter((p): p is string => typeof p === 'string')
       : [],
+    routed: Array.isArray(published.routed) ? published.routed.filter((u): u is string => typeof u === 'string') : null,
   };
 }
 
@@ -62,9 +68,10 @@ export function deployOutcome(view: AppView, id: number, replicas: number): Depl
   const failed = view.replicas.find((r) => r.failed?.release === id);
   if (failed !== undefined) return { kind: 'failed', replica: failed.name, reason: failed.failed!.reason };
   const listed = view.replicas.slice(0, replicas);
-  if (listed.length === replicas && listed.every((r) => r.serving === id)) return { kind: 'serving' };
+  const routed = (r: ReplicaView) => view.routed === null || (r.upstream !== null && view.routed.includes(r.upstream));
+  if (listed.length === replicas && listed.every((r) => r.serving === id && routed(r))) return { kind: 'serving' };
   const parts = listed.map((r) => {
-    if (r.serving === id) return `${r.name} serving`;
+    if (r.serving === id) return routed(r) ? `${r.name} serving` : `${r.name} serving, joining the public endpoint`;
     if (r.deploying?.release === id) return `${r.name} ${r.deploying.step}`;
     if (r.serving !== null) return `${r.name} serving v${r.serving}`;
     if (r.error !== null) return `${r.name} ${r.error}`;

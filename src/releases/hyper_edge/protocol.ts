@@ -36,3 +36,20 @@ export interface ReplicaStatus {
   /** The last deploy that failed (and was rolled back, when something was serving). */
   failed: { release: number; reason: string; at: string } | null;
 }
+
+/** `endpoint.json`, written by the app root's profile (re-read by the endpoint program on change). */
+export interface EndpointConfig {
+  app: string;
+  /** `host:port` the public Caddy listens on. */
+  listen: string;
+  adminSocket: string;
+  storageDir: string;
+  /** The local proxies of the replicas that serve. */
+  upstreams: string[];
+}
+
+/** The app root's runtime publication: what its public endpoint routes to, once Caddy has loaded it. */
+export interface EndpointStatus {
+  routed: string[];
+  routed_at: string;
+}

@@ -26,7 +26,7 @@ import {
 } from '../../release-kit/types.js';
 import { releaseProgram } from '../../release-kit/program.js';
 import { publicEndpointConfig, replicaProxyConfig } from './caddy-config.js';
-import type { ReplicaStatus, RunnerConfig } from './protocol.js';
+import type { EndpointConfig, ReplicaStatus, RunnerConfig } from './protocol.js';
 
 export const REPLICA_TYPE = 'replica';
 export const APP_TYPE = 'app';
@@ -176,11 +176,11 @@ function verifiedPostgresEnv(env: Record<string, string>, caPath: string): Recor
   return out;
 }
 
-function caddyService(input: ProfileInput, config: string, watch: boolean) {
+function caddyService(input: ProfileInput, config: string) {
   const path = input.partition.path;
   return {
     name: 'caddy',
-    command: ['caddy', 'run', '--config', config, ...(watch ? ['--watch'] : [])],
+    command: ['caddy', 'run', '--config', config],
     env: { XDG_DATA_HOME: join(path, 'caddy', 'data'), XDG_CONFIG_HOME: join(path, 'caddy', 'config') },
   };
 }
@@ -260,6 +260,7 @@ function appProfile(input: ProfileInput): PartitionPlan {
       upstreams.push(status.upstream);
     statuses.push({
       name: title,
+      upstream: status?.upstream ?? null,
       state: status?.state ?? (previous?.error === undefined ? 'pending' : 'error'),
       serving: status?.serving ?? null,
       deploying: status?.deploying ?? null,
@@ -271,18 +272,31 @@ function appProfile(input: ProfileInput): PartitionPlan {
   const ip = input.partition.ip;
   const port = input.partition.portBase;
   const running = input.state === 'started';
-  const caddy = publicEndpointConfig(
-    { storageDir: join(input.partition.path, 'caddy', 'data'), adminSocket: null, listen: `${ip}:${port}` },
-    upstreams,
-    name,
-  );
+  const common = {
+    storageDir: join(input.partition.path, 'caddy', 'data'),
+    adminSocket: join(input.partition.path, 'caddy', 'admin.sock'),
+    listen: `${ip}:${port}`,
+  };
+  const endpoint: EndpointConfig = { app: name, ...common, upstreams };
   return {
     requests,
     files: [
       CADDY_DIR_FILE,
-      { path: 'caddy.json', content: `${JSON.stringify(caddy, null, 2)}\n`, mode: 0o600, reload: true },
+      // Caddy starts with no upstream; the endpoint program loads the real configuration through Caddy's
+      // admin socket, then publishes what is routed (so `hox app deploy` returns once traffic can flow).
+      {
+        path: 'caddy-initial.json',
+        content: `${JSON.stringify(publicEndpointConfig(common, [], name), null, 2)}\n`,
+        mode: 0o600,
+      },
+      { path: 'endpoint.json', content: `${JSON.stringify(endpoint, null, 2)}\n`, mode: 0o600, reload: true },
     ],
-    services: running ? [caddyService(input, 'caddy.json', true)] : [],
+    services: running
+      ? [
+          caddyService(input, 'caddy-initial.json'),
+          { name: 'endpoint', command: program(input, 'endpoint/main', ['endpoint.json', input.partition.path]) },
+        ]
+      : [],
     promises: running ? [{ name: 'public-endpoint', kind: 'tcp', host: ip, port, periodMs: 10_000 }] : [],
     publish: {
       url: `http://${ip}:${port}/`,
@@ -335,7 +349,7 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
     ],
     services: running
       ? [
-          caddyService(input, 'caddy-initial.json', false),
+          caddyService(input, 'caddy-initial.json'),
           {
             name: 'runner',
             command: program(input, 'runner/main', ['runner.json', path]),

@@ -24,7 +24,7 @@ import { replicaProxyConfig, type ReplicaTarget } from '../caddy-config.js';
 import type { ReplicaStatus, RunnerConfig } from '../protocol.js';
 import { AppProcess, runToCompletion } from './app-process.js';
 import { appPath, buildRelease } from './app-build.js';
-import { adminReady, loadConfig, upstreamRequests } from './caddy-admin.js';
+import { adminReady, loadConfig, upstreamRequests } from '../caddy-admin.js';
 
 const RELEASE_TIMEOUT_MS = 10 * 60_000;
 const DRAIN_MIN_MS = 1000;

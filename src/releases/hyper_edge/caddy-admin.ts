@@ -1,6 +1,6 @@
-/** The runner's side of its local Caddy's admin API (a unix socket in the partition). */
+/** The side of hyper_edge programs (runner, endpoint) of their Caddy's admin API: a unix socket in the partition. */
 import { request } from 'node:http';
-import { ADMIN_ORIGIN } from '../caddy-config.js';
+import { ADMIN_ORIGIN } from './caddy-config.js';
 
 function call(
   socketPath: string,
