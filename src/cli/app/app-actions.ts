@@ -7,6 +7,7 @@
  * (the replicas then keep serving the previous release, and the root's
  * parameters are put back to it).
  */
+import type { ActionContext } from '../action-context.js';
 import { isNotReady, type MasterClient } from '../../client/master-client.js';
 import { HoxError } from '../../shared/errors.js';
 import {
@@ -24,12 +25,8 @@ const HISTORY_LENGTH = 10;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const RESERVED_ENV = /^(PORT|HOST|DATABASE_URL|PG[A-Z]+|HOX_.*)$/;
 
-export interface AppContext {
-  client: MasterClient;
-  json: boolean;
-  print: (line: string) => void;
-  progress: (line: string) => void;
-}
+/** What `hox app` actions get (src/cli/action-context.ts). */
+export type AppContext = ActionContext;
 
 /** One release as the root's parameters keep it. */
 export interface AppRelease {

@@ -3,7 +3,7 @@
  * git repository or archive, follow it until it serves (or see why it was
  * rolled back), config vars, rollback, scale, status, destroy.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { HoxError } from '../../shared/errors.js';
 import {
   changeConfig,
@@ -14,30 +14,11 @@ import {
   rollbackApp,
   scaleApp,
   showApp,
-  type AppContext,
 } from '../app/app-actions.js';
 import type { CommandEnv } from '../command-env.js';
-import { connect, globals } from '../connect.js';
+import { actionContext, positiveInteger, routeOutput, timeoutOption } from '../action-context.js';
 
-function positiveInteger(value: string): number {
-  if (!/^\d+$/.test(value) || Number.parseInt(value, 10) <= 0)
-    throw new InvalidArgumentError(`'${value}' is not a positive integer.`);
-  return Number.parseInt(value, 10);
-}
-
-const timeoutOption = (seconds: number) =>
-  new Option('--timeout <seconds>', 'give up waiting after this long').argParser(positiveInteger).default(seconds);
 const noWaitOption = () => new Option('--no-wait', 'return once requested, without following the rollout');
-
-function contextFor(env: CommandEnv, command: Command): AppContext {
-  const json = globals(command).json === true;
-  return {
-    client: connect(env, command),
-    json,
-    print: env.print,
-    progress: (line) => (json ? env.printErr(line) : env.print(`  ${line}`)),
-  };
-}
 
 function deploySubcommand(env: CommandEnv): Command {
   return new Command('deploy')
@@ -70,7 +51,7 @@ Examples:
         opts: { ref?: string; dbCluster?: string; scale?: number; wait: boolean; timeout: number },
         command: Command,
       ) => {
-        await deployApp(contextFor(env, command), name, source, {
+        await deployApp(actionContext(env, command), name, source, {
           ...(opts.ref === undefined ? {} : { ref: opts.ref }),
           ...(opts.dbCluster === undefined ? {} : { dbCluster: opts.dbCluster }),
           ...(opts.scale === undefined ? {} : { scale: opts.scale }),
@@ -87,7 +68,7 @@ function statusSubcommand(env: CommandEnv): Command {
     .argument('<name>', 'app name')
     .addHelpText('after', '\nExamples:\n  hox app status crm\n  hox app status crm --json | jq .url')
     .action(async (name: string, _opts: unknown, command: Command) => {
-      await showApp(contextFor(env, command), name);
+      await showApp(actionContext(env, command), name);
     });
 }
 
@@ -95,7 +76,7 @@ function listSubcommand(env: CommandEnv): Command {
   return new Command('list')
     .description('Apps with their release, health and url')
     .action(async (_opts: unknown, command: Command) => {
-      await listApps(contextFor(env, command));
+      await listApps(actionContext(env, command));
     });
 }
 
@@ -110,7 +91,10 @@ function rollbackSubcommand(env: CommandEnv): Command {
     .addOption(timeoutOption(600))
     .addHelpText('after', '\nExamples:\n  hox app rollback crm\n  hox app rollback crm --to 3')
     .action(async (name: string, opts: { to?: number; wait: boolean; timeout: number }, command: Command) => {
-      await rollbackApp(contextFor(env, command), name, opts.to, { wait: opts.wait, timeoutMs: opts.timeout * 1000 });
+      await rollbackApp(actionContext(env, command), name, opts.to, {
+        wait: opts.wait,
+        timeoutMs: opts.timeout * 1000,
+      });
     });
 }
 
@@ -139,7 +123,7 @@ function configSubcommand(env: CommandEnv): Command {
       .action(
         async (name: string, assignments: string[], opts: { wait: boolean; timeout: number }, command: Command) => {
           await changeConfig(
-            contextFor(env, command),
+            actionContext(env, command),
             name,
             { set: parseVars(assignments) },
             {
@@ -159,7 +143,7 @@ function configSubcommand(env: CommandEnv): Command {
       .addOption(timeoutOption(600))
       .action(async (name: string, keys: string[], opts: { wait: boolean; timeout: number }, command: Command) => {
         await changeConfig(
-          contextFor(env, command),
+          actionContext(env, command),
           name,
           { unset: keys },
           {
@@ -175,7 +159,7 @@ function configSubcommand(env: CommandEnv): Command {
       .argument('<name>', 'app name')
       .option('--reveal', 'show the values')
       .action(async (name: string, opts: { reveal?: boolean }, command: Command) => {
-        await listConfig(contextFor(env, command), name, opts.reveal === true);
+        await listConfig(actionContext(env, command), name, opts.reveal === true);
       }),
   );
   return config;
@@ -190,7 +174,7 @@ function scaleSubcommand(env: CommandEnv): Command {
     .addOption(timeoutOption(600))
     .action(async (name: string, replicas: number, opts: { wait: boolean; timeout: number }, command: Command) => {
       if (replicas > 20) throw new HoxError('HOX_BAD_REQUEST', 'at most 20 replicas', { field: 'replicas' });
-      await scaleApp(contextFor(env, command), name, replicas, { wait: opts.wait, timeoutMs: opts.timeout * 1000 });
+      await scaleApp(actionContext(env, command), name, replicas, { wait: opts.wait, timeoutMs: opts.timeout * 1000 });
     });
 }
 
@@ -201,7 +185,7 @@ function destroySubcommand(env: CommandEnv): Command {
     .addOption(noWaitOption())
     .addOption(timeoutOption(300))
     .action(async (name: string, opts: { wait: boolean; timeout: number }, command: Command) => {
-      await destroyApp(contextFor(env, command), name, { wait: opts.wait, timeoutMs: opts.timeout * 1000 });
+      await destroyApp(actionContext(env, command), name, { wait: opts.wait, timeoutMs: opts.timeout * 1000 });
     });
 }
 
@@ -230,14 +214,5 @@ Examples:
     destroySubcommand(env),
   ])
     app.addCommand(sub);
-  const configure = (c: Command): void => {
-    c.exitOverride()
-      .showHelpAfterError('(run with --help for usage)')
-      .configureOutput({ writeOut: (s) => env.print(s.trimEnd()), writeErr: (s) => env.printErr(s.trimEnd()) });
-    for (const child of c.commands) configure(child);
-  };
-  for (const child of app.commands) configure(child);
-  return app
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (s) => env.print(s.trimEnd()), writeErr: (s) => env.printErr(s.trimEnd()) });
+  return routeOutput(env, app);
 }

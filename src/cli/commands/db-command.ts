@@ -6,10 +6,10 @@
  * current parameters back from the master, requests the root again with only
  * its own key changed, and waits until the cluster publishes the result.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
-import { connect, globals } from '../connect.js';
+import { actionContext, positiveInteger, routeOutput, timeoutOption } from '../action-context.js';
 import { checkRestoreInput, restoreCluster, takeBackup } from '../db/backup-action.js';
 import {
   assertAcceptsDataLoss,
@@ -19,33 +19,10 @@ import {
   setPaused,
   showClusterStatus,
   switchover,
-  type DbContext,
 } from '../db/cluster-actions.js';
 import { MAX_MEMBERS, SYNC_MODES, type SyncMode } from '../db/cluster-parameters.js';
 import { requestDatabase } from '../db/database-action.js';
 import { collect, parseAssignments } from '../parse-params.js';
-
-function positiveInteger(value: string): number {
-  if (!/^\d+$/.test(value) || Number.parseInt(value, 10) <= 0)
-    throw new InvalidArgumentError(`'${value}' is not a positive integer.`);
-  return Number.parseInt(value, 10);
-}
-
-function timeoutOption(defaultSeconds: number): Option {
-  return new Option('--timeout <seconds>', 'give up waiting after this long')
-    .argParser(positiveInteger)
-    .default(defaultSeconds);
-}
-
-function contextFor(env: CommandEnv, command: Command): DbContext {
-  const json = globals(command).json === true;
-  return {
-    client: connect(env, command),
-    json,
-    print: env.print,
-    progress: (line) => (json ? env.printErr(line) : env.print(`  ${line}`)),
-  };
-}
 
 function createSubcommand(env: CommandEnv): Command {
   return new Command('create')
@@ -76,7 +53,7 @@ Examples:
       ) => {
         const ms = opts.timeout * 1000;
         const extra = parseAssignments('--param', opts.param);
-        await createCluster(contextFor(env, command), name, {
+        await createCluster(actionContext(env, command), name, {
           ...(opts.members === undefined ? {} : { members: opts.members }),
           ...(opts.syncMode === undefined ? {} : { syncMode: opts.syncMode }),
           extra,
@@ -96,7 +73,7 @@ function statusSubcommand(env: CommandEnv): Command {
       '\nExamples:\n  hox db status crm-db\n  hox db status crm-db --json | jq .connection_parameters.primary',
     )
     .action(async (name: string, _opts: unknown, command: Command) => {
-      await showClusterStatus(contextFor(env, command), name);
+      await showClusterStatus(actionContext(env, command), name);
     });
 }
 
@@ -117,7 +94,7 @@ Examples:
     )
     .action(async (name: string, opts: { to?: string; timeout: number }, command: Command) => {
       const ms = opts.timeout * 1000;
-      await switchover(contextFor(env, command), name, { to: opts.to ?? null, timeoutMs: ms });
+      await switchover(actionContext(env, command), name, { to: opts.to ?? null, timeoutMs: ms });
     });
 }
 
@@ -133,7 +110,7 @@ function pauseSubcommand(env: CommandEnv, paused: boolean): Command {
     .addOption(timeoutOption(120))
     .addHelpText('after', `\nExample:\n  hox db ${verb} crm-db`)
     .action(async (name: string, opts: { timeout: number }, command: Command) => {
-      await setPaused(contextFor(env, command), name, paused, opts.timeout * 1000);
+      await setPaused(actionContext(env, command), name, paused, opts.timeout * 1000);
     });
 }
 
@@ -158,7 +135,7 @@ function maintenanceSubcommand(env: CommandEnv): Command {
       ) => {
         if ((opts.on === true) === (opts.off === true))
           throw new HoxError('HOX_BAD_REQUEST', 'pass exactly one of --on, --off', { field: '--on' });
-        await setMaintenance(contextFor(env, command), name, member, opts.on === true, opts.timeout * 1000);
+        await setMaintenance(actionContext(env, command), name, member, opts.on === true, opts.timeout * 1000);
       },
     );
 }
@@ -184,7 +161,7 @@ Example:
         // Refused before anything is read or requested.
         assertAcceptsDataLoss(name, member, opts.acceptDataLoss === true);
         const ms = opts.timeout * 1000;
-        await forcePromotion(contextFor(env, command), name, member, {
+        await forcePromotion(actionContext(env, command), name, member, {
           acceptDataLoss: opts.acceptDataLoss === true,
           timeoutMs: ms,
         });
@@ -220,7 +197,7 @@ Examples:
         command: Command,
       ) => {
         const ms = opts.timeout * 1000;
-        await requestDatabase(contextFor(env, command), name, dbname, {
+        await requestDatabase(actionContext(env, command), name, dbname, {
           rotatePassword: opts.rotatePassword === true,
           destroy: opts.destroy === true,
           reveal: opts.reveal === true,
@@ -246,7 +223,7 @@ Examples:
   hox db backup crm-db --json | jq .backups.last`,
     )
     .action(async (name: string, opts: { timeout: number }, command: Command) => {
-      await takeBackup(contextFor(env, command), name, { timeoutMs: opts.timeout * 1000 });
+      await takeBackup(actionContext(env, command), name, { timeoutMs: opts.timeout * 1000 });
     });
 }
 
@@ -298,7 +275,7 @@ Examples:
         };
         // Refused before anything is read or requested.
         checkRestoreInput(name, request, Date.now());
-        await restoreCluster(contextFor(env, command), name, request);
+        await restoreCluster(actionContext(env, command), name, request);
       },
     );
 }
@@ -332,13 +309,6 @@ Examples:
     backupSubcommand(env),
     restoreSubcommand(env),
   ])
-    db.addCommand(
-      sub
-        .exitOverride()
-        .showHelpAfterError('(run with --help for usage)')
-        .configureOutput({ writeOut: (s) => env.print(s.trimEnd()), writeErr: (s) => env.printErr(s.trimEnd()) }),
-    );
-  return db
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (s) => env.print(s.trimEnd()), writeErr: (s) => env.printErr(s.trimEnd()) });
+    db.addCommand(sub);
+  return routeOutput(env, db);
 }

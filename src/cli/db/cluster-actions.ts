@@ -4,7 +4,7 @@
  * (cluster-parameters.ts), then follow what the root publishes until the
  * change took effect. Results on stdout; progress on stdout (stderr with --json).
  */
-import type { MasterClient } from '../../client/master-client.js';
+import type { ActionContext } from '../action-context.js';
 import { HoxError } from '../../shared/errors.js';
 import { maskSecrets } from '../output.js';
 import { waitForTree } from '../wait-for-instance.js';
@@ -41,14 +41,8 @@ import {
   type SwitchoverView,
 } from './cluster-view.js';
 
-export interface DbContext {
-  client: MasterClient;
-  json: boolean;
-  /** Results (stdout). */
-  print: (line: string) => void;
-  /** Progress: stdout for people, stderr with --json. */
-  progress: (line: string) => void;
-}
+/** What `hox db` actions get (src/cli/action-context.ts). */
+export type DbContext = ActionContext;
 
 /** The root's published view, or an error when the tree or its root is gone. */
 export function viewOf(
