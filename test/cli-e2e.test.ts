@@ -8,10 +8,8 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removePartitionUser } from '../src/agent/format/partition-formatter.js';
-import { partitionLayouts } from '../src/agent/format/partition-layout.js';
 import { freePort } from '../src/testing/free-port.js';
-import { processesIn, waitFor } from './support/agent-harness.js';
+import { cleanUpNodePartitions, waitFor } from './support/agent-harness.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const HOX = join(ROOT, 'dist', 'bin', 'hox.js');
@@ -63,17 +61,7 @@ describe('hox CLI end to end', () => {
       up.kill('SIGINT');
       await new Promise((resolve) => up!.once('exit', resolve));
     }
-    const layouts = partitionLayouts({
-      nodeId: 'local',
-      dataDir: join(dataDir, 'node'),
-      count: PARTITIONS,
-      portBase: 20000,
-      portsPerPartition: 50,
-    });
-    for (const l of layouts) {
-      for (const pid of processesIn(l.path)) process.kill(-pid, 'SIGKILL');
-      if (process.getuid?.() === 0) await removePartitionUser(l.user);
-    }
+    await cleanUpNodePartitions('local', join(dataDir, 'node'), PARTITIONS);
     rmSync(home, { recursive: true, force: true });
   });
 

@@ -9,10 +9,8 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removePartitionUser } from '../src/agent/format/partition-formatter.js';
-import { partitionLayouts } from '../src/agent/format/partition-layout.js';
 import { freePort } from '../src/testing/free-port.js';
-import { processesIn, waitFor } from './support/agent-harness.js';
+import { cleanUpNodePartitions, waitFor } from './support/agent-harness.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const PARTITIONS = 8;
@@ -89,17 +87,7 @@ describe('hox up --with-pilot', () => {
 
   afterAll(async () => {
     await stopUp();
-    const layouts = partitionLayouts({
-      nodeId: NODE_ID,
-      dataDir: join(dataDir, 'node'),
-      count: PARTITIONS,
-      portBase: 20000,
-      portsPerPartition: 50,
-    });
-    for (const l of layouts) {
-      for (const pid of processesIn(l.path)) process.kill(-pid, 'SIGKILL');
-      if (process.getuid?.() === 0) await removePartitionUser(l.user);
-    }
+    await cleanUpNodePartitions(NODE_ID, join(dataDir, 'node'), PARTITIONS);
     rmSync(home, { recursive: true, force: true });
   }, 120_000);
 

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveNodeAgentConfig, type NodeAgentOptions } from '../../src/agent/agent-config.js';
 import { createNodeAgent, type NodeAgent } from '../../src/agent/node-agent.js';
 import { removePartitionUser } from '../../src/agent/format/partition-formatter.js';
+import { partitionLayouts } from '../../src/agent/format/partition-layout.js';
 import type { MasterClient } from '../../src/client/master-client.js';
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
@@ -104,4 +105,16 @@ export async function disposeAgent(fixture: AgentFixture | undefined): Promise<v
   await fixture.agent.stop({ stopServices: true });
   for (const p of fixture.agent.partitions) if (p.uid !== undefined) await removePartitionUser(p.user);
   rmSync(fixture.dataDir, { recursive: true, force: true });
+}
+
+/**
+ * After a `hox up` (default ports): kills every service of its node's partitions and removes their
+ * users (when root), so that a test leaves no process or account behind.
+ */
+export async function cleanUpNodePartitions(nodeId: string, nodeDataDir: string, count: number): Promise<void> {
+  const layouts = partitionLayouts({ nodeId, dataDir: nodeDataDir, count, portBase: 20000, portsPerPartition: 50 });
+  for (const l of layouts) {
+    for (const pid of processesIn(l.path)) process.kill(-pid, 'SIGKILL');
+    if (process.getuid?.() === 0) await removePartitionUser(l.user);
+  }
 }
