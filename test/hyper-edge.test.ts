@@ -7,7 +7,16 @@
  * across a database failover.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +31,21 @@ interface Run {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/** Pids whose working directory and argv match (a replica's runner, its app's processes). */
+function processesWhere(match: (cwd: string, argv: string[]) => boolean): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${entry}/cwd`);
+      if (match(cwd, readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0'))) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
 }
 
 describe('hyper_edge: apps through the CLI', () => {
@@ -198,6 +222,35 @@ describe('hyper_edge: apps through the CLI', () => {
     expect(out).toContain('rolled back to v1');
     for (let i = 0; i < 4; i++) expect(await (await fetch(url)).text()).toMatch(/^hello from v4 on replica-[12]\n$/);
   }, 300_000);
+
+  it('a runner killed with SIGKILL comes back, stops what it left behind and serves the same release', async () => {
+    const partition = await p.partitionPath('hello', 'replica-1');
+    const status = JSON.parse(await ok(['app', 'status', 'hello', '--json'])) as {
+      replicas: { name: string; upstream: string }[];
+    };
+    const upstream = status.replicas.find((r) => r.name === 'replica-1')!.upstream;
+    const runners = () =>
+      processesWhere((cwd, argv) => cwd === partition && argv.some((a) => a.includes('runner/main')));
+    const webs = () => processesWhere((cwd) => cwd.startsWith(join(partition, 'app', 'releases')));
+    const [runner] = runners();
+    const before = webs();
+    expect(runner).toBeDefined();
+    expect(before.length).toBeGreaterThan(0);
+    process.kill(runner!, 'SIGKILL');
+    let answer = '';
+    for (let i = 0; i < 150; i++) {
+      const again = runners();
+      if (again.length === 1 && again[0] !== runner && before.every((pid) => !webs().includes(pid))) {
+        answer = await fetch(`http://${upstream}/`)
+          .then((r) => r.text())
+          .catch(() => '');
+        if (answer.startsWith('hello from v4 on replica-1')) break;
+      }
+      await sleep(200);
+    }
+    expect(answer).toMatch(/^hello from v4 on replica-1/);
+    expect(before.filter((pid) => webs().includes(pid))).toEqual([]);
+  }, 120_000);
 
   it('deploys the Flask app (Python, Debian packages) with its postgres addon', async () => {
     await ok(['app', 'deploy', 'notes', join(ROOT, 'examples', 'flask-notes')], 'notes');

@@ -67,6 +67,7 @@ export class Runner {
   private pending = false;
   private stopped = false;
   private publications = 0;
+  private saves = 0;
   private readonly appDir: string;
 
   constructor(
@@ -331,7 +332,9 @@ export class Runner {
   private spawn(label: string, command: string, cwd: string, env: Record<string, string>): AppProcess {
     const p = new AppProcess({ label, command, cwd, env, log: this.log });
     if (p.child.pid !== undefined) {
+      // Recorded at once: a runner that crashes leaves its processes running, and the next one kills them.
       this.record.groups.push(p.child.pid);
+      void this.saveRecord().catch(() => undefined);
       void p.exited.then(() => {
         this.record.groups = this.record.groups.filter((g) => g !== p.child.pid);
       });
@@ -441,8 +444,9 @@ export class Runner {
 
   private async saveRecord(): Promise<void> {
     const path = join(this.appDir, 'state.json');
-    await writeFile(`${path}.tmp`, JSON.stringify(this.record));
-    await rename(`${path}.tmp`, path);
+    const tmp = `${path}.tmp-${++this.saves}`;
+    await writeFile(tmp, JSON.stringify(this.record));
+    await rename(tmp, path);
   }
 }
 
