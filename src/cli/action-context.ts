@@ -3,7 +3,7 @@
  * actions get (client, --json, where results and progress go), the option
  * parsers, and commander's error output routed through the command env.
  */
-import type { Command} from 'commander';
+import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import type { MasterClient } from '../client/master-client.js';
 import type { CommandEnv } from './command-env.js';
