@@ -1,15 +1,15 @@
 /**
  * hyper_db's longer fault scenarios (../shared/specs/hyperdb-scenarios.md),
  * black box, on one cluster: short freeze (4), master down (7), isolated
- * primary (5), primary cut from one standby (6), strict mode (13), rewind
- * failure and rebuild (10, 17), rolling restart (19), a lagging standby (16,
+ * primary (5), primary cut from one standby (6), strict mode (13), routing
+ * after a failover (21), rewind failure and rebuild (10, 17), rolling restart (19), a lagging standby (16,
  * 12), primary and a standby lost together (15), point-in-time restore (18).
  * Run by `npm run test:long` (part of `npm run check`).
  */
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createNetPartition, netPartitionUnavailableReason, type NetPartition } from '../src/testing/net-partition.js';
 import {
   clientConfigFromUrl,
@@ -20,6 +20,7 @@ import {
   type HyperDbPlatform,
 } from '../src/testing/hyperdb-platform.js';
 import { startWriteClient, type WriteClient } from '../src/testing/pg-write-client.js';
+import { startRoutingProbe } from '../src/testing/routing-probe.js';
 
 const CLUSTER = 'faults';
 /** Parameters every request of the cluster keeps (a request replaces all of them). */
@@ -100,6 +101,14 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     await p.waitForCluster(CLUSTER, healthy(3), 120_000);
     db = await p.requestDatabase(CLUSTER, 'app');
   }, 240_000);
+
+  // A failed test must not leave its cut or its writer to the tests after it.
+  afterEach(async () => {
+    await net?.dispose();
+    net = undefined;
+    await writer?.stop();
+    writer = undefined;
+  });
 
   afterAll(async () => {
     await net?.dispose();
@@ -305,6 +314,69 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     await finishWriter(s);
     await p.requestCluster(CLUSTER, BASE);
     await p.waitForCluster(CLUSTER, (x) => x.sync_mode === 'quorum' && healthy(3)(x), 60_000);
+  }, 300_000);
+
+  it('21: after a failover (the primary frozen), sessions through the read-write endpoint are cut at once; new ones write on the new primary ≤ 1 s after it accepts writes', async () => {
+    let s = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    const old = primaryOf(s);
+    const standbys = s.members.filter((m) => m.name !== old.name);
+    writer = startWriter(s);
+    await writer.waitForAck(performance.now(), 30_000);
+    const ca = String(db.ca_cert);
+    // Sessions through the endpoint, open on the primary when it freezes.
+    const held = await Promise.all(
+      [1, 2, 3].map(async () => {
+        const client = new pg.Client({ ...clientConfigFromUrl(String(db.rw_url), ca), connectionTimeoutMillis: 3000 });
+        const session = { client, endedAtMs: undefined as number | undefined };
+        client.on('error', () => {});
+        client.on('end', () => (session.endedAtMs ??= performance.now()));
+        await client.connect();
+        const { rows } = await client.query<{ server: string }>(
+          `SELECT host(inet_server_addr()) || ':' || inet_server_port() AS server`,
+        );
+        expect(rows[0]?.server).toBe(`${old.host}:${old.port}`);
+        return session;
+      }),
+    );
+    const rw = clientConfigFromUrl(String(db.rw_url));
+    const probe = await startRoutingProbe({
+      rw: { host: rw.host!, port: rw.port! },
+      members: standbys,
+      user: String(db.user),
+      password: String(db.password),
+      database: String(db.dbname),
+      ssl: { ca },
+    });
+    const pids = await p.memberPids(CLUSTER, old.name);
+    const tFreeze = performance.now();
+    signalAll(pids, 'SIGSTOP');
+    try {
+      const direct = await Promise.any(standbys.map((m) => probe.waitForWrite('direct', m, tFreeze, 30_000)));
+      const promoted = standbys.find((m) => direct.server === `${m.host}:${m.port}`)!;
+      const routed = await probe.waitForWrite('rw', promoted, tFreeze, 30_000);
+      const routingMs = routed.ackedAtMs - direct.ackedAtMs;
+      // The old primary is still frozen: only the router can have closed these sessions.
+      const end = performance.now() + 2000;
+      while (held.some((h) => h.endedAtMs === undefined) && performance.now() < end) await sleep(20);
+      const cutMs = held.map((h) => (h.endedAtMs === undefined ? undefined : Math.round(h.endedAtMs - tFreeze)));
+      report.push(
+        `failover (frozen primary): ${promoted.name} accepted writes ${Math.round(direct.ackedAtMs - tFreeze)} ms after the freeze; a new session through the read-write endpoint wrote on it ${Math.round(routingMs)} ms later; sessions on the frozen member cut ${JSON.stringify(cutMs)} ms after the freeze`,
+      );
+      expect(routingMs, 'the read-write endpoint follows the new primary within 1 s').toBeLessThanOrEqual(1000);
+      expect(cutMs.every((ms) => ms !== undefined && ms <= routed.ackedAtMs - tFreeze + 1000)).toBe(true);
+      for (const h of held) await expect(h.client.query('SELECT 1')).rejects.toThrow();
+      await sleep(500);
+      const strays = probe
+        .writes()
+        .filter((w) => w.via === 'rw' && w.ackedAtMs > routed.ackedAtMs && w.server !== routed.server);
+      expect(strays).toEqual([]);
+    } finally {
+      signalAll(pids, 'SIGCONT');
+      await probe.stop();
+      for (const h of held) await h.client.end().catch(() => {});
+    }
+    s = await p.waitForCluster(CLUSTER, (x) => healthy(3)(x) && x.primary !== old.name, 120_000);
+    await finishWriter(s);
   }, 300_000);
 
   it('10/17: a member whose pg_rewind fails, or whose data directory is lost, is cloned afresh and streams again', async () => {

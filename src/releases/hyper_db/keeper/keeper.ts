@@ -886,11 +886,15 @@ export class Keeper {
     let kind: MemberEvent['kind'] = 'rejoin';
     let detail = `rewound from ${leader.name}`;
     let rewound = false;
+    const timings: Record<string, number> = {};
     if (how === 'rewind' && this.pg.hasData() && this.rewindsWithoutStreaming < 2) {
       try {
         this.rewindsWithoutStreaming++;
+        const tRewind = now();
         await this.pg.rewindFrom(leader);
+        timings.rewind = Math.round(now() - tRewind);
         await follow();
+        timings.start = Math.round(now() - tRewind) - timings.rewind;
         rewound = true;
       } catch (error) {
         this.log(`rejoin by pg_rewind failed, cloning instead: ${firstLine((error as Error).message)}`);
@@ -907,7 +911,11 @@ export class Keeper {
     this.state.update({ mayHaveDiverged: false });
     this.role = 'standby';
     this.followingSince = now();
-    this.addEvent(kind, detail, { total: Math.round(now() - t0) });
+    this.addEvent(
+      kind,
+      detail,
+      rewound ? { ...timings, total: Math.round(now() - t0) } : { total: Math.round(now() - t0) },
+    );
   }
 
   private async maybeAcceptDataLoss(): Promise<void> {

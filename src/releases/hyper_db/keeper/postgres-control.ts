@@ -257,12 +257,22 @@ export class PostgresControl {
       ],
       { timeout: 120_000 },
     );
-    // Read only by the single-user server pg_rewind runs to finish crash recovery (the real server uses
-    // pgconf/postgresql.conf). It travels to every member with pg_basebackup and pg_rewind, so it holds
-    // nothing member-specific; wal_log_hints must stay on through that recovery for pg_rewind to work.
-    await writeFile(join(this.dataDir, 'postgresql.conf'), 'wal_log_hints = on\nwal_level = replica\n', {
-      mode: 0o600,
-    });
+    await this.writeDataDirConfig();
+  }
+
+  /**
+   * The data directory's own postgresql.conf, read only by the single-user server pg_rewind runs to finish
+   * crash recovery (the real server uses pgconf/postgresql.conf). It travels to every member with
+   * pg_basebackup and pg_rewind, so it holds nothing member-specific. wal_log_hints must stay on through
+   * that recovery, and wal_keep_size keeps its end-of-recovery checkpoint from recycling the WAL since the
+   * last common checkpoint, which pg_rewind reads next ("could not open file … pg_wal/…" otherwise).
+   */
+  private async writeDataDirConfig(): Promise<void> {
+    await writeFile(
+      join(this.dataDir, 'postgresql.conf'),
+      'wal_log_hints = on\nwal_level = replica\nwal_keep_size = 1GB\n',
+      { mode: 0o600 },
+    );
   }
 
   /** A fresh copy of the primary's data directory (into a temp dir, renamed when complete). */
@@ -366,10 +376,19 @@ export class PostgresControl {
     } finally {
       await admin.end().catch(() => {});
     }
+    await this.writeDataDirConfig(); // also for data directories made before it kept WAL
     const conn = `host=${source.host} port=${source.pgPort} user=${SUPERUSER} dbname=postgres connect_timeout=3`;
     await exec(this.bin('pg_rewind'), ['-D', this.dataDir, `--source-server=${conn}`], {
       timeout: 600_000,
       env: { ...process.env, ...this.tlsEnv(), PGPASSWORD: this.config.superuserPassword },
+    }).catch((error: unknown) => {
+      // "Command failed: <argv>" says nothing; pg_rewind's own error line says why (it becomes the event).
+      const lines = ((error as { stderr?: string }).stderr ?? '')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
+      const reason = lines.find((l) => /\b(error|fatal):/i.test(l)) ?? lines.at(-1) ?? (error as Error).message;
+      throw new Error(reason, { cause: error });
     });
   }
 

@@ -25,6 +25,8 @@ import { BackupStore, type CertificateIssuer } from './backup-store.js';
 import { SUPERUSER, type MemberAddress, type MemberStatus, type RouterConfig } from '../protocol.js';
 
 const POLL_MS = 150;
+/** Bound on one member's answer to GET /status. */
+const STATUS_TIMEOUT_MS = 1000;
 const RECONCILE_EVERY_MS = 15_000;
 const ORPHAN_SWITCHOVER_MS = 15_000;
 
@@ -39,6 +41,8 @@ export class Router {
   private roNext = 0;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
+  /** Members whose answer to GET /status is awaited. */
+  private readonly asking = new Set<string>();
   private reconciledKey = '';
   private reconciledAt = 0;
   private reconcileError: string | null = null;
@@ -156,34 +160,8 @@ export class Router {
     try {
       if (statSync(this.configPath).mtimeMs !== this.mtimeMs) this.config = this.read();
       const c = this.config;
-      const answers = await Promise.allSettled(
-        c.members.map((m) => callPeer<MemberStatus>(m, c.peerToken, '/status', undefined, 1000)),
-      );
-      this.statuses = new Map(
-        c.members.map((m, i) => {
-          const a = answers[i];
-          return [
-            m.name,
-            a?.status === 'fulfilled'
-              ? { status: a.value, error: null }
-              : { status: null, error: String(a?.reason ?? 'no answer') },
-          ];
-        }),
-      );
-      const leaders = c.members
-        .map((m) => ({ m, s: this.statuses.get(m.name)?.status }))
-        .filter((x) => x.s?.role === 'primary' && x.s.leaseValid && x.s.pgRunning)
-        .sort((a, b) => (b.s?.term ?? 0) - (a.s?.term ?? 0));
-      const next = leaders[0]?.m ?? null;
-      if (next?.name !== this.primary?.name) {
-        this.log(`primary: ${this.primary?.name ?? 'none'} → ${next?.name ?? 'none'}`);
-        // Cut every read-write session not on the new primary: none stays on a demoted member.
-        for (const [key, set] of this.sessions) {
-          if (!key.startsWith('rw|') || (next !== null && key === `rw|${next.host}:${next.pgPort}`)) continue;
-          for (const s of set) s.destroy();
-        }
-        this.primary = next;
-      }
+      for (const name of this.statuses.keys()) if (!c.members.some((m) => m.name === name)) this.statuses.delete(name);
+      for (const m of c.members) this.askStatus(m);
       // Never awaited here: a database call stuck on a dying primary must not freeze primary tracking.
       if (!this.reconciling) {
         this.reconciling = true;
@@ -198,6 +176,45 @@ export class Router {
     } finally {
       this.polling = false;
     }
+  }
+
+  /**
+   * Asks one member for its status (unless a question to it is still open) and follows the primary as
+   * soon as the answer arrives. Each member on its own: one that does not answer (frozen, cut off) holds
+   * back nobody else's answer until its timeout — a new primary is followed on its own word at once.
+   */
+  private askStatus(m: MemberAddress): void {
+    if (this.asking.has(m.name)) return;
+    this.asking.add(m.name);
+    void callPeer<MemberStatus>(m, this.config.peerToken, '/status', undefined, STATUS_TIMEOUT_MS)
+      .then(
+        (status) => ({ status, error: null }),
+        (reason: Error) => ({ status: null, error: String(reason) }),
+      )
+      .then((entry) => {
+        this.asking.delete(m.name);
+        if (!this.config.members.some((x) => x.name === m.name)) return;
+        this.statuses.set(m.name, entry);
+        this.followPrimary();
+      })
+      .catch((error: unknown) => this.log(`status of ${m.name}: ${(error as Error).message}`));
+  }
+
+  /** The member reporting a valid lease in the highest term; a change cuts every read-write session elsewhere. */
+  private followPrimary(): void {
+    const leaders = this.config.members
+      .map((m) => ({ m, s: this.statuses.get(m.name)?.status }))
+      .filter((x) => x.s?.role === 'primary' && x.s.leaseValid && x.s.pgRunning)
+      .sort((a, b) => (b.s?.term ?? 0) - (a.s?.term ?? 0));
+    const next = leaders[0]?.m ?? null;
+    if (next?.name === this.primary?.name) return;
+    this.log(`primary: ${this.primary?.name ?? 'none'} → ${next?.name ?? 'none'}`);
+    // Cut every read-write session not on the new primary: none stays on a demoted member.
+    for (const [key, set] of this.sessions) {
+      if (!key.startsWith('rw|') || (next !== null && key === `rw|${next.host}:${next.pgPort}`)) continue;
+      for (const s of set) s.destroy();
+    }
+    this.primary = next;
   }
 
   private async reconcileDatabases(): Promise<void> {
