@@ -7,21 +7,13 @@
  * across a database failover.
  */
 import { execFile } from 'node:child_process';
-import {
-  cpSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { healthy, signalAll, startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
+import { appLogs } from '../src/testing/app-logs.js';
 import { startHttpLoad } from '../src/testing/http-load.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -82,20 +74,7 @@ describe('hyper_edge: apps through the CLI', () => {
     return status.url;
   };
 
-  /** The tail of every service log of the app's instances (for failure messages). */
-  async function logs(app: string): Promise<string> {
-    const [tree] = (await p.admin.call('listTreeStatus', { title: app })).result_list;
-    const out: string[] = [];
-    for (const i of tree?.instance_list ?? []) {
-      const node = p.nodes.find((n) => n.id === i.computer_guid);
-      if (node === undefined || i.compute_partition_id === null) continue;
-      const dir = join(node.dataDir, 'logs', i.compute_partition_id);
-      if (!existsSync(dir)) continue;
-      for (const f of readdirSync(dir))
-        out.push(`--- ${i.title} ${f} ---`, readFileSync(join(dir, f), 'utf8').split('\n').slice(-25).join('\n'));
-    }
-    return out.join('\n');
-  }
+  const logs = (app: string): Promise<string> => appLogs(p, app);
 
   beforeAll(async () => {
     p = await startHyperDbPlatform({

@@ -6,7 +6,7 @@
  * log lines are `<ISO time> v<release>: <step>`, see
  * src/releases/hyper_edge/runner/runner.ts).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunnerConfig } from '../../src/releases/hyper_edge/protocol.js';
 import type { HyperDbPlatform } from '../../src/testing/hyperdb-platform.js';
@@ -94,17 +94,4 @@ export async function runnerSteps(
   return steps;
 }
 
-/** The last lines of every service log of the app's instances (for error messages). */
-export async function appLogs(p: HyperDbPlatform, app: string, lines = 20): Promise<string> {
-  const [tree] = (await p.admin.call('listTreeStatus', { title: app })).result_list;
-  const out: string[] = [];
-  for (const i of tree?.instance_list ?? []) {
-    const node = p.nodes.find((n) => n.id === i.computer_guid);
-    if (node === undefined || i.compute_partition_id === null) continue;
-    const dir = join(node.dataDir, 'logs', i.compute_partition_id);
-    if (!existsSync(dir)) continue;
-    for (const f of readdirSync(dir))
-      out.push(`--- ${i.title} ${f} ---`, readFileSync(join(dir, f), 'utf8').split('\n').slice(-lines).join('\n'));
-  }
-  return out.join('\n');
-}
+export { appLogs } from '../../src/testing/app-logs.js';

@@ -7,9 +7,9 @@
  * `stop()` kills the agents and every process of every partition user, removes
  * the partition users (when root) and the data directories.
  */
+import { freePort } from './free-port.js';
 import { execFile, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -358,19 +358,6 @@ export async function startHyperDbPlatform(
       await master.stop();
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 /** The last lines of a service's log in a partition (for test failure messages). */

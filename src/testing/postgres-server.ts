@@ -16,10 +16,10 @@
  * Nothing is registered globally: a caller that never calls `stop()` leaves the
  * server running until its own process tree is torn down.
  */
+import { freePort } from './free-port.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -138,22 +138,6 @@ function systemUser(): RunAs {
 }
 
 /** Finds a free TCP port on 127.0.0.1 by binding port 0 and closing the server. */
-async function freePort(): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close((error) => {
-        if (error) reject(error);
-        else if (port === 0) reject(new Error('could not determine a free port'));
-        else resolve(port);
-      });
-    });
-  });
-}
 
 /** The environment for the PostgreSQL binaries: ours without `PG*` variables, which would override the arguments. */
 function childEnv(): NodeJS.ProcessEnv {
