@@ -10,6 +10,11 @@ export interface PartitionLayout {
   portCount: number;
   /** Unix user name (also used as its group name). */
   user: string;
+  /**
+   * 6 hex digits of the SHA-256 of the node id and the data dir: what tells this agent's users and
+   * cgroups from another agent's on the same machine (`hx<nodeTag>-p0`, `hox/<nodeTag>/p0`).
+   */
+  nodeTag: string;
 }
 
 function shortHash(text: string): string {
@@ -41,6 +46,7 @@ export function partitionLayouts(options: {
       portBase: options.portBase + i * options.portsPerPartition,
       portCount: options.portsPerPartition,
       user: `hx${tag}-${partitionId}`,
+      nodeTag: tag,
     };
   });
 }
