@@ -331,7 +331,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         secrets,
         publisher,
         nodePath: process.execPath,
-        artifacts: new ArtifactCache(join(config.dataDir, 'artifacts'), () => c),
+        artifacts: new ArtifactCache(join(config.dataDir, 'artifacts')),
         logDir,
         log,
         clock,

@@ -166,7 +166,8 @@ export class PartitionProcessor {
     }
 
     // Artifacts first: a file re-read by a running service (`reload`) may name one.
-    await this.deps.artifacts.deliver(partition, plan.artifacts ?? [], this.deps.nodePath);
+    // Fetched as the instance: the master gives it only its owner's (or the admin's) artifacts.
+    await this.deps.artifacts.deliver(partition, plan.artifacts ?? [], this.deps.nodePath, asInstance);
     await writePartitionFiles(partition, plan.files ?? [], this.deps.nodePath);
     // Where services write their runtime publication (the partition was emptied since the format, maybe).
     await ensureRuntimeDir(partition);

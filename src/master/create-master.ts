@@ -13,6 +13,7 @@ import { hashToken } from '../shared/ids.js';
 import { PostgresStore } from '../store/postgres/postgres-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/store.js';
+import { collectArtifacts } from './artifact-collector.js';
 import { ChangeFeed } from './change-feed.js';
 import { buildHttpServer } from './http/server.js';
 import type { MasterConfig } from './master-config.js';
@@ -48,6 +49,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
   let feed: ChangeFeed | undefined;
   let app: Awaited<ReturnType<typeof buildHttpServer>> | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
+  let artifactTimer: NodeJS.Timeout | undefined;
   let url = '';
 
   return {
@@ -73,6 +75,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
         logger,
         adminTokenHash: hashToken(config.adminToken),
         env: { baseUrl },
+        artifacts: config.artifacts,
       });
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
@@ -85,10 +88,19 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
         );
       }, 600_000);
       pruneTimer.unref();
+      artifactTimer = setInterval(() => {
+        collectArtifacts(s, clock.nowMs(), config.artifacts.graceMs)
+          .then((deleted) => {
+            if (deleted > 0) logger.info({ deleted }, 'deleted unreferenced artifacts');
+          })
+          .catch((err: unknown) => logger.warn({ err }, 'collecting unreferenced artifacts failed'));
+      }, config.artifacts.collectIntervalMs);
+      artifactTimer.unref();
       return { url };
     },
     async stop() {
       if (pruneTimer !== undefined) clearInterval(pruneTimer);
+      if (artifactTimer !== undefined) clearInterval(artifactTimer);
       feed?.close();
       await app?.close();
       if (deps.store === undefined) await store?.close();

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join, resolve } from 'node:path';
 import { HoxError, badRequest } from '../shared/errors.js';
 import { newToken } from '../shared/ids.js';
+import { resolveArtifactSettings, type ArtifactSettings } from './artifact-collector.js';
 
 export interface MasterOptions {
   /** Directory for the SQLite file and the generated admin token. */
@@ -19,6 +20,8 @@ export interface MasterOptions {
   publicUrl?: string;
   /** pino level. @default 'info' */
   logLevel?: string;
+  /** Artifact upload limit, per-user quota, grace period and collection interval. @default ARTIFACT_DEFAULTS */
+  artifacts?: Partial<ArtifactSettings>;
 }
 
 export interface MasterConfig {
@@ -31,6 +34,7 @@ export interface MasterConfig {
   readonly adminTokenFile: string | undefined;
   readonly publicUrl: string | undefined;
   readonly logLevel: string;
+  readonly artifacts: ArtifactSettings;
 }
 
 export const MASTER_DEFAULTS = { listen: '127.0.0.1:8470', logLevel: 'info' } as const;
@@ -79,5 +83,6 @@ export function resolveMasterConfig(options: MasterOptions): MasterConfig {
     adminTokenFile,
     publicUrl: options.publicUrl,
     logLevel: options.logLevel ?? MASTER_DEFAULTS.logLevel,
+    artifacts: resolveArtifactSettings(options.artifacts),
   });
 }

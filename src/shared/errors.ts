@@ -29,6 +29,12 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     description: 'The request body is larger than the master accepts.',
   },
+  HOX_ARTIFACT_QUOTA_EXCEEDED: {
+    status: 413,
+    retryable: false,
+    description:
+      "The upload would take its owner's artifacts over the master's per-owner quota; the message gives the sizes.",
+  },
   HOX_UNAUTHENTICATED: {
     status: 401,
     retryable: false,

@@ -3,16 +3,20 @@ import { Migrator, type Kysely } from 'kysely';
 import type { Database } from './database.js';
 import { changesAfter, latestChangeSeq, pruneChanges } from './kysely-store.js';
 import { migrationProvider } from './migrations/index.js';
-import type { ArtifactRow, ChangeRow, Store, StoreTx, TransactionOptions } from './store.js';
+import { KyselyArtifactStore, type ArtifactStore } from './artifact-store.js';
+import type { ChangeRow, Store, StoreTx, TransactionOptions } from './store.js';
 import { HoxError } from '../shared/errors.js';
 
 /** What both stores share: migrations, the change log, change listeners. */
 export abstract class BaseStore implements Store {
   abstract readonly dialect: 'sqlite' | 'postgres';
   protected readonly events = new EventEmitter();
+  /** Uploaded artifacts and their owners' claims (`src/store/artifact-store.ts`). */
+  readonly artifacts: ArtifactStore;
 
   protected constructor(protected readonly db: Kysely<Database>) {
     this.events.setMaxListeners(0);
+    this.artifacts = new KyselyArtifactStore(db, () => this.dialect);
   }
 
   async migrate(): Promise<void> {
@@ -41,41 +45,6 @@ export abstract class BaseStore implements Store {
 
   pruneChanges(beforeMs: number): Promise<number> {
     return pruneChanges(this.db, beforeMs);
-  }
-
-  async putArtifact(row: ArtifactRow, content: Uint8Array): Promise<void> {
-    await this.db
-      .insertInto('artifact')
-      .values({
-        sha256: row.sha256,
-        owner_id: row.ownerId,
-        size_bytes: row.sizeBytes,
-        created_at_ms: row.createdAtMs,
-        content,
-      })
-      .onConflict((oc) => oc.column('sha256').doNothing())
-      .execute();
-  }
-
-  async getArtifact(sha256: string): Promise<ArtifactRow | undefined> {
-    const r = await this.db
-      .selectFrom('artifact')
-      .select(['sha256', 'owner_id', 'size_bytes', 'created_at_ms'])
-      .where('sha256', '=', sha256)
-      .executeTakeFirst();
-    return r === undefined
-      ? undefined
-      : {
-          sha256: r.sha256,
-          ownerId: r.owner_id,
-          sizeBytes: Number(r.size_bytes),
-          createdAtMs: Number(r.created_at_ms),
-        };
-  }
-
-  async readArtifact(sha256: string): Promise<Uint8Array | undefined> {
-    const r = await this.db.selectFrom('artifact').select('content').where('sha256', '=', sha256).executeTakeFirst();
-    return r?.content;
   }
 
   onChange(listener: () => void): () => void {

@@ -4,7 +4,8 @@ import type { Generated } from 'kysely';
 type Int = number | string | bigint;
 
 export interface Database {
-  artifact: { sha256: string; owner_id: string; size_bytes: Int; created_at_ms: Int; content: Uint8Array };
+  artifact: { sha256: string; size_bytes: Int; created_at_ms: Int; content: Uint8Array };
+  artifact_owner: { sha256: string; owner_id: string; size_bytes: Int; created_at_ms: Int; touched_at_ms: Int };
   compute_node: {
     id: string;
     title: string;

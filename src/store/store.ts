@@ -9,6 +9,7 @@
  * failures, so several master processes on one database cannot hand the same
  * partition to two instances.
  */
+import type { ArtifactStore } from './artifact-store.js';
 import type {
   PartitionState,
   ReportedInstanceState,
@@ -187,14 +188,6 @@ export interface TransactionOptions {
   exclusive?: 'allocation';
 }
 
-/** An uploaded blob (an application's source tarball), named by the SHA-256 of its content. */
-export interface ArtifactRow {
-  sha256: string;
-  ownerId: string;
-  sizeBytes: number;
-  createdAtMs: number;
-}
-
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   /** Creates tables / runs pending migrations. Idempotent. */
@@ -215,9 +208,7 @@ export interface Store {
   pruneChanges(beforeMs: number): Promise<number>;
   /** Called after any committed change (in this process, or another master on the same database). */
   onChange(listener: () => void): () => void;
-  /** Stores an artifact once: a second upload of the same content is a no-op (the first owner stays). */
-  putArtifact(row: ArtifactRow, content: Uint8Array): Promise<void>;
-  getArtifact(sha256: string): Promise<ArtifactRow | undefined>;
-  readArtifact(sha256: string): Promise<Uint8Array | undefined>;
+  /** Uploaded artifacts: the content once, a claim per owner who uploaded it. */
+  readonly artifacts: ArtifactStore;
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { MasterClient } from '../client/master-client.js';
+import type { ArtifactSettings } from '../master/artifact-collector.js';
 import { createMaster, type Master } from '../master/create-master.js';
 import { resolveMasterConfig } from '../master/master-config.js';
 import { newToken } from '../shared/ids.js';
@@ -38,6 +39,8 @@ export interface TestMasterOptions {
   logStream?: { write(line: string): void };
   /** `host:port` to listen on (a fixed port lets {@link TestMaster.restart} keep the URL). @default '127.0.0.1:0' */
   listen?: string;
+  /** Artifact limit, quota, grace period, collection interval. @default ARTIFACT_DEFAULTS */
+  artifacts?: Partial<ArtifactSettings>;
 }
 
 export async function startTestMaster(options: TestMasterOptions = {}): Promise<TestMaster> {
@@ -48,6 +51,7 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
     listen: options.listen ?? '127.0.0.1:0',
     adminToken,
     ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
+    ...(options.artifacts === undefined ? {} : { artifacts: options.artifacts }),
   });
   const build = (): Master =>
     createMaster(config, {

@@ -13,6 +13,7 @@ import { Bodies } from '../../protocol/schemas.js';
 import type { Clock } from '../../shared/clock.js';
 import { HoxError } from '../../shared/errors.js';
 import type { Store } from '../../store/store.js';
+import type { ArtifactSettings } from '../artifact-collector.js';
 import type { ChangeFeed } from '../change-feed.js';
 import type { OpContext } from '../context.js';
 import { authenticate, describePrincipal } from '../principal.js';
@@ -31,8 +32,8 @@ export interface HttpServerOptions {
   env: HandlerEnv;
   /** @default 2 MiB */
   bodyLimitBytes?: number;
-  /** Largest artifact upload. @default 256 MiB */
-  artifactLimitBytes?: number;
+  /** Upload limit and per-user quota of artifacts. @default ARTIFACT_DEFAULTS */
+  artifacts?: ArtifactSettings;
 }
 
 /** Turns whatever was thrown into the one error the API speaks. */

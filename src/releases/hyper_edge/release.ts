@@ -321,7 +321,9 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
   const ip = input.partition.ip;
   const base = input.partition.portBase;
   const adminSocket = join(path, 'caddy', 'admin.sock');
-  const archive = p.release === undefined ? null : `sources/${p.release.sha256}.tar.gz`;
+  // Named by the release number, not the artifact's hash: a path can end up on a command line. Numbers are
+  // never reused by an app, so one path is always the same content.
+  const archive = p.release === undefined ? null : `sources/release-${p.release.id}.tar.gz`;
   const config: RunnerConfig = {
     app: p.app,
     replica: input.instance_title,

@@ -4,7 +4,7 @@
  * bigint milliseconds, integer booleans); the only dialect difference is the
  * auto-increment of the change log.
  */
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 type Dialect = 'sqlite' | 'postgres';
 
@@ -145,11 +145,42 @@ function artifacts(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Artifacts belong to whoever uploaded them, each paying for them: one claim per (artifact, owner), kept
+ * fresh by uploads and by the owner's checks (`touched_at_ms`, the collector's grace period). The content
+ * stays once, in `artifact`; a claim cannot outlive it (foreign key), and the collector deletes content no
+ * claim names. The first uploader column goes: it decided nothing that a claim does not.
+ */
+function artifactOwners(): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('artifact_owner')
+        .addColumn('sha256', 'text', (c) => c.notNull().references('artifact.sha256'))
+        .addColumn('owner_id', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('touched_at_ms', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('artifact_owner_pk', ['sha256', 'owner_id'])
+        .execute();
+      await db.schema.createIndex('artifact_owner_owner').on('artifact_owner').column('owner_id').execute();
+      await db.schema.createIndex('artifact_owner_touched').on('artifact_owner').column('touched_at_ms').execute();
+      await sql`insert into artifact_owner (sha256, owner_id, size_bytes, created_at_ms, touched_at_ms)
+                select sha256, owner_id, size_bytes, created_at_ms, created_at_ms from artifact`.execute(db);
+      await db.schema.alterTable('artifact').dropColumn('owner_id').execute();
+    },
+  };
+}
+
 /** Migrations in order; the key is the version recorded in the database. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     getMigrations() {
-      return Promise.resolve({ '0001-initial': initial(dialect), '0002-artifacts': artifacts(dialect) });
+      return Promise.resolve({
+        '0001-initial': initial(dialect),
+        '0002-artifacts': artifacts(dialect),
+        '0004-artifact-owners': artifactOwners(),
+      });
     },
   };
 }

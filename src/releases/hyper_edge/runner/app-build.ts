@@ -42,7 +42,9 @@ export async function buildRelease(ctx: BuildContext): Promise<AppManifest> {
     await mkdir(ctx.dir, { recursive: true });
     await runToCompletion({
       label: `unpack ${ctx.label}`,
-      command: `tar -xzf '${ctx.archive.replaceAll("'", "'\\''")}' --no-same-owner -C .`,
+      // The archive on standard input: its path would show on tar's command line, readable by every user.
+      command: 'tar -xzf - --no-same-owner -C .',
+      stdinPath: ctx.archive,
       cwd: ctx.dir,
       env: ctx.env,
       log: ctx.log,

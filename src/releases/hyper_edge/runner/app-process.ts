@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -15,6 +16,8 @@ export interface ProcessOptions {
   cwd: string;
   env: Record<string, string>;
   log: (line: string) => void;
+  /** A file descriptor the process reads as its standard input. @default none */
+  stdinFd?: number;
 }
 
 export class AppProcess {
@@ -28,7 +31,7 @@ export class AppProcess {
       cwd: options.cwd,
       env: options.env,
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [options.stdinFd ?? 'ignore', 'pipe', 'pipe'],
     });
     for (const stream of [this.child.stdout, this.child.stderr])
       if (stream !== null)
@@ -71,9 +74,25 @@ export class AppProcess {
   }
 }
 
-/** Runs a command to completion; rejects with its last output lines on failure or after `timeoutMs`. */
-export async function runToCompletion(options: ProcessOptions & { timeoutMs: number }): Promise<void> {
-  const p = new AppProcess(options);
+/**
+ * Runs a command to completion; rejects with its last output lines on failure or after `timeoutMs`.
+ * `stdinPath` is opened here and given to the command as its standard input, so the path (a source
+ * archive's name…) never appears on its command line, which every user on the node can read.
+ */
+export async function runToCompletion(
+  options: ProcessOptions & { timeoutMs: number; stdinPath?: string },
+): Promise<void> {
+  let p: AppProcess;
+  if (options.stdinPath === undefined) p = new AppProcess(options);
+  else {
+    const input = await open(options.stdinPath, 'r');
+    try {
+      p = new AppProcess({ ...options, stdinFd: input.fd });
+    } finally {
+      // The child has its own copy of the descriptor.
+      await input.close();
+    }
+  }
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;

@@ -49,6 +49,14 @@ interface RunnerRecord {
   groups: number[];
 }
 
+/**
+ * The build directory of a source: named after it, but not by the artifact's hash itself (a directory's path
+ * ends up on the command lines of the build's and the app's processes, readable by every user on the node).
+ */
+function buildDirName(sha256: string): string {
+  return createHash('sha256').update(`hyper_edge build directory\0${sha256}`).digest('hex').slice(0, 16);
+}
+
 /** What identifies a deploy: the code, the environment and whether workers run here. */
 function deployKey(config: RunnerConfig): string | null {
   if (config.release === null) return null;
@@ -147,7 +155,7 @@ export class Runner {
   private async deploy(key: string, release: { id: number; sha256: string; archive: string }): Promise<void> {
     const label = `v${release.id}`;
     // One build per source: a config change or a rollback reuses it (the build does not see config vars).
-    const dir = join(this.appDir, 'releases', release.sha256.slice(0, 16));
+    const dir = join(this.appDir, 'releases', buildDirName(release.sha256));
     const previous = this.serving;
     const slot: 0 | 1 = previous === null ? 0 : previous.slot === 0 ? 1 : 0;
     const port = this.config.slotPorts[slot];
