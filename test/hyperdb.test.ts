@@ -152,7 +152,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
   it('23: TLS: verify-full through the router and to members (node-postgres, psql); a wrong CA fails, plain connections too once TLS is required; replication is encrypted; a certificate rotation under writes leaves no gap over 1 s', async () => {
     let s = await p.waitForCluster(CLUSTER, (x) => healthy(3)(x) && x.members.every((m) => m.tls != null), 60_000);
     expect(s.ca_cert).toBe(ca);
-    expect(s.client_tls).toBe('optional');
+    expect(s.client_tls).toBe('required');
     const connectOnce = async (config: pg.ClientConfig) => {
       const client = new pg.Client({ ...config, connectionTimeoutMillis: 3000 });
       client.on('error', () => {});
@@ -160,19 +160,25 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
       await client.end();
     };
     const plain = () => connectOnce({ ...clientConfigFromUrl(String(db.rw_url)), ssl: false });
-    // By default a database's role may still log in without TLS; `client_tls: required` refuses that.
-    await plain();
-    await p.requestCluster(CLUSTER, { client_tls: 'required' });
-    db = await p.requestDatabase(CLUSTER, 'app', {}, (c) => /[?&]sslmode=require(&|$)/.test(String(c.rw_url)));
-    let refusal = '';
-    for (let i = 0; i < 100 && refusal === ''; i++) {
-      refusal = await plain().then(
-        () => '',
-        (e: Error) => e.message,
-      );
-      if (refusal === '') await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(refusal).toMatch(/no encryption/);
+    // By default a database's role must use TLS; `client_tls: optional` lets it log in without, and back.
+    expect(String(db.rw_url)).toMatch(/[?&]sslmode=verify-full(&|$)/);
+    await expect(plain()).rejects.toThrow(/no encryption/);
+    const plainOutcome = async (wanted: 'accepted' | 'refused'): Promise<string> => {
+      let outcome = '';
+      for (let i = 0; i < 100; i++) {
+        outcome = await plain().then(
+          () => 'accepted',
+          (e: Error) => (/no encryption/.test(e.message) ? 'refused' : e.message),
+        );
+        if (outcome === wanted) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return outcome;
+    };
+    await p.requestCluster(CLUSTER, { client_tls: 'optional' });
+    expect(await plainOutcome('accepted')).toBe('accepted');
+    await p.requestCluster(CLUSTER, {});
+    expect(await plainOutcome('refused')).toBe('refused');
     s = await p.waitForCluster(CLUSTER, (x) => healthy(3)(x) && x.client_tls === 'required', 30_000);
     const primary = primaryOf(s);
     const standbys = s.members.filter((m) => m.name !== s.primary);

@@ -14,6 +14,7 @@ import type { InstanceRow, InstanceTreeRow, PartitionRow } from '../store/store.
 import { nextTimestamp, type OpContext } from './context.js';
 import { canonicalJson } from './canonical-json.js';
 import { instanceDocument, type InstanceDocument } from './instance-view.js';
+import { assertMayRequestType, type InternalSoftwareTypes } from './internal-types.js';
 import { destroyInstance, touchHost, touchInstance } from './lifecycle.js';
 import { ADMIN_OWNER_ID, describePrincipal, requesterOwnerId } from './principal.js';
 import { parseSla, type Sla } from './sla.js';
@@ -42,7 +43,11 @@ export function notReady(message: string): NotReady {
   return { status: 102, name: 'SoftwareInstanceNotReady', message };
 }
 
-export async function requestInstance(ctx: OpContext, input: RequestInput): Promise<InstanceDocument | NotReady> {
+export async function requestInstance(
+  ctx: OpContext,
+  input: RequestInput,
+  internalTypes: InternalSoftwareTypes = new Map(),
+): Promise<InstanceDocument | NotReady> {
   if (input.title.trim() === '') throw badRequest('title', 'must not be empty');
   if (input.title.length > MAX_TITLE_LENGTH) throw badRequest('title', `longer than ${MAX_TITLE_LENGTH} characters`);
   checkReleaseUrl('software_release_uri', input.software_release_uri);
@@ -73,6 +78,7 @@ export async function requestInstance(ctx: OpContext, input: RequestInput): Prom
     tree = await ctx.tx.findTree(ownerId, input.title);
     if (tree !== undefined) existing = await ctx.tx.getInstance(tree.rootInstanceId);
   }
+  assertMayRequestType(internalTypes, input, requester);
 
   if (existing !== undefined) {
     let updated = await updateInstance(ctx, existing, input, shared, state);

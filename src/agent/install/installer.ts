@@ -28,6 +28,11 @@ export interface ReleaseManifest {
   entry: string;
   /** Optional argv run once in the installed directory (build step, or checks of what the release needs). */
   install?: string[];
+  /**
+   * Software types only the release's own instances may request (a cluster's members, an app's replicas):
+   * the master refuses them to anyone else, and the agent never runs one that is a root or a shared instance.
+   */
+  internalSoftwareTypes?: string[];
 }
 
 export interface InstalledRelease {
@@ -266,6 +271,11 @@ async function readManifest(dir: string): Promise<ReleaseManifest> {
   if (m.install !== undefined && !(Array.isArray(m.install) && m.install.every((a) => typeof a === 'string')))
     throw new Error('release.json: install must be an array of strings (argv)');
   if (m.entry.includes('..')) throw new Error('release.json: entry must stay inside the release');
+  if (
+    m.internalSoftwareTypes !== undefined &&
+    !(Array.isArray(m.internalSoftwareTypes) && m.internalSoftwareTypes.every((t) => typeof t === 'string'))
+  )
+    throw new Error('release.json: internalSoftwareTypes must be an array of software type names');
   return m as ReleaseManifest;
 }
 

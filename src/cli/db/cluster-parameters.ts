@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { HoxError } from '../../shared/errors.js';
+import { databaseNameProblem } from '../../releases/hyper_db/protocol.js';
 
 export type ClusterParameters = Readonly<Record<string, unknown>>;
 
@@ -147,17 +148,10 @@ export function withAcceptDataLoss(
   return { parameters: { ...current, accept_data_loss: request }, request };
 }
 
-const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-const RESERVED_DATABASES = new Set(['postgres', 'template0', 'template1', 'hox_super', 'hox_replicator', 'public']);
-
 /** Database names the release accepts (it names the database and its role after it). */
 export function assertDatabaseName(name: string): void {
-  if (!DATABASE_NAME.test(name) || RESERVED_DATABASES.has(name))
-    throw new HoxError(
-      'HOX_BAD_REQUEST',
-      `database name '${name}' must be lowercase letters, digits and _ (not starting with a digit, at most 63) and not one of ${[...RESERVED_DATABASES].join(', ')}`,
-      { field: 'dbname' },
-    );
+  const problem = databaseNameProblem(name);
+  if (problem !== null) throw new HoxError('HOX_BAD_REQUEST', problem, { field: 'dbname' });
 }
 
 /** Parameters of a database (shared instance) with the password rotated once more. */

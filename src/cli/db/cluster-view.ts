@@ -62,12 +62,21 @@ export interface ClusterView {
   /** Databases the router has created on the primary (null when it does not say). */
   databases: string[] | null;
   databasesError: string | null;
+  /** Per database, why the router could not set it up. */
+  databaseErrors: Record<string, string>;
+  /** Per database present, the shared instance it belongs to (older routers do not say). */
+  databaseOwners: Record<string, string>;
   /** Base backups and the WAL archive (null when the router does not publish them). */
   backups: BackupsView | null;
   events: EventView[];
 }
 
 type Json = Record<string, unknown>;
+
+function stringRecord(value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return {};
+  return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -135,6 +144,8 @@ export function readClusterView(published: Json): ClusterView {
     switchover: readSwitchover(published.switchover),
     databases: Array.isArray(published.databases) ? list(published.databases, str) : null,
     databasesError: str(published.databases_error),
+    databaseErrors: stringRecord(published.database_errors),
+    databaseOwners: stringRecord(published.database_owners),
     backups: readBackupsView(published),
     events: list(published.events, readEvent),
   };
@@ -196,8 +207,19 @@ const dash = (v: string | number | null): string => (v === null ? '-' : String(v
  * Whether database `dbname` is usable: the cluster has a primary, the router applied its databases
  * without error and lists `dbname` among them (when it publishes that list). `line` says what is missing.
  */
-export function databaseReadiness(view: ClusterView, dbname: string): { ready: boolean; line: string } {
+export function databaseReadiness(
+  view: ClusterView,
+  dbname: string,
+  owner?: string,
+): { ready: boolean; line: string; error?: string } {
   if (view.primary === null) return { ready: false, line: 'the cluster has no primary yet' };
+  const error = view.databaseErrors[dbname];
+  if (error !== undefined) return { ready: false, line: `database '${dbname}': ${error}`, error };
+  // A name whose previous owner just went: the list may still show the old database until the router acts.
+  const ownedByOther = owner !== undefined && (view.databaseOwners[dbname] ?? owner) !== owner;
+  if (ownedByOther) return { ready: false, line: `waiting for the router to make database '${dbname}' anew` };
+  if (view.databases?.includes(dbname) === true)
+    return { ready: true, line: `database '${dbname}' exists on ${view.primary}` };
   if (view.databasesError !== null)
     return { ready: false, line: `the cluster could not apply its databases yet: ${view.databasesError}` };
   if (view.databases !== null && !view.databases.includes(dbname))

@@ -114,22 +114,31 @@ export async function requestDatabase(
   });
   if ('status' in answer) throw new HoxError('HOX_CONFLICT', `${what}: ${answer.message}`);
 
-  const published = await followTree<Record<string, unknown>>(ctx.client, title, {
-    timeoutMs: Math.max(1, deadline - Date.now()),
-    waitingFor: `cluster '${name}' to publish ${what}${options.rotatePassword ? ' with its new password' : ''}`,
-    progress: ctx.progress,
-    check: (tree) => {
-      const root = tree === undefined ? undefined : rootOf(tree);
-      if (root === undefined) throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `${what} is gone`);
-      const p = root.connection_parameters;
-      if (typeof p.error === 'string')
-        throw new HoxError('HOX_CONFLICT', `cluster '${name}' refused ${what}: ${p.error}`);
-      if (typeof p.dbname !== 'string') return { progress: `waiting for cluster '${name}' to publish it` };
-      if (options.rotatePassword && p.password === previousPassword)
-        return { progress: 'waiting for the new password to be published' };
-      return { done: p };
-    },
-  });
+  let published: Record<string, unknown>;
+  try {
+    published = await followTree<Record<string, unknown>>(ctx.client, title, {
+      timeoutMs: Math.max(1, deadline - Date.now()),
+      waitingFor: `cluster '${name}' to publish ${what}${options.rotatePassword ? ' with its new password' : ''}`,
+      progress: ctx.progress,
+      check: (tree) => {
+        const root = tree === undefined ? undefined : rootOf(tree);
+        if (root === undefined) throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `${what} is gone`);
+        const p = root.connection_parameters;
+        // The cluster refuses a name that is taken or reserved: bad input, said at once.
+        if (typeof p.error === 'string')
+          throw new HoxError('HOX_BAD_REQUEST', `cluster '${name}' refused ${what}: ${p.error}`, { field: 'dbname' });
+        if (typeof p.dbname !== 'string') return { progress: `waiting for cluster '${name}' to publish it` };
+        if (options.rotatePassword && p.password === previousPassword)
+          return { progress: 'waiting for the new password to be published' };
+        return { done: p };
+      },
+    });
+  } catch (error) {
+    // A refused new request is withdrawn: left queued, it would take the name the day its owner goes.
+    if (existing === undefined && error instanceof HoxError && error.code === 'HOX_BAD_REQUEST')
+      await withdraw(ctx, title).catch(() => {});
+    throw error;
+  }
   // The router creates the database (and sets passwords) on the primary: wait until it says so.
   await followTree<true>(ctx.client, name, {
     timeoutMs: Math.max(1, deadline - Date.now()),
@@ -138,7 +147,10 @@ export async function requestDatabase(
     check: (tree) => {
       const root = tree === undefined ? undefined : rootOf(tree);
       if (root === undefined) throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `cluster '${name}' not found`);
-      const { ready, line } = databaseReadiness(readClusterView(root.connection_parameters), dbname);
+      const view = readClusterView(root.connection_parameters);
+      const { ready, line, error } = databaseReadiness(view, dbname, answer.instance_guid);
+      if (error !== undefined)
+        throw new HoxError('HOX_CONFLICT', `cluster '${name}' could not set up ${what}: ${error}`);
       return ready ? { done: true } : { progress: line };
     },
   });
@@ -157,4 +169,15 @@ export async function requestDatabase(
   ctx.print(`${title}: ${change}`);
   for (const [k, v] of Object.entries(shown)) ctx.print(`  ${k} = ${formatValue(v)}`);
   if (!options.reveal) ctx.print('  (secrets masked: --reveal shows them)');
+}
+
+/** Requests the destruction of the shared instance `title` (a database request that was refused). */
+async function withdraw(ctx: DbContext, title: string): Promise<void> {
+  await ctx.client.call('requestInstance', {
+    title,
+    software_release_uri: HYPER_DB_RELEASE,
+    software_type: CLUSTER_TYPE,
+    shared: true,
+    state: 'destroyed',
+  });
 }

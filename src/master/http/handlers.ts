@@ -32,6 +32,7 @@ import {
   registerNode,
   reportUsage,
 } from '../nodes.js';
+import type { InternalSoftwareTypes } from '../internal-types.js';
 import type { Principal } from '../principal.js';
 import { requestInstance } from '../requests.js';
 import { listSoftware, reportSoftwareError, reportSoftwareState, supply } from '../software.js';
@@ -44,6 +45,8 @@ type BodyOf<R extends RouteName> = Body<(typeof ROUTES)[R]['body'] & BodyName>;
 export interface HandlerEnv {
   /** Public base URL of this master, for `hateoas_url`. */
   baseUrl: string;
+  /** Software types only their release's own instances may request. @default none */
+  internalSoftwareTypes?: InternalSoftwareTypes;
 }
 
 export type Handler<R extends RouteName> = (ctx: OpContext, body: BodyOf<R>, env: HandlerEnv) => Promise<ResponseOf<R>>;
@@ -115,7 +118,7 @@ export const HANDLERS: { [R in Exclude<RouteName, 'waitForChange'>]: Handler<R> 
   },
   listNodeInstances: async (ctx, b) => ({ result_list: await listNodeInstances(ctx, b.computer_guid) }),
   getPartition: (ctx, b) => getPartition(ctx, b.computer_guid, b.compute_partition_id),
-  requestInstance: (ctx, b) => requestInstance(ctx, b),
+  requestInstance: (ctx, b, env) => requestInstance(ctx, b, env.internalSoftwareTypes),
   getInstance: (ctx, b) => getInstance(ctx, b.instance_guid),
   listHostedInstances: async (ctx, b) => ({ result_list: await listHostedInstances(ctx, b.instance_guid) }),
   reportInstanceState: async (ctx, b) => {

@@ -58,7 +58,7 @@ export interface KeeperConfig {
   paused: boolean;
   switchover: SwitchoverRequest | null;
   acceptDataLoss: AcceptDataLossRequest | null;
-  /** Extra postgresql.conf settings (validated by the profile). */
+  /** Extra postgresql.conf settings: only {@link ALLOWED_SETTINGS} are written. */
   settings: Record<string, string | number | boolean>;
   /** Where WAL is archived (the router's backup API), or null for no archiving. */
   archive: { url: string; token: string; timeoutS: number } | null;
@@ -220,6 +220,8 @@ export interface RestoreSpec {
 }
 
 export interface RouterDatabase {
+  /** The shared instance whose database this is: recorded on the database, it is never handed to another. */
+  owner: string;
   name: string;
   role: string;
   password: string;
@@ -227,6 +229,8 @@ export interface RouterDatabase {
 }
 
 export interface RouterConfig {
+  /** This cluster's identity (not a secret): recorded on its databases, told apart from restored ones. */
+  clusterId: string;
   host: string;
   rwPort: number;
   roPort: number;
@@ -245,6 +249,59 @@ export interface RouterConfig {
   binDir: string;
   /** The cluster CA (its key stays in this partition) and how long the server certificates it signs last. */
   tls: { caCertificate: string; caPrivateKey: string; certificateValidityMs: number } | null;
+}
+
+/**
+ * The PostgreSQL settings a cluster's owner may set (`settings` parameter), and nothing else: a setting such
+ * as `archive_command` runs a shell, `data_directory` or `hba_file` move what the keeper guards. The profile
+ * validates against this list and {@link SETTING_VALUE}, and the keeper filters again before writing
+ * postgresql.conf (a member requested by anything but its cluster never gets further).
+ */
+export const ALLOWED_SETTINGS: readonly string[] = [
+  'max_connections',
+  'shared_buffers',
+  'work_mem',
+  'maintenance_work_mem',
+  'effective_cache_size',
+  'checkpoint_timeout',
+  'max_wal_size',
+  'log_min_duration_statement',
+  'statement_timeout',
+  'idle_in_transaction_session_timeout',
+];
+
+/** A setting's value: a number, optionally with a unit (`128MB`, `5min`, `-1`). No quotes, no newlines. */
+export const SETTING_VALUE = /^-?[0-9]{1,12}(\.[0-9]{1,6})?\s?[A-Za-z]{0,3}$/;
+
+/** The allowed settings of `settings` with a valid value; the names of the others. */
+export function allowedSettings(settings: Record<string, unknown>): {
+  kept: Record<string, string | number>;
+  refused: string[];
+} {
+  const kept: Record<string, string | number> = {};
+  const refused: string[] = [];
+  for (const [name, value] of Object.entries(settings)) {
+    const valid =
+      (typeof value === 'number' && Number.isFinite(value)) || (typeof value === 'string' && SETTING_VALUE.test(value));
+    if (ALLOWED_SETTINGS.includes(name) && valid) kept[name] = value;
+    else refused.push(name);
+  }
+  return { kept, refused };
+}
+
+/** A database name (its role has the same name): a PostgreSQL identifier that needs no quoting. */
+export const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const RESERVED_DATABASES = ['postgres', 'template0', 'template1', 'hox_super', 'hox_replicator', 'public'];
+
+/** Why `name` cannot name a database of a shared instance (null: it can). One rule for profile and CLI. */
+export function databaseNameProblem(name: string): string | null {
+  if (!DATABASE_NAME.test(name))
+    return `database name '${name.slice(0, 80)}' must be lowercase letters, digits and _ (not starting with a digit, at most 63)`;
+  if (name.startsWith('pg_'))
+    return `database name '${name}' is reserved: names starting with pg_ belong to PostgreSQL`;
+  if (RESERVED_DATABASES.includes(name))
+    return `database name '${name}' is reserved (${RESERVED_DATABASES.join(', ')}, pg_*)`;
+  return null;
 }
 
 export const SUPERUSER = 'hox_super';

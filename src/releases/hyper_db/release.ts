@@ -14,7 +14,7 @@
  * (`input.secret('tls-ca')`) that never leaves the root partition: members
  * get their server certificates from the router.
  */
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -25,7 +25,18 @@ import {
   type SharedInstanceEntry,
 } from '../../release-kit/types.js';
 import { releaseProgram } from '../../release-kit/program.js';
-import type { ClientTls, KeeperConfig, MemberAddress, RouterConfig, RouterDatabase, SyncMode } from './protocol.js';
+import {
+  ALLOWED_SETTINGS,
+  allowedSettings,
+  databaseNameProblem,
+  SETTING_VALUE,
+  type ClientTls,
+  type KeeperConfig,
+  type MemberAddress,
+  type RouterConfig,
+  type RouterDatabase,
+  type SyncMode,
+} from './protocol.js';
 import { deriveClusterCa } from './tls/certificates.js';
 
 const PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
@@ -39,19 +50,6 @@ function program(input: ProfileInput, relative: string, args: string[]): string[
 function derive(secret: string, purpose: string): string {
   return createHmac('sha256', secret).update(purpose).digest('base64url');
 }
-
-const SETTINGS_ALLOWED = [
-  'max_connections',
-  'shared_buffers',
-  'work_mem',
-  'maintenance_work_mem',
-  'effective_cache_size',
-  'checkpoint_timeout',
-  'max_wal_size',
-  'log_min_duration_statement',
-  'statement_timeout',
-  'idle_in_transaction_session_timeout',
-];
 
 const requestObject = {
   type: 'object',
@@ -137,9 +135,9 @@ const clusterParameters = {
     },
     client_tls: {
       enum: ['required', 'optional'],
-      default: 'optional',
+      default: 'required',
       description:
-        'required: remote logins must use TLS; optional: the databases’ roles may log in without it (replication and the superuser always use TLS)',
+        'required: every login must use TLS; optional: the databases’ roles may also log in without it (replication and the superuser always use TLS)',
     },
     tls_rotate: {
       type: 'object',
@@ -158,7 +156,9 @@ const clusterParameters = {
     settings: {
       type: 'object',
       additionalProperties: false,
-      properties: Object.fromEntries(SETTINGS_ALLOWED.map((k) => [k, { type: ['string', 'integer'], maxLength: 32 }])),
+      properties: Object.fromEntries(
+        ALLOWED_SETTINGS.map((k) => [k, { type: ['string', 'integer'], maxLength: 32, pattern: SETTING_VALUE.source }]),
+      ),
     },
   },
 } as const;
@@ -204,9 +204,7 @@ function clusterParams(p: Record<string, unknown>): ClusterParams {
     walArchiveTimeoutS: (p.wal_archive_timeout_s as number | undefined) ?? 60,
     restore: (p.restore as ClusterParams['restore'] | undefined) ?? null,
     backupNow: (p.backup_now as { id: string } | undefined)?.id ?? null,
-    // Optional by default for now: node-postgres reads sslmode=require as verify-full against the system's
-    // CAs, so hyper_edge apps given rw_url would fail until the app platform hands them ca_cert.
-    clientTls: (p.client_tls as ClientTls | undefined) ?? 'optional',
+    clientTls: (p.client_tls as ClientTls | undefined) ?? 'required',
     tlsRotation: (p.tls_rotate as { id: string } | undefined)?.id ?? null,
     tlsCertificateDays: (p.tls_certificate_days as number | undefined) ?? 90,
   };
@@ -237,8 +235,50 @@ function databaseName(entry: SharedInstanceEntry): string {
     : base;
 }
 
-const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
-const RESERVED = new Set(['postgres', 'template0', 'template1', 'hox_super', 'hox_replicator', 'public']);
+/**
+ * The databases of the shared instances this cluster hosts, and why others get none.
+ *
+ * A name belongs to the shared instance that asked for it first: the list comes in request order (the
+ * master's, oldest first, stable), so a later request for a taken name is refused — published as its
+ * `error` — for as long as the first one exists, whatever its reference. The router records the owner on
+ * the database itself and never hands a database to another shared instance either (router.ts).
+ */
+function sharedDatabases(
+  entries: readonly SharedInstanceEntry[],
+  secret: string,
+): { databases: RouterDatabase[]; problems: Record<string, string> } {
+  const taken = new Set<string>();
+  const databases: RouterDatabase[] = [];
+  const problems: Record<string, string> = {};
+  for (const entry of entries) {
+    const name = databaseName(entry);
+    const problem = databaseNameProblem(name);
+    if (problem !== null) {
+      problems[entry.slave_reference] = problem;
+      continue;
+    }
+    if (taken.has(name)) {
+      problems[entry.slave_reference] =
+        `database '${name}' is taken: it belongs to another shared instance of this cluster; choose another name`;
+      continue;
+    }
+    taken.add(name);
+    const rotation = typeof entry.parameters.password_rotation === 'number' ? entry.parameters.password_rotation : 0;
+    databases.push({
+      owner: entry.slave_reference,
+      name,
+      role: name,
+      password: derive(secret, `database:${entry.slave_reference}:${rotation}`),
+      state: entry.state === 'destroyed' ? 'absent' : 'present',
+    });
+  }
+  return { databases, problems };
+}
+
+/** The file name the published URLs give the cluster's CA: its SHA-256 fingerprint, shortened. */
+function caFileName(certificatePem: string): string {
+  return `hyper_db-ca-${createHash('sha256').update(certificatePem).digest('hex').slice(0, 16)}.crt`;
+}
 
 function clusterProfile(input: ProfileInput): PartitionPlan {
   const p = clusterParams(input.parameters);
@@ -306,33 +346,9 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
     };
   });
 
-  // Databases of the shared instances, with unique names.
-  const taken = new Set<string>();
-  const databases: (RouterDatabase & { reference: string })[] = [];
-  const problems: Record<string, string> = {};
-  for (const entry of [...input.slave_instance_list].sort((a, b) =>
-    a.slave_reference.localeCompare(b.slave_reference),
-  )) {
-    const name = databaseName(entry);
-    if (!IDENT.test(name) || RESERVED.has(name)) {
-      problems[entry.slave_reference] = `database name '${name}' must match ${IDENT} and not be reserved`;
-      continue;
-    }
-    if (taken.has(name)) {
-      problems[entry.slave_reference] = `database '${name}' is already used by another shared instance of this cluster`;
-      continue;
-    }
-    taken.add(name);
-    const rotation = typeof entry.parameters.password_rotation === 'number' ? entry.parameters.password_rotation : 0;
-    databases.push({
-      reference: entry.slave_reference,
-      name,
-      role: name,
-      password: derive(secret, `database:${entry.slave_reference}:${rotation}`),
-      state: entry.state === 'destroyed' ? 'absent' : 'present',
-    });
-  }
+  const { databases, problems } = sharedDatabases(input.slave_instance_list, secret);
   const routerConfig: RouterConfig = {
+    clusterId: derive(secret, 'cluster-id').slice(0, 22),
     host: ip,
     rwPort,
     roPort,
@@ -340,7 +356,7 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
     memberCount: p.members,
     peerToken: derive(secret, 'peer'),
     superuserPassword: derive(secret, 'superuser'),
-    databases: databases.map(({ reference: _r, ...d }) => d),
+    databases,
     switchover: p.switchover,
     backupPort,
     backupToken,
@@ -350,18 +366,17 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
     tls: { caCertificate: ca.certificatePem, caPrivateKey: ca.privateKeyPem, certificateValidityMs },
   };
   const hosts = addresses.map((a) => `${a.host}:${a.pgPort}`).join(',');
-  // libpq's sslmode=require: encrypted, whatever CA (verify-full needs the published ca_cert in a file).
-  const ssl = p.clientTls === 'required' ? 'sslmode=require' : '';
-  const query = (...items: string[]) => {
-    const q = [...items, ssl].filter((x) => x !== '').join('&');
-    return q === '' ? '' : `?${q}`;
-  };
+  // Every URL asks for TLS with the server verified against the cluster's CA (published as ca_cert),
+  // named by its fingerprint: save ca_cert under that name, or point sslrootcert at where you saved it.
+  const tls = `sslmode=verify-full&sslrootcert=${caFileName(ca.certificatePem)}`;
+  const query = (...items: string[]) => `?${[...items, tls].join('&')}`;
   const publishShared: Record<string, Record<string, unknown>> = {};
   for (const db of databases) {
     if (db.state === 'absent') continue;
+    const reference = db.owner;
     const user = encodeURIComponent(db.role);
     const pass = encodeURIComponent(db.password);
-    publishShared[db.reference] = {
+    publishShared[reference] = {
       database_url: `postgresql://${user}:${pass}@${hosts}/${db.name}${query('target_session_attrs=read-write', 'connect_timeout=3')}`,
       rw_url: `postgresql://${user}:${pass}@${ip}:${rwPort}/${db.name}${query()}`,
       ro_url: `postgresql://${user}:${pass}@${ip}:${roPort}/${db.name}${query()}`,
@@ -424,10 +439,23 @@ function tlsOf(value: unknown): KeeperConfig['tls'] {
   return {
     caCertificate: t.ca_cert,
     issuerUrl: t.issuer_url,
-    clientTls: t.client_tls === 'required' ? 'required' : 'optional',
+    clientTls: t.client_tls === 'optional' ? 'optional' : 'required',
     rotation: typeof t.rotation === 'string' ? t.rotation : null,
     validityMs: typeof t.validity_ms === 'number' ? t.validity_ms : 90 * 86_400_000,
   };
+}
+
+/** A member's settings: the allow-listed ones only; anything else is an error, never written. */
+function memberSettings(value: unknown): KeeperConfig['settings'] {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error('member: parameter settings must be an object');
+  const { kept, refused } = allowedSettings(value as Record<string, unknown>);
+  if (refused.length > 0)
+    throw new Error(
+      `member: settings ${refused.map((n) => `'${n.slice(0, 64)}'`).join(', ')} are not allowed (allowed, with a number and an optional unit: ${ALLOWED_SETTINGS.join(', ')})`,
+    );
+  return kept;
 }
 
 function memberProfile(input: ProfileInput): PartitionPlan {
@@ -457,7 +485,7 @@ function memberProfile(input: ProfileInput): PartitionPlan {
     paused: q.paused === true,
     switchover: (q.switchover as KeeperConfig['switchover'] | undefined) ?? null,
     acceptDataLoss: (q.accept_data_loss as KeeperConfig['acceptDataLoss'] | undefined) ?? null,
-    settings: (q.settings as KeeperConfig['settings'] | undefined) ?? {},
+    settings: memberSettings(q.settings),
     archive: archiveOf(q.archive, derive(secret, 'peer')),
     restore: (q.restore as KeeperConfig['restore'] | undefined) ?? null,
     tls: tlsOf(q.tls),

@@ -25,7 +25,14 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { REPLICATION_USER, SUPERUSER, type KeeperConfig, type MemberAddress, type RestoreSpec } from '../protocol.js';
+import {
+  allowedSettings,
+  REPLICATION_USER,
+  SUPERUSER,
+  type KeeperConfig,
+  type MemberAddress,
+  type RestoreSpec,
+} from '../protocol.js';
 
 const exec = promisify(execFile);
 
@@ -151,7 +158,8 @@ export class PostgresControl {
       shared_buffers: '128MB',
       logging_collector: false,
       log_line_prefix: '%m [%p] ',
-      ...c.settings,
+      // The profile refuses others; filtered again here, so no parameter can reach archive_command & co.
+      ...allowedSettings(c.settings).kept,
     };
     if (c.archive !== null) {
       await writeFile(

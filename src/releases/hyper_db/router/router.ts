@@ -28,6 +28,7 @@ const POLL_MS = 150;
 /** Bound on one member's answer to GET /status. */
 const STATUS_TIMEOUT_MS = 1000;
 const RECONCILE_EVERY_MS = 15_000;
+const RETRY_FAILED_MS = 2000;
 const ORPHAN_SWITCHOVER_MS = 15_000;
 
 export class Router {
@@ -47,6 +48,10 @@ export class Router {
   private reconciledAt = 0;
   private reconcileError: string | null = null;
   private presentDatabases: string[] = [];
+  /** Per database present, the shared instance it belongs to. */
+  private databaseOwners: Record<string, string> = {};
+  /** Per database, why the last reconciliation could not set it up. */
+  private databaseErrors: Record<string, string> = {};
   private reconciling = false;
   private orphanSwitchover: { id: string; since: number } | null = null;
   private lastPublished = '';
@@ -236,14 +241,25 @@ export class Router {
     client.on('error', () => {});
     try {
       await client.connect();
-      const wanted = this.config.databases;
-      for (const db of wanted) await applyDatabase(client, db);
-      await dropForgotten(client, new Set(wanted.filter((d) => d.state === 'present').map((d) => d.name)), this.log);
-      this.presentDatabases = wanted.filter((d) => d.state === 'present').map((d) => d.name);
+      const { present, errors } = await reconcileOnPrimary(
+        client,
+        this.config.clusterId,
+        this.config.databases,
+        this.log,
+      );
+      this.presentDatabases = [...present.keys()];
+      this.databaseOwners = Object.fromEntries(present);
+      this.databaseErrors = errors;
+      const failed = Object.keys(errors);
+      const message = failed.length === 0 ? null : `${failed.length} database(s) not set up: ${failed.join(', ')}`;
+      // A failed database is retried after RETRY_FAILED_MS rather than RECONCILE_EVERY_MS.
       this.reconciledKey = key;
-      this.reconciledAt = Date.now();
-      if (this.reconcileError !== null) this.log('databases reconciled');
-      this.reconcileError = null;
+      this.reconciledAt = Date.now() - (failed.length === 0 ? 0 : RECONCILE_EVERY_MS - RETRY_FAILED_MS);
+      if (message !== this.reconcileError) {
+        for (const [name, error] of Object.entries(errors)) this.log(`database ${name}: ${error}`);
+        if (message === null) this.log('databases reconciled');
+      }
+      this.reconcileError = message;
     } catch (error) {
       const message = (error as Error).message;
       if (message !== this.reconcileError) this.log(`databases: ${message}`);
@@ -322,6 +338,8 @@ export class Router {
       /** Databases present on the primary, as of the last reconciliation (connection parameters work once listed). */
       databases: this.presentDatabases,
       databases_error: this.reconcileError,
+      database_owners: this.databaseOwners,
+      database_errors: this.databaseErrors,
       backups: (() => {
         const b = this.backups.status();
         return {
@@ -364,28 +382,98 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
-/** Marks the databases the router made: one that no shared instance wants any more is dropped. */
+/** Marks the databases the router made; the owning shared instance and the cluster follow. */
 const MANAGED = 'hyper_db managed database';
+const RECORD = /^hyper_db managed database(?:; owner (\S+); cluster (\S+))?$/;
+const REFERENCE = /^[A-Za-z0-9_-]{1,100}$/;
+
+type WantedDatabase = RouterConfig['databases'][number];
 
 /**
- * The master forgets a destroyed shared instance, so "absent" is not enough: a managed
- * database no shared instance asks for is dropped, with its role.
+ * Makes the primary hold exactly the wanted databases, each owned by its shared instance.
+ *
+ * Ownership is recorded on the database itself (its comment, replicated with the cluster, so it survives
+ * failovers): a database made for one shared instance is never handed to another. Another shared instance
+ * asking for that name gets an error while the owner exists; once the owner is gone (the master forgot it),
+ * the database is dropped with its role, then made anew, empty, for the newcomer.
+ *
+ * A database recorded by another cluster (restored from its backup) or by an older router (no owner) is
+ * adopted by the shared instance the profile gives its name to; a restored one is kept, not dropped, until
+ * one asks for it. A database of that name not made by hyper_db is left alone (an error for its asker).
+ *
+ * One database failing (a name PostgreSQL refuses, a role it cannot alter) never stops the others.
  */
-async function dropForgotten(client: pg.Client, wanted: Set<string>, log: (line: string) => void): Promise<void> {
-  const { rows } = await client.query<{ datname: string; owner: string }>(
-    `SELECT d.datname, r.rolname AS owner FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
-     WHERE shobj_description(d.oid, 'pg_database') = $1`,
-    [MANAGED],
+async function reconcileOnPrimary(
+  client: pg.Client,
+  clusterId: string,
+  wanted: readonly WantedDatabase[],
+  log: (line: string) => void,
+): Promise<{ present: Map<string, string>; errors: Record<string, string> }> {
+  const { rows } = await client.query<{ datname: string; owner_role: string; comment: string }>(
+    `SELECT d.datname, r.rolname AS owner_role, shobj_description(d.oid, 'pg_database') AS comment
+     FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
+     WHERE shobj_description(d.oid, 'pg_database') LIKE $1`,
+    [`${MANAGED}%`],
   );
+  const present = new Map(wanted.filter((d) => d.state === 'present').map((d) => [d.name, d]));
+  const owners = new Set([...present.values()].map((d) => d.owner));
+  /** Managed databases by name: their owner here, or null when anyone the profile names may adopt them. */
+  const recorded = new Map<string, string | null>();
+  const errors: Record<string, string> = {};
   for (const row of rows) {
-    if (wanted.has(row.datname) || !IDENT.test(row.datname)) continue;
-    log(`dropping database ${row.datname}: no shared instance asks for it any more`);
-    await client.query(`DROP DATABASE ${row.datname} WITH (FORCE)`);
-    if (row.owner === row.datname && IDENT.test(row.owner)) await client.query(`DROP ROLE IF EXISTS ${row.owner}`);
+    const match = RECORD.exec(row.comment);
+    if (match === null || !IDENT.test(row.datname)) continue;
+    const restored = match[2] !== undefined && match[2] !== clusterId;
+    const owner = restored ? null : (match[1] ?? null);
+    const want = present.get(row.datname);
+    const ownerGone = owner !== null && !owners.has(owner);
+    const unwanted = want === undefined && !restored;
+    if (unwanted || (want !== undefined && ownerGone && want.owner !== owner)) {
+      const why = unwanted ? 'no shared instance asks for it any more' : 'its shared instance is gone';
+      try {
+        log(`dropping database ${row.datname}: ${why}`);
+        await dropDatabase(client, row.datname, row.owner_role);
+      } catch (error) {
+        errors[row.datname] = `could not drop it: ${(error as Error).message}`;
+        recorded.set(row.datname, owner);
+      }
+      continue;
+    }
+    recorded.set(row.datname, owner);
   }
+  const existing = new Set(
+    (await client.query<{ datname: string }>('SELECT datname FROM pg_database')).rows.map((r) => r.datname),
+  );
+  const made = new Map<string, string>();
+  for (const db of wanted) {
+    if (errors[db.name] !== undefined) continue;
+    if (db.state === 'present' && existing.has(db.name) && !recorded.has(db.name)) {
+      errors[db.name] = 'a database of that name exists and was not made by hyper_db: it is left alone';
+      continue;
+    }
+    const owner = recorded.get(db.name);
+    // Only a database this shared instance owns is ever dropped for it.
+    if (db.state === 'absent' && (owner === undefined || (owner !== null && owner !== db.owner))) continue;
+    if (db.state === 'present' && owner !== undefined && owner !== null && owner !== db.owner) {
+      errors[db.name] = 'it holds the data of another shared instance of this cluster, which still exists';
+      continue;
+    }
+    try {
+      await applyDatabase(client, db, clusterId);
+      if (db.state === 'present') made.set(db.name, db.owner);
+    } catch (error) {
+      errors[db.name] = (error as Error).message;
+    }
+  }
+  return { present: made, errors };
 }
 
-async function applyDatabase(client: pg.Client, db: RouterConfig['databases'][number]): Promise<void> {
+async function dropDatabase(client: pg.Client, name: string, ownerRole: string): Promise<void> {
+  await client.query(`DROP DATABASE ${name} WITH (FORCE)`);
+  if (ownerRole === name && IDENT.test(ownerRole)) await client.query(`DROP ROLE IF EXISTS ${ownerRole}`);
+}
+
+async function applyDatabase(client: pg.Client, db: WantedDatabase, clusterId: string): Promise<void> {
   if (!IDENT.test(db.name) || !IDENT.test(db.role)) throw new Error(`invalid database or role name '${db.name}'`);
   const exists = async (sql: string, name: string): Promise<boolean> =>
     ((await client.query(sql, [name])).rowCount ?? 0) > 0;
@@ -401,7 +489,10 @@ async function applyDatabase(client: pg.Client, db: RouterConfig['databases'][nu
   else await client.query(`CREATE ROLE ${db.role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${password}`);
   if (!(await exists('SELECT 1 FROM pg_database WHERE datname = $1', db.name)))
     await client.query(`CREATE DATABASE ${db.name} OWNER ${db.role}`);
-  await client.query(`COMMENT ON DATABASE ${db.name} IS '${MANAGED}'`);
+  // Master ids and the derived cluster id are letters, digits, '-' and '_': checked anyway, they go into a literal.
+  if (!REFERENCE.test(db.owner) || !REFERENCE.test(clusterId))
+    throw new Error(`invalid shared instance reference or cluster id for '${db.name}'`);
+  await client.query(`COMMENT ON DATABASE ${db.name} IS '${MANAGED}; owner ${db.owner}; cluster ${clusterId}'`);
   await client.query(`REVOKE ALL ON DATABASE ${db.name} FROM PUBLIC`);
   await client.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${db.name} TO ${db.role}`);
 }
