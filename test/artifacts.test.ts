@@ -2,13 +2,20 @@
  * Artifacts (uploaded sources) through the HTTP API on every store: who may upload, who may read (owners,
  * their instances, the admin; not a node's own token), what is checked before a body is read (the token,
  * the declared size, the quota), limits enforced while streaming, and the collection of unreferenced ones.
+ * Then through a real node agent (as root: partition users): an artifact reaches only the partitions of
+ * its owner's (or the admin's) instances, and its hash never shows on a command line.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MasterClient } from '../src/client/master-client.js';
 import { collectArtifacts } from '../src/master/artifact-collector.js';
-import { addTestNode } from '../src/testing/test-master.js';
+import { watchCommandLines } from '../src/testing/command-line-watch.js';
+import { addTestNode, startTestMaster, type TestMaster } from '../src/testing/test-master.js';
+import { disposeAgent, startAgent, waitFor, type AgentFixture } from './support/agent-harness.js';
 import { RELEASE, asDoc, expectError } from './support/helpers.js';
 import { describeEachStore } from './support/store-matrix.js';
 
@@ -302,5 +309,118 @@ describeEachStore('artifacts', (env) => {
     await requestNaming(alice, 'app', sha(deployed), 'destroyed');
     now += graceMs + 1;
     await expect.poll(held, { timeout: 10_000, interval: 100 }).toEqual(new Set(['admin used']));
+  });
+});
+
+const isRoot = process.getuid?.() === 0;
+
+/** A release whose plan puts the artifact its parameters name at `sources/<sha256>.bin`, and publishes nothing else. */
+const ARTIFACT_RELEASE = {
+  'release.json': JSON.stringify({ name: 'artifact-probe', version: '1.0.0', entry: 'release.mjs' }),
+  'release.mjs': `export default {
+  softwareTypes: {
+    default: {
+      parameters: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['sha256'],
+        properties: { sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+      },
+      connection: { type: 'object' },
+      profile(input) {
+        // Named after the hash, as releases used to be told to: the path must still never reach a command line.
+        const path = 'sources/' + input.parameters.sha256 + '.bin';
+        return { artifacts: [{ sha256: input.parameters.sha256, path }], publish: { path } };
+      },
+    },
+  },
+};
+`,
+};
+
+describe.skipIf(!isRoot && process.env.CI !== 'true')('artifacts delivered by a node agent', () => {
+  let m: TestMaster;
+  let agent: AgentFixture | undefined;
+  let releaseDir: string;
+
+  beforeAll(async () => {
+    expect(isRoot, 'partition users need root (CI=true runs this as root)').toBe(true);
+    m = await startTestMaster();
+    releaseDir = mkdtempSync(join(tmpdir(), 'hox-artifact-release-'));
+    for (const [name, content] of Object.entries(ARTIFACT_RELEASE))
+      writeFileSync(join(releaseDir, name), content, { mode: 0o644 });
+    chmodSync(releaseDir, 0o755);
+    agent = await startAgent(m.admin, { nodeId: 'art1', partitions: 3 });
+    await m.admin.call('supply', { computer_guid: 'art1', software_release_uri: releaseDir });
+    await waitFor('the release installed', async () =>
+      (await m.admin.call('listSoftwareStatus', { computer_guid: 'art1' })).result_list.some(
+        (s) => s.reported_state === 'available',
+      ),
+    );
+  });
+  afterAll(async () => {
+    await disposeAgent(agent);
+    await m?.stop();
+    rmSync(releaseDir, { recursive: true, force: true });
+  });
+
+  it("copies an artifact only for its owner's or the admin's instances, the node's cache no way around it", async () => {
+    const alice = m.admin.withToken((await m.admin.call('createUser', { name: 'alice' })).token);
+    const bob = m.admin.withToken((await m.admin.call('createUser', { name: 'bob' })).token);
+    // Large enough that the copy into the partition takes a while: a command line would be seen.
+    const aliceSource = randomBytes(8 * MiB);
+    const adminImage = randomBytes(64 * 1024);
+    const [a, c] = [sha(aliceSource), sha(adminImage)];
+    const watch = watchCommandLines([a, c, a.slice(0, 16), c.slice(0, 16)]);
+    await alice.putArtifact(a, aliceSource);
+    await m.admin.putArtifact(c, adminImage);
+
+    const deploy = async (owner: MasterClient, title: string, artifact: string) => {
+      const doc = asDoc(
+        await owner.call('requestInstance', {
+          title,
+          software_release_uri: releaseDir,
+          software_type: 'default',
+          parameters: { sha256: artifact },
+        }),
+      );
+      const partition = agent!.agent.partitions.find((p) => p.partitionId === doc.compute_partition_id)!;
+      return { partition, file: join(partition.path, 'sources', `${artifact}.bin`) };
+    };
+    const status = async (owner: MasterClient, title: string) =>
+      (await owner.call('listTreeStatus', { title })).result_list[0]?.instance_list.find((i) => i.title === title);
+
+    // Alice's own instance gets her archive, as her partition's user, read-only.
+    const mine = await deploy(alice, 'mine', a);
+    await waitFor("the artifact in alice's partition", () => existsSync(mine.file));
+    expect(readFileSync(mine.file).equals(aliceSource)).toBe(true);
+    expect(statSync(mine.file).uid).toBe(mine.partition.uid);
+    expect(statSync(mine.file).mode & 0o777).toBe(0o440);
+
+    // The attack: bob's instance names alice's hash (its bytes are in the node's cache by now).
+    const theirs = await deploy(bob, 'theirs', a);
+    const refused = await waitFor("bob's instance reports the refusal", async () => {
+      const i = await status(bob, 'theirs');
+      return i?.access_status_message.startsWith('#error while') === true ? i : undefined;
+    });
+    expect(refused.access_status_message).toBe(
+      `#error while instanciating: artifact ${a} is not available to this instance: only artifacts uploaded by ` +
+        "the instance's owner (or the admin) can be used, and this one was not (or was deleted as unused)",
+    );
+    expect(existsSync(theirs.file)).toBe(false);
+    expect(existsSync(join(theirs.partition.path, 'sources'))).toBe(false);
+
+    // What the admin uploaded, anyone's instance may use.
+    const shared = await deploy(bob, 'shared', c);
+    await waitFor("the admin's artifact in bob's partition", () => existsSync(shared.file));
+    expect(readFileSync(shared.file).equals(adminImage)).toBe(true);
+    // Still refused on later convergences.
+    expect((await status(bob, 'theirs'))?.access_status_message).toContain('is not available to this instance');
+    expect(existsSync(theirs.file)).toBe(false);
+
+    const { scans, hits } = watch.stop();
+    console.log(`command lines scanned ${scans} times during uploads and deliveries`);
+    expect(scans).toBeGreaterThan(50);
+    expect(hits, 'command lines showing an artifact hash').toEqual([]);
   });
 });
