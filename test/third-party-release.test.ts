@@ -209,4 +209,49 @@ describe('a third-party release supplied by absolute path', () => {
     );
     expect(readFileSync(join(installedDir(a, url), '.hox-install.log'), 'utf8')).toBe('fixed\n');
   });
+
+  it("never runs a root of a type its manifest marks internal; the release's own instances request it", async () => {
+    // The master does not know this release: the agent is the one that refuses.
+    const url = writeRelease({
+      'release.json': JSON.stringify({
+        name: 'with-internal',
+        version: '1.0.0',
+        entry: 'release.mjs',
+        internalSoftwareTypes: ['worker'],
+      }),
+      'release.mjs': `
+const open = { type: 'object' };
+export default {
+  softwareTypes: {
+    main: {
+      parameters: open,
+      connection: open,
+      profile: (input) => ({
+        requests: [{ title: 'w', softwareReleaseUrl: input.slap_software_release_url, softwareType: 'worker' }],
+        publish: { worker_ready: input.requested.w?.ready === true },
+      }),
+    },
+    worker: { parameters: open, connection: open, profile: () => ({ publish: { ran: true } }) },
+  },
+};
+`,
+    });
+    await agent('tp3', 3);
+    await m.admin.call('supply', { computer_guid: 'tp3', software_release_uri: url });
+    const request = (title: string, type: string) =>
+      m.admin.call('requestInstance', { title, software_release_uri: url, software_type: type });
+    await request('direct', 'worker');
+    const refused = await waitFor('internal root refused', async () => {
+      const i = await treeInstance('direct');
+      return i?.access_status_message.startsWith('#error while') === true ? i : undefined;
+    });
+    expect(refused.access_status_message).toMatch(/software type 'worker' .* is internal/);
+    expect(refused.connection_parameters).toEqual({});
+
+    await request('app', 'main');
+    await waitFor('the release requests its own worker, which runs', async () => {
+      const [tree] = (await m.admin.call('listTreeStatus', { title: 'app' })).result_list;
+      return tree?.instance_list.find((i) => i.title === 'w')?.connection_parameters.ran === true;
+    });
+  });
 });

@@ -143,6 +143,17 @@ export class PartitionProcessor {
         'HOX_BAD_REQUEST',
         `software type '${doc.software_type}' is not in release '${doc.software_release_uri}' (it has: ${Object.keys(release.definition.softwareTypes).join(', ')})`,
       );
+    // A user's root (or shared instance) of an internal type would run with parameters only the release's
+    // own instances should write (a member's settings, a replica's artifact): never run it.
+    if (release.manifest.internalSoftwareTypes?.includes(doc.software_type) === true) {
+      const root = doc.shared || doc.title === doc.root_instance_title;
+      if (root)
+        throw new HoxError(
+          'HOX_BAD_REQUEST',
+          `software type '${doc.software_type}' of release '${doc.software_release_uri}' is internal: only the release's own instances request it`,
+          { field: 'software_type' },
+        );
+    }
     this.schemas.check(type.parameters, doc.parameters, 'parameters');
     // Stored before any profile sees it: what a profile derives from it may end up in a database.
     const secret = await this.deps.secrets.load(partition.partitionId, doc.instance_guid);

@@ -13,6 +13,7 @@ import { hashToken } from '../shared/ids.js';
 import { PostgresStore } from '../store/postgres/postgres-store.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/store.js';
+import { readBuiltinInternalTypes } from './builtin-releases.js';
 import { collectArtifacts } from './artifact-collector.js';
 import { ChangeFeed } from './change-feed.js';
 import { buildHttpServer } from './http/server.js';
@@ -74,7 +75,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
         clock,
         logger,
         adminTokenHash: hashToken(config.adminToken),
-        env: { baseUrl },
+        env: { baseUrl, internalSoftwareTypes: readBuiltinInternalTypes() },
         artifacts: config.artifacts,
       });
       await app.listen({ host: config.host, port: config.port });
