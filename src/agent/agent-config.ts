@@ -1,6 +1,9 @@
 /** Options in, config out for the node agent (`hox node`). */
 import { resolve } from 'node:path';
+import type { PartitionLimits } from '../release-kit/types.js';
 import { badRequest } from '../shared/errors.js';
+import type { ResolvedLimits } from './isolate/partition-cgroups.js';
+import { defaultLimits, resolveLimits } from './isolate/partition-limits.js';
 
 export interface NodeAgentOptions {
   /** Master URL, e.g. http://127.0.0.1:8470 */
@@ -30,6 +33,15 @@ export interface NodeAgentOptions {
   partitionUsers?: boolean;
   /** Where built-in releases are looked up by name. @default the `releases` folder next to the agent's code */
   builtinReleasesDir?: string;
+  /**
+   * A partition's limits unless its plan says otherwise (enforced as root only).
+   * @default 2 GiB of memory, every core, 1024 processes, 10 GiB of disk, 64 MiB of log per service
+   */
+  limits?: PartitionLimits;
+  /** How often the service logs are checked for rotation. @default 1000 */
+  logCheckIntervalMs?: number;
+  /** How often each partition's disk usage is measured. @default 30000 */
+  diskCheckIntervalMs?: number;
 }
 
 export interface NodeAgentConfig {
@@ -45,6 +57,9 @@ export interface NodeAgentConfig {
   readonly reprocessIntervalMs: number;
   readonly partitionUsers: boolean;
   readonly builtinReleasesDir: string | undefined;
+  readonly limits: Readonly<ResolvedLimits>;
+  readonly logCheckIntervalMs: number;
+  readonly diskCheckIntervalMs: number;
 }
 
 export function resolveNodeAgentConfig(options: NodeAgentOptions): NodeAgentConfig {
@@ -75,5 +90,15 @@ export function resolveNodeAgentConfig(options: NodeAgentOptions): NodeAgentConf
     reprocessIntervalMs: options.reprocessIntervalMs ?? 300_000,
     partitionUsers: (options.partitionUsers ?? true) && isRoot,
     builtinReleasesDir: options.builtinReleasesDir === undefined ? undefined : resolve(options.builtinReleasesDir),
+    limits: Object.freeze(resolveLimits(defaultLimits(), options.limits, '--limits')),
+    logCheckIntervalMs: interval(options.logCheckIntervalMs, 1000, 'logCheckIntervalMs'),
+    diskCheckIntervalMs: interval(options.diskCheckIntervalMs, 30_000, 'diskCheckIntervalMs'),
   });
+}
+
+function interval(value: number | undefined, fallback: number, field: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 50)
+    throw badRequest(field, `${value} must be an integer of at least 50 (ms)`);
+  return value;
 }

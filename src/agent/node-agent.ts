@@ -21,6 +21,7 @@ import { formatPartitions, type FormattedPartition } from './format/partition-fo
 import { partitionLayouts } from './format/partition-layout.js';
 import { InstallError, Installer } from './install/installer.js';
 import { promiseFailureMessages } from './instance-health.js';
+import { PartitionUsageMonitor } from './isolate/usage-monitor.js';
 import { PartitionProcessor } from './partition-processor.js';
 import { PartitionSecretStore } from './partition-secret.js';
 import { PartitionStateStore } from './partition-state.js';
@@ -78,6 +79,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   const converging = new Set<string>();
   let supervisor: Supervisor | undefined;
   let promises: PromiseRunner | undefined;
+  let usage: PartitionUsageMonitor | undefined;
   const publisher = new RuntimePublisher({
     watcher: new PublicationWatcher({ log }),
     otherFailures: (partitionId) => promiseFailureMessages(promises?.results(partitionId) ?? []),
@@ -293,7 +295,15 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         portBase: config.portBase,
         portsPerPartition: config.portsPerPartition,
       });
-      partitions = await formatPartitions(layouts, { partitionUsers: config.partitionUsers });
+      partitions = await formatPartitions(layouts, {
+        partitionUsers: config.partitionUsers,
+        // Partition processes see these at their path even when they lie under /tmp (their private /tmp hides it).
+        isolation: {
+          dataDir: config.dataDir,
+          defaultLimits: config.limits,
+          visiblePaths: [config.dataDir, config.builtinReleasesDir ?? BUILTIN_RELEASES_DIR],
+        },
+      });
       await c.call('formatNode', {
         computer_guid: nodeId,
         compute_partition_list: partitions.map((p) => ({
@@ -321,6 +331,21 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
           void reportPromises(c, partitionId, promiseFailureMessages(failing));
         },
       });
+      usage = new PartitionUsageMonitor({
+        partitions: () => partitions,
+        logDir,
+        defaults: config.limits,
+        onQuotaChange: (partitionId, problem) => {
+          log(`partition ${partitionId}: ${problem ?? 'back under its disk quota'}`);
+          forced.add(partitionId);
+          void requestSync();
+        },
+        log,
+        logCheckIntervalMs: config.logCheckIntervalMs,
+        diskCheckIntervalMs: config.diskCheckIntervalMs,
+        clock,
+      });
+      usage.start();
       processor = new PartitionProcessor({
         nodeId,
         client: c,
@@ -332,6 +357,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         publisher,
         nodePath: process.execPath,
         artifacts: new ArtifactCache(join(config.dataDir, 'artifacts')),
+        usage,
         logDir,
         log,
         clock,
@@ -348,6 +374,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       await loopDone;
       await syncing;
       promises?.stop();
+      usage?.stop();
       await publisher.stop();
       for (const timer of retryTimers.values()) clearTimeout(timer);
       if (options.stopServices === true && supervisor !== undefined)

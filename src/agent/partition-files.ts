@@ -7,6 +7,7 @@
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize } from 'node:path';
 import type { FileSpec } from '../release-kit/types.js';
+import type { PartitionIsolation } from './isolate/partition-launch.js';
 import { HELPER_ENV, runCommand } from './run-command.js';
 
 /** Runs as the partition user: reads [{path, content, mode}] as JSON on stdin. */
@@ -30,7 +31,12 @@ function resolveInside(root: string, file: FileSpec): { path: string; content: s
 }
 
 export async function writePartitionFiles(
-  partition: { path: string; uid: number | undefined; gid: number | undefined },
+  partition: {
+    path: string;
+    uid: number | undefined;
+    gid: number | undefined;
+    isolation?: PartitionIsolation | undefined;
+  },
   files: FileSpec[],
   nodePath: string,
 ): Promise<void> {
@@ -50,6 +56,7 @@ export async function writePartitionFiles(
     cwd: partition.path,
     uid: partition.uid,
     gid: partition.gid,
+    isolation: partition.isolation,
     env: HELPER_ENV,
     input: JSON.stringify(resolved),
     timeoutMs: 60_000,

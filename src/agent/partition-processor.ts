@@ -24,7 +24,8 @@ import type { PartitionState, PartitionStateStore } from './partition-state.js';
 import type { PromiseResult } from './promise/check-promise.js';
 import type { PromiseRunner } from './promise/promise-runner.js';
 import type { Supervisor } from './supervise/supervisor.js';
-import { emptyPartition, killPartitionProcesses } from './partition-cleanup.js';
+import { wipePartition } from './partition-cleanup.js';
+import type { PartitionUsageMonitor } from './isolate/usage-monitor.js';
 import { runCommand } from './run-command.js';
 import { SchemaChecker } from './schema-checker.js';
 import type { ArtifactCache } from './artifact-cache.js';
@@ -49,6 +50,8 @@ export interface ProcessorDeps {
   nodePath: string;
   /** Downloads the artifacts plans ask for, and copies them into partitions. */
   artifacts: ArtifactCache;
+  /** Each partition's limits (the plan's over the node's), disk usage and log rotation. */
+  usage: PartitionUsageMonitor;
   /** Where the supervisor keeps a partition's service logs (removed with the instance). */
   logDir: (partitionId: string) => string;
   log: (message: string, fields?: Record<string, unknown>) => void;
@@ -176,6 +179,10 @@ export class PartitionProcessor {
       state.requested = answers;
     }
 
+    // Limits before anything of this convergence starts; a partition over its disk quota runs nothing.
+    const quotaProblem = await this.deps.usage.enforce(partition, plan.limits);
+    const running = doc.state === 'started' && quotaProblem === null;
+
     // Artifacts first: a file re-read by a running service (`reload`) may name one.
     // Fetched as the instance: the master gives it only its owner's (or the admin's) artifacts.
     await this.deps.artifacts.deliver(partition, plan.artifacts ?? [], this.deps.nodePath, asInstance);
@@ -188,7 +195,7 @@ export class PartitionProcessor {
       .update(JSON.stringify((plan.files ?? []).filter((f) => f.reload !== true)))
       .digest('hex')
       .slice(0, 16);
-    const services = (doc.state === 'started' ? (plan.services ?? []) : []).map((spec) => ({
+    const services = (running ? (plan.services ?? []) : []).map((spec) => ({
       ...spec,
       env: { ...spec.env, HOX_FILES_HASH: filesHash },
     }));
@@ -199,6 +206,7 @@ export class PartitionProcessor {
         spec,
         partitionPath: partition.path,
         ...(partition.uid === undefined ? {} : { uid: partition.uid, gid: partition.gid }),
+        isolation: partition.isolation,
         env: this.serviceEnv(doc, partition, spec.env),
       })),
     );
@@ -207,8 +215,9 @@ export class PartitionProcessor {
       cwd: partition.path,
       env: this.serviceEnv(doc, partition, undefined),
       ...(partition.uid === undefined ? {} : { uid: partition.uid, gid: partition.gid }),
+      isolation: partition.isolation,
     };
-    this.deps.promises.set(partition.partitionId, doc.state === 'started' ? (plan.promises ?? []) : [], context);
+    this.deps.promises.set(partition.partitionId, running ? (plan.promises ?? []) : [], context);
 
     await this.deps.publisher.publish(partition.partitionId, {
       partition,
@@ -224,10 +233,14 @@ export class PartitionProcessor {
     }
     state.publishedShared = Object.keys(plan.publishShared ?? {});
     // Give fresh services a moment to pass their promises, so "started" means healthy.
-    const failing = doc.state === 'started' ? await this.settlePromises(partition.partitionId, plan) : [];
+    const failing = running ? await this.settlePromises(partition.partitionId, plan) : [];
     // The runtime publication may have been fixed (or broken) while the promises settled.
     const runtimeProblem = this.deps.publisher.problem(partition.partitionId);
-    const failures = [...promiseFailureMessages(failing), ...(runtimeProblem === null ? [] : [runtimeProblem])];
+    const failures = [
+      ...(quotaProblem === null ? [] : [quotaProblem]),
+      ...promiseFailureMessages(failing),
+      ...(runtimeProblem === null ? [] : [runtimeProblem]),
+    ];
     if (failures.length > 0) {
       const message = failures.join('; ');
       state.lastError = message;
@@ -374,6 +387,7 @@ export class PartitionProcessor {
             cwd: partition.path,
             env: this.serviceEnv(doc, partition, undefined),
             ...(partition.uid === undefined ? {} : { uid: partition.uid, gid: partition.gid }),
+            isolation: partition.isolation,
             timeoutMs: 600_000,
           });
       } catch (error) {
@@ -381,8 +395,8 @@ export class PartitionProcessor {
       }
     }
     // Nothing of the previous tenant may meet the next one: its processes, files, logs.
-    if (partition.uid !== undefined) await killPartitionProcesses(partition.uid, partition.gid);
-    await emptyPartition(partition, this.deps.nodePath);
+    await wipePartition(partition, this.deps.nodePath, this.deps.usage.defaults);
+    this.deps.usage.forget(partition.partitionId);
     await rm(this.deps.logDir(partition.partitionId), { recursive: true, force: true });
     // The next tenant gets its own secret.
     await this.deps.secrets.remove(partition.partitionId);

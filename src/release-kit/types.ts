@@ -81,6 +81,26 @@ export interface PartitionPlan {
   /** Connection parameters per shared instance this partition hosts, by instance_guid. */
   publishShared?: Record<string, Record<string, unknown>>;
   requests?: InstanceRequestSpec[];
+  /** What the partition may use; each limit left out is the node's default. */
+  limits?: PartitionLimits;
+}
+
+/**
+ * A partition's limits, enforced by the node (when it runs as root) for all
+ * its processes together. Defaults are the node's (`hox node`): 2 GiB of
+ * memory, every core, 1024 processes, 10 GiB of disk, 64 MiB of log per service.
+ */
+export interface PartitionLimits {
+  /** Memory: resident memory, page cache and /dev/shm together; over it the kernel kills inside the partition. */
+  memoryBytes?: number;
+  /** CPU time in cores, fractions allowed (0.5: half a core). */
+  cpus?: number;
+  /** Processes and threads. A fork past it fails (EAGAIN). */
+  pids?: number;
+  /** Disk used by the partition directory and its /tmp; over it the services are stopped and an error reported. */
+  diskBytes?: number;
+  /** A service's log, current and rotated file together (rotated at half of it). */
+  logBytes?: number;
 }
 
 /** A shared instance hosted by this partition (SlapOS's slave_instance_list entry). */

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { stat } from 'node:fs/promises';
+import { isolatedCommand, type PartitionIsolation } from '../isolate/partition-launch.js';
 import type { CheckOutcome } from './check-outcome.js';
 import { describeError } from './describe-error.js';
 
@@ -19,6 +20,8 @@ export interface CommandContext {
   gid?: number;
   /** The complete environment (the caller composes it); the agent's own when absent. */
   env?: Record<string, string>;
+  /** Run inside the partition's isolation (as `isolation.uid`; `uid`/`gid` are then not used). */
+  isolation?: PartitionIsolation | undefined;
 }
 
 /**
@@ -70,14 +73,28 @@ function runCommand(file: string, args: string[], context: CommandContext, timeo
     }, timeoutMs);
 
     try {
-      child = spawn(file, args, {
-        cwd: context.cwd,
-        uid: context.uid,
-        gid: context.gid,
-        env: context.env ?? process.env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      });
+      const env = context.env ?? process.env;
+      if (context.isolation === undefined) {
+        child = spawn(file, args, {
+          cwd: context.cwd,
+          uid: context.uid,
+          gid: context.gid,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          detached: true,
+        });
+      } else {
+        const definedEnv = Object.fromEntries(
+          Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+        );
+        const command = isolatedCommand(context.isolation, { file, args, cwd: context.cwd ?? '/', env: definedEnv });
+        child = spawn(command.file, command.args, {
+          cwd: '/',
+          env: command.env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          detached: true,
+        });
+      }
     } catch (error) {
       finish({ ok: false, detail: `cannot start: ${describeError(error)}` });
       return;

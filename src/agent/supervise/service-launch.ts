@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import { chown, mkdir, open } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { badRequest, HoxError } from '../../shared/errors.js';
+import { isolatedCommand, type PartitionIsolation } from '../isolate/partition-launch.js';
 import { isErrno, readProcStatSync } from './pid-record.js';
 import type { SupervisedService } from './types.js';
 
@@ -23,6 +24,7 @@ export interface LaunchPlan {
   env: Record<string, string>;
   uid: number | undefined;
   gid: number | undefined;
+  isolation: PartitionIsolation | undefined;
   specHash: string;
   stopTimeoutMs: number;
 }
@@ -62,6 +64,8 @@ export function validateServices(partitionId: string, services: readonly Supervi
       if (id !== undefined && !(Number.isSafeInteger(id) && id >= 0)) {
         throw badRequest(`${field}.${key}`, `${id} is not a user or group id`);
       }
+      if (service.isolation !== undefined && service.isolation[key] !== id)
+        throw badRequest(`${field}.isolation.${key}`, `${service.isolation[key]} is not the service's ${key} ${id}`);
     }
     if (stopTimeoutMs !== undefined && !(Number.isFinite(stopTimeoutMs) && stopTimeoutMs >= 0)) {
       throw badRequest(`${field}.spec.stopTimeoutMs`, `${stopTimeoutMs} is not a duration`);
@@ -74,10 +78,13 @@ export function launchPlan(service: SupervisedService): LaunchPlan {
   const [file = '', ...args] = service.spec.command;
   const cwd = resolve(service.partitionPath, service.spec.cwd ?? '.');
   const env = { ...service.spec.env, ...service.env };
-  const { uid, gid } = service;
+  const { uid, gid, isolation } = service;
   const sortedEnv = Object.entries(env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  // Isolation is part of what was launched (a service started before its partition had cgroups is
+  // restarted into them), but only when there is some: hashes of unisolated services stay as they were.
+  const launched = { command: service.spec.command, env: sortedEnv, cwd, uid: uid ?? null, gid: gid ?? null };
   const specHash = createHash('sha256')
-    .update(JSON.stringify({ command: service.spec.command, env: sortedEnv, cwd, uid: uid ?? null, gid: gid ?? null }))
+    .update(JSON.stringify(isolation === undefined ? launched : { ...launched, isolation }))
     .digest('hex');
   return {
     name: service.spec.name,
@@ -87,6 +94,7 @@ export function launchPlan(service: SupervisedService): LaunchPlan {
     env,
     uid,
     gid,
+    isolation,
     specHash,
     stopTimeoutMs: service.spec.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
   };
@@ -94,6 +102,8 @@ export function launchPlan(service: SupervisedService): LaunchPlan {
 
 /**
  * Spawns the service in its own session (`detached`), stdin from /dev/null,
+ * isolated when the plan says so (see `partition-launch.ts`: same pid, its
+ * cgroups joined before the service's first instruction),
  * stdout and stderr appended to `<logDir>/<name>.log`, and unreferenced: the
  * agent may exit or be killed without taking the service with it. The log
  * directory and file are given to the service's user. Throws a `HoxError`
@@ -124,14 +134,18 @@ export async function spawnService(plan: LaunchPlan, partitionId: string, logDir
   let spawned: Promise<SpawnedService>;
   try {
     if (owned) await log.chown(-1, plan.gid ?? -1);
-    const child = spawn(plan.file, plan.args, {
-      cwd: plan.cwd,
-      env: plan.env,
-      uid: plan.uid,
-      gid: plan.gid,
-      detached: true,
-      stdio: ['ignore', log.fd, log.fd],
-    });
+    const stdio: ['ignore', number, number] = ['ignore', log.fd, log.fd];
+    const child =
+      plan.isolation === undefined
+        ? spawn(plan.file, plan.args, {
+            cwd: plan.cwd,
+            env: plan.env,
+            uid: plan.uid,
+            gid: plan.gid,
+            detached: true,
+            stdio,
+          })
+        : spawnIsolated(plan, plan.isolation, stdio);
     // Before any await: the exit listener and the /proc read must not miss a process that dies at once.
     spawned = started(child, what);
     // Handled by our caller after the close below; this keeps Node from calling it unhandled meanwhile.
@@ -143,6 +157,16 @@ export async function spawnService(plan: LaunchPlan, partitionId: string, logDir
     await log.close();
   }
   return spawned;
+}
+
+function spawnIsolated(
+  plan: LaunchPlan,
+  isolation: PartitionIsolation,
+  stdio: ['ignore', number, number],
+): ChildProcess {
+  const command = isolatedCommand(isolation, { file: plan.file, args: plan.args, cwd: plan.cwd, env: plan.env });
+  // Root until the launcher drops to the partition's user; its cwd is taken again inside the namespace.
+  return spawn(command.file, command.args, { cwd: '/', env: command.env, detached: true, stdio });
 }
 
 function started(child: ChildProcess, what: string): Promise<SpawnedService> {

@@ -1,5 +1,6 @@
 /** The supervisor's vocabulary, shared by its files and re-exported by `supervisor.ts`. */
 import type { ServiceSpec } from '../../release-kit/types.js';
+import type { PartitionIsolation } from '../isolate/partition-launch.js';
 
 /** One service to run, as the agent resolved it for a partition. */
 export interface SupervisedService {
@@ -11,6 +12,11 @@ export interface SupervisedService {
   /** Run as this user and group when the agent is root. Undefined: the agent's own. */
   uid?: number;
   gid?: number;
+  /**
+   * Start it in the partition's cgroups, with its private /tmp and /dev/shm, as `isolation.uid`
+   * (which must be `uid`). Undefined: a plain spawn as `uid`/`gid`.
+   */
+  isolation?: PartitionIsolation | undefined;
   /**
    * The full environment of the process, built by the agent. `spec.env` entries
    * missing from it are added, so an agent that already merged them changes nothing.
