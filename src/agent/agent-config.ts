@@ -34,6 +34,11 @@ export interface NodeAgentOptions {
   /** Where built-in releases are looked up by name. @default the `releases` folder next to the agent's code */
   builtinReleasesDir?: string;
   /**
+   * Guard each partition's address with nftables so that only its own processes receive its traffic
+   * (as root, with `nft` and cgroup2; see docs/architecture.md, Network isolation). @default true
+   */
+  networkIsolation?: boolean;
+  /**
    * A partition's limits unless its plan says otherwise (enforced as root only).
    * @default 2 GiB of memory, every core, 1024 processes, 10 GiB of disk, 64 MiB of log per service
    */
@@ -57,6 +62,7 @@ export interface NodeAgentConfig {
   readonly reprocessIntervalMs: number;
   readonly partitionUsers: boolean;
   readonly builtinReleasesDir: string | undefined;
+  readonly networkIsolation: boolean;
   readonly limits: Readonly<ResolvedLimits>;
   readonly logCheckIntervalMs: number;
   readonly diskCheckIntervalMs: number;
@@ -90,6 +96,7 @@ export function resolveNodeAgentConfig(options: NodeAgentOptions): NodeAgentConf
     reprocessIntervalMs: options.reprocessIntervalMs ?? 300_000,
     partitionUsers: (options.partitionUsers ?? true) && isRoot,
     builtinReleasesDir: options.builtinReleasesDir === undefined ? undefined : resolve(options.builtinReleasesDir),
+    networkIsolation: options.networkIsolation ?? true,
     limits: Object.freeze(resolveLimits(defaultLimits(), options.limits, '--limits')),
     logCheckIntervalMs: interval(options.logCheckIntervalMs, 1000, 'logCheckIntervalMs'),
     diskCheckIntervalMs: interval(options.diskCheckIntervalMs, 30_000, 'diskCheckIntervalMs'),

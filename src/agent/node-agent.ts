@@ -21,6 +21,8 @@ import { formatPartitions, type FormattedPartition } from './format/partition-fo
 import { partitionLayouts } from './format/partition-layout.js';
 import { InstallError, Installer } from './install/installer.js';
 import { promiseFailureMessages } from './instance-health.js';
+import { partitionCgroup2Path } from './isolate/partition-cgroup.js';
+import { NetworkIsolation } from './isolate/partition-firewall-node.js';
 import { PartitionUsageMonitor } from './isolate/usage-monitor.js';
 import { PartitionProcessor } from './partition-processor.js';
 import { PartitionSecretStore } from './partition-secret.js';
@@ -79,10 +81,17 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   const converging = new Set<string>();
   let supervisor: Supervisor | undefined;
   let promises: PromiseRunner | undefined;
+  let network: NetworkIsolation | undefined;
+  /** Squatters found on a partition's address or ports, reported with its promises. */
+  const networkProblems = (partitionId: string): string[] =>
+    (network?.problems(partitionId) ?? []).map((problem) => `promise network: ${problem}`);
   let usage: PartitionUsageMonitor | undefined;
   const publisher = new RuntimePublisher({
     watcher: new PublicationWatcher({ log }),
-    otherFailures: (partitionId) => promiseFailureMessages(promises?.results(partitionId) ?? []),
+    otherFailures: (partitionId) => [
+      ...promiseFailureMessages(promises?.results(partitionId) ?? []),
+      ...networkProblems(partitionId),
+    ],
     log,
   });
   let stopped = false;
@@ -228,6 +237,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   async function syncOnce(): Promise<void> {
     if (client === undefined || processor === undefined) return;
     await syncSoftware(client);
+    await network?.pass();
     await syncPartitions(client, processor);
   }
 
@@ -304,6 +314,22 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
           visiblePaths: [config.dataDir, config.builtinReleasesDir ?? BUILTIN_RELEASES_DIR],
         },
       });
+      // Before any service starts: a partition's address receives nothing but its own processes' traffic.
+      network = new NetworkIsolation({
+        nodeTag: partitions[0]?.nodeTag ?? '',
+        partitions: partitions.map((p) => ({
+          ...p,
+          cgroup: p.cgroups?.v2 === undefined ? undefined : partitionCgroup2Path(p.nodeTag, p.partitionId),
+        })),
+        enforce: config.networkIsolation,
+        onProblemsChange: (partitionId, problems) => {
+          log(`partition ${partitionId}: ${problems.length === 0 ? 'no squatter left' : problems.join('; ')}`);
+          forced.add(partitionId);
+          void requestSync();
+        },
+        log,
+      });
+      await network.start();
       await c.call('formatNode', {
         computer_guid: nodeId,
         compute_partition_list: partitions.map((p) => ({
@@ -361,6 +387,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         logDir,
         log,
         clock,
+        networkProblems,
       });
       // After a restart (or a reboot) every partition is converged once, whatever its timestamp.
       for (const p of partitions) forced.add(p.partitionId);
@@ -379,6 +406,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       for (const timer of retryTimers.values()) clearTimeout(timer);
       if (options.stopServices === true && supervisor !== undefined)
         for (const p of partitions) await supervisor.stopPartition(p.partitionId);
+      await network?.stop({ removeRules: options.stopServices === true });
       await supervisor?.stop();
     },
     syncNow: () => requestSync(),
@@ -389,7 +417,11 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
     if (state === undefined) return;
     // Passing promises do not clear a runtime publication still refused.
     const runtimeProblem = publisher.problem(partitionId);
-    const problems = [...failures, ...(runtimeProblem === null ? [] : [runtimeProblem])];
+    const problems = [
+      ...failures,
+      ...(runtimeProblem === null ? [] : [runtimeProblem]),
+      ...networkProblems(partitionId),
+    ];
     try {
       if (problems.length > 0)
         await c.call('reportInstanceError', { instance_guid: state.instanceGuid, message: problems.join('; ') });

@@ -52,6 +52,8 @@ export interface ProcessorDeps {
   artifacts: ArtifactCache;
   /** Each partition's limits (the plan's over the node's), disk usage and log rotation. */
   usage: PartitionUsageMonitor;
+  /** What the network isolation found wrong with a partition (squatters), reported with its promises. */
+  networkProblems?: (partitionId: string) => readonly string[];
   /** Where the supervisor keeps a partition's service logs (removed with the instance). */
   logDir: (partitionId: string) => string;
   log: (message: string, fields?: Record<string, unknown>) => void;
@@ -240,6 +242,7 @@ export class PartitionProcessor {
       ...(quotaProblem === null ? [] : [quotaProblem]),
       ...promiseFailureMessages(failing),
       ...(runtimeProblem === null ? [] : [runtimeProblem]),
+      ...(this.deps.networkProblems?.(partition.partitionId) ?? []),
     ];
     if (failures.length > 0) {
       const message = failures.join('; ');
