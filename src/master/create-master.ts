@@ -6,12 +6,14 @@
  * const master = createMaster(resolveMasterConfig({ dataDir: '/var/lib/hox' }));
  * const { url } = await master.start();
  */
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { hashToken } from '../shared/ids.js';
 import { PostgresStore } from '../store/postgres/postgres-store.js';
+import { restrictDirectory, restrictFile, type StoreLog } from '../store/private-files.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { readStoreKeyFile } from '../store/store-key-file.js';
 import type { Store } from '../store/store.js';
 import { readBuiltinInternalTypes } from './builtin-releases.js';
 import { collectArtifacts } from './artifact-collector.js';
@@ -62,10 +64,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
       return url;
     },
     async start() {
-      store ??=
-        config.databaseUrl === undefined
-          ? await SqliteStore.open({ filename: join(config.dataDir, 'master.sqlite') })
-          : await PostgresStore.open({ connectionString: config.databaseUrl });
+      store ??= await openStore(config, (message, level = 'info') => logger[level](message));
       feed = new ChangeFeed(store);
       const baseUrl =
         config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
@@ -107,4 +106,23 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
       if (deps.store === undefined) await store?.close();
     },
   };
+}
+
+/**
+ * The data dir made private, the store key read (or generated), the store opened with it. A key generated here and
+ * refused by the store (a PostgreSQL store other masters sealed with their key) is removed again.
+ */
+async function openStore(config: MasterConfig, log: StoreLog): Promise<Store> {
+  restrictDirectory(config.dataDir, log);
+  if (config.adminTokenFile !== undefined && dirname(config.adminTokenFile) === resolve(config.dataDir))
+    restrictFile(config.adminTokenFile, log);
+  const key = readStoreKeyFile(config.storeKeyFile, { generate: config.generateStoreKey }, log);
+  try {
+    return config.databaseUrl === undefined
+      ? await SqliteStore.open({ filename: join(config.dataDir, 'master.sqlite'), secrets: key.box, log })
+      : await PostgresStore.open({ connectionString: config.databaseUrl, secrets: key.box, log });
+  } catch (error) {
+    if (key.created) key.discard();
+    throw error;
+  }
 }

@@ -12,6 +12,12 @@ export interface MasterOptions {
   listen?: string;
   /** `postgres://…` to use PostgreSQL instead of SQLite in the data dir. */
   databaseUrl?: string;
+  /**
+   * The key sealing the store's secrets (a file holding 32 random bytes in base64; every master of one PostgreSQL
+   * store needs the same). Given, it must exist and be mode 0600.
+   * @default '<dataDir>/store.key', generated on first start
+   */
+  storeKeyFile?: string;
   /** The admin token itself (e.g. from env HOX_ADMIN_TOKEN). */
   adminToken?: string;
   /** A file holding the admin token. */
@@ -29,6 +35,9 @@ export interface MasterConfig {
   readonly host: string;
   readonly port: number;
   readonly databaseUrl: string | undefined;
+  readonly storeKeyFile: string;
+  /** True when {@link storeKeyFile} is the default one, which the master generates if absent. */
+  readonly generateStoreKey: boolean;
   readonly adminToken: string;
   /** Where the admin token is, when it came from a file (generated or given). */
   readonly adminTokenFile: string | undefined;
@@ -79,6 +88,8 @@ export function resolveMasterConfig(options: MasterOptions): MasterConfig {
     host,
     port,
     databaseUrl: options.databaseUrl,
+    storeKeyFile: resolve(options.storeKeyFile ?? join(dataDir, 'store.key')),
+    generateStoreKey: options.storeKeyFile === undefined,
     adminToken,
     adminTokenFile,
     publicUrl: options.publicUrl,

@@ -120,6 +120,12 @@ export const ERROR_CATALOGUE = {
     retryable: true,
     description: 'The store could not complete the transaction after several retries.',
   },
+  HOX_STORE_KEY: {
+    status: 500,
+    retryable: false,
+    description:
+      "The master's store key is malformed or is not the key the store's secrets were sealed with; the message names the key file.",
+  },
   HOX_NOT_IMPLEMENTED: {
     status: 501,
     retryable: false,

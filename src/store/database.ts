@@ -68,6 +68,7 @@ export interface Database {
     expires_at_ms: Int | null;
     used_at_ms: Int | null;
   };
+  hox_store_key: { id: Int; key_id: string; verifier: string; created_at_ms: Int };
   compute_node_usage: { node_id: string; at_ms: Int; tioxml: string };
   change_log: {
     seq: Generated<Int>;

@@ -5,6 +5,7 @@
  */
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Database } from './database.js';
+import type { SecretBox } from './secret-box.js';
 import type {
   ChangeRow,
   ComputeNodeRow,
@@ -74,7 +75,18 @@ function toTree(r: Selectable<Database['instance_tree']>): InstanceTreeRow {
   };
 }
 
-function toInstance(r: Selectable<Database['instance']>): InstanceRow {
+/**
+ * The instance columns sealed at rest: parameters and connection parameters carry cluster secrets, passwords and
+ * backup tokens. Nothing queries their contents (they are read and written whole), so sealing them costs no query.
+ */
+export const SEALED_INSTANCE_COLUMNS = ['parameters', 'connection_parameters'] as const;
+
+/** What a sealed instance column's value is bound to: it opens only in that column of that row. */
+export function instanceSealContext(column: (typeof SEALED_INSTANCE_COLUMNS)[number], id: string): string {
+  return `instance.${column}:${id}`;
+}
+
+function toInstance(r: Selectable<Database['instance']>, box: SecretBox): InstanceRow {
   return {
     id: r.id,
     treeId: r.tree_id,
@@ -82,7 +94,9 @@ function toInstance(r: Selectable<Database['instance']>): InstanceRow {
     shared: num(r.shared) === 1,
     releaseUrl: r.release_url,
     softwareType: r.software_type,
-    parameters: JSON.parse(r.parameters) as InstanceRow['parameters'],
+    parameters: JSON.parse(
+      box.open(r.parameters, instanceSealContext('parameters', r.id)),
+    ) as InstanceRow['parameters'],
     sla: JSON.parse(r.sla) as InstanceRow['sla'],
     requestedState: r.requested_state as RequestedState,
     reportedState: r.reported_state as ReportedInstanceState | null,
@@ -91,21 +105,28 @@ function toInstance(r: Selectable<Database['instance']>): InstanceRow {
     partitionId: r.partition_id,
     hostInstanceId: r.host_instance_id,
     processingTimestamp: num(r.processing_timestamp),
-    connectionParameters: JSON.parse(r.connection_parameters) as InstanceRow['connectionParameters'],
+    connectionParameters: JSON.parse(
+      box.open(r.connection_parameters, instanceSealContext('connection_parameters', r.id)),
+    ) as InstanceRow['connectionParameters'],
     errorMessage: r.error_message,
     statusAtMs: numOrNull(r.status_at_ms),
     createdAtMs: num(r.created_at_ms),
   };
 }
 
-function instanceColumns(p: Partial<Omit<InstanceRow, 'id'>>): Partial<Database['instance']> {
+function instanceColumns(
+  id: string,
+  p: Partial<Omit<InstanceRow, 'id'>>,
+  box: SecretBox,
+): Partial<Database['instance']> {
   const out: Record<string, unknown> = {};
   if (p.treeId !== undefined) out.tree_id = p.treeId;
   if (p.title !== undefined) out.title = p.title;
   if (p.shared !== undefined) out.shared = p.shared ? 1 : 0;
   if (p.releaseUrl !== undefined) out.release_url = p.releaseUrl;
   if (p.softwareType !== undefined) out.software_type = p.softwareType;
-  if (p.parameters !== undefined) out.parameters = JSON.stringify(p.parameters);
+  if (p.parameters !== undefined)
+    out.parameters = box.seal(JSON.stringify(p.parameters), instanceSealContext('parameters', id));
   if (p.sla !== undefined) out.sla = JSON.stringify(p.sla);
   if (p.requestedState !== undefined) out.requested_state = p.requestedState;
   if (p.reportedState !== undefined) out.reported_state = p.reportedState;
@@ -114,7 +135,11 @@ function instanceColumns(p: Partial<Omit<InstanceRow, 'id'>>): Partial<Database[
   if (p.partitionId !== undefined) out.partition_id = p.partitionId;
   if (p.hostInstanceId !== undefined) out.host_instance_id = p.hostInstanceId;
   if (p.processingTimestamp !== undefined) out.processing_timestamp = p.processingTimestamp;
-  if (p.connectionParameters !== undefined) out.connection_parameters = JSON.stringify(p.connectionParameters);
+  if (p.connectionParameters !== undefined)
+    out.connection_parameters = box.seal(
+      JSON.stringify(p.connectionParameters),
+      instanceSealContext('connection_parameters', id),
+    );
   if (p.errorMessage !== undefined) out.error_message = p.errorMessage;
   if (p.statusAtMs !== undefined) out.status_at_ms = p.statusAtMs;
   if (p.createdAtMs !== undefined) out.created_at_ms = p.createdAtMs;
@@ -129,11 +154,13 @@ export class KyselyStoreTx implements StoreTx {
   changed = false;
 
   /**
+   * @param box seals and opens the secret columns
    * @param beforeFirstChange dialect hook run once before the transaction's
    *   first change record (PostgreSQL: lock so sequence numbers commit in order, and NOTIFY).
    */
   constructor(
     private readonly db: Db,
+    private readonly box: SecretBox,
     private readonly beforeFirstChange?: (db: Db) => Promise<void>,
   ) {}
 
@@ -371,13 +398,13 @@ export class KyselyStoreTx implements StoreTx {
   }
 
   async insertInstance(row: InstanceRow): Promise<void> {
-    const values = { id: row.id, ...instanceColumns(row) } as Database['instance'];
+    const values = { id: row.id, ...instanceColumns(row.id, row, this.box) } as Database['instance'];
     await this.db.insertInto('instance').values(values).execute();
   }
 
   async getInstance(id: string): Promise<InstanceRow | undefined> {
     const r = await this.db.selectFrom('instance').selectAll().where('id', '=', id).executeTakeFirst();
-    return r && toInstance(r);
+    return r && toInstance(r, this.box);
   }
 
   async findInstance(treeId: string, title: string): Promise<InstanceRow | undefined> {
@@ -387,7 +414,7 @@ export class KyselyStoreTx implements StoreTx {
       .where('tree_id', '=', treeId)
       .where('title', '=', title)
       .executeTakeFirst();
-    return r && toInstance(r);
+    return r && toInstance(r, this.box);
   }
 
   async listTreeInstances(treeId: string): Promise<InstanceRow[]> {
@@ -398,7 +425,7 @@ export class KyselyStoreTx implements StoreTx {
       .orderBy('created_at_ms')
       .orderBy('id')
       .execute();
-    return rows.map(toInstance);
+    return rows.map((r) => toInstance(r, this.box));
   }
 
   async listNodeInstances(nodeId: string): Promise<InstanceRow[]> {
@@ -409,7 +436,7 @@ export class KyselyStoreTx implements StoreTx {
       .orderBy('partition_id')
       .orderBy('id')
       .execute();
-    return rows.map(toInstance);
+    return rows.map((r) => toInstance(r, this.box));
   }
 
   async listHostedInstances(hostInstanceId: string): Promise<InstanceRow[]> {
@@ -420,7 +447,7 @@ export class KyselyStoreTx implements StoreTx {
       .orderBy('created_at_ms')
       .orderBy('id')
       .execute();
-    return rows.map(toInstance);
+    return rows.map((r) => toInstance(r, this.box));
   }
 
   async listHostCandidates(releaseUrl: string, nodeId?: string): Promise<InstanceRow[]> {
@@ -433,11 +460,11 @@ export class KyselyStoreTx implements StoreTx {
       .where('requested_state', '!=', 'destroyed');
     if (nodeId !== undefined) q = q.where('node_id', '=', nodeId);
     const rows = await q.orderBy('created_at_ms').orderBy('id').execute();
-    return rows.map(toInstance);
+    return rows.map((r) => toInstance(r, this.box));
   }
 
   async updateInstance(id: string, patch: Partial<Omit<InstanceRow, 'id'>>): Promise<void> {
-    const set = instanceColumns(patch);
+    const set = instanceColumns(id, patch, this.box);
     if (Object.keys(set).length === 0) return;
     await this.db.updateTable('instance').set(set).where('id', '=', id).execute();
   }

@@ -37,6 +37,8 @@ export interface TestMasterOptions {
   logLevel?: string;
   /** Where log lines go (tests that inspect what was logged). */
   logStream?: { write(line: string): void };
+  /** The store key file (tests of several masters on one PostgreSQL store); else `<dataDir>/store.key`, generated. */
+  storeKeyFile?: string;
   /** `host:port` to listen on (a fixed port lets {@link TestMaster.restart} keep the URL). @default '127.0.0.1:0' */
   listen?: string;
   /** Artifact limit, quota, grace period, collection interval. @default ARTIFACT_DEFAULTS */
@@ -51,6 +53,7 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
     listen: options.listen ?? '127.0.0.1:0',
     adminToken,
     ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
+    ...(options.storeKeyFile === undefined ? {} : { storeKeyFile: options.storeKeyFile }),
     ...(options.artifacts === undefined ? {} : { artifacts: options.artifacts }),
   });
   const build = (): Master =>

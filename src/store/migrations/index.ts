@@ -146,6 +146,24 @@ function artifacts(dialect: Dialect): Migration {
 }
 
 /**
+ * The store key's check: one row sealed with the key the store's secrets are sealed with, so a master given
+ * another key is refused at start instead of writing rows the others cannot read (see src/store/secret-box.ts).
+ */
+function storeKey(): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('hox_store_key')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('verifier', 'text', (c) => c.notNull())
+        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
+/**
  * Artifacts belong to whoever uploaded them, each paying for them: one claim per (artifact, owner), kept
  * fresh by uploads and by the owner's checks (`touched_at_ms`, the collector's grace period). The content
  * stays once, in `artifact`; a claim cannot outlive it (foreign key), and the collector deletes content no
@@ -179,6 +197,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
       return Promise.resolve({
         '0001-initial': initial(dialect),
         '0002-artifacts': artifacts(dialect),
+        '0003-store-key': storeKey(),
         '0004-artifact-owners': artifactOwners(),
       });
     },

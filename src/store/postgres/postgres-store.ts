@@ -8,6 +8,8 @@
  *   written, so their sequence numbers commit in order and a watcher's cursor
  *   never skips a change committed late.
  * - `pg_notify('hox_change')` wakes the watchers of every master.
+ * - Secret columns are sealed with the store key, which every master on the
+ *   database must share (checked on open: see `BaseStore.unlock`).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql } from 'kysely';
@@ -15,6 +17,8 @@ import pg from 'pg';
 import { BaseStore } from '../base-store.js';
 import type { Database } from '../database.js';
 import { KyselyStoreTx, type Db } from '../kysely-store.js';
+import type { StoreLog } from '../private-files.js';
+import type { SecretBox } from '../secret-box.js';
 import type { StoreTx, TransactionOptions } from '../store.js';
 import { HoxError } from '../../shared/errors.js';
 
@@ -25,6 +29,10 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** @default 20 */
   maxAttempts?: number;
+  /** Seals the secret columns; the same key on every master of this database. */
+  secrets: SecretBox;
+  /** Where the store says what it fixed on open (values sealed). */
+  log?: StoreLog;
 }
 
 /** Arbitrary constant naming the change-log lock. */
@@ -52,7 +60,7 @@ export class PostgresStore extends BaseStore {
     db: Kysely<Database>,
     private readonly options: PostgresStoreOptions,
   ) {
-    super(db);
+    super(db, options.secrets);
   }
 
   /** Connects, runs migrations (under Kysely's migration lock) and starts listening for changes. */
@@ -64,6 +72,7 @@ export class PostgresStore extends BaseStore {
     const store = new PostgresStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), options);
     try {
       await store.migrate();
+      await store.unlock(options.log ?? (() => undefined));
       await store.listen();
     } catch (error) {
       await store.close();
@@ -129,7 +138,7 @@ export class PostgresStore extends BaseStore {
           .transaction()
           .setIsolationLevel('serializable')
           .execute(async (trx) => {
-            const tx = new KyselyStoreTx(trx, orderChanges);
+            const tx = new KyselyStoreTx(trx, this.box, orderChanges);
             const out = await work(tx);
             changed = tx.changed;
             return out;
