@@ -113,7 +113,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
     if (config.registerToken === undefined)
       throw new HoxError(
         'HOX_UNAUTHENTICATED',
-        `node is not registered yet: pass --register-token (data dir ${config.dataDir})`,
+        `node is not registered yet: give it a registration token with --register-token-file FILE or HOX_REGISTER_TOKEN (data dir ${config.dataDir})`,
       );
     const wanted =
       config.nodeId ??

@@ -23,10 +23,25 @@ async function shutdown(signal: string): Promise<void> {
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
+// Secrets are read from the environment once, then removed from it: no process hox starts inherits them.
+const SECRET_ENV = ['HOX_ADMIN_TOKEN', 'HOX_TOKEN', 'HOX_REGISTER_TOKEN', 'HOX_DATABASE_URL'] as const;
+const secretEnv = Object.fromEntries(SECRET_ENV.map((name) => [name, process.env[name]]));
+for (const name of SECRET_ENV) delete process.env[name];
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 const program = buildProgram({
-  adminToken: process.env.HOX_ADMIN_TOKEN,
+  adminToken: secretEnv.HOX_ADMIN_TOKEN,
   masterUrl: process.env.HOX_MASTER_URL,
-  token: process.env.HOX_TOKEN,
+  token: secretEnv.HOX_TOKEN,
+  registerToken: secretEnv.HOX_REGISTER_TOKEN,
+  databaseUrl: secretEnv.HOX_DATABASE_URL,
+  storeKeyFile: process.env.HOX_STORE_KEY_FILE,
+  readStdin,
   configPath: configPath(process.env),
   print: (line) => process.stdout.write(`${line}\n`),
   printErr: (line) => process.stderr.write(`${line}\n`),

@@ -6,6 +6,14 @@ export interface CommandEnv {
   masterUrl: string | undefined;
   /** HOX_TOKEN */
   token: string | undefined;
+  /** HOX_REGISTER_TOKEN (`hox node`): secrets come from the environment or files, never argv. */
+  registerToken?: string | undefined;
+  /** HOX_DATABASE_URL (`hox master`) */
+  databaseUrl?: string | undefined;
+  /** HOX_STORE_KEY_FILE (`hox master`) */
+  storeKeyFile?: string | undefined;
+  /** Reads all of stdin (`hox login --with-token -`). */
+  readStdin?: () => Promise<string>;
   /** Path of the CLI config file. */
   configPath: string;
   print: (line: string) => void;

@@ -4,6 +4,7 @@ import { MasterClient } from '../client/master-client.js';
 import { HoxError } from '../shared/errors.js';
 import { readConfigFile } from './cli-config.js';
 import type { CommandEnv } from './command-env.js';
+import { secretInArgv } from './secret-input.js';
 
 export interface GlobalOptions {
   master?: string;
@@ -17,9 +18,10 @@ export function globals(command: Command): GlobalOptions {
 
 export function connect(env: CommandEnv, command: Command): MasterClient {
   const opts = globals(command);
+  if (opts.token !== undefined) throw secretInArgv('--token', 'the environment variable HOX_TOKEN, or hox login');
   const file = readConfigFile(env.configPath);
   const url = opts.master ?? env.masterUrl ?? file.masterUrl;
-  const token = opts.token ?? env.token ?? file.token;
+  const token = env.token ?? file.token;
   if (url === undefined)
     throw new HoxError(
       'HOX_BAD_REQUEST',
@@ -29,7 +31,7 @@ export function connect(env: CommandEnv, command: Command): MasterClient {
       },
     );
   if (token === undefined)
-    throw new HoxError('HOX_BAD_REQUEST', 'no token: pass --token, set HOX_TOKEN, or run hox login / hox up', {
+    throw new HoxError('HOX_BAD_REQUEST', 'no token: set HOX_TOKEN, or run hox login / hox up', {
       field: '--token',
     });
   return new MasterClient({ url, token });

@@ -1,5 +1,5 @@
 /** The `hox` program: one command per file under commands/. */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { CommandEnv } from './command-env.js';
 import { bangCommand } from './commands/bang-command.js';
 import { appCommand } from './commands/app-command.js';
@@ -19,11 +19,13 @@ import { supplyCommand } from './commands/supply-command.js';
 import { upCommand } from './commands/up-command.js';
 
 export function buildProgram(env: CommandEnv): Command {
+  // The token comes from HOX_TOKEN or the config file; --token is kept only to be refused (argv is public).
+  const refusedInArgv = new Option('--token <token>').hideHelp();
   const program = new Command('hox')
     .description('HyperOpenX: an open, sovereign cloud platform')
     .version('0.1.0')
     .option('--master <url>', 'master URL (default: HOX_MASTER_URL, then the config file)')
-    .option('--token <token>', 'bearer token (default: HOX_TOKEN, then the config file)')
+    .addOption(refusedInArgv)
     .option('--json', 'machine-readable output')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()

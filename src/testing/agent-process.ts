@@ -23,8 +23,10 @@ export interface AgentProcessOptions {
 export function spawnAgentProcess(options: AgentProcessOptions): ChildProcessByStdio<null, Readable, Readable> {
   const args = ['--import', 'tsx', HOX, 'node', '--master', options.masterUrl, '--data-dir', options.dataDir];
   args.push('--partitions', String(options.partitions), '--node-id', options.nodeId);
-  if (options.registerToken !== undefined) args.push('--register-token', options.registerToken);
   if (options.portBase !== undefined) args.push('--port-base', String(options.portBase));
   if (options.quiet === true) args.push('--quiet');
-  return spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The token goes through the environment: argv is readable by every user of the machine.
+  const env =
+    options.registerToken === undefined ? process.env : { ...process.env, HOX_REGISTER_TOKEN: options.registerToken };
+  return spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
 }

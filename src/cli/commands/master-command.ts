@@ -2,16 +2,26 @@
 import { Command } from 'commander';
 import { createMaster } from '../../master/create-master.js';
 import { resolveMasterConfig } from '../../master/master-config.js';
+import { HoxError } from '../../shared/errors.js';
 
 import type { CommandEnv } from '../command-env.js';
 import { globals } from '../connect.js';
+import { readSecretFile, secretInArgv, urlHasPassword } from '../secret-input.js';
 
 export function masterCommand(env: CommandEnv): Command {
   return new Command('master')
     .description('Run the master: shared state and the API (SQLite in the data dir, or PostgreSQL)')
     .requiredOption('--data-dir <dir>', 'directory for the SQLite store and the admin token')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8470')
-    .option('--database <url>', 'postgres://… to use PostgreSQL instead of SQLite')
+    .option('--database <url>', 'postgres://… to use PostgreSQL instead of SQLite (no password: see --database-file)')
+    .option(
+      '--database-file <file>',
+      'file holding the postgres:// URL, password included (default: env HOX_DATABASE_URL)',
+    )
+    .option(
+      '--store-key-file <file>',
+      "key sealing the store's secrets; the same on every master of one PostgreSQL store (default: env HOX_STORE_KEY_FILE, else <data-dir>/store.key, generated)",
+    )
     .option(
       '--admin-token-file <file>',
       'file holding the admin token (default: env HOX_ADMIN_TOKEN, else <data-dir>/admin-token, generated)',
@@ -23,7 +33,8 @@ export function masterCommand(env: CommandEnv): Command {
       `
 Examples:
   hox master --data-dir /var/lib/hox
-  hox master --data-dir /var/lib/hox --listen 0.0.0.0:8470 --database postgres://hox@db/hox
+  hox master --data-dir /var/lib/hox --listen 0.0.0.0:8470 --database postgres://hox@db/hox   # password in ~/.pgpass
+  hox master --data-dir /var/lib/hox --database-file /etc/hox/database-url --store-key-file /etc/hox/store.key
   HOX_ADMIN_TOKEN=$(cat token) hox master --data-dir ./data --json`,
     )
     .action(
@@ -32,16 +43,21 @@ Examples:
           dataDir: string;
           listen: string;
           database?: string;
+          databaseFile?: string;
+          storeKeyFile?: string;
           adminTokenFile?: string;
           publicUrl?: string;
           logLevel: string;
         },
         command: Command,
       ) => {
+        const databaseUrl = resolveDatabaseUrl(opts, env.databaseUrl);
+        const storeKeyFile = opts.storeKeyFile ?? (env.storeKeyFile || undefined);
         const config = resolveMasterConfig({
           dataDir: opts.dataDir,
           listen: opts.listen,
-          ...(opts.database === undefined ? {} : { databaseUrl: opts.database }),
+          ...(databaseUrl === undefined ? {} : { databaseUrl }),
+          ...(storeKeyFile === undefined ? {} : { storeKeyFile }),
           ...(opts.adminTokenFile !== undefined
             ? { adminTokenFile: opts.adminTokenFile }
             : env.adminToken === undefined
@@ -69,4 +85,20 @@ Examples:
         }
       },
     );
+}
+
+/** The PostgreSQL URL from `--database-file`, `--database` (no password allowed there) or HOX_DATABASE_URL. */
+function resolveDatabaseUrl(
+  opts: { database?: string; databaseFile?: string },
+  fromEnv: string | undefined,
+): string | undefined {
+  if (opts.database !== undefined && urlHasPassword(opts.database))
+    throw secretInArgv(
+      '--database',
+      '--database-file FILE or the environment variable HOX_DATABASE_URL for a URL with its password, or keep the password in PGPASSFILE (~/.pgpass)',
+    );
+  if (opts.database !== undefined && opts.databaseFile !== undefined)
+    throw new HoxError('HOX_BAD_REQUEST', 'give --database or --database-file, not both', { field: '--database' });
+  if (opts.databaseFile !== undefined) return readSecretFile(opts.databaseFile, '--database-file');
+  return opts.database ?? (fromEnv?.trim() || undefined);
 }

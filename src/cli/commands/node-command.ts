@@ -1,17 +1,24 @@
 /** `hox node`: run the node agent in the foreground. */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { resolveNodeAgentConfig } from '../../agent/agent-config.js';
 import { createNodeAgent } from '../../agent/node-agent.js';
 import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
 import { globals } from '../connect.js';
+import { readSecretFile, secretInArgv } from '../secret-input.js';
 
 export function nodeCommand(env: CommandEnv): Command {
+  // --register-token is kept only to be refused with the safe forms: a token in argv is readable by every user (ps).
+  const refusedInArgv = new Option('--register-token <token>').hideHelp();
   return new Command('node')
     .description('Run a node agent: register, format partitions, install software, converge instances')
     .requiredOption('--data-dir <dir>', 'directory for credentials, software, state and partitions')
     .option('--partitions <n>', 'number of partitions to format', (v) => Number.parseInt(v, 10), 10)
-    .option('--register-token <token>', 'one-time registration token (first start only)')
+    .option(
+      '--register-token-file <file>',
+      'file holding the one-time registration token (first start only; default: env HOX_REGISTER_TOKEN)',
+    )
+    .addOption(refusedInArgv)
     .option('--node-id <id>', 'compute node id to register as (default: host name)')
     .option('--network <guid>', 'network this node belongs to (SLA network_guid)')
     .option('--ip-prefix <a.b.c>', 'partition i gets address a.b.c.(i+1) (default: a 127.x.y range from the node id)')
@@ -21,7 +28,8 @@ export function nodeCommand(env: CommandEnv): Command {
       'after',
       `
 Examples:
-  hox node --master http://127.0.0.1:8470 --data-dir /var/lib/hox-node --partitions 10 --register-token hox_reg_…
+  HOX_REGISTER_TOKEN=$(hox registration-token) hox node --master http://127.0.0.1:8470 --data-dir /var/lib/hox-node
+  hox node --master http://127.0.0.1:8470 --data-dir /var/lib/hox-node --partitions 10 --register-token-file reg.token
   hox node --master http://10.0.0.1:8470 --data-dir /srv/hox --ip-prefix 10.0.5 --network lan-1`,
     )
     .action(
@@ -30,6 +38,7 @@ Examples:
           dataDir: string;
           partitions: number;
           registerToken?: string;
+          registerTokenFile?: string;
           nodeId?: string;
           network?: string;
           ipPrefix?: string;
@@ -44,12 +53,21 @@ Examples:
           throw new HoxError('HOX_BAD_REQUEST', 'hox node needs --master URL (or HOX_MASTER_URL)', {
             field: '--master',
           });
+        if (opts.registerToken !== undefined)
+          throw secretInArgv(
+            '--register-token',
+            '--register-token-file FILE or the environment variable HOX_REGISTER_TOKEN',
+          );
+        const registerToken =
+          opts.registerTokenFile === undefined
+            ? env.registerToken?.trim() || undefined
+            : readSecretFile(opts.registerTokenFile, '--register-token-file');
         const config = resolveNodeAgentConfig({
           masterUrl,
           dataDir: opts.dataDir,
           partitions: opts.partitions,
           portBase: opts.portBase,
-          ...(opts.registerToken === undefined ? {} : { registerToken: opts.registerToken }),
+          ...(registerToken === undefined ? {} : { registerToken }),
           ...(opts.nodeId === undefined ? {} : { nodeId: opts.nodeId }),
           ...(opts.network === undefined ? {} : { networkGuid: opts.network }),
           ...(opts.ipPrefix === undefined ? {} : { ipPrefix: opts.ipPrefix }),
