@@ -199,4 +199,54 @@ describeEachStore('authentication and authorisation', (env) => {
     await expectError(reg.call('registerNode', { computer_guid: 'n4' }), 'HOX_TOKEN_USED');
     expect(await m.admin.withToken(nodeToken).call('whoami', {})).toEqual({ kind: 'node', subject: 'n3' });
   });
+
+  it('refuses a registration token once its time is up, and not a millisecond before', async () => {
+    let nowMs = Date.parse('2030-01-01T00:00:00Z');
+    m = await env.startMaster({ clock: { nowMs: () => nowMs } });
+    const early = await m.admin.call('createRegistrationToken', { ttl_seconds: 60 });
+    const late = await m.admin.call('createRegistrationToken', { ttl_seconds: 60 });
+    expect(early.expires_at).toBe('2030-01-01T00:01:00.000Z');
+    nowMs += 59_999;
+    const { token } = await m.admin.withToken(early.token).call('registerNode', { computer_guid: 'in-time' });
+    expect(await m.admin.withToken(token).call('whoami', {})).toEqual({ kind: 'node', subject: 'in-time' });
+    nowMs += 1;
+    await expectError(
+      m.admin.withToken(late.token).call('registerNode', { computer_guid: 'too-late' }),
+      'HOX_TOKEN_USED',
+      /expired/,
+    );
+    await expectError(m.admin.withToken(late.token).call('whoami', {}), 'HOX_TOKEN_USED', /expired/);
+    expect((await m.admin.call('listNodes', {})).result_list.map((n) => n.computer_guid)).toEqual(['in-time']);
+  });
+
+  it('issues further tokens to a user, each acting as that user; lists users to the admin only', async () => {
+    const nowMs = Date.parse('2030-06-01T12:00:00Z');
+    m = await env.startMaster({ clock: { nowMs: () => nowMs } });
+    await addTestNode(m.admin, 'n1', { partitions: 1, releases: [RELEASE] });
+    const bob = await m.admin.call('createUser', { name: 'bob' });
+    const alice = await m.admin.call('createUser', { name: 'alice' });
+    const again = await m.admin.call('createUserToken', { name: 'alice' });
+    expect({ user_id: again.user_id, name: again.name }).toEqual({ user_id: alice.user_id, name: 'alice' });
+    expect(again.token).toMatch(/^hox_user_/);
+    expect(again.token).not.toBe(alice.token);
+    // Both tokens act as alice: a tree requested with one is seen with the other; bob sees nothing of it.
+    const first = m.admin.withToken(alice.token);
+    const second = m.admin.withToken(again.token);
+    expect(await second.call('whoami', {})).toEqual({ kind: 'user', subject: alice.user_id });
+    await first.call('requestInstance', { title: 'site', software_release_uri: RELEASE, software_type: 'default' });
+    expect((await second.call('listInstanceTrees', {})).result_list.map((t) => t.title)).toEqual(['site']);
+    expect((await m.admin.withToken(bob.token).call('listInstanceTrees', {})).result_list).toEqual([]);
+    await expectError(m.admin.call('createUserToken', { name: 'nobody' }), 'HOX_NOT_FOUND', /user 'nobody' not found/);
+    expect(await m.admin.call('listUsers', {})).toEqual({
+      result_list: [
+        { user_id: alice.user_id, name: 'alice', created_at: '2030-06-01T12:00:00.000Z' },
+        { user_id: bob.user_id, name: 'bob', created_at: '2030-06-01T12:00:00.000Z' },
+      ],
+    });
+    for (const client of [first, second]) {
+      await expectError(client.call('createUserToken', { name: 'alice' }), 'HOX_FORBIDDEN');
+      await expectError(client.call('createUserToken', { name: 'bob' }), 'HOX_FORBIDDEN');
+      await expectError(client.call('listUsers', {}), 'HOX_FORBIDDEN');
+    }
+  });
 });
