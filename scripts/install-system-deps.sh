@@ -9,6 +9,8 @@
 # 5432, and caddy a system service on port 80. Neither is used nor disturbed:
 # the tests and hyper_db / hyper_edge run their own servers on their own ports.
 # python3-flask and python3-psycopg2 are for the Flask example app (its test).
+# util-linux (unshare, setpriv), mount and perl-base start partition processes
+# isolated (src/agent/isolate/partition-launch.ts); Debian installs them anyway.
 set -eu
 
 PACKAGES="
@@ -18,6 +20,9 @@ caddy:/usr/bin/caddy
 python3-venv:/usr/lib/python3.11/ensurepip/__init__.py
 python3-flask:/usr/lib/python3/dist-packages/flask/__init__.py
 python3-psycopg2:/usr/lib/python3/dist-packages/psycopg2/__init__.py
+util-linux:/usr/bin/setpriv
+mount:/usr/bin/mount
+perl-base:/usr/bin/perl
 "
 
 missing=""

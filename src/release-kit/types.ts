@@ -50,8 +50,11 @@ export interface FileSpec {
 
 /**
  * An artifact uploaded to the master (`PUT /hox/v1/artifacts/<sha256>`) that the agent copies into
- * the partition, read-only, before the services start. A file already at `path` is left alone, so
- * name the path after the content (e.g. `sources/<sha256>.tar.gz`).
+ * the partition, read-only, before the services start. The agent fetches it as the instance: only
+ * artifacts uploaded by the instance tree's owner (or the admin) are delivered; any other is the
+ * instance's error. A file already at `path` is left alone, so give each content its own path, but
+ * not the hash itself (a path can end up on a command line, which every user can read): e.g.
+ * `sources/release-<number>.tar.gz`.
  */
 export interface ArtifactSpec {
   sha256: string;
