@@ -1,4 +1,4 @@
-/** `hox registration-token`: a one-time token for `hox node --register-token` on another machine. */
+/** `hox registration-token`: a one-time token for `hox node` on another machine (`HOX_REGISTER_TOKEN`). */
 import { Command } from 'commander';
 import type { CommandEnv } from '../command-env.js';
 import { connect, globals } from '../connect.js';
@@ -9,7 +9,7 @@ export function registrationTokenCommand(env: CommandEnv): Command {
     .option('--ttl <seconds>', 'validity', (v) => Number.parseInt(v, 10), 86400)
     .addHelpText(
       'after',
-      '\nExample:\n  hox node --master http://10.0.0.1:8470 --data-dir /srv/hox --register-token $(hox registration-token)',
+      '\nExample:\n  HOX_REGISTER_TOKEN=$(hox registration-token) hox node --master http://10.0.0.1:8470 --data-dir /srv/hox',
     )
     .action(async (opts: { ttl: number }, command: Command) => {
       const answer = await connect(env, command).call('createRegistrationToken', { ttl_seconds: opts.ttl });
