@@ -4,7 +4,7 @@
  * they had before (an older version created the store 0644). A mode found
  * wider is narrowed and said in the log; nothing is ever widened.
  */
-import { chmodSync, closeSync, constants, lstatSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, constants, lstatSync, openSync, statSync } from 'node:fs';
 import { HoxError } from '../shared/errors.js';
 
 /** Where the store says what it did on open (the master's logger): `warn` for what it had to fix. */
@@ -39,7 +39,7 @@ export function restrictFile(path: string, log: StoreLog): void {
  * may write to (`/tmp`) is refused: another user could plant a link where the store or its key will be.
  */
 export function restrictDirectory(path: string, log: StoreLog): void {
-  const stat = lstatSync(path);
+  const stat = statSync(path); // a data dir the operator placed behind a symlink is theirs to place
   if (!stat.isDirectory())
     throw new HoxError('HOX_BAD_REQUEST', `data dir ${path} is not a directory`, { field: '--data-dir' });
   if ((stat.mode & 0o002) !== 0)
