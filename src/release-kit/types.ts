@@ -133,6 +133,10 @@ export interface ProfileInput {
   slap_computer_partition_id: string;
   slap_software_type: string;
   slap_software_release_url: string;
+  /**
+   * The shared instances this partition hosts, in the order they were first requested (oldest first; the
+   * master keeps it stable): "first come, first served" decisions, such as who gets a name, rest on it.
+   */
   slave_instance_list: SharedInstanceEntry[];
   ip_list: string[][];
   timestamp: number;
