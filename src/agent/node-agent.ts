@@ -24,6 +24,7 @@ import { promiseFailureMessages } from './instance-health.js';
 import { partitionCgroup2Path } from './isolate/partition-cgroup.js';
 import { NetworkIsolation } from './isolate/partition-firewall-node.js';
 import { PartitionUsageMonitor } from './isolate/usage-monitor.js';
+import { PartitionUsageReporter } from './isolate/usage-reporter.js';
 import { PartitionProcessor } from './partition-processor.js';
 import { PartitionSecretStore } from './partition-secret.js';
 import { PartitionStateStore } from './partition-state.js';
@@ -86,6 +87,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   const networkProblems = (partitionId: string): string[] =>
     (network?.problems(partitionId) ?? []).map((problem) => `promise network: ${problem}`);
   let usage: PartitionUsageMonitor | undefined;
+  let usageReporter: PartitionUsageReporter | undefined;
   const publisher = new RuntimePublisher({
     watcher: new PublicationWatcher({ log }),
     otherFailures: (partitionId) => [
@@ -201,6 +203,8 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       work.push(async () => {
         converging.add(partition.partitionId);
         const outcome = await p.process(doc, partition).finally(() => converging.delete(partition.partitionId));
+        // Limits and usage as this convergence left them (not awaited: a report never holds a convergence back).
+        if (outcome === 'converged' || outcome === 'error') void usageReporter?.request();
         // Converged with promises still failing: reprocess again a little later (not in a tight loop).
         if (outcome === 'converged' && promises?.results(partition.partitionId).some((r) => !r.ok) === true)
           scheduleRetry(partition.partitionId);
@@ -366,9 +370,23 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
           forced.add(partitionId);
           void requestSync();
         },
+        onMeasured: () => void usageReporter?.request(),
         log,
         logCheckIntervalMs: config.logCheckIntervalMs,
         diskCheckIntervalMs: config.diskCheckIntervalMs,
+        clock,
+      });
+      usageReporter = new PartitionUsageReporter({
+        nodeId,
+        client: c,
+        partitions: () => partitions,
+        instanceOn: async (partitionId) => {
+          const state = await states.read(partitionId);
+          return state === undefined || state.destroyed === true ? undefined : state.instanceGuid;
+        },
+        monitor: usage,
+        noCgroupsReason: process.getuid?.() === 0 ? 'partition users turned off' : 'node agent not root',
+        log,
         clock,
       });
       usage.start();
@@ -402,6 +420,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       await syncing;
       promises?.stop();
       usage?.stop();
+      await usageReporter?.stop();
       await publisher.stop();
       for (const timer of retryTimers.values()) clearTimeout(timer);
       if (options.stopServices === true && supervisor !== undefined)

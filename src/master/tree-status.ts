@@ -1,9 +1,10 @@
 /** Instance trees with the state and health of each instance: what `hox list` / `hox show` display. */
 import type { OpContext } from './context.js';
 import { accessStatus } from './instance-view.js';
+import { partitionUsageStatus, type PartitionUsageStatus } from './partition-usage.js';
 import { ADMIN_OWNER_ID } from './principal.js';
 import { HoxError } from '../shared/errors.js';
-import type { InstanceRow, InstanceTreeRow } from '../store/store.js';
+import type { InstanceRow, InstanceTreeRow, PartitionUsageRow } from '../store/store.js';
 
 export type TreeHealth = 'ok' | 'pending' | 'error' | 'destroying';
 
@@ -24,6 +25,8 @@ export interface TreeInstanceStatus {
   host_instance_guid: string | null;
   processing_timestamp: number;
   connection_parameters: Record<string, unknown>;
+  /** The partition's limits and usage as its node last reported them; null without a partition or a report. */
+  partition_usage: PartitionUsageStatus | null;
 }
 
 export interface TreeStatus {
@@ -47,8 +50,21 @@ function health(instances: InstanceRow[], root: InstanceRow | undefined): TreeHe
   return settled ? 'ok' : 'pending';
 }
 
+/** The report, if it is about the partition the instance has now (an instance never moves: a safety belt). */
+function usageOf(i: InstanceRow, row: PartitionUsageRow | undefined, now: number): PartitionUsageStatus | null {
+  if (row === undefined || row.nodeId !== i.nodeId || row.partitionId !== i.partitionId) return null;
+  return partitionUsageStatus(row, now);
+}
+
 async function describeTree(ctx: OpContext, tree: InstanceTreeRow): Promise<TreeStatus> {
   const instances = await ctx.tx.listTreeInstances(tree.id);
+  const usage = new Map(
+    (await ctx.tx.listPartitionUsage(instances.filter((i) => i.partitionId !== null).map((i) => i.id))).map((u) => [
+      u.instanceId,
+      u,
+    ]),
+  );
+  const now = ctx.clock.nowMs();
   const owner =
     tree.ownerId === ADMIN_OWNER_ID ? 'admin' : ((await ctx.tx.getUser(tree.ownerId))?.name ?? tree.ownerId);
   return {
@@ -76,6 +92,7 @@ async function describeTree(ctx: OpContext, tree: InstanceTreeRow): Promise<Tree
       host_instance_guid: i.hostInstanceId,
       processing_timestamp: i.processingTimestamp,
       connection_parameters: i.connectionParameters,
+      partition_usage: usageOf(i, usage.get(i.id), now),
     })),
   };
 }

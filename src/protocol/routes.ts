@@ -239,6 +239,17 @@ export const ROUTES = {
     body: 'instanceToken',
     response: 'instanceTokenResult',
   },
+  // Its own endpoint, not a field of an instance report: those are sent as the instance, change its
+  // status and wake its tree's watchers; usage is the node's, sent for all its partitions at once every
+  // 30 s or so, and stored without a change record. Nor SlapOS's compute_node_usage: TioXML is an
+  // accounting record appended for billing, this is the current state, replaced by each report.
+  reportPartitionUsage: {
+    path: '/hox.put.v1.partition_usage',
+    summary: "Report each busy partition's limits and current usage (replaces the previous report; wakes no watcher)",
+    auth: NODE,
+    body: 'partitionUsageReport',
+    response: 'success',
+  },
   createUser: {
     path: '/hox.post.v1.user',
     summary: 'Create a user and its first token',

@@ -96,6 +96,65 @@ const Sla = Type.Record(Type.String(), Type.Union([Type.String({ maxLength: 512 
 
 const list = <T extends TSchema>(item: T) => Type.Object({ result_list: Type.Array(item) }, closed);
 
+const Bytes = Type.Integer({ minimum: 0 });
+const LimitName = Type.Union([
+  Type.Literal('memory_bytes'),
+  Type.Literal('cpus'),
+  Type.Literal('pids'),
+  Type.Literal('disk_bytes'),
+  Type.Literal('log_bytes'),
+]);
+
+/** A partition's limits as the node enforces them: the plan's over the node's defaults. */
+const PartitionLimits = Type.Object(
+  {
+    memory_bytes: Bytes,
+    cpus: Type.Number({ exclusiveMinimum: 0, maximum: 100000, description: 'CPU time in cores' }),
+    pids: Type.Integer({ minimum: 0, maximum: 4194304, description: 'Processes and threads' }),
+    disk_bytes: Bytes,
+    log_bytes: Type.Integer({ minimum: 0, description: "Cap of each service's log" }),
+  },
+  closed,
+);
+
+/** What a partition uses; null where the node cannot count it (no cgroups, disk not measured yet). */
+const PartitionUse = Type.Object(
+  {
+    memory_bytes: Type.Union([Bytes, Type.Null()], { description: 'Page cache and /dev/shm included' }),
+    pids: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'Processes and threads' }),
+    oom_kills: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+      description: 'Processes killed for want of memory since the partition was last wiped',
+    }),
+    disk_bytes: Type.Union([Bytes, Type.Null()], { description: 'As last measured (every 30 s)' }),
+  },
+  closed,
+);
+
+const NotEnforced = Type.Array(LimitName, {
+  maxItems: 5,
+  uniqueItems: true,
+  description: 'Limits set but not enforced on this node (memory, cpus and pids need the agent to run as root)',
+});
+const NotEnforcedReason = Type.Union([Type.String({ maxLength: 500 }), Type.Null()]);
+const AGE_MAX_MS = 7 * 86_400_000;
+
+/** A partition's limits and usage as the master answers them: times in its own clock, ages at answer time. */
+const PartitionUsageStatus = Type.Object(
+  {
+    limits: PartitionLimits,
+    not_enforced: NotEnforced,
+    not_enforced_reason: NotEnforcedReason,
+    usage: PartitionUse,
+    measured_at: Type.String({ description: 'When memory and processes were read (ISO 8601, master clock)' }),
+    age_ms: Type.Integer({ minimum: 0, description: 'How old that reading is, at the time of this answer' }),
+    disk_measured_at: Type.Union([Type.String(), Type.Null()], { description: 'When the disk was measured' }),
+    disk_age_ms: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+      description: 'How old that measurement is, at the time of this answer',
+    }),
+  },
+  closed,
+);
+
 /** Request and response bodies, by operation. */
 export const Bodies = {
   success: Success,
@@ -268,6 +327,32 @@ export const Bodies = {
       closed,
     ),
   ),
+  partitionUsageReport: Type.Object(
+    {
+      computer_guid: NodeId,
+      partition_usage_list: Type.Array(
+        Type.Object(
+          {
+            compute_partition_id: Type.String({ minLength: 1, maxLength: 63 }),
+            instance_guid: InstanceGuid,
+            limits: PartitionLimits,
+            not_enforced: NotEnforced,
+            not_enforced_reason: NotEnforcedReason,
+            usage: PartitionUse,
+            age_ms: Type.Integer({
+              minimum: 0,
+              maximum: AGE_MAX_MS,
+              description: "How long ago memory and processes were read (the node's clock is not the master's)",
+            }),
+            disk_age_ms: Type.Union([Type.Integer({ minimum: 0, maximum: AGE_MAX_MS }), Type.Null()]),
+          },
+          closed,
+        ),
+        { maxItems: 10000 },
+      ),
+    },
+    closed,
+  ),
   instanceToken: Type.Object({ instance_guid: InstanceGuid }, closed),
   instanceTokenResult: Type.Object({ instance_guid: Type.String(), token: Type.String() }, closed),
   user: Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }) }, closed),
@@ -320,6 +405,10 @@ export const Bodies = {
               host_instance_guid: Type.Union([Type.String(), Type.Null()]),
               processing_timestamp: Type.Integer(),
               connection_parameters: FreeObject,
+              partition_usage: Type.Union([PartitionUsageStatus, Type.Null()], {
+                description:
+                  "The partition's limits and usage as its node last reported them; null without a partition or a report",
+              }),
             },
             closed,
           ),

@@ -70,6 +70,18 @@ export interface Database {
   };
   hox_store_key: { id: Int; key_id: string; verifier: string; created_at_ms: Int };
   compute_node_usage: { node_id: string; at_ms: Int; tioxml: string };
+  partition_usage: {
+    instance_id: string;
+    node_id: string;
+    partition_id: string;
+    limits: string;
+    usage: string;
+    not_enforced: string;
+    not_enforced_reason: string | null;
+    measured_at_ms: Int;
+    disk_measured_at_ms: Int | null;
+    reported_at_ms: Int;
+  };
   change_log: {
     seq: Generated<Int>;
     node_id: string | null;

@@ -13,6 +13,7 @@ import type {
   InstanceRow,
   InstanceTreeRow,
   PartitionRow,
+  PartitionUsageRow,
   SoftwareInstallationRow,
   StoreTx,
   TokenRow,
@@ -470,6 +471,7 @@ export class KyselyStoreTx implements StoreTx {
   }
 
   async deleteInstance(id: string): Promise<void> {
+    await this.db.deleteFrom('partition_usage').where('instance_id', '=', id).execute();
     await this.db.deleteFrom('instance').where('id', '=', id).execute();
   }
 
@@ -540,6 +542,59 @@ export class KyselyStoreTx implements StoreTx {
       .insertInto('compute_node_usage')
       .values({ node_id: row.nodeId, at_ms: row.atMs, tioxml: row.tioxml })
       .execute();
+  }
+
+  async putPartitionUsage(row: PartitionUsageRow): Promise<void> {
+    const values = {
+      instance_id: row.instanceId,
+      node_id: row.nodeId,
+      partition_id: row.partitionId,
+      limits: JSON.stringify(row.limits),
+      usage: JSON.stringify(row.usage),
+      not_enforced: JSON.stringify(row.notEnforced),
+      not_enforced_reason: row.notEnforcedReason,
+      measured_at_ms: row.measuredAtMs,
+      disk_measured_at_ms: row.diskMeasuredAtMs,
+      reported_at_ms: row.reportedAtMs,
+    };
+    await this.db
+      .insertInto('partition_usage')
+      .values(values)
+      .onConflict((oc) =>
+        oc.column('instance_id').doUpdateSet({
+          node_id: values.node_id,
+          partition_id: values.partition_id,
+          limits: values.limits,
+          usage: values.usage,
+          not_enforced: values.not_enforced,
+          not_enforced_reason: values.not_enforced_reason,
+          measured_at_ms: values.measured_at_ms,
+          disk_measured_at_ms: values.disk_measured_at_ms,
+          reported_at_ms: values.reported_at_ms,
+        }),
+      )
+      .execute();
+  }
+
+  async listPartitionUsage(instanceIds: readonly string[]): Promise<PartitionUsageRow[]> {
+    if (instanceIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('partition_usage')
+      .selectAll()
+      .where('instance_id', 'in', [...instanceIds])
+      .execute();
+    return rows.map((r) => ({
+      instanceId: r.instance_id,
+      nodeId: r.node_id,
+      partitionId: r.partition_id,
+      limits: JSON.parse(r.limits) as PartitionUsageRow['limits'],
+      usage: JSON.parse(r.usage) as PartitionUsageRow['usage'],
+      notEnforced: JSON.parse(r.not_enforced) as string[],
+      notEnforcedReason: r.not_enforced_reason,
+      measuredAtMs: num(r.measured_at_ms),
+      diskMeasuredAtMs: numOrNull(r.disk_measured_at_ms),
+      reportedAtMs: num(r.reported_at_ms),
+    }));
   }
 
   async appendChange(change: { nodeId: string | null; treeId: string | null; atMs: number }): Promise<void> {

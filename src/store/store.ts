@@ -108,6 +108,28 @@ export interface TokenRow {
   usedAtMs: number | null;
 }
 
+/**
+ * A partition's limits and usage as its node last reported them, one row per instance with a partition
+ * (replaced by each report, deleted with the instance). Plain JSON, not sealed: nothing in it is secret.
+ */
+export interface PartitionUsageRow {
+  instanceId: string;
+  nodeId: string;
+  partitionId: string;
+  /** `memory_bytes`, `cpus`, `pids`, `disk_bytes`, `log_bytes`. */
+  limits: Record<string, number>;
+  /** `memory_bytes`, `pids`, `oom_kills`, `disk_bytes`; null where the node cannot count it. */
+  usage: Record<string, number | null>;
+  /** Limits set but not enforced on the node, and why. */
+  notEnforced: string[];
+  notEnforcedReason: string | null;
+  /** When memory and processes were read, in the master's clock. */
+  measuredAtMs: number;
+  /** When the disk was measured, in the master's clock; null before the first measurement. */
+  diskMeasuredAtMs: number | null;
+  reportedAtMs: number;
+}
+
 export interface ChangeRow {
   seq: number;
   nodeId: string | null;
@@ -166,6 +188,7 @@ export interface StoreTx {
   /** Allocated, not-destroyed, non-shared instances of a release: candidate hosts for shared instances. */
   listHostCandidates(releaseUrl: string, nodeId?: string): Promise<InstanceRow[]>;
   updateInstance(id: string, patch: Partial<Omit<InstanceRow, 'id'>>): Promise<void>;
+  /** Deletes the instance and its partition usage row. */
   deleteInstance(id: string): Promise<void>;
 
   insertUser(row: UserRow): Promise<void>;
@@ -179,6 +202,11 @@ export interface StoreTx {
   deleteTokens(kind: TokenKind, subject: string): Promise<void>;
 
   insertUsage(row: { nodeId: string; atMs: number; tioxml: string }): Promise<void>;
+
+  /** Replaces the usage row of `row.instanceId`. Appends no change record: usage is no event to wake watchers for. */
+  putPartitionUsage(row: PartitionUsageRow): Promise<void>;
+  /** Usage rows of these instances (those that have one). */
+  listPartitionUsage(instanceIds: readonly string[]): Promise<PartitionUsageRow[]>;
 
   /** Records that something concerning a node and/or a tree changed; wakes watchers after commit. */
   appendChange(change: { nodeId: string | null; treeId: string | null; atMs: number }): Promise<void>;

@@ -22,6 +22,8 @@ export interface UsageMonitorOptions {
   defaults: ResolvedLimits;
   /** A partition went over its disk quota, or came back under it. */
   onQuotaChange: (partitionId: string, problem: string | null) => void;
+  /** Every partition's disk was measured (every `diskCheckIntervalMs`): usage may be reported. */
+  onMeasured?: () => void;
   log: (message: string) => void;
   /** @default 1000 */
   logCheckIntervalMs?: number;
@@ -57,7 +59,14 @@ export class PartitionUsageMonitor {
   start(): void {
     this.#timers = [
       setInterval(() => void this.#tick('logs', () => this.rotateAll()), this.#options.logCheckIntervalMs ?? 1000),
-      setInterval(() => void this.#tick('disk', () => this.measureAll()), this.#options.diskCheckIntervalMs ?? 30_000),
+      setInterval(
+        () =>
+          void this.#tick('disk', async () => {
+            await this.measureAll();
+            this.#options.onMeasured?.();
+          }),
+        this.#options.diskCheckIntervalMs ?? 30_000,
+      ),
     ];
     for (const timer of this.#timers) timer.unref();
   }

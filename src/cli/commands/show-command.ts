@@ -3,10 +3,13 @@ import { Command } from 'commander';
 import type { CommandEnv } from '../command-env.js';
 import { connect, globals } from '../connect.js';
 import { formatValue, maskSecrets } from '../output.js';
+import { formatPartitionUsage } from '../partition-usage-view.js';
 
 export function showCommand(env: CommandEnv): Command {
   return new Command('show')
-    .description('Show an instance tree: each instance, where it runs, its state, promises and connection parameters')
+    .description(
+      'Show an instance tree: each instance, where it runs, its state, promises, limits and usage, and connection parameters',
+    )
     .argument('<title>', 'instance tree title')
     .option('--reveal', 'show secret connection parameters')
     .addHelpText('after', '\nExamples:\n  hox show hello\n  hox show db --reveal --json')
@@ -29,6 +32,8 @@ export function showCommand(env: CommandEnv): Command {
         env.print(`${depth}    where:    ${where}`);
         env.print(`${depth}    state:    requested ${i.state}, reported ${i.reported_state ?? '-'}`);
         env.print(`${depth}    status:   ${i.access_status_message}`);
+        if (i.partition_usage !== null) env.print(`${depth}    limits:   ${formatPartitionUsage(i.partition_usage)}`);
+        else if (i.compute_partition_id !== null) env.print(`${depth}    limits:   not reported by the node yet`);
         for (const [k, v] of Object.entries(i.connection_parameters)) env.print(`${depth}    ${k} = ${formatValue(v)}`);
       }
     });

@@ -34,6 +34,7 @@ import {
 } from '../nodes.js';
 import type { InternalSoftwareTypes } from '../internal-types.js';
 import type { Principal } from '../principal.js';
+import { reportPartitionUsage } from '../partition-usage.js';
 import { requestInstance } from '../requests.js';
 import { listSoftware, reportSoftwareError, reportSoftwareState, supply } from '../software.js';
 import { listTreeStatus } from '../tree-status.js';
@@ -165,6 +166,10 @@ export const HANDLERS: { [R in Exclude<RouteName, 'waitForChange'>]: Handler<R> 
     instance_guid: b.instance_guid,
     token: await issueInstanceToken(ctx, b.instance_guid),
   }),
+  reportPartitionUsage: async (ctx, b) => {
+    const count = await reportPartitionUsage(ctx, b.computer_guid, b.partition_usage_list);
+    return ok(`usage of ${count} partition${count === 1 ? '' : 's'} reported`);
+  },
   createUser: (ctx, b) => createUser(ctx, b.name),
   createUserToken: (ctx, b) => createUserToken(ctx, b.name),
   listUsers: async (ctx) => ({ result_list: await listUsers(ctx) }),

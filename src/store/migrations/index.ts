@@ -190,6 +190,31 @@ function artifactOwners(): Migration {
   };
 }
 
+/**
+ * Each partition's limits and usage as its node last reported them (`hox show`): one row per instance with a
+ * partition, replaced by each report, deleted with the instance. Plain JSON text: usage is not secret, so it is
+ * not sealed like the instance's parameters. No change record is ever written for it (see `reportPartitionUsage`).
+ */
+function partitionUsage(): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('partition_usage')
+        .addColumn('instance_id', 'text', (c) => c.primaryKey())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('partition_id', 'text', (c) => c.notNull())
+        .addColumn('limits', 'text', (c) => c.notNull())
+        .addColumn('usage', 'text', (c) => c.notNull())
+        .addColumn('not_enforced', 'text', (c) => c.notNull())
+        .addColumn('not_enforced_reason', 'text')
+        .addColumn('measured_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('disk_measured_at_ms', 'bigint')
+        .addColumn('reported_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** Migrations in order; the key is the version recorded in the database. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
@@ -199,6 +224,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0002-artifacts': artifacts(dialect),
         '0003-store-key': storeKey(),
         '0004-artifact-owners': artifactOwners(),
+        '0005-partition-usage': partitionUsage(),
       });
     },
   };
