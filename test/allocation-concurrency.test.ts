@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 /**
  * Several master processes on one PostgreSQL database never hand one
  * partition to two instances; one SQLite master under concurrent requests
@@ -42,7 +43,8 @@ describe('concurrent allocation', () => {
   it('two masters on one PostgreSQL never allocate a partition twice', async () => {
     const databaseUrl = await createDatabase(pg, 'race');
     const a = await startTestMaster({ databaseUrl });
-    const b = await startTestMaster({ databaseUrl });
+    // Masters sharing a store share its key (the first one generated it).
+    const b = await startTestMaster({ databaseUrl, storeKeyFile: join(a.dataDir, 'store.key') });
     masters.push(a, b);
     await addTestNode(a.admin, 'n1', { partitions: PARTITIONS / 2, releases: [RELEASE] });
     await addTestNode(a.admin, 'n2', { partitions: PARTITIONS / 2, releases: [RELEASE] });

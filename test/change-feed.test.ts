@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 /** Waiting for change: a node hears about a request in milliseconds, across masters on PostgreSQL too. */
 import { expect, it } from 'vitest';
 import { MasterClient } from '../src/client/master-client.js';
@@ -46,7 +47,8 @@ describeEachStore('change feed', (env) => {
     it('wakes a watcher on another master sharing the database', async () => {
       const databaseUrl = await env.newDatabaseUrl();
       const a = await startTestMaster({ databaseUrl });
-      const b = await startTestMaster({ databaseUrl });
+      // Masters sharing a store share its key (the first one generated it).
+      const b = await startTestMaster({ databaseUrl, storeKeyFile: join(a.dataDir, 'store.key') });
       try {
         const n1 = await addTestNode(a.admin, 'n1', { partitions: 2, releases: [RELEASE] });
         const nodeOnB = new MasterClient({ url: b.url, token: n1.token });

@@ -54,6 +54,11 @@ export interface NodeAgentDeps {
 
 /** Where the built-in releases live, next to this module (dist/ or src/). */
 export const BUILTIN_RELEASES_DIR = resolve(fileURLToPath(new URL('../releases', import.meta.url)));
+/**
+ * The hox package (dist/ or src/, and the node_modules the built-in releases' programs import from and
+ * tsx's loader lives in): partition processes must see it, also when it was unpacked under /tmp.
+ */
+const PACKAGE_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 const WAIT_MS = 25_000;
 const PROCESS_CONCURRENCY = 8;
@@ -315,7 +320,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         isolation: {
           dataDir: config.dataDir,
           defaultLimits: config.limits,
-          visiblePaths: [config.dataDir, config.builtinReleasesDir ?? BUILTIN_RELEASES_DIR],
+          visiblePaths: [config.dataDir, PACKAGE_ROOT, config.builtinReleasesDir ?? BUILTIN_RELEASES_DIR],
         },
       });
       // Before any service starts: a partition's address receives nothing but its own processes' traffic.

@@ -35,8 +35,11 @@ export function privateDirs(dataDir: string, nodeTag: string, partitionId: strin
  * bind-mounted inside the private /tmp so the partition's processes still see it at its path. Pure.
  */
 export function keepMountPoints(tmpDir: string, paths: readonly string[]): Array<{ source: string; target: string }> {
-  return paths
-    .filter((path) => path.startsWith(`/tmp${sep}`))
+  const under = (path: string, parent: string) => path === parent || path.startsWith(`${parent}${sep}`);
+  const inTmp = [...new Set(paths)].filter((path) => path.startsWith(`/tmp${sep}`));
+  // A path inside another kept one is visible through it already.
+  return inTmp
+    .filter((path) => !inTmp.some((other) => other !== path && under(path, other)))
     .map((source) => ({ source, target: join(tmpDir, relative('/tmp', source)) }));
 }
 
