@@ -6,7 +6,6 @@
  * redeployed under load, scaled, rolled back, and the CRM's data checked
  * across a database failover.
  */
-import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,15 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { healthy, signalAll, startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import { appLogs } from '../src/testing/app-logs.js';
 import { startHttpLoad } from '../src/testing/http-load.js';
+import { ROOT, runHox, type HoxRun } from './support/hox-cli.js';
 
-const ROOT = join(import.meta.dirname, '..');
 const CLUSTER = 'db';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Pids whose working directory and argv match (a replica's runner, its app's processes). */
 function processesWhere(match: (cwd: string, argv: string[]) => boolean): number[] {
@@ -46,18 +39,7 @@ describe('hyper_edge: apps through the CLI', () => {
   let env: NodeJS.ProcessEnv;
   const report: string[] = [];
 
-  const hox = (args: string[], timeoutMs = 300_000): Promise<Run> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), ...args],
-        { env, timeout: timeoutMs, cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
-        (error, stdout, stderr) => {
-          const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
+  const hox = (args: string[], timeoutMs = 300_000): Promise<HoxRun> => runHox(args, env, timeoutMs);
 
   /** Runs hox and expects success; on failure, the output and the app's logs make the message. */
   const ok = async (args: string[], app?: string): Promise<string> => {

@@ -10,7 +10,6 @@
  * - Internal software types (`member`) are refused to users at request time.
  * - Logins need TLS by default, and every published URL asks for it.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +19,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNotReady, MasterClient } from '../src/client/master-client.js';
 import { HoxError } from '../src/shared/errors.js';
 import { clientConfigFromUrl, startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
+import { runHox, type HoxRun } from './support/hox-cli.js';
 
-const ROOT = join(import.meta.dirname, '..');
 const CLUSTER = 'shared-db';
 const isRoot = process.getuid?.() === 0;
 
@@ -98,25 +97,17 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')('hyper_db: tenants on a sh
     }
   }
 
-  const hox = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), ...args],
-        {
-          env: {
-            ...process.env,
-            HOX_CONFIG: join(home, 'config.json'),
-            HOX_MASTER_URL: p.master.url,
-            HOX_TOKEN: p.master.adminToken,
-          },
-          timeout: 120_000,
-          cwd: ROOT,
-        },
-        (error, stdout, stderr) =>
-          resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }),
-      );
-    });
+  const hox = (args: string[]): Promise<HoxRun> =>
+    runHox(
+      args,
+      {
+        ...process.env,
+        HOX_CONFIG: join(home, 'config.json'),
+        HOX_MASTER_URL: p.master.url,
+        HOX_TOKEN: p.master.adminToken,
+      },
+      120_000,
+    );
 
   it("a taken database name is refused to another user, however often asked; the owner's data and password stay its own", async () => {
     const mine = await database(alice, 'crm', 'crm');

@@ -86,7 +86,9 @@ describe.skipIf(unavailable !== undefined && !mustRun)('partitions on one networ
   beforeAll(async () => {
     expect(unavailable, 'root, nft and a cgroup2 hierarchy are needed (CI=true)').toBeUndefined();
     m = await startTestMaster();
-    a = await startAgent(m.admin, { nodeId, partitions: 3, ipPrefix, portBase: 24_000 });
+    // A port range of its own: the squatter binds 0.0.0.0, which fails while anything else holds the port.
+    const portBase = 24_000 + (randomBytes(2).readUInt16BE() % 40) * 200;
+    a = await startAgent(m.admin, { nodeId, partitions: 3, ipPrefix, portBase });
     releaseDir = mkdtempSync(join(tmpdir(), 'hox-squatter-release-'));
     for (const [name, content] of Object.entries(SQUATTER_RELEASE))
       writeFileSync(join(releaseDir, name), content, { mode: 0o644 });

@@ -7,7 +7,6 @@
  * from the cgroups and the disk, through the real CLI; without partition
  * users, what is not enforced and why.
  */
-import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -19,10 +18,11 @@ import { addTestNode, startTestMaster, type TestMaster } from '../src/testing/te
 import { disposeAgent, startAgent, waitFor, type AgentFixture } from './support/agent-harness.js';
 import { expectError, instanceClient, RELEASE, request } from './support/helpers.js';
 import { describeEachStore } from './support/store-matrix.js';
+import { SCRIPT_RELEASE } from './support/script-release.js';
+import { runHox, type HoxRun } from './support/hox-cli.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-const ROOT = join(import.meta.dirname, '..');
 const isRoot = process.getuid?.() === 0;
 
 type TreeInstance = ResponseOf<'listTreeStatus'>['result_list'][number]['instance_list'][number];
@@ -169,27 +169,6 @@ describeEachStore('partition usage reports', (env) => {
 
 // ---- through a real agent ------------------------------------------------------------------------------
 
-const USAGE_RELEASE = {
-  'release.json': JSON.stringify({ name: 'usage', version: '1.0.0', entry: 'release.mjs' }),
-  'release.mjs': `
-export default {
-  softwareTypes: {
-    run: {
-      parameters: { type: 'object', required: ['script'], properties: { script: { type: 'string' }, limits: { type: 'object' } } },
-      connection: { type: 'object' },
-      profile(input) {
-        return {
-          services: [{ name: 'main', command: ['/bin/sh', '-c', input.parameters.script], stopTimeoutMs: 1000 }],
-          ...(input.parameters.limits === undefined ? {} : { limits: input.parameters.limits }),
-          publish: { partition: input.partition.path },
-        };
-      },
-    },
-  },
-};
-`,
-};
-
 /** Writes 8 MiB into the partition a little after it starts (after the convergence's own measurement), then idles. */
 const SCRIPT = 'sleep 2; head -c 8388608 /dev/zero > big; exec sleep 1000';
 
@@ -203,7 +182,7 @@ describe('partition usage through a real agent and the CLI', () => {
     m = await startTestMaster();
     // Outside /tmp: partition users must read the release, and their /tmp is private.
     releaseDir = mkdtempSync(join('/var/tmp', 'hox-usage-release-'));
-    for (const [name, content] of Object.entries(USAGE_RELEASE))
+    for (const [name, content] of Object.entries(SCRIPT_RELEASE))
       writeFileSync(join(releaseDir, name), content, { mode: 0o644 });
     chmodSync(releaseDir, 0o755);
     home = mkdtempSync(join('/var/tmp', 'hox-usage-cli-'));
@@ -235,25 +214,12 @@ describe('partition usage through a real agent and the CLI', () => {
     return answer.instance_guid;
   }
 
-  const hox = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), ...args],
-        {
-          env: {
-            ...process.env,
-            HOX_CONFIG: join(home, 'config.json'),
-            HOX_MASTER_URL: m.url,
-            HOX_TOKEN: m.adminToken,
-          },
-          timeout: 60_000,
-          cwd: ROOT,
-        },
-        (error, stdout, stderr) =>
-          resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }),
-      );
-    });
+  const hox = (args: string[]): Promise<HoxRun> =>
+    runHox(
+      args,
+      { ...process.env, HOX_CONFIG: join(home, 'config.json'), HOX_MASTER_URL: m.url, HOX_TOKEN: m.adminToken },
+      60_000,
+    );
 
   it.skipIf(!isRoot && process.env.CI !== 'true')(
     "as root: the plan's limits and what the partition uses reach the master and `hox show`",

@@ -4,15 +4,15 @@
  * node and prints the CRM's URL. The CRM keeps its data across a database
  * switchover and a restart of the whole platform.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/testing/free-port.js';
 import { cleanUpNodePartitions, waitFor } from './support/agent-harness.js';
+import { ROOT, runHox, type HoxRun } from './support/hox-cli.js';
 
-const ROOT = join(import.meta.dirname, '..');
 const PARTITIONS = 8;
 const NODE_ID = 'pilot-test';
 
@@ -24,16 +24,7 @@ describe('hox up --with-pilot', () => {
   let up: ChildProcess | undefined;
   let output = '';
 
-  const hox = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), ...args],
-        { env, timeout: 180_000, cwd: ROOT },
-        (error, stdout, stderr) =>
-          resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }),
-      );
-    });
+  const hox = (args: string[]): Promise<HoxRun> => runHox(args, env);
 
   async function startUp(): Promise<string> {
     output = '';

@@ -1,11 +1,6 @@
+import { formatBytes } from '../shared/bytes.js';
 import { describe, expect, it } from 'vitest';
-import {
-  formatAge,
-  formatBytes,
-  formatCores,
-  formatPartitionUsage,
-  type PartitionUsageView,
-} from './partition-usage-view.js';
+import { formatAge, formatCores, formatPartitionUsage, type PartitionUsageView } from './partition-usage-view.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

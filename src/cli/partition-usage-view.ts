@@ -4,24 +4,11 @@
  * Every reading says its age: a status is a claim. Pure.
  */
 import type { ResponseOf } from '../client/master-client.js';
+import { formatBytes } from '../shared/bytes.js';
 
 export type PartitionUsageView = NonNullable<
   ResponseOf<'listTreeStatus'>['result_list'][number]['instance_list'][number]['partition_usage']
 >;
-
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-
-/** `2 GiB`, `80.3 MiB`, `512 B`: binary units, one decimal when not whole. */
-export function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  const rounded = Math.round(value * 10) / 10;
-  return `${Number.isInteger(rounded) ? rounded.toFixed(0) : rounded.toFixed(1)} ${UNITS[unit]}`;
-}
 
 /** `1 core`, `2 cores`, `0.5 cores`. */
 export function formatCores(cpus: number): string {

@@ -8,6 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { formatBytes } from '../../shared/bytes.js';
 
 const run = promisify(execFile);
 
@@ -35,15 +36,4 @@ export async function diskUsageBytes(paths: readonly string[]): Promise<number> 
 export function diskQuotaProblem(partitionId: string, usedBytes: number, quotaBytes: number): string | null {
   if (usedBytes <= quotaBytes) return null;
   return `disk quota exceeded: partition ${partitionId} uses ${formatBytes(usedBytes)} of its ${formatBytes(quotaBytes)} (${usedBytes} > ${quotaBytes} bytes); its services are stopped until it is back under the quota`;
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }

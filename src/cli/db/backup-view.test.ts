@@ -1,4 +1,5 @@
 /** Reading the published backups, the Backups lines of `hox db status`, and what backup/restore print. */
+import { formatBytes } from '../../shared/bytes.js';
 import { describe, expect, it } from 'vitest';
 import {
   backupProgress,
@@ -6,7 +7,6 @@ import {
   formatBackupResult,
   formatBackups,
   humanAge,
-  humanBytes,
   readBackupsView,
   restoreDuration,
   restoreProgress,
@@ -50,12 +50,12 @@ describe('readBackupsView', () => {
 
 describe('human units', () => {
   it('sizes in binary units', () => {
-    expect(humanBytes(0)).toBe('0 B');
-    expect(humanBytes(1023)).toBe('1023 B');
-    expect(humanBytes(1536)).toBe('1.50 KiB');
-    expect(humanBytes(50_593_792)).toBe('48.3 MiB');
-    expect(humanBytes(5 * 1024 ** 4)).toBe('5.00 TiB');
-    expect(humanBytes(3 * 1024 ** 5)).toBe('3072.0 TiB');
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(1023)).toBe('1023 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(50_593_792)).toBe('48.3 MiB');
+    expect(formatBytes(5 * 1024 ** 4)).toBe('5 TiB');
+    expect(formatBytes(3 * 1024 ** 5)).toBe('3072 TiB');
   });
 
   it('ages from seconds', () => {

@@ -4,6 +4,7 @@
  * defensively, and how `hox db status|backup|restore` show it. Pure:
  * published values in, lines out.
  */
+import { formatBytes } from '../../shared/bytes.js';
 import type { EventView } from './cluster-view.js';
 
 export interface BackupRequestView {
@@ -63,18 +64,6 @@ export function readBackupsView(published: Json): BackupsView | null {
   };
 }
 
-/** `48.2 MiB` (binary units; bytes below 1 KiB as they are). */
-export function humanBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}
-
 /** `under a minute`, `12 min`, `2 h 5 min`, `3 d 4 h`. */
 export function humanAge(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
@@ -95,7 +84,7 @@ export function describeBackupRequest(r: BackupRequestView): string {
 /** `20261127T231500Z (48.2 MiB, verified, 2 h ago)`. */
 function describeLast(last: LastBackupView, ageS: number | null): string {
   const parts = [
-    ...(last.bytes === null ? [] : [humanBytes(last.bytes)]),
+    ...(last.bytes === null ? [] : [formatBytes(last.bytes)]),
     last.verified ? 'verified' : 'not verified',
     ...(ageS === null ? [] : [`${humanAge(ageS)} ago`]),
   ];
@@ -141,7 +130,7 @@ export function formatBackupResult(
   const size =
     last === null
       ? 'size not published (a newer backup followed)'
-      : `${last.bytes === null ? 'size unknown' : humanBytes(last.bytes)} (${last.verified ? 'verified' : 'NOT verified'})`;
+      : `${last.bytes === null ? 'size unknown' : formatBytes(last.bytes)} (${last.verified ? 'verified' : 'NOT verified'})`;
   return {
     ok: true,
     lines: [
