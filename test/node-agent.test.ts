@@ -198,7 +198,11 @@ describe('node agent', () => {
     await m.admin.call('supply', { computer_guid: 'n1', software_release_uri: 'demo' });
     const doc = await requestUntilPublished('doomed', 'url');
     const partition = a.agent.partitions[0]!;
-    const [pid] = processesIn(partition.path);
+    // Published from the plan, so possibly before the launcher (root steps, then the user's) has become the service.
+    const [pid] = await waitFor('the service running', () => {
+      const pids = processesIn(partition.path);
+      return pids.length > 0 ? pids : undefined;
+    });
     expect(pid).toBeDefined();
     // A daemon that escaped its service's process group, as the partition user, must not outlive the instance.
     let escaped: number | undefined;

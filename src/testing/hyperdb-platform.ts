@@ -9,7 +9,7 @@
  */
 import { freePort } from './free-port.js';
 import { execFile, type ChildProcessByStdio } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -169,11 +169,12 @@ export async function startHyperDbPlatform(
       dataDir: node.dataDir,
       nodeId,
       partitions: node.partitions,
-      quiet: true,
       ...(token === undefined ? {} : { registerToken: token }),
     });
-    node.agent.stdout.resume();
-    node.agent.stderr.resume();
+    // Kept for failure messages (`logs()`): an agent that cannot start says why only there.
+    const out = createWriteStream(agentLogPath(node), { flags: 'a' });
+    node.agent.stdout.pipe(out);
+    node.agent.stderr.pipe(out);
   }
 
   const count = options.nodes ?? 3;
@@ -227,10 +228,11 @@ export async function startHyperDbPlatform(
     return join(node.dataDir, 'partitions', i.compute_partition_id);
   }
 
-  /** The tail of every member's keeper log and PostgreSQL log, for failure messages. */
+  /** The tail of every member's keeper log and PostgreSQL log, and of every node agent's, for failure messages. */
   async function logsOf(title: string): Promise<string> {
     const t = await tree(title).catch(() => undefined);
     const out: string[] = [];
+    for (const node of nodes) out.push(`--- node agent ${node.id} ---`, tail(agentLogPath(node), 15));
     for (const i of t?.instance_list ?? []) {
       const node = nodes.find((n) => n.id === i.computer_guid);
       if (node === undefined || i.compute_partition_id === null) continue;
@@ -358,6 +360,11 @@ export async function startHyperDbPlatform(
       await master.stop();
     },
   };
+}
+
+/** Where a platform node's agent output goes (inside its data dir: removed with it). */
+function agentLogPath(node: PlatformNode): string {
+  return join(node.dataDir, 'agent-output.log');
 }
 
 /** The last lines of a service's log in a partition (for test failure messages). */
