@@ -126,7 +126,9 @@ export async function requestDatabase(
         const p = root.connection_parameters;
         // The cluster refuses a name that is taken or reserved: bad input, said at once.
         if (typeof p.error === 'string')
-          throw new HoxError('HOX_BAD_REQUEST', `cluster '${name}' refused ${what}: ${p.error}`, { field: 'dbname' });
+          throw new HoxError('HOX_BAD_REQUEST', `cluster '${name}' refused database '${dbname}': ${p.error}`, {
+            field: 'dbname',
+          });
         if (typeof p.dbname !== 'string') return { progress: `waiting for cluster '${name}' to publish it` };
         if (options.rotatePassword && p.password === previousPassword)
           return { progress: 'waiting for the new password to be published' };
