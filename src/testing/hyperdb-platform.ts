@@ -19,6 +19,8 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { removePartitionUser } from '../agent/format/partition-formatter.js';
 import { partitionLayouts } from '../agent/format/partition-layout.js';
+import { runNft } from '../agent/isolate/partition-firewall.js';
+import { firewallTableName } from '../agent/isolate/partition-firewall-rules.js';
 import { isNotReady, type MasterClient } from '../client/master-client.js';
 import { spawnAgentProcess } from './agent-process.js';
 import { startTestMaster, type TestMaster } from './test-master.js';
@@ -355,6 +357,10 @@ export async function startHyperDbPlatform(
             await removePartitionUser(l.user).catch(() => {});
           }
         }
+        // The agent was killed, not stopped: its nftables table (network isolation) is ours to remove.
+        const prefix = layouts[0]?.ip.split('.').slice(0, 3).join('.');
+        if (prefix !== undefined && process.getuid?.() === 0)
+          await runNft(`delete table inet ${firewallTableName(prefix)}\n`).catch(() => {});
         rmSync(n.dataDir, { recursive: true, force: true });
       }
       await master.stop();
