@@ -54,6 +54,25 @@ function commandLines(): { pid: number; line: string }[] {
   return out;
 }
 
+/** The parent pid of `pid` (field 4 of /proc/<pid>/stat, after the command name in parentheses). */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function commandLineOf(pid: number | undefined): string | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`).toString('utf8').replaceAll('\0', ' ');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Scans every command line (and the environment of every process but `exceptPid`) until `stop` resolves; returns
  * what showed `needle`.
@@ -75,6 +94,9 @@ async function watchProcesses(
     for (const { pid, line } of commandLines()) {
       if (line.includes(needle)) seen.push(`argv of ${pid}: ${line}`);
       if (pid === exceptPid() || pid === process.pid) continue;
+      // A child the excepted process is forking, caught between fork and exec, is still a copy of it
+      // (same command line, same environment block): not a process the secret was handed to.
+      if (parentOf(pid) === exceptPid() && line === commandLineOf(exceptPid())) continue;
       try {
         if (readFileSync(`/proc/${pid}/environ`).includes(needle)) seen.push(`environment of ${pid}: ${line}`);
       } catch {
