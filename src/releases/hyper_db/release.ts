@@ -36,8 +36,10 @@ import {
   type RouterConfig,
   type RouterDatabase,
   type SyncMode,
+  SUPERUSER,
 } from './protocol.js';
 import { deriveClusterCa } from './tls/certificates.js';
+import { PROBE_DATABASE, PROBE_ROLE, type WriteProbeConfig } from './probe/write-probe.js';
 
 const PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
 const MEMBER_TYPE = 'member';
@@ -325,6 +327,8 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
         accept_data_loss: p.acceptDataLoss,
         settings: p.settings,
         archive: { url: backupUrl, timeout_s: p.walArchiveTimeoutS },
+        // The router's API: the primary asks it to pause the read-write endpoint before a switchover.
+        router_url: backupUrl,
         // The CA certificate is public; its key is not handed out (members ask the router to sign).
         tls: {
           ca_cert: ca.certificatePem,
@@ -363,7 +367,12 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
     backupIntervalMs: p.backupIntervalH * 3_600_000,
     backupRequest: p.backupNow,
     binDir: PG_BIN_DIR,
-    tls: { caCertificate: ca.certificatePem, caPrivateKey: ca.privateKeyPem, certificateValidityMs },
+    tls: {
+      caCertificate: ca.certificatePem,
+      caPrivateKey: ca.privateKeyPem,
+      certificateValidityMs,
+      clientTls: p.clientTls,
+    },
   };
   const hosts = addresses.map((a) => `${a.host}:${a.pgPort}`).join(',');
   // Every URL asks for TLS with the server verified against the cluster's CA (published as ca_cert),
@@ -390,12 +399,29 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
     };
   }
   for (const [reference, problem] of Object.entries(problems)) publishShared[reference] = { error: problem };
+  // The rw-endpoint promise: a write committed through the endpoint now (probe/write-probe.ts).
+  const probeConfig: WriteProbeConfig = {
+    host: ip,
+    port: rwPort,
+    role: PROBE_ROLE,
+    password: derive(secret, 'probe'),
+    database: PROBE_DATABASE,
+    caCertificate: ca.certificatePem,
+    setup: {
+      members: addresses.map((a) => ({ host: a.host, port: a.pgPort })),
+      superuser: SUPERUSER,
+      superuserPassword: routerConfig.superuserPassword,
+    },
+    connectTimeoutMs: 2500,
+    writeTimeoutMs: 2500,
+  };
   const running = input.state === 'started';
   return {
     requests,
     files: [
       { path: 'router.json', content: `${JSON.stringify(routerConfig, null, 2)}\n`, mode: 0o600, reload: true },
       { path: 'cluster-ca.crt', content: ca.certificatePem, mode: 0o644, reload: true },
+      { path: 'probe.json', content: `${JSON.stringify(probeConfig, null, 2)}\n`, mode: 0o600, reload: true },
     ],
     services: running
       ? [
@@ -406,7 +432,17 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
           },
         ]
       : [],
-    promises: running ? [{ name: 'rw-endpoint', kind: 'tcp', host: ip, port: rwPort, periodMs: 5000 }] : [],
+    promises: running
+      ? [
+          {
+            name: 'rw-endpoint',
+            kind: 'command',
+            command: program(input, 'probe/main', ['probe.json']),
+            periodMs: 5000,
+            timeoutMs: 10_000,
+          },
+        ]
+      : [],
     publish: {
       members_expected: p.members,
       members_ready: addresses.length,
@@ -489,6 +525,7 @@ function memberProfile(input: ProfileInput): PartitionPlan {
     archive: archiveOf(q.archive, derive(secret, 'peer')),
     restore: (q.restore as KeeperConfig['restore'] | undefined) ?? null,
     tls: tlsOf(q.tls),
+    router: typeof q.router_url === 'string' ? { url: q.router_url } : null,
     peerToken: derive(secret, 'peer'),
     replicationPassword: derive(secret, 'replication'),
     superuserPassword: derive(secret, 'superuser'),

@@ -1,0 +1,240 @@
+/**
+ * The write probe: does a primary accept writes through the read-write
+ * endpoint now? The `cluster` profile runs it as its `rw-endpoint` promise,
+ * so its verdict becomes the root instance's error and the tree's health.
+ *
+ * The claim it upholds: it passes only when a commit made through the
+ * endpoint, as an application would make it, was acknowledged within a
+ * bound. So it connects to the endpoint's host and port (not to a member),
+ * with TLS verified against the cluster CA for that host (`verify-full`:
+ * the proxy passes TLS through to a member whose certificate names the
+ * router's address; a pooler in front presents one for it), as a role made
+ * for it, and upserts one row. Everything that makes applications fail
+ * makes it fail: no primary (the endpoint closes), a hung one (no answer
+ * within `connectTimeoutMs`), a full disk or a read-only server (an error),
+ * and a commit that synchronous standbys never confirm (no answer within
+ * `writeTimeoutMs`, or PostgreSQL's "canceling wait for synchronous
+ * replication" warning, which turns a cancelled commit into a success that
+ * is not replicated: counted as a failure).
+ *
+ * Least privilege: the probe role (`hyperdb_probe`) is no superuser, may log
+ * in at most {@link PROBE_CONNECTION_LIMIT} times at once and owns only its
+ * database (`hyperdb_probe`, closed to PUBLIC) with one table of one row.
+ * They are made on the primary by {@link setUpProbe}, as the superuser and
+ * straight on the members, the first time a login as the probe role is
+ * refused (a new cluster, or one restored from another's backup); the
+ * superuser never goes through the endpoint.
+ */
+import pg from 'pg';
+
+/** What the probe needs (`probe.json`, written by the cluster profile). */
+export interface WriteProbeConfig {
+  /** The read-write endpoint. */
+  host: string;
+  port: number;
+  role: string;
+  password: string;
+  database: string;
+  /** The cluster CA (PEM): TLS with the server verified for `host` against it; null: no TLS. */
+  caCertificate: string | null;
+  /** How to make the probe role and database when a login is refused; null: never. */
+  setup: { members: { host: string; port: number }[]; superuser: string; superuserPassword: string } | null;
+  /** Bound on the connection (TCP, TLS, authentication). @default 2500 */
+  connectTimeoutMs?: number;
+  /** Bound on the write and its commit. @default 2500 */
+  writeTimeoutMs?: number;
+}
+
+export type WriteProbeResult =
+  | {
+      ok: true;
+      /** The address and port of the server that took the write, as it sees itself. */ server: string;
+      ms: number;
+    }
+  | { ok: false; cause: string };
+
+export const PROBE_ROLE = 'hyperdb_probe';
+export const PROBE_DATABASE = 'hyperdb_probe';
+export const PROBE_CONNECTION_LIMIT = 3;
+const DEFAULT_CONNECT_TIMEOUT_MS = 2500;
+const DEFAULT_WRITE_TIMEOUT_MS = 2500;
+const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+
+const UPSERT = `INSERT INTO probe (id, written_at, writes) VALUES (1, now(), 1)
+  ON CONFLICT (id) DO UPDATE SET written_at = now(), writes = probe.writes + 1
+  RETURNING host(inet_server_addr()) AS addr, inet_server_port() AS port`;
+const CREATE_TABLE =
+  'CREATE TABLE IF NOT EXISTS probe (id integer PRIMARY KEY, written_at timestamptz NOT NULL, writes bigint NOT NULL)';
+/** PostgreSQL's warning when a commit's wait for synchronous standbys is cancelled: committed here only. */
+const SYNC_WAIT_CANCELLED = /canceling wait for synchronous replication/i;
+
+/** A refused login or a missing database or table: what {@link setUpProbe} repairs. */
+function needsSetUp(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (code === '28P01' || code === '28000' || code === '3D000') return true;
+  return typeof message === 'string' && /password authentication failed|no such user|no such database/i.test(message);
+}
+
+function describe(error: unknown): string {
+  const e = error as { message?: unknown; code?: unknown };
+  const message = typeof e.message === 'string' && e.message !== '' ? e.message : String(error);
+  return typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? `${message} (SQLSTATE ${e.code})` : message;
+}
+
+/** Rejects after `ms` with `what`; the caller tears the connection down. */
+function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+function client(
+  config: WriteProbeConfig,
+  target: { host: string; port: number; user: string; password: string; database: string },
+): pg.Client {
+  const c = new pg.Client({
+    ...target,
+    connectionTimeoutMillis: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    // The server gives up too (a commit waiting for standbys is then cancelled: caught below).
+    statement_timeout: config.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS,
+    application_name: 'hyper_db write probe',
+    ...(config.caCertificate === null ? {} : { ssl: { ca: config.caCertificate } }),
+  });
+  c.on('error', () => {});
+  return c;
+}
+
+/** Closes without waiting on a server that may never answer. */
+function drop(c: pg.Client): void {
+  const stream = (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+  stream?.destroy();
+  void c.end().catch(() => {});
+}
+
+async function writeOnce(config: WriteProbeConfig): Promise<{ server: string }> {
+  const c = client(config, {
+    host: config.host,
+    port: config.port,
+    user: config.role,
+    password: config.password,
+    database: config.database,
+  });
+  let syncCancelled = false;
+  c.on('notice', (notice: { message?: string }) => {
+    if (SYNC_WAIT_CANCELLED.test(notice.message ?? '')) syncCancelled = true;
+  });
+  const connectMs = config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const writeMs = config.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
+  try {
+    // pg's own connection timeout, and this one in case TLS or authentication hangs past it.
+    await within(c.connect(), connectMs + 250, 'no connection');
+    const upsert = async (): Promise<pg.QueryResult<{ addr: string | null; port: number | null }>> => {
+      try {
+        return await c.query(UPSERT);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== '42P01') throw error;
+        await c.query(CREATE_TABLE);
+        return c.query(UPSERT);
+      }
+    };
+    const { rows } = await within(upsert(), writeMs + 250, 'the commit was not acknowledged');
+    if (syncCancelled)
+      throw new Error(
+        `the commit was not confirmed by the synchronous standbys within ${writeMs} ms (committed on the primary only)`,
+      );
+    const row = rows[0];
+    return { server: row?.addr == null ? 'unknown' : `${row.addr}:${String(row.port)}` };
+  } finally {
+    drop(c);
+  }
+}
+
+/**
+ * Makes the probe role (password kept in step) and its database on whichever member is the primary.
+ * Refuses to touch a role of that name that owns another database (a shared instance's).
+ */
+export async function setUpProbe(config: WriteProbeConfig): Promise<void> {
+  const setup = config.setup;
+  if (setup === null) throw new Error('no way to make the probe role');
+  if (!IDENT.test(config.role) || !IDENT.test(config.database))
+    throw new Error(`invalid probe role or database '${config.role}', '${config.database}'`);
+  const problems: string[] = [];
+  for (const member of setup.members) {
+    const c = client(config, {
+      host: member.host,
+      port: member.port,
+      user: setup.superuser,
+      password: setup.superuserPassword,
+      database: 'postgres',
+    });
+    try {
+      await within(c.connect(), (config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) + 250, 'no connection');
+      const work = async (): Promise<boolean> => {
+        const { rows } = await c.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby');
+        if (rows[0]?.standby !== false) return false;
+        const owned = await c.query<{ datname: string }>(
+          'SELECT d.datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE r.rolname = $1 AND d.datname <> $2',
+          [config.role, config.database],
+        );
+        if (owned.rows.length > 0)
+          throw new Error(`role '${config.role}' exists and owns database '${owned.rows[0]?.datname}': left alone`);
+        const password = `'${config.password.replace(/'/g, "''")}'`;
+        const attributes = `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT ${PROBE_CONNECTION_LIMIT} PASSWORD ${password}`;
+        const role = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [config.role]);
+        await c.query(`${(role.rowCount ?? 0) > 0 ? 'ALTER' : 'CREATE'} ROLE ${config.role} WITH ${attributes}`);
+        const db = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [config.database]);
+        if ((db.rowCount ?? 0) === 0) {
+          await c.query(`CREATE DATABASE ${config.database} OWNER ${config.role}`);
+          await c.query(`REVOKE ALL ON DATABASE ${config.database} FROM PUBLIC`);
+          await c.query(`GRANT CONNECT ON DATABASE ${config.database} TO ${config.role}`);
+        }
+        return true;
+      };
+      if (await within(work(), 10_000, 'setting up the probe role took too long')) return;
+      problems.push(`${member.host}:${member.port} is a standby`);
+    } catch (error) {
+      problems.push(`${member.host}:${member.port}: ${describe(error)}`);
+    } finally {
+      drop(c);
+    }
+  }
+  throw new Error(`no primary to make the probe role on (${problems.join('; ') || 'no members'})`);
+}
+
+/**
+ * One write through the endpoint, within the configured bounds; on a refused login (role or database
+ * not made yet) makes them on the primary and writes once more. Never throws.
+ *
+ * @example
+ * const result = await probeWrite(config);
+ * // { ok: false, cause: 'no connection within 2750 ms' }
+ */
+export async function probeWrite(config: WriteProbeConfig): Promise<WriteProbeResult> {
+  const started = performance.now();
+  const elapsed = (): number => Math.round(performance.now() - started);
+  try {
+    return { ok: true, ...(await writeOnce(config)), ms: elapsed() };
+  } catch (error) {
+    if (!needsSetUp(error) || config.setup === null) return { ok: false, cause: describe(error) };
+    try {
+      await setUpProbe(config);
+    } catch (setupError) {
+      return { ok: false, cause: `${describe(error)}; and ${describe(setupError)}` };
+    }
+    try {
+      return { ok: true, ...(await writeOnce(config)), ms: elapsed() };
+    } catch (again) {
+      return { ok: false, cause: describe(again) };
+    }
+  }
+}
+
+/** The promise's one line: what an operator reads in the instance's error and `hox db status`. */
+export function describeProbe(config: Pick<WriteProbeConfig, 'host' | 'port'>, result: WriteProbeResult): string {
+  const endpoint = `${config.host}:${config.port}`;
+  return result.ok
+    ? `a write committed through ${endpoint} on ${result.server} in ${result.ms} ms`
+    : `no primary accepts writes through ${endpoint}: ${result.cause}`;
+}
