@@ -9,6 +9,9 @@
 # 5432, and caddy a system service on port 80. Neither is used nor disturbed:
 # the tests and hyper_db / hyper_edge run their own servers on their own ports.
 # python3-flask and python3-psycopg2 are for the Flask example app (its test).
+# pgbouncer is hyper_db's read-write endpoint (run by the router, in its
+# partition): Debian's own pgbouncer service is stopped and disabled after
+# install, so nothing of it listens on 6432.
 # util-linux (unshare, setpriv), mount and perl-base start partition processes
 # isolated (src/agent/isolate/partition-launch.ts); Debian installs them anyway.
 set -eu
@@ -23,6 +26,7 @@ python3-psycopg2:/usr/lib/python3/dist-packages/psycopg2/__init__.py
 util-linux:/usr/bin/setpriv
 mount:/usr/bin/mount
 perl-base:/usr/bin/perl
+pgbouncer:/usr/sbin/pgbouncer
 "
 
 missing=""
@@ -76,6 +80,20 @@ elif ! apt_install; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update
   apt_install
 fi
+
+case " $missing " in
+*" pgbouncer "*)
+  # The package enables (and may start) a system-wide pgbouncer on 6432: hyper_db runs its own.
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now pgbouncer >/dev/null 2>&1 || true
+  elif command -v service >/dev/null 2>&1; then
+    $SUDO service pgbouncer stop >/dev/null 2>&1 || true
+  fi
+  if [ -f /var/run/postgresql/pgbouncer.pid ]; then
+    $SUDO kill "$(cat /var/run/postgresql/pgbouncer.pid)" 2>/dev/null || true
+  fi
+  ;;
+esac
 
 status=0
 for entry in $PACKAGES; do

@@ -162,13 +162,14 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     const plain = () => connectOnce({ ...clientConfigFromUrl(String(db.rw_url)), ssl: false });
     // By default a database's role must use TLS; `client_tls: optional` lets it log in without, and back.
     expect(String(db.rw_url)).toMatch(/[?&]sslmode=verify-full(&|$)/);
-    await expect(plain()).rejects.toThrow(/no encryption/);
+    // The read-write endpoint is PgBouncer: it refuses a plain client itself ("SSL required").
+    await expect(plain()).rejects.toThrow(/SSL required/);
     const plainOutcome = async (wanted: 'accepted' | 'refused'): Promise<string> => {
       let outcome = '';
       for (let i = 0; i < 100; i++) {
         outcome = await plain().then(
           () => 'accepted',
-          (e: Error) => (/no encryption/.test(e.message) ? 'refused' : e.message),
+          (e: Error) => (/SSL required/.test(e.message) ? 'refused' : e.message),
         );
         if (outcome === wanted) break;
         await new Promise((r) => setTimeout(r, 100));
@@ -227,10 +228,23 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
       await local.end();
     }
 
+    // The read-write endpoint (PgBouncer) presents a certificate of its own, for the router's address.
+    const endpointSerial = async (url: string) => {
+      const client = new pg.Client({ ...clientConfigFromUrl(url, ca), connectionTimeoutMillis: 3000 });
+      await client.connect();
+      try {
+        return peerCertificateSerial(client);
+      } finally {
+        await client.end();
+      }
+    };
+    const rwSerial = await endpointSerial(String(db.rw_url));
+    expect(s.members.map((m) => m.tls?.serial)).not.toContain(rwSerial);
+
     // Rotation: every member gets a new certificate; new sessions see it, the writer sees no gap.
     writer = await startWriter(s);
     const serialNow = async () => {
-      const client = new pg.Client({ ...clientConfigFromUrl(String(db.rw_url), ca), connectionTimeoutMillis: 3000 });
+      const client = new pg.Client({ ...clientConfigFromUrl(memberUrl(primary), ca), connectionTimeoutMillis: 3000 });
       await client.connect();
       try {
         return peerCertificateSerial(client);

@@ -66,6 +66,8 @@ export interface KeeperConfig {
   restore: RestoreSpec | null;
   /** TLS for clients and replication (null: PostgreSQL without TLS). */
   tls: KeeperTls | null;
+  /** The router's API (`POST /pause` before a switchover stops this primary; peer token), or null when unknown. */
+  router: { url: string } | null;
   peerToken: string;
   replicationPassword: string;
   superuserPassword: string;
@@ -247,8 +249,28 @@ export interface RouterConfig {
   /** A base backup asked for now (`backup_now` parameter), handled once per id. */
   backupRequest: string | null;
   binDir: string;
-  /** The cluster CA (its key stays in this partition) and how long the server certificates it signs last. */
-  tls: { caCertificate: string; caPrivateKey: string; certificateValidityMs: number } | null;
+  /**
+   * The cluster CA (its key stays in this partition) and how long the server certificates it signs last;
+   * `clientTls` applies to the read-write endpoint (PgBouncer) too (default required).
+   */
+  tls: { caCertificate: string; caPrivateKey: string; certificateValidityMs: number; clientTls?: ClientTls } | null;
+  /** Roles besides the databases' that may log in through the read-write endpoint (PgBouncer's auth file). */
+  endpointLogins?: { role: string; password: string }[];
+}
+
+/** POST /pause on the router's API: the primary's keeper, before it stops PostgreSQL for a switchover. */
+export interface PauseRequestBody {
+  switchoverId: string;
+  /** The primary about to stop. */
+  from: string;
+}
+
+/** Answered once the read-write endpoint is paused (no transaction runs on `from`), or after its bound. */
+export interface PauseAnswer {
+  paused: boolean;
+  waitedMs: number;
+  /** Why not paused within the bound (transactions still running: they are cut when the primary stops). */
+  reason?: string;
 }
 
 /**

@@ -373,6 +373,8 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
       certificateValidityMs,
       clientTls: p.clientTls,
     },
+    // The rw-endpoint promise's role logs in through PgBouncer too (probe/write-probe.ts).
+    endpointLogins: [{ role: PROBE_ROLE, password: derive(secret, 'probe') }],
   };
   const hosts = addresses.map((a) => `${a.host}:${a.pgPort}`).join(',');
   // Every URL asks for TLS with the server verified against the cluster's CA (published as ca_cert),

@@ -7,6 +7,7 @@
  *   GET  /backups             [BackupInfo] newest last (peer or backup token)
  *   GET  /backups/ID.tar      a verified base backup as a tar stream (peer or backup token)
  *   POST /tls/certificate     CertificateRequestBody → {certificate} (a member's server certificate; peer token)
+ *   POST /pause               PauseRequestBody → PauseAnswer (read-write endpoint paused before a switchover; peer token)
  *
  * Base backups: `pg_basebackup` from the primary (plain format, WAL
  * included, checksummed manifest) into a temporary directory, checked with
@@ -22,13 +23,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { SUPERUSER, type MemberAddress } from '../protocol.js';
+import { SUPERUSER, type MemberAddress, type PauseAnswer, type PauseRequestBody } from '../protocol.js';
 
 const exec = promisify(execFile);
 const WAL_NAME = /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F]{8}\.history$/;
 const BACKUP_ID = /^\d{8}T\d{6}Z$/;
 const MAX_WAL_BYTES = 64 * 1024 * 1024;
 const MAX_CERTIFICATE_REQUEST_BYTES = 16 * 1024;
+const MAX_PAUSE_REQUEST_BYTES = 4 * 1024;
 
 /** Signs a member's server certificate, or says why not. */
 export type CertificateIssuer = (
@@ -64,6 +66,8 @@ export class BackupStore {
       /** libpq environment for pg_basebackup (sslmode, the cluster CA). */
       tlsEnv: () => Record<string, string>;
       issueCertificate: CertificateIssuer;
+      /** Pauses the read-write endpoint before a switchover (answers once paused, or after its bound). */
+      pause: (body: PauseRequestBody) => Promise<PauseAnswer>;
       log: (line: string) => void;
     },
   ) {
@@ -181,24 +185,46 @@ export class BackupStore {
     }
   }
 
-  private async serveCertificate(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** The JSON body of a small request, or null when an answer (413, 400) was already sent. */
+  private async readJson(req: IncomingMessage, res: ServerResponse, maxBytes: number): Promise<unknown> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_CERTIFICATE_REQUEST_BYTES) {
+      if (size > maxBytes) {
         res.writeHead(413).end('body too large');
-        return;
+        return null;
       }
       chunks.push(chunk);
     }
-    let body: { member?: unknown; publicKey?: unknown };
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof body;
+      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
     } catch {
       res.writeHead(400).end('body is not JSON');
+      return null;
+    }
+  }
+
+  private async servePause(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = (await this.readJson(req, res, MAX_PAUSE_REQUEST_BYTES)) as Partial<PauseRequestBody> | null;
+    if (body === null) return;
+    if (typeof body.switchoverId !== 'string' || typeof body.from !== 'string') {
+      res.writeHead(400).end('expected {switchoverId, from}');
       return;
     }
+    const answer = await this.options.pause({
+      switchoverId: body.switchoverId.slice(0, 64),
+      from: body.from.slice(0, 64),
+    });
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+  }
+
+  private async serveCertificate(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = (await this.readJson(req, res, MAX_CERTIFICATE_REQUEST_BYTES)) as {
+      member?: unknown;
+      publicKey?: unknown;
+    } | null;
+    if (body === null) return;
     if (typeof body.member !== 'string' || typeof body.publicKey !== 'string') {
       res.writeHead(400).end('expected {member, publicKey}');
       return;
@@ -270,6 +296,10 @@ export class BackupStore {
     }
     if (req.method === 'POST' && url === '/tls/certificate') {
       await this.serveCertificate(req, res);
+      return;
+    }
+    if (req.method === 'POST' && url === '/pause') {
+      await this.servePause(req, res);
       return;
     }
     if (req.method === 'GET' && url === '/backups') {

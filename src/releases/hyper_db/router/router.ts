@@ -1,19 +1,27 @@
 /**
  * The router: runs in the cluster's root partition.
  *
- * - Read-write endpoint: a TCP proxy to the member that is primary (the one
- *   reporting a valid lease in the highest term). When the primary changes,
- *   every session still open to the old one is cut, so no client stays on a
- *   demoted member. Read-only endpoint: streaming standbys in turn (the
- *   primary when none streams).
+ * - Read-write endpoint: PgBouncer in transaction pooling mode (pgbouncer.ts),
+ *   pointed at the member that is primary (the one reporting a valid lease in
+ *   the highest term). It terminates the clients' TLS with a certificate for
+ *   the router's address signed by the cluster CA, and verifies the primary's
+ *   (verify-full). A new primary: its databases point there, RELOAD (server
+ *   connections to the old one close as their transaction ends), RESUME. No
+ *   primary: PAUSE (new transactions wait, up to query_wait_timeout). A planned
+ *   switchover: the old primary's keeper asks `POST /pause` first, so nothing
+ *   runs on it when it stops; client connections survive the handover.
+ * - Read-only endpoint: a TCP proxy (TLS passed through) to the streaming
+ *   standbys in turn (the primary when none streams).
  * - Databases: the shared instances' databases and roles, created on the
  *   primary (least privilege: each role owns its database, nothing else;
  *   PUBLIC cannot connect), passwords kept in step, dropped when gone.
  * - Cluster status for the master: `.hox/publish.json`.
  * - The cluster CA: signs the members' server certificates (`POST
  *   /tls/certificate` on the backup API), valid for the member's address and
- *   the router's (its endpoints pass TLS through to the member untouched).
+ *   the router's (the read-only endpoint passes TLS through to the member
+ *   untouched), and PgBouncer's.
  */
+import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -22,7 +30,15 @@ import pg from 'pg';
 import { callPeer } from '../keeper/peer-api.js';
 import { issueServerCertificate } from '../tls/certificates.js';
 import { BackupStore, type CertificateIssuer } from './backup-store.js';
-import { SUPERUSER, type MemberAddress, type MemberStatus, type RouterConfig } from '../protocol.js';
+import { PgBouncer, type PgBouncerWanted } from './pgbouncer.js';
+import {
+  SUPERUSER,
+  type MemberAddress,
+  type MemberStatus,
+  type PauseRequestBody,
+  type PauseAnswer,
+  type RouterConfig,
+} from '../protocol.js';
 
 const POLL_MS = 150;
 /** Bound on one member's answer to GET /status. */
@@ -30,14 +46,32 @@ const STATUS_TIMEOUT_MS = 1000;
 const RECONCILE_EVERY_MS = 15_000;
 const RETRY_FAILED_MS = 2000;
 const ORPHAN_SWITCHOVER_MS = 15_000;
+/** How long a switchover's PAUSE waits for running transactions before the keeper goes on (they get cut). */
+const PAUSE_DRAIN_MS = 5000;
+/** A switchover's PAUSE ends by itself after this long without a new primary: apps never stay frozen. */
+const PAUSE_RESUME_AFTER_MS = 15_000;
+/** Seconds a transaction waits for a primary (paused endpoint) before its client gets an error. */
+const QUERY_WAIT_TIMEOUT_S = 30;
+/** PgBouncer's admin console user (its password derives from the peer token). */
+const ADMIN_USER = 'hox_router_admin';
 
 export class Router {
   private config: RouterConfig;
   private mtimeMs = 0;
   private statuses = new Map<string, { status: MemberStatus | null; error: string | null }>();
   private primary: MemberAddress | null = null;
+  /** Read-only sessions by member (`host:port`). */
   private readonly sessions = new Map<string, Set<net.Socket>>();
-  private rwServer: net.Server | undefined;
+  private readonly bouncer: PgBouncer;
+  /** The server PgBouncer's databases point at (the primary, or the last one while there is none). */
+  private bouncerServer: MemberAddress | null = null;
+  /** PgBouncer's key and certificate (for the router's address), renewed once two thirds of it have passed. */
+  private endpointTls: { keyPem: string; certificatePem: string; renewAt: number; key: string } | null = null;
+  /** Why the endpoint is paused: no primary, or a switchover away from `from` (auto-resumed at `until`). */
+  private pauseReason: { kind: 'no-primary' } | { kind: 'switchover'; id: string; from: string; until: number } | null =
+    null;
+  /** Endpoint changes (configure, pause, resume) run one at a time, in order. */
+  private endpointQueue: Promise<unknown> = Promise.resolve();
   private roServer: net.Server | undefined;
   private roNext = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -77,6 +111,13 @@ export class Router {
           ? {}
           : { PGSSLMODE: 'verify-full', PGSSLROOTCERT: join(partitionPath, 'cluster-ca.crt') },
       issueCertificate: (member, publicKey) => this.issueCertificate(member, publicKey),
+      pause: (body) => this.pauseForSwitchover(body),
+      log,
+    });
+    this.bouncer = new PgBouncer({
+      partitionPath,
+      adminUser: ADMIN_USER,
+      adminPassword: () => createHmac('sha256', this.config.peerToken).update('pgbouncer admin').digest('base64url'),
       log,
     });
   }
@@ -104,31 +145,146 @@ export class Router {
 
   async start(): Promise<void> {
     await this.backups.start(this.config.host, this.config.backupPort);
-    this.rwServer = await this.listen('rw', this.config.rwPort, () => this.primary);
-    this.roServer = await this.listen('ro', this.config.roPort, () => this.pickReader());
+    // No primary is known yet: PgBouncer starts paused (a client's first transaction waits for one).
+    await this.bouncer.configure(this.bouncerSettings());
+    await this.bouncer.start();
+    this.pauseReason = { kind: 'no-primary' };
+    await this.bouncer.pause(1000);
+    this.roServer = await this.listen(this.config.roPort, () => this.pickReader());
     this.timer = setInterval(() => void this.poll(), POLL_MS);
     this.log(
-      `router listening: rw ${this.config.host}:${this.config.rwPort}, ro ${this.config.host}:${this.config.roPort}`,
+      `router listening: rw ${this.config.host}:${this.config.rwPort} (pgbouncer, transaction pooling), ro ${this.config.host}:${this.config.roPort}`,
     );
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.backups.stop();
+    await this.bouncer.stop();
     for (const set of this.sessions.values()) for (const s of set) s.destroy();
-    await Promise.all(
-      [this.rwServer, this.roServer].map((s) => new Promise<void>((r) => (s ? s.close(() => r()) : r()))),
-    );
+    await new Promise<void>((r) => (this.roServer ? this.roServer.close(() => r()) : r()));
   }
 
-  private listen(kind: 'rw' | 'ro', port: number, pick: () => MemberAddress | null): Promise<net.Server> {
+  /** PgBouncer's settings from the router's configuration and the primary it follows. */
+  private bouncerSettings(): PgBouncerWanted {
+    const c = this.config;
+    const server = this.bouncerServer ?? c.members[0] ?? null;
+    return {
+      listenHost: c.host,
+      listenPort: c.rwPort,
+      // Only a placeholder while no primary is known: the endpoint is paused then.
+      server: server === null ? { host: c.host, port: 1 } : { host: server.host, port: server.pgPort },
+      databases: c.databases.filter((d) => d.state === 'present').map((d) => d.name),
+      users: [
+        ...c.databases.filter((d) => d.state === 'present').map((d) => ({ name: d.role, password: d.password })),
+        ...(c.endpointLogins ?? []).map((l) => ({ name: l.role, password: l.password })),
+      ],
+      tls:
+        c.tls === null
+          ? null
+          : {
+              clientSslmode: c.tls.clientTls === 'optional' ? 'allow' : 'require',
+              ...this.tlsFiles(),
+              caPem: c.tls.caCertificate,
+            },
+      queryWaitTimeoutS: QUERY_WAIT_TIMEOUT_S,
+      poolSize: 20,
+      maxClientConnections: 2000,
+    };
+  }
+
+  /** PgBouncer's key and certificate for the router's address, signed by the cluster CA; renewed in time. */
+  private tlsFiles(): { keyPem: string; certificatePem: string } {
+    const c = this.config;
+    if (c.tls === null) throw new Error('no TLS');
+    const key = `${c.host}|${c.tls.caCertificate}|${c.tls.certificateValidityMs}`;
+    if (this.endpointTls === null || this.endpointTls.key !== key || Date.now() > this.endpointTls.renewAt) {
+      const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const certificatePem = issueServerCertificate({
+        ca: { certificatePem: c.tls.caCertificate, privateKeyPem: c.tls.caPrivateKey },
+        publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+        commonName: 'hyper_db router',
+        ipAddresses: [c.host],
+        validityMs: c.tls.certificateValidityMs,
+      });
+      this.endpointTls = {
+        keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        certificatePem,
+        renewAt: Date.now() + (c.tls.certificateValidityMs * 2) / 3,
+        key,
+      };
+      this.log(`read-write endpoint: server certificate signed for ${c.host}`);
+    }
+    return { keyPem: this.endpointTls.keyPem, certificatePem: this.endpointTls.certificatePem };
+  }
+
+  /** Runs endpoint changes one after the other (a RELOAD never overtakes a PAUSE asked before it). */
+  private endpoint<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.endpointQueue.then(work, work);
+    this.endpointQueue = next.catch(() => {});
+    return next;
+  }
+
+  /**
+   * `POST /pause` from the old primary's keeper, before its PostgreSQL stops: PAUSE (answered once the
+   * running transactions have ended, or after PAUSE_DRAIN_MS: those still running are cut by the stop),
+   * RESUMEd on the new primary as soon as it is followed, or after PAUSE_RESUME_AFTER_MS without one.
+   */
+  private async pauseForSwitchover(body: PauseRequestBody): Promise<PauseAnswer> {
+    const until = Date.now() + PAUSE_RESUME_AFTER_MS;
+    this.pauseReason = { kind: 'switchover', id: body.switchoverId, from: body.from, until };
+    this.log(`switchover ${body.switchoverId}: pausing the read-write endpoint (the primary ${body.from} stops next)`);
+    const outcome = await this.endpoint(() => this.bouncer.pause(PAUSE_DRAIN_MS));
+    if (outcome.paused)
+      this.log(`switchover ${body.switchoverId}: read-write endpoint paused in ${outcome.waitedMs} ms`);
+    else
+      this.log(
+        `switchover ${body.switchoverId}: transactions still running after ${outcome.waitedMs} ms: going on, they are cut when ${body.from} stops (${outcome.reason})`,
+      );
+    setTimeout(() => void this.endSwitchoverPause(body.switchoverId), PAUSE_RESUME_AFTER_MS + 50).unref();
+    return {
+      paused: outcome.paused,
+      waitedMs: outcome.waitedMs,
+      ...(outcome.paused ? {} : { reason: outcome.reason }),
+    };
+  }
+
+  /** A switchover's pause that no new primary ended: resumed on whatever primary there is (or stays paused without one). */
+  private async endSwitchoverPause(id: string): Promise<void> {
+    const r = this.pauseReason;
+    if (r?.kind !== 'switchover' || r.id !== id || Date.now() < r.until) return;
+    if (this.primary === null) {
+      this.pauseReason = { kind: 'no-primary' };
+      this.log(
+        `switchover ${id}: no primary ${PAUSE_RESUME_AFTER_MS} ms after the pause: the endpoint stays paused until there is one`,
+      );
+      return;
+    }
+    this.log(
+      `switchover ${id}: no new primary ${PAUSE_RESUME_AFTER_MS} ms after the pause: resuming on ${this.primary.name}`,
+    );
+    await this.pointEndpoint(this.primary);
+  }
+
+  /** Points PgBouncer at `primary` (RELOAD when it changed) and resumes it. */
+  private async pointEndpoint(primary: MemberAddress): Promise<void> {
+    await this.endpoint(async () => {
+      if (this.primary?.name !== primary.name) return; // followed elsewhere meanwhile
+      this.bouncerServer = primary;
+      this.pauseReason = null;
+      await this.bouncer.configure(this.bouncerSettings());
+      await this.bouncer.resume();
+    });
+  }
+
+  private listen(port: number, pick: () => MemberAddress | null): Promise<net.Server> {
     const server = net.createServer((client) => {
       const target = pick();
       if (target === null) {
         client.destroy();
         return;
       }
-      const key = `${kind}|${target.host}:${target.pgPort}`;
+      const key = `${target.host}:${target.pgPort}`;
       const upstream = net.connect({ host: target.host, port: target.pgPort });
       const set = this.sessions.get(key) ?? new Set<net.Socket>();
       this.sessions.set(key, set);
@@ -163,7 +319,16 @@ export class Router {
     if (this.polling) return;
     this.polling = true;
     try {
-      if (statSync(this.configPath).mtimeMs !== this.mtimeMs) this.config = this.read();
+      if (statSync(this.configPath).mtimeMs !== this.mtimeMs) {
+        this.config = this.read();
+        // New databases, roles, passwords or TLS mode: PgBouncer rewritten and reloaded.
+        await this.endpoint(() => this.bouncer.configure(this.bouncerSettings())).catch((error: unknown) =>
+          this.log(`read-write endpoint: ${(error as Error).message}`),
+        );
+      } else if (this.config.tls !== null && this.endpointTls !== null && Date.now() > this.endpointTls.renewAt)
+        await this.endpoint(() => this.bouncer.configure(this.bouncerSettings())).catch((error: unknown) =>
+          this.log(`read-write endpoint: ${(error as Error).message}`),
+        );
       const c = this.config;
       for (const name of this.statuses.keys()) if (!c.members.some((m) => m.name === name)) this.statuses.delete(name);
       for (const m of c.members) this.askStatus(m);
@@ -205,21 +370,41 @@ export class Router {
       .catch((error: unknown) => this.log(`status of ${m.name}: ${(error as Error).message}`));
   }
 
-  /** The member reporting a valid lease in the highest term; a change cuts every read-write session elsewhere. */
+  /**
+   * The member reporting a valid lease in the highest term. A new one: the read-write endpoint points
+   * there and resumes; none: the endpoint pauses (nothing is sent to a member that is not primary).
+   */
   private followPrimary(): void {
     const leaders = this.config.members
       .map((m) => ({ m, s: this.statuses.get(m.name)?.status }))
       .filter((x) => x.s?.role === 'primary' && x.s.leaseValid && x.s.pgRunning)
       .sort((a, b) => (b.s?.term ?? 0) - (a.s?.term ?? 0));
     const next = leaders[0]?.m ?? null;
-    if (next?.name === this.primary?.name) return;
-    this.log(`primary: ${this.primary?.name ?? 'none'} → ${next?.name ?? 'none'}`);
-    // Cut every read-write session not on the new primary: none stays on a demoted member.
-    for (const [key, set] of this.sessions) {
-      if (!key.startsWith('rw|') || (next !== null && key === `rw|${next.host}:${next.pgPort}`)) continue;
-      for (const s of set) s.destroy();
+    if (next?.name === this.primary?.name) {
+      // Paused for a switchover that did not happen (refused late, failed): the same primary is back for good.
+      const r = this.pauseReason;
+      if (next !== null && r?.kind === 'switchover' && Date.now() > r.until) void this.endSwitchoverPause(r.id);
+      return;
     }
+    this.log(`primary: ${this.primary?.name ?? 'none'} → ${next?.name ?? 'none'}`);
     this.primary = next;
+    if (next !== null) {
+      const t0 = performance.now();
+      void this.pointEndpoint(next).then(
+        () => this.log(`read-write endpoint on ${next.name} (${Math.round(performance.now() - t0)} ms)`),
+        (error: unknown) => this.log(`read-write endpoint on ${next.name}: ${(error as Error).message}`),
+      );
+    } else if (this.pauseReason === null) {
+      this.pauseReason = { kind: 'no-primary' };
+      // Bounded: on a frozen primary a transaction may never end; the pause holds new work anyway.
+      void this.endpoint(() => this.bouncer.pause(PAUSE_DRAIN_MS)).then((o) =>
+        this.log(
+          o.paused
+            ? `read-write endpoint paused: no primary (new transactions wait up to ${QUERY_WAIT_TIMEOUT_S} s)`
+            : `read-write endpoint pausing: no primary; transactions still running on the old one after ${o.waitedMs} ms`,
+        ),
+      );
+    }
   }
 
   private async reconcileDatabases(): Promise<void> {

@@ -1,0 +1,244 @@
+/**
+ * The router's PgBouncer: its configuration as rendered (escaping, refusals), then the real PgBouncer in
+ * front of two real PostgreSQL servers: a pool of 4 and fresh clients that never retry see no failure
+ * while the endpoint is paused, pointed at the other server and resumed.
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync, chownSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../testing/free-port.js';
+import { startPostgres, type PostgresServer } from '../../../testing/postgres-server.js';
+import { PgBouncer, PGBOUNCER_BINARY } from './pgbouncer.js';
+import { renderAuthFile, renderPgBouncerIni, type PgBouncerSettings } from './pgbouncer-config.js';
+import { existsSync } from 'node:fs';
+
+const base: PgBouncerSettings = {
+  listenHost: '127.0.0.1',
+  listenPort: 6543,
+  dir: '/srv/part/pgbouncer',
+  socketDir: '/srv/part/pgbouncer',
+  server: { host: '10.0.0.2', port: 5432 },
+  databases: ['app', 'crm'],
+  users: [],
+  adminUser: 'hox_router',
+  tls: { clientSslmode: 'require', keyFile: '/srv/k', certFile: '/srv/c', caFile: '/srv/ca' },
+  queryWaitTimeoutS: 30,
+  poolSize: 20,
+  maxClientConnections: 1000,
+};
+
+describe('PgBouncer configuration', () => {
+  it('lists each database on the primary, a fallback, transaction pooling, TLS both ways', () => {
+    const ini = renderPgBouncerIni(base);
+    expect(ini).toContain('app = host=10.0.0.2 port=5432 dbname=app\n');
+    expect(ini).toContain('* = host=10.0.0.2 port=5432\n');
+    expect(ini).toContain('pool_mode = transaction\n');
+    expect(ini).toContain('client_tls_sslmode = require\n');
+    expect(ini).toContain('server_tls_sslmode = verify-full\n');
+    expect(ini).toContain('server_tls_ca_file = /srv/ca\n');
+    expect(ini).toContain('listen_addr = 127.0.0.1\n');
+    expect(renderPgBouncerIni({ ...base, tls: { ...base.tls!, clientSslmode: 'allow' } })).toContain(
+      'client_tls_sslmode = allow\n',
+    );
+  });
+
+  it('doubles double quotes in the auth file and refuses newlines, control characters and odd names', () => {
+    expect(renderAuthFile([{ name: 'app', password: 'a"b' }])).toBe('"app" "a""b"\n');
+    expect(() => renderAuthFile([{ name: 'app', password: 'a\nb' }])).toThrow(/newline/);
+    expect(() => renderAuthFile([{ name: 'app', password: 'a\rb' }])).toThrow(/newline/);
+    expect(() => renderAuthFile([{ name: 'app', password: '' }])).toThrow(/empty/);
+    expect(() => renderAuthFile([{ name: 'a"pp', password: 'x' }])).toThrow(/not a plain identifier/);
+    expect(() => renderAuthFile([{ name: 'app\n"root"', password: 'x' }])).toThrow(/not a plain identifier/);
+    expect(() =>
+      renderAuthFile([
+        { name: 'app', password: 'x' },
+        { name: 'app', password: 'y' },
+      ]),
+    ).toThrow(/twice/);
+  });
+
+  it('refuses a database, host or path that would break the ini file', () => {
+    expect(() => renderPgBouncerIni({ ...base, databases: ['app\n[pgbouncer]'] })).toThrow(/not a plain identifier/);
+    expect(() => renderPgBouncerIni({ ...base, databases: ['pgbouncer'] })).toThrow(/admin console/);
+    expect(() => renderPgBouncerIni({ ...base, server: { host: '10.0.0.2 dbname=x', port: 5432 } })).toThrow(/IPv4/);
+    expect(() => renderPgBouncerIni({ ...base, dir: '/srv/a\nauth_type = any' })).toThrow(/cannot be written/);
+    expect(() => renderPgBouncerIni({ ...base, dir: '/srv/a;b' })).toThrow(/cannot be written/);
+    expect(() => renderPgBouncerIni({ ...base, server: { host: '10.0.0.2', port: 0 } })).toThrow(/port/);
+  });
+});
+
+const runAs = process.getuid?.() === 0 ? { uid: 101, gid: 104 } : undefined;
+
+describe.skipIf(!existsSync(PGBOUNCER_BINARY) && process.env.CI !== 'true')('PgBouncer in front of two servers', () => {
+  let a: PostgresServer;
+  let b: PostgresServer;
+  let dir: string;
+  let bouncer: PgBouncer;
+  let port: number;
+  const logs: string[] = [];
+  const password = 'p"w \\ \'x';
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startPostgres(), startPostgres()]);
+    for (const server of [a, b]) {
+      const c = new pg.Client({ connectionString: server.connectionString });
+      await c.connect();
+      await c.query(`CREATE ROLE app LOGIN PASSWORD 'unused: the servers trust'`);
+      await c.query('CREATE DATABASE app OWNER app');
+      await c.end();
+      const d = new pg.Client({ connectionString: server.connectionString.replace(/\/postgres$/, '/app') });
+      await d.connect();
+      await d.query('CREATE TABLE t (id bigserial primary key, who text) ');
+      await d.query('ALTER TABLE t OWNER TO app');
+      await d.end();
+    }
+    dir = mkdtempSync(join(tmpdir(), 'hox-pgb-'));
+    if (runAs) chownSync(dir, runAs.uid, runAs.gid);
+    port = await freePort();
+    bouncer = new PgBouncer({
+      partitionPath: dir,
+      adminUser: 'hox_router',
+      adminPassword: () => 'admin-secret',
+      log: (l) => logs.push(l),
+      ...(runAs ? { runAs } : {}),
+    });
+    await bouncer.configure(wanted(a.port));
+    await bouncer.start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await bouncer?.stop();
+    await Promise.all([a?.stop(), b?.stop()]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function wanted(serverPort: number) {
+    return {
+      listenHost: '127.0.0.1',
+      listenPort: port,
+      server: { host: '127.0.0.1', port: serverPort },
+      databases: ['app'],
+      users: [{ name: 'app', password }],
+      tls: null,
+      queryWaitTimeoutS: 30,
+      poolSize: 10,
+      maxClientConnections: 200,
+    };
+  }
+  const clientConfig = { host: '127.0.0.1', user: 'app', password, database: 'app' };
+
+  it('writes its files 0600 in its directory; the admin console answers', async () => {
+    for (const f of ['pgbouncer.ini', 'users.txt']) expect(statSync(join(bouncer.dir, f)).mode & 0o777).toBe(0o600);
+    expect(statSync(bouncer.dir).mode & 0o777).toBe(0o700);
+    expect(readFileSync(join(bouncer.dir, 'users.txt'), 'utf8')).toContain(`"app" "p""w \\ 'x"`);
+    const { rows } = await bouncer.admin('SHOW DATABASES');
+    expect(rows.map((r: { name: string }) => r.name)).toContain('app');
+  });
+
+  it('pause, point at the other server, resume: a pool of 4 and fresh clients without retries see no failure; a session moves with it', async () => {
+    const pool = new pg.Pool({ ...clientConfig, port, max: 4 });
+    const failures: string[] = [];
+    const acked: number[] = [];
+    let running = true;
+    const loops = Array.from({ length: 4 }, async () => {
+      while (running) {
+        await pool.query<{ id: string }>("INSERT INTO t (who) VALUES ('pool') RETURNING id").then(
+          (r) => acked.push(Number(r.rows[0]!.id)),
+          (e: Error) => failures.push(`pool: ${e.message}`),
+        );
+      }
+    });
+    let fresh = 0;
+    const freshLoop = (async () => {
+      while (running) {
+        const c = new pg.Client({ ...clientConfig, port });
+        try {
+          await c.connect();
+          await c.query("INSERT INTO t (who) VALUES ('fresh')");
+          fresh++;
+        } catch (e) {
+          failures.push(`fresh: ${(e as Error).message}`);
+        } finally {
+          await c.end().catch(() => {});
+        }
+      }
+    })();
+    const session = new pg.Client({ ...clientConfig, port });
+    await session.connect();
+    const serverPort = async () =>
+      Number((await session.query<{ p: number }>('SELECT inet_server_port() AS p')).rows[0]!.p);
+    expect(await serverPort()).toBe(a.port);
+    await new Promise((r) => setTimeout(r, 500));
+    const paused = await bouncer.pause(5000);
+    expect(paused.paused).toBe(true);
+    // While paused nothing reaches a server: stop A as a switchover would.
+    const countOn = async (s: PostgresServer) => {
+      const c = new pg.Client({ connectionString: s.connectionString.replace(/\/postgres$/, '/app') });
+      await c.connect();
+      const n = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM t')).rows[0]!.n);
+      await c.end();
+      return n;
+    };
+    const onA = await countOn(a);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await countOn(a)).toBe(onA);
+    await bouncer.configure(wanted(b.port));
+    await bouncer.resume();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await serverPort()).toBe(b.port);
+    running = false;
+    await Promise.all([...loops, freshLoop]);
+    await pool.end();
+    await session.end();
+    expect(failures).toEqual([]);
+    expect(fresh).toBeGreaterThan(0);
+    expect((await countOn(a)) + (await countOn(b))).toBe(acked.length + fresh);
+    expect(await countOn(b)).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('a pause bounded while a transaction stays open answers after the bound; resume lets work go on', async () => {
+    const open = new pg.Client({ ...clientConfig, port });
+    await open.connect();
+    await open.query('BEGIN');
+    await open.query("INSERT INTO t (who) VALUES ('open')");
+    const outcome = await bouncer.pause(500);
+    expect(outcome.paused).toBe(false);
+    expect(outcome.waitedMs).toBeGreaterThanOrEqual(450);
+    // The pause goes on past the bound: a new client's transaction waits for RESUME.
+    const other = new pg.Client({ ...clientConfig, port });
+    await other.connect();
+    let answered = false;
+    const waiting = other.query<{ n: number }>('SELECT 2 AS n').then((r) => {
+      answered = true;
+      return r.rows[0]?.n;
+    });
+    await new Promise((r) => setTimeout(r, 700));
+    expect(answered).toBe(false);
+    await open.query('COMMIT');
+    await bouncer.resume();
+    expect(await waiting).toBe(2);
+    const { rows } = await open.query<{ n: number }>('SELECT 1 AS n');
+    expect(rows[0]?.n).toBe(1);
+    await Promise.all([open.end(), other.end()]);
+  });
+
+  it('restarts PgBouncer when it dies', async () => {
+    const pid = Number(readFileSync(join(bouncer.dir, 'pgbouncer.pid'), 'utf8').trim());
+    process.kill(pid, 'SIGKILL');
+    let ok = false;
+    for (let i = 0; i < 100 && !ok; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const c = new pg.Client({ ...clientConfig, port, connectionTimeoutMillis: 1000 });
+      c.on('error', () => {});
+      ok = await c.connect().then(
+        () => c.query('SELECT 1').then(() => true),
+        () => false,
+      );
+      await c.end().catch(() => {});
+    }
+    expect(ok).toBe(true);
+    expect(logs.join('\n')).toMatch(/pgbouncer exited .*restarting/);
+  });
+});
