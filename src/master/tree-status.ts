@@ -3,10 +3,11 @@ import type { OpContext } from './context.js';
 import { accessStatus } from './instance-view.js';
 import { partitionUsageStatus, type PartitionUsageStatus } from './partition-usage.js';
 import { ADMIN_OWNER_ID } from './principal.js';
+import { treeHealth, type TreeHealth } from './tree-health.js';
 import { HoxError } from '../shared/errors.js';
-import type { InstanceRow, InstanceTreeRow, PartitionUsageRow } from '../store/store.js';
+import type { ComputeNodeRow, InstanceRow, InstanceTreeRow, PartitionUsageRow } from '../store/store.js';
 
-export type TreeHealth = 'ok' | 'pending' | 'error' | 'destroying';
+export type { TreeHealth } from './tree-health.js';
 
 export interface TreeInstanceStatus {
   instance_guid: string;
@@ -34,20 +35,15 @@ export interface TreeStatus {
   owner: string;
   root_instance_guid: string;
   created_at: string;
+  /** See tree-health.ts: `ok` only when every instance converged, none errs and every node is in contact. */
   health: TreeHealth;
+  /** What is wrong (null when ok). */
+  health_message: string | null;
+  /** The oldest last contact among the nodes running the tree's instances (ISO 8601; null: none yet). */
+  reported_at: string | null;
+  /** Its age in the master's clock (ms), as of this answer. */
+  reported_age_ms: number | null;
   instance_list: TreeInstanceStatus[];
-}
-
-function health(instances: InstanceRow[], root: InstanceRow | undefined): TreeHealth {
-  if (root?.requestedState === 'destroyed') return 'destroying';
-  if (instances.some((i) => i.errorMessage !== null)) return 'error';
-  const settled = instances.every(
-    (i) =>
-      i.shared ||
-      i.requestedState === i.reportedState ||
-      (i.requestedState === 'destroyed' && i.reportedState === null),
-  );
-  return settled ? 'ok' : 'pending';
 }
 
 /** The report, if it is about the partition the instance has now (an instance never moves: a safety belt). */
@@ -65,6 +61,12 @@ async function describeTree(ctx: OpContext, tree: InstanceTreeRow): Promise<Tree
     ]),
   );
   const now = ctx.clock.nowMs();
+  const nodes = new Map<string, ComputeNodeRow>();
+  for (const id of new Set(instances.map((i) => i.nodeId))) {
+    const node = id === null ? undefined : await ctx.tx.getNode(id);
+    if (node !== undefined) nodes.set(node.id, node);
+  }
+  const verdict = treeHealth(instances, tree.rootInstanceId, nodes, now);
   const owner =
     tree.ownerId === ADMIN_OWNER_ID ? 'admin' : ((await ctx.tx.getUser(tree.ownerId))?.name ?? tree.ownerId);
   return {
@@ -72,10 +74,10 @@ async function describeTree(ctx: OpContext, tree: InstanceTreeRow): Promise<Tree
     owner,
     root_instance_guid: tree.rootInstanceId,
     created_at: new Date(tree.createdAtMs).toISOString(),
-    health: health(
-      instances,
-      instances.find((i) => i.id === tree.rootInstanceId),
-    ),
+    health: verdict.health,
+    health_message: verdict.message,
+    reported_at: verdict.reportedAtMs === null ? null : new Date(verdict.reportedAtMs).toISOString(),
+    reported_age_ms: verdict.reportedAtMs === null ? null : Math.max(0, now - verdict.reportedAtMs),
     instance_list: instances.map((i) => ({
       instance_guid: i.id,
       title: i.title,

@@ -381,12 +381,26 @@ export const Bodies = {
         owner: Type.String(),
         root_instance_guid: Type.String(),
         created_at: Type.String(),
-        health: Type.Union([
-          Type.Literal('ok'),
-          Type.Literal('pending'),
-          Type.Literal('error'),
-          Type.Literal('destroying'),
-        ]),
+        health: Type.Union(
+          [
+            Type.Literal('ok'),
+            Type.Literal('pending'),
+            Type.Literal('error'),
+            Type.Literal('stale'),
+            Type.Literal('destroying'),
+          ],
+          {
+            description:
+              'ok: every instance reached its requested state, none reports an error, and every node running one contacted the master within the last 75 s; stale: such a node is silent (what it reported may be out of date)',
+          },
+        ),
+        health_message: Type.Union([Type.String(), Type.Null()], { description: 'What is wrong; null when ok' }),
+        reported_at: Type.Union([Type.String(), Type.Null()], {
+          description: "The oldest last contact among the nodes running the tree's instances; null: none yet",
+        }),
+        reported_age_ms: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+          description: "reported_at's age in the master's clock, as of this answer",
+        }),
         instance_list: Type.Array(
           Type.Object(
             {
