@@ -13,6 +13,9 @@ import {
 } from './backup-view.js';
 import { formatClusterStatus, readClusterView, type EventView } from './cluster-view.js';
 
+/** The master's facts about a healthy cluster's tree. */
+const OK = { health: 'ok', healthMessage: null, reportedAgeMs: 3000 };
+
 const backups = {
   count: 3,
   last: { id: '20261127T231500Z', finished_at: '2026-11-27T23:16:40.000Z', bytes: 50_593_792, verified: true },
@@ -99,7 +102,7 @@ describe('formatBackups', () => {
   it('is part of hox db status, aligned with the other summary lines', () => {
     const lines = formatClusterStatus(
       'crm-db',
-      'ok',
+      OK,
       readClusterView({ members_expected: 1, primary: 'member-1', members: [], backups }),
     );
     const last = lines.findIndex((l) => l.startsWith('  last switchover:'));
@@ -107,7 +110,7 @@ describe('formatBackups', () => {
       '  backups:         3, last 20261127T231500Z (48.3 MiB, verified, 2 h 5 min ago); 1 WAL file archived',
     );
     expect(lines[last + 1]?.indexOf('3,')).toBe(lines[last]?.indexOf('none'));
-    expect(formatClusterStatus('crm-db', 'ok', readClusterView({})).join('\n')).not.toContain('backups:');
+    expect(formatClusterStatus('crm-db', OK, readClusterView({})).join('\n')).not.toContain('backups:');
   });
 });
 

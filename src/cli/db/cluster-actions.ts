@@ -33,12 +33,16 @@ import {
 } from './cluster-parameters.js';
 import {
   clusterReadiness,
+  clusterVerdict,
   describeSwitchover,
   formatClusterStatus,
+  isReadyMember,
+  readableProblem,
   readClusterView,
   type ClusterView,
   type EventView,
   type SwitchoverView,
+  type TreeFacts,
 } from './cluster-view.js';
 
 /** What `hox db` actions get (src/cli/action-context.ts). */
@@ -185,10 +189,34 @@ export async function showClusterStatus(ctx: DbContext, name: string): Promise<v
     throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `cluster '${name}' not found`);
   assertCluster(name, root);
   const published = maskSecrets(root.connection_parameters, false);
-  if (ctx.json)
-    return ctx.print(JSON.stringify({ cluster: name, health: tree.health, connection_parameters: published }));
-  for (const line of formatClusterStatus(name, tree.health, readClusterView(published), treeProblems(tree)))
-    ctx.print(line);
+  const view = readClusterView(published);
+  const facts = treeFacts(tree);
+  if (ctx.json) {
+    const verdict = clusterVerdict(view, facts);
+    return ctx.print(
+      JSON.stringify({
+        cluster: name,
+        health: verdict.health,
+        problem: verdict.problem,
+        stale: verdict.stale,
+        reported_at: tree.reported_at,
+        reported_age_ms: tree.reported_age_ms,
+        tree_health: tree.health,
+        tree_health_message: tree.health_message,
+        primary: view.primary,
+        members_ready: view.members.filter((m) => isReadyMember(m, view.primary)).map((m) => m.name),
+        members_expected: view.membersExpected,
+        problems: treeProblems(tree).map(readableProblem),
+        connection_parameters: published,
+      }),
+    );
+  }
+  for (const line of formatClusterStatus(name, facts, view, treeProblems(tree))) ctx.print(line);
+}
+
+/** What `hox db status` takes from the master's tree status. */
+export function treeFacts(tree: Tree): TreeFacts {
+  return { health: tree.health, healthMessage: tree.health_message, reportedAgeMs: tree.reported_age_ms };
 }
 
 export async function switchover(

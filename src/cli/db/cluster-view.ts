@@ -151,9 +151,24 @@ export function readClusterView(published: Json): ClusterView {
   };
 }
 
-/** A member serving as it should: the primary, or a standby streaming from it. */
-export function isHealthyMember(m: MemberView): boolean {
-  return m.role === 'primary' || (m.role === 'standby' && m.streaming);
+/**
+ * A member serving as it should: the primary the router follows, or a standby streaming from it (it says
+ * so and the primary lists it among its replicas). Nothing else counts: `unreachable` (no answer: what it
+ * said before is not kept), `rejoining`, `demoted`, `stopped`, `empty`, a standby that does not stream or
+ * that the primary does not see, a member claiming `primary` that the router does not follow.
+ */
+export function isReadyMember(m: MemberView, primary: string | null): boolean {
+  if (m.role === 'primary') return m.name === primary;
+  return (
+    m.role === 'standby' && m.streaming && primary !== null && m.syncState !== null && m.syncState !== 'disconnected'
+  );
+}
+
+function notReadyReason(m: MemberView, primary: string | null): string {
+  if (m.role === 'primary') return 'primary the router does not follow';
+  if (m.role !== 'standby') return m.role;
+  if (!m.streaming) return 'standby, not streaming';
+  return primary === null ? 'standby, no primary' : `standby, not seen by ${primary}`;
 }
 
 /**
@@ -162,10 +177,10 @@ export function isHealthyMember(m: MemberView): boolean {
  */
 export function clusterReadiness(view: ClusterView): { ready: boolean; line: string } {
   const expected = view.membersExpected ?? view.members.length;
-  const healthy = view.members.filter(isHealthyMember);
+  const healthy = view.members.filter((m) => isReadyMember(m, view.primary));
   const lagging = view.members
-    .filter((m) => !isHealthyMember(m))
-    .map((m) => `${m.name} ${m.role === 'standby' ? 'standby, not streaming' : m.role}`);
+    .filter((m) => !isReadyMember(m, view.primary))
+    .map((m) => `${m.name} ${notReadyReason(m, view.primary)}`);
   const parts = [
     `members ready ${healthy.length}/${expected}`,
     `primary ${view.primary ?? (view.runtime ? 'none yet' : 'unknown (router not publishing yet)')}`,
@@ -227,19 +242,101 @@ export function databaseReadiness(
   return { ready: true, line: `database '${dbname}' exists on ${view.primary}` };
 }
 
+/**
+ * What the master says of the cluster's tree (listTreeStatus): its health (`ok` only when the write
+ * probe passes — the root's `rw-endpoint` promise — and every node was heard from lately), what is
+ * wrong, and the age of the reports it rests on.
+ */
+export interface TreeFacts {
+  health: string;
+  healthMessage: string | null;
+  /** Age of the oldest node contact behind the view, in the master's clock (null: unknown). */
+  reportedAgeMs: number | null;
+}
+
+/**
+ * Past this age the published view is stale: the master's bound on node silence (tree-health.ts,
+ * NODE_SILENT_AFTER_MS). The master says `stale` by itself; this also catches an older master.
+ */
+export const VIEW_STALE_AFTER_MS = 75_000;
+
+export type ClusterHealth = 'ok' | 'degraded' | 'pending' | 'error' | 'stale' | 'destroying' | 'unknown';
+
+export interface ClusterVerdict {
+  health: ClusterHealth;
+  /** What is wrong, for a person; null when ok. */
+  problem: string | null;
+  stale: boolean;
+}
+
+/**
+ * An error as reported (`promise rw-endpoint: command ['/usr/bin/node', …]: exit 1: no primary accepts
+ * writes through …`) without the command line, which tells a person nothing.
+ */
+export function readableProblem(text: string): string {
+  return text
+    .replace(/^while instan[ct]iating: /, '')
+    .replace(/command \[(?:'(?:[^'\\]|\\.)*'(?:, )?)*\]: (?:exit \d+: )?/g, '');
+}
+
+/**
+ * The cluster's health as `hox db status` states it: `ok` only when the master says ok (a write went
+ * through the read-write endpoint lately, reports fresh), a primary is published and every member is
+ * ready; `degraded` when writes work but a member is not ready; otherwise the master's verdict
+ * (`error`, `stale`, `pending`, `destroying`) with what is wrong.
+ */
+export function clusterVerdict(view: ClusterView, facts: TreeFacts): ClusterVerdict {
+  const stale = facts.health === 'stale' || (facts.reportedAgeMs !== null && facts.reportedAgeMs > VIEW_STALE_AFTER_MS);
+  const message = facts.healthMessage === null ? null : readableProblem(facts.healthMessage);
+  if (facts.health === 'destroying') return { health: 'destroying', problem: message, stale };
+  if (stale)
+    return {
+      health: 'stale',
+      problem:
+        message ??
+        `the published view is ${Math.round((facts.reportedAgeMs ?? 0) / 1000)} s old (stale past ${VIEW_STALE_AFTER_MS / 1000} s)`,
+      stale,
+    };
+  if (facts.health === 'error') {
+    // The write probe's verdict says most: quote it alone when it is there.
+    const writes = /no primary accepts writes through .*/.exec(message ?? '');
+    return { health: 'error', problem: writes?.[0] ?? message, stale };
+  }
+  if (facts.health === 'pending') return { health: 'pending', problem: message, stale };
+  if (facts.health !== 'ok')
+    return { health: 'unknown', problem: message ?? `the master says '${facts.health}'`, stale };
+  if (view.primary === null)
+    return {
+      health: 'error',
+      problem: view.runtime ? 'no primary is published' : 'the router has not published yet',
+      stale,
+    };
+  const { ready, line } = clusterReadiness(view);
+  if (!ready) return { health: 'degraded', problem: line, stale };
+  return { health: 'ok', problem: null, stale };
+}
+
+const age = (ms: number | null): string => (ms === null ? 'unknown' : `${Math.round(ms / 1000)} s ago`);
+
 /** `hox db status` as readable lines. `problems` are instance errors of the tree, already formatted. */
 export function formatClusterStatus(
   name: string,
-  health: string,
+  facts: TreeFacts,
   view: ClusterView,
   problems: string[] = [],
 ): string[] {
-  const lines = [`cluster ${name}  (health ${health})`];
+  const verdict = clusterVerdict(view, facts);
+  const lines = [
+    `cluster ${name}  (health ${verdict.health}${verdict.problem === null ? '' : `: ${verdict.problem}`})`,
+  ];
   const endpoint = view.rwHost === null ? '-' : `${view.rwHost}:${dash(view.rwPort)} (ro port ${dash(view.roPort)})`;
   lines.push(`  endpoint:    ${endpoint}`);
+  lines.push(
+    `  as of:       ${age(facts.reportedAgeMs)}${verdict.stale ? ` — STALE (past ${VIEW_STALE_AFTER_MS / 1000} s): what follows may no longer be true` : ''}`,
+  );
   lines.push(`  primary:     ${view.primary ?? (view.runtime ? 'none' : 'unknown: the router has not published yet')}`);
   lines.push(
-    `  members:     ${view.members.filter(isHealthyMember).length}/${dash(view.membersExpected)} ready, sync mode ${dash(view.syncMode)}`,
+    `  members:     ${view.members.filter((m) => isReadyMember(m, view.primary)).length}/${dash(view.membersExpected)} ready, sync mode ${dash(view.syncMode)}`,
   );
   lines.push(`  paused:      ${view.paused === null ? '-' : view.paused ? 'yes (no automatic failover)' : 'no'}`);
   if (view.maintenance.length > 0) lines.push(`  maintenance: ${view.maintenance.join(', ')}`);
@@ -267,7 +364,7 @@ export function formatClusterStatus(
   lines.push(...formatBackups(view.backups));
   if (problems.length > 0) {
     lines.push('', '  problems:');
-    for (const p of problems) lines.push(`    ${p}`);
+    for (const p of problems) lines.push(`    ${readableProblem(p)}`);
   }
   if (view.events.length > 0) {
     lines.push('', '  recent events:');
