@@ -6,7 +6,8 @@
  * 12), primary and a standby lost together (15), point-in-time restore (18).
  * Run by `npm run test:long` (part of `npm run check`).
  */
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chownSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +62,43 @@ async function nodeOf(member: string): Promise<string> {
 }
 
 type Member = ClusterStatus['members'][number];
+
+/** The PostgreSQL processes of a member (postmaster and backends), not its keeper. */
+async function postgresPidsOf(member: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const pid of await p.memberPids(CLUSTER, member))
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') pids.push(pid);
+    } catch {
+      // gone meanwhile
+    }
+  return pids;
+}
+
+/** Whether `member`'s own address still commits a write (an unfenced old primary would). */
+async function acceptsWrites(m: Member): Promise<boolean> {
+  const client = new pg.Client({
+    host: m.host,
+    port: m.port,
+    user: String(db.user),
+    password: String(db.password),
+    database: String(db.dbname),
+    ssl: { ca: String(db.ca_cert) },
+    connectionTimeoutMillis: 2000,
+    query_timeout: 2000,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('CREATE TABLE IF NOT EXISTS fence_probe (at timestamptz)');
+    await client.query('INSERT INTO fence_probe VALUES (now())');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await Promise.race([client.end().catch(() => {}), sleep(500)]);
+  }
+}
 
 async function keeperPidOf(member: string): Promise<number> {
   for (const pid of await p.memberPids(CLUSTER, member))
@@ -585,4 +623,163 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     s = await p.waitForCluster(CLUSTER, healthy(3), 180_000);
     expect(s.primary).toBe(survivor.name);
   }, 300_000);
+  it('hung primary: its PostgreSQL frozen (SIGSTOP) under a live keeper fails over; the standbys never tear themselves down; the old primary is fenced (no write commits on it) and rejoins by pg_rewind', async () => {
+    let s = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    const old = primaryOf(s);
+    const standbys = s.members.filter((m) => m.name !== old.name);
+    const recloneBefore = standbys.map((m) => eventOf(s, m.name, 'reclone')?.at);
+    const oldRecloneBefore = eventOf(s, old.name, 'reclone')?.at;
+    writer = startWriter(s);
+    await writer.waitForAck(performance.now(), 30_000);
+    const pids = await postgresPidsOf(old.name);
+    expect(pids.length).toBeGreaterThan(3);
+    const keeper = await keeperPidOf(old.name);
+    const tFreeze = performance.now();
+    signalAll(pids, 'SIGSTOP');
+    try {
+      // The first write sent after the freeze and committed by another member.
+      const oldAddress = `${old.host}:${old.port}`;
+      const deadline = performance.now() + 90_000;
+      let ack = writer.acked().find((a) => a.sentAtMs > tFreeze && a.member !== oldAddress);
+      while (ack === undefined && performance.now() < deadline) {
+        await sleep(50);
+        ack = writer.acked().find((a) => a.sentAtMs > tFreeze && a.member !== oldAddress);
+      }
+      const keeperState = (() => {
+        try {
+          return readFileSync(`/proc/${keeper}/stat`, 'utf8').split(') ')[1]?.slice(0, 1) ?? '?';
+        } catch {
+          return 'gone';
+        }
+      })();
+      expect(ack, `keeper ${keeper} state ${keeperState}\n${await p.logs(CLUSTER)}`).toBeDefined();
+      const tookOverMs = Math.round(ack!.ackedAtMs - tFreeze);
+      report.push(
+        `hung primary (PostgreSQL frozen, keeper alive): ${ack!.member} accepted writes ${tookOverMs} ms after the freeze`,
+      );
+      // The keeper that fenced is the one that was running all along.
+      expect(readFileSync(`/proc/${keeper}/cmdline`, 'utf8')).toContain('keeper/main');
+      s = await p.waitForCluster(
+        CLUSTER,
+        (x) =>
+          x.primary !== null &&
+          x.primary !== old.name &&
+          eventOf(x, old.name, 'fenced', /does not answer/) !== undefined,
+        60_000,
+      );
+      // Fenced for real: the frozen server was killed, nothing commits on the old primary's address.
+      expect(await acceptsWrites(old)).toBe(false);
+    } finally {
+      signalAll(pids, 'SIGCONT');
+    }
+    s = await p.waitForCluster(CLUSTER, (x) => healthy(3)(x) && x.primary !== old.name, 120_000);
+    // No standby cloned itself afresh while the leader was hung.
+    expect(standbys.map((m) => eventOf(s, m.name, 'reclone')?.at)).toEqual(recloneBefore);
+    // The old primary, killed by its own keeper, is rewound (not cloned afresh).
+    expect(eventOf(s, old.name, 'reclone')?.at).toBe(oldRecloneBefore);
+    await finishWriter(s);
+  }, 300_000);
+
+  it('pg_rewind after a kill -9: a crashed old primary that last started as a standby is rewound, not cloned', async () => {
+    let s = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    const victim = primaryOf(s);
+    const node = await killMember(victim.name);
+    s = await p.waitForCluster(CLUSTER, (x) => x.primary !== null && x.primary !== victim.name, 60_000);
+    // What a keeper leaves when it last started its server as a standby and the server then crashed:
+    // a data directory not shut down cleanly, with standby.signal. pg_rewind's single-user crash recovery
+    // refused to run with it ("standby mode is not supported by single-user servers") and the member was
+    // cloned afresh.
+    const pgdata = join(await p.partitionPath(CLUSTER, victim.name), 'pgdata');
+    const owner = statSync(pgdata);
+    writeFileSync(join(pgdata, 'standby.signal'), '');
+    chownSync(join(pgdata, 'standby.signal'), owner.uid, owner.gid);
+    const rejoinBefore = eventOf(s, victim.name, 'rejoin')?.at;
+    const recloneBefore = eventOf(s, victim.name, 'reclone')?.at;
+    p.startAgent(node);
+    s = await p.waitForCluster(
+      CLUSTER,
+      (x) => healthy(3)(x) && (eventOf(x, victim.name, 'rejoin')?.at ?? rejoinBefore) !== rejoinBefore,
+      180_000,
+    );
+    expect(eventOf(s, victim.name, 'rejoin')?.detail).toMatch(/^rewound from/);
+    expect(eventOf(s, victim.name, 'reclone')?.at, `${await p.logs(CLUSTER)}`).toBe(recloneBefore);
+    report.push(`old primary killed -9 → rewound: ${JSON.stringify(eventOf(s, victim.name, 'rejoin')?.timings)} ms`);
+  }, 300_000);
+
+  it('disk full on the primary: a healthy standby takes over, the full member does not stand while full, the cause is in the events; it rejoins once space is back', async () => {
+    let s = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
+    // The member that will fill its disk: a standby moved onto a small filesystem of its own, then made primary.
+    const victim = s.members.find((m) => m.name !== s.primary)!;
+    const partition = await p.partitionPath(CLUSTER, victim.name);
+    const pgdata = join(partition, 'pgdata');
+    const image = join(partition, '..', `${victim.name}-disk.img`);
+    const node = await killMember(victim.name);
+    const owner = statSync(pgdata);
+    execFileSync('truncate', ['-s', '160M', image]);
+    execFileSync('mkfs.ext4', ['-q', '-F', image]);
+    renameSync(pgdata, `${pgdata}.orig`);
+    mkdirSync(pgdata, { mode: 0o700 });
+    execFileSync('mount', ['-o', 'loop', image, pgdata]);
+    try {
+      rmSync(join(pgdata, 'lost+found'), { recursive: true, force: true });
+      execFileSync('cp', ['-a', `${pgdata}.orig/.`, `${pgdata}/`]);
+      chownSync(pgdata, owner.uid, owner.gid);
+      execFileSync('chmod', ['0700', pgdata]);
+      rmSync(`${pgdata}.orig`, { recursive: true, force: true });
+      p.startAgent(node);
+      s = await p.waitForCluster(CLUSTER, healthy(3), 120_000);
+      await p.requestCluster(CLUSTER, { ...BASE, switchover: { id: 'to-small-disk', to: victim.name } });
+      s = await p.waitForCluster(CLUSTER, (x) => x.primary === victim.name && healthy(3)(x), 60_000);
+      writer = startWriter(s);
+      await writer.waitForAck(performance.now(), 30_000);
+      const termBefore = Math.max(...s.members.map((m) => m.term ?? 0));
+      // Fill the filesystem but for 40 MiB, then write 60 MiB of WAL: the disk fills under load. The keeper
+      // either hands over while it can (under 32 MiB free) or PostgreSQL fails on ENOSPC first.
+      const filler = join(pgdata, 'pg_wal', 'filler.tmp');
+      const free = Number(execFileSync('df', ['--output=avail', '-B1', pgdata]).toString().split('\n')[1]);
+      execFileSync('fallocate', ['-l', String(Math.max(0, free - 40 * 1024 * 1024)), filler]);
+      const tFull = performance.now();
+      const loader = new pg.Client({
+        ...clientConfigFromUrl(String(db.rw_url), String(db.ca_cert)),
+        query_timeout: 20_000,
+      });
+      loader.on('error', () => {});
+      await loader.connect();
+      await loader.query('CREATE TABLE IF NOT EXISTS bulk (b text)');
+      for (let i = 0; i < 6 && performance.now() - tFull < 30_000; i++)
+        await loader
+          .query(`INSERT INTO bulk SELECT repeat(md5(g::text), 32) FROM generate_series(1, 10000) g`)
+          .catch(() => {});
+      await Promise.race([loader.end().catch(() => {}), sleep(1000)]);
+      const ack = await writer.waitForAck(tFull + 1, 90_000);
+      s = await p.waitForCluster(CLUSTER, (x) => x.primary !== null && x.primary !== victim.name, 60_000);
+      report.push(
+        `disk full on the primary: ${ack.member} accepted writes ${Math.round(ack.ackedAtMs - tFull)} ms after the disk filled`,
+      );
+      expect(ack.member).not.toBe(`${victim.host}:${victim.port}`);
+      await sleep(5000);
+      s = (await p.clusterStatus(CLUSTER))!;
+      // Elections did not spin: a handful of terms, not dozens (the bug went from term 11 to 92).
+      const termAfter = Math.max(...s.members.map((m) => m.term ?? 0));
+      expect(termAfter - termBefore, JSON.stringify(s.events)).toBeLessThanOrEqual(6);
+      expect(s.primary).not.toBe(victim.name);
+      const told = ((s.events ?? []) as PublishedEvent[]).filter(
+        (e) => e.member === victim.name && /disk (nearly )?full/.test(e.detail),
+      );
+      expect(told.length, JSON.stringify(s.events)).toBeGreaterThan(0);
+      // Space back: the member rejoins and streams again.
+      rmSync(filler, { force: true });
+      s = await p.waitForCluster(CLUSTER, healthy(3), 180_000);
+      await finishWriter(s);
+    } finally {
+      p.killAgent(node);
+      signalAll(await p.memberPids(CLUSTER, victim.name), 'SIGKILL');
+      await sleep(500);
+      execFileSync('umount', ['-l', pgdata]);
+      rmSync(image, { force: true });
+      p.startAgent(node);
+    }
+    // The member's data is gone with its filesystem: it is cloned afresh from the primary.
+    s = await p.waitForCluster(CLUSTER, healthy(3), 180_000);
+  }, 420_000);
 });

@@ -119,7 +119,9 @@ export interface MemberEvent {
     | 'rejoin'
     | 'reclone'
     | 'restart'
-    | 'forced-promotion';
+    | 'forced-promotion'
+    /** This member cannot serve as it should (PostgreSQL hung, disk nearly full, a failed promotion), or is fit again. */
+    | 'health';
   term: number;
   detail: string;
   /** Milliseconds per phase, e.g. {detect, election, promote, total}. */
@@ -159,6 +161,8 @@ export interface MemberStatus {
   failovers: number;
   /** The certificate PostgreSQL presents (null before the first one arrives, or without TLS). */
   tls?: MemberTlsStatus | null;
+  /** Why this member cannot serve or lead now (null: nothing wrong seen), e.g. `disk nearly full: 3 MiB free`. */
+  problem?: string | null;
 }
 
 export interface HeartbeatBody {
@@ -171,6 +175,8 @@ export interface HeartbeatBody {
   switchoverId: string | null;
   /** Rolling restart: the one standby allowed to restart now for settings that need it (null: none). */
   restartAllowed: string | null;
+  /** Whether the leader's PostgreSQL answers its probes: a standby rejoins a leader only when it does. */
+  pgHealthy?: boolean;
 }
 
 export interface HeartbeatAnswer {

@@ -43,10 +43,12 @@ import {
   type VoteAnswer,
   type VoteBody,
 } from '../protocol.js';
+import { formatBytes } from '../../../shared/bytes.js';
 import { callPeer, startPeerServer } from './peer-api.js';
 import { KeeperState } from './keeper-state.js';
 import { NOT_RUNNING, PostgresControl, type PgObservation } from './postgres-control.js';
 import { ServerCertificate } from './server-certificate.js';
+import { pauseRouter } from './router-pause.js';
 
 const now = (): number => performance.now();
 const TICK_MS = 100;
@@ -57,6 +59,14 @@ const FENCE_MARGIN_MS = 500;
 const NOT_STREAMING_REJOIN_MS = 6000;
 const MAX_PG_RESTARTS = 3;
 const PG_RESTART_WINDOW_MS = 60_000;
+/** How often the keeper asks its PostgreSQL for an answer, and how long one answer may take. */
+const PROBE_EVERY_MS = 1000;
+const PROBE_TIMEOUT_MS = 3000;
+/** A member with less free space than this on its data directory's filesystem does not stand (two WAL segments). */
+const MIN_FREE_BYTES = 32 * 1024 * 1024;
+/** After a failed promotion a member does not stand for 2 s, then 4 s, 8 s… up to a minute. */
+const PROMOTION_BACKOFF_MS = 2000;
+const MAX_STAND_BACKOFF_MS = 60_000;
 
 interface KnownLeader {
   name: string;
@@ -105,6 +115,25 @@ export class Keeper {
   private settingsToAnnounce: string | null = null;
   private restartAllowedForMe = false;
   private lastRestartHandover = -Infinity;
+  // Health: judged by answers, not by the postmaster's pid.
+  /** When PostgreSQL last answered a probe (or finished starting). */
+  private pgAnsweredAt = now();
+  /** Why the last probe failed (null: it answered). */
+  private pgProblem: string | null = null;
+  private probing = false;
+  /** PostgreSQL is being stopped or started on purpose (switchover, restart in place): not hung, and bounded. */
+  private serverTransition: string | null = null;
+  /** The server being killed by a fence (a restart waits for it). */
+  private killing: Promise<void> | null = null;
+  /** The leader's last heartbeat said its PostgreSQL answers. */
+  private leaderPgHealthy = true;
+  /** A member that just failed to lead (promotion failed, PostgreSQL kept dying) does not stand before this. */
+  private standBlockedUntil = 0;
+  private standBlockedReason = '';
+  private promotionFailures = 0;
+  /** The health problem last reported as an event (one event per change, not per tick). */
+  private reportedProblem: string | null = null;
+  private lastDiskHandover = -Infinity;
 
   constructor(
     private readonly configPath: string,
@@ -168,6 +197,7 @@ export class Keeper {
     else this.role = this.pg.hasData() ? 'stopped' : 'empty';
     this.timers.push(setInterval(() => void this.tick(), TICK_MS));
     this.timers.push(setInterval(() => this.fenceCheck(), FENCE_CHECK_MS));
+    this.timers.push(setInterval(() => void this.probe(), PROBE_EVERY_MS));
     this.timers.push(setInterval(() => void this.heartbeatRound(), this.config.heartbeatMs));
     this.log(`keeper ${this.config.name} started: role ${this.role}, term ${st.term}`);
   }
@@ -195,6 +225,7 @@ export class Keeper {
       await this.reloadConfigIfChanged();
       this.maintainCertificate();
       this.obs = await this.pg.observe();
+      this.reportHealth();
       this.pendingRestart = this.obs.pendingRestart;
       if (this.settingsToAnnounce !== null) {
         this.appliedSettings = this.settingsToAnnounce;
@@ -204,10 +235,97 @@ export class Keeper {
       else await this.actAsFollower();
       await this.publish();
     } catch (error) {
-      this.log(`tick: ${(error as Error).stack ?? String(error)}`);
+      // Rate-limited: a server that cannot start (a full disk) fails every tick.
+      this.logElection(`tick: ${(error as Error).stack ?? String(error)}`);
     } finally {
       this.ticking = false;
     }
+  }
+
+  /**
+   * No answer from PostgreSQL for this long and the primary fences itself (and kills its server). Long
+   * enough that a loaded machine (a slow fork, a slow fsync) is not taken for a hung server: a needless
+   * failover costs every session.
+   */
+  private get unresponsiveMs(): number {
+    return Math.max(8000, 3 * this.config.leaseMs);
+  }
+
+  /**
+   * Asks PostgreSQL for an answer (a bounded query; on a primary, whether WAL still advances while
+   * sessions wait for it). A primary whose server stops answering stops renewing its lease and fences
+   * itself, killing the server (it may be frozen), and does not stand again for a while: a live keeper
+   * beside a hung server must not hold the cluster without a primary.
+   */
+  private async probe(): Promise<void> {
+    if (this.probing || this.stopped) return;
+    if (this.pg.postmasterPid() === null) {
+      // Not running is not hung: the tick restarts it (in place on the primary, up to MAX_PG_RESTARTS).
+      this.pgProblem = 'PostgreSQL is not running';
+      this.pgAnsweredAt = now();
+      return;
+    }
+    this.probing = true;
+    try {
+      const t0 = now();
+      const answer = await this.pg.probe(PROBE_TIMEOUT_MS, this.unresponsiveMs);
+      const tookMs = now() - t0;
+      if (answer.ok) {
+        this.pgAnsweredAt = now();
+        this.pgProblem = null;
+      } else if (tookMs > PROBE_TIMEOUT_MS * 2 + 1000) {
+        // The keeper itself was stalled (its timers fired late): this says nothing about the server.
+        return;
+      } else this.pgProblem = answer.reason;
+      if (this.serverTransition !== null) this.pgAnsweredAt = now();
+      const silentMs = now() - this.pgAnsweredAt;
+      if (this.role === 'primary' && silentMs > this.unresponsiveMs && !this.stopped) {
+        const why = `PostgreSQL does not answer for ${Math.round(silentMs)} ms (${this.pgProblem ?? 'no answer'})`;
+        this.fence(why, { kill: true });
+        // Once the hung server is dead the peers' promises may end: it can accept nothing any more.
+        await this.killing;
+        this.blockStanding(why, MAX_STAND_BACKOFF_MS / 2);
+      }
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  /**
+   * Why this member must not lead now (null: it may stand). It needs a server that answers, room on its
+   * disk, and no recent failure to lead.
+   */
+  private unfitToLead(): string | null {
+    const t = now();
+    if (t < this.standBlockedUntil)
+      return `${this.standBlockedReason} (may stand again in ${Math.ceil((this.standBlockedUntil - t) / 1000)} s)`;
+    const free = this.pg.freeBytes();
+    if (free !== null && free < MIN_FREE_BYTES)
+      return `disk nearly full: ${formatBytes(free)} free on ${this.config.name}'s data filesystem (needs ${formatBytes(MIN_FREE_BYTES)})`;
+    if (this.pgProblem !== null) return `its PostgreSQL does not answer: ${this.pgProblem}`;
+    return null;
+  }
+
+  /** One `health` event per change of this member's problem (and one when it is fit again). */
+  private reportHealth(): void {
+    const free = this.pg.freeBytes();
+    const problem =
+      free !== null && free < MIN_FREE_BYTES
+        ? `disk nearly full: ${formatBytes(free)} free on ${this.config.name}'s data filesystem`
+        : now() < this.standBlockedUntil
+          ? this.standBlockedReason
+          : null;
+    if (problem === this.reportedProblem) return;
+    this.addEvent('health', problem ?? `fit again${this.reportedProblem ? ` (was: ${this.reportedProblem})` : ''}`);
+    this.log(`health: ${problem ?? 'fit again'}`);
+    this.reportedProblem = problem;
+  }
+
+  /** Not standing for a while after failing to lead; the peers' promises end at once so another may stand. */
+  private blockStanding(reason: string, ms: number): void {
+    this.standBlockedUntil = now() + ms;
+    this.standBlockedReason = reason;
+    void this.releasePeers(null);
   }
 
   private async reloadConfigIfChanged(): Promise<void> {
@@ -249,14 +367,30 @@ export class Keeper {
     if (!this.obs.running) {
       const t = now();
       this.pgRestarts = this.pgRestarts.filter((at) => t - at < PG_RESTART_WINDOW_MS);
+      const free = this.pg.freeBytes();
+      if (free !== null && free < MIN_FREE_BYTES) {
+        // Restarting in place on a full disk only crashes again: a healthy standby takes over instead.
+        const why = `PostgreSQL stopped and the disk is full: ${formatBytes(free)} free${this.pg.diskFullInLog() === null ? '' : ` (${this.pg.diskFullInLog()})`}`;
+        this.stepDown(why);
+        this.blockStanding(why, PROMOTION_BACKOFF_MS);
+        return;
+      }
       if (this.pgRestarts.length >= MAX_PG_RESTARTS) {
-        this.stepDown(`PostgreSQL died ${MAX_PG_RESTARTS} times in ${PG_RESTART_WINDOW_MS / 1000} s`);
+        const why = `PostgreSQL died ${MAX_PG_RESTARTS} times in ${PG_RESTART_WINDOW_MS / 1000} s${this.diskNote()}`;
+        this.stepDown(why);
+        this.blockStanding(why, MAX_STAND_BACKOFF_MS / 2);
         return;
       }
       this.pgRestarts.push(t);
       this.log('PostgreSQL is down on the primary: restarting it in place');
       await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() });
-      await this.pg.start({ standby: false });
+      this.serverTransition = 'restarting in place';
+      try {
+        await this.pg.start({ standby: false });
+      } finally {
+        this.serverTransition = null;
+      }
+      this.pgAnsweredAt = now();
       if (this.role !== 'primary') {
         this.fence('lease lost while restarting');
         return;
@@ -265,6 +399,7 @@ export class Keeper {
       return;
     }
     if (this.obs.inRecovery === true) return; // promotion in progress
+    if (await this.handOverIfDiskFull()) return;
     if (await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() }))
       await this.pg.reload();
     const sw = this.config.switchover;
@@ -282,6 +417,25 @@ export class Keeper {
       const result = await this.switchover({ id: `restart-${this.state.get().term}`, to: null });
       this.log(`rolling restart switchover: ${result.result}${result.reason ? ` (${result.reason})` : ''}`);
     }
+  }
+
+  /**
+   * A primary whose disk is nearly full hands over to a healthy standby while it still can shut down
+   * cleanly (a planned switchover: nothing lost, sessions through the router carried over), rather than
+   * wait for PostgreSQL to fail on its next WAL segment. Once every 30 s at most.
+   */
+  private async handOverIfDiskFull(): Promise<boolean> {
+    const free = this.pg.freeBytes();
+    if (free === null || free >= MIN_FREE_BYTES || now() - this.lastDiskHandover < 30_000) return false;
+    this.lastDiskHandover = now();
+    const why = `disk nearly full: ${formatBytes(free)} free on ${this.config.name}'s data filesystem`;
+    this.log(`${why}: handing the primary role over`);
+    const result = await this.switchover({ id: `disk-full-${this.state.get().term}`, to: null });
+    this.addEvent(
+      'health',
+      `${why}: switchover ${result.result}${result.to ? ` to ${result.to}` : ''}${result.reason ? ` (${result.reason})` : ''}`,
+    );
+    return result.result === 'done';
   }
 
   /** The one standby that may restart now: it waits for a restart, and every other standby streams. */
@@ -308,6 +462,7 @@ export class Keeper {
 
   private async actAsFollower(): Promise<void> {
     const c = this.config;
+    if (this.killing !== null) await this.killing;
     const leader = this.liveLeader();
     if (!this.pg.hasData()) {
       this.role = 'empty';
@@ -403,6 +558,11 @@ export class Keeper {
         this.followingSince = now();
         this.rewindsWithoutStreaming = 0;
       } else if (now() - this.followingSince > NOT_STREAMING_REJOIN_MS) {
+        if (!this.leaderPgHealthy) {
+          // A hung leader is its own keeper's to fence; tearing this standby down would leave nobody to elect.
+          this.logElection(`not streaming from ${leader.name}, whose PostgreSQL does not answer: waiting`);
+          return;
+        }
         this.log(`not streaming from ${leader.name} for ${NOT_STREAMING_REJOIN_MS} ms: rejoining`);
         await this.rejoin(leader, 'rewind');
       }
@@ -442,6 +602,12 @@ export class Keeper {
     const t = now();
     if (c.paused || c.maintenance.includes(c.name)) return;
     if (t < this.promisedUntil + randomInt(0, 150) || t < this.electionBackoffUntil) return;
+    const unfit = this.unfitToLead();
+    if (unfit !== null) {
+      this.electionBackoffUntil = t + 500;
+      this.logElection(`not standing for election: ${unfit}`);
+      return;
+    }
     if (this.obs.lsn === null || this.obs.timeline === null) return;
     // A point-in-time restore stands only once replay has reached its target (promoting earlier would stop short).
     if (this.state.get().restoring && (await this.pg.replayPauseState()) !== 'paused') return;
@@ -503,12 +669,23 @@ export class Keeper {
       // The quorum is in force before the first commit the new primary can acknowledge.
       await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() });
       await this.pg.reload();
-      await this.pg.promote();
+      this.serverTransition = 'promoting';
+      try {
+        await this.pg.promote();
+      } finally {
+        this.serverTransition = null;
+      }
+      if ((this.role as MemberRole) !== 'primary') throw new Error('fenced while promoting');
     } catch (error) {
-      this.log(`promotion failed: ${(error as Error).message}`);
-      this.stepDown('promotion failed');
+      this.promotionFailures++;
+      const backoff = Math.min(MAX_STAND_BACKOFF_MS, PROMOTION_BACKOFF_MS * 2 ** (this.promotionFailures - 1));
+      const why = `promotion failed: ${firstLine((error as Error).message)}${this.diskNote()}`;
+      this.log(`${why}; not standing for ${backoff / 1000} s`);
+      this.stepDown(why);
+      this.blockStanding(why, backoff);
       return false;
     }
+    this.promotionFailures = 0;
     void this.heartbeatRound();
     const tPromoted = now();
     // The end-of-recovery checkpoint is spread out by default; pg_rewind against this member needs it done.
@@ -640,6 +817,7 @@ export class Keeper {
     this.promisedTo = body.leader;
     this.lastHeartbeatAt = now();
     this.restartAllowedForMe = body.restartAllowed === this.config.name;
+    this.leaderPgHealthy = body.pgHealthy !== false;
     return {
       ok: true,
       term: body.term,
@@ -687,7 +865,10 @@ export class Keeper {
       leaseMs: c.leaseMs,
       switchoverId: this.state.get().handledSwitchover,
       restartAllowed: this.pickStandbyToRestart(),
+      pgHealthy: this.pgProblem === null,
     };
+    // A server that does not answer gets no lease: the probe fences it, this is the belt and braces.
+    if (this.serverTransition === null && now() - this.pgAnsweredAt > this.unresponsiveMs) return;
     if (need <= 0) this.leaseUntil = Infinity;
     await Promise.allSettled(
       c.peers.map(async (p) => {
@@ -724,8 +905,12 @@ export class Keeper {
     );
   }
 
-  /** Stop being the primary NOW: the postmaster gets SIGQUIT (immediate stop); it restarts as a standby. */
-  private fence(reason: string): void {
+  /**
+   * Stop being the primary NOW: the postmaster gets SIGQUIT (immediate stop); it restarts as a standby.
+   * A server that did not answer (`kill`), or still runs a second later (frozen: a stopped process
+   * does not act on SIGQUIT), is killed with every process it started.
+   */
+  private fence(reason: string, options: { kill?: boolean } = {}): void {
     const wasPrimary = this.role === 'primary';
     this.role = 'demoted';
     this.leaseUntil = 0;
@@ -737,6 +922,13 @@ export class Keeper {
       } catch {
         // already gone
       }
+      const kill = async (): Promise<void> => {
+        if (options.kill !== true) await sleep(1000);
+        if (this.pg.postmasterPid() === pid) await this.pg.killServer();
+      };
+      this.killing = kill()
+        .catch((error: unknown) => this.log(`killing PostgreSQL: ${(error as Error).message}`))
+        .finally(() => (this.killing = null));
     }
     this.state.update({ mayHaveDiverged: true, leaderOfTerm: null });
     if (this.knownLeader?.name === this.config.name) this.knownLeader = null;
@@ -785,14 +977,18 @@ export class Keeper {
       return refuse(`${targetName} lags ${replica.lagBytes} bytes behind in replay (limit ${c.maxLagBytes})`);
     const t0 = now();
     await this.pg.checkpoint().catch(() => {});
+    // The router holds new transactions and lets running ones end before this server stops (bounded).
+    if (this.config.router) await pauseRouter(this.config, request.id, this.log);
     const tStop = now();
     const term = this.state.get().term;
     // The lease is renewed while PostgreSQL shuts down (it accepts no writes meanwhile, and the
     // shutdown waits for the last WAL to be sent and archived): the standbys must not see a dead
     // primary and start a failover in the middle of the handover.
+    this.serverTransition = 'switchover';
     try {
       await this.pg.stop('fast');
     } finally {
+      this.serverTransition = null;
       this.role = 'demoted';
       this.leaseUntil = 0;
     }
@@ -848,6 +1044,8 @@ export class Keeper {
   private async onTakeover(body: TakeoverBody): Promise<{ ok: boolean; reason?: string }> {
     if (typeof body?.lsn !== 'string' || typeof body.from !== 'string') return { ok: false, reason: 'malformed' };
     if (this.role !== 'standby') return { ok: false, reason: `${this.config.name} is ${this.role}, not a standby` };
+    const unfit = this.unfitToLead();
+    if (unfit !== null) return { ok: false, reason: `${this.config.name} cannot lead: ${unfit}` };
     const deadline = now() + 10_000;
     for (;;) {
       const obs = await this.pg.observe();
@@ -877,6 +1075,15 @@ export class Keeper {
    */
   private async rejoin(leader: MemberAddress, how: 'rewind' | 'clone'): Promise<void> {
     const t0 = now();
+    try {
+      // The leader must answer before this member gives anything up (a hung leader made standbys stop
+      // their servers and clone in a loop, while nobody could be elected).
+      await this.pg.checkpointOn(leader);
+    } catch (error) {
+      this.logElection(`not rejoining ${leader.name}: it does not answer (${firstLine((error as Error).message)})`);
+      this.followingSince = now();
+      return;
+    }
     this.role = 'rejoining';
     await this.pg.stop('fast');
     const follow = async (): Promise<void> => {
@@ -974,7 +1181,16 @@ export class Keeper {
       switchover: st.lastSwitchover,
       failovers: st.failovers,
       tls: this.certificate.status(),
+      problem: this.unfitToLead(),
     };
+  }
+
+  /** `; disk full: 3 MiB free` when the disk explains a failure. */
+  private diskNote(): string {
+    const free = this.pg.freeBytes();
+    const full = this.pg.diskFullInLog();
+    if (free !== null && (free < MIN_FREE_BYTES || full !== null)) return `; disk full: ${formatBytes(free)} free`;
+    return full !== null ? `; ${full}` : '';
   }
 
   private metrics(): string {

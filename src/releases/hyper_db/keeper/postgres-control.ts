@@ -15,7 +15,7 @@
  * other's certificate against the cluster CA (`sslmode=verify-full`).
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, closeSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -362,11 +362,13 @@ export class PostgresControl {
     return row?.state ?? null;
   }
 
-  /** pg_rewind against the current primary (the target must be stopped). */
-  async rewindFrom(source: MemberAddress): Promise<void> {
-    // A just-promoted source still shows its old timeline in pg_control until its end-of-recovery
-    // checkpoint completes; pg_rewind would then answer "no rewind required" and leave the diverged
-    // WAL in place. An immediate CHECKPOINT on the source first.
+  /**
+   * An immediate CHECKPOINT on `source`, before pg_rewind reads it: a just-promoted source still shows its
+   * old timeline in pg_control until its end-of-recovery checkpoint completes, and pg_rewind would then
+   * answer "no rewind required" and leave the diverged WAL in place. Also the proof that the source
+   * answers, before this member stops its own server to rejoin it.
+   */
+  async checkpointOn(source: MemberAddress): Promise<void> {
     const admin = new pg.Client({
       host: source.host,
       port: source.pgPort,
@@ -375,6 +377,7 @@ export class PostgresControl {
       database: 'postgres',
       connectionTimeoutMillis: 3000,
       statement_timeout: 120_000,
+      query_timeout: 120_000,
       ...(this.config.tls === null ? {} : { ssl: { ca: this.config.tls.caCertificate } }),
     });
     admin.on('error', () => {});
@@ -384,7 +387,16 @@ export class PostgresControl {
     } finally {
       await admin.end().catch(() => {});
     }
+  }
+
+  /** pg_rewind against the current primary (the target must be stopped; checkpointOn(source) first). */
+  async rewindFrom(source: MemberAddress): Promise<void> {
     await this.writeDataDirConfig(); // also for data directories made before it kept WAL
+    // After a crash pg_rewind first finishes crash recovery in a single-user server, which refuses to run
+    // with standby.signal ("standby mode is not supported by single-user servers"). start() writes the
+    // signal files again for whatever role follows.
+    await rm(join(this.dataDir, 'standby.signal'), { force: true });
+    await rm(join(this.dataDir, 'recovery.signal'), { force: true });
     const conn = `host=${source.host} port=${source.pgPort} user=${SUPERUSER} dbname=postgres connect_timeout=3`;
     await exec(this.bin('pg_rewind'), ['-D', this.dataDir, `--source-server=${conn}`], {
       timeout: 600_000,
@@ -434,7 +446,7 @@ export class PostgresControl {
     }
   }
 
-  private lastLogLine(): string {
+  lastLogLine(): string {
     try {
       const lines = readFileSync(this.logFile, 'utf8').trimEnd().split('\n');
       return lines.reverse().find((l) => /FATAL|PANIC/.test(l)) ?? lines[0] ?? '';
@@ -475,26 +487,35 @@ export class PostgresControl {
     return lsn && Number.isInteger(timeline) ? { lsn, timeline } : null;
   }
 
-  private client(): pg.Client {
+  /**
+   * A client on the unix socket. Every wait is bounded on this side too: a frozen server (SIGSTOP, a hung
+   * disk) never answers, and statement_timeout is the server's to enforce.
+   */
+  private client(queryTimeoutMs = 10_000, connectTimeoutMs = 2000): pg.Client {
     return new pg.Client({
       host: this.runDir,
       port: this.config.pgPort,
       user: SUPERUSER,
       database: 'postgres',
-      connectionTimeoutMillis: 2000,
+      connectionTimeoutMillis: connectTimeoutMs,
       statement_timeout: 5000,
+      query_timeout: queryTimeoutMs,
       application_name: 'hyper_db keeper',
     });
   }
 
-  async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
-    const client = this.client();
+  async query<R extends pg.QueryResultRow>(
+    sql: string,
+    params: unknown[] = [],
+    options: { timeoutMs?: number; connectTimeoutMs?: number } = {},
+  ): Promise<R[]> {
+    const client = this.client(options.timeoutMs, options.connectTimeoutMs);
     client.on('error', () => {});
     await client.connect();
     try {
       return (await client.query<R>(sql, params)).rows;
     } finally {
-      await client.end().catch(() => {});
+      await endWithin(client, 500);
     }
   }
 
@@ -557,8 +578,90 @@ export class PostgresControl {
     }
   }
 
+  /**
+   * Whether the server answers now: a bounded query. On a primary, also whether WAL still reaches the disk
+   * when sessions wait for it: WAL flushed must move while any session has waited on a WAL write or sync
+   * for longer than `stuckMs` (a hung or failing disk answers SELECT 1 but commits nothing).
+   */
+  async probe(
+    timeoutMs: number,
+    stuckMs: number,
+  ): Promise<{ ok: true; flushLsn: string | null } | { ok: false; reason: string }> {
+    if (this.postmasterPid() === null) return { ok: false, reason: 'PostgreSQL is not running' };
+    const t0 = Date.now();
+    try {
+      const [row] = await this.query<{ flush: string | null; stuck: number }>(
+        `SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_flush_lsn()::text END AS flush,
+           (SELECT count(*)::int FROM pg_stat_activity
+             WHERE state = 'active' AND wait_event IN ('WALWrite', 'WALSync', 'WALInitSync', 'WALInitWrite')
+               AND now() - state_change > $1 * interval '1 millisecond') AS stuck`,
+        [stuckMs],
+        { timeoutMs, connectTimeoutMs: timeoutMs },
+      );
+      if (row === undefined) return { ok: false, reason: 'no answer to the probe query' };
+      const flushLsn = row.flush;
+      const previous = this.lastFlush;
+      this.lastFlush = flushLsn;
+      if (row.stuck > 0 && flushLsn !== null && previous === flushLsn)
+        return {
+          ok: false,
+          reason: `${row.stuck} session(s) wait over ${stuckMs} ms on WAL writes and WAL does not advance`,
+        };
+      return { ok: true, flushLsn };
+    } catch (error) {
+      const message = (error as Error).message;
+      return {
+        ok: false,
+        reason: /timeout/i.test(message) ? `no answer within ${Date.now() - t0} ms` : firstLine(message),
+      };
+    }
+  }
+
+  private lastFlush: string | null = null;
+
+  /** Bytes available to this member on the filesystem of its data directory (null when unknown). */
+  freeBytes(): number | null {
+    // pg_wal may be a filesystem of its own: the fuller of the two decides.
+    const paths = existsSync(this.dataDir) ? [this.dataDir, join(this.dataDir, 'pg_wal')] : [this.config.partitionPath];
+    let least: number | null = null;
+    for (const path of paths)
+      try {
+        const st = statfsSync(path);
+        least = Math.min(least ?? Infinity, st.bavail * st.bsize);
+      } catch {
+        // not there (yet)
+      }
+    return least;
+  }
+
+  /** The server's last FATAL or PANIC line, when it mentions a full disk. */
+  diskFullInLog(): string | null {
+    const line = this.lastLogLine();
+    return /No space left on device/i.test(line) ? line : null;
+  }
+
+  /**
+   * SIGKILL to the postmaster and every process it started, and waits (≤ 5 s) until they are gone.
+   * The only signal a frozen (SIGSTOPped) process acts on; a backend left behind would keep the shared
+   * memory and port a restarted server needs.
+   */
+  async killServer(): Promise<void> {
+    const pid = this.postmasterPid();
+    if (pid === null) return;
+    const pids = [pid, ...childrenOf(pid)];
+    for (const p of pids) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    const deadline = Date.now() + 5000;
+    while (pids.some(alive) && Date.now() < deadline) await sleep(20);
+  }
+
   async promote(): Promise<void> {
-    const [row] = await this.query<{ ok: boolean }>('SELECT pg_promote(true, 30) AS ok');
+    const [row] = await this.query<{ ok: boolean }>('SELECT pg_promote(true, 30) AS ok', [], { timeoutMs: 40_000 });
     if (row?.ok !== true) throw new Error('pg_promote() did not complete within 30 s');
   }
 
@@ -620,4 +723,46 @@ function quoteSetting(value: string | number | boolean): string {
 /** A SQL string literal (passwords are base64url, but quote properly anyway). */
 export function literal(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** Direct children of `pid` (a postmaster's backends and auxiliary processes), from /proc. */
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // "pid (comm) state ppid …": comm may hold spaces and parentheses; the last ')' ends it.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
+function firstLine(text: string): string {
+  return text.split('\n').find((l) => l.trim() !== '') ?? text;
+}
+
+/** Closes a client, dropping its socket if the server does not answer the goodbye (a frozen server never does). */
+async function endWithin(client: pg.Client, ms: number): Promise<void> {
+  const ended = await Promise.race([
+    client.end().then(
+      () => true,
+      () => true,
+    ),
+    sleep(ms).then(() => false),
+  ]);
+  if (!ended) (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
