@@ -242,6 +242,7 @@ export class ElectionSim implements SimWorld {
   private conditionSince: number | null = null;
   private lastWritableAt = 0;
   private wasWritable = false;
+  private promotions = 0;
   readonly result: SimResult;
   private readonly bound: number;
 
@@ -271,7 +272,7 @@ export class ElectionSim implements SimWorld {
       rules: this.rules,
       violation: null,
       trace: this.traceLines,
-      failovers: -1,
+      failovers: 0,
       timeToPrimaryMs: [],
       acknowledged: 0,
       events: 0,
@@ -405,7 +406,7 @@ export class ElectionSim implements SimWorld {
   }
 
   promoted(member: SimMember, timings: { detect: number; total: number }): void {
-    this.result.failovers++;
+    if (this.promotions++ > 0) this.result.failovers++;
     this.trace(member, `promoted: detect ${timings.detect} ms, total ${timings.total} ms`);
     if (this.lastAcked !== null && !this.contains(member.pg.pos, this.lastAcked))
       this.fail('durability', `${member.name} promoted without the acknowledged commit ${pos(this.lastAcked)}`);
