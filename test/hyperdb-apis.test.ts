@@ -1,43 +1,33 @@
 /**
- * What docs/hyper-db.md says of hyper_db's two HTTP APIs and of its backups, proved against the real code
- * (no cluster: the router's BackupStore and the keeper's peer server run in-process on 127.0.0.1) and, for
- * backups, a real PostgreSQL 15:
+ * What docs/hyper-db.md says of hyper_db's two HTTP APIs, proved against the real code with no cluster:
+ * the router's BackupStore and the keeper's peer server run in-process on 127.0.0.1.
  *
- * - the backup API: the peer token may do everything; the read-only backup token (published for restores)
+ * - The backup API: the peer token may do everything; the read-only backup token (published for restores)
  *   may list and download base backups and fetch WAL, and nothing else — no WAL upload (also through
- *   `wal-archive.mjs push`, as PostgreSQL's archive_command runs it), no certificate, no pause; no token or a
- *   wrong one is refused on every route; WAL names and backup ids that could leave their directory are
- *   refused; bodies are bounded; an archived name is taken again only with identical content;
- * - the peer API: no token or a wrong one is refused on every route before anything runs; bodies are bounded
- *   at 64 KiB; a body that is not JSON is refused;
- * - base backups: a listed backup is verified (one `pg_verifybackup` refuses is not listed, and leaves
- *   nothing behind); a second backup asked for while one runs is not started; a restore picks the named
- *   backup (checked by its manifest, by `pg_verifybackup` and by starting PostgreSQL on it), else the newest
- *   one finished before the target time.
+ *   `wal-archive.mjs push`, as PostgreSQL's archive_command runs it), no certificate, no pause. No token or
+ *   a wrong one is refused on every route before anything happens; WAL names and backup ids that could
+ *   leave their directory are refused; bodies are bounded; an archived name is taken again only with
+ *   identical content.
+ * - The peer API: no token or a wrong one is refused on every route before any handler runs; the token is
+ *   read for each request; bodies are bounded at 64 KiB; a body that is not JSON is refused.
+ *
+ * Base backups and restores against a real PostgreSQL: test/hyperdb-backups.test.ts.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callPeer, startPeerServer, type Handler } from '../src/releases/hyper_db/keeper/peer-api.js';
-import { PostgresControl } from '../src/releases/hyper_db/keeper/postgres-control.js';
-import {
-  SUPERUSER,
-  type KeeperConfig,
-  type MemberAddress,
-  type PauseRequestBody,
-} from '../src/releases/hyper_db/protocol.js';
+import type { PauseRequestBody } from '../src/releases/hyper_db/protocol.js';
 import { BackupStore, type BackupInfo } from '../src/releases/hyper_db/router/backup-store.js';
 import { freePort } from '../src/testing/free-port.js';
-import { findPostgresBinDir, startPostgres, type PostgresServer } from '../src/testing/postgres-server.js';
+import { badAuthorizations, bearer, httpCall } from './support/http-call.js';
 
 const exec = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -47,37 +37,6 @@ const NEW_SEGMENT = '000000010000000000000002';
 const FAKE_BACKUP = '20260101T000000Z';
 const KIB = 1024;
 const MIB = 1024 * KIB;
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-/** One HTTP request to 127.0.0.1:port, the path sent as given (no normalisation). */
-function call(
-  port: number,
-  method: string,
-  path: string,
-  options: { authorization?: string; body?: string | Buffer } = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = {};
-    if (options.authorization !== undefined) headers['authorization'] = options.authorization;
-    if (options.body !== undefined) headers['content-length'] = Buffer.byteLength(options.body);
-    const req = request({ host: HOST, port, method, path, headers, agent: false, timeout: 30_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
-
-const bearer = (token: string): string => `Bearer ${token}`;
 
 /** Every file under `dir` with its size, for "nothing was written" checks. */
 function tree(dir: string): Record<string, number> {
@@ -103,21 +62,6 @@ async function walArchive(args: string[]): Promise<{ code: number; stderr: strin
     if (typeof failed.code !== 'number') throw error;
     return { code: failed.code, stderr: failed.stderr ?? '' };
   }
-}
-
-/** Bad `Authorization` headers for a token: none, empty, wrong, same length, other schemes. */
-function badAuthorizations(token: string): (string | undefined)[] {
-  const sameLength = token.slice(0, -1) + (token.endsWith('0') ? '1' : '0');
-  return [
-    undefined,
-    '',
-    'Bearer ',
-    'Bearer wrong',
-    bearer(sameLength),
-    bearer(token.slice(0, -1)),
-    token,
-    `Basic ${Buffer.from(`hox:${token}`).toString('base64')}`,
-  ];
 }
 
 describe('hyper_db backup API: tokens, names, bounds', () => {
@@ -192,7 +136,7 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
     const answers: string[] = [];
     for (const authorization of [...badAuthorizations(PEER_TOKEN), ...badAuthorizations(BACKUP_TOKEN)])
       for (const [method, path, body] of routes) {
-        const answer = await call(port, method, path, {
+        const answer = await httpCall(port, method, path, {
           ...(authorization === undefined ? {} : { authorization }),
           ...(body === undefined ? {} : { body }),
         });
@@ -207,24 +151,24 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
 
   it('lets the read-only backup token list and download backups and fetch WAL, and nothing else', async () => {
     const auth = { authorization: bearer(BACKUP_TOKEN) };
-    const list = await call(port, 'GET', '/backups', auth);
+    const list = await httpCall(port, 'GET', '/backups', auth);
     expect(list.status).toBe(200);
     expect((JSON.parse(list.body.toString()) as BackupInfo[]).map((b) => b.id)).toEqual([FAKE_BACKUP]);
-    const tar = await call(port, 'GET', `/backups/${FAKE_BACKUP}.tar`, auth);
+    const tar = await httpCall(port, 'GET', `/backups/${FAKE_BACKUP}.tar`, auth);
     expect(tar.status).toBe(200);
     expect(tar.headers['content-type']).toBe('application/x-tar');
     expect(tar.body.toString('latin1')).toContain('./PG_VERSION');
     expect(tar.body.toString('latin1')).not.toContain('hyper_db-backup.json');
-    const wal = await call(port, 'GET', `/wal/${SEGMENT}`, auth);
+    const wal = await httpCall(port, 'GET', `/wal/${SEGMENT}`, auth);
     expect([wal.status, wal.body.toString()]).toEqual([200, 'segment one']);
 
     const before = tree(partition);
     const refused = [
-      await call(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'a new segment' }),
-      await call(port, 'PUT', `/wal/${SEGMENT}`, { ...auth, body: 'segment one' }),
-      await call(port, 'PUT', `/wal/00000002.history`, { ...auth, body: 'history' }),
-      await call(port, 'POST', '/tls/certificate', { ...auth, body: certificateBody }),
-      await call(port, 'POST', '/pause', { ...auth, body: pauseBody }),
+      await httpCall(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'a new segment' }),
+      await httpCall(port, 'PUT', `/wal/${SEGMENT}`, { ...auth, body: 'segment one' }),
+      await httpCall(port, 'PUT', `/wal/00000002.history`, { ...auth, body: 'history' }),
+      await httpCall(port, 'POST', '/tls/certificate', { ...auth, body: certificateBody }),
+      await httpCall(port, 'POST', '/pause', { ...auth, body: pauseBody }),
     ];
     expect(refused.map((a) => a.status)).toEqual([401, 401, 401, 401, 401]);
     expect(certificateRequests).toEqual([]);
@@ -234,22 +178,22 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
 
   it('lets the peer token archive WAL (identical content only, for a name already taken), sign and pause', async () => {
     const auth = { authorization: bearer(PEER_TOKEN) };
-    expect((await call(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'segment two' })).status).toBe(201);
-    expect((await call(port, 'GET', `/wal/${NEW_SEGMENT}`, auth)).body.toString()).toBe('segment two');
-    expect((await call(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'segment two' })).status).toBe(200);
-    const clash = await call(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'segment 2!!' });
+    expect((await httpCall(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'segment two' })).status).toBe(201);
+    expect((await httpCall(port, 'GET', `/wal/${NEW_SEGMENT}`, auth)).body.toString()).toBe('segment two');
+    expect((await httpCall(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'segment two' })).status).toBe(200);
+    const clash = await httpCall(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'segment 2!!' });
     expect([clash.status, clash.body.toString()]).toEqual([409, 'a different file has that name']);
     expect(readFileSync(join(walDir(), NEW_SEGMENT), 'utf8')).toBe('segment two');
-    expect((await call(port, 'GET', '/backups', auth)).status).toBe(200);
-    expect((await call(port, 'GET', `/backups/${FAKE_BACKUP}.tar`, auth)).status).toBe(200);
+    expect((await httpCall(port, 'GET', '/backups', auth)).status).toBe(200);
+    expect((await httpCall(port, 'GET', `/backups/${FAKE_BACKUP}.tar`, auth)).status).toBe(200);
 
-    const certificate = await call(port, 'POST', '/tls/certificate', { ...auth, body: certificateBody });
+    const certificate = await httpCall(port, 'POST', '/tls/certificate', { ...auth, body: certificateBody });
     expect([certificate.status, JSON.parse(certificate.body.toString())]).toEqual([
       200,
       { certificate: 'certificate for member-1' },
     ]);
     expect(certificateRequests).toEqual([{ member: 'member-1', publicKey: 'PUBLIC KEY' }]);
-    const pause = await call(port, 'POST', '/pause', { ...auth, body: pauseBody });
+    const pause = await httpCall(port, 'POST', '/pause', { ...auth, body: pauseBody });
     expect([pause.status, JSON.parse(pause.body.toString())]).toEqual([200, { paused: true, waitedMs: 3 }]);
     expect(pauses).toEqual([{ switchoverId: 's1', from: 'member-1' }]);
     certificateRequests.length = 0;
@@ -322,9 +266,9 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
       '/wal//router.json',
     ];
     for (const path of walPaths) {
-      const got = await call(port, 'GET', path, auth);
+      const got = await httpCall(port, 'GET', path, auth);
       expect([path, got.status, got.body.toString()]).toEqual([path, 404, '']);
-      const put = await call(port, 'PUT', path, { ...auth, body: 'overwritten' });
+      const put = await httpCall(port, 'PUT', path, { ...auth, body: 'overwritten' });
       expect([path, put.status]).toEqual([path, 404]);
     }
     const backupPaths = [
@@ -338,7 +282,7 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
       `/backups/${FAKE_BACKUP}.tmp.tar`,
     ];
     for (const path of backupPaths) {
-      const got = await call(port, 'GET', path, auth);
+      const got = await httpCall(port, 'GET', path, auth);
       expect([path, got.status, got.body.length]).toEqual([path, 404, 0]);
     }
     expect(tree(partition)).toEqual(before);
@@ -348,13 +292,13 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
   it('bounds request bodies and refuses malformed ones', async () => {
     const auth = { authorization: bearer(PEER_TOKEN) };
     const big = (bytes: number): string => JSON.stringify({ member: 'member-1', publicKey: 'k'.repeat(bytes) });
-    const tooBigCertificate = await call(port, 'POST', '/tls/certificate', { ...auth, body: big(16 * KIB) });
+    const tooBigCertificate = await httpCall(port, 'POST', '/tls/certificate', { ...auth, body: big(16 * KIB) });
     expect([tooBigCertificate.status, tooBigCertificate.body.toString()]).toEqual([413, 'body too large']);
-    const tooBigPause = await call(port, 'POST', '/pause', { ...auth, body: ' '.repeat(4 * KIB + 1) + pauseBody });
+    const tooBigPause = await httpCall(port, 'POST', '/pause', { ...auth, body: ' '.repeat(4 * KIB + 1) + pauseBody });
     expect(tooBigPause.status).toBe(413);
     for (const path of ['/tls/certificate', '/pause']) {
       for (const body of ['', '{', 'member-1', '{"member": 1}', '[]', '7']) {
-        const answer = await call(port, 'POST', path, { ...auth, body });
+        const answer = await httpCall(port, 'POST', path, { ...auth, body });
         expect([path, body, answer.status]).toEqual([path, body, 400]);
       }
     }
@@ -363,15 +307,15 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
 
     // A WAL file over 64 MiB: the upload is cut (500 or a reset connection) and nothing is stored.
     const name = '000000010000000000000004';
-    const outcome = await call(port, 'PUT', `/wal/${name}`, { ...auth, body: Buffer.alloc(64 * MIB + 1) }).then(
+    const outcome = await httpCall(port, 'PUT', `/wal/${name}`, { ...auth, body: Buffer.alloc(64 * MIB + 1) }).then(
       (answer) => answer.status,
       (error: Error) => error.message,
     );
     expect(outcome).not.toBe(201);
     expect(outcome).not.toBe(200);
-    expect((await call(port, 'GET', `/wal/${name}`, auth)).status).toBe(404);
+    expect((await httpCall(port, 'GET', `/wal/${name}`, auth)).status).toBe(404);
     // Exactly 64 MiB is a WAL file's size bound, not over it.
-    const atBound = await call(port, 'PUT', `/wal/${name}`, { ...auth, body: Buffer.alloc(64 * MIB) });
+    const atBound = await httpCall(port, 'PUT', `/wal/${name}`, { ...auth, body: Buffer.alloc(64 * MIB) });
     expect(atBound.status).toBe(201);
     expect(statSync(join(walDir(), name)).size).toBe(64 * MIB);
   });
@@ -403,7 +347,7 @@ describe('hyper_db peer API (keeper): tokens and bodies', () => {
     for (const authorization of badAuthorizations(token))
       for (const route of [...ROUTES, 'GET /nothing', 'POST /nothing', 'DELETE /status']) {
         const [method = '', path = ''] = route.split(' ');
-        const answer = await call(port, method, path, {
+        const answer = await httpCall(port, method, path, {
           ...(authorization === undefined ? {} : { authorization }),
           ...(method === 'POST' ? { body: '{"term": 7}' } : {}),
         });
@@ -422,7 +366,10 @@ describe('hyper_db peer API (keeper): tokens and bodies', () => {
     const auth = { authorization: bearer(token) };
     for (const route of ROUTES) {
       const [method = '', path = ''] = route.split(' ');
-      const answer = await call(port, method, path, { ...auth, ...(method === 'POST' ? { body: '{"term":7}' } : {}) });
+      const answer = await httpCall(port, method, path, {
+        ...auth,
+        ...(method === 'POST' ? { body: '{"term":7}' } : {}),
+      });
       expect([route, answer.status]).toEqual([route, 200]);
     }
     expect(calls).toEqual(ROUTES.map((route) => ({ route, body: route.startsWith('POST') ? { term: 7 } : undefined })));
@@ -434,8 +381,8 @@ describe('hyper_db peer API (keeper): tokens and bodies', () => {
     // The token is read for each request: once it changes, the old one is refused.
     const old = token;
     token = randomBytes(32).toString('base64url');
-    expect((await call(port, 'GET', '/status', { authorization: bearer(old) })).status).toBe(401);
-    expect((await call(port, 'GET', '/status', { authorization: bearer(token) })).status).toBe(200);
+    expect((await httpCall(port, 'GET', '/status', { authorization: bearer(old) })).status).toBe(401);
+    expect((await httpCall(port, 'GET', '/status', { authorization: bearer(token) })).status).toBe(200);
     expect(calls.length).toBe(1);
     calls.length = 0;
   });
@@ -445,250 +392,22 @@ describe('hyper_db peer API (keeper): tokens and bodies', () => {
     // A JSON string of exactly 64 KiB (quotes included) is taken.
     const atBound = JSON.stringify('x'.repeat(64 * KIB - 2));
     expect(Buffer.byteLength(atBound)).toBe(64 * KIB);
-    expect((await call(port, 'POST', '/heartbeat', { ...auth, body: atBound })).status).toBe(200);
+    expect((await httpCall(port, 'POST', '/heartbeat', { ...auth, body: atBound })).status).toBe(200);
     expect(calls.length).toBe(1);
     calls.length = 0;
     const overBound = JSON.stringify('x'.repeat(64 * KIB - 1));
-    const refused = await call(port, 'POST', '/vote', { ...auth, body: overBound });
+    const refused = await httpCall(port, 'POST', '/vote', { ...auth, body: overBound });
     expect([refused.status, refused.body.toString()]).toEqual([413, '{"error":"body too large"}']);
     // Far over: the server answers without reading the rest, so the client may meet a closed connection.
-    const far = await call(port, 'POST', '/vote', { ...auth, body: JSON.stringify('x'.repeat(4 * MIB)) }).then(
+    const far = await httpCall(port, 'POST', '/vote', { ...auth, body: JSON.stringify('x'.repeat(4 * MIB)) }).then(
       (answer) => answer.status,
       (error: Error) => error.message,
     );
     expect(far === 413 || /EPIPE|ECONNRESET|socket hang up/.test(String(far))).toBe(true);
     for (const body of ['', '{', '{"term": 7', 'term=7', '\u0000']) {
-      const answer = await call(port, 'POST', '/vote', { ...auth, body });
+      const answer = await httpCall(port, 'POST', '/vote', { ...auth, body });
       expect([body, answer.status, answer.body.toString()]).toEqual([body, 400, '{"error":"body is not JSON"}']);
     }
     expect(calls).toEqual([]);
-  });
-});
-
-/** The uid/gid PostgreSQL runs as under root (it refuses root), from /etc/passwd; null when not root. */
-function postgresUser(): { uid: number; gid: number } | null {
-  if (process.getuid?.() !== 0) return null;
-  const line = readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('postgres:'));
-  const [, , uid, gid] = line?.split(':') ?? [];
-  if (uid === undefined || gid === undefined) throw new Error('no postgres system user to run PostgreSQL as');
-  return { uid: Number(uid), gid: Number(gid) };
-}
-
-/** Starts PostgreSQL on a restored data directory, runs one query, stops it. */
-async function queryRestored(
-  binDir: string,
-  dataDir: string,
-  owned: string,
-  text: string,
-): Promise<Record<string, unknown>[]> {
-  const user = postgresUser();
-  if (user !== null) await exec('chown', ['-R', `${user.uid}:${user.gid}`, owned]);
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    join(binDir, 'postgres'),
-    ['-D', dataDir, '-p', String(port), '-k', '', '-c', 'listen_addresses=127.0.0.1'],
-    { stdio: ['ignore', 'ignore', 'pipe'], ...(user ?? {}) },
-  );
-  let log = '';
-  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    for (let attempt = 0; ; attempt += 1) {
-      const client = new pg.Client({ host: HOST, port, user: 'hox', database: 'postgres' });
-      client.on('error', () => {});
-      try {
-        await client.connect();
-        return (await client.query<Record<string, unknown>>(text)).rows;
-      } catch (error) {
-        if (attempt >= 150 || child.exitCode !== null) throw new Error(`restored PostgreSQL: ${String(error)}\n${log}`);
-      } finally {
-        await client.end().catch(() => {});
-      }
-      await sleep(200);
-    }
-  } finally {
-    child.kill('SIGINT');
-    await exited;
-  }
-}
-
-describe('hyper_db base backups against a real PostgreSQL 15', () => {
-  const PEER_TOKEN = randomBytes(32).toString('base64url');
-  const BACKUP_TOKEN = randomBytes(32).toString('base64url');
-  const binDir = findPostgresBinDir() ?? '/usr/lib/postgresql/15/bin';
-  let server: PostgresServer;
-  let partition: string;
-  let store: BackupStore;
-  let port: number;
-  let primary: MemberAddress;
-  const logs: string[] = [];
-
-  const newStore = (bin: string): BackupStore =>
-    new BackupStore({
-      partitionPath: partition,
-      binDir: bin,
-      peerToken: () => PEER_TOKEN,
-      backupToken: () => BACKUP_TOKEN,
-      superuserPassword: () => '',
-      tlsEnv: () => ({}),
-      issueCertificate: () => ({ refused: 'not in this test', status: 404 }),
-      pause: () => Promise.resolve({ paused: false, waitedMs: 0 }),
-      log: (line) => logs.push(line),
-    });
-  const sql = async (text: string): Promise<void> => {
-    const client = new pg.Client({ connectionString: server.connectionString });
-    await client.connect();
-    try {
-      await client.query(text);
-    } finally {
-      await client.end();
-    }
-  };
-  /** Backup ids are to the second: the next one must start in a later second. */
-  const nextSecond = async (after: string): Promise<void> => {
-    const id = (): string =>
-      new Date()
-        .toISOString()
-        .replace(/[-:]/g, '')
-        .replace(/\.\d+Z$/, 'Z');
-    for (let i = 0; i < 30 && id() <= after; i += 1) await sleep(100);
-  };
-  const listed = async (): Promise<string[]> =>
-    (
-      JSON.parse(
-        (await call(port, 'GET', '/backups', { authorization: bearer(BACKUP_TOKEN) })).body.toString(),
-      ) as BackupInfo[]
-    ).map((b) => b.id);
-
-  beforeAll(async () => {
-    server = await startPostgres();
-    await sql(`CREATE ROLE ${SUPERUSER} SUPERUSER REPLICATION LOGIN`);
-    await sql('CREATE TABLE marker (v text)');
-    partition = await mkdtemp(join(tmpdir(), 'hox-backups-'));
-    store = newStore(binDir);
-    port = await freePort();
-    await store.start(HOST, port);
-    primary = { name: 'member-1', host: HOST, pgPort: server.port, keeperPort: 1 };
-  });
-  afterAll(async () => {
-    await store?.stop();
-    await server?.stop();
-    if (partition !== undefined) await rm(partition, { recursive: true, force: true });
-  });
-
-  let first: string;
-  let second: string;
-
-  it('lists a backup only once verified, and starts no second one while one runs', async () => {
-    await sql(`INSERT INTO marker VALUES ('first')`);
-    const running = store.takeBaseBackup(primary);
-    expect(store.isRunning()).toBe(true);
-    expect(await store.takeBaseBackup(primary)).toBeNull();
-    const id = await running;
-    expect(id).toMatch(/^\d{8}T\d{6}Z$/);
-    first = id ?? '';
-    expect(store.isRunning()).toBe(false);
-    expect(store.list()).toEqual([expect.objectContaining({ id: first, member: 'member-1', verified: true })]);
-    expect(store.list()[0]?.bytes).toBeGreaterThan(1 * MIB);
-    expect(store.status()).toMatchObject({ count: 1, error: null, last: { id: first } });
-    expect(await listed()).toEqual([first]);
-    // The stored directory passes pg_verifybackup again (a complete backup, manifest included).
-    await exec(join(binDir, 'pg_verifybackup'), [
-      '--ignore=hyper_db-backup.json',
-      join(partition, 'backups', 'base', first),
-    ]);
-    expect(
-      logs.some((l) => l.startsWith(`base backup ${first} from member-1: `) && l.endsWith(' bytes, verified')),
-    ).toBe(true);
-  });
-
-  it('does not list a backup that pg_verifybackup refuses, and leaves nothing of it behind', async () => {
-    // pg_verifybackup itself, run on a backup one byte of which changed after pg_basebackup wrote it.
-    const bin = await mkdtemp(join(tmpdir(), 'hox-bin-'));
-    try {
-      symlinkSync(join(binDir, 'pg_basebackup'), join(bin, 'pg_basebackup'));
-      const wrapper = join(bin, 'pg_verifybackup');
-      writeFileSync(
-        wrapper,
-        [
-          '#!/bin/sh',
-          `printf '16\\n' > "$1/PG_VERSION"`,
-          `'${join(binDir, 'pg_verifybackup')}' "$@" > '${bin}/verify.out' 2>&1`,
-          'rc=$?',
-          `echo $rc > '${bin}/verify.rc'`,
-          'exit $rc',
-          '',
-        ].join('\n'),
-      );
-      chmodSync(wrapper, 0o755);
-      await nextSecond(first);
-      const corrupting = newStore(bin);
-      expect(await corrupting.takeBaseBackup(primary)).toBeNull();
-      expect(readFileSync(join(bin, 'verify.rc'), 'utf8').trim()).toBe('1');
-      expect(readFileSync(join(bin, 'verify.out'), 'utf8')).toMatch(/checksum mismatch for file "PG_VERSION"/);
-      expect(corrupting.status().error).toMatch(/^base backup failed: Command failed: .*pg_verifybackup /);
-      expect(logs.at(-1)).toBe(corrupting.status().error);
-      expect(readdirSync(join(partition, 'backups', 'base'))).toEqual([first]);
-      expect(store.list().map((b) => b.id)).toEqual([first]);
-      expect(await listed()).toEqual([first]);
-    } finally {
-      await rm(bin, { recursive: true, force: true });
-    }
-  });
-
-  describe('restore', () => {
-    let restoreDir: string;
-    const restoring = (): PostgresControl =>
-      // restoreBaseBackup reads partitionPath only (its data directory is partitionPath/pgdata).
-      new PostgresControl({ partitionPath: restoreDir, binDir, name: 'member-1' } as KeeperConfig);
-    const spec = (backup: string | null, targetTime: string, token = BACKUP_TOKEN) => ({
-      url: `http://${HOST}:${port}`,
-      token,
-      backup,
-      targetTime,
-    });
-    const manifest = (dir: string): string => readFileSync(join(dir, 'backup_manifest'), 'utf8');
-
-    beforeAll(async () => {
-      await nextSecond(first);
-      await sql(`UPDATE marker SET v = 'second'`);
-      second = (await store.takeBaseBackup(primary)) ?? '';
-      expect(store.list().map((b) => b.id)).toEqual([first, second]);
-    });
-    beforeEach(async () => {
-      restoreDir = await mkdtemp(join(tmpdir(), 'hox-restore-'));
-    });
-    afterEach(async () => {
-      await rm(restoreDir, { recursive: true, force: true });
-    });
-
-    it('restores the named backup, not the newest, with the read-only token', async () => {
-      const control = restoring();
-      expect(await control.restoreBaseBackup(spec(first, new Date().toISOString()))).toBe(first);
-      const stored = (id: string): string => manifest(join(partition, 'backups', 'base', id));
-      expect(manifest(control.dataDir)).toBe(stored(first));
-      expect(manifest(control.dataDir)).not.toBe(stored(second));
-      await exec(join(binDir, 'pg_verifybackup'), [control.dataDir]);
-      expect(await queryRestored(binDir, control.dataDir, restoreDir, 'SELECT v FROM marker')).toEqual([
-        { v: 'first' },
-      ]);
-    });
-
-    it('restores by default the newest backup finished before the target time', async () => {
-      const [a, b] = store.list();
-      const between = new Date(Date.parse(a?.finishedAt ?? '') + 1).toISOString();
-      expect(Date.parse(between)).toBeLessThan(Date.parse(b?.finishedAt ?? ''));
-      expect(await restoring().restoreBaseBackup(spec(null, between))).toBe(first);
-      expect(await restoring().restoreBaseBackup(spec(null, new Date(Date.now() + 60_000).toISOString()))).toBe(second);
-      expect(manifest(restoring().dataDir)).toBe(manifest(join(partition, 'backups', 'base', second)));
-      await expect(restoring().restoreBaseBackup(spec(null, a?.startedAt ?? ''))).rejects.toThrow(
-        `no base backup finished before ${a?.startedAt ?? ''} at http://${HOST}:${port}`,
-      );
-      await expect(restoring().restoreBaseBackup(spec('20200101T000000Z', new Date().toISOString()))).rejects.toThrow(
-        `backup '20200101T000000Z' not found at http://${HOST}:${port}`,
-      );
-    });
   });
 });

@@ -1,0 +1,61 @@
+/**
+ * One HTTP request as a test sends it to a server it started on 127.0.0.1: the path goes out exactly as
+ * given (no normalisation, so `..` and `%2F` reach the server), and the answer comes back whole.
+ */
+import { request } from 'node:http';
+
+const HOST = '127.0.0.1';
+
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** `Authorization` header value for a bearer token. */
+export const bearer = (token: string): string => `Bearer ${token}`;
+
+/**
+ * One request to 127.0.0.1:`port`; rejects on a network error (a server that closes the connection
+ * without answering) and after 30 s without an answer.
+ */
+export function httpCall(
+  port: number,
+  method: string,
+  path: string,
+  options: { authorization?: string; body?: string | Buffer } = {},
+): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = {};
+    if (options.authorization !== undefined) headers['authorization'] = options.authorization;
+    if (options.body !== undefined) headers['content-length'] = Buffer.byteLength(options.body);
+    const req = request({ host: HOST, port, method, path, headers, agent: false, timeout: 30_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/**
+ * `Authorization` headers that must not pass for `token`: none, empty, another token, one of the same
+ * length, a prefix, the token without its scheme, Basic. (Trailing blanks are not among them: HTTP strips
+ * them from header values before any server sees them.)
+ */
+export function badAuthorizations(token: string): (string | undefined)[] {
+  const sameLength = token.slice(0, -1) + (token.endsWith('0') ? '1' : '0');
+  return [
+    undefined,
+    '',
+    'Bearer ',
+    'Bearer wrong',
+    bearer(sameLength),
+    bearer(token.slice(0, -1)),
+    token,
+    `Basic ${Buffer.from(`hox:${token}`).toString('base64')}`,
+  ];
+}
