@@ -241,7 +241,12 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
         code: 1,
         stderr: '',
       });
-      expect(readdirSync(dir).filter((f) => f.startsWith('wrong-fetch') || f.startsWith('missing'))).toEqual([]);
+      // Names that would leave the archive's directory: refused (the name is sent URL-encoded, then checked).
+      const before = tree(partition);
+      expect((await walArchive(['push', peer, segment, '../router.json'])).code).toBe(1);
+      expect((await walArchive(['fetch', peer, '../router.json', join(dir, 'escaped')])).code).toBe(1);
+      expect(tree(partition)).toEqual(before);
+      expect(readdirSync(dir).filter((f) => /^(wrong-fetch|missing|escaped)/.test(f))).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
