@@ -7,7 +7,7 @@
  * Run by `npm run test:long` (part of `npm run check`).
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -708,24 +708,44 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
 
   it('disk full on the primary: a healthy standby takes over, the full member does not stand while full, the cause is in the events; it rejoins once space is back', async () => {
     let s = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
-    // The member that will fill its disk: a standby moved onto a small filesystem of its own, then made primary.
+    // The member that will fill its disk: a standby whose pg_wal moves onto a small filesystem of its own
+    // (WAL is what runs out first), then made primary.
     const victim = s.members.find((m) => m.name !== s.primary)!;
     const partition = await p.partitionPath(CLUSTER, victim.name);
     const pgdata = join(partition, 'pgdata');
-    const image = join(partition, '..', `${victim.name}-disk.img`);
+    const walDir = join(pgdata, 'pg_wal');
+    const image = join(partition, '..', `${victim.name}-wal.img`);
+    // A fresh checkpoint on the primary, replayed and made a restartpoint on the victim: little WAL to move.
+    for (const member of [s.primary!, victim.name]) {
+      const admin = await p.superuserClient(CLUSTER, member);
+      try {
+        await admin.query('CHECKPOINT');
+      } finally {
+        await admin.end();
+      }
+      await sleep(1000);
+    }
     const node = await killMember(victim.name);
-    const owner = statSync(pgdata);
-    execFileSync('truncate', ['-s', '160M', image]);
+    const owner = statSync(walDir);
+    // What recovery needs: the segments from the last restartpoint's redo on, and the timeline histories.
+    const control = execFileSync('/usr/lib/postgresql/15/bin/pg_controldata', ['-D', pgdata], {
+      env: { ...process.env, LC_ALL: 'C' },
+    }).toString();
+    const redoFile = /REDO WAL file:\s+(\S+)/.exec(control)![1]!;
+    execFileSync('truncate', ['-s', '192M', image]);
     execFileSync('mkfs.ext4', ['-q', '-F', image]);
-    renameSync(pgdata, `${pgdata}.orig`);
-    mkdirSync(pgdata, { mode: 0o700 });
-    execFileSync('mount', ['-o', 'loop', image, pgdata]);
+    renameSync(walDir, `${walDir}.orig`);
+    mkdirSync(walDir, { mode: 0o700 });
+    execFileSync('mount', ['-o', 'loop', image, walDir]);
     try {
-      rmSync(join(pgdata, 'lost+found'), { recursive: true, force: true });
-      execFileSync('cp', ['-a', `${pgdata}.orig/.`, `${pgdata}/`]);
-      chownSync(pgdata, owner.uid, owner.gid);
-      execFileSync('chmod', ['0700', pgdata]);
-      rmSync(`${pgdata}.orig`, { recursive: true, force: true });
+      rmSync(join(walDir, 'lost+found'), { recursive: true, force: true });
+      mkdirSync(join(walDir, 'archive_status'));
+      for (const name of readdirSync(`${walDir}.orig`))
+        if (name.endsWith('.history') || (/^[0-9A-F]{24}$/.test(name) && name.slice(8) >= redoFile.slice(8)))
+          execFileSync('cp', ['-a', join(`${walDir}.orig`, name), join(walDir, name)]);
+      execFileSync('chown', ['-R', `${owner.uid}:${owner.gid}`, walDir]);
+      execFileSync('chmod', ['0700', walDir]);
+      rmSync(`${walDir}.orig`, { recursive: true, force: true });
       p.startAgent(node);
       s = await p.waitForCluster(CLUSTER, healthy(3), 120_000);
       await p.requestCluster(CLUSTER, { ...BASE, switchover: { id: 'to-small-disk', to: victim.name } });
@@ -735,8 +755,8 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
       const termBefore = Math.max(...s.members.map((m) => m.term ?? 0));
       // Fill the filesystem but for 40 MiB, then write 60 MiB of WAL: the disk fills under load. The keeper
       // either hands over while it can (under 32 MiB free) or PostgreSQL fails on ENOSPC first.
-      const filler = join(pgdata, 'pg_wal', 'filler.tmp');
-      const free = Number(execFileSync('df', ['--output=avail', '-B1', pgdata]).toString().split('\n')[1]);
+      const filler = join(walDir, 'filler.tmp');
+      const free = Number(execFileSync('df', ['--output=avail', '-B1', walDir]).toString().split('\n')[1]);
       execFileSync('fallocate', ['-l', String(Math.max(0, free - 40 * 1024 * 1024)), filler]);
       const tFull = performance.now();
       const loader = new pg.Client({
@@ -775,11 +795,11 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
       p.killAgent(node);
       signalAll(await p.memberPids(CLUSTER, victim.name), 'SIGKILL');
       await sleep(500);
-      execFileSync('umount', ['-l', pgdata]);
+      execFileSync('umount', ['-l', walDir]);
       rmSync(image, { force: true });
       p.startAgent(node);
     }
-    // The member's data is gone with its filesystem: it is cloned afresh from the primary.
+    // The member's WAL is gone with its filesystem: it is cloned afresh from the primary.
     s = await p.waitForCluster(CLUSTER, healthy(3), 180_000);
   }, 420_000);
 });

@@ -278,17 +278,21 @@ export class Keeper {
         return;
       } else this.pgProblem = answer.reason;
       if (this.serverTransition !== null) this.pgAnsweredAt = now();
-      const silentMs = now() - this.pgAnsweredAt;
-      if (this.role === 'primary' && silentMs > this.unresponsiveMs && !this.stopped) {
-        const why = `PostgreSQL does not answer for ${Math.round(silentMs)} ms (${this.pgProblem ?? 'no answer'})`;
-        this.fence(why, { kill: true });
-        // Once the hung server is dead the peers' promises may end: it can accept nothing any more.
-        await this.killing;
-        this.blockStanding(why, MAX_STAND_BACKOFF_MS / 2);
-      }
+      if (now() - this.pgAnsweredAt > this.unresponsiveMs) await this.fenceHung();
     } finally {
       this.probing = false;
     }
+  }
+
+  /** A primary whose server has not answered for unresponsiveMs: fenced, its server killed, not standing for 30 s. */
+  private async fenceHung(): Promise<void> {
+    if (this.role !== 'primary' || this.stopped) return;
+    const silentMs = now() - this.pgAnsweredAt;
+    const why = `PostgreSQL does not answer for ${Math.round(silentMs)} ms (${this.pgProblem ?? 'no answer'})`;
+    this.fence(why, { kill: true });
+    // Once the hung server is dead the peers' promises may end: it can accept nothing any more.
+    await this.killing;
+    this.blockStanding(why, MAX_STAND_BACKOFF_MS / 2);
   }
 
   /**
@@ -732,7 +736,8 @@ export class Keeper {
       };
       settle();
       for (const p of c.peers) {
-        callPeer<VoteAnswer>(p, c.peerToken, '/vote', body, 1000, c.host).then(
+        // 2 s: a voter reads its own WAL position first, which a loaded machine may take a while to answer.
+        callPeer<VoteAnswer>(p, c.peerToken, '/vote', body, 2000, c.host).then(
           (a) => {
             if (a.granted) votes++;
             else {
@@ -867,8 +872,11 @@ export class Keeper {
       restartAllowed: this.pickStandbyToRestart(),
       pgHealthy: this.pgProblem === null,
     };
-    // A server that does not answer gets no lease: the probe fences it, this is the belt and braces.
-    if (this.serverTransition === null && now() - this.pgAnsweredAt > this.unresponsiveMs) return;
+    // A server that does not answer gets no lease (the probe fences it; this is the belt and braces).
+    if (this.serverTransition === null && now() - this.pgAnsweredAt > this.unresponsiveMs) {
+      await this.fenceHung();
+      return;
+    }
     if (need <= 0) this.leaseUntil = Infinity;
     await Promise.allSettled(
       c.peers.map(async (p) => {

@@ -358,7 +358,9 @@ export class PostgresControl {
 
   /** 'paused' once a targeted recovery reached its target. */
   async replayPauseState(): Promise<string | null> {
-    const [row] = await this.query<{ state: string }>('SELECT pg_get_wal_replay_pause_state() AS state');
+    const [row] = await this.query<{ state: string }>('SELECT pg_get_wal_replay_pause_state() AS state', [], {
+      session: true,
+    });
     return row?.state ?? null;
   }
 
@@ -504,11 +506,28 @@ export class PostgresControl {
     });
   }
 
+  /**
+   * A query on its own connection, or (`session`) on the keeper's one kept-open session: the tick's
+   * observations run ten times a second, and a backend forked for each would load the machine for
+   * nothing. A session whose query fails or times out is dropped (its state is unknown) and the next
+   * query opens a new one. Long or session-altering statements (promote, CHECKPOINT, SET) never use it.
+   */
   async query<R extends pg.QueryResultRow>(
     sql: string,
     params: unknown[] = [],
-    options: { timeoutMs?: number; connectTimeoutMs?: number } = {},
+    options: { timeoutMs?: number; connectTimeoutMs?: number; session?: boolean } = {},
   ): Promise<R[]> {
+    if (options.session === true) {
+      const session = await this.openSession();
+      try {
+        // node-postgres reads `query_timeout` per query too; its types only know it on the client.
+        const config = { text: sql, values: params, query_timeout: options.timeoutMs ?? 10_000 } as pg.QueryConfig;
+        return (await session.query<R>(config)).rows;
+      } catch (error) {
+        this.dropSession(session);
+        throw error;
+      }
+    }
     const client = this.client(options.timeoutMs, options.connectTimeoutMs);
     client.on('error', () => {});
     await client.connect();
@@ -517,6 +536,34 @@ export class PostgresControl {
     } finally {
       await endWithin(client, 500);
     }
+  }
+
+  private session: Promise<pg.Client> | null = null;
+
+  private openSession(): Promise<pg.Client> {
+    if (this.session === null) {
+      const client = this.client();
+      const opening = client.connect().then(() => client);
+      this.session = opening;
+      const drop = (): void => {
+        if (this.session === opening) this.session = null;
+      };
+      client.on('error', drop);
+      client.on('end', drop);
+      opening.catch(() => {
+        drop();
+        client.removeAllListeners('error');
+        client.on('error', () => {});
+      });
+    }
+    return this.session;
+  }
+
+  private dropSession(client: pg.Client): void {
+    void this.session?.then((current) => {
+      if (current === client) this.session = null;
+    });
+    void endWithin(client, 200);
   }
 
   async ping(): Promise<boolean> {
@@ -550,6 +597,8 @@ export class PostgresControl {
            (SELECT received_tli FROM pg_stat_wal_receiver) AS wr_tli,
            (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver) AS upstream,
            (SELECT count(*)::int FROM pg_settings WHERE pending_restart) AS pending`,
+        [],
+        { session: true, timeoutMs: 3000 },
       );
       if (row === undefined) return NOT_RUNNING;
       let replicas: PgObservation['replicas'] = [];
@@ -559,6 +608,8 @@ export class PostgresControl {
             `SELECT application_name AS name, state, sync_state,
                (pg_current_wal_lsn() - coalesce(replay_lsn, flush_lsn, '0/0'))::text AS lag
              FROM pg_stat_replication ORDER BY application_name`,
+            [],
+            { session: true, timeoutMs: 3000 },
           )
         ).map((r) => ({ name: r.name, state: r.state, syncState: r.sync_state, lagBytes: Number(r.lag ?? 0) }));
       return {
@@ -666,12 +717,13 @@ export class PostgresControl {
   }
 
   async reload(): Promise<void> {
-    await this.query('SELECT pg_reload_conf()');
+    await this.query('SELECT pg_reload_conf()', [], { session: true });
   }
 
   /** Reloads and waits (≤ 3 s) until the server has read the files: pending_restart is then accurate. */
   async reloadAndWait(): Promise<void> {
-    const loadTime = async () => (await this.query<{ t: string }>('SELECT pg_conf_load_time()::text AS t'))[0]?.t ?? '';
+    const loadTime = async () =>
+      (await this.query<{ t: string }>('SELECT pg_conf_load_time()::text AS t', [], { session: true }))[0]?.t ?? '';
     const before = await loadTime();
     await this.reload();
     const deadline = Date.now() + 3000;
