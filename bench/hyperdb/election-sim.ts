@@ -3,14 +3,16 @@
  * no PostgreSQL, no lock needed — pure computation on a virtual clock.
  *
  *   npx tsx bench/hyperdb/election-sim.ts [--seeds 1000] [--first 1] [--scenarios chaos-3,chaos-5]
- *                                         [--rules issue-12|before-issue-12]
+ *                                         [--rules issue-12|before-issue-12] [--without FIX,FIX]
  *   npx tsx bench/hyperdb/election-sim.ts --replay SEED --scenario NAME [--rules before-issue-12] [--trace 200]
  *
  * Prints one Markdown table: per scenario, runs, runs/s, violations per invariant (with the first
  * failing seeds), failovers, and how long the cluster went without a member acknowledging writes
  * while a majority was healthy and connected ("time to primary": median, p99, max) against the
  * liveness bound. The first failure of each scenario is printed in full (seed, invariant, replay
- * command, last events). --replay runs one seed and prints its whole trace.
+ * command, last events). --replay runs one seed and prints its whole trace. --without leaves safety
+ * fixes out of the issue-12 rules (vote-after-position, free-to-stand, stop-following,
+ * position-before-clone) to see what each prevents.
  */
 import { parseArgs } from 'node:util';
 import {
@@ -19,6 +21,7 @@ import {
   formatFailure,
   livenessBoundMs,
   runSimulation,
+  type SafetyFix,
   type ScenarioName,
   type SimResult,
   type SimRules,
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     rules: { type: 'string', default: 'issue-12' },
     replay: { type: 'string' },
     trace: { type: 'string', default: '200' },
+    without: { type: 'string' },
   },
 });
 
@@ -51,10 +55,18 @@ function rulesName(name: string): SimRules {
 }
 
 const rules = rulesName(values.rules);
+const FIXES: SafetyFix[] = ['vote-after-position', 'free-to-stand', 'stop-following', 'position-before-clone'];
+const without = (values.without ?? '')
+  .split(',')
+  .filter((x) => x !== '')
+  .map((x) => {
+    if (!(FIXES as string[]).includes(x)) throw new Error(`unknown fix '${x}' (known: ${FIXES.join(', ')})`);
+    return x as SafetyFix;
+  });
 
 if (values.replay !== undefined) {
   const scenario = scenarioName(values.scenario ?? '');
-  const r = runSimulation({ seed: Number(values.replay), scenario, rules, traceLines: Number(values.trace) });
+  const r = runSimulation({ seed: Number(values.replay), scenario, rules, without, traceLines: Number(values.trace) });
   process.stdout.write(`${r.violation === null ? r.trace.join('\n') : formatFailure(r)}\n`);
   process.stdout.write(
     `\n${r.events} events, ${r.failovers} failovers, ${r.acknowledged} commits acknowledged; ${r.violation === null ? 'no violation' : `${r.violation.invariant} violated`}\n`,
@@ -73,7 +85,7 @@ let totalMs = 0;
 for (const scenario of scenarios) {
   const t0 = performance.now();
   const results: SimResult[] = [];
-  for (let seed = first; seed < first + seeds; seed++) results.push(runSimulation({ seed, scenario, rules }));
+  for (let seed = first; seed < first + seeds; seed++) results.push(runSimulation({ seed, scenario, rules, without }));
   const ms = performance.now() - t0;
   totalRuns += results.length;
   totalMs += ms;
@@ -102,7 +114,7 @@ for (const scenario of scenarios) {
 }
 
 process.stdout.write(
-  `Election simulation, rules ${rules}, seeds ${first}..${first + seeds - 1}; liveness bound ${(bound / 1000).toFixed(2)} s; ${(totalRuns / (totalMs / 1000)).toFixed(0)} runs/s overall\n\n`,
+  `Election simulation, rules ${rules}${without.length > 0 ? ` without ${without.join(', ')}` : ''}, seeds ${first}..${first + seeds - 1}; liveness bound ${(bound / 1000).toFixed(2)} s; ${(totalRuns / (totalMs / 1000)).toFixed(0)} runs/s overall\n\n`,
 );
 process.stdout.write(
   `${markdownTable(

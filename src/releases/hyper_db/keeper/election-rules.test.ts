@@ -6,27 +6,30 @@ import { describe, expect, it } from 'vitest';
 import type { VoteBody } from '../protocol.js';
 import {
   FENCE_MARGIN_MS,
+  FIT,
   LAG_BACKOFF_MS,
-  NOTHING_OBSERVED,
+  MIN_FREE_BYTES,
   NOT_STREAMING_REJOIN_MS,
+  STAND_BLOCK_MS,
+  UNFIT_RECHECK_MS,
   decideHeartbeat,
   decideRelease,
   decideVote,
   electionRetryAt,
   grantUntil,
-  healthRefusal,
-  leaderRefusal,
   leaseUntilFromGrants,
   leaseValid,
   mayRejoin,
   mayRenewLease,
   mayStand,
+  mustFenceUnresponsive,
   notStreamingTooLong,
   preVoteRetryAt,
+  primaryServerDown,
   promotionBackoffMs,
-  recoveryRefusal,
   stillFreeToStand,
-  type MemberHealth,
+  unfitToLead,
+  unresponsiveMsFor,
   type StandInput,
   type VoterState,
 } from './election-rules.js';
@@ -163,11 +166,19 @@ describe('the lease', () => {
     expect(leaseValid({ ...lease, leaseUntil: 0, forcedLeader: true })).toBe(true);
   });
 
-  it('is renewed only while PostgreSQL answers', () => {
-    const config = { unresponsiveMs: 1000, minFreeBytes: 0 };
-    expect(mayRenewLease(NOW, { ...NOTHING_OBSERVED, lastProbeOkAt: NOW - 1000 }, config)).toBe(true);
-    expect(mayRenewLease(NOW, { ...NOTHING_OBSERVED, lastProbeOkAt: NOW - 1001 }, config)).toBe(false);
-    expect(mayRenewLease(NOW, NOTHING_OBSERVED, config)).toBe(false);
+  it('is renewed only while PostgreSQL answered within unresponsiveMs, or is being started or promoted', () => {
+    expect(mayRenewLease(NOW, { ...FIT, pgAnsweredAt: NOW - 8000 }, 8000, false)).toBe(true);
+    expect(mayRenewLease(NOW, { ...FIT, pgAnsweredAt: NOW - 8001 }, 8000, false)).toBe(false);
+    expect(mayRenewLease(NOW, { ...FIT, pgAnsweredAt: NOW - 8001 }, 8000, true)).toBe(true);
+  });
+
+  it('is fenced by a primary whose PostgreSQL has not answered for unresponsiveMs (max of 8 s and 3 leases)', () => {
+    expect(unresponsiveMsFor(2500)).toBe(8000);
+    expect(unresponsiveMsFor(5000)).toBe(15_000);
+    const silent = { ...FIT, pgAnsweredAt: NOW - 8001 };
+    expect(mustFenceUnresponsive(NOW, 'primary', silent, 8000)).toBe(true);
+    expect(mustFenceUnresponsive(NOW, 'standby', silent, 8000)).toBe(false);
+    expect(mustFenceUnresponsive(NOW - 1, 'primary', silent, 8000)).toBe(false);
   });
 });
 
@@ -202,36 +213,47 @@ describe('heartbeats and releases', () => {
 });
 
 describe('health', () => {
-  const config = { unresponsiveMs: 1000, minFreeBytes: 1000 };
-  const fine: MemberHealth = { ...NOTHING_OBSERVED, lastProbeOkAt: NOW, freeBytes: 5000 };
+  const fine = { ...FIT, pgAnsweredAt: NOW, freeBytes: MIN_FREE_BYTES };
 
   it('backs off 2 s, 4 s, 8 s … after failed promotions, capped at 60 s', () => {
     expect([0, 1, 2, 3, 5, 6, 100].map(promotionBackoffMs)).toEqual([0, 2000, 4000, 8000, 32_000, 60_000, 60_000]);
   });
 
-  it('is fine when PostgreSQL answered, the disk has room and nothing failed lately', () => {
-    expect(healthRefusal(NOW, fine, config)).toBeNull();
-    expect(healthRefusal(NOW, { ...fine, freeBytes: null }, config)).toBeNull();
+  it('is fit when its server answers, the disk has room and no block runs', () => {
+    expect(unfitToLead(NOW, fine)).toBeNull();
+    expect(unfitToLead(NOW, { ...fine, freeBytes: null })).toBeNull();
   });
 
-  it('refuses a server that has not answered a probe within unresponsiveMs', () => {
-    expect(healthRefusal(NOW + 1001, fine, config)).toMatch(/has not answered a probe for 1001 ms/);
+  it('is unfit while a block after a failure to lead runs', () => {
+    const blocked = { ...fine, standBlockedUntil: NOW + 1500, standBlockedReason: 'promotion failed' };
+    expect(unfitToLead(NOW, blocked)).toBe('promotion failed (may stand again in 2 s)');
+    expect(unfitToLead(NOW + 1500, blocked)).toBeNull();
   });
 
-  it('refuses a nearly full disk', () => {
-    expect(healthRefusal(NOW, { ...fine, freeBytes: 999 }, config)).toMatch(/disk nearly full: 999 bytes free/);
+  it('is unfit with a nearly full disk', () => {
+    expect(unfitToLead(NOW, { ...fine, freeBytes: MIN_FREE_BYTES - 1 })).toMatch(
+      /^disk nearly full: 33554431 bytes free/,
+    );
   });
 
-  it('refuses during the backoff after failed promotions, then recovers', () => {
-    const failed = { ...fine, promotionFailures: 2, lastPromotionFailureAt: NOW - 3999 };
-    expect(recoveryRefusal(NOW, failed)).toMatch(/promotion failed 2 time\(s\) in a row: waiting 1 ms/);
-    expect(recoveryRefusal(NOW + 1, failed)).toBeNull();
+  it('is unfit while its server does not answer', () => {
+    expect(unfitToLead(NOW, { ...fine, pgProblem: 'no answer within 3000 ms' })).toBe(
+      'its PostgreSQL does not answer: no answer within 3000 ms',
+    );
   });
 
-  it('refuses after three PostgreSQL crashes within a minute', () => {
-    const crashes = [NOW - 59_999, NOW - 1000, NOW - 10];
-    expect(recoveryRefusal(NOW, { ...fine, pgCrashes: crashes })).toBe('PostgreSQL crashed 3 times in 60 s');
-    expect(recoveryRefusal(NOW + 1, { ...fine, pgCrashes: crashes })).toBeNull();
+  it('restarts a stopped primary in place, but steps down on a full disk or after 3 restarts a minute', () => {
+    expect(primaryServerDown(NOW, [NOW - 60_000, NOW - 1, NOW - 2], MIN_FREE_BYTES)).toEqual({ action: 'restart' });
+    expect(primaryServerDown(NOW, [NOW - 59_999, NOW - 1, NOW - 2], null)).toEqual({
+      action: 'step-down',
+      reason: 'crashes',
+      blockMs: STAND_BLOCK_MS.crashes,
+    });
+    expect(primaryServerDown(NOW, [], MIN_FREE_BYTES - 1)).toEqual({
+      action: 'step-down',
+      reason: 'disk-full',
+      blockMs: STAND_BLOCK_MS.diskFull,
+    });
   });
 });
 
@@ -247,8 +269,7 @@ describe('standing for election', () => {
     leaderLsn: '0/1000000',
     maxLagBytes: 1024,
     restoreNotReady: false,
-    health: { ...NOTHING_OBSERVED, lastProbeOkAt: NOW, freeBytes: 10_000 },
-    healthConfig: { unresponsiveMs: 1000, minFreeBytes: 1000 },
+    health: { ...FIT, pgAnsweredAt: NOW, freeBytes: MIN_FREE_BYTES },
     ...change,
   });
 
@@ -264,7 +285,7 @@ describe('standing for election', () => {
     ['its position is unknown', { position: null }],
     ['a restore has not reached its target', { restoreNotReady: true }],
   ] as [string, Partial<StandInput>][])('does not stand when %s', (_, change) => {
-    expect(leaderRefusal(input(change)).stand).toBe(false);
+    expect(mayStand(input(change), { healthRules: false }).stand).toBe(false);
     expect(mayStand(input(change)).stand).toBe(false);
   });
 
@@ -274,14 +295,18 @@ describe('standing for election', () => {
     expect(mayStand(input({ leaderLsn: '0/1000400' })).stand).toBe(true);
   });
 
-  it('adds the health rules: before issue 12 an unhealthy member stood', () => {
-    const sick = input({ health: { ...NOTHING_OBSERVED, lastProbeOkAt: NOW, freeBytes: 0 } });
-    expect(leaderRefusal(sick)).toEqual({ stand: true });
-    expect(mayStand(sick)).toMatchObject({ stand: false, reason: expect.stringMatching(/disk nearly full/) as string });
-    const failed = input({
-      health: { ...NOTHING_OBSERVED, lastProbeOkAt: NOW, promotionFailures: 1, lastPromotionFailureAt: NOW - 10 },
+  it('adds the health rules (before issue 12 an unfit member stood), and looks again in UNFIT_RECHECK_MS', () => {
+    const sick = input({ health: { ...FIT, pgAnsweredAt: NOW, freeBytes: 0 } });
+    expect(mayStand(sick, { healthRules: false })).toEqual({ stand: true });
+    expect(mayStand(sick)).toMatchObject({
+      stand: false,
+      reason: expect.stringMatching(/^not standing for election: disk nearly full/) as string,
+      backoffUntil: NOW + UNFIT_RECHECK_MS,
     });
-    expect(mayStand(failed).stand).toBe(false);
+    const blocked = input({ health: { ...FIT, standBlockedUntil: NOW + 1, standBlockedReason: 'promotion failed' } });
+    expect(mayStand(blocked).stand).toBe(false);
+    // A running promise is checked first: an unfit member bound to a leader says nothing.
+    expect(mayStand({ ...sick, promisedUntil: NOW + 1 })).toMatchObject({ stand: false, quiet: true });
   });
 
   it('gives up a round when it promised another candidate during its pre-vote', () => {

@@ -12,11 +12,18 @@
  * - Vote (`decideVote`): at most one vote per term, none while a promise to another leader runs, none
  *   for a candidate behind the voter. Any two majorities share a voter, so two candidates cannot both
  *   win a term, and nobody wins while the primary's lease can still be valid.
- * - Health (`healthRefusal`, issue 12): a member whose PostgreSQL does not answer, whose disk is
- *   nearly full or whose promotion just failed does not stand; a primary whose PostgreSQL does not
- *   answer stops renewing its lease (`mayRenewLease`), so its peers' promises lapse and a healthy
- *   standby takes over; a standby rejoins (rewind / clone) only a leader that says its PostgreSQL is
- *   healthy (`mayRejoin`).
+ * - Vote safety (found by election-sim.ts, see each rule): decide after the position is known;
+ *   a candidate that promised another during its pre-vote gives up the round (`stillFreeToStand`); a
+ *   voter stops streaming from the old leader before it answers (`VoteChange.stopFollowing`); a member
+ *   that emptied its data to clone votes with the position it had.
+ * - Health (`unfitToLead`, issue 12): a member whose PostgreSQL does not answer, whose disk is nearly
+ *   full or that failed to lead lately (`STAND_BLOCK_MS`, `promotionBackoffMs`) does not stand; a
+ *   primary whose PostgreSQL has not answered for `unresponsiveMsFor(leaseMs)` stops renewing its
+ *   lease (`mayRenewLease`) and fences itself, killing the server (`mustFenceUnresponsive`), so its
+ *   peers' promises lapse and a healthy standby takes over; a standby rejoins (rewind / clone) only a
+ *   leader that says its PostgreSQL answers (`mayRejoin`).
+ *
+ * The constants and health rules are those of keeper.ts at commit 118f9cf (issue 12, items 1-3).
  */
 import { comparePosition, lsnToBigInt, type VoteAnswer, type VoteBody } from '../protocol.js';
 
@@ -106,6 +113,11 @@ export interface VoteDecision {
  * candidate), cluster paused (unless planned), candidate in maintenance, candidate not a member, own
  * position unknown, candidate behind. A pre-vote records nothing; a real vote moves to the request's
  * term, records the vote and promises the candidate `leaseMs`. The request must have been validated.
+ *
+ * Call it once the position is known, on the state as it is then, and apply the change before any
+ * await: keeper.ts checked the term and the vote on arrival, awaited the position, then recorded the
+ * vote without looking again, so one voter granted two candidates the same term and two members held
+ * a valid lease at once (found by election-sim.ts: chaos-5, seed 15, `--without vote-after-position`).
  */
 export function decideVote(voter: VoterState, request: VoteBody): VoteDecision {
   const refuse = (reason: string, retryInMs?: number): VoteDecision => ({
@@ -243,33 +255,51 @@ export function decideRelease(
 
 // ───────────────────────────────── health ─────────────────────────────────
 
-export interface HealthConfig {
-  /** With no successful probe of its PostgreSQL for this long a member is unresponsive. */
-  unresponsiveMs: number;
-  /** A member stands only with at least this many bytes free on its data filesystem. */
-  minFreeBytes: number;
+/** How often the keeper probes its PostgreSQL, and how long one probe may wait for an answer. */
+export const PROBE_EVERY_MS = 1000;
+export const PROBE_TIMEOUT_MS = 3000;
+/** A member stands only with this much free on its data (and pg_wal) filesystem. */
+export const MIN_FREE_BYTES = 32 * 2 ** 20;
+
+/**
+ * With no answer from its PostgreSQL for this long the primary stops renewing its lease and fences
+ * itself, killing the server. Long enough that a loaded machine (a slow fork, a slow fsync) is not
+ * taken for a hung server: a needless failover costs every session.
+ */
+export function unresponsiveMsFor(leaseMs: number): number {
+  return Math.max(8000, 3 * leaseMs);
 }
 
-/** What a member observed of itself (probes, free space, crashes, promotions). */
+/** What a member knows of its own fitness (Keeper: pgAnsweredAt, pgProblem, freeBytes, standBlockedUntil). */
 export interface MemberHealth {
-  /** The last time its PostgreSQL answered a probe (-Infinity: never). */
-  lastProbeOkAt: number;
+  /** When its PostgreSQL last answered a probe (or was found not running, or finished a start/promotion). */
+  pgAnsweredAt: number;
+  /** Why the last probe failed (null: it answered). */
+  pgProblem: string | null;
   /** Bytes free on its data filesystem (null: unknown, not held against it). */
   freeBytes: number | null;
-  /** When its PostgreSQL exited without being asked to (newest last; older than the window may be dropped). */
-  pgCrashes: readonly number[];
-  /** Consecutive failed promotions (0 after a successful one). */
-  promotionFailures: number;
-  lastPromotionFailureAt: number;
+  /** After failing to lead: no standing before then (`blockStanding`). */
+  standBlockedUntil: number;
+  standBlockedReason: string;
 }
 
-export const NOTHING_OBSERVED: MemberHealth = {
-  lastProbeOkAt: -Infinity,
+export const FIT: MemberHealth = {
+  pgAnsweredAt: 0,
+  pgProblem: null,
   freeBytes: null,
-  pgCrashes: [],
-  promotionFailures: 0,
-  lastPromotionFailureAt: -Infinity,
+  standBlockedUntil: -Infinity,
+  standBlockedReason: '',
 };
+
+/** How long a member does not stand after a failure to lead; every block also releases the voters' promises. */
+export const STAND_BLOCK_MS = {
+  /** Fenced because its PostgreSQL did not answer for `unresponsiveMsFor(leaseMs)` (the server is killed). */
+  unresponsive: PROMOTION_BACKOFF_MAX_MS / 2,
+  /** Stepped down after MAX_PG_RESTARTS crashes in PG_RESTART_WINDOW_MS. */
+  crashes: PROMOTION_BACKOFF_MAX_MS / 2,
+  /** Stepped down because its PostgreSQL stopped on a full disk (the disk rule keeps it out meanwhile). */
+  diskFull: PROMOTION_BACKOFF_BASE_MS,
+} as const;
 
 /** The wait after `failures` consecutive failed promotions: 0, then 2 s, 4 s, 8 s … capped at 60 s. */
 export function promotionBackoffMs(failures: number): number {
@@ -277,39 +307,58 @@ export function promotionBackoffMs(failures: number): number {
   return Math.min(PROMOTION_BACKOFF_MAX_MS, PROMOTION_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 30));
 }
 
-/** Whether this member's PostgreSQL answered a probe within `unresponsiveMs`. */
-export function pgResponsive(now: number, health: MemberHealth, config: HealthConfig): boolean {
-  return now - health.lastProbeOkAt <= config.unresponsiveMs;
+/**
+ * The primary renews its lease only while its PostgreSQL answered within `unresponsiveMs` (or is being
+ * started or promoted by the keeper itself): a hung server with a live keeper must not keep the lease,
+ * or no standby is ever elected (issue 12, item 1).
+ */
+export function mayRenewLease(
+  now: number,
+  health: MemberHealth,
+  unresponsiveMs: number,
+  inTransition: boolean,
+): boolean {
+  return inTransition || now - health.pgAnsweredAt <= unresponsiveMs;
+}
+
+/** The probe's verdict on a primary: fence itself and kill its server (it may be frozen). */
+export function mustFenceUnresponsive(
+  now: number,
+  role: string,
+  health: MemberHealth,
+  unresponsiveMs: number,
+): boolean {
+  return role === 'primary' && now - health.pgAnsweredAt > unresponsiveMs;
 }
 
 /**
- * The primary renews its lease only while its PostgreSQL answers: a hung server (SIGSTOP, a hung disk)
- * with a live keeper must not keep the lease, or no standby is ever elected (issue 12, item 1).
+ * Why this member must not lead now, or null (Keeper.unfitToLead, issue 12 items 1 and 2): a block
+ * after failing to lead, a nearly full disk, a server that does not answer.
  */
-export function mayRenewLease(now: number, health: MemberHealth, config: HealthConfig): boolean {
-  return pgResponsive(now, health, config);
-}
-
-/**
- * Why a member that has failed is not fit to lead yet, or null: a promotion failed within its backoff,
- * or its PostgreSQL crashed `MAX_PG_RESTARTS` times within `PG_RESTART_WINDOW_MS`.
- */
-export function recoveryRefusal(now: number, health: MemberHealth): string | null {
-  const until = health.lastPromotionFailureAt + promotionBackoffMs(health.promotionFailures);
-  if (health.promotionFailures > 0 && now < until)
-    return `promotion failed ${health.promotionFailures} time(s) in a row: waiting ${Math.ceil(until - now)} ms`;
-  const crashes = health.pgCrashes.filter((at) => now - at < PG_RESTART_WINDOW_MS).length;
-  if (crashes >= MAX_PG_RESTARTS) return `PostgreSQL crashed ${crashes} times in ${PG_RESTART_WINDOW_MS / 1000} s`;
+export function unfitToLead(now: number, health: MemberHealth): string | null {
+  if (now < health.standBlockedUntil)
+    return `${health.standBlockedReason} (may stand again in ${Math.ceil((health.standBlockedUntil - now) / 1000)} s)`;
+  if (health.freeBytes !== null && health.freeBytes < MIN_FREE_BYTES)
+    return `disk nearly full: ${health.freeBytes} bytes free (needs ${MIN_FREE_BYTES})`;
+  if (health.pgProblem !== null) return `its PostgreSQL does not answer: ${health.pgProblem}`;
   return null;
 }
 
-/** Why this member must not stand now for its own health, or null (issue 12, items 1 and 2). */
-export function healthRefusal(now: number, health: MemberHealth, config: HealthConfig): string | null {
-  if (!pgResponsive(now, health, config))
-    return `PostgreSQL has not answered a probe for ${now - health.lastProbeOkAt} ms`;
-  if (health.freeBytes !== null && health.freeBytes < config.minFreeBytes)
-    return `disk nearly full: ${health.freeBytes} bytes free (need ${config.minFreeBytes})`;
-  return recoveryRefusal(now, health);
+/**
+ * The primary found its PostgreSQL stopped (Keeper.actAsPrimary): on a full disk it steps down at once
+ * (restarting in place only crashes again); after MAX_PG_RESTARTS restarts within PG_RESTART_WINDOW_MS
+ * it steps down; else it restarts it in place. `restarts`: the times of earlier restarts in the window.
+ */
+export function primaryServerDown(
+  now: number,
+  restarts: readonly number[],
+  freeBytes: number | null,
+): { action: 'restart' } | { action: 'step-down'; reason: 'disk-full' | 'crashes'; blockMs: number } {
+  if (freeBytes !== null && freeBytes < MIN_FREE_BYTES)
+    return { action: 'step-down', reason: 'disk-full', blockMs: STAND_BLOCK_MS.diskFull };
+  if (restarts.filter((at) => now - at < PG_RESTART_WINDOW_MS).length >= MAX_PG_RESTARTS)
+    return { action: 'step-down', reason: 'crashes', blockMs: STAND_BLOCK_MS.crashes };
+  return { action: 'restart' };
 }
 
 // ──────────────────────────────── standing ────────────────────────────────
@@ -331,7 +380,6 @@ export interface StandInput {
   /** A point-in-time restore not yet at its target must not stand (false otherwise). */
   restoreNotReady: boolean;
   health: MemberHealth;
-  healthConfig: HealthConfig;
 }
 
 export type StandDecision =
@@ -340,18 +388,23 @@ export type StandDecision =
   | { stand: false; reason: string; backoffUntil?: number; quiet?: boolean };
 
 /**
- * The rules before issue 12: not while paused or in maintenance, not while a promise runs (plus
- * jitter) or the election backoff does, not without a position, not during an unfinished restore, not
- * more than `maxLagBytes` behind the leader's last announced position (then wait `LAG_BACKOFF_MS`).
+ * Whether a standby stands for election now, in the keeper's order: not while paused or in
+ * maintenance, not while a promise runs (plus jitter) or the election backoff does; not while unfit to
+ * lead (then look again in 500 ms; issue 12 — `healthRules: false` leaves this out, as the keeper was
+ * before); not without a position, not during an unfinished restore, not more than `maxLagBytes`
+ * behind the leader's last announced position (then wait LAG_BACKOFF_MS).
  */
-export function leaderRefusal(input: StandInput): StandDecision {
-  const no = (reason: string): StandDecision => ({ stand: false, reason, quiet: true });
-  if (input.paused) return no('the cluster is paused');
-  if (input.inMaintenance) return no('in maintenance');
-  if (input.now < input.promisedUntil + input.jitterMs) return no('a promise to a leader runs');
-  if (input.now < input.electionBackoffUntil) return no('election backoff');
-  if (input.position === null) return no('WAL position unknown');
-  if (input.restoreNotReady) return no('restore has not reached its target');
+export function mayStand(input: StandInput, options: { healthRules: boolean } = { healthRules: true }): StandDecision {
+  const quiet = (reason: string): StandDecision => ({ stand: false, reason, quiet: true });
+  if (input.paused) return quiet('the cluster is paused');
+  if (input.inMaintenance) return quiet('in maintenance');
+  if (input.now < input.promisedUntil + input.jitterMs) return quiet('a promise to a leader runs');
+  if (input.now < input.electionBackoffUntil) return quiet('election backoff');
+  const unfit = options.healthRules ? unfitToLead(input.now, input.health) : null;
+  if (unfit !== null)
+    return { stand: false, reason: `not standing for election: ${unfit}`, backoffUntil: input.now + UNFIT_RECHECK_MS };
+  if (input.position === null) return quiet('WAL position unknown');
+  if (input.restoreNotReady) return quiet('restore has not reached its target');
   if (input.leaderLsn !== null) {
     const lag = lsnToBigInt(input.leaderLsn) - lsnToBigInt(input.position.lsn);
     if (lag > BigInt(input.maxLagBytes))
@@ -364,13 +417,8 @@ export function leaderRefusal(input: StandInput): StandDecision {
   return { stand: true };
 }
 
-/** Whether a standby stands for election now: the rules above, then its own health. */
-export function mayStand(input: StandInput): StandDecision {
-  const before = leaderRefusal(input);
-  if (!before.stand) return before;
-  const unhealthy = healthRefusal(input.now, input.health, input.healthConfig);
-  return unhealthy === null ? { stand: true } : { stand: false, reason: `not standing for election: ${unhealthy}` };
-}
+/** An unfit member looks at itself again this much later. */
+export const UNFIT_RECHECK_MS = 500;
 
 /**
  * Checked after a won pre-vote, right before the candidate raises the term and votes for itself: it

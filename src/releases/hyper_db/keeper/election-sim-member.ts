@@ -1,22 +1,23 @@
 /**
  * One member of the election simulation (election-sim.ts): the keeper's loop over a model of its
- * PostgreSQL. Every decision comes from election-rules.ts, the functions the keeper calls; the loop
- * mirrors keeper.ts, and each method says which Keeper method it stands for. Where the keeper awaits
- * (a PostgreSQL command, a peer's answer) the model continues in a callback the world runs later in
- * virtual time, so interleavings the keeper's awaits allow are the ones explored here.
+ * PostgreSQL (election-sim-postgres.ts). Every decision comes from election-rules.ts, the functions
+ * the keeper calls; the loop mirrors keeper.ts, and each method names the Keeper method it stands for.
+ * Where the keeper awaits (a PostgreSQL command, a peer's answer) the model continues in a callback the
+ * world runs later in virtual time, so the interleavings the keeper's awaits allow are explored here.
  *
- * The PostgreSQL model: a process that is down or running, possibly SIGSTOPped (`hung`: it exists and
- * answers nothing), in recovery (a standby) or not (a primary), with a WAL position (timeline, lsn) in
- * the world's timeline tree. A standby streams from the member named in its conninfo when that one runs
- * as a primary, both answer, the link is up both ways and the standby's WAL is a prefix of the
- * upstream's; it then has everything the upstream has (replication is instantaneous over a live link).
+ * Two rule sets: `issue-12`, the keeper with issue 12's health rules and the four safety fixes the
+ * simulation called for (each can be left out, `SafetyFix`, to show it is needed); `before-issue-12`,
+ * the keeper as it was (commit 4417d95^).
  */
 import type { VoteAnswer, VoteBody } from '../protocol.js';
 import {
   FENCE_CHECK_MS,
+  FIT,
   MAX_PG_RESTARTS,
-  NOTHING_OBSERVED,
   PG_RESTART_WINDOW_MS,
+  PROBE_EVERY_MS,
+  PROBE_TIMEOUT_MS,
+  STAND_BLOCK_MS,
   STAND_JITTER_MS,
   TICK_MS,
   decideHeartbeat,
@@ -24,35 +25,42 @@ import {
   decideVote,
   electionRetryAt,
   grantUntil,
-  leaderRefusal,
   leaseUntilFromGrants,
   leaseValid,
   mayRejoin,
   mayRenewLease,
   mayStand,
+  mustFenceUnresponsive,
   notStreamingTooLong,
-  pgResponsive,
   preVoteRetryAt,
+  primaryServerDown,
+  promotionBackoffMs,
   stillFreeToStand,
-  type HealthConfig,
   type MemberHealth,
   type VoterState,
   type WalPosition,
 } from './election-rules.js';
+import { SimPostgres } from './election-sim-postgres.js';
 
-/** `issue-12`: the rules of election-rules.ts as the keeper will use them; `before-issue-12`: the keeper as it was. */
+/** `issue-12`: the rules of election-rules.ts as the keeper is to use them; `before-issue-12`: the keeper as it was. */
 export type SimRules = 'issue-12' | 'before-issue-12';
+
+/**
+ * The safety rules the simulation found missing (each documented in election-rules.ts):
+ * `vote-after-position` (decideVote once the position is known), `free-to-stand` (stillFreeToStand),
+ * `stop-following` (VoteChange.stopFollowing), `position-before-clone` (VoterState.position).
+ */
+export type SafetyFix = 'vote-after-position' | 'free-to-stand' | 'stop-following' | 'position-before-clone';
 
 /** Durations of the world's operations, in virtual ms ([min, max] are drawn uniformly). */
 export interface SimTiming {
   leaseMs: number;
   heartbeatMs: number;
-  health: HealthConfig;
-  /** A probe of a server that does not answer gives up after this long. */
-  probeTimeoutMs: number;
+  /** The primary fences itself after this long without an answer from its PostgreSQL. */
+  unresponsiveMs: number;
   /** The keeper's observe() of a server that does not answer (its connection timeout). */
   observeTimeoutMs: number;
-  /** observe() of a server that answers. */
+  /** A query to a server that answers. */
   observeMs: number;
   pgStartMs: [number, number];
   pgStopMs: number;
@@ -61,7 +69,7 @@ export interface SimTiming {
   promoteTimeoutMs: number;
   rewindMs: [number, number];
   cloneMs: [number, number];
-  /** pg_rewind / pg_basebackup against a source that does not answer give up after this long. */
+  /** CHECKPOINT, pg_rewind, pg_basebackup against a source that does not answer give up after this long. */
   sourceTimeoutMs: number;
   maxLagBytes: number;
   /** WAL bytes one commit adds. */
@@ -96,9 +104,12 @@ export interface HeartbeatReply {
 /** What a member needs from the world it lives in (implemented by election-sim.ts). */
 export interface SimWorld {
   readonly now: number;
-  readonly rules: SimRules;
   readonly timing: SimTiming;
   readonly memberCount: number;
+  /** Issue 12's health rules are in force. */
+  readonly healthRules: boolean;
+  /** This safety fix is in force. */
+  fixed(fix: SafetyFix): boolean;
   /** Uniform in [0, 1), from the run's seeded generator. */
   random(): number;
   /** Runs `fn` on `member`'s keeper after `ms` (deferred while the keeper is paused, dropped once it crashed). */
@@ -119,25 +130,6 @@ export interface SimWorld {
   /** A promotion succeeded (durability check, statistics). */
   promoted(member: SimMember, timings: { detect: number; total: number }): void;
   trace(member: SimMember, text: string): void;
-}
-
-export interface PgModel {
-  proc: 'down' | 'running';
-  /** SIGSTOPped: the processes exist and answer nothing. */
-  hung: boolean;
-  /** SIGQUIT while stopped: it dies when thawed. */
-  quitPending: boolean;
-  /** standby.signal: runs in recovery. */
-  inRecovery: boolean;
-  conninfo: string | null;
-  hasData: boolean;
-  pos: SimPosition;
-  /** Stopped by pg_ctl stop (a clean shutdown checkpoint tells its position). */
-  cleanShutdown: boolean;
-  /** It exited without being asked to (the keeper's next observation counts a crash). */
-  exitedUnexpectedly: boolean;
-  /** Bumped at every start, so that a crash scheduled for an earlier run does nothing. */
-  generation: number;
 }
 
 /** Faults the world injects into this member. */
@@ -162,6 +154,8 @@ const UNKNOWN: Observation = { ...NOT_RUNNING, running: true };
 const VOTE_TIMEOUT_MS = 1000;
 const RELEASE_TIMEOUT_MS = 500;
 const FREE_BYTES = 10 * 2 ** 30;
+/** Keeper.fence: SIGQUIT, then SIGKILL this much later if the postmaster is still there (at once when asked). */
+const KILL_AFTER_MS = 1000;
 
 export function lsnText(lsn: number, commitBytes: number): string {
   const bytes = lsn * commitBytes;
@@ -172,67 +166,57 @@ export class SimMember {
   /** Bumped at each crash: the world drops events of an earlier life. */
   incarnation = 0;
   readonly faults: MemberFaults = { crashed: false, keeperPaused: false, diskFull: false, crashLoopMs: null };
-  readonly pg: PgModel = {
-    proc: 'running',
-    hung: false,
-    quitPending: false,
-    inRecovery: true,
-    conninfo: null,
-    hasData: true,
-    pos: { timeline: 1, lsn: 0 },
-    cleanShutdown: false,
-    exitedUnexpectedly: false,
-    generation: 0,
-  };
+  readonly pg: SimPostgres;
   /** KeeperState: fsynced, survives crashes. */
   readonly disk = {
     term: 0,
     votedFor: null as string | null,
     leaderOfTerm: null as number | null,
     mayHaveDiverged: false,
-    /** Issue 12: the position before a clone emptied the data directory, until the clone is complete. */
+    /** The position before a clone emptied the data directory, until the clone is complete. */
     positionBeforeClone: null as SimPosition | null,
   };
   role: 'empty' | 'standby' | 'primary' | 'demoted' | 'rejoining' | 'stopped' = 'stopped';
   leaseUntil = 0;
   promisedUntil = 0;
   promisedTo: string | null = null;
-  knownLeader: { name: string; term: number; lsn: string | null; pgHealthy: boolean } | null = null;
-  health: MemberHealth = { ...NOTHING_OBSERVED, pgCrashes: [] };
+  knownLeader: { name: string; term: number; lsn: string | null } | null = null;
+  health: MemberHealth = { ...FIT };
+  private leaderPgHealthy = true;
   private obs: Observation = NOT_RUNNING;
   private ticking = false;
+  private probing = false;
+  /** The keeper is starting or promoting its server: a probe's silence says nothing. */
+  private inTransition = false;
   private lastHeartbeatAt = 0;
   private followingSince = 0;
   private electionBackoffUntil = 0;
+  private promotionFailures = 0;
   private grants = new Map<string, number>();
   private inFlight = new Set<string>();
   private pgRestarts: number[] = [];
   private rewindsWithoutStreaming = 0;
+  private lastElectionLog = { key: '', at: -Infinity };
 
   constructor(
     readonly name: string,
     readonly peers: readonly string[],
     private readonly world: SimWorld,
-  ) {}
+  ) {
+    this.pg = new SimPostgres(world, this, this.faults);
+  }
 
   private get majority(): number {
     return Math.floor(this.world.memberCount / 2) + 1;
   }
 
-  private get newRules(): boolean {
-    return this.world.rules === 'issue-12';
-  }
-
-  private draw([min, max]: [number, number]): number {
-    return min + Math.floor(this.world.random() * (max - min + 1));
-  }
-
-  /** Keeper.start: keep any promise made before a crash for one lease; start the three timers. */
+  /** Keeper.start: keep any promise made before a crash for one lease; start the timers. */
   start(): void {
     const w = this.world;
     this.obs = this.observeNow();
     this.lastHeartbeatAt = w.now;
     this.promisedUntil = w.now + w.timing.leaseMs;
+    this.health = { ...FIT, pgAnsweredAt: w.now };
     if (!this.obs.running && this.pg.hasData && (this.disk.leaderOfTerm !== null || !this.pg.inRecovery)) {
       this.disk.mayHaveDiverged = true;
       this.disk.leaderOfTerm = null;
@@ -244,15 +228,18 @@ export class SimMember {
     this.every(TICK_MS, () => this.tick());
     this.every(FENCE_CHECK_MS, () => this.fenceCheck());
     this.every(w.timing.heartbeatMs, () => this.heartbeatRound());
+    if (w.healthRules) this.every(PROBE_EVERY_MS, () => this.probe());
   }
 
   /** The member's machine dies: keeper and PostgreSQL at once; only `disk` and the data survive. */
   crash(): void {
     this.incarnation++;
     this.faults.crashed = true;
-    this.killPg('SIGKILL');
+    this.pg.kill('SIGKILL');
     this.role = 'stopped';
     this.ticking = false;
+    this.probing = false;
+    this.inTransition = false;
     this.leaseUntil = 0;
     this.knownLeader = null;
     this.grants = new Map();
@@ -260,7 +247,7 @@ export class SimMember {
     this.pgRestarts = [];
     this.rewindsWithoutStreaming = 0;
     this.electionBackoffUntil = 0;
-    this.health = { ...NOTHING_OBSERVED, pgCrashes: [] };
+    this.promotionFailures = 0;
   }
 
   private every(ms: number, fn: () => void): void {
@@ -270,73 +257,105 @@ export class SimMember {
     });
   }
 
+  private freeBytes(): number {
+    return this.faults.diskFull ? 0 : FREE_BYTES;
+  }
+
   // ───────────────────────────── the loop ─────────────────────────────
 
-  /** Keeper.tick (+ the probe of issue 12): observe, then act as primary or follower. */
+  /** Keeper.tick: observe, then act as primary or follower. */
   private tick(): void {
     if (this.ticking) return;
     this.ticking = true;
-    const done = (): void => {
-      this.ticking = false;
-    };
-    this.probe((answered) =>
-      this.observe(answered, (obs) => {
-        this.obs = obs;
-        if (this.role === 'primary') this.actAsPrimary(done);
-        else this.actAsFollower(done);
-      }),
-    );
-  }
-
-  /** PostgresControl.probe and freeBytes: a bounded query; a server that does not answer costs the timeout. */
-  private probe(then: (answered: boolean) => void): void {
-    if (!this.newRules) return then(true);
-    this.health = { ...this.health, freeBytes: this.faults.diskFull ? 0 : FREE_BYTES };
-    if (this.pg.proc === 'down') return then(false);
-    if (this.pg.hung) return this.world.after(this, this.world.timing.probeTimeoutMs, () => then(false));
-    this.health = { ...this.health, lastProbeOkAt: this.world.now };
-    then(true);
-  }
-
-  /** PostgresControl.observe; an unexpected exit is counted as a crash (issue 12's repeated crashes). */
-  private observe(answered: boolean, then: (obs: Observation) => void): void {
-    if (this.pg.exitedUnexpectedly) {
-      this.pg.exitedUnexpectedly = false;
-      const t = this.world.now;
-      this.health = {
-        ...this.health,
-        pgCrashes: [...this.health.pgCrashes.filter((at) => t - at < PG_RESTART_WINDOW_MS), t],
+    this.observe((obs) => {
+      this.obs = obs;
+      const done = (): void => {
+        this.ticking = false;
       };
-    }
-    if (this.pg.proc === 'running' && this.pg.hung) {
-      // Before issue 12 the keeper waited for the connection timeout; with the probe it knows already.
-      if (!answered) return then(UNKNOWN);
+      if (this.role === 'primary') this.actAsPrimary(done);
+      else this.actAsFollower(done);
+    });
+  }
+
+  /** PostgresControl.observe: a server that does not answer costs the connection timeout. */
+  private observe(then: (obs: Observation) => void): void {
+    if (this.pg.proc === 'running' && this.pg.hung)
       return this.world.after(this, this.world.timing.observeTimeoutMs, () => then(this.observeNow()));
-    }
     then(this.observeNow());
   }
 
   private observeNow(): Observation {
     const pg = this.pg;
     if (pg.proc === 'down') return NOT_RUNNING;
-    if (pg.hung) return UNKNOWN;
+    if (pg.proc === 'starting' || pg.hung) return UNKNOWN;
     const streaming = pg.inRecovery && this.world.upstreamOf(this) !== null;
     return { running: true, inRecovery: pg.inRecovery, timeline: pg.pos.timeline, lsn: pg.pos.lsn, streaming };
   }
 
-  /** Keeper.actAsPrimary: restart PostgreSQL in place, at most MAX_PG_RESTARTS a window, else step down. */
+  /**
+   * Keeper.probe (issue 12): a bounded query every PROBE_EVERY_MS. A primary whose server has not
+   * answered for `unresponsiveMs` fences itself, killing the server, and does not stand for a while.
+   */
+  private probe(): void {
+    const w = this.world;
+    if (this.probing) return;
+    if (this.pg.proc === 'down') {
+      // Not running is not hung: the tick restarts it.
+      this.health = { ...this.health, pgProblem: 'PostgreSQL is not running', pgAnsweredAt: w.now };
+      return;
+    }
+    this.probing = true;
+    const t0 = w.now;
+    const hung = this.pg.proc === 'running' && this.pg.hung;
+    w.after(this, hung ? PROBE_TIMEOUT_MS : w.timing.observeMs, () => {
+      this.probing = false;
+      if (!hung && this.pg.answers) this.health = { ...this.health, pgAnsweredAt: w.now, pgProblem: null };
+      else if (w.now - t0 > PROBE_TIMEOUT_MS * 2 + 1000)
+        return; // the keeper itself was stalled
+      else this.health = { ...this.health, pgProblem: 'no answer within the probe timeout' };
+      if (this.inTransition) this.health = { ...this.health, pgAnsweredAt: w.now };
+      if (mustFenceUnresponsive(w.now, this.role, this.health, w.timing.unresponsiveMs)) {
+        const why = `PostgreSQL does not answer for ${w.now - this.health.pgAnsweredAt} ms`;
+        this.fence(why, { kill: true });
+        this.blockStanding(why, STAND_BLOCK_MS.unresponsive);
+      }
+    });
+  }
+
+  /** Keeper.blockStanding: not standing for a while; the voters' promises end at once. */
+  private blockStanding(reason: string, ms: number): void {
+    this.health = { ...this.health, standBlockedUntil: this.world.now + ms, standBlockedReason: reason };
+    this.releasePeers();
+  }
+
+  /** Keeper.actAsPrimary: restart PostgreSQL in place, or step down (full disk, too many crashes). */
   private actAsPrimary(done: () => void): void {
+    const w = this.world;
     if (this.obs.running) return done();
-    const t = this.world.now;
+    const t = w.now;
     this.pgRestarts = this.pgRestarts.filter((at) => t - at < PG_RESTART_WINDOW_MS);
-    if (this.pgRestarts.length >= MAX_PG_RESTARTS) {
+    if (w.healthRules) {
+      const verdict = primaryServerDown(t, this.pgRestarts, this.freeBytes());
+      if (verdict.action === 'step-down') {
+        const why =
+          verdict.reason === 'disk-full'
+            ? 'PostgreSQL stopped and the disk is full'
+            : 'PostgreSQL died 3 times in 60 s';
+        this.stepDown(why);
+        this.blockStanding(why, verdict.blockMs);
+        return done();
+      }
+    } else if (this.pgRestarts.length >= MAX_PG_RESTARTS) {
       this.stepDown(`PostgreSQL died ${MAX_PG_RESTARTS} times in ${PG_RESTART_WINDOW_MS / 1000} s`);
       return done();
     }
     this.pgRestarts.push(t);
-    this.world.trace(this, 'PostgreSQL is down on the primary: restarting it in place');
+    w.trace(this, 'PostgreSQL is down on the primary: restarting it in place');
     this.pg.conninfo = null;
-    this.pgStart(false, () => {
+    this.inTransition = true;
+    this.pg.start(false, () => {
+      this.inTransition = false;
+      this.health = { ...this.health, pgAnsweredAt: w.now };
       if (this.role !== 'primary') this.fence('lease lost while restarting');
       done();
     });
@@ -361,7 +380,7 @@ export class SimMember {
         this.followingSince = w.now;
       }
       if (!this.obs.running)
-        return this.pgStart(true, (ok) => {
+        return this.pg.start(true, (ok) => {
           if (ok) {
             this.role = 'standby';
             this.followingSince = w.now;
@@ -373,11 +392,11 @@ export class SimMember {
       if (this.obs.streaming) {
         this.followingSince = w.now;
         this.rewindsWithoutStreaming = 0;
-      } else if (
-        this.newRules
-          ? mayRejoin({ ...streaming, leaderPgHealthy: this.knownLeader?.pgHealthy === true })
-          : notStreamingTooLong(streaming)
-      ) {
+      } else if (notStreamingTooLong(streaming)) {
+        if (w.healthRules && !mayRejoin({ ...streaming, leaderPgHealthy: this.leaderPgHealthy })) {
+          this.logElection(`not streaming from ${leader}, whose PostgreSQL does not answer: waiting`);
+          return done();
+        }
         w.trace(this, `not streaming from ${leader}: rejoining`);
         return this.rejoin(leader, 'rewind', done);
       }
@@ -385,7 +404,7 @@ export class SimMember {
     }
     if (!this.obs.running) {
       this.pg.conninfo = null;
-      return this.pgStart(true, (ok) => {
+      return this.pg.start(true, (ok) => {
         if (ok) this.role = 'standby';
         done();
       });
@@ -403,7 +422,7 @@ export class SimMember {
 
   // ──────────────────────────── elections ────────────────────────────
 
-  /** Keeper.maybeStandForElection: mayStand (before issue 12: leaderRefusal only). */
+  /** Keeper.maybeStandForElection (before issue 12: without the health rules). */
   private maybeStandForElection(done: () => void): void {
     const w = this.world;
     const input = {
@@ -417,10 +436,9 @@ export class SimMember {
       leaderLsn: this.knownLeader?.lsn ?? null,
       maxLagBytes: w.timing.maxLagBytes,
       restoreNotReady: false,
-      health: this.health,
-      healthConfig: w.timing.health,
+      health: { ...this.health, freeBytes: this.freeBytes() },
     };
-    const decision = this.newRules ? mayStand(input) : leaderRefusal(input);
+    const decision = mayStand(input, { healthRules: w.healthRules });
     if (!decision.stand) {
       if (decision.backoffUntil !== undefined) this.electionBackoffUntil = decision.backoffUntil;
       if (decision.quiet !== true) this.logElection(decision.reason);
@@ -428,8 +446,6 @@ export class SimMember {
     }
     this.runElection(done);
   }
-
-  private lastElectionLog = { key: '', at: -Infinity };
 
   /** Keeper.logElection: the same line (numbers aside) at most once per 10 s. */
   private logElection(text: string): void {
@@ -459,7 +475,7 @@ export class SimMember {
         this.logElection(`pre-vote lost: ${pre.votes}/${w.memberCount} (${pre.refusals.join('; ')})`);
         return done();
       }
-      const bound = this.newRules
+      const promised = w.fixed('free-to-stand')
         ? stillFreeToStand({
             now: w.now,
             self: this.name,
@@ -467,8 +483,8 @@ export class SimMember {
             promisedTo: this.promisedTo,
           })
         : null;
-      if (bound !== null) {
-        w.trace(this, `not standing: ${bound}`);
+      if (promised !== null) {
+        w.trace(this, `not standing: ${promised}`);
         return done();
       }
       const t0 = w.now;
@@ -487,31 +503,34 @@ export class SimMember {
         this.role = 'primary';
         this.leaseUntil = t0 + w.timing.leaseMs;
         this.grants.clear();
-        this.knownLeader = { name: this.name, term, lsn: request.lsn, pgHealthy: true };
+        this.knownLeader = { name: this.name, term, lsn: request.lsn };
         this.disk.leaderOfTerm = term;
         this.disk.mayHaveDiverged = false;
         w.trace(this, `elected in term ${term} with ${vote.votes}/${w.memberCount} votes: promoting`);
-        this.pgPromote((ok) => {
-          if (!ok) {
-            w.trace(this, 'promotion failed');
-            this.stepDown('promotion failed');
-            if (this.newRules) {
-              this.health = {
-                ...this.health,
-                promotionFailures: this.health.promotionFailures + 1,
-                lastPromotionFailureAt: w.now,
-              };
-              this.releasePeers();
-            }
-            return done();
-          }
-          this.health = { ...this.health, promotionFailures: 0 };
+        this.inTransition = true;
+        this.pg.promote((promotedOk) => {
+          this.inTransition = false;
+          const ok = promotedOk && this.role === 'primary';
+          if (!ok) return this.promotionFailed(done);
+          this.promotionFailures = 0;
           this.heartbeatRound();
           w.promoted(this, { detect, total: w.now - tStart + detect });
           done();
         });
       });
     });
+  }
+
+  /** Keeper.runElection's catch: step down; with issue 12, back off (2 s doubling to 60 s) and release the voters. */
+  private promotionFailed(done: () => void): void {
+    const w = this.world;
+    w.trace(this, 'promotion failed');
+    this.stepDown('promotion failed');
+    if (w.healthRules) {
+      this.promotionFailures++;
+      this.blockStanding('promotion failed', promotionBackoffMs(this.promotionFailures));
+    }
+    done();
   }
 
   /** Keeper.collectVotes: settles once a majority granted or every peer answered (or timed out). */
@@ -548,9 +567,9 @@ export class SimMember {
   }
 
   /**
-   * Keeper.onVote. With issue 12's rules the position is read first and decideVote runs on the state
-   * as it is then. Before, the keeper checked term and vote on arrival, awaited the position, and then
-   * recorded the vote without looking again: modelled as it was.
+   * Keeper.onVote. Fixed: the position is read first and decideVote runs on the state as it is then.
+   * Before, the keeper checked term and vote on arrival, awaited the position, and then recorded the
+   * vote without looking again: modelled as it was.
    */
   onVote(body: VoteBody, reply: (answer: VoteAnswer) => void): void {
     const w = this.world;
@@ -568,7 +587,7 @@ export class SimMember {
       leaseMs: w.timing.leaseMs,
       position,
     });
-    const onArrival = this.newRules ? null : voter(null);
+    const onArrival = w.fixed('vote-after-position') ? null : voter(null);
     if (onArrival !== null) {
       const early = decideVote(onArrival, body);
       if (!early.answer.granted) return reply(early.answer);
@@ -581,8 +600,7 @@ export class SimMember {
         this.disk.votedFor = change.votedFor;
         this.promisedUntil = change.promisedUntil;
         this.promisedTo = change.promisedTo;
-        // Before issue 12 the voter went on streaming from the leader it followed until a heartbeat.
-        if (this.newRules && change.stopFollowing) {
+        if (change.stopFollowing && w.fixed('stop-following')) {
           this.pg.conninfo = null;
           this.knownLeader = null;
         }
@@ -596,7 +614,11 @@ export class SimMember {
   private position(then: (position: VoterState['position']) => void): void {
     const w = this.world;
     const pg = this.pg;
-    if (!pg.hasData) return then(this.disk.positionBeforeClone && this.walPosition(this.disk.positionBeforeClone));
+    if (!pg.hasData) {
+      const before = w.fixed('position-before-clone') ? this.disk.positionBeforeClone : null;
+      return then(before === null ? null : this.walPosition(before));
+    }
+    if (pg.proc === 'starting') return w.after(this, w.timing.observeMs, () => then('unknown'));
     if (pg.proc === 'running') {
       if (pg.hung) return w.after(this, w.timing.observeTimeoutMs, () => then('unknown'));
       return w.after(this, w.timing.observeMs, () => then(this.walPosition(this.observeNow()) ?? 'unknown'));
@@ -616,21 +638,19 @@ export class SimMember {
     if (d.stepDown) this.stepDown(`${body.leader} leads term ${body.term}`);
     if (this.knownLeader?.name !== body.leader || this.knownLeader.term !== body.term)
       this.world.trace(this, `following ${body.leader} (term ${body.term})`);
-    this.knownLeader = { name: body.leader, term: body.term, lsn: body.lsn, pgHealthy: body.pgHealthy };
+    this.knownLeader = { name: body.leader, term: body.term, lsn: body.lsn };
     this.promisedUntil = d.promisedUntil ?? now;
     this.promisedTo = body.leader;
     this.lastHeartbeatAt = now;
+    this.leaderPgHealthy = body.pgHealthy;
     return { ok: true, term: d.term };
   }
 
   /** Keeper.onRelease (no switchover in the model: the promise ends). */
   onRelease(body: { term: number; from: string; to: string | null }): { ok: boolean } {
     const w = this.world;
-    const d = decideRelease(
-      { now: w.now, term: this.disk.term, promisedTo: this.promisedTo, leaseMs: w.timing.leaseMs },
-      body,
-    );
-    if (d.kind === 'end-promise') {
+    const follower = { now: w.now, term: this.disk.term, promisedTo: this.promisedTo, leaseMs: w.timing.leaseMs };
+    if (decideRelease(follower, body).kind === 'end-promise') {
       this.promisedUntil = 0;
       this.knownLeader = null;
     }
@@ -648,11 +668,11 @@ export class SimMember {
     if (this.role === 'primary' && !this.leaseValidNow()) this.fence('lease lost: no majority of peers renewed it');
   }
 
-  /** Keeper.heartbeatRound; with issue 12's rules only while PostgreSQL answers (mayRenewLease). */
+  /** Keeper.heartbeatRound; with issue 12 only while PostgreSQL answers (mayRenewLease), saying whether it does. */
   private heartbeatRound(): void {
     const w = this.world;
     if (this.role !== 'primary') return;
-    if (this.newRules && !mayRenewLease(w.now, this.health, w.timing.health)) return;
+    if (w.healthRules && !mayRenewLease(w.now, this.health, w.timing.unresponsiveMs, this.inTransition)) return;
     const need = this.majority - 1;
     const term = this.disk.term;
     const position = this.walPosition(this.obs);
@@ -662,7 +682,7 @@ export class SimMember {
       lsn: position?.lsn ?? null,
       timeline: position?.timeline ?? null,
       leaseMs: w.timing.leaseMs,
-      pgHealthy: this.newRules ? pgResponsive(w.now, this.health, w.timing.health) : true,
+      pgHealthy: !w.healthRules || this.health.pgProblem === null,
     };
     for (const peer of this.peers) {
       if (this.inFlight.has(peer)) continue;
@@ -684,15 +704,27 @@ export class SimMember {
     }
   }
 
-  /** Keeper.fence: the postmaster is killed (SIGKILL with issue 12: a frozen server dies too; SIGQUIT before). */
-  private fence(reason: string): void {
+  /**
+   * Keeper.fence: SIGQUIT to the postmaster; with issue 12 a SIGKILL follows (at once with `kill`, else
+   * after KILL_AFTER_MS if it is still there): a frozen server acts on nothing else.
+   */
+  private fence(reason: string, options: { kill?: boolean } = {}): void {
+    const w = this.world;
     this.role = 'demoted';
     this.leaseUntil = 0;
-    this.killPg(this.newRules ? 'SIGKILL' : 'SIGQUIT');
+    const pg = this.pg;
+    if (pg.proc !== 'down') {
+      pg.kill('SIGQUIT');
+      const generation = pg.generation;
+      if (w.healthRules)
+        w.after(this, options.kill === true ? 0 : KILL_AFTER_MS, () => {
+          if (pg.proc !== 'down' && pg.generation === generation) pg.kill('SIGKILL');
+        });
+    }
     this.disk.mayHaveDiverged = true;
     this.disk.leaderOfTerm = null;
     if (this.knownLeader?.name === this.name) this.knownLeader = null;
-    this.world.trace(this, `fenced: ${reason}`);
+    w.trace(this, `fenced: ${reason}`);
   }
 
   /** Keeper.stepDown. */
@@ -700,7 +732,7 @@ export class SimMember {
     if (this.role === 'primary') this.fence(reason);
   }
 
-  /** Keeper.releasePeers (to nobody): issue 12 calls it after a failed promotion. */
+  /** Keeper.releasePeers (to nobody). */
   private releasePeers(): void {
     const body = { term: this.disk.term, from: this.name, to: null };
     for (const peer of this.peers) this.world.call(this, peer, { kind: 'release', body }, RELEASE_TIMEOUT_MS, () => {});
@@ -708,9 +740,26 @@ export class SimMember {
 
   // ───────────────────────────── rejoin ─────────────────────────────
 
-  /** Keeper.rejoin: pg_rewind (at most twice without streaming in between), else a fresh clone. */
+  /**
+   * Keeper.rejoin: with issue 12 only once the leader answered a CHECKPOINT; pg_rewind (at most twice
+   * without streaming in between), else a fresh clone.
+   */
   private rejoin(leader: string, how: 'rewind' | 'clone', done: () => void): void {
     const w = this.world;
+    const source = w.member(leader);
+    if (w.healthRules)
+      return this.pg.checkpointOn(source, (ok) => {
+        if (ok) return this.rejoinNow(leader, how, done);
+        this.logElection(`not rejoining ${leader}: it does not answer`);
+        this.followingSince = w.now;
+        done();
+      });
+    this.rejoinNow(leader, how, done);
+  }
+
+  private rejoinNow(leader: string, how: 'rewind' | 'clone', done: () => void): void {
+    const w = this.world;
+    const source = w.member(leader);
     this.role = 'rejoining';
     const finish = (): void => {
       this.disk.mayHaveDiverged = false;
@@ -719,23 +768,26 @@ export class SimMember {
       done();
     };
     const follow = (then: (ok: boolean) => void): void => {
-      // Issue 12: a vote granted meanwhile cut replication from `leader`; a rejoin must not restore it.
-      this.pg.conninfo = !this.newRules || this.liveLeader() === leader ? leader : null;
-      this.pgStart(true, then);
+      // A vote granted meanwhile cut replication from `leader` (stop-following): a rejoin must not restore it.
+      this.pg.conninfo = !w.fixed('stop-following') || this.liveLeader() === leader ? leader : null;
+      this.pg.start(true, then);
     };
-    const clone = (): void =>
-      this.pgClone(leader, (ok) => {
+    const clone = (): void => {
+      if (w.fixed('position-before-clone') && this.pg.hasData) this.disk.positionBeforeClone = this.pg.pos;
+      this.pg.cloneFrom(source, (ok) => {
         if (!ok) return done();
+        this.disk.positionBeforeClone = null;
         follow((started) => {
           if (!started) return done();
           this.rewindsWithoutStreaming = 0;
           finish();
         });
       });
-    this.pgStop(() => {
+    };
+    this.pg.stop(() => {
       if (how === 'rewind' && this.pg.hasData && this.rewindsWithoutStreaming < 2) {
         this.rewindsWithoutStreaming++;
-        this.pgRewind(leader, (ok) => {
+        this.pg.rewindFrom(source, (ok) => {
           if (!ok) {
             w.trace(this, `rejoin by pg_rewind from ${leader} failed, cloning instead`);
             return clone();
@@ -744,124 +796,5 @@ export class SimMember {
         });
       } else clone();
     });
-  }
-
-  // ─────────────────────── the PostgreSQL model ───────────────────────
-
-  /** pg_ctl start: a primary needs disk space for its end-of-recovery checkpoint; a standby does not. */
-  private pgStart(standby: boolean, then: (ok: boolean) => void): void {
-    const w = this.world;
-    w.after(this, this.draw(w.timing.pgStartMs), () => {
-      const pg = this.pg;
-      if (pg.proc === 'running') return then(!pg.hung && pg.inRecovery === standby);
-      if (!pg.hasData || (!standby && this.faults.diskFull)) return then(false);
-      pg.proc = 'running';
-      pg.hung = false;
-      pg.quitPending = false;
-      pg.inRecovery = standby;
-      pg.cleanShutdown = false;
-      const generation = ++pg.generation;
-      const crashAfter = this.faults.crashLoopMs;
-      if (crashAfter !== null)
-        w.later(crashAfter, () => {
-          if (pg.generation === generation && pg.proc === 'running' && !this.faults.crashed) this.pgCrash();
-        });
-      then(true);
-    });
-  }
-
-  /** pg_ctl stop -m fast (a stopped server is killed after a while, as the keeper's stop escalates). */
-  private pgStop(then: () => void): void {
-    const w = this.world;
-    w.after(this, this.pg.hung ? w.timing.sourceTimeoutMs : w.timing.pgStopMs, () => {
-      if (this.pg.proc === 'running') {
-        const clean = !this.pg.hung;
-        this.killPg('SIGKILL');
-        this.pg.cleanShutdown = clean;
-      }
-      then();
-    });
-  }
-
-  /** pg_ctl promote: a new timeline; fails on a server that is down or hung, and on a full disk (PANIC). */
-  private pgPromote(then: (ok: boolean) => void): void {
-    const w = this.world;
-    const pg = this.pg;
-    if (pg.proc === 'down') return then(false);
-    if (pg.hung) return w.after(this, w.timing.promoteTimeoutMs, () => then(false));
-    const generation = pg.generation;
-    w.after(this, this.draw(w.timing.promoteMs), () => {
-      if (pg.proc === 'down' || pg.hung || pg.generation !== generation) return then(false);
-      if (this.faults.diskFull) {
-        this.pgCrash();
-        return then(false);
-      }
-      pg.inRecovery = false;
-      pg.conninfo = null;
-      pg.pos = { timeline: w.newTimeline(pg.pos), lsn: pg.pos.lsn };
-      then(true);
-    });
-  }
-
-  /** pg_rewind from the leader: back to the last shared position (it streams the rest). */
-  private pgRewind(leader: string, then: (ok: boolean) => void): void {
-    const w = this.world;
-    const source = w.member(leader);
-    if (!this.sourceAnswers(source)) return w.after(this, w.timing.sourceTimeoutMs, () => then(false));
-    w.after(this, this.draw(w.timing.rewindMs), () => {
-      if (!this.sourceAnswers(source)) return then(false);
-      this.pg.pos = w.forkPoint(this.pg.pos, source.pg.pos);
-      then(true);
-    });
-  }
-
-  /** pg_basebackup from the leader: the data directory is emptied first. */
-  private pgClone(leader: string, then: (ok: boolean) => void): void {
-    const w = this.world;
-    const source = w.member(leader);
-    if (this.newRules && this.pg.hasData) this.disk.positionBeforeClone = this.pg.pos;
-    this.pg.hasData = false;
-    if (!this.sourceAnswers(source)) return w.after(this, w.timing.sourceTimeoutMs, () => then(false));
-    w.after(this, this.draw(w.timing.cloneMs), () => {
-      if (!this.sourceAnswers(source) || this.faults.diskFull) return then(false);
-      this.pg.hasData = true;
-      this.disk.positionBeforeClone = null;
-      this.pg.inRecovery = true;
-      this.pg.pos = { ...source.pg.pos };
-      then(true);
-    });
-  }
-
-  private sourceAnswers(source: SimMember): boolean {
-    return (
-      source.pg.proc === 'running' && !source.pg.hung && source.pg.hasData && this.world.linked(this.name, source.name)
-    );
-  }
-
-  /** The server dies on its own (a crash loop, a PANIC on a full disk). */
-  pgCrash(): void {
-    this.killPg('SIGKILL');
-    this.pg.exitedUnexpectedly = true;
-  }
-
-  killPg(signal: 'SIGQUIT' | 'SIGKILL'): void {
-    const pg = this.pg;
-    if (pg.proc === 'down') return;
-    if (signal === 'SIGQUIT' && pg.hung) {
-      pg.quitPending = true;
-      return;
-    }
-    pg.proc = 'down';
-    pg.hung = false;
-    pg.quitPending = false;
-    pg.cleanShutdown = false;
-  }
-
-  /** SIGSTOP / SIGCONT of the PostgreSQL processes. */
-  setHung(hung: boolean): void {
-    const pg = this.pg;
-    if (pg.proc === 'down') return;
-    pg.hung = hung;
-    if (!hung && pg.quitPending) this.killPg('SIGKILL');
   }
 }

@@ -21,24 +21,24 @@
  * verdict and the same trace every time. `npx tsx bench/hyperdb/election-sim.ts --replay SEED
  * --scenario NAME [--rules before-issue-12]` replays one.
  */
-import { STAND_JITTER_MS, TICK_MS, recoveryRefusal } from './election-rules.js';
+import { STAND_JITTER_MS, TICK_MS, unresponsiveMsFor } from './election-rules.js';
 import {
   SimMember,
   type HeartbeatReply,
   type PeerMessage,
+  type SafetyFix,
   type SimPosition,
   type SimRules,
   type SimTiming,
   type SimWorld,
 } from './election-sim-member.js';
 
-export type { SimRules, SimTiming } from './election-sim-member.js';
+export type { SafetyFix, SimRules, SimTiming } from './election-sim-member.js';
 
 export const DEFAULT_TIMING: SimTiming = {
   leaseMs: 2500,
   heartbeatMs: 250,
-  health: { unresponsiveMs: 1000, minFreeBytes: 64 * 2 ** 20 },
-  probeTimeoutMs: 500,
+  unresponsiveMs: unresponsiveMsFor(2500),
   observeTimeoutMs: 2000,
   observeMs: 2,
   pgStartMs: [150, 400],
@@ -68,7 +68,7 @@ const LOST_ELECTION_ROUNDS = 3;
  * is healthy and connected — each term is a step of the failover's critical path:
  * - the leader's promises run out: it heartbeats while its PostgreSQL answered within `unresponsiveMs`
  *   (a round every `heartbeatMs`), and the last promise it got lasts `leaseMs` (+ one network delay);
- * - a standby stands at its next tick (TICK_MS + STAND_JITTER_MS; the tick may be in a probe);
+ * - a standby stands at its next tick (TICK_MS + STAND_JITTER_MS);
  * - up to LOST_ELECTION_ROUNDS lost rounds (split votes), each a pre-vote and a vote that may wait
  *   for an unanswered peer (VOTE_TIMEOUT_MS each) and a backoff of at most ELECTION_BACKOFF_MAX_MS;
  * - the promotion;
@@ -78,8 +78,8 @@ const LOST_ELECTION_ROUNDS = 3;
  */
 export function livenessBoundMs(t: SimTiming): number {
   const delay = 1 + JITTER_MS;
-  const leaseRunsOut = t.health.unresponsiveMs + t.heartbeatMs + t.leaseMs + delay;
-  const stand = TICK_MS + STAND_JITTER_MS + t.probeTimeoutMs;
+  const leaseRunsOut = t.unresponsiveMs + t.heartbeatMs + t.leaseMs + delay;
+  const stand = TICK_MS + STAND_JITTER_MS;
   const election = LOST_ELECTION_ROUNDS * (2 * VOTE_TIMEOUT_MS + ELECTION_BACKOFF_MAX_MS) + 2 * VOTE_TIMEOUT_MS;
   const promote = t.promoteMs[1];
   const follow = delay + TICK_MS + t.pgStopMs + Math.max(t.rewindMs[1], t.cloneMs[1]) + t.pgStartMs[1];
@@ -98,22 +98,23 @@ interface Scenario {
 }
 
 const WARMUP_MS = 6000;
+const FAULT_HOLD_MS = 40_000;
 
-/** One fault held on the primary of the moment for 30 s (longer than the liveness bound), then undone. */
+/** One fault held on the primary of the moment for 40 s (longer than the liveness bound), then undone. */
 function onPrimary(start: (m: SimMember, w: ElectionSim) => void, end: (m: SimMember, w: ElectionSim) => void) {
   return (w: ElectionSim): void =>
     w.later(WARMUP_MS + Math.floor(w.random() * 2000), () => {
       const m = w.primaryOrAny();
       w.note(`FAULT on ${m.name}`);
       start(m, w);
-      w.later(30_000, () => end(m, w));
+      w.later(FAULT_HOLD_MS, () => end(m, w));
     });
 }
 
 export const SCENARIOS: Record<ScenarioName, Scenario> = {
   'hung-primary': {
     members: 3,
-    durationMs: 45_000,
+    durationMs: 60_000,
     faults: onPrimary(
       (m, w) => w.hangPg(m, true),
       (m, w) => w.hangPg(m, false),
@@ -121,7 +122,7 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   },
   'disk-full-primary': {
     members: 3,
-    durationMs: 45_000,
+    durationMs: 60_000,
     faults: onPrimary(
       (m, w) => w.fillDisk(m, true),
       (m, w) => w.fillDisk(m, false),
@@ -129,7 +130,7 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   },
   'crash-loop-primary': {
     members: 3,
-    durationMs: 45_000,
+    durationMs: 60_000,
     faults: onPrimary(
       (m, w) => w.crashLoop(m, 300 + Math.floor(w.random() * 1500)),
       (m, w) => w.crashLoop(m, null),
@@ -170,6 +171,8 @@ export interface SimOptions {
   seed: number;
   scenario: ScenarioName;
   rules?: SimRules;
+  /** Safety fixes left out of the `issue-12` rules (to show each is needed). @default [] */
+  without?: SafetyFix[];
   timing?: SimTiming;
   /** Lines of trace kept for a failure report. @default 80 */
   traceLines?: number;
@@ -181,6 +184,8 @@ export interface SimResult {
   seed: number;
   scenario: ScenarioName;
   rules: SimRules;
+  /** Safety fixes left out. */
+  without: SafetyFix[];
   violation: { invariant: Invariant; atMs: number; detail: string } | null;
   /** The last trace lines (kept for every run; print them for a failure). */
   trace: string[];
@@ -221,6 +226,8 @@ export class ElectionSim implements SimWorld {
   readonly memberCount: number;
   readonly timing: SimTiming;
   readonly rules: SimRules;
+  readonly healthRules: boolean;
+  private readonly without: readonly SafetyFix[];
   private readonly rng: () => number;
   private readonly heap: QueuedEvent[] = [];
   private seq = 0;
@@ -249,6 +256,8 @@ export class ElectionSim implements SimWorld {
   constructor(options: SimOptions) {
     const scenario = SCENARIOS[options.scenario];
     this.rules = options.rules ?? 'issue-12';
+    this.healthRules = this.rules === 'issue-12';
+    this.without = options.without ?? [];
     this.timing = options.timing ?? DEFAULT_TIMING;
     this.rng = mulberry32(options.seed);
     this.traceMax = options.traceLines ?? 80;
@@ -270,6 +279,7 @@ export class ElectionSim implements SimWorld {
       seed: options.seed,
       scenario: options.scenario,
       rules: this.rules,
+      without: [...this.without],
       violation: null,
       trace: this.traceLines,
       failovers: 0,
@@ -312,6 +322,10 @@ export class ElectionSim implements SimWorld {
 
   random(): number {
     return this.rng();
+  }
+
+  fixed(fix: SafetyFix): boolean {
+    return this.healthRules && !this.without.includes(fix);
   }
 
   after(member: SimMember, ms: number, fn: () => void): void {
@@ -408,7 +422,9 @@ export class ElectionSim implements SimWorld {
   promoted(member: SimMember, timings: { detect: number; total: number }): void {
     if (this.promotions++ > 0) this.result.failovers++;
     this.trace(member, `promoted: detect ${timings.detect} ms, total ${timings.total} ms`);
-    if (this.lastAcked !== null && !this.contains(member.pg.pos, this.lastAcked))
+    // A promotion that ends after the lease did (the keeper was frozen meanwhile) is fenced at the next
+    // check and cannot acknowledge anything: the check at acknowledgement covers it.
+    if (member.leaseValidNow() && this.lastAcked !== null && !this.contains(member.pg.pos, this.lastAcked))
       this.fail('durability', `${member.name} promoted without the acknowledged commit ${pos(this.lastAcked)}`);
   }
 
@@ -430,7 +446,7 @@ export class ElectionSim implements SimWorld {
 
   hangPg(m: SimMember, hung: boolean): void {
     this.note(`${hung ? 'SIGSTOP' : 'SIGCONT'} PostgreSQL of ${m.name}`);
-    m.setHung(hung);
+    m.pg.setHung(hung);
   }
 
   fillDisk(m: SimMember, full: boolean): void {
@@ -445,7 +461,7 @@ export class ElectionSim implements SimWorld {
         : `PostgreSQL of ${m.name} crashes ${ms} ms after each start`,
     );
     m.faults.crashLoopMs = ms;
-    if (ms !== null && m.pg.proc === 'running') this.later(ms, () => m.pg.proc === 'running' && m.pgCrash());
+    if (ms !== null && m.pg.proc === 'running') this.later(ms, () => m.pg.crash());
   }
 
   /** Starts one fault; returns what undoes it (null when it does not apply now). */
@@ -597,7 +613,7 @@ export class ElectionSim implements SimWorld {
   }
 
   private runsAsPrimary(m: SimMember): boolean {
-    return m.pg.proc === 'running' && !m.pg.hung && !m.pg.inRecovery && m.pg.hasData;
+    return m.pg.answers && !m.pg.inRecovery && m.pg.hasData;
   }
 
   private acknowledges(m: SimMember): boolean {
@@ -610,7 +626,7 @@ export class ElectionSim implements SimWorld {
       if (!this.runsAsPrimary(m)) continue;
       if (m.faults.diskFull) {
         this.trace(m, 'PANIC: could not write WAL: No space left on device');
-        m.pgCrash();
+        m.pg.crash();
         continue;
       }
       m.pg.pos = { ...m.pg.pos, lsn: m.pg.pos.lsn + 1 };
@@ -664,7 +680,7 @@ export class ElectionSim implements SimWorld {
   private healthy(m: SimMember): boolean {
     const f = m.faults;
     if (f.crashed || f.keeperPaused || f.diskFull || f.crashLoopMs !== null || m.pg.hung) return false;
-    return recoveryRefusal(this.now, m.health) === null;
+    return this.now >= m.health.standBlockedUntil;
   }
 
   /** Whether some majority of healthy members are pairwise linked both ways, with no message loss. */
@@ -723,8 +739,8 @@ export function formatFailure(r: SimResult): string {
   const v = r.violation;
   if (v === null) return `seed ${r.seed} (${r.scenario}, ${r.rules}): no violation`;
   return [
-    `seed ${r.seed} (${r.scenario}, rules ${r.rules}): ${v.invariant} violated at ${v.atMs} ms: ${v.detail}`,
-    `replay: npx tsx bench/hyperdb/election-sim.ts --replay ${r.seed} --scenario ${r.scenario}${r.rules === 'issue-12' ? '' : ` --rules ${r.rules}`}`,
+    `seed ${r.seed} (${r.scenario}, rules ${r.rules}${r.without.length > 0 ? ` without ${r.without.join(', ')}` : ''}): ${v.invariant} violated at ${v.atMs} ms: ${v.detail}`,
+    `replay: npx tsx bench/hyperdb/election-sim.ts --replay ${r.seed} --scenario ${r.scenario}${r.rules === 'issue-12' ? '' : ` --rules ${r.rules}`}${r.without.length > 0 ? ` --without ${r.without.join(',')}` : ''}`,
     ...r.trace.map((l) => `  ${l}`),
   ].join('\n');
 }
