@@ -22,6 +22,9 @@ export function showCommand(env: CommandEnv): Command {
       }));
       if (globals(command).json === true) return env.print(JSON.stringify({ ...tree, instance_list: instances }));
       env.print(`${tree.title}  (owner ${tree.owner}, health ${tree.health}, created ${tree.created_at})`);
+      if (tree.health_message !== null) env.print(`  ${tree.health}: ${tree.health_message}`);
+      if (tree.reported_age_ms !== null)
+        env.print(`  reported: ${Math.round(tree.reported_age_ms / 1000)} s ago (its nodes' last contact)`);
       for (const i of instances) {
         const depth = i.requester_guid === null ? '' : '  ';
         const where = i.shared

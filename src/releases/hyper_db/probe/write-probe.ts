@@ -68,11 +68,17 @@ const CREATE_TABLE =
 /** PostgreSQL's warning when a commit's wait for synchronous standbys is cancelled: committed here only. */
 const SYNC_WAIT_CANCELLED = /canceling wait for synchronous replication/i;
 
-/** A refused login or a missing database or table: what {@link setUpProbe} repairs. */
+/**
+ * A refused login or a missing database: what {@link setUpProbe} repairs. A pooler in front relays the
+ * server's login errors with its own SQLSTATE (08P01), so the message counts too.
+ */
 function needsSetUp(error: unknown): boolean {
   const { code, message } = error as { code?: unknown; message?: unknown };
   if (code === '28P01' || code === '28000' || code === '3D000') return true;
-  return typeof message === 'string' && /password authentication failed|no such user|no such database/i.test(message);
+  return (
+    typeof message === 'string' &&
+    /password authentication failed|no such user|no such database|(database|role) "[^"]*" does not exist/i.test(message)
+  );
 }
 
 function describe(error: unknown): string {
