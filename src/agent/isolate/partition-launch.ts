@@ -9,7 +9,9 @@
  *
  *   unshare --mount --propagation private      (root, new mount namespace)
  *   → sh: joins each cgroup (writes its own pid to cgroup.procs), bind-mounts
- *     the private directories, cd                (root)
+ *     the private directories, and the paths kept visible through the private
+ *     /tmp recursively (a filesystem mounted under the data directory, e.g. a
+ *     volume for a member's pg_wal, stays visible), cd   (root)
  *   → setpriv --reuid --regid --clear-groups    (drops to the partition user)
  *   → perl: sets the environment, execs the command (as the partition user)
  *
@@ -57,7 +59,7 @@ uid=$1 gid=$2 loader=$3; shift 3
 while [ "$1" != -- ]; do echo $$ > "$1"; shift; done; shift
 tmp=$1 shm=$2 cwd=$3; shift 3
 ${MOUNT} --bind "$shm" /dev/shm
-while [ "$1" != -- ]; do ${MOUNT} --bind "$1" "$2"; shift 2; done; shift
+while [ "$1" != -- ]; do ${MOUNT} --rbind "$1" "$2"; shift 2; done; shift
 ${MOUNT} --rbind "$tmp" /tmp
 cd "$cwd"
 exec ${SETPRIV} --reuid="$uid" --regid="$gid" --clear-groups -- ${PERL} -e "$loader" -- "$@"`;
