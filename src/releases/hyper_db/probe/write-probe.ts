@@ -13,9 +13,11 @@
  * makes it fail: no primary (the endpoint closes), a hung one (no answer
  * within `connectTimeoutMs`), a full disk or a read-only server (an error),
  * and a commit that synchronous standbys never confirm (no answer within
- * `writeTimeoutMs`, or PostgreSQL's "canceling wait for synchronous
- * replication" warning, which turns a cancelled commit into a success that
- * is not replicated: counted as a failure).
+ * `writeTimeoutMs`; the wait is then cancelled, PostgreSQL arming no
+ * statement timeout over it, so the session does not linger — and should
+ * anything else cancel it, PostgreSQL's "canceling wait for synchronous
+ * replication" warning, which turns the commit into a success that is not
+ * replicated, counts as a failure).
  *
  * Least privilege: the probe role (`hyperdb_probe`) is no superuser, may log
  * in at most {@link PROBE_CONNECTION_LIMIT} times at once and owns only its
@@ -25,6 +27,7 @@
  * refused (a new cluster, or one restored from another's backup); the
  * superuser never goes through the endpoint.
  */
+import net from 'node:net';
 import pg from 'pg';
 
 /** What the probe needs (`probe.json`, written by the cluster profile). */
@@ -103,8 +106,6 @@ function client(
   const c = new pg.Client({
     ...target,
     connectionTimeoutMillis: config.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    // The server gives up too (a commit waiting for standbys is then cancelled: caught below).
-    statement_timeout: config.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS,
     application_name: 'hyper_db write probe',
     ...(config.caCertificate === null ? {} : { ssl: { ca: config.caCertificate } }),
   });
@@ -117,6 +118,35 @@ function drop(c: pg.Client): void {
   const stream = (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
   stream?.destroy();
   void c.end().catch(() => {});
+}
+
+type Row = { addr: string | null; port: number | null };
+
+/** PostgreSQL's CancelRequest for `c`'s session (plain TCP, as libpq sends it), bounded by 1 s. Never throws. */
+function cancelRequest(host: string, port: number, c: pg.Client): Promise<void> {
+  const { processID, secretKey } = c as unknown as { processID: number | null; secretKey: number | null };
+  if (processID === null || secretKey === null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const packet = Buffer.alloc(16);
+    packet.writeInt32BE(16, 0);
+    packet.writeInt32BE(80877102, 4);
+    packet.writeInt32BE(processID, 8);
+    packet.writeInt32BE(secretKey, 12);
+    const socket = net.connect({ host, port }, () => socket.end(packet));
+    const done = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve();
+    };
+    const timer = setTimeout(done, 1000);
+    socket.on('close', done).on('error', done);
+  });
+}
+
+/** The upsert's rows, from the answer to a string of statements (one result each). */
+function rowsOf(answer: pg.QueryResult | pg.QueryResult[]): Row[] {
+  const results = Array.isArray(answer) ? answer : [answer];
+  return (results.find((r) => r.command === 'INSERT')?.rows ?? []) as Row[];
 }
 
 async function writeOnce(config: WriteProbeConfig): Promise<{ server: string }> {
@@ -136,16 +166,24 @@ async function writeOnce(config: WriteProbeConfig): Promise<{ server: string }> 
   try {
     // pg's own connection timeout, and this one in case TLS or authentication hangs past it.
     await within(c.connect(), connectMs + 250, 'no connection');
-    const upsert = async (): Promise<pg.QueryResult<{ addr: string | null; port: number | null }>> => {
+    const upsert = async (): Promise<Row[]> => {
       try {
-        return await c.query(UPSERT);
+        return rowsOf(await c.query(UPSERT));
       } catch (error) {
         if ((error as { code?: unknown }).code !== '42P01') throw error;
         await c.query(CREATE_TABLE);
-        return c.query(UPSERT);
+        return rowsOf(await c.query(UPSERT));
       }
     };
-    const { rows } = await within(upsert(), writeMs + 250, 'the commit was not acknowledged');
+    let rows: Row[];
+    try {
+      rows = await within(upsert(), writeMs, 'the commit was not acknowledged');
+    } catch (error) {
+      // PostgreSQL arms no statement timeout over a commit's wait for standbys: cancel it, or the session
+      // would wait on after we leave, holding one of the probe role's few connections.
+      await cancelRequest(config.host, config.port, c);
+      throw error;
+    }
     if (syncCancelled)
       throw new Error(
         `the commit was not confirmed by the synchronous standbys within ${writeMs} ms (committed on the primary only)`,
