@@ -117,8 +117,13 @@ export function renderPgBouncerIni(s: PgBouncerSettings): string {
     ['server_check_delay', 0],
     ['server_login_retry', 1],
     ['server_connect_timeout', 5],
-    // Parameters some drivers send at startup and PgBouncer cannot track per session (JDBC sends this one).
-    ['ignore_startup_parameters', 'extra_float_digits'],
+    // Startup parameters PgBouncer cannot carry from one server connection to the next: accepted and
+    // dropped rather than refusing the client (JDBC sends extra_float_digits; node-postgres users set the
+    // timeouts). The server's defaults apply; a transaction sets its own with SET LOCAL (docs/hyper-db.md).
+    [
+      'ignore_startup_parameters',
+      'extra_float_digits,statement_timeout,lock_timeout,idle_in_transaction_session_timeout',
+    ],
     ['application_name_add_host', 0],
     ['log_connections', 0],
     ['log_disconnections', 0],

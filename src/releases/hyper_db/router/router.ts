@@ -52,6 +52,8 @@ const PAUSE_DRAIN_MS = 5000;
 const PAUSE_RESUME_AFTER_MS = 15_000;
 /** Seconds a transaction waits for a primary (paused endpoint) before its client gets an error. */
 const QUERY_WAIT_TIMEOUT_S = 30;
+/** How long the endpoint waits for a new primary to leave recovery before resuming on it anyway. */
+const WRITABLE_WAIT_MS = 10_000;
 /** PgBouncer's admin console user (its password derives from the peer token). */
 const ADMIN_USER = 'hox_router_admin';
 
@@ -266,15 +268,55 @@ export class Router {
     await this.pointEndpoint(this.primary);
   }
 
-  /** Points PgBouncer at `primary` (RELOAD when it changed) and resumes it. */
+  /**
+   * Points PgBouncer at `primary` (RELOAD when it changed) and resumes it, once `primary` accepts writes:
+   * a member reports itself primary as soon as it won, while its PostgreSQL may still be finishing its
+   * promotion (read-only for a moment); the endpoint holds the waiting transactions until then.
+   */
   private async pointEndpoint(primary: MemberAddress): Promise<void> {
     await this.endpoint(async () => {
       if (this.primary?.name !== primary.name) return; // followed elsewhere meanwhile
+      const writable = await this.waitWritable(primary, WRITABLE_WAIT_MS);
+      if (this.primary?.name !== primary.name) return;
+      if (!writable)
+        this.log(
+          `${primary.name} did not accept writes within ${WRITABLE_WAIT_MS} ms: resuming the endpoint on it anyway`,
+        );
       this.bouncerServer = primary;
       this.pauseReason = null;
       await this.bouncer.configure(this.bouncerSettings());
       await this.bouncer.resume();
     });
+  }
+
+  /** Whether `member`'s PostgreSQL is out of recovery (asked as the superuser, TLS verified), polled up to `boundMs`. */
+  private async waitWritable(member: MemberAddress, boundMs: number): Promise<boolean> {
+    const end = performance.now() + boundMs;
+    while (performance.now() < end && this.primary?.name === member.name) {
+      const client = new pg.Client({
+        host: member.host,
+        port: member.pgPort,
+        user: SUPERUSER,
+        password: this.config.superuserPassword,
+        database: 'postgres',
+        connectionTimeoutMillis: 1000,
+        query_timeout: 1000,
+        application_name: 'hyper_db router',
+        ...(this.config.tls === null ? {} : { ssl: { ca: this.config.tls.caCertificate } }),
+      });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        const { rows } = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+        if (rows[0]?.r === false) return true;
+      } catch {
+        // not up yet, or going away: asked again below
+      } finally {
+        await withTimeout(client.end(), 500, 'closing').catch(() => {});
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return false;
   }
 
   private listen(port: number, pick: () => MemberAddress | null): Promise<net.Server> {
