@@ -85,6 +85,7 @@ describe('each safety fix of election-rules.ts is needed', () => {
     ['free-to-stand', 'one-primary'],
     ['stop-following', 'durability'],
     ['position-before-clone', 'durability'],
+    ['lease-from-grants', 'one-primary'],
   ];
   it.each(expected)('without %s, some chaos seed breaks %s', (fix, invariant) => {
     // The first failing seed of chaos-3 or chaos-5 (interleaved), looked for among 2 × SEEDS runs.

@@ -12,11 +12,12 @@
  * liveness bound. The first failure of each scenario is printed in full (seed, invariant, replay
  * command, last events). --replay runs one seed and prints its whole trace. --without leaves safety
  * fixes out of the issue-12 rules (vote-after-position, free-to-stand, stop-following,
- * position-before-clone) to see what each prevents.
+ * position-before-clone, lease-from-grants) to see what each prevents.
  */
 import { parseArgs } from 'node:util';
 import {
   DEFAULT_TIMING,
+  SAFETY_FIXES,
   SCENARIOS,
   formatFailure,
   livenessBoundMs,
@@ -55,12 +56,12 @@ function rulesName(name: string): SimRules {
 }
 
 const rules = rulesName(values.rules);
-const FIXES: SafetyFix[] = ['vote-after-position', 'free-to-stand', 'stop-following', 'position-before-clone'];
 const without = (values.without ?? '')
   .split(',')
   .filter((x) => x !== '')
   .map((x) => {
-    if (!(FIXES as string[]).includes(x)) throw new Error(`unknown fix '${x}' (known: ${FIXES.join(', ')})`);
+    if (!(SAFETY_FIXES as readonly string[]).includes(x))
+      throw new Error(`unknown fix '${x}' (known: ${SAFETY_FIXES.join(', ')})`);
     return x as SafetyFix;
   });
 

@@ -27,6 +27,7 @@ import {
   preVoteRetryAt,
   primaryServerDown,
   promotionBackoffMs,
+  resumedLeaseUntil,
   stillFreeToStand,
   unfitToLead,
   unresponsiveMsFor,
@@ -156,6 +157,11 @@ describe('the lease', () => {
     expect(leaseUntilFromGrants([10], 2, 5)).toBe(5);
     expect(leaseUntilFromGrants([10, 30, 20], 2, 25)).toBe(25);
     expect(leaseUntilFromGrants([], 0, 0)).toBe(Infinity);
+  });
+
+  it('of a keeper resuming beside its running primary comes from grants only (before: a margin for free)', () => {
+    expect(resumedLeaseUntil(NOW, 250, true)).toBe(0);
+    expect(resumedLeaseUntil(NOW, 250, false)).toBe(NOW + FENCE_MARGIN_MS + 500);
   });
 
   it('is valid until the fence margin before its end, for a primary only', () => {

@@ -12,10 +12,11 @@
  * - Vote (`decideVote`): at most one vote per term, none while a promise to another leader runs, none
  *   for a candidate behind the voter. Any two majorities share a voter, so two candidates cannot both
  *   win a term, and nobody wins while the primary's lease can still be valid.
- * - Vote safety (found by election-sim.ts, see each rule): decide after the position is known;
+ * - Safety found missing by election-sim.ts (see each rule): decide after the position is known;
  *   a candidate that promised another during its pre-vote gives up the round (`stillFreeToStand`); a
  *   voter stops streaming from the old leader before it answers (`VoteChange.stopFollowing`); a member
- *   that emptied its data to clone votes with the position it had.
+ *   that emptied its data to clone votes with the position it had; a keeper that resumes as primary
+ *   after a restart has no lease until its peers grant one (`resumedLeaseUntil`).
  * - Health (`unfitToLead`, issue 12): a member whose PostgreSQL does not answer, whose disk is nearly
  *   full or that failed to lead lately (`STAND_BLOCK_MS`, `promotionBackoffMs`) does not stand; a
  *   primary whose PostgreSQL has not answered for `unresponsiveMsFor(leaseMs)` stops renewing its
@@ -75,8 +76,8 @@ export interface VoterState {
    * This member's WAL position; 'unknown' when it cannot be known safely; null only when it never had
    * data. A member that emptied its data directory to clone again votes with the position it had
    * before (kept on disk until the clone is complete): it may have confirmed commits the candidate
-   * lacks, and voting as if empty let a candidate without them win (found by election-sim.ts: chaos-5,
-   * seed 99 — two standbys whose clone failed elected a member missing an acknowledged commit).
+   * lacks, and voting as if empty let a candidate without them win (two standbys whose clone failed
+   * elected a member missing an acknowledged commit: election-sim.ts `--without position-before-clone`).
    */
   position: WalPosition | null | 'unknown';
 }
@@ -87,11 +88,11 @@ export interface VoterState {
  * (primary_conninfo emptied, the WAL receiver gone) and forgets that leader until a heartbeat names
  * the next one. Otherwise a primary whose keeper is frozen keeps a running PostgreSQL that still
  * acknowledges commits confirmed by a voter that has already judged the new candidate at least as
- * advanced as itself: those commits are not on the new primary (found by election-sim.ts: chaos-3,
- * seed 21). With every voter cut off, the old primary has at most k − 1 standbys besides the
+ * advanced as itself: those commits are not on the new primary (election-sim.ts `--without
+ * stop-following`). With every voter cut off, the old primary has at most k − 1 standbys besides the
  * candidate, so whatever it still acknowledges the candidate has too. Nothing in flight may restore
  * it: a rejoin that ends after the vote connects to its leader only if that is still the leader this
- * member follows (found by election-sim.ts: chaos-3, seed 184).
+ * member follows.
  */
 export interface VoteChange {
   term: number;
@@ -117,7 +118,7 @@ export interface VoteDecision {
  * Call it once the position is known, on the state as it is then, and apply the change before any
  * await: keeper.ts checked the term and the vote on arrival, awaited the position, then recorded the
  * vote without looking again, so one voter granted two candidates the same term and two members held
- * a valid lease at once (found by election-sim.ts: chaos-5, seed 15, `--without vote-after-position`).
+ * a valid lease at once (election-sim.ts `--without vote-after-position`).
  */
 export function decideVote(voter: VoterState, request: VoteBody): VoteDecision {
   const refuse = (reason: string, retryInMs?: number): VoteDecision => ({
@@ -187,6 +188,17 @@ export function leaseUntilFromGrants(grants: Iterable<number>, need: number, cur
   const best = [...grants].sort((a, b) => b - a);
   const until = best[need - 1];
   return until !== undefined && until > current ? until : current;
+}
+
+/**
+ * The lease of a keeper that restarts beside a PostgreSQL still running as the primary it was elected
+ * for (Keeper.start): none until its first heartbeat round brings grants. keeper.ts gave itself
+ * `FENCE_MARGIN_MS + 2 × heartbeatMs` at once; a keeper down longer than a lease, whose peers had
+ * meanwhile elected another, then held a valid lease beside the new primary's (`fromGrantsOnly:
+ * false`, as it was).
+ */
+export function resumedLeaseUntil(now: number, heartbeatMs: number, fromGrantsOnly: boolean): number {
+  return fromGrantsOnly ? 0 : now + FENCE_MARGIN_MS + 2 * heartbeatMs;
 }
 
 /** Whether the primary may act as one now: its lease ends more than the fence margin from now. */
@@ -423,9 +435,8 @@ export const UNFIT_RECHECK_MS = 500;
 /**
  * Checked after a won pre-vote, right before the candidate raises the term and votes for itself: it
  * may have granted another candidate's vote (and promised it a lease) while its own pre-vote ran. It
- * must then give up this round — keeper.ts before issue 12 went on, won the next term with voters that
- * had promised nothing, and two members held a valid lease at once (found by election-sim.ts: chaos-5,
- * seed 30, before-issue-12 rules).
+ * must then give up this round — keeper.ts went on, won the next term with voters that had promised
+ * nothing, and two members held a valid lease at once (election-sim.ts `--without free-to-stand`).
  */
 export function stillFreeToStand(input: {
   now: number;

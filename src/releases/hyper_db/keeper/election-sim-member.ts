@@ -35,6 +35,7 @@ import {
   preVoteRetryAt,
   primaryServerDown,
   promotionBackoffMs,
+  resumedLeaseUntil,
   stillFreeToStand,
   type MemberHealth,
   type VoterState,
@@ -48,9 +49,17 @@ export type SimRules = 'issue-12' | 'before-issue-12';
 /**
  * The safety rules the simulation found missing (each documented in election-rules.ts):
  * `vote-after-position` (decideVote once the position is known), `free-to-stand` (stillFreeToStand),
- * `stop-following` (VoteChange.stopFollowing), `position-before-clone` (VoterState.position).
+ * `stop-following` (VoteChange.stopFollowing), `position-before-clone` (VoterState.position),
+ * `lease-from-grants` (resumedLeaseUntil).
  */
-export type SafetyFix = 'vote-after-position' | 'free-to-stand' | 'stop-following' | 'position-before-clone';
+export const SAFETY_FIXES = [
+  'vote-after-position',
+  'free-to-stand',
+  'stop-following',
+  'position-before-clone',
+  'lease-from-grants',
+] as const;
+export type SafetyFix = (typeof SAFETY_FIXES)[number];
 
 /** Durations of the world's operations, in virtual ms ([min, max] are drawn uniformly). */
 export interface SimTiming {
@@ -221,21 +230,31 @@ export class SimMember {
       this.disk.mayHaveDiverged = true;
       this.disk.leaderOfTerm = null;
     }
-    if (this.obs.running && this.obs.inRecovery === false)
+    const timers = (): void => {
+      this.every(TICK_MS, () => this.tick());
+      this.every(FENCE_CHECK_MS, () => this.fenceCheck());
+      this.every(w.timing.heartbeatMs, () => this.heartbeatRound());
+      if (w.healthRules) this.every(PROBE_EVERY_MS, () => this.probe());
+    };
+    if (this.obs.running && this.obs.inRecovery === false) {
+      if (this.disk.leaderOfTerm === this.disk.term && this.disk.term > 0) {
+        // A restarted keeper whose PostgreSQL kept running as primary resumes if the peers still grant it.
+        this.role = 'primary';
+        this.leaseUntil = resumedLeaseUntil(w.now, w.timing.heartbeatMs, w.fixed('lease-from-grants'));
+        w.trace(this, `resuming as primary of term ${this.disk.term}`);
+        return this.heartbeatRound(timers);
+      }
       this.fence('PostgreSQL runs as a primary this keeper did not elect');
-    else if (this.obs.running) this.role = 'standby';
+    } else if (this.obs.running) this.role = 'standby';
     else this.role = this.pg.hasData ? 'stopped' : 'empty';
-    this.every(TICK_MS, () => this.tick());
-    this.every(FENCE_CHECK_MS, () => this.fenceCheck());
-    this.every(w.timing.heartbeatMs, () => this.heartbeatRound());
-    if (w.healthRules) this.every(PROBE_EVERY_MS, () => this.probe());
+    timers();
   }
 
-  /** The member's machine dies: keeper and PostgreSQL at once; only `disk` and the data survive. */
-  crash(): void {
+  /** The member's machine dies (keeper and PostgreSQL), or its keeper alone; `disk` and the data survive. */
+  crash(options: { keeperOnly?: boolean } = {}): void {
     this.incarnation++;
     this.faults.crashed = true;
-    this.pg.kill('SIGKILL');
+    if (options.keeperOnly !== true) this.pg.kill('SIGKILL');
     this.role = 'stopped';
     this.ticking = false;
     this.probing = false;
@@ -669,10 +688,11 @@ export class SimMember {
   }
 
   /** Keeper.heartbeatRound; with issue 12 only while PostgreSQL answers (mayRenewLease), saying whether it does. */
-  private heartbeatRound(): void {
+  private heartbeatRound(settled: () => void = () => {}): void {
     const w = this.world;
-    if (this.role !== 'primary') return;
-    if (w.healthRules && !mayRenewLease(w.now, this.health, w.timing.unresponsiveMs, this.inTransition)) return;
+    if (this.role !== 'primary') return settled();
+    if (w.healthRules && !mayRenewLease(w.now, this.health, w.timing.unresponsiveMs, this.inTransition))
+      return settled();
     const need = this.majority - 1;
     const term = this.disk.term;
     const position = this.walPosition(this.obs);
@@ -684,12 +704,18 @@ export class SimMember {
       leaseMs: w.timing.leaseMs,
       pgHealthy: !w.healthRules || this.health.pgProblem === null,
     };
+    let waiting = 1;
+    const one = (): void => {
+      if (--waiting === 0) settled();
+    };
     for (const peer of this.peers) {
       if (this.inFlight.has(peer)) continue;
       this.inFlight.add(peer);
+      waiting++;
       const sentAt = w.now;
       w.call(this, peer, { kind: 'heartbeat', body }, w.timing.leaseMs / 2, (raw) => {
         this.inFlight.delete(peer);
+        one();
         const a = raw as HeartbeatReply | null;
         if (a === null) return;
         if (a.ok && this.disk.term === term) {
@@ -702,6 +728,7 @@ export class SimMember {
         }
       });
     }
+    one();
   }
 
   /**

@@ -10,8 +10,7 @@
  *
  * Invariants, checked after every event:
  * - one-primary: at most one member believes it is the primary with a valid lease;
- * - one-writer: at most one member acknowledges writes, and only one whose keeper holds the primary
- *   role (a fenced member never acknowledges);
+ * - one-writer: at most one member acknowledges writes, and never one its keeper fenced;
  * - durability: every acknowledged commit is on every later primary (checked at each promotion and
  *   each acknowledgement);
  * - liveness: while a majority of members are healthy and connected, some member acknowledges writes
@@ -34,6 +33,7 @@ import {
 } from './election-sim-member.js';
 
 export type { SafetyFix, SimRules, SimTiming } from './election-sim-member.js';
+export { SAFETY_FIXES } from './election-sim-member.js';
 
 export const DEFAULT_TIMING: SimTiming = {
   leaseMs: 2500,
@@ -145,7 +145,18 @@ const CHAOS_UNTIL_MS = 30_000;
 
 /** Random faults on random members (the primary half of the time) until CHAOS_UNTIL_MS, all undone by then. */
 function chaos(w: ElectionSim, n: number): void {
-  const kinds = ['partition', 'one-way', 'loss', 'slow', 'pause', 'hang', 'disk', 'crash', 'crash-loop'] as const;
+  const kinds = [
+    'partition',
+    'one-way',
+    'loss',
+    'slow',
+    'pause',
+    'hang',
+    'disk',
+    'crash',
+    'keeper-crash',
+    'crash-loop',
+  ] as const;
   let t = CHAOS_FROM_MS;
   for (;;) {
     t += 300 + Math.floor(w.random() * 3000);
@@ -503,9 +514,10 @@ export class ElectionSim implements SimWorld {
         this.fillDisk(m, true);
         return () => this.fillDisk(m, false);
       case 'crash':
+      case 'keeper-crash':
         if (f.crashed) return null;
-        this.note(`${m.name} crashed`);
-        m.crash();
+        this.note(kind === 'crash' ? `${m.name} crashed` : `keeper of ${m.name} crashed (PostgreSQL runs on)`);
+        m.crash({ keeperOnly: kind === 'keeper-crash' });
         this.deferred.delete(m);
         return () => {
           this.note(`${m.name} restarts`);
@@ -672,8 +684,10 @@ export class ElectionSim implements SimWorld {
     if (writers === null) return;
     if (writers.length > 1)
       this.fail('one-writer', `${writers.map((m) => m.name).join(' and ')} both acknowledge writes`);
+    // A fenced member (its keeper demoted it and killed its server) never acknowledges. A member whose
+    // keeper died or restarted beside a running primary is no fenced member: the first rule covers it.
     for (const m of writers)
-      if (m.role !== 'primary') this.fail('one-writer', `${m.name} acknowledges writes while its keeper is ${m.role}`);
+      if (m.role === 'demoted') this.fail('one-writer', `${m.name} acknowledges writes after its keeper fenced it`);
   }
 
   /** A member counts as healthy when no fault holds it and it has recovered from its own failures. */
