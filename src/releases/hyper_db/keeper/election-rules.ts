@@ -24,7 +24,7 @@
  *   peers' promises lapse and a healthy standby takes over; a standby rejoins (rewind / clone) only a
  *   leader that says its PostgreSQL answers (`mayRejoin`).
  *
- * The constants and health rules are those of keeper.ts at commit 118f9cf (issue 12, items 1-3).
+ * The constants and health rules are those of keeper.ts at commit 31cbf17 (issue 12, items 1-3).
  */
 import { comparePosition, lsnToBigInt, type VoteAnswer, type VoteBody } from '../protocol.js';
 
@@ -39,6 +39,10 @@ export const NOT_STREAMING_REJOIN_MS = 6000;
 /** PostgreSQL restarts in place on the primary, at most this many per window, then it steps down. */
 export const MAX_PG_RESTARTS = 3;
 export const PG_RESTART_WINDOW_MS = 60_000;
+/** How long a candidate waits for each vote (a voter reads its own WAL position first). */
+export const VOTE_TIMEOUT_MS = 2000;
+/** The same before commit 31cbf17. */
+export const VOTE_TIMEOUT_BEFORE_MS = 1000;
 /** Upper bound of the random delay a standby adds after its promise expired before it stands. */
 export const STAND_JITTER_MS = 150;
 /** A standby too far behind the leader's last announced position waits this long before looking again. */

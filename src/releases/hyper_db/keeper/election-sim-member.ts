@@ -5,9 +5,11 @@
  * Where the keeper awaits (a PostgreSQL command, a peer's answer) the model continues in a callback the
  * world runs later in virtual time, so the interleavings the keeper's awaits allow are explored here.
  *
- * Two rule sets: `issue-12`, the keeper with issue 12's health rules and the four safety fixes the
+ * Long because it follows keeper.ts method for method, so that one can be read against the other.
+ *
+ * Two rule sets: `issue-12`, the keeper with issue 12's health rules and the five safety fixes the
  * simulation called for (each can be left out, `SafetyFix`, to show it is needed); `before-issue-12`,
- * the keeper as it was (commit 4417d95^).
+ * the keeper as it was before commit 118f9cf.
  */
 import type { VoteAnswer, VoteBody } from '../protocol.js';
 import {
@@ -20,6 +22,8 @@ import {
   STAND_BLOCK_MS,
   STAND_JITTER_MS,
   TICK_MS,
+  VOTE_TIMEOUT_BEFORE_MS,
+  VOTE_TIMEOUT_MS,
   decideHeartbeat,
   decideRelease,
   decideVote,
@@ -160,7 +164,6 @@ interface Observation {
 
 const NOT_RUNNING: Observation = { running: false, inRecovery: null, timeline: null, lsn: null, streaming: false };
 const UNKNOWN: Observation = { ...NOT_RUNNING, running: true };
-const VOTE_TIMEOUT_MS = 1000;
 const RELEASE_TIMEOUT_MS = 500;
 const FREE_BYTES = 10 * 2 ** 30;
 /** Keeper.fence: SIGQUIT, then SIGKILL this much later if the postmaster is still there (at once when asked). */
@@ -333,12 +336,16 @@ export class SimMember {
         return; // the keeper itself was stalled
       else this.health = { ...this.health, pgProblem: 'no answer within the probe timeout' };
       if (this.inTransition) this.health = { ...this.health, pgAnsweredAt: w.now };
-      if (mustFenceUnresponsive(w.now, this.role, this.health, w.timing.unresponsiveMs)) {
-        const why = `PostgreSQL does not answer for ${w.now - this.health.pgAnsweredAt} ms`;
-        this.fence(why, { kill: true });
-        this.blockStanding(why, STAND_BLOCK_MS.unresponsive);
-      }
+      if (mustFenceUnresponsive(w.now, this.role, this.health, w.timing.unresponsiveMs)) this.fenceHung();
     });
+  }
+
+  /** Keeper.fenceHung: fenced, its server killed, then (the server dead) not standing for 30 s. */
+  private fenceHung(): void {
+    if (this.role !== 'primary') return;
+    const why = `PostgreSQL does not answer for ${this.world.now - this.health.pgAnsweredAt} ms`;
+    this.fence(why, { kill: true });
+    this.blockStanding(why, STAND_BLOCK_MS.unresponsive);
   }
 
   /** Keeper.blockStanding: not standing for a while; the voters' promises end at once. */
@@ -567,8 +574,9 @@ export class SimMember {
       settled = true;
       then({ votes, refusals, retryInMs });
     };
+    const timeoutMs = this.world.healthRules ? VOTE_TIMEOUT_MS : VOTE_TIMEOUT_BEFORE_MS;
     for (const peer of this.peers)
-      this.world.call(this, peer, { kind: 'vote', body }, VOTE_TIMEOUT_MS, (raw) => {
+      this.world.call(this, peer, { kind: 'vote', body }, timeoutMs, (raw) => {
         const a = raw as VoteAnswer | null;
         if (a === null) refusals.push(`${peer}: unreachable`);
         else if (a.granted) votes++;
@@ -691,8 +699,10 @@ export class SimMember {
   private heartbeatRound(settled: () => void = () => {}): void {
     const w = this.world;
     if (this.role !== 'primary') return settled();
-    if (w.healthRules && !mayRenewLease(w.now, this.health, w.timing.unresponsiveMs, this.inTransition))
+    if (w.healthRules && !mayRenewLease(w.now, this.health, w.timing.unresponsiveMs, this.inTransition)) {
+      this.fenceHung();
       return settled();
+    }
     const need = this.majority - 1;
     const term = this.disk.term;
     const position = this.walPosition(this.obs);
@@ -741,7 +751,7 @@ export class SimMember {
     this.leaseUntil = 0;
     const pg = this.pg;
     if (pg.proc !== 'down') {
-      pg.kill('SIGQUIT');
+      pg.kill(options.kill === true ? 'SIGKILL' : 'SIGQUIT');
       const generation = pg.generation;
       if (w.healthRules)
         w.after(this, options.kill === true ? 0 : KILL_AFTER_MS, () => {
