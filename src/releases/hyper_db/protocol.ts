@@ -187,6 +187,8 @@ export interface HeartbeatAnswer {
   pendingRestart?: boolean;
   /** The `settings` this member's configuration has (JSON): a rolling restart waits until all agree. */
   settings?: string;
+  /** Why this member cannot lead now (null: it can): a switchover never picks it. */
+  problem?: string | null;
 }
 
 export interface VoteBody {

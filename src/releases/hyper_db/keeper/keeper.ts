@@ -110,6 +110,8 @@ export class Keeper {
   private pendingRestart = false;
   private readonly peerPendingRestart = new Map<string, boolean>();
   private readonly peerSettings = new Map<string, string>();
+  /** What each standby said in its last heartbeat answer about its fitness to lead. */
+  private readonly peerProblems = new Map<string, string | null>();
   /** The settings this member's PostgreSQL has read (what a heartbeat answer reports), and ones about to be. */
   private appliedSettings: string;
   private settingsToAnnounce: string | null = null;
@@ -828,6 +830,7 @@ export class Keeper {
       term: body.term,
       pendingRestart: this.pendingRestart,
       settings: this.appliedSettings,
+      problem: this.unfitToLead(),
     };
   }
 
@@ -895,6 +898,7 @@ export class Keeper {
           if (answer.ok && this.state.get().term === term) {
             this.peerPendingRestart.set(p.name, answer.pendingRestart === true);
             this.peerSettings.set(p.name, answer.settings ?? '');
+            this.peerProblems.set(p.name, answer.problem ?? null);
             this.grants.set(p.name, sentAt + c.leaseMs);
             const best = [...this.grants.values()].sort((a, b) => b - a);
             const until = best[need - 1];
@@ -970,15 +974,18 @@ export class Keeper {
     let targetName = request.to;
     if (targetName === null) {
       const best = replicas
-        .filter((r) => r.state === 'streaming' && !c.maintenance.includes(r.name))
+        .filter((r) => r.state === 'streaming' && !c.maintenance.includes(r.name) && !this.peerProblems.get(r.name))
         .sort((a, b) => a.lagBytes - b.lagBytes)[0];
-      if (best === undefined) return refuse('no standby is streaming and eligible');
+      if (best === undefined) return refuse('no standby is streaming, eligible and fit to lead');
       targetName = best.name;
     }
     if (targetName === c.name) return refuse(`${targetName} is already the primary`);
     const target = c.peers.find((p) => p.name === targetName);
     if (target === undefined) return refuse(`${targetName} is not a member of this cluster`);
     if (c.maintenance.includes(targetName)) return refuse(`${targetName} is in maintenance`);
+    // Asked before this member stops: a target that cannot lead (a full disk) would leave nobody writable.
+    const problem = this.peerProblems.get(targetName);
+    if (problem) return refuse(`${targetName} cannot lead: ${problem}`);
     const replica = replicas.find((r) => r.name === targetName);
     if (replica?.state !== 'streaming') return refuse(`${targetName} is not streaming from the primary`);
     if (replica.lagBytes > c.maxLagBytes)
