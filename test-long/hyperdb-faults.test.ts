@@ -403,7 +403,6 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
       report.push(
         `failover (frozen primary): ${promoted.name} accepted writes ${Math.round(direct.ackedAtMs - tFreeze)} ms after the freeze; a new session through the read-write endpoint wrote on it ${Math.round(routingMs)} ms later; ${held.length} idle sessions carried over`,
       );
-        );
       expect(routingMs, 'the read-write endpoint follows the new primary within 1 s').toBeLessThanOrEqual(1000);
       expect(carried).toEqual(held.map(() => routed.server));
       await sleep(500);
