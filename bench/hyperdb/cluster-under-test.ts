@@ -43,6 +43,11 @@ export interface ClusterUnderTest {
   restartMember(name: string): Promise<void>;
   /** Planned switchover to `to`, or to a member the cluster picks; resolves when a new primary holds the role. */
   switchover(to?: string): Promise<void>;
+  /**
+   * The address a client that never retries connects to, which follows the primary by itself (hyper_db's
+   * read-write endpoint), or undefined when the peer has none of its own (Patroni: HAProxy in front).
+   */
+  readWriteEndpoint?(): { host: string; port: number };
   /** Resolves when there is exactly one primary and every other member is a streaming standby; throws after `timeoutMs`. */
   waitHealthy(timeoutMs: number): Promise<void>;
   /** Kills every process and removes every file it made. Idempotent. */

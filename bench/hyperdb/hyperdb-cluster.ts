@@ -22,6 +22,7 @@ export class HyperDbCluster implements ClusterUnderTest {
   private platform: HyperDbPlatform | undefined;
   private status: ClusterStatus | undefined;
   private creds: ClusterCredentials | undefined;
+  private rw: { host: string; port: number } | undefined;
   private readonly killedNodes = new Map<string, string>();
   /** A primary killed since the last healthy status: it must not be the primary of the next one. */
   private deposed: string | null = null;
@@ -44,11 +45,18 @@ export class HyperDbCluster implements ClusterUnderTest {
       database: String(db.dbname),
       ssl: { ca: String(db.ca_cert) },
     };
+    this.rw = { host: String(db.host), port: Number(db.port) };
     this.options.log?.(`cluster ready, primary ${this.status.primary ?? '?'}`);
   }
 
   members(): ClusterMember[] {
     return (this.status?.members ?? []).map((m) => ({ name: m.name, host: m.host, port: m.port }));
+  }
+
+  /** The router's read-write endpoint (PgBouncer), as published to the database's shared instance. */
+  readWriteEndpoint(): { host: string; port: number } {
+    if (this.rw === undefined) throw new Error('hyper_db cluster not started');
+    return this.rw;
   }
 
   credentials(): ClusterCredentials {

@@ -118,6 +118,8 @@ interface Summary {
   ackedLost: number | undefined;
   dualPrimary: number | undefined;
   unknownCommits: number | undefined;
+  requests: number | undefined;
+  failedRequests: number | undefined;
   errors: string[];
 }
 
@@ -138,6 +140,8 @@ function summarize(result: ScenarioResult): Summary {
     ackedLost: sum(result.runs.map((r) => r.ackedLost)),
     dualPrimary: sum(result.runs.map((r) => r.dualPrimary)),
     unknownCommits: sum(result.runs.map((r) => r.unknownCommits)),
+    requests: sum(result.runs.map((r) => r.requests)),
+    failedRequests: sum(result.runs.map((r) => r.failedRequests)),
     errors: result.runs.flatMap((r) => (r.error === undefined ? [] : [`run ${r.run}: ${r.error}`])),
   };
 }
@@ -149,14 +153,18 @@ const FIGURES: Record<ScenarioName, string> = {
   'member-death': 'write downtime after kill -9 of the primary member (agent + postmaster)',
   rejoin: 'restart of the killed member → cluster healthy again (old member streaming)',
   switchover: 'longest write gap during a planned switchover',
+  'switchover-no-retry':
+    'clients without retries (a pool of 4 + fresh connections) through the read-write endpoint during a planned switchover: the longest single request; failed requests',
 };
 
 function scenarioTable(scenario: ScenarioName, results: ScenarioResult[], baseline: string): string {
   const rows = results.filter((r) => r.scenario === scenario);
   const base = rows.find((r) => r.peer === baseline);
   const baseMedian = base === undefined ? Number.NaN : summarize(base).medianMs;
+  const noRetry = scenario === 'switchover-no-retry';
   const body = rows.map((result) => {
     const s = summarize(result);
+    const failed = noRetry ? [`${count(s.failedRequests)}/${count(s.requests)}`] : [];
     const ratio =
       Number.isFinite(baseMedian) && Number.isFinite(s.medianMs) ? `${(s.medianMs / baseMedian).toFixed(2)}×` : '—';
     return [
@@ -164,6 +172,7 @@ function scenarioTable(scenario: ScenarioName, results: ScenarioResult[], baseli
       `${s.ok}/${s.total}`,
       seconds(s.medianMs),
       seconds(s.maxMs),
+      ...failed,
       count(s.ackedLost),
       count(s.dualPrimary),
       count(s.unknownCommits),
@@ -176,6 +185,7 @@ function scenarioTable(scenario: ScenarioName, results: ScenarioResult[], baseli
     'runs ok',
     'median (s)',
     'max (s)',
+    ...(noRetry ? ['failed requests'] : []),
     'acked-lost',
     'dual-primary',
     'unknown commits',

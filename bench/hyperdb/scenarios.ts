@@ -13,6 +13,15 @@
  *   is the longest pause between two acknowledged writes from the request until
  *   the first write acknowledged by the new primary.
  *
+ * - **switchover-no-retry** (issue 12, item 5): clients that never retry — a
+ *   `pg.Pool` of 4 inserting in a loop and a loop of fresh connections
+ *   (src/testing/no-retry-clients.ts) — through the peer's read-write endpoint
+ *   during a planned switchover; the figures are the failed requests and the
+ *   longest single request (the stall an app's user sees), and every
+ *   acknowledged row is looked for afterwards (acked-lost). A peer without an
+ *   endpoint of its own that follows the primary cannot run it (Patroni:
+ *   HAProxy in front): the run says so.
+ *
  * Every run checks the invariants once writes resumed and the cluster is
  * healthy again: acked-lost (acknowledged ids missing on the primary) and
  * dual-primary (see `dualPrimaryOverlaps`). Every wait is bounded; a run that
@@ -21,12 +30,14 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { startNoRetryClients } from '../../src/testing/no-retry-clients.js';
 import { startWriteClient, type AckedWrite, type WriteClient } from '../../src/testing/pg-write-client.js';
 import { writeGaps } from '../../src/testing/write-history.js';
 import type { ClusterMember, ClusterUnderTest } from './cluster-under-test.js';
 
-export type ScenarioName = 'member-death' | 'rejoin' | 'switchover';
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['member-death', 'rejoin', 'switchover'];
+export type ScenarioName = 'member-death' | 'rejoin' | 'switchover' | 'switchover-no-retry';
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['member-death', 'rejoin', 'switchover', 'switchover-no-retry'];
 
 /** One run of one scenario. */
 export interface RunResult {
@@ -38,6 +49,9 @@ export interface RunResult {
   dualPrimary?: number;
   /** Commits whose outcome the client never learnt (not acked, so not counted as lost either). */
   unknownCommits?: number;
+  /** switchover-no-retry: requests made and requests that failed (the client never retries). */
+  requests?: number;
+  failedRequests?: number;
   /** The primary before and after the fault. */
   from?: string;
   to?: string;
@@ -100,6 +114,13 @@ export async function runScenarios(cluster: ClusterUnderTest, options: ScenarioO
       const result = await switchoverRun(context, run);
       context.log(`${cluster.name} switchover #${run}: ${JSON.stringify(result)}`);
       results.get('switchover')?.push(result);
+    }
+  }
+  if (selected.includes('switchover-no-retry')) {
+    for (let run = 1; run <= options.runs; run += 1) {
+      const result = await switchoverNoRetryRun(context, run);
+      context.log(`${cluster.name} switchover-no-retry #${run}: ${JSON.stringify(result)}`);
+      results.get('switchover-no-retry')?.push(result);
     }
   }
   return selected.map((scenario) => ({ peer: cluster.name, scenario, runs: results.get(scenario) ?? [] }));
@@ -202,6 +223,52 @@ async function switchoverRun(context: Context, run: number): Promise<RunResult> 
     result.error = describeError(error);
   } finally {
     await writer?.stop();
+  }
+  return result;
+}
+
+/** Clients without retries through the read-write endpoint, through one planned switchover. */
+async function switchoverNoRetryRun(context: Context, run: number): Promise<RunResult> {
+  const { cluster } = context;
+  const result: RunResult = { run };
+  if (cluster.readWriteEndpoint === undefined) {
+    result.error = `${cluster.name} has no read-write endpoint of its own that follows the primary (HAProxy or a multi-host libpq URL does it in front of it): not measured`;
+    return result;
+  }
+  const endpoint = cluster.readWriteEndpoint();
+  const credentials = cluster.credentials();
+  const config: pg.ClientConfig = { ...endpoint, ...credentials, connectionTimeoutMillis: 30_000 };
+  let clients: Awaited<ReturnType<typeof startNoRetryClients>> | undefined;
+  try {
+    await cluster.waitHealthy(context.healthyTimeoutMs);
+    clients = await startNoRetryClients({ config, table: `bench_no_retry_${run}` });
+    await sleep(context.warmupMs);
+    result.from = await cluster.primary();
+    await cluster.switchover();
+    await cluster.waitHealthy(context.healthyTimeoutMs);
+    result.to = await cluster.primary();
+    await sleep(AFTER_HEALTHY_MS);
+    const stats = await clients.stop();
+    clients = undefined;
+    result.requests = stats.requests;
+    result.failedRequests = stats.failures.length;
+    result.valueMs = stats.maxStallMs;
+    for (const f of stats.failures.slice(0, 3)) context.log(`${cluster.name} no-retry failure: ${f.who} ${f.message}`);
+    const check = new pg.Client(config);
+    await check.connect();
+    try {
+      const { rows } = await check.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM bench_no_retry_${run} WHERE id = ANY($1::bigint[])`,
+        [stats.acked],
+      );
+      result.ackedLost = stats.acked.length - (rows[0]?.n ?? 0);
+    } finally {
+      await check.end();
+    }
+  } catch (error) {
+    result.error = describeError(error);
+  } finally {
+    await clients?.stop();
   }
   return result;
 }

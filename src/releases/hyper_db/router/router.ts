@@ -48,6 +48,8 @@ const RETRY_FAILED_MS = 2000;
 const ORPHAN_SWITCHOVER_MS = 15_000;
 /** How long a switchover's PAUSE waits for running transactions before the keeper goes on (they get cut). */
 const PAUSE_DRAIN_MS = 5000;
+/** How long the router waits for PAUSE's answer when the primary is gone (the pause holds anyway). */
+const NO_PRIMARY_PAUSE_WAIT_MS = 300;
 /** A switchover's PAUSE ends by itself after this long without a new primary: apps never stay frozen. */
 const PAUSE_RESUME_AFTER_MS = 15_000;
 /** Seconds a transaction waits for a primary (paused endpoint) before its client gets an error. */
@@ -438,12 +440,13 @@ export class Router {
       );
     } else if (this.pauseReason === null) {
       this.pauseReason = { kind: 'no-primary' };
-      // Bounded: on a frozen primary a transaction may never end; the pause holds new work anyway.
-      void this.endpoint(() => this.bouncer.pause(PAUSE_DRAIN_MS)).then((o) =>
+      // Not waited for: on a frozen primary a transaction may never end, and the pause holds new work
+      // from the moment it is asked (a new primary must not wait behind it).
+      void this.endpoint(() => this.bouncer.pause(NO_PRIMARY_PAUSE_WAIT_MS)).then((o) =>
         this.log(
           o.paused
             ? `read-write endpoint paused: no primary (new transactions wait up to ${QUERY_WAIT_TIMEOUT_S} s)`
-            : `read-write endpoint pausing: no primary; transactions still running on the old one after ${o.waitedMs} ms`,
+            : `read-write endpoint paused: no primary; transactions still running on the old one (${o.reason})`,
         ),
       );
     }
