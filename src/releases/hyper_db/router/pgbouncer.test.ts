@@ -69,7 +69,16 @@ describe('PgBouncer configuration', () => {
   });
 });
 
-const runAs = process.getuid?.() === 0 ? { uid: 101, gid: 104 } : undefined;
+/** PgBouncer refuses to run as root: under root it runs as the `postgres` system user (as the test servers do). */
+function postgresUser(): { uid: number; gid: number } {
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'));
+  const [, , uid, gid] = line?.split(':') ?? [];
+  if (uid === undefined || gid === undefined) throw new Error('no postgres system user (package postgresql-15)');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
 
 describe.skipIf(!existsSync(PGBOUNCER_BINARY) && process.env.CI !== 'true')('PgBouncer in front of two servers', () => {
   let a: PostgresServer;
