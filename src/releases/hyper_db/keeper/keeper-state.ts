@@ -21,6 +21,11 @@ export interface PersistentState {
   lastSwitchover: SwitchoverResult | null;
   /** A point-in-time restore in progress on this member (cleared when it is promoted). */
   restoring: boolean;
+  /**
+   * The WAL position this member had before a clone emptied its data directory ('unknown' when it could
+   * not be read), until the clone is complete: it votes with it (election-rules.ts VoterState.position).
+   */
+  positionBeforeClone?: { timeline: number; lsn: string } | 'unknown' | null;
 }
 
 const INITIAL: PersistentState = {

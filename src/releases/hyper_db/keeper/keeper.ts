@@ -28,7 +28,6 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  comparePosition,
   lsnToBigInt,
   type HeartbeatAnswer,
   type HeartbeatBody,
@@ -44,6 +43,7 @@ import {
   type VoteBody,
 } from '../protocol.js';
 import { formatBytes } from '../../../shared/bytes.js';
+import { decideVote, resumedLeaseUntil, stillFreeToStand } from './election-rules.js';
 import { callPeer, startPeerServer } from './peer-api.js';
 import { KeeperState } from './keeper-state.js';
 import { NOT_RUNNING, PostgresControl, type PgObservation } from './postgres-control.js';
@@ -191,7 +191,8 @@ export class Keeper {
       if (st.leaderOfTerm === st.term && st.term > 0) {
         // A restarted keeper whose PostgreSQL kept running as primary: resume the lease if the peers still grant it.
         this.role = 'primary';
-        this.leaseUntil = now() + FENCE_MARGIN_MS + 2 * this.config.heartbeatMs;
+        // No lease of its own making: only the peers' grants give one (election-rules.ts resumedLeaseUntil).
+        this.leaseUntil = resumedLeaseUntil(now(), this.config.heartbeatMs, true);
         await this.heartbeatRound();
         this.log(`resumed as primary of term ${st.term}: ${this.leaseValid() ? 'lease renewed' : 'no majority'}`);
       } else this.fence('PostgreSQL runs as a primary this keeper did not elect');
@@ -529,14 +530,8 @@ export class Keeper {
         await this.rejoin(leader, 'rewind');
         return;
       }
-      const changed = await this.pg.writeDynamic({
-        primaryConninfo: this.pg.conninfoFor(leader),
-        syncStandbyNames: '',
-      });
-      if (changed) {
-        this.followingSince = now();
-        if (this.obs.running) await this.pg.reload();
-      }
+      if (await this.followLeader(leader)) this.followingSince = now();
+      if (this.liveLeader()?.name !== leader.name) return;
       if (!this.obs.running) {
         try {
           await this.pg.start({ standby: true });
@@ -654,6 +649,14 @@ export class Keeper {
         return false;
       }
     }
+    // Promised another a lease while the pre-vote ran: this round is lost (election-rules.ts stillFreeToStand).
+    const bound = options.forced
+      ? null
+      : stillFreeToStand({ now: now(), self: c.name, promisedUntil: this.promisedUntil, promisedTo: this.promisedTo });
+    if (bound !== null) {
+      this.logElection(`not standing: ${bound}`);
+      return false;
+    }
     const t0 = now();
     const term = this.state.get().term + 1;
     this.state.update({ term, votedFor: c.name });
@@ -770,38 +773,77 @@ export class Keeper {
     this.log(text);
   }
 
+  /**
+   * The rules are election-rules.ts `decideVote`, applied to the state as it is once this member's
+   * position is known (never to the state before an await: one voter granted two candidates the same
+   * term that way). A granted vote is fsynced, then this member stops streaming from the leader it
+   * followed before it answers (election-rules.ts `VoteChange`).
+   */
   private async onVote(body: VoteBody): Promise<VoteAnswer> {
     const c = this.config;
+    if (!isVoteBody(body)) return { granted: false, term: this.state.get().term, reason: 'malformed vote request' };
+    const position = await this.position();
     const st = this.state.get();
-    const refuse = (reason: string): VoteAnswer => ({ granted: false, term: this.state.get().term, reason });
-    if (!isVoteBody(body)) return refuse('malformed vote request');
-    if (body.term < st.term) return refuse(`stale term ${body.term} < ${st.term}`);
-    if (body.term === st.term && st.votedFor !== null && st.votedFor !== body.candidate)
-      return refuse(`already voted for ${st.votedFor} in term ${st.term}`);
-    if (this.role === 'primary' && this.leaseValid()) return refuse('I am the primary and my lease is valid');
-    const handedOver = this.handover !== null && this.handover.to === body.candidate && now() < this.handover.until;
-    if (now() < this.promisedUntil && this.promisedTo !== body.candidate && !handedOver)
-      return {
-        ...refuse(`lease promised to ${this.promisedTo ?? 'a previous leader'}`),
-        retryInMs: Math.ceil(this.promisedUntil - now()),
-      };
-    if (c.paused && !body.planned) return refuse('the cluster is paused');
-    if (c.maintenance.includes(body.candidate)) return refuse(`${body.candidate} is in maintenance`);
-    if (!c.peers.some((p) => p.name === body.candidate)) return refuse(`${body.candidate} is not a member`);
-    const mine = await this.position();
-    if (mine === 'unknown') return refuse('my WAL position is unknown (PostgreSQL down after a crash)');
-    if (mine !== null && comparePosition(body, mine) < 0)
-      return refuse(`candidate is behind me (${body.timeline}/${body.lsn} < ${mine.timeline}/${mine.lsn})`);
-    if (body.preVote) return { granted: true, term: st.term };
-    this.state.update({ term: body.term, votedFor: body.candidate });
-    this.promisedUntil = now() + c.leaseMs;
-    this.promisedTo = body.candidate;
-    return { granted: true, term: body.term };
+    const { answer, change } = decideVote(
+      {
+        now: now(),
+        term: st.term,
+        votedFor: st.votedFor,
+        primaryWithValidLease: this.role === 'primary' && this.leaseValid(),
+        promisedUntil: this.promisedUntil,
+        promisedTo: this.promisedTo,
+        handover: this.handover,
+        paused: c.paused,
+        maintenance: c.maintenance,
+        peerNames: c.peers.map((p) => p.name),
+        leaseMs: c.leaseMs,
+        position,
+      },
+      body,
+    );
+    if (change === null) return answer;
+    this.state.update({ term: change.term, votedFor: change.votedFor });
+    this.promisedUntil = change.promisedUntil;
+    this.promisedTo = change.promisedTo;
+    await this.stopFollowing();
+    return answer;
+  }
+
+  /**
+   * Stops receiving WAL from the leader this member followed (primary_conninfo emptied, the WAL
+   * receiver gone, ≤ 1 s) and forgets it until a heartbeat names the next one: a primary whose keeper
+   * is frozen must not get commits confirmed by a voter that judged the candidate as advanced as itself.
+   */
+  private async stopFollowing(): Promise<void> {
+    this.knownLeader = null;
+    if (!(await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: '' }))) return;
+    if (this.pg.postmasterPid() === null) return;
+    try {
+      await this.pg.reload();
+      const deadline = now() + 1000;
+      while ((await this.pg.observe()).upstream !== null && now() < deadline) await sleep(20);
+    } catch (error) {
+      this.log(`stop following: ${firstLine((error as Error).message)}`);
+    }
+  }
+
+  /**
+   * Points this standby at `leader` — unless, by the time the server has read it, this member no
+   * longer follows that leader (a vote granted meanwhile): then it stops following again.
+   */
+  private async followLeader(leader: MemberAddress): Promise<boolean> {
+    const changed = await this.pg.writeDynamic({ primaryConninfo: this.pg.conninfoFor(leader), syncStandbyNames: '' });
+    if (changed && this.pg.postmasterPid() !== null) await this.pg.reload();
+    if (this.liveLeader()?.name !== leader.name) {
+      await this.stopFollowing();
+      return false;
+    }
+    return changed;
   }
 
   /** This member's WAL position; null when it has no data; 'unknown' when it cannot be known safely. */
   private async position(): Promise<{ timeline: number; lsn: string } | null | 'unknown'> {
-    if (!this.pg.hasData()) return null;
+    if (!this.pg.hasData()) return this.state.get().positionBeforeClone ?? null;
     const obs = await this.pg.observe();
     if (obs.running)
       return obs.lsn !== null && obs.timeline !== null ? { lsn: obs.lsn, timeline: obs.timeline } : 'unknown';
@@ -1104,6 +1146,8 @@ export class Keeper {
     const follow = async (): Promise<void> => {
       await this.pg.writeDynamic({ primaryConninfo: this.pg.conninfoFor(leader), syncStandbyNames: '' });
       await this.pg.start({ standby: true });
+      // A vote granted while this rejoin ran: the leader it rejoined is no longer the one to follow.
+      if (this.liveLeader()?.name !== leader.name) await this.stopFollowing();
     };
     let kind: MemberEvent['kind'] = 'rejoin';
     let detail = `rewound from ${leader.name}`;
@@ -1126,7 +1170,18 @@ export class Keeper {
     } else detail = `cloned from ${leader.name}`;
     if (!rewound) {
       kind = 'reclone';
+      // The clone empties the data directory: until it is complete this member votes with the position
+      // it had (it may hold commits it confirmed), never as an empty member.
+      if (this.pg.hasData() && this.state.get().positionBeforeClone == null)
+        this.state.update({
+          positionBeforeClone:
+            (await this.pg.cleanShutdownPosition().catch(() => null)) ??
+            (this.obs.lsn !== null && this.obs.timeline !== null
+              ? { lsn: this.obs.lsn, timeline: this.obs.timeline }
+              : 'unknown'),
+        });
       await this.pg.cloneFrom(leader);
+      this.state.update({ positionBeforeClone: null });
       await follow();
       this.rewindsWithoutStreaming = 0;
     }
