@@ -321,7 +321,16 @@ export function allowedSettings(settings: Record<string, unknown>): {
 
 /** A database name (its role has the same name): a PostgreSQL identifier that needs no quoting. */
 export const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-const RESERVED_DATABASES = ['postgres', 'template0', 'template1', 'hox_super', 'hox_replicator', 'public'];
+/** Names hyper_db itself uses (roles and databases; `hyperdb_probe`: the rw-endpoint promise's, probe/write-probe.ts). */
+const RESERVED_DATABASES = [
+  'postgres',
+  'template0',
+  'template1',
+  'hox_super',
+  'hox_replicator',
+  'hyperdb_probe',
+  'public',
+];
 
 /** Why `name` cannot name a database of a shared instance (null: it can). One rule for profile and CLI. */
 export function databaseNameProblem(name: string): string | null {
