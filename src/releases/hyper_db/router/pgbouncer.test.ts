@@ -3,6 +3,7 @@
  * front of two real PostgreSQL servers: a pool of 4 and fresh clients that never retry see no failure
  * while the endpoint is paused, pointed at the other server and resumed.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, chownSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -231,6 +232,37 @@ describe.skipIf(!existsSync(PGBOUNCER_BINARY) && process.env.CI !== 'true')('PgB
     const { rows } = await open.query<{ n: number }>('SELECT 1 AS n');
     expect(rows[0]?.n).toBe(1);
     await Promise.all([open.end(), other.end()]);
+  });
+
+  it('a PgBouncer left running by a killed router is stopped before a new one starts', async () => {
+    await bouncer.stop();
+    // The orphan: a PgBouncer on the same files that no supervisor knows (its router died by SIGKILL).
+    const orphan = spawn(PGBOUNCER_BINARY, [join(bouncer.dir, 'pgbouncer.ini')], {
+      cwd: bouncer.dir,
+      stdio: 'ignore',
+      ...(runAs ?? {}),
+    });
+    const orphanExit = new Promise((r) => orphan.once('exit', r));
+    for (let i = 0; i < 100; i++) {
+      const pidFile = join(bouncer.dir, 'pgbouncer.pid');
+      if (existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8').trim()) === orphan.pid) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    bouncer = new PgBouncer({
+      partitionPath: dir,
+      adminUser: 'hox_router',
+      adminPassword: () => 'admin-secret',
+      log: (l) => logs.push(l),
+      ...(runAs ? { runAs } : {}),
+    });
+    await bouncer.configure(wanted(b.port));
+    await bouncer.start();
+    await orphanExit;
+    expect(logs.join('\n')).toContain(`stopping the one left running (pid ${orphan.pid})`);
+    const c = new pg.Client({ ...clientConfig, port });
+    await c.connect();
+    expect((await c.query<{ p: number }>('SELECT inet_server_port() AS p')).rows[0]?.p).toBe(b.port);
+    await c.end();
   });
 
   it('restarts PgBouncer when it dies', async () => {

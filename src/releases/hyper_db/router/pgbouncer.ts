@@ -14,7 +14,7 @@
  * - Supervision: restarted when it dies (a second later), stopped with the router.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -194,9 +194,16 @@ export class PgBouncer {
 
   private async spawn(): Promise<void> {
     const pidFile = join(this.dir, 'pgbouncer.pid');
-    // A pidfile left by a killed PgBouncer makes the next one refuse to start.
+    // A pidfile left by a killed PgBouncer makes the next one refuse to start; a PgBouncer left running
+    // by a router that was killed (SIGKILL reaches no child) still holds the port: stopped first.
     if (existsSync(pidFile)) {
       const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+      if (pid > 0 && processAlive(pid) && ownPgBouncer(pid, join(this.dir, 'pgbouncer.ini'))) {
+        this.options.log(`pgbouncer: stopping the one left running (pid ${pid})`);
+        process.kill(pid, 'SIGTERM');
+        for (let i = 0; i < 50 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+        if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+      }
       if (!(pid > 0 && processAlive(pid))) await rm(pidFile, { force: true });
     }
     const child = spawn(this.options.binary ?? PGBOUNCER_BINARY, [join(this.dir, 'pgbouncer.ini')], {
@@ -257,6 +264,16 @@ async function writeSecret(path: string, content: string, owner?: { uid: number;
   await chmod(tmp, 0o600);
   if (owner !== undefined) await chown(tmp, owner.uid, owner.gid);
   await rename(tmp, path);
+}
+
+/** Whether `pid` runs PgBouncer on this ini file (a pid reused by another process is left alone). */
+function ownPgBouncer(pid: number, ini: string): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.some((a) => a.endsWith('pgbouncer')) && argv.includes(ini);
+  } catch {
+    return false;
+  }
 }
 
 function processAlive(pid: number): boolean {
