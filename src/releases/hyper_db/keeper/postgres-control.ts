@@ -303,9 +303,12 @@ export class PostgresControl {
   /** Point-in-time restore, step 1: the base backup from a backup location, into an empty data directory. */
   async restoreBaseBackup(restore: RestoreSpec): Promise<string> {
     const headers = { authorization: `Bearer ${restore.token}` };
-    const list = (await (
-      await fetch(new URL('/backups', restore.url), { headers, signal: AbortSignal.timeout(30_000) })
-    ).json()) as { id: string; finishedAt: string }[];
+    const listing = await fetch(new URL('/backups', restore.url), { headers, signal: AbortSignal.timeout(30_000) });
+    if (!listing.ok)
+      throw new Error(
+        `listing backups at ${restore.url}: HTTP ${listing.status} ${(await listing.text()).slice(0, 200)}`,
+      );
+    const list = (await listing.json()) as { id: string; finishedAt: string }[];
     const target = Date.parse(restore.targetTime);
     const chosen =
       restore.backup !== null

@@ -16,9 +16,9 @@
  * `intervalMs`.
  */
 import { execFile, spawn } from 'node:child_process';
-import { timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -185,8 +185,12 @@ export class BackupStore {
     }
   }
 
-  /** The JSON body of a small request, or null when an answer (413, 400) was already sent. */
-  private async readJson(req: IncomingMessage, res: ServerResponse, maxBytes: number): Promise<unknown> {
+  /** The JSON body of a small request (any JSON value, `null` included), or null when an answer (413, 400) was already sent. */
+  private async readJson(
+    req: IncomingMessage,
+    res: ServerResponse,
+    maxBytes: number,
+  ): Promise<{ body: unknown } | null> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -198,7 +202,7 @@ export class BackupStore {
       chunks.push(chunk);
     }
     try {
-      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+      return { body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown };
     } catch {
       res.writeHead(400).end('body is not JSON');
       return null;
@@ -206,8 +210,9 @@ export class BackupStore {
   }
 
   private async servePause(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = (await this.readJson(req, res, MAX_PAUSE_REQUEST_BYTES)) as Partial<PauseRequestBody> | null;
-    if (body === null) return;
+    const read = await this.readJson(req, res, MAX_PAUSE_REQUEST_BYTES);
+    if (read === null) return;
+    const body = (read.body ?? {}) as Partial<PauseRequestBody>;
     if (typeof body.switchoverId !== 'string' || typeof body.from !== 'string') {
       res.writeHead(400).end('expected {switchoverId, from}');
       return;
@@ -220,11 +225,9 @@ export class BackupStore {
   }
 
   private async serveCertificate(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = (await this.readJson(req, res, MAX_CERTIFICATE_REQUEST_BYTES)) as {
-      member?: unknown;
-      publicKey?: unknown;
-    } | null;
-    if (body === null) return;
+    const read = await this.readJson(req, res, MAX_CERTIFICATE_REQUEST_BYTES);
+    if (read === null) return;
+    const body = (read.body ?? {}) as { member?: unknown; publicKey?: unknown };
     if (typeof body.member !== 'string' || typeof body.publicKey !== 'string') {
       res.writeHead(400).end('expected {member, publicKey}');
       return;
@@ -268,30 +271,38 @@ export class BackupStore {
         return;
       }
       if (req.method === 'PUT') {
-        // Archived files never change: the same name twice is accepted only for identical content.
-        const tmp = `${path}.${process.pid}.tmp`;
-        let size = 0;
-        const out = createWriteStream(tmp, { mode: 0o600 });
-        await pipeline(
-          req,
-          async function* (source: AsyncIterable<Buffer>) {
-            for await (const chunk of source) {
-              size += chunk.length;
-              if (size > MAX_WAL_BYTES) throw new Error('WAL file too large');
-              yield chunk;
-            }
-          },
-          out,
-        );
-        if (existsSync(path)) {
-          const same = readFileSync(path).equals(readFileSync(tmp));
-          await rm(tmp, { force: true });
-          res.writeHead(same ? 200 : 409).end(same ? 'already archived' : 'a different file has that name');
+        // Archived files never change: the same name twice is accepted only for identical content. Each
+        // upload has its own temporary file, and link() publishes it only if the name is free (atomically:
+        // of two uploads at once, one is stored whole, the other compared with it).
+        const tmp = `${path}.${randomUUID()}.tmp`;
+        try {
+          let size = 0;
+          await pipeline(
+            req,
+            async function* (source: AsyncIterable<Buffer>) {
+              for await (const chunk of source) {
+                size += chunk.length;
+                if (size > MAX_WAL_BYTES) throw new Error('WAL file too large');
+                yield chunk;
+              }
+            },
+            createWriteStream(tmp, { mode: 0o600, flags: 'wx' }),
+          );
+          await syncPath(tmp);
+          try {
+            await link(tmp, path);
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+            const same = (await readFile(path)).equals(await readFile(tmp));
+            res.writeHead(same ? 200 : 409).end(same ? 'already archived' : 'a different file has that name');
+            return;
+          }
+          await syncPath(join(this.dir, 'wal'));
+          res.writeHead(201).end();
           return;
+        } finally {
+          await rm(tmp, { force: true });
         }
-        await rename(tmp, path);
-        res.writeHead(201).end();
-        return;
       }
     }
     if (req.method === 'POST' && url === '/tls/certificate') {
@@ -321,5 +332,15 @@ export class BackupStore {
       return;
     }
     res.writeHead(404).end();
+  }
+}
+
+/** fsync of a file or directory: archive_command may succeed only once the file is durably stored. */
+async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
