@@ -705,6 +705,9 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
   it('pg_rewind after a kill -9: a crashed old primary that last started as a standby is rewound, not cloned', async () => {
     let s = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
     const victim = primaryOf(s);
+    // Read while the victim answers: a dead member's events are not in the published view.
+    const rejoinBefore = eventOf(s, victim.name, 'rejoin')?.at;
+    const recloneBefore = eventOf(s, victim.name, 'reclone')?.at;
     const node = await killMember(victim.name);
     s = await p.waitForCluster(CLUSTER, (x) => x.primary !== null && x.primary !== victim.name, 60_000);
     // What a keeper leaves when it last started its server as a standby and the server then crashed:
@@ -715,8 +718,6 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     const owner = statSync(pgdata);
     writeFileSync(join(pgdata, 'standby.signal'), '');
     chownSync(join(pgdata, 'standby.signal'), owner.uid, owner.gid);
-    const rejoinBefore = eventOf(s, victim.name, 'rejoin')?.at;
-    const recloneBefore = eventOf(s, victim.name, 'reclone')?.at;
     p.startAgent(node);
     s = await p.waitForCluster(
       CLUSTER,

@@ -1132,6 +1132,14 @@ export class Keeper {
    */
   private async rejoin(leader: MemberAddress, how: 'rewind' | 'clone'): Promise<void> {
     const t0 = now();
+    const free = this.pg.freeBytes();
+    if (free !== null && free < MIN_FREE_BYTES) {
+      // A rewind or a clone needs room: on a full disk it only fails, and a failed rewind turned into a
+      // clone that threw the data away. Wait for space (the standby streams again once there is some).
+      this.logElection(`not rejoining ${leader.name}: disk nearly full (${formatBytes(free)} free)`);
+      this.followingSince = now();
+      return;
+    }
     try {
       // The leader must answer before this member gives anything up (a hung leader made standbys stop
       // their servers and clone in a loop, while nobody could be elected).
