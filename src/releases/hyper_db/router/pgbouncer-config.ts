@@ -114,6 +114,12 @@ export function renderPgBouncerIni(s: PgBouncerSettings): string {
     ['default_pool_size', s.poolSize],
     ['max_client_conn', s.maxClientConnections],
     ['query_wait_timeout', s.queryWaitTimeoutS],
+    // Every server connection is reset once a transaction ends (DISCARD ALL): session state cannot leak
+    // from one client to the next, and a session advisory lock (pg_advisory_lock) ends with the
+    // transaction that took it instead of staying held forever on a pooled connection nobody owns
+    // (the CRM's migration lock did: its next deploy waited for it without end).
+    ['server_reset_query', 'DISCARD ALL'],
+    ['server_reset_query_always', 1],
     ['server_check_delay', 0],
     ['server_login_retry', 1],
     ['server_connect_timeout', 5],

@@ -36,6 +36,7 @@ describe('PgBouncer configuration', () => {
     expect(ini).toContain('app = host=10.0.0.2 port=5432 dbname=app\n');
     expect(ini).toContain('* = host=10.0.0.2 port=5432\n');
     expect(ini).toContain('pool_mode = transaction\n');
+    expect(ini).toContain('server_reset_query_always = 1\n');
     expect(ini).toContain('client_tls_sslmode = require\n');
     expect(ini).toContain('server_tls_sslmode = verify-full\n');
     expect(ini).toContain('server_tls_ca_file = /srv/ca\n');
@@ -207,6 +208,27 @@ describe.skipIf(!existsSync(PGBOUNCER_BINARY) && process.env.CI !== 'true')('PgB
     expect((await countOn(a)) + (await countOn(b))).toBe(acked.length + fresh);
     expect(await countOn(b)).toBeGreaterThan(0);
   }, 60_000);
+
+  it('a session advisory lock taken through the endpoint does not outlive its transaction (no lock left on a pooled connection)', async () => {
+    const first = new pg.Client({ ...clientConfig, port });
+    await first.connect();
+    const { rows: on } = await first.query<{ p: number }>('SELECT inet_server_port() AS p, pg_advisory_lock(42)');
+    const server = [a, b].find((x) => x.port === on[0]?.p)!;
+    await first.end();
+    // The lock went with the server connection's reset: the server holds no advisory lock any more.
+    const direct = new pg.Client({ connectionString: server.connectionString });
+    await direct.connect();
+    let held = -1;
+    for (let i = 0; i < 50 && held !== 0; i++) {
+      const { rows } = await direct.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'",
+      );
+      held = rows[0]?.n ?? -1;
+      if (held !== 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    await direct.end();
+    expect(held).toBe(0);
+  });
 
   it('a pause bounded while a transaction stays open answers after the bound; resume lets work go on', async () => {
     const open = new pg.Client({ ...clientConfig, port });
