@@ -510,7 +510,11 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
       if (Date.now() > end) throw new Error('rotated password not accepted within 30 s');
       await new Promise((r) => setTimeout(r, 200));
     }
-    await expect(query(String(db.rw_url), 'SELECT 1')).rejects.toThrow(/password authentication failed/);
+    // The read-write endpoint (PgBouncer) checks the password itself: "SASL authentication failed".
+    await expect(query(String(db.rw_url), 'SELECT 1')).rejects.toThrow(/SASL authentication failed/);
+    await expect(
+      query(memberUrl(primaryOf(await p.waitForCluster(CLUSTER, healthy(3), 60_000))), 'SELECT 1'),
+    ).rejects.toThrow(/password authentication failed/);
     db = rotated;
 
     // Destroying a database's shared instance drops the database and its role.
@@ -537,7 +541,17 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
       if (error !== '') break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    expect(error).toMatch(/password authentication failed|does not exist/);
+    // Through the read-write endpoint, PgBouncer no longer knows the role: "SASL authentication failed".
+    expect(error).toMatch(/SASL authentication failed|password authentication failed|does not exist/);
+    const primaryNow = primaryOf(await p.waitForCluster(CLUSTER, healthy(3), 60_000));
+    const onMember = await query(
+      `postgresql://${String(scratch.user)}:${encodeURIComponent(String(scratch.password))}@${primaryNow.host}:${primaryNow.port}/scratch`,
+      'SELECT 1',
+    ).then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    expect(onMember).toMatch(/password authentication failed|does not exist/);
   }, 120_000);
 
   it('3/9: member death (agent, keeper and postmaster killed) with commits no standby received: a standby takes over, nothing acked is lost; the old member rejoins by pg_rewind, streaming ≤ 15 s, its divergent rows gone', async () => {
