@@ -24,6 +24,8 @@ export interface BuildContext {
   env: Record<string, string>;
   log: (line: string) => void;
   step: (name: string) => void;
+  /** Each command's process group, as soon as it starts (see ProcessOptions.onSpawn). */
+  onSpawn?: (group: number, exited: Promise<unknown>) => void;
 }
 
 /** The PATH an app's commands see: its virtualenv first (Python), then Node's and the system's. */
@@ -49,6 +51,7 @@ export async function buildRelease(ctx: BuildContext): Promise<AppManifest> {
       env: ctx.env,
       log: ctx.log,
       timeoutMs: 120_000,
+      ...(ctx.onSpawn ? { onSpawn: ctx.onSpawn } : {}),
     });
   }
   const manifest = await readAppManifest(ctx.dir);
@@ -62,6 +65,7 @@ export async function buildRelease(ctx: BuildContext): Promise<AppManifest> {
       env,
       log: ctx.log,
       timeoutMs: BUILD_TIMEOUT_MS,
+      ...(ctx.onSpawn ? { onSpawn: ctx.onSpawn } : {}),
     });
   ctx.step('build');
   switch (manifest.runtime) {

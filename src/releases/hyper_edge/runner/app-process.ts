@@ -18,6 +18,12 @@ export interface ProcessOptions {
   log: (line: string) => void;
   /** A file descriptor the process reads as its standard input. @default none */
   stdinFd?: number;
+  /**
+   * Told the process group at once (the runner records it): the group is detached, so a runner that is
+   * restarted leaves it running unless the next runner kills it — a build left running beside the next
+   * runner's build of the same directory broke it ("npm error enoent", seen in a full run).
+   */
+  onSpawn?: (group: number, exited: Promise<unknown>) => void;
 }
 
 export class AppProcess {
@@ -44,6 +50,7 @@ export class AppProcess {
       this.child.on('exit', (code, signal) => resolve({ code, signal }));
       this.child.on('error', () => resolve({ code: 127, signal: null }));
     });
+    if (this.child.pid !== undefined) options.onSpawn?.(this.child.pid, this.exited);
   }
 
   get running(): boolean {

@@ -173,6 +173,7 @@ export class Runner {
         env: this.baseEnv(),
         log: this.log,
         step,
+        onSpawn: this.track,
       });
       const env = this.appEnv(dir, manifest, release.id, port);
       if (manifest.release !== null) {
@@ -184,6 +185,7 @@ export class Runner {
           env,
           log: this.log,
           timeoutMs: RELEASE_TIMEOUT_MS,
+          onSpawn: this.track,
         });
       }
       step('start');
@@ -338,17 +340,20 @@ export class Runner {
   }
 
   private spawn(label: string, command: string, cwd: string, env: Record<string, string>): AppProcess {
-    const p = new AppProcess({ label, command, cwd, env, log: this.log });
-    if (p.child.pid !== undefined) {
-      // Recorded at once: a runner that crashes leaves its processes running, and the next one kills them.
-      this.record.groups.push(p.child.pid);
-      void this.saveRecord().catch(() => undefined);
-      void p.exited.then(() => {
-        this.record.groups = this.record.groups.filter((g) => g !== p.child.pid);
-      });
-    }
-    return p;
+    return new AppProcess({ label, command, cwd, env, log: this.log, onSpawn: this.track });
   }
+
+  /**
+   * Records a process group at once (served processes, builds, release commands): a runner that crashes
+   * or is restarted leaves its groups running, and the next one kills them before it does anything.
+   */
+  private readonly track = (group: number, exited: Promise<unknown>): void => {
+    this.record.groups.push(group);
+    void this.saveRecord().catch(() => undefined);
+    void exited.then(() => {
+      this.record.groups = this.record.groups.filter((g) => g !== group);
+    });
+  };
 
   /** Restarts the serving web process when it dies on its own (with a growing delay). */
   private watchWeb(serving: Serving): void {
