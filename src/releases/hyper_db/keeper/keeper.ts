@@ -43,7 +43,24 @@ import {
   type VoteBody,
 } from '../protocol.js';
 import { formatBytes } from '../../../shared/bytes.js';
-import { decideVote, resumedLeaseUntil, stillFreeToStand } from './election-rules.js';
+// The keeper's constants and rules live in election-rules.ts, which the election model runs too.
+import {
+  decideVote,
+  FENCE_CHECK_MS,
+  FENCE_MARGIN_MS,
+  MAX_PG_RESTARTS,
+  MIN_FREE_BYTES,
+  NOT_STREAMING_REJOIN_MS,
+  PG_RESTART_WINDOW_MS,
+  PROBE_EVERY_MS,
+  PROBE_TIMEOUT_MS,
+  promotionBackoffMs,
+  resumedLeaseUntil,
+  STAND_BLOCK_MS,
+  stillFreeToStand,
+  TICK_MS,
+  unresponsiveMsFor,
+} from './election-rules.js';
 import { callPeer, startPeerServer } from './peer-api.js';
 import { KeeperState } from './keeper-state.js';
 import { NOT_RUNNING, PostgresControl, type PgObservation } from './postgres-control.js';
@@ -51,23 +68,6 @@ import { ServerCertificate } from './server-certificate.js';
 import { pauseRouter } from './router-pause.js';
 
 const now = (): number => performance.now();
-const TICK_MS = 100;
-const FENCE_CHECK_MS = 25;
-/** How long before the end of its lease the primary fences itself. */
-const FENCE_MARGIN_MS = 500;
-/** A standby that is not streaming from the leader this long is rejoined (rewind / clone). */
-const NOT_STREAMING_REJOIN_MS = 6000;
-const MAX_PG_RESTARTS = 3;
-const PG_RESTART_WINDOW_MS = 60_000;
-/** How often the keeper asks its PostgreSQL for an answer, and how long one answer may take. */
-const PROBE_EVERY_MS = 1000;
-const PROBE_TIMEOUT_MS = 3000;
-/** A member with less free space than this on its data directory's filesystem does not stand (two WAL segments). */
-const MIN_FREE_BYTES = 32 * 1024 * 1024;
-/** After a failed promotion a member does not stand for 2 s, then 4 s, 8 s… up to a minute. */
-const PROMOTION_BACKOFF_MS = 2000;
-const MAX_STAND_BACKOFF_MS = 60_000;
-
 interface KnownLeader {
   name: string;
   term: number;
@@ -251,7 +251,7 @@ export class Keeper {
    * failover costs every session.
    */
   private get unresponsiveMs(): number {
-    return Math.max(8000, 3 * this.config.leaseMs);
+    return unresponsiveMsFor(this.config.leaseMs);
   }
 
   /**
@@ -295,7 +295,7 @@ export class Keeper {
     this.fence(why, { kill: true });
     // Once the hung server is dead the peers' promises may end: it can accept nothing any more.
     await this.killing;
-    this.blockStanding(why, MAX_STAND_BACKOFF_MS / 2);
+    this.blockStanding(why, STAND_BLOCK_MS.unresponsive);
   }
 
   /**
@@ -379,13 +379,13 @@ export class Keeper {
         // Restarting in place on a full disk only crashes again: a healthy standby takes over instead.
         const why = `PostgreSQL stopped and the disk is full: ${formatBytes(free)} free${this.pg.diskFullInLog() === null ? '' : ` (${this.pg.diskFullInLog()})`}`;
         this.stepDown(why);
-        this.blockStanding(why, PROMOTION_BACKOFF_MS);
+        this.blockStanding(why, STAND_BLOCK_MS.diskFull);
         return;
       }
       if (this.pgRestarts.length >= MAX_PG_RESTARTS) {
         const why = `PostgreSQL died ${MAX_PG_RESTARTS} times in ${PG_RESTART_WINDOW_MS / 1000} s${this.diskNote()}`;
         this.stepDown(why);
-        this.blockStanding(why, MAX_STAND_BACKOFF_MS / 2);
+        this.blockStanding(why, STAND_BLOCK_MS.crashes);
         return;
       }
       this.pgRestarts.push(t);
@@ -687,7 +687,7 @@ export class Keeper {
       if ((this.role as MemberRole) !== 'primary') throw new Error('fenced while promoting');
     } catch (error) {
       this.promotionFailures++;
-      const backoff = Math.min(MAX_STAND_BACKOFF_MS, PROMOTION_BACKOFF_MS * 2 ** (this.promotionFailures - 1));
+      const backoff = promotionBackoffMs(this.promotionFailures);
       const why = `promotion failed: ${firstLine((error as Error).message)}${this.diskNote()}`;
       this.log(`${why}; not standing for ${backoff / 1000} s`);
       this.stepDown(why);
