@@ -63,7 +63,7 @@ import {
 } from './election-rules.js';
 import { callPeer, startPeerServer } from './peer-api.js';
 import { KeeperState } from './keeper-state.js';
-import { NOT_RUNNING, PostgresControl, type PgObservation } from './postgres-control.js';
+import { firstLine, NOT_RUNNING, PostgresControl, type PgObservation } from './postgres-control.js';
 import { ServerCertificate } from './server-certificate.js';
 import { pauseRouter } from './router-pause.js';
 
@@ -1350,8 +1350,4 @@ function isHeartbeatBody(b: unknown): b is HeartbeatBody {
     v.leaseMs > 0 &&
     v.leaseMs <= 60_000
   );
-}
-
-function firstLine(text: string): string {
-  return text.split('\n').find((l) => l.trim() !== '') ?? text;
 }

@@ -806,7 +806,8 @@ function alive(pid: number): boolean {
   }
 }
 
-function firstLine(text: string): string {
+/** The first non-blank line of an error's text (the keeper's events and logs use it too). */
+export function firstLine(text: string): string {
   return text.split('\n').find((l) => l.trim() !== '') ?? text;
 }
 
