@@ -12,8 +12,8 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -235,6 +235,29 @@ describe('hyper_db base backups against a real PostgreSQL 15', () => {
       const stored = (id: string): string => manifest(join(partition, 'backups', 'base', id));
       expect(manifest(control.dataDir)).toBe(stored(first));
       expect(manifest(control.dataDir)).not.toBe(stored(second));
+      await exec(join(binDir, 'pg_verifybackup'), [control.dataDir]);
+      expect(await queryRestored(binDir, control.dataDir, restoreDir, 'SELECT v FROM marker')).toEqual([
+        { v: 'first' },
+      ]);
+    });
+
+    it('restores into a data directory whose pg_wal lives elsewhere (a link to it here): the link stays, WAL lands behind it', async () => {
+      // Operators keep WAL on a disk of its own (initdb --waldir, or a filesystem mounted on pg_wal): the
+      // data directory cannot be replaced whole then, and WAL must not quietly move back to the data disk.
+      const control = restoring();
+      const walDisk = join(restoreDir, 'wal-disk');
+      await mkdir(join(control.dataDir), { recursive: true, mode: 0o700 });
+      await mkdir(walDisk, { mode: 0o700 });
+      writeFileSync(join(walDisk, '000000010000000000000001'), 'old WAL of a former life');
+      writeFileSync(join(control.dataDir, 'PG_VERSION'), '15\n');
+      symlinkSync(walDisk, join(control.dataDir, 'pg_wal'));
+      expect(await control.restoreBaseBackup(spec(first, new Date().toISOString()))).toBe(first);
+      expect(lstatSync(join(control.dataDir, 'pg_wal')).isSymbolicLink()).toBe(true);
+      expect(readdirSync(walDisk)).not.toContain('000000010000000000000001');
+      expect(readdirSync(walDisk).filter((f) => /^[0-9A-F]{24}$/.test(f)).length).toBeGreaterThan(0);
+      expect(existsSync(`${control.dataDir}.restore`)).toBe(false);
+      // Its own files count as room a fresh copy would give back, the WAL behind the link included.
+      expect(control.freeBytesWithoutOwnData()! - control.freeBytes()!).toBeGreaterThanOrEqual(16 * 2 ** 20);
       await exec(join(binDir, 'pg_verifybackup'), [control.dataDir]);
       expect(await queryRestored(binDir, control.dataDir, restoreDir, 'SELECT v FROM marker')).toEqual([
         { v: 'first' },

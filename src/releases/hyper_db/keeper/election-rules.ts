@@ -276,6 +276,11 @@ export const PROBE_EVERY_MS = 1000;
 export const PROBE_TIMEOUT_MS = 3000;
 /** A member stands only with this much free on its data (and pg_wal) filesystem. */
 export const MIN_FREE_BYTES = 32 * 2 ** 20;
+/**
+ * A standby with a nearly full disk clones afresh, throwing its own files away first, when that leaves
+ * this much free: its own WAL filled the disk, and a copy of the primary is what gets it streaming again.
+ */
+export const CLONE_ROOM_BYTES = 4 * MIN_FREE_BYTES;
 
 /**
  * With no answer from its PostgreSQL for this long the primary stops renewing its lease and fences

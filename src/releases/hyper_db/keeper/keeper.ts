@@ -50,6 +50,7 @@ import {
   FENCE_MARGIN_MS,
   MAX_PG_RESTARTS,
   MIN_FREE_BYTES,
+  CLONE_ROOM_BYTES,
   NOT_STREAMING_REJOIN_MS,
   PG_RESTART_WINDOW_MS,
   PROBE_EVERY_MS,
@@ -1133,12 +1134,19 @@ export class Keeper {
   private async rejoin(leader: MemberAddress, how: 'rewind' | 'clone'): Promise<void> {
     const t0 = now();
     const free = this.pg.freeBytes();
+    // A rewind or a clone needs room: on a full disk it only fails. When this member's own files are what
+    // fills it (WAL it kept as a primary, what a failed pg_rewind copied), a clone that throws them away
+    // first gets it streaming again; otherwise wait for space.
+    let emptyFirst = false;
     if (free !== null && free < MIN_FREE_BYTES) {
-      // A rewind or a clone needs room: on a full disk it only fails, and a failed rewind turned into a
-      // clone that threw the data away. Wait for space (the standby streams again once there is some).
-      this.logElection(`not rejoining ${leader.name}: disk nearly full (${formatBytes(free)} free)`);
-      this.followingSince = now();
-      return;
+      const room = this.pg.freeBytesWithoutOwnData();
+      if (room === null || room < CLONE_ROOM_BYTES) {
+        this.logElection(`not rejoining ${leader.name}: disk nearly full (${formatBytes(free)} free)`);
+        this.followingSince = now();
+        return;
+      }
+      how = 'clone';
+      emptyFirst = true;
     }
     try {
       // The leader must answer before this member gives anything up (a hung leader made standbys stop
@@ -1175,7 +1183,10 @@ export class Keeper {
         detail = `pg_rewind failed (${firstLine((error as Error).message)}); cloned from ${leader.name}`;
         await this.pg.stop('immediate').catch(() => {});
       }
-    } else detail = `cloned from ${leader.name}`;
+    } else
+      detail = emptyFirst
+        ? `cloned from ${leader.name}: disk nearly full (${formatBytes(free!)} free), its own files thrown away first`
+        : `cloned from ${leader.name}`;
     if (!rewound) {
       kind = 'reclone';
       // The clone empties the data directory: until it is complete this member votes with the position
@@ -1188,7 +1199,18 @@ export class Keeper {
               ? { lsn: this.obs.lsn, timeline: this.obs.timeline }
               : 'unknown'),
         });
-      await this.pg.cloneFrom(leader);
+      // What a failed rewind copied may have filled the disk.
+      const left = this.pg.freeBytes();
+      try {
+        await this.pg.cloneFrom(leader, { emptyFirst: emptyFirst || (left !== null && left < MIN_FREE_BYTES) });
+      } catch (error) {
+        this.role = this.pg.hasData() ? 'stopped' : 'empty';
+        this.followingSince = now();
+        this.addEvent('reclone', `clone from ${leader.name} failed: ${firstLine((error as Error).message)}`, {
+          total: Math.round(now() - t0),
+        });
+        return;
+      }
       this.state.update({ positionBeforeClone: null });
       await follow();
       this.rewindsWithoutStreaming = 0;

@@ -15,8 +15,18 @@
  * other's certificate against the cluster CA (`sslmode=verify-full`).
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile, chmod } from 'node:fs/promises';
+import {
+  existsSync,
+  lstatSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  statfsSync,
+} from 'node:fs';
+import { chmod, cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -283,10 +293,15 @@ export class PostgresControl {
     );
   }
 
-  /** A fresh copy of the primary's data directory (into a temp dir, renamed when complete). */
-  async cloneFrom(source: MemberAddress): Promise<void> {
+  /**
+   * A fresh copy of the primary's data directory, into a temp dir moved into place when complete: until
+   * then the old data stays, for a later rewind. `emptyFirst` throws the old data away before copying,
+   * when it takes the room the copy needs (a nearly full disk).
+   */
+  async cloneFrom(source: MemberAddress, options: { emptyFirst?: boolean } = {}): Promise<void> {
     const tmp = `${this.dataDir}.clone`;
     await rm(tmp, { recursive: true, force: true });
+    if (options.emptyFirst === true) await this.emptyDataDir();
     await exec(
       this.bin('pg_basebackup'),
       ['-h', source.host, '-p', String(source.pgPort), '-U', REPLICATION_USER, '-D', tmp, '-X', 'stream', '-c', 'fast'],
@@ -295,9 +310,89 @@ export class PostgresControl {
         env: { ...process.env, ...this.tlsEnv(), PGPASSWORD: this.config.replicationPassword, PGCONNECT_TIMEOUT: '3' },
       },
     );
-    await rm(this.dataDir, { recursive: true, force: true });
-    await rename(tmp, this.dataDir);
-    await chmod(this.dataDir, 0o700);
+    await this.replaceDataDir(tmp);
+  }
+
+  /**
+   * pg_wal is a filesystem of its own (a mount point) or a link to one, as operators set up to keep WAL
+   * off the data disk: the data directory cannot be removed or replaced whole (EBUSY), and a new one would
+   * quietly put WAL back on the data disk.
+   */
+  private externalWal(): boolean {
+    try {
+      const wal = join(this.dataDir, 'pg_wal');
+      return lstatSync(wal).isSymbolicLink() || statSync(wal).dev !== statSync(this.dataDir).dev;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Removes the data directory's contents; an external pg_wal stays in place, emptied. */
+  private async emptyDataDir(): Promise<void> {
+    if (!this.externalWal()) return rm(this.dataDir, { recursive: true, force: true });
+    const wal = join(this.dataDir, 'pg_wal');
+    // PG_VERSION first: a crash half-way leaves a directory hasData() calls empty, never a broken one.
+    await rm(join(this.dataDir, 'PG_VERSION'), { force: true });
+    for (const entry of await readdir(this.dataDir))
+      if (entry !== 'pg_wal') await rm(join(this.dataDir, entry), { recursive: true, force: true });
+    for (const entry of await readdir(wal)) await rm(join(wal, entry), { recursive: true, force: true });
+  }
+
+  /** Puts the complete data directory `from` (a clone, a restored backup) in place of this member's. */
+  private async replaceDataDir(from: string): Promise<void> {
+    await this.emptyDataDir();
+    if (!this.externalWal()) {
+      await rename(from, this.dataDir);
+      await chmod(this.dataDir, 0o700);
+      return;
+    }
+    // WAL into the external pg_wal (another filesystem: copied), then the rest by rename, PG_VERSION last.
+    const wal = join(this.dataDir, 'pg_wal');
+    for (const entry of await readdir(join(from, 'pg_wal')))
+      await cp(join(from, 'pg_wal', entry), join(wal, entry), { recursive: true, preserveTimestamps: true });
+    await rm(join(from, 'pg_wal'), { recursive: true, force: true });
+    const entries = await readdir(from);
+    for (const entry of [...entries.filter((e) => e !== 'PG_VERSION'), ...entries.filter((e) => e === 'PG_VERSION')])
+      await rename(join(from, entry), join(this.dataDir, entry));
+    await rm(from, { recursive: true, force: true });
+  }
+
+  /**
+   * What freeBytes() would be once this member's own PostgreSQL files (its data directory, a clone's
+   * leftovers) were gone: whether a fresh clone can get a member with a nearly full disk going again.
+   */
+  freeBytesWithoutOwnData(): number | null {
+    const own = new Map<number, number>();
+    const walk = (path: string): void => {
+      let st;
+      try {
+        st = lstatSync(path);
+      } catch {
+        return;
+      }
+      own.set(st.dev, (own.get(st.dev) ?? 0) + st.blocks * 512);
+      if (!st.isDirectory()) return;
+      let entries: string[] = [];
+      try {
+        entries = readdirSync(path);
+      } catch {
+        return;
+      }
+      for (const entry of entries) walk(join(path, entry));
+    };
+    walk(this.dataDir);
+    const wal = join(this.dataDir, 'pg_wal');
+    if (this.externalWal() && lstatSync(wal).isSymbolicLink()) walk(realpathSync(wal));
+    walk(`${this.dataDir}.clone`);
+    let least: number | null = null;
+    for (const path of existsSync(this.dataDir) ? [this.dataDir, join(this.dataDir, 'pg_wal')] : [])
+      try {
+        const fs = statfsSync(path);
+        least = Math.min(least ?? Infinity, fs.bavail * fs.bsize + (own.get(statSync(path).dev) ?? 0));
+      } catch {
+        // not there
+      }
+    return least;
   }
 
   /** Point-in-time restore, step 1: the base backup from a backup location, into an empty data directory. */
@@ -334,9 +429,7 @@ export class PostgresControl {
     if (code !== 0) throw new Error(`extracting backup ${chosen.id}: ${stderr.trim() || `tar exited ${String(code)}`}`);
     await rm(join(tmp, 'postmaster.pid'), { force: true });
     await rm(join(tmp, 'standby.signal'), { force: true });
-    await rm(this.dataDir, { recursive: true, force: true });
-    await rename(tmp, this.dataDir);
-    await chmod(this.dataDir, 0o700);
+    await this.replaceDataDir(tmp);
     return chosen.id;
   }
 
