@@ -48,6 +48,16 @@ export interface ClusterUnderTest {
    * read-write endpoint), or undefined when the peer has none of its own (Patroni: HAProxy in front).
    */
   readWriteEndpoint?(): { host: string; port: number };
+  /**
+   * The member's PostgreSQL processes running now: its postmaster and every child of it, not its agent.
+   * The hung-primary scenario freezes them (SIGSTOP) while the agent runs on.
+   */
+  postgresPids(name: string): Promise<number[]>;
+  /**
+   * The member's PostgreSQL data directory, whatever runs or not. The disk-full scenario moves its `pg_wal`
+   * onto a small filesystem while the member is killed.
+   */
+  dataDir(name: string): Promise<string>;
   /** Resolves when there is exactly one primary and every other member is a streaming standby; throws after `timeoutMs`. */
   waitHealthy(timeoutMs: number): Promise<void>;
   /** Kills every process and removes every file it made. Idempotent. */

@@ -7,6 +7,8 @@
  * then its keeper and every PostgreSQL process of the member.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import {
   healthy,
   startHyperDbPlatform,
@@ -113,6 +115,23 @@ export class HyperDbCluster implements ClusterUnderTest {
       throw new Error(`hyper_db switchover ${s.switchover?.result ?? '?'}: ${s.switchover?.reason ?? ''}`);
     }
     await this.p.waitForCluster(TITLE, (x) => x.primary !== null && x.primary !== before, 30_000);
+  }
+
+  /** The processes of the member's partition (found by their working directory) that are PostgreSQL's. */
+  async postgresPids(name: string): Promise<number[]> {
+    const pids: number[] = [];
+    for (const pid of await this.p.memberPids(TITLE, name)) {
+      try {
+        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') pids.push(pid);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return pids;
+  }
+
+  async dataDir(name: string): Promise<string> {
+    return path.join(await this.p.partitionPath(TITLE, name), 'pgdata');
   }
 
   /**

@@ -59,6 +59,8 @@ interface PatroniClusterState {
 
 const HTTP_TIMEOUT_MS = 2_000;
 const SWITCHOVER_HTTP_TIMEOUT_MS = 60_000;
+/** Bound on Patroni picking another synchronous standby after a tag change (a few loop_wait cycles). */
+const SYNC_STANDBY_TIMEOUT_MS = 90_000;
 const HEALTH_POLL_MS = 100;
 const STOP_GRACE_MS = 30_000;
 const KILL_WAIT_MS = 10_000;
@@ -182,8 +184,76 @@ export class PatroniCluster implements ClusterUnderTest {
     this.spawnAgent(member);
   }
 
+  /**
+   * `POST /switchover`. Patroni 3.0.2 in synchronous mode takes only the synchronous standby as candidate
+   * ("candidate name does not match with sync_standby"): a switchover to another member first makes that one
+   * the synchronous standby (see {@link makeSyncStandby}).
+   */
   async switchover(to?: string): Promise<void> {
     const leader = await this.primary();
+    const release = to === undefined ? undefined : await this.makeSyncStandby(leader, to);
+    try {
+      await this.requestSwitchover(leader, to);
+    } finally {
+      await release?.();
+    }
+  }
+
+  async postgresPids(name: string): Promise<number[]> {
+    const postmaster = postmasterPid(pgDataDir(this.member(name)));
+    return Promise.resolve(postmaster === undefined ? [] : processTree(postmaster));
+  }
+
+  async dataDir(name: string): Promise<string> {
+    return Promise.resolve(pgDataDir(this.member(name)));
+  }
+
+  /**
+   * Makes `to` the synchronous standby of `leader`, when it is not: every other standby is tagged `nosync`
+   * (its configuration file rewritten, then SIGHUP), so the leader picks `to` at its next cycle. Returns what
+   * clears those tags again, or undefined when nothing was changed.
+   */
+  private async makeSyncStandby(leader: string, to: string): Promise<(() => Promise<void>) | undefined> {
+    const target = this.member(to);
+    if (await this.isSyncStandby(target)) return undefined;
+    const others = this.requireLayout().members.filter((m) => m.name !== leader && m.name !== to);
+    const retag = async (nosync: boolean): Promise<void> => {
+      for (const member of others) {
+        await writeFile(
+          path.join(member.dir, 'patroni.yml'),
+          JSON.stringify(patroniConfig(this.requireLayout(), member, { nosync }), null, 2),
+        );
+        const agent = this.agents.get(member.name);
+        if (agent?.pid !== undefined) signalAll([agent.pid], 'SIGHUP');
+      }
+    };
+    await retag(true);
+    const deadline = Date.now() + SYNC_STANDBY_TIMEOUT_MS;
+    while (!(await this.isSyncStandby(target))) {
+      if (Date.now() >= deadline) {
+        await retag(false);
+        throw new Error(`patroni did not make ${to} its synchronous standby within ${SYNC_STANDBY_TIMEOUT_MS} ms`);
+      }
+      await sleep(HEALTH_POLL_MS * 5);
+    }
+    this.log(`${to} is the synchronous standby now (the other standbys tagged nosync for the switchover)`);
+    return () => retag(false);
+  }
+
+  /** `GET /sync` on the member's REST API answers 200 only on the synchronous standby. */
+  private async isSyncStandby(member: PatroniMemberLayout): Promise<boolean> {
+    try {
+      const response = await fetch(`http://${member.host}:${member.restPort}/sync`, {
+        signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+      });
+      await response.body?.cancel();
+      return response.status === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  private async requestSwitchover(leader: string, to: string | undefined): Promise<void> {
     const member = this.member(leader);
     const response = await fetch(`http://${member.host}:${member.restPort}/switchover`, {
       method: 'POST',

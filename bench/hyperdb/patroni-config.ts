@@ -42,8 +42,17 @@ export function pgDataDir(member: PatroniMemberLayout): string {
   return path.join(member.dir, 'pgdata');
 }
 
+/** Patroni's member tags the benchmark changes: `nosync` keeps a member from being picked as synchronous standby. */
+export interface PatroniTags {
+  nosync: boolean;
+}
+
 /** The configuration file of `member`, as an object ready for `JSON.stringify`. */
-export function patroniConfig(cluster: PatroniClusterLayout, member: PatroniMemberLayout): Record<string, unknown> {
+export function patroniConfig(
+  cluster: PatroniClusterLayout,
+  member: PatroniMemberLayout,
+  tags: PatroniTags = { nosync: false },
+): Record<string, unknown> {
   const { ttlS, loopWaitS, retryTimeoutS } = cluster.timings;
   const raftAddress = (m: PatroniMemberLayout): string => `${m.host}:${m.raftPort}`;
   return {
@@ -100,6 +109,6 @@ export function patroniConfig(cluster: PatroniClusterLayout, member: PatroniMemb
         'host all all 127.0.0.0/8 scram-sha-256',
       ],
     },
-    tags: { nofailover: false, noloadbalance: false, clonefrom: false, nosync: false },
+    tags: { nofailover: false, noloadbalance: false, clonefrom: false, nosync: tags.nosync },
   };
 }

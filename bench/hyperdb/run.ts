@@ -121,6 +121,7 @@ interface Summary {
   requests: number | undefined;
   failedRequests: number | undefined;
   errors: string[];
+  notes: string[];
 }
 
 function sum(values: (number | undefined)[]): number | undefined {
@@ -143,6 +144,7 @@ function summarize(result: ScenarioResult): Summary {
     requests: sum(result.runs.map((r) => r.requests)),
     failedRequests: sum(result.runs.map((r) => r.failedRequests)),
     errors: result.runs.flatMap((r) => (r.error === undefined ? [] : [`run ${r.run}: ${r.error}`])),
+    notes: result.runs.flatMap((r) => (r.notes ?? []).map((note) => `run ${r.run}: ${note}`)),
   };
 }
 
@@ -155,6 +157,9 @@ const FIGURES: Record<ScenarioName, string> = {
   switchover: 'longest write gap during a planned switchover',
   'switchover-no-retry':
     'clients without retries (a pool of 4 + fresh connections) through the read-write endpoint during a planned switchover: the longest single request; failed requests',
+  'hung-primary': 'write downtime after SIGSTOP of every PostgreSQL process of the primary, its agent running',
+  'disk-full':
+    "the primary's WAL filesystem filled (all but 40 MiB, then ~60 MB of bulk load) → first write acknowledged by another member",
 };
 
 function scenarioTable(scenario: ScenarioName, results: ScenarioResult[], baseline: string): string {
@@ -192,12 +197,14 @@ function scenarioTable(scenario: ScenarioName, results: ScenarioResult[], baseli
     `vs ${baseline}`,
     'every run (s)',
   ];
-  const errors = rows.flatMap((r) => summarize(r).errors.map((e) => `- ${r.peer} ${e}`));
+  const errors = rows.flatMap((r) => summarize(r).errors.map((e) => `- ${r.peer} failed ${e}`));
+  const notes = rows.flatMap((r) => summarize(r).notes.map((n) => `- ${r.peer} ${n}`));
   return [
     `### ${scenario}: ${FIGURES[scenario]}`,
     '',
     markdownTable(header, body, 2),
     ...(errors.length > 0 ? ['', ...errors] : []),
+    ...(notes.length > 0 ? ['', ...notes] : []),
   ].join('\n');
 }
 

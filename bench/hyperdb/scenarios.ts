@@ -22,6 +22,8 @@
  *   endpoint of its own that follows the primary cannot run it (Patroni:
  *   HAProxy in front): the run says so.
  *
+ * - **hung-primary** and **disk-full** (issue 12): see scenarios-faults.ts.
+ *
  * Every run checks the invariants once writes resumed and the cluster is
  * healthy again: acked-lost (acknowledged ids missing on the primary) and
  * dual-primary (see `dualPrimaryOverlaps`). Every wait is bounded; a run that
@@ -32,31 +34,32 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { startNoRetryClients } from '../../src/testing/no-retry-clients.js';
-import { startWriteClient, type AckedWrite, type WriteClient } from '../../src/testing/pg-write-client.js';
-import { writeGaps } from '../../src/testing/write-history.js';
-import type { ClusterMember, ClusterUnderTest } from './cluster-under-test.js';
+import type { WriteClient } from '../../src/testing/pg-write-client.js';
+import type { ClusterUnderTest } from './cluster-under-test.js';
+import {
+  AFTER_HEALTHY_MS,
+  checkInvariants,
+  describeError,
+  memberOf,
+  startWriting,
+  writeOutage,
+  type Context,
+  type RunResult,
+} from './scenario-context.js';
+import { diskFullRun, hungPrimaryRun } from './scenarios-faults.js';
 
-export type ScenarioName = 'member-death' | 'rejoin' | 'switchover' | 'switchover-no-retry';
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['member-death', 'rejoin', 'switchover', 'switchover-no-retry'];
+export type { RunResult } from './scenario-context.js';
 
-/** One run of one scenario. */
-export interface RunResult {
-  run: number;
-  /** The scenario's figure (ms); undefined when the run failed. */
-  valueMs?: number;
-  /** Invariants, checked after the run; undefined when not checked (failed run, or rejoin which shares member-death's). */
-  ackedLost?: number;
-  dualPrimary?: number;
-  /** Commits whose outcome the client never learnt (not acked, so not counted as lost either). */
-  unknownCommits?: number;
-  /** switchover-no-retry: requests made and requests that failed (the client never retries). */
-  requests?: number;
-  failedRequests?: number;
-  /** The primary before and after the fault. */
-  from?: string;
-  to?: string;
-  error?: string;
-}
+export type ScenarioName =
+  'member-death' | 'rejoin' | 'switchover' | 'switchover-no-retry' | 'hung-primary' | 'disk-full';
+export const SCENARIO_NAMES: readonly ScenarioName[] = [
+  'member-death',
+  'rejoin',
+  'switchover',
+  'switchover-no-retry',
+  'hung-primary',
+  'disk-full',
+];
 
 export interface ScenarioResult {
   peer: string;
@@ -77,17 +80,6 @@ export interface ScenarioOptions {
   /** Writes flowing before each fault. @default 2_000 */
   warmupMs?: number;
   log?: (line: string) => void;
-}
-
-const CONNECT_TIMEOUT_MS = 1_000;
-const AFTER_HEALTHY_MS = 500;
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function address(member: ClusterMember): string {
-  return `${member.host}:${member.port}`;
 }
 
 /** Runs every selected scenario `runs` times on a started cluster; never throws for a failed run. */
@@ -123,48 +115,19 @@ export async function runScenarios(cluster: ClusterUnderTest, options: ScenarioO
       results.get('switchover-no-retry')?.push(result);
     }
   }
-  return selected.map((scenario) => ({ peer: cluster.name, scenario, runs: results.get(scenario) ?? [] }));
-}
-
-interface Context {
-  cluster: ClusterUnderTest;
-  healthyTimeoutMs: number;
-  recoverTimeoutMs: number;
-  warmupMs: number;
-  log: (line: string) => void;
-}
-
-/** A healthy cluster with writes flowing for the warm-up time. */
-async function startWriting(context: Context, table: string): Promise<WriteClient> {
-  const { cluster } = context;
-  await cluster.waitHealthy(context.healthyTimeoutMs);
-  const writer = startWriteClient({
-    targets: cluster.members().map(({ host, port }) => ({ host, port })),
-    ...cluster.credentials(),
-    table,
-    connectTimeoutMs: CONNECT_TIMEOUT_MS,
-  });
-  try {
-    await writer.waitForAck(performance.now(), context.recoverTimeoutMs);
-    await sleep(context.warmupMs);
-    return writer;
-  } catch (error) {
-    await writer.stop();
-    throw error;
+  const faults: [ScenarioName, (context: Context, run: number) => Promise<RunResult>][] = [
+    ['hung-primary', hungPrimaryRun],
+    ['disk-full', diskFullRun],
+  ];
+  for (const [scenario, runOnce] of faults) {
+    if (!selected.includes(scenario)) continue;
+    for (let run = 1; run <= options.runs; run += 1) {
+      const result = await runOnce(context, run);
+      context.log(`${cluster.name} ${scenario} #${run}: ${JSON.stringify(result)}`);
+      results.get(scenario)?.push(result);
+    }
   }
-}
-
-/** Stops the writer once the cluster is healthy and checks the invariants against the primary. */
-async function checkInvariants(
-  context: Context,
-  writer: WriteClient,
-): Promise<Required<Pick<RunResult, 'ackedLost' | 'dualPrimary' | 'unknownCommits'>>> {
-  await sleep(AFTER_HEALTHY_MS);
-  await writer.stop();
-  const primaryName = await context.cluster.primary();
-  const primary = context.cluster.members().find((m) => m.name === primaryName)!;
-  const lost = await writer.ackedLost(primary);
-  return { ackedLost: lost.length, dualPrimary: writer.dualPrimary().length, unknownCommits: writer.stats().unknown };
+  return selected.map((scenario) => ({ peer: cluster.name, scenario, runs: results.get(scenario) ?? [] }));
 }
 
 async function memberDeathRun(context: Context, run: number): Promise<{ death: RunResult; rejoin: RunResult }> {
@@ -271,39 +234,4 @@ async function switchoverNoRetryRun(context: Context, run: number): Promise<RunR
     await clients?.stop();
   }
   return result;
-}
-
-/**
- * The write outage caused by a fault at `tMs` on the primary `oldPrimary`: the
- * longest pause between consecutive acks from the last ack before `tMs` to
- * the first ack by another member. (Not just the pause around `tMs`: a commit
- * in flight may still be acked by the old primary just after the fault, and a
- * switchover stops writes only some time after it is requested.)
- */
-async function writeOutage(
-  context: Context,
-  writer: WriteClient,
-  tMs: number,
-  oldPrimary: string,
-): Promise<{ durationMs: number; resumed: AckedWrite }> {
-  const oldMember = context.cluster.members().find((m) => m.name === oldPrimary);
-  const oldAddress = oldMember === undefined ? oldPrimary : address(oldMember);
-  const deadline = performance.now() + context.recoverTimeoutMs;
-  for (;;) {
-    const acks = writer.acked();
-    const resumedAt = acks.findIndex((a) => a.ackedAtMs > tMs && a.member !== oldAddress);
-    if (resumedAt >= 0) {
-      let first = resumedAt;
-      while (first > 0 && acks[first]!.ackedAtMs > tMs) first -= 1;
-      return { durationMs: writeGaps(acks.slice(first, resumedAt + 1), 0).maxGapMs, resumed: acks[resumedAt]! };
-    }
-    if (performance.now() >= deadline) {
-      throw new Error(`no write acknowledged by a new primary within ${context.recoverTimeoutMs} ms`);
-    }
-    await sleep(20);
-  }
-}
-
-function memberOf(cluster: ClusterUnderTest, ack: AckedWrite): string {
-  return cluster.members().find((m) => address(m) === ack.member)?.name ?? ack.member;
 }
