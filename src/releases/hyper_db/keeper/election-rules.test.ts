@@ -238,7 +238,7 @@ describe('health', () => {
 
   it('is unfit with a nearly full disk', () => {
     expect(unfitToLead(NOW, { ...fine, freeBytes: MIN_FREE_BYTES - 1 })).toMatch(
-      /^disk nearly full: 33554431 bytes free/,
+      /^disk nearly full: 32 MiB free on its data filesystem \(needs 32 MiB\)$/,
     );
   });
 

@@ -26,6 +26,7 @@
  *
  * The constants and health rules are those of keeper.ts at commit 31cbf17 (issue 12, items 1-3).
  */
+import { formatBytes } from '../../../shared/bytes.js';
 import { comparePosition, lsnToBigInt, type VoteAnswer, type VoteBody } from '../protocol.js';
 
 /** The keeper's loop period. */
@@ -360,7 +361,7 @@ export function unfitToLead(now: number, health: MemberHealth): string | null {
   if (now < health.standBlockedUntil)
     return `${health.standBlockedReason} (may stand again in ${Math.ceil((health.standBlockedUntil - now) / 1000)} s)`;
   if (health.freeBytes !== null && health.freeBytes < MIN_FREE_BYTES)
-    return `disk nearly full: ${health.freeBytes} bytes free (needs ${MIN_FREE_BYTES})`;
+    return `disk nearly full: ${formatBytes(health.freeBytes)} free on its data filesystem (needs ${formatBytes(MIN_FREE_BYTES)})`;
   if (health.pgProblem !== null) return `its PostgreSQL does not answer: ${health.pgProblem}`;
   return null;
 }

@@ -46,6 +46,15 @@ import { formatBytes } from '../../../shared/bytes.js';
 // The keeper's constants and rules live in election-rules.ts, which the election model runs too.
 import {
   decideVote,
+  mayRejoin,
+  mayRenewLease,
+  mayStand,
+  type MemberHealth,
+  mustFenceUnresponsive,
+  notStreamingTooLong,
+  primaryServerDown,
+  STAND_JITTER_MS,
+  unfitToLead,
   FENCE_CHECK_MS,
   FENCE_MARGIN_MS,
   MAX_PG_RESTARTS,
@@ -282,7 +291,7 @@ export class Keeper {
         return;
       } else this.pgProblem = answer.reason;
       if (this.serverTransition !== null) this.pgAnsweredAt = now();
-      if (now() - this.pgAnsweredAt > this.unresponsiveMs) await this.fenceHung();
+      if (mustFenceUnresponsive(now(), this.role, this.health(), this.unresponsiveMs)) await this.fenceHung();
     } finally {
       this.probing = false;
     }
@@ -304,14 +313,18 @@ export class Keeper {
    * disk, and no recent failure to lead.
    */
   private unfitToLead(): string | null {
-    const t = now();
-    if (t < this.standBlockedUntil)
-      return `${this.standBlockedReason} (may stand again in ${Math.ceil((this.standBlockedUntil - t) / 1000)} s)`;
-    const free = this.pg.freeBytes();
-    if (free !== null && free < MIN_FREE_BYTES)
-      return `disk nearly full: ${formatBytes(free)} free on ${this.config.name}'s data filesystem (needs ${formatBytes(MIN_FREE_BYTES)})`;
-    if (this.pgProblem !== null) return `its PostgreSQL does not answer: ${this.pgProblem}`;
-    return null;
+    return unfitToLead(now(), this.health());
+  }
+
+  /** What this member knows of its own fitness, as the rules in election-rules.ts read it. */
+  private health(): MemberHealth {
+    return {
+      pgAnsweredAt: this.pgAnsweredAt,
+      pgProblem: this.pgProblem,
+      freeBytes: this.pg.freeBytes(),
+      standBlockedUntil: this.standBlockedUntil,
+      standBlockedReason: this.standBlockedReason,
+    };
   }
 
   /** One `health` event per change of this member's problem (and one when it is fit again). */
@@ -376,17 +389,17 @@ export class Keeper {
       const t = now();
       this.pgRestarts = this.pgRestarts.filter((at) => t - at < PG_RESTART_WINDOW_MS);
       const free = this.pg.freeBytes();
-      if (free !== null && free < MIN_FREE_BYTES) {
-        // Restarting in place on a full disk only crashes again: a healthy standby takes over instead.
-        const why = `PostgreSQL stopped and the disk is full: ${formatBytes(free)} free${this.pg.diskFullInLog() === null ? '' : ` (${this.pg.diskFullInLog()})`}`;
+      const verdict = primaryServerDown(t, this.pgRestarts, free);
+      if (verdict.action === 'step-down') {
+        // Restarting in place on a full disk only crashes again, and a server that keeps crashing is
+        // no primary: a healthy standby takes over instead.
+        const inLog = this.pg.diskFullInLog();
+        const why =
+          verdict.reason === 'disk-full'
+            ? `PostgreSQL stopped and the disk is full: ${formatBytes(free ?? 0)} free${inLog === null ? '' : ` (${inLog})`}`
+            : `PostgreSQL died ${MAX_PG_RESTARTS} times in ${PG_RESTART_WINDOW_MS / 1000} s${this.diskNote()}`;
         this.stepDown(why);
-        this.blockStanding(why, STAND_BLOCK_MS.diskFull);
-        return;
-      }
-      if (this.pgRestarts.length >= MAX_PG_RESTARTS) {
-        const why = `PostgreSQL died ${MAX_PG_RESTARTS} times in ${PG_RESTART_WINDOW_MS / 1000} s${this.diskNote()}`;
-        this.stepDown(why);
-        this.blockStanding(why, STAND_BLOCK_MS.crashes);
+        this.blockStanding(why, verdict.blockMs);
         return;
       }
       this.pgRestarts.push(t);
@@ -559,8 +572,17 @@ export class Keeper {
       if (this.obs.streaming) {
         this.followingSince = now();
         this.rewindsWithoutStreaming = 0;
-      } else if (now() - this.followingSince > NOT_STREAMING_REJOIN_MS) {
-        if (!this.leaderPgHealthy) {
+      } else if (
+        notStreamingTooLong({ now: now(), streaming: this.obs.streaming, followingSince: this.followingSince })
+      ) {
+        if (
+          !mayRejoin({
+            now: now(),
+            streaming: false,
+            followingSince: this.followingSince,
+            leaderPgHealthy: this.leaderPgHealthy,
+          })
+        ) {
           // A hung leader is its own keeper's to fence; tearing this standby down would leave nobody to elect.
           this.logElection(`not streaming from ${leader.name}, whose PostgreSQL does not answer: waiting`);
           return;
@@ -601,31 +623,28 @@ export class Keeper {
 
   private async maybeStandForElection(): Promise<void> {
     const c = this.config;
-    const t = now();
-    if (c.paused || c.maintenance.includes(c.name)) return;
-    if (t < this.promisedUntil + randomInt(0, 150) || t < this.electionBackoffUntil) return;
-    const unfit = this.unfitToLead();
-    if (unfit !== null) {
-      this.electionBackoffUntil = t + 500;
-      this.logElection(`not standing for election: ${unfit}`);
-      return;
-    }
-    if (this.obs.lsn === null || this.obs.timeline === null) return;
-    // A point-in-time restore stands only once replay has reached its target (promoting earlier would stop short).
-    if (this.state.get().restoring && (await this.pg.replayPauseState()) !== 'paused') return;
-    const leaderLsn = this.knownLeader?.lsn;
-    if (leaderLsn) {
-      const lag = lsnToBigInt(leaderLsn) - lsnToBigInt(this.obs.lsn);
+    const decision = mayStand({
+      now: now(),
+      paused: c.paused,
+      inMaintenance: c.maintenance.includes(c.name),
+      promisedUntil: this.promisedUntil,
+      jitterMs: randomInt(0, STAND_JITTER_MS),
+      electionBackoffUntil: this.electionBackoffUntil,
       // What it RECEIVED counts here, not what it replayed: a standby with every acknowledged commit
       // must be able to stand (promotion replays the rest first), or a replay-paused standby holding the
       // newest WAL — which must refuse its vote to anyone less advanced — would block every failover.
-      if (lag > BigInt(c.maxLagBytes)) {
-        this.electionBackoffUntil = t + 1000;
-        this.logElection(
-          `not standing for election: ${lag} bytes behind the last known primary position (limit ${c.maxLagBytes})`,
-        );
-        return;
-      }
+      position:
+        this.obs.lsn === null || this.obs.timeline === null ? null : { lsn: this.obs.lsn, timeline: this.obs.timeline },
+      leaderLsn: this.knownLeader?.lsn ?? null,
+      maxLagBytes: c.maxLagBytes,
+      // A point-in-time restore stands only once replay has reached its target (promoting earlier would stop short).
+      restoreNotReady: this.state.get().restoring && (await this.pg.replayPauseState()) !== 'paused',
+      health: this.health(),
+    });
+    if (!decision.stand) {
+      if (decision.backoffUntil !== undefined) this.electionBackoffUntil = decision.backoffUntil;
+      if (decision.quiet !== true) this.logElection(decision.reason);
+      return;
     }
     await this.runElection({ planned: false, forced: false });
   }
@@ -919,7 +938,7 @@ export class Keeper {
       pgHealthy: this.pgProblem === null,
     };
     // A server that does not answer gets no lease (the probe fences it; this is the belt and braces).
-    if (this.serverTransition === null && now() - this.pgAnsweredAt > this.unresponsiveMs) {
+    if (!mayRenewLease(now(), this.health(), this.unresponsiveMs, this.serverTransition !== null)) {
       await this.fenceHung();
       return;
     }
