@@ -25,7 +25,6 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   lsnToBigInt,
@@ -36,8 +35,6 @@ import {
   type MemberEvent,
   type MemberRole,
   type MemberStatus,
-  type SwitchoverRequest,
-  type SwitchoverResult,
   type TakeoverBody,
   type VoteAnswer,
   type VoteBody,
@@ -49,107 +46,79 @@ import {
   mayRejoin,
   mayRenewLease,
   mayStand,
-  type MemberHealth,
-  mustFenceUnresponsive,
   notStreamingTooLong,
-  primaryServerDown,
   STAND_JITTER_MS,
-  unfitToLead,
   FENCE_CHECK_MS,
   FENCE_MARGIN_MS,
-  MAX_PG_RESTARTS,
   MIN_FREE_BYTES,
   CLONE_ROOM_BYTES,
   NOT_STREAMING_REJOIN_MS,
-  PG_RESTART_WINDOW_MS,
   PROBE_EVERY_MS,
-  PROBE_TIMEOUT_MS,
   promotionBackoffMs,
   resumedLeaseUntil,
-  STAND_BLOCK_MS,
   stillFreeToStand,
   TICK_MS,
-  unresponsiveMsFor,
 } from './election-rules.js';
 import { callPeer, startPeerServer } from './peer-api.js';
 import { KeeperState } from './keeper-state.js';
 import { firstLine, NOT_RUNNING, PostgresControl, type PgObservation } from './postgres-control.js';
 import { ServerCertificate } from './server-certificate.js';
-import { pauseRouter } from './router-pause.js';
+import { now, type KeeperCore, type KnownLeader } from './keeper-core.js';
+import { PostgresSupervisor } from './postgres-supervisor.js';
+import { releasePeers, Switchover } from './switchover.js';
 
-const now = (): number => performance.now();
-interface KnownLeader {
-  name: string;
-  term: number;
-  lsn: string | null;
-  timeline: number | null;
-}
-
-export class Keeper {
-  private config: KeeperConfig;
+export class Keeper implements KeeperCore {
+  config: KeeperConfig;
   private configMtimeMs = 0;
-  private readonly pg: PostgresControl;
-  private readonly state: KeeperState;
+  readonly pg: PostgresControl;
+  readonly state: KeeperState;
   private readonly certificate: ServerCertificate;
-  private role: MemberRole = 'empty';
-  private obs: PgObservation = NOT_RUNNING;
+  private readonly supervisor: PostgresSupervisor;
+  private readonly switchover: Switchover;
+  role: MemberRole = 'empty';
+  obs: PgObservation = NOT_RUNNING;
   private server: Server | undefined;
   private timers: NodeJS.Timeout[] = [];
-  private ticking = false;
-  private stopped = false;
+  ticking = false;
+  stopped = false;
   // Follower side.
-  private promisedUntil = 0;
-  private promisedTo: string | null = null;
-  private lastHeartbeatAt = 0;
-  private knownLeader: KnownLeader | null = null;
-  private followingSince = 0;
-  private electionBackoffUntil = 0;
+  promisedUntil = 0;
+  promisedTo: string | null = null;
+  lastHeartbeatAt = 0;
+  knownLeader: KnownLeader | null = null;
+  followingSince = 0;
+  electionBackoffUntil = 0;
   /** A switchover in progress: the old leader allowed votes for `to` only. */
-  private handover: { to: string; until: number } | null = null;
+  handover: { to: string; until: number } | null = null;
   // Leader side.
-  private leaseUntil = 0;
-  private forcedLeader = false;
+  leaseUntil = 0;
+  forcedLeader = false;
   private readonly grants = new Map<string, number>();
   private readonly inFlight = new Set<string>();
-  private pgRestarts: number[] = [];
   private lastPublished = '';
-  private restoreStartedAt = 0;
+  restoreStartedAt = 0;
   /** Rewinds since this member last streamed: after two that did not lead to streaming, clone instead. */
   private rewindsWithoutStreaming = 0;
   /** Rolling restart: whether this member's PostgreSQL waits for a restart, and what each peer said. */
-  private pendingRestart = false;
+  pendingRestart = false;
   private readonly peerPendingRestart = new Map<string, boolean>();
   private readonly peerSettings = new Map<string, string>();
   /** What each standby said in its last heartbeat answer about its fitness to lead. */
   private readonly peerProblems = new Map<string, string | null>();
   /** The settings this member's PostgreSQL has read (what a heartbeat answer reports), and ones about to be. */
-  private appliedSettings: string;
+  appliedSettings: string;
   private settingsToAnnounce: string | null = null;
-  private restartAllowedForMe = false;
+  restartAllowedForMe = false;
   private lastRestartHandover = -Infinity;
-  // Health: judged by answers, not by the postmaster's pid.
-  /** When PostgreSQL last answered a probe (or finished starting). */
-  private pgAnsweredAt = now();
-  /** Why the last probe failed (null: it answered). */
-  private pgProblem: string | null = null;
-  private probing = false;
-  /** PostgreSQL is being stopped or started on purpose (switchover, restart in place): not hung, and bounded. */
-  private serverTransition: string | null = null;
   /** The server being killed by a fence (a restart waits for it). */
-  private killing: Promise<void> | null = null;
+  killing: Promise<void> | null = null;
   /** The leader's last heartbeat said its PostgreSQL answers. */
-  private leaderPgHealthy = true;
-  /** A member that just failed to lead (promotion failed, PostgreSQL kept dying) does not stand before this. */
-  private standBlockedUntil = 0;
-  private standBlockedReason = '';
+  leaderPgHealthy = true;
   private promotionFailures = 0;
-  /** The health problem last reported as an event (one event per change, not per tick). */
-  private reportedProblem: string | null = null;
-  private lastDiskHandover = -Infinity;
 
   constructor(
     private readonly configPath: string,
-    private readonly log: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+    readonly log: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
   ) {
     this.config = this.readConfig();
     this.pg = new PostgresControl(this.config);
@@ -161,6 +130,11 @@ export class Keeper {
       host: this.config.host,
       log: this.log,
     });
+    this.supervisor = new PostgresSupervisor(this);
+    this.switchover = new Switchover(this, this.supervisor, {
+      peerProblems: this.peerProblems,
+      runElection: (options) => this.runElection(options),
+    });
   }
 
   private readConfig(): KeeperConfig {
@@ -168,7 +142,7 @@ export class Keeper {
     return JSON.parse(readFileSync(this.configPath, 'utf8')) as KeeperConfig;
   }
 
-  private get majority(): number {
+  get majority(): number {
     return Math.floor(this.config.memberCount / 2) + 1;
   }
 
@@ -192,7 +166,7 @@ export class Keeper {
         'POST /release': (body) => ({
           json: this.onRelease(body as { term: number; from: string; to: string | null }),
         }),
-        'POST /takeover': async (body) => ({ json: await this.onTakeover(body as TakeoverBody) }),
+        'POST /takeover': async (body) => ({ json: await this.switchover.onTakeover(body as TakeoverBody) }),
       },
     });
     if (!this.obs.running && this.pg.hasData() && (st.leaderOfTerm !== null || !this.pg.wasStandby()))
@@ -210,7 +184,7 @@ export class Keeper {
     else this.role = this.pg.hasData() ? 'stopped' : 'empty';
     this.timers.push(setInterval(() => void this.tick(), TICK_MS));
     this.timers.push(setInterval(() => this.fenceCheck(), FENCE_CHECK_MS));
-    this.timers.push(setInterval(() => void this.probe(), PROBE_EVERY_MS));
+    this.timers.push(setInterval(() => void this.supervisor.probe(), PROBE_EVERY_MS));
     this.timers.push(setInterval(() => void this.heartbeatRound(), this.config.heartbeatMs));
     this.log(`keeper ${this.config.name} started: role ${this.role}, term ${st.term}`);
   }
@@ -238,7 +212,7 @@ export class Keeper {
       await this.reloadConfigIfChanged();
       this.maintainCertificate();
       this.obs = await this.pg.observe();
-      this.reportHealth();
+      this.supervisor.reportHealth();
       this.pendingRestart = this.obs.pendingRestart;
       if (this.settingsToAnnounce !== null) {
         this.appliedSettings = this.settingsToAnnounce;
@@ -253,100 +227,6 @@ export class Keeper {
     } finally {
       this.ticking = false;
     }
-  }
-
-  /**
-   * No answer from PostgreSQL for this long and the primary fences itself (and kills its server). Long
-   * enough that a loaded machine (a slow fork, a slow fsync) is not taken for a hung server: a needless
-   * failover costs every session.
-   */
-  private get unresponsiveMs(): number {
-    return unresponsiveMsFor(this.config.leaseMs);
-  }
-
-  /**
-   * Asks PostgreSQL for an answer (a bounded query; on a primary, whether WAL still advances while
-   * sessions wait for it). A primary whose server stops answering stops renewing its lease and fences
-   * itself, killing the server (it may be frozen), and does not stand again for a while: a live keeper
-   * beside a hung server must not hold the cluster without a primary.
-   */
-  private async probe(): Promise<void> {
-    if (this.probing || this.stopped) return;
-    if (this.pg.postmasterPid() === null) {
-      // Not running is not hung: the tick restarts it (in place on the primary, up to MAX_PG_RESTARTS).
-      this.pgProblem = 'PostgreSQL is not running';
-      this.pgAnsweredAt = now();
-      return;
-    }
-    this.probing = true;
-    try {
-      const t0 = now();
-      const answer = await this.pg.probe(PROBE_TIMEOUT_MS, this.unresponsiveMs);
-      const tookMs = now() - t0;
-      if (answer.ok) {
-        this.pgAnsweredAt = now();
-        this.pgProblem = null;
-      } else if (tookMs > PROBE_TIMEOUT_MS * 2 + 1000) {
-        // The keeper itself was stalled (its timers fired late): this says nothing about the server.
-        return;
-      } else this.pgProblem = answer.reason;
-      if (this.serverTransition !== null) this.pgAnsweredAt = now();
-      if (mustFenceUnresponsive(now(), this.role, this.health(), this.unresponsiveMs)) await this.fenceHung();
-    } finally {
-      this.probing = false;
-    }
-  }
-
-  /** A primary whose server has not answered for unresponsiveMs: fenced, its server killed, not standing for 30 s. */
-  private async fenceHung(): Promise<void> {
-    if (this.role !== 'primary' || this.stopped) return;
-    const silentMs = now() - this.pgAnsweredAt;
-    const why = `PostgreSQL does not answer for ${Math.round(silentMs)} ms (${this.pgProblem ?? 'no answer'})`;
-    this.fence(why, { kill: true });
-    // Once the hung server is dead the peers' promises may end: it can accept nothing any more.
-    await this.killing;
-    this.blockStanding(why, STAND_BLOCK_MS.unresponsive);
-  }
-
-  /**
-   * Why this member must not lead now (null: it may stand). It needs a server that answers, room on its
-   * disk, and no recent failure to lead.
-   */
-  private unfitToLead(): string | null {
-    return unfitToLead(now(), this.health());
-  }
-
-  /** What this member knows of its own fitness, as the rules in election-rules.ts read it. */
-  private health(): MemberHealth {
-    return {
-      pgAnsweredAt: this.pgAnsweredAt,
-      pgProblem: this.pgProblem,
-      freeBytes: this.pg.freeBytes(),
-      standBlockedUntil: this.standBlockedUntil,
-      standBlockedReason: this.standBlockedReason,
-    };
-  }
-
-  /** One `health` event per change of this member's problem (and one when it is fit again). */
-  private reportHealth(): void {
-    const free = this.pg.freeBytes();
-    const problem =
-      free !== null && free < MIN_FREE_BYTES
-        ? `disk nearly full: ${formatBytes(free)} free on ${this.config.name}'s data filesystem`
-        : now() < this.standBlockedUntil
-          ? this.standBlockedReason
-          : null;
-    if (problem === this.reportedProblem) return;
-    this.addEvent('health', problem ?? `fit again${this.reportedProblem ? ` (was: ${this.reportedProblem})` : ''}`);
-    this.log(`health: ${problem ?? 'fit again'}`);
-    this.reportedProblem = problem;
-  }
-
-  /** Not standing for a while after failing to lead; the peers' promises end at once so another may stand. */
-  private blockStanding(reason: string, ms: number): void {
-    this.standBlockedUntil = now() + ms;
-    this.standBlockedReason = reason;
-    void this.releasePeers(null);
   }
 
   private async reloadConfigIfChanged(): Promise<void> {
@@ -386,47 +266,17 @@ export class Keeper {
 
   private async actAsPrimary(): Promise<void> {
     if (!this.obs.running) {
-      const t = now();
-      this.pgRestarts = this.pgRestarts.filter((at) => t - at < PG_RESTART_WINDOW_MS);
-      const free = this.pg.freeBytes();
-      const verdict = primaryServerDown(t, this.pgRestarts, free);
-      if (verdict.action === 'step-down') {
-        // Restarting in place on a full disk only crashes again, and a server that keeps crashing is
-        // no primary: a healthy standby takes over instead.
-        const inLog = this.pg.diskFullInLog();
-        const why =
-          verdict.reason === 'disk-full'
-            ? `PostgreSQL stopped and the disk is full: ${formatBytes(free ?? 0)} free${inLog === null ? '' : ` (${inLog})`}`
-            : `PostgreSQL died ${MAX_PG_RESTARTS} times in ${PG_RESTART_WINDOW_MS / 1000} s${this.diskNote()}`;
-        this.stepDown(why);
-        this.blockStanding(why, verdict.blockMs);
-        return;
-      }
-      this.pgRestarts.push(t);
-      this.log('PostgreSQL is down on the primary: restarting it in place');
-      await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() });
-      this.serverTransition = 'restarting in place';
-      try {
-        await this.pg.start({ standby: false });
-      } finally {
-        this.serverTransition = null;
-      }
-      this.pgAnsweredAt = now();
-      if (this.role !== 'primary') {
-        this.fence('lease lost while restarting');
-        return;
-      }
-      this.addEvent('restart', `PostgreSQL restarted in place`, { total: Math.round(now() - t) });
+      await this.supervisor.restartPrimary();
       return;
     }
     if (this.obs.inRecovery === true) return; // promotion in progress
-    if (await this.handOverIfDiskFull()) return;
+    if (await this.switchover.handOverIfDiskFull()) return;
     if (await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() }))
       await this.pg.reload();
     const sw = this.config.switchover;
     if (sw && sw.id !== this.state.get().handledSwitchover) {
       this.state.update({ handledSwitchover: sw.id });
-      const result = await this.switchover(sw);
+      const result = await this.switchover.switchover(sw);
       this.state.update({ lastSwitchover: result });
       this.log(`switchover ${sw.id}: ${result.result}${result.reason ? ` (${result.reason})` : ''}`);
       return;
@@ -435,28 +285,9 @@ export class Keeper {
     if (this.pendingRestart && this.standbysReadyForPrimaryRestart() && now() - this.lastRestartHandover > 30_000) {
       this.lastRestartHandover = now();
       this.log('settings need a restart: switching over first');
-      const result = await this.switchover({ id: `restart-${this.state.get().term}`, to: null });
+      const result = await this.switchover.switchover({ id: `restart-${this.state.get().term}`, to: null });
       this.log(`rolling restart switchover: ${result.result}${result.reason ? ` (${result.reason})` : ''}`);
     }
-  }
-
-  /**
-   * A primary whose disk is nearly full hands over to a healthy standby while it still can shut down
-   * cleanly (a planned switchover: nothing lost, sessions through the router carried over), rather than
-   * wait for PostgreSQL to fail on its next WAL segment. Once every 30 s at most.
-   */
-  private async handOverIfDiskFull(): Promise<boolean> {
-    const free = this.pg.freeBytes();
-    if (free === null || free >= MIN_FREE_BYTES || now() - this.lastDiskHandover < 30_000) return false;
-    this.lastDiskHandover = now();
-    const why = `disk nearly full: ${formatBytes(free)} free on ${this.config.name}'s data filesystem`;
-    this.log(`${why}: handing the primary role over`);
-    const result = await this.switchover({ id: `disk-full-${this.state.get().term}`, to: null });
-    this.addEvent(
-      'health',
-      `${why}: switchover ${result.result}${result.to ? ` to ${result.to}` : ''}${result.reason ? ` (${result.reason})` : ''}`,
-    );
-    return result.result === 'done';
   }
 
   /** The one standby that may restart now: it waits for a restart, and every other standby streams. */
@@ -604,7 +435,7 @@ export class Keeper {
     await this.maybeStandForElection();
   }
 
-  private liveLeader(): MemberAddress | null {
+  liveLeader(): MemberAddress | null {
     if (this.knownLeader === null || now() > this.promisedUntil) return null;
     if (this.knownLeader.name === this.config.name) return null;
     return this.config.peers.find((p) => p.name === this.knownLeader?.name) ?? null;
@@ -639,7 +470,7 @@ export class Keeper {
       maxLagBytes: c.maxLagBytes,
       // A point-in-time restore stands only once replay has reached its target (promoting earlier would stop short).
       restoreNotReady: this.state.get().restoring && (await this.pg.replayPauseState()) !== 'paused',
-      health: this.health(),
+      health: this.supervisor.health(),
     });
     if (!decision.stand) {
       if (decision.backoffUntil !== undefined) this.electionBackoffUntil = decision.backoffUntil;
@@ -698,20 +529,20 @@ export class Keeper {
       // The quorum is in force before the first commit the new primary can acknowledge.
       await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() });
       await this.pg.reload();
-      this.serverTransition = 'promoting';
+      this.supervisor.serverTransition = 'promoting';
       try {
         await this.pg.promote();
       } finally {
-        this.serverTransition = null;
+        this.supervisor.serverTransition = null;
       }
       if ((this.role as MemberRole) !== 'primary') throw new Error('fenced while promoting');
     } catch (error) {
       this.promotionFailures++;
       const backoff = promotionBackoffMs(this.promotionFailures);
-      const why = `promotion failed: ${firstLine((error as Error).message)}${this.diskNote()}`;
+      const why = `promotion failed: ${firstLine((error as Error).message)}${this.supervisor.diskNote()}`;
       this.log(`${why}; not standing for ${backoff / 1000} s`);
       this.stepDown(why);
-      this.blockStanding(why, backoff);
+      this.supervisor.blockStanding(why, backoff);
       return false;
     }
     this.promotionFailures = 0;
@@ -785,7 +616,7 @@ export class Keeper {
 
   private lastElectionLog = { text: '', at: 0 };
 
-  private logElection(text: string): void {
+  logElection(text: string): void {
     const t = now();
     const key = text.replace(/\d+/g, '#');
     if (key === this.lastElectionLog.text && t - this.lastElectionLog.at < 10_000) return;
@@ -892,7 +723,7 @@ export class Keeper {
       term: body.term,
       pendingRestart: this.pendingRestart,
       settings: this.appliedSettings,
-      problem: this.unfitToLead(),
+      problem: this.supervisor.unfitToLead(),
     };
   }
 
@@ -914,7 +745,7 @@ export class Keeper {
 
   // ─────────────────────────── leadership ───────────────────────────
 
-  private leaseValid(): boolean {
+  leaseValid(): boolean {
     return this.role === 'primary' && (this.forcedLeader || now() < this.leaseUntil - FENCE_MARGIN_MS);
   }
 
@@ -935,11 +766,18 @@ export class Keeper {
       leaseMs: c.leaseMs,
       switchoverId: this.state.get().handledSwitchover,
       restartAllowed: this.pickStandbyToRestart(),
-      pgHealthy: this.pgProblem === null,
+      pgHealthy: this.supervisor.pgHealthy,
     };
     // A server that does not answer gets no lease (the probe fences it; this is the belt and braces).
-    if (!mayRenewLease(now(), this.health(), this.unresponsiveMs, this.serverTransition !== null)) {
-      await this.fenceHung();
+    if (
+      !mayRenewLease(
+        now(),
+        this.supervisor.health(),
+        this.supervisor.unresponsiveMs,
+        this.supervisor.serverTransition !== null,
+      )
+    ) {
+      await this.supervisor.fenceHung();
       return;
     }
     if (need <= 0) this.leaseUntil = Infinity;
@@ -984,7 +822,7 @@ export class Keeper {
    * A server that did not answer (`kill`), or still runs a second later (frozen: a stopped process
    * does not act on SIGQUIT), is killed with every process it started.
    */
-  private fence(reason: string, options: { kill?: boolean } = {}): void {
+  fence(reason: string, options: { kill?: boolean } = {}): void {
     const wasPrimary = this.role === 'primary';
     this.role = 'demoted';
     this.leaseUntil = 0;
@@ -1010,11 +848,11 @@ export class Keeper {
     this.log(`fenced: ${reason}`);
   }
 
-  private stepDown(reason: string): void {
+  stepDown(reason: string): void {
     if (this.role === 'primary') this.fence(reason);
   }
 
-  private syncStandbyNames(): string {
+  syncStandbyNames(): string {
     const c = this.config;
     // A forced promotion (accept data loss) writes at once; the quorum returns with the majority.
     if (c.syncMode === 'async' || c.peers.length === 0 || this.forcedLeader) return '';
@@ -1027,121 +865,9 @@ export class Keeper {
     return `ANY ${Math.min(k, c.peers.length)} (${names.map((n) => `"${n}"`).join(', ')})`;
   }
 
-  // ─────────────────────────── switchover ───────────────────────────
-
-  private async switchover(request: SwitchoverRequest): Promise<SwitchoverResult> {
-    const c = this.config;
-    const refuse = (reason: string): SwitchoverResult => ({ id: request.id, result: 'refused', reason, from: c.name });
-    const replicas = this.obs.replicas;
-    let targetName = request.to;
-    if (targetName === null) {
-      const best = replicas
-        .filter((r) => r.state === 'streaming' && !c.maintenance.includes(r.name) && !this.peerProblems.get(r.name))
-        .sort((a, b) => a.lagBytes - b.lagBytes)[0];
-      if (best === undefined) return refuse('no standby is streaming, eligible and fit to lead');
-      targetName = best.name;
-    }
-    if (targetName === c.name) return refuse(`${targetName} is already the primary`);
-    const target = c.peers.find((p) => p.name === targetName);
-    if (target === undefined) return refuse(`${targetName} is not a member of this cluster`);
-    if (c.maintenance.includes(targetName)) return refuse(`${targetName} is in maintenance`);
-    // Asked before this member stops: a target that cannot lead (a full disk) would leave nobody writable.
-    const problem = this.peerProblems.get(targetName);
-    if (problem) return refuse(`${targetName} cannot lead: ${problem}`);
-    const replica = replicas.find((r) => r.name === targetName);
-    if (replica?.state !== 'streaming') return refuse(`${targetName} is not streaming from the primary`);
-    if (replica.lagBytes > c.maxLagBytes)
-      return refuse(`${targetName} lags ${replica.lagBytes} bytes behind in replay (limit ${c.maxLagBytes})`);
-    const t0 = now();
-    await this.pg.checkpoint().catch(() => {});
-    // The router holds new transactions and lets running ones end before this server stops (bounded).
-    if (this.config.router) await pauseRouter(this.config, request.id, this.log);
-    const tStop = now();
-    const term = this.state.get().term;
-    // The lease is renewed while PostgreSQL shuts down (it accepts no writes meanwhile, and the
-    // shutdown waits for the last WAL to be sent and archived): the standbys must not see a dead
-    // primary and start a failover in the middle of the handover.
-    this.serverTransition = 'switchover';
-    try {
-      await this.pg.stop('fast');
-    } finally {
-      this.serverTransition = null;
-      this.role = 'demoted';
-      this.leaseUntil = 0;
-    }
-    const position = await this.pg.cleanShutdownPosition();
-    this.state.update({ leaderOfTerm: null, mayHaveDiverged: position === null });
-    await this.releasePeers(targetName);
-    this.knownLeader = null;
-    this.promisedUntil = 0;
-    const tStopped = now();
-    let answer: { ok: boolean; reason?: string };
-    try {
-      answer = await callPeer(
-        target,
-        c.peerToken,
-        '/takeover',
-        { term, from: c.name, lsn: position?.lsn ?? '0/0', switchoverId: request.id },
-        20_000,
-        c.host,
-      );
-    } catch (error) {
-      answer = { ok: false, reason: (error as Error).message };
-    }
-    const tDone = now();
-    this.role = 'standby';
-    if (!answer.ok && (this.knownLeader as KnownLeader | null)?.name === targetName) answer = { ok: true }; // elected meanwhile
-    if (!answer.ok) {
-      this.addEvent('switchover', `switchover to ${targetName} failed: ${answer.reason ?? 'unknown'}`);
-      return {
-        id: request.id,
-        result: 'failed',
-        reason: answer.reason ?? 'takeover refused',
-        from: c.name,
-        to: targetName,
-      };
-    }
-    this.addEvent('switchover', `handed over to ${targetName}`, {
-      checkpoint: Math.round(tStop - t0),
-      stop: Math.round(tStopped - tStop),
-      takeover: Math.round(tDone - tStopped),
-      total: Math.round(tDone - tStop),
-    });
-    return { id: request.id, result: 'done', from: c.name, to: targetName, durationMs: Math.round(tDone - tStop) };
-  }
-
-  private async releasePeers(to: string | null): Promise<void> {
-    const c = this.config;
-    const term = this.state.get().term;
-    await Promise.allSettled(
-      c.peers.map((p) => callPeer(p, c.peerToken, '/release', { term, from: c.name, to }, 500, this.config.host)),
-    );
-  }
-
-  private async onTakeover(body: TakeoverBody): Promise<{ ok: boolean; reason?: string }> {
-    if (typeof body?.lsn !== 'string' || typeof body.from !== 'string') return { ok: false, reason: 'malformed' };
-    if (this.role !== 'standby') return { ok: false, reason: `${this.config.name} is ${this.role}, not a standby` };
-    const unfit = this.unfitToLead();
-    if (unfit !== null) return { ok: false, reason: `${this.config.name} cannot lead: ${unfit}` };
-    const deadline = now() + 10_000;
-    for (;;) {
-      const obs = await this.pg.observe();
-      if (obs.lsn !== null && lsnToBigInt(obs.lsn) > lsnToBigInt(body.lsn)) break;
-      if (now() > deadline) return { ok: false, reason: `did not receive WAL beyond ${body.lsn} within 10 s` };
-      await sleep(10);
-    }
-    if (this.promisedTo === body.from) this.promisedUntil = 0;
-    if (typeof body.switchoverId === 'string') this.state.update({ handledSwitchover: body.switchoverId });
-    while (this.ticking) await sleep(5);
-    this.ticking = true;
-    try {
-      // The release may already have let this member win an ordinary election.
-      if ((this.role as MemberRole) === 'primary') return { ok: true };
-      const ok = await this.runElection({ planned: true, forced: false });
-      return ok ? { ok } : { ok, reason: 'election lost' };
-    } finally {
-      this.ticking = false;
-    }
+  /** The leader gives its lease back to every peer: to `to` only (a switchover), or to nobody (it stops). */
+  releasePeers(to: string | null): Promise<void> {
+    return releasePeers(this, to);
   }
 
   // ───────────────────────────── rejoin ─────────────────────────────
@@ -1261,7 +987,7 @@ export class Keeper {
 
   // ─────────────────────────── reporting ───────────────────────────
 
-  private addEvent(
+  addEvent(
     kind: MemberEvent['kind'],
     detail: string,
     timings?: Record<string, number>,
@@ -1300,16 +1026,8 @@ export class Keeper {
       switchover: st.lastSwitchover,
       failovers: st.failovers,
       tls: this.certificate.status(),
-      problem: this.unfitToLead(),
+      problem: this.supervisor.unfitToLead(),
     };
-  }
-
-  /** `; disk full: 3 MiB free` when the disk explains a failure. */
-  private diskNote(): string {
-    const free = this.pg.freeBytes();
-    const full = this.pg.diskFullInLog();
-    if (free !== null && (free < MIN_FREE_BYTES || full !== null)) return `; disk full: ${formatBytes(free)} free`;
-    return full !== null ? `; ${full}` : '';
   }
 
   private metrics(): string {
