@@ -39,7 +39,6 @@ import {
   type VoteAnswer,
   type VoteBody,
 } from '../protocol.js';
-import { formatBytes } from '../../../shared/bytes.js';
 // The keeper's constants and rules live in election-rules.ts, which the election model runs too.
 import {
   decideVote,
@@ -50,8 +49,6 @@ import {
   STAND_JITTER_MS,
   FENCE_CHECK_MS,
   FENCE_MARGIN_MS,
-  MIN_FREE_BYTES,
-  CLONE_ROOM_BYTES,
   NOT_STREAMING_REJOIN_MS,
   PROBE_EVERY_MS,
   promotionBackoffMs,
@@ -66,6 +63,7 @@ import { ServerCertificate } from './server-certificate.js';
 import { now, type KeeperCore, type KnownLeader } from './keeper-core.js';
 import { PostgresSupervisor } from './postgres-supervisor.js';
 import { releasePeers, Switchover } from './switchover.js';
+import { Rejoin } from './rejoin.js';
 
 export class Keeper implements KeeperCore {
   config: KeeperConfig;
@@ -75,6 +73,7 @@ export class Keeper implements KeeperCore {
   private readonly certificate: ServerCertificate;
   private readonly supervisor: PostgresSupervisor;
   private readonly switchover: Switchover;
+  private readonly rejoiner: Rejoin;
   role: MemberRole = 'empty';
   obs: PgObservation = NOT_RUNNING;
   private server: Server | undefined;
@@ -97,8 +96,6 @@ export class Keeper implements KeeperCore {
   private readonly inFlight = new Set<string>();
   private lastPublished = '';
   restoreStartedAt = 0;
-  /** Rewinds since this member last streamed: after two that did not lead to streaming, clone instead. */
-  private rewindsWithoutStreaming = 0;
   /** Rolling restart: whether this member's PostgreSQL waits for a restart, and what each peer said. */
   pendingRestart = false;
   private readonly peerPendingRestart = new Map<string, boolean>();
@@ -135,6 +132,7 @@ export class Keeper implements KeeperCore {
       peerProblems: this.peerProblems,
       runElection: (options) => this.runElection(options),
     });
+    this.rejoiner = new Rejoin(this, { stopFollowing: () => this.stopFollowing() });
   }
 
   private readConfig(): KeeperConfig {
@@ -318,7 +316,7 @@ export class Keeper implements KeeperCore {
     const leader = this.liveLeader();
     if (!this.pg.hasData()) {
       this.role = 'empty';
-      if (leader) await this.rejoin(leader, 'clone');
+      if (leader) await this.rejoiner.rejoin(leader, 'clone');
       else if (
         c.bootstrap &&
         c.restore !== null &&
@@ -372,7 +370,7 @@ export class Keeper implements KeeperCore {
     const st = this.state.get();
     if (leader && leader.name !== c.name) {
       if (st.mayHaveDiverged) {
-        await this.rejoin(leader, 'rewind');
+        await this.rejoiner.rejoin(leader, 'rewind');
         return;
       }
       if (await this.followLeader(leader)) this.followingSince = now();
@@ -402,7 +400,7 @@ export class Keeper implements KeeperCore {
       }
       if (this.obs.streaming) {
         this.followingSince = now();
-        this.rewindsWithoutStreaming = 0;
+        this.rejoiner.streaming();
       } else if (
         notStreamingTooLong({ now: now(), streaming: this.obs.streaming, followingSince: this.followingSince })
       ) {
@@ -419,7 +417,7 @@ export class Keeper implements KeeperCore {
           return;
         }
         this.log(`not streaming from ${leader.name} for ${NOT_STREAMING_REJOIN_MS} ms: rejoining`);
-        await this.rejoin(leader, 'rewind');
+        await this.rejoiner.rejoin(leader, 'rewind');
       }
       return;
     }
@@ -868,106 +866,6 @@ export class Keeper implements KeeperCore {
   /** The leader gives its lease back to every peer: to `to` only (a switchover), or to nobody (it stops). */
   releasePeers(to: string | null): Promise<void> {
     return releasePeers(this, to);
-  }
-
-  // ───────────────────────────── rejoin ─────────────────────────────
-
-  /**
-   * Makes this member a standby of `leader` again: pg_rewind (when there is data and a rewind is
-   * asked for), else — or when the rewind, or starting after it, fails — a fresh clone.
-   */
-  private async rejoin(leader: MemberAddress, how: 'rewind' | 'clone'): Promise<void> {
-    const t0 = now();
-    const free = this.pg.freeBytes();
-    // A rewind or a clone needs room: on a full disk it only fails. When this member's own files are what
-    // fills it (WAL it kept as a primary, what a failed pg_rewind copied), a clone that throws them away
-    // first gets it streaming again; otherwise wait for space.
-    let emptyFirst = false;
-    if (free !== null && free < MIN_FREE_BYTES) {
-      const room = this.pg.freeBytesWithoutOwnData();
-      if (room === null || room < CLONE_ROOM_BYTES) {
-        this.logElection(`not rejoining ${leader.name}: disk nearly full (${formatBytes(free)} free)`);
-        this.followingSince = now();
-        return;
-      }
-      how = 'clone';
-      emptyFirst = true;
-    }
-    try {
-      // The leader must answer before this member gives anything up (a hung leader made standbys stop
-      // their servers and clone in a loop, while nobody could be elected).
-      await this.pg.checkpointOn(leader);
-    } catch (error) {
-      this.logElection(`not rejoining ${leader.name}: it does not answer (${firstLine((error as Error).message)})`);
-      this.followingSince = now();
-      return;
-    }
-    this.role = 'rejoining';
-    await this.pg.stop('fast');
-    const follow = async (): Promise<void> => {
-      await this.pg.writeDynamic({ primaryConninfo: this.pg.conninfoFor(leader), syncStandbyNames: '' });
-      await this.pg.start({ standby: true });
-      // A vote granted while this rejoin ran: the leader it rejoined is no longer the one to follow.
-      if (this.liveLeader()?.name !== leader.name) await this.stopFollowing();
-    };
-    let kind: MemberEvent['kind'] = 'rejoin';
-    let detail = `rewound from ${leader.name}`;
-    let rewound = false;
-    const timings: Record<string, number> = {};
-    if (how === 'rewind' && this.pg.hasData() && this.rewindsWithoutStreaming < 2) {
-      try {
-        this.rewindsWithoutStreaming++;
-        const tRewind = now();
-        await this.pg.rewindFrom(leader);
-        timings.rewind = Math.round(now() - tRewind);
-        await follow();
-        timings.start = Math.round(now() - tRewind) - timings.rewind;
-        rewound = true;
-      } catch (error) {
-        this.log(`rejoin by pg_rewind failed, cloning instead: ${firstLine((error as Error).message)}`);
-        detail = `pg_rewind failed (${firstLine((error as Error).message)}); cloned from ${leader.name}`;
-        await this.pg.stop('immediate').catch(() => {});
-      }
-    } else
-      detail = emptyFirst
-        ? `cloned from ${leader.name}: disk nearly full (${formatBytes(free!)} free), its own files thrown away first`
-        : `cloned from ${leader.name}`;
-    if (!rewound) {
-      kind = 'reclone';
-      // The clone empties the data directory: until it is complete this member votes with the position
-      // it had (it may hold commits it confirmed), never as an empty member.
-      if (this.pg.hasData() && this.state.get().positionBeforeClone == null)
-        this.state.update({
-          positionBeforeClone:
-            (await this.pg.cleanShutdownPosition().catch(() => null)) ??
-            (this.obs.lsn !== null && this.obs.timeline !== null
-              ? { lsn: this.obs.lsn, timeline: this.obs.timeline }
-              : 'unknown'),
-        });
-      // What a failed rewind copied may have filled the disk.
-      const left = this.pg.freeBytes();
-      try {
-        await this.pg.cloneFrom(leader, { emptyFirst: emptyFirst || (left !== null && left < MIN_FREE_BYTES) });
-      } catch (error) {
-        this.role = this.pg.hasData() ? 'stopped' : 'empty';
-        this.followingSince = now();
-        this.addEvent('reclone', `clone from ${leader.name} failed: ${firstLine((error as Error).message)}`, {
-          total: Math.round(now() - t0),
-        });
-        return;
-      }
-      this.state.update({ positionBeforeClone: null });
-      await follow();
-      this.rewindsWithoutStreaming = 0;
-    }
-    this.state.update({ mayHaveDiverged: false });
-    this.role = 'standby';
-    this.followingSince = now();
-    this.addEvent(
-      kind,
-      detail,
-      rewound ? { ...timings, total: Math.round(now() - t0) } : { total: Math.round(now() - t0) },
-    );
   }
 
   private async maybeAcceptDataLoss(): Promise<void> {
