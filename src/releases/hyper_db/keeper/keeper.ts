@@ -28,7 +28,6 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   lsnToBigInt,
-  type HeartbeatAnswer,
   type HeartbeatBody,
   type KeeperConfig,
   type MemberAddress,
@@ -43,7 +42,6 @@ import {
 import {
   decideVote,
   mayRejoin,
-  mayRenewLease,
   mayStand,
   notStreamingTooLong,
   STAND_JITTER_MS,
@@ -64,6 +62,7 @@ import { now, type KeeperCore, type KnownLeader } from './keeper-core.js';
 import { PostgresSupervisor } from './postgres-supervisor.js';
 import { releasePeers, Switchover } from './switchover.js';
 import { Rejoin } from './rejoin.js';
+import { Lease } from './lease.js';
 
 export class Keeper implements KeeperCore {
   config: KeeperConfig;
@@ -72,6 +71,7 @@ export class Keeper implements KeeperCore {
   readonly state: KeeperState;
   private readonly certificate: ServerCertificate;
   private readonly supervisor: PostgresSupervisor;
+  private readonly lease: Lease;
   private readonly switchover: Switchover;
   private readonly rejoiner: Rejoin;
   role: MemberRole = 'empty';
@@ -92,16 +92,10 @@ export class Keeper implements KeeperCore {
   // Leader side.
   leaseUntil = 0;
   forcedLeader = false;
-  private readonly grants = new Map<string, number>();
-  private readonly inFlight = new Set<string>();
   private lastPublished = '';
   restoreStartedAt = 0;
-  /** Rolling restart: whether this member's PostgreSQL waits for a restart, and what each peer said. */
+  /** Rolling restart: whether this member's PostgreSQL waits for a restart. */
   pendingRestart = false;
-  private readonly peerPendingRestart = new Map<string, boolean>();
-  private readonly peerSettings = new Map<string, string>();
-  /** What each standby said in its last heartbeat answer about its fitness to lead. */
-  private readonly peerProblems = new Map<string, string | null>();
   /** The settings this member's PostgreSQL has read (what a heartbeat answer reports), and ones about to be. */
   appliedSettings: string;
   private settingsToAnnounce: string | null = null;
@@ -128,8 +122,9 @@ export class Keeper implements KeeperCore {
       log: this.log,
     });
     this.supervisor = new PostgresSupervisor(this);
+    this.lease = new Lease(this, this.supervisor);
     this.switchover = new Switchover(this, this.supervisor, {
-      peerProblems: this.peerProblems,
+      peerProblems: this.lease.peerProblems,
       runElection: (options) => this.runElection(options),
     });
     this.rejoiner = new Rejoin(this, { stopFollowing: () => this.stopFollowing() });
@@ -159,10 +154,10 @@ export class Keeper implements KeeperCore {
       routes: {
         'GET /status': () => ({ json: this.status() }),
         'GET /metrics': () => ({ text: this.metrics() }),
-        'POST /heartbeat': (body) => ({ json: this.onHeartbeat(body as HeartbeatBody) }),
+        'POST /heartbeat': (body) => ({ json: this.lease.onHeartbeat(body as HeartbeatBody) }),
         'POST /vote': async (body) => ({ json: await this.onVote(body as VoteBody) }),
         'POST /release': (body) => ({
-          json: this.onRelease(body as { term: number; from: string; to: string | null }),
+          json: this.lease.onRelease(body as { term: number; from: string; to: string | null }),
         }),
         'POST /takeover': async (body) => ({ json: await this.switchover.onTakeover(body as TakeoverBody) }),
       },
@@ -175,7 +170,7 @@ export class Keeper implements KeeperCore {
         this.role = 'primary';
         // No lease of its own making: only the peers' grants give one (election-rules.ts resumedLeaseUntil).
         this.leaseUntil = resumedLeaseUntil(now(), this.config.heartbeatMs, true);
-        await this.heartbeatRound();
+        await this.lease.heartbeatRound();
         this.log(`resumed as primary of term ${st.term}: ${this.leaseValid() ? 'lease renewed' : 'no majority'}`);
       } else this.fence('PostgreSQL runs as a primary this keeper did not elect');
     } else if (this.obs.running) this.role = 'standby';
@@ -183,7 +178,7 @@ export class Keeper implements KeeperCore {
     this.timers.push(setInterval(() => void this.tick(), TICK_MS));
     this.timers.push(setInterval(() => this.fenceCheck(), FENCE_CHECK_MS));
     this.timers.push(setInterval(() => void this.supervisor.probe(), PROBE_EVERY_MS));
-    this.timers.push(setInterval(() => void this.heartbeatRound(), this.config.heartbeatMs));
+    this.timers.push(setInterval(() => void this.lease.heartbeatRound(), this.config.heartbeatMs));
     this.log(`keeper ${this.config.name} started: role ${this.role}, term ${st.term}`);
   }
 
@@ -280,34 +275,16 @@ export class Keeper implements KeeperCore {
       return;
     }
     // Rolling restart, last step: every standby runs the new settings; hand over, then restart as a standby.
-    if (this.pendingRestart && this.standbysReadyForPrimaryRestart() && now() - this.lastRestartHandover > 30_000) {
+    if (
+      this.pendingRestart &&
+      this.lease.standbysReadyForPrimaryRestart() &&
+      now() - this.lastRestartHandover > 30_000
+    ) {
       this.lastRestartHandover = now();
       this.log('settings need a restart: switching over first');
       const result = await this.switchover.switchover({ id: `restart-${this.state.get().term}`, to: null });
       this.log(`rolling restart switchover: ${result.result}${result.reason ? ` (${result.reason})` : ''}`);
     }
-  }
-
-  /** The one standby that may restart now: it waits for a restart, and every other standby streams. */
-  private pickStandbyToRestart(): string | null {
-    const waiting = this.config.peers.filter((p) => this.peerPendingRestart.get(p.name) === true).map((p) => p.name);
-    if (waiting.length === 0) return null;
-    const streaming = new Set(this.obs.replicas.filter((r) => r.state === 'streaming').map((r) => r.name));
-    const candidate = waiting.sort()[0] as string;
-    const othersStreaming = this.config.peers.every((p) => p.name === candidate || streaming.has(p.name));
-    return othersStreaming ? candidate : null;
-  }
-
-  /** Standbys first: every standby has the same settings as this member, needs no restart, and streams. */
-  private standbysReadyForPrimaryRestart(): boolean {
-    const mine = this.appliedSettings;
-    const streaming = new Set(this.obs.replicas.filter((r) => r.state === 'streaming').map((r) => r.name));
-    return this.config.peers.every(
-      (p) =>
-        this.peerSettings.get(p.name) === mine &&
-        this.peerPendingRestart.get(p.name) === false &&
-        streaming.has(p.name),
-    );
   }
 
   private async actAsFollower(): Promise<void> {
@@ -520,7 +497,7 @@ export class Keeper implements KeeperCore {
     this.role = 'primary';
     this.forcedLeader = options.forced;
     this.leaseUntil = options.forced ? Infinity : t0 + c.leaseMs;
-    this.grants.clear();
+    this.lease.grants.clear();
     this.knownLeader = { name: c.name, term, lsn: obs.lsn, timeline: obs.timeline };
     this.state.update({ leaderOfTerm: term, mayHaveDiverged: false });
     try {
@@ -544,7 +521,7 @@ export class Keeper implements KeeperCore {
       return false;
     }
     this.promotionFailures = 0;
-    void this.heartbeatRound();
+    void this.lease.heartbeatRound();
     const tPromoted = now();
     // The end-of-recovery checkpoint is spread out by default; pg_rewind against this member needs it done.
     void this.pg.checkpoint().catch(() => {});
@@ -699,48 +676,6 @@ export class Keeper implements KeeperCore {
     return (await this.pg.cleanShutdownPosition().catch(() => null)) ?? 'unknown';
   }
 
-  private onHeartbeat(body: HeartbeatBody): HeartbeatAnswer {
-    const st = this.state.get();
-    if (!isHeartbeatBody(body)) return { ok: false, term: st.term, reason: 'malformed heartbeat' };
-    if (body.term < st.term) return { ok: false, term: st.term, reason: `stale term ${body.term} < ${st.term}` };
-    if (body.term > st.term) this.state.update({ term: body.term, votedFor: null });
-    if (this.role === 'primary' && body.leader !== this.config.name)
-      this.stepDown(`${body.leader} leads term ${body.term}`);
-    if (this.knownLeader?.name !== body.leader || this.knownLeader.term !== body.term)
-      this.log(`following ${body.leader} (term ${body.term})`);
-    this.knownLeader = { name: body.leader, term: body.term, lsn: body.lsn, timeline: body.timeline };
-    if (typeof body.switchoverId === 'string' && body.switchoverId !== this.state.get().handledSwitchover)
-      this.state.update({ handledSwitchover: body.switchoverId });
-    this.promisedUntil = now() + body.leaseMs;
-    this.promisedTo = body.leader;
-    this.lastHeartbeatAt = now();
-    this.restartAllowedForMe = body.restartAllowed === this.config.name;
-    this.leaderPgHealthy = body.pgHealthy !== false;
-    return {
-      ok: true,
-      term: body.term,
-      pendingRestart: this.pendingRestart,
-      settings: this.appliedSettings,
-      problem: this.supervisor.unfitToLead(),
-    };
-  }
-
-  /**
-   * The leader gives its lease back. With a target (switchover), the promise stays for everyone
-   * else — only the target may now be voted for, and nobody else stands — so the handover does not
-   * turn into a race; without one (the leader is stopping), the promise simply ends.
-   */
-  private onRelease(body: { term: number; from: string; to: string | null }): { ok: boolean } {
-    if (typeof body?.term !== 'number' || typeof body.from !== 'string') return { ok: false };
-    if (body.term !== this.state.get().term || this.promisedTo !== body.from) return { ok: true };
-    if (typeof body.to === 'string') this.handover = { to: body.to, until: now() + this.config.leaseMs };
-    else {
-      this.promisedUntil = 0;
-      this.knownLeader = null;
-    }
-    return { ok: true };
-  }
-
   // ─────────────────────────── leadership ───────────────────────────
 
   leaseValid(): boolean {
@@ -749,70 +684,6 @@ export class Keeper implements KeeperCore {
 
   private fenceCheck(): void {
     if (this.role === 'primary' && !this.leaseValid()) this.fence('lease lost: no majority of peers renewed it');
-  }
-
-  private async heartbeatRound(): Promise<void> {
-    if (this.role !== 'primary' || this.stopped) return;
-    const c = this.config;
-    const need = this.majority - 1;
-    const term = this.state.get().term;
-    const body: HeartbeatBody = {
-      term,
-      leader: c.name,
-      lsn: this.obs.lsn,
-      timeline: this.obs.timeline,
-      leaseMs: c.leaseMs,
-      switchoverId: this.state.get().handledSwitchover,
-      restartAllowed: this.pickStandbyToRestart(),
-      pgHealthy: this.supervisor.pgHealthy,
-    };
-    // A server that does not answer gets no lease (the probe fences it; this is the belt and braces).
-    if (
-      !mayRenewLease(
-        now(),
-        this.supervisor.health(),
-        this.supervisor.unresponsiveMs,
-        this.supervisor.serverTransition !== null,
-      )
-    ) {
-      await this.supervisor.fenceHung();
-      return;
-    }
-    if (need <= 0) this.leaseUntil = Infinity;
-    await Promise.allSettled(
-      c.peers.map(async (p) => {
-        if (this.inFlight.has(p.name)) return;
-        this.inFlight.add(p.name);
-        const sentAt = now();
-        try {
-          const answer = await callPeer<HeartbeatAnswer>(
-            p,
-            c.peerToken,
-            '/heartbeat',
-            body,
-            c.leaseMs / 2,
-            this.config.host,
-          );
-          if (answer.ok && this.state.get().term === term) {
-            this.peerPendingRestart.set(p.name, answer.pendingRestart === true);
-            this.peerSettings.set(p.name, answer.settings ?? '');
-            this.peerProblems.set(p.name, answer.problem ?? null);
-            this.grants.set(p.name, sentAt + c.leaseMs);
-            const best = [...this.grants.values()].sort((a, b) => b - a);
-            const until = best[need - 1];
-            if (until !== undefined && need > 0 && until > this.leaseUntil) this.leaseUntil = until;
-            if (this.forcedLeader && best.length >= need) this.forcedLeader = false;
-          } else if (answer.term > term) {
-            this.state.update({ term: answer.term, votedFor: null });
-            this.stepDown(`${p.name} is in term ${answer.term}`);
-          }
-        } catch {
-          // An unreachable peer simply does not renew; the lease arithmetic decides.
-        } finally {
-          this.inFlight.delete(p.name);
-        }
-      }),
-    );
   }
 
   /**
@@ -993,18 +864,5 @@ function isVoteBody(b: unknown): b is VoteBody {
     Number.isInteger(v.timeline) &&
     typeof v.planned === 'boolean' &&
     typeof v.preVote === 'boolean'
-  );
-}
-
-function isHeartbeatBody(b: unknown): b is HeartbeatBody {
-  const v = b as HeartbeatBody;
-  return (
-    typeof v === 'object' &&
-    v !== null &&
-    Number.isInteger(v.term) &&
-    typeof v.leader === 'string' &&
-    typeof v.leaseMs === 'number' &&
-    v.leaseMs > 0 &&
-    v.leaseMs <= 60_000
   );
 }
