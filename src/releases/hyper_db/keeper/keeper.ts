@@ -20,7 +20,6 @@
  *   acknowledged commit.
  * - Terms and votes are fsynced before answering.
  */
-import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -35,23 +34,17 @@ import {
   type MemberRole,
   type MemberStatus,
   type TakeoverBody,
-  type VoteAnswer,
   type VoteBody,
 } from '../protocol.js';
 // The keeper's constants and rules live in election-rules.ts, which the election model runs too.
 import {
-  decideVote,
   mayRejoin,
-  mayStand,
   notStreamingTooLong,
-  STAND_JITTER_MS,
   FENCE_CHECK_MS,
   FENCE_MARGIN_MS,
   NOT_STREAMING_REJOIN_MS,
   PROBE_EVERY_MS,
-  promotionBackoffMs,
   resumedLeaseUntil,
-  stillFreeToStand,
   TICK_MS,
 } from './election-rules.js';
 import { callPeer, startPeerServer } from './peer-api.js';
@@ -63,6 +56,7 @@ import { PostgresSupervisor } from './postgres-supervisor.js';
 import { releasePeers, Switchover } from './switchover.js';
 import { Rejoin } from './rejoin.js';
 import { Lease } from './lease.js';
+import { Election } from './election.js';
 
 export class Keeper implements KeeperCore {
   config: KeeperConfig;
@@ -72,6 +66,7 @@ export class Keeper implements KeeperCore {
   private readonly certificate: ServerCertificate;
   private readonly supervisor: PostgresSupervisor;
   private readonly lease: Lease;
+  private readonly election: Election;
   private readonly switchover: Switchover;
   private readonly rejoiner: Rejoin;
   role: MemberRole = 'empty';
@@ -105,7 +100,6 @@ export class Keeper implements KeeperCore {
   killing: Promise<void> | null = null;
   /** The leader's last heartbeat said its PostgreSQL answers. */
   leaderPgHealthy = true;
-  private promotionFailures = 0;
 
   constructor(
     private readonly configPath: string,
@@ -123,11 +117,12 @@ export class Keeper implements KeeperCore {
     });
     this.supervisor = new PostgresSupervisor(this);
     this.lease = new Lease(this, this.supervisor);
+    this.election = new Election(this, this.supervisor, this.lease);
     this.switchover = new Switchover(this, this.supervisor, {
       peerProblems: this.lease.peerProblems,
-      runElection: (options) => this.runElection(options),
+      runElection: (options) => this.election.runElection(options),
     });
-    this.rejoiner = new Rejoin(this, { stopFollowing: () => this.stopFollowing() });
+    this.rejoiner = new Rejoin(this, { stopFollowing: () => this.election.stopFollowing() });
   }
 
   private readConfig(): KeeperConfig {
@@ -155,7 +150,7 @@ export class Keeper implements KeeperCore {
         'GET /status': () => ({ json: this.status() }),
         'GET /metrics': () => ({ text: this.metrics() }),
         'POST /heartbeat': (body) => ({ json: this.lease.onHeartbeat(body as HeartbeatBody) }),
-        'POST /vote': async (body) => ({ json: await this.onVote(body as VoteBody) }),
+        'POST /vote': async (body) => ({ json: await this.election.onVote(body as VoteBody) }),
         'POST /release': (body) => ({
           json: this.lease.onRelease(body as { term: number; from: string; to: string | null }),
         }),
@@ -350,7 +345,7 @@ export class Keeper implements KeeperCore {
         await this.rejoiner.rejoin(leader, 'rewind');
         return;
       }
-      if (await this.followLeader(leader)) this.followingSince = now();
+      if (await this.election.followLeader(leader)) this.followingSince = now();
       if (this.liveLeader()?.name !== leader.name) return;
       if (!this.obs.running) {
         try {
@@ -406,8 +401,8 @@ export class Keeper implements KeeperCore {
       return;
     }
     this.role = 'standby';
-    await this.maybeAcceptDataLoss();
-    await this.maybeStandForElection();
+    await this.election.maybeAcceptDataLoss();
+    await this.election.maybeStandForElection();
   }
 
   liveLeader(): MemberAddress | null {
@@ -425,170 +420,6 @@ export class Keeper implements KeeperCore {
     return answers.every((a) => a.status === 'fulfilled' && a.value.role === 'empty' && a.value.term === 0);
   }
 
-  // ──────────────────────────── elections ────────────────────────────
-
-  private async maybeStandForElection(): Promise<void> {
-    const c = this.config;
-    const decision = mayStand({
-      now: now(),
-      paused: c.paused,
-      inMaintenance: c.maintenance.includes(c.name),
-      promisedUntil: this.promisedUntil,
-      jitterMs: randomInt(0, STAND_JITTER_MS),
-      electionBackoffUntil: this.electionBackoffUntil,
-      // What it RECEIVED counts here, not what it replayed: a standby with every acknowledged commit
-      // must be able to stand (promotion replays the rest first), or a replay-paused standby holding the
-      // newest WAL — which must refuse its vote to anyone less advanced — would block every failover.
-      position:
-        this.obs.lsn === null || this.obs.timeline === null ? null : { lsn: this.obs.lsn, timeline: this.obs.timeline },
-      leaderLsn: this.knownLeader?.lsn ?? null,
-      maxLagBytes: c.maxLagBytes,
-      // A point-in-time restore stands only once replay has reached its target (promoting earlier would stop short).
-      restoreNotReady: this.state.get().restoring && (await this.pg.replayPauseState()) !== 'paused',
-      health: this.supervisor.health(),
-    });
-    if (!decision.stand) {
-      if (decision.backoffUntil !== undefined) this.electionBackoffUntil = decision.backoffUntil;
-      if (decision.quiet !== true) this.logElection(decision.reason);
-      return;
-    }
-    await this.runElection({ planned: false, forced: false });
-  }
-
-  private async runElection(options: { planned: boolean; forced: boolean }): Promise<boolean> {
-    const c = this.config;
-    const tStart = now();
-    const detectMs = this.lastHeartbeatAt > 0 ? tStart - this.lastHeartbeatAt : 0;
-    const obs = await this.pg.observe();
-    if (obs.lsn === null || obs.timeline === null || obs.inRecovery !== true) return false;
-    const position = { lsn: obs.lsn, timeline: obs.timeline, planned: options.planned, candidate: c.name };
-    if (!options.forced) {
-      // Pre-vote: a member that could not win (isolated, behind, or facing a live leader) never raises
-      // the term, so it cannot disrupt a healthy primary when it comes back.
-      const pre = await this.collectVotes({ ...position, term: this.state.get().term + 1, preVote: true });
-      if (pre.votes < this.majority) {
-        // A voter still bound by a promise says when it ends: try again just after (a failover's critical path).
-        this.electionBackoffUntil =
-          now() +
-          (pre.retryInMs !== null && pre.retryInMs < 1000 ? pre.retryInMs + randomInt(5, 60) : 300 + randomInt(0, 500));
-        this.logElection(`pre-vote lost: ${pre.votes}/${c.memberCount} (${pre.refusals.join('; ')})`);
-        return false;
-      }
-    }
-    // Promised another a lease while the pre-vote ran: this round is lost (election-rules.ts stillFreeToStand).
-    const bound = options.forced
-      ? null
-      : stillFreeToStand({ now: now(), self: c.name, promisedUntil: this.promisedUntil, promisedTo: this.promisedTo });
-    if (bound !== null) {
-      this.logElection(`not standing: ${bound}`);
-      return false;
-    }
-    const t0 = now();
-    const term = this.state.get().term + 1;
-    this.state.update({ term, votedFor: c.name });
-    const { votes, refusals } = await this.collectVotes({ ...position, term, preVote: false });
-    if (votes < this.majority && !options.forced) {
-      this.electionBackoffUntil = now() + 300 + randomInt(0, 500);
-      this.logElection(`election for term ${term} lost: ${votes}/${c.memberCount} votes (${refusals.join('; ')})`);
-      return false;
-    }
-    if (this.state.get().term !== term) return false;
-    const tElected = now();
-    this.role = 'primary';
-    this.forcedLeader = options.forced;
-    this.leaseUntil = options.forced ? Infinity : t0 + c.leaseMs;
-    this.lease.grants.clear();
-    this.knownLeader = { name: c.name, term, lsn: obs.lsn, timeline: obs.timeline };
-    this.state.update({ leaderOfTerm: term, mayHaveDiverged: false });
-    try {
-      // The quorum is in force before the first commit the new primary can acknowledge.
-      await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() });
-      await this.pg.reload();
-      this.supervisor.serverTransition = 'promoting';
-      try {
-        await this.pg.promote();
-      } finally {
-        this.supervisor.serverTransition = null;
-      }
-      if ((this.role as MemberRole) !== 'primary') throw new Error('fenced while promoting');
-    } catch (error) {
-      this.promotionFailures++;
-      const backoff = promotionBackoffMs(this.promotionFailures);
-      const why = `promotion failed: ${firstLine((error as Error).message)}${this.supervisor.diskNote()}`;
-      this.log(`${why}; not standing for ${backoff / 1000} s`);
-      this.stepDown(why);
-      this.supervisor.blockStanding(why, backoff);
-      return false;
-    }
-    this.promotionFailures = 0;
-    void this.lease.heartbeatRound();
-    const tPromoted = now();
-    // The end-of-recovery checkpoint is spread out by default; pg_rewind against this member needs it done.
-    void this.pg.checkpoint().catch(() => {});
-    if (this.state.get().restoring) {
-      this.state.update({ restoring: false });
-      await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() });
-      await this.pg.reload().catch(() => {});
-      this.addEvent('restore', 'restore complete: promoted at the target', {
-        total: Math.round(tPromoted - this.restoreStartedAt),
-      });
-    }
-    await this.pg.ensureRoles().catch((e: unknown) => this.log(`roles: ${(e as Error).message}`));
-    const kind = options.forced
-      ? 'forced-promotion'
-      : options.planned
-        ? 'switchover'
-        : this.lastHeartbeatAt > 0
-          ? 'failover'
-          : 'bootstrap';
-    const timings = {
-      detect: Math.round(detectMs),
-      election: Math.round(tElected - tStart),
-      promote: Math.round(tPromoted - tElected),
-      total: Math.round(tPromoted - tStart + detectMs),
-    };
-    this.addEvent(kind, `promoted in term ${term} with ${votes}/${c.memberCount} votes`, timings, {
-      failovers: this.state.get().failovers + (kind === 'failover' ? 1 : 0),
-    });
-    this.log(`promoted: term ${term}, ${JSON.stringify(timings)}`);
-    return true;
-  }
-
-  /** Asks every peer; settles as soon as a majority granted (stragglers do not slow a failover) or all answered. */
-  private collectVotes(body: VoteBody): Promise<{ votes: number; refusals: string[]; retryInMs: number | null }> {
-    const c = this.config;
-    return new Promise((resolve) => {
-      let votes = 1;
-      let answered = 0;
-      let retryInMs: number | null = null;
-      const refusals: string[] = [];
-      const settle = (): void => {
-        if (votes >= this.majority || answered === c.peers.length) resolve({ votes, refusals, retryInMs });
-      };
-      settle();
-      for (const p of c.peers) {
-        // 2 s: a voter reads its own WAL position first, which a loaded machine may take a while to answer.
-        callPeer<VoteAnswer>(p, c.peerToken, '/vote', body, 2000, c.host).then(
-          (a) => {
-            if (a.granted) votes++;
-            else {
-              refusals.push(`${p.name}: ${a.reason ?? 'refused'}`);
-              if (typeof a.retryInMs === 'number') retryInMs = Math.min(retryInMs ?? Infinity, a.retryInMs);
-              if (!body.preVote && a.term > this.state.get().term) this.state.update({ term: a.term, votedFor: null });
-            }
-            answered++;
-            settle();
-          },
-          () => {
-            refusals.push(`${p.name}: unreachable`);
-            answered++;
-            settle();
-          },
-        );
-      }
-    });
-  }
-
   private lastElectionLog = { text: '', at: 0 };
 
   logElection(text: string): void {
@@ -597,83 +428,6 @@ export class Keeper implements KeeperCore {
     if (key === this.lastElectionLog.text && t - this.lastElectionLog.at < 10_000) return;
     this.lastElectionLog = { text: key, at: t };
     this.log(text);
-  }
-
-  /**
-   * The rules are election-rules.ts `decideVote`, applied to the state as it is once this member's
-   * position is known (never to the state before an await: one voter granted two candidates the same
-   * term that way). A granted vote is fsynced, then this member stops streaming from the leader it
-   * followed before it answers (election-rules.ts `VoteChange`).
-   */
-  private async onVote(body: VoteBody): Promise<VoteAnswer> {
-    const c = this.config;
-    if (!isVoteBody(body)) return { granted: false, term: this.state.get().term, reason: 'malformed vote request' };
-    const position = await this.position();
-    const st = this.state.get();
-    const { answer, change } = decideVote(
-      {
-        now: now(),
-        term: st.term,
-        votedFor: st.votedFor,
-        primaryWithValidLease: this.role === 'primary' && this.leaseValid(),
-        promisedUntil: this.promisedUntil,
-        promisedTo: this.promisedTo,
-        handover: this.handover,
-        paused: c.paused,
-        maintenance: c.maintenance,
-        peerNames: c.peers.map((p) => p.name),
-        leaseMs: c.leaseMs,
-        position,
-      },
-      body,
-    );
-    if (change === null) return answer;
-    this.state.update({ term: change.term, votedFor: change.votedFor });
-    this.promisedUntil = change.promisedUntil;
-    this.promisedTo = change.promisedTo;
-    await this.stopFollowing();
-    return answer;
-  }
-
-  /**
-   * Stops receiving WAL from the leader this member followed (primary_conninfo emptied, the WAL
-   * receiver gone, ≤ 1 s) and forgets it until a heartbeat names the next one: a primary whose keeper
-   * is frozen must not get commits confirmed by a voter that judged the candidate as advanced as itself.
-   */
-  private async stopFollowing(): Promise<void> {
-    this.knownLeader = null;
-    if (!(await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: '' }))) return;
-    if (this.pg.postmasterPid() === null) return;
-    try {
-      await this.pg.reload();
-      const deadline = now() + 1000;
-      while ((await this.pg.observe()).upstream !== null && now() < deadline) await sleep(20);
-    } catch (error) {
-      this.log(`stop following: ${firstLine((error as Error).message)}`);
-    }
-  }
-
-  /**
-   * Points this standby at `leader` — unless, by the time the server has read it, this member no
-   * longer follows that leader (a vote granted meanwhile): then it stops following again.
-   */
-  private async followLeader(leader: MemberAddress): Promise<boolean> {
-    const changed = await this.pg.writeDynamic({ primaryConninfo: this.pg.conninfoFor(leader), syncStandbyNames: '' });
-    if (changed && this.pg.postmasterPid() !== null) await this.pg.reload();
-    if (this.liveLeader()?.name !== leader.name) {
-      await this.stopFollowing();
-      return false;
-    }
-    return changed;
-  }
-
-  /** This member's WAL position; null when it has no data; 'unknown' when it cannot be known safely. */
-  private async position(): Promise<{ timeline: number; lsn: string } | null | 'unknown'> {
-    if (!this.pg.hasData()) return this.state.get().positionBeforeClone ?? null;
-    const obs = await this.pg.observe();
-    if (obs.running)
-      return obs.lsn !== null && obs.timeline !== null ? { lsn: obs.lsn, timeline: obs.timeline } : 'unknown';
-    return (await this.pg.cleanShutdownPosition().catch(() => null)) ?? 'unknown';
   }
 
   // ─────────────────────────── leadership ───────────────────────────
@@ -737,21 +491,6 @@ export class Keeper implements KeeperCore {
   /** The leader gives its lease back to every peer: to `to` only (a switchover), or to nobody (it stops). */
   releasePeers(to: string | null): Promise<void> {
     return releasePeers(this, to);
-  }
-
-  private async maybeAcceptDataLoss(): Promise<void> {
-    const request = this.config.acceptDataLoss;
-    const st = this.state.get();
-    if (request === null || request.id === st.handledAcceptDataLoss) return;
-    this.state.update({ handledAcceptDataLoss: request.id });
-    if (request.member !== this.config.name) return;
-    if (now() < this.promisedUntil) {
-      this.log(`accept-data-loss ${request.id} ignored: a leader is alive`);
-      return;
-    }
-    this.log(`accept-data-loss ${request.id} by ${request.by}: promoting without a majority`);
-    this.addEvent('forced-promotion', `requested by ${request.by} (request ${request.id}); commits may be lost`);
-    await this.runElection({ planned: false, forced: true });
   }
 
   // ─────────────────────────── reporting ───────────────────────────
@@ -851,18 +590,4 @@ export class Keeper implements KeeperCore {
     await rename(join(dir, 'publish.json.tmp'), join(dir, 'publish.json'));
     this.lastPublished = text;
   }
-}
-
-function isVoteBody(b: unknown): b is VoteBody {
-  const v = b as VoteBody;
-  return (
-    typeof v === 'object' &&
-    v !== null &&
-    Number.isInteger(v.term) &&
-    typeof v.candidate === 'string' &&
-    typeof v.lsn === 'string' &&
-    Number.isInteger(v.timeline) &&
-    typeof v.planned === 'boolean' &&
-    typeof v.preVote === 'boolean'
-  );
 }
