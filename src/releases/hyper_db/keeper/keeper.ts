@@ -20,13 +20,11 @@
  *   acknowledged commit.
  * - Terms and votes are fsynced before answering.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  lsnToBigInt,
   type HeartbeatBody,
   type KeeperConfig,
   type MemberAddress,
@@ -57,6 +55,7 @@ import { releasePeers, Switchover } from './switchover.js';
 import { Rejoin } from './rejoin.js';
 import { Lease } from './lease.js';
 import { Election } from './election.js';
+import { KeeperReport } from './keeper-report.js';
 
 export class Keeper implements KeeperCore {
   config: KeeperConfig;
@@ -68,6 +67,7 @@ export class Keeper implements KeeperCore {
   private readonly lease: Lease;
   private readonly election: Election;
   private readonly switchover: Switchover;
+  private readonly report: KeeperReport;
   private readonly rejoiner: Rejoin;
   role: MemberRole = 'empty';
   obs: PgObservation = NOT_RUNNING;
@@ -87,7 +87,6 @@ export class Keeper implements KeeperCore {
   // Leader side.
   leaseUntil = 0;
   forcedLeader = false;
-  private lastPublished = '';
   restoreStartedAt = 0;
   /** Rolling restart: whether this member's PostgreSQL waits for a restart. */
   pendingRestart = false;
@@ -122,6 +121,7 @@ export class Keeper implements KeeperCore {
       peerProblems: this.lease.peerProblems,
       runElection: (options) => this.election.runElection(options),
     });
+    this.report = new KeeperReport(this, this.supervisor, this.certificate);
     this.rejoiner = new Rejoin(this, { stopFollowing: () => this.election.stopFollowing() });
   }
 
@@ -147,8 +147,8 @@ export class Keeper implements KeeperCore {
       port: this.config.keeperPort,
       token: () => this.config.peerToken,
       routes: {
-        'GET /status': () => ({ json: this.status() }),
-        'GET /metrics': () => ({ text: this.metrics() }),
+        'GET /status': () => ({ json: this.report.status() }),
+        'GET /metrics': () => ({ text: this.report.metrics() }),
         'POST /heartbeat': (body) => ({ json: this.lease.onHeartbeat(body as HeartbeatBody) }),
         'POST /vote': async (body) => ({ json: await this.election.onVote(body as VoteBody) }),
         'POST /release': (body) => ({
@@ -208,7 +208,7 @@ export class Keeper implements KeeperCore {
       }
       if (this.role === 'primary') await this.actAsPrimary();
       else await this.actAsFollower();
-      await this.publish();
+      await this.report.publish();
     } catch (error) {
       // Rate-limited: a server that cannot start (a full disk) fails every tick.
       this.logElection(`tick: ${(error as Error).stack ?? String(error)}`);
@@ -493,8 +493,9 @@ export class Keeper implements KeeperCore {
     return releasePeers(this, to);
   }
 
-  // ─────────────────────────── reporting ───────────────────────────
+  // ───────────────────────────── events ─────────────────────────────
 
+  /** Records an event in the keeper's state (published by keeper-report.ts); `change` is applied with it. */
   addEvent(
     kind: MemberEvent['kind'],
     detail: string,
@@ -505,89 +506,5 @@ export class Keeper implements KeeperCore {
       { at: new Date().toISOString(), kind, term: this.state.get().term, detail, ...(timings ? { timings } : {}) },
       change,
     );
-  }
-
-  status(): MemberStatus {
-    const c = this.config;
-    const st = this.state.get();
-    const leaderLsn = this.knownLeader?.lsn;
-    let lagBytes: number | null = null;
-    if (this.role === 'primary') lagBytes = 0;
-    else if (leaderLsn && this.obs.lsn)
-      lagBytes = Math.max(0, Number(lsnToBigInt(leaderLsn) - lsnToBigInt(this.obs.lsn)));
-    return {
-      name: c.name,
-      role: this.role,
-      term: st.term,
-      leader: this.role === 'primary' ? c.name : (this.liveLeader()?.name ?? null),
-      leaseValid: this.leaseValid(),
-      pgRunning: this.obs.running,
-      timeline: this.obs.timeline,
-      lsn: this.obs.lsn,
-      lagBytes,
-      streaming: this.obs.streaming,
-      maintenance: c.maintenance.includes(c.name),
-      paused: c.paused,
-      syncStandbys: this.role === 'primary' ? this.syncStandbyNames() : null,
-      replicas: this.obs.replicas,
-      events: st.events.slice(-10),
-      switchover: st.lastSwitchover,
-      failovers: st.failovers,
-      tls: this.certificate.status(),
-      problem: this.supervisor.unfitToLead(),
-    };
-  }
-
-  private metrics(): string {
-    const s = this.status();
-    const m = `member="${s.name}"`;
-    const roles = ['primary', 'standby', 'demoted', 'rejoining', 'empty', 'stopped'];
-    const lastFailover = [...this.state.get().events].reverse().find((e) => e.kind === 'failover');
-    return [
-      '# HELP hyperdb_member_role 1 for the role this member has.',
-      '# TYPE hyperdb_member_role gauge',
-      ...roles.map((r) => `hyperdb_member_role{${m},role="${r}"} ${s.role === r ? 1 : 0}`),
-      '# HELP hyperdb_term Election term this member is in.',
-      '# TYPE hyperdb_term gauge',
-      `hyperdb_term{${m}} ${s.term}`,
-      '# HELP hyperdb_replication_lag_bytes WAL bytes behind the primary (last heartbeat).',
-      '# TYPE hyperdb_replication_lag_bytes gauge',
-      `hyperdb_replication_lag_bytes{${m}} ${s.lagBytes ?? 'NaN'}`,
-      '# HELP hyperdb_streaming 1 when the WAL receiver streams.',
-      '# TYPE hyperdb_streaming gauge',
-      `hyperdb_streaming{${m}} ${s.streaming ? 1 : 0}`,
-      '# HELP hyperdb_failovers_total Failovers this member won.',
-      '# TYPE hyperdb_failovers_total counter',
-      `hyperdb_failovers_total{${m}} ${s.failovers}`,
-      '# HELP hyperdb_last_failover_duration_seconds Detection to writable, of the last failover this member won.',
-      '# TYPE hyperdb_last_failover_duration_seconds gauge',
-      `hyperdb_last_failover_duration_seconds{${m}} ${lastFailover?.timings?.total !== undefined ? lastFailover.timings.total / 1000 : 'NaN'}`,
-      '',
-    ].join('\n');
-  }
-
-  /** Runtime connection parameters for the master (only when something a person cares about changed). */
-  private async publish(): Promise<void> {
-    const s = this.status();
-    const doc = {
-      role: s.role,
-      term: s.term,
-      leader: s.leader,
-      timeline: s.timeline,
-      streaming: s.streaming,
-      maintenance: s.maintenance,
-      lag_mib: s.lagBytes === null ? null : Math.floor(s.lagBytes / 1048576),
-      failovers: s.failovers,
-      last_event: s.events.at(-1) ?? null,
-      switchover: s.switchover,
-      tls_serial: s.tls?.serial ?? null,
-    };
-    const text = JSON.stringify(doc);
-    if (text === this.lastPublished) return;
-    const dir = join(this.config.partitionPath, '.hox');
-    if (!existsSync(dir)) await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'publish.json.tmp'), text);
-    await rename(join(dir, 'publish.json.tmp'), join(dir, 'publish.json'));
-    this.lastPublished = text;
   }
 }
