@@ -19,6 +19,12 @@
  *   only votes for a candidate at least as advanced: the winner has every
  *   acknowledged commit.
  * - Terms and votes are fsynced before answering.
+ *
+ * This file holds the loop and the wiring: start/stop, the tick, configuration reload, acting as
+ * primary or follower, the fence. The parts each decide one thing and see this class only as the
+ * `KeeperCore` they pick (keeper-core.ts): postgres-supervisor.ts (health, the probe, the stand block,
+ * restarts in place), lease.ts (heartbeats), election.ts (standing, votes, promotion), switchover.ts,
+ * rejoin.ts (pg_rewind or clone), keeper-report.ts (status, metrics, published parameters).
  */
 import { readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
