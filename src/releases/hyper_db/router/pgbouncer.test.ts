@@ -4,6 +4,8 @@
  * while the endpoint is paused, pointed at the other server and resumed.
  */
 import { spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, statSync, chownSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -321,6 +323,17 @@ describe.skipIf(!existsSync(PGBOUNCER_BINARY) && process.env.CI !== 'true')('PgB
       await admin(server, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'`);
     }
     try {
+      // Anyone who reaches the port may send CancelRequests (no login): unknown keys, half-closed at once.
+      for (let i = 0; i < 20; i++)
+        await new Promise<void>((resolve) => {
+          const packet = Buffer.alloc(16);
+          packet.writeInt32BE(16, 0);
+          packet.writeInt32BE(80877102, 4);
+          packet.writeInt32BE(randomInt(1, 2 ** 31 - 1), 8);
+          packet.writeInt32BE(randomInt(1, 2 ** 31 - 1), 12);
+          const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end(packet));
+          socket.on('close', () => resolve()).on('error', () => resolve());
+        });
       const config = {
         host: '127.0.0.1',
         port,
