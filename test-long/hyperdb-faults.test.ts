@@ -224,12 +224,16 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     writer = startWriter(before);
     await writer.waitForAck(performance.now(), 30_000);
     await p.master.halt();
-    const tDown = performance.now();
-    await sleep(8000);
-    const during = writer.acked().filter((a) => a.ackedAtMs > tDown + 1000);
-    expect(during.length).toBeGreaterThan(50);
-    expect(new Set(during.map((a) => a.member))).toEqual(new Set([`${primary.host}:${primary.port}`]));
-    await p.master.restart();
+    try {
+      const tDown = performance.now();
+      await sleep(8000);
+      const during = writer.acked().filter((a) => a.ackedAtMs > tDown + 1000);
+      expect(during.length).toBeGreaterThan(50);
+      expect(new Set(during.map((a) => a.member))).toEqual(new Set([`${primary.host}:${primary.port}`]));
+    } finally {
+      // Whatever happened, the next scenarios need their master.
+      await p.master.restart();
+    }
     const after = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
     expect(after.primary).toBe(primary.name);
     expect(primaryOf(after).term).toBe(primary.term);
