@@ -458,7 +458,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     writer = undefined;
   }, 300_000);
 
-  it('20: a member in maintenance leaves the quorum; a paused cluster does not fail over until resumed', async () => {
+  it('20: a member in maintenance leaves the quorum and is refused as a switchover target; a paused cluster does not fail over until resumed', async () => {
     const before = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
     const standby = before.members.find((m) => m.name !== before.primary)!.name;
     await p.requestCluster(CLUSTER, { maintenance: [standby] });
@@ -470,6 +470,12 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
       30_000,
     );
     expect(s.members.filter((m) => m.sync_state === 'quorum').map((m) => m.name)).not.toContain(standby);
+    // A member in maintenance is no switchover target: refused, the primary stays.
+    await p.requestCluster(CLUSTER, { maintenance: [standby], switchover: { id: 'to-maintenance', to: standby } });
+    s = await p.waitForCluster(CLUSTER, (x) => x.switchover?.id === 'to-maintenance', 30_000);
+    expect(s.switchover?.result).toBe('refused');
+    expect(s.switchover?.reason).toBe(`${standby} is in maintenance`);
+    expect(s.primary).toBe(before.primary);
 
     await p.requestCluster(CLUSTER, { paused: true });
     s = await p.waitForCluster(CLUSTER, (x) => x.paused === true && healthy(3)(x), 30_000);

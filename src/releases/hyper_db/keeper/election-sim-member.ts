@@ -372,7 +372,9 @@ export class SimMember {
         return done();
       }
     } else if (this.pgRestarts.length >= MAX_PG_RESTARTS) {
-      this.stepDown(`PostgreSQL died ${MAX_PG_RESTARTS} times in ${PG_RESTART_WINDOW_MS / 1000} s`);
+      this.stepDown(
+        `PostgreSQL died again after ${MAX_PG_RESTARTS} restarts in place within ${PG_RESTART_WINDOW_MS / 1000} s`,
+      );
       return done();
     }
     this.pgRestarts.push(t);

@@ -175,7 +175,7 @@ export class PostgresSupervisor {
       const why =
         verdict.reason === 'disk-full'
           ? `PostgreSQL stopped and the disk is full: ${formatBytes(free ?? 0)} free${inLog === null ? '' : ` (${inLog})`}`
-          : `PostgreSQL died ${MAX_PG_RESTARTS} times in ${PG_RESTART_WINDOW_MS / 1000} s${this.diskNote()}`;
+          : `PostgreSQL died again after ${MAX_PG_RESTARTS} restarts in place within ${PG_RESTART_WINDOW_MS / 1000} s${this.diskNote()}`;
       core.stepDown(why);
       this.blockStanding(why, verdict.blockMs);
       return;

@@ -122,7 +122,13 @@ function drop(c: pg.Client): void {
 
 type Row = { addr: string | null; port: number | null };
 
-/** PostgreSQL's CancelRequest for `c`'s session (plain TCP, as libpq sends it), bounded by 1 s. Never throws. */
+/**
+ * PostgreSQL's CancelRequest for `c`'s session (plain TCP), sent as libpq's PQcancel does: the packet,
+ * then wait for the server to close the connection once it has handled it — never a half-close right
+ * after the packet: PgBouncer 1.18 (Debian 12's) then frees the cancelling client twice and dies ("FATAL
+ * … disconnect_client(): bad client state: 0", pgbouncer/pgbouncer#801), cutting every session through
+ * the read-write endpoint. Bounded by 3 s. Never throws.
+ */
 function cancelRequest(host: string, port: number, c: pg.Client): Promise<void> {
   const { processID, secretKey } = c as unknown as { processID: number | null; secretKey: number | null };
   if (processID === null || secretKey === null) return Promise.resolve();
@@ -132,13 +138,13 @@ function cancelRequest(host: string, port: number, c: pg.Client): Promise<void> 
     packet.writeInt32BE(80877102, 4);
     packet.writeInt32BE(processID, 8);
     packet.writeInt32BE(secretKey, 12);
-    const socket = net.connect({ host, port }, () => socket.end(packet));
+    const socket = net.connect({ host, port }, () => socket.write(packet));
     const done = (): void => {
       clearTimeout(timer);
       socket.destroy();
       resolve();
     };
-    const timer = setTimeout(done, 1000);
+    const timer = setTimeout(done, 3000);
     socket.on('close', done).on('error', done);
   });
 }
@@ -166,22 +172,31 @@ async function writeOnce(config: WriteProbeConfig): Promise<{ server: string }> 
   try {
     // pg's own connection timeout, and this one in case TLS or authentication hangs past it.
     await within(c.connect(), connectMs + 250, 'no connection');
+    let abandoned = false;
     const upsert = async (): Promise<Row[]> => {
       try {
         return rowsOf(await c.query(UPSERT));
       } catch (error) {
         if ((error as { code?: unknown }).code !== '42P01') throw error;
         await c.query(CREATE_TABLE);
+        // Its commit waited past the bound and was cancelled: no second statement to wait on after we leave.
+        if (abandoned) throw error;
         return rowsOf(await c.query(UPSERT));
       }
     };
     let rows: Row[];
+    const write = upsert();
+    write.catch(() => {});
     try {
-      rows = await within(upsert(), writeMs, 'the commit was not acknowledged');
+      rows = await within(write, writeMs, 'the commit was not acknowledged');
     } catch (error) {
+      abandoned = true;
       // PostgreSQL arms no statement timeout over a commit's wait for standbys: cancel it, or the session
-      // would wait on after we leave, holding one of the probe role's few connections.
+      // would wait on after we leave, holding one of the probe role's few connections. Then leave once
+      // the statement has answered (≤ 1 s): a session dropped while a cancel is in flight is what trips
+      // PgBouncer 1.18 (see cancelRequest).
       await cancelRequest(config.host, config.port, c);
+      await within(write, 1000, 'no answer to the cancel').catch(() => {});
       throw error;
     }
     if (syncCancelled)

@@ -4,6 +4,8 @@
  * while the endpoint is paused, pointed at the other server and resumed.
  */
 import { spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, statSync, chownSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../testing/free-port.js';
 import { startPostgres, type PostgresServer } from '../../../testing/postgres-server.js';
+import { probeWrite } from '../probe/write-probe.js';
 import { PgBouncer, PGBOUNCER_BINARY } from './pgbouncer.js';
 import { renderAuthFile, renderPgBouncerIni, type PgBouncerSettings } from './pgbouncer-config.js';
 import { existsSync } from 'node:fs';
@@ -285,6 +288,78 @@ describe.skipIf(!existsSync(PGBOUNCER_BINARY) && process.env.CI !== 'true')('PgB
     await c.connect();
     expect((await c.query<{ p: number }>('SELECT inet_server_port() AS p')).rows[0]?.p).toBe(b.port);
     await c.end();
+  });
+
+  it('survives write probes whose commit waits for standbys and is cancelled through it (PgBouncer 1.18 died on a half-closed cancel)', async () => {
+    const pidFile = join(bouncer.dir, 'pgbouncer.pid');
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const admin = async (server: PostgresServer, text: string) => {
+      const c = new pg.Client({ connectionString: server.connectionString });
+      await c.connect();
+      try {
+        await c.query(text);
+      } finally {
+        await c.end();
+      }
+    };
+    const waiting = async (server: PostgresServer) => {
+      const c = new pg.Client({ connectionString: server.connectionString });
+      await c.connect();
+      try {
+        const { rows } = await c.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'app' AND wait_event = 'SyncRep'`,
+        );
+        return rows[0]?.n;
+      } finally {
+        await c.end();
+      }
+    };
+    // Commits wait for a synchronous standby that never comes, on whichever server PgBouncer points at.
+    for (const server of [a, b]) {
+      await admin(server, `ALTER SYSTEM SET synchronous_standby_names = 'nobody'`);
+      await admin(server, `ALTER ROLE app SET synchronous_commit = 'on'`);
+      await admin(server, 'SELECT pg_reload_conf()');
+      // Pooled server sessions read role settings when they start: new ones.
+      await admin(server, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'`);
+    }
+    try {
+      // Anyone who reaches the port may send CancelRequests (no login): unknown keys, half-closed at once.
+      for (let i = 0; i < 20; i++)
+        await new Promise<void>((resolve) => {
+          const packet = Buffer.alloc(16);
+          packet.writeInt32BE(16, 0);
+          packet.writeInt32BE(80877102, 4);
+          packet.writeInt32BE(randomInt(1, 2 ** 31 - 1), 8);
+          packet.writeInt32BE(randomInt(1, 2 ** 31 - 1), 12);
+          const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end(packet));
+          socket.on('close', () => resolve()).on('error', () => resolve());
+        });
+      const config = {
+        host: '127.0.0.1',
+        port,
+        role: 'app',
+        password,
+        database: 'app',
+        caCertificate: null,
+        setup: null,
+        writeTimeoutMs: 500,
+      };
+      for (let i = 0; i < 5; i++)
+        expect(await probeWrite(config)).toEqual({ ok: false, cause: 'the commit was not acknowledged within 500 ms' });
+      expect(Number(readFileSync(pidFile, 'utf8').trim()), logs.join('\n')).toBe(pid);
+      expect(logs.join('\n')).not.toMatch(/pgbouncer exited/);
+      // The probes' sessions were cancelled, not left waiting.
+      for (const server of [a, b]) {
+        for (let i = 0; i < 50 && (await waiting(server)) !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+        expect(await waiting(server)).toBe(0);
+      }
+    } finally {
+      for (const server of [a, b]) {
+        await admin(server, 'ALTER SYSTEM RESET synchronous_standby_names');
+        await admin(server, 'ALTER ROLE app RESET synchronous_commit');
+        await admin(server, 'SELECT pg_reload_conf()');
+      }
+    }
   });
 
   it('restarts PgBouncer when it dies', async () => {

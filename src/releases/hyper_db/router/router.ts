@@ -359,20 +359,36 @@ export class Router {
     return readers[this.roNext++ % readers.length] ?? null;
   }
 
+  /** PgBouncer's configuration is behind the router's; a reconfiguration is queued or running. */
+  private bouncerStale = false;
+  private reconfiguring = false;
+
   private async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
     try {
+      // New databases, roles, passwords or TLS mode, or a certificate due for renewal: PgBouncer rewritten
+      // and reloaded — queued behind the endpoint's other changes, never awaited here: a change waiting
+      // for a new primary to accept writes must not hold back the status questions that find it.
+      let reconfigure = false;
       if (statSync(this.configPath).mtimeMs !== this.mtimeMs) {
         this.config = this.read();
-        // New databases, roles, passwords or TLS mode: PgBouncer rewritten and reloaded.
-        await this.endpoint(() => this.bouncer.configure(this.bouncerSettings())).catch((error: unknown) =>
-          this.log(`read-write endpoint: ${(error as Error).message}`),
-        );
+        reconfigure = true;
       } else if (this.config.tls !== null && this.endpointTls !== null && Date.now() > this.endpointTls.renewAt)
-        await this.endpoint(() => this.bouncer.configure(this.bouncerSettings())).catch((error: unknown) =>
-          this.log(`read-write endpoint: ${(error as Error).message}`),
-        );
+        reconfigure = true;
+      if (reconfigure) this.bouncerStale = true;
+      if (this.bouncerStale && !this.reconfiguring) {
+        this.reconfiguring = true;
+        void this.endpoint(async () => {
+          // A change read while this one waited in the queue or ran is applied too.
+          while (this.bouncerStale) {
+            this.bouncerStale = false;
+            await this.bouncer.configure(this.bouncerSettings());
+          }
+        })
+          .catch((error: unknown) => this.log(`read-write endpoint: ${(error as Error).message}`))
+          .finally(() => (this.reconfiguring = false));
+      }
       const c = this.config;
       for (const name of this.statuses.keys()) if (!c.members.some((m) => m.name === name)) this.statuses.delete(name);
       for (const m of c.members) this.askStatus(m);
