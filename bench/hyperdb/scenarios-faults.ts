@@ -99,6 +99,12 @@ async function recover(context: Context, victim: string, movedPrimary: boolean, 
   }
 }
 
+/** The member's log tail into the progress log, when the peer gives one: why a run failed. */
+async function logTailOf(context: Context, name: string): Promise<void> {
+  const tail = await context.cluster.logTail?.(name).catch((error: unknown) => `(no log: ${describeError(error)})`);
+  if (tail !== undefined) context.log(`${context.cluster.name} ${name} log:\n${tail}`);
+}
+
 /** Stops the writer and checks the invariants; a failure of the check is a note, not the run's error. */
 async function invariantsInto(context: Context, writer: WriteClient, result: RunResult): Promise<void> {
   try {
@@ -127,6 +133,7 @@ export async function hungPrimaryRun(context: Context, run: number): Promise<Run
       movedPrimary = true;
     } catch (error) {
       result.error = `${brief(error)} (${frozen.length} PostgreSQL processes of ${victim} frozen, its agent running)`;
+      await logTailOf(context, victim);
     }
     signalAll(frozen, 'SIGCONT');
     frozen = [];
@@ -235,6 +242,7 @@ export async function diskFullRun(context: Context, run: number): Promise<RunRes
     const ack = await firstAckElsewhere(writer, fullAt, address(primary), context.recoverTimeoutMs);
     if (ack === undefined) {
       result.error = `no write acknowledged by another member within ${seconds(context.recoverTimeoutMs)} s of filling ${victim}'s WAL filesystem`;
+      await logTailOf(context, victim);
     } else {
       result.valueMs = ack.ackedAtMs - fullAt;
       result.to = memberOf(cluster, ack);
