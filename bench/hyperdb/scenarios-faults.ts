@@ -26,6 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { AckedWrite, WriteClient } from '../../src/testing/pg-write-client.js';
+import { firstAckAfter, writeGaps } from '../../src/testing/write-history.js';
 import type { ClusterMember, ClusterUnderTest } from './cluster-under-test.js';
 import { signalAll } from './process-tree.js';
 import {
@@ -213,6 +214,19 @@ async function firstAckElsewhere(
   }
 }
 
+/** What the writer saw from `tMs` until now: acks by `full` and by the others, and the longest pause between acks. */
+function writesSince(writer: WriteClient, tMs: number, full: ClusterMember): string {
+  const acks = writer.acked();
+  const first = Math.max(0, firstAckAfter(acks, tMs) - 1);
+  const since = acks.slice(first);
+  const onFull = since.filter((a) => a.ackedAtMs > tMs && a.member === address(full)).length;
+  const elsewhere = since.filter((a) => a.ackedAtMs > tMs && a.member !== address(full)).length;
+  // A pause still running when this is read counts too: it is the outage of a peer that never recovered.
+  const trailingMs = since.length === 0 ? 0 : performance.now() - since.at(-1)!.ackedAtMs;
+  const maxGapMs = Math.max(writeGaps(since, 0).maxGapMs, trailingMs);
+  return `after the filling: ${onFull} writes acknowledged by ${full.name}, ${elsewhere} by others; longest write gap ${seconds(maxGapMs)} s`;
+}
+
 export async function diskFullRun(context: Context, run: number): Promise<RunResult> {
   const { cluster } = context;
   const result: RunResult = { run, notes: [] };
@@ -247,6 +261,7 @@ export async function diskFullRun(context: Context, run: number): Promise<RunRes
       result.valueMs = ack.ackedAtMs - fullAt;
       result.to = memberOf(cluster, ack);
     }
+    result.notes?.push(writesSince(writer, fullAt, primary));
     const churn = timelineChurn(writer, fullAt);
     if (churn !== undefined) result.notes?.push(churn);
 
