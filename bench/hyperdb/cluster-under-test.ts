@@ -58,6 +58,8 @@ export interface ClusterUnderTest {
    * onto a small filesystem while the member is killed.
    */
   dataDir(name: string): Promise<string>;
+  /** The tail of the member's agent and PostgreSQL logs, for the progress log of a failed run. */
+  logTail?(name: string): Promise<string>;
   /** Resolves when there is exactly one primary and every other member is a streaming standby; throws after `timeoutMs`. */
   waitHealthy(timeoutMs: number): Promise<void>;
   /** Kills every process and removes every file it made. Idempotent. */

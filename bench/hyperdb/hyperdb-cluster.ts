@@ -130,6 +130,11 @@ export class HyperDbCluster implements ClusterUnderTest {
     return pids;
   }
 
+  /** Every member's keeper and PostgreSQL log tail and the router's (the platform's failure report). */
+  async logTail(): Promise<string> {
+    return this.p.logs(TITLE);
+  }
+
   async dataDir(name: string): Promise<string> {
     return path.join(await this.p.partitionPath(TITLE, name), 'pgdata');
   }

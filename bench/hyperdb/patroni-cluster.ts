@@ -65,6 +65,7 @@ const HEALTH_POLL_MS = 100;
 const STOP_GRACE_MS = 30_000;
 const KILL_WAIT_MS = 10_000;
 const LOG_TAIL_LINES = 15;
+const FAILED_RUN_LOG_LINES = 60;
 
 function systemUser(name: string): RunAs {
   for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
@@ -147,7 +148,7 @@ export class PatroniCluster implements ClusterUnderTest {
       for (const member of members) this.spawnAgent(member);
       await this.waitHealthy(this.bootstrapTimeoutMs);
     } catch (error) {
-      const tails = members.map((m) => `--- ${m.name} ---\n${this.logTail(m)}`).join('\n');
+      const tails = members.map((m) => `--- ${m.name} ---\n${this.memberLogTail(m)}`).join('\n');
       await this.stop();
       throw new Error(`patroni cluster did not bootstrap: ${describeError(error)}\n${tails}`, { cause: error });
     }
@@ -202,6 +203,11 @@ export class PatroniCluster implements ClusterUnderTest {
   async postgresPids(name: string): Promise<number[]> {
     const postmaster = postmasterPid(pgDataDir(this.member(name)));
     return Promise.resolve(postmaster === undefined ? [] : processTree(postmaster));
+  }
+
+  /** The end of the member's patroni.log (Patroni's own log and what its PostgreSQL prints there). */
+  async logTail(name: string): Promise<string> {
+    return Promise.resolve(this.memberLogTail(this.member(name), FAILED_RUN_LOG_LINES));
   }
 
   async dataDir(name: string): Promise<string> {
@@ -372,7 +378,7 @@ export class PatroniCluster implements ClusterUnderTest {
       agent.on('exit', (code, signal) => {
         if (this.agents.get(member.name) === agent) {
           this.agents.delete(member.name);
-          this.log(`${member.name}: patroni exited unexpectedly (${code ?? signal})\n${this.logTail(member)}`);
+          this.log(`${member.name}: patroni exited unexpectedly (${code ?? signal})\n${this.memberLogTail(member)}`);
         }
       });
       this.agents.set(member.name, agent);
@@ -381,10 +387,10 @@ export class PatroniCluster implements ClusterUnderTest {
     }
   }
 
-  private logTail(member: PatroniMemberLayout): string {
+  private memberLogTail(member: PatroniMemberLayout, lineCount = LOG_TAIL_LINES): string {
     try {
       const lines = readFileSync(path.join(member.dir, 'patroni.log'), 'utf8').trimEnd().split('\n');
-      return lines.slice(-LOG_TAIL_LINES).join('\n');
+      return lines.slice(-lineCount).join('\n');
     } catch {
       return '(no log)';
     }

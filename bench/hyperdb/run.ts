@@ -159,7 +159,7 @@ const FIGURES: Record<ScenarioName, string> = {
     'clients without retries (a pool of 4 + fresh connections) through the read-write endpoint during a planned switchover: the longest single request; failed requests',
   'hung-primary': 'write downtime after SIGSTOP of every PostgreSQL process of the primary, its agent running',
   'disk-full':
-    "the primary's WAL filesystem filled (all but 40 MiB, then ~60 MB of bulk load) → first write acknowledged by another member",
+    "the primary's WAL filesystem filled (all but 40 MiB, then ~10 MB INSERTs until one fails) → first write acknowledged by another member",
 };
 
 function scenarioTable(scenario: ScenarioName, results: ScenarioResult[], baseline: string): string {

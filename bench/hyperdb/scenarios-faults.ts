@@ -13,7 +13,7 @@
  *   image of its own (wal-filesystem.ts) while it is killed, the member is
  *   restarted and made primary by a switchover, writes start, then the
  *   filesystem is filled but for 40 MiB and a bulk load (~10 MB per INSERT,
- *   through a client of its own, errors ignored) fills the rest. The figure is
+ *   through a client of its own, until one fails or 60 s) fills the rest. The figure is
  *   the time from the filling to the first write sent after it and
  *   acknowledged by another member (as test-long/hyperdb-faults.test.ts 'disk
  *   full on the primary'). Then the space is given back, the cluster waited
@@ -26,6 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { AckedWrite, WriteClient } from '../../src/testing/pg-write-client.js';
+import { firstAckAfter, writeGaps } from '../../src/testing/write-history.js';
 import type { ClusterMember, ClusterUnderTest } from './cluster-under-test.js';
 import { signalAll } from './process-tree.js';
 import {
@@ -47,9 +48,9 @@ const WAL_IMAGE_BYTES = 1_400 * 1024 * 1024;
 /** What the filler leaves free on the WAL filesystem before the bulk load. */
 const LEAVE_FREE_BYTES = 40 * 1024 * 1024;
 /** The bulk load: INSERTs of ~10 MB each (10,000 rows of 1 KiB), for at most this long. */
-const BULK_INSERTS = 6;
+const BULK_MAX_INSERTS = 200;
 const BULK_ROWS = 10_000;
-const BULK_MAX_MS = 30_000;
+const BULK_MAX_MS = 60_000;
 const BULK_STATEMENT_TIMEOUT_MS = 20_000;
 const SWITCHOVER_ATTEMPTS = 10;
 const SWITCHOVER_RETRY_MS = 3_000;
@@ -99,6 +100,12 @@ async function recover(context: Context, victim: string, movedPrimary: boolean, 
   }
 }
 
+/** The member's log tail into the progress log, when the peer gives one: why a run failed. */
+async function logTailOf(context: Context, name: string): Promise<void> {
+  const tail = await context.cluster.logTail?.(name).catch((error: unknown) => `(no log: ${describeError(error)})`);
+  if (tail !== undefined) context.log(`${context.cluster.name} ${name} log:\n${tail}`);
+}
+
 /** Stops the writer and checks the invariants; a failure of the check is a note, not the run's error. */
 async function invariantsInto(context: Context, writer: WriteClient, result: RunResult): Promise<void> {
   try {
@@ -127,6 +134,7 @@ export async function hungPrimaryRun(context: Context, run: number): Promise<Run
       movedPrimary = true;
     } catch (error) {
       result.error = `${brief(error)} (${frozen.length} PostgreSQL processes of ${victim} frozen, its agent running)`;
+      await logTailOf(context, victim);
     }
     signalAll(frozen, 'SIGCONT');
     frozen = [];
@@ -165,8 +173,12 @@ async function switchoverTo(context: Context, to: string): Promise<void> {
   throw new Error(`no switchover to ${to} in ${SWITCHOVER_ATTEMPTS} attempts: ${last}`);
 }
 
-/** ~10 MB INSERTs on `primary` through a client of their own, every error ignored (the disk fills under them). */
-async function bulkLoad(context: Context, primary: ClusterMember, table: string): Promise<void> {
+/**
+ * ~10 MB INSERTs on `primary` through a client of their own until one fails (the disk full, the server gone or
+ * read-only) or the bound: a fixed handful is not enough, since PostgreSQL writes WAL into recycled segments that
+ * take no new space, and how many a member holds varies. Returns what the load did, for the run's notes.
+ */
+async function bulkLoad(context: Context, primary: ClusterMember, table: string): Promise<string> {
   const startedAt = performance.now();
   const loader = new pg.Client({
     host: primary.host,
@@ -176,19 +188,23 @@ async function bulkLoad(context: Context, primary: ClusterMember, table: string)
     query_timeout: BULK_STATEMENT_TIMEOUT_MS,
   });
   loader.on('error', () => {});
+  let committed = 0;
+  let stoppedBy = `the bound (${BULK_MAX_INSERTS} INSERTs or ${seconds(BULK_MAX_MS)} s)`;
   try {
     await loader.connect();
-    await loader.query(`CREATE TABLE IF NOT EXISTS ${table} (b text)`).catch(() => {});
-    for (let i = 0; i < BULK_INSERTS && performance.now() - startedAt < BULK_MAX_MS; i += 1) {
-      await loader
-        .query(`INSERT INTO ${table} SELECT repeat(md5(g::text), 32) FROM generate_series(1, ${BULK_ROWS}) g`)
-        .catch(() => {});
+    await loader.query(`CREATE TABLE IF NOT EXISTS ${table} (b text)`);
+    while (committed < BULK_MAX_INSERTS && performance.now() - startedAt < BULK_MAX_MS) {
+      await loader.query(
+        `INSERT INTO ${table} SELECT repeat(md5(g::text), 32) FROM generate_series(1, ${BULK_ROWS}) g`,
+      );
+      committed += 1;
     }
-  } catch {
-    // The disk may be full already, or the primary gone: the load only has to try.
+  } catch (error) {
+    stoppedBy = brief(error);
   } finally {
     await Promise.race([loader.end().catch(() => {}), sleep(1_000)]);
   }
+  return `bulk load: ${committed} INSERTs of ~10 MB committed in ${seconds(performance.now() - startedAt)} s, stopped by ${stoppedBy}`;
 }
 
 /** The first write sent after `tMs` and acknowledged by another member than `address`; undefined after `timeoutMs`. */
@@ -204,6 +220,19 @@ async function firstAckElsewhere(
     if (ack !== undefined || performance.now() >= deadline) return ack;
     await sleep(POLL_MS);
   }
+}
+
+/** What the writer saw from `tMs` until now: acks by `full` and by the others, and the longest pause between acks. */
+function writesSince(writer: WriteClient, tMs: number, full: ClusterMember): string {
+  const acks = writer.acked();
+  const first = Math.max(0, firstAckAfter(acks, tMs) - 1);
+  const since = acks.slice(first);
+  const onFull = since.filter((a) => a.ackedAtMs > tMs && a.member === address(full)).length;
+  const elsewhere = since.filter((a) => a.ackedAtMs > tMs && a.member !== address(full)).length;
+  // A pause still running when this is read counts too: it is the outage of a peer that never recovered.
+  const trailingMs = since.length === 0 ? 0 : performance.now() - since.at(-1)!.ackedAtMs;
+  const maxGapMs = Math.max(writeGaps(since, 0).maxGapMs, trailingMs);
+  return `after the filling: ${onFull} writes acknowledged by ${full.name}, ${elsewhere} by others; longest write gap ${seconds(maxGapMs)} s`;
 }
 
 export async function diskFullRun(context: Context, run: number): Promise<RunResult> {
@@ -231,14 +260,16 @@ export async function diskFullRun(context: Context, run: number): Promise<RunRes
 
     wal.fill(LEAVE_FREE_BYTES);
     const fullAt = performance.now();
-    await bulkLoad(context, primary, `bench_bulk_${run}`);
+    result.notes?.push(await bulkLoad(context, primary, `bench_bulk_${run}`));
     const ack = await firstAckElsewhere(writer, fullAt, address(primary), context.recoverTimeoutMs);
     if (ack === undefined) {
       result.error = `no write acknowledged by another member within ${seconds(context.recoverTimeoutMs)} s of filling ${victim}'s WAL filesystem`;
+      await logTailOf(context, victim);
     } else {
       result.valueMs = ack.ackedAtMs - fullAt;
       result.to = memberOf(cluster, ack);
     }
+    result.notes?.push(writesSince(writer, fullAt, primary));
     const churn = timelineChurn(writer, fullAt);
     if (churn !== undefined) result.notes?.push(churn);
 
