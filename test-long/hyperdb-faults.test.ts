@@ -177,8 +177,19 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     await sleep(1500);
     const target = new Date(rows[0]!.now.getTime() + 500).toISOString();
     await client.query('DROP TABLE ledger');
+    const segment = (await client.query<{ f: string }>('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0]!.f;
     await client.end();
-    await sleep(4000); // archive_timeout is 1 s: the segment holding the DROP reaches the archive
+    // archive_timeout is 1 s: wait until the segment holding the DROP is in the archive (a condition, not a sleep).
+    const archived = async () =>
+      (
+        await fetch(new URL(`/wal/${segment}`, String(source.backup_url)), {
+          headers: { authorization: `Bearer ${String(source.backup_token)}` },
+          signal: AbortSignal.timeout(5000),
+        }).catch(() => null)
+      )?.status === 200;
+    const archiveDeadline = performance.now() + 60_000;
+    while (!(await archived()) && performance.now() < archiveDeadline) await sleep(200);
+    expect(await archived(), `WAL segment ${segment} archived`).toBe(true);
 
     const t0 = performance.now();
     await p.requestCluster('restored', {
