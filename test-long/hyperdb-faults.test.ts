@@ -725,57 +725,76 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     await finishWriter(s);
   }, 300_000);
 
-  it('a primary whose PostgreSQL keeps dying steps down: restarted in place 3 times, then a standby takes over; it does not stand for a while; the events say why', async () => {
+  it('a primary whose PostgreSQL keeps dying steps down: restarted in place at most 3 times, then a standby takes over; the events say why', async () => {
     let s = await p.waitForCluster(CLUSTER, healthy(3), 60_000);
     const old = primaryOf(s);
     writer = startWriter(s);
     await writer.waitForAck(performance.now(), 30_000);
     const pidFile = join(await p.partitionPath(CLUSTER, old.name), 'pgdata', 'postmaster.pid');
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // The running postmaster (postmaster.pid outlives a killed one until the next start rewrites it).
     const postmaster = (): number | null => {
       try {
         const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-        return pid > 0 ? pid : null;
+        return pid > 0 && alive(pid) ? pid : null;
       } catch {
         return null;
       }
     };
     const since = Date.now();
-    let pid = postmaster();
-    expect(pid).not.toBeNull();
-    // Three deaths, each followed by a restart in place (a new postmaster), then a fourth.
-    for (let death = 1; death <= 3; death++) {
-      process.kill(pid!, 'SIGKILL');
-      const killed = pid;
-      const end = performance.now() + 60_000;
-      while ((pid === null || pid === killed) && performance.now() < end) {
-        await sleep(100);
-        pid = postmaster();
-      }
-      expect(pid, `restart in place after death ${death}\n${await p.logs(CLUSTER)}`).not.toBe(killed);
-      // Wait until it accepts connections again (a death during start-up is not the case tested here).
-      await writer.waitForAck(performance.now(), 60_000);
-    }
-    const tLast = performance.now();
-    process.kill(pid!, 'SIGKILL');
+    const tStart = performance.now();
     const oldAddress = `${old.host}:${old.port}`;
-    const deadline = performance.now() + 90_000;
-    while (
-      writer.acked().find((a) => a.sentAtMs > tLast && a.member !== oldAddress) === undefined &&
-      performance.now() < deadline
-    )
-      await sleep(50);
-    const ack = writer.acked().find((a) => a.sentAtMs > tLast && a.member !== oldAddress);
-    expect(ack, await p.logs(CLUSTER)).toBeDefined();
+    const tookOver = () => writer!.acked().find((a) => a.sentAtMs > tStart && a.member !== oldAddress);
+    const steppedDown = async () =>
+      (await keeperEvents(old.name)).find(
+        (e) => Date.parse(e.at) >= since && e.kind === 'fenced' && /died again after/.test(e.detail),
+      );
+    // Kill its postmaster each time the keeper has it back as the primary — a new postmaster, and a write
+    // sent after the last death committed on it — until the keeper steps down.
+    let deaths = 0;
+    let tLast = tStart;
+    let killed: number | null = null;
+    const deadline = performance.now() + 180_000;
+    while ((await steppedDown()) === undefined && deaths < 8 && performance.now() < deadline) {
+      const pid = postmaster();
+      const back = writer.acked().some((a) => a.sentAtMs > tLast && a.member === oldAddress);
+      if (pid !== null && pid !== killed && back) {
+        try {
+          process.kill(pid, 'SIGKILL');
+          killed = pid;
+          deaths++;
+          tLast = performance.now();
+        } catch {
+          // gone meanwhile: look again
+        }
+      }
+      await sleep(100);
+    }
+    const takeoverDeadline = performance.now() + 90_000;
+    while (tookOver() === undefined && performance.now() < takeoverDeadline) await sleep(50);
+    const ack = tookOver();
+    expect(ack, `${deaths} deaths\n${await p.logs(CLUSTER)}`).toBeDefined();
     report.push(
-      `PostgreSQL dying a 4th time within a minute: ${ack!.member} accepted writes ${Math.round(ack!.ackedAtMs - tLast)} ms after`,
+      `PostgreSQL killed ${deaths} times on the primary: ${ack!.member} accepted writes ${Math.round(ack!.ackedAtMs - tLast)} ms after the last death`,
     );
+    // Restarted in place at most 3 times (a start that fails counts too), then stepped down, saying why.
+    expect(deaths).toBeLessThanOrEqual(4);
     const events = (await keeperEvents(old.name)).filter((e) => Date.parse(e.at) >= since);
-    expect(events.filter((e) => e.kind === 'restart').length, JSON.stringify(events)).toBe(3);
+    const restarts = events.filter((e) => e.kind === 'restart').length;
+    expect(restarts, JSON.stringify(events)).toBeGreaterThanOrEqual(1);
+    expect(restarts, JSON.stringify(events)).toBeLessThanOrEqual(3);
     expect(
       events.find((e) => e.kind === 'fenced' && /died again after 3 restarts in place within 60 s/.test(e.detail)),
       JSON.stringify(events),
     ).toBeDefined();
-    // It follows the new primary, and does not stand while its block runs.
+    // It follows the new primary, and was not elected meanwhile.
     s = await p.waitForCluster(CLUSTER, (x) => healthy(3)(x) && x.primary !== old.name, 120_000);
     expect((await keeperEvents(old.name)).some((e) => e.kind === 'failover' && Date.parse(e.at) >= since)).toBe(false);
     await finishWriter(s);
