@@ -433,6 +433,23 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
         .map((g) => g.durationMs),
     );
     report.push(`postmaster kill -9 on the primary: restarted in place, write gap ${Math.round(pgGap)} ms`);
+    // Both standbys stream from the restarted server again before one of them dies: a WAL receiver
+    // reconnects only every wal_retrieve_retry_interval (5 s), and until then the one left cannot confirm.
+    const streamingFrom = async (member: string): Promise<number> => {
+      const c = await p.superuserClient(CLUSTER, member).catch(() => null);
+      if (c === null) return 0; // still starting
+      try {
+        const { rows } = await c.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'`,
+        );
+        return rows[0]?.n ?? 0;
+      } finally {
+        await c.end();
+      }
+    };
+    for (let i = 0; i < 150 && (await streamingFrom(primary.name)) < 2; i++)
+      await new Promise((r) => setTimeout(r, 200));
+    expect(await streamingFrom(primary.name), 'standbys streaming from the restarted primary').toBe(2);
 
     // 14: one quorum standby dies (agent, keeper, PostgreSQL): the other confirms commits.
     const standby = s.members.find((m) => m.name !== s.primary)!;
