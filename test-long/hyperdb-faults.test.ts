@@ -875,7 +875,8 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
       for (let attempt = 1; ; attempt++) {
         const id = `to-small-disk-${attempt}`;
         await p.requestCluster(CLUSTER, { ...BASE, switchover: { id, to: victim.name } });
-        s = await p.waitForCluster(CLUSTER, (x) => x.switchover?.id === id, 60_000);
+        // Bounded by the keeper: up to 60 s for the archive to catch up, 60 s for the stop, 20 s for the takeover.
+        s = await p.waitForCluster(CLUSTER, (x) => x.switchover?.id === id, 150_000);
         if (s.switchover?.result === 'done' || attempt === 10) break;
         await sleep(3000);
       }

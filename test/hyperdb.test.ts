@@ -325,7 +325,8 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     const tSwitch = performance.now();
     try {
       await p.requestCluster(CLUSTER, { switchover: { id: 'sw-1', to: target } });
-      const direct = await probe.waitForWrite('direct', targetMember, tSwitch, 60_000);
+      // Up to 60 s for the WAL archive to catch up first (src/releases/hyper_db/keeper/switchover.ts), then the handover.
+      const direct = await probe.waitForWrite('direct', targetMember, tSwitch, 150_000);
       const routed = await probe.waitForWrite('rw', targetMember, tSwitch, 60_000);
       const routingMs = routed.ackedAtMs - direct.ackedAtMs;
       report.push(
@@ -351,7 +352,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
     } finally {
       await probe.stop();
     }
-    const after = await p.waitForCluster(CLUSTER, (s) => s.switchover?.id === 'sw-1', 60_000);
+    const after = await p.waitForCluster(CLUSTER, (s) => s.switchover?.id === 'sw-1', 150_000);
     expect(after.switchover?.result, `${JSON.stringify(after.switchover)}\n${await p.logs(CLUSTER)}`).toBe('done');
     const settled = await p.waitForCluster(CLUSTER, (s) => healthy(3)(s) && s.primary === target, 60_000);
     const newPrimary = primaryOf(settled);

@@ -269,8 +269,10 @@ export class Keeper implements KeeperCore {
       await this.pg.reload();
     const sw = this.config.switchover;
     if (sw && sw.id !== this.state.get().handledSwitchover) {
+      const refused = this.switchover.refusal(sw);
+      if (refused === null && !this.switchover.archiveDrained(sw.id)) return;
       this.state.update({ handledSwitchover: sw.id });
-      const result = await this.switchover.switchover(sw);
+      const result = refused ?? (await this.switchover.switchover(sw));
       this.state.update({ lastSwitchover: result });
       this.log(`switchover ${sw.id}: ${result.result}${result.reason ? ` (${result.reason})` : ''}`);
       return;
@@ -279,7 +281,8 @@ export class Keeper implements KeeperCore {
     if (
       this.pendingRestart &&
       this.lease.standbysReadyForPrimaryRestart() &&
-      now() - this.lastRestartHandover > 30_000
+      now() - this.lastRestartHandover > 30_000 &&
+      this.switchover.archiveDrained(`restart-${this.state.get().term}`)
     ) {
       this.lastRestartHandover = now();
       this.log('settings need a restart: switching over first');

@@ -114,6 +114,18 @@ export class PostgresControl {
     }
   }
 
+  /**
+   * WAL files PostgreSQL has yet to archive (`.ready` in pg_wal/archive_status). A server archives them
+   * all, one archive_command at a time, before it finishes a shutdown.
+   */
+  archiveBacklog(): number {
+    try {
+      return readdirSync(join(this.dataDir, 'pg_wal', 'archive_status')).filter((f) => f.endsWith('.ready')).length;
+    } catch {
+      return 0;
+    }
+  }
+
   /** The data directory was last started as a standby. */
   wasStandby(): boolean {
     return existsSync(join(this.dataDir, 'standby.signal'));

@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   lsnToBigInt,
+  type MemberAddress,
   type MemberRole,
   type SwitchoverRequest,
   type SwitchoverResult,
@@ -46,8 +47,13 @@ export interface ElectionForSwitchover {
   runElection(options: { planned: boolean; forced: boolean }): Promise<boolean>;
 }
 
+/** How long a switchover waits for the WAL archive to catch up before it stops the primary anyway. */
+export const ARCHIVE_DRAIN_MS = 60_000;
+
 export class Switchover {
   private lastDiskHandover = -Infinity;
+  /** The switchover waiting for the archive to catch up: since when, and how many files waited then. */
+  private drain: { id: string; since: number; files: number } | null = null;
 
   constructor(
     private readonly core: SwitchoverCore,
@@ -74,9 +80,45 @@ export class Switchover {
     return result.result === 'done';
   }
 
-  async switchover(request: SwitchoverRequest): Promise<SwitchoverResult> {
+  /**
+   * Whether switchover `id` may stop this primary now, as far as the WAL archive goes. PostgreSQL
+   * archives every WAL file still waiting before it finishes a shutdown, one archive_command at a time:
+   * a backlog (WAL this member wrote as a primary before, never archived while it was a standby, or an
+   * archive slower than the writes) would lengthen the stop — and so the pause of writes — by all of
+   * it (a minute under load in CI). So the switchover waits, tick after tick with writes going on, until
+   * at most one file waits, for up to ARCHIVE_DRAIN_MS; then the stop waits for what is left.
+   */
+  archiveDrained(id: string): boolean {
+    if (this.core.config.archive === null) return true;
+    const left = this.core.pg.archiveBacklog();
+    if (this.drain?.id !== id) {
+      if (left <= 1) return true;
+      this.drain = { id, since: now(), files: left };
+      this.core.log(`switchover ${id}: ${left} WAL files to archive first, while writes go on`);
+      return false;
+    }
+    const waited = Math.round(now() - this.drain.since);
+    if (left <= 1) {
+      this.core.log(`switchover ${id}: archive caught up (${this.drain.files} WAL files) in ${waited} ms`);
+      return true;
+    }
+    if (waited < ARCHIVE_DRAIN_MS) return false;
+    this.core.log(`switchover ${id}: ${left} WAL files still to archive after ${waited} ms: the stop waits for them`);
+    return true;
+  }
+
+  /** Why switchover `request` cannot happen now (a refusal to publish), or null. */
+  refusal(request: SwitchoverRequest): SwitchoverResult | null {
+    const checked = this.check(request);
+    return 'refused' in checked ? checked.refused : null;
+  }
+
+  /** The target of `request`, or why there is none. Reads only: asked again right before the stop. */
+  private check(request: SwitchoverRequest): { refused: SwitchoverResult } | { target: MemberAddress } {
     const c = this.core.config;
-    const refuse = (reason: string): SwitchoverResult => ({ id: request.id, result: 'refused', reason, from: c.name });
+    const refuse = (reason: string) => ({
+      refused: { id: request.id, result: 'refused' as const, reason, from: c.name },
+    });
     const replicas = this.core.obs.replicas;
     let targetName = request.to;
     if (targetName === null) {
@@ -99,6 +141,15 @@ export class Switchover {
     if (replica?.state !== 'streaming') return refuse(`${targetName} is not streaming from the primary`);
     if (replica.lagBytes > c.maxLagBytes)
       return refuse(`${targetName} lags ${replica.lagBytes} bytes behind in replay (limit ${c.maxLagBytes})`);
+    return { target };
+  }
+
+  async switchover(request: SwitchoverRequest): Promise<SwitchoverResult> {
+    const c = this.core.config;
+    const checked = this.check(request);
+    if ('refused' in checked) return checked.refused;
+    const target = checked.target;
+    const targetName = target.name;
     const t0 = now();
     await this.core.pg.checkpoint().catch(() => {});
     // The router holds new transactions and lets running ones end before this server stops (bounded).

@@ -18,7 +18,9 @@ import { createReadStream, createWriteStream, readFileSync, renameSync, statSync
 import { request } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 
-const TIMEOUT_MS = 60_000;
+// Idle time allowed on the socket: a stalled upload fails (and PostgreSQL retries it) instead of holding
+// the archiver, and with it any shutdown, for a minute.
+const TIMEOUT_MS = 20_000;
 const [verb, configPath, a, b] = process.argv.slice(2);
 
 /** @param {string} message @param {number} [code] @returns {never} */
