@@ -17,6 +17,7 @@ import { requestCommand } from './commands/request-command.js';
 import { showCommand } from './commands/show-command.js';
 import { supplyCommand } from './commands/supply-command.js';
 import { upCommand } from './commands/up-command.js';
+import { userCommand } from './commands/user-command.js';
 
 export function buildProgram(env: CommandEnv): Command {
   // The token comes from HOX_TOKEN or the config file; --token is kept only to be refused (argv is public).
@@ -57,6 +58,7 @@ Start here:
     appCommand,
     nodesCommand,
     registrationTokenCommand,
+    userCommand,
   ])
     program.addCommand(make(env).exitOverride());
   return program;
