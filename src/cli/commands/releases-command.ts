@@ -5,9 +5,22 @@ import { connect, globals } from '../connect.js';
 import { table } from '../output.js';
 
 export function releasesCommand(env: CommandEnv): Command {
-  return new Command('releases')
+  const releases = new Command('releases');
+  releases
+    .command('show')
+    .description("A built-in release's software types: the parameters each accepts, what each publishes")
+    .argument('<name>', 'built-in release (demo, hyper_db, hyper_edge)')
+    .addHelpText('after', '\nExamples:\n  hox releases show hyper_db\n  hox releases show demo --json')
+    .action(async (name: string, _opts: unknown, command: Command) => {
+      // Loaded here: describing a release imports its module, which no other command needs.
+      const { describeBuiltinRelease, renderRelease } = await import('../release-schema-view.js');
+      const view = await describeBuiltinRelease(name);
+      if (globals(command).json === true) return env.print(JSON.stringify(view));
+      for (const line of renderRelease(view)) env.print(line);
+    });
+  return releases
     .description('List software releases per compute node: requested and reported state')
-    .addHelpText('after', '\nExample:\n  hox releases --json')
+    .addHelpText('after', '\nExamples:\n  hox releases --json\n  hox releases show hyper_db')
     .action(async (_opts: unknown, command: Command) => {
       const client = connect(env, command);
       const rows: {
