@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { healthy, signalAll, startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
+import type { ClusterListEntry } from '../src/cli/db/cluster-list.js';
 import { runHox } from './support/hox-cli.js';
 
 const CLUSTER = 'st';
@@ -75,6 +76,16 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
       }
     }
 
+    /** This cluster's line in `hox db list --json` (and the text view's, to see it prints). */
+    async function listed(): Promise<ClusterListEntry | undefined> {
+      const text = await runHox(['db', 'list'], env);
+      expect(text.code, text.stderr).toBe(0);
+      expect(text.stdout).toMatch(new RegExp(`^${CLUSTER} `, 'm'));
+      const json = await runHox(['db', 'list', '--json'], env);
+      expect(json.code, json.stderr).toBe(0);
+      return (JSON.parse(json.stdout) as ClusterListEntry[]).find((e) => e.cluster === CLUSTER);
+    }
+
     async function status(): Promise<{ json: StatusJson; text: string }> {
       const json = await runHox(['db', 'status', CLUSTER, '--json'], env);
       expect(json.code, json.stderr).toBe(0);
@@ -99,6 +110,15 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
       expect(json.reported_age_ms).toBeLessThan(75_000);
       expect(text).toMatch(/^cluster st {2}\(health ok\)\n/);
       expect(text).toMatch(/\n {2}as of: {7}\d+ s ago\n/);
+      // hox db list gives the same verdict, with members ready of expected.
+      expect(await listed()).toMatchObject({
+        health: 'ok',
+        problem: null,
+        primary: s.primary,
+        members_ready: 3,
+        members_expected: 3,
+        paused: true,
+      });
 
       // The probe's role was made on the primary: no superuser, its own database only.
       const su = await p.superuserClient(CLUSTER, String(s.primary));
@@ -138,6 +158,9 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
         expect(text.split('\n')[0]).toMatch(/^cluster st {2}\(health error: no primary accepts writes through /);
         // The problems list quotes the probe, not the command line the agent ran it with.
         expect(text).not.toContain('probe.json');
+        const entry = await listed();
+        expect(entry?.health).toBe('error');
+        expect(entry?.problem).toMatch(/^no primary accepts writes through /);
       } finally {
         signalAll(pids, 'SIGCONT');
       }

@@ -20,6 +20,7 @@ import {
   showClusterStatus,
   switchover,
 } from '../db/cluster-actions.js';
+import { listClusters } from '../db/cluster-list.js';
 import { MAX_MEMBERS, SYNC_MODES, type SyncMode } from '../db/cluster-parameters.js';
 import { requestDatabase } from '../db/database-action.js';
 import { collect, parseAssignments } from '../parse-params.js';
@@ -74,6 +75,15 @@ function statusSubcommand(env: CommandEnv): Command {
     )
     .action(async (name: string, _opts: unknown, command: Command) => {
       await showClusterStatus(actionContext(env, command), name);
+    });
+}
+
+function listSubcommand(env: CommandEnv): Command {
+  return new Command('list')
+    .description('Your clusters: health (and why not ok), members ready, primary, databases, last backup')
+    .addHelpText('after', '\nExamples:\n  hox db list\n  hox db list --json')
+    .action(async (_opts: unknown, command: Command) => {
+      await listClusters(actionContext(env, command));
     });
 }
 
@@ -289,6 +299,7 @@ export function dbCommand(env: CommandEnv): Command {
 Examples:
   hox supply hyper_db                       # once: install the release on the nodes
   hox db create crm-db --members 3 --wait
+  hox db list
   hox db status crm-db
   hox db database crm-db crm
   hox db switchover crm-db --to member-2
@@ -299,6 +310,7 @@ Examples:
     );
   for (const sub of [
     createSubcommand(env),
+    listSubcommand(env),
     statusSubcommand(env),
     switchoverSubcommand(env),
     pauseSubcommand(env, true),
