@@ -10,7 +10,7 @@
  * - Internal software types (`member`) are refused to users at request time.
  * - Logins need TLS by default, and every published URL asks for it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -185,6 +185,38 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')('hyper_db: tenants on a sh
     );
     expect(tables.rows).toEqual([{ n: 0 }]);
   }, 120_000);
+
+  it('hox db psql runs psql on your database as its role through the read-write endpoint; names one when you have several; finds none that is not yours', async () => {
+    for (const db of ['psqlnotes', 'psqlother']) {
+      const made = await hox(['db', 'database', CLUSTER, db]);
+      expect(made.code, made.stderr).toBe(0);
+    }
+    const [tree] = (await p.admin.call('listTreeStatus', { title: `${CLUSTER}.psqlnotes` })).result_list;
+    const role = String(tree?.instance_list[0]?.connection_parameters.user);
+    const sql = "SELECT current_user || ' ' || current_database() || ' ' || pg_is_in_recovery()";
+    const run = await hox(['db', 'psql', CLUSTER, 'psqlnotes', '--', '-At', '-c', sql]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toBe(`${role} psqlnotes false`);
+    expect(run.stdout + run.stderr).not.toContain(String(tree?.instance_list[0]?.connection_parameters.password));
+    // The pgpass and CA files are gone once psql exits.
+    expect(readdirSync(tmpdir()).filter((f) => f.startsWith('hox-psql-'))).toEqual([]);
+    // psql's own failure is hox's failure.
+    const failing = await hox(['db', 'psql', CLUSTER, 'psqlnotes', '--', '-c', 'SELECT * FROM no_such_table']);
+    expect(failing.code).toBe(1);
+    expect(failing.stderr).toMatch(/no_such_table/);
+    const unnamed = await hox(['db', 'psql', CLUSTER]);
+    expect(unnamed.code).toBe(2);
+    expect(unnamed.stderr).toContain('name one (psqlnotes, psqlother)');
+    const { token } = await p.admin.call('createUser', { name: 'carol' });
+    const carol = await runHox(['db', 'psql', CLUSTER, 'psqlnotes'], {
+      ...process.env,
+      HOX_CONFIG: join(home, 'carol.json'),
+      HOX_MASTER_URL: p.master.url,
+      HOX_TOKEN: token,
+    });
+    expect(carol.code).toBe(1);
+    expect(carol.stderr).toContain(`you have no database 'psqlnotes' on cluster '${CLUSTER}'`);
+  }, 180_000);
 
   it("a user cannot request a release's internal software type (a member with its own settings)", async () => {
     const attempt = bob.call('requestInstance', {

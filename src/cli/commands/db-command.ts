@@ -21,6 +21,7 @@ import {
   switchover,
 } from '../db/cluster-actions.js';
 import { listClusters } from '../db/cluster-list.js';
+import { runPsql } from '../db/psql-action.js';
 import { MAX_MEMBERS, SYNC_MODES, type SyncMode } from '../db/cluster-parameters.js';
 import { requestDatabase } from '../db/database-action.js';
 import { collect, parseAssignments } from '../parse-params.js';
@@ -85,6 +86,41 @@ function listSubcommand(env: CommandEnv): Command {
     .action(async (_opts: unknown, command: Command) => {
       await listClusters(actionContext(env, command));
     });
+}
+
+function psqlSubcommand(env: CommandEnv): Command {
+  return new Command('psql')
+    .description("psql on one of your databases, as its role, the server verified against the cluster's CA")
+    .argument('<cluster>', 'cluster name')
+    .argument('[dbname]', 'database (may be left out when you have only one there)')
+    .argument('[psql-args...]', 'after --: arguments for psql itself')
+    .option('--read-only', 'through the read-only endpoint (the standbys)')
+    .addHelpText(
+      'after',
+      `
+The password and the CA go to psql in files of a private temporary directory (never on a command
+line), removed when psql exits.
+
+Examples:
+  hox db psql crm-db crm
+  hox db psql crm-db crm --read-only
+  hox db psql crm-db crm -- -c 'SELECT count(*) FROM deals' -At`,
+    )
+    .action(
+      async (
+        cluster: string,
+        dbname: string | undefined,
+        args: string[],
+        opts: { readOnly?: boolean },
+        command: Command,
+      ) => {
+        await runPsql(actionContext(env, command), cluster, dbname, {
+          readOnly: opts.readOnly === true,
+          args,
+          onStop: env.onStop,
+        });
+      },
+    );
 }
 
 function switchoverSubcommand(env: CommandEnv): Command {
@@ -302,6 +338,7 @@ Examples:
   hox db list
   hox db status crm-db
   hox db database crm-db crm
+  hox db psql crm-db crm
   hox db switchover crm-db --to member-2
   hox db pause crm-db; hox db resume crm-db
   hox db maintenance crm-db member-3 --on
@@ -318,6 +355,7 @@ Examples:
     maintenanceSubcommand(env),
     promoteSubcommand(env),
     databaseSubcommand(env),
+    psqlSubcommand(env),
     backupSubcommand(env),
     restoreSubcommand(env),
   ])
