@@ -21,6 +21,7 @@ import {
   type AddonDatabase,
   type AppProcess,
 } from './support/example-app.js';
+import { signInToCrm, type CrmClient } from './support/crm-client.js';
 
 const CRM_DIR = fileURLToPath(new URL('../examples/crm/', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
@@ -200,17 +201,11 @@ describe.skipIf(needsChromium)('the CRM at 390 px in Chromium', () => {
   let app: AppProcess;
   let browser: Chromium;
   let tab: PhoneTab;
-  let sessionCookie = '';
-  let csrf = '';
+  let crm: CrmClient;
   const ids = { company: '', contact: '', deal: '' };
 
   async function post(urlPath: string, fields: Record<string, string>): Promise<string> {
-    const response = await fetch(app.baseUrl + urlPath, {
-      method: 'POST',
-      headers: { cookie: `crm_session=${sessionCookie}` },
-      body: new URLSearchParams({ _csrf: csrf, ...fields }),
-      redirect: 'manual',
-    });
+    const response = await crm.post(urlPath, fields);
     expect(response.status, await response.text()).toBe(303);
     return /\/(\d+)\?saved=1$/.exec(response.headers.get('location') ?? '')?.[1] ?? '';
   }
@@ -228,20 +223,8 @@ describe.skipIf(needsChromium)('the CRM at 390 px in Chromium', () => {
     const env = { HOST: '127.0.0.1', PORT: String(await freePort()), CRM_ADMIN_PASSWORD: ADMIN_PASSWORD };
     app = await startApp(manifest.web!, CRM_DIR, appEnv(server.port, ADDON, env));
 
-    // Sign in over HTTP, then hand the session cookie to Chromium.
-    const form = await fetch(`${app.baseUrl}/login`);
-    const loginCookie = /crm_login_csrf=([\w-]+)/.exec(form.headers.getSetCookie().join(';'))![1]!;
-    const loginToken = /name="_csrf" value="([\w-]+)"/.exec(await form.text())![1]!;
-    const signedIn = await fetch(`${app.baseUrl}/login`, {
-      method: 'POST',
-      headers: { cookie: `crm_login_csrf=${loginCookie}` },
-      body: new URLSearchParams({ _csrf: loginToken, username: 'admin', password: ADMIN_PASSWORD }),
-      redirect: 'manual',
-    });
-    expect(signedIn.status).toBe(303);
-    sessionCookie = /crm_session=([\w-]+)/.exec(signedIn.headers.getSetCookie().join(';'))![1]!;
-    const pipeline = await fetch(`${app.baseUrl}/pipeline`, { headers: { cookie: `crm_session=${sessionCookie}` } });
-    csrf = /name="_csrf" value="([\w-]+)"/.exec(await pipeline.text())![1]!;
+    // Signed in over HTTP (the form, as test/hyper-edge.test.ts does); Chromium gets the session cookie.
+    crm = await signInToCrm(app.baseUrl, ADMIN_PASSWORD);
 
     // Long names, a long e-mail address and wide amounts: what widens a page.
     ids.company = await post('/companies', {
@@ -289,7 +272,8 @@ describe.skipIf(needsChromium)('the CRM at 390 px in Chromium', () => {
   });
 
   it('fits every page in 390 px, with the search box clear of the menu', async () => {
-    await tab.setCookie('crm_session', sessionCookie, app.baseUrl);
+    const [name, value] = crm.cookie.split('=') as [string, string];
+    await tab.setCookie(name, value, app.baseUrl);
     const paths = [
       '/pipeline',
       '/companies',
