@@ -176,13 +176,15 @@ afterAll(async () => {
   await server?.stop();
 });
 
-it('describes itself to hyper_edge: Procfile processes, health check, postgres addon', () => {
+it('describes itself to hyper_edge: Procfile processes, health check, postgres addon, generated secret', () => {
   expect(manifest).toMatchObject({
     runtime: 'node',
     web: 'node server.js',
     release: 'node migrate.js',
     healthcheck: { path: '/healthz', status: 200, bodyContains: 'ok' },
     addons: [{ kind: 'postgres', name: 'crm' }],
+    // The platform generates the first administrator's password.
+    secrets: ['CRM_ADMIN_PASSWORD'],
   });
 });
 
