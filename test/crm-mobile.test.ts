@@ -1,15 +1,15 @@
 /**
  * examples/crm on a phone: every page at 390 px wide in a real Chromium (Debian's /usr/bin/chromium, headless),
- * driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: no extra package). Nothing may widen the
- * page beyond the screen, and the search box may not cover the menu.
+ * driven by playwright-core (the library only: never `playwright install`, never a downloaded browser). Nothing may
+ * widen the page beyond the screen, and the search box may not cover the menu. A screenshot of each page is left in
+ * a directory under the system's temporary directory, printed by the test.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readAppManifest } from '../src/releases/hyper_edge/manifest/app-manifest.js';
 import { startPostgres, type PostgresServer } from '../src/testing/postgres-server.js';
 import {
@@ -33,136 +33,11 @@ const CHROMIUM_FLAGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
-  '--remote-debugging-pipe',
+  '--no-first-run',
 ];
-
-/** A DevTools protocol client over Chromium's pipe (fd 3 in, fd 4 out; NUL-terminated JSON messages). */
-class Chromium {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private buffer = '';
-
-  private constructor(
-    private readonly child: ChildProcess,
-    private readonly userDataDir: string,
-  ) {
-    const output = child.stdio[4] as Readable;
-    output.on('data', (chunk: Buffer) => {
-      this.buffer += chunk.toString('utf8');
-      for (let end = this.buffer.indexOf('\0'); end >= 0; end = this.buffer.indexOf('\0')) {
-        const message = JSON.parse(this.buffer.slice(0, end)) as {
-          id?: number;
-          result?: unknown;
-          error?: { message: string };
-        };
-        this.buffer = this.buffer.slice(end + 1);
-        const waiter = message.id === undefined ? undefined : this.pending.get(message.id);
-        if (waiter === undefined) continue;
-        this.pending.delete(message.id!);
-        if (message.error) waiter.reject(new Error(message.error.message));
-        else waiter.resolve(message.result);
-      }
-    });
-    child.once('exit', () => {
-      for (const waiter of this.pending.values()) waiter.reject(new Error('chromium exited'));
-      this.pending.clear();
-    });
-  }
-
-  static launch(): Chromium {
-    const userDataDir = mkdtempSync(path.join(tmpdir(), 'hox-crm-chromium-'));
-    const child = spawn(CHROMIUM, [...CHROMIUM_FLAGS, `--user-data-dir=${userDataDir}`, 'about:blank'], {
-      stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'],
-    });
-    return new Chromium(child, userDataDir);
-  }
-
-  send<T = Record<string, unknown>>(method: string, params: object = {}, sessionId?: string): Promise<T> {
-    const id = this.nextId++;
-    const message = JSON.stringify({ id, method, params, ...(sessionId === undefined ? {} : { sessionId }) });
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`${method}: no answer from chromium in 30 s`));
-      }, 30_000);
-      this.pending.set(id, {
-        resolve: (value) => {
-          clearTimeout(timer);
-          resolve(value as T);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      });
-      (this.child.stdio[3] as Writable).write(`${message}\0`);
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      const exited = new Promise((resolve) => this.child.once('exit', resolve));
-      await this.send('Browser.close').catch(() => this.child.kill('SIGKILL'));
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(this.userDataDir, { recursive: true, force: true });
-  }
-}
-
-/** One tab with a phone's screen. */
-class PhoneTab {
-  private constructor(
-    private readonly browser: Chromium,
-    private readonly sessionId: string,
-  ) {}
-
-  static async open(browser: Chromium): Promise<PhoneTab> {
-    const { targetId } = await browser.send<{ targetId: string }>('Target.createTarget', { url: 'about:blank' });
-    const { sessionId } = await browser.send<{ sessionId: string }>('Target.attachToTarget', {
-      targetId,
-      flatten: true,
-    });
-    await browser.send(
-      'Emulation.setDeviceMetricsOverride',
-      { ...PHONE, deviceScaleFactor: 1, mobile: true },
-      sessionId,
-    );
-    return new PhoneTab(browser, sessionId);
-  }
-
-  setCookie(name: string, value: string, url: string): Promise<unknown> {
-    return this.browser.send('Network.setCookie', { name, value, url, httpOnly: true }, this.sessionId);
-  }
-
-  /** Evaluates `expression` in the page and returns its value. */
-  async evaluate<T>(expression: string): Promise<T> {
-    const answer = await this.browser.send<{ result: { value: T }; exceptionDetails?: unknown }>(
-      'Runtime.evaluate',
-      { expression, returnByValue: true },
-      this.sessionId,
-    );
-    if (answer.exceptionDetails !== undefined) throw new Error(`${expression}: ${JSON.stringify(answer)}`);
-    return answer.result.value;
-  }
-
-  /** Opens `url` and waits until it has loaded (at most 20 s). */
-  async goto(url: string): Promise<void> {
-    await this.browser.send('Page.navigate', { url }, this.sessionId);
-    for (let i = 0; i < 200; i++) {
-      const state = await this.evaluate<string>(`location.href + ' ' + document.readyState`).catch(() => '');
-      if (state === `${url} complete`) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`${url} did not load within 20 s`);
-  }
-}
 
 /** What a page looks like at the phone's width: how wide it is, what sticks out, whether the search box hides a link. */
 interface Layout {
@@ -199,10 +74,32 @@ if (needsChromium && process.env['CI'] === 'true') {
 describe.skipIf(needsChromium)('the CRM at 390 px in Chromium', () => {
   let server: PostgresServer;
   let app: AppProcess;
-  let browser: Chromium;
-  let tab: PhoneTab;
+  let browser: Browser;
+  let context: BrowserContext | undefined;
   let crm: CrmClient;
+  /** Where the screenshots go (kept after the run, for a person to look at). */
+  let screenshots: string;
   const ids = { company: '', contact: '', deal: '' };
+
+  /** A fresh context (no cookies, nothing cached) with a phone's screen, and one page in it. */
+  async function openPhone(): Promise<Page> {
+    context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 1, isMobile: true });
+    return context.newPage();
+  }
+
+  /** Opens `urlPath` (waits for its load event), saves its screenshot and measures it. */
+  async function visit(page: Page, urlPath: string): Promise<Layout> {
+    const response = await page.goto(app.baseUrl + urlPath);
+    expect(response?.status(), urlPath).toBe(200);
+    await shoot(page, urlPath);
+    return page.evaluate<Layout>(MEASURE);
+  }
+
+  /** `/companies/1/edit` → `<screenshots>/companies-1-edit.png`; the whole page, not only the screen. */
+  async function shoot(page: Page, name: string): Promise<void> {
+    const file = name.replace(/[^\w]+/g, '-').replace(/^-|-$/g, '') || 'root';
+    await page.screenshot({ path: path.join(screenshots, `${file}.png`), fullPage: true });
+  }
 
   async function post(urlPath: string, fields: Record<string, string>): Promise<string> {
     const response = await crm.post(urlPath, fields);
@@ -248,9 +145,15 @@ describe.skipIf(needsChromium)('the CRM at 390 px in Chromium', () => {
     });
     await post(`/deals/${ids.deal}/stage`, { stage: 'won' });
 
-    browser = Chromium.launch();
-    tab = await PhoneTab.open(browser);
-  }, 120_000);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, timeout: 60_000 });
+    screenshots = mkdtempSync(path.join(tmpdir(), 'hox-crm-mobile-'));
+    console.log(`screenshots of the CRM at ${PHONE.width} px: ${screenshots}`);
+  }, 180_000);
+
+  afterEach(async () => {
+    await context?.close();
+    context = undefined;
+  });
 
   afterAll(async () => {
     await browser?.close();
@@ -259,21 +162,26 @@ describe.skipIf(needsChromium)('the CRM at 390 px in Chromium', () => {
   });
 
   it('measures overflow for real: a page made too wide is seen as such', async () => {
-    await tab.goto(`${app.baseUrl}/login`);
-    const before = await tab.evaluate<Layout>(MEASURE);
+    const page = await openPhone();
+    const before = await visit(page, '/login');
     expect(before.viewport).toBe(PHONE.width);
     expect(before.scrollWidth).toBe(PHONE.width);
-    await tab.evaluate(
+    expect(before.sticking).toEqual([]);
+    await page.evaluate(
       `document.querySelector('main').insertAdjacentHTML('beforeend', '<div style="width:648px">x</div>')`,
     );
-    const widened = await tab.evaluate<Layout>(MEASURE);
+    await shoot(page, 'login-widened-on-purpose');
+    const widened = await page.evaluate<Layout>(MEASURE);
     expect(widened.scrollWidth).toBeGreaterThan(PHONE.width);
     expect(widened.sticking.length).toBeGreaterThan(0);
   });
 
   it('fits every page in 390 px, with the search box clear of the menu', async () => {
-    const [name, value] = crm.cookie.split('=') as [string, string];
-    await tab.setCookie(name, value, app.baseUrl);
+    const page = await openPhone();
+    const equals = crm.cookie.indexOf('=');
+    await context!.addCookies([
+      { name: crm.cookie.slice(0, equals), value: crm.cookie.slice(equals + 1), url: app.baseUrl, httpOnly: true },
+    ]);
     const paths = [
       '/pipeline',
       '/companies',
@@ -291,10 +199,9 @@ describe.skipIf(needsChromium)('the CRM at 390 px in Chromium', () => {
     ];
     const problems: Record<string, Layout> = {};
     for (const urlPath of paths) {
-      await tab.goto(app.baseUrl + urlPath);
-      const layout = await tab.evaluate<Layout>(MEASURE);
+      const layout = await visit(page, urlPath);
       // The menu is there (signed in), so the check of the search box means something.
-      expect(await tab.evaluate<number>(`document.querySelectorAll('header nav a').length`), urlPath).toBe(5);
+      expect(await page.locator('header nav a').count(), urlPath).toBe(5);
       if (layout.scrollWidth > PHONE.width || layout.sticking.length > 0 || layout.searchCovers.length > 0) {
         problems[urlPath] = layout;
       }
