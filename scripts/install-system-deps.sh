@@ -14,6 +14,8 @@
 # install, so nothing of it listens on 6432.
 # util-linux (unshare, setpriv), mount and perl-base start partition processes
 # isolated (src/agent/isolate/partition-launch.ts); Debian installs them anyway.
+# chromium (with fonts-liberation, which installing without recommends leaves out)
+# renders the pilot CRM at a phone's width (test/crm-mobile.test.ts).
 set -eu
 
 PACKAGES="
@@ -27,6 +29,8 @@ util-linux:/usr/bin/setpriv
 mount:/usr/bin/mount
 perl-base:/usr/bin/perl
 pgbouncer:/usr/sbin/pgbouncer
+chromium:/usr/bin/chromium
+fonts-liberation:/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf
 "
 
 missing=""

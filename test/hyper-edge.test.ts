@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { healthy, signalAll, startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import { appLogs } from '../src/testing/app-logs.js';
 import { startHttpLoad } from '../src/testing/http-load.js';
+import { signInToCrm, TEST_CRM_ADMIN_PASSWORD, type CrmClient } from './support/crm-client.js';
 import { ROOT, runHox, type HoxRun } from './support/hox-cli.js';
 
 const CLUSTER = 'db';
@@ -38,6 +39,8 @@ describe('hyper_edge: apps through the CLI', () => {
   let home: string;
   let env: NodeJS.ProcessEnv;
   const report: string[] = [];
+  /** The CRM's administrator, signed in once the CRM is deployed. */
+  let crm: CrmClient;
 
   const hox = (args: string[], timeoutMs = 300_000): Promise<HoxRun> => runHox(args, env, timeoutMs);
 
@@ -105,25 +108,27 @@ describe('hyper_edge: apps through the CLI', () => {
     report.push(`CRM deploy (npm ci, migration, health) → serving: ${Math.round(performance.now() - t)} ms`);
     expect(out).toMatch(/v1 deployed and serving at http:\/\//);
     const url = await appUrl('crm');
-    const created = await fetch(new URL('/companies', url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'name=Abilian&website=https%3A%2F%2Fabilian.com&notes=pilot',
-      redirect: 'manual',
-    });
+    // The CRM asks to sign in; the test chooses the first administrator's password (a config var overrides the
+    // generated CRM_ADMIN_PASSWORD), which makes release v2.
+    expect((await fetch(new URL('/companies', url), { redirect: 'manual' })).status).toBe(303);
+    await ok(['app', 'config', 'set', 'crm', `CRM_ADMIN_PASSWORD=${TEST_CRM_ADMIN_PASSWORD}`], 'crm');
+    crm = await signInToCrm(url);
+    const created = await crm.post('/companies', { name: 'Abilian', website: 'https://abilian.com', notes: 'pilot' });
     expect(created.status).toBe(303);
-    const list = await (await fetch(new URL('/companies', url))).text();
-    expect(list).toContain('Abilian');
-    const found = await (await fetch(new URL('/search?q=abil', url))).text();
-    expect(found).toContain('Abilian');
+    expect((await crm.get('/companies')).body).toContain('Abilian');
+    expect((await crm.get('/search?q=abil')).body).toContain('Abilian');
     // The app got the addon's variables, and they are hyper_db's read-write endpoint.
     const config = JSON.parse(await ok(['app', 'config', 'list', 'crm', '--json'])) as { env: Record<string, string> };
-    expect(config.env).toEqual({}); // no config vars: the addon's are not config, they come from the database
+    // Only the config var set above: the addon's variables are not config, they come from the database.
+    expect(Object.keys(config.env)).toEqual(['CRM_ADMIN_PASSWORD']);
   }, 300_000);
 
   it('redeploys and changes config under load with zero failed requests', async () => {
     const url = await appUrl('crm');
-    const load = startHttpLoad(new URL('/companies', url).toString(), { concurrency: 4 });
+    const load = startHttpLoad(new URL('/companies', url).toString(), {
+      concurrency: 4,
+      headers: { cookie: crm.cookie },
+    });
     await sleep(500);
     const t = performance.now();
     await ok(['app', 'deploy', 'crm', join(ROOT, 'examples', 'crm')], 'crm');
@@ -137,9 +142,9 @@ describe('hyper_edge: apps through the CLI', () => {
     expect(result.failures, JSON.stringify(result.failures.slice(0, 5))).toEqual([]);
     expect(result.ok).toBeGreaterThan(50);
     const status = JSON.parse(await ok(['app', 'status', 'crm', '--json'])) as { release: number };
-    expect(status.release).toBe(3);
+    expect(status.release).toBe(4);
     // The data is still there (same database).
-    expect(await (await fetch(new URL('/companies', url))).text()).toContain('Abilian');
+    expect((await crm.get('/companies')).body).toContain('Abilian');
   }, 300_000);
 
   it('a release whose health check fails is rolled back: the previous one keeps serving', async () => {
@@ -254,22 +259,14 @@ describe('hyper_edge: apps through the CLI', () => {
     p.killAgent(node);
     signalAll(await p.memberPids(CLUSTER, victim.name), 'SIGKILL');
     await p.waitForCluster(CLUSTER, (s) => s.primary !== null && s.primary !== victim.name, 60_000);
-    const url = await appUrl('crm');
-    let page = '';
+    // The session lives in the database too: it survives the failover.
     let created = 0;
     for (let i = 0; i < 100 && created !== 303; i++) {
-      created = (
-        await fetch(new URL('/companies', url), {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: 'name=After+failover',
-          redirect: 'manual',
-        })
-      ).status;
+      created = (await crm.post('/companies', { name: 'After failover' })).status;
       if (created !== 303) await sleep(200);
     }
     expect(created).toBe(303);
-    page = await (await fetch(new URL('/companies', url))).text();
+    const page = (await crm.get('/companies')).body;
     expect(page).toContain('Abilian');
     expect(page).toContain('After failover');
     p.startAgent(node);

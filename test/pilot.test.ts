@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/testing/free-port.js';
 import { cleanUpNodePartitions, waitFor } from './support/agent-harness.js';
+import { signInToCrm, TEST_CRM_ADMIN_PASSWORD } from './support/crm-client.js';
 import { ROOT, runHox, type HoxRun } from './support/hox-cli.js';
 
 const PARTITIONS = 8;
@@ -86,13 +87,12 @@ describe('hox up --with-pilot', () => {
     const url = await startUp();
     expect(output).toMatch(/pilot-db: ready — primary member-\d, standbys member-\d, member-\d streaming/);
     expect(output).toMatch(/crm: v1 deployed and serving at http:\/\//);
-    const post = (name: string) =>
-      fetch(new URL('/companies', url), {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: `name=${encodeURIComponent(name)}`,
-        redirect: 'manual',
-      });
+    // The CRM asks to sign in: the test chooses the administrator's password (a config var overrides the
+    // generated CRM_ADMIN_PASSWORD).
+    const setPassword = await hox(['app', 'config', 'set', 'crm', `CRM_ADMIN_PASSWORD=${TEST_CRM_ADMIN_PASSWORD}`]);
+    expect(setPassword.code, setPassword.stderr).toBe(0);
+    const crm = await signInToCrm(url);
+    const post = (name: string) => crm.post('/companies', { name });
     const first = await post('Before switchover');
     expect(first.status, `${await first.text()}\n${output}`).toBe(303);
 
@@ -102,7 +102,7 @@ describe('hox up --with-pilot', () => {
     let status = 0;
     for (let i = 0; i < 50 && status !== 303; i++) status = (await post('After switchover')).status;
     expect(status).toBe(303);
-    const page = await (await fetch(new URL('/companies', url))).text();
+    const page = (await crm.get('/companies')).body;
     expect(page).toContain('Before switchover');
     expect(page).toContain('After switchover');
 
@@ -112,8 +112,10 @@ describe('hox up --with-pilot', () => {
     expect(output).toContain('pilot: the CRM is already deployed');
     let listed = '';
     for (let i = 0; i < 100 && !listed.includes('After switchover'); i++) {
-      listed = await fetch(new URL('/companies', url))
-        .then((r) => r.text())
+      // The session is in the CRM's database: it outlives the platform's restart.
+      listed = await crm
+        .get('/companies')
+        .then((r) => r.body)
         .catch(() => '');
       if (!listed.includes('After switchover')) await new Promise((r) => setTimeout(r, 200));
     }

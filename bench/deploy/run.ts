@@ -43,10 +43,13 @@ const NODE_ID_PREFIX = 'bench-edge-node';
 const NODES = 2;
 const PARTITIONS_PER_NODE = 8;
 
-/** The example apps; `addon`: needs the hyper_db cluster `db`. */
+/**
+ * The example apps; `addon`: needs the hyper_db cluster `db`. The CRM's pages need a signed-in user: its load is
+ * on `/healthz`, which still reads its database (`SELECT 1`).
+ */
 export const APPS: Record<string, AppSpec & { addon: boolean }> = {
   hello: { name: 'hello', dir: 'examples/hello', runtime: 'Node, no dependency + worker', loadPath: '/', addon: false },
-  crm: { name: 'crm', dir: 'examples/crm', runtime: 'Node + postgres', loadPath: '/companies', addon: true },
+  crm: { name: 'crm', dir: 'examples/crm', runtime: 'Node + postgres', loadPath: '/healthz', addon: true },
   notes: { name: 'notes', dir: 'examples/flask-notes', runtime: 'Python + postgres', loadPath: '/', addon: true },
 };
 

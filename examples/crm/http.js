@@ -67,7 +67,7 @@ export function sendText(res, status, text, headers = {}) {
 }
 
 /** 303 See Other: after a successful POST, the browser GETs the result (no resubmission on reload). */
-export function redirect(res, location) {
-  res.writeHead(303, { ...SECURITY_HEADERS, location, 'content-length': 0 });
+export function redirect(res, location, headers = {}) {
+  res.writeHead(303, { ...SECURITY_HEADERS, location, 'content-length': 0, 'cache-control': 'no-store', ...headers });
   res.end();
 }

@@ -30,7 +30,14 @@ export interface HttpLoad {
 
 export function startHttpLoad(
   url: string,
-  options: { concurrency?: number; timeoutMs?: number; expectStatus?: number; pauseMs?: number } = {},
+  options: {
+    concurrency?: number;
+    timeoutMs?: number;
+    expectStatus?: number;
+    pauseMs?: number;
+    /** Sent with every request (a session cookie). */
+    headers?: Record<string, string>;
+  } = {},
 ): HttpLoad {
   const concurrency = options.concurrency ?? 4;
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -43,7 +50,7 @@ export function startHttpLoad(
     while (running) {
       const t = performance.now();
       try {
-        const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+        const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: options.headers });
         const body = await response.text();
         if (response.status !== expectStatus)
           result.failures.push({ atMs: t - started, what: `HTTP ${response.status}: ${body.slice(0, 120)}` });

@@ -1,7 +1,8 @@
-/** Company routes: list, detail, create, edit. */
-import { HttpError, readForm, redirect } from '../http.js';
+/** Company routes: list, detail, create, edit, delete (with its contacts and deals, after a confirmation). */
+import { HttpError, redirect } from '../http.js';
 import { validateCompany } from '../validate.js';
 import { companyDetail, companyForm, companyList } from '../views/companies.js';
+import { confirmDeleteView } from '../views/forms.js';
 
 const EMPTY = { name: '', website: '', notes: '' };
 
@@ -12,7 +13,7 @@ async function loadCompany(ctx) {
 }
 
 async function list(ctx) {
-  ctx.render(200, 'Companies', companyList(await ctx.store.listCompanies(ctx.pageNumber())));
+  ctx.render(200, 'Companies', companyList(await ctx.store.listCompanies(ctx.pageNumber()), ctx.url));
 }
 
 async function show(ctx) {
@@ -30,7 +31,7 @@ function newForm(ctx) {
 }
 
 async function create(ctx) {
-  const { values, errors } = validateCompany(await readForm(ctx.req));
+  const { values, errors } = validateCompany(ctx.form);
   if (Object.keys(errors).length > 0) {
     const form = { title: 'New company', action: '/companies', values, errors, cancel: '/companies' };
     return ctx.render(422, 'New company', companyForm(form));
@@ -46,7 +47,7 @@ async function editForm(ctx) {
 }
 
 async function update(ctx) {
-  const { values, errors } = validateCompany(await readForm(ctx.req));
+  const { values, errors } = validateCompany(ctx.form);
   const action = `/companies/${ctx.params.id}`;
   if (Object.keys(errors).length > 0) {
     return ctx.render(
@@ -61,6 +62,35 @@ async function update(ctx) {
   redirect(ctx.res, `${action}?saved=1`);
 }
 
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** Deleting a company deletes its contacts and deals too: the page says how many before anything happens. */
+async function confirmDelete(ctx) {
+  const company = await loadCompany(ctx);
+  const { contacts, deals } = await ctx.store.companyDependents(company.id);
+  const what = `company ${company.name}`;
+  const consequences =
+    contacts + deals === 0
+      ? ['It has no contacts and no deals.']
+      : [`Its ${plural(contacts, 'contact')} and ${plural(deals, 'deal')} (with their stage history) are deleted too.`];
+  const page = confirmDeleteView({
+    what,
+    consequences,
+    action: `/companies/${company.id}/delete`,
+    cancel: `/companies/${company.id}`,
+  });
+  ctx.render(200, `Delete ${what}?`, page);
+}
+
+async function remove(ctx) {
+  if (!(await ctx.store.deleteCompany(ctx.params.id))) {
+    throw new HttpError(404, `There is no company ${ctx.params.id}.`);
+  }
+  redirect(ctx.res, '/companies?deleted=1');
+}
+
 export const companyRoutes = [
   ['GET', '/companies', list],
   ['POST', '/companies', create],
@@ -68,4 +98,6 @@ export const companyRoutes = [
   ['GET', '/companies/:id', show],
   ['POST', '/companies/:id', update],
   ['GET', '/companies/:id/edit', editForm],
+  ['GET', '/companies/:id/delete', confirmDelete],
+  ['POST', '/companies/:id/delete', remove],
 ];

@@ -1,7 +1,11 @@
-/** Contact routes: list, detail, create, edit. A contact belongs to an existing company. */
-import { HttpError, readForm, redirect } from '../http.js';
+/**
+ * Contact routes: list, detail, create, edit, delete (after a confirmation; the contact's deals stay with their
+ * company, without a contact). A contact belongs to an existing company.
+ */
+import { HttpError, redirect } from '../http.js';
 import { validateContact } from '../validate.js';
 import { contactDetail, contactForm, contactList } from '../views/contacts.js';
+import { confirmDeleteView } from '../views/forms.js';
 
 async function loadContact(ctx) {
   const contact = await ctx.store.getContact(ctx.params.id);
@@ -11,7 +15,7 @@ async function loadContact(ctx) {
 
 /** Validates the posted form, including that the chosen company exists. */
 async function readContact(ctx) {
-  const { values, errors } = validateContact(await readForm(ctx.req));
+  const { values, errors } = validateContact(ctx.form);
   if (!errors.company_id && !(await ctx.store.getCompany(values.company_id))) {
     errors.company_id = 'Company does not exist (any more); choose another.';
   }
@@ -24,7 +28,7 @@ async function renderForm(ctx, status, form) {
 }
 
 async function list(ctx) {
-  ctx.render(200, 'Contacts', contactList(await ctx.store.listContacts(ctx.pageNumber())));
+  ctx.render(200, 'Contacts', contactList(await ctx.store.listContacts(ctx.pageNumber()), ctx.url));
 }
 
 async function show(ctx) {
@@ -71,6 +75,30 @@ async function update(ctx) {
   redirect(ctx.res, `${action}?saved=1`);
 }
 
+async function confirmDelete(ctx) {
+  const contact = await loadContact(ctx);
+  const deals = await ctx.store.dealsOf('contact', contact.id);
+  const what = `contact ${contact.name}`;
+  const page = confirmDeleteView({
+    what,
+    consequences: [
+      deals.length === 0
+        ? `${contact.company_name} stays; the contact has no deals.`
+        : `${deals.length === 1 ? 'Its deal stays' : 'Its deals stay'} with ${contact.company_name}, without a contact.`,
+    ],
+    action: `/contacts/${contact.id}/delete`,
+    cancel: `/contacts/${contact.id}`,
+  });
+  ctx.render(200, `Delete ${what}?`, page);
+}
+
+async function remove(ctx) {
+  if (!(await ctx.store.deleteContact(ctx.params.id))) {
+    throw new HttpError(404, `There is no contact ${ctx.params.id}.`);
+  }
+  redirect(ctx.res, '/contacts?deleted=1');
+}
+
 export const contactRoutes = [
   ['GET', '/contacts', list],
   ['POST', '/contacts', create],
@@ -78,4 +106,6 @@ export const contactRoutes = [
   ['GET', '/contacts/:id', show],
   ['POST', '/contacts/:id', update],
   ['GET', '/contacts/:id/edit', editForm],
+  ['GET', '/contacts/:id/delete', confirmDelete],
+  ['POST', '/contacts/:id/delete', remove],
 ];

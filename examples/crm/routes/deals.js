@@ -1,6 +1,7 @@
-/** Deal routes: list, detail, create, edit, and the stage change that records the deal's history. */
-import { HttpError, readForm, redirect } from '../http.js';
+/** Deal routes: list, detail, create, edit, delete, and the stage change that records the deal's history. */
+import { HttpError, redirect } from '../http.js';
 import { validateDeal, validateStage } from '../validate.js';
+import { confirmDeleteView } from '../views/forms.js';
 import { dealDetail, dealForm, dealList } from '../views/deals.js';
 
 async function loadDeal(ctx) {
@@ -11,7 +12,7 @@ async function loadDeal(ctx) {
 
 /** Validates the posted form, including that the company exists and the contact works there. */
 async function readDeal(ctx) {
-  const { values, errors } = validateDeal(await readForm(ctx.req));
+  const { values, errors } = validateDeal(ctx.form);
   if (!errors.company_id && !(await ctx.store.getCompany(values.company_id))) {
     errors.company_id = 'Company does not exist (any more); choose another.';
   }
@@ -31,12 +32,12 @@ async function renderForm(ctx, status, form) {
 }
 
 async function list(ctx) {
-  ctx.render(200, 'Deals', dealList(await ctx.store.listDeals(ctx.pageNumber())));
+  ctx.render(200, 'Deals', dealList(await ctx.store.listDeals(ctx.pageNumber()), ctx.url));
 }
 
 async function show(ctx) {
   const deal = await loadDeal(ctx);
-  ctx.render(200, deal.title, dealDetail(deal, await ctx.store.stageHistory(deal.id), ctx.url));
+  ctx.render(200, deal.title, dealDetail(deal, await ctx.store.stageHistory(deal.id), ctx));
 }
 
 async function newForm(ctx) {
@@ -77,15 +78,33 @@ async function update(ctx) {
 }
 
 async function changeStage(ctx) {
-  const { stage, error } = validateStage(await readForm(ctx.req));
+  const { stage, error } = validateStage(ctx.form);
   if (error) {
     const deal = await loadDeal(ctx);
-    return ctx.render(422, deal.title, dealDetail(deal, await ctx.store.stageHistory(deal.id), ctx.url, error));
+    const history = await ctx.store.stageHistory(deal.id);
+    return ctx.render(422, deal.title, dealDetail(deal, history, { ...ctx, stageError: error }));
   }
   if (!(await ctx.store.changeStage(ctx.params.id, stage))) {
     throw new HttpError(404, `There is no deal ${ctx.params.id}.`);
   }
   redirect(ctx.res, `/deals/${ctx.params.id}?saved=1`);
+}
+
+async function confirmDelete(ctx) {
+  const deal = await loadDeal(ctx);
+  const what = `deal ${deal.title}`;
+  const page = confirmDeleteView({
+    what,
+    consequences: [`The deal and its stage history are deleted; ${deal.company_name} and its contacts stay.`],
+    action: `/deals/${deal.id}/delete`,
+    cancel: `/deals/${deal.id}`,
+  });
+  ctx.render(200, `Delete ${what}?`, page);
+}
+
+async function remove(ctx) {
+  if (!(await ctx.store.deleteDeal(ctx.params.id))) throw new HttpError(404, `There is no deal ${ctx.params.id}.`);
+  redirect(ctx.res, '/deals?deleted=1');
 }
 
 export const dealRoutes = [
@@ -96,4 +115,6 @@ export const dealRoutes = [
   ['POST', '/deals/:id', update],
   ['GET', '/deals/:id/edit', editForm],
   ['POST', '/deals/:id/stage', changeStage],
+  ['GET', '/deals/:id/delete', confirmDelete],
+  ['POST', '/deals/:id/delete', remove],
 ];

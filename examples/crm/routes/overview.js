@@ -1,4 +1,4 @@
-/** Home, pipeline, search and the health check. */
+/** Home, pipeline, search and the health check (open to all: the platform probes it). */
 import { redirect, sendText } from '../http.js';
 import { pipelineView, searchView } from '../views/overview.js';
 
@@ -29,5 +29,5 @@ export const overviewRoutes = [
   ['GET', '/', (ctx) => redirect(ctx.res, '/pipeline')],
   ['GET', '/pipeline', pipeline],
   ['GET', '/search', search],
-  ['GET', '/healthz', healthz],
+  ['GET', '/healthz', healthz, { public: true }],
 ];

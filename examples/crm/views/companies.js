@@ -5,33 +5,36 @@ import { errorSummary, textField } from './forms.js';
 import { html } from './html.js';
 import { notice, pager } from './layout.js';
 
-export function companyList(result) {
+export function companyList(result, url) {
   return html`<h1>Companies</h1>
+    ${notice(url)}
     <div class="actions"><a class="button" href="/companies/new">New company</a></div>
     ${
       result.rows.length === 0
         ? html`<p class="muted">No companies yet.</p>`
-        : html`<table>
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Website</th>
-                <th class="num">Contacts</th>
-                <th class="num">Open deals</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${result.rows.map(
-                (company) =>
-                  html`<tr class="company-row">
-                    <td><a href="/companies/${company.id}">${company.name}</a></td>
-                    <td>${company.website}</td>
-                    <td class="num">${company.contacts}</td>
-                    <td class="num">${company.open_deals}</td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>`
+        : html`<div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th>Name</th>
+                  <th>Website</th>
+                  <th class="num">Contacts</th>
+                  <th class="num">Open deals</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${result.rows.map(
+                  (company) =>
+                    html`<tr class="company-row">
+                      <td><a href="/companies/${company.id}">${company.name}</a></td>
+                      <td>${company.website}</td>
+                      <td class="num">${company.contacts}</td>
+                      <td class="num">${company.open_deals}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>
+          </div>`
     }
     ${pager('/companies', result)}`;
 }
@@ -43,6 +46,7 @@ export function companyDetail(company, contacts, deals, url) {
       <a class="button secondary" href="/companies/${company.id}/edit">Edit</a>
       <a class="button secondary" href="/contacts/new?company_id=${company.id}">Add contact</a>
       <a class="button secondary" href="/deals/new?company_id=${company.id}">Add deal</a>
+      <a class="danger-link" href="/companies/${company.id}/delete">Delete…</a>
     </div>
     <dl class="card">
       <dt>Website</dt>

@@ -7,33 +7,36 @@ import { notice, pager } from './layout.js';
 /** A table of contacts (list page, company page, search results). */
 export function contactTable(contacts, { showCompany = true } = {}) {
   if (contacts.length === 0) return html`<p class="muted">No contacts.</p>`;
-  return html`<table>
-    <thead>
-      <tr>
-        <th>Name</th>
-        ${showCompany ? html`<th>Company</th>` : ''}
-        <th>Job title</th>
-        <th>Email</th>
-        <th>Phone</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${contacts.map(
-        (contact) =>
-          html`<tr>
-            <td><a href="/contacts/${contact.id}">${contact.name}</a></td>
-            ${showCompany ? html`<td><a href="/companies/${contact.company_id}">${contact.company_name}</a></td>` : ''}
-            <td>${contact.job_title}</td>
-            <td>${contact.email ? html`<a href="mailto:${contact.email}">${contact.email}</a>` : ''}</td>
-            <td>${contact.phone}</td>
-          </tr>`,
-      )}
-    </tbody>
-  </table>`;
+  return html`<div class="table-wrap">
+    <table>
+      <thead>
+        <tr>
+          <th>Name</th>
+          ${showCompany ? html`<th>Company</th>` : ''}
+          <th>Job title</th>
+          <th>Email</th>
+          <th>Phone</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${contacts.map(
+          (contact) =>
+            html`<tr>
+              <td><a href="/contacts/${contact.id}">${contact.name}</a></td>
+              ${showCompany ? html`<td><a href="/companies/${contact.company_id}">${contact.company_name}</a></td>` : ''}
+              <td>${contact.job_title}</td>
+              <td>${contact.email ? html`<a href="mailto:${contact.email}">${contact.email}</a>` : ''}</td>
+              <td>${contact.phone}</td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+  </div>`;
 }
 
-export function contactList(result) {
+export function contactList(result, url) {
   return html`<h1>Contacts</h1>
+    ${notice(url)}
     <div class="actions"><a class="button" href="/contacts/new">New contact</a></div>
     ${contactTable(result.rows)} ${pager('/contacts', result)}`;
 }
@@ -46,6 +49,7 @@ export function contactDetail(contact, deals, url) {
       <a class="button secondary" href="/deals/new?company_id=${contact.company_id}&amp;contact_id=${contact.id}"
         >Add deal</a
       >
+      <a class="danger-link" href="/contacts/${contact.id}/delete">Delete…</a>
     </div>
     <dl class="card">
       <dt>Company</dt>

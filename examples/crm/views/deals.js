@@ -7,41 +7,48 @@ import { STAGES } from '../validate.js';
 /** A table of deals (list page, company and contact pages, search results). */
 export function dealTable(deals, { showCompany = true } = {}) {
   if (deals.length === 0) return html`<p class="muted">No deals.</p>`;
-  return html`<table>
-    <thead>
-      <tr>
-        <th>Title</th>
-        ${showCompany ? html`<th>Company</th>` : ''}
-        <th>Contact</th>
-        <th>Stage</th>
-        <th class="num">Amount</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${deals.map(
-        (deal) =>
-          html`<tr>
-            <td><a href="/deals/${deal.id}">${deal.title}</a></td>
-            ${showCompany ? html`<td><a href="/companies/${deal.company_id}">${deal.company_name}</a></td>` : ''}
-            <td>${deal.contact_id ? html`<a href="/contacts/${deal.contact_id}">${deal.contact_name}</a>` : ''}</td>
-            <td>${stageBadge(deal.stage)}</td>
-            <td class="num">${formatAmount(deal.amount)}</td>
-          </tr>`,
-      )}
-    </tbody>
-  </table>`;
+  return html`<div class="table-wrap">
+    <table>
+      <thead>
+        <tr>
+          <th>Title</th>
+          ${showCompany ? html`<th>Company</th>` : ''}
+          <th>Contact</th>
+          <th>Stage</th>
+          <th class="num">Amount</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${deals.map(
+          (deal) =>
+            html`<tr>
+              <td><a href="/deals/${deal.id}">${deal.title}</a></td>
+              ${showCompany ? html`<td><a href="/companies/${deal.company_id}">${deal.company_name}</a></td>` : ''}
+              <td>${deal.contact_id ? html`<a href="/contacts/${deal.contact_id}">${deal.contact_name}</a>` : ''}</td>
+              <td>${stageBadge(deal.stage)}</td>
+              <td class="num">${formatAmount(deal.amount)}</td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+  </div>`;
 }
 
-export function dealList(result) {
+export function dealList(result, url) {
   return html`<h1>Deals</h1>
+    ${notice(url)}
     <div class="actions"><a class="button" href="/deals/new">New deal</a></div>
     ${dealTable(result.rows)} ${pager('/deals', result)}`;
 }
 
-export function dealDetail(deal, history, url, stageError) {
+/** @param {{ url: URL, timeZone: string, stageError?: string }} options */
+export function dealDetail(deal, history, { url, timeZone, stageError }) {
   return html`<h1>${deal.title} ${stageBadge(deal.stage)}</h1>
     ${notice(url)} ${stageError ? html`<p class="errors" role="alert">${stageError}</p>` : ''}
-    <div class="actions"><a class="button secondary" href="/deals/${deal.id}/edit">Edit</a></div>
+    <div class="actions">
+      <a class="button secondary" href="/deals/${deal.id}/edit">Edit</a>
+      <a class="danger-link" href="/deals/${deal.id}/delete">Delete…</a>
+    </div>
     <dl class="card">
       <dt>Company</dt>
       <dd><a href="/companies/${deal.company_id}">${deal.company_name}</a></dd>
@@ -54,7 +61,7 @@ export function dealDetail(deal, history, url, stageError) {
       <dt>Stage</dt>
       <dd>${stageBadge(deal.stage)}</dd>
       <dt>Updated</dt>
-      <dd>${formatDate(deal.updated_at)}</dd>
+      <dd>${formatDate(deal.updated_at, timeZone)}</dd>
     </dl>
     <h2>Move to stage</h2>
     <form method="post" action="/deals/${deal.id}/stage" class="actions">
@@ -66,25 +73,27 @@ export function dealDetail(deal, history, url, stageError) {
     ${
       history.length === 0
         ? html`<p class="muted">Created as ${deal.stage}; never moved.</p>`
-        : html`<table>
-            <thead>
-              <tr>
-                <th>When</th>
-                <th>From</th>
-                <th>To</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${history.map(
-                (change) =>
-                  html`<tr>
-                    <td>${formatDate(change.changed_at)}</td>
-                    <td>${stageBadge(change.from_stage)}</td>
-                    <td>${stageBadge(change.to_stage)}</td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>`
+        : html`<div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th>When</th>
+                  <th>From</th>
+                  <th>To</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${history.map(
+                  (change) =>
+                    html`<tr>
+                      <td>${formatDate(change.changed_at, timeZone)}</td>
+                      <td>${stageBadge(change.from_stage)}</td>
+                      <td>${stageBadge(change.to_stage)}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>
+          </div>`
     }`;
 }
 

@@ -20,9 +20,19 @@ function fieldError(id, error) {
 /**
  * A labelled text input (or textarea with `multiline`).
  *
- * @param {{ name: string, label: string, value?: string, error?: string, type?: string, required?: boolean, multiline?: boolean }} field
+ * @param {{ name: string, label: string, value?: string, error?: string, type?: string, required?: boolean,
+ *   multiline?: boolean, autocomplete?: string }} field
  */
-export function textField({ name, label, value = '', error, type = 'text', required = false, multiline = false }) {
+export function textField({
+  name,
+  label,
+  value = '',
+  error,
+  type = 'text',
+  required = false,
+  multiline = false,
+  autocomplete,
+}) {
   const id = `field-${name}`;
   const described = error ? `${id}-error` : undefined;
   const control = multiline
@@ -35,6 +45,7 @@ ${value}</textarea>`
         value="${value}"
         class="${error ? 'invalid' : ''}"
         ${required ? html`required` : ''}
+        ${autocomplete ? html`autocomplete="${autocomplete}"` : ''}
         aria-describedby="${described ?? ''}"
       />`;
   return html`<label for="${id}">${label}${required ? ' *' : ''}</label>${control}${fieldError(id, error)}`;
@@ -58,4 +69,24 @@ export function selectField({ name, label, value = '', error, required = false, 
           </option>`,
       )}</select
     >${fieldError(id, error)}`;
+}
+
+/**
+ * The confirmation step before a deletion: what goes, what happens to what depends on it, and a button that
+ * POSTs the deletion (the GET page itself changes nothing).
+ *
+ * @param {{ what: string, consequences: string[], action: string, cancel: string }} page
+ */
+export function confirmDeleteView({ what, consequences, action, cancel }) {
+  return html`<h1>Delete ${what}?</h1>
+    <div class="card confirm">
+      <ul>
+        ${consequences.map((line) => html`<li>${line}</li>`)}
+        <li><strong>This cannot be undone.</strong></li>
+      </ul>
+      <form method="post" action="${action}" class="actions">
+        <button type="submit" class="danger">Delete ${what}</button>
+        <a class="button secondary" href="${cancel}">Cancel</a>
+      </form>
+    </div>`;
 }

@@ -47,7 +47,35 @@ export function formatAmount(amount) {
   return `${grouped}.${fraction.padEnd(2, '0').slice(0, 2)}`;
 }
 
-/** A date as `2024-05-01 14:03` (UTC), for tables. */
-export function formatDate(date) {
-  return date instanceof Date ? date.toISOString().slice(0, 16).replace('T', ' ') : '';
+/**
+ * A date as `2024-05-01 16:03 CEST` in `timeZone` (an IANA name, default UTC), always with its zone: a time
+ * without one is read in the reader's own zone, which may not be the CRM's.
+ */
+export function formatDate(date, timeZone = 'UTC') {
+  if (!(date instanceof Date)) return '';
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+      timeZoneName: 'short',
+    })
+      .formatToParts(date)
+      .map((part) => [part.type, part.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${parts.timeZoneName}`;
+}
+
+/** Whether `timeZone` is an IANA time zone name this Node knows. */
+export function isTimeZone(timeZone) {
+  try {
+    new Intl.DateTimeFormat('en-GB', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
 }
