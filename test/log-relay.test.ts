@@ -6,7 +6,7 @@
  * On PostgreSQL, the request and the node's answer go through two masters.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,9 +45,11 @@ async function requestDemo(client: MasterClient, title: string, sla: Record<stri
   );
 }
 
-describe('hox logs through the master, from a node on "another machine"', () => {
+// Slow under load: each CLI run starts Node with tsx.
+describe('hox logs through the master, from a node on "another machine"', { timeout: 180_000 }, () => {
   let m: TestMaster;
   let agent: ReturnType<typeof spawnAgentProcess> | undefined;
+  let near: AgentFixture | undefined;
   let nodeDir: string;
   let home: string;
   let alice: MasterClient;
@@ -97,6 +99,7 @@ describe('hox logs through the master, from a node on "another machine"', () => 
   });
 
   afterAll(async () => {
+    await disposeAgent(near);
     if (agent !== undefined && agent.exitCode === null) {
       agent.kill('SIGKILL');
       await new Promise((resolve) => agent!.once('exit', resolve));
@@ -162,6 +165,47 @@ describe('hox logs through the master, from a node on "another machine"', () => 
     }
   });
 
+  it("merges the logs of a tree's instances on two nodes (as every hyper_db member's keeper)", async () => {
+    near = await startAgent(m.admin, { nodeId: 'near', partitions: 1, portBase: PORT_BASE + 3000 });
+    await m.admin.call('supply', { computer_guid: 'near', software_release_uri: 'demo' });
+    // The parent takes far's last partition: its child can only go to near.
+    await waitFor(
+      'parent and child on two nodes, serving',
+      async () => {
+        const a = await alice.call('requestInstance', {
+          title: 'family',
+          software_release_uri: 'demo',
+          software_type: 'parent',
+          sla_parameters: { computer_guid: 'far' },
+        });
+        return !isNotReady(a) && typeof a.connection_parameters.child_url === 'string' ? a : undefined;
+      },
+      90_000,
+    );
+    const [tree] = (await alice.call('listTreeStatus', { title: 'family' })).result_list;
+    expect(new Set(tree!.instance_list.map((i) => i.computer_guid))).toEqual(new Set(['far', 'near']));
+    // A parent runs no service: give its partition on far a log, as a service of its own would write.
+    const parent = tree!.instance_list.find((i) => i.title === 'family')!;
+    mkdirSync(join(nodeDir, 'logs', parent.compute_partition_id!), { recursive: true });
+    appendFileSync(join(nodeDir, 'logs', parent.compute_partition_id!, 'http.log'), 'parent line\n');
+    const run = await waitFor(
+      'both logs',
+      async () => {
+        const r = await runHox(['logs', 'family', '--service', 'http', '--json'], cliEnv(aliceToken), 60_000);
+        if (r.code === 0 && r.stdout.includes('"instance":"child"') && r.stdout.includes('"instance":"family"'))
+          return r;
+        throw new Error(`exit ${r.code}: ${r.stdout.slice(-500)} ${r.stderr.slice(-500)}`);
+      },
+      60_000,
+    );
+    const rows = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { instance: string; node: string });
+    expect(rows.find((r) => r.instance === 'family')?.node).toBe('far');
+    expect(rows.find((r) => r.instance === 'child')?.node).toBe('near');
+  });
+
   it("refuses another user, a node's token and answers for other nodes' requests", async () => {
     const bob = await runHox(['logs', 'web'], cliEnv(bobToken), 60_000);
     expect(bob.code).not.toBe(0);
@@ -212,7 +256,7 @@ describe('hox logs through the master, from a node on "another machine"', () => 
   });
 });
 
-describe('hox logs through two masters on one PostgreSQL store', () => {
+describe('hox logs through two masters on one PostgreSQL store', { timeout: 180_000 }, () => {
   let pg: PostgresServer;
   let a: TestMaster | undefined;
   let b: TestMaster | undefined;

@@ -420,6 +420,8 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         client: c,
         logDir,
         instanceOn: async (partitionId) => {
+          // Only this node's own partitions: an id from the request never builds a path by itself.
+          if (!partitions.some((p) => p.partitionId === partitionId)) return undefined;
           const state = await states.read(partitionId);
           return state === undefined || state.destroyed === true ? undefined : state.instanceGuid;
         },
