@@ -20,6 +20,7 @@ import { readCredentials, writeCredentials } from './credentials.js';
 import { formatPartitions, type FormattedPartition } from './format/partition-formatter.js';
 import { partitionLayouts } from './format/partition-layout.js';
 import { InstallError, Installer } from './install/installer.js';
+import { LogRelay } from './log-relay.js';
 import { promiseFailureMessages } from './instance-health.js';
 import { partitionCgroup2Path } from './isolate/partition-cgroup.js';
 import { NetworkIsolation } from './isolate/partition-firewall-node.js';
@@ -93,6 +94,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
     (network?.problems(partitionId) ?? []).map((problem) => `promise network: ${problem}`);
   let usage: PartitionUsageMonitor | undefined;
   let usageReporter: PartitionUsageReporter | undefined;
+  let logRelay: LogRelay | undefined;
   const publisher = new RuntimePublisher({
     watcher: new PublicationWatcher({ log }),
     otherFailures: (partitionId) => [
@@ -412,6 +414,20 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         clock,
         networkProblems,
       });
+      // Log requests (`hox logs` through the master) have their own long-poll: a long convergence never holds them.
+      logRelay = new LogRelay({
+        nodeId,
+        client: c,
+        logDir,
+        instanceOn: async (partitionId) => {
+          // Only this node's own partitions: an id from the request never builds a path by itself.
+          if (!partitions.some((p) => p.partitionId === partitionId)) return undefined;
+          const state = await states.read(partitionId);
+          return state === undefined || state.destroyed === true ? undefined : state.instanceGuid;
+        },
+        log,
+      });
+      logRelay.start();
       // After a restart (or a reboot) every partition is converged once, whatever its timestamp.
       for (const p of partitions) forced.add(p.partitionId);
       loopDone = loop(c);
@@ -421,6 +437,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       if (stopped) return;
       stopped = true;
       abort.abort();
+      await logRelay?.stop();
       await loopDone;
       await syncing;
       promises?.stop();

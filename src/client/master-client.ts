@@ -46,7 +46,12 @@ export class MasterClient {
     options: { signal?: AbortSignal } = {},
   ): Promise<ResponseOf<R>> {
     const path = ROUTES[route].path;
-    const extraWait = route === 'waitForChange' ? ((body as { timeout_ms?: number }).timeout_ms ?? 25_000) : 0;
+    const extraWait =
+      route === 'waitForChange' || route === 'listLogRequests'
+        ? ((body as { timeout_ms?: number }).timeout_ms ?? 25_000)
+        : route === 'readTreeLogs'
+          ? ((body as { wait_ms?: number }).wait_ms ?? 10_000)
+          : 0;
     const timeout = AbortSignal.timeout(this.timeoutMs + extraWait);
     const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
     let response: Response;

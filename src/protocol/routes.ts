@@ -292,6 +292,29 @@ export const ROUTES = {
     body: 'change',
     response: 'changeResult',
   },
+  // Logs stay on the nodes, which only connect out: a request waits in the store for the node's agent
+  // (which long-polls for it), and the master that took it waits (bounded) for the answer.
+  readTreeLogs: {
+    path: '/hox.get.v1.instance_tree_log',
+    summary: "Service log lines of a tree's instances, read by the nodes running them (waits at most 10 s for them)",
+    auth: PEOPLE,
+    body: 'treeLog',
+    response: 'treeLogResult',
+  },
+  listLogRequests: {
+    path: '/hox.get.v1.log_request_list',
+    summary: "Wait (bounded) for log requests addressed to the caller's compute node",
+    auth: NODE,
+    body: 'logRequestWait',
+    response: 'logRequestList',
+  },
+  answerLogRequest: {
+    path: '/hox.put.v1.log_request',
+    summary: 'Answer a log request addressed to this compute node',
+    auth: NODE,
+    body: 'logRequestAnswer',
+    response: 'success',
+  },
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

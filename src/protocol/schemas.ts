@@ -155,6 +155,32 @@ const PartitionUsageStatus = Type.Object(
   closed,
 );
 
+/** A service's name as the agent names its log (`<service>.log`). */
+const ServiceName = Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' });
+const PartitionId = Type.String({ minLength: 1, maxLength: 63 });
+const LOG_LINES_MAX = 10_000;
+const LogOffset = Type.Object(
+  {
+    instance_guid: InstanceGuid,
+    service: ServiceName,
+    offset: Type.Integer({ minimum: 0, description: 'Byte offset to read from (the `offset` of a previous answer)' }),
+  },
+  closed,
+);
+const LogLines = Type.Array(Type.String({ maxLength: 1048576 }), { maxItems: LOG_LINES_MAX });
+/** One service log of one instance as its node read it. */
+const NodeLog = Type.Object(
+  {
+    instance_guid: InstanceGuid,
+    service: ServiceName,
+    lines: LogLines,
+    offset: Type.Integer({ minimum: 0, description: 'Where the read stopped: give it back to follow' }),
+    truncated: Type.Boolean({ description: 'Older (tail) or newer (follow) lines were left out by the byte cap' }),
+    modified_at_ms: Type.Integer({ minimum: 0, description: "The file's last change, in the node's clock" }),
+  },
+  closed,
+);
+
 /** Request and response bodies, by operation. */
 export const Bodies = {
   success: Success,
@@ -443,6 +469,85 @@ export const Bodies = {
     closed,
   ),
   changeResult: Type.Object({ cursor: Type.Integer(), changed: Type.Boolean() }, closed),
+  treeLog: Type.Object(
+    {
+      title: Title,
+      service: Type.Optional(ServiceName),
+      lines: Type.Optional(
+        Type.Integer({ minimum: 1, maximum: LOG_LINES_MAX, default: 50, description: 'Last lines of each log' }),
+      ),
+      wait_ms: Type.Optional(
+        Type.Integer({ minimum: 500, maximum: 30000, default: 10000, description: 'How long to wait for the nodes' }),
+      ),
+      offset_list: Type.Optional(
+        Type.Array(LogOffset, {
+          maxItems: 1000,
+          description:
+            'Follow: read each log from its offset (logs not listed from their start); without it, the last lines',
+        }),
+      ),
+    },
+    closed,
+  ),
+  treeLogResult: Type.Object(
+    {
+      log_list: Type.Array(
+        Type.Object(
+          {
+            instance_title: Type.String(),
+            computer_guid: Type.String(),
+            ...NodeLog.properties,
+          },
+          closed,
+        ),
+      ),
+      problem_list: Type.Array(
+        Type.Object(
+          { computer_guid: Type.String(), message: Type.String() },
+          { ...closed, description: 'A node whose logs are missing from this answer, and why' },
+        ),
+      ),
+    },
+    closed,
+  ),
+  logRequestWait: Type.Object(
+    {
+      computer_guid: NodeId,
+      timeout_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60000, default: 25000 })),
+      seen_list: Type.Optional(
+        Type.Array(Type.String({ maxLength: 64 }), {
+          maxItems: 100,
+          description: 'Requests the node already took: not handed again',
+        }),
+      ),
+    },
+    closed,
+  ),
+  logRequestList: list(
+    Type.Object(
+      {
+        request_id: Type.String(),
+        instance_list: Type.Array(
+          Type.Object({ instance_guid: InstanceGuid, compute_partition_id: PartitionId }, closed),
+          { maxItems: 1000 },
+        ),
+        service: Type.Union([ServiceName, Type.Null()]),
+        lines: Type.Integer({ minimum: 1, maximum: LOG_LINES_MAX }),
+        max_bytes: Type.Integer({ minimum: 1, description: 'Cap of the whole answer' }),
+        offset_list: Type.Union([Type.Array(LogOffset, { maxItems: 1000 }), Type.Null()]),
+      },
+      closed,
+    ),
+  ),
+  logRequestAnswer: Type.Object(
+    {
+      computer_guid: NodeId,
+      request_id: Type.String({ minLength: 1, maxLength: 64 }),
+      log_list: Type.Array(NodeLog, { maxItems: 1000 }),
+      error: Type.Union([Type.String({ maxLength: 2000 }), Type.Null()]),
+    },
+    closed,
+  ),
 } as const;
 
 export type BodyName = keyof typeof Bodies;

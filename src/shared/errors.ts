@@ -131,6 +131,12 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     description: 'The endpoint exists in the SlapOS API but this master does not provide it yet (X.509 certificates).',
   },
+  HOX_NODE_NOT_ANSWERING: {
+    status: 504,
+    retryable: true,
+    description:
+      'A compute node did not answer a request relayed by the master (logs) in time; the message names the node and its last contact.',
+  },
   HOX_MASTER_UNREACHABLE: {
     status: 503,
     retryable: true,

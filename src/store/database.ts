@@ -82,6 +82,14 @@ export interface Database {
     disk_measured_at_ms: Int | null;
     reported_at_ms: Int;
   };
+  log_request: {
+    id: string;
+    node_id: string;
+    spec: string;
+    answer: string | null;
+    created_at_ms: Int;
+    answered_at_ms: Int | null;
+  };
   change_log: {
     seq: Generated<Int>;
     node_id: string | null;

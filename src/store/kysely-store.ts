@@ -12,6 +12,8 @@ import type {
   FreePartitionQuery,
   InstanceRow,
   InstanceTreeRow,
+  JsonObject,
+  LogRequestRow,
   PartitionRow,
   PartitionUsageRow,
   SoftwareInstallationRow,
@@ -145,6 +147,11 @@ function instanceColumns(
   if (p.statusAtMs !== undefined) out.status_at_ms = p.statusAtMs;
   if (p.createdAtMs !== undefined) out.created_at_ms = p.createdAtMs;
   return out;
+}
+
+/** Binds a sealed log answer to its request: it cannot be moved to another row. */
+function logAnswerSealContext(id: string): string {
+  return `log_request.answer:${id}`;
 }
 
 /**
@@ -595,6 +602,74 @@ export class KyselyStoreTx implements StoreTx {
       diskMeasuredAtMs: numOrNull(r.disk_measured_at_ms),
       reportedAtMs: num(r.reported_at_ms),
     }));
+  }
+
+  async insertLogRequest(row: Pick<LogRequestRow, 'id' | 'nodeId' | 'spec' | 'createdAtMs'>): Promise<void> {
+    await this.db
+      .insertInto('log_request')
+      .values({
+        id: row.id,
+        node_id: row.nodeId,
+        spec: JSON.stringify(row.spec),
+        answer: null,
+        created_at_ms: row.createdAtMs,
+        answered_at_ms: null,
+      })
+      .execute();
+  }
+
+  private toLogRequest(r: Selectable<Database['log_request']>): LogRequestRow {
+    return {
+      id: r.id,
+      nodeId: r.node_id,
+      spec: JSON.parse(r.spec) as JsonObject,
+      answer:
+        r.answer === null ? null : (JSON.parse(this.box.open(r.answer, logAnswerSealContext(r.id))) as JsonObject),
+      createdAtMs: num(r.created_at_ms),
+      answeredAtMs: numOrNull(r.answered_at_ms),
+    };
+  }
+
+  async getLogRequest(id: string): Promise<LogRequestRow | undefined> {
+    const r = await this.db.selectFrom('log_request').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && this.toLogRequest(r);
+  }
+
+  async listPendingLogRequests(nodeId: string, sinceMs: number): Promise<LogRequestRow[]> {
+    const rows = await this.db
+      .selectFrom('log_request')
+      .selectAll()
+      .where('node_id', '=', nodeId)
+      .where('created_at_ms', '>=', sinceMs)
+      .where('answered_at_ms', 'is', null)
+      .orderBy('created_at_ms')
+      .limit(100)
+      .execute();
+    return rows.map((r) => this.toLogRequest(r));
+  }
+
+  async answerLogRequest(id: string, nodeId: string, answer: JsonObject, atMs: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('log_request')
+      .set({ answer: this.box.seal(JSON.stringify(answer), logAnswerSealContext(id)), answered_at_ms: atMs })
+      .where('id', '=', id)
+      .where('node_id', '=', nodeId)
+      .where('answered_at_ms', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async deleteLogRequests(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db
+      .deleteFrom('log_request')
+      .where('id', 'in', [...ids])
+      .execute();
+  }
+
+  async purgeLogRequests(beforeMs: number): Promise<number> {
+    const result = await this.db.deleteFrom('log_request').where('created_at_ms', '<', beforeMs).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   async appendChange(change: { nodeId: string | null; treeId: string | null; atMs: number }): Promise<void> {

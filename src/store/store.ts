@@ -130,6 +130,22 @@ export interface PartitionUsageRow {
   reportedAtMs: number;
 }
 
+/**
+ * A request for log lines, addressed to one compute node (`hox logs` through the master): the master writes it,
+ * the node's agent reads `spec`, answers with `answer`, the master reads that and deletes the row. Rows live
+ * seconds; those left behind (a master that stopped while waiting) are purged.
+ */
+export interface LogRequestRow {
+  id: string;
+  nodeId: string;
+  /** What to read: partitions, services, lines, byte cap, offsets (the protocol's `logRequest`). */
+  spec: JsonObject;
+  /** The node's answer; null until it answers. Sealed at rest: logs may carry secrets. */
+  answer: JsonObject | null;
+  createdAtMs: number;
+  answeredAtMs: number | null;
+}
+
 export interface ChangeRow {
   seq: number;
   nodeId: string | null;
@@ -207,6 +223,16 @@ export interface StoreTx {
   putPartitionUsage(row: PartitionUsageRow): Promise<void>;
   /** Usage rows of these instances (those that have one). */
   listPartitionUsage(instanceIds: readonly string[]): Promise<PartitionUsageRow[]>;
+
+  insertLogRequest(row: Pick<LogRequestRow, 'id' | 'nodeId' | 'spec' | 'createdAtMs'>): Promise<void>;
+  getLogRequest(id: string): Promise<LogRequestRow | undefined>;
+  /** The node's unanswered requests created at or after `sinceMs`, oldest first. */
+  listPendingLogRequests(nodeId: string, sinceMs: number): Promise<LogRequestRow[]>;
+  /** Records the answer of `nodeId` to its own unanswered request; false when there is no such request. */
+  answerLogRequest(id: string, nodeId: string, answer: JsonObject, atMs: number): Promise<boolean>;
+  deleteLogRequests(ids: readonly string[]): Promise<void>;
+  /** Deletes requests created before `beforeMs`; returns how many. */
+  purgeLogRequests(beforeMs: number): Promise<number>;
 
   /** Records that something concerning a node and/or a tree changed; wakes watchers after commit. */
   appendChange(change: { nodeId: string | null; treeId: string | null; atMs: number }): Promise<void>;

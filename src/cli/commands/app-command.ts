@@ -17,6 +17,7 @@ import {
 } from '../app/app-actions.js';
 import type { CommandEnv } from '../command-env.js';
 import { actionContext, positiveInteger, routeOutput, timeoutOption } from '../action-context.js';
+import { appLogsSubcommand } from './logs-command.js';
 
 const noWaitOption = () => new Option('--no-wait', 'return once requested, without following the rollout');
 
@@ -202,7 +203,7 @@ Examples:
   hox app config set crm GREETING=hello
   hox app rollback crm
   hox app scale crm 2
-  hox logs crm --service runner              # build, release and process output, per replica`,
+  hox app logs crm --process web --follow    # the replicas' output, merged by time`,
     );
   for (const sub of [
     deploySubcommand(env),
@@ -212,6 +213,7 @@ Examples:
     configSubcommand(env),
     scaleSubcommand(env),
     destroySubcommand(env),
+    appLogsSubcommand(env),
   ])
     app.addCommand(sub);
   return routeOutput(env, app);

@@ -33,7 +33,8 @@ import {
   reportUsage,
 } from '../nodes.js';
 import type { InternalSoftwareTypes } from '../internal-types.js';
-import type { Principal } from '../principal.js';
+import { answerLogRequest } from '../log-relay.js';
+import { assertNodeAccess, type Principal } from '../principal.js';
 import { reportPartitionUsage } from '../partition-usage.js';
 import { requestInstance } from '../requests.js';
 import { listSoftware, reportSoftwareError, reportSoftwareState, supply } from '../software.js';
@@ -76,8 +77,10 @@ function whoami(p: Principal): ResponseOf<'whoami'> {
   }
 }
 
-/** Handlers for every route but `waitForChange`, which must not hold a transaction while it waits. */
-export const HANDLERS: { [R in Exclude<RouteName, 'waitForChange'>]: Handler<R> } = {
+/** Handlers for every route but those that wait (server.ts), which must not hold a transaction while they wait. */
+export const HANDLERS: {
+  [R in Exclude<RouteName, 'waitForChange' | 'readTreeLogs' | 'listLogRequests'>]: Handler<R>;
+} = {
   supply: async (ctx, b) => {
     await supply(ctx, b.computer_guid, b.software_release_uri, b.state ?? 'available');
     return ok(`supplied ${b.software_release_uri} to be ${b.state ?? 'available'} on ${b.computer_guid}`);
@@ -175,4 +178,9 @@ export const HANDLERS: { [R in Exclude<RouteName, 'waitForChange'>]: Handler<R> 
   listUsers: async (ctx) => ({ result_list: await listUsers(ctx) }),
   whoami: (ctx) => Promise.resolve(whoami(ctx.principal)),
   listTreeStatus: async (ctx, b) => ({ result_list: await listTreeStatus(ctx, b.title) }),
+  answerLogRequest: async (ctx, b) => {
+    assertNodeAccess(ctx.principal, b.computer_guid);
+    await answerLogRequest(ctx.tx, ctx.clock, b);
+    return ok('log request answered');
+  },
 };

@@ -20,6 +20,18 @@ import { authenticate, describePrincipal } from '../principal.js';
 import { HANDLERS, type HandlerEnv } from './handlers.js';
 import { artifactRoutes } from './artifact-routes.js';
 import { waitForChange } from './wait-for-change.js';
+import { listLogRequests, readTreeLogs } from '../log-relay.js';
+
+/** Routes that wait (bounded) for something to happen: they authenticate themselves and hold no transaction. */
+const WAITING_ROUTES = {
+  waitForChange,
+  readTreeLogs,
+  listLogRequests,
+} as const satisfies Partial<
+  Record<RouteName, (options: HttpServerOptions, token: string, body: never, signal: AbortSignal) => Promise<unknown>>
+>;
+type WaitingRoute = keyof typeof WAITING_ROUTES;
+const isWaitingRoute = (name: RouteName): name is WaitingRoute => Object.hasOwn(WAITING_ROUTES, name);
 
 const EXCLUSIVE_ROUTES: ReadonlySet<RouteName> = new Set(['requestInstance', 'formatNode', 'registerNode']);
 
@@ -157,14 +169,20 @@ export async function buildHttpServer(options: HttpServerOptions) {
       route.path,
       { schema: { body: Bodies[route.body] } },
       async (request: FastifyRequest, reply: FastifyReply) => {
-        if (name === 'waitForChange') {
+        if (isWaitingRoute(name)) {
           const token = bearer(request);
           const abort = new AbortController();
           // The client went away: stop waiting. (The request stream closes as soon as its body is read.)
           reply.raw.on('close', () => {
             if (!reply.raw.writableEnded) abort.abort();
           });
-          const result = await waitForChange(options, token, request.body as never, abort.signal);
+          const wait = WAITING_ROUTES[name] as (
+            o: HttpServerOptions,
+            t: string,
+            b: never,
+            s: AbortSignal,
+          ) => Promise<unknown>;
+          const result = await wait(options, token, request.body as never, abort.signal);
           validateResponse(name, result);
           return reply.send(result);
         }

@@ -215,6 +215,28 @@ function partitionUsage(): Migration {
   };
 }
 
+/**
+ * Log requests (`hox logs` through the master): a row per (request, compute node), answered by the node's agent,
+ * read and deleted by the master that wrote it. The answer (log lines) is sealed like instance parameters.
+ */
+function logRequests(): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('log_request')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('spec', 'text', (c) => c.notNull())
+        .addColumn('answer', 'text')
+        .addColumn('created_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('answered_at_ms', 'bigint')
+        .execute();
+      await db.schema.createIndex('log_request_node').on('log_request').columns(['node_id', 'created_at_ms']).execute();
+      await db.schema.createIndex('log_request_created').on('log_request').column('created_at_ms').execute();
+    },
+  };
+}
+
 /** Migrations in order; the key is the version recorded in the database. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
@@ -225,6 +247,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0003-store-key': storeKey(),
         '0004-artifact-owners': artifactOwners(),
         '0005-partition-usage': partitionUsage(),
+        '0006-log-requests': logRequests(),
       });
     },
   };
