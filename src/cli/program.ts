@@ -1,6 +1,7 @@
 /** The `hox` program: one command per file under commands/. */
 import { Command, Option } from 'commander';
 import type { CommandEnv } from './command-env.js';
+import { HOX_VERSION } from './version.js';
 import { bangCommand } from './commands/bang-command.js';
 import { appCommand } from './commands/app-command.js';
 import { dbCommand } from './commands/db-command.js';
@@ -23,7 +24,7 @@ export function buildProgram(env: CommandEnv): Command {
   const refusedInArgv = new Option('--token <token>').hideHelp();
   const program = new Command('hox')
     .description('HyperOpenX: an open, sovereign cloud platform')
-    .version('0.1.0')
+    .version(HOX_VERSION)
     .option('--master <url>', 'master URL (default: HOX_MASTER_URL, then the config file)')
     .addOption(refusedInArgv)
     .option('--json', 'machine-readable output')
