@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import type { CommandEnv } from './command-env.js';
 import { HOX_VERSION } from './version.js';
 import { bangCommand } from './commands/bang-command.js';
+import { completionCommand } from './commands/completion-command.js';
 import { appCommand } from './commands/app-command.js';
 import { dbCommand } from './commands/db-command.js';
 import { destroyCommand } from './commands/destroy-command.js';
@@ -60,5 +61,6 @@ Start here:
     registrationTokenCommand,
   ])
     program.addCommand(make(env).exitOverride());
+  program.addCommand(completionCommand(env, () => program).exitOverride());
   return program;
 }
