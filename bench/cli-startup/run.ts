@@ -2,7 +2,9 @@
  * bench/cli-startup: how long the built `hox` binary takes to answer read
  * commands, against a bare `node -e 0` on the same machine at the same time.
  *
- *   npm run build && npx tsx bench/cli-startup/run.ts [--runs 21] [--json]
+ *   npm run build && npx tsx bench/cli-startup/run.ts [--runs 21] [--json] [--hox path/to/bin/hox.js]
+ *
+ * `--hox` measures another build (an older commit's dist/, to compare).
  *
  * Cases, run round-robin (one of each per round, so a change of load on a
  * shared machine touches them all alike):
@@ -28,7 +30,6 @@ import { addTestNode, startTestMaster } from '../../src/testing/test-master.js';
 import { log, markdownTable, percentileOfSorted } from '../support/report.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const HOX = join(ROOT, 'dist', 'bin', 'hox.js');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 interface Case {
@@ -67,9 +68,14 @@ function runOnce(c: Case): Promise<{ wallMs: number; cpuMs: number }> {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { runs: { type: 'string', default: '21' }, json: { type: 'boolean', default: false } },
+    options: {
+      runs: { type: 'string', default: '21' },
+      json: { type: 'boolean', default: false },
+      hox: { type: 'string', default: join(ROOT, 'dist', 'bin', 'hox.js') },
+    },
   });
   const runs = Number.parseInt(values.runs, 10);
+  const HOX = values.hox;
   if (!(runs > 0)) throw new Error(`--runs must be a positive integer, not '${values.runs}'`);
   if (!existsSync(HOX)) throw new Error(`${HOX} is missing: run npm run build first (the binary runs from dist/)`);
 
