@@ -2,16 +2,20 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { HoxError } from '../shared/errors.js';
+import { schemaErrorText } from '../shared/schema-error-message.js';
 
 // ajv-formats is CommonJS: its default export arrives as the module object under NodeNext.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 export class SchemaChecker {
-  /** Non-strict (release schemas may carry keywords Ajv does not know), with the standard formats (date-time, uri…). */
-  private readonly ajv = addFormats(new Ajv({ strict: false, allErrors: false }));
+  /**
+   * Non-strict (release schemas may carry keywords Ajv does not know), with the standard formats (date-time, uri…);
+   * verbose, so that an unknown parameter's error carries the schema that lists the accepted ones.
+   */
+  private readonly ajv = addFormats(new Ajv({ strict: false, allErrors: false, verbose: true }));
   private readonly validators = new WeakMap<object, ValidateFunction>();
 
-  /** Throws `HOX_BAD_REQUEST` naming the first field at fault: `parameters.greeting: must be string`. */
+  /** Throws `HOX_BAD_REQUEST` naming the first field at fault: `parameters.port: unknown parameter (accepted: greeting)`. */
   check(schema: Record<string, unknown>, value: unknown, what: string): void {
     let validate = this.validators.get(schema);
     if (validate === undefined) {
@@ -20,20 +24,9 @@ export class SchemaChecker {
     }
     if (!validate(value)) {
       const e = validate.errors?.[0];
-      const field =
-        e === undefined
-          ? ''
-          : [
-              e.instancePath.replace(/^\//, '').replaceAll('/', '.'),
-              e.keyword === 'additionalProperties'
-                ? String((e.params as { additionalProperty?: unknown }).additionalProperty)
-                : '',
-            ]
-              .filter(Boolean)
-              .join('.');
-      throw new HoxError('HOX_BAD_REQUEST', `${what}${field ? `.${field}` : ''}: ${e?.message ?? 'invalid'}`, {
-        field,
-      });
+      if (e === undefined) throw new HoxError('HOX_BAD_REQUEST', `${what}: invalid`, { field: what });
+      const { field, message } = schemaErrorText(e, what);
+      throw new HoxError('HOX_BAD_REQUEST', message, { field });
     }
   }
 }

@@ -1,27 +1,58 @@
 #!/usr/bin/env node
 /** Composition root of the `hox` binary: the only place that reads argv, env and signals. */
-import { CommanderError } from 'commander';
-import { configPath } from '../cli/cli-config.js';
-import { EXIT, exitCodeFor } from '../cli/exit-codes.js';
-import { buildProgram } from '../cli/program.js';
-import { HoxError } from '../shared/errors.js';
+import { HOX_VERSION } from '../cli/version.js';
+
+// `hox --version` needs nothing else: answered before the program (commander, every command) is even imported.
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  process.stdout.write(`${HOX_VERSION}\n`);
+  process.exit(0);
+}
+
+const [{ CommanderError }, { configPath }, { EXIT, exitCodeFor }, { buildProgram }] = await Promise.all([
+  import('commander'),
+  import('../cli/cli-config.js'),
+  import('../cli/exit-codes.js'),
+  import('../cli/program.js'),
+]);
 
 const stops: (() => Promise<void>)[] = [];
 let stopping = false;
 let signalStopped!: () => void;
 const stopped = new Promise<void>((resolve) => (signalStopped = resolve));
 
-async function shutdown(signal: string): Promise<void> {
+async function shutdown(reason: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   signalStopped();
-  if (stops.length > 0) process.stderr.write(`\n${signal}: stopping…\n`);
+  if (stops.length > 0) writeErr(`\n${reason}: stopping…\n`);
   for (const stop of stops.reverse())
-    await stop().catch((e: unknown) => process.stderr.write(`error while stopping: ${String(e)}\n`));
+    await stop().catch((e: unknown) => writeErr(`error while stopping: ${String(e)}\n`));
   process.exit(EXIT.ok);
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+// A reader that goes away (`hox list | head`) is a normal end, not a crash: output stops, what runs is stopped
+// as on Ctrl-C, and the exit is 0. Node ignores SIGPIPE, so a closed pipe shows up as EPIPE on the stream.
+const closed = { stdout: false, stderr: false };
+for (const name of ['stdout', 'stderr'] as const)
+  process[name].on('error', (error: NodeJS.ErrnoException) => {
+    if (closed[name]) return;
+    closed[name] = true;
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') void shutdown(`${name} closed`);
+    else {
+      // Any other output failure (a full disk under `> file`): say so where still possible, and fail.
+      if (name === 'stdout') writeErr(`hox: cannot write output: ${error.message}\n`);
+      process.exit(EXIT.failed);
+    }
+  });
+function writeOut(text: string): void {
+  if (!closed.stdout) process.stdout.write(text);
+}
+function writeErr(text: string): void {
+  if (!closed.stderr) process.stderr.write(text);
+}
 
 // Secrets are read from the environment once, then removed from it: no process hox starts inherits them.
 const SECRET_ENV = ['HOX_ADMIN_TOKEN', 'HOX_TOKEN', 'HOX_REGISTER_TOKEN', 'HOX_DATABASE_URL'] as const;
@@ -43,8 +74,8 @@ const program = buildProgram({
   storeKeyFile: process.env.HOX_STORE_KEY_FILE,
   readStdin,
   configPath: configPath(process.env),
-  print: (line) => process.stdout.write(`${line}\n`),
-  printErr: (line) => process.stderr.write(`${line}\n`),
+  print: (line) => writeOut(`${line}\n`),
+  printErr: (line) => writeErr(`${line}\n`),
   onStop: (stop) => stops.push(stop),
   stopped,
 });
@@ -56,7 +87,6 @@ try {
   if (error instanceof CommanderError) {
     process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);
   }
-  const message = error instanceof HoxError ? error.message : error instanceof Error ? error.message : String(error);
-  process.stderr.write(`hox: ${message}\n`);
+  writeErr(`hox: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(exitCodeFor(error));
 }

@@ -1,7 +1,9 @@
 /** The `hox` program: one command per file under commands/. */
 import { Command, Option } from 'commander';
 import type { CommandEnv } from './command-env.js';
+import { HOX_VERSION } from './version.js';
 import { bangCommand } from './commands/bang-command.js';
+import { completionCommand } from './commands/completion-command.js';
 import { appCommand } from './commands/app-command.js';
 import { dbCommand } from './commands/db-command.js';
 import { destroyCommand } from './commands/destroy-command.js';
@@ -24,7 +26,7 @@ export function buildProgram(env: CommandEnv): Command {
   const refusedInArgv = new Option('--token <token>').hideHelp();
   const program = new Command('hox')
     .description('HyperOpenX: an open, sovereign cloud platform')
-    .version('0.1.0')
+    .version(HOX_VERSION)
     .option('--master <url>', 'master URL (default: HOX_MASTER_URL, then the config file)')
     .addOption(refusedInArgv)
     .option('--json', 'machine-readable output')
@@ -61,5 +63,6 @@ Start here:
     userCommand,
   ])
     program.addCommand(make(env).exitOverride());
+  program.addCommand(completionCommand(env, () => program).exitOverride());
   return program;
 }

@@ -24,8 +24,9 @@ function stage(root: TreeInstance, software: string | undefined): string {
     ? `hosted on ${root.computer_guid}`
     : `allocated ${root.computer_guid}/${root.compute_partition_id ?? '?'}`;
   if (software === 'building') return `${where}; installing ${root.software_release_uri}`;
-  if (root.access_status_message.startsWith('#error while instanciating: promise'))
-    return `${where}; ${root.access_status_message.slice('#error while instanciating: '.length)}`;
+  // Earlier masters spelled it 'instanciating': a status stored then may still say so.
+  if (/^#error while instan[ct]iating: promise/.test(root.access_status_message))
+    return `${where}; ${root.access_status_message.replace(/^#error while instan[ct]iating: /, '')}`;
   if (root.reported_state === null) return `${where}; starting`;
   if (Object.keys(root.connection_parameters).length === 0 && root.state === 'started')
     return `${where}; ${root.reported_state}, publishing`;
@@ -69,11 +70,11 @@ export async function waitForTree(
     if (now !== last) options.progress(now);
     last = now;
     const error = root.access_status_message.startsWith('#error while') ? root.access_status_message.slice(7) : '';
-    const isPromise = error.startsWith('while instanciating: promise');
+    const isPromise = /^while instan[ct]iating: promise/.test(error);
     const fresh = root.status_at !== null && Date.parse(root.status_at) >= options.notBeforeMs;
     if (error !== '' && !isPromise && fresh) {
       // Parameters the release's schema rejects are bad input, like any other.
-      const badParameters = /^while instanciating: parameters[.:]/.test(error);
+      const badParameters = /^while instan[ct]iating: parameters[.:]/.test(error);
       throw new HoxError(badParameters ? 'HOX_BAD_REQUEST' : 'HOX_CONFLICT', `node reported: ${error}`);
     }
     lastError = error;

@@ -121,7 +121,7 @@ export async function reportInstanceState(
 
 export async function reportInstanceError(ctx: OpContext, instanceId: string, message: string): Promise<void> {
   const instance = await loadForReport(ctx, instanceId);
-  const text = `while instanciating: ${message}`;
+  const text = `while instantiating: ${message}`;
   if (instance.errorMessage === text) return;
   await ctx.tx.updateInstance(instance.id, { errorMessage: text, statusAtMs: ctx.clock.nowMs() });
   await ctx.tx.appendChange({ nodeId: null, treeId: instance.treeId, atMs: ctx.clock.nowMs() });

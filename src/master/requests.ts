@@ -11,6 +11,7 @@ import { HoxError, badRequest } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { RequestedState } from '../shared/states.js';
 import type { InstanceRow, InstanceTreeRow, PartitionRow } from '../store/store.js';
+import { noPartitionError } from './allocation-failure.js';
 import { nextTimestamp, type OpContext } from './context.js';
 import { canonicalJson } from './canonical-json.js';
 import { instanceDocument, type InstanceDocument } from './instance-view.js';
@@ -233,17 +234,17 @@ async function allocate(
     excludeNodeIds,
     excludeNetworkGuids,
   });
-  if (partition === undefined) {
-    const where = [
-      `with software release '${releaseUrl}' supplied`,
-      sla.computer_guid && `on compute node '${sla.computer_guid}'`,
-      sla.network_guid && `in network '${sla.network_guid}'`,
-      excludeNodeIds.length > 0 &&
-        `away from ${excludeNodeIds.map((n) => `'${n}'`).join(', ')} (anti_affinity '${sla.anti_affinity}')`,
-      excludeNetworkGuids.length > 0 && `outside network(s) ${excludeNetworkGuids.join(', ')} (unique_by_network)`,
-    ].filter(Boolean);
-    throw new HoxError('HOX_NO_FREE_PARTITION', `no free partition ${where.join(' ')}`);
-  }
+  if (partition === undefined)
+    throw await noPartitionError(ctx.tx, {
+      releaseUrl,
+      nodeId: sla.computer_guid,
+      networkGuid: sla.network_guid,
+      exclusions: [
+        excludeNodeIds.length > 0 &&
+          `away from ${excludeNodeIds.map((n) => `'${n}'`).join(', ')} (anti_affinity '${sla.anti_affinity}')`,
+        excludeNetworkGuids.length > 0 && `outside network(s) ${excludeNetworkGuids.join(', ')} (unique_by_network)`,
+      ].filter((e): e is string => typeof e === 'string'),
+    });
   return partition;
 }
 

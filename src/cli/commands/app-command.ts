@@ -5,19 +5,16 @@
  */
 import { Command, Option } from 'commander';
 import { HoxError } from '../../shared/errors.js';
-import {
-  changeConfig,
-  deployApp,
-  destroyApp,
-  listApps,
-  listConfig,
-  rollbackApp,
-  scaleApp,
-  showApp,
-} from '../app/app-actions.js';
 import type { CommandEnv } from '../command-env.js';
 import { actionContext, positiveInteger, routeOutput, timeoutOption } from '../action-context.js';
+import { lazyFunctions } from '../lazy-modules.js';
 import { appLogsSubcommand } from './logs-command.js';
+
+// app-actions (the manifest reader, smol-toml, the source packer) is imported by the first action that runs.
+const { changeConfig, deployApp, destroyApp, listApps, listConfig, rollbackApp, scaleApp, showApp } = lazyFunctions(
+  () => import('../app/app-actions.js'),
+  ['changeConfig', 'deployApp', 'destroyApp', 'listApps', 'listConfig', 'rollbackApp', 'scaleApp', 'showApp'],
+);
 
 const noWaitOption = () => new Option('--no-wait', 'return once requested, without following the rollout');
 

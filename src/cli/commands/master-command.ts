@@ -1,11 +1,10 @@
 /** `hox master`: run the master service in the foreground. */
 import { Command } from 'commander';
-import { createMaster } from '../../master/create-master.js';
-import { resolveMasterConfig } from '../../master/master-config.js';
 import { HoxError } from '../../shared/errors.js';
 
 import type { CommandEnv } from '../command-env.js';
 import { globals } from '../connect.js';
+import { loadMasterRuntime } from '../lazy-modules.js';
 import { readSecretFile, secretInArgv, urlHasPassword } from '../secret-input.js';
 
 export function masterCommand(env: CommandEnv): Command {
@@ -51,6 +50,7 @@ Examples:
         },
         command: Command,
       ) => {
+        const { createMaster, resolveMasterConfig } = await loadMasterRuntime();
         const databaseUrl = resolveDatabaseUrl(opts, env.databaseUrl);
         const storeKeyFile = opts.storeKeyFile ?? (env.storeKeyFile || undefined);
         const config = resolveMasterConfig({

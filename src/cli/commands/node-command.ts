@@ -1,10 +1,9 @@
 /** `hox node`: run the node agent in the foreground. */
 import { Command, Option } from 'commander';
-import { resolveNodeAgentConfig } from '../../agent/agent-config.js';
-import { createNodeAgent } from '../../agent/node-agent.js';
 import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
 import { globals } from '../connect.js';
+import { loadNodeRuntime } from '../lazy-modules.js';
 import { readSecretFile, secretInArgv } from '../secret-input.js';
 
 export function nodeCommand(env: CommandEnv): Command {
@@ -62,6 +61,7 @@ Examples:
           opts.registerTokenFile === undefined
             ? env.registerToken?.trim() || undefined
             : readSecretFile(opts.registerTokenFile, '--register-token-file');
+        const { createNodeAgent, resolveNodeAgentConfig } = await loadNodeRuntime();
         const config = resolveNodeAgentConfig({
           masterUrl,
           dataDir: opts.dataDir,

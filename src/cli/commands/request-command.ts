@@ -47,7 +47,7 @@ export function requestCommand(env: CommandEnv): Command {
       `
 Examples:
   hox request hello --release demo --wait
-  hox request hello --release demo --param greeting='bonjour' --param port:=8080
+  hox request slow --release demo --type slow-start --param greeting='bonjour' --param delay_ms:=2000
   hox request site --release demo --type frontend --shared --param greeting=hi
   hox request hello --release demo --state stopped`,
     )

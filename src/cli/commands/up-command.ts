@@ -6,16 +6,12 @@
 import { Command } from 'commander';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { resolveNodeAgentConfig } from '../../agent/agent-config.js';
-import { createNodeAgent } from '../../agent/node-agent.js';
 import { MasterClient, isNotReady } from '../../client/master-client.js';
-import { createMaster } from '../../master/create-master.js';
-import { resolveMasterConfig } from '../../master/master-config.js';
 import { readConfigFile, writeConfigFile } from '../cli-config.js';
 import type { CommandEnv } from '../command-env.js';
 import { globals } from '../connect.js';
 import { waitForTree } from '../wait-for-instance.js';
-import { startPilot } from '../app/pilot.js';
+import { loadMasterRuntime, loadNodeRuntime, loadPilot } from '../lazy-modules.js';
 
 /** Releases shipped with hox, supplied to the local node. */
 const BUILTIN_RELEASES = ['demo', 'hyper_db', 'hyper_edge'];
@@ -63,6 +59,8 @@ Examples:
         // The node's partition users traverse it to reach their partitions; nobody lists it.
         mkdirSync(dataDir, { recursive: true });
         chmodSync(dataDir, 0o711);
+        const [{ createMaster, resolveMasterConfig }, { createNodeAgent, resolveNodeAgentConfig }, { startPilot }] =
+          await Promise.all([loadMasterRuntime(), loadNodeRuntime(), loadPilot()]);
         const masterConfig = resolveMasterConfig({
           dataDir: join(dataDir, 'master'),
           listen: opts.listen,

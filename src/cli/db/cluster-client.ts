@@ -98,7 +98,7 @@ export function rootOf(tree: Tree): TreeInstance | undefined {
 export function treeProblems(tree: Tree): string[] {
   return tree.instance_list
     .filter((i) => i.access_status_message.startsWith('#error') && i.reported_state !== null)
-    .map((i) => `${i.title}: ${i.access_status_message.replace(/^#error (while instanciating: )?/, '')}`);
+    .map((i) => `${i.title}: ${i.access_status_message.replace(/^#error (while instan[ct]iating: )?/, '')}`);
 }
 
 export type FollowStep<T> = { done: T } | { progress: string };

@@ -12,6 +12,7 @@ import { ROUTES, type RouteName } from '../../protocol/routes.js';
 import { Bodies } from '../../protocol/schemas.js';
 import type { Clock } from '../../shared/clock.js';
 import { HoxError } from '../../shared/errors.js';
+import { schemaErrorText } from '../../shared/schema-error-message.js';
 import type { Store } from '../../store/store.js';
 import type { ArtifactSettings } from '../artifact-collector.js';
 import type { ChangeFeed } from '../change-feed.js';
@@ -55,19 +56,8 @@ export function toHoxError(error: unknown): HoxError {
     validation?: { instancePath: string; keyword: string; params: Record<string, unknown>; message?: string }[];
   };
   if (e.validation !== undefined && e.validation.length > 0) {
-    const v = e.validation[0]!;
-    let field = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
-    if (v.keyword === 'required') field = [field, String(v.params.missingProperty)].filter(Boolean).join('.');
-    if (v.keyword === 'additionalProperties')
-      return new HoxError(
-        'HOX_BAD_REQUEST',
-        `${[field, String(v.params.additionalProperty)].filter(Boolean).join('.')}: unknown field`,
-        {
-          field: [field, String(v.params.additionalProperty)].filter(Boolean).join('.'),
-        },
-      );
-    const name = field === '' ? 'body' : field;
-    return new HoxError('HOX_BAD_REQUEST', `${name}: ${v.message ?? 'is invalid'}`, { field: name });
+    const { field, message } = schemaErrorText(e.validation[0]!, '', 'body');
+    return new HoxError('HOX_BAD_REQUEST', message, { field: field || 'body' });
   }
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

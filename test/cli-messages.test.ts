@@ -1,0 +1,148 @@
+/**
+ * Messages that say what went wrong and what to do (issue 13, item 9): why a
+ * request got no partition, a schema's refusal in a user's words, and where a
+ * refused token or an unreachable master URL came from. Against a real master;
+ * the CLI cases run the real `hox` from the sources.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SchemaChecker } from '../src/agent/schema-checker.js';
+import type { MasterClient } from '../src/client/master-client.js';
+import { HoxError } from '../src/shared/errors.js';
+import { addTestNode, startTestMaster, type TestMaster } from '../src/testing/test-master.js';
+import { runHox } from './support/hox-cli.js';
+
+async function refusal(promise: Promise<unknown>): Promise<HoxError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof HoxError)) throw new Error(`expected a HoxError, got ${String(error)}`);
+  return error;
+}
+
+const request = (client: MasterClient, title: string, release: string, sla: Record<string, string> = {}) =>
+  client.call('requestInstance', {
+    title,
+    software_release_uri: release,
+    software_type: 'default',
+    sla_parameters: sla,
+  });
+
+describe('why a request got no partition', () => {
+  let m: TestMaster;
+  beforeAll(async () => {
+    m = await startTestMaster();
+  });
+  afterAll(async () => m?.stop());
+
+  it('before any node: says there is none', async () => {
+    const e = await refusal(request(m.admin, 'early', 'demo'));
+    expect(e.code).toBe('HOX_NO_FREE_PARTITION');
+    expect(e.message).toBe("no compute node is registered yet, so nothing runs 'demo' (hox node, or hox up)");
+  });
+
+  it('an unknown release lists the supplied ones; a full node says to add partitions', async () => {
+    await addTestNode(m.admin, 'n1', { partitions: 2, releases: ['demo', 'hyper_db'] });
+    const unknown = await refusal(request(m.admin, 'typo', 'dmeo'));
+    expect(unknown.code).toBe('HOX_NO_FREE_PARTITION');
+    expect(unknown.message).toBe("unknown release 'dmeo' (supplied: demo, hyper_db)");
+
+    await request(m.admin, 'a', 'demo');
+    await request(m.admin, 'b', 'demo');
+    const full = await refusal(request(m.admin, 'c', 'demo'));
+    expect(full.code).toBe('HOX_NO_FREE_PARTITION');
+    expect(full.message).toBe(
+      "no free partition: all 2 partitions of compute node 'n1' (which supplies 'demo') are used " +
+        '(start the node with more --partitions, or destroy an instance)',
+    );
+  });
+
+  it('pinned to a node, says what that node supplies; across nodes, counts them all', async () => {
+    await addTestNode(m.admin, 'n2', { partitions: 1, releases: ['demo'] });
+    const pinned = await refusal(request(m.admin, 'p', 'hyper_db', { computer_guid: 'n2' }));
+    expect(pinned.message).toBe(
+      "software release 'hyper_db' is not supplied on compute node 'n2' (supplied there: demo)",
+    );
+    await request(m.admin, 'd', 'demo');
+    const full = await refusal(request(m.admin, 'e', 'demo'));
+    expect(full.message).toMatch(
+      /^no free partition: all 3 partitions of the 2 compute nodes supplying 'demo' are used/,
+    );
+  });
+});
+
+describe("a schema's refusal", () => {
+  const checker = new SchemaChecker();
+  const schema = {
+    type: 'object',
+    additionalProperties: false,
+    required: ['mode'],
+    properties: {
+      mode: { enum: ['fast', 'safe'] },
+      nested: { type: 'object', additionalProperties: false, properties: { depth: { type: 'integer' } } },
+    },
+  };
+  const message = (value: unknown): string => {
+    try {
+      checker.check(schema, value, 'parameters');
+    } catch (error) {
+      return error instanceof HoxError ? `${error.field ?? ''} | ${error.message}` : String(error);
+    }
+    return 'accepted';
+  };
+
+  it('names the parameter and lists the accepted ones, never in the validator’s words', () => {
+    expect(message({ mode: 'fast', port: 1 })).toBe(
+      'parameters.port | parameters.port: unknown parameter (accepted: mode, nested)',
+    );
+    expect(message({ mode: 'fast', nested: { width: 1 } })).toBe(
+      'parameters.nested.width | parameters.nested.width: unknown parameter (accepted: depth)',
+    );
+    expect(message({})).toBe('parameters.mode | parameters.mode: required parameter missing');
+    expect(message({ mode: 'slow' })).toBe('parameters.mode | parameters.mode: must be one of "fast", "safe"');
+    expect(message({ mode: 'safe' })).toBe('accepted');
+  });
+});
+
+describe('hox says where a refused token or an unreachable master came from', () => {
+  let m: TestMaster;
+  let home: string;
+  beforeAll(async () => {
+    m = await startTestMaster();
+    home = mkdtempSync(join(tmpdir(), 'hox-cli-messages-'));
+  });
+  afterAll(async () => {
+    await m?.stop();
+    if (home !== undefined) rmSync(home, { recursive: true, force: true });
+  });
+  const base = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, HOME: home, HOX_CONFIG: join(home, 'config.json') });
+
+  it('a bad HOX_TOKEN', async () => {
+    const run = await runHox(['list'], { ...base(), HOX_MASTER_URL: m.url, HOX_TOKEN: 'hox_user_bad' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('the token from the environment variable HOX_TOKEN was refused: run hox login');
+    expect(run.stderr).not.toContain('hox_user_bad');
+  });
+
+  it('a bad token in the config file', async () => {
+    const configPath = join(home, 'config.json');
+    writeFileSync(configPath, JSON.stringify({ masterUrl: m.url, token: 'hox_user_stale' }), { mode: 0o600 });
+    try {
+      const run = await runHox(['list'], base());
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`the token from the config file ${configPath} was refused: run hox login`);
+    } finally {
+      rmSync(configPath, { force: true });
+    }
+  });
+
+  it('an unreachable master', async () => {
+    const run = await runHox(['list'], { ...base(), HOX_MASTER_URL: 'http://127.0.0.1:9', HOX_TOKEN: 'hox_user_x' });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain('master at http://127.0.0.1:9 is unreachable');
+    expect(run.stderr).toContain('Start one with hox up, or check the URL from HOX_MASTER_URL');
+  });
+});
