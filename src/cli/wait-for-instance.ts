@@ -72,8 +72,11 @@ export async function waitForTree(
     const isPromise = error.startsWith('while instanciating: promise');
     const fresh = root.status_at !== null && Date.parse(root.status_at) >= options.notBeforeMs;
     if (error !== '' && !isPromise && fresh) {
-      // Parameters the release's schema rejects are bad input, like any other.
-      const badParameters = /^while instanciating: parameters[.:]/.test(error);
+      // Parameters the release's schema rejects, or a software type it lacks, are bad input, like any other.
+      // `fresh` makes it this request's answer: the node reports an error again for each new request (a new
+      // processing_timestamp) even when it fails the same way, so an earlier failure never fails a new request
+      // and a new request failing like the previous one is not left waiting for its timeout.
+      const badParameters = /^while instanciating: (parameters[.:]|software type ')/.test(error);
       throw new HoxError(badParameters ? 'HOX_BAD_REQUEST' : 'HOX_CONFLICT', `node reported: ${error}`);
     }
     lastError = error;
