@@ -84,9 +84,15 @@ Examples:
         chmodSync(dataDir, 0o711);
         const logPath = join(dataDir, UP_LOG_FILE);
         const logFile = createWriteStream(logPath, { flags: 'a', mode: 0o600 });
+        // A log that cannot be written (disk full, permissions) must not stop the platform: say it once.
+        let logBroken = false;
+        logFile.on('error', (error) => {
+          if (!logBroken) env.printErr(`hox up: cannot write ${logPath}: ${error.message}`);
+          logBroken = true;
+        });
         env.onStop(() => new Promise<void>((done) => logFile.end(done)));
         const log = (line: string) => {
-          if (!logFile.writableEnded) logFile.write(`${new Date().toISOString()} ${line}\n`);
+          if (!logBroken && !logFile.writableEnded) logFile.write(`${new Date().toISOString()} ${line}\n`);
         };
         const detail = (line: string) => {
           log(line);
