@@ -4,10 +4,11 @@
  * destroy (confirmed) — plus the exit codes for bad input, failures waiting
  * will not fix, and an unreachable master.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/testing/free-port.js';
 import { cleanUpNodePartitions, waitFor } from './support/agent-harness.js';
@@ -56,7 +57,9 @@ describe('hox CLI end to end', () => {
     });
 
   beforeAll(async () => {
-    execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'ignore' });
+    // Not execFileSync: a build blocking the worker longer than a minute (a loaded machine) makes vitest's
+    // RPC to the worker time out ("Timeout calling onTaskUpdate"), an error that fails the run.
+    await promisify(execFile)('npm', ['run', '--silent', 'build'], { cwd: ROOT });
     home = mkdtempSync(join(tmpdir(), 'hox-cli-'));
     chmodSync(home, 0o711); // partition users traverse it to reach their partitions
     dataDir = join(home, 'data');
