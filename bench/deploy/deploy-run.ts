@@ -124,7 +124,7 @@ export async function deployRun(
       `under load ${seconds(loaded.value.ms)} (${load.ok} requests, ${load.failures.length} failed)`,
   );
   await beforeDestroy?.();
-  const destroy = await ctx.hox.ok(['app', 'destroy', app.name]);
+  const destroy = await ctx.hox.ok(['app', 'destroy', app.name, '--yes']);
   return {
     run,
     fresh,

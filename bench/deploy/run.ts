@@ -219,7 +219,7 @@ async function main(): Promise<void> {
           const message = error instanceof Error ? error.message : String(error);
           log(`${name} run ${run} failed: ${message}`);
           errors[name].push(`run ${run}: ${message.split('\n')[0] ?? ''}`);
-          await hox.run(['app', 'destroy', name]);
+          await hox.run(['app', 'destroy', name, '--yes']);
         }
       }
     }

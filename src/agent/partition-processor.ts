@@ -124,8 +124,11 @@ export class PartitionProcessor {
       const message = error instanceof Error ? error.message : String(error);
       this.deps.log(`partition ${partitionId}: ${message}`, { instance: doc.instance_guid });
       // Remember we tried at this timestamp only for errors a retry cannot fix; others retry on the next tick.
-      if (state.lastError !== message) {
+      // Reported again for a new request (a new processing_timestamp) that fails the same way: its requester
+      // waits for an error reported after its request, and would otherwise wait for its whole timeout.
+      if (state.lastError !== message || state.lastErrorTimestamp !== doc.processing_timestamp) {
         state.lastError = message;
+        state.lastErrorTimestamp = doc.processing_timestamp;
         await this.deps.client
           .call('reportInstanceError', { instance_guid: doc.instance_guid, message })
           .catch(() => undefined);
@@ -247,6 +250,7 @@ export class PartitionProcessor {
     if (failures.length > 0) {
       const message = failures.join('; ');
       state.lastError = message;
+      state.lastErrorTimestamp = doc.processing_timestamp;
       await asInstance.call('reportInstanceError', { instance_guid: doc.instance_guid, message });
       return;
     }

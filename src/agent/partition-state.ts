@@ -19,8 +19,10 @@ export interface PartitionState {
   requested: Record<string, RequestedInstanceResult>;
   /** Shared instances it published for, to know what changed. */
   publishedShared: string[];
-  /** Last error reported, to avoid re-reporting the same one. */
+  /** Last error reported, to avoid re-reporting the same one for the same request. */
   lastError: string | null;
+  /** The processing_timestamp `lastError` was reported for: a new request failing the same way is reported again. */
+  lastErrorTimestamp?: number;
   /** Wiped and reported destroyed; waiting for the master to free the partition. */
   destroyed?: boolean;
 }

@@ -65,6 +65,28 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** One line typed on the terminal; the question goes to stderr so stdout stays the command's output. */
+async function askLine(question: string): Promise<string> {
+  // Loaded only when a command asks: most commands never do, and start-up time counts.
+  const { createInterface } = await import('node:readline');
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    let answered = false;
+    const done = (line: string) => {
+      if (answered) return;
+      answered = true;
+      rl.close();
+      resolve(line);
+    };
+    rl.on('SIGINT', () => {
+      process.stderr.write('\n');
+      done('');
+    });
+    rl.on('close', () => done(''));
+    rl.question(question, done);
+  });
+}
+
 const program = buildProgram({
   adminToken: secretEnv.HOX_ADMIN_TOKEN,
   masterUrl: process.env.HOX_MASTER_URL,
@@ -73,6 +95,7 @@ const program = buildProgram({
   databaseUrl: secretEnv.HOX_DATABASE_URL,
   storeKeyFile: process.env.HOX_STORE_KEY_FILE,
   readStdin,
+  askLine: process.stdin.isTTY === true ? askLine : undefined,
   configPath: configPath(process.env),
   print: (line) => writeOut(`${line}\n`),
   printErr: (line) => writeErr(`${line}\n`),

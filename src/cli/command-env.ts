@@ -14,6 +14,11 @@ export interface CommandEnv {
   storeKeyFile?: string | undefined;
   /** Reads all of stdin (`hox login --with-token -`). */
   readStdin?: () => Promise<string>;
+  /**
+   * Asks a question on the terminal and answers the line typed ('' on Ctrl-C or end of input); undefined
+   * when stdin is not a terminal (a destruction then needs --yes).
+   */
+  askLine?: ((question: string) => Promise<string>) | undefined;
   /** Path of the CLI config file. */
   configPath: string;
   print: (line: string) => void;

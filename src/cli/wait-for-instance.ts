@@ -18,12 +18,15 @@ function rootOf(tree: Tree): TreeInstance | undefined {
   return tree.instance_list.find((i) => i.instance_guid === tree.root_instance_guid);
 }
 
-function stage(root: TreeInstance, software: string | undefined): string {
+function stage(root: TreeInstance, software: string | undefined, fresh: boolean): string {
   if (root.computer_guid === null) return root.shared ? 'waiting for a host' : 'waiting for a partition';
   const where = root.shared
     ? `hosted on ${root.computer_guid}`
     : `allocated ${root.computer_guid}/${root.compute_partition_id ?? '?'}`;
   if (software === 'building') return `${where}; installing ${root.software_release_uri}`;
+  if (root.reported_state === null && root.status_at === null) return `${where}; starting`;
+  // What it reported before this request (or before a restart) is not news: say what is awaited instead.
+  if (!fresh) return `${where}; waiting for its node to process this request`;
   // Earlier masters spelled it 'instanciating': a status stored then may still say so.
   if (/^#error while instan[ct]iating: promise/.test(root.access_status_message))
     return `${where}; ${root.access_status_message.replace(/^#error while instan[ct]iating: /, '')}`;
@@ -66,15 +69,18 @@ export async function waitForTree(
           `installing ${root.software_release_uri} on ${root.computer_guid} failed: ${s.error_message ?? ''}`,
         );
     }
-    const now = stage(root, software);
+    const fresh = root.status_at !== null && Date.parse(root.status_at) >= options.notBeforeMs;
+    const now = stage(root, software, fresh);
     if (now !== last) options.progress(now);
     last = now;
     const error = root.access_status_message.startsWith('#error while') ? root.access_status_message.slice(7) : '';
     const isPromise = /^while instan[ct]iating: promise/.test(error);
-    const fresh = root.status_at !== null && Date.parse(root.status_at) >= options.notBeforeMs;
     if (error !== '' && !isPromise && fresh) {
-      // Parameters the release's schema rejects are bad input, like any other.
-      const badParameters = /^while instan[ct]iating: parameters[.:]/.test(error);
+      // Parameters the release's schema rejects, or a software type it lacks, are bad input, like any other.
+      // `fresh` makes it this request's answer: the node reports an error again for each new request (a new
+      // processing_timestamp) even when it fails the same way, so an earlier failure never fails a new request
+      // and a new request failing like the previous one is not left waiting for its timeout.
+      const badParameters = /^while instan[ct]iating: (parameters[.:]|software type ')/.test(error);
       throw new HoxError(badParameters ? 'HOX_BAD_REQUEST' : 'HOX_CONFLICT', `node reported: ${error}`);
     }
     lastError = error;

@@ -122,7 +122,10 @@ export async function reportInstanceState(
 export async function reportInstanceError(ctx: OpContext, instanceId: string, message: string): Promise<void> {
   const instance = await loadForReport(ctx, instanceId);
   const text = `while instantiating: ${message}`;
-  if (instance.errorMessage === text) return;
+  // The same error again is news only when it answers a newer request than the one it was last reported for
+  // (its requester waits for a report made after its request): otherwise the change feed is spared.
+  const reportedSinceRequest = (instance.statusAtMs ?? 0) * 1000 >= instance.processingTimestamp;
+  if (instance.errorMessage === text && reportedSinceRequest) return;
   await ctx.tx.updateInstance(instance.id, { errorMessage: text, statusAtMs: ctx.clock.nowMs() });
   await ctx.tx.appendChange({ nodeId: null, treeId: instance.treeId, atMs: ctx.clock.nowMs() });
 }

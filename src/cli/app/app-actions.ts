@@ -17,6 +17,7 @@ import {
 } from '../../releases/hyper_edge/manifest/app-manifest.js';
 import { findTreeRoot, followTree, rootOf, treeProblems, type InstanceDoc } from '../db/cluster-client.js';
 import { packSource } from './app-source.js';
+import { knownAppFailure } from './known-failures.js';
 import { deployOutcome, formatAppView, maskValue, readAppView, type AppView } from './app-view.js';
 
 export const HYPER_EDGE_RELEASE = 'hyper_edge';
@@ -124,13 +125,17 @@ async function requestApp(
 
 type ReleaseResult = { ok: true; view: AppView } | { ok: false; view: AppView; replica: string; reason: string };
 
-/** Follows the replicas until they all serve release `id`, or one reports that it failed. */
+/**
+ * Follows the replicas until they all serve release `id`, or one reports that it failed, or the root publishes,
+ * for the request made at `notBeforeMs` (master time), a failure waiting will not fix.
+ */
 async function followRelease(
   ctx: AppContext,
   name: string,
   id: number,
   replicas: number,
   timeoutMs: number,
+  notBeforeMs = 0,
 ): Promise<ReleaseResult> {
   return followTree<ReleaseResult>(ctx.client, name, {
     timeoutMs,
@@ -145,6 +150,8 @@ async function followRelease(
       if (outcome.kind === 'serving') return { done: { ok: true, view } };
       if (outcome.kind === 'failed')
         return { done: { ok: false, view, replica: outcome.replica, reason: outcome.reason } };
+      const known = knownAppFailure(tree, view, replicas, notBeforeMs);
+      if (known !== undefined) return { done: { ok: false, view, replica: known.where, reason: known.reason } };
       const problems = treeProblems(tree);
       // The root refusing its parameters will not change by waiting.
       const refused = problems.find((p) => p.startsWith(`${name}: parameters`));
@@ -162,7 +169,7 @@ async function rollOut(
   options: { wait: boolean; timeoutMs: number; verb: string },
 ): Promise<void> {
   const release = next.release!;
-  await requestApp(ctx.client, app.name, next);
+  const requested = await requestApp(ctx.client, app.name, next);
   ctx.progress(`${app.name}: v${release.id} requested (${release.description})`);
   if (!options.wait) {
     if (ctx.json) ctx.print(JSON.stringify({ app: app.name, release: release.id, state: 'requested' }));
@@ -170,7 +177,14 @@ async function rollOut(
     return;
   }
   const replicas = next.scale ?? next.manifest?.web_scale ?? 1;
-  const result = await followRelease(ctx, app.name, release.id, replicas, options.timeoutMs);
+  const result = await followRelease(
+    ctx,
+    app.name,
+    release.id,
+    replicas,
+    options.timeoutMs,
+    requested.processing_timestamp / 1000,
+  );
   if (result.ok) {
     if (ctx.json)
       return ctx.print(JSON.stringify({ app: app.name, release: release.id, state: 'serving', url: result.view.url }));
@@ -365,10 +379,10 @@ export async function scaleApp(
 ): Promise<void> {
   const app = await requireApp(ctx.client, name);
   const next = { ...app.parameters, scale: replicas };
-  await requestApp(ctx.client, name, next);
+  const requested = await requestApp(ctx.client, name, next);
   const id = app.parameters.release?.id;
   if (!options.wait || id === undefined) return ctx.print(`${name}: scale ${replicas} requested`);
-  const result = await followRelease(ctx, name, id, replicas, options.timeoutMs);
+  const result = await followRelease(ctx, name, id, replicas, options.timeoutMs, requested.processing_timestamp / 1000);
   if (!result.ok) throw new HoxError('HOX_CONFLICT', `${name}: ${result.replica} failed: ${result.reason}`);
   if (ctx.json) return ctx.print(JSON.stringify({ app: name, replicas, release: id, url: result.view.url }));
   ctx.print(`${name}: ${replicas} replica(s) serving v${id}`);
@@ -430,9 +444,19 @@ export async function listApps(ctx: AppContext): Promise<void> {
 export async function destroyApp(
   ctx: AppContext,
   name: string,
-  options: { wait: boolean; timeoutMs: number },
+  options: {
+    wait: boolean;
+    timeoutMs: number;
+    /** Asked once the app is found, told what goes with it; throws to keep the app. */
+    confirm?: (consequence: string) => Promise<void>;
+  },
 ): Promise<void> {
   const app = await requireApp(ctx.client, name);
+  const addon = app.parameters.manifest?.postgres;
+  const replicas = app.parameters.scale ?? app.parameters.manifest?.web_scale ?? 1;
+  await options.confirm?.(
+    `${replicas} replica(s)${addon === undefined ? '' : `; its postgres addon's database '${addon.name}' on cluster '${app.parameters.db_cluster?.title ?? '?'}' is dropped`}`,
+  );
   await requestApp(ctx.client, name, app.parameters, 'destroyed');
   if (!options.wait) return ctx.print(`${name}: destruction requested`);
   await followTree<true>(ctx.client, name, {

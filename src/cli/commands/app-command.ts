@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
+import { confirmDestruction } from '../confirm-destruction.js';
 import { actionContext, positiveInteger, routeOutput, timeoutOption } from '../action-context.js';
 import { lazyFunctions } from '../lazy-modules.js';
 import { appLogsSubcommand } from './logs-command.js';
@@ -178,12 +179,25 @@ function scaleSubcommand(env: CommandEnv): Command {
 
 function destroySubcommand(env: CommandEnv): Command {
   return new Command('destroy')
-    .description('Destroy an app, its replicas and its database addon')
+    .description('Destroy an app, its replicas and its database addon (the database is dropped)')
     .argument('<name>', 'app name')
+    .option('--yes', 'destroy without asking (needed when stdin is not a terminal)')
     .addOption(noWaitOption())
     .addOption(timeoutOption(300))
-    .action(async (name: string, opts: { wait: boolean; timeout: number }, command: Command) => {
-      await destroyApp(actionContext(env, command), name, { wait: opts.wait, timeoutMs: opts.timeout * 1000 });
+    .addHelpText('after', '\nOn a terminal, hox asks you to type the app name; without one, --yes is required.')
+    .action(async (name: string, opts: { wait: boolean; timeout: number; yes?: boolean }, command: Command) => {
+      await destroyApp(actionContext(env, command), name, {
+        wait: opts.wait,
+        timeoutMs: opts.timeout * 1000,
+        confirm: (consequence) =>
+          confirmDestruction(env, {
+            what: `app '${name}'`,
+            name,
+            consequence,
+            yes: opts.yes === true,
+            command: `hox app destroy ${name}`,
+          }),
+      });
     });
 }
 

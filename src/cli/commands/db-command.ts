@@ -9,6 +9,7 @@
 import { Command, Option } from 'commander';
 import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
+import { confirmDestruction } from '../confirm-destruction.js';
 import { actionContext, positiveInteger, routeOutput, timeoutOption } from '../action-context.js';
 import { checkRestoreInput, restoreCluster, takeBackup } from '../db/backup-action.js';
 import {
@@ -223,7 +224,8 @@ function databaseSubcommand(env: CommandEnv): Command {
     .argument('<name>', 'cluster name')
     .argument('<dbname>', 'database (and role) name: lowercase letters, digits, _')
     .option('--rotate-password', 'give the role a new password')
-    .option('--destroy', 'drop the database and its role')
+    .option('--destroy', 'drop the database and its role (asks to type DBNAME on a terminal; --yes otherwise)')
+    .option('--yes', 'with --destroy: do not ask (needed when stdin is not a terminal)')
     .option('--reveal', 'show the password and the URLs with it')
     .addOption(timeoutOption(120))
     .addHelpText(
@@ -233,19 +235,28 @@ Examples:
   hox db database crm-db crm
   hox db database crm-db crm --reveal --json | jq -r .connection_parameters.database_url
   hox db database crm-db crm --rotate-password
-  hox db database crm-db crm --destroy`,
+  hox db database crm-db crm --destroy
+  hox db database crm-db crm --destroy --yes     # from a script`,
     )
     .action(
       async (
         name: string,
         dbname: string,
-        opts: { rotatePassword?: boolean; destroy?: boolean; reveal?: boolean; timeout: number },
+        opts: { rotatePassword?: boolean; destroy?: boolean; yes?: boolean; reveal?: boolean; timeout: number },
         command: Command,
       ) => {
         const ms = opts.timeout * 1000;
         await requestDatabase(actionContext(env, command), name, dbname, {
           rotatePassword: opts.rotatePassword === true,
           destroy: opts.destroy === true,
+          confirmDestroy: () =>
+            confirmDestruction(env, {
+              what: `database '${dbname}' of cluster '${name}'`,
+              name: dbname,
+              consequence: 'its data and its role are dropped',
+              yes: opts.yes === true,
+              command: `hox db database ${name} ${dbname} --destroy`,
+            }),
           reveal: opts.reveal === true,
           timeoutMs: ms,
         });

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
+import { confirmDestruction } from '../confirm-destruction.js';
 import { connect, globals } from '../connect.js';
 
 export function destroyCommand(env: CommandEnv): Command {
@@ -11,8 +12,18 @@ export function destroyCommand(env: CommandEnv): Command {
     .argument('<title>', 'instance tree title')
     .option('--wait', 'wait until the master has forgotten it')
     .option('--timeout <seconds>', 'with --wait: give up after this long', (v) => Number.parseInt(v, 10), 120)
-    .addHelpText('after', '\nExample:\n  hox destroy hello --wait')
-    .action(async (title: string, opts: { wait?: boolean; timeout: number }, command: Command) => {
+    .option('--yes', 'destroy without asking (needed when stdin is not a terminal)')
+    .addHelpText(
+      'after',
+      `
+On a terminal, hox asks you to type the title; without one (scripts, CI), --yes is required.
+Everything in the tree goes: its instances, their partitions and data (a hyper_db cluster's databases).
+
+Examples:
+  hox destroy hello --wait
+  hox destroy hello --yes --wait       # from a script`,
+    )
+    .action(async (title: string, opts: { wait?: boolean; timeout: number; yes?: boolean }, command: Command) => {
       if (!Number.isInteger(opts.timeout) || opts.timeout <= 0)
         throw new HoxError('HOX_BAD_REQUEST', '--timeout must be a positive number of seconds', { field: '--timeout' });
       const client = connect(env, command);
@@ -20,6 +31,13 @@ export function destroyCommand(env: CommandEnv): Command {
       const root = tree?.instance_list.find((i) => i.instance_guid === tree.root_instance_guid);
       if (tree === undefined || root === undefined)
         throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `instance tree '${title}' not found`);
+      await confirmDestruction(env, {
+        what: `instance tree '${title}'`,
+        name: title,
+        consequence: consequenceOf(tree.instance_list.length, root),
+        yes: opts.yes === true,
+        command: `hox destroy ${title}`,
+      });
       await client.call('requestInstance', {
         title,
         software_release_uri: root.software_release_uri,
@@ -46,4 +64,12 @@ export function destroyCommand(env: CommandEnv): Command {
           opts.wait === true ? `${title}: destroyed` : `${title}: destruction requested (hox list shows progress)`,
         );
     });
+}
+
+/** What goes with a tree, for the confirmation: a hyper_db cluster's backups go too (they live in its partition). */
+function consequenceOf(instances: number, root: { software_release_uri: string; software_type: string }): string {
+  const what = `${instances} instance(s) of release '${root.software_release_uri}' and their data`;
+  if (root.software_release_uri === 'hyper_db' && root.software_type === 'cluster')
+    return `${what}: its databases, and its backups, which live in its router's partition`;
+  return what;
 }

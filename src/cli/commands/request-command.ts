@@ -1,10 +1,11 @@
 /** `hox request TITLE`: request (create, update, stop, destroy) an instance tree. */
 import { Command, Option } from 'commander';
-import { isNotReady } from '../../client/master-client.js';
+import { isNotReady, type MasterClient } from '../../client/master-client.js';
 import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
 import { connect, globals } from '../connect.js';
 import { formatValue, maskSecrets } from '../output.js';
+import { parameterDiff } from '../parameter-diff.js';
 import { collect, parseAssignments, parseSla, readParamsFile } from '../parse-params.js';
 import { waitForTree } from '../wait-for-instance.js';
 
@@ -13,6 +14,7 @@ interface RequestOptions {
   type: string;
   param: string[];
   params?: string;
+  clearParams?: boolean;
   shared?: boolean;
   sla: string[];
   state: 'started' | 'stopped' | 'destroyed';
@@ -29,6 +31,7 @@ export function requestCommand(env: CommandEnv): Command {
     .option('--type <type>', 'software type', 'default')
     .option('--param <key=value>', 'a parameter (KEY=VALUE string, KEY:=JSON typed); repeatable', collect, [])
     .option('--params <file.json>', 'parameters from a JSON file (--param entries override)')
+    .option('--clear-params', 'request it with no parameters at all (an update in place otherwise keeps them)')
     .option('--shared', 'request a shared instance (hosted by an instance of the same release)')
     .option(
       '--sla <key=value>',
@@ -49,17 +52,39 @@ Examples:
   hox request hello --release demo --wait
   hox request slow --release demo --type slow-start --param greeting='bonjour' --param delay_ms:=2000
   hox request site --release demo --type frontend --shared --param greeting=hi
-  hox request hello --release demo --state stopped`,
+  hox request hello --release demo --state stopped
+
+Updating an existing tree in place: --param/--params give its whole new parameter set (keys left out are
+removed), and hox prints what changes on stderr before requesting. With neither, its current parameters
+are kept (a --type or --state change keeps them); --clear-params requests it with none.`,
     )
     .action(async (title: string, opts: RequestOptions, command: Command) => {
       const json = globals(command).json === true;
       if (!Number.isInteger(opts.timeout) || opts.timeout <= 0)
         throw new HoxError('HOX_BAD_REQUEST', '--timeout must be a positive number of seconds', { field: '--timeout' });
-      const parameters = {
+      const given = opts.params !== undefined || opts.param.length > 0;
+      if (given && opts.clearParams === true)
+        throw new HoxError('HOX_BAD_REQUEST', '--clear-params cannot be used with --param or --params', {
+          field: '--clear-params',
+        });
+      let parameters = {
         ...(opts.params === undefined ? {} : readParamsFile(opts.params)),
         ...parseAssignments('--param', opts.param),
       };
       const client = connect(env, command);
+      if (opts.state !== 'destroyed') {
+        const current = await currentParameters(client, title);
+        if (current === 'unknown')
+          env.printErr(`${title}: its current parameters cannot be read yet; requesting with the ones given`);
+        else if (current !== undefined) {
+          if (!given && opts.clearParams !== true) parameters = current;
+          const diff = parameterDiff(current, parameters);
+          if (diff.length > 0) {
+            env.printErr(`${title}: updating in place; its parameters change:`);
+            for (const line of diff) env.printErr(`  ${line}`);
+          }
+        }
+      }
       const answer = await client.call('requestInstance', {
         title,
         software_release_uri: opts.release,
@@ -96,4 +121,20 @@ Examples:
       env.print(`${title}: ${root.reported_state ?? root.state}`);
       for (const [k, v] of Object.entries(params)) env.print(`  ${k} = ${formatValue(v)}`);
     });
+}
+
+/** The parameters tree `title` is requested with now: undefined when there is no such tree (or it is going). */
+async function currentParameters(
+  client: MasterClient,
+  title: string,
+): Promise<Record<string, unknown> | undefined | 'unknown'> {
+  try {
+    const root = await client.call('getInstanceTree', { title });
+    if (isNotReady(root)) return 'unknown';
+    return root.state === 'destroyed' ? undefined : root.parameters;
+  } catch (error) {
+    const notFound = ['HOX_INSTANCE_TREE_NOT_FOUND', 'HOX_INSTANCE_NOT_FOUND'];
+    if (error instanceof HoxError && notFound.includes(error.code)) return undefined;
+    throw error;
+  }
 }

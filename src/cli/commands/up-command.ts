@@ -4,7 +4,7 @@
  * again with the same data dir brings back everything that was deployed.
  */
 import { Command } from 'commander';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, createWriteStream, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MasterClient, isNotReady } from '../../client/master-client.js';
 import { readConfigFile, writeConfigFile } from '../cli-config.js';
@@ -16,6 +16,16 @@ import { loadMasterRuntime, loadNodeRuntime, loadPilot } from '../lazy-modules.j
 /** Releases shipped with hox, supplied to the local node. */
 const BUILTIN_RELEASES = ['demo', 'hyper_db', 'hyper_edge'];
 const DEFAULT_NODE_ID = 'local';
+/**
+ * Room for the README's tour on top of the pilot: the pilot 6 (pilot-db: root + 3 members; crm: root + a
+ * replica), hello 1, `hox db create crm-db` 4, `hox db restore crm-copy` 4, a second app 2, `app scale crm 2` 1.
+ */
+export const DEFAULT_PARTITIONS = 20;
+/** The detail (node and master) of a `hox up` run, under its data dir. */
+export const UP_LOG_FILE = 'hox-up.log';
+
+/** `12:04:05Z`: the time of a progress line. */
+const clockTime = (ms: number): string => `${new Date(ms).toISOString().slice(11, 19)}Z`;
 
 export function upCommand(env: CommandEnv): Command {
   return new Command('up')
@@ -25,13 +35,19 @@ export function upCommand(env: CommandEnv): Command {
       'where everything is kept (default: /var/lib/hox as root, where partition users can reach it; ./hox-data otherwise)',
     )
     .option('--listen <host:port>', 'master address', '127.0.0.1:8470')
-    .option('--partitions <n>', 'partitions of the local node', (v) => Number.parseInt(v, 10), 10)
+    .option(
+      '--partitions <n>',
+      "partitions of the local node (the pilot takes 6; the README's tour needs 18)",
+      (v) => Number.parseInt(v, 10),
+      DEFAULT_PARTITIONS,
+    )
     .option('--node-id <id>', "the local compute node's id (it also picks the partitions' addresses)", DEFAULT_NODE_ID)
     .option('--with-demo', "request the demo release's 'hello' instance and print its URL")
     .option(
       '--with-pilot',
       "the pilot: a hyper_db cluster 'pilot-db' (3 members) and the CRM (examples/crm) deployed on it; prints its URL",
     )
+    .option('--verbose', `also print the node's detail here (it always goes to <data-dir>/${UP_LOG_FILE})`)
     .addHelpText(
       'after',
       `
@@ -49,18 +65,45 @@ Examples:
           nodeId: string;
           withDemo?: boolean;
           withPilot?: boolean;
+          verbose?: boolean;
         },
         command: Command,
       ) => {
+        // What was published before this run (by the run Ctrl-C stopped) says nothing about now: every
+        // readiness below needs a report made after this instant (the master runs here, on this clock).
+        const startedAtMs = Date.now();
         const json = globals(command).json === true;
         const nodeId = opts.nodeId;
-        const say = (line: string) => (json ? env.printErr(line) : env.print(line));
         const dataDir = resolve(opts.dataDir ?? (process.getuid?.() === 0 ? '/var/lib/hox' : './hox-data'));
         // The node's partition users traverse it to reach their partitions; nobody lists it.
         mkdirSync(dataDir, { recursive: true });
         chmodSync(dataDir, 0o711);
         const [{ createMaster, resolveMasterConfig }, { createNodeAgent, resolveNodeAgentConfig }, { startPilot }] =
           await Promise.all([loadMasterRuntime(), loadNodeRuntime(), loadPilot()]);
+        const logPath = join(dataDir, UP_LOG_FILE);
+        const logFile = createWriteStream(logPath, { flags: 'a', mode: 0o600 });
+        // A log that cannot be written (disk full, permissions) must not stop the platform: say it once.
+        let logBroken = false;
+        logFile.on('error', (error) => {
+          if (!logBroken) env.printErr(`hox up: cannot write ${logPath}: ${error.message}`);
+          logBroken = true;
+        });
+        env.onStop(() => new Promise<void>((done) => logFile.end(done)));
+        const log = (line: string) => {
+          if (!logBroken && !logFile.writableEnded) logFile.write(`${new Date().toISOString()} ${line}\n`);
+        };
+        const detail = (line: string) => {
+          log(line);
+          if (opts.verbose === true) env.printErr(line);
+        };
+        /** Progress: one timestamped line per step of a tree or app (also kept in the log file). */
+        const say = (line: string) => {
+          const stamped = `${clockTime(Date.now())} ${line}`;
+          log(line);
+          if (json) env.printErr(stamped);
+          else env.print(stamped);
+        };
+        detail(`hox up: data dir ${dataDir}, ${opts.partitions} partitions, node '${nodeId}'`);
         const masterConfig = resolveMasterConfig({
           dataDir: join(dataDir, 'master'),
           listen: opts.listen,
@@ -83,7 +126,7 @@ Examples:
             nodeId: nodeId,
             ...(registerToken === undefined ? {} : { registerToken }),
           }),
-          { log: (message) => env.printErr(`node: ${message}`) },
+          { log: (message) => detail(`node: ${message}`) },
         );
         await agent.start();
         env.onStop(() => agent.stop({ stopServices: true }));
@@ -106,7 +149,7 @@ Examples:
           if (!isNotReady(answer)) {
             const { root } = await waitForTree(admin, 'hello', {
               timeoutMs: 120_000,
-              notBeforeMs: answer.processing_timestamp / 1000,
+              notBeforeMs: Math.max(answer.processing_timestamp / 1000, startedAtMs),
               isAdmin: true,
               progress: (l) => say(`hello: ${l}`),
             });
@@ -115,7 +158,7 @@ Examples:
         }
         const pilot =
           opts.withPilot === true
-            ? await startPilot({ client: admin, json: false, print: say, progress: (l) => say(`  ${l}`) })
+            ? await startPilot({ client: admin, json: false, print: say, progress: say }, { notBeforeMs: startedAtMs })
             : undefined;
         if (json) {
           env.print(
@@ -125,6 +168,7 @@ Examples:
               config: env.configPath,
               node: nodeId,
               data_dir: dataDir,
+              log_file: logPath,
               demo_url: demoUrl ?? null,
               pilot_url: pilot?.url ?? null,
               pilot_cluster: pilot?.cluster ?? null,
@@ -139,15 +183,18 @@ Examples:
             `  local node:   '${nodeId}' with ${opts.partitions} partitions, releases: ${BUILTIN_RELEASES.join(', ')}`,
           );
           env.print(`  data:         ${dataDir}`);
+          env.print(`  log:          ${logPath} (the node's detail; --verbose prints it here too)`);
           env.print(`  CLI config:   ${env.configPath} (hox commands in other terminals use it)`);
           if (demoUrl !== undefined) env.print(`  demo:         ${demoUrl}   ← open this`);
           if (pilot !== undefined) {
             env.print(`  pilot CRM:    ${pilot.url}   ← open this`);
+            env.print(`  sign in:      as admin; password: hox app config list crm --reveal (CRM_ADMIN_PASSWORD)`);
             env.print(`  its database: hyper_db cluster '${pilot.cluster}' (hox db status ${pilot.cluster})`);
           }
           env.print('');
           env.print('Next, in another terminal:');
-          env.print('  hox request hello --release demo --wait     # deploy (already done with --with-demo)');
+          if (demoUrl === undefined)
+            env.print('  hox request hello --release demo --wait     # deploy the demo release');
           env.print('  hox list · hox show hello · hox logs hello · hox destroy hello');
           if (pilot !== undefined) {
             env.print(`  hox app status crm · hox app deploy crm examples/crm · hox app rollback crm`);

@@ -103,7 +103,12 @@ export async function waitUntilReady(
 export async function createCluster(
   ctx: DbContext,
   name: string,
-  options: CreateOptions & { wait: boolean; timeoutMs: number },
+  options: CreateOptions & {
+    wait: boolean;
+    timeoutMs: number;
+    /** Master time (ms) before which nothing the cluster reported counts (`hox up`: its start), besides the request's. */
+    notBeforeMs?: number;
+  },
 ): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
   const existing = await findTreeRoot(ctx.client, name);
@@ -151,7 +156,7 @@ export async function createCluster(
     return;
   }
   const { view, published } = await waitUntilReady(ctx, name, {
-    notBeforeMs: answer.processing_timestamp / 1000,
+    notBeforeMs: Math.max(answer.processing_timestamp / 1000, options.notBeforeMs ?? 0),
     expected: memberCount(parameters),
     deadline,
   });

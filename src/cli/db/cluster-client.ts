@@ -141,14 +141,19 @@ export async function followTree<T>(client: MasterClient, title: string, options
       );
     const wait = Math.min(remaining, 5000);
     // A tree that is gone cannot be watched by title: watch everything the caller may see.
-    cursor = (
-      await client.call(
-        'waitForChange',
-        tree === undefined
-          ? { since: cursor, timeout_ms: wait }
-          : { since: cursor, instance_tree_title: title, timeout_ms: wait },
-      )
-    ).cursor;
+    try {
+      cursor = (
+        await client.call(
+          'waitForChange',
+          tree === undefined
+            ? { since: cursor, timeout_ms: wait }
+            : { since: cursor, instance_tree_title: title, timeout_ms: wait },
+        )
+      ).cursor;
+    } catch (error) {
+      // Gone between the read and the watch (a destruction completing): read it again, now absent.
+      if (!isNotFound(error)) throw error;
+    }
   }
 }
 

@@ -31,6 +31,8 @@ export function databaseTitle(cluster: string, dbname: string): string {
 export interface DatabaseOptions {
   rotatePassword: boolean;
   destroy: boolean;
+  /** With `destroy`: asked once the database is found; throws to keep it. */
+  confirmDestroy?: () => Promise<void>;
   reveal: boolean;
   timeoutMs: number;
 }
@@ -61,6 +63,7 @@ export async function requestDatabase(
   }
   if (options.destroy) {
     if (existing === undefined) throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `${what} not found`);
+    await options.confirmDestroy?.();
     await ctx.client.call('requestInstance', {
       title,
       software_release_uri: existing.software_release_uri,
