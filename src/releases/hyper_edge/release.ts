@@ -183,12 +183,12 @@ const PG_CA_FILE = 'postgres-ca.crt';
 
 /** The app's health as the profile last judged it (app-health.ts): `ok`, or the verdict that is not. */
 const SERVING_HEALTH_FILE = 'serving-health.txt';
-/** The `serving` promise: passes on `ok`, else fails with the verdict (its last line is the message). */
-const SERVING_CHECK = [
-  '/bin/sh',
-  '-c',
-  `IFS= read -r line < ${SERVING_HEALTH_FILE}; [ "$line" = ok ] && exit 0; printf '%s\\n' "$line" >&2; exit 1`,
-];
+/** The `serving` promise's script: passes on `ok`, else fails with the verdict (its last line is the message). */
+const SERVING_CHECK_FILE = {
+  path: 'serving-check.sh',
+  content: `IFS= read -r line < ${SERVING_HEALTH_FILE}\n[ "$line" = ok ] && exit 0\nprintf '%s\\n' "$line" >&2\nexit 1\n`,
+  mode: 0o600,
+};
 
 /**
  * With the cluster's CA at hand, the app verifies the server it talks to (`verify-full`: the
@@ -349,6 +349,7 @@ function appProfile(input: ProfileInput): PartitionPlan {
       },
       { path: 'endpoint.json', content: `${JSON.stringify(endpoint, null, 2)}\n`, mode: 0o600, reload: true },
       { path: SERVING_HEALTH_FILE, content: `${healthLine}\n`, mode: 0o600, reload: true },
+      SERVING_CHECK_FILE,
     ],
     services: running
       ? [
@@ -359,7 +360,7 @@ function appProfile(input: ProfileInput): PartitionPlan {
     promises: running
       ? [
           { name: 'public-endpoint', kind: 'tcp', host: ip, port, periodMs: 10_000 },
-          { name: 'serving', kind: 'command', command: SERVING_CHECK, periodMs: 5000 },
+          { name: 'serving', kind: 'command', command: ['/bin/sh', SERVING_CHECK_FILE.path], periodMs: 5000 },
         ]
       : [],
     publish: {
