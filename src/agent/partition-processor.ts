@@ -347,6 +347,8 @@ export class PartitionProcessor {
               connectionParameters: answer.connection_parameters,
             };
       } catch (error) {
+        // A child requested destroyed that the master has already forgotten is gone: no answer for it.
+        if (error instanceof HoxError && error.code === 'HOX_INSTANCE_NOT_FOUND' && r.state === 'destroyed') continue;
         // Not satisfiable yet (no free partition, no host, master busy): the parent converges again later.
         if (!(error instanceof HoxError) || !error.retryable) throw error;
         answers[r.title] = { ready: false, instanceGuid: null, connectionParameters: {}, error: error.message };

@@ -112,6 +112,22 @@ describe('treeHealth', () => {
     ).toBe('destroying');
   });
 
+  it("is error when a shared instance's host published an error for it (a broken addon), not ok", () => {
+    const addon = instance('addon-crm', {
+      shared: true,
+      reportedState: null,
+      connectionParameters: { error: "database 'crm' is taken: choose another name" },
+    });
+    expect(treeHealth([instance('root'), addon], 'root', nodes(['n1', NOW]), NOW)).toEqual({
+      health: 'error',
+      message: "addon-crm: database 'crm' is taken: choose another name",
+      reportedAtMs: NOW,
+    });
+    // Only a shared instance's `error` says so: any other instance's connection parameters are its own business.
+    const child = instance('child', { connectionParameters: { error: 'a field named error' } });
+    expect(treeHealth([instance('root'), child], 'root', nodes(['n1', NOW]), NOW).health).toBe('ok');
+  });
+
   it('matches what the API schema says of it', () => {
     const description = JSON.stringify(Bodies.treeStatusListResult);
     expect(description).toContain(`within the last ${NODE_SILENT_AFTER_MS / 1000} s`);

@@ -10,7 +10,8 @@
  * never taken for the present: the tree is `stale`, never `ok`.
  *
  * Values, most telling first: `destroying` (the root is requested
- * destroyed); `error` (an instance on a node still in contact reports one);
+ * destroyed); `error` (an instance on a node still in contact reports one, or
+ * a shared instance's host published an `error` for it);
  * `stale` (a node running an instance is silent, or an error comes only from
  * such a node); `pending` (an instance has not reached its requested state);
  * `ok`.
@@ -38,12 +39,22 @@ type Node = Pick<ComputeNodeRow, 'id' | 'lastContactAtMs'>;
 type Instance = Pick<
   InstanceRow,
   'id' | 'title' | 'shared' | 'nodeId' | 'requestedState' | 'reportedState' | 'errorMessage'
->;
+> &
+  Partial<Pick<InstanceRow, 'connectionParameters'>>;
 
 const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`;
+/**
+ * What an instance says is wrong: its node's error report or, for a shared instance, the `error` its host
+ * published in its connection parameters (how a host refuses one: a database name taken, say), or null.
+ */
+function problemOf(i: Instance): string | null {
+  if (i.errorMessage !== null) return i.errorMessage;
+  const published = i.shared ? i.connectionParameters?.error : undefined;
+  return typeof published === 'string' && published !== '' ? published : null;
+}
+
 /** An instance's error as a person reads it: the master's `while instantiating:` prefix says nothing here. */
-const errorOf = (i: Instance): string =>
-  `${i.title}: ${(i.errorMessage ?? '').replace(/^while instan[ct]iating: /, '')}`;
+const errorOf = (i: Instance): string => `${i.title}: ${(problemOf(i) ?? '').replace(/^while instan[ct]iating: /, '')}`;
 
 /**
  * @param nodes the nodes the instances run on (by id); a node missing here is treated as silent.
@@ -75,7 +86,7 @@ export function treeHealth(
   const staleNote = silence.length === 0 ? '' : `; ${silence.join(', ')}`;
   // The root first: its error usually says what the tree as a whole cannot do.
   const erring = instances
-    .filter((i) => i.errorMessage !== null)
+    .filter((i) => problemOf(i) !== null)
     .sort((a, b) => Number(b.id === rootId) - Number(a.id === rootId));
   const fresh = erring.filter((i) => i.nodeId === null || !silent.has(i.nodeId));
   const first = fresh[0];

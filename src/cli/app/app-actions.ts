@@ -17,8 +17,9 @@ import {
 } from '../../releases/hyper_edge/manifest/app-manifest.js';
 import { findTreeRoot, followTree, rootOf, treeProblems, type InstanceDoc } from '../db/cluster-client.js';
 import { packSource } from './app-source.js';
+import { describeAppHealth } from '../../releases/hyper_edge/app-health.js';
 import { knownAppFailure } from './known-failures.js';
-import { deployOutcome, formatAppView, maskValue, readAppView, type AppView } from './app-view.js';
+import { deployOutcome, formatAppView, maskValue, readAppView, viewHealth, type AppView } from './app-view.js';
 
 export const HYPER_EDGE_RELEASE = 'hyper_edge';
 export const APP_TYPE = 'app';
@@ -44,9 +45,23 @@ interface AppParameters {
   scale?: number;
   db_cluster?: { title: string; instance_guid: string };
   history?: AppRelease[];
+  /** Releases that failed (newest first), kept for the release list: never rolled back to. */
+  failed_releases?: FailedRelease[];
   /** Highest release number used so far, failed releases included: numbers are never reused. */
   last_release_id?: number;
 }
+
+/** A release that failed on a replica: its config is not kept (it may hold the mistake), only what happened. */
+export interface FailedRelease {
+  id: number;
+  description: string;
+  created_at: string;
+  failed_at: string;
+  replica: string;
+  reason: string;
+}
+
+const MAX_FAILURE_REASON = 4000;
 
 interface App {
   name: string;
@@ -190,15 +205,49 @@ async function rollOut(
       return ctx.print(JSON.stringify({ app: app.name, release: release.id, state: 'serving', url: result.view.url }));
     return ctx.print(`${app.name}: v${release.id} ${options.verb} and serving at ${result.view.url ?? '(no url yet)'}`);
   }
+  const failure: FailedRelease = {
+    id: release.id,
+    description: release.description,
+    created_at: release.created_at,
+    failed_at: new Date().toISOString(),
+    replica: result.replica,
+    reason: result.reason.slice(0, MAX_FAILURE_REASON),
+  };
+  const said = `${app.name}: v${release.id} failed on ${result.replica}: ${result.reason}`;
   const previous = app.previous?.release;
-  if (app.previous !== undefined && previous !== undefined) {
-    await requestApp(ctx.client, app.name, { ...app.previous, last_release_id: release.id });
+  if (app.previous === undefined || previous === undefined) {
+    // Nothing to roll back to: the failed release stays the current one, listed as failed.
+    await requestApp(ctx.client, app.name, { ...next, failed_releases: failedList(next, failure) });
+    throw new HoxError('HOX_CONFLICT', `${said} — nothing serves (there is no earlier release to roll back to)`);
+  }
+  await requestApp(ctx.client, app.name, {
+    ...app.previous,
+    last_release_id: release.id,
+    failed_releases: failedList(app.previous, failure),
+  });
+  // Say what is true once the replicas are back on the previous release, not what is hoped.
+  ctx.progress(`${app.name}: v${release.id} failed; rolling back to v${previous.id}`);
+  const back = await followRelease(ctx, app.name, previous.id, expectedReplicas(app.previous), ROLLBACK_WAIT_MS).catch(
+    (error: unknown) => error as Error,
+  );
+  if (back instanceof Error)
     throw new HoxError(
       'HOX_CONFLICT',
-      `${app.name}: v${release.id} failed on ${result.replica}: ${result.reason} — rolled back: v${previous.id} keeps serving`,
+      `${said} — rolled back to v${previous.id}, which does not serve yet: ${back.message.replace(/^timed out after \d+ s waiting for /, '')}`,
     );
-  }
-  throw new HoxError('HOX_CONFLICT', `${app.name}: v${release.id} failed on ${result.replica}: ${result.reason}`);
+  if (!back.ok)
+    throw new HoxError(
+      'HOX_CONFLICT',
+      `${said} — rolled back to v${previous.id}, which failed too (${back.replica}: ${back.reason}): nothing serves`,
+    );
+  throw new HoxError('HOX_CONFLICT', `${said} — rolled back: v${previous.id} keeps serving`);
+}
+
+/** How long a failed release's CLI waits for the replicas to serve the previous one again before saying so. */
+const ROLLBACK_WAIT_MS = 120_000;
+
+function failedList(parameters: AppParameters, failure: FailedRelease): FailedRelease[] {
+  return [failure, ...(parameters.failed_releases ?? []).filter((f) => f.id !== failure.id)].slice(0, HISTORY_LENGTH);
 }
 
 function nextRelease(
@@ -382,10 +431,36 @@ export async function scaleApp(
   const requested = await requestApp(ctx.client, name, next);
   const id = app.parameters.release?.id;
   if (!options.wait || id === undefined) return ctx.print(`${name}: scale ${replicas} requested`);
+  const deadline = Date.now() + options.timeoutMs;
   const result = await followRelease(ctx, name, id, replicas, options.timeoutMs, requested.processing_timestamp / 1000);
   if (!result.ok) throw new HoxError('HOX_CONFLICT', `${name}: ${result.replica} failed: ${result.reason}`);
-  if (ctx.json) return ctx.print(JSON.stringify({ app: name, replicas, release: id, url: result.view.url }));
-  ctx.print(`${name}: ${replicas} replica(s) serving v${id}`);
+  // Scale-down: done once the replicas past the scale are gone (stopped, their partitions freed).
+  const extra = (tree: { instance_list: { title: string }[] }) =>
+    tree.instance_list
+      .map((i) => i.title)
+      .filter((t) => Number(/^replica-(\d+)$/.exec(t)?.[1] ?? 0) > replicas)
+      .sort();
+  const [before] = (await ctx.client.call('listTreeStatus', { title: name })).result_list;
+  const removing = before === undefined ? [] : extra(before);
+  if (removing.length > 0)
+    await followTree<true>(ctx.client, name, {
+      timeoutMs: Math.max(1000, deadline - Date.now()),
+      waitingFor: `${removing.join(', ')} of app '${name}' to stop and free their partitions`,
+      progress: ctx.progress,
+      check: (tree) => {
+        const left = tree === undefined ? [] : extra(tree);
+        return left.length === 0 ? { done: true } : { progress: `${name}: stopping ${left.join(', ')}` };
+      },
+    });
+  if (ctx.json)
+    return ctx.print(JSON.stringify({ app: name, replicas, release: id, url: result.view.url, removed: removing }));
+  ctx.print(
+    `${name}: ${replicas} replica(s) serving v${id}${removing.length === 0 ? '' : `; ${removing.join(', ')} stopped, partition(s) freed`}`,
+  );
+}
+
+function expectedReplicas(parameters: AppParameters): number {
+  return parameters.scale ?? parameters.manifest?.web_scale ?? 1;
 }
 
 export async function showApp(ctx: AppContext, name: string): Promise<void> {
@@ -393,24 +468,53 @@ export async function showApp(ctx: AppContext, name: string): Promise<void> {
   const [tree] = (await ctx.client.call('listTreeStatus', { title: name })).result_list;
   const root = tree === undefined ? undefined : rootOf(tree);
   const view = readAppView(root?.connection_parameters ?? {});
-  const history = [app.parameters.release, ...(app.parameters.history ?? [])].filter(
-    (r): r is AppRelease => r !== undefined,
-  );
+  const health = viewHealth(view, expectedReplicas(app.parameters), tree);
+  const releases = releaseList(app.parameters);
   if (ctx.json)
     return ctx.print(
       JSON.stringify({
         app: name,
-        health: tree?.health ?? 'unknown',
+        health: health.health,
+        health_message: health.message,
+        tree_health: tree?.health ?? 'unknown',
         ...view,
-        releases: history.map(({ env: _env, ...r }) => r),
+        releases,
       }),
     );
-  for (const line of formatAppView(name, view, tree?.health ?? 'unknown')) ctx.print(line);
+  for (const line of formatAppView(name, view, health)) ctx.print(line);
   if (tree !== undefined) for (const p of treeProblems(tree)) ctx.print(`  error: ${p}`);
-  if (history.length > 0) {
+  if (releases.length > 0) {
     ctx.print('  releases:');
-    for (const r of history.slice(0, 5)) ctx.print(`    v${r.id}  ${r.created_at}  ${r.description}`);
+    for (const r of releases.slice(0, 8))
+      ctx.print(
+        `    v${r.id}  ${r.created_at}  ${r.description}${r.failed === undefined ? '' : `  FAILED on ${r.failed.replica}: ${r.failed.reason}`}`,
+      );
   }
+}
+
+interface ListedRelease {
+  id: number;
+  artifact?: string;
+  description: string;
+  created_at: string;
+  failed?: { replica: string; reason: string; at: string };
+}
+
+/** Every release the app remembers, newest first, failed ones with their failure (never their config). */
+function releaseList(p: AppParameters): ListedRelease[] {
+  const failures = new Map((p.failed_releases ?? []).map((f) => [f.id, f]));
+  const failedOf = (f: FailedRelease) => ({ replica: f.replica, reason: f.reason, at: f.failed_at });
+  const kept: ListedRelease[] = [p.release, ...(p.history ?? [])]
+    .filter((r): r is AppRelease => r !== undefined)
+    .map(({ env: _env, ...r }) => {
+      const f = failures.get(r.id);
+      return f === undefined ? r : { ...r, failed: failedOf(f) };
+    });
+  const ids = new Set(kept.map((r) => r.id));
+  const failedOnly: ListedRelease[] = (p.failed_releases ?? [])
+    .filter((f) => !ids.has(f.id))
+    .map((f) => ({ id: f.id, description: f.description, created_at: f.created_at, failed: failedOf(f) }));
+  return [...kept, ...failedOnly].sort((a, b) => b.id - a.id);
 }
 
 /** Waits until the app's replicas serve its current release (after a restart of the platform, say). */
@@ -418,8 +522,7 @@ export async function waitServing(ctx: AppContext, name: string, timeoutMs: numb
   const app = await requireApp(ctx.client, name);
   const id = app.parameters.release?.id;
   if (id === undefined) return;
-  const replicas = app.parameters.scale ?? app.parameters.manifest?.web_scale ?? 1;
-  const result = await followRelease(ctx, name, id, replicas, timeoutMs);
+  const result = await followRelease(ctx, name, id, expectedReplicas(app.parameters), timeoutMs);
   if (!result.ok) throw new HoxError('HOX_CONFLICT', `${name}: ${result.replica} failed: ${result.reason}`);
 }
 
@@ -431,13 +534,21 @@ export async function listApps(ctx: AppContext): Promise<void> {
   });
   const rows = apps.map((t) => {
     const view = readAppView(rootOf(t)!.connection_parameters);
-    return { app: t.title, release: view.release, health: t.health, url: view.url, replicas: view.replicas.length };
+    const health = viewHealth(view, Math.max(1, view.replicas.length), t);
+    return {
+      app: t.title,
+      release: view.release,
+      health: health.health,
+      health_message: health.message,
+      url: view.url,
+      replicas: view.replicas.length,
+    };
   });
   if (ctx.json) return ctx.print(JSON.stringify(rows));
   if (rows.length === 0) return ctx.print('no apps (deploy one with hox app deploy NAME DIR)');
   for (const r of rows)
     ctx.print(
-      `${r.app}  ${r.release === null ? '-' : `v${r.release}`}  ${r.health}  ${r.replicas} replica(s)  ${r.url ?? ''}`,
+      `${r.app}  ${r.release === null ? '-' : `v${r.release}`}  ${describeAppHealth({ health: r.health, message: r.health_message })}  ${r.replicas} replica(s)  ${r.url ?? ''}`,
     );
 }
 

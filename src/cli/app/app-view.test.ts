@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deployOutcome, formatAppView, maskValue, readAppView } from './app-view.js';
+import { deployOutcome, formatAppView, maskValue, readAppView, viewHealth } from './app-view.js';
 
 const published = (replicas: Record<string, unknown>[], release = 4) => ({
   url: 'http://127.0.0.2:20000/',
@@ -22,8 +22,18 @@ describe('app view', () => {
         deploying: null,
         failed: null,
         error: null,
+        web_down: null,
       },
-      { name: '?', upstream: null, state: 'pending', serving: null, deploying: null, failed: null, error: null },
+      {
+        name: '?',
+        upstream: null,
+        state: 'pending',
+        serving: null,
+        deploying: null,
+        failed: null,
+        error: null,
+        web_down: null,
+      },
     ]);
   });
 
@@ -98,7 +108,7 @@ describe('app view', () => {
         ]),
         addon: { kind: 'postgres', name: 'crm', ready: true },
       }),
-      'ok',
+      { health: 'ok', message: null },
     );
     expect(lines).toEqual([
       'crm: release v4 (ok)',
@@ -108,5 +118,52 @@ describe('app view', () => {
     ]);
     expect(maskValue('s3cret-value')).toBe('********');
     expect(maskValue('')).toBe('(empty)');
+  });
+
+  it('says ok only when every replica serves the current release and is routed; otherwise what is wrong', () => {
+    const tree = { health: 'ok', health_message: null };
+    const view = (replicas: Record<string, unknown>[], extra: Record<string, unknown> = {}) =>
+      readAppView({ ...published(replicas), routed: ['10.0.0.1:1', '10.0.0.2:1'], ...extra });
+    const r1 = { name: 'replica-1', upstream: '10.0.0.1:1', state: 'running', serving: 4 };
+    const r2 = { name: 'replica-2', upstream: '10.0.0.2:1', state: 'running', serving: 4 };
+    expect(viewHealth(view([r1, r2]), 2, tree)).toEqual({ health: 'ok', message: null });
+    // A replica in error: degraded, saying which and why.
+    expect(
+      viewHealth(view([r1, { ...r2, serving: null, state: 'error', error: 'no free partition' }]), 2, tree),
+    ).toEqual({ health: 'degraded', message: 'replica-2 error: no free partition' });
+    // A release whose web never started, on the only replica: down.
+    expect(
+      viewHealth(
+        view([{ ...r1, serving: null, state: 'failed', failed: { release: 4, reason: 'web exited (1)', at: '' } }]),
+        1,
+        tree,
+      ),
+    ).toEqual({ health: 'down', message: 'no replica serves (replica-1: v4 failed: web exited (1))' });
+    // A web process that crashed and is being restarted.
+    expect(
+      viewHealth(view([r1, { ...r2, web_down: { reason: 'web v4 exited (1)', since: '', restarts: 2 } }]), 2, tree),
+    ).toEqual({ health: 'degraded', message: 'replica-2: web v4 exited (1) (restarting, 2 restart(s) so far)' });
+    // Serving but not routed yet, or still on the previous release: a deploy in progress.
+    expect(viewHealth(view([r1, { ...r2, upstream: '10.0.0.3:1' }]), 2, tree)).toEqual({
+      health: 'deploying',
+      message: 'replica-2 serves v4, joining the public endpoint',
+    });
+    expect(viewHealth(view([r1]), 2, tree)).toEqual({ health: 'deploying', message: 'replica-2 not allocated yet' });
+    // A broken addon, and what the master knows beyond the replicas (a replica's promise failing).
+    expect(
+      viewHealth(
+        view([r1], { addon: { kind: 'postgres', name: 'crm', ready: false, problem: "database 'crm' is taken" } }),
+        1,
+        tree,
+      ),
+    ).toEqual({ health: 'degraded', message: "postgres addon 'crm': database 'crm' is taken" });
+    expect(
+      viewHealth(view([r1]), 1, { health: 'error', health_message: 'replica-1: promise replica-proxy: refused' }),
+    ).toEqual({ health: 'degraded', message: 'error: replica-1: promise replica-proxy: refused' });
+    // The root's own serving promise repeats the replicas' verdict: not repeated.
+    expect(
+      viewHealth(view([r1]), 1, { health: 'error', health_message: 'crm: promise serving: exit 1: degraded: x' }),
+    ).toEqual({ health: 'ok', message: null });
+    expect(viewHealth(readAppView({}), 1, tree)).toEqual({ health: 'idle', message: 'nothing deployed' });
   });
 });

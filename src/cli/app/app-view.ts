@@ -1,4 +1,10 @@
 /** What an app's root publishes (src/releases/hyper_edge/release.ts), read defensively, and how to show it. */
+import {
+  appHealth,
+  describeAppHealth,
+  type AppHealth,
+  type AppHealthVerdict,
+} from '../../releases/hyper_edge/app-health.js';
 
 export interface ReplicaView {
   name: string;
@@ -9,13 +15,15 @@ export interface ReplicaView {
   deploying: { release: number; step: string } | null;
   failed: { release: number; reason: string; at: string } | null;
   error: string | null;
+  /** Its web process exited on its own and is being restarted. */
+  web_down: { reason: string; since: string; restarts: number } | null;
 }
 
 export interface AppView {
   url: string | null;
   release: number | null;
   replicas: ReplicaView[];
-  addon: { kind: string; name: string; ready: boolean } | null;
+  addon: { kind: string; name: string; ready: boolean; problem: string | null } | null;
   problems: string[];
   /** What the public endpoint routes to (its Caddy loaded it), or null when not published. */
   routed: string[] | null;
@@ -35,6 +43,7 @@ export function readAppView(published: Record<string, unknown>): AppView {
     replicas: replicas.map((r) => {
       const d = obj(r.deploying);
       const f = obj(r.failed);
+      const w = obj(r.web_down);
       return {
         name: str(r.name) ?? '?',
         upstream: str(r.upstream),
@@ -46,12 +55,21 @@ export function readAppView(published: Record<string, unknown>): AppView {
             ? null
             : { release: num(f.release)!, reason: str(f.reason) ?? 'unknown', at: str(f.at) ?? '' },
         error: str(r.error),
+        web_down:
+          str(w.reason) === null
+            ? null
+            : { reason: str(w.reason)!, since: str(w.since) ?? '', restarts: num(w.restarts) ?? 0 },
       };
     }),
     addon:
       str(addon.name) === null
         ? null
-        : { kind: str(addon.kind) ?? 'postgres', name: str(addon.name)!, ready: addon.ready === true },
+        : {
+            kind: str(addon.kind) ?? 'postgres',
+            name: str(addon.name)!,
+            ready: addon.ready === true,
+            problem: str(addon.problem),
+          },
     problems: Array.isArray(published.problems)
       ? published.problems.filter((p): p is string => typeof p === 'string')
       : [],
@@ -83,17 +101,48 @@ export function deployOutcome(view: AppView, id: number, replicas: number): Depl
   return { kind: 'waiting', line: `v${id}: ${parts.join(', ') || 'starting'}${problems}` };
 }
 
-export function formatAppView(name: string, view: AppView, health: string): string[] {
+/** What a tree's health (src/master/tree-health.ts) says, as `hox app` needs it. */
+export interface TreeHealthView {
+  health: string;
+  health_message: string | null;
+}
+
+/**
+ * The app's health as its users see it: the replicas' truth (app-health.ts, with what the public endpoint
+ * routes), and what the master knows beyond it (an instance's error, a silent node) when that is worse.
+ */
+export function viewHealth(view: AppView, expected: number, tree: TreeHealthView | undefined): AppHealthVerdict {
+  const verdict = appHealth({
+    release: view.release,
+    expected,
+    replicas: view.replicas,
+    addon: view.addon,
+    routed: view.routed,
+  });
+  if (tree === undefined) return { health: 'down', message: 'the app has no instance tree' };
+  if (tree.health === 'destroying') return { health: 'down', message: 'being destroyed' };
+  // The root's own `serving` promise (when it is the error shown) repeats what the replicas say: not news.
+  const mirror = /^[^:]+: promise serving: /.test(tree.health_message ?? '');
+  if (tree.health === 'ok' || tree.health === 'pending' || mirror) return verdict;
+  const health: AppHealth = verdict.health === 'down' ? 'down' : verdict.health === 'idle' ? 'idle' : 'degraded';
+  const beyond = `${tree.health}: ${tree.health_message ?? 'no detail'}`;
+  return { health, message: verdict.message === null ? beyond : `${verdict.message}; ${beyond}` };
+}
+
+export function formatAppView(name: string, view: AppView, health: AppHealthVerdict): string[] {
   const lines = [
-    `${name}: ${view.release === null ? 'nothing deployed' : `release v${view.release}`} (${health})`,
+    `${name}: ${view.release === null ? 'nothing deployed' : `release v${view.release}`} (${describeAppHealth(health)})`,
     `  url: ${view.url ?? '(not published yet)'}`,
   ];
   if (view.addon !== null)
-    lines.push(`  addon: ${view.addon.kind} '${view.addon.name}' ${view.addon.ready ? 'ready' : 'not ready'}`);
+    lines.push(
+      `  addon: ${view.addon.kind} '${view.addon.name}' ${view.addon.ready ? 'ready' : `not ready${view.addon.problem === null ? '' : `: ${view.addon.problem}`}`}`,
+    );
   for (const r of view.replicas) {
     let line = `  ${r.name}: ${r.state}${r.serving === null ? '' : `, serving v${r.serving}`}`;
     if (r.deploying !== null) line += `, deploying v${r.deploying.release} (${r.deploying.step})`;
     if (r.failed !== null) line += `, v${r.failed.release} failed: ${r.failed.reason}`;
+    if (r.web_down !== null) line += `, ${r.web_down.reason} (restarting, ${r.web_down.restarts} restart(s))`;
     if (r.error !== null) line += `, error: ${r.error}`;
     lines.push(line);
   }

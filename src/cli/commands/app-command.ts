@@ -63,7 +63,9 @@ Examples:
 
 function statusSubcommand(env: CommandEnv): Command {
   return new Command('status')
-    .description("An app's url, release, replicas (what each serves, deploy steps, failures) and recent releases")
+    .description(
+      "An app's health (ok only when its URL routes to healthy replicas of its current release; else what is wrong), url, release, replicas and releases (failed ones too)",
+    )
     .argument('<name>', 'app name')
     .addHelpText('after', '\nExamples:\n  hox app status crm\n  hox app status crm --json | jq .url')
     .action(async (name: string, _opts: unknown, command: Command) => {
@@ -166,7 +168,9 @@ function configSubcommand(env: CommandEnv): Command {
 
 function scaleSubcommand(env: CommandEnv): Command {
   return new Command('scale')
-    .description('Run N web replicas (spread over compute nodes when there are several)')
+    .description(
+      'Run N web replicas (spread over compute nodes when there are several); scaling down returns once the replicas removed are stopped and their partitions freed',
+    )
     .argument('<name>', 'app name')
     .argument('<replicas>', 'number of replicas (1–20)', positiveInteger)
     .addOption(noWaitOption())

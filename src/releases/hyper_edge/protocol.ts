@@ -35,6 +35,12 @@ export interface ReplicaStatus {
   deploying: { release: number; step: string } | null;
   /** The last deploy that failed (and was rolled back, when something was serving). */
   failed: { release: number; reason: string; at: string } | null;
+  /**
+   * The serving version's `web` process exited on its own and is not healthy again yet (the runner restarts
+   * it with a growing delay): why it exited, since when, how many restarts so far. Null once it answers its
+   * health check again.
+   */
+  web_down: { reason: string; since: string; restarts: number } | null;
 }
 
 /** `endpoint.json`, written by the app root's profile (re-read by the endpoint program on change). */

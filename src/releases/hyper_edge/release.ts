@@ -26,6 +26,7 @@ import {
 } from '../../release-kit/types.js';
 import { releaseProgram } from '../../release-kit/program.js';
 import { publicEndpointConfig, replicaProxyConfig } from './caddy-config.js';
+import { appHealth, describeAppHealth, type ReplicaHealthInput } from './app-health.js';
 import type { EndpointConfig, ReplicaStatus, RunnerConfig } from './protocol.js';
 
 export const REPLICA_TYPE = 'replica';
@@ -100,6 +101,25 @@ const appParameters = {
       items: releaseSchema,
       description: 'Previous releases, newest first (rollback)',
     },
+    failed_releases: {
+      type: 'array',
+      maxItems: 20,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'reason'],
+        properties: {
+          id: { type: 'integer', minimum: 1 },
+          description: { type: 'string', maxLength: 500 },
+          created_at: { type: 'string', maxLength: 40 },
+          failed_at: { type: 'string', maxLength: 40 },
+          replica: { type: 'string', maxLength: 200 },
+          reason: { type: 'string', maxLength: 4000 },
+        },
+      },
+      description:
+        'Releases that failed and were rolled back (or never served), newest first: hox app status lists them',
+    },
     last_release_id: {
       type: 'integer',
       minimum: 0,
@@ -161,6 +181,15 @@ const CADDY_DIR_FILE = { path: 'caddy/.keep', content: '', mode: 0o600 };
 
 const PG_CA_FILE = 'postgres-ca.crt';
 
+/** The app's health as the profile last judged it (app-health.ts): `ok`, or the verdict that is not. */
+const SERVING_HEALTH_FILE = 'serving-health.txt';
+/** The `serving` promise's script: passes on `ok`, else fails with the verdict (its last line is the message). */
+const SERVING_CHECK_FILE = {
+  path: 'serving-check.sh',
+  content: `IFS= read -r line < ${SERVING_HEALTH_FILE}\n[ "$line" = ok ] && exit 0\nprintf '%s\\n' "$line" >&2\nexit 1\n`,
+  mode: 0o600,
+};
+
 /**
  * With the cluster's CA at hand, the app verifies the server it talks to (`verify-full`: the
  * certificate and its address), through the URL (node-postgres, libpq) and the PG* variables.
@@ -196,10 +225,12 @@ function appProfile(input: ProfileInput): PartitionPlan {
   let addonEnv: Record<string, string> = {};
   let pgCaCert: string | undefined;
   let addonReady = true;
+  let addonProblem: string | null = null;
   const pg = p.manifest?.postgres;
   if (pg !== undefined) {
     if (p.db_cluster === undefined) {
-      problems.push(`the postgres addon '${pg.name}' needs a hyper_db cluster (deploy with --db-cluster)`);
+      addonProblem = `the postgres addon '${pg.name}' needs a hyper_db cluster (deploy with --db-cluster)`;
+      problems.push(addonProblem);
       addonReady = false;
     } else {
       const title = `addon-${pg.name}`;
@@ -216,11 +247,14 @@ function appProfile(input: ProfileInput): PartitionPlan {
       const env = answer?.ready ? postgresEnv(answer.connectionParameters) : null;
       if (env === null) {
         addonReady = false;
-        const why =
+        // The cluster refusing the database (a name taken…) or the master refusing the request.
+        addonProblem =
           typeof answer?.connectionParameters.error === 'string'
             ? answer.connectionParameters.error
-            : (answer?.error ?? 'not ready yet');
-        problems.push(`postgres addon '${pg.name}' on cluster '${p.db_cluster.title}': ${why}`);
+            : (answer?.error ?? null);
+        problems.push(
+          `postgres addon '${pg.name}' on cluster '${p.db_cluster.title}': ${addonProblem ?? 'not ready yet'}`,
+        );
       } else {
         addonEnv = env;
         const ca = answer?.connectionParameters.ca_cert;
@@ -235,7 +269,7 @@ function appProfile(input: ProfileInput): PartitionPlan {
   const release = p.release !== undefined && addonReady ? { id: p.release.id, sha256: p.release.artifact } : undefined;
 
   const upstreams: string[] = [];
-  const statuses: Record<string, unknown>[] = [];
+  const statuses: (ReplicaHealthInput & Record<string, unknown>)[] = [];
   for (let i = 1; i <= replicas; i++) {
     const title = `replica-${i}`;
     const previous = input.requested[title];
@@ -265,9 +299,33 @@ function appProfile(input: ProfileInput): PartitionPlan {
       serving: status?.serving ?? null,
       deploying: status?.deploying ?? null,
       failed: status?.failed ?? null,
-      ...(previous?.error === undefined ? {} : { error: previous.error }),
+      web_down: status?.web_down ?? null,
+      error: previous?.error ?? null,
     });
   }
+  // Scale-down: the replicas past the scale that the previous plan requested are destroyed (their partitions
+  // freed once their nodes have stopped them). One that is gone is no longer among the answers.
+  for (const title of Object.keys(input.requested)) {
+    const match = /^replica-(\d+)$/.exec(title);
+    if (match === null || Number(match[1]) <= replicas) continue;
+    requests.push({
+      title,
+      softwareReleaseUrl: input.slap_software_release_url,
+      softwareType: REPLICA_TYPE,
+      state: 'destroyed',
+      parameters: { app: name },
+    });
+  }
+  const verdict = appHealth({
+    release: p.release?.id ?? null,
+    expected: replicas,
+    replicas: statuses,
+    addon: pg === undefined ? null : { name: pg.name, ready: addonReady, problem: addonProblem },
+    routed: null,
+  });
+  // The `serving` promise fails while the app is degraded or down: the tree's health (hox list) says so.
+  const healthLine =
+    verdict.health === 'degraded' || verdict.health === 'down' ? describeAppHealth(verdict).replace(/\s+/g, ' ') : 'ok';
 
   const ip = input.partition.ip;
   const port = input.partition.portBase;
@@ -290,6 +348,8 @@ function appProfile(input: ProfileInput): PartitionPlan {
         mode: 0o600,
       },
       { path: 'endpoint.json', content: `${JSON.stringify(endpoint, null, 2)}\n`, mode: 0o600, reload: true },
+      { path: SERVING_HEALTH_FILE, content: `${healthLine}\n`, mode: 0o600, reload: true },
+      SERVING_CHECK_FILE,
     ],
     services: running
       ? [
@@ -297,13 +357,22 @@ function appProfile(input: ProfileInput): PartitionPlan {
           { name: 'endpoint', command: program(input, 'endpoint/main', ['endpoint.json', input.partition.path]) },
         ]
       : [],
-    promises: running ? [{ name: 'public-endpoint', kind: 'tcp', host: ip, port, periodMs: 10_000 }] : [],
+    promises: running
+      ? [
+          { name: 'public-endpoint', kind: 'tcp', host: ip, port, periodMs: 10_000 },
+          { name: 'serving', kind: 'command', command: ['/bin/sh', SERVING_CHECK_FILE.path], periodMs: 5000 },
+        ]
+      : [],
     publish: {
       url: `http://${ip}:${port}/`,
       release: p.release?.id ?? null,
       replicas: statuses,
       serving_replicas: upstreams.length,
-      ...(pg === undefined ? {} : { addon: { kind: 'postgres', name: pg.name, ready: addonReady } }),
+      ...(pg === undefined
+        ? {}
+        : { addon: { kind: 'postgres', name: pg.name, ready: addonReady, problem: addonProblem } }),
+      health: verdict.health,
+      health_message: verdict.message,
       problems,
     },
   };

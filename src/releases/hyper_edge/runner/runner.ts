@@ -30,6 +30,8 @@ const RELEASE_TIMEOUT_MS = 10 * 60_000;
 const DRAIN_MIN_MS = 1000;
 const DRAIN_LIMIT_MS = 15_000;
 const KEEP_RELEASE_DIRS = 3;
+const WEB_RESTART_FIRST_MS = 500;
+const WEB_RESTART_MAX_MS = 30_000;
 
 interface Serving {
   key: string;
@@ -91,6 +93,7 @@ export class Runner {
       serving_since: null,
       deploying: null,
       failed: null,
+      web_down: null,
     };
   }
 
@@ -218,6 +221,7 @@ export class Runner {
       await utimes(dir, now, now);
       const serving: Serving = { key, releaseId: release.id, dir, slot, manifest, env, web, workers: [] };
       this.serving = serving;
+      this.status.web_down = null;
       this.watchWeb(serving);
       serving.workers = this.startWorkers(serving);
       this.record.serving = { key, releaseId: release.id, dir, slot, env };
@@ -260,6 +264,7 @@ export class Runner {
       }
       await this.point(this.targetOf(serving));
       this.serving = serving;
+      this.status.web_down = null;
       this.watchWeb(serving);
       serving.workers = this.startWorkers(serving);
       this.status.serving_since = new Date().toISOString();
@@ -355,22 +360,51 @@ export class Runner {
     });
   };
 
-  /** Restarts the serving web process when it dies on its own (with a growing delay). */
+  /**
+   * Restarts the serving web process when it dies on its own, with a growing delay (0.5 s, doubled up to
+   * 30 s, back to 0.5 s once it is healthy again). Meanwhile the status says the web process is down, and
+   * why: the replica does not count as healthy until the restarted process passes the health check.
+   */
   private watchWeb(serving: Serving): void {
-    const web = serving.web;
-    if (web === null) return;
-    let delayMs = 500;
-    const onExit = async (): Promise<void> => {
-      const { code, signal } = await (serving.web ?? web).exited;
-      if (this.stopped || this.serving !== serving || serving.web === null) return;
-      this.log(`web v${serving.releaseId} exited (${code ?? signal}); restarting in ${delayMs} ms`);
+    const first = serving.web;
+    if (first === null) return;
+    let delayMs = WEB_RESTART_FIRST_MS;
+    let restarts = 0;
+    const current = () => this.serving === serving && serving.web !== null && !this.stopped;
+    const onExit = async (web: AppProcess): Promise<void> => {
+      const { code, signal } = await web.exited;
+      if (!current() || serving.web !== web) return;
+      const output = web.lastLines(1);
+      const reason = `web v${serving.releaseId} exited (${code ?? signal})${output === '' ? '' : `: ${output}`}`;
+      const down = { reason, since: this.status.web_down?.since ?? new Date().toISOString(), restarts };
+      this.status.web_down = down;
+      this.publish(this.status.state);
+      this.log(`${reason}; restarting in ${delayMs} ms`);
       await sleep(delayMs);
-      delayMs = Math.min(delayMs * 2, 30_000);
-      if (this.stopped || this.serving !== serving || serving.web === null) return;
-      serving.web = this.spawn(`web v${serving.releaseId}`, serving.manifest.web!, serving.dir, serving.env);
-      void onExit();
+      delayMs = Math.min(delayMs * 2, WEB_RESTART_MAX_MS);
+      if (!current() || serving.web !== web) return;
+      restarts += 1;
+      const next = this.spawn(`web v${serving.releaseId}`, serving.manifest.web!, serving.dir, serving.env);
+      serving.web = next;
+      this.status.web_down = { ...down, restarts };
+      this.publish(this.status.state);
+      void onExit(next);
+      try {
+        await this.waitHealthy(
+          serving.manifest,
+          `http://${this.config.host}:${this.config.slotPorts[serving.slot]}`,
+          next,
+        );
+      } catch {
+        return; // exited again (the handler above restarts it) or still unhealthy: stays down
+      }
+      if (!current() || serving.web !== next) return;
+      this.status.web_down = null;
+      delayMs = WEB_RESTART_FIRST_MS;
+      this.publish(this.status.state);
+      this.log(`web v${serving.releaseId} healthy again after ${restarts} restart(s)`);
     };
-    void onExit();
+    void onExit(first);
   }
 
   private startWorkers(serving: Serving): AppProcess[] {
