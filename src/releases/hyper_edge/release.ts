@@ -86,6 +86,10 @@ const appParameters = {
         },
       },
     },
+    env: {
+      ...envSchema,
+      description: 'Config vars set before the first release (hox app create, config set): the first deploy takes them',
+    },
     scale: { type: 'integer', minimum: 1, maximum: 20, description: 'Replicas (overrides the manifest)' },
     db_cluster: {
       type: 'object',
@@ -121,6 +125,12 @@ const replicaParameters = {
       properties: { id: { type: 'integer', minimum: 1 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
     },
     env: envSchema,
+    app_url: {
+      type: 'string',
+      maxLength: 300,
+      pattern: '^https?://[^\\s]+$',
+      description: "The app's public URL (APP_URL in its environment unless [env] or a config var sets it)",
+    },
     pg_ca_cert: {
       type: 'string',
       maxLength: 16384,
@@ -134,6 +144,7 @@ const looseObject = { type: 'object' } as const;
 
 interface AppParams {
   release?: { id: number; artifact: string; env?: Record<string, string> };
+  env?: Record<string, string>;
   manifest?: { web_scale?: number; secrets?: string[]; postgres?: { name: string } };
   scale?: number;
   db_cluster?: { title: string; instance_guid: string };
@@ -231,8 +242,14 @@ function appProfile(input: ProfileInput): PartitionPlan {
 
   const secrets: Record<string, string> = {};
   for (const s of p.manifest?.secrets ?? []) secrets[s] = input.secret(`env:${s}`);
+  // Lowest first: generated secrets, config vars, the addon's variables (the manifest's [env] and APP_URL go
+  // under all of these, in the runner: it reads [env] from the release's own archive).
   const env = { ...secrets, ...p.release?.env, ...addonEnv };
   const release = p.release !== undefined && addonReady ? { id: p.release.id, sha256: p.release.artifact } : undefined;
+
+  const ip = input.partition.ip;
+  const port = input.partition.portBase;
+  const url = `http://${ip}:${port}/`;
 
   const upstreams: string[] = [];
   const statuses: Record<string, unknown>[] = [];
@@ -251,6 +268,7 @@ function appProfile(input: ProfileInput): PartitionPlan {
         app: name,
         ...(release === undefined ? {} : { release }),
         env,
+        app_url: url.slice(0, -1),
         ...(pgCaCert === undefined ? {} : { pg_ca_cert: pgCaCert }),
         run_workers: i === 1,
       },
@@ -269,8 +287,6 @@ function appProfile(input: ProfileInput): PartitionPlan {
     });
   }
 
-  const ip = input.partition.ip;
-  const port = input.partition.portBase;
   const running = input.state === 'started';
   const common = {
     storageDir: join(input.partition.path, 'caddy', 'data'),
@@ -299,11 +315,13 @@ function appProfile(input: ProfileInput): PartitionPlan {
       : [],
     promises: running ? [{ name: 'public-endpoint', kind: 'tcp', host: ip, port, periodMs: 10_000 }] : [],
     publish: {
-      url: `http://${ip}:${port}/`,
+      url,
       release: p.release?.id ?? null,
       replicas: statuses,
       serving_replicas: upstreams.length,
       ...(pg === undefined ? {} : { addon: { kind: 'postgres', name: pg.name, ready: addonReady } }),
+      // For `hox app config list --reveal` (the tree's owner only; `hox show` masks it without --reveal).
+      ...(Object.keys(secrets).length === 0 ? {} : { secrets }),
       problems,
     },
   };
@@ -314,6 +332,7 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
     app: string;
     release?: { id: number; sha256: string };
     env?: Record<string, string>;
+    app_url?: string;
     pg_ca_cert?: string;
     run_workers?: boolean;
   };
@@ -333,6 +352,7 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
     adminSocket,
     release: p.release === undefined || archive === null ? null : { ...p.release, archive: join(path, archive) },
     env: p.pg_ca_cert === undefined ? (p.env ?? {}) : verifiedPostgresEnv(p.env ?? {}, join(path, PG_CA_FILE)),
+    appUrl: p.app_url ?? null,
     runWorkers: p.run_workers ?? false,
     stopTimeoutS: STOP_TIMEOUT_S,
   };

@@ -57,12 +57,14 @@ export async function buildRelease(ctx: BuildContext): Promise<AppManifest> {
   const manifest = await readAppManifest(ctx.dir);
   if (built) return manifest;
   const env = { ...ctx.env, PATH: appPath(ctx.dir, manifest) };
-  const run = (label: string, command: string) =>
+  // The install step runs without the manifest's [env] (NODE_ENV=production there would make `npm ci` leave out
+  // the devDependencies a build needs); the build commands see it, as the app's processes do.
+  const run = (label: string, command: string, withEnv = false) =>
     runToCompletion({
       label: `${label} ${ctx.label}`,
       command,
       cwd: ctx.dir,
-      env,
+      env: withEnv ? { ...ctx.env, ...manifest.env, PATH: env.PATH } : env,
       log: ctx.log,
       timeoutMs: BUILD_TIMEOUT_MS,
       ...(ctx.onSpawn ? { onSpawn: ctx.onSpawn } : {}),
@@ -88,7 +90,7 @@ export async function buildRelease(ctx: BuildContext): Promise<AppManifest> {
     case 'static':
       break;
   }
-  for (const command of manifest.build) await run('build', command);
+  for (const command of manifest.build) await run('build', command, true);
   await writeFile(join(ctx.dir, BUILT_MARKER), `${new Date().toISOString()}\n`);
   return manifest;
 }
