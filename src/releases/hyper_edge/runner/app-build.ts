@@ -4,15 +4,26 @@
  * Python: a virtualenv with the system's site packages, `pip install -r
  * requirements.txt`), then the manifest's build commands. A directory is
  * built once: a marker file records success, and a failed build is redone.
+ *
+ * Native modules compile against the Node.js headers installed on the node
+ * (`npm_config_nodedir`), so a build needs no host but the npm registry. A
+ * release whose package.json and package-lock.json are those of an earlier
+ * build in the same place (the replica's partition) reuses that build's
+ * node_modules instead of running `npm ci` again.
  */
-import { existsSync, statSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readAppManifest, type AppManifest } from '../manifest/app-manifest.js';
 import { runToCompletion } from './app-process.js';
 
 const BUILT_MARKER = '.hox-built';
+/** What the node_modules of a built directory were installed from (see {@link dependencyKey}). */
+const DEPS_MARKER = '.hox-deps';
+/** npm runs these scripts of the app itself on install: their effects outside node_modules cannot be copied. */
+const INSTALL_SCRIPTS = ['preinstall', 'install', 'postinstall', 'prepare'];
 const BUILD_TIMEOUT_MS = 15 * 60_000;
 
 export interface BuildContext {
@@ -32,6 +43,63 @@ export interface BuildContext {
 export function appPath(dir: string, manifest: AppManifest): string {
   const venv = manifest.runtime === 'python' ? [join(dir, '.venv', 'bin')] : [];
   return [...venv, dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
+}
+
+/**
+ * The prefix of the Node.js installation running this program when its headers are there and of its very
+ * version (`<prefix>/include/node/node_version.h`), for node-gyp's `nodedir`: without it, node-gyp downloads
+ * the headers from nodejs.org. Undefined when they are missing or of another version.
+ */
+export function nodeHeadersPrefix(execPath: string = process.execPath): string | undefined {
+  const prefix = dirname(dirname(execPath));
+  let header: string;
+  try {
+    header = readFileSync(join(prefix, 'include', 'node', 'node_version.h'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const part = (name: string) => new RegExp(`#define NODE_${name}_VERSION (\\d+)`).exec(header)?.[1];
+  const version = `v${part('MAJOR')}.${part('MINOR')}.${part('PATCH')}`;
+  return version === process.version ? prefix : undefined;
+}
+
+/**
+ * What decides a node app's node_modules: its package.json and package-lock.json, the Node.js version and
+ * architecture. Null when they cannot be reused: no lock file, or install scripts of the app's own.
+ */
+async function dependencyKey(dir: string): Promise<string | null> {
+  let pkg: string;
+  let lock: string;
+  try {
+    [pkg, lock] = await Promise.all([
+      readFile(join(dir, 'package.json'), 'utf8'),
+      readFile(join(dir, 'package-lock.json'), 'utf8'),
+    ]);
+  } catch {
+    return null;
+  }
+  try {
+    const scripts = (JSON.parse(pkg) as { scripts?: Record<string, unknown> }).scripts ?? {};
+    // binding.gyp: npm runs `node-gyp rebuild` as the app's own install script.
+    if (INSTALL_SCRIPTS.some((name) => name in scripts) || existsSync(join(dir, 'binding.gyp'))) return null;
+  } catch {
+    return null; // npm ci says what is wrong with it
+  }
+  return createHash('sha256')
+    .update(JSON.stringify([pkg, lock, process.version, process.arch, nodeHeadersPrefix() ?? null]))
+    .digest('hex');
+}
+
+/** A built sibling of `dir` whose node_modules came from the same {@link dependencyKey}, if any. */
+async function reusableModules(dir: string, key: string): Promise<string | undefined> {
+  const parent = dirname(dir);
+  for (const name of await readdir(parent).catch(() => [])) {
+    const other = join(parent, name);
+    if (other === dir || !existsSync(join(other, BUILT_MARKER))) continue;
+    const theirs = await readFile(join(other, DEPS_MARKER), 'utf8').catch(() => '');
+    if (theirs.trim() === key && existsSync(join(other, 'node_modules'))) return join(other, 'node_modules');
+  }
+  return undefined;
 }
 
 export async function buildRelease(ctx: BuildContext): Promise<AppManifest> {
@@ -56,7 +124,12 @@ export async function buildRelease(ctx: BuildContext): Promise<AppManifest> {
   }
   const manifest = await readAppManifest(ctx.dir);
   if (built) return manifest;
-  const env = { ...ctx.env, PATH: appPath(ctx.dir, manifest) };
+  const headers = nodeHeadersPrefix();
+  const env = {
+    ...(headers === undefined ? {} : { npm_config_nodedir: headers }),
+    ...ctx.env,
+    PATH: appPath(ctx.dir, manifest),
+  };
   // The install step runs without the manifest's [env] (NODE_ENV=production there would make `npm ci` leave out
   // the devDependencies a build needs); the build commands see it, as the app's processes do.
   const run = (label: string, command: string, withEnv = false) =>
@@ -71,15 +144,23 @@ export async function buildRelease(ctx: BuildContext): Promise<AppManifest> {
     });
   ctx.step('build');
   switch (manifest.runtime) {
-    case 'node':
-      if (existsSync(join(ctx.dir, 'package.json')))
+    case 'node': {
+      if (!existsSync(join(ctx.dir, 'package.json'))) break;
+      const key = await dependencyKey(ctx.dir);
+      const earlier = key === null ? undefined : await reusableModules(ctx.dir, key);
+      if (earlier !== undefined) {
+        ctx.log(`[build ${ctx.label}] node_modules reused from an earlier build (same package.json and lock file)`);
+        await cp(earlier, join(ctx.dir, 'node_modules'), { recursive: true, verbatimSymlinks: true });
+      } else
         await run(
           'build',
           existsSync(join(ctx.dir, 'package-lock.json'))
             ? 'npm ci --no-audit --no-fund --loglevel=error'
             : 'npm install --no-audit --no-fund --loglevel=error',
         );
+      if (key !== null) await writeFile(join(ctx.dir, DEPS_MARKER), `${key}\n`);
       break;
+    }
     case 'python':
       // The system's packages (Debian's python3-*) are visible; pip only when there is something to install.
       if (nonEmpty(join(ctx.dir, 'requirements.txt'))) {

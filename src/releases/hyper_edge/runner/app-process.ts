@@ -57,10 +57,6 @@ export class AppProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  lastLines(count = 5): string {
-    return this.tail.slice(-count).join(' | ');
-  }
-
   /** What went wrong in the process's own words, for error messages: see {@link outputSummary}. */
   summary(): string {
     return outputSummary(this.tail);
