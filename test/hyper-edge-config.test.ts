@@ -41,6 +41,31 @@ createServer((req, res) => {
 `,
 };
 
+/** An app that keeps uploads: POST /upload?name=N writes uploads/N, GET /uploads lists them with its version. */
+const STORAGE_APP = (version: string): Record<string, string> => ({
+  'hox.toml': `runtime = "node"
+[run]
+web = "node server.js"
+[storage]
+paths = ["uploads"]
+[healthcheck]
+path = "/healthz"
+timeout = 30
+`,
+  'server.js': `const { createServer } = require('node:http');
+const { readdirSync, writeFileSync } = require('node:fs');
+createServer((req, res) => {
+  const url = new URL(req.url, 'http://x');
+  if (url.pathname === '/healthz') return res.end('ok');
+  if (req.method === 'POST' && url.pathname === '/upload' && /^[a-z]+$/.test(url.searchParams.get('name') ?? '')) {
+    writeFileSync('uploads/' + url.searchParams.get('name'), 'data');
+    return res.end('stored');
+  }
+  res.end(JSON.stringify({ version: '${version}', files: readdirSync('uploads').sort() }));
+}).listen(Number(process.env.PORT), process.env.HOST);
+`,
+});
+
 /** Every file under `dir`, recursively. */
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -83,7 +108,7 @@ describe('hyper_edge: app config through the CLI', () => {
   beforeAll(async () => {
     p = await startHyperDbPlatform({
       nodes: 1,
-      partitions: 6,
+      partitions: 8,
       nodeIdPrefix: 'appcfg-node',
       releases: ['hyper_edge'],
     });
@@ -163,6 +188,25 @@ describe('hyper_edge: app config through the CLI', () => {
     expect(create.stderr).toContain("'1X' is not a valid environment variable name");
     await expect(p.admin.call('listTreeStatus', { title: 'bad' })).rejects.toThrow(/not found/);
   }, 60_000);
+
+  it('files written in a storage path survive a deploy of new code', async () => {
+    await ok(['app', 'deploy', 'files', appDir(STORAGE_APP('v1'))], 'files');
+    const { url } = JSON.parse(await ok(['app', 'status', 'files', '--json'])) as { url: string };
+    expect(await (await fetch(new URL('/upload?name=avatar', url), { method: 'POST' })).text()).toBe('stored');
+    await ok(['app', 'deploy', 'files', appDir(STORAGE_APP('v2'))], 'files');
+    expect(await (await fetch(url)).json()).toEqual({ version: 'v2', files: ['avatar'] });
+    // With several replicas, the deploy says the storage is not shared (here it then stops: no such cluster).
+    const scaled = appDir({
+      ...STORAGE_APP('v3'),
+      'hox.toml': `${STORAGE_APP('v3')['hox.toml']}[[addons]]\ntype = "postgres"\nname = "files"\ncluster = "nodb"\n`,
+    });
+    const run = await hox(['app', 'deploy', 'files', scaled, '--scale', '2']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(
+      'warning: storage (uploads) is per replica: each of the 2 replicas keeps its own files, not shared with the others',
+    );
+    expect(run.stderr).toContain("needs the hyper_db cluster 'nodb', which does not exist");
+  }, 300_000);
 
   it("a node app with no start script: the deploy says npm's own error and the fix", async () => {
     const dir = appDir({ 'package.json': '{ "name": "nostart", "version": "1.0.0" }\n' });

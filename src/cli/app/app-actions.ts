@@ -260,6 +260,12 @@ export async function deployApp(ctx: AppContext, name: string, source: string, o
     ctx.progress(
       `${manifest.runtime} app (${manifest.sources.join(', ') || 'detected'}), ${Math.ceil(packed.archive.length / 1024)} KiB packed`,
     );
+    const replicas = options.scale ?? existing?.parameters.scale ?? manifest.scale.web;
+    if (manifest.storage.length > 0 && replicas > 1)
+      ctx.progress(
+        `warning: storage (${manifest.storage.join(', ')}) is per replica: each of the ${replicas} replicas ` +
+          'keeps its own files, not shared with the others (docs/app-manifest.md#storage)',
+      );
     const dbCluster = await resolveCluster(ctx.client, manifest, options.dbCluster, existing?.parameters.db_cluster);
     if (await ctx.client.hasArtifact(packed.sha256)) ctx.progress('source already on the master');
     else {

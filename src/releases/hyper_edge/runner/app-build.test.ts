@@ -65,6 +65,7 @@ it("unpacks the archive from standard input: its hash-named path is on no proces
     env: { PATH: '/usr/bin:/bin' },
     log: (l) => log.push(l),
     step: () => undefined,
+    storageDir: join(root, 'storage'),
   });
   // Opening the FIFO's write end waits for the unpacking to open its read end.
   const writer = await open(fifo, 'w');
@@ -142,6 +143,7 @@ it("compiles a native module against the node's own Node.js headers, downloading
     env: offlineEnv(root),
     log: (l) => log.push(l),
     step: () => undefined,
+    storageDir: join(root, 'storage'),
   });
   const loaded = execFileSync(process.execPath, ['-p', "require('./build/Release/addon.node').hello()"], {
     cwd: dir,
@@ -187,6 +189,7 @@ it("a release with the same package.json and lock file reuses the earlier build'
       env: offlineEnv(root),
       log: (l) => log.push(l),
       step: () => undefined,
+      storageDir: join(root, 'storage'),
     });
     return { dir, log: log.join('\n') };
   };
@@ -205,3 +208,46 @@ it("a release with the same package.json and lock file reuses the earlier build'
   expect(v3.log).not.toMatch(reused);
   expect(readFileSync(join(v3.dir, 'node_modules', 'dep', 'index.js'), 'utf8')).toContain('dep v1');
 }, 180_000);
+
+it('storage paths live outside the release: linked into each one, seeded once, kept across releases', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'hox-storage-'));
+  roots.push(root);
+  const files = (version: string): Record<string, string> => ({
+    'index.js': `// ${version}\n`,
+    'hox.toml': 'runtime = "node"\n[run]\nweb = "node index.js"\n[storage]\npaths = ["uploads", "data/cache"]\n',
+  });
+  const build = (name: string, appFiles: Record<string, string>, archiveFiles: string[] = []) => {
+    const archive = packApp(root, name, appFiles);
+    if (archiveFiles.length > 0) {
+      // Files inside a storage path of the source: the seed.
+      const source = join(root, `${name}-source`);
+      mkdirSync(join(source, 'uploads'), { recursive: true });
+      for (const f of archiveFiles) writeFileSync(join(source, 'uploads', f), `${f} from the source\n`);
+      execFileSync('tar', ['-czf', archive, '-C', source, '.']);
+    }
+    return buildRelease({
+      dir: join(root, 'releases', name),
+      archive,
+      label: name,
+      env: { PATH: '/usr/bin:/bin' },
+      log: () => undefined,
+      step: () => undefined,
+      storageDir: join(root, 'storage'),
+    });
+  };
+  const manifest = await build('v1', files('v1'), ['logo.png']);
+  expect(manifest.storage).toEqual(['uploads', 'data/cache']);
+  const v1 = join(root, 'releases', 'v1');
+  expect(readlinkSync(join(v1, 'uploads'))).toBe(join(root, 'storage', 'uploads'));
+  expect(readlinkSync(join(v1, 'data', 'cache'))).toBe(join(root, 'storage', 'data', 'cache'));
+  expect(readFileSync(join(v1, 'uploads', 'logo.png'), 'utf8')).toBe('logo.png from the source\n');
+  // What the app writes through v1's link…
+  writeFileSync(join(v1, 'uploads', 'avatar.png'), 'uploaded\n');
+  // …is there in v2, whose source has another seed file: the stored files win, no second seeding.
+  await build('v2', files('v2'), ['other.png']);
+  const v2 = join(root, 'releases', 'v2');
+  expect(readFileSync(join(v2, 'uploads', 'avatar.png'), 'utf8')).toBe('uploaded\n');
+  expect(readdirSync(join(v2, 'uploads')).sort()).toEqual(['avatar.png', 'logo.png']);
+  rmSync(v1, { recursive: true, force: true }); // a pruned release takes nothing with it
+  expect(readdirSync(join(root, 'storage', 'uploads')).sort()).toEqual(['avatar.png', 'logo.png']);
+});

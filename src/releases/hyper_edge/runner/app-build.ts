@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readAppManifest, type AppManifest } from '../manifest/app-manifest.js';
@@ -37,6 +37,8 @@ export interface BuildContext {
   step: (name: string) => void;
   /** Each command's process group, as soon as it starts (see ProcessOptions.onSpawn). */
   onSpawn?: (group: number, exited: Promise<unknown>) => void;
+  /** Where the manifest's `[storage] paths` live, outside every release directory. */
+  storageDir: string;
 }
 
 /** The PATH an app's commands see: its virtualenv first (Python), then Node's and the system's. */
@@ -172,8 +174,39 @@ export async function buildRelease(ctx: BuildContext): Promise<AppManifest> {
       break;
   }
   for (const command of manifest.build) await run('build', command, true);
+  await linkStorage(ctx.dir, ctx.storageDir, manifest.storage, ctx.log);
   await writeFile(join(ctx.dir, BUILT_MARKER), `${new Date().toISOString()}\n`);
   return manifest;
+}
+
+/**
+ * Replaces each storage path of a release directory by a symbolic link to its directory under `storageDir`,
+ * created when missing and seeded, while empty, with what the source has at that path.
+ */
+async function linkStorage(dir: string, storageDir: string, paths: string[], log: (line: string) => void) {
+  for (const path of paths) {
+    const kept = join(storageDir, path);
+    const inRelease = join(dir, path);
+    // A link in the source on the way would put the link, or the seeding, anywhere.
+    const segments = path.split('/');
+    for (let i = 1; i <= segments.length; i++) {
+      const info = await lstat(join(dir, ...segments.slice(0, i))).catch(() => undefined);
+      if (info?.isSymbolicLink())
+        throw new Error(`storage path '${path}': '${segments.slice(0, i).join('/')}' is a symbolic link in the app`);
+      if (info !== undefined && !info.isDirectory())
+        throw new Error(`storage path '${path}': '${segments.slice(0, i).join('/')}' is a file in the app`);
+    }
+    await mkdir(kept, { recursive: true, mode: 0o700 });
+    if (existsSync(inRelease)) {
+      if ((await readdir(kept)).length === 0) {
+        await cp(inRelease, kept, { recursive: true, verbatimSymlinks: true });
+        log(`storage: '${path}' seeded from the release`);
+      }
+      await rm(inRelease, { recursive: true, force: true });
+    }
+    await mkdir(dirname(inRelease), { recursive: true });
+    await symlink(kept, inRelease);
+  }
 }
 
 function nonEmpty(path: string): boolean {

@@ -176,6 +176,7 @@ export class Runner {
         log: this.log,
         step,
         onSpawn: this.track,
+        storageDir: join(this.appDir, 'storage'),
       });
       const env = this.appEnv(dir, manifest, release.id, port);
       if (manifest.release !== null) {
