@@ -208,8 +208,16 @@ describe('hyper_edge: app config through the CLI', () => {
     expect(run.stderr).toContain("needs the hyper_db cluster 'nodb', which does not exist");
   }, 300_000);
 
-  it("a node app with no start script: the deploy says npm's own error and the fix", async () => {
-    const dir = appDir({ 'package.json': '{ "name": "nostart", "version": "1.0.0" }\n' });
+  it("a node app with no start script: refused before upload; run anyway, npm's own error and the fix", async () => {
+    const pkg = '{ "name": "nostart", "version": "1.0.0" }\n';
+    const early = await hox(['app', 'deploy', 'nostart', appDir({ 'package.json': pkg })]);
+    expect(early.code).toBe(2);
+    expect(early.stderr).toContain(
+      'nothing to start: the web command is `npm start` (the default without a Procfile web line), but package.json has no "start" script and there is no server.js',
+    );
+    await expect(p.admin.call('listTreeStatus', { title: 'nostart' })).rejects.toThrow(/not found/);
+    // Another command that runs the missing script gets as far as the replica: the failure shows npm's line.
+    const dir = appDir({ 'package.json': pkg, Procfile: 'web: npm run start\n' });
     const run = await hox(['app', 'deploy', 'nostart', dir]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(

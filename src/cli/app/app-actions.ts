@@ -7,11 +7,15 @@
  * (the replicas then keep serving the previous release, and the root's
  * parameters are put back to it).
  */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ActionContext } from '../action-context.js';
 import { isNotReady, type MasterClient } from '../../client/master-client.js';
 import { HoxError } from '../../shared/errors.js';
 import {
   AppManifestError,
+  NODE_DEFAULT_WEB,
   readAppManifest,
   type AppManifest,
 } from '../../releases/hyper_edge/manifest/app-manifest.js';
@@ -224,6 +228,29 @@ function initialConfig(app: App | undefined): Record<string, string> {
   return app?.parameters.release?.env ?? app?.parameters.env ?? {};
 }
 
+/**
+ * Throws before anything is uploaded when a node app's web command is `npm start` (named, or the default) and
+ * it can only fail: package.json has no "start" script and there is no server.js (what `npm start` runs
+ * without one).
+ */
+async function checkStartable(dir: string, source: string, manifest: AppManifest): Promise<void> {
+  if (manifest.runtime !== 'node' || manifest.web !== NODE_DEFAULT_WEB || existsSync(join(dir, 'server.js'))) return;
+  let scripts: unknown;
+  try {
+    scripts = (JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { scripts?: unknown }).scripts;
+  } catch {
+    return; // npm says what is wrong with it, in the build
+  }
+  if (typeof scripts === 'object' && scripts !== null && 'start' in scripts) return;
+  throw new HoxError(
+    'HOX_BAD_REQUEST',
+    `${source}: nothing to start: the web command is \`${NODE_DEFAULT_WEB}\` (the default without a Procfile web ` +
+      'line), but package.json has no "start" script and there is no server.js: add a "start" script, or a ' +
+      "Procfile line that starts the server on $HOST:$PORT, e.g. 'web: node index.js'",
+    { field: 'source' },
+  );
+}
+
 export interface DeployOptions {
   ref?: string;
   /** Config vars set by this deploy (`--env K=V`), over the app's current ones. */
@@ -257,6 +284,7 @@ export async function deployApp(ctx: AppContext, name: string, source: string, o
         );
       throw error;
     }
+    await checkStartable(packed.dir, source, manifest);
     ctx.progress(
       `${manifest.runtime} app (${manifest.sources.join(', ') || 'detected'}), ${Math.ceil(packed.archive.length / 1024)} KiB packed`,
     );

@@ -402,7 +402,7 @@ export class Runner {
   /**
    * What the app's processes see, lowest first: APP_URL, the manifest's [env], the root's variables (generated
    * secrets, config vars, the addon's), then the platform's own (PATH, HOST, PORT, HOX_*), which the manifest
-   * and config cannot set. docs/app-manifest.md#environment states this order.
+   * and config cannot set. docs/hyper-edge.md states this order.
    */
   private appEnv(dir: string, manifest: AppManifest, releaseId: number, port: number): Record<string, string> {
     const appUrl = this.config.appUrl ?? null; // null: a runner.json written before APP_URL existed
