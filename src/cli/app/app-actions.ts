@@ -7,11 +7,15 @@
  * (the replicas then keep serving the previous release, and the root's
  * parameters are put back to it).
  */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ActionContext } from '../action-context.js';
 import { isNotReady, type MasterClient } from '../../client/master-client.js';
 import { HoxError } from '../../shared/errors.js';
 import {
   AppManifestError,
+  NODE_DEFAULT_WEB,
   readAppManifest,
   type AppManifest,
 } from '../../releases/hyper_edge/manifest/app-manifest.js';
@@ -41,6 +45,8 @@ export interface AppRelease {
 
 interface AppParameters {
   release?: AppRelease;
+  /** Config vars set before the first release (`hox app create --env`, `config set`): the first deploy takes them. */
+  env?: Record<string, string>;
   manifest?: { web_scale?: number; secrets?: string[]; postgres?: { name: string } };
   scale?: number;
   db_cluster?: { title: string; instance_guid: string };
@@ -85,7 +91,7 @@ async function requireApp(client: MasterClient, name: string): Promise<App> {
   if (app === undefined)
     throw new HoxError(
       'HOX_INSTANCE_TREE_NOT_FOUND',
-      `app '${name}' not found (deploy it with hox app deploy ${name} DIR)`,
+      `app '${name}' not found (create it with hox app create ${name}, or deploy it with hox app deploy ${name} DIR)`,
     );
   if (app.root.state === 'destroyed') throw new HoxError('HOX_CONFLICT', `app '${name}' is being destroyed`);
   return app;
@@ -270,8 +276,48 @@ function nextRelease(
   };
 }
 
+/** Throws HOX_BAD_REQUEST unless every name can be a config var. */
+export function checkConfigNames(names: string[], field: string): void {
+  for (const key of names) {
+    if (!ENV_NAME.test(key))
+      throw new HoxError('HOX_BAD_REQUEST', `'${key}' is not a valid environment variable name`, { field });
+    if (RESERVED_ENV.test(key))
+      throw new HoxError('HOX_BAD_REQUEST', `'${key}' is set by the platform and cannot be configured`, { field });
+  }
+}
+
+/** The config vars a new app starts with. */
+function initialConfig(app: App | undefined): Record<string, string> {
+  return app?.parameters.release?.env ?? app?.parameters.env ?? {};
+}
+
+/**
+ * Throws before anything is uploaded when a node app's web command is `npm start` (named, or the default) and
+ * it can only fail: package.json has no "start" script and there is no server.js (what `npm start` runs
+ * without one).
+ */
+async function checkStartable(dir: string, source: string, manifest: AppManifest): Promise<void> {
+  if (manifest.runtime !== 'node' || manifest.web !== NODE_DEFAULT_WEB || existsSync(join(dir, 'server.js'))) return;
+  let scripts: unknown;
+  try {
+    scripts = (JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { scripts?: unknown }).scripts;
+  } catch {
+    return; // npm says what is wrong with it, in the build
+  }
+  if (typeof scripts === 'object' && scripts !== null && 'start' in scripts) return;
+  throw new HoxError(
+    'HOX_BAD_REQUEST',
+    `${source}: nothing to start: the web command is \`${NODE_DEFAULT_WEB}\` (the default without a Procfile web ` +
+      'line), but package.json has no "start" script and there is no server.js: add a "start" script, or a ' +
+      "Procfile line that starts the server on $HOST:$PORT, e.g. 'web: node index.js'",
+    { field: 'source' },
+  );
+}
+
 export interface DeployOptions {
   ref?: string;
+  /** Config vars set by this deploy (`--env K=V`), over the app's current ones. */
+  env?: Record<string, string>;
   dbCluster?: string;
   scale?: number;
   wait: boolean;
@@ -279,6 +325,8 @@ export interface DeployOptions {
 }
 
 export async function deployApp(ctx: AppContext, name: string, source: string, options: DeployOptions): Promise<void> {
+  const set = options.env ?? {};
+  checkConfigNames(Object.keys(set), '--env');
   const existing = await loadApp(ctx.client, name);
   if (existing?.root.state === 'destroyed') throw new HoxError('HOX_CONFLICT', `app '${name}' is being destroyed`);
   ctx.progress(`reading ${source}`);
@@ -299,9 +347,16 @@ export async function deployApp(ctx: AppContext, name: string, source: string, o
         );
       throw error;
     }
+    await checkStartable(packed.dir, source, manifest);
     ctx.progress(
       `${manifest.runtime} app (${manifest.sources.join(', ') || 'detected'}), ${Math.ceil(packed.archive.length / 1024)} KiB packed`,
     );
+    const replicas = options.scale ?? existing?.parameters.scale ?? manifest.scale.web;
+    if (manifest.storage.length > 0 && replicas > 1)
+      ctx.progress(
+        `warning: storage (${manifest.storage.join(', ')}) is per replica: each of the ${replicas} replicas ` +
+          'keeps its own files, not shared with the others (docs/app-manifest.md#storage)',
+      );
     const dbCluster = await resolveCluster(ctx.client, manifest, options.dbCluster, existing?.parameters.db_cluster);
     if (await ctx.client.hasArtifact(packed.sha256)) ctx.progress('source already on the master');
     else {
@@ -309,10 +364,11 @@ export async function deployApp(ctx: AppContext, name: string, source: string, o
       await ctx.client.putArtifact(packed.sha256, packed.archive);
     }
     const current = existing?.parameters;
+    const setNames = Object.keys(set);
     const { release, history, last_release_id } = nextRelease(current, {
       artifact: packed.sha256,
-      env: current?.release?.env ?? {},
-      description: `deploy ${packed.description}`,
+      env: { ...initialConfig(existing), ...set },
+      description: `deploy ${packed.description}${setNames.length === 0 ? '' : `, set ${setNames.join(', ')}`}`,
     });
     const scale = options.scale ?? current?.scale;
     const next: AppParameters = {
@@ -336,18 +392,10 @@ export async function changeConfig(
   change: { set?: Record<string, string>; unset?: string[] },
   options: { wait: boolean; timeoutMs: number },
 ): Promise<void> {
-  for (const key of [...Object.keys(change.set ?? {}), ...(change.unset ?? [])]) {
-    if (!ENV_NAME.test(key))
-      throw new HoxError('HOX_BAD_REQUEST', `'${key}' is not a valid environment variable name`, { field: 'key' });
-    if (RESERVED_ENV.test(key))
-      throw new HoxError('HOX_BAD_REQUEST', `'${key}' is set by the platform and cannot be configured`, {
-        field: 'key',
-      });
-  }
+  checkConfigNames([...Object.keys(change.set ?? {}), ...(change.unset ?? [])], 'key');
   const app = await requireApp(ctx.client, name);
   const current = app.parameters.release;
-  if (current === undefined) throw new HoxError('HOX_CONFLICT', `app '${name}' has no release yet: deploy it first`);
-  const env = { ...current.env, ...change.set };
+  const env = { ...initialConfig(app), ...change.set };
   for (const key of change.unset ?? []) {
     if (!(key in env)) throw new HoxError('HOX_BAD_REQUEST', `'${key}' is not set on app '${name}'`, { field: 'key' });
     delete env[key];
@@ -356,6 +404,12 @@ export async function changeConfig(
     ...Object.keys(change.set ?? {}).map((k) => `set ${k}`),
     ...(change.unset ?? []).map((k) => `unset ${k}`),
   ].join(', ');
+  if (current === undefined) {
+    // Nothing runs yet: the config waits for the first deploy, with no release of its own.
+    await requestApp(ctx.client, name, { ...app.parameters, env });
+    if (ctx.json) return ctx.print(JSON.stringify({ app: name, release: null, state: 'configured' }));
+    return ctx.print(`${name}: ${what} (the first deploy takes it: hox app deploy ${name} DIR)`);
+  }
   const { release, history, last_release_id } = nextRelease(app.parameters, {
     artifact: current.artifact,
     env,
@@ -372,14 +426,70 @@ export async function changeConfig(
   );
 }
 
+/**
+ * Config vars, then the secrets the platform generated (`[secrets] generate`), which the app's root publishes
+ * to its owner: values masked unless `reveal`, and printed nowhere else (never to the progress stream).
+ */
 export async function listConfig(ctx: AppContext, name: string, reveal: boolean): Promise<void> {
   const app = await requireApp(ctx.client, name);
-  const env = app.parameters.release?.env ?? {};
-  const shown = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, reveal ? v : maskValue(v)]));
-  if (ctx.json) return ctx.print(JSON.stringify({ app: name, env: shown, masked: !reveal }));
-  if (Object.keys(shown).length === 0) return ctx.print(`${name}: no config vars`);
-  for (const [k, v] of Object.entries(shown).sort()) ctx.print(`${k}=${v}`);
+  const env = initialConfig(app);
+  const [tree] = (await ctx.client.call('listTreeStatus', { title: name })).result_list;
+  const published = (tree === undefined ? undefined : rootOf(tree))?.connection_parameters.secrets;
+  const generated: Record<string, string> = {};
+  for (const [k, v] of Object.entries(typeof published === 'object' && published !== null ? published : {}))
+    // A config var of the same name replaces the generated value: the app sees the config var.
+    if (typeof v === 'string' && !(k in env)) generated[k] = v;
+  const show = (vars: Record<string, string>) =>
+    Object.fromEntries(
+      Object.entries(vars)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => [k, reveal ? v : maskValue(v)]),
+    );
+  if (ctx.json)
+    return ctx.print(JSON.stringify({ app: name, env: show(env), generated: show(generated), masked: !reveal }));
+  if (Object.keys(env).length + Object.keys(generated).length === 0) return ctx.print(`${name}: no config vars`);
+  for (const [k, v] of Object.entries(show(env))) ctx.print(`${k}=${v}`);
+  for (const [k, v] of Object.entries(show(generated))) ctx.print(`${k}=${v}  (generated)`);
+  if (app.parameters.release === undefined) ctx.progress('not deployed yet: the first deploy takes these');
   if (!reveal) ctx.progress('values are masked: add --reveal to show them');
+}
+
+/**
+ * Creates an app with no release yet: its public endpoint (and so its URL, `APP_URL` in its environment) and
+ * config vars exist before the first deploy.
+ */
+export async function createApp(
+  ctx: AppContext,
+  name: string,
+  options: { env: Record<string, string>; wait: boolean; timeoutMs: number },
+): Promise<void> {
+  checkConfigNames(Object.keys(options.env), '--env');
+  const existing = await loadApp(ctx.client, name);
+  if (existing !== undefined)
+    throw new HoxError(
+      'HOX_TITLE_CONFLICT',
+      `app '${name}' already exists: change its config with hox app config set ${name} KEY=VALUE`,
+    );
+  await requestApp(ctx.client, name, Object.keys(options.env).length === 0 ? {} : { env: options.env });
+  if (!options.wait) return ctx.print(`${name}: created; deploy it with hox app deploy ${name} DIR`);
+  const url = await followTree<string>(ctx.client, name, {
+    timeoutMs: options.timeoutMs,
+    waitingFor: `app '${name}' to get its URL`,
+    progress: ctx.progress,
+    check: (tree) => {
+      const root = tree === undefined ? undefined : rootOf(tree);
+      if (tree === undefined || root === undefined)
+        throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `app '${name}' is gone`);
+      const view = readAppView(root.connection_parameters);
+      if (view.url !== null) return { done: view.url };
+      const problems = treeProblems(tree);
+      return {
+        progress: `${name}: allocating its endpoint${problems.length === 0 ? '' : ` — ${problems.join('; ')}`}`,
+      };
+    },
+  });
+  if (ctx.json) return ctx.print(JSON.stringify({ app: name, state: 'created', url }));
+  ctx.print(`${name}: created, url ${url} (APP_URL in its environment); deploy it with hox app deploy ${name} DIR`);
 }
 
 /** Back to an earlier release's code and config, as a new release. */

@@ -12,12 +12,30 @@ import { lazyFunctions } from '../lazy-modules.js';
 import { appLogsSubcommand } from './logs-command.js';
 
 // app-actions (the manifest reader, smol-toml, the source packer) is imported by the first action that runs.
-const { changeConfig, deployApp, destroyApp, listApps, listConfig, rollbackApp, scaleApp, showApp } = lazyFunctions(
-  () => import('../app/app-actions.js'),
-  ['changeConfig', 'deployApp', 'destroyApp', 'listApps', 'listConfig', 'rollbackApp', 'scaleApp', 'showApp'],
-);
+const { changeConfig, createApp, deployApp, destroyApp, listApps, listConfig, rollbackApp, scaleApp, showApp } =
+  lazyFunctions(
+    () => import('../app/app-actions.js'),
+    [
+      'changeConfig',
+      'createApp',
+      'deployApp',
+      'destroyApp',
+      'listApps',
+      'listConfig',
+      'rollbackApp',
+      'scaleApp',
+      'showApp',
+    ],
+  );
 
 const noWaitOption = () => new Option('--no-wait', 'return once requested, without following the rollout');
+
+/** `--env KEY=VALUE`, repeatable. */
+const envOption = (what: string) =>
+  new Option('--env <KEY=VALUE>', what).argParser((item: string, previous: string[] | undefined) => [
+    ...(previous ?? []),
+    item,
+  ]);
 
 function deploySubcommand(env: CommandEnv): Command {
   return new Command('deploy')
@@ -26,6 +44,7 @@ function deploySubcommand(env: CommandEnv): Command {
     .argument('<source>', 'directory, git URL (or repository path with --ref), or .tar.gz archive')
     .option('--ref <ref>', 'git branch, tag or commit to deploy')
     .option('--db-cluster <name>', "hyper_db cluster for the app's postgres addon (default: the manifest's, else 'db')")
+    .addOption(envOption('set a config var with this deploy (repeatable); it stays set, as with config set'))
     .addOption(
       new Option('--scale <n>', 'web replicas (default: the manifest’s [scale] web)').argParser(positiveInteger),
     )
@@ -37,9 +56,12 @@ function deploySubcommand(env: CommandEnv): Command {
 The app describes itself with a Procfile and/or hox.toml (or hop3.toml): see docs/app-manifest.md.
 A new release starts beside the serving one and takes the traffic only once its health check
 passes; otherwise it is stopped, the previous release keeps serving, and the reason is printed.
+The app's processes see its hox.toml [env], then config vars (--env, config set) over it, and
+APP_URL, its public URL (unless [env] or a config var sets it).
 
 Examples:
   hox app deploy crm examples/crm
+  hox app deploy cms ./directus --env DB_CLIENT=pg --env ADMIN_EMAIL=me@example.org
   hox app deploy crm https://git.example.org/crm.git --ref v1.2
   hox app deploy site ./site.tar.gz --json`,
     )
@@ -47,11 +69,12 @@ Examples:
       async (
         name: string,
         source: string,
-        opts: { ref?: string; dbCluster?: string; scale?: number; wait: boolean; timeout: number },
+        opts: { ref?: string; dbCluster?: string; env?: string[]; scale?: number; wait: boolean; timeout: number },
         command: Command,
       ) => {
         await deployApp(actionContext(env, command), name, source, {
           ...(opts.ref === undefined ? {} : { ref: opts.ref }),
+          ...(opts.env === undefined ? {} : { env: parseVars(opts.env) }),
           ...(opts.dbCluster === undefined ? {} : { dbCluster: opts.dbCluster }),
           ...(opts.scale === undefined ? {} : { scale: opts.scale }),
           wait: opts.wait,
@@ -59,6 +82,33 @@ Examples:
         });
       },
     );
+}
+
+function createSubcommand(env: CommandEnv): Command {
+  return new Command('create')
+    .description('Create an app before its first deploy: its public URL and config vars exist at once')
+    .argument('<name>', 'app name (the instance tree title)')
+    .addOption(envOption('a config var (repeatable): the first deploy takes it'))
+    .addOption(new Option('--no-wait', 'return once requested, without waiting for the URL'))
+    .addOption(timeoutOption(120))
+    .addHelpText(
+      'after',
+      `
+The app gets its public endpoint now (printed, and APP_URL in its environment); nothing runs until
+hox app deploy. Config vars set now (or with hox app config set) are taken by the first deploy.
+
+Examples:
+  hox app create cms --env DB_CLIENT=pg
+  hox app config set cms PUBLIC_URL=https://cms.example.org
+  hox app deploy cms ./directus`,
+    )
+    .action(async (name: string, opts: { env?: string[]; wait: boolean; timeout: number }, command: Command) => {
+      await createApp(actionContext(env, command), name, {
+        env: parseVars(opts.env ?? []),
+        wait: opts.wait,
+        timeoutMs: opts.timeout * 1000,
+      });
+    });
 }
 
 function statusSubcommand(env: CommandEnv): Command {
@@ -156,9 +206,11 @@ function configSubcommand(env: CommandEnv): Command {
   );
   config.addCommand(
     new Command('list')
-      .description('Config vars, values masked unless --reveal')
+      .description(
+        'Config vars and the secrets the platform generated ([secrets] generate), values masked unless --reveal',
+      )
       .argument('<name>', 'app name')
-      .option('--reveal', 'show the values')
+      .option('--reveal', "show the values (the app's owner only: they are not logged anywhere)")
       .action(async (name: string, opts: { reveal?: boolean }, command: Command) => {
         await listConfig(actionContext(env, command), name, opts.reveal === true);
       }),
@@ -207,13 +259,14 @@ function destroySubcommand(env: CommandEnv): Command {
 
 export function appCommand(env: CommandEnv): Command {
   const app = new Command('app')
-    .description('Applications on hyper_edge: deploy, config, rollback, scale, status')
+    .description('Applications on hyper_edge: create, deploy, config, rollback, scale, status')
     .addHelpText(
       'after',
       `
 Examples:
   hox db create db --wait                    # once, for apps with a postgres addon
   hox app deploy crm examples/crm
+  hox app create cms --env DB_CLIENT=pg      # URL and config before the first deploy
   hox app status crm
   hox app config set crm GREETING=hello
   hox app rollback crm
@@ -221,6 +274,7 @@ Examples:
   hox app logs crm --process web --follow    # the replicas' output, merged by time`,
     );
   for (const sub of [
+    createSubcommand(env),
     deploySubcommand(env),
     statusSubcommand(env),
     listSubcommand(env),

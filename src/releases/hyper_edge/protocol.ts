@@ -16,6 +16,11 @@ export interface RunnerConfig {
   release: { id: number; sha256: string; archive: string } | null;
   /** The app's environment: config vars, generated secrets, addon variables. */
   env: Record<string, string>;
+  /**
+   * The app's public URL without a trailing slash (`http://127.1.2.3:8000`): `APP_URL` in the app's
+   * environment, under its manifest's [env] and config vars (so a domain in front can be set instead).
+   */
+  appUrl: string | null;
   /** Workers run on the first replica only. */
   runWorkers: boolean;
   /** Seconds a stopping process gets between SIGTERM and SIGKILL. */

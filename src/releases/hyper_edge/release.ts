@@ -87,6 +87,10 @@ const appParameters = {
         },
       },
     },
+    env: {
+      ...envSchema,
+      description: 'Config vars set before the first release (hox app create, config set): the first deploy takes them',
+    },
     scale: { type: 'integer', minimum: 1, maximum: 20, description: 'Replicas (overrides the manifest)' },
     db_cluster: {
       type: 'object',
@@ -141,6 +145,12 @@ const replicaParameters = {
       properties: { id: { type: 'integer', minimum: 1 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
     },
     env: envSchema,
+    app_url: {
+      type: 'string',
+      maxLength: 300,
+      pattern: '^https?://[^\\s]+$',
+      description: "The app's public URL (APP_URL in its environment unless [env] or a config var sets it)",
+    },
     pg_ca_cert: {
       type: 'string',
       maxLength: 16384,
@@ -154,6 +164,7 @@ const looseObject = { type: 'object' } as const;
 
 interface AppParams {
   release?: { id: number; artifact: string; env?: Record<string, string> };
+  env?: Record<string, string>;
   manifest?: { web_scale?: number; secrets?: string[]; postgres?: { name: string } };
   scale?: number;
   db_cluster?: { title: string; instance_guid: string };
@@ -265,8 +276,14 @@ function appProfile(input: ProfileInput): PartitionPlan {
 
   const secrets: Record<string, string> = {};
   for (const s of p.manifest?.secrets ?? []) secrets[s] = input.secret(`env:${s}`);
+  // Lowest first: generated secrets, config vars, the addon's variables (the manifest's [env] and APP_URL go
+  // under all of these, in the runner: it reads [env] from the release's own archive).
   const env = { ...secrets, ...p.release?.env, ...addonEnv };
   const release = p.release !== undefined && addonReady ? { id: p.release.id, sha256: p.release.artifact } : undefined;
+
+  const ip = input.partition.ip;
+  const port = input.partition.portBase;
+  const url = `http://${ip}:${port}/`;
 
   const upstreams: string[] = [];
   const statuses: (ReplicaHealthInput & Record<string, unknown>)[] = [];
@@ -285,6 +302,7 @@ function appProfile(input: ProfileInput): PartitionPlan {
         app: name,
         ...(release === undefined ? {} : { release }),
         env,
+        app_url: url.slice(0, -1),
         ...(pgCaCert === undefined ? {} : { pg_ca_cert: pgCaCert }),
         run_workers: i === 1,
       },
@@ -327,8 +345,6 @@ function appProfile(input: ProfileInput): PartitionPlan {
   const healthLine =
     verdict.health === 'degraded' || verdict.health === 'down' ? describeAppHealth(verdict).replace(/\s+/g, ' ') : 'ok';
 
-  const ip = input.partition.ip;
-  const port = input.partition.portBase;
   const running = input.state === 'started';
   const common = {
     storageDir: join(input.partition.path, 'caddy', 'data'),
@@ -364,7 +380,7 @@ function appProfile(input: ProfileInput): PartitionPlan {
         ]
       : [],
     publish: {
-      url: `http://${ip}:${port}/`,
+      url,
       release: p.release?.id ?? null,
       replicas: statuses,
       serving_replicas: upstreams.length,
@@ -373,6 +389,8 @@ function appProfile(input: ProfileInput): PartitionPlan {
         : { addon: { kind: 'postgres', name: pg.name, ready: addonReady, problem: addonProblem } }),
       health: verdict.health,
       health_message: verdict.message,
+      // For `hox app config list --reveal` (the tree's owner only; `hox show` masks it without --reveal).
+      ...(Object.keys(secrets).length === 0 ? {} : { secrets }),
       problems,
     },
   };
@@ -383,6 +401,7 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
     app: string;
     release?: { id: number; sha256: string };
     env?: Record<string, string>;
+    app_url?: string;
     pg_ca_cert?: string;
     run_workers?: boolean;
   };
@@ -402,6 +421,7 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
     adminSocket,
     release: p.release === undefined || archive === null ? null : { ...p.release, archive: join(path, archive) },
     env: p.pg_ca_cert === undefined ? (p.env ?? {}) : verifiedPostgresEnv(p.env ?? {}, join(path, PG_CA_FILE)),
+    appUrl: p.app_url ?? null,
     runWorkers: p.run_workers ?? false,
     stopTimeoutS: STOP_TIMEOUT_S,
   };

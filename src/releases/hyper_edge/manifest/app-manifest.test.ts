@@ -55,6 +55,8 @@ cluster = "db"
 web = 2
 [scale.workers]
 mailer = 1
+[storage]
+paths = ["uploads"]
 `;
 
 describe('parseAppManifest: hox.toml', () => {
@@ -73,6 +75,7 @@ describe('parseAppManifest: hox.toml', () => {
       healthcheck: { path: '/healthz', status: 200, bodyContains: 'ok', timeoutS: 60 },
       addons: [{ kind: 'postgres', name: 'crm', cluster: 'db' }],
       scale: { web: 2, workers: { mailer: 1 } },
+      storage: ['uploads'],
     });
   });
 
@@ -87,6 +90,7 @@ describe('parseAppManifest: hox.toml', () => {
       staticRoot: null,
       healthcheck: { path: '/', status: 200, bodyContains: null, timeoutS: 60 },
       scale: { web: 1, workers: { mailer: 1 } },
+      storage: [],
     });
   });
 
@@ -568,5 +572,35 @@ describe('readAppManifest', () => {
   it('parse problems come through as from parseAppManifest', async () => {
     const dir = appDir({ 'package.json': '{}', 'hox.toml': '[run]\nwbe = "x"\n' });
     expect(await readProblems(dir)).toEqual(["hox.toml: unknown key 'run.wbe' (did you mean 'run.web'?)"]);
+  });
+});
+
+describe('parseAppManifest: [storage]', () => {
+  it('normalises the paths kept across releases', () => {
+    const manifest = parseAppManifest({
+      procfile: 'web: node server.js\n',
+      hoxToml: '[storage]\npaths = ["./uploads/", "data/cache"]\n',
+      present: NODE,
+    });
+    expect(manifest.storage).toEqual(['uploads', 'data/cache']);
+  });
+
+  it('names each bad path, and refuses storage on a static site', () => {
+    expect(
+      hoxProblems(
+        '[storage]\npaths = ["/srv/data", "../up", ".", "node_modules/x", "data", "data/sub", "data"]\nsize = 3\n',
+      ),
+    ).toEqual([
+      'hox.toml: storage.paths [0] must be relative to the app (got "/srv/data")',
+      'hox.toml: storage.paths [1] must stay inside the app: no \'..\' (got "../up")',
+      'hox.toml: storage.paths [2] must name a directory inside the app, not the app itself',
+      "hox.toml: storage.paths [3] 'node_modules' is written by the platform's build",
+      "hox.toml: storage.paths [5] 'data/sub' overlaps another path of the list",
+      "hox.toml: storage.paths [6] 'data' overlaps another path of the list",
+      "hox.toml: unknown key 'storage.size'",
+    ]);
+    expect(
+      problemsOf({ hoxToml: 'runtime = "static"\n[storage]\npaths = ["files"]\n', present: new Set(['index.html']) }),
+    ).toEqual(['static site: persistent storage is not allowed (hox.toml storage.paths)']);
   });
 });

@@ -59,6 +59,11 @@ export interface AppManifest {
   /** At most one postgres addon for now (more is an error naming the limit). */
   addons: AppAddon[];
   scale: { web: number; workers: Record<string, number> };
+  /**
+   * Directories of the app (relative, normalised) that live outside the release directory and are linked into
+   * each release: what the app writes there survives deploys. Per replica: not shared between replicas.
+   */
+  storage: string[];
 }
 
 /** The app's files describe no valid app. `message` is the problems, one per line. */
@@ -223,6 +228,7 @@ function assemble(
     },
     addons: draft.addons,
     scale: { web: draft.scale.web ?? 1, workers: scaleWorkers },
+    storage: draft.storage,
   };
 }
 
@@ -235,6 +241,7 @@ function staticChecks(draft: ManifestDraft, processes: Processes, problems: stri
   if (processes.release !== undefined) refuse('a release command', processes.release.origin);
   for (const [name, worker] of processes.workers) refuse(`worker '${name}'`, worker.origin);
   if (draft.addons.length > 0) refuse('an addon', `${draft.file} addons`);
+  if (draft.storage.length > 0) refuse('persistent storage', `${draft.file} storage.paths`);
   return draft.staticRoot ?? draft.defaultStaticRoot;
 }
 

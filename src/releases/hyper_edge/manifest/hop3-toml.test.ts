@@ -64,6 +64,7 @@ type = "postgres"
       // Hop3 names the addon after the app: here that is the database name.
       addons: [{ kind: 'postgres', name: 'django_blog', cluster: null }],
       scale: { web: 1, workers: {} },
+      storage: [],
     });
   });
 

@@ -54,6 +54,7 @@ export function readHoxToml(values: TomlValues, problems: string[]): ManifestDra
   checkAddonCount(root, addons);
   for (const addon of addons) readAddon(addon, draft);
   readScale(root.section('scale'), draft);
+  readStorage(root.section('storage'), draft);
   const staticSection = root.section('static');
   if (staticSection !== undefined) {
     draft.staticDeclared = true;
@@ -158,6 +159,37 @@ function readScale(scale: TomlSection | undefined, draft: ManifestDraft): void {
     }
   }
   scale.finish();
+}
+
+/** At most this many `[storage] paths`. */
+export const MAX_STORAGE_PATHS = 10;
+/** What the platform itself writes in a release directory: not a place for the app's data. */
+const NOT_STORAGE = new Set(['node_modules', '.venv', '.npm', '.hox-built', '.hox-deps']);
+
+function readStorage(storage: TomlSection | undefined, draft: ManifestDraft): void {
+  if (storage === undefined) return;
+  const paths = storage.stringList('paths') ?? [];
+  if (paths.length > MAX_STORAGE_PATHS)
+    storage.fail('paths', `at most ${MAX_STORAGE_PATHS} directories (got ${paths.length})`);
+  paths.slice(0, MAX_STORAGE_PATHS).forEach((value, i) => {
+    const dir = relativeDir(value);
+    const problem =
+      'problem' in dir
+        ? dir.problem
+        : dir.dir === '.'
+          ? 'must name a directory inside the app, not the app itself'
+          : NOT_STORAGE.has(dir.dir.split('/')[0]!)
+            ? `'${dir.dir.split('/')[0]!}' is written by the platform's build`
+            : draft.storage.find(
+                  (other) =>
+                    dir.dir === other || `${dir.dir}/`.startsWith(`${other}/`) || `${other}/`.startsWith(`${dir.dir}/`),
+                ) !== undefined
+              ? `'${dir.dir}' overlaps another path of the list`
+              : undefined;
+    if (problem !== undefined) storage.fail('paths', `[${i}] ${problem}`);
+    else if ('dir' in dir) draft.storage.push(dir.dir);
+  });
+  storage.finish();
 }
 
 /** A directory inside the app: shared with hop3.toml. */

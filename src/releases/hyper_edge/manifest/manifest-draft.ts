@@ -71,6 +71,8 @@ export interface ManifestDraft {
   healthcheck: { path?: string; status?: number; bodyContains?: string; timeoutS?: number };
   addons: AppAddon[];
   scale: { web: number | undefined; workers: Map<string, number> };
+  /** Directories of the app kept across releases (hox.toml `[storage] paths`), normalised. */
+  storage: string[];
   staticRoot: string | undefined;
   /** The directory a static site serves when the file names none. */
   defaultStaticRoot: string;
@@ -94,6 +96,7 @@ export function emptyDraft(file: ManifestDraft['file'], keys: ManifestDraft['key
     healthcheck: {},
     addons: [],
     scale: { web: undefined, workers: new Map() },
+    storage: [],
     staticRoot: undefined,
     defaultStaticRoot: '.',
     staticDeclared: false,

@@ -1,7 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { runToCompletion } from './app-process.js';
+import { outputSummary, runToCompletion } from './app-process.js';
 
 /** Live (not zombie) processes of a process group, from /proc. */
 function liveMembers(group: number): number[] {
@@ -41,4 +43,55 @@ describe('runToCompletion', () => {
     for (let i = 0; i < 50 && liveMembers(group!).length > 0; i++) await sleep(20);
     expect(liveMembers(group!)).toEqual([]);
   });
+});
+
+describe('outputSummary', () => {
+  it("keeps npm's first error paragraph and leaves out its help text and debug log line", () => {
+    const lines = [
+      '> x@1.0.0 build',
+      'npm error code ENOENT',
+      'npm error syscall open',
+      'npm error path /app/package.json',
+      'npm error errno -2',
+      'npm error',
+      'npm error A complete log of this run can be found in: /app/.npm/_logs/debug-0.log',
+    ];
+    expect(outputSummary(lines)).toBe(
+      'npm error code ENOENT | npm error syscall open | npm error path /app/package.json',
+    );
+  });
+
+  it('any other output: its last lines', () => {
+    const lines = ['one', 'two', 'three', 'four', 'five', 'six'];
+    expect(outputSummary(lines)).toBe('two | three | four | five | six');
+    expect(outputSummary([])).toBe('');
+  });
+});
+
+describe('a node app with no start script', () => {
+  it("fails with npm's own line and the fix, not npm's help text", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hox-nostart-'));
+    try {
+      writeFileSync(join(dir, 'package.json'), '{ "name": "nostart", "version": "1.0.0" }\n');
+      const run = runToCompletion({
+        label: 'web v1',
+        command: 'npm start',
+        cwd: dir,
+        env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, HOME: dir, npm_config_update_notifier: 'false' },
+        log: () => {},
+        timeoutMs: 60_000,
+      });
+      const error = await run.then(
+        () => new Error('npm start succeeded'),
+        (e: unknown) => e as Error,
+      );
+      expect(error.message).toMatch(/failed \(exit 1\): npm error Missing script: "start" — add a "start" script/);
+      expect(error.message).toContain(
+        "a Procfile line that starts the server on $HOST:$PORT, e.g. 'web: node index.js'",
+      );
+      expect(error.message).not.toMatch(/Did you mean|Mark your favorite|complete log/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -57,8 +57,9 @@ export class AppProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  lastLines(count = 5): string {
-    return this.tail.slice(-count).join(' | ');
+  /** What went wrong in the process's own words, for error messages: see {@link outputSummary}. */
+  summary(): string {
+    return outputSummary(this.tail);
   }
 
   /** SIGTERM to the group, SIGKILL after `timeoutMs`. */
@@ -79,6 +80,36 @@ export class AppProcess {
       // already gone
     }
   }
+}
+
+const NPM_ERROR = /^npm (?:error|ERR!)(?: (.*))?$/;
+const NO_START_SCRIPT = /Missing script: "start"/;
+
+/**
+ * The useful part of a failed process's last output lines, joined with ' | '. npm ends a failure with its help
+ * (`Did you mean one of these?`, `To see a list of scripts…`, the path of its debug log), which buries the one
+ * line that says what is wrong: from npm's output, its first error paragraph is kept (at most 3 lines), with
+ * the fix when it is the `start` script that is missing. Any other output: its last `count` lines.
+ * @example
+ * outputSummary(['npm error Missing script: "start"', 'npm error', 'npm error Did you mean one of these?'])
+ * // 'npm error Missing script: "start" — add a "start" script to package.json, or a Procfile line …'
+ */
+export function outputSummary(lines: readonly string[], count = 5): string {
+  const first = lines.findIndex((line) => (NPM_ERROR.exec(line)?.[1] ?? '').trim() !== '');
+  if (first === -1) return lines.slice(-count).join(' | ');
+  const paragraph: string[] = [];
+  for (const line of lines.slice(first)) {
+    const text = NPM_ERROR.exec(line)?.[1]?.trim();
+    if (text === undefined || text === '' || text.startsWith('A complete log of this run') || paragraph.length === 3)
+      break;
+    paragraph.push(line);
+  }
+  const summary = paragraph.join(' | ');
+  if (!NO_START_SCRIPT.test(summary)) return summary;
+  return (
+    `${summary} — add a "start" script to package.json, or a Procfile line that starts the server on ` +
+    `$HOST:$PORT, e.g. 'web: node index.js'`
+  );
 }
 
 /**
@@ -115,5 +146,5 @@ export async function runToCompletion(
     : result.signal !== null
       ? `killed by ${result.signal}`
       : `exit ${result.code}`;
-  throw new Error(`${options.label}: \`${options.command}\` failed (${how}): ${p.lastLines() || 'no output'}`);
+  throw new Error(`${options.label}: \`${options.command}\` failed (${how}): ${p.summary() || 'no output'}`);
 }

@@ -63,7 +63,9 @@ function buildDirName(sha256: string): string {
 function deployKey(config: RunnerConfig): string | null {
   if (config.release === null) return null;
   return createHash('sha256')
-    .update(JSON.stringify([config.release.sha256, config.release.id, config.env, config.runWorkers]))
+    .update(
+      JSON.stringify([config.release.sha256, config.release.id, config.env, config.runWorkers, config.appUrl ?? null]),
+    )
     .digest('hex')
     .slice(0, 24);
 }
@@ -177,6 +179,7 @@ export class Runner {
         log: this.log,
         step,
         onSpawn: this.track,
+        storageDir: join(this.appDir, 'storage'),
       });
       const env = this.appEnv(dir, manifest, release.id, port);
       if (manifest.release !== null) {
@@ -327,7 +330,7 @@ export class Runner {
     while (Date.now() < deadline && !this.stopped) {
       if (web !== null && !web.running)
         throw new Error(
-          `web exited before it was healthy (${(await web.exited).code ?? 'signal'}): ${web.lastLines()}`,
+          `web exited before it was healthy (${(await web.exited).code ?? 'signal'}): ${web.summary() || 'no output'}`,
         );
       try {
         const response = await fetch(`${base}${h.path}`, { signal: AbortSignal.timeout(2000), redirect: 'manual' });
@@ -374,7 +377,7 @@ export class Runner {
     const onExit = async (web: AppProcess): Promise<void> => {
       const { code, signal } = await web.exited;
       if (!current() || serving.web !== web) return;
-      const output = web.lastLines(1);
+      const output = web.summary();
       const reason = `web v${serving.releaseId} exited (${code ?? signal})${output === '' ? '' : `: ${output}`}`;
       const down = { reason, since: this.status.web_down?.since ?? new Date().toISOString(), restarts };
       this.status.web_down = down;
@@ -430,18 +433,28 @@ export class Runner {
     };
   }
 
-  /** What the app's processes see. */
+  /**
+   * What the app's processes see, lowest first: APP_URL, the manifest's [env], the root's variables (generated
+   * secrets, config vars, the addon's), then the platform's own (PATH, HOST, PORT, HOX_*), which the manifest
+   * and config cannot set. docs/hyper-edge.md states this order.
+   */
   private appEnv(dir: string, manifest: AppManifest, releaseId: number, port: number): Record<string, string> {
+    const appUrl = this.config.appUrl ?? null; // null: a runner.json written before APP_URL existed
+    const env: Record<string, string> = {
+      ...(appUrl === null ? {} : { APP_URL: appUrl }),
+      ...manifest.env,
+      ...this.config.env,
+    };
     return {
       ...this.baseEnv(),
-      ...this.config.env,
+      ...env,
       PATH: appPath(dir, manifest),
       HOST: this.config.host,
       PORT: String(port),
       HOX_APP: this.config.app,
       HOX_APP_VERSION: `v${releaseId}`,
       HOX_REPLICA: this.config.replica,
-      ...(manifest.runtime === 'node' ? { NODE_ENV: this.config.env.NODE_ENV ?? 'production' } : {}),
+      ...(manifest.runtime === 'node' ? { NODE_ENV: env.NODE_ENV ?? 'production' } : {}),
       ...(manifest.runtime === 'python' ? { VIRTUAL_ENV: join(dir, '.venv'), PYTHONUNBUFFERED: '1' } : {}),
     };
   }
