@@ -119,6 +119,7 @@ Examples:
           readOnly: opts.readOnly === true,
           args,
           onStop: env.onStop,
+          notice: env.printErr,
         });
       },
     );

@@ -19,6 +19,8 @@ export interface PsqlOptions {
   args: string[];
   /** Where to clean up if hox is stopped while psql runs. */
   onStop: (stop: () => Promise<void>) => void;
+  /** Where hox says what it connects to (stderr: stdout is psql's). */
+  notice: (line: string) => void;
 }
 
 /** psql on PATH, else Debian's PostgreSQL 15 (the version hyper_db runs). */
@@ -100,7 +102,7 @@ export async function runPsql(
       mode: 0o600,
     });
     writeFileSync(join(dir, 'ca.pem'), ca, { mode: 0o600 });
-    ctx.progress(
+    options.notice(
       `psql: ${db} as ${user} on ${host}:${port} (${options.readOnly ? 'read-only' : 'read-write'} endpoint of ${cluster})`,
     );
     const code = await new Promise<number>((resolve, reject) => {
