@@ -197,6 +197,7 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')('hyper_db: tenants on a sh
     const run = await hox(['db', 'psql', CLUSTER, 'psqlnotes', '--', '-At', '-c', sql]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout.trim()).toBe(`${role} psqlnotes false`);
+    expect(run.stderr).toMatch(/^psql: psqlnotes as \S+ on [\d.]+:\d+ \(read-write endpoint of shared-db\)$/m);
     expect(run.stdout + run.stderr).not.toContain(String(tree?.instance_list[0]?.connection_parameters.password));
     // The pgpass and CA files are gone once psql exits.
     expect(readdirSync(tmpdir()).filter((f) => f.startsWith('hox-psql-'))).toEqual([]);
