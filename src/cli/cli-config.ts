@@ -12,7 +12,7 @@ import { HoxError } from '../shared/errors.js';
 export interface CliConfigFile {
   masterUrl?: string;
   token?: string;
-  /** Set by `hox up`: the local node, so `hox logs` can read its partitions' logs. */
+  /** Set by `hox up`: which node runs on this machine and where its data is (for people and scripts; `hox logs` reads through the master). */
   localNodeId?: string;
   localNodeDataDir?: string;
 }
