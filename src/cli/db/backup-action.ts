@@ -139,7 +139,11 @@ export async function restoreCluster(ctx: DbContext, name: string, request: Rest
       state: 'started',
     });
   } catch (error) {
-    if (error instanceof HoxError && error.code === 'HOX_NO_FREE_PARTITION' && error.message.includes('supplied'))
+    if (
+      error instanceof HoxError &&
+      error.code === 'HOX_NO_FREE_PARTITION' &&
+      /is not supplied|^unknown release/.test(error.message)
+    )
       throw new HoxError(
         'HOX_NO_FREE_PARTITION',
         `${error.message} (supply it first: hox supply ${HYPER_DB_RELEASE})`,
