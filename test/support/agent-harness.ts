@@ -7,6 +7,8 @@ import { resolveNodeAgentConfig, type NodeAgentOptions } from '../../src/agent/a
 import { createNodeAgent, type NodeAgent } from '../../src/agent/node-agent.js';
 import { removePartitionUser } from '../../src/agent/format/partition-formatter.js';
 import { partitionLayouts } from '../../src/agent/format/partition-layout.js';
+import { runNft } from '../../src/agent/isolate/partition-firewall.js';
+import { firewallRemoval, firewallTableName } from '../../src/agent/isolate/partition-firewall-rules.js';
 import type { MasterClient } from '../../src/client/master-client.js';
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
@@ -117,4 +119,9 @@ export async function cleanUpNodePartitions(nodeId: string, nodeDataDir: string,
     for (const pid of processesIn(l.path)) process.kill(-pid, 'SIGKILL');
     if (process.getuid?.() === 0) await removePartitionUser(l.user);
   }
+  // An agent stopped without stopping its services keeps their firewall table (isolation outlives it by
+  // design); with the services gone, so goes the table — else it filters the next user of that range.
+  if (process.getuid?.() === 0)
+    for (const prefix of new Set(layouts.map((l) => l.ip.split('.').slice(0, 3).join('.'))))
+      await runNft(firewallRemoval(firewallTableName(prefix))).catch(() => {});
 }
