@@ -281,8 +281,7 @@ export class Keeper implements KeeperCore {
     if (
       this.pendingRestart &&
       this.lease.standbysReadyForPrimaryRestart() &&
-      now() - this.lastRestartHandover > 30_000 &&
-      this.switchover.archiveDrained(`restart-${this.state.get().term}`)
+      now() - this.lastRestartHandover > 30_000
     ) {
       this.lastRestartHandover = now();
       this.log('settings need a restart: switching over first');
