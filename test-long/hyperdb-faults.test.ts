@@ -538,10 +538,12 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
           events: PublishedEvent[];
         }
       ).events.filter((e) => Date.parse(e.at) >= startedAt);
-    const handover = (await events(before.primary!)).find(
-      (e) => e.kind === 'switchover' && /handed over/.test(e.detail),
-    );
-    expect(handover, 'the old primary handed over').toBeDefined();
+    const oldPrimaryEvents = await events(before.primary!);
+    const handover = oldPrimaryEvents.find((e) => e.kind === 'switchover' && /handed over/.test(e.detail));
+    expect(
+      handover,
+      `the old primary handed over; its events: ${JSON.stringify(oldPrimaryEvents)}\n${await p.logs(CLUSTER)}`,
+    ).toBeDefined();
     // Standbys first: none restarts for the setting after the primary handed over. (A standby that was
     // itself (re)starting when the setting arrived starts with it and needs no restart event.)
     let standbyRestarts = 0;
