@@ -31,6 +31,7 @@ export type ElectionCore = Pick<
   | 'handover'
   | 'leaseUntil'
   | 'forcedLeader'
+  | 'rolesPending'
   | 'restoreStartedAt'
   | 'log'
   | 'logElection'
@@ -163,7 +164,11 @@ export class Election {
         total: Math.round(tPromoted - this.core.restoreStartedAt),
       });
     }
-    await this.core.pg.ensureRoles().catch((e: unknown) => this.core.log(`roles: ${(e as Error).message}`));
+    this.core.rolesPending = true;
+    await this.core.pg
+      .ensureRoles()
+      .then(() => (this.core.rolesPending = false))
+      .catch((e: unknown) => this.core.log(`roles: ${(e as Error).message} (retried at the next tick)`));
     const kind = options.forced
       ? 'forced-promotion'
       : options.planned

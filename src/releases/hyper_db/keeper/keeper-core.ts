@@ -48,6 +48,8 @@ export interface KeeperCore {
   // Leader side.
   leaseUntil: number;
   forcedLeader: boolean;
+  /** The roles (and their passwords) are not yet ensured since this member's last promotion: every primary tick retries. */
+  rolesPending: boolean;
   /** Rolling restart: whether this member's PostgreSQL waits for a restart, and whether the leader allows it now. */
   readonly pendingRestart: boolean;
   restartAllowedForMe: boolean;

@@ -93,6 +93,7 @@ export class Keeper implements KeeperCore {
   // Leader side.
   leaseUntil = 0;
   forcedLeader = false;
+  rolesPending = false;
   restoreStartedAt = 0;
   /** Rolling restart: whether this member's PostgreSQL waits for a restart. */
   pendingRestart = false;
@@ -264,6 +265,17 @@ export class Keeper implements KeeperCore {
       return;
     }
     if (this.obs.inRecovery === true) return; // promotion in progress
+    // Until the roles are set, no standby can clone or stream and the router cannot connect: a failure
+    // right after the promotion (a statement timeout on a loaded machine) must not leave the cluster so.
+    if (this.rolesPending) {
+      try {
+        await this.pg.ensureRoles();
+        this.rolesPending = false;
+        this.log('roles: set');
+      } catch (error) {
+        this.logElection(`roles: ${(error as Error).message} (retried at the next tick)`);
+      }
+    }
     if (await this.switchover.handOverIfDiskFull()) return;
     if (await this.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.syncStandbyNames() }))
       await this.pg.reload();
