@@ -49,7 +49,7 @@ const SECRET_PAIR =
   /\b([\w-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key|credential)[\w-]*)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&'"\])}]+)/gi;
 
 /** The message with credentials masked, at most `maxChars` long. Pure. */
-export function safePromiseMessage(message: string, maxChars = PROMISE_REPORT_LIMITS.messageChars): string {
+export function safePromiseMessage(message: string, maxChars: number = PROMISE_REPORT_LIMITS.messageChars): string {
   const masked = message
     .replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/g, `$1${MASK}@`)
     .replace(SECRET_PAIR, (_all, key: string, separator: string) => `${key}${separator}${MASK}`);
