@@ -9,6 +9,7 @@
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ResponseOf } from '../src/client/master-client.js';
 import { isNotReady } from '../src/client/master-client.js';
@@ -326,5 +327,10 @@ describe("each promise's result through a real agent and `hox show`", () => {
     ]);
     expect(passing.text).toMatch(/promises: 2\/2 ok \(reported \d+ s ago\)/);
     expect(passing.text).not.toContain('failed healthy');
+
+    // Cheap: the promises keep running (every 300 ms) and pass the same way, so nothing more is sent.
+    const reportedAt = (await instanceStatus(m.admin, 'checked')).promises?.reported_at;
+    await sleep(2_000);
+    expect((await instanceStatus(m.admin, 'checked')).promises?.reported_at).toBe(reportedAt);
   }, 120_000);
 });
