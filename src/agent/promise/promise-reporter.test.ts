@@ -16,6 +16,10 @@ describe('safePromiseMessage', () => {
     expect(safePromiseMessage("command ['psql', '--password=s3cret', 'PGPASSWORD: x1']: exit 2: token=abc; ok")).toBe(
       "command ['psql', '--password=••••••', 'PGPASSWORD: ••••••']: exit 2: token=••••••; ok",
     );
+    // Only keys that end like a credential: a count of passed checks or a token count is no secret.
+    expect(safePromiseMessage('2 passed: 3 failed; tokens=5; api_key: k-1')).toBe(
+      '2 passed: 3 failed; tokens=5; api_key: ••••••',
+    );
     const long = safePromiseMessage('x'.repeat(5000));
     expect(long).toHaveLength(PROMISE_REPORT_LIMITS.messageChars);
     expect(long.endsWith('…')).toBe(true);

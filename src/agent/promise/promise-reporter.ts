@@ -45,8 +45,9 @@ export interface PromiseReporterOptions {
 /** The longest age the master accepts (7 days): a result older than that is sent as that old. */
 const AGE_MAX_MS = 7 * 86_400_000;
 const MASK = '••••••';
+/** A `key=value` or `key: value` pair whose key ends like a credential (`PGPASSWORD`, `--password`, `api_key`). */
 const SECRET_PAIR =
-  /\b([\w-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key|credential)[\w-]*)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&'"\])}]+)/gi;
+  /\b([\w-]*?(?:passw(?:or)?d|passphrase|pass|secret|token|api[_-]?key|(?:secret|private|access)[_-]?key|credentials?))(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&'"\])}]+)/gi;
 
 /** The message with credentials masked, at most `maxChars` long. Pure. */
 export function safePromiseMessage(message: string, maxChars: number = PROMISE_REPORT_LIMITS.messageChars): string {
