@@ -29,6 +29,7 @@ import { PartitionUsageReporter } from './isolate/usage-reporter.js';
 import { PartitionProcessor } from './partition-processor.js';
 import { PartitionSecretStore } from './partition-secret.js';
 import { PartitionStateStore } from './partition-state.js';
+import { PromiseReporter } from './promise/promise-reporter.js';
 import { PromiseRunner } from './promise/promise-runner.js';
 import { PublicationWatcher } from './publish/publication-watcher.js';
 import { RuntimePublisher } from './publish/runtime-publisher.js';
@@ -88,6 +89,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   const converging = new Set<string>();
   let supervisor: Supervisor | undefined;
   let promises: PromiseRunner | undefined;
+  let promiseReporter: PromiseReporter | undefined;
   let network: NetworkIsolation | undefined;
   /** Squatters found on a partition's address or ports, reported with its promises. */
   const networkProblems = (partitionId: string): string[] =>
@@ -367,6 +369,20 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
           if (failing.length > 0) forced.add(partitionId);
           void reportPromises(c, partitionId, promiseFailureMessages(failing));
         },
+        // Each promise's own result, for `hox show`: the reporter sends only what changed.
+        onUpdate: (partitionId) => void promiseReporter?.request(partitionId),
+      });
+      promiseReporter = new PromiseReporter({
+        nodeId,
+        client: c,
+        instanceOn: async (partitionId) => {
+          if (!partitions.some((p) => p.partitionId === partitionId)) return undefined;
+          const state = await states.read(partitionId);
+          return state === undefined || state.destroyed === true ? undefined : state.instanceGuid;
+        },
+        runner: promises,
+        log,
+        clock,
       });
       usage = new PartitionUsageMonitor({
         partitions: () => partitions,
@@ -441,6 +457,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       await loopDone;
       await syncing;
       promises?.stop();
+      await promiseReporter?.stop();
       usage?.stop();
       await usageReporter?.stop();
       await publisher.stop();

@@ -2,10 +2,17 @@
 import type { OpContext } from './context.js';
 import { accessStatus } from './instance-view.js';
 import { partitionUsageStatus, type PartitionUsageStatus } from './partition-usage.js';
+import { promiseReportStatus, type PromiseReportStatus } from './promise-report.js';
 import { ADMIN_OWNER_ID } from './principal.js';
 import { treeHealth, type TreeHealth } from './tree-health.js';
 import { HoxError } from '../shared/errors.js';
-import type { ComputeNodeRow, InstanceRow, InstanceTreeRow, PartitionUsageRow } from '../store/store.js';
+import type {
+  ComputeNodeRow,
+  InstanceRow,
+  InstanceTreeRow,
+  PartitionUsageRow,
+  PromiseResultRow,
+} from '../store/store.js';
 
 export type { TreeHealth } from './tree-health.js';
 
@@ -26,6 +33,11 @@ export interface TreeInstanceStatus {
   host_instance_guid: string | null;
   processing_timestamp: number;
   connection_parameters: Record<string, unknown>;
+  /** What it was requested with: its owner reads them (the CLI masks secrets unless asked). */
+  parameters: Record<string, unknown>;
+  sla_parameters: Record<string, unknown>;
+  /** Each promise's latest result as its node last reported them; null without a partition or a report. */
+  promises: PromiseReportStatus | null;
   /** The partition's limits and usage as its node last reported them; null without a partition or a report. */
   partition_usage: PartitionUsageStatus | null;
 }
@@ -52,14 +64,17 @@ function usageOf(i: InstanceRow, row: PartitionUsageRow | undefined, now: number
   return partitionUsageStatus(row, now);
 }
 
+/** The same belt for promise reports. */
+function promisesOf(i: InstanceRow, row: PromiseResultRow | undefined, now: number): PromiseReportStatus | null {
+  if (row === undefined || row.nodeId !== i.nodeId || row.partitionId !== i.partitionId) return null;
+  return promiseReportStatus(row, now);
+}
+
 async function describeTree(ctx: OpContext, tree: InstanceTreeRow): Promise<TreeStatus> {
   const instances = await ctx.tx.listTreeInstances(tree.id);
-  const usage = new Map(
-    (await ctx.tx.listPartitionUsage(instances.filter((i) => i.partitionId !== null).map((i) => i.id))).map((u) => [
-      u.instanceId,
-      u,
-    ]),
-  );
+  const placed = instances.filter((i) => i.partitionId !== null).map((i) => i.id);
+  const usage = new Map((await ctx.tx.listPartitionUsage(placed)).map((u) => [u.instanceId, u]));
+  const promises = new Map((await ctx.tx.listPromiseResults(placed)).map((p) => [p.instanceId, p]));
   const now = ctx.clock.nowMs();
   const nodes = new Map<string, ComputeNodeRow>();
   for (const id of new Set(instances.map((i) => i.nodeId))) {
@@ -94,6 +109,9 @@ async function describeTree(ctx: OpContext, tree: InstanceTreeRow): Promise<Tree
       host_instance_guid: i.hostInstanceId,
       processing_timestamp: i.processingTimestamp,
       connection_parameters: i.connectionParameters,
+      parameters: i.parameters,
+      sla_parameters: i.sla,
+      promises: promisesOf(i, promises.get(i.id), now),
       partition_usage: usageOf(i, usage.get(i.id), now),
     })),
   };

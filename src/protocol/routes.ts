@@ -250,6 +250,17 @@ export const ROUTES = {
     body: 'partitionUsageReport',
     response: 'success',
   },
+  // Its own endpoint too, for the same reasons as usage: the node's, for all its partitions at once, and
+  // stored without a change record (the instance's state or error report, which goes with any promise
+  // turning ok or failed, is what wakes its tree's watchers).
+  reportPromiseResults: {
+    path: '/hox.put.v1.promise_result',
+    summary:
+      "Report each busy partition's promises with their latest results (replaces the previous report; wakes no watcher)",
+    auth: NODE,
+    body: 'promiseReport',
+    response: 'success',
+  },
   createUser: {
     path: '/hox.post.v1.user',
     summary: 'Create a user and its first token',

@@ -155,6 +155,63 @@ const PartitionUsageStatus = Type.Object(
   closed,
 );
 
+/** Bounds of a promise report: a node says little, and only what a person reads in `hox show`. */
+export const PROMISE_REPORT_LIMITS = Object.freeze({ promisesPerInstance: 64, nameChars: 200, messageChars: 300 });
+
+/**
+ * A promise's latest result, SlapOS's vocabulary kept (a promise passes or fails; one that has not run yet
+ * has no result): `never_run` until its first check ends.
+ */
+const PromiseResultName = Type.Union([Type.Literal('ok'), Type.Literal('failed'), Type.Literal('never_run')], {
+  description: 'ok or failed as of its latest check; never_run: it has not been checked yet',
+});
+const PromiseName = Type.String({ minLength: 1, maxLength: PROMISE_REPORT_LIMITS.nameChars });
+const PromiseMessage = Type.Union([Type.String({ maxLength: PROMISE_REPORT_LIMITS.messageChars }), Type.Null()], {
+  description: 'What the check found (target and verdict, credentials masked); null when never run',
+});
+
+/** One promise of an instance as its node reports it. */
+const PromiseReportItem = Type.Object(
+  {
+    name: PromiseName,
+    result: PromiseResultName,
+    message: PromiseMessage,
+    age_ms: Type.Union([Type.Integer({ minimum: 0, maximum: AGE_MAX_MS }), Type.Null()], {
+      description: "How long ago its latest check ended (the node's clock is not the master's); null when never run",
+    }),
+  },
+  closed,
+);
+
+/** One promise of an instance as the master answers it: times in its own clock, ages at answer time. */
+const PromiseStatus = Type.Object(
+  {
+    name: Type.String(),
+    result: PromiseResultName,
+    message: Type.Union([Type.String(), Type.Null()]),
+    checked_at: Type.Union([Type.String(), Type.Null()], {
+      description: 'When its latest reported check ended (ISO 8601, master clock); null when never run',
+    }),
+    age_ms: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+      description: 'How old that check is, at the time of this answer',
+    }),
+  },
+  closed,
+);
+
+/** The promises of an instance as its node last reported them. */
+const PromiseReportStatus = Type.Object(
+  {
+    reported_at: Type.String({ description: 'When the node last reported them (ISO 8601, master clock)' }),
+    reported_age_ms: Type.Integer({ minimum: 0, description: 'How old that report is, at the time of this answer' }),
+    promise_list: Type.Array(PromiseStatus, {
+      description:
+        "Every promise the instance's plan has, in its order; empty when none runs (none planned, or stopped)",
+    }),
+  },
+  closed,
+);
+
 /** A service's name as the agent names its log (`<service>.log`). */
 const ServiceName = Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' });
 const PartitionId = Type.String({ minLength: 1, maxLength: 63 });
@@ -379,6 +436,23 @@ export const Bodies = {
     },
     closed,
   ),
+  promiseReport: Type.Object(
+    {
+      computer_guid: NodeId,
+      promise_report_list: Type.Array(
+        Type.Object(
+          {
+            compute_partition_id: Type.String({ minLength: 1, maxLength: 63 }),
+            instance_guid: InstanceGuid,
+            promise_list: Type.Array(PromiseReportItem, { maxItems: PROMISE_REPORT_LIMITS.promisesPerInstance }),
+          },
+          closed,
+        ),
+        { maxItems: 10000 },
+      ),
+    },
+    closed,
+  ),
   instanceToken: Type.Object({ instance_guid: InstanceGuid }, closed),
   instanceTokenResult: Type.Object({ instance_guid: Type.String(), token: Type.String() }, closed),
   user: Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }) }, closed),
@@ -445,6 +519,17 @@ export const Bodies = {
               host_instance_guid: Type.Union([Type.String(), Type.Null()]),
               processing_timestamp: Type.Integer(),
               connection_parameters: FreeObject,
+              parameters: Type.Record(Type.String(), Type.Unknown(), {
+                description:
+                  'The parameters the instance was requested with (hox request --param), secrets included: the caller owns the tree',
+              }),
+              sla_parameters: Type.Record(Type.String(), Type.Unknown(), {
+                description: 'The SLA it was requested with (placement: computer_guid, …); empty when none',
+              }),
+              promises: Type.Union([PromiseReportStatus, Type.Null()], {
+                description:
+                  "Each promise's latest result as the instance's node last reported it; null without a partition or a report yet",
+              }),
               partition_usage: Type.Union([PartitionUsageStatus, Type.Null()], {
                 description:
                   "The partition's limits and usage as its node last reported them; null without a partition or a report",

@@ -82,6 +82,13 @@ export interface Database {
     disk_measured_at_ms: Int | null;
     reported_at_ms: Int;
   };
+  promise_result: {
+    instance_id: string;
+    node_id: string;
+    partition_id: string;
+    results: string;
+    reported_at_ms: Int;
+  };
   log_request: {
     id: string;
     node_id: string;

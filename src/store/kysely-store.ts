@@ -16,6 +16,7 @@ import type {
   LogRequestRow,
   PartitionRow,
   PartitionUsageRow,
+  PromiseResultRow,
   SoftwareInstallationRow,
   StoreTx,
   TokenRow,
@@ -479,6 +480,7 @@ export class KyselyStoreTx implements StoreTx {
 
   async deleteInstance(id: string): Promise<void> {
     await this.db.deleteFrom('partition_usage').where('instance_id', '=', id).execute();
+    await this.db.deleteFrom('promise_result').where('instance_id', '=', id).execute();
     await this.db.deleteFrom('instance').where('id', '=', id).execute();
   }
 
@@ -581,6 +583,44 @@ export class KyselyStoreTx implements StoreTx {
         }),
       )
       .execute();
+  }
+
+  async putPromiseResults(row: PromiseResultRow): Promise<void> {
+    const values = {
+      instance_id: row.instanceId,
+      node_id: row.nodeId,
+      partition_id: row.partitionId,
+      results: JSON.stringify(row.results),
+      reported_at_ms: row.reportedAtMs,
+    };
+    await this.db
+      .insertInto('promise_result')
+      .values(values)
+      .onConflict((oc) =>
+        oc.column('instance_id').doUpdateSet({
+          node_id: values.node_id,
+          partition_id: values.partition_id,
+          results: values.results,
+          reported_at_ms: values.reported_at_ms,
+        }),
+      )
+      .execute();
+  }
+
+  async listPromiseResults(instanceIds: readonly string[]): Promise<PromiseResultRow[]> {
+    if (instanceIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('promise_result')
+      .selectAll()
+      .where('instance_id', 'in', [...instanceIds])
+      .execute();
+    return rows.map((r) => ({
+      instanceId: r.instance_id,
+      nodeId: r.node_id,
+      partitionId: r.partition_id,
+      results: JSON.parse(r.results) as PromiseResultRow['results'],
+      reportedAtMs: num(r.reported_at_ms),
+    }));
   }
 
   async listPartitionUsage(instanceIds: readonly string[]): Promise<PartitionUsageRow[]> {

@@ -130,6 +130,27 @@ export interface PartitionUsageRow {
   reportedAtMs: number;
 }
 
+/** One promise's latest result in a {@link PromiseResultRow}: times in the master's clock. */
+export interface StoredPromiseResult {
+  name: string;
+  result: 'ok' | 'failed' | 'never_run';
+  message: string | null;
+  /** When its latest check ended; null when it never ran. */
+  checkedAtMs: number | null;
+}
+
+/**
+ * An instance's promises as its node last reported them, one row per instance with a partition (replaced by each
+ * report, deleted with the instance). Plain JSON, not sealed: the agent masks credentials in messages.
+ */
+export interface PromiseResultRow {
+  instanceId: string;
+  nodeId: string;
+  partitionId: string;
+  results: StoredPromiseResult[];
+  reportedAtMs: number;
+}
+
 /**
  * A request for log lines, addressed to one compute node (`hox logs` through the master): the master writes it,
  * the node's agent reads `spec`, answers with `answer`, the master reads that and deletes the row. Rows live
@@ -223,6 +244,11 @@ export interface StoreTx {
   putPartitionUsage(row: PartitionUsageRow): Promise<void>;
   /** Usage rows of these instances (those that have one). */
   listPartitionUsage(instanceIds: readonly string[]): Promise<PartitionUsageRow[]>;
+
+  /** Replaces the promise row of `row.instanceId`. Appends no change record (see `reportPromiseResults`). */
+  putPromiseResults(row: PromiseResultRow): Promise<void>;
+  /** Promise rows of these instances (those that have one). */
+  listPromiseResults(instanceIds: readonly string[]): Promise<PromiseResultRow[]>;
 
   insertLogRequest(row: Pick<LogRequestRow, 'id' | 'nodeId' | 'spec' | 'createdAtMs'>): Promise<void>;
   getLogRequest(id: string): Promise<LogRequestRow | undefined>;

@@ -23,7 +23,12 @@ export interface PromiseRunnerOptions {
    * with the latest result of each of its promises and the failing ones.
    */
   onChange?: (partitionId: string, results: PromiseResult[], failing: PromiseResult[]) => void;
-  /** Results files that cannot be read, written or deleted, and exceptions thrown by `onChange`. */
+  /**
+   * Called after every result recorded and whenever the set of promises changes (not only when ok/failing
+   * does): what a reporter of each promise's own result listens to. It decides what is news.
+   */
+  onUpdate?: (partitionId: string) => void;
+  /** Results files that cannot be read, written or deleted, and exceptions thrown by `onChange` or `onUpdate`. */
   onError?: (partitionId: string, error: unknown) => void;
   /** Stamps `checkedAtMs`. @default systemClock */
   clock?: Clock;
@@ -55,6 +60,8 @@ interface PartitionState {
   /** A write is queued and has not started: it will write the latest results, so no other is needed. */
   queuedWrite: Promise<void> | undefined;
   cleared: boolean;
+  /** `set()` was called: `promises` is what the partition must run, not merely empty. */
+  configured: boolean;
 }
 
 /**
@@ -124,7 +131,10 @@ export class PromiseRunner {
     for (const [name, scheduled] of state.promises) {
       if (!next.has(name)) cancel(scheduled);
     }
+    const before = state.configured ? [...state.promises.keys()].join('\n') : undefined;
     state.promises = next;
+    state.configured = true;
+    if ([...next.keys()].join('\n') !== before) this.#notifyUpdate(state.id);
     let forgotten = false;
     for (const name of state.results.keys()) {
       if (next.has(name)) continue;
@@ -160,6 +170,17 @@ export class PromiseRunner {
       this.#reportError(partitionId, error);
       return [];
     }
+  }
+
+  /**
+   * Each promise the partition must keep, in `set()` order, with its latest result (undefined: it has not run
+   * yet). Undefined for a partition nothing was `set()` for since the runner started: what it should run is
+   * not known yet (a restarted agent, before its first convergence).
+   */
+  planned(partitionId: string): { name: string; result: PromiseResult | undefined }[] | undefined {
+    const state = this.#partitions.get(partitionId);
+    if (state === undefined || !state.configured) return undefined;
+    return [...state.promises.keys()].map((name) => ({ name, result: state.results.get(name) }));
   }
 
   /** Stops the partition's promises and forgets them, deleting its results file. */
@@ -208,6 +229,7 @@ export class PromiseRunner {
       reportedSignature: signature(loaded),
       queuedWrite: undefined,
       cleared: false,
+      configured: false,
     };
     this.#partitions.set(partitionId, state);
     return state;
@@ -251,6 +273,15 @@ export class PromiseRunner {
     state.results.set(result.name, result);
     void this.#persist(state);
     this.#reportIfChanged(state);
+    this.#notifyUpdate(state.id);
+  }
+
+  #notifyUpdate(partitionId: string): void {
+    try {
+      this.#options.onUpdate?.(partitionId);
+    } catch (error) {
+      this.#reportError(partitionId, error);
+    }
   }
 
   #reportIfChanged(state: PartitionState): void {

@@ -369,6 +369,40 @@ describe('PromiseRunner', () => {
     expect(restarted.changes).toEqual([]);
   });
 
+  it('planned() lists each promise with its latest result or none yet; onUpdate fires on every run and set change', async () => {
+    const { url } = await startHttpServer();
+    const updates: string[] = [];
+    const { runner } = createRunner({ onUpdate: (partitionId) => updates.push(partitionId) });
+    // Nothing set since the runner started: what the partition runs is not known, which is not "none".
+    expect(runner.planned('slappart2')).toBeUndefined();
+    runner.set('slappart2', [
+      { name: 'web', kind: 'http', url: `${url}/ok`, periodMs: 60_000 },
+      { name: 'later', kind: 'http', url: `${url}/ok`, periodMs: 60_000, timeoutMs: 60_000 },
+    ]);
+    expect(updates).toEqual(['slappart2']);
+    await runner.checkNow('slappart2');
+    expect(runner.planned('slappart2')?.map((p) => [p.name, p.result?.ok])).toEqual([
+      ['web', true],
+      ['later', true],
+    ]);
+    // Every recorded run is an update (the reporter decides what is news), not only a change of verdict.
+    const before = updates.length;
+    await runner.checkNow('slappart2');
+    expect(updates.length).toBe(before + 2);
+    // A new promise has no result until it runs; an emptied set is known to be empty.
+    runner.set('slappart2', [
+      { name: 'web', kind: 'http', url: `${url}/ok`, periodMs: 60_000 },
+      { name: 'fresh', kind: 'http', url: `${url}/slow`, periodMs: 60_000, timeoutMs: 60_000 },
+    ]);
+    expect(runner.planned('slappart2')?.map((p) => [p.name, p.result?.ok])).toEqual([
+      ['web', true],
+      ['fresh', undefined],
+    ]);
+    expect(updates.at(-1)).toBe('slappart2');
+    runner.set('slappart2', []);
+    expect(runner.planned('slappart2')).toEqual([]);
+  });
+
   it('replacing the set forgets removed promises; an unchanged set keeps its schedule', async () => {
     const kept = await startTcpServer();
     const removed = await startTcpServer();

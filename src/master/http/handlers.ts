@@ -36,6 +36,7 @@ import type { InternalSoftwareTypes } from '../internal-types.js';
 import { answerLogRequest } from '../log-relay.js';
 import { assertNodeAccess, type Principal } from '../principal.js';
 import { reportPartitionUsage } from '../partition-usage.js';
+import { reportPromiseResults } from '../promise-report.js';
 import { requestInstance } from '../requests.js';
 import { listSoftware, reportSoftwareError, reportSoftwareState, supply } from '../software.js';
 import { listTreeStatus } from '../tree-status.js';
@@ -172,6 +173,10 @@ export const HANDLERS: {
   reportPartitionUsage: async (ctx, b) => {
     const count = await reportPartitionUsage(ctx, b.computer_guid, b.partition_usage_list);
     return ok(`usage of ${count} partition${count === 1 ? '' : 's'} reported`);
+  },
+  reportPromiseResults: async (ctx, b) => {
+    const count = await reportPromiseResults(ctx, b.computer_guid, b.promise_report_list);
+    return ok(`promises of ${count} partition${count === 1 ? '' : 's'} reported`);
   },
   createUser: (ctx, b) => createUser(ctx, b.name),
   createUserToken: (ctx, b) => createUserToken(ctx, b.name),

@@ -237,6 +237,27 @@ function logRequests(): Migration {
   };
 }
 
+/**
+ * Each instance's promises as its node last reported them (`hox show`): one row per instance with a partition,
+ * replaced by each report, deleted with the instance. The list is JSON text, not sealed: promise messages name
+ * targets and verdicts, and the agent masks credentials in them before they leave the node. No change record is
+ * ever written for it (see `reportPromiseResults`).
+ */
+function promiseResults(): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('promise_result')
+        .addColumn('instance_id', 'text', (c) => c.primaryKey())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('partition_id', 'text', (c) => c.notNull())
+        .addColumn('results', 'text', (c) => c.notNull())
+        .addColumn('reported_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** Migrations in order; the key is the version recorded in the database. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
@@ -248,6 +269,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0004-artifact-owners': artifactOwners(),
         '0005-partition-usage': partitionUsage(),
         '0006-log-requests': logRequests(),
+        '0007-promise-results': promiseResults(),
       });
     },
   };
