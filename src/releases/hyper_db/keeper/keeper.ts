@@ -295,9 +295,11 @@ export class Keeper implements KeeperCore {
       this.lease.standbysReadyForPrimaryRestart() &&
       now() - this.lastRestartHandover > 30_000
     ) {
+      const id = `restart-${this.state.get().term}`;
+      if (!this.switchover.archiveDrained(id)) return;
       this.lastRestartHandover = now();
       this.log('settings need a restart: switching over first');
-      const result = await this.switchover.switchover({ id: `restart-${this.state.get().term}`, to: null });
+      const result = await this.switchover.switchover({ id, to: null });
       this.log(`rolling restart switchover: ${result.result}${result.reason ? ` (${result.reason})` : ''}`);
     }
   }

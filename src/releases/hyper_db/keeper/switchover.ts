@@ -86,8 +86,9 @@ export class Switchover {
    * a backlog (WAL this member wrote as a primary before, never archived while it was a standby, or an
    * archive slower than the writes) would lengthen the stop — and so the pause of writes — by all of
    * it (a minute under load in CI). So an asked switchover waits, tick after tick with writes going on,
-   * until at most one file waits, for up to ARCHIVE_DRAIN_MS; then the stop waits for what is left. (Not
-   * yet the rolling restart's handover: the long test 19 failed once with it there, unexplained.)
+   * until at most one file waits, for up to ARCHIVE_DRAIN_MS; then the stop waits for what is left. The
+   * rolling restart's handover waits the same way: its stop once outlasted pg_ctl's 60 s on a loaded machine
+   * ("the database system is shutting down" all along), and the handover failed into a failover.
    */
   archiveDrained(id: string): boolean {
     if (this.core.config.archive === null) return true;
