@@ -164,6 +164,13 @@ export class Switchover {
     this.supervisor.serverTransition = 'switchover';
     try {
       await this.core.pg.stop('fast');
+    } catch (error) {
+      // Said in the events (what `hox db status` shows), not only in the keeper's log: a failover follows.
+      this.core.addEvent(
+        'switchover',
+        `switchover to ${targetName} failed: the stop did not finish: ${(error as Error).message.split('\n')[0]}`,
+      );
+      throw error;
     } finally {
       this.supervisor.serverTransition = null;
       this.core.role = 'demoted';
