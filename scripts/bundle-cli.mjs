@@ -1,15 +1,17 @@
-// Bundles the `hox` command line (src/bin/hox.ts, src/cli, src/client, src/protocol and commander) with esbuild into
-// dist/bin/hox.js, run by `npm run build` after tsc. Node 20 loads ES modules one file at a time (resolve, read,
-// compile, link) and commander through its CommonJS wrapper: a bundle of the CLI starts read commands in about half
-// the CPU time of tsc's ~50 files (bench/cli-startup, docs/benchmarks.md).
+// Bundles the `hox` command line (src/bin/hox.ts and what it imports: src/cli, src/client, src/protocol, commander,
+// the app manifest reader…) with esbuild into dist/bin/hox.js and its chunks, run by `npm run build` after tsc. Node
+// 20 loads ES modules one file at a time (resolve, read, compile, link) and commander through its CommonJS wrapper:
+// bundled, read commands start in much less CPU time than from tsc's ~50 files (bench/cli-startup,
+// docs/benchmarks.md).
 //
 // What stays outside the bundle, imported from tsc's output (dist/) as before:
-//  - every other part of src/ (master, agent, store, releases, release-kit, shared…): the actions that need them
-//    import them lazily, and one copy of each module must exist in the process (`instanceof HoxError` across
-//    `hox up`'s master and the CLI; src/shared is tiny);
-//  - any CLI file that uses `import.meta` (it finds files relative to its own path: the pilot's example app, the
+//  - the master, the agent, the stores and the release kit (src/master, src/agent, src/store, src/release-kit): only
+//    the actions that run them import them, lazily, and they are the server side;
+//  - src/shared/errors.ts: one HoxError class in the process (`instanceof HoxError` turns errors into exit codes,
+//    also those `hox up`'s master throws);
+//  - any file that uses `import.meta` (it finds files relative to its own path: the pilot's example app, the
 //    releases' schemas);
-//  - npm packages other than commander (only the parts above import them).
+//  - npm packages reached only through the above (fastify, kysely, pg…: esbuild never sees them).
 // Dynamic imports become chunks next to hox.js (dist/bin/hox.*.js), so one read command parses only what it runs.
 //
 //   node scripts/bundle-cli.mjs                          # dist/bin/hox.js, outside modules from dist/
@@ -25,8 +27,8 @@ const ROOT = resolve(import.meta.dirname, '..');
 const SRC = join(ROOT, 'src');
 const DIST = join(ROOT, 'dist');
 const ENTRY = join(SRC, 'bin', 'hox.ts');
-const BUNDLED_DIRS = ['bin', 'cli', 'client', 'protocol'].map((dir) => join(SRC, dir) + sep);
-const BUNDLED_PACKAGES = new Set(['commander']);
+const OUTSIDE_DIRS = ['master', 'agent', 'store', 'release-kit'].map((dir) => join(SRC, dir) + sep);
+const OUTSIDE_FILES = new Set([join(SRC, 'shared', 'errors.ts')]);
 
 const { values } = parseArgs({
   options: { outdir: { type: 'string', default: join(DIST, 'bin') }, sources: { type: 'boolean', default: false } },
@@ -43,7 +45,7 @@ function sourceFile(resolveDir, specifier) {
 
 function bundled(file) {
   if (file === ENTRY) return true;
-  if (!BUNDLED_DIRS.some((dir) => file.startsWith(dir))) return false;
+  if (OUTSIDE_FILES.has(file) || OUTSIDE_DIRS.some((dir) => file.startsWith(dir))) return false;
   return !readFileSync(file, 'utf8').includes('import.meta');
 }
 
@@ -62,11 +64,6 @@ const split = {
       const file = sourceFile(args.resolveDir, args.path);
       if (file === undefined || bundled(file)) return undefined;
       return { path: outsidePath(file), external: true };
-    });
-    b.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (args.path.startsWith('node:')) return { path: args.path, external: true };
-      const name = args.path.startsWith('@') ? args.path.split('/').slice(0, 2).join('/') : args.path.split('/')[0];
-      return BUNDLED_PACKAGES.has(name) ? undefined : { path: args.path, external: true };
     });
   },
 };

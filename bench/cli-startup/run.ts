@@ -10,8 +10,10 @@
  * shared machine touches them all alike):
  *  - `node -e 0`: the floor, a bare Node start;
  *  - `hox --version`, `hox --help`;
- *  - `hox list` against a running master (a real one, SQLite, started here,
- *    with 5 instance trees on a registered node that runs nothing): a read command with its round trip;
+ *  - `hox list`, `hox show bench-0`, `hox app status bench-app` and `hox db
+ *    status bench-db` against a running master (a real one, SQLite, started
+ *    here, with 5 demo trees, an app and a cluster requested on a registered
+ *    node that runs nothing): read commands with their round trips;
  *  - `hox list` against a master that is not there (a closed port on
  *    127.0.0.1): the start-up cost alone, the fastest failure.
  * Each prints the median wall time (spawn to exit) and the median CPU time of
