@@ -1,10 +1,11 @@
 /**
- * `hox` read commands start fast because building the program imports only
- * commander, the client and the CLI's light helpers (src/cli/lazy-modules.ts):
- * the master, the agent, the stores and the app manifest reader are imported by
- * the actions that need them. Asserted on what the process actually loads (a
- * module resolve hook that lists every URL), not on timings:
- * bench/cli-startup prints those.
+ * `hox` read commands start fast because `hox` builds only the command named
+ * (src/cli/program-loader.ts), building it imports only commander, the client
+ * and the CLI's light helpers (src/cli/lazy-modules.ts: the master, the agent,
+ * the stores and the app manifest reader are imported by the actions that need
+ * them), and `npm run build` bundles all that (scripts/bundle-cli.mjs).
+ * Asserted on what the process actually loads (a module resolve hook that
+ * lists every URL), not on timings: bench/cli-startup prints those.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
