@@ -1,10 +1,11 @@
 /**
- * `hox` read commands start fast because building the program imports only
- * commander, the client and the CLI's light helpers (src/cli/lazy-modules.ts):
- * the master, the agent, the stores and the app manifest reader are imported by
- * the actions that need them. Asserted on what the process actually loads (a
- * module resolve hook that lists every URL), not on timings:
- * bench/cli-startup prints those.
+ * `hox` read commands start fast because `hox` builds only the command named
+ * (src/cli/program-loader.ts), building it imports only commander, the client
+ * and the CLI's light helpers (src/cli/lazy-modules.ts: the master, the agent,
+ * the stores and the app manifest reader are imported by the actions that need
+ * them), and `npm run build` bundles all that (scripts/bundle-cli.mjs).
+ * Asserted on what the process actually loads (a module resolve hook that
+ * lists every URL), not on timings: bench/cli-startup prints those.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { CommandEnv } from '../src/cli/command-env.js';
+import { COMMAND_NAMES, commandNameOf, loadProgram } from '../src/cli/program-loader.js';
+import { buildProgram } from '../src/cli/program.js';
 import { HOX_VERSION } from '../src/cli/version.js';
 import { ROOT } from './support/hox-cli.js';
 
@@ -36,11 +40,12 @@ writeFileSync(
 function loadedBy(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number; stdout: string; loaded: string[] }> {
+  script = join(ROOT, 'src', 'bin', 'hox.ts'),
+): Promise<{ code: number; stdout: string; stderr: string; loaded: string[] }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', '--import', join(dir, 'register.mjs'), join(ROOT, 'src', 'bin', 'hox.ts'), ...args],
+      ['--import', 'tsx', '--import', join(dir, 'register.mjs'), script, ...args],
       {
         cwd: ROOT,
         timeout: 60_000,
@@ -51,7 +56,12 @@ function loadedBy(
           .split('\n')
           .filter((line) => line.startsWith('LOADED '))
           .map((line) => line.slice('LOADED '.length).replace(pathToFileURL(ROOT).href + '/', ''));
-        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, loaded });
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+        const rest = stderr
+          .split('\n')
+          .filter((line) => !line.startsWith('LOADED '))
+          .join('\n');
+        resolve({ code, stdout, stderr: rest, loaded });
       },
     );
   });
@@ -71,16 +81,25 @@ describe('hox start-up', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('Usage: hox');
     // The hook saw the program being built (so an empty heavy list means something).
-    expect(run.loaded).toContain('src/cli/program.ts');
+    expect(run.loaded).toContain('src/cli/program-loader.ts');
     expect(run.loaded).toContain('src/cli/commands/app-command.ts');
+    expect(run.loaded).toContain('src/cli/commands/db-command.ts');
     expect(heavyIn(run.loaded)).toEqual([]);
   });
 
-  it('list, against an unreachable master, loads the client but nothing heavy', async () => {
-    const run = await loadedBy(['list'], { HOX_MASTER_URL: 'http://127.0.0.1:9', HOX_TOKEN: 'hox_user_x' });
+  it('list, against an unreachable master, loads the client and its own command, nothing heavy', async () => {
+    const run = await loadedBy(['--master', 'http://127.0.0.1:9', 'list'], { HOX_TOKEN: 'hox_user_x' });
     expect(run.code).toBe(3);
     expect(run.loaded).toContain('src/client/master-client.ts');
+    expect(run.loaded).toContain('src/cli/commands/list-command.ts');
+    // Only the command named is imported: not hox db's or hox app's helpers.
+    expect(run.loaded).not.toContain('src/cli/commands/db-command.ts');
+    expect(run.loaded).not.toContain('src/cli/commands/app-command.ts');
+    expect(run.loaded.filter((url) => url.startsWith('src/cli/db/'))).toEqual([]);
     expect(heavyIn(run.loaded)).toEqual([]);
+    // The client's transport is node:http, not Node's fetch (undici), which costs a start-up on its own.
+    expect(run.loaded).toContain('src/client/http-transport.ts');
+    expect(run.loaded).toContain('node:http');
   });
 
   it('--version answers before importing the program', async () => {
@@ -103,5 +122,73 @@ describe('hox start-up', () => {
     // Unreachable (3), not a failure to load the lazily imported actions (1).
     expect(run.code).toBe(3);
     expect(run.loaded).toContain('src/cli/app/app-actions.ts');
+  });
+
+  it('builds only the command named, and with none the same program as buildProgram', async () => {
+    expect(commandNameOf(['--master', 'http://x', '--json', 'db', 'status', 'crm'])).toBe('db');
+    expect(commandNameOf(['--master=http://x', 'list'])).toBe('list');
+    expect(commandNameOf(['--help'])).toBeUndefined();
+    const env: CommandEnv = {
+      adminToken: undefined,
+      masterUrl: undefined,
+      token: undefined,
+      configPath: join(dir, 'config.json'),
+      print: () => undefined,
+      printErr: () => undefined,
+      onStop: () => undefined,
+      stopped: new Promise<void>(() => undefined),
+    };
+    const names = (program: { commands: readonly { name(): string }[] }) => program.commands.map((c) => c.name());
+    const full = buildProgram(env);
+    const loaded = await loadProgram(env, ['--help']);
+    expect(names(loaded)).toEqual(names(full));
+    expect(names(full)).toEqual(COMMAND_NAMES);
+    expect(loaded.helpInformation()).toBe(full.helpInformation());
+    const one = await loadProgram(env, ['--json', 'db', 'status', 'crm']);
+    expect(names(one)).toEqual(['db']);
+    expect(one.commands[0]!.helpInformation()).toBe(full.commands.find((c) => c.name() === 'db')!.helpInformation());
+    // An unknown name gets every command, so commander can suggest the right one.
+    expect(names(await loadProgram(env, ['lsit']))).toEqual(COMMAND_NAMES);
+  });
+
+  it('the bundle that npm run build makes (scripts/bundle-cli.mjs) answers as the sources do, loading one file per chunk', async () => {
+    // --sources: what the bundle leaves outside (src/shared, src/master…) is imported from the .ts files, so this
+    // runs without a build, under tsx.
+    const out = join(dir, 'bundle');
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [join(ROOT, 'scripts', 'bundle-cli.mjs'), '--outdir', out, '--sources'],
+        { cwd: ROOT, timeout: 60_000 },
+        (error, _stdout, stderr) =>
+          error === null ? resolve() : reject(new Error(`bundle-cli failed: ${stderr}`, { cause: error })),
+      ),
+    );
+    // As under dist/, whose package.json (the repository's) says ES modules.
+    writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n');
+    const bundle = join(out, 'hox.js');
+    const unreachable = { HOX_MASTER_URL: 'http://127.0.0.1:9', HOX_TOKEN: 'hox_user_x' };
+    const cases = [
+      [['--help'], {}, 0],
+      [['db', 'create', '--help'], {}, 0],
+      [['list'], unreachable, 3],
+      [['app', 'status', 'crm'], unreachable, 3],
+    ] as const;
+    // All at once: each is a Node start-up under tsx.
+    const runs = await Promise.all(
+      cases.map(([args, env]) => Promise.all([loadedBy([...args], env, bundle), loadedBy([...args], env)])),
+    );
+    for (const [i, [args, , code]] of cases.entries()) {
+      const [fromBundle, fromSources] = runs[i]!;
+      expect({ args, code: fromBundle.code }).toEqual({ args, code });
+      expect(fromBundle.stdout).toBe(fromSources.stdout);
+      expect(fromBundle.stderr).toBe(fromSources.stderr);
+      // The CLI and commander come from the bundle; only server-side and shared modules from elsewhere.
+      const outside = fromBundle.loaded.filter((url) => !url.startsWith(pathToFileURL(out).href));
+      expect(outside.filter((url) => /^src\/(cli|client|protocol)\/|node_modules\/commander\//.test(url))).toEqual([]);
+      expect(fromBundle.loaded).toContain(pathToFileURL(bundle).href);
+      // (hox app reads app manifests, so it loads smol-toml, through src/releases/hyper_edge, as the sources do.)
+      if (args[0] !== 'app') expect(heavyIn(fromBundle.loaded)).toEqual([]);
+    }
   });
 });

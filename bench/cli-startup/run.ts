@@ -10,8 +10,10 @@
  * shared machine touches them all alike):
  *  - `node -e 0`: the floor, a bare Node start;
  *  - `hox --version`, `hox --help`;
- *  - `hox list` against a running master (a real one, SQLite, started here,
- *    with 5 instance trees on a registered node that runs nothing): a read command with its round trip;
+ *  - `hox list`, `hox show bench-0`, `hox app status bench-app` and `hox db
+ *    status bench-db` against a running master (a real one, SQLite, started
+ *    here, with 5 demo trees, an app and a cluster requested on a registered
+ *    node that runs nothing): read commands with their round trips;
  *  - `hox list` against a master that is not there (a closed port on
  *    127.0.0.1): the start-up cost alone, the fastest failure.
  * Each prints the median wall time (spawn to exit) and the median CPU time of
@@ -82,14 +84,25 @@ async function main(): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), 'hox-cli-startup-'));
   const master = await startTestMaster();
   try {
-    // A node that never runs anything: the trees exist and are allocated, which is all `hox list` reads.
-    await addTestNode(master.admin, 'bench-node', { partitions: 5, releases: ['demo'] });
+    // A node that never runs anything: the trees exist and are allocated, which is all the read commands read.
+    await addTestNode(master.admin, 'bench-node', { partitions: 8, releases: ['demo', 'hyper_edge', 'hyper_db'] });
     for (let i = 0; i < 5; i++)
       await master.admin.call('requestInstance', {
         title: `bench-${i}`,
         software_release_uri: 'demo',
         software_type: 'default',
       });
+    // An app and a cluster as `hox app create` and `hox db create` request them (nothing published yet).
+    await master.admin.call('requestInstance', {
+      title: 'bench-app',
+      software_release_uri: 'hyper_edge',
+      software_type: 'app',
+    });
+    await master.admin.call('requestInstance', {
+      title: 'bench-db',
+      software_release_uri: 'hyper_db',
+      software_type: 'cluster',
+    });
     // No config file, no inherited HOX_* variables: each case says where its master is.
     const base: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, HOX_CONFIG: join(home, 'config.json') };
     const withMaster = { ...base, HOX_MASTER_URL: master.url, HOX_TOKEN: master.adminToken };
@@ -99,6 +112,9 @@ async function main(): Promise<void> {
       { name: 'hox --version', args: [HOX, '--version'], env: base, code: 0 },
       { name: 'hox --help', args: [HOX, '--help'], env: base, code: 0 },
       { name: 'hox list (master up)', args: [HOX, 'list'], env: withMaster, code: 0 },
+      { name: 'hox show bench-0', args: [HOX, 'show', 'bench-0'], env: withMaster, code: 0 },
+      { name: 'hox app status bench-app', args: [HOX, 'app', 'status', 'bench-app'], env: withMaster, code: 0 },
+      { name: 'hox db status bench-db', args: [HOX, 'db', 'status', 'bench-db'], env: withMaster, code: 0 },
       { name: 'hox list (no master)', args: [HOX, 'list'], env: noMaster, code: 3 },
     ];
     const samples = new Map(cases.map((c) => [c.name, { wall: [] as number[], cpu: [] as number[] }]));

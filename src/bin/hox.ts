@@ -9,11 +9,11 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   process.exit(0);
 }
 
-const [{ CommanderError }, { configPath }, { EXIT, exitCodeFor }, { buildProgram }] = await Promise.all([
+const [{ CommanderError }, { configPath }, { EXIT, exitCodeFor }, { loadProgram }] = await Promise.all([
   import('commander'),
   import('../cli/cli-config.js'),
   import('../cli/exit-codes.js'),
-  import('../cli/program.js'),
+  import('../cli/program-loader.js'),
 ]);
 
 const stops: (() => Promise<void>)[] = [];
@@ -87,21 +87,25 @@ async function askLine(question: string): Promise<string> {
   });
 }
 
-const program = buildProgram({
-  adminToken: secretEnv.HOX_ADMIN_TOKEN,
-  masterUrl: process.env.HOX_MASTER_URL,
-  token: secretEnv.HOX_TOKEN,
-  registerToken: secretEnv.HOX_REGISTER_TOKEN,
-  databaseUrl: secretEnv.HOX_DATABASE_URL,
-  storeKeyFile: process.env.HOX_STORE_KEY_FILE,
-  readStdin,
-  askLine: process.stdin.isTTY === true ? askLine : undefined,
-  configPath: configPath(process.env),
-  print: (line) => writeOut(`${line}\n`),
-  printErr: (line) => writeErr(`${line}\n`),
-  onStop: (stop) => stops.push(stop),
-  stopped,
-});
+// Only the command named on the command line is imported and built (all of them for --help and the like).
+const program = await loadProgram(
+  {
+    adminToken: secretEnv.HOX_ADMIN_TOKEN,
+    masterUrl: process.env.HOX_MASTER_URL,
+    token: secretEnv.HOX_TOKEN,
+    registerToken: secretEnv.HOX_REGISTER_TOKEN,
+    databaseUrl: secretEnv.HOX_DATABASE_URL,
+    storeKeyFile: process.env.HOX_STORE_KEY_FILE,
+    readStdin,
+    askLine: process.stdin.isTTY === true ? askLine : undefined,
+    configPath: configPath(process.env),
+    print: (line) => writeOut(`${line}\n`),
+    printErr: (line) => writeErr(`${line}\n`),
+    onStop: (stop) => stops.push(stop),
+    stopped,
+  },
+  args,
+);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,7 +1,11 @@
-/** The `hox` program: one command per file under commands/. */
-import { Command, Option } from 'commander';
+/**
+ * The whole `hox` program: one command per file under commands/, every one
+ * built. `hox` itself builds only the command it runs (src/cli/program-loader.ts,
+ * same order and names: test/cli-startup.test.ts compares the two).
+ */
+import type { Command } from 'commander';
 import type { CommandEnv } from './command-env.js';
-import { HOX_VERSION } from './version.js';
+import { rootCommand } from './root-command.js';
 import { bangCommand } from './commands/bang-command.js';
 import { completionCommand } from './commands/completion-command.js';
 import { appCommand } from './commands/app-command.js';
@@ -22,27 +26,7 @@ import { upCommand } from './commands/up-command.js';
 import { userCommand } from './commands/user-command.js';
 
 export function buildProgram(env: CommandEnv): Command {
-  // The token comes from HOX_TOKEN or the config file; --token is kept only to be refused (argv is public).
-  const refusedInArgv = new Option('--token <token>').hideHelp();
-  const program = new Command('hox')
-    .description('HyperOpenX: an open, sovereign cloud platform')
-    .version(HOX_VERSION)
-    .option('--master <url>', 'master URL (default: HOX_MASTER_URL, then the config file)')
-    .addOption(refusedInArgv)
-    .option('--json', 'machine-readable output')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => env.print(s.trimEnd()), writeErr: (s) => env.printErr(s.trimEnd()) })
-    .addHelpText(
-      'after',
-      `
-Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 master unreachable.
-
-Start here:
-  hox up                                   # master + local node on this machine
-  hox request hello --release demo --wait  # deploy the demo release
-  hox list; hox show hello; hox logs hello; hox destroy hello`,
-    );
+  const program = rootCommand(env);
   for (const make of [
     upCommand,
     masterCommand,

@@ -11,6 +11,7 @@
 import { ROUTES, type RouteName } from '../protocol/routes.js';
 import type { Body, BodyName } from '../protocol/schemas.js';
 import { HoxError, isErrorCode } from '../shared/errors.js';
+import { exchange, type HttpAnswer } from './http-transport.js';
 
 export type RequestOf<R extends RouteName> = Body<(typeof ROUTES)[R]['body'] & BodyName>;
 export type ResponseOf<R extends RouteName> = Body<(typeof ROUTES)[R]['response'] & BodyName>;
@@ -54,10 +55,11 @@ export class MasterClient {
           : 0;
     const timeout = AbortSignal.timeout(this.timeoutMs + extraWait);
     const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
-    let response: Response;
+    let response: HttpAnswer;
     try {
-      response = await fetch(`${this.url}${path}`, {
+      response = await exchange({
         method: 'POST',
+        url: `${this.url}${path}`,
         headers: {
           'content-type': 'application/json',
           ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }),
@@ -68,23 +70,28 @@ export class MasterClient {
     } catch (error) {
       throw new HoxError('HOX_MASTER_UNREACHABLE', `master at ${this.url} is unreachable (${path})`, { cause: error });
     }
-    const text = await response.text();
     let payload: unknown;
     try {
-      payload = JSON.parse(text);
+      payload = JSON.parse(response.body.toString('utf8'));
     } catch (error) {
       throw new HoxError('HOX_INTERNAL', `master answered ${response.status} with a body that is not JSON`, {
         cause: error,
       });
     }
-    if (!response.ok) throw toClientError(response.status, payload);
+    if (!isOk(response.status)) throw toClientError(response.status, payload);
     return payload as ResponseOf<R>;
   }
 
   /** Uploads an artifact (raw bytes) under the SHA-256 of its content; a second upload is a no-op. */
   async putArtifact(sha256: string, content: Uint8Array): Promise<{ sha256: string; size_bytes: number }> {
     const response = await this.raw('PUT', `/hox/v1/artifacts/${sha256}`, content);
-    return (await response.json()) as { sha256: string; size_bytes: number };
+    try {
+      return JSON.parse(response.body.toString('utf8')) as { sha256: string; size_bytes: number };
+    } catch (error) {
+      throw new HoxError('HOX_INTERNAL', `master answered ${response.status} with a body that is not JSON`, {
+        cause: error,
+      });
+    }
   }
 
   /** Whether the master already holds this artifact (and the caller may read it). */
@@ -100,20 +107,20 @@ export class MasterClient {
 
   /** Downloads an artifact's bytes. */
   async getArtifact(sha256: string): Promise<Buffer> {
-    const response = await this.raw('GET', `/hox/v1/artifacts/${sha256}`);
-    return Buffer.from(await response.arrayBuffer());
+    return (await this.raw('GET', `/hox/v1/artifacts/${sha256}`)).body;
   }
 
-  private async raw(method: 'GET' | 'HEAD' | 'PUT', path: string, body?: Uint8Array): Promise<Response> {
-    let response: Response;
+  private async raw(method: 'GET' | 'HEAD' | 'PUT', path: string, body?: Uint8Array): Promise<HttpAnswer> {
+    let response: HttpAnswer;
     try {
-      response = await fetch(`${this.url}${path}`, {
+      response = await exchange({
         method,
+        url: `${this.url}${path}`,
         headers: {
           ...(body === undefined ? {} : { 'content-type': 'application/octet-stream' }),
           ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }),
         },
-        ...(body === undefined ? {} : { body: new Blob([new Uint8Array(body)]) }),
+        ...(body === undefined ? {} : { body }),
         // Large uploads and downloads get more time than a JSON call.
         signal: AbortSignal.timeout(this.timeoutMs * 10),
       });
@@ -122,13 +129,12 @@ export class MasterClient {
         cause: error,
       });
     }
-    if (response.ok) return response;
+    if (isOk(response.status)) return response;
     if (method === 'HEAD')
       throw toClientError(response.status, { type: response.status === 404 ? 'HOX_NOT_FOUND' : undefined });
-    const text = await response.text();
     let payload: unknown = {};
     try {
-      payload = JSON.parse(text);
+      payload = JSON.parse(response.body.toString('utf8'));
     } catch {
       // keep the status-only error below
     }
@@ -137,12 +143,22 @@ export class MasterClient {
 
   async health(): Promise<boolean> {
     try {
-      const response = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(this.timeoutMs) });
-      return response.ok;
+      const response = await exchange({
+        method: 'GET',
+        url: `${this.url}/health`,
+        headers: {},
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      return isOk(response.status);
     } catch {
       return false;
     }
   }
+}
+
+/** A 2xx status, as `Response.ok`. */
+function isOk(status: number): boolean {
+  return status >= 200 && status <= 299;
 }
 
 function toClientError(status: number, payload: unknown): HoxError {

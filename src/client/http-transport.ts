@@ -1,0 +1,70 @@
+/**
+ * One HTTP exchange with the master: the only place the client touches the
+ * network. It uses `node:http` rather than the global `fetch`: loading undici
+ * and the web streams behind `fetch` costs a CLI call about half a bare Node
+ * start (bench/cli-startup, docs/benchmarks.md), and every `hox` read command
+ * pays it. Bodies are small JSON documents or artifacts held in memory, so a
+ * buffered request and answer is all the client needs.
+ *
+ * Connections use Node's global agent (keep-alive, idle sockets unreferenced,
+ * so a CLI call still ends as soon as its work is done). `https:` URLs go
+ * through `node:https`, loaded only when one is used (TLS: issue 14).
+ *
+ * @example
+ * const answer = await exchange({ method: 'POST', url, headers, body: '{}', signal: AbortSignal.timeout(30_000) });
+ */
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+
+export interface HttpExchange {
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT';
+  /** Absolute `http:` or `https:` URL. */
+  url: string;
+  headers: Record<string, string>;
+  body?: string | Uint8Array;
+  /** Ends the exchange (connect, send and the whole answer) when it aborts: timeouts and callers' cancels. */
+  signal: AbortSignal;
+}
+
+export interface HttpAnswer {
+  status: number;
+  /** The whole body (empty for HEAD). */
+  body: Buffer;
+}
+
+/**
+ * Sends one request and reads its whole answer. Rejects (with the underlying
+ * error) when the master cannot be reached, the connection breaks before the
+ * answer is complete, or the signal aborts; any HTTP status resolves.
+ */
+export async function exchange(message: HttpExchange): Promise<HttpAnswer> {
+  const url = new URL(message.url);
+  const send =
+    url.protocol === 'http:'
+      ? httpRequest
+      : url.protocol === 'https:'
+        ? (await import('node:https')).request
+        : undefined;
+  if (send === undefined) throw new TypeError(`unsupported protocol '${url.protocol}' in ${message.url}`);
+  message.signal.throwIfAborted();
+  const body =
+    message.body === undefined
+      ? undefined
+      : typeof message.body === 'string'
+        ? Buffer.from(message.body)
+        : // A view on the caller's bytes, not a copy: artifacts can be large.
+          Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
+  const options: RequestOptions = {
+    method: message.method,
+    headers: { ...message.headers, ...(body === undefined ? {} : { 'content-length': String(body.length) }) },
+    signal: message.signal,
+  };
+  const response = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = send(url, options, resolve);
+    req.on('error', reject);
+    req.end(body);
+  });
+  // Throws when the connection breaks or the signal aborts before the end of the body.
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  return { status: response.statusCode ?? 0, body: Buffer.concat(chunks) };
+}
