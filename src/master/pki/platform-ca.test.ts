@@ -12,7 +12,7 @@ import { connect, createServer, type ConnectionOptions, type TlsOptions, type TL
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caPin, matchesCaPin, pinnedRoots } from '../../shared/pki/ca-pin.js';
 import { createKeyAndRequest } from '../../shared/pki/certificate-request.js';
-import { tlsTrustOptions } from '../../shared/pki/trust-bundle.js';
+import { readTrustBundle, tlsTrustOptions } from '../../shared/pki/trust-bundle.js';
 import { verifyCertificate, type VerifyResult } from '../../shared/pki/verify-certificate.js';
 import { x509 } from '../../shared/pki/x509.js';
 import { newStoreKeyText, parseStoreKey } from '../../store/secret-box.js';
@@ -268,6 +268,20 @@ describe('platform CA', () => {
     expect(
       reasonOf(await verifyCertificate(member.certificate, trust, { purpose: 'server', now: new Date(nowMs) })),
     ).toMatch(/no current CRL/);
+  });
+
+  it('hands verifiers a bundle of PEM texts (OpenSSL headers) that reads back and verifies, and refuses a bad one', async () => {
+    const ca = await fresh().open();
+    const { csrPem } = await createKeyAndRequest('x');
+    const node = await ca.issueComputeNode({ nodeId: 'node-a', csrPem });
+    const bundle = JSON.parse(JSON.stringify(await ca.trustBundle())) as Awaited<ReturnType<typeof ca.trustBundle>>;
+    expect(bundle.crls[0]).toMatch(/^-----BEGIN X509 CRL-----/);
+    const trust = readTrustBundle(bundle);
+    expect(
+      reasonOf(await verifyCertificate(node.certificate, trust, { purpose: 'client', kinds: ['compute-node'] })),
+    ).toBe('ok');
+    expect(() => readTrustBundle({ ...bundle, crls: ['not pem'] })).toThrow(/crls\[0\]/);
+    expect(() => readTrustBundle({ ...bundle, roots: 'x' as unknown as string[] })).toThrow(/roots is not a list/);
   });
 
   it('refuses bad requests: a forged CSR, a wrong key type, bad names, an unbounded lifetime', async () => {
