@@ -5,7 +5,7 @@
  * on disk are sealed.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type ConnectionOptions, type TlsOptions, type TLSSocket } from 'node:tls';
@@ -121,6 +121,9 @@ describe('platform CA', () => {
     expect(text).toMatch(/"sealedKey": "hox:v1:/);
     const again = await PlatformCa.open({ storage: new PkiStateFile(path), box });
     expect(again.pin).toBe(ca.pin);
+    chmodSync(path, 0o644);
+    await expect(PlatformCa.open({ storage: new PkiStateFile(path), box })).rejects.toThrow(/chmod 600/);
+    chmodSync(path, 0o600);
     const otherKey = parseStoreKey(newStoreKeyText(), 'other key');
     await expect(PlatformCa.open({ storage: new PkiStateFile(path), box: otherKey })).rejects.toMatchObject({
       code: 'HOX_STORE_KEY',
