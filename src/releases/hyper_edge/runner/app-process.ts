@@ -12,7 +12,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface ProcessOptions {
   /** e.g. `web v3` (log prefix). */
   label: string;
+  /** Run with `sh -c` (the manifest's commands). */
   command: string;
+  /** Run as is, without a shell, instead of `command` (`hox app run`'s argument vector). */
+  argv?: readonly string[];
   cwd: string;
   env: Record<string, string>;
   log: (line: string) => void;
@@ -31,9 +34,14 @@ export class AppProcess {
   /** The last lines of output, for error messages. */
   private readonly tail: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly startedAt = new Date().toISOString();
 
   constructor(private readonly options: ProcessOptions) {
-    this.child = spawn('/bin/sh', ['-c', options.command], {
+    const [file, args] =
+      options.argv === undefined || options.argv.length === 0
+        ? ['/bin/sh', ['-c', options.command]]
+        : [options.argv[0]!, options.argv.slice(1)];
+    this.child = spawn(file, args, {
       cwd: options.cwd,
       env: options.env,
       detached: true,
@@ -48,9 +56,20 @@ export class AppProcess {
         });
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => resolve({ code, signal }));
-      this.child.on('error', () => resolve({ code: 127, signal: null }));
+      this.child.on('error', (error) => {
+        // A program that cannot be started (not found, not executable): say so where its output would be.
+        const line = `cannot start: ${error.message}`;
+        this.tail.push(line);
+        options.log(`[${options.label}] ${line}`);
+        resolve({ code: 127, signal: null });
+      });
     });
     if (this.child.pid !== undefined) options.onSpawn?.(this.child.pid, this.exited);
+  }
+
+  /** e.g. `web v3`. */
+  get label(): string {
+    return this.options.label;
   }
 
   get running(): boolean {
