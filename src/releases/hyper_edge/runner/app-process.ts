@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -74,6 +75,24 @@ export class AppProcess {
 
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /**
+   * The pid of the command itself: `sh -c CMD` runs CMD as its only child (when it does not exec it), and
+   * that child is what `hox app ps` shows (the pid the app sees as process.pid). Else the shell's own pid;
+   * null before it started.
+   */
+  mainPid(): number | null {
+    const pid = this.child.pid;
+    if (pid === undefined) return null;
+    if (this.options.argv !== undefined && this.options.argv.length > 0) return pid;
+    try {
+      const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
+      if (children.length === 1 && /^\d+$/.test(children[0]!)) return Number(children[0]);
+    } catch {
+      // gone, or no /proc: the shell's pid
+    }
+    return pid;
   }
 
   /** What went wrong in the process's own words, for error messages: see {@link outputSummary}. */

@@ -714,7 +714,7 @@ export class Runner {
       type: processType(p.label),
       release: s.releaseId,
       state,
-      pid: p.child.pid ?? null,
+      pid: p.mainPid(),
       started_at: p.startedAt,
       restarts,
     });
