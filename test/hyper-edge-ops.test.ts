@@ -219,17 +219,11 @@ describe('hox app ps, restart and run', () => {
         { timeout: 20_000, interval: 500 },
       )
       .toEqual([]);
-
-    // A program that does not exist: said, with exit 127.
-    const missing = await hox(['app', 'run', 'ops', '--', 'no-such-program-here']);
-    expect(missing.code).toBe(127);
-    expect(missing.stdout).toContain('cannot start: spawn no-such-program-here ENOENT');
   }, 180_000);
 
   it("refuses an unknown app, and another user's app, with a clear error", async () => {
     for (const args of [
       ['app', 'ps', 'nope'],
-      ['app', 'restart', 'nope'],
       ['app', 'run', 'nope', '--', 'true'],
     ]) {
       const run = await hox(args);

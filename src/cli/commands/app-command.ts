@@ -351,7 +351,7 @@ Examples:
 
 export function appCommand(env: CommandEnv): Command {
   const app = new Command('app')
-    .description('Applications on hyper_edge: create, deploy, config, rollback, scale, status')
+    .description('Applications on hyper_edge: create, deploy, config, rollback, scale, status, ps, restart, run')
     .addHelpText(
       'after',
       `
