@@ -10,6 +10,7 @@
  *   behind; the command is an argument vector (no shell unless asked);
  * - an unknown app, and another user's app, are refused with a clear error.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import { appLogs } from '../src/testing/app-logs.js';
-import { runHox, type HoxRun } from './support/hox-cli.js';
+import { ROOT, runHox, type HoxRun } from './support/hox-cli.js';
 
 const SERVER = `import { createServer } from 'node:http';
 const server = createServer((req, res) => {
@@ -221,6 +222,52 @@ describe('hox app ps, restart and run', () => {
       .toEqual([]);
   }, 180_000);
 
+  it('Ctrl-C stops the command on its replica and removes it', async () => {
+    const alice = p.admin.withToken(aliceToken);
+    const replicaRuns = async (): Promise<{ id: string; state: string; pid: number | null }[]> =>
+      ((await alice.call('listTreeStatus', { title: 'ops' })).result_list[0]!.instance_list.find(
+        (i) => i.title === 'replica-1',
+      )!.connection_parameters.runs ?? []) as { id: string; state: string; pid: number | null }[];
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'src', 'bin', 'hox.ts'),
+        'app',
+        'run',
+        'ops',
+        '--',
+        'sh',
+        '-c',
+        'echo waiting; exec sleep 300',
+      ],
+      { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      for (let i = 0; i < 240 && !stdout.includes('waiting'); i++) await sleep(250);
+      expect(stdout, stderr).toContain('waiting');
+      const [running] = await replicaRuns();
+      expect(running).toMatchObject({ state: 'running' });
+      expect(existsSync(`/proc/${running!.pid}`)).toBe(true);
+      child.kill('SIGINT');
+      await exited;
+      expect(stderr).toContain('ops: stopping `sh -c echo waiting; exec sleep 300` on replica-1');
+      // The root no longer lists it; the runner stopped it and publishes no run.
+      const root = await alice.call('getInstanceTree', { title: 'ops' });
+      expect('parameters' in root && 'runs' in root.parameters).toBe(false);
+      await expect.poll(replicaRuns, { timeout: 30_000, interval: 500 }).toEqual([]);
+      await expect.poll(() => existsSync(`/proc/${running!.pid}`), { timeout: 10_000, interval: 250 }).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 180_000);
+
   it("refuses an unknown app, and another user's app, with a clear error", async () => {
     for (const args of [
       ['app', 'ps', 'nope'],
@@ -230,7 +277,13 @@ describe('hox app ps, restart and run', () => {
       expect(run.code, args.join(' ')).toBe(1);
       expect(run.stderr).toContain("app 'nope' not found");
     }
-    const before = await ps();
+    // What the nodes reported, read as the owner without the CLI (quicker).
+    const alice = p.admin.withToken(aliceToken);
+    const published = async () =>
+      (await alice.call('listTreeStatus', { title: 'ops' })).result_list[0]!.instance_list.filter((i) =>
+        i.title.startsWith('replica-'),
+      ).map((i) => JSON.stringify(i.connection_parameters.processes));
+    const before = await published();
     for (const args of [
       ['app', 'ps', 'ops'],
       ['app', 'restart', 'ops'],
@@ -242,6 +295,6 @@ describe('hox app ps, restart and run', () => {
       expect(run.stdout).not.toContain('bonjour');
     }
     // Nothing was restarted by the refused requests.
-    expect(webPids(await ps())).toEqual(webPids(before));
+    expect(await published()).toEqual(before);
   }, 120_000);
 });
