@@ -24,7 +24,7 @@ import type { ProcessStatus, RunStatus } from '../../releases/hyper_edge/protoco
 import { HoxError } from '../../shared/errors.js';
 import type { ActionContext } from '../action-context.js';
 import { CommandExit } from '../exit-codes.js';
-import { findTreeRoot, followTree, type Tree, type TreeInstance } from '../db/cluster-client.js';
+import { findTreeRoot, followTree, treeProblems, type Tree, type TreeInstance } from '../db/cluster-client.js';
 
 const HYPER_EDGE_RELEASE = 'hyper_edge';
 const APP_TYPE = 'app';
@@ -33,6 +33,9 @@ const REPLICA = /^replica-(\d+)$/;
 const RUN_POLL_MS = 500;
 /** After the command's exit is published, how long to wait for its last output lines. */
 const RUN_TAIL_MS = 5000;
+const MAX_RUN_ARGS = 256;
+const MAX_RUN_ARG_CHARS = 8192;
+const MAX_RUN_TIMEOUT_S = 86_400;
 
 interface AppRoot {
   parameters: Record<string, unknown>;
@@ -367,6 +370,17 @@ export interface RunOptions {
 export async function runApp(ctx: ActionContext, name: string, argv: string[], options: RunOptions): Promise<void> {
   if (argv.length === 0)
     throw new HoxError('HOX_BAD_REQUEST', 'no command given: hox app run APP -- CMD [ARGS…]', { field: 'command' });
+  // What the release accepts (release.ts, runSchema): said here rather than by the node, after a wait.
+  if (argv.length > MAX_RUN_ARGS || argv.some((a) => a.length > MAX_RUN_ARG_CHARS))
+    throw new HoxError(
+      'HOX_BAD_REQUEST',
+      `the command may have at most ${MAX_RUN_ARGS} arguments of at most ${MAX_RUN_ARG_CHARS} characters each`,
+      { field: 'command' },
+    );
+  if (options.timeoutS > MAX_RUN_TIMEOUT_S)
+    throw new HoxError('HOX_BAD_REQUEST', `--timeout is at most ${MAX_RUN_TIMEOUT_S} s (a day)`, {
+      field: '--timeout',
+    });
   const app = await requireApp(ctx.client, name);
   if (app.release === null)
     throw new HoxError(
@@ -456,9 +470,11 @@ export async function runApp(ctx: ActionContext, name: string, argv: string[], o
     const rounds = Math.ceil((options.timeoutS * 1000 + 120_000) / RUN_POLL_MS);
     for (let round = 0; round < rounds && !stop && Date.now() < deadline; round++) {
       await readOutput();
-      const now = (await readTree(ctx.client, name)).instance_list.find(
-        (i) => i.instance_guid === replica.instance_guid,
-      );
+      const tree = await readTree(ctx.client, name);
+      // The root refusing its parameters will not change by waiting.
+      const refused = treeProblems(tree).find((p) => p.startsWith(`${name}: parameters`));
+      if (refused !== undefined) throw new HoxError('HOX_BAD_REQUEST', `app '${name}' refused the command: ${refused}`);
+      const now = tree.instance_list.find((i) => i.instance_guid === replica.instance_guid);
       const seen = runOf(now, id);
       if (seen?.state === 'exited') {
         status = seen;
