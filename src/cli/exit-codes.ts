@@ -10,8 +10,23 @@ const BAD_INPUT: ReadonlySet<ErrorCode> = new Set([
   'HOX_BODY_TOO_LARGE',
 ]);
 
+/**
+ * A command hox ran elsewhere and followed (`hox app run`) ended with `exitCode`: hox exits with it too, after
+ * saying so on stderr (the message).
+ */
+export class CommandExit extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = 'CommandExit';
+  }
+}
+
 /** The CLI's single conversion from error to exit code. */
 export function exitCodeFor(error: unknown): number {
+  if (error instanceof CommandExit) return error.exitCode;
   if (!(error instanceof HoxError)) return EXIT.failed;
   if (error.code === 'HOX_MASTER_UNREACHABLE') return EXIT.unreachable;
   return BAD_INPUT.has(error.code) ? EXIT.usage : EXIT.failed;

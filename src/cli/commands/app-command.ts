@@ -28,6 +28,11 @@ const { changeConfig, createApp, deployApp, destroyApp, listApps, listConfig, ro
     ],
   );
 
+const { psApp, restartApp, runApp } = lazyFunctions(
+  () => import('../app/app-ops.js'),
+  ['psApp', 'restartApp', 'runApp'],
+);
+
 const noWaitOption = () => new Option('--no-wait', 'return once requested, without following the rollout');
 
 /** `--env KEY=VALUE`, repeatable. */
@@ -257,9 +262,96 @@ function destroySubcommand(env: CommandEnv): Command {
     });
 }
 
+function psSubcommand(env: CommandEnv): Command {
+  return new Command('ps')
+    .description(
+      "An app's processes on each replica: type, state (running, crashed, restarting), pid, uptime, restarts, release, node/partition",
+    )
+    .argument('<name>', 'app name')
+    .addHelpText('after', '\nExamples:\n  hox app ps crm\n  hox app ps crm --json | jq ".processes[].pid"')
+    .action(async (name: string, _opts: unknown, command: Command) => {
+      await psApp(actionContext(env, command), name);
+    });
+}
+
+function restartSubcommand(env: CommandEnv): Command {
+  return new Command('restart')
+    .description(
+      "Restart an app's processes, one replica at a time: a new web takes the traffic once healthy, then the old one is drained and stopped",
+    )
+    .argument('<name>', 'app name')
+    .option('--process <type>', 'only this process type (web, or a worker type)')
+    .addOption(new Option('--replica <n>', 'only this replica (e.g. 2 for replica-2)').argParser(positiveInteger))
+    .addOption(noWaitOption())
+    .addOption(timeoutOption(600))
+    .addHelpText(
+      'after',
+      '\nThe release and its config stay the same (no new release number).\n\nExamples:\n  hox app restart crm\n  hox app restart crm --process web --replica 2\n  hox app restart crm --process ticker --no-wait',
+    )
+    .action(
+      async (
+        name: string,
+        opts: { process?: string; replica?: number; wait: boolean; timeout: number },
+        command: Command,
+      ) => {
+        if (opts.process !== undefined && !/^[A-Za-z0-9_-]{1,63}$/.test(opts.process))
+          throw new HoxError('HOX_BAD_REQUEST', `'${opts.process}' is not a process type (letters, digits, _ and -)`, {
+            field: '--process',
+          });
+        await restartApp(actionContext(env, command), name, {
+          ...(opts.process === undefined ? {} : { process: opts.process }),
+          ...(opts.replica === undefined ? {} : { replica: opts.replica }),
+          wait: opts.wait,
+          timeoutMs: opts.timeout * 1000,
+        });
+      },
+    );
+}
+
+function runSubcommand(env: CommandEnv): Command {
+  return new Command('run')
+    .description(
+      "Run a one-off command with the app's environment and current release, on one of its replicas; exit with its exit code",
+    )
+    .argument('<name>', 'app name')
+    .argument('<command...>', 'the command and its arguments, after -- (run as is, without a shell)')
+    .addOption(
+      new Option('--replica <n>', 'run it on this replica (default: the first serving)').argParser(positiveInteger),
+    )
+    .addOption(
+      new Option('--timeout <seconds>', 'stop the command after this long (SIGTERM, then SIGKILL)')
+        .argParser(positiveInteger)
+        .default(600),
+    )
+    .addHelpText(
+      'after',
+      `
+The command runs in the release's directory on a replica (whatever node runs it), as the app's
+processes do: config vars, generated secrets, addon variables (DATABASE_URL…) and APP_URL in its
+environment. No shell: use sh -c '…' for one. Its standard output and error come back through the
+master, line by line, on standard output; hox exits with its exit code (124 when --timeout stopped it).
+Ctrl-C stops it. Not interactive: no terminal, no standard input.
+
+Examples:
+  hox app run crm -- node scripts/migrate.js
+  hox app run crm -- sh -c 'echo "$GREETING"'
+  hox app run crm --timeout 60 -- npm run report`,
+    )
+    .action(async (name: string, argv: string[], opts: { replica?: number; timeout: number }, command: Command) => {
+      await runApp(actionContext(env, command), name, argv, {
+        timeoutS: opts.timeout,
+        ...(opts.replica === undefined ? {} : { replica: opts.replica }),
+        output: env.print,
+        note: env.printErr,
+        onStop: env.onStop,
+        stopped: env.stopped,
+      });
+    });
+}
+
 export function appCommand(env: CommandEnv): Command {
   const app = new Command('app')
-    .description('Applications on hyper_edge: create, deploy, config, rollback, scale, status')
+    .description('Applications on hyper_edge: create, deploy, config, rollback, scale, status, ps, restart, run')
     .addHelpText(
       'after',
       `
@@ -271,6 +363,9 @@ Examples:
   hox app config set crm GREETING=hello
   hox app rollback crm
   hox app scale crm 2
+  hox app ps crm                             # every process of every replica
+  hox app restart crm                        # one replica at a time, no downtime
+  hox app run crm -- node scripts/report.js  # a one-off command with the app's environment
   hox app logs crm --process web --follow    # the replicas' output, merged by time`,
     );
   for (const sub of [
@@ -283,6 +378,9 @@ Examples:
     scaleSubcommand(env),
     destroySubcommand(env),
     appLogsSubcommand(env),
+    psSubcommand(env),
+    restartSubcommand(env),
+    runSubcommand(env),
   ])
     app.addCommand(sub);
   return routeOutput(env, app);

@@ -25,6 +25,59 @@ export interface RunnerConfig {
   runWorkers: boolean;
   /** Seconds a stopping process gets between SIGTERM and SIGKILL. */
   stopTimeoutS: number;
+  /**
+   * `hox app restart`: restart the serving processes (all, or one process type) once per id. An id the runner
+   * has applied (its record says so) is not applied again; absent (a runner.json from before) or null: none.
+   */
+  restart?: RestartRequest | null;
+  /** `hox app run`: one-off commands to run with the app's environment, while listed (unlisted: stopped). */
+  runs?: RunRequest[];
+}
+
+export interface RestartRequest {
+  id: string;
+  /** A process type (`web`, a worker type), or null for every process. */
+  process: string | null;
+}
+
+export interface RunRequest {
+  id: string;
+  /** The command as an argument vector (never a shell string): run as is, without a shell. */
+  argv: string[];
+  /** Stopped (SIGTERM, then SIGKILL) after this long. */
+  timeout_s: number;
+}
+
+/** One process the runner runs for the serving release (`hox app ps`). */
+export interface ProcessStatus {
+  /** `web`, `ticker.1`. */
+  name: string;
+  /** The process type: `web`, `ticker`. */
+  type: string;
+  release: number;
+  /**
+   * running: started (and, for web, healthy since its last start); crashed: exited on its own and not
+   * started again; restarting: exited on its own, a new one started and not healthy yet.
+   */
+  state: 'running' | 'crashed' | 'restarting';
+  pid: number | null;
+  started_at: string;
+  /** Times it was started again after exiting on its own. */
+  restarts: number;
+}
+
+/** A one-off command's state (`hox app run`): its exit is what the CLI exits with. */
+export interface RunStatus {
+  id: string;
+  state: 'running' | 'exited';
+  release: number | null;
+  pid: number | null;
+  started_at: string | null;
+  finished_at: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  /** Why it did not run, or was stopped (nothing serves here, its time limit). */
+  error: string | null;
 }
 
 export type ReplicaState = 'idle' | 'deploying' | 'running' | 'failed';
@@ -46,6 +99,12 @@ export interface ReplicaStatus {
    * health check again.
    */
   web_down: { reason: string; since: string; restarts: number } | null;
+  /** The processes of the serving release. */
+  processes: ProcessStatus[];
+  /** The last restart applied (`hox app restart`): its id, when, what was restarted, or why it failed. */
+  restart: { id: string; at: string; restarted: string[]; error: string | null } | null;
+  /** The one-off commands runner.json lists. */
+  runs: RunStatus[];
 }
 
 /** `endpoint.json`, written by the app root's profile (re-read by the endpoint program on change). */

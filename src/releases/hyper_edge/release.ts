@@ -67,6 +67,31 @@ const releaseSchema = {
   },
 } as const;
 
+const REPLICA_TITLE = '^replica-[0-9]{1,2}$';
+
+/** `hox app restart`: one replica's restart (the runner applies each id once). */
+const restartSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: {
+    id: { type: 'string', pattern: '^[a-z0-9]{1,32}$' },
+    process: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,63}$', description: 'A process type; absent: all' },
+  },
+} as const;
+
+/** `hox app run`: a one-off command, an argument vector run without a shell. */
+const runSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'argv', 'timeout_s'],
+  properties: {
+    id: { type: 'string', pattern: '^[a-z0-9]{1,32}$' },
+    argv: { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', maxLength: 8192 } },
+    timeout_s: { type: 'integer', minimum: 1, maximum: 86400 },
+  },
+} as const;
+
 const appParameters = {
   type: 'object',
   additionalProperties: false,
@@ -129,6 +154,23 @@ const appParameters = {
       minimum: 0,
       description: 'Highest release number ever used, failed ones included (numbers are never reused)',
     },
+    restart: {
+      type: 'object',
+      maxProperties: 20,
+      propertyNames: { pattern: REPLICA_TITLE },
+      additionalProperties: restartSchema,
+      description: 'hox app restart: per replica, the last restart asked (applied once per id)',
+    },
+    runs: {
+      type: 'array',
+      maxItems: 10,
+      items: {
+        ...runSchema,
+        required: [...runSchema.required, 'replica'],
+        properties: { ...runSchema.properties, replica: { type: 'string', pattern: REPLICA_TITLE } },
+      },
+      description: 'hox app run: one-off commands running, each on one replica (removed when done)',
+    },
   },
 } as const;
 
@@ -157,6 +199,8 @@ const replicaParameters = {
       description: "The hyper_db cluster's CA (PEM): apps verify the server",
     },
     run_workers: { type: 'boolean' },
+    restart: restartSchema,
+    runs: { type: 'array', maxItems: 10, items: runSchema },
   },
 } as const;
 
@@ -168,6 +212,8 @@ interface AppParams {
   manifest?: { web_scale?: number; secrets?: string[]; postgres?: { name: string } };
   scale?: number;
   db_cluster?: { title: string; instance_guid: string };
+  restart?: Record<string, { id: string; process?: string }>;
+  runs?: { id: string; replica: string; argv: string[]; timeout_s: number }[];
 }
 
 /** The addon's variables from the database shared instance's connection parameters. */
@@ -185,6 +231,11 @@ function postgresEnv(connection: Record<string, unknown>): Record<string, string
   ];
   for (const [k, v] of pairs) if (typeof v === 'string' || typeof v === 'number') out[k] = String(v);
   return out;
+}
+
+/** The one-off commands (`hox app run`) of one replica. */
+function runsOf(p: AppParams, replica: string): { id: string; argv: string[]; timeout_s: number }[] {
+  return (p.runs ?? []).filter((r) => r.replica === replica).map(({ replica: _r, ...run }) => run);
 }
 
 /** Caddy's directory (its admin socket, data and autosave live there): created by rendering a file in it. */
@@ -305,6 +356,8 @@ function appProfile(input: ProfileInput): PartitionPlan {
         app_url: url.slice(0, -1),
         ...(pgCaCert === undefined ? {} : { pg_ca_cert: pgCaCert }),
         run_workers: i === 1,
+        ...(p.restart?.[title] === undefined ? {} : { restart: p.restart[title] }),
+        ...(runsOf(p, title).length === 0 ? {} : { runs: runsOf(p, title) }),
       },
     });
     const status = previous?.ready === true ? (previous.connectionParameters as Partial<ReplicaStatus>) : undefined;
@@ -404,6 +457,8 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
     app_url?: string;
     pg_ca_cert?: string;
     run_workers?: boolean;
+    restart?: { id: string; process?: string };
+    runs?: { id: string; argv: string[]; timeout_s: number }[];
   };
   const path = input.partition.path;
   const ip = input.partition.ip;
@@ -424,6 +479,8 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
     appUrl: p.app_url ?? null,
     runWorkers: p.run_workers ?? false,
     stopTimeoutS: STOP_TIMEOUT_S,
+    restart: p.restart === undefined ? null : { id: p.restart.id, process: p.restart.process ?? null },
+    runs: p.runs ?? [],
   };
   const initial = replicaProxyConfig(
     { storageDir: join(path, 'caddy', 'data'), adminSocket, listen: `${ip}:${base}` },

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { outputSummary, runToCompletion } from './app-process.js';
+import { AppProcess, outputSummary, runToCompletion } from './app-process.js';
 
 /** Live (not zombie) processes of a process group, from /proc. */
 function liveMembers(group: number): number[] {
@@ -94,4 +94,54 @@ describe('a node app with no start script', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('AppProcess for hox app run and hox app ps', () => {
+  it('runs an argument vector without a shell, and says when the program cannot start', async () => {
+    const lines: string[] = [];
+    const p = new AppProcess({
+      label: 'run.x v1',
+      command: 'unused',
+      argv: ['/bin/echo', '$HOME', 'a;b'],
+      cwd: '/tmp',
+      env: { PATH: '/usr/bin:/bin', HOME: '/nowhere' },
+      log: (line) => lines.push(line),
+    });
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    await sleep(100);
+    expect(lines).toEqual(['[run.x v1] $HOME a;b']);
+    const missing = new AppProcess({
+      label: 'run.y v1',
+      command: 'unused',
+      argv: ['no-such-program-here'],
+      cwd: '/tmp',
+      env: { PATH: '/usr/bin:/bin' },
+      log: (line) => lines.push(line),
+    });
+    expect((await missing.exited).code).toBe(127);
+    expect(lines.at(-1)).toMatch(/^\[run\.y v1\] cannot start: spawn no-such-program-here ENOENT/);
+  });
+
+  it("mainPid is the shell's only child (the command itself), the pid the app sees", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hox-main-pid-'));
+    try {
+      const p = new AppProcess({
+        label: 'web v1',
+        command: `sleep 20; echo done`,
+        cwd: dir,
+        env: { PATH: '/usr/bin:/bin' },
+        log: () => {},
+      });
+      let main: number | null = null;
+      for (let i = 0; i < 50 && (main === null || main === p.child.pid); i++) {
+        await sleep(50);
+        main = p.mainPid();
+      }
+      expect(main).not.toBe(p.child.pid);
+      expect(readFileSync(`/proc/${main}/cmdline`, 'utf8').split('\0')[0]).toBe('sleep');
+      await p.stop(2000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

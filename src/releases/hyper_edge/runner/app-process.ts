@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +13,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface ProcessOptions {
   /** e.g. `web v3` (log prefix). */
   label: string;
+  /** Run with `sh -c` (the manifest's commands). */
   command: string;
+  /** Run as is, without a shell, instead of `command` (`hox app run`'s argument vector). */
+  argv?: readonly string[];
   cwd: string;
   env: Record<string, string>;
   log: (line: string) => void;
@@ -31,9 +35,14 @@ export class AppProcess {
   /** The last lines of output, for error messages. */
   private readonly tail: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly startedAt = new Date().toISOString();
 
   constructor(private readonly options: ProcessOptions) {
-    this.child = spawn('/bin/sh', ['-c', options.command], {
+    const [file, args] =
+      options.argv === undefined || options.argv.length === 0
+        ? ['/bin/sh', ['-c', options.command]]
+        : [options.argv[0]!, options.argv.slice(1)];
+    this.child = spawn(file, args, {
       cwd: options.cwd,
       env: options.env,
       detached: true,
@@ -48,13 +57,42 @@ export class AppProcess {
         });
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => resolve({ code, signal }));
-      this.child.on('error', () => resolve({ code: 127, signal: null }));
+      this.child.on('error', (error) => {
+        // A program that cannot be started (not found, not executable): say so where its output would be.
+        const line = `cannot start: ${error.message}`;
+        this.tail.push(line);
+        options.log(`[${options.label}] ${line}`);
+        resolve({ code: 127, signal: null });
+      });
     });
     if (this.child.pid !== undefined) options.onSpawn?.(this.child.pid, this.exited);
   }
 
+  /** e.g. `web v3`. */
+  get label(): string {
+    return this.options.label;
+  }
+
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /**
+   * The pid of the command itself: `sh -c CMD` runs CMD as its only child (when it does not exec it), and
+   * that child is what `hox app ps` shows (the pid the app sees as process.pid). Else the shell's own pid;
+   * null before it started.
+   */
+  mainPid(): number | null {
+    const pid = this.child.pid;
+    if (pid === undefined) return null;
+    if (this.options.argv !== undefined && this.options.argv.length > 0) return pid;
+    try {
+      const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
+      if (children.length === 1 && /^\d+$/.test(children[0]!)) return Number(children[0]);
+    } catch {
+      // gone, or no /proc: the shell's pid
+    }
+    return pid;
   }
 
   /** What went wrong in the process's own words, for error messages: see {@link outputSummary}. */

@@ -18,10 +18,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readAppManifest, type AppManifest } from '../manifest/app-manifest.js';
 import { replicaProxyConfig, type ReplicaTarget } from '../caddy-config.js';
-import type { ReplicaStatus, RunnerConfig } from '../protocol.js';
+import type { ProcessStatus, ReplicaStatus, RunRequest, RunStatus, RunnerConfig } from '../protocol.js';
 import { AppProcess, runToCompletion } from './app-process.js';
 import { appPath, buildRelease } from './app-build.js';
 import { adminReady, loadConfig, upstreamRequests } from '../caddy-admin.js';
@@ -32,6 +33,8 @@ const DRAIN_LIMIT_MS = 15_000;
 const KEEP_RELEASE_DIRS = 3;
 const WEB_RESTART_FIRST_MS = 500;
 const WEB_RESTART_MAX_MS = 30_000;
+/** A one-off command's status stays published this long after runner.json stops listing it. */
+const RUN_STOP_GRACE_MS = 2000;
 
 interface Serving {
   key: string;
@@ -42,6 +45,15 @@ interface Serving {
   env: Record<string, string>;
   web: AppProcess | null;
   workers: AppProcess[];
+  /** Times `web` was started again after exiting on its own (`hox app ps`). */
+  webRestarts: number;
+}
+
+/** A one-off command (`hox app run`) and what it became. */
+interface Run {
+  request: RunRequest;
+  process: AppProcess | null;
+  status: RunStatus;
 }
 
 interface RunnerRecord {
@@ -49,6 +61,8 @@ interface RunnerRecord {
   failed: { key: string; release: number; reason: string; at: string } | null;
   /** Process groups this runner started (killed after a runner crash, before starting again). */
   groups: number[];
+  /** The last restart applied (`hox app restart`): a restarted runner does not apply it again. */
+  restart?: ReplicaStatus['restart'];
 }
 
 /**
@@ -96,8 +110,13 @@ export class Runner {
       deploying: null,
       failed: null,
       web_down: null,
+      processes: [],
+      restart: null,
+      runs: [],
     };
   }
+
+  private readonly runs = new Map<string, Run>();
 
   async start(): Promise<void> {
     this.config = this.readConfig();
@@ -106,6 +125,7 @@ export class Runner {
     this.record = this.readRecord();
     for (const group of this.record.groups) killGroup(group, 'SIGKILL');
     this.record.groups = [];
+    this.status.restart = this.record.restart ?? null;
     this.status.failed =
       this.record.failed === null
         ? null
@@ -120,8 +140,10 @@ export class Runner {
     this.stopped = true;
     unwatchFile(this.configPath);
     const serving = this.serving;
-    if (serving === null) return;
-    const processes = [serving.web, ...serving.workers].filter((p): p is AppProcess => p !== null);
+    const runs = [...this.runs.values()].map((r) => r.process).filter((p): p is AppProcess => p !== null);
+    const processes = [serving?.web ?? null, ...(serving?.workers ?? []), ...runs].filter(
+      (p): p is AppProcess => p !== null,
+    );
     await Promise.all(processes.map((p) => p.stop(this.config.stopTimeoutS * 1000)));
   }
 
@@ -147,6 +169,12 @@ export class Runner {
   }
 
   private async converge(): Promise<void> {
+    await this.convergeRelease();
+    await this.convergeRestart();
+    this.convergeRuns();
+  }
+
+  private async convergeRelease(): Promise<void> {
     const key = deployKey(this.config);
     if (key === null || this.config.release === null) {
       await this.point({ kind: 'none', message: `${this.config.app}: nothing deployed yet` });
@@ -222,8 +250,27 @@ export class Runner {
       }
       const now = new Date();
       await utimes(dir, now, now);
-      const serving: Serving = { key, releaseId: release.id, dir, slot, manifest, env, web, workers: [] };
+      const serving: Serving = {
+        key,
+        releaseId: release.id,
+        dir,
+        slot,
+        manifest,
+        env,
+        web,
+        workers: [],
+        webRestarts: 0,
+      };
       this.serving = serving;
+      // Every process is new: a restart asked meanwhile is done.
+      const restart = this.config.restart ?? null;
+      if (restart !== null && restart.id !== this.record.restart?.id)
+        this.record.restart = this.status.restart = {
+          id: restart.id,
+          at: new Date().toISOString(),
+          restarted: ['web', ...Object.keys(manifest.workers)],
+          error: null,
+        };
       this.status.web_down = null;
       this.watchWeb(serving);
       serving.workers = this.startWorkers(serving);
@@ -260,7 +307,7 @@ export class Runner {
     }
     try {
       const manifest = await readAppManifest(r.dir);
-      const serving: Serving = { ...r, manifest, web: null, workers: [] };
+      const serving: Serving = { ...r, manifest, web: null, workers: [], webRestarts: 0 };
       if (manifest.web !== null) {
         serving.web = this.spawn(`web v${r.releaseId}`, manifest.web, r.dir, r.env);
         await this.waitHealthy(manifest, `http://${this.config.host}:${this.config.slotPorts[r.slot]}`, serving.web);
@@ -302,25 +349,28 @@ export class Runner {
 
   /** Waits until the old version has no request in flight through the proxy, then stops it. */
   private async drainAndStop(old: Serving): Promise<void> {
-    if (old.web !== null) {
-      // Caddy's previous configuration shuts down gracefully: a request that reached it on a kept-alive
-      // connection just as the new one was loaded is still sent to the old version. So: at least
-      // DRAIN_MIN_MS, and then until no request is in flight to the old version.
-      const dial = `${this.config.host}:${this.config.slotPorts[old.slot]}`;
-      const started = Date.now();
-      while (Date.now() - started < DRAIN_LIMIT_MS) {
-        const inFlight = (await upstreamRequests(this.config.adminSocket).catch(() => new Map<string, number>())).get(
-          dial,
-        );
-        if (Date.now() - started >= DRAIN_MIN_MS && (inFlight === undefined || inFlight === 0)) break;
-        await sleep(50);
-      }
-    }
+    if (old.web !== null) await this.drain(`${this.config.host}:${this.config.slotPorts[old.slot]}`);
     const timeoutMs = this.config.stopTimeoutS * 1000;
     const stopping = old.web;
     old.web = null; // not restarted by watchWeb
     await Promise.all([stopping?.stop(timeoutMs), ...old.workers.map((w) => w.stop(timeoutMs))]);
     old.workers = [];
+  }
+
+  /**
+   * Caddy's previous configuration shuts down gracefully: a request that reached it on a kept-alive connection
+   * just as the new one was loaded is still sent to the old version. So: at least DRAIN_MIN_MS, and then until
+   * no request is in flight to `dial` (bounded by DRAIN_LIMIT_MS).
+   */
+  private async drain(dial: string): Promise<void> {
+    const started = Date.now();
+    while (Date.now() - started < DRAIN_LIMIT_MS) {
+      const inFlight = (await upstreamRequests(this.config.adminSocket).catch(() => new Map<string, number>())).get(
+        dial,
+      );
+      if (Date.now() - started >= DRAIN_MIN_MS && (inFlight === undefined || inFlight === 0)) break;
+      await sleep(50);
+    }
   }
 
   private async waitHealthy(manifest: AppManifest, base: string, web: AppProcess | null): Promise<void> {
@@ -387,6 +437,7 @@ export class Runner {
       delayMs = Math.min(delayMs * 2, WEB_RESTART_MAX_MS);
       if (!current() || serving.web !== web) return;
       restarts += 1;
+      serving.webRestarts += 1;
       const next = this.spawn(`web v${serving.releaseId}`, serving.manifest.web!, serving.dir, serving.env);
       serving.web = next;
       this.status.web_down = { ...down, restarts };
@@ -415,10 +466,171 @@ export class Runner {
     const workers: AppProcess[] = [];
     for (const [name, command] of Object.entries(serving.manifest.workers)) {
       const count = serving.manifest.scale.workers[name] ?? 1;
-      for (let i = 1; i <= count; i++)
-        workers.push(this.spawn(`${name}.${i} v${serving.releaseId}`, command, serving.dir, serving.env));
+      for (let i = 1; i <= count; i++) workers.push(this.startWorker(serving, `${name}.${i}`, command));
     }
     return workers;
+  }
+
+  private startWorker(serving: Serving, name: string, command: string): AppProcess {
+    const worker = this.spawn(`${name} v${serving.releaseId}`, command, serving.dir, serving.env);
+    // `hox app ps` says it crashed (workers are not restarted).
+    void worker.exited.then(() => {
+      if (this.serving === serving && serving.workers.includes(worker)) this.publish(this.status.state);
+    });
+    return worker;
+  }
+
+  /**
+   * `hox app restart`: once per id, restarts the serving processes (all, or one type). A new `web` starts on
+   * the other slot port and takes the traffic once healthy, as a deploy does, and the old one is drained and
+   * stopped: the replica serves throughout. Workers are stopped and started again. If the new `web` is not
+   * healthy, the old one keeps serving and the restart is published as failed.
+   */
+  private async convergeRestart(): Promise<void> {
+    const request = this.config.restart ?? null;
+    if (request === null || request.id === this.record.restart?.id) return;
+    const serving = this.serving;
+    const restarted: string[] = [];
+    let error: string | null = null;
+    if (serving !== null) {
+      const label = `v${serving.releaseId}`;
+      this.log(`${label}: restart ${request.id}${request.process === null ? '' : ` of ${request.process}`}`);
+      try {
+        if ((request.process === null || request.process === 'web') && serving.manifest.web !== null) {
+          await this.restartWeb(serving);
+          restarted.push('web');
+        }
+        const matching = serving.workers.filter(
+          (w) => request.process === null || processType(w.label) === request.process,
+        );
+        const timeoutMs = this.config.stopTimeoutS * 1000;
+        for (const old of matching) {
+          const name = processName(old.label);
+          serving.workers = serving.workers.filter((w) => w !== old);
+          await old.stop(timeoutMs);
+          serving.workers.push(this.startWorker(serving, name, serving.manifest.workers[processType(old.label)]!));
+          restarted.push(name);
+        }
+      } catch (e) {
+        error = (e as Error).message;
+        this.log(`${label}: restart ${request.id} failed: ${error}`);
+      }
+    } else error = 'nothing serves on this replica';
+    this.record.restart = this.status.restart = { id: request.id, at: new Date().toISOString(), restarted, error };
+    await this.saveRecord();
+    this.publish(this.status.state);
+  }
+
+  private async restartWeb(serving: Serving): Promise<void> {
+    const slot: 0 | 1 = serving.slot === 0 ? 1 : 0;
+    const port = this.config.slotPorts[slot];
+    const env = { ...serving.env, PORT: String(port) };
+    const web = this.spawn(`web v${serving.releaseId}`, serving.manifest.web!, serving.dir, env);
+    try {
+      await this.waitHealthy(serving.manifest, `http://${this.config.host}:${port}`, web);
+      await this.point({ kind: 'proxy', dial: `${this.config.host}:${port}` });
+    } catch (error) {
+      await web.stop(this.config.stopTimeoutS * 1000);
+      throw error;
+    }
+    const old = serving.web;
+    const oldDial = `${this.config.host}:${this.config.slotPorts[serving.slot]}`;
+    // From here the new one is the serving web (the crash watcher of the old one lets it go).
+    serving.web = web;
+    serving.slot = slot;
+    serving.env = env;
+    serving.webRestarts = 0;
+    this.status.web_down = null;
+    this.record.serving = { key: serving.key, releaseId: serving.releaseId, dir: serving.dir, slot, env };
+    await this.saveRecord();
+    this.watchWeb(serving);
+    this.publish(this.status.state);
+    if (old !== null) {
+      await this.drain(oldDial);
+      await old.stop(this.config.stopTimeoutS * 1000);
+    }
+  }
+
+  /**
+   * `hox app run`: starts the commands runner.json lists and has not started yet, with the serving release's
+   * environment and directory, and stops those it no longer lists (the CLI was interrupted, or is done).
+   */
+  private convergeRuns(): void {
+    const wanted = new Map((this.config.runs ?? []).map((r) => [r.id, r]));
+    for (const [id, run] of this.runs) {
+      if (wanted.has(id)) continue;
+      this.runs.delete(id);
+      if (run.process !== null && run.status.state === 'running') {
+        this.log(`[run.${id}] stopped: no longer requested`);
+        void run.process.stop(RUN_STOP_GRACE_MS);
+      }
+    }
+    for (const [id, request] of wanted) {
+      if (this.runs.has(id)) continue;
+      const serving = this.serving;
+      const status: RunStatus = {
+        id,
+        state: 'exited',
+        release: serving?.releaseId ?? null,
+        pid: null,
+        started_at: null,
+        finished_at: null,
+        exit_code: null,
+        signal: null,
+        error: null,
+      };
+      const run: Run = { request, process: null, status };
+      this.runs.set(id, run);
+      if (serving === null) {
+        status.error = 'nothing serves on this replica: deploy the app first';
+        status.finished_at = new Date().toISOString();
+        continue;
+      }
+      this.startRun(run, serving);
+    }
+    this.publish(this.status.state);
+  }
+
+  private startRun(run: Run, serving: Serving): void {
+    const { id, argv, timeout_s: timeoutS } = run.request;
+    // The serving release's environment, without the web process's port (a one-off does not serve).
+    const env = { ...serving.env };
+    delete env.PORT;
+    const label = `run.${id} v${serving.releaseId}`;
+    const p = new AppProcess({
+      label,
+      command: argv.join(' '),
+      argv,
+      cwd: serving.dir,
+      env: { ...env, HOX_PROCESS: `run.${id}` },
+      log: this.log,
+      onSpawn: this.track,
+    });
+    run.process = p;
+    Object.assign(run.status, { state: 'running', pid: p.child.pid ?? null, started_at: p.startedAt });
+    // The runner's own lines about the command: `[run.<id>]`, not its output's `[run.<id> v<N>]`.
+    this.log(`[run.${id}] started (pid ${p.child.pid ?? '?'}, v${serving.releaseId})`);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.log(`[run.${id}] stopped after its ${timeoutS} s limit`);
+      void p.stop(RUN_STOP_GRACE_MS);
+    }, timeoutS * 1000);
+    void (async () => {
+      const { code, signal } = await p.exited;
+      clearTimeout(timer);
+      // The last lines may still be in the pipes: they go to the log before the exit is published.
+      await Promise.race([once(p.child, 'close'), sleep(500)]);
+      this.log(`[run.${id}] exited (${code ?? signal})`);
+      Object.assign(run.status, {
+        state: 'exited',
+        finished_at: new Date().toISOString(),
+        exit_code: code,
+        signal,
+        error: timedOut ? `stopped after its ${timeoutS} s limit` : null,
+      });
+      this.publish(this.status.state);
+    })();
   }
 
   /** What install and build commands see. */
@@ -482,12 +694,36 @@ export class Runner {
   private publish(state: ReplicaStatus['state']): void {
     this.status.state = state;
     this.status.serving = this.serving?.releaseId ?? null;
+    this.status.processes = this.processes();
+    this.status.runs = [...this.runs.values()].map((r) => ({ ...r.status }));
     const dir = join(this.partitionPath, '.hox');
     const text = `${JSON.stringify(this.status)}\n`;
     const tmp = join(dir, `publish.json.tmp-${++this.publications}`);
     void writeFile(tmp, text)
       .then(() => rename(tmp, join(dir, 'publish.json')))
       .catch((error: unknown) => this.log(`could not publish the status: ${(error as Error).message}`));
+  }
+
+  /** The serving release's processes, as `hox app ps` shows them. */
+  private processes(): ProcessStatus[] {
+    const s = this.serving;
+    if (s === null) return [];
+    const out: ProcessStatus[] = [];
+    const of = (p: AppProcess, state: ProcessStatus['state'], restarts: number): ProcessStatus => ({
+      name: processName(p.label),
+      type: processType(p.label),
+      release: s.releaseId,
+      state,
+      pid: p.mainPid(),
+      started_at: p.startedAt,
+      restarts,
+    });
+    if (s.web !== null)
+      out.push(
+        of(s.web, this.status.web_down === null ? 'running' : s.web.running ? 'restarting' : 'crashed', s.webRestarts),
+      );
+    for (const w of s.workers) out.push(of(w, w.running ? 'running' : 'crashed', 0));
+    return out;
   }
 
   private readConfig(): RunnerConfig {
@@ -508,6 +744,16 @@ export class Runner {
     await writeFile(tmp, JSON.stringify(this.record));
     await rename(tmp, path);
   }
+}
+
+/** `ticker.1` of `ticker.1 v3`. */
+function processName(label: string): string {
+  return label.split(' ')[0]!;
+}
+
+/** `ticker` of `ticker.1 v3`. */
+function processType(label: string): string {
+  return processName(label).replace(/\.\d+$/, '');
 }
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {
