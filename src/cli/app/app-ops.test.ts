@@ -20,6 +20,9 @@ function instance(title: string, fields: Partial<TreeInstance>): TreeInstance {
     processing_timestamp: 0,
     connection_parameters: {},
     partition_usage: null,
+    parameters: {},
+    sla_parameters: {},
+    promises: null,
     ...fields,
   };
 }
