@@ -257,18 +257,19 @@ describe('checkPromise', () => {
   });
 
   it('kills a command that outlives its timeout, with its children', async () => {
-    // The command starts a grandchild, prints both pids, then hangs.
-    const script = [
-      "const { spawn } = require('node:child_process');",
-      "const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });",
-      "console.log(process.pid + ' ' + child.pid);",
-      'setInterval(() => {}, 1000);',
-    ].join('\n');
-    const result = await checkPromise({ name: 'cmd', kind: 'command', command: [node, '-e', script], timeoutMs: 500 });
+    // The command starts a child, prints both pids, then hangs. A shell, not Node.js: it prints the pids
+    // long before the timeout even on a loaded machine (a Node.js script once took longer to start).
+    const script = [": 'hang'", 'sleep 600 & echo $$ $!', 'wait'].join('\n');
+    const result = await checkPromise({
+      name: 'cmd',
+      kind: 'command',
+      command: ['/bin/sh', '-c', script],
+      timeoutMs: 500,
+    });
     expect(result.ok).toBe(false);
     expect(result.message).toMatch(/: timed out after 500 ms: \d+ \d+$/);
     expect(result.message).toMatch(
-      /^command \['.+', '-e', 'const \{ spawn \} = require\(\\'node:child_process\\'\);\\nconst/,
+      /^command \['\/bin\/sh', '-c', ': \\'hang\\'\\nsleep 600 & echo \$\$ \$!\\nwait'\]: /,
     );
     expect(result.message).not.toContain('\n');
     console.log(`command promise with a 500 ms timeout was killed after ${result.durationMs} ms`);
