@@ -236,7 +236,7 @@ describe('partition secrets and runtime publication', () => {
     expect(merged.password).toMatch(/^[A-Za-z0-9_-]{43}$/);
     await waitFor('reported started', async () => (await status('db'))?.access_status_message.startsWith('#access'));
 
-    // Updates reach the master within a second, without running the profile again.
+    // Updates reach the master without running the profile again (how fast: the figures printed below).
     const passes = converged(a, partition.partitionId);
     const latenciesMs: number[] = [];
     for (let n = 0; n < 5; n += 1) {
@@ -250,13 +250,14 @@ describe('partition secrets and runtime publication', () => {
           expect(c.url).toBe(merged.url);
           break;
         }
-        if (performance.now() - written > 5000) throw new Error(`role ${role} not published within 5 s`);
+        // A cap on the wait, not a claim on speed (the watcher's own latency is in publication-watcher.test.ts).
+        if (performance.now() - written > 30_000) throw new Error(`role ${role} not published within 30 s`);
         await sleep(5);
       }
       latenciesMs.push(performance.now() - written);
     }
     console.log(`runtime publication reached the master in ${latenciesMs.map((ms) => ms.toFixed(0)).join(', ')} ms`);
-    // Each reached the master (within the 5 s bound above); how fast is a figure, printed, not a bound.
+    // Each reached the master; how fast is a figure, printed, not a bound.
     expect(converged(a, partition.partitionId)).toBe(passes);
     expect(a.logs.filter((l) => l.endsWith('published runtime connection parameters')).length).toBeGreaterThanOrEqual(
       5,

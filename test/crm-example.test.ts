@@ -727,7 +727,7 @@ describe('resilience', () => {
     expect(app.child.exitCode).toBeNull();
   }, 90_000);
 
-  it('on SIGTERM finishes the request in flight, then exits 0 promptly', async () => {
+  it('on SIGTERM finishes the request in flight, then exits 0 without waiting out its grace period', async () => {
     const body = `name=Finished+during+shutdown&_csrf=${admin.csrf}`;
     const cookie = [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     const answered = new Promise<{ status: number; location: string }>((resolve, reject) => {
@@ -754,9 +754,11 @@ describe('resilience', () => {
     const response = await answered;
     expect(response.status).toBe(303);
     expect(await app.exited).toBe(0);
-    // Well within the platform's 10 s: no keep-alive connection is left to time out.
-    expect(Date.now() - startedAt).toBeLessThan(5_000);
+    // No keep-alive connection was left to time out: the server closed without the grace period's cut
+    // (8 s) nor the hard exit (9.5 s, code 1). How long it took is a figure, not an assertion.
+    console.log(`crm exited ${Date.now() - startedAt} ms after answering the request in flight`);
     expect(app.output()).toContain('SIGTERM: no new connections');
+    expect(app.output()).not.toContain('requests still running after');
     const id = /\/companies\/(\d+)/.exec(response.location)?.[1];
     const rows = await adminQuery<{ name: string }>('SELECT name FROM companies WHERE id = $1', [id]);
     expect(rows).toEqual([{ name: 'Finished during shutdown' }]);

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { testIpPrefix } from './worker-slot.js';
 
 const HOX = fileURLToPath(new URL('../bin/hox.ts', import.meta.url));
 
@@ -16,6 +17,8 @@ export interface AgentProcessOptions {
   /** Needed on the first start only. */
   registerToken?: string;
   portBase?: number;
+  /** Partition addresses: by default this vitest worker's range for the node id ({@link testIpPrefix}). */
+  ipPrefix?: string;
   quiet?: boolean;
 }
 
@@ -24,6 +27,8 @@ export function spawnAgentProcess(options: AgentProcessOptions): ChildProcessByS
   const args = ['--import', 'tsx', HOX, 'node', '--master', options.masterUrl, '--data-dir', options.dataDir];
   args.push('--partitions', String(options.partitions), '--node-id', options.nodeId);
   if (options.portBase !== undefined) args.push('--port-base', String(options.portBase));
+  const ipPrefix = options.ipPrefix ?? testIpPrefix(options.nodeId);
+  if (ipPrefix !== undefined) args.push('--ip-prefix', ipPrefix);
   if (options.quiet === true) args.push('--quiet');
   // The token goes through the environment: argv is readable by every user of the machine.
   const env =

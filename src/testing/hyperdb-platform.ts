@@ -24,6 +24,7 @@ import { firewallTableName } from '../agent/isolate/partition-firewall-rules.js'
 import { isNotReady, type MasterClient } from '../client/master-client.js';
 import { spawnAgentProcess } from './agent-process.js';
 import { startTestMaster, type TestMaster } from './test-master.js';
+import { testIpPrefix } from './worker-slot.js';
 
 const exec = promisify(execFile);
 
@@ -347,6 +348,7 @@ export async function startHyperDbPlatform(
           nodeId: n.id,
           dataDir: n.dataDir,
           count: n.partitions,
+          ipPrefix: testIpPrefix(n.id),
           portBase: 20000,
           portsPerPartition: 50,
         });

@@ -10,6 +10,7 @@ import { partitionLayouts } from '../../src/agent/format/partition-layout.js';
 import { runNft } from '../../src/agent/isolate/partition-firewall.js';
 import { firewallRemoval, firewallTableName } from '../../src/agent/isolate/partition-firewall-rules.js';
 import type { MasterClient } from '../../src/client/master-client.js';
+import { testIpPrefix } from '../../src/testing/worker-slot.js';
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
 export async function waitFor<T>(
@@ -79,7 +80,10 @@ export function tempDataDir(prefix = 'hox-node-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Starts an in-process agent registered with a fresh registration token. */
+/**
+ * Starts an in-process agent registered with a fresh registration token; its partition addresses are this
+ * vitest worker's range for the node id unless `ipPrefix` is given (see src/testing/worker-slot.ts).
+ */
 export async function startAgent(
   admin: MasterClient,
   options: Partial<NodeAgentOptions> & { nodeId: string; dataDir?: string },
@@ -93,6 +97,7 @@ export async function startAgent(
       partitions: 3,
       registerToken: token,
       ...options,
+      ipPrefix: options.ipPrefix ?? testIpPrefix(options.nodeId),
       dataDir,
     }),
     { log: (m) => logs.push(m) },
