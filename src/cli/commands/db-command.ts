@@ -11,7 +11,7 @@ import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
 import { confirmDestruction } from '../confirm-destruction.js';
 import { actionContext, positiveInteger, routeOutput, timeoutOption } from '../action-context.js';
-import { checkRestoreInput, restoreCluster, takeBackup } from '../db/backup-action.js';
+import { checkRestoreInput, listBackups, restoreCluster, takeBackup } from '../db/backup-action.js';
 import {
   assertAcceptsDataLoss,
   createCluster,
@@ -265,6 +265,25 @@ Examples:
     );
 }
 
+function backupsSubcommand(env: CommandEnv): Command {
+  return new Command('backups')
+    .description("The cluster's base backups (id, taken at, member, size, verified) and archived WAL range")
+    .argument('<name>', 'cluster name')
+    .addHelpText(
+      'after',
+      `
+Newest last; the router publishes its newest 50 base backups. A restore can reach any time after
+a backup finished and before the last archived transaction.
+
+Examples:
+  hox db backups crm-db
+  hox db backups crm-db --json | jq -r '.backups[-1].id'`,
+    )
+    .action(async (name: string, _opts: unknown, command: Command) => {
+      await listBackups(actionContext(env, command), name);
+    });
+}
+
 function backupSubcommand(env: CommandEnv): Command {
   return new Command('backup')
     .description('Take a verified base backup now (pg_basebackup from the primary, checked with pg_verifybackup)')
@@ -355,6 +374,7 @@ Examples:
   hox db pause crm-db; hox db resume crm-db
   hox db maintenance crm-db member-3 --on
   hox db backup crm-db
+  hox db backups crm-db
   hox db restore crm-db-copy --from crm-db --time 2026-11-27T10:00:00Z --wait`,
     );
   for (const sub of [
@@ -368,6 +388,7 @@ Examples:
     promoteSubcommand(env),
     databaseSubcommand(env),
     psqlSubcommand(env),
+    backupsSubcommand(env),
     backupSubcommand(env),
     restoreSubcommand(env),
   ])

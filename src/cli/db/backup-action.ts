@@ -1,6 +1,7 @@
 /**
- * `hox db backup NAME` and `hox db restore NEW --from SOURCE --time T`.
+ * `hox db backups NAME`, `hox db backup NAME` and `hox db restore NEW --from SOURCE [--time T]`.
  *
+ * The list reads what the cluster's root publishes (the router's `backups`).
  * A backup re-requests the cluster's root with `backup_now: {id}` (a fresh
  * id: the router takes one base backup per id) and follows the root until it
  * publishes that request done or failed. A restore reads the source's
@@ -21,6 +22,7 @@ import {
 import {
   backupProgress,
   describeRestoreDuration,
+  formatBackupList,
   formatBackupResult,
   readBackupsView,
   restoreDuration,
@@ -38,6 +40,45 @@ import {
   requestCluster,
 } from './cluster-client.js';
 import { memberCount } from './cluster-parameters.js';
+
+/**
+ * `hox db backups NAME`: the cluster's base backups and archived WAL range, as its root publishes them
+ * (the router's `backups`: the newest 50 base backups, the WAL range). Reads only the master.
+ */
+export async function listBackups(ctx: DbContext, name: string): Promise<void> {
+  const cluster = await loadCluster(ctx.client, name);
+  const published = cluster.root.connection_parameters;
+  const view = readBackupsView(published);
+  if (ctx.json) {
+    ctx.print(
+      JSON.stringify({
+        cluster: name,
+        count: view?.count ?? null,
+        backups: (view?.list ?? []).map((b) => ({
+          id: b.id,
+          started_at: b.startedAt,
+          finished_at: b.finishedAt,
+          member: b.member,
+          bytes: b.bytes,
+          verified: b.verified,
+        })),
+        wal:
+          view?.wal == null
+            ? null
+            : {
+                segments: view.wal.segments,
+                first: view.wal.first,
+                last: view.wal.last,
+                last_archived_at: view.wal.lastArchivedAt,
+              },
+        wal_files: view?.walFiles ?? null,
+        error: view?.error ?? null,
+      }),
+    );
+    return;
+  }
+  for (const line of formatBackupList(name, view, Date.now())) ctx.print(line);
+}
 
 export async function takeBackup(ctx: DbContext, name: string, options: { timeoutMs: number }): Promise<void> {
   const cluster = await loadCluster(ctx.client, name);

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   backupProgress,
   describeRestoreDuration,
+  formatBackupList,
   formatBackupResult,
   formatBackups,
   humanAge,
@@ -34,6 +35,8 @@ describe('readBackupsView', () => {
       walFiles: 1,
       error: null,
       request: { id: 'backup-0123456789abcdef', result: 'done', backup: '20261127T231500Z', error: null },
+      list: null,
+      wal: null,
     });
   });
 
@@ -47,7 +50,103 @@ describe('readBackupsView', () => {
       walFiles: null,
       error: null,
       request: null,
+      list: null,
+      wal: null,
     });
+  });
+});
+
+describe('hox db backups', () => {
+  const NOW = Date.parse('2026-11-28T01:00:00.000Z');
+  const published = {
+    backups: {
+      ...backups,
+      count: 51,
+      list: [
+        {
+          id: '20261127T000000Z',
+          started_at: '2026-11-27T00:00:00.000Z',
+          finished_at: '2026-11-27T00:01:10.000Z',
+          member: 'member-2',
+          bytes: 1536,
+          verified: true,
+        },
+        {
+          id: '20261127T231500Z',
+          finished_at: '2026-11-27T23:16:40.000Z',
+          member: 'member-1',
+          bytes: 50_593_792,
+          verified: true,
+        },
+        { bytes: 3 },
+      ],
+      wal: {
+        segments: 12,
+        first: '000000010000000000000001',
+        last: '00000002000000000000000C',
+        last_archived_at: '2026-11-28T00:58:00.000Z',
+      },
+    },
+  };
+
+  it('reads the published list (malformed entries left out) and the WAL range', () => {
+    const view = readBackupsView(published);
+    expect(view?.list).toEqual([
+      {
+        id: '20261127T000000Z',
+        startedAt: '2026-11-27T00:00:00.000Z',
+        finishedAt: '2026-11-27T00:01:10.000Z',
+        member: 'member-2',
+        bytes: 1536,
+        verified: true,
+      },
+      {
+        id: '20261127T231500Z',
+        startedAt: null,
+        finishedAt: '2026-11-27T23:16:40.000Z',
+        member: 'member-1',
+        bytes: 50_593_792,
+        verified: true,
+      },
+    ]);
+    expect(view?.wal).toEqual({
+      segments: 12,
+      first: '000000010000000000000001',
+      last: '00000002000000000000000C',
+      lastArchivedAt: '2026-11-28T00:58:00.000Z',
+    });
+  });
+
+  it('prints the backups newest last, the WAL range and how to restore', () => {
+    expect(formatBackupList('crm-db', readBackupsView(published), NOW)).toEqual([
+      'crm-db: 51 base backups, the newest 2 shown, newest last',
+      '  ID                TAKEN AT (finished)       MEMBER    SIZE      VERIFIED',
+      '  20261127T000000Z  2026-11-27T00:01:10.000Z  member-2  1.5 KiB   yes',
+      '  20261127T231500Z  2026-11-27T23:16:40.000Z  member-1  48.3 MiB  yes',
+      'archived WAL: 12 segments, 000000010000000000000001 … 00000002000000000000000C; last archived 2026-11-28T00:58:00.000Z (2 min ago)',
+      'restore: hox db restore NEW --from crm-db (latest) or --time T (after 2026-11-27T00:01:10.000Z, before the last archived transaction)',
+    ]);
+  });
+
+  it('says when there is nothing yet, and falls back to the last backup for an older router', () => {
+    expect(formatBackupList('x', null, NOW)).toEqual([
+      'x: no backups published yet (its router has not started): see hox db status x',
+    ]);
+    expect(
+      formatBackupList(
+        'x',
+        readBackupsView({ backups: { count: 0, wal_files: 0, error: 'base backup failed: boom' } }),
+        NOW,
+      ),
+    ).toEqual([
+      'x: no base backup yet (the first is taken once there is a primary)',
+      'archived WAL: none yet',
+      'last backup error: base backup failed: boom',
+    ]);
+    const older = formatBackupList('x', readBackupsView({ backups: { ...backups, count: 1 } }), NOW);
+    expect(older[0]).toBe('x: 1 base backup, newest last');
+    expect(older[2]).toBe('  20261127T231500Z  2026-11-27T23:16:40.000Z  ?       48.3 MiB  yes');
+    expect(older[3]).toBe('archived WAL: 1 file(s)');
   });
 });
 
