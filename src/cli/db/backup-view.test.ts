@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   backupProgress,
   describeRestoreDuration,
+  describeRestoredPoint,
   formatBackupList,
   formatBackupResult,
   formatBackups,
@@ -11,6 +12,7 @@ import {
   readBackupsView,
   restoreDuration,
   restoreProgress,
+  restoredPoint,
 } from './backup-view.js';
 import { formatClusterStatus, readClusterView, type EventView } from './cluster-view.js';
 
@@ -279,7 +281,7 @@ describe('restore duration', () => {
     expect(restoreDuration([done])).toEqual({ totalMs: 5230, baseBackupMs: null });
     expect(restoreDuration([base, promoted])).toBeNull();
     expect(describeRestoreDuration(restoreDuration([base, done]), 9000)).toBe(
-      'restore took 5.2 s (base backup 1.1 s, then WAL replay to the target and promotion); 9.0 s from request to ready',
+      'restore took 5.2 s (base backup 1.1 s, then WAL replay and promotion); 9.0 s from request to ready',
     );
   });
 
@@ -294,5 +296,30 @@ describe('restore duration', () => {
     expect(restoreProgress([base, promoted])).toBe(
       'member-1: base backup 20261127T231500Z restored; replaying WAL to 2026-11-27T23:30:00.000Z',
     );
+  });
+});
+
+describe('the point a restore reached', () => {
+  it('reads it from the newest restore event that says, and says it', () => {
+    const events = [
+      { kind: 'restore', member: 'member-1', recovered_to: { lsn: '0/1000000', last_transaction_at: null } },
+      {
+        kind: 'restore',
+        member: 'member-1',
+        recovered_to: { lsn: '0/3000148', last_transaction_at: '2026-11-27T10:00:01.250Z' },
+      },
+      { kind: 'bootstrap', member: 'member-1', recovered_to: { lsn: 'x' } },
+      { kind: 'restore', member: 'member-1', detail: 'no point' },
+    ];
+    const point = restoredPoint({ events });
+    expect(point).toEqual({ lsn: '0/3000148', lastTransactionAt: '2026-11-27T10:00:01.250Z' });
+    expect(describeRestoredPoint(point)).toBe(
+      'last replayed transaction committed at 2026-11-27T10:00:01.250Z (LSN 0/3000148)',
+    );
+    expect(describeRestoredPoint(restoredPoint({ events: events.slice(0, 1) }))).toBe(
+      'no transaction replayed after the base backup (LSN 0/1000000)',
+    );
+    expect(restoredPoint({ events: 'x' })).toBeNull();
+    expect(describeRestoredPoint(null)).toBe('the restored point was not published (an older hyper_db)');
   });
 });

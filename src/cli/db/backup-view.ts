@@ -251,6 +251,26 @@ export function restoreDuration(events: readonly EventView[]): { totalMs: number
   return null;
 }
 
+/** Where a finished restore stopped, from the newest published restore event that says (`recovered_to`). */
+export function restoredPoint(published: Json): { lsn: string | null; lastTransactionAt: string | null } | null {
+  const events = Array.isArray(published.events) ? published.events : [];
+  for (let i = events.length - 1; i >= 0; i -= 1) {
+    const e: unknown = events[i];
+    if (!isObject(e) || e.kind !== 'restore' || !isObject(e.recovered_to)) continue;
+    return { lsn: str(e.recovered_to.lsn), lastTransactionAt: str(e.recovered_to.last_transaction_at) };
+  }
+  return null;
+}
+
+/** `last replayed transaction committed at 2026-…Z (LSN 0/3000148)`. */
+export function describeRestoredPoint(point: { lsn: string | null; lastTransactionAt: string | null } | null): string {
+  if (point === null) return 'the restored point was not published (an older hyper_db)';
+  const lsn = point.lsn === null ? '' : ` (LSN ${point.lsn})`;
+  return point.lastTransactionAt === null
+    ? `no transaction replayed after the base backup${lsn}`
+    : `last replayed transaction committed at ${point.lastTransactionAt}${lsn}`;
+}
+
 /** The newest restore event as a progress hint (`member-1: base backup … restored; replaying WAL to …`). */
 export function restoreProgress(events: readonly EventView[]): string | null {
   const last = [...events].reverse().find((e) => e.kind === 'restore');
@@ -259,7 +279,7 @@ export function restoreProgress(events: readonly EventView[]): string | null {
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
-/** `restore took 5.2 s (base backup 1.1 s, then WAL replay to the target and promotion)`. */
+/** `restore took 5.2 s (base backup 1.1 s, then WAL replay and promotion)`. */
 export function describeRestoreDuration(
   measured: { totalMs: number; baseBackupMs: number | null } | null,
   wallMs: number,
@@ -269,6 +289,6 @@ export function describeRestoreDuration(
   const base =
     measured.baseBackupMs === null
       ? ''
-      : ` (base backup ${seconds(measured.baseBackupMs)}, then WAL replay to the target and promotion)`;
+      : ` (base backup ${seconds(measured.baseBackupMs)}, then WAL replay and promotion)`;
   return `restore took ${seconds(measured.totalMs)}${base}; ${seconds(wallMs)} from request to ready`;
 }
