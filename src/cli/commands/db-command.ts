@@ -11,7 +11,7 @@ import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
 import { confirmDestruction } from '../confirm-destruction.js';
 import { actionContext, positiveInteger, routeOutput, timeoutOption } from '../action-context.js';
-import { checkRestoreInput, restoreCluster, takeBackup } from '../db/backup-action.js';
+import { checkRestoreInput, listBackups, restoreCluster, takeBackup } from '../db/backup-action.js';
 import {
   assertAcceptsDataLoss,
   createCluster,
@@ -265,6 +265,25 @@ Examples:
     );
 }
 
+function backupsSubcommand(env: CommandEnv): Command {
+  return new Command('backups')
+    .description("The cluster's base backups (id, taken at, member, size, verified) and archived WAL range")
+    .argument('<name>', 'cluster name')
+    .addHelpText(
+      'after',
+      `
+Newest last; the router publishes its newest 50 base backups. A restore can reach any time after
+a backup finished and before the last archived transaction.
+
+Examples:
+  hox db backups crm-db
+  hox db backups crm-db --json | jq -r '.backups[-1].id'`,
+    )
+    .action(async (name: string, _opts: unknown, command: Command) => {
+      await listBackups(actionContext(env, command), name);
+    });
+}
+
 function backupSubcommand(env: CommandEnv): Command {
   return new Command('backup')
     .description('Take a verified base backup now (pg_basebackup from the primary, checked with pg_verifybackup)')
@@ -287,13 +306,16 @@ Examples:
 
 function restoreSubcommand(env: CommandEnv): Command {
   return new Command('restore')
-    .description("Point-in-time restore of another cluster's backups into a NEW cluster")
+    .description("Restore another cluster's backups into a NEW cluster: to a point in time, or the latest")
     .argument('<new>', 'name of the new cluster (must not exist)')
     .requiredOption('--from <source>', 'the hyper_db cluster whose base backups and archived WAL are restored')
-    .requiredOption('--time <iso>', 'target time, ISO 8601 (e.g. 2026-11-27T10:00:00Z): replay stops just before it')
+    .option(
+      '--time <iso>',
+      'target time, ISO 8601 (e.g. 2026-11-27T10:00:00Z): replay stops just before it; latest (the default): the end of the archived WAL',
+    )
     .option(
       '--backup <id>',
-      'base backup to start from, e.g. 20261127T231500Z (default: the newest one finished before --time)',
+      'base backup to start from, e.g. 20261127T231500Z (default: the newest one finished before --time; the newest for latest)',
     )
     .addOption(
       new Option('--members <n>', `number of PostgreSQL members (1–${MAX_MEMBERS}; release default 3)`).argParser(
@@ -305,27 +327,32 @@ function restoreSubcommand(env: CommandEnv): Command {
     .addHelpText(
       'after',
       `
-The target time must lie within the source's archived WAL: after the base backup the restore
+Without --time (or with --time latest) the whole archived WAL is replayed: the new cluster has
+every transaction that reached the source's archive (WAL reaches it at most
+wal_archive_timeout_s, 60 s by default, after a commit).
+
+A target time must lie within the source's archived WAL: after the base backup the restore
 starts from (--backup, or the newest one finished before it) and before the last archived
-transaction (WAL reaches the archive at most wal_archive_timeout_s, 60 s by default, after a
-commit). Replay stops just before the target time: transactions committed at or after --time
+transaction. Replay stops just before the target time: transactions committed at or after --time
 are not in the new cluster. A time without a zone is local time; it is sent in UTC. A time in
 the future is refused. The new cluster keeps the source's databases and roles. With --wait, the
-time the restore took is printed once the cluster is ready (exit 1 on timeout).
+point it restored to (last replayed transaction, LSN) and the time the restore took are printed
+once the cluster is ready (exit 1 on timeout). hox db backups SOURCE lists the backups and WAL.
 
 Examples:
+  hox db restore crm-db-copy --from crm-db --wait
   hox db restore crm-db-copy --from crm-db --time 2026-11-27T10:00:00Z --wait
   hox db restore crm-db-copy --from crm-db --time 2026-11-27T10:00:00Z --backup 20261127T000000Z --members 1`,
     )
     .action(
       async (
         name: string,
-        opts: { from: string; time: string; backup?: string; members?: number; wait?: boolean; timeout: number },
+        opts: { from: string; time?: string; backup?: string; members?: number; wait?: boolean; timeout: number },
         command: Command,
       ) => {
         const request = {
           from: opts.from,
-          time: opts.time,
+          time: opts.time ?? null,
           backup: opts.backup ?? null,
           ...(opts.members === undefined ? {} : { members: opts.members }),
           wait: opts.wait === true,
@@ -355,7 +382,9 @@ Examples:
   hox db pause crm-db; hox db resume crm-db
   hox db maintenance crm-db member-3 --on
   hox db backup crm-db
-  hox db restore crm-db-copy --from crm-db --time 2026-11-27T10:00:00Z --wait`,
+  hox db backups crm-db
+  hox db restore crm-db-copy --from crm-db --time 2026-11-27T10:00:00Z --wait
+  hox db restore crm-db-copy --from crm-db --wait      # to the latest point`,
     );
   for (const sub of [
     createSubcommand(env),
@@ -368,6 +397,7 @@ Examples:
     promoteSubcommand(env),
     databaseSubcommand(env),
     psqlSubcommand(env),
+    backupsSubcommand(env),
     backupSubcommand(env),
     restoreSubcommand(env),
   ])

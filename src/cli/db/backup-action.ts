@@ -1,6 +1,7 @@
 /**
- * `hox db backup NAME` and `hox db restore NEW --from SOURCE --time T`.
+ * `hox db backups NAME`, `hox db backup NAME` and `hox db restore NEW --from SOURCE [--time T]`.
  *
+ * The list reads what the cluster's root publishes (the router's `backups`).
  * A backup re-requests the cluster's root with `backup_now: {id}` (a fresh
  * id: the router takes one base backup per id) and follows the root until it
  * publishes that request done or failed. A restore reads the source's
@@ -13,7 +14,7 @@ import { maskSecrets } from '../output.js';
 import {
   assertTargetAfterBackup,
   backupSource,
-  parseTargetTime,
+  parseRestoreTarget,
   recentTargetWarning,
   restoreParameters,
   withBackupNow,
@@ -21,10 +22,13 @@ import {
 import {
   backupProgress,
   describeRestoreDuration,
+  describeRestoredPoint,
+  formatBackupList,
   formatBackupResult,
   readBackupsView,
   restoreDuration,
   restoreProgress,
+  restoredPoint,
   type BackupRequestView,
   type BackupsView,
 } from './backup-view.js';
@@ -38,6 +42,45 @@ import {
   requestCluster,
 } from './cluster-client.js';
 import { memberCount } from './cluster-parameters.js';
+
+/**
+ * `hox db backups NAME`: the cluster's base backups and archived WAL range, as its root publishes them
+ * (the router's `backups`: the newest 50 base backups, the WAL range). Reads only the master.
+ */
+export async function listBackups(ctx: DbContext, name: string): Promise<void> {
+  const cluster = await loadCluster(ctx.client, name);
+  const published = cluster.root.connection_parameters;
+  const view = readBackupsView(published);
+  if (ctx.json) {
+    ctx.print(
+      JSON.stringify({
+        cluster: name,
+        count: view?.count ?? null,
+        backups: (view?.list ?? []).map((b) => ({
+          id: b.id,
+          started_at: b.startedAt,
+          finished_at: b.finishedAt,
+          member: b.member,
+          bytes: b.bytes,
+          verified: b.verified,
+        })),
+        wal:
+          view?.wal == null
+            ? null
+            : {
+                segments: view.wal.segments,
+                first: view.wal.first,
+                last: view.wal.last,
+                last_archived_at: view.wal.lastArchivedAt,
+              },
+        wal_files: view?.walFiles ?? null,
+        error: view?.error ?? null,
+      }),
+    );
+    return;
+  }
+  for (const line of formatBackupList(name, view, Date.now())) ctx.print(line);
+}
 
 export async function takeBackup(ctx: DbContext, name: string, options: { timeoutMs: number }): Promise<void> {
   const cluster = await loadCluster(ctx.client, name);
@@ -81,23 +124,30 @@ export async function takeBackup(ctx: DbContext, name: string, options: { timeou
 
 export interface RestoreRequest {
   from: string;
-  /** `--time` as typed. */
-  time: string;
+  /** `--time` as typed; null (or `latest`): the end of the source's archived WAL. */
+  time: string | null;
   backup: string | null;
   members?: number;
   wait: boolean;
   timeoutMs: number;
 }
 
-/** Checks what needs no master: the time parses and has passed, the backup id is one, the names differ. */
-export function checkRestoreInput(name: string, request: RestoreRequest, nowMs: number): { iso: string; ms: number } {
+/**
+ * Checks what needs no master: the time parses and has passed, the names differ. The target, or null
+ * for latest.
+ */
+export function checkRestoreInput(
+  name: string,
+  request: RestoreRequest,
+  nowMs: number,
+): { iso: string; ms: number } | null {
   if (name === request.from)
     throw new HoxError(
       'HOX_BAD_REQUEST',
       `a restore makes a new cluster: give it a name other than its source '${request.from}'`,
       { field: 'name' },
     );
-  return parseTargetTime(request.time, nowMs);
+  return parseRestoreTarget(request.time, nowMs);
 }
 
 export async function restoreCluster(ctx: DbContext, name: string, request: RestoreRequest): Promise<void> {
@@ -112,19 +162,20 @@ export async function restoreCluster(ctx: DbContext, name: string, request: Rest
   const sourceCluster = await loadCluster(ctx.client, request.from);
   const published = sourceCluster.root.connection_parameters;
   const source = backupSource(request.from, published, readBackupsView(published));
-  assertTargetAfterBackup(source, target.ms, request.backup);
+  if (target !== null) assertTargetAfterBackup(source, target.ms, request.backup);
   const parameters = restoreParameters(source, {
-    targetTime: target.iso,
+    targetTime: target?.iso ?? null,
     backup: request.backup,
     ...(request.members === undefined ? {} : { members: request.members }),
   });
   const archiveTimeoutS = sourceCluster.parameters.wal_archive_timeout_s;
-  const warning = recentTargetWarning(
-    target.ms,
-    Date.now(),
-    typeof archiveTimeoutS === 'number' ? archiveTimeoutS : 60,
-  );
+  const timeoutS = typeof archiveTimeoutS === 'number' ? archiveTimeoutS : 60;
+  const warning = target === null ? null : recentTargetWarning(target.ms, Date.now(), timeoutS);
   if (warning !== null) ctx.progress(`warning: ${warning}`);
+  if (target === null)
+    ctx.progress(
+      `latest: to the last transaction in ${request.from}'s WAL archive (WAL reaches it at most wal_archive_timeout_s, ${timeoutS} s, after a commit)`,
+    );
 
   const startedMs = Date.now();
   let answer;
@@ -154,14 +205,16 @@ export async function restoreCluster(ctx: DbContext, name: string, request: Rest
   const what = {
     cluster: name,
     from: request.from,
-    target_time: target.iso,
+    target_time: target?.iso ?? null,
+    latest: target === null,
     backup: request.backup,
   };
   if ('status' in answer) {
     if (ctx.json) return ctx.print(JSON.stringify({ ...what, accepted: true, message: answer.message }));
     return ctx.print(`${name}: restore accepted, not ready yet (${answer.message})`);
   }
-  const intro = `${name}: restore from ${request.from} to just before ${target.iso}${request.backup === null ? '' : ` (base backup ${request.backup})`}`;
+  const to = target === null ? 'the end of its archived WAL (latest)' : `just before ${target.iso}`;
+  const intro = `${name}: restore from ${request.from} to ${to}${request.backup === null ? '' : ` (base backup ${request.backup})`}`;
   if (!request.wait) {
     if (ctx.json) return ctx.print(JSON.stringify({ ...what, instance_guid: answer.instance_guid, ready: false }));
     ctx.print(`${intro} requested on ${answer.computer_guid}/${answer.compute_partition_id} (${answer.instance_guid})`);
@@ -178,6 +231,7 @@ export async function restoreCluster(ctx: DbContext, name: string, request: Rest
   });
   const wallMs = Date.now() - startedMs;
   const measured = restoreDuration(view.events);
+  const point = restoredPoint(restored);
   if (ctx.json)
     return ctx.print(
       JSON.stringify({
@@ -185,6 +239,7 @@ export async function restoreCluster(ctx: DbContext, name: string, request: Rest
         instance_guid: answer.instance_guid,
         ready: true,
         primary: view.primary,
+        restored_to: point === null ? null : { lsn: point.lsn, last_transaction_at: point.lastTransactionAt },
         restore_ms: measured?.totalMs ?? null,
         base_backup_ms: measured?.baseBackupMs ?? null,
         elapsed_ms: wallMs,
@@ -193,8 +248,9 @@ export async function restoreCluster(ctx: DbContext, name: string, request: Rest
     );
   const standbys = view.members.filter((m) => m.role === 'standby').map((m) => m.name);
   ctx.print(
-    `${name}: restored from ${request.from} to just before ${target.iso} — primary ${view.primary ?? '?'}${standbys.length > 0 ? `, standbys ${standbys.join(', ')} streaming` : ''}`,
+    `${name}: restored from ${request.from} to ${to} — primary ${view.primary ?? '?'}${standbys.length > 0 ? `, standbys ${standbys.join(', ')} streaming` : ''}`,
   );
+  ctx.print(`  restored to: ${describeRestoredPoint(point)}`);
   ctx.print(`  ${describeRestoreDuration(measured, wallMs)}`);
   ctx.print(
     `  read-write: ${view.rwHost ?? '?'}:${view.rwPort ?? '?'}   read-only: ${view.rwHost ?? '?'}:${view.roPort ?? '?'}`,

@@ -30,13 +30,14 @@ function run(args: string[]): Promise<{ out: string[]; err: string[]; error: unk
     );
 }
 
-describe('hox db backup|restore', () => {
+describe('hox db backups|backup|restore', () => {
   it('are listed by hox db --help', async () => {
     const { out, error } = await run(['db', '--help']);
     expect((error as CommanderError).code).toBe('commander.helpDisplayed');
     const text = out.join('\n');
     expect(text).toMatch(/^ {2}backup \[options\] <name> +Take a verified base backup now/m);
-    expect(text).toMatch(/^ {2}restore \[options\] <new> +Point-in-time restore/m);
+    expect(text).toMatch(/^ {2}backups <name> +The cluster's base backups/m);
+    expect(text).toMatch(/^ {2}restore \[options\] <new> +Restore another cluster's backups into a NEW cluster/m);
   });
 
   it('restore --help says the target must lie within the archived WAL and the restore stops just before it', async () => {
@@ -44,7 +45,8 @@ describe('hox db backup|restore', () => {
     const text = out.join('\n').replace(/\s+/g, ' ');
     for (const flag of ['--from <source>', '--time <iso>', '--backup <id>', '--members <n>', '--wait', '--timeout'])
       expect(text).toContain(flag);
-    expect(text).toContain("The target time must lie within the source's archived WAL");
+    expect(text).toContain("A target time must lie within the source's archived WAL");
+    expect(text).toContain('Without --time (or with --time latest) the whole archived WAL is replayed');
     expect(text).toContain('before the last archived transaction');
     expect(text).toContain('Replay stops just before the target time');
   });
@@ -60,9 +62,12 @@ describe('hox db backup|restore', () => {
     expect((same.error as HoxError).message).toContain("other than its source 'crm-db'");
   });
 
-  it('requires --from and --time', async () => {
+  it('requires --from, not --time (latest), and still checks the names first', async () => {
     const { error, err } = await run(['db', 'restore', 'copy', '--time', '2020-01-01T00:00:00Z']);
     expect((error as CommanderError).code).toBe('commander.missingMandatoryOptionValue');
     expect(err.join('\n')).toContain("required option '--from <source>' not specified");
+    const same = await run(['db', 'restore', 'crm-db', '--from', 'crm-db']);
+    expect((same.error as HoxError).message).toContain("other than its source 'crm-db'");
+    expect(exitCodeFor(same.error)).toBe(2);
   });
 });

@@ -86,7 +86,15 @@ describe('checkRestoreInput', () => {
       "give it a name other than its source 'crm-db'",
     );
     expect(refusal(() => checkRestoreInput('copy', { ...request, time: 'soon' }, NOW)).field).toBe('--time');
-    expect(checkRestoreInput('copy', request, NOW).iso).toBe('2026-11-27T10:00:00.000Z');
+    expect(checkRestoreInput('copy', request, NOW)?.iso).toBe('2026-11-27T10:00:00.000Z');
+  });
+
+  it('takes no --time, or --time latest, as the end of the archived WAL', () => {
+    expect(checkRestoreInput('copy', { ...request, time: null }, NOW)).toBeNull();
+    expect(checkRestoreInput('copy', { ...request, time: 'latest' }, NOW)).toBeNull();
+    expect(checkRestoreInput('copy', { ...request, time: ' LATEST ' }, NOW)).toBeNull();
+    expect(refusal(() => checkRestoreInput('crm-db', { ...request, time: null }, NOW)).field).toBe('name');
+    expect(refusal(() => checkRestoreInput('copy', { ...request, time: 'lastest' }, NOW)).field).toBe('--time');
   });
 });
 
@@ -208,6 +216,10 @@ describe('restoreParameters', () => {
         target_time: '2026-11-27T23:30:00.000Z',
         backup: '20261127T231500Z',
       },
+    });
+    // Latest: no target_time at all (the release replays the whole archive).
+    expect(restoreParameters(source, { targetTime: null, backup: null })).toEqual({
+      restore: { backup_url: 'http://127.0.1.1:20002', backup_token: 'b'.repeat(43) },
     });
   });
 

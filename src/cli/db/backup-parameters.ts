@@ -5,7 +5,8 @@
  * and value) out.
  *
  * Shapes are those of `clusterParameters` in src/releases/hyper_db/release.ts:
- * `backup_now: {id}` and `restore: {backup_url, backup_token, target_time, backup?}`.
+ * `backup_now: {id}` and `restore: {backup_url, backup_token, target_time?, backup?}` (no target_time:
+ * to the end of the archived WAL, "latest").
  */
 import { HoxError } from '../../shared/errors.js';
 import type { BackupsView } from './backup-view.js';
@@ -46,6 +47,12 @@ export function parseTargetTime(input: string, nowMs: number): { iso: string; ms
       { field: '--time' },
     );
   return { iso, ms };
+}
+
+/** `--time` of a restore: absent or `latest` is the end of the archived WAL (null); else as {@link parseTargetTime}. */
+export function parseRestoreTarget(input: string | null, nowMs: number): { iso: string; ms: number } | null {
+  if (input === null || input.trim().toLowerCase() === 'latest') return null;
+  return parseTargetTime(input, nowMs);
 }
 
 /** The start time (ms) a backup id stands for; refuses ids that are not `YYYYMMDDTHHMMSSZ` dates. */
@@ -135,7 +142,8 @@ export function recentTargetWarning(targetMs: number, nowMs: number, archiveTime
 }
 
 export interface RestoreOptions {
-  targetTime: string;
+  /** ISO 8601; null: the end of the archived WAL (latest). */
+  targetTime: string | null;
   backup: string | null;
   members?: number;
 }
@@ -153,7 +161,7 @@ export function restoreParameters(source: BackupSource, options: RestoreOptions)
     restore: {
       backup_url: source.backupUrl,
       backup_token: source.backupToken,
-      target_time: options.targetTime,
+      ...(options.targetTime === null ? {} : { target_time: options.targetTime }),
       ...(options.backup === null ? {} : { backup: options.backup }),
     },
   };

@@ -4,12 +4,15 @@ import { describe, expect, it } from 'vitest';
 import {
   backupProgress,
   describeRestoreDuration,
+  describeRestoredPoint,
+  formatBackupList,
   formatBackupResult,
   formatBackups,
   humanAge,
   readBackupsView,
   restoreDuration,
   restoreProgress,
+  restoredPoint,
 } from './backup-view.js';
 import { formatClusterStatus, readClusterView, type EventView } from './cluster-view.js';
 
@@ -34,6 +37,8 @@ describe('readBackupsView', () => {
       walFiles: 1,
       error: null,
       request: { id: 'backup-0123456789abcdef', result: 'done', backup: '20261127T231500Z', error: null },
+      list: null,
+      wal: null,
     });
   });
 
@@ -47,7 +52,103 @@ describe('readBackupsView', () => {
       walFiles: null,
       error: null,
       request: null,
+      list: null,
+      wal: null,
     });
+  });
+});
+
+describe('hox db backups', () => {
+  const NOW = Date.parse('2026-11-28T01:00:00.000Z');
+  const published = {
+    backups: {
+      ...backups,
+      count: 51,
+      list: [
+        {
+          id: '20261127T000000Z',
+          started_at: '2026-11-27T00:00:00.000Z',
+          finished_at: '2026-11-27T00:01:10.000Z',
+          member: 'member-2',
+          bytes: 1536,
+          verified: true,
+        },
+        {
+          id: '20261127T231500Z',
+          finished_at: '2026-11-27T23:16:40.000Z',
+          member: 'member-1',
+          bytes: 50_593_792,
+          verified: true,
+        },
+        { bytes: 3 },
+      ],
+      wal: {
+        segments: 12,
+        first: '000000010000000000000001',
+        last: '00000002000000000000000C',
+        last_archived_at: '2026-11-28T00:58:00.000Z',
+      },
+    },
+  };
+
+  it('reads the published list (malformed entries left out) and the WAL range', () => {
+    const view = readBackupsView(published);
+    expect(view?.list).toEqual([
+      {
+        id: '20261127T000000Z',
+        startedAt: '2026-11-27T00:00:00.000Z',
+        finishedAt: '2026-11-27T00:01:10.000Z',
+        member: 'member-2',
+        bytes: 1536,
+        verified: true,
+      },
+      {
+        id: '20261127T231500Z',
+        startedAt: null,
+        finishedAt: '2026-11-27T23:16:40.000Z',
+        member: 'member-1',
+        bytes: 50_593_792,
+        verified: true,
+      },
+    ]);
+    expect(view?.wal).toEqual({
+      segments: 12,
+      first: '000000010000000000000001',
+      last: '00000002000000000000000C',
+      lastArchivedAt: '2026-11-28T00:58:00.000Z',
+    });
+  });
+
+  it('prints the backups newest last, the WAL range and how to restore', () => {
+    expect(formatBackupList('crm-db', readBackupsView(published), NOW)).toEqual([
+      'crm-db: 51 base backups, the newest 2 shown, newest last',
+      '  ID                TAKEN AT (finished)       MEMBER    SIZE      VERIFIED',
+      '  20261127T000000Z  2026-11-27T00:01:10.000Z  member-2  1.5 KiB   yes',
+      '  20261127T231500Z  2026-11-27T23:16:40.000Z  member-1  48.3 MiB  yes',
+      'archived WAL: 12 segments, 000000010000000000000001 … 00000002000000000000000C; last archived 2026-11-28T00:58:00.000Z (2 min ago)',
+      'restore: hox db restore NEW --from crm-db (latest) or --time T (after 2026-11-27T00:01:10.000Z, before the last archived transaction)',
+    ]);
+  });
+
+  it('says when there is nothing yet, and falls back to the last backup for an older router', () => {
+    expect(formatBackupList('x', null, NOW)).toEqual([
+      'x: no backups published yet (its router has not started): see hox db status x',
+    ]);
+    expect(
+      formatBackupList(
+        'x',
+        readBackupsView({ backups: { count: 0, wal_files: 0, error: 'base backup failed: boom' } }),
+        NOW,
+      ),
+    ).toEqual([
+      'x: no base backup yet (the first is taken once there is a primary)',
+      'archived WAL: none yet',
+      'last backup error: base backup failed: boom',
+    ]);
+    const older = formatBackupList('x', readBackupsView({ backups: { ...backups, count: 1 } }), NOW);
+    expect(older[0]).toBe('x: 1 base backup, newest last');
+    expect(older[2]).toBe('  20261127T231500Z  2026-11-27T23:16:40.000Z  ?       48.3 MiB  yes');
+    expect(older[3]).toBe('archived WAL: 1 file(s)');
   });
 });
 
@@ -180,7 +281,7 @@ describe('restore duration', () => {
     expect(restoreDuration([done])).toEqual({ totalMs: 5230, baseBackupMs: null });
     expect(restoreDuration([base, promoted])).toBeNull();
     expect(describeRestoreDuration(restoreDuration([base, done]), 9000)).toBe(
-      'restore took 5.2 s (base backup 1.1 s, then WAL replay to the target and promotion); 9.0 s from request to ready',
+      'restore took 5.2 s (base backup 1.1 s, then WAL replay and promotion); 9.0 s from request to ready',
     );
   });
 
@@ -195,5 +296,30 @@ describe('restore duration', () => {
     expect(restoreProgress([base, promoted])).toBe(
       'member-1: base backup 20261127T231500Z restored; replaying WAL to 2026-11-27T23:30:00.000Z',
     );
+  });
+});
+
+describe('the point a restore reached', () => {
+  it('reads it from the newest restore event that says, and says it', () => {
+    const events = [
+      { kind: 'restore', member: 'member-1', recovered_to: { lsn: '0/1000000', last_transaction_at: null } },
+      {
+        kind: 'restore',
+        member: 'member-1',
+        recovered_to: { lsn: '0/3000148', last_transaction_at: '2026-11-27T10:00:01.250Z' },
+      },
+      { kind: 'bootstrap', member: 'member-1', recovered_to: { lsn: 'x' } },
+      { kind: 'restore', member: 'member-1', detail: 'no point' },
+    ];
+    const point = restoredPoint({ events });
+    expect(point).toEqual({ lsn: '0/3000148', lastTransactionAt: '2026-11-27T10:00:01.250Z' });
+    expect(describeRestoredPoint(point)).toBe(
+      'last replayed transaction committed at 2026-11-27T10:00:01.250Z (LSN 0/3000148)',
+    );
+    expect(describeRestoredPoint(restoredPoint({ events: events.slice(0, 1) }))).toBe(
+      'no transaction replayed after the base backup (LSN 0/1000000)',
+    );
+    expect(restoredPoint({ events: 'x' })).toBeNull();
+    expect(describeRestoredPoint(null)).toBe('the restored point was not published (an older hyper_db)');
   });
 });

@@ -1,7 +1,8 @@
 /**
  * What a hyper_db cluster publishes about its backups (the router's
- * `backups` key: count, last, age_s, wal_files, error, request), read
- * defensively, and how `hox db status|backup|restore` show it. Pure:
+ * `backups` key: count, last, age_s, wal_files, error, request, list — the
+ * newest 50 base backups — and wal — the archived WAL range), read
+ * defensively, and how `hox db status|backups|backup|restore` show it. Pure:
  * published values in, lines out.
  */
 import { formatBytes } from '../../shared/bytes.js';
@@ -23,9 +24,32 @@ export interface LastBackupView {
   verified: boolean;
 }
 
+/** One base backup of the published list. */
+export interface BackupEntryView {
+  id: string;
+  startedAt: string | null;
+  /** When it was complete: a restore can start from it for targets after this. */
+  finishedAt: string | null;
+  member: string | null;
+  bytes: number | null;
+  verified: boolean;
+}
+
+/** The archived WAL: its first and last segment, and when the last one was archived. */
+export interface WalRangeView {
+  segments: number | null;
+  first: string;
+  last: string;
+  lastArchivedAt: string | null;
+}
+
 export interface BackupsView {
   count: number;
   last: LastBackupView | null;
+  /** The newest base backups, newest last (null when the router does not publish the list: an older one). */
+  list: BackupEntryView[] | null;
+  /** The archived WAL (null when none is archived yet, or the router does not say). */
+  wal: WalRangeView | null;
   /** Age of the last backup in seconds, as published (the router rounds it down to the minute). */
   ageS: number | null;
   walFiles: number | null;
@@ -50,6 +74,23 @@ function readLast(v: unknown): LastBackupView | null {
   return { id: v.id, finishedAt: str(v.finished_at), bytes: num(v.bytes), verified: v.verified === true };
 }
 
+function readEntry(v: unknown): BackupEntryView | null {
+  if (!isObject(v) || typeof v.id !== 'string') return null;
+  return {
+    id: v.id,
+    startedAt: str(v.started_at),
+    finishedAt: str(v.finished_at),
+    member: str(v.member),
+    bytes: num(v.bytes),
+    verified: v.verified === true,
+  };
+}
+
+function readWal(v: unknown): WalRangeView | null {
+  if (!isObject(v) || typeof v.first !== 'string' || typeof v.last !== 'string') return null;
+  return { segments: num(v.segments), first: v.first, last: v.last, lastArchivedAt: str(v.last_archived_at) };
+}
+
 /** The published `backups`, or null when the cluster does not publish them (router not running yet). */
 export function readBackupsView(published: Json): BackupsView | null {
   const b = published.backups;
@@ -57,6 +98,8 @@ export function readBackupsView(published: Json): BackupsView | null {
   return {
     count: num(b.count) ?? 0,
     last: readLast(b.last),
+    list: Array.isArray(b.list) ? b.list.map(readEntry).filter((e): e is BackupEntryView => e !== null) : null,
+    wal: readWal(b.wal),
     ageS: num(b.age_s),
     walFiles: num(b.wal_files),
     error: str(b.error),
@@ -103,6 +146,56 @@ export function formatBackups(view: BackupsView | null): string[] {
   const lines = [`${label('backups')}${what}${wal}`];
   if (view.error !== null) lines.push(`${label('backup error')}${view.error}`);
   if (view.request !== null) lines.push(`${label('backup request')}${describeBackupRequest(view.request)}`);
+  return lines;
+}
+
+/**
+ * `hox db backups NAME`: the base backups, newest last, then the archived WAL range and how to restore.
+ * `nowMs` gives the ages.
+ */
+export function formatBackupList(name: string, view: BackupsView | null, nowMs: number): string[] {
+  if (view === null)
+    return [`${name}: no backups published yet (its router has not started): see hox db status ${name}`];
+  const ago = (iso: string | null): string => {
+    const ms = iso === null ? Number.NaN : Date.parse(iso);
+    return Number.isNaN(ms) ? '' : ` (${humanAge((nowMs - ms) / 1000)} ago)`;
+  };
+  const lines: string[] = [];
+  const list = view.list ?? (view.last === null ? [] : [{ ...view.last, startedAt: null, member: null }]);
+  if (view.count === 0) lines.push(`${name}: no base backup yet (the first is taken once there is a primary)`);
+  else {
+    const shown = list.length < view.count ? `, the newest ${list.length} shown` : '';
+    lines.push(`${name}: ${view.count} base backup${view.count === 1 ? '' : 's'}${shown}, newest last`);
+    const rows = [
+      ['ID', 'TAKEN AT (finished)', 'MEMBER', 'SIZE', 'VERIFIED'],
+      ...list.map((b) => [
+        b.id,
+        b.finishedAt ?? '?',
+        b.member ?? '?',
+        b.bytes === null ? '?' : formatBytes(b.bytes),
+        b.verified ? 'yes' : 'NO',
+      ]),
+    ];
+    const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
+    for (const r of rows)
+      lines.push(`  ${r.map((c, i) => (i < widths.length ? c.padEnd(widths[i] ?? 0) : c)).join('  ')}`);
+  }
+  const wal = view.wal;
+  if (wal === null)
+    lines.push(
+      `archived WAL: ${view.walFiles === null || view.walFiles === 0 ? 'none yet' : `${view.walFiles} file(s)`}`,
+    );
+  else {
+    const count = wal.segments === null ? '' : `${wal.segments} segment${wal.segments === 1 ? '' : 's'}, `;
+    const at = wal.lastArchivedAt === null ? '' : `; last archived ${wal.lastArchivedAt}${ago(wal.lastArchivedAt)}`;
+    lines.push(`archived WAL: ${count}${wal.first} … ${wal.last}${at}`);
+  }
+  if (view.error !== null) lines.push(`last backup error: ${view.error}`);
+  const oldest = list[0];
+  if (oldest !== undefined)
+    lines.push(
+      `restore: hox db restore NEW --from ${name} (latest) or --time T (after ${oldest.finishedAt ?? oldest.id}, before the last archived transaction)`,
+    );
   return lines;
 }
 
@@ -158,6 +251,26 @@ export function restoreDuration(events: readonly EventView[]): { totalMs: number
   return null;
 }
 
+/** Where a finished restore stopped, from the newest published restore event that says (`recovered_to`). */
+export function restoredPoint(published: Json): { lsn: string | null; lastTransactionAt: string | null } | null {
+  const events = Array.isArray(published.events) ? published.events : [];
+  for (let i = events.length - 1; i >= 0; i -= 1) {
+    const e: unknown = events[i];
+    if (!isObject(e) || e.kind !== 'restore' || !isObject(e.recovered_to)) continue;
+    return { lsn: str(e.recovered_to.lsn), lastTransactionAt: str(e.recovered_to.last_transaction_at) };
+  }
+  return null;
+}
+
+/** `last replayed transaction committed at 2026-…Z (LSN 0/3000148)`. */
+export function describeRestoredPoint(point: { lsn: string | null; lastTransactionAt: string | null } | null): string {
+  if (point === null) return 'the restored point was not published (an older hyper_db)';
+  const lsn = point.lsn === null ? '' : ` (LSN ${point.lsn})`;
+  return point.lastTransactionAt === null
+    ? `no transaction replayed after the base backup${lsn}`
+    : `last replayed transaction committed at ${point.lastTransactionAt}${lsn}`;
+}
+
 /** The newest restore event as a progress hint (`member-1: base backup … restored; replaying WAL to …`). */
 export function restoreProgress(events: readonly EventView[]): string | null {
   const last = [...events].reverse().find((e) => e.kind === 'restore');
@@ -166,7 +279,7 @@ export function restoreProgress(events: readonly EventView[]): string | null {
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
-/** `restore took 5.2 s (base backup 1.1 s, then WAL replay to the target and promotion)`. */
+/** `restore took 5.2 s (base backup 1.1 s, then WAL replay and promotion)`. */
 export function describeRestoreDuration(
   measured: { totalMs: number; baseBackupMs: number | null } | null,
   wallMs: number,
@@ -176,6 +289,6 @@ export function describeRestoreDuration(
   const base =
     measured.baseBackupMs === null
       ? ''
-      : ` (base backup ${seconds(measured.baseBackupMs)}, then WAL replay to the target and promotion)`;
+      : ` (base backup ${seconds(measured.baseBackupMs)}, then WAL replay and promotion)`;
   return `restore took ${seconds(measured.totalMs)}${base}; ${seconds(wallMs)} from request to ready`;
 }

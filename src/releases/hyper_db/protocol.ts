@@ -126,6 +126,8 @@ export interface MemberEvent {
   detail: string;
   /** Milliseconds per phase, e.g. {detect, election, promote, total}. */
   timings?: Record<string, number>;
+  /** A finished restore: the last WAL position it replayed and its last transaction's commit time. */
+  recovered_to?: { lsn: string | null; last_transaction_at: string | null };
 }
 
 export interface SwitchoverResult {
@@ -223,10 +225,10 @@ export interface RestoreSpec {
   /** The source cluster's backup API and a token that may read it. */
   url: string;
   token: string;
-  /** A backup id; by default the newest one finished before the target time. */
+  /** A backup id; by default the newest one finished before the target time (the newest one for latest). */
   backup: string | null;
-  /** ISO 8601: replay stops just before this time. */
-  targetTime: string;
+  /** ISO 8601: replay stops just before this time; null: replay the whole archive (latest). */
+  targetTime: string | null;
 }
 
 export interface RouterDatabase {

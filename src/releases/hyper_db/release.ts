@@ -125,9 +125,9 @@ const clusterParameters = {
     restore: {
       type: 'object',
       additionalProperties: false,
-      required: ['backup_url', 'backup_token', 'target_time'],
+      required: ['backup_url', 'backup_token'],
       description:
-        'Point-in-time restore into this new cluster, from another cluster’s published backup_url/backup_token',
+        'Point-in-time restore into this new cluster, from another cluster’s published backup_url/backup_token: to just before target_time, or without it to the end of the archived WAL (latest)',
       properties: {
         backup_url: { type: 'string', pattern: '^https?://', maxLength: 200 },
         backup_token: { type: 'string', minLength: 20, maxLength: 100 },
@@ -181,7 +181,7 @@ interface ClusterParams {
   settings: Record<string, string | number>;
   backupIntervalH: number;
   walArchiveTimeoutS: number;
-  restore: { backup_url: string; backup_token: string; backup?: string; target_time: string } | null;
+  restore: { backup_url: string; backup_token: string; backup?: string; target_time?: string } | null;
   backupNow: string | null;
   clientTls: ClientTls;
   tlsRotation: string | null;
@@ -343,7 +343,7 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
                 url: p.restore.backup_url,
                 token: p.restore.backup_token,
                 backup: p.restore.backup ?? null,
-                targetTime: p.restore.target_time,
+                targetTime: p.restore.target_time ?? null,
               }
             : null,
       },

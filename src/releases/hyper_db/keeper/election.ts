@@ -69,8 +69,13 @@ export class Election {
           : { lsn: this.core.obs.lsn, timeline: this.core.obs.timeline },
       leaderLsn: this.core.knownLeader?.lsn ?? null,
       maxLagBytes: c.maxLagBytes,
-      // A point-in-time restore stands only once replay has reached its target (promoting earlier would stop short).
-      restoreNotReady: this.core.state.get().restoring && (await this.core.pg.replayPauseState()) !== 'paused',
+      // A point-in-time restore stands only once replay has reached its target (promoting earlier would stop
+      // short); a restore to latest, once the archive has nothing more to give.
+      restoreNotReady:
+        this.core.state.get().restoring &&
+        (c.restore !== null && c.restore.targetTime === null
+          ? !this.core.pg.archiveExhausted()
+          : (await this.core.pg.replayPauseState()) !== 'paused'),
       health: this.supervisor.health(),
     });
     if (!decision.stand) {
@@ -160,9 +165,19 @@ export class Election {
       this.core.state.update({ restoring: false });
       await this.core.pg.writeDynamic({ primaryConninfo: '', syncStandbyNames: this.core.syncStandbyNames() });
       await this.core.pg.reload().catch(() => {});
-      this.core.addEvent('restore', 'restore complete: promoted at the target', {
-        total: Math.round(tPromoted - this.core.restoreStartedAt),
-      });
+      const point = await this.core.pg.recoveredTo().catch(() => ({ lsn: null, last_transaction_at: null }));
+      const where = c.restore?.targetTime === null ? 'at the end of the archived WAL' : 'at the target';
+      const last =
+        point.last_transaction_at === null
+          ? 'no transaction replayed'
+          : `last transaction ${point.last_transaction_at}`;
+      this.core.addEvent(
+        'restore',
+        `restore complete: promoted ${where} (${last}, LSN ${point.lsn ?? '?'})`,
+        { total: Math.round(tPromoted - this.core.restoreStartedAt) },
+        {},
+        { recovered_to: point },
+      );
     }
     this.core.rolesPending = true;
     await this.core.pg

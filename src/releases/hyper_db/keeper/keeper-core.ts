@@ -66,6 +66,7 @@ export interface KeeperCore {
     detail: string,
     timings?: Record<string, number>,
     change?: Parameters<KeeperState['update']>[0],
+    extra?: Pick<MemberEvent, 'recovered_to'>,
   ): void;
   fence(reason: string, options?: { kill?: boolean }): void;
   stepDown(reason: string): void;

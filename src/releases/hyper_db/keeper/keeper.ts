@@ -318,7 +318,8 @@ export class Keeper implements KeeperCore {
         (await this.nobodyHasData())
       ) {
         const t = now();
-        this.log(`restoring from ${c.restore.url} to just before ${c.restore.targetTime}`);
+        const to = restoreTargetText(c.restore.targetTime);
+        this.log(`restoring from ${c.restore.url} to ${to}`);
         const backup = await this.pg.restoreBaseBackup(c.restore).catch((error: unknown) => {
           // Published (hox db status / restore --wait) instead of only retried in silence.
           this.addEvent('restore', `restore failed: ${firstLine((error as Error).message)}`);
@@ -331,9 +332,11 @@ export class Keeper implements KeeperCore {
           recovery: this.pg.recoverySettings(c.restore),
         });
         this.state.update({ restoring: true });
-        await this.pg.start({ standby: true, targetedRecovery: true });
+        // To a time: recovery pauses at the target. Latest: a standby with no upstream replays the whole
+        // archive, then keeps asking it for more; it stands once the archive has nothing more to give.
+        await this.pg.start({ standby: true, targetedRecovery: c.restore.targetTime !== null });
         this.role = 'standby';
-        this.addEvent('restore', `base backup ${backup} restored; replaying WAL to ${c.restore.targetTime}`, {
+        this.addEvent('restore', `base backup ${backup} restored; replaying WAL to ${to}`, {
           baseBackup: Math.round(now() - t),
         });
         this.restoreStartedAt = t;
@@ -523,10 +526,23 @@ export class Keeper implements KeeperCore {
     detail: string,
     timings?: Record<string, number>,
     change: Parameters<KeeperState['update']>[0] = {},
+    extra: Pick<MemberEvent, 'recovered_to'> = {},
   ): void {
     this.state.addEvent(
-      { at: new Date().toISOString(), kind, term: this.state.get().term, detail, ...(timings ? { timings } : {}) },
+      {
+        at: new Date().toISOString(),
+        kind,
+        term: this.state.get().term,
+        detail,
+        ...(timings ? { timings } : {}),
+        ...extra,
+      },
       change,
     );
   }
+}
+
+/** `just before 2026-11-27T10:00:00Z`, or `the end of the archived WAL (latest)`. */
+export function restoreTargetText(targetTime: string | null): string {
+  return targetTime === null ? 'the end of the archived WAL (latest)' : `just before ${targetTime}`;
 }

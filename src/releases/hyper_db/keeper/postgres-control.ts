@@ -416,7 +416,7 @@ export class PostgresControl {
         `listing backups at ${restore.url}: HTTP ${listing.status} ${(await listing.text()).slice(0, 200)}`,
       );
     const list = (await listing.json()) as { id: string; finishedAt: string }[];
-    const target = Date.parse(restore.targetTime);
+    const target = restore.targetTime === null ? Infinity : Date.parse(restore.targetTime);
     const chosen =
       restore.backup !== null
         ? list.find((b) => b.id === restore.backup)
@@ -425,7 +425,9 @@ export class PostgresControl {
       throw new Error(
         restore.backup !== null
           ? `backup '${restore.backup}' not found at ${restore.url}`
-          : `no base backup finished before ${restore.targetTime} at ${restore.url}`,
+          : restore.targetTime === null
+            ? `no base backup at ${restore.url}`
+            : `no base backup finished before ${restore.targetTime} at ${restore.url}`,
       );
     const tmp = `${this.dataDir}.restore`;
     await rm(tmp, { recursive: true, force: true });
@@ -445,11 +447,18 @@ export class PostgresControl {
     return chosen.id;
   }
 
-  /** Point-in-time restore, step 2: replay archived WAL up to just before the target, then pause there. */
+  /**
+   * Point-in-time restore, step 2: replay archived WAL up to just before the target, then pause there;
+   * without a target (latest), no recovery_target at all: the member starts as a standby without an
+   * upstream, which replays the whole archive and keeps asking it for the next file
+   * ({@link PostgresControl.archiveExhausted} says when it has nothing more to give).
+   */
   recoverySettings(restore: RestoreSpec): Record<string, string> {
     const fetchConfig = join(this.confDir, 'restore.json');
+    const restoreCommand = shellCommand([...walArchiveCommand(), 'fetch', fetchConfig, '%f', '%p']);
+    if (restore.targetTime === null) return { restore_command: restoreCommand, recovery_target_timeline: 'latest' };
     return {
-      restore_command: shellCommand([...walArchiveCommand(), 'fetch', fetchConfig, '%f', '%p']),
+      restore_command: restoreCommand,
       // PostgreSQL's own timestamp syntax: '2026-11-27 23:13:38.930+00' (it refuses ISO's T and Z here).
       recovery_target_time: new Date(restore.targetTime).toISOString().replace('T', ' ').replace('Z', '+00'),
       recovery_target_inclusive: 'off',
@@ -458,7 +467,33 @@ export class PostgresControl {
     };
   }
 
+  /**
+   * A restore to latest has replayed the whole archive: `wal-archive fetch` found no next segment, and
+   * no fetch has succeeded for `quietMs` since (PostgreSQL tries each timeline in turn for a segment;
+   * a miss on one followed at once by a hit on another is not the end).
+   */
+  archiveExhausted(quietMs = 3000): boolean {
+    try {
+      const state = JSON.parse(readFileSync(join(this.confDir, 'restore.json.missing'), 'utf8')) as { since?: unknown };
+      const since = typeof state.since === 'string' ? Date.parse(state.since) : Number.NaN;
+      return !Number.isNaN(since) && Date.now() - since >= quietMs;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Where the finished recovery stopped: its last replayed WAL position and last transaction's commit time. */
+  async recoveredTo(): Promise<{ lsn: string | null; last_transaction_at: string | null }> {
+    const [row] = await this.query<{ lsn: string | null; at: Date | null }>(
+      'SELECT pg_last_wal_replay_lsn()::text AS lsn, pg_last_xact_replay_timestamp() AS at',
+      [],
+      { session: true },
+    );
+    return { lsn: row?.lsn ?? null, last_transaction_at: row?.at == null ? null : new Date(row.at).toISOString() };
+  }
+
   async writeRestoreCredentials(restore: RestoreSpec): Promise<void> {
+    await rm(join(this.confDir, 'restore.json.missing'), { force: true });
     await writeFile(join(this.confDir, 'restore.json'), JSON.stringify({ url: restore.url, token: restore.token }), {
       mode: 0o600,
     });

@@ -10,11 +10,23 @@
  * Exit status 0 only when the file is safely stored / fully written, as
  * PostgreSQL requires; fetch exits 1 for a file the archive does not have.
  *
+ * fetch also leaves `<archive.json>.missing` ({since}) once a WAL segment is missing from the archive,
+ * removed by the next successful fetch: a restore to the latest point (no recovery target) stands for
+ * election once the archive has had nothing more to give for a while (PostgresControl.archiveExhausted).
+ *
  * Plain JavaScript on purpose: PostgreSQL runs it for every WAL file, and a
  * fast start (no TypeScript loader, even when the keeper runs from sources)
  * keeps shutdowns and switchovers short.
  */
-import { createReadStream, createWriteStream, readFileSync, renameSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 
@@ -60,14 +72,26 @@ try {
     if (res.statusCode !== 200 && res.statusCode !== 201) fail(`archiving ${b}: HTTP ${res.statusCode}`, 1);
   } else {
     const res = await call('GET', String(a));
+    const missing = `${configPath}.missing`;
     if (res.statusCode === 404) {
       res.resume();
+      // A segment (not a history file, which PostgreSQL probes for): since when, kept across retries.
+      if (/^[0-9A-F]{24}$/.test(String(a)))
+        try {
+          writeFileSync(missing, JSON.stringify({ since: new Date().toISOString(), name: a }), {
+            mode: 0o600,
+            flag: 'wx',
+          });
+        } catch {
+          // already there: the archive has had nothing since then
+        }
       process.exit(1);
     }
     if (res.statusCode !== 200) fail(`fetching ${a}: HTTP ${res.statusCode}`, 1);
     const tmp = `${b}.hyper_db.tmp`;
     await pipeline(res, createWriteStream(tmp, { mode: 0o600 }));
     renameSync(tmp, String(b));
+    rmSync(missing, { force: true });
   }
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error), 1);

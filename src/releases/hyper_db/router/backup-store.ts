@@ -47,6 +47,35 @@ export interface BackupInfo {
   verified: boolean;
 }
 
+/** The archived WAL segments: the first and last by name, and when the last one was archived. */
+export interface WalRange {
+  segments: number;
+  first: string;
+  last: string;
+  /** When the last segment reached the archive (its file's mtime): a restore cannot go past it. */
+  lastArchivedAt: string;
+}
+
+/** How many of the newest base backups the router publishes (the backup API lists them all). */
+export const RECENT_BACKUPS = 50;
+
+/** The archive's segments (history files and .backup labels aside), oldest to newest; null when none. */
+export function walRange(walDir: string, names: readonly string[]): WalRange | null {
+  // Segment names (timeline, log, seg in hex, fixed width) sort in WAL order within a timeline; across
+  // timelines a higher timeline comes later, as it does in time.
+  const segments = names.filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+  const first = segments[0];
+  const last = segments.at(-1);
+  if (first === undefined || last === undefined) return null;
+  let lastArchivedAt: string;
+  try {
+    lastArchivedAt = statSync(join(walDir, last)).mtime.toISOString();
+  } catch {
+    return null;
+  }
+  return { segments: segments.length, first, last, lastArchivedAt };
+}
+
 export class BackupStore {
   private server: Server | undefined;
   private running = false;
@@ -108,16 +137,27 @@ export class BackupStore {
       .sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  status(): { count: number; last: BackupInfo | null; ageS: number | null; error: string | null; walFiles: number } {
+  status(): {
+    count: number;
+    last: BackupInfo | null;
+    ageS: number | null;
+    error: string | null;
+    walFiles: number;
+    wal: WalRange | null;
+    recent: BackupInfo[];
+  } {
     const all = this.list();
     const last = all.at(-1) ?? null;
     const walDir = join(this.dir, 'wal');
+    const names = existsSync(walDir) ? readdirSync(walDir).filter((f) => WAL_NAME.test(f)) : [];
     return {
       count: all.length,
       last,
       ageS: last ? Math.round((Date.now() - Date.parse(last.finishedAt)) / 1000) : null,
       error: this.lastError,
-      walFiles: existsSync(walDir) ? readdirSync(walDir).filter((f) => WAL_NAME.test(f)).length : 0,
+      walFiles: names.length,
+      wal: walRange(walDir, names),
+      recent: all.slice(-RECENT_BACKUPS),
     };
   }
 

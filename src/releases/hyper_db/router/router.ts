@@ -596,6 +596,24 @@ export class Router {
               : { id: b.last.id, finished_at: b.last.finishedAt, bytes: b.last.bytes, verified: b.last.verified },
           age_s: b.ageS === null ? null : Math.floor(b.ageS / 60) * 60,
           wal_files: b.walFiles,
+          // The newest RECENT_BACKUPS base backups, newest last (hox db backups), and the archived WAL range.
+          list: b.recent.map((x) => ({
+            id: x.id,
+            started_at: x.startedAt,
+            finished_at: x.finishedAt,
+            member: x.member,
+            bytes: x.bytes,
+            verified: x.verified,
+          })),
+          wal:
+            b.wal === null
+              ? null
+              : {
+                  segments: b.wal.segments,
+                  first: b.wal.first,
+                  last: b.wal.last,
+                  last_archived_at: b.wal.lastArchivedAt,
+                },
           error: b.error,
           request: this.backupRequest,
         };
