@@ -332,5 +332,17 @@ describe('hyper_edge: rollback, release command, scale-down, crashes, and saying
     expect(readFileSync(join(await p.partitionPath('never', 'never'), 'serving-health.txt'), 'utf8')).toMatch(
       /^down: no replica serves/,
     );
+
+    // A good deploy at last: it serves, and the release list still shows the two that failed.
+    const dir3 = source();
+    writeApp(dir3, 'web: node server.js\n');
+    expect(await ok(['app', 'deploy', 'never', dir3])).toMatch(/never: v3 deployed and serving/);
+    const s3 = await status('never');
+    expect(s3).toMatchObject({ release: 3, health: 'ok' });
+    expect(s3.releases.map((r) => [r.id, r.failed?.replica])).toEqual([
+      [3, undefined],
+      [2, 'replica-1'],
+      [1, 'replica-1'],
+    ]);
   }, 300_000);
 });

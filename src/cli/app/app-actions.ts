@@ -377,6 +377,8 @@ export async function deployApp(ctx: AppContext, name: string, source: string, o
       ...(scale === undefined ? {} : { scale }),
       ...(dbCluster === undefined ? {} : { db_cluster: dbCluster }),
       history,
+      // The release list keeps showing earlier failures after a good deploy.
+      ...(current?.failed_releases === undefined ? {} : { failed_releases: current.failed_releases }),
       last_release_id,
     };
     await rollOut(ctx, { name, previous: current }, next, { ...options, verb: 'deployed' });
