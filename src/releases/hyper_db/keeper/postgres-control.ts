@@ -184,12 +184,9 @@ export class PostgresControl {
       ...allowedSettings(c.settings).kept,
     };
     if (c.archive !== null) {
-      await writeFile(
+      await writeAtomic(
         join(this.confDir, 'archive.json'),
         JSON.stringify({ url: c.archive.url, token: c.archive.token }),
-        {
-          mode: 0o600,
-        },
       );
       settings.archive_mode = 'on';
       settings.archive_command = shellCommand([
@@ -205,10 +202,10 @@ export class PostgresControl {
     // tls.conf appears (ssl = on and the certificate files) once this member has a certificate.
     if (c.tls !== null) lines.push(`include_if_exists = ${quoteSetting(join(this.confDir, 'tls.conf'))}`);
     lines.push(`include_if_exists = ${quoteSetting(join(this.confDir, 'dynamic.conf'))}`);
-    await writeFile(join(this.confDir, 'postgresql.conf'), `${lines.join('\n')}\n`, { mode: 0o600 });
+    await writeAtomic(join(this.confDir, 'postgresql.conf'), `${lines.join('\n')}\n`);
     if (c.tls !== null) {
       await mkdir(join(this.confDir, 'tls'), { recursive: true, mode: 0o700 });
-      await writeFile(this.caFile, c.tls.caCertificate, { mode: 0o600 });
+      await writeAtomic(this.caFile, c.tls.caCertificate);
     }
     // Passwords (43 random characters each, derived from the cluster secret) are the gate: on one machine
     // loopback connections come from 127.0.0.1 whatever the member's address, so source addresses prove nothing.
@@ -226,11 +223,9 @@ export class PostgresControl {
       `host all ${SUPERUSER} all reject`,
       `${c.tls?.clientTls === 'optional' ? 'host' : host} all all all scram-sha-256`,
     ];
-    await writeFile(join(this.confDir, 'pg_hba.conf'), `${hba.join('\n')}\n`, { mode: 0o600 });
-    await writeFile(join(this.confDir, 'pg_ident.conf'), '', { mode: 0o600 });
-    await writeFile(join(this.confDir, 'pgpass'), `*:*:*:${REPLICATION_USER}:${c.replicationPassword}\n`, {
-      mode: 0o600,
-    });
+    await writeAtomic(join(this.confDir, 'pg_hba.conf'), `${hba.join('\n')}\n`);
+    await writeAtomic(join(this.confDir, 'pg_ident.conf'), '');
+    await writeAtomic(join(this.confDir, 'pgpass'), `*:*:*:${REPLICATION_USER}:${c.replicationPassword}\n`);
   }
 
   /** Rewrites the role-dependent settings; returns whether they changed. */
@@ -249,8 +244,7 @@ export class PostgresControl {
     const path = join(this.confDir, 'dynamic.conf');
     const before = existsSync(path) ? readFileSync(path, 'utf8') : '';
     if (before === content) return false;
-    await writeFile(`${path}.tmp`, content, { mode: 0o600 });
-    await rename(`${path}.tmp`, path);
+    await writeAtomic(path, content);
     return true;
   }
 
@@ -494,9 +488,7 @@ export class PostgresControl {
 
   async writeRestoreCredentials(restore: RestoreSpec): Promise<void> {
     await rm(join(this.confDir, 'restore.json.missing'), { force: true });
-    await writeFile(join(this.confDir, 'restore.json'), JSON.stringify({ url: restore.url, token: restore.token }), {
-      mode: 0o600,
-    });
+    await writeAtomic(join(this.confDir, 'restore.json'), JSON.stringify({ url: restore.url, token: restore.token }));
   }
 
   /** 'paused' once a targeted recovery reached its target. */
@@ -961,4 +953,14 @@ async function endWithin(client: pg.Client, ms: number): Promise<void> {
     sleep(ms).then(() => false),
   ]);
   if (!ended) (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+/**
+ * Writes a private (0600) file that PostgreSQL or a command it runs may read at any moment (archive_command reads
+ * archive.json for every WAL file; a reload reads the .conf files): a reader sees the old content or the new, never
+ * a truncated one ("Unexpected end of JSON input" failed an archive_command once).
+ */
+async function writeAtomic(path: string, content: string): Promise<void> {
+  await writeFile(`${path}.tmp`, content, { mode: 0o600 });
+  await rename(`${path}.tmp`, path);
 }
