@@ -256,7 +256,7 @@ describe('hox app ps, restart and run', () => {
       expect(running).toMatchObject({ state: 'running' });
       expect(existsSync(`/proc/${running!.pid}`)).toBe(true);
       child.kill('SIGINT');
-      await exited;
+      expect(await exited, 'an interrupted command exits 130, as shells expect').toBe(130);
       expect(stderr).toContain('ops: stopping `sh -c echo waiting; exec sleep 300` on replica-1');
       // The root no longer lists it; the runner stopped it and publishes no run.
       const root = await alice.call('getInstanceTree', { title: 'ops' });

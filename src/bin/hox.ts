@@ -17,6 +17,7 @@ const [{ CommanderError }, { configPath }, { EXIT, exitCodeFor }, { loadProgram 
 ]);
 
 const stops: (() => Promise<void>)[] = [];
+let services = 0;
 let stopping = false;
 let signalStopped!: () => void;
 const stopped = new Promise<void>((resolve) => (signalStopped = resolve));
@@ -28,7 +29,10 @@ async function shutdown(reason: string): Promise<void> {
   if (stops.length > 0) writeErr(`\n${reason}: stopping…\n`);
   for (const stop of stops.reverse())
     await stop().catch((e: unknown) => writeErr(`error while stopping: ${String(e)}\n`));
-  process.exit(EXIT.ok);
+  // A stopped service ends normally, and so does a command whose reader went away; an interrupted client
+  // command (`hox app run`, `hox db create --wait`) exits 128 + the signal's number, as shells expect.
+  const signal = reason === 'SIGINT' ? 2 : reason === 'SIGTERM' ? 15 : 0;
+  process.exit(services > 0 || signal === 0 ? EXIT.ok : 128 + signal);
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
@@ -101,7 +105,10 @@ const program = await loadProgram(
     configPath: configPath(process.env),
     print: (line) => writeOut(`${line}\n`),
     printErr: (line) => writeErr(`${line}\n`),
-    onStop: (stop) => stops.push(stop),
+    onStop: (stop, kind = 'service') => {
+      stops.push(stop);
+      if (kind === 'service') services++;
+    },
     stopped,
   },
   args,

@@ -24,8 +24,12 @@ export interface CommandEnv {
   print: (line: string) => void;
   /** Progress and warnings (stderr), never mixed into --json output. */
   printErr: (line: string) => void;
-  /** Registers cleanup run on SIGINT/SIGTERM. */
-  onStop: (stop: () => Promise<void>) => void;
+  /**
+   * Registers cleanup run on SIGINT/SIGTERM. A `service` (master, node, up) being stopped is its normal end:
+   * exit 0. A `cleanup` is what an interrupted client command undoes: hox still exits 130 (SIGINT) or 143
+   * (SIGTERM), as a shell expects of an interrupted command.
+   */
+  onStop: (stop: () => Promise<void>, kind?: 'service' | 'cleanup') => void;
   /** Resolves when SIGINT/SIGTERM arrives (for commands that run until stopped). */
   stopped: Promise<void>;
 }

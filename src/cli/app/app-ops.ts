@@ -358,7 +358,7 @@ export interface RunOptions {
   /** Where what hox says goes (stderr). */
   note: (line: string) => void;
   /** Registers what to do on Ctrl-C (the command is stopped and removed). */
-  onStop: (stop: () => Promise<void>) => void;
+  onStop: (stop: () => Promise<void>, kind: 'cleanup') => void;
   /** Resolves on Ctrl-C. */
   stopped: Promise<void>;
 }
@@ -424,7 +424,7 @@ export async function runApp(ctx: ActionContext, name: string, argv: string[], o
   options.onStop(async () => {
     options.note(`${name}: stopping \`${argv.join(' ')}\` on ${replica.title}`);
     await remove();
-  });
+  }, 'cleanup');
   await changeRoot(ctx.client, name, (parameters) => ({
     ...parameters,
     runs: [...runsOf(parameters), { id, replica: replica.title, argv, timeout_s: options.timeoutS }],

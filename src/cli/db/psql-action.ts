@@ -18,7 +18,7 @@ export interface PsqlOptions {
   /** Arguments for psql itself (after `--`). */
   args: string[];
   /** Where to clean up if hox is stopped while psql runs. */
-  onStop: (stop: () => Promise<void>) => void;
+  onStop: (stop: () => Promise<void>, kind: 'cleanup') => void;
   /** Where hox says what it connects to (stderr: stdout is psql's). */
   notice: (line: string) => void;
 }
@@ -96,7 +96,7 @@ export async function runPsql(
 
   const dir = mkdtempSync(join(tmpdir(), 'hox-psql-'));
   const cleanUp = (): void => rmSync(dir, { recursive: true, force: true });
-  options.onStop(() => Promise.resolve(cleanUp()));
+  options.onStop(() => Promise.resolve(cleanUp()), 'cleanup');
   try {
     writeFileSync(join(dir, 'pgpass'), `${[host, port, db, user, password].map(pgpassField).join(':')}\n`, {
       mode: 0o600,
