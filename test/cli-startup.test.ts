@@ -122,6 +122,10 @@ describe('hox start-up', () => {
     // Unreachable (3), not a failure to load the lazily imported actions (1).
     expect(run.code).toBe(3);
     expect(run.loaded).toContain('src/cli/app/app-actions.ts');
+    // Deploy's manifest reader (smol-toml) and source packer are not a read command's; of hyper_edge, only the
+    // small health verdict the app view shares with the release.
+    expect(heavyIn(run.loaded).filter((url) => !url.endsWith('src/releases/hyper_edge/app-health.ts'))).toEqual([]);
+    expect(run.loaded).not.toContain('src/cli/app/app-source.ts');
   });
 
   it('builds only the command named, and with none the same program as buildProgram', async () => {
@@ -187,8 +191,9 @@ describe('hox start-up', () => {
       const outside = fromBundle.loaded.filter((url) => !url.startsWith(pathToFileURL(out).href));
       expect(outside.filter((url) => /^src\/(cli|client|protocol)\/|node_modules\/commander\//.test(url))).toEqual([]);
       expect(fromBundle.loaded).toContain(pathToFileURL(bundle).href);
-      // (hox app reads app manifests, so it loads smol-toml, through src/releases/hyper_edge, as the sources do.)
-      if (args[0] !== 'app') expect(heavyIn(fromBundle.loaded)).toEqual([]);
+      expect(
+        heavyIn(fromBundle.loaded).filter((url) => !url.endsWith('src/releases/hyper_edge/app-health.ts')),
+      ).toEqual([]);
     }
   });
 });

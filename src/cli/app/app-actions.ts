@@ -13,14 +13,10 @@ import { join } from 'node:path';
 import type { ActionContext } from '../action-context.js';
 import { isNotReady, type MasterClient } from '../../client/master-client.js';
 import { HoxError } from '../../shared/errors.js';
-import {
-  AppManifestError,
-  NODE_DEFAULT_WEB,
-  readAppManifest,
-  type AppManifest,
-} from '../../releases/hyper_edge/manifest/app-manifest.js';
+// The manifest reader (smol-toml) and the source packer are deploy's alone: imported by deployApp, so that read
+// commands (`hox app status`, `list`, `ps`) start without them.
+import type { AppManifest } from '../../releases/hyper_edge/manifest/app-manifest.js';
 import { findTreeRoot, followTree, rootOf, treeProblems, type InstanceDoc } from '../db/cluster-client.js';
-import { packSource } from './app-source.js';
 import { describeAppHealth } from '../../releases/hyper_edge/app-health.js';
 import { knownAppFailure } from './known-failures.js';
 import { deployOutcome, formatAppView, maskValue, readAppView, viewHealth, type AppView } from './app-view.js';
@@ -297,6 +293,7 @@ function initialConfig(app: App | undefined): Record<string, string> {
  * without one).
  */
 async function checkStartable(dir: string, source: string, manifest: AppManifest): Promise<void> {
+  const { NODE_DEFAULT_WEB } = await import('../../releases/hyper_edge/manifest/app-manifest.js');
   if (manifest.runtime !== 'node' || manifest.web !== NODE_DEFAULT_WEB || existsSync(join(dir, 'server.js'))) return;
   let scripts: unknown;
   try {
@@ -330,6 +327,10 @@ export async function deployApp(ctx: AppContext, name: string, source: string, o
   const existing = await loadApp(ctx.client, name);
   if (existing?.root.state === 'destroyed') throw new HoxError('HOX_CONFLICT', `app '${name}' is being destroyed`);
   ctx.progress(`reading ${source}`);
+  const [{ packSource }, { AppManifestError, readAppManifest }] = await Promise.all([
+    import('./app-source.js'),
+    import('../../releases/hyper_edge/manifest/app-manifest.js'),
+  ]);
   const packed = await packSource(source, options.ref);
   try {
     let manifest: AppManifest;
