@@ -25,7 +25,7 @@ import { startRoutingProbe } from '../src/testing/routing-probe.js';
 
 const CLUSTER = 'faults';
 /** Parameters every request of the cluster keeps (a request replaces all of them). */
-const BASE: Record<string, unknown> = { wal_archive_timeout_s: 1 };
+const BASE: Record<string, unknown> = { wal_archive_timeout_s: 10 };
 let p: HyperDbPlatform;
 let db: Record<string, unknown>;
 let writer: WriteClient | undefined;
@@ -179,7 +179,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     await client.query('DROP TABLE ledger');
     const segment = (await client.query<{ f: string }>('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0]!.f;
     await client.end();
-    // archive_timeout is 1 s: wait until the segment holding the DROP is in the archive (a condition, not a sleep).
+    // archive_timeout is 10 s: wait until the segment holding the DROP is in the archive (a condition, not a sleep).
     const archived = async () =>
       (
         await fetch(new URL(`/wal/${segment}`, String(source.backup_url)), {
