@@ -160,8 +160,12 @@ describe('hox app ps, restart and run', () => {
       expect(Date.parse(row.started_at!)).toBeGreaterThan(Date.parse(before[i]!.started_at!));
       expect(existsSync(`/proc/${row.pid}`)).toBe(true);
     }
-    // The old processes are gone, and the new ones are what answers.
-    for (const pid of webPids(before)) expect(existsSync(`/proc/${pid}`)).toBe(false);
+    // The old processes go once drained (the last replica's may still be finishing its requests when the CLI
+    // returns: the new one already serves), and the new ones are what answers.
+    for (const pid of webPids(before))
+      await expect
+        .poll(() => existsSync(`/proc/${pid}`), { timeout: 30_000, interval: 250, message: `old web ${pid} gone` })
+        .toBe(false);
     const answered = new Set<string>();
     for (let i = 0; i < 8; i++) answered.add((await (await fetch(url)).text()).trim());
     expect(answered).toEqual(new Set(after.map((r) => `ops v1 on ${r.replica} pid ${r.pid}`)));
