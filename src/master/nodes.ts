@@ -1,7 +1,7 @@
 /** Compute nodes: registration, format (the partition list), status, bang, usage. */
 import { HoxError, badRequest } from '../shared/errors.js';
 import { hashToken, newToken } from '../shared/ids.js';
-import type { ComputeNodeRow, IpAddress, PartitionRow } from '../store/store.js';
+import type { ComputeNodeRow, InstanceRow, IpAddress, PartitionRow } from '../store/store.js';
 import { nextTimestamp, type OpContext } from './context.js';
 import { assertNodeAccess, requireAdmin, describePrincipal } from './principal.js';
 
@@ -207,4 +207,37 @@ export async function listNodes(ctx: OpContext): Promise<NodeSummary[]> {
     });
   }
   return out;
+}
+
+/**
+ * The instance one item of a node's per-instance report (partition usage, promise results) is about: one the
+ * master allocated on that node's partition `compute_partition_id`, named once in the report. Anything else
+ * refuses the whole report — `HOX_INSTANCE_NOT_FOUND` on `FIELD.instance_guid` for an instance not on this node
+ * (the agent drops that item and reports the others), so that no node writes what another node's tenant reads.
+ */
+export async function reportedInstance(
+  ctx: OpContext,
+  nodeId: string,
+  item: { instance_guid: string; compute_partition_id: string },
+  field: string,
+  seen: Set<string>,
+): Promise<InstanceRow> {
+  if (seen.has(item.instance_guid))
+    throw badRequest(`${field}.instance_guid`, `instance '${item.instance_guid}' is reported twice`);
+  seen.add(item.instance_guid);
+  const instance = await ctx.tx.getInstance(item.instance_guid);
+  if (instance === undefined || instance.shared || instance.nodeId !== nodeId)
+    throw new HoxError(
+      'HOX_INSTANCE_NOT_FOUND',
+      `instance '${item.instance_guid}' not found on compute node '${nodeId}'`,
+      {
+        field: `${field}.instance_guid`,
+      },
+    );
+  if (instance.partitionId !== item.compute_partition_id)
+    throw badRequest(
+      `${field}.compute_partition_id`,
+      `instance '${item.instance_guid}' is on partition '${instance.partitionId ?? 'none'}' of compute node '${nodeId}', not '${item.compute_partition_id}'`,
+    );
+  return instance;
 }

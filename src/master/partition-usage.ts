@@ -17,10 +17,10 @@
  *   every watcher of every tree for a value nobody waits on. Whoever shows
  *   usage reads it when it shows it.
  */
-import { HoxError, badRequest } from '../shared/errors.js';
+
 import type { PartitionUsageRow } from '../store/store.js';
 import type { OpContext } from './context.js';
-import { loadNode, touchNode } from './nodes.js';
+import { loadNode, reportedInstance, touchNode } from './nodes.js';
 
 /** The limits a partition has (`not_enforced` names some of them). */
 export type LimitName = 'memory_bytes' | 'cpus' | 'pids' | 'disk_bytes' | 'log_bytes';
@@ -61,21 +61,7 @@ export async function reportPartitionUsage(
   const seen = new Set<string>();
   for (const [index, item] of items.entries()) {
     const field = `partition_usage_list.${index}`;
-    if (seen.has(item.instance_guid))
-      throw badRequest(`${field}.instance_guid`, `instance '${item.instance_guid}' is reported twice`);
-    seen.add(item.instance_guid);
-    const instance = await ctx.tx.getInstance(item.instance_guid);
-    if (instance === undefined || instance.shared || instance.nodeId !== nodeId)
-      throw new HoxError(
-        'HOX_INSTANCE_NOT_FOUND',
-        `instance '${item.instance_guid}' not found on compute node '${nodeId}'`,
-        { field: `${field}.instance_guid` },
-      );
-    if (instance.partitionId !== item.compute_partition_id)
-      throw badRequest(
-        `${field}.compute_partition_id`,
-        `instance '${item.instance_guid}' is on partition '${instance.partitionId ?? 'none'}' of compute node '${nodeId}', not '${item.compute_partition_id}'`,
-      );
+    const instance = await reportedInstance(ctx, nodeId, item, field, seen);
     rows.push({
       instanceId: instance.id,
       nodeId,

@@ -21,10 +21,10 @@
  *   the instance's status through its state or error report, which is what
  *   wakes the tree's watchers. An unchanged report wakes nobody.
  */
-import { HoxError, badRequest } from '../shared/errors.js';
+import { badRequest } from '../shared/errors.js';
 import type { PromiseResultRow, StoredPromiseResult } from '../store/store.js';
 import type { OpContext } from './context.js';
-import { loadNode, touchNode } from './nodes.js';
+import { loadNode, reportedInstance, touchNode } from './nodes.js';
 
 /** One promise as the node sends it (the protocol's `promiseReport` item). */
 export interface PromiseReportItem {
@@ -66,21 +66,7 @@ export async function reportPromiseResults(
   const seen = new Set<string>();
   for (const [index, item] of items.entries()) {
     const field = `promise_report_list.${index}`;
-    if (seen.has(item.instance_guid))
-      throw badRequest(`${field}.instance_guid`, `instance '${item.instance_guid}' is reported twice`);
-    seen.add(item.instance_guid);
-    const instance = await ctx.tx.getInstance(item.instance_guid);
-    if (instance === undefined || instance.shared || instance.nodeId !== nodeId)
-      throw new HoxError(
-        'HOX_INSTANCE_NOT_FOUND',
-        `instance '${item.instance_guid}' not found on compute node '${nodeId}'`,
-        { field: `${field}.instance_guid` },
-      );
-    if (instance.partitionId !== item.compute_partition_id)
-      throw badRequest(
-        `${field}.compute_partition_id`,
-        `instance '${item.instance_guid}' is on partition '${instance.partitionId ?? 'none'}' of compute node '${nodeId}', not '${item.compute_partition_id}'`,
-      );
+    const instance = await reportedInstance(ctx, nodeId, item, field, seen);
     rows.push({
       instanceId: instance.id,
       nodeId,

@@ -12,7 +12,7 @@
  * and never throw: a failure is logged and the partitions go again next time.
  */
 import type { MasterClient, RequestOf } from '../../client/master-client.js';
-import { HoxError } from '../../shared/errors.js';
+import { sendDroppingStale } from '../report-sender.js';
 import type { FormattedPartition } from '../format/partition-formatter.js';
 import type { PartitionUsage, PartitionUsageMonitor } from './usage-monitor.js';
 
@@ -186,32 +186,17 @@ export class PartitionUsageReporter {
         continue;
       due.push(entry);
     }
-    let entries = due;
-    while (entries.length > 0) {
-      try {
-        await this.#options.client.call('reportPartitionUsage', {
+    const sent = await sendDroppingStale(due, {
+      list: 'partition_usage_list',
+      what: 'partition usage',
+      send: (entries) =>
+        this.#options.client.call('reportPartitionUsage', {
           computer_guid: this.#options.nodeId,
           partition_usage_list: entries,
-        });
-      } catch (error) {
-        // An instance the master forgot between our reading of the state and its answer (destroyed, the
-        // partition freed): the others still go.
-        const stale = staleEntry(error);
-        if (stale === undefined) throw error;
-        this.#options.log(`partition usage: ${(error as Error).message}; reporting the others`);
-        entries = entries.filter((_, index) => index !== stale);
-        continue;
-      }
-      const sentAtMs = clock.nowMs();
-      for (const entry of entries) this.#sent.set(entry.compute_partition_id, { entry, atMs: sentAtMs });
-      return;
-    }
+        }),
+      log: this.#options.log,
+    });
+    const sentAtMs = clock.nowMs();
+    for (const entry of sent) this.#sent.set(entry.compute_partition_id, { entry, atMs: sentAtMs });
   }
-}
-
-/** The index of the entry the master refused as naming an instance it does not know on this node, if that is the error. */
-function staleEntry(error: unknown): number | undefined {
-  if (!(error instanceof HoxError) || error.code !== 'HOX_INSTANCE_NOT_FOUND') return undefined;
-  const match = /^partition_usage_list\.(\d+)\.instance_guid$/.exec(error.field ?? '');
-  return match === null ? undefined : Number(match[1]);
 }

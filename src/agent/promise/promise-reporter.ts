@@ -18,8 +18,8 @@
  * masked: a URL's password and `password=…`-like pairs a command printed.
  */
 import type { MasterClient, RequestOf } from '../../client/master-client.js';
-import { HoxError } from '../../shared/errors.js';
 import { PROMISE_REPORT_LIMITS } from '../../protocol/schemas.js';
+import { sendDroppingStale } from '../report-sender.js';
 import type { PromiseResult } from './check-promise.js';
 
 export type PromiseReportEntry = RequestOf<'reportPromiseResults'>['promise_report_list'][number];
@@ -161,31 +161,17 @@ export class PromiseReporter {
       if (last !== undefined && clock.nowMs() - last.atMs < refreshMs && !promisesChanged(last.entry, entry)) continue;
       due.push(entry);
     }
-    let entries = due;
-    while (entries.length > 0) {
-      try {
-        await this.#options.client.call('reportPromiseResults', {
+    const sent = await sendDroppingStale(due, {
+      list: 'promise_report_list',
+      what: 'promise report',
+      send: (entries) =>
+        this.#options.client.call('reportPromiseResults', {
           computer_guid: this.#options.nodeId,
           promise_report_list: entries,
-        });
-      } catch (error) {
-        // An instance the master forgot between our reading of the state and its answer: the others still go.
-        const stale = staleEntry(error);
-        if (stale === undefined) throw error;
-        this.#options.log(`promise report: ${(error as Error).message}; reporting the others`);
-        entries = entries.filter((_, index) => index !== stale);
-        continue;
-      }
-      const sentAtMs = clock.nowMs();
-      for (const entry of entries) this.#sent.set(entry.compute_partition_id, { entry, atMs: sentAtMs });
-      return;
-    }
+        }),
+      log: this.#options.log,
+    });
+    const sentAtMs = clock.nowMs();
+    for (const entry of sent) this.#sent.set(entry.compute_partition_id, { entry, atMs: sentAtMs });
   }
-}
-
-/** The index of the entry the master refused as naming an instance it does not know on this node, if that is the error. */
-function staleEntry(error: unknown): number | undefined {
-  if (!(error instanceof HoxError) || error.code !== 'HOX_INSTANCE_NOT_FOUND') return undefined;
-  const match = /^promise_report_list\.(\d+)\.instance_guid$/.exec(error.field ?? '');
-  return match === null ? undefined : Number(match[1]);
 }
