@@ -53,7 +53,24 @@ async function query(
   params: unknown[] = [],
 ): Promise<pg.QueryResult<Record<string, unknown>>> {
   const client = new pg.Client({ ...clientConfigFromUrl(url, ca), connectionTimeoutMillis: 3000 });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    // Nothing listening where a cluster's endpoint or member should be: say what the router and the
+    // members logged (an ECONNREFUSED on the read-write endpoint was seen once in a full run, never alone).
+    if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED') throw error;
+    const logs = await p.logs(CLUSTER).catch((e: Error) => `(logs unavailable: ${e.message})`);
+    const router = await p
+      .serviceLog(CLUSTER, CLUSTER, 'router')
+      .then((log) => log.split('\n').filter((l) => /exited|restart|listening|poll:|FATAL|ERROR|Error/.test(l)))
+      .catch((e: Error) => [`(router log unavailable: ${e.message})`]);
+    throw new Error(
+      `${(error as Error).message}\n${logs}\n--- router: exits and errors ---\n${router.slice(-30).join('\n')}`,
+      {
+        cause: error,
+      },
+    );
+  }
   try {
     return await client.query<Record<string, unknown>>(sql, params);
   } finally {
