@@ -8,11 +8,10 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { isNotReady } from '../src/client/master-client.js';
-import { removePartitionUser } from '../src/agent/format/partition-formatter.js';
 import { partitionLayouts } from '../src/agent/format/partition-layout.js';
 import { spawnAgentProcess } from '../src/testing/agent-process.js';
 import { startTestMaster, type TestMaster } from '../src/testing/test-master.js';
-import { isAlive, processesIn, tempDataDir, waitFor } from './support/agent-harness.js';
+import { cleanUpNodePartitions, isAlive, processesIn, tempDataDir, waitFor } from './support/agent-harness.js';
 
 let m: TestMaster | undefined;
 let child: ChildProcess | undefined;
@@ -21,9 +20,8 @@ let dataDir: string | undefined;
 afterEach(async () => {
   child?.kill('SIGKILL');
   if (dataDir !== undefined) {
-    const layout = partitionLayouts({ nodeId: 'n1', dataDir, count: 1, portBase: 20000, portsPerPartition: 50 })[0]!;
-    for (const pid of processesIn(layout.path)) process.kill(-pid, 'SIGKILL');
-    if (process.getuid?.() === 0) await removePartitionUser(layout.user);
+    // The agent was killed: its services and its firewall table are ours to remove.
+    await cleanUpNodePartitions('n1', dataDir, 1);
     rmSync(dataDir, { recursive: true, force: true });
   }
   await m?.stop();

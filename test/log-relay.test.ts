@@ -11,14 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNotReady, MasterClient } from '../src/client/master-client.js';
-import { removePartitionUser } from '../src/agent/format/partition-formatter.js';
-import { partitionLayouts } from '../src/agent/format/partition-layout.js';
 import { spawnAgentProcess } from '../src/testing/agent-process.js';
 import { createDatabase, startPostgres, type PostgresServer } from '../src/testing/postgres-server.js';
 import { addTestNode, startTestMaster, type TestMaster } from '../src/testing/test-master.js';
 import {
+  cleanUpNodePartitions,
   disposeAgent,
-  processesIn,
   startAgent,
   tempDataDir,
   waitFor,
@@ -104,17 +102,8 @@ describe('hox logs through the master, from a node on "another machine"', { time
       agent.kill('SIGKILL');
       await new Promise((resolve) => agent!.once('exit', resolve));
     }
-    const layouts = partitionLayouts({
-      nodeId: 'far',
-      dataDir: nodeDir,
-      count: PARTITIONS,
-      portBase: PORT_BASE,
-      portsPerPartition: 50,
-    });
-    for (const l of layouts) {
-      for (const pid of processesIn(l.path)) process.kill(-pid, 'SIGKILL');
-      if (process.getuid?.() === 0) await removePartitionUser(l.user);
-    }
+    // The agent was killed: its services and its firewall table are ours to remove.
+    await cleanUpNodePartitions('far', nodeDir, PARTITIONS);
     rmSync(nodeDir, { recursive: true, force: true });
     rmSync(home, { recursive: true, force: true });
     await m.stop();
