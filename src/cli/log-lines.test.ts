@@ -74,5 +74,7 @@ describe('mergeLogLines', () => {
     ]);
     expect(merged.map((l) => l.text)).toEqual(['z', 'x', 'y']);
     expect(merged[1]!.time).toBeNull();
+    // No time column for a log that prints none (no run of blanks before each of its lines).
+    expect(formatLogLine(merged[1]!)).toBe('a/http | x');
   });
 });

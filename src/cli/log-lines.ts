@@ -25,6 +25,8 @@ export interface MergedLine {
   node: string;
   /** The line without its leading timestamp (JSON lines whole). */
   text: string;
+  /** A line without a time after one with a time in its log: a continuation (of a multi-line message). */
+  continued: boolean;
   /** Sort key. */
   atMs: number;
 }
@@ -72,15 +74,19 @@ export function mergeLogLines(chunks: readonly LogChunk[]): MergedLine[] {
   chunks.forEach((c, chunk) => {
     const parsed = c.lines.map((line) => parseLineTime(line));
     let last = parsed.find((p) => p !== undefined)?.atMs ?? c.modifiedAtMs;
+    let timed = false;
     c.lines.forEach((line, index) => {
       const p = parsed[index];
       if (p !== undefined) last = p.atMs;
+      const continued = p === undefined && timed;
+      if (p !== undefined) timed = true;
       out.push({
         time: p === undefined ? null : new Date(p.atMs).toISOString(),
         instance: c.instance,
         service: c.service,
         node: c.node,
         text: p === undefined ? line : p.text,
+        continued,
         atMs: last,
         chunk,
         index,
@@ -91,7 +97,11 @@ export function mergeLogLines(chunks: readonly LogChunk[]): MergedLine[] {
   return out.map(({ chunk: _chunk, index: _index, ...line }) => line);
 }
 
-/** `2026-12-02T02:20:57.123Z hello/http | listening` (a line without its own time gets blanks). */
+/**
+ * `2026-12-02T02:20:57.123Z hello/http | listening`. A continuation line gets blanks where the time goes,
+ * so a multi-line message stays aligned; a line from a log that prints no times has no time column.
+ */
 export function formatLogLine(line: MergedLine): string {
-  return `${line.time ?? ' '.repeat(24)} ${line.instance}/${line.service} | ${line.text}`;
+  const time = line.time ?? (line.continued ? ' '.repeat(24) : null);
+  return `${time === null ? '' : `${time} `}${line.instance}/${line.service} | ${line.text}`;
 }
