@@ -552,7 +552,7 @@ export async function scaleApp(
     tree.instance_list
       .map((i) => i.title)
       .filter((t) => Number(/^replica-(\d+)$/.exec(t)?.[1] ?? 0) > replicas)
-      .sort();
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   const [before] = (await ctx.client.call('listTreeStatus', { title: name })).result_list;
   const removing = before === undefined ? [] : extra(before);
   if (removing.length > 0)
