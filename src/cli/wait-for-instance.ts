@@ -5,6 +5,7 @@
  */
 import type { MasterClient, ResponseOf } from '../client/master-client.js';
 import { HoxError } from '../shared/errors.js';
+import { readableProblem } from './readable-problem.js';
 
 type Tree = ResponseOf<'listTreeStatus'>['result_list'][number];
 type TreeInstance = Tree['instance_list'][number];
@@ -29,7 +30,7 @@ function stage(root: TreeInstance, software: string | undefined, fresh: boolean)
   if (!fresh) return `${where}; waiting for its node to process this request`;
   // Earlier masters spelled it 'instanciating': a status stored then may still say so.
   if (/^#error while instan[ct]iating: promise/.test(root.access_status_message))
-    return `${where}; ${root.access_status_message.replace(/^#error while instan[ct]iating: /, '')}`;
+    return `${where}; not ready yet: ${readableProblem(root.access_status_message.replace(/^#error /, ''))}`;
   if (root.reported_state === null) return `${where}; starting`;
   if (Object.keys(root.connection_parameters).length === 0 && root.state === 'started')
     return `${where}; ${root.reported_state}, publishing`;

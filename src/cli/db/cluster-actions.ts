@@ -31,13 +31,13 @@ import {
   withSwitchover,
   type CreateOptions,
 } from './cluster-parameters.js';
+import { readableProblem } from '../readable-problem.js';
 import {
   clusterReadiness,
   clusterVerdict,
   describeSwitchover,
   formatClusterStatus,
   isReadyMember,
-  readableProblem,
   readClusterView,
   type ClusterView,
   type EventView,

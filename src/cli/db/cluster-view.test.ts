@@ -6,7 +6,6 @@ import {
   databaseReadiness,
   formatClusterStatus,
   isReadyMember,
-  readableProblem,
   readClusterView,
   type TreeFacts,
 } from './cluster-view.js';
@@ -257,16 +256,5 @@ describe('clusterVerdict', () => {
         reportedAgeMs: 0,
       }).health,
     ).toBe('pending');
-  });
-});
-
-describe('readableProblem', () => {
-  it('drops the command line of a command promise and the instantiating prefix, nothing else', () => {
-    expect(readableProblem("while instantiating: promise p: command ['a b', 'it\\'s']: exit 2: broken [x]")).toBe(
-      'promise p: broken [x]',
-    );
-    expect(readableProblem('promise keeper: tcp 127.0.0.1:5: connection refused')).toBe(
-      'promise keeper: tcp 127.0.0.1:5: connection refused',
-    );
   });
 });

@@ -9,6 +9,7 @@
  * databases (those created on the primary), databases_error, backups
  * (backup-view.ts), events.
  */
+import { readableProblem } from '../readable-problem.js';
 import { table } from '../output.js';
 import { formatBackups, readBackupsView, type BackupsView } from './backup-view.js';
 
@@ -267,16 +268,6 @@ export interface ClusterVerdict {
   /** What is wrong, for a person; null when ok. */
   problem: string | null;
   stale: boolean;
-}
-
-/**
- * An error as reported (`promise rw-endpoint: command ['/usr/bin/node', …]: exit 1: no primary accepts
- * writes through …`) without the command line, which tells a person nothing.
- */
-export function readableProblem(text: string): string {
-  return text
-    .replace(/^while instan[ct]iating: /, '')
-    .replace(/command \[(?:'(?:[^'\\]|\\.)*'(?:, )?)*\]: (?:exit \d+: )?/g, '');
 }
 
 /**
