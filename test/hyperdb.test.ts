@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MemberEvent } from '../src/releases/hyper_db/protocol.js';
-import { deriveClusterCa } from '../src/releases/hyper_db/tls/certificates.js';
+import { createLocalCa } from '../src/shared/pki/local-ca.js';
 import {
   clientConfigFromUrl,
   healthy,
@@ -207,7 +207,7 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db (needs root: members run as 
       const { rows } = await query(url, 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
       expect(rows[0]?.ssl, url).toBe(true);
     }
-    const wrongCa = deriveClusterCa('another cluster').certificatePem;
+    const wrongCa = (await createLocalCa('hyper_db cluster CA', 'hyper_db')).certificatePem;
     await expect(connectOnce(clientConfigFromUrl(String(db.rw_url), wrongCa))).rejects.toThrow(/certificate/i);
 
     // libpq (psql) with sslmode=verify-full and the published CA in a file.

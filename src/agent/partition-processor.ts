@@ -17,6 +17,7 @@ import type {
   RequestedInstanceResult,
   SharedInstanceEntry,
 } from '../release-kit/types.js';
+import type { LocalCa } from '../shared/pki/local-ca.js';
 import { HoxError } from '../shared/errors.js';
 import type { FormattedPartition } from './format/partition-formatter.js';
 import type { Installer } from './install/installer.js';
@@ -165,6 +166,11 @@ export class PartitionProcessor {
     this.schemas.check(type.parameters, doc.parameters, 'parameters');
     // Stored before any profile sees it: what a profile derives from it may end up in a database.
     const secret = await this.deps.secrets.load(partition.partitionId, doc.instance_guid);
+    const authorities = await this.deps.secrets.authorities(
+      partition.partitionId,
+      doc.instance_guid,
+      type.certificateAuthorities ?? {},
+    );
     const asInstance = await this.instanceClient(doc.instance_guid, state);
 
     const hosted = (await asInstance.call('listHostedInstances', { instance_guid: doc.instance_guid })).result_list;
@@ -178,7 +184,9 @@ export class PartitionProcessor {
 
     let plan: PartitionPlan = {};
     for (let pass = 0; pass < MAX_PROFILE_PASSES; pass += 1) {
-      plan = type.profile(this.profileInput(doc, partition, release.path, shared, state.requested, secret));
+      plan = type.profile(
+        this.profileInput(doc, partition, release.path, shared, state.requested, secret, authorities),
+      );
       const answers = await this.request(asInstance, plan);
       if (JSON.stringify(answers) === JSON.stringify(state.requested)) break;
       state.requested = answers;
@@ -295,6 +303,7 @@ export class PartitionProcessor {
     shared: SharedInstanceEntry[],
     requested: Record<string, RequestedInstanceResult>,
     secret: Buffer,
+    authorities: Readonly<Record<string, LocalCa>>,
   ): ProfileInput {
     return {
       parameters: doc.parameters,
@@ -319,6 +328,15 @@ export class PartitionProcessor {
       tools: { node: this.deps.nodePath },
       requested,
       secret: (name) => deriveSecret(secret, name),
+      certificateAuthority: (name) => {
+        const ca = authorities[name];
+        if (ca === undefined)
+          throw new HoxError(
+            'HOX_INTERNAL',
+            `certificate authority '${name}' is not declared by software type '${doc.software_type}' (certificateAuthorities)`,
+          );
+        return { ...ca };
+      },
     };
   }
 
@@ -389,7 +407,12 @@ export class PartitionProcessor {
       try {
         const release = await this.deps.installer.load(doc.software_release_uri);
         const secret = await this.deps.secrets.load(partition.partitionId, doc.instance_guid);
-        const input = this.profileInput(doc, partition, release.path, [], state?.requested ?? {}, secret);
+        const authorities = await this.deps.secrets.authorities(
+          partition.partitionId,
+          doc.instance_guid,
+          release.definition.softwareTypes[doc.software_type]?.certificateAuthorities ?? {},
+        );
+        const input = this.profileInput(doc, partition, release.path, [], state?.requested ?? {}, secret, authorities);
         const hooks = release.definition.destroy?.(input) ?? [];
         for (const hook of hooks)
           await runCommand(hook.command, {

@@ -1,5 +1,5 @@
 /** Partition secrets: derivation, names, and the store on a real directory. */
-import { createHmac } from 'node:crypto';
+import { createHmac, createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,5 +64,29 @@ describe('PartitionSecretStore', () => {
     const third = await store.load('p0', 'guid-c');
     expect(third).not.toEqual(second);
     expect(await store.load('p0', 'guid-c')).toEqual(third);
+  });
+
+  it('generates a declared certificate authority once per tenancy, keeps it with the secret, drops it with it', async () => {
+    const store = new PartitionSecretStore(dir);
+    const spec = { 'cluster-ca': { commonName: 'test CA', organization: 'test' } };
+    await expect(store.authorities('p0', 'guid-a', spec)).rejects.toThrow(/no secret/);
+    const secret = await store.load('p0', 'guid-a');
+    const { 'cluster-ca': ca } = await store.authorities('p0', 'guid-a', spec);
+    const cert = new X509Certificate(ca!.certificatePem);
+    expect(cert.ca).toBe(true);
+    expect(cert.subject).toMatch(/^CN=test CA [0-9a-f]{8}\nO=test$/);
+    expect(cert.checkPrivateKey(createPrivateKey(ca!.privateKeyPem))).toBe(true);
+    // The same CA from another store on the same directory (an agent restart); the secret is unchanged.
+    const again = new PartitionSecretStore(dir);
+    expect(await again.load('p0', 'guid-a')).toEqual(secret);
+    expect(await again.authorities('p0', 'guid-a', spec)).toEqual({ 'cluster-ca': ca });
+    expect(statSync(join(dir, 'p0.secret.json')).mode & 0o777).toBe(0o600);
+    // Nothing declared, nothing generated.
+    expect(await again.authorities('p0', 'guid-a', {})).toEqual({});
+    // Another tenant: another CA.
+    await store.remove('p0');
+    await store.load('p0', 'guid-b');
+    const other = await store.authorities('p0', 'guid-b', spec);
+    expect(other['cluster-ca']!.certificatePem).not.toBe(ca!.certificatePem);
   });
 });

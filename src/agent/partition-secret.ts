@@ -9,11 +9,18 @@
  * password and the next convergence another. It belongs to one instance: a
  * file naming another instance is replaced, and the agent deletes it when it
  * wipes the partition, so the next tenant gets a new secret.
+ *
+ * The same file keeps the certificate authorities a software type declares
+ * (`certificateAuthorities`, behind `input.certificateAuthority(name)`):
+ * generated once with a maintained X.509 library (src/shared/pki/local-ca.ts),
+ * stored durably before any profile sees them, gone with the secret.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { CertificateAuthoritySpec } from '../release-kit/types.js';
 import { HoxError } from '../shared/errors.js';
+import { createLocalCa, type LocalCa } from '../shared/pki/local-ca.js';
 
 /** What a secret's name may be. */
 export const SECRET_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -25,6 +32,8 @@ interface SecretFile {
   instanceGuid: string;
   /** base64 of the 32 bytes. */
   secret: string;
+  /** Certificate authorities by name, generated once. */
+  authorities?: Record<string, LocalCa>;
 }
 
 /**
@@ -59,6 +68,35 @@ export class PartitionSecretStore {
     return secret;
   }
 
+  /**
+   * The tenancy's certificate authorities named in `wanted`, each generated the first time it is asked for
+   * and stored durably with the secret (call {@link load} first: a CA belongs to the secret's tenancy).
+   */
+  async authorities(
+    partitionId: string,
+    instanceGuid: string,
+    wanted: Readonly<Record<string, CertificateAuthoritySpec>>,
+  ): Promise<Record<string, LocalCa>> {
+    const names = Object.keys(wanted);
+    if (names.length === 0) return {};
+    const file = await this.read(partitionId);
+    if (file === undefined || file.instanceGuid !== instanceGuid)
+      throw new HoxError('HOX_INTERNAL', `partition ${partitionId}: no secret for instance ${instanceGuid} yet`);
+    const authorities = { ...file.authorities };
+    const missing = names.filter((name) => authorities[name] === undefined);
+    for (const name of missing) {
+      if (!SECRET_NAME.test(name))
+        throw new HoxError(
+          'HOX_BAD_REQUEST',
+          `certificate authority name ${JSON.stringify(name)} must match ${String(SECRET_NAME)}`,
+        );
+      const spec = wanted[name]!;
+      authorities[name] = await createLocalCa(spec.commonName, spec.organization);
+    }
+    if (missing.length > 0) await this.write(partitionId, { ...file, authorities });
+    return Object.fromEntries(names.map((name) => [name, authorities[name]!]));
+  }
+
   /** Forgets the partition's secret (the partition was wiped). */
   async remove(partitionId: string): Promise<void> {
     await rm(this.file(partitionId), { force: true });
@@ -67,9 +105,13 @@ export class PartitionSecretStore {
   private async read(partitionId: string): Promise<SecretFile | undefined> {
     try {
       const raw = JSON.parse(await readFile(this.file(partitionId), 'utf8')) as Partial<SecretFile>;
-      return typeof raw.instanceGuid === 'string' && typeof raw.secret === 'string'
-        ? { instanceGuid: raw.instanceGuid, secret: raw.secret }
-        : undefined;
+      if (typeof raw.instanceGuid !== 'string' || typeof raw.secret !== 'string') return undefined;
+      const authorities = Object.fromEntries(
+        Object.entries(raw.authorities ?? {}).filter(
+          ([, ca]) => typeof ca?.certificatePem === 'string' && typeof ca.privateKeyPem === 'string',
+        ),
+      );
+      return { instanceGuid: raw.instanceGuid, secret: raw.secret, authorities };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       // Unreadable or damaged: a secret nobody can read back is no secret; draw a new one.

@@ -169,6 +169,25 @@ export interface ProfileInput {
    * const password = input.secret('postgres-password');
    */
   secret(name: string): string;
+  /**
+   * A certificate authority of this instance's tenancy, declared by the software type
+   * (`certificateAuthorities`): generated once by the agent (ECDSA P-256, a maintained X.509 library),
+   * then the same at every convergence and after agent restarts; another tenant gets another. Its
+   * private key is the agent's to keep: hand it only to the partition's own services. Throws for a
+   * name the software type does not declare.
+   *
+   * @example
+   * const ca = input.certificateAuthority('cluster-ca'); // { certificatePem, privateKeyPem }
+   */
+  certificateAuthority(name: string): { certificatePem: string; privateKeyPem: string };
+}
+
+/** A certificate authority a software type needs (see {@link ProfileInput.certificateAuthority}). */
+export interface CertificateAuthoritySpec {
+  /** Its subject's common name; a short id of its key is appended (two generations stay apart). */
+  commonName: string;
+  /** Its subject's organization, also given to the certificates it signs. */
+  organization: string;
 }
 
 /** One software type of a release. */
@@ -177,6 +196,8 @@ export interface SoftwareTypeDefinition {
   parameters: Record<string, unknown>;
   /** JSON Schema of the published connection parameters (checked before publishing). */
   connection: Record<string, unknown>;
+  /** Certificate authorities its profile uses, by name (names as for `secret`). */
+  certificateAuthorities?: Record<string, CertificateAuthoritySpec>;
   profile(input: ProfileInput): PartitionPlan;
 }
 

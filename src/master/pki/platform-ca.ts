@@ -36,6 +36,7 @@ import {
   crlToPem,
   generateKeyPair,
   KEY_ALGORITHM,
+  newSerial,
   normalizeSerial,
   SIGNING_ALGORITHM,
   subtle,
@@ -524,13 +525,6 @@ async function caExtensions(
     await x509.SubjectKeyIdentifierExtension.create(subjectKey),
     await x509.AuthorityKeyIdentifierExtension.create(issuerKey),
   ];
-}
-
-/** 16 random bytes, positive and without a leading zero byte (RFC 5280: at most 20 octets, unpredictable). */
-function newSerial(): string {
-  const bytes = randomBytes(16);
-  bytes[0] = (bytes[0]! & 0x7f) | 0x40;
-  return bytes.toString('hex');
 }
 
 function checkNames(dnsNames: string[], ipAddresses: string[]): x509.JsonGeneralNames {

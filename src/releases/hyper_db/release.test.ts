@@ -3,9 +3,15 @@
  * on a real one are in test/hyperdb-tenants.test.ts).
  */
 import { Ajv } from 'ajv';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ProfileInput, SharedInstanceEntry } from '../../release-kit/types.js';
+import { createLocalCa, type LocalCa } from '../../shared/pki/local-ca.js';
 import release from './release.js';
+
+let ca: LocalCa;
+beforeAll(async () => {
+  ca = await createLocalCa('hyper_db cluster CA', 'hyper_db');
+});
 
 function input(type: string, parameters: Record<string, unknown>, shared: SharedInstanceEntry[] = []): ProfileInput {
   return {
@@ -25,6 +31,10 @@ function input(type: string, parameters: Record<string, unknown>, shared: Shared
     tools: { node: process.execPath },
     requested: {},
     secret: (name: string) => `secret-of-${name}-`.padEnd(43, 'x'),
+    certificateAuthority: (name: string) => {
+      if (name !== 'cluster-ca') throw new Error(`undeclared CA ${name}`);
+      return ca;
+    },
   };
 }
 

@@ -10,9 +10,10 @@
  *
  * Every secret derives from the root partition's stable secret
  * (`input.secret('cluster')`), handed to the members as a parameter. The
- * cluster's TLS certificate authority derives from another one
- * (`input.secret('tls-ca')`) that never leaves the root partition: members
- * get their server certificates from the router.
+ * cluster's TLS certificate authority is generated once by the node agent
+ * (`input.certificateAuthority('cluster-ca')`, kept with the root partition's
+ * secret); its key never leaves the root partition: members get their server
+ * certificates from the router.
  */
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -38,7 +39,6 @@ import {
   type SyncMode,
   SUPERUSER,
 } from './protocol.js';
-import { deriveClusterCa } from './tls/certificates.js';
 import { PROBE_DATABASE, PROBE_ROLE, type WriteProbeConfig } from './probe/write-probe.js';
 
 const PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
@@ -281,6 +281,9 @@ function sharedDatabases(
   return { databases, problems };
 }
 
+/** The cluster's CA (signs its members' and its router's server certificates). */
+const CLUSTER_CA = 'cluster-ca';
+
 /** The file name the published URLs give the cluster's CA: its SHA-256 fingerprint, shortened. */
 function caFileName(certificatePem: string): string {
   return `hyper_db-ca-${createHash('sha256').update(certificatePem).digest('hex').slice(0, 16)}.crt`;
@@ -295,7 +298,8 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
   const backupPort = input.partition.portBase + 2;
   const backupUrl = `http://${ip}:${backupPort}`;
   const backupToken = derive(secret, 'backup-read');
-  const ca = deriveClusterCa(input.secret('tls-ca'));
+  // Generated once by the node agent, kept with the root partition's secret: the same at every convergence.
+  const ca = input.certificateAuthority(CLUSTER_CA);
   const certificateValidityMs = p.tlsCertificateDays * 86_400_000;
   const names = Array.from({ length: p.members }, (_, i) => memberName(i + 1));
   const addresses = names
@@ -552,6 +556,7 @@ export default defineRelease({
     cluster: {
       parameters: clusterParameters,
       connection: { type: 'object' },
+      certificateAuthorities: { [CLUSTER_CA]: { commonName: 'hyper_db cluster CA', organization: 'hyper_db' } },
       profile: clusterProfile,
     },
     member: {

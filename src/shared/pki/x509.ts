@@ -8,7 +8,7 @@
  * recent builds, and hyper_db's TLS already uses P-256. Nonces are the webcrypto's (OpenSSL's), never ours.
  */
 import 'reflect-metadata';
-import { webcrypto } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -53,4 +53,11 @@ export async function generateKeyPair(extractable: boolean): Promise<CryptoKeyPa
 /** A CRL as PEM with OpenSSL's header (`X509 CRL`): the library's own `CRL` header is not read by OpenSSL or Node. */
 export function crlToPem(crl: x509.X509Crl): string {
   return x509.PemConverter.encode(crl.rawData, 'X509 CRL');
+}
+
+/** 16 random bytes, positive and without a leading zero byte (RFC 5280: at most 20 octets, unpredictable). */
+export function newSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = (bytes[0]! & 0x7f) | 0x40;
+  return bytes.toString('hex');
 }

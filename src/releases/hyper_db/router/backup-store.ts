@@ -32,11 +32,14 @@ const MAX_WAL_BYTES = 64 * 1024 * 1024;
 const MAX_CERTIFICATE_REQUEST_BYTES = 16 * 1024;
 const MAX_PAUSE_REQUEST_BYTES = 4 * 1024;
 
+/** A member's server certificate, or why not. */
+export type CertificateAnswer = { certificate: string } | { refused: string; status: 400 | 404 };
+
 /** Signs a member's server certificate, or says why not. */
 export type CertificateIssuer = (
   member: string,
   publicKeyPem: string,
-) => { certificate: string } | { refused: string; status: 400 | 404 };
+) => CertificateAnswer | Promise<CertificateAnswer>;
 
 export interface BackupInfo {
   id: string;
@@ -272,9 +275,9 @@ export class BackupStore {
       res.writeHead(400).end('expected {member, publicKey}');
       return;
     }
-    let answer: ReturnType<CertificateIssuer>;
+    let answer: CertificateAnswer;
     try {
-      answer = this.options.issueCertificate(body.member, body.publicKey);
+      answer = await this.options.issueCertificate(body.member, body.publicKey);
     } catch (error) {
       answer = { refused: `cannot sign: ${(error as Error).message}`, status: 400 };
     }

@@ -28,8 +28,8 @@ import net from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { callPeer } from '../keeper/peer-api.js';
-import { issueServerCertificate } from '../tls/certificates.js';
-import { BackupStore, type CertificateIssuer } from './backup-store.js';
+import { issueServerCertificate } from '../../../shared/pki/local-ca.js';
+import { BackupStore, type CertificateAnswer } from './backup-store.js';
 import { PgBouncer, type PgBouncerWanted } from './pgbouncer.js';
 import {
   SUPERUSER,
@@ -126,12 +126,12 @@ export class Router {
     });
   }
 
-  private issueCertificate(member: string, publicKeyPem: string): ReturnType<CertificateIssuer> {
+  private async issueCertificate(member: string, publicKeyPem: string): Promise<CertificateAnswer> {
     const c = this.config;
     if (c.tls === null) return { refused: 'TLS is not enabled on this cluster', status: 404 };
     const address = c.members.find((m) => m.name === member);
     if (address === undefined) return { refused: `member '${member}' is not known to the router (yet)`, status: 404 };
-    const certificate = issueServerCertificate({
+    const certificate = await issueServerCertificate({
       ca: { certificatePem: c.tls.caCertificate, privateKeyPem: c.tls.caPrivateKey },
       publicKeyPem,
       commonName: member,
@@ -150,7 +150,7 @@ export class Router {
   async start(): Promise<void> {
     await this.backups.start(this.config.host, this.config.backupPort);
     // No primary is known yet: PgBouncer starts paused (a client's first transaction waits for one).
-    await this.bouncer.configure(this.bouncerSettings());
+    await this.bouncer.configure(await this.bouncerSettings());
     await this.bouncer.start();
     this.pauseReason = { kind: 'no-primary' };
     await this.bouncer.pause(1000);
@@ -170,7 +170,7 @@ export class Router {
   }
 
   /** PgBouncer's settings from the router's configuration and the primary it follows. */
-  private bouncerSettings(): PgBouncerWanted {
+  private async bouncerSettings(): Promise<PgBouncerWanted> {
     const c = this.config;
     const server = this.bouncerServer ?? c.members[0] ?? null;
     return {
@@ -188,7 +188,7 @@ export class Router {
           ? null
           : {
               clientSslmode: c.tls.clientTls === 'optional' ? 'allow' : 'require',
-              ...this.tlsFiles(),
+              ...(await this.tlsFiles()),
               caPem: c.tls.caCertificate,
             },
       queryWaitTimeoutS: QUERY_WAIT_TIMEOUT_S,
@@ -198,13 +198,13 @@ export class Router {
   }
 
   /** PgBouncer's key and certificate for the router's address, signed by the cluster CA; renewed in time. */
-  private tlsFiles(): { keyPem: string; certificatePem: string } {
+  private async tlsFiles(): Promise<{ keyPem: string; certificatePem: string }> {
     const c = this.config;
     if (c.tls === null) throw new Error('no TLS');
     const key = `${c.host}|${c.tls.caCertificate}|${c.tls.certificateValidityMs}`;
     if (this.endpointTls === null || this.endpointTls.key !== key || Date.now() > this.endpointTls.renewAt) {
       const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-      const certificatePem = issueServerCertificate({
+      const certificatePem = await issueServerCertificate({
         ca: { certificatePem: c.tls.caCertificate, privateKeyPem: c.tls.caPrivateKey },
         publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
         commonName: 'hyper_db router',
@@ -286,7 +286,7 @@ export class Router {
         );
       this.bouncerServer = primary;
       this.pauseReason = null;
-      await this.bouncer.configure(this.bouncerSettings());
+      await this.bouncer.configure(await this.bouncerSettings());
       await this.bouncer.resume();
     });
   }
@@ -383,7 +383,7 @@ export class Router {
           // A change read while this one waited in the queue or ran is applied too.
           while (this.bouncerStale) {
             this.bouncerStale = false;
-            await this.bouncer.configure(this.bouncerSettings());
+            await this.bouncer.configure(await this.bouncerSettings());
           }
         })
           .catch((error: unknown) => this.log(`read-write endpoint: ${(error as Error).message}`))
