@@ -1,12 +1,15 @@
 /**
- * `hox db backups`, `hox db backup` and `hox db restore` (to a time and to the latest point), end to
- * end through the real CLI (spawned, from the sources) against a real platform: a master, one
- * `hox node` process, real PostgreSQL 15 members. One source cluster for the whole file; the two
- * restores run at once. One member each: this suite must stay fast.
+ * `hox db backups`, `hox db backup`, `hox db restore` (to a time and to the latest point) and
+ * `hox db promote`, end to end through the real CLI (spawned, from the sources) against a real
+ * platform: a master, one `hox node` process, real PostgreSQL 15 members. One source cluster for the
+ * whole file, of 2 members (without one of them there is no majority, which `promote` is for); the
+ * two restores run at once, with one member each: this suite must stay fast.
  *
  * - A time restore has the rows committed before the target, not the one after; the latest restore has
  *   them all, the last one included; both say which point they restored to.
  * - A target before the base backup is refused (exit 2) before anything is requested.
+ * - With the primary frozen, the standby is promoted only with --accept-data-loss; it has every row
+ *   and accepts writes.
  *
  * Runs under the hyper_db lock: flock /tmp/hyperdb.lock npx vitest run test/hyperdb-cli.test.ts
  */
@@ -15,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { healthy, startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
+import { healthy, signalAll, startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import { runHox, type HoxRun } from './support/hox-cli.js';
 
 const SOURCE = 'src';
@@ -39,7 +42,7 @@ interface RestoreJson {
 }
 
 describe.skipIf(!isRoot && process.env.CI !== 'true')(
-  'hox db backups|backup|restore through the CLI (needs root: members run as partition users)',
+  'hox db backups|backup|restore|promote through the CLI (needs root: members run as partition users)',
   () => {
     let p: HyperDbPlatform;
     let home: string;
@@ -100,11 +103,12 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
       return JSON.parse(await ok(['db', 'backups', SOURCE, '--json'])) as BackupsJson;
     }
 
-    it('backs up, lists the backups, and restores to a time and to the latest point', async () => {
+    it('backs up, restores to a time and to the latest point, and promotes without a majority', async () => {
       // Requested directly (hox db create is covered elsewhere): its --wait also waits for the write probe.
-      await p.requestCluster(SOURCE, { members: 1 });
-      const s = await p.waitForCluster(SOURCE, healthy(1), 240_000);
+      await p.requestCluster(SOURCE, { members: 2 });
+      const s = await p.waitForCluster(SOURCE, healthy(2), 240_000);
       const primary = String(s.primary);
+      const standby = s.members.find((m) => m.name !== primary)?.name ?? '';
       await write(
         primary,
         'CREATE TABLE IF NOT EXISTS ledger (id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())',
@@ -187,10 +191,32 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
         three?.at.getTime() ?? Infinity,
       );
 
-      const ids = async (cluster: string): Promise<number[]> =>
-        (await sql<{ id: number }>(cluster, 'member-1', 'SELECT id FROM ledger ORDER BY id')).map((r) => r.id);
+      const ids = async (cluster: string, member = 'member-1'): Promise<number[]> =>
+        (await sql<{ id: number }>(cluster, member, 'SELECT id FROM ledger ORDER BY id')).map((r) => r.id);
       expect(await ids('copy-time')).toEqual([1, 2]);
       expect(await ids('copy-latest')).toEqual([1, 2, 3]);
+
+      // hox db promote: refused without --accept-data-loss, before anything is requested. With the primary
+      // frozen, the standby alone is no majority (2 members: never promoted on its own); forced, it is
+      // promoted, has every row, and takes writes.
+      const unaccepted = await hox(['db', 'promote', SOURCE, standby]);
+      expect(unaccepted.code, unaccepted.stderr).toBe(2);
+      expect(unaccepted.stderr).toContain('run again with --accept-data-loss');
+      const pids = await p.memberPids(SOURCE, primary);
+      expect(signalAll(pids, 'SIGSTOP')).toBeGreaterThan(0);
+      try {
+        const promoted = await hox(
+          ['db', 'promote', SOURCE, standby, '--accept-data-loss', '--timeout', '90'],
+          120_000,
+        );
+        expect(promoted.code, `${promoted.stderr}\n${promoted.stdout}\n${await p.logs(SOURCE)}`).toBe(0);
+        expect(promoted.stdout).toMatch(new RegExp(`^src: ${standby} promoted without a majority \\(promote-`, 'm'));
+        expect((await p.clusterStatus(SOURCE))?.primary).toBe(standby);
+        await write(standby, 'INSERT INTO ledger (id) VALUES (4) ON CONFLICT DO NOTHING');
+        expect(await ids(SOURCE, standby)).toEqual([1, 2, 3, 4]);
+      } finally {
+        signalAll(pids, 'SIGCONT');
+      }
     }, 600_000);
   },
 );
