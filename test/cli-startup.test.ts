@@ -128,6 +128,31 @@ describe('hox start-up', () => {
     expect(run.loaded).not.toContain('src/cli/app/app-source.ts');
   });
 
+  it('db status imports the cluster actions when it runs, not the backup, restore, psql or database ones', async () => {
+    const run = await loadedBy(['db', 'status', 'crm-db'], {
+      HOX_MASTER_URL: 'http://127.0.0.1:9',
+      HOX_TOKEN: 'hox_user_x',
+    });
+    // Unreachable (3), not a failure to load the lazily imported actions (1).
+    expect(run.code, run.stderr).toBe(3);
+    expect(run.loaded).toContain('src/cli/commands/db-command.ts');
+    expect(run.loaded).toContain('src/cli/db/cluster-actions.ts');
+    for (const other of ['backup-action', 'backup-parameters', 'cluster-list', 'database-action', 'psql-action'])
+      expect(run.loaded).not.toContain(`src/cli/db/${other}.ts`);
+    expect(run.loaded).not.toContain('src/cli/commands/app-command.ts');
+    expect(heavyIn(run.loaded)).toEqual([]);
+  });
+
+  it('db promote and db restore refuse bad input before anything is requested, from their lazily imported checks', async () => {
+    // No master at all: the refusal comes first (2), not "no master" (also 2, but another message).
+    const promote = await loadedBy(['db', 'promote', 'crm-db', 'member-2']);
+    expect(promote.code).toBe(2);
+    expect(promote.stderr).toContain('run again with --accept-data-loss');
+    const restore = await loadedBy(['db', 'restore', 'crm-db', '--from', 'crm-db']);
+    expect(restore.code).toBe(2);
+    expect(restore.stderr).toContain("give it a name other than its source 'crm-db'");
+  });
+
   it('builds only the command named, and with none the same program as buildProgram', async () => {
     expect(commandNameOf(['--master', 'http://x', '--json', 'db', 'status', 'crm'])).toBe('db');
     expect(commandNameOf(['--master=http://x', 'list'])).toBe('list');
@@ -177,6 +202,7 @@ describe('hox start-up', () => {
       [['db', 'create', '--help'], {}, 0],
       [['list'], unreachable, 3],
       [['app', 'status', 'crm'], unreachable, 3],
+      [['db', 'status', 'crm-db'], unreachable, 3],
     ] as const;
     // All at once: each is a Node start-up under tsx.
     const runs = await Promise.all(

@@ -1,9 +1,11 @@
 /**
- * `hox app ps`, `hox app restart` and `hox app run` (issue 13, item 13), through the `hox` CLI as a user,
+ * `hox app ps`, `hox app logs`, `hox app restart` and `hox app run` (issue 13, items 12 and 13), through the `hox` CLI as a user,
  * on a master and two real `hox node` processes with hyper_edge only (no database: no hyper_db lock needed).
  * One platform and one app of 2 replicas (one per node) for the file:
  *
  * - ps shows each replica's web process with a pid that is a real process, its node and partition;
+ * - logs prints the lines each replica's web process wrote (--process web: those only); --follow prints a
+ *   line written after it started, and Ctrl-C ends it at once, without an error;
  * - restart gives every replica a new web process (pids and start times change, the old ones are gone)
  *   while the public URL keeps answering every request;
  * - run prints the output of a command reading a config var, exits with its exit code, leaves nothing
@@ -23,10 +25,11 @@ import { ROOT, runHox, type HoxRun } from './support/hox-cli.js';
 const SERVER = `import { createServer } from 'node:http';
 const server = createServer((req, res) => {
   if (req.url === '/healthz') return res.end('ok\\n');
+  if (req.url.startsWith('/say/')) console.log(\`ops got \${req.url}\`);
   res.end(\`ops \${process.env.HOX_APP_VERSION} on \${process.env.HOX_REPLICA} pid \${process.pid}\\n\`);
 });
 server.keepAliveTimeout = 1000;
-server.listen(Number(process.env.PORT), process.env.HOST);
+server.listen(Number(process.env.PORT), process.env.HOST, () => console.log(\`ops listening on \${process.env.HOX_REPLICA}\`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
 `;
 
@@ -117,6 +120,48 @@ describe('hox app ps, restart and run', () => {
       new RegExp(`^ {2}replica-1 +web +running +pid ${rows[0]!.pid} +up \\S+ +restarts 0 +v1 +ops-node-\\d/`, 'm'),
     );
     expect(text).toMatch(/^ {2}replica-2 +web +running +pid \d+/m);
+  }, 120_000);
+
+  it("logs prints what the replicas' web processes wrote; --follow streams a new line and ends on Ctrl-C", async () => {
+    const text = await ok(['app', 'logs', 'ops', '--process', 'web']);
+    const lines = text.split('\n').filter((line) => line !== '');
+    // Only web's lines, each prefixed by the runner with the process type and the release.
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toMatch(/^.{24} replica-\d\/runner \| \[web(\.\d+)? v1\] /);
+    for (const replica of ['replica-1', 'replica-2'])
+      expect(text).toMatch(
+        new RegExp(`^.{24} ${replica}/runner \\| \\[web(\\.\\d+)? v1\\] ops listening on ${replica}$`, 'm'),
+      );
+
+    const follower = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), 'app', 'logs', 'ops', '--process', 'web', '--follow'],
+      { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    follower.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    follower.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<number | null>((resolve) => follower.once('exit', (code) => resolve(code)));
+    /** Polls (every 200 ms, at most `ms`) until `done`; says what it waited for and what it saw otherwise. */
+    const until = async (what: string, done: () => boolean, ms: number): Promise<void> => {
+      for (const deadline = Date.now() + ms; !done(); await sleep(200))
+        if (Date.now() > deadline) throw new Error(`no ${what} after ${ms} ms:\n${out}\n${err}`);
+    };
+    try {
+      await until('first lines', () => out.includes('ops listening on'), 60_000);
+      const said = `/say/${Date.now()}`;
+      expect((await fetch(new URL(said, url))).status).toBe(200);
+      await until('new line', () => out.includes(`ops got ${said}`), 30_000);
+      expect(out).toMatch(new RegExp(`^.{24} replica-\\d/runner \\| \\[web(\\.\\d+)? v1\\] ops got ${said}$`, 'm'));
+    } finally {
+      follower.kill('SIGINT');
+    }
+    // Ctrl-C ends it (bounded: killed otherwise) as an interrupted command does, 128 + 2, with no error.
+    const code = await Promise.race([exited, sleep(15_000).then(() => 'running')]);
+    if (code === 'running') follower.kill('SIGKILL');
+    expect(code, err).toBe(130);
+    expect(err).not.toMatch(/Error|^\s+at /m);
   }, 120_000);
 
   it('restart replaces every web process, one replica at a time, while the URL keeps answering', async () => {

@@ -1,12 +1,15 @@
 /**
- * `hox db backups`, `hox db backup` and `hox db restore` (to a time and to the latest point), end to
- * end through the real CLI (spawned, from the sources) against a real platform: a master, one
- * `hox node` process, real PostgreSQL 15 members. One source cluster for the whole file; the two
- * restores run at once. One member each: this suite must stay fast.
+ * `hox db backups`, `hox db backup`, `hox db restore` (to a time and to the latest point) and
+ * `hox db promote`, end to end through the real CLI (spawned, from the sources) against a real
+ * platform: a master, one `hox node` process, real PostgreSQL 15 members. One source cluster for the
+ * whole file, of one member; the two restores run at once, one of one member, the other of two (without
+ * one of them there is no majority, which `promote` is for): this suite must stay fast.
  *
  * - A time restore has the rows committed before the target, not the one after; the latest restore has
  *   them all, the last one included; both say which point they restored to.
  * - A target before the base backup is refused (exit 2) before anything is requested.
+ * - With the primary of the 2-member restore frozen, its standby is promoted only with
+ *   --accept-data-loss; it has every row and accepts writes.
  *
  * Runs under the hyper_db lock: flock /tmp/hyperdb.lock npx vitest run test/hyperdb-cli.test.ts
  */
@@ -15,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { healthy, startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
+import { healthy, signalAll, startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import { runHox, type HoxRun } from './support/hox-cli.js';
 
 const SOURCE = 'src';
@@ -39,7 +42,7 @@ interface RestoreJson {
 }
 
 describe.skipIf(!isRoot && process.env.CI !== 'true')(
-  'hox db backups|backup|restore through the CLI (needs root: members run as partition users)',
+  'hox db backups|backup|restore|promote through the CLI (needs root: members run as partition users)',
   () => {
     let p: HyperDbPlatform;
     let home: string;
@@ -52,7 +55,7 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
     };
 
     beforeAll(async () => {
-      // Source (router + 2 members) and two restores (router + 1 member each).
+      // Source (router + 1 member) and two restores (router + 1 member, router + 2 members): 7 partitions.
       // Node ids of its own: they pick the partitions' addresses, so a platform another test left behind does not collide.
       p = await startHyperDbPlatform({ nodes: 1, partitions: 7, nodeIdPrefix: 'dbcli-node' });
       home = mkdtempSync(join(tmpdir(), 'hox-db-cli-'));
@@ -80,14 +83,14 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
     }
 
     /**
-     * A write on the source's primary, retried (≤ 90 s) while it is not writable yet: published as
+     * A write on a cluster's primary, retried (≤ 90 s) while it is not writable yet: published as
      * primary, it may still be ending recovery, or restarting after a fence on a loaded machine.
      */
-    async function write(member: string, text: string): Promise<void> {
+    async function write(cluster: string, member: string, text: string): Promise<void> {
       const deadline = Date.now() + 90_000;
       for (;;) {
         try {
-          await sql(SOURCE, member, text);
+          await sql(cluster, member, text);
           return;
         } catch (error) {
           if (Date.now() > deadline) throw error;
@@ -100,16 +103,17 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
       return JSON.parse(await ok(['db', 'backups', SOURCE, '--json'])) as BackupsJson;
     }
 
-    it('backs up, lists the backups, and restores to a time and to the latest point', async () => {
+    it('backs up, restores to a time and to the latest point, and promotes without a majority', async () => {
       // Requested directly (hox db create is covered elsewhere): its --wait also waits for the write probe.
       await p.requestCluster(SOURCE, { members: 1 });
       const s = await p.waitForCluster(SOURCE, healthy(1), 240_000);
       const primary = String(s.primary);
       await write(
+        SOURCE,
         primary,
         'CREATE TABLE IF NOT EXISTS ledger (id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())',
       );
-      await write(primary, 'INSERT INTO ledger (id) VALUES (1) ON CONFLICT DO NOTHING');
+      await write(SOURCE, primary, 'INSERT INTO ledger (id) VALUES (1) ON CONFLICT DO NOTHING');
 
       // hox db backup: a verified base backup now, listed by hox db backups, newest last.
       // A failed base backup exits 1 with pg_basebackup's reason (a member restarting on a loaded machine):
@@ -130,11 +134,11 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
       expect(text).toMatch(/^archived WAL: \d+ segments?, [0-9A-F]{24} … [0-9A-F]{24}; last archived /m);
 
       // Row 2 before the target, row 3 after it; then the segment holding row 3 goes to the archive.
-      await write(primary, 'INSERT INTO ledger (id) VALUES (2) ON CONFLICT DO NOTHING');
+      await write(SOURCE, primary, 'INSERT INTO ledger (id) VALUES (2) ON CONFLICT DO NOTHING');
       await sleep(1000);
       const target = new Date().toISOString();
       await sleep(1000);
-      await write(primary, 'INSERT INTO ledger (id) VALUES (3) ON CONFLICT DO NOTHING');
+      await write(SOURCE, primary, 'INSERT INTO ledger (id) VALUES (3) ON CONFLICT DO NOTHING');
       const [three] = await sql<{ at: Date }>(SOURCE, primary, 'SELECT at FROM ledger WHERE id = 3');
       const [{ segment } = { segment: '' }] = await sql<{ segment: string }>(
         SOURCE,
@@ -168,7 +172,7 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
       // Both restores at once: to just before the target, and to the latest point.
       const [atTime, latest] = await Promise.all([
         hox(['db', 'restore', 'copy-time', '--from', SOURCE, '--time', target, '--members', '1', '--wait']),
-        hox(['db', 'restore', 'copy-latest', '--from', SOURCE, '--members', '1', '--wait', '--json']),
+        hox(['db', 'restore', 'copy-latest', '--from', SOURCE, '--members', '2', '--wait', '--json']),
       ]);
       expect(atTime.code, `${atTime.stderr}\n${atTime.stdout}\n${await p.logs('copy-time')}`).toBe(0);
       expect(latest.code, `${latest.stderr}\n${latest.stdout}\n${await p.logs('copy-latest')}`).toBe(0);
@@ -187,10 +191,37 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
         three?.at.getTime() ?? Infinity,
       );
 
-      const ids = async (cluster: string): Promise<number[]> =>
-        (await sql<{ id: number }>(cluster, 'member-1', 'SELECT id FROM ledger ORDER BY id')).map((r) => r.id);
+      const ids = async (cluster: string, member = 'member-1'): Promise<number[]> =>
+        (await sql<{ id: number }>(cluster, member, 'SELECT id FROM ledger ORDER BY id')).map((r) => r.id);
       expect(await ids('copy-time')).toEqual([1, 2]);
       expect(await ids('copy-latest')).toEqual([1, 2, 3]);
+
+      // hox db promote: refused without --accept-data-loss, before anything is requested. With the restore's
+      // primary frozen, its standby alone is no majority (2 members: never promoted on its own); forced, it is
+      // promoted, has every row, and takes writes.
+      const copy = await p.waitForCluster('copy-latest', healthy(2), 60_000);
+      const frozen = String(copy.primary);
+      const standby = copy.members.find((m) => m.name !== frozen)?.name ?? '';
+      const unaccepted = await hox(['db', 'promote', 'copy-latest', standby]);
+      expect(unaccepted.code, unaccepted.stderr).toBe(2);
+      expect(unaccepted.stderr).toContain('run again with --accept-data-loss');
+      const pids = await p.memberPids('copy-latest', frozen);
+      expect(signalAll(pids, 'SIGSTOP')).toBeGreaterThan(0);
+      try {
+        const promoted = await hox(
+          ['db', 'promote', 'copy-latest', standby, '--accept-data-loss', '--timeout', '90'],
+          120_000,
+        );
+        expect(promoted.code, `${promoted.stderr}\n${promoted.stdout}\n${await p.logs('copy-latest')}`).toBe(0);
+        expect(promoted.stdout).toMatch(
+          new RegExp(`^copy-latest: ${standby} promoted without a majority \\(promote-`, 'm'),
+        );
+        expect((await p.clusterStatus('copy-latest'))?.primary).toBe(standby);
+        await write('copy-latest', standby, 'INSERT INTO ledger (id) VALUES (4) ON CONFLICT DO NOTHING');
+        expect(await ids('copy-latest', standby)).toEqual([1, 2, 3, 4]);
+      } finally {
+        signalAll(pids, 'SIGCONT');
+      }
     }, 600_000);
   },
 );

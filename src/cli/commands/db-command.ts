@@ -11,21 +11,26 @@ import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
 import { confirmDestruction } from '../confirm-destruction.js';
 import { actionContext, positiveInteger, routeOutput, timeoutOption } from '../action-context.js';
-import { checkRestoreInput, listBackups, restoreCluster, takeBackup } from '../db/backup-action.js';
-import {
-  assertAcceptsDataLoss,
-  createCluster,
-  forcePromotion,
-  setMaintenance,
-  setPaused,
-  showClusterStatus,
-  switchover,
-} from '../db/cluster-actions.js';
-import { listClusters } from '../db/cluster-list.js';
-import { runPsql } from '../db/psql-action.js';
 import { MAX_MEMBERS, SYNC_MODES, type SyncMode } from '../db/cluster-parameters.js';
-import { requestDatabase } from '../db/database-action.js';
+import { lazyFunctions } from '../lazy-modules.js';
 import { collect, parseAssignments } from '../parse-params.js';
+
+// Each group of actions is imported by the first action that runs: `hox db status` loads neither the backup and
+// restore code, nor psql's, nor the database requests (test/cli-startup.test.ts).
+const clusterActions = () => import('../db/cluster-actions.js');
+const backupActions = () => import('../db/backup-action.js');
+const { createCluster, forcePromotion, setMaintenance, setPaused, showClusterStatus, switchover } = lazyFunctions(
+  clusterActions,
+  ['createCluster', 'forcePromotion', 'setMaintenance', 'setPaused', 'showClusterStatus', 'switchover'],
+);
+const { listBackups, restoreCluster, takeBackup } = lazyFunctions(backupActions, [
+  'listBackups',
+  'restoreCluster',
+  'takeBackup',
+]);
+const { listClusters } = lazyFunctions(() => import('../db/cluster-list.js'), ['listClusters']);
+const { runPsql } = lazyFunctions(() => import('../db/psql-action.js'), ['runPsql']);
+const { requestDatabase } = lazyFunctions(() => import('../db/database-action.js'), ['requestDatabase']);
 
 function createSubcommand(env: CommandEnv): Command {
   return new Command('create')
@@ -207,7 +212,7 @@ Example:
     .action(
       async (name: string, member: string, opts: { acceptDataLoss?: boolean; timeout: number }, command: Command) => {
         // Refused before anything is read or requested.
-        assertAcceptsDataLoss(name, member, opts.acceptDataLoss === true);
+        (await clusterActions()).assertAcceptsDataLoss(name, member, opts.acceptDataLoss === true);
         const ms = opts.timeout * 1000;
         await forcePromotion(actionContext(env, command), name, member, {
           acceptDataLoss: opts.acceptDataLoss === true,
@@ -359,7 +364,7 @@ Examples:
           timeoutMs: opts.timeout * 1000,
         };
         // Refused before anything is read or requested.
-        checkRestoreInput(name, request, Date.now());
+        (await backupActions()).checkRestoreInput(name, request, Date.now());
         await restoreCluster(actionContext(env, command), name, request);
       },
     );
