@@ -7,9 +7,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify from 'fastify';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseSince } from '../src/cli/commands/audit-command.js';
 import { auditTarget, safeUrl } from '../src/master/audit-trail.js';
+import { AuditRecorder } from '../src/master/http/audit-recorder.js';
+import { systemClock } from '../src/shared/clock.js';
 import { ROUTES, type RouteName } from '../src/protocol/routes.js';
 import { addTestNode, startTestMaster, type TestMaster } from '../src/testing/test-master.js';
 import type { AuditRow } from '../src/store/store.js';
@@ -249,6 +253,28 @@ describeEachStore('audit trail', (env) => {
     ]);
     expect(await store.pruneAudit(0, 1)).toBe(2);
     expect((await storedRows(m)).map((r) => new Date(r.atMs).toISOString().slice(0, 10))).toEqual(['2026-01-05']);
+  });
+});
+
+describe('audit declarations on the server', () => {
+  it('refuses a route that does not declare whether it is audited, before it serves anything', async () => {
+    const m = await startTestMaster();
+    try {
+      const recorder = new AuditRecorder({
+        store: m.master.store,
+        clock: systemClock,
+        logger: pino({ level: 'silent' }),
+        adminTokenHash: '0'.repeat(64),
+      });
+      const app = Fastify();
+      app.addHook('onRoute', recorder.checkRoute);
+      expect(() => app.post('/hox.post.v1.something_new', () => ({}))).toThrow(/does not declare config.audit/);
+      expect(() => app.post('/hox.post.v1.declared', { config: { audit: true } }, () => ({}))).not.toThrow();
+      app.get('/health', () => ({ status: 'ok' }));
+      await app.close();
+    } finally {
+      await m.stop();
+    }
   });
 });
 
