@@ -11,7 +11,7 @@ import Fastify from 'fastify';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseSince } from '../src/cli/commands/audit-command.js';
-import { auditTarget, safeUrl } from '../src/master/audit-trail.js';
+import { auditTarget, resolveAuditSettings, safeUrl } from '../src/master/audit-trail.js';
 import { AuditRecorder } from '../src/master/http/audit-recorder.js';
 import { systemClock } from '../src/shared/clock.js';
 import { ROUTES, type RouteName } from '../src/protocol/routes.js';
@@ -73,6 +73,16 @@ describe('audit declarations', () => {
     });
     expect(safeUrl('demo?x=1')).toBe('demo');
     expect(auditTarget('not an object')).toEqual({});
+  });
+
+  it('retention settings must be positive integers', () => {
+    expect(resolveAuditSettings()).toEqual({
+      maxAgeMs: 90 * 86_400_000,
+      maxRows: 1_000_000,
+      pruneIntervalMs: 3_600_000,
+    });
+    expect(() => resolveAuditSettings({ maxRows: 0 })).toThrow(/audit.maxRows/);
+    expect(() => resolveAuditSettings({ maxAgeMs: 1.5 })).toThrow(/audit.maxAgeMs/);
   });
 
   it('hox audit --since takes a duration or a time', () => {
@@ -235,6 +245,18 @@ describeEachStore('audit trail', (env) => {
       ['ok', sha],
     ]);
     expect(JSON.stringify(rows)).not.toContain('artifact body');
+  });
+
+  it('the master prunes on its own, every pruneIntervalMs, down to maxRows', async () => {
+    const m = await env.startMaster({ audit: { maxRows: 2, pruneIntervalMs: 100 } });
+    for (let i = 0; i < 5; i++) await m.admin.call('createRegistrationToken', {});
+    const newest = (await storedRows(m)).slice(-2).map((r) => r.seq);
+    let rows = await storedRows(m);
+    for (let i = 0; i < 100 && rows.length > 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      rows = await storedRows(m);
+    }
+    expect(rows.map((r) => r.seq)).toEqual(newest);
   });
 
   it('prunes by age and by count, keeping the newest', async () => {
