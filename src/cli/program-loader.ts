@@ -33,6 +33,7 @@ const COMMANDS: readonly (readonly [name: string, load: () => Promise<CommandFac
   ['nodes', async () => (await core()).nodesCommand],
   ['registration-token', async () => (await core()).registrationTokenCommand],
   ['user', async () => (await core()).userCommand],
+  ['audit', async () => (await core()).auditCommand],
 ];
 
 /** The names of every command `hox` has, `completion` last (as in its help). */

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import type { CommandEnv } from './command-env.js';
 import { rootCommand } from './root-command.js';
+import { auditCommand } from './commands/audit-command.js';
 import { bangCommand } from './commands/bang-command.js';
 import { completionCommand } from './commands/completion-command.js';
 import { appCommand } from './commands/app-command.js';
@@ -45,6 +46,7 @@ export function buildProgram(env: CommandEnv): Command {
     nodesCommand,
     registrationTokenCommand,
     userCommand,
+    auditCommand,
   ])
     program.addCommand(make(env).exitOverride());
   program.addCommand(completionCommand(env, () => program).exitOverride());

@@ -53,6 +53,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
   let app: Awaited<ReturnType<typeof buildHttpServer>> | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
   let artifactTimer: NodeJS.Timeout | undefined;
+  let auditTimer: NodeJS.Timeout | undefined;
   let url = '';
 
   return {
@@ -96,11 +97,22 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
           .catch((err: unknown) => logger.warn({ err }, 'collecting unreferenced artifacts failed'));
       }, config.artifacts.collectIntervalMs);
       artifactTimer.unref();
+      const pruneAudit = () =>
+        s
+          .pruneAudit(clock.nowMs() - config.audit.maxAgeMs, config.audit.maxRows)
+          .then((deleted) => {
+            if (deleted > 0) logger.info({ deleted }, 'pruned old audit entries');
+          })
+          .catch((err: unknown) => logger.warn({ err }, 'pruning the audit trail failed'));
+      await pruneAudit();
+      auditTimer = setInterval(() => void pruneAudit(), config.audit.pruneIntervalMs);
+      auditTimer.unref();
       return { url };
     },
     async stop() {
       if (pruneTimer !== undefined) clearInterval(pruneTimer);
       if (artifactTimer !== undefined) clearInterval(artifactTimer);
+      if (auditTimer !== undefined) clearInterval(auditTimer);
       feed?.close();
       await app?.close();
       if (deps.store === undefined) await store?.close();

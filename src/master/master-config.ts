@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { HoxError, badRequest } from '../shared/errors.js';
 import { newToken } from '../shared/ids.js';
 import { resolveArtifactSettings, type ArtifactSettings } from './artifact-collector.js';
+import { resolveAuditSettings, type AuditSettings } from './audit-trail.js';
 
 export interface MasterOptions {
   /** Directory for the SQLite file and the generated admin token. */
@@ -28,6 +29,8 @@ export interface MasterOptions {
   logLevel?: string;
   /** Artifact upload limit, per-user quota, grace period and collection interval. @default ARTIFACT_DEFAULTS */
   artifacts?: Partial<ArtifactSettings>;
+  /** How long and how many audit entries are kept, and how often they are pruned. @default AUDIT_DEFAULTS */
+  audit?: Partial<AuditSettings>;
 }
 
 export interface MasterConfig {
@@ -44,6 +47,7 @@ export interface MasterConfig {
   readonly publicUrl: string | undefined;
   readonly logLevel: string;
   readonly artifacts: ArtifactSettings;
+  readonly audit: AuditSettings;
 }
 
 export const MASTER_DEFAULTS = { listen: '127.0.0.1:8470', logLevel: 'info' } as const;
@@ -95,5 +99,6 @@ export function resolveMasterConfig(options: MasterOptions): MasterConfig {
     publicUrl: options.publicUrl,
     logLevel: options.logLevel ?? MASTER_DEFAULTS.logLevel,
     artifacts: resolveArtifactSettings(options.artifacts),
+    audit: resolveAuditSettings(options.audit),
   });
 }

@@ -168,7 +168,7 @@ function renderRoute(name: RouteName, route: RouteSpec): string {
   return [
     `### ${code(route.path)}`,
     `${route.summary}.`,
-    `Operation ${code(name)} · \`POST\` · tokens: ${tokens(route)}.`,
+    `Operation ${code(name)} · \`POST\` · tokens: ${tokens(route)}${route.audit ? ' · audited' : ''}.`,
     renderBody('Request body', route.body),
     renderBody('Response', route.response),
   ].join('\n\n');
@@ -195,6 +195,7 @@ function header(): string {
       '- **Timestamps.** `processing_timestamp` is an integer in microseconds that strictly increases whenever the node must reprocess the instance. Dates (`created_at`, `expires_at`, `last_contact_at`) are ISO 8601 strings.',
       '- **Waiting for change.** `hox.get.v1.change` returns a `cursor`; sending it back as `since` waits (at most `timeout_ms`) for the next change concerning the caller, then answers `changed: true` with a new cursor. It says that something changed, not what: read the state again.',
       "- **Artifacts (binary).** Outside the table, `PUT /hox/v1/artifacts/<sha256>` (`content-type: application/octet-stream`; `admin`, `user`) stores an upload named by the SHA-256 of its bytes (the master checks it while streaming) and answers `{\"sha256\",\"size_bytes\"}`. The token, the content type, the declared `content-length` (at most the master's artifact limit, 256 MiB by default: `HOX_BODY_TOO_LARGE`) and the user's quota (1 GiB of artifacts by default: `HOX_ARTIFACT_QUOTA_EXCEEDED`; the admin has none) are checked before any of the body is read; an answer given before the body arrived closes the connection. Uploading bytes one already has is a no-op; another user uploading the same bytes gets them too (and pays for them). `GET` and `HEAD` on the same path return the bytes to the admin, to the users who uploaded them (a check restarts the grace period below), and to instances whose tree's owner, or the admin, uploaded them; a compute node's own token reads none (`HOX_FORBIDDEN`), anyone else gets `HOX_NOT_FOUND`. An artifact no instance of its owner names any more is deleted once its owner has not uploaded or checked it for the grace period (1 hour by default). `hox app deploy` uses them to hand an application's source to the compute nodes.",
+      "- **Audit trail.** Every call to an endpoint marked *audited* (those that may change something or issue a credential), answered with success or an error (a refused token, a bad body, a conflict), and every `PUT` of an artifact, is appended to the master's audit log: when, the token kind and whose, the caller's address, the operation, the ids and names it acted on (never a value, a message or a token), the status and `ok` or the error code. `hox.allDocs.v1.audit_log` reads it ([security/audit.md](security/audit.md)).",
       '- **Unauthenticated.** Only `GET /health` (`{"status":"ok"}`) and `GET /openapi.json` (the OpenAPI 3.1 document built from the same table) need no token.',
     ].join('\n'),
     '## Errors',
@@ -205,8 +206,14 @@ function header(): string {
     renderSchema(asJsonSchema(NotReady)),
     '## Endpoints',
     markdownTable(
-      ['path', 'operation', 'tokens', 'summary'],
-      routeEntries().map(([name, route]) => [code(route.path), code(name), tokens(route), cell(route.summary)]),
+      ['path', 'operation', 'tokens', 'audited', 'summary'],
+      routeEntries().map(([name, route]) => [
+        code(route.path),
+        code(name),
+        tokens(route),
+        route.audit ? 'yes' : 'no',
+        cell(route.summary),
+      ]),
     ),
   ].join('\n\n');
 }

@@ -15,7 +15,7 @@ export function buildOpenApi(options: { serverUrl: string }): Record<string, unk
       post: {
         operationId: name,
         summary: route.summary,
-        description: `Accepted tokens: ${route.auth.join(', ')}.`,
+        description: `Accepted tokens: ${route.auth.join(', ')}.${route.audit ? ' Audited: each call is appended to the audit trail.' : ''}`,
         security: [{ bearer: [] }],
         requestBody: { required: true, content: { 'application/json': { schema: plain(Bodies[route.body]) } } },
         responses: {

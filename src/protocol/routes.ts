@@ -13,6 +13,12 @@ import type { TokenKind } from '../shared/states.js';
 export interface RouteSpec {
   path: string;
   summary: string;
+  /**
+   * Whether each call is appended to the audit trail (docs/security/audit.md): true for every call that may change
+   * something (or issue a credential), false for reads. Declared, never guessed from the path; test/audit.test.ts
+   * checks it against the path's verb.
+   */
+  audit: boolean;
   /** Token kinds accepted; the handler applies finer object-level checks. */
   auth: readonly TokenKind[];
   body: BodyName;
@@ -29,6 +35,7 @@ export const ROUTES = {
   // ---- SlapOS JSON API v0 ------------------------------------------------
   supply: {
     path: '/slapos.post.v0.software_installation',
+    audit: true,
     summary: 'Supply (or remove) a software release on a compute node',
     auth: ADMIN,
     body: 'softwareInstallation',
@@ -36,6 +43,7 @@ export const ROUTES = {
   },
   listSoftwareInstallations: {
     path: '/slapos.allDocs.v0.compute_node_software_installation_list',
+    audit: false,
     summary: 'Software releases a compute node must install or remove',
     auth: NODE,
     body: 'computeNodeSoftwareInstallationList',
@@ -43,6 +51,7 @@ export const ROUTES = {
   },
   reportSoftwareState: {
     path: '/slapos.put.v0.software_installation_reported_state',
+    audit: true,
     summary: 'Report building / available / destroyed for a software installation',
     auth: NODE,
     body: 'softwareInstallationReportedState',
@@ -50,6 +59,7 @@ export const ROUTES = {
   },
   reportSoftwareError: {
     path: '/slapos.put.v0.software_installation_error',
+    audit: true,
     summary: 'Report a software installation failure',
     auth: NODE,
     body: 'softwareInstallationError',
@@ -57,6 +67,7 @@ export const ROUTES = {
   },
   formatNode: {
     path: '/slapos.put.v0.compute_node_format',
+    audit: true,
     summary: "Send a compute node's partition list",
     auth: NODE,
     body: 'computeNodeFormat',
@@ -64,6 +75,7 @@ export const ROUTES = {
   },
   nodeStatus: {
     path: '/slapos.get.v0.compute_node_status',
+    audit: false,
     summary: 'Status of a compute node',
     auth: NODE,
     body: 'computerGuid',
@@ -71,6 +83,7 @@ export const ROUTES = {
   },
   bangNode: {
     path: '/slapos.put.v0.compute_node_bang',
+    audit: true,
     summary: 'Make a compute node reprocess all its instances',
     auth: NODE,
     body: 'computeNodeMessage',
@@ -78,6 +91,7 @@ export const ROUTES = {
   },
   reportUsage: {
     path: '/slapos.post.v0.compute_node_usage',
+    audit: true,
     summary: 'Report resource usage (TioXML)',
     auth: NODE,
     body: 'computeNodeUsage',
@@ -85,6 +99,7 @@ export const ROUTES = {
   },
   nodeCertificate: {
     path: '/slapos.post.v0.compute_node_certificate',
+    audit: true,
     summary: 'Issue a compute node certificate',
     auth: NODE,
     body: 'computerGuid',
@@ -92,6 +107,7 @@ export const ROUTES = {
   },
   removeNodeCertificate: {
     path: '/slapos.remove.v0.compute_node_certificate',
+    audit: true,
     summary: 'Revoke a compute node certificate',
     auth: NODE,
     body: 'computerGuid',
@@ -99,6 +115,7 @@ export const ROUTES = {
   },
   listNodeInstances: {
     path: '/slapos.allDocs.v0.compute_node_instance_list',
+    audit: false,
     summary: 'Instances a compute node must run (destroyed ones until confirmed)',
     auth: NODE,
     body: 'computerGuid',
@@ -106,6 +123,7 @@ export const ROUTES = {
   },
   getPartition: {
     path: '/slapos.get.v0.compute_partition',
+    audit: false,
     summary: 'The instance on a partition (or an empty document for a free one)',
     auth: NODE,
     body: 'computePartition',
@@ -113,6 +131,7 @@ export const ROUTES = {
   },
   requestInstance: {
     path: '/slapos.post.v0.software_instance',
+    audit: true,
     summary: 'Request an instance (root for a user, child for an instance); create, update or destroy',
     auth: REQUESTERS,
     body: 'softwareInstance',
@@ -120,6 +139,7 @@ export const ROUTES = {
   },
   getInstance: {
     path: '/slapos.get.v0.software_instance',
+    audit: false,
     summary: 'Read an instance',
     auth: ANY_ACTOR,
     body: 'instanceGuid',
@@ -127,6 +147,7 @@ export const ROUTES = {
   },
   listHostedInstances: {
     path: '/slapos.allDocs.v0.instance_node_instance_list',
+    audit: false,
     summary: 'Shared instances hosted by an instance',
     auth: ANY_ACTOR,
     body: 'instanceGuid',
@@ -134,6 +155,7 @@ export const ROUTES = {
   },
   reportInstanceState: {
     path: '/slapos.put.v0.software_instance_reported_state',
+    audit: true,
     summary: 'Report started / stopped / destroyed for an instance',
     auth: ['admin', 'node', 'instance'],
     body: 'softwareInstanceReportedState',
@@ -141,6 +163,7 @@ export const ROUTES = {
   },
   reportInstanceError: {
     path: '/slapos.put.v0.software_instance_error',
+    audit: true,
     summary: 'Report an instance error',
     auth: ['admin', 'node', 'instance'],
     body: 'instanceMessage',
@@ -148,6 +171,7 @@ export const ROUTES = {
   },
   publishConnectionParameters: {
     path: '/slapos.put.v0.software_instance_connection_parameter',
+    audit: true,
     summary: 'Publish connection parameters (of an instance, or of a shared instance it hosts)',
     auth: ['admin', 'node', 'instance'],
     body: 'connectionParameter',
@@ -155,6 +179,7 @@ export const ROUTES = {
   },
   bangInstance: {
     path: '/slapos.put.v0.software_instance_bang',
+    audit: true,
     summary: "Make every instance of the instance's tree reprocess",
     auth: ANY_ACTOR,
     body: 'instanceMessage',
@@ -162,6 +187,7 @@ export const ROUTES = {
   },
   renameInstance: {
     path: '/slapos.put.v0.software_instance_title',
+    audit: true,
     summary: 'Rename an instance (a root renames its tree)',
     auth: REQUESTERS,
     body: 'softwareInstanceTitle',
@@ -169,6 +195,7 @@ export const ROUTES = {
   },
   instanceCertificate: {
     path: '/slapos.get.v0.software_instance_certificate',
+    audit: true,
     summary: 'Issue an instance certificate',
     auth: ['admin', 'node', 'instance'],
     body: 'instanceGuid',
@@ -176,6 +203,7 @@ export const ROUTES = {
   },
   getInstanceTree: {
     path: '/slapos.get.v0.instance_tree',
+    audit: false,
     summary: 'Root instance of one of your instance trees',
     auth: PEOPLE,
     body: 'instanceTree',
@@ -183,6 +211,7 @@ export const ROUTES = {
   },
   listInstanceTrees: {
     path: '/slapos.allDocs.v0.instance_tree_list',
+    audit: false,
     summary: 'Titles of your instance trees',
     auth: PEOPLE,
     body: 'instanceTreeList',
@@ -190,6 +219,7 @@ export const ROUTES = {
   },
   hateoasUrl: {
     path: '/slapos.get.v0.hateoas_url',
+    audit: false,
     summary: 'Base URL of this master',
     auth: ANY_ACTOR,
     body: 'hateoasUrl',
@@ -199,6 +229,7 @@ export const ROUTES = {
   // ---- HyperOpenX v1 -------------------------------------------------------
   createRegistrationToken: {
     path: '/hox.post.v1.registration_token',
+    audit: true,
     summary: 'Issue a one-time token a compute node registers with',
     auth: ADMIN,
     body: 'registrationToken',
@@ -206,6 +237,7 @@ export const ROUTES = {
   },
   registerNode: {
     path: '/hox.post.v1.compute_node',
+    audit: true,
     summary: 'Register a compute node (with a registration token); returns its node token',
     auth: ['admin', 'registration'],
     body: 'computeNodeRegister',
@@ -213,6 +245,7 @@ export const ROUTES = {
   },
   listNodes: {
     path: '/hox.allDocs.v1.compute_node_list',
+    audit: false,
     summary: 'All compute nodes with partition counts',
     auth: ADMIN,
     body: 'computeNodeList',
@@ -220,6 +253,7 @@ export const ROUTES = {
   },
   listPartitionDocuments: {
     path: '/hox.allDocs.v1.compute_partition_list',
+    audit: false,
     summary: 'Every partition of a compute node with its full instance document (one call per sync)',
     auth: NODE,
     body: 'computerGuid',
@@ -227,6 +261,7 @@ export const ROUTES = {
   },
   listSoftwareStatus: {
     path: '/hox.allDocs.v1.software_installation_list',
+    audit: false,
     summary: 'Software installations of a compute node with requested and reported states',
     auth: NODE,
     body: 'computerGuid',
@@ -234,6 +269,7 @@ export const ROUTES = {
   },
   issueInstanceToken: {
     path: '/hox.post.v1.instance_token',
+    audit: true,
     summary: 'Issue the token an instance acts with (replaces the previous one)',
     auth: NODE,
     body: 'instanceToken',
@@ -245,6 +281,7 @@ export const ROUTES = {
   // accounting record appended for billing, this is the current state, replaced by each report.
   reportPartitionUsage: {
     path: '/hox.put.v1.partition_usage',
+    audit: true,
     summary: "Report each busy partition's limits and current usage (replaces the previous report; wakes no watcher)",
     auth: NODE,
     body: 'partitionUsageReport',
@@ -255,6 +292,7 @@ export const ROUTES = {
   // turning ok or failed, is what wakes its tree's watchers).
   reportPromiseResults: {
     path: '/hox.put.v1.promise_result',
+    audit: true,
     summary:
       "Report each busy partition's promises with their latest results (replaces the previous report; wakes no watcher)",
     auth: NODE,
@@ -263,6 +301,7 @@ export const ROUTES = {
   },
   createUser: {
     path: '/hox.post.v1.user',
+    audit: true,
     summary: 'Create a user and its first token',
     auth: ADMIN,
     body: 'user',
@@ -270,6 +309,7 @@ export const ROUTES = {
   },
   createUserToken: {
     path: '/hox.post.v1.user_token',
+    audit: true,
     summary: 'Issue another token for a user',
     auth: ADMIN,
     body: 'user',
@@ -277,6 +317,7 @@ export const ROUTES = {
   },
   listUsers: {
     path: '/hox.allDocs.v1.user_list',
+    audit: false,
     summary: 'All users',
     auth: ADMIN,
     body: 'userList',
@@ -284,6 +325,7 @@ export const ROUTES = {
   },
   whoami: {
     path: '/hox.get.v1.whoami',
+    audit: false,
     summary: 'What the token is',
     auth: ['admin', 'user', 'node', 'instance', 'registration'],
     body: 'whoami',
@@ -291,6 +333,7 @@ export const ROUTES = {
   },
   listTreeStatus: {
     path: '/hox.allDocs.v1.instance_tree_status_list',
+    audit: false,
     summary: 'Instance trees with every instance, its placement, state and health',
     auth: PEOPLE,
     body: 'treeStatusList',
@@ -298,6 +341,7 @@ export const ROUTES = {
   },
   waitForChange: {
     path: '/hox.get.v1.change',
+    audit: false,
     summary: 'Wait (bounded) for the next change concerning the caller',
     auth: ANY_ACTOR,
     body: 'change',
@@ -307,6 +351,7 @@ export const ROUTES = {
   // (which long-polls for it), and the master that took it waits (bounded) for the answer.
   readTreeLogs: {
     path: '/hox.get.v1.instance_tree_log',
+    audit: false,
     summary: "Service log lines of a tree's instances, read by the nodes running them (waits at most 10 s for them)",
     auth: PEOPLE,
     body: 'treeLog',
@@ -314,6 +359,7 @@ export const ROUTES = {
   },
   listLogRequests: {
     path: '/hox.get.v1.log_request_list',
+    audit: false,
     summary: "Wait (bounded) for log requests addressed to the caller's compute node",
     auth: NODE,
     body: 'logRequestWait',
@@ -321,10 +367,20 @@ export const ROUTES = {
   },
   answerLogRequest: {
     path: '/hox.put.v1.log_request',
+    audit: true,
     summary: 'Answer a log request addressed to this compute node',
     auth: NODE,
     body: 'logRequestAnswer',
     response: 'success',
+  },
+  listAuditLog: {
+    path: '/hox.allDocs.v1.audit_log',
+    audit: false,
+    summary:
+      'Audit trail of mutating calls, oldest first (the newest `limit` matching); the admin reads every entry, a user only the calls it made',
+    auth: PEOPLE,
+    body: 'auditLog',
+    response: 'auditLogResult',
   },
 } as const satisfies Record<string, RouteSpec>;
 

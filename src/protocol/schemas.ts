@@ -633,6 +633,56 @@ export const Bodies = {
     },
     closed,
   ),
+  auditLog: Type.Object(
+    {
+      since: Type.Optional(
+        Type.String({ minLength: 1, maxLength: 64, description: 'Only entries at or after this ISO 8601 time' }),
+      ),
+      user: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 63,
+          description:
+            "Only the calls this user made (name, or 'admin' for the admin token); a user may name only itself",
+        }),
+      ),
+      limit: Type.Optional(
+        Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'The newest this many entries' }),
+      ),
+    },
+    closed,
+  ),
+  auditLogResult: list(
+    Type.Object(
+      {
+        seq: Type.Integer({ description: 'Order of the entries (may have gaps)' }),
+        at: Type.String({ description: 'When the call was answered (ISO 8601, UTC)' }),
+        actor_kind: Type.Union(
+          [
+            Type.Literal('admin'),
+            Type.Literal('user'),
+            Type.Literal('node'),
+            Type.Literal('instance'),
+            Type.Literal('registration'),
+            Type.Literal('unauthenticated'),
+          ],
+          { description: 'The kind of token the call was made with; unauthenticated: none was accepted' },
+        ),
+        actor: Type.Union([Type.String(), Type.Null()], {
+          description: 'User name, compute node id or instance guid; null for admin, registration, unauthenticated',
+        }),
+        address: Type.String({ description: "The caller's IP address" }),
+        action: Type.String({ description: 'The operation (route name, or uploadArtifact)' }),
+        target: Type.Record(Type.String(), Type.Union([Type.String(), Type.Boolean(), Type.Array(Type.String())]), {
+          description:
+            'What it acted on: ids and names from the request (computer_guid, instance_guid, title, software_release_uri without credentials, parameter_keys…), never a value, message or token',
+        }),
+        status: Type.Integer({ description: 'HTTP status answered' }),
+        result: Type.String({ description: 'ok, or the error code answered' }),
+      },
+      closed,
+    ),
+  ),
 } as const;
 
 export type BodyName = keyof typeof Bodies;

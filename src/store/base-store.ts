@@ -8,6 +8,7 @@ import {
   latestChangeSeq,
   pruneChanges,
 } from './kysely-store.js';
+import { pruneAudit } from './audit-log-store.js';
 import { migrationProvider } from './migrations/index.js';
 import type { StoreLog } from './private-files.js';
 import { SecretBox } from './secret-box.js';
@@ -129,6 +130,10 @@ export abstract class BaseStore implements Store {
 
   pruneChanges(beforeMs: number): Promise<number> {
     return pruneChanges(this.db, beforeMs);
+  }
+
+  pruneAudit(beforeMs: number, keepRows: number): Promise<number> {
+    return pruneAudit(this.db, beforeMs, keepRows);
   }
 
   onChange(listener: () => void): () => void {

@@ -97,6 +97,17 @@ export interface Database {
     created_at_ms: Int;
     answered_at_ms: Int | null;
   };
+  audit_log: {
+    seq: Generated<Int>;
+    at_ms: Int;
+    actor_kind: string;
+    actor: string | null;
+    address: string;
+    action: string;
+    target: string;
+    status: Int;
+    result: string;
+  };
   change_log: {
     seq: Generated<Int>;
     node_id: string | null;

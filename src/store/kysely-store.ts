@@ -6,7 +6,11 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Database } from './database.js';
 import type { SecretBox } from './secret-box.js';
+import { appendAudit, listAudit } from './audit-log-store.js';
 import type {
+  AuditEntry,
+  AuditQuery,
+  AuditRow,
   ChangeRow,
   ComputeNodeRow,
   FreePartitionQuery,
@@ -710,6 +714,14 @@ export class KyselyStoreTx implements StoreTx {
   async purgeLogRequests(beforeMs: number): Promise<number> {
     const result = await this.db.deleteFrom('log_request').where('created_at_ms', '<', beforeMs).executeTakeFirst();
     return Number(result.numDeletedRows);
+  }
+
+  appendAudit(entry: AuditEntry): Promise<void> {
+    return appendAudit(this.db, entry);
+  }
+
+  listAudit(query: AuditQuery): Promise<AuditRow[]> {
+    return listAudit(this.db, query);
   }
 
   async appendChange(change: { nodeId: string | null; treeId: string | null; atMs: number }): Promise<void> {

@@ -167,6 +167,40 @@ export interface LogRequestRow {
   answeredAtMs: number | null;
 }
 
+/** Who made an audited call: a token kind, or `unauthenticated` when no token was accepted. */
+export type AuditActorKind = 'admin' | 'user' | 'node' | 'instance' | 'registration' | 'unauthenticated';
+
+/**
+ * One audited API call. `target` holds only names and ids (never a parameter value, a token or a message):
+ * see src/master/audit-trail.ts.
+ */
+export interface AuditEntry {
+  atMs: number;
+  actorKind: AuditActorKind;
+  /** User id, compute node id or instance id; null for the admin, a registration token or no token. */
+  actor: string | null;
+  /** The caller's IP address as the master saw it. */
+  address: string;
+  /** The route's name (`requestInstance`) or `uploadArtifact`. */
+  action: string;
+  target: Record<string, string | boolean | string[]>;
+  /** HTTP status answered. */
+  status: number;
+  /** `ok` or the error code answered. */
+  result: string;
+}
+
+export interface AuditRow extends AuditEntry {
+  seq: number;
+}
+
+export interface AuditQuery {
+  sinceMs?: number;
+  actorKind?: AuditActorKind;
+  actor?: string;
+  limit: number;
+}
+
 export interface ChangeRow {
   seq: number;
   nodeId: string | null;
@@ -260,6 +294,11 @@ export interface StoreTx {
   /** Deletes requests created before `beforeMs`; returns how many. */
   purgeLogRequests(beforeMs: number): Promise<number>;
 
+  /** Appends one audit entry (the HTTP edge, for every mutating call). */
+  appendAudit(entry: AuditEntry): Promise<void>;
+  /** The newest `query.limit` audit entries matching, oldest first. */
+  listAudit(query: AuditQuery): Promise<AuditRow[]>;
+
   /** Records that something concerning a node and/or a tree changed; wakes watchers after commit. */
   appendChange(change: { nodeId: string | null; treeId: string | null; atMs: number }): Promise<void>;
 }
@@ -286,6 +325,8 @@ export interface Store {
   changesAfter(afterSeq: number, filter: { nodeId?: string; treeIds?: string[] }): Promise<ChangeRow[]>;
   /** Drops change records older than `beforeMs`. */
   pruneChanges(beforeMs: number): Promise<number>;
+  /** Drops audit entries older than `beforeMs`, then all but the newest `keepRows`; returns how many. */
+  pruneAudit(beforeMs: number, keepRows: number): Promise<number>;
   /** Called after any committed change (in this process, or another master on the same database). */
   onChange(listener: () => void): () => void;
   /** Uploaded artifacts: the content once, a claim per owner who uploaded it. */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { MasterClient } from '../client/master-client.js';
 import type { ArtifactSettings } from '../master/artifact-collector.js';
+import type { AuditSettings } from '../master/audit-trail.js';
 import { createMaster, type Master } from '../master/create-master.js';
 import { resolveMasterConfig } from '../master/master-config.js';
 import { newToken } from '../shared/ids.js';
@@ -43,6 +44,8 @@ export interface TestMasterOptions {
   listen?: string;
   /** Artifact limit, quota, grace period, collection interval. @default ARTIFACT_DEFAULTS */
   artifacts?: Partial<ArtifactSettings>;
+  /** Audit retention. @default AUDIT_DEFAULTS */
+  audit?: Partial<AuditSettings>;
 }
 
 export async function startTestMaster(options: TestMasterOptions = {}): Promise<TestMaster> {
@@ -55,6 +58,7 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
     ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
     ...(options.storeKeyFile === undefined ? {} : { storeKeyFile: options.storeKeyFile }),
     ...(options.artifacts === undefined ? {} : { artifacts: options.artifacts }),
+    ...(options.audit === undefined ? {} : { audit: options.audit }),
   });
   const build = (): Master =>
     createMaster(config, {

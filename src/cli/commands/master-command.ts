@@ -1,5 +1,6 @@
 /** `hox master`: run the master service in the foreground. */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { positiveInteger } from '../action-context.js';
 import { HoxError } from '../../shared/errors.js';
 
 import type { CommandEnv } from '../command-env.js';
@@ -27,6 +28,17 @@ export function masterCommand(env: CommandEnv): Command {
     )
     .option('--public-url <url>', 'URL clients use to reach this master, if not http://<listen>')
     .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
+    .addOption(
+      new Option('--audit-retention-days <n>', 'days the audit trail keeps an entry (default 90)').argParser(
+        positiveInteger,
+      ),
+    )
+    .addOption(
+      new Option(
+        '--audit-max-rows <n>',
+        'entries the audit trail keeps at most, newest first (default 1000000)',
+      ).argParser(positiveInteger),
+    )
     .addHelpText(
       'after',
       `
@@ -47,6 +59,8 @@ Examples:
           adminTokenFile?: string;
           publicUrl?: string;
           logLevel: string;
+          auditRetentionDays?: number;
+          auditMaxRows?: number;
         },
         command: Command,
       ) => {
@@ -65,6 +79,10 @@ Examples:
               : { adminToken: env.adminToken }),
           ...(opts.publicUrl === undefined ? {} : { publicUrl: opts.publicUrl }),
           logLevel: opts.logLevel,
+          audit: {
+            ...(opts.auditRetentionDays === undefined ? {} : { maxAgeMs: opts.auditRetentionDays * 86_400_000 }),
+            ...(opts.auditMaxRows === undefined ? {} : { maxRows: opts.auditMaxRows }),
+          },
         });
         const master = createMaster(config);
         const { url } = await master.start();

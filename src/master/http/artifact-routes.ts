@@ -25,6 +25,7 @@ import { HoxError } from '../../shared/errors.js';
 import type { StoreTx } from '../../store/store.js';
 import { ARTIFACT_DEFAULTS } from '../artifact-collector.js';
 import { ADMIN_OWNER_ID, authenticate, describePrincipal, type Principal } from '../principal.js';
+import type { AuditRecorder } from './audit-recorder.js';
 import { bearer, errorBody, toHoxError, type HttpServerOptions } from './server.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -42,7 +43,7 @@ interface Upload {
 }
 
 /** A Fastify plugin: its own scope, so the raw-bytes parser and the early checks never reach the JSON routes. */
-export function artifactRoutes(options: HttpServerOptions): FastifyPluginCallback {
+export function artifactRoutes(options: HttpServerOptions, audit: AuditRecorder): FastifyPluginCallback {
   const { store, clock } = options;
   const { limitBytes: limit, quotaBytes: quota } = options.artifacts ?? ARTIFACT_DEFAULTS;
   const principals = new WeakMap<FastifyRequest, Principal>();
@@ -128,6 +129,7 @@ export function artifactRoutes(options: HttpServerOptions): FastifyPluginCallbac
       const token = bearer(request);
       const principal = await store.transaction((tx) => authenticate(tx, token, options.adminTokenHash, clock));
       principals.set(request, principal);
+      audit.notePrincipal(request, principal);
       if (request.method === 'PUT') uploads.set(request, await admitUpload(request, principal));
     });
 
@@ -143,41 +145,46 @@ export function artifactRoutes(options: HttpServerOptions): FastifyPluginCallbac
       void reply.status(hox.status).send(errorBody(hox));
     });
 
-    scope.put(ARTIFACT_PATH, { bodyLimit: limit }, async (request) => {
-      const upload = uploads.get(request)!;
-      const hash = createHash('sha256');
-      let received = 0;
-      try {
-        const content = await receive(request.body as Readable | undefined, hash, (bytes) => {
-          if (received + bytes > limit) throw tooLarge(received + bytes, limit);
-          received += bytes;
-          const pending = addInFlight(upload.ownerId, bytes);
-          if (upload.quotaBytes !== null && upload.storedBytes + pending > upload.quotaBytes)
-            throw quotaExceeded(upload.sha256, upload.ownerId, upload.storedBytes + pending, upload.quotaBytes);
-        });
-        const actual = hash.digest('hex');
-        if (actual !== upload.sha256)
-          throw new HoxError('HOX_BAD_REQUEST', `the body's SHA-256 is ${actual}, not ${upload.sha256}`, {
-            field: 'sha256',
+    // An upload is audited (its entry written as it is answered); reads are not.
+    scope.put(
+      ARTIFACT_PATH,
+      { bodyLimit: limit, config: { audit: true, auditAction: 'uploadArtifact' } },
+      async (request) => {
+        const upload = uploads.get(request)!;
+        const hash = createHash('sha256');
+        let received = 0;
+        try {
+          const content = await receive(request.body as Readable | undefined, hash, (bytes) => {
+            if (received + bytes > limit) throw tooLarge(received + bytes, limit);
+            received += bytes;
+            const pending = addInFlight(upload.ownerId, bytes);
+            if (upload.quotaBytes !== null && upload.storedBytes + pending > upload.quotaBytes)
+              throw quotaExceeded(upload.sha256, upload.ownerId, upload.storedBytes + pending, upload.quotaBytes);
           });
-        const now = clock.nowMs();
-        const row = { sha256: actual, ownerId: upload.ownerId, sizeBytes: content.length, createdAtMs: now };
-        await store.artifacts.put({ ...row, touchedAtMs: now }, content, upload.quotaBytes);
-        return { sha256: actual, size_bytes: content.length };
-      } finally {
-        // Stored or refused: no longer in flight.
-        addInFlight(upload.ownerId, -received);
-      }
-    });
+          const actual = hash.digest('hex');
+          if (actual !== upload.sha256)
+            throw new HoxError('HOX_BAD_REQUEST', `the body's SHA-256 is ${actual}, not ${upload.sha256}`, {
+              field: 'sha256',
+            });
+          const now = clock.nowMs();
+          const row = { sha256: actual, ownerId: upload.ownerId, sizeBytes: content.length, createdAtMs: now };
+          await store.artifacts.put({ ...row, touchedAtMs: now }, content, upload.quotaBytes);
+          return { sha256: actual, size_bytes: content.length };
+        } finally {
+          // Stored or refused: no longer in flight.
+          addInFlight(upload.ownerId, -received);
+        }
+      },
+    );
 
-    scope.get(ARTIFACT_PATH, { exposeHeadRoute: false }, async (request, reply) => {
+    scope.get(ARTIFACT_PATH, { exposeHeadRoute: false, config: { audit: false } }, async (request, reply) => {
       const sha256 = shaOf(request);
       await readable(principals.get(request)!, sha256);
       const content = await store.artifacts.read(sha256);
       if (content === undefined) throw new HoxError('HOX_NOT_FOUND', `artifact ${sha256} not found`);
       return reply.type(CONTENT_TYPE).send(Buffer.from(content.buffer, content.byteOffset, content.byteLength));
     });
-    scope.head(ARTIFACT_PATH, async (request, reply) => {
+    scope.head(ARTIFACT_PATH, { config: { audit: false } }, async (request, reply) => {
       const size = await readable(principals.get(request)!, shaOf(request));
       return reply.type(CONTENT_TYPE).header('content-length', size).send();
     });

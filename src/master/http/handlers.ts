@@ -6,6 +6,7 @@ import type { Body, BodyName } from '../../protocol/schemas.js';
 import type { RouteName } from '../../protocol/routes.js';
 import type { ROUTES } from '../../protocol/routes.js';
 import { HoxError } from '../../shared/errors.js';
+import { listAuditLog } from '../audit-trail.js';
 import type { OpContext } from '../context.js';
 import {
   bangInstance,
@@ -183,6 +184,7 @@ export const HANDLERS: {
   listUsers: async (ctx) => ({ result_list: await listUsers(ctx) }),
   whoami: (ctx) => Promise.resolve(whoami(ctx.principal)),
   listTreeStatus: async (ctx, b) => ({ result_list: await listTreeStatus(ctx, b.title) }),
+  listAuditLog: async (ctx, b) => ({ result_list: await listAuditLog(ctx, b) }),
   answerLogRequest: async (ctx, b) => {
     assertNodeAccess(ctx.principal, b.computer_guid);
     await answerLogRequest(ctx.tx, ctx.clock, b);

@@ -20,6 +20,7 @@ import type { OpContext } from '../context.js';
 import { authenticate, describePrincipal } from '../principal.js';
 import { HANDLERS, type HandlerEnv } from './handlers.js';
 import { artifactRoutes } from './artifact-routes.js';
+import { AuditRecorder } from './audit-recorder.js';
 import { waitForChange } from './wait-for-change.js';
 import { listLogRequests, readTreeLogs } from '../log-relay.js';
 
@@ -122,6 +123,11 @@ export async function buildHttpServer(options: HttpServerOptions) {
     void reply.status(404).send(errorBody(hox));
   });
 
+  // Before any route: every route must declare whether it is audited.
+  const audit = new AuditRecorder({ store, clock, logger, adminTokenHash: options.adminTokenHash });
+  app.addHook('onRoute', audit.checkRoute);
+  app.addHook('onSend', audit.onSend);
+
   app.get('/health', () => ({ status: 'ok' }));
   const openApi = buildOpenApi({ serverUrl: options.env.baseUrl });
   app.get('/openapi.json', () => openApi);
@@ -130,17 +136,23 @@ export async function buildHttpServer(options: HttpServerOptions) {
   const run = async (request: FastifyRequest, name: RouteName, work: (ctx: OpContext) => Promise<unknown>) => {
     const token = bearer(request);
     const route = ROUTES[name];
-    return store.transaction(
+    const result = await store.transaction(
       async (tx) => {
         const principal = await authenticate(tx, token, options.adminTokenHash, clock);
+        audit.notePrincipal(request, principal);
         if (!(route.auth as readonly string[]).includes(principal.kind))
           throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(principal)} may not call ${route.path}`);
-        return work({ tx, clock, principal });
+        const answer = await work({ tx, clock, principal });
+        // The entry commits with the change it records.
+        await audit.appendInTransaction(tx, request, principal);
+        return answer;
       },
       // Requests allocate, formats and registrations reshape the partition table: they queue
       // rather than fight over the same rows (and the same index pages) on PostgreSQL.
       EXCLUSIVE_ROUTES.has(name) ? { exclusive: 'allocation' } : {},
     );
+    audit.committed(request);
+    return result;
   };
 
   const validateResponse = (name: string, payload: unknown): void => {
@@ -152,12 +164,12 @@ export async function buildHttpServer(options: HttpServerOptions) {
     }
   };
 
-  void app.register(artifactRoutes(options));
+  void app.register(artifactRoutes(options, audit));
 
   for (const [name, route] of Object.entries(ROUTES) as [RouteName, (typeof ROUTES)[RouteName]][]) {
     app.post(
       route.path,
-      { schema: { body: Bodies[route.body] } },
+      { schema: { body: Bodies[route.body] }, config: { audit: route.audit, auditAction: name } },
       async (request: FastifyRequest, reply: FastifyReply) => {
         if (isWaitingRoute(name)) {
           const token = bearer(request);

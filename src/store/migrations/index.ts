@@ -258,6 +258,34 @@ function promiseResults(): Migration {
   };
 }
 
+/**
+ * The audit trail (docs/security/audit.md): one row per mutating API call, appended by the HTTP edge, pruned by age
+ * and count. No secret is ever written here: the target is a whitelist of names and ids (src/master/audit-trail.ts).
+ * Indexed by time (`--since`) and by actor (a user reads only its own entries).
+ */
+function auditLog(dialect: Dialect): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('actor_kind', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text')
+        .addColumn('address', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('status', 'integer', (c) => c.notNull())
+        .addColumn('result', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_log_time').on('audit_log').columns(['at_ms']).execute();
+      await db.schema.createIndex('audit_log_actor').on('audit_log').columns(['actor_kind', 'actor', 'seq']).execute();
+    },
+  };
+}
+
 /** Migrations in order; the key is the version recorded in the database. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
@@ -270,6 +298,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0005-partition-usage': partitionUsage(),
         '0006-log-requests': logRequests(),
         '0007-promise-results': promiseResults(),
+        '0008-audit-log': auditLog(dialect),
       });
     },
   };
