@@ -281,7 +281,8 @@ export const ROUTES = {
   // accounting record appended for billing, this is the current state, replaced by each report.
   reportPartitionUsage: {
     path: '/hox.put.v1.partition_usage',
-    audit: true,
+    // Node telemetry, replaced every ~30 s: it would crowd people's actions out of the audit log's row cap.
+    audit: false,
     summary: "Report each busy partition's limits and current usage (replaces the previous report; wakes no watcher)",
     auth: NODE,
     body: 'partitionUsageReport',
@@ -292,7 +293,8 @@ export const ROUTES = {
   // turning ok or failed, is what wakes its tree's watchers).
   reportPromiseResults: {
     path: '/hox.put.v1.promise_result',
-    audit: true,
+    // Node telemetry, replaced every ~30 s: it would crowd people's actions out of the audit log's row cap.
+    audit: false,
     summary:
       "Report each busy partition's promises with their latest results (replaces the previous report; wakes no watcher)",
     auth: NODE,
