@@ -553,6 +553,8 @@ export default defineRelease({
       parameters: clusterParameters,
       connection: { type: 'object' },
       profile: clusterProfile,
+      // The router's backup location (base backups and WAL archive) outlives a destroyed cluster.
+      retain: [{ path: 'backups', kind: 'hyper_db-backups', catalog: { dir: 'base', file: 'hyper_db-backup.json' } }],
     },
     member: {
       parameters: memberParameters,
