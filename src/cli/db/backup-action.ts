@@ -46,7 +46,8 @@ import { BACKUPS_KIND, formatRetainedBackups, retainedBackups, type RetainedSetV
 
 /**
  * `hox db backups NAME`: the cluster's base backups and archived WAL range, as its root publishes them
- * (the router's `backups`: the newest 50 base backups, the WAL range). Reads only the master.
+ * (the router's `backups`: the newest 50 base backups, the WAL range). Reads only the master. For a destroyed
+ * cluster: the backups its node retains (the master's retained sets), and until when.
  */
 export async function listBackups(ctx: DbContext, name: string): Promise<void> {
   let cluster;
