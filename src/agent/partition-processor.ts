@@ -64,6 +64,14 @@ export interface ProcessorDeps {
   retained?: RetainedStore;
 }
 
+/** Answers to a retained set's report that a retry would get again. */
+const REFUSED_FOR_GOOD: ReadonlySet<string> = new Set([
+  'HOX_BAD_REQUEST',
+  'HOX_BODY_TOO_LARGE',
+  'HOX_CONFLICT',
+  'HOX_INSTANCE_NOT_FOUND',
+]);
+
 /** How long a convergence waits for fresh services to pass their promises before reporting. */
 const PROMISE_SETTLE_MS = 3000;
 
@@ -443,11 +451,19 @@ export class PartitionProcessor {
       return;
     }
     // While the master still knows the instance (and so its owner): a destroyed report makes it forget it.
-    if (kept.set !== null)
-      await this.deps.client.call(
-        'reportRetainedSet',
-        retainedSetReport(this.deps.nodeId, kept.set, this.deps.clock.nowMs()),
-      );
+    if (kept.set !== null) {
+      try {
+        await this.deps.client.call(
+          'reportRetainedSet',
+          retainedSetReport(this.deps.nodeId, kept.set, this.deps.clock.nowMs()),
+        );
+      } catch (error) {
+        // Refused for good (too large, forgotten instance): the set stays on the node, unlisted, until its
+        // sweep; the destroy goes on. Anything else (master unreachable) is retried with the whole destroy.
+        if (!(error instanceof HoxError) || !REFUSED_FOR_GOOD.has(error.code)) throw error;
+        this.deps.log(`partition ${partition.partitionId}: retained set not recorded by the master: ${error.message}`);
+      }
+    }
     await this.deps.client.call('reportInstanceState', {
       instance_guid: doc.instance_guid,
       reported_state: 'destroyed',

@@ -126,15 +126,18 @@ describe('RetainedStore', () => {
     expect(existsSync(join(root, 'retained', 'SOFTINST-abc123'))).toBe(false);
   });
 
-  it('refuses paths that leave the partition or go through a link', async () => {
+  it('refuses paths that leave the partition; skips (never fatal) one through a link', async () => {
     expect(retainPathProblem('../etc')).toMatch(/without '\.\.'/);
     expect(retainPathProblem('/etc')).not.toBeNull();
     expect(retainPathProblem('backups/base')).toBeNull();
     await expect(store().retain(source({ specs: [{ path: '..', kind: 'x' }] }))).rejects.toThrow(/must be relative/);
     mkdirSync(join(root, 'elsewhere'));
     symlinkSync(join(root, 'elsewhere'), join(partition, 'backups'));
-    await expect(store().retain(source())).rejects.toThrow(/goes through a link/);
+    // Skipped and logged, never fatal (the destroy must go on): nothing is kept, the link's target untouched.
+    expect(await store().retain(source())).toBeNull();
+    expect(lines.join('\n')).toMatch(/not retaining backups of .*: it goes through a link/);
     expect(existsSync(join(root, 'elsewhere'))).toBe(true);
+    expect(existsSync(join(root, 'retained', 'SOFTINST-abc123'))).toBe(false);
   });
 
   it('finishes a move a crash interrupted, and removes what a crash left before any meta.json', async () => {

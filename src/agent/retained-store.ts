@@ -13,7 +13,8 @@
  * - Out of every tenant's reach: `retained/` and each set are 0700 and the agent's (root on a real node). The
  *   moved files keep their owner, a partition user whose uid the next tenant of that partition gets: the
  *   directories above them are what keep it out. Paths are moved after the tenant's processes are killed, never
- *   through a link (a link, or a path under one, is refused), and the catalog is read without following links.
+ *   through a link (a link, or a path under one, is skipped and logged: never fatal, or a tenant could keep its
+ *   partition from being destroyed), and the catalog is read without following links.
  * - Bounded: a retention period (0: nothing is kept), one sweep removes at most `maxRemovals` expired sets and
  *   logs each; the catalog is at most 100 small JSON files per path.
  */
@@ -112,6 +113,9 @@ export class RetainedStore {
     const present: RetainSpec[] = [];
     for (const spec of source.specs) {
       const state = await this.sourceState(source.partitionPath, spec.path);
+      // Not moved, and not fatal: a tenant must not be able to keep its partition from being destroyed.
+      if (state === 'link')
+        this.options.log(`not retaining ${spec.path} of ${source.partitionPath}: it goes through a link`);
       const alreadyMoved = existing?.paths.some((p) => p.path === spec.path && p.moved) === true;
       if (state === 'present' || alreadyMoved) present.push(spec);
     }
@@ -240,8 +244,8 @@ export class RetainedStore {
     await rename(tmp, join(setDir, 'meta.json'));
   }
 
-  /** `present` (a real file or directory, reached without a link), `missing`, or throws for a link. */
-  private async sourceState(partitionPath: string, path: string): Promise<'present' | 'missing'> {
+  /** `present` (a real file or directory, reached without a link), `missing`, or `link` (it or a parent is one). */
+  private async sourceState(partitionPath: string, path: string): Promise<'present' | 'missing' | 'link'> {
     let current = partitionPath;
     for (const segment of path.split('/')) {
       current = join(current, segment);
@@ -252,7 +256,7 @@ export class RetainedStore {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
         throw error;
       }
-      if (stats.isSymbolicLink()) throw new Error(`retain path '${path}' of ${partitionPath} goes through a link`);
+      if (stats.isSymbolicLink()) return 'link';
     }
     return 'present';
   }
