@@ -10,10 +10,11 @@
  * - A target before the base backup is refused (exit 2) before anything is requested.
  * - With the primary of the 2-member restore frozen, its standby is promoted only with
  *   --accept-data-loss; it has every row and accepts writes.
+ * - Destroyed, the source's backups stay on its node (retained, until when) and `hox db backups` lists them.
  *
  * Runs under the hyper_db lock: flock /tmp/hyperdb.lock npx vitest run test/hyperdb-cli.test.ts
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -223,5 +224,41 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
         signalAll(pids, 'SIGCONT');
       }
     }, 600_000);
+
+    it("keeps a destroyed cluster's backups on its node and still lists them (retained, until when)", async () => {
+      const before = await backups();
+      expect(before.backups.length, 'the test above took a backup').toBeGreaterThan(0);
+      await ok(['destroy', SOURCE, '--yes', '--wait', '--timeout', '180'], 200_000);
+      // The tree is gone; its backups are not.
+      const listed = JSON.parse(await ok(['db', 'backups', SOURCE, '--json'])) as {
+        destroyed: boolean;
+        retained: {
+          instance_guid: string;
+          destroyed_at: string;
+          expires_at: string;
+          computer_guid: string;
+          bytes: number | null;
+          backups: { id: string; verified: boolean }[];
+        }[];
+      };
+      expect(listed.destroyed).toBe(true);
+      expect(listed.retained).toHaveLength(1);
+      const [set] = listed.retained;
+      expect(set?.backups.map((b) => b.id)).toEqual(before.backups.map((b) => b.id));
+      expect(set?.backups.every((b) => b.verified)).toBe(true);
+      // The node's default retention: 7 days (the node says the time left; the master places it in its clock).
+      const keptMs = Date.parse(set?.expires_at ?? '') - Date.parse(set?.destroyed_at ?? '');
+      expect(Math.abs(keptMs - 7 * 86_400_000)).toBeLessThan(60_000);
+      expect(set?.bytes).toBeGreaterThan(0);
+      // On the node: moved out of the partition into its root-only retained store, the base backups there.
+      const dir = join(p.nodes[0]?.dataDir ?? '?', 'retained', set?.instance_guid ?? '?');
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { complete: boolean };
+      expect(meta.complete).toBe(true);
+      for (const b of before.backups) expect(existsSync(join(dir, 'data', 'backups', 'base', b.id))).toBe(true);
+      const text = await ok(['db', 'backups', SOURCE]);
+      expect(text).toMatch(new RegExp(`^${SOURCE}: destroyed at .*retained on compute node '.+' until `, 'm'));
+      expect(text).toContain(before.backups[0]?.id ?? '?');
+    }, 300_000);
   },
 );

@@ -47,6 +47,13 @@ export interface NodeAgentOptions {
   logCheckIntervalMs?: number;
   /** How often each partition's disk usage is measured. @default 30000 */
   diskCheckIntervalMs?: number;
+  /**
+   * How long what a software type retains of a destroyed instance (a cluster's backups) is kept on this node,
+   * in days (fractions allowed); 0 keeps nothing. @default 7
+   */
+  retentionDays?: number;
+  /** How often expired retained sets are removed and the rest reported to the master. @default 3600000 */
+  retainedSweepIntervalMs?: number;
 }
 
 export interface NodeAgentConfig {
@@ -66,6 +73,9 @@ export interface NodeAgentConfig {
   readonly limits: Readonly<ResolvedLimits>;
   readonly logCheckIntervalMs: number;
   readonly diskCheckIntervalMs: number;
+  /** 0: nothing is retained. */
+  readonly retentionMs: number;
+  readonly retainedSweepIntervalMs: number;
 }
 
 export function resolveNodeAgentConfig(options: NodeAgentOptions): NodeAgentConfig {
@@ -100,6 +110,8 @@ export function resolveNodeAgentConfig(options: NodeAgentOptions): NodeAgentConf
     limits: Object.freeze(resolveLimits(defaultLimits(), options.limits, '--limits')),
     logCheckIntervalMs: interval(options.logCheckIntervalMs, 1000, 'logCheckIntervalMs'),
     diskCheckIntervalMs: interval(options.diskCheckIntervalMs, 30_000, 'diskCheckIntervalMs'),
+    retentionMs: Math.round(retentionDays(options.retentionDays) * 86_400_000),
+    retainedSweepIntervalMs: interval(options.retainedSweepIntervalMs, 3_600_000, 'retainedSweepIntervalMs'),
   });
 }
 
@@ -107,5 +119,12 @@ function interval(value: number | undefined, fallback: number, field: string): n
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 50)
     throw badRequest(field, `${value} must be an integer of at least 50 (ms)`);
+  return value;
+}
+
+function retentionDays(value: number | undefined): number {
+  if (value === undefined) return 7;
+  if (!Number.isFinite(value) || value < 0 || value > 365)
+    throw badRequest('--retention-days', `${value} must be a number of days from 0 (keep nothing) to 365`);
   return value;
 }

@@ -26,6 +26,8 @@ import { partitionCgroup2Path } from './isolate/partition-cgroup.js';
 import { NetworkIsolation } from './isolate/partition-firewall-node.js';
 import { PartitionUsageMonitor } from './isolate/usage-monitor.js';
 import { PartitionUsageReporter } from './isolate/usage-reporter.js';
+import { retainedListReport } from './retained-report.js';
+import { RetainedStore } from './retained-store.js';
 import { PartitionProcessor } from './partition-processor.js';
 import { PartitionSecretStore } from './partition-secret.js';
 import { PartitionStateStore } from './partition-state.js';
@@ -82,6 +84,15 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   });
   const states = new PartitionStateStore(join(config.dataDir, 'state'));
   const secrets = new PartitionSecretStore(join(config.dataDir, 'state'));
+  const retained = new RetainedStore({
+    dir: join(config.dataDir, 'retained'),
+    retentionMs: config.retentionMs,
+    clock,
+    log,
+  });
+  /** When the retained sets are next swept and reported (at the first pass, then every interval). */
+  let retainedSweepAtMs = 0;
+  let retainedTimer: NodeJS.Timeout | undefined;
   const forced = new Set<string>();
   const installing = new Set<string>();
   const failed = new Set<string>();
@@ -252,6 +263,18 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
     await syncSoftware(client);
     await network?.pass();
     await syncPartitions(client, processor);
+    // In the same serialised pass as the partitions: a list read before a set is retained and sent after its
+    // own report would make the master forget it.
+    if (clock.nowMs() >= retainedSweepAtMs) {
+      retainedSweepAtMs = clock.nowMs() + config.retainedSweepIntervalMs;
+      await sweepRetained(client).catch((error: unknown) => log(`retained sets: sweep failed: ${String(error)}`));
+    }
+  }
+
+  /** Removes expired retained sets and tells the master which ones this node still holds. */
+  async function sweepRetained(c: MasterClient): Promise<void> {
+    const { kept } = await retained.sweep();
+    await c.call('reportRetainedSets', retainedListReport(nodeId, kept, clock.nowMs()));
   }
 
   /** Serialises passes: a request during a pass makes exactly one more pass. */
@@ -429,7 +452,10 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         log,
         clock,
         networkProblems,
+        retained,
       });
+      retainedTimer = setInterval(() => void requestSync(), config.retainedSweepIntervalMs);
+      retainedTimer.unref();
       // Log requests (`hox logs` through the master) have their own long-poll: a long convergence never holds them.
       logRelay = new LogRelay({
         nodeId,
@@ -462,6 +488,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       await usageReporter?.stop();
       await publisher.stop();
       for (const timer of retryTimers.values()) clearTimeout(timer);
+      clearInterval(retainedTimer);
       if (options.stopServices === true && supervisor !== undefined)
         for (const p of partitions) await supervisor.stopPartition(p.partitionId);
       await network?.stop({ removeRules: options.stopServices === true });

@@ -23,9 +23,12 @@ export async function wipePartition(
   partition: FormattedPartition,
   nodePath: string,
   limits: ResolvedLimits,
+  /** Runs once the tenant's processes are gone, before its files go (moving retained paths out). */
+  beforeEmpty?: () => Promise<void>,
 ): Promise<void> {
   if (partition.cgroups !== undefined) await killCgroupProcesses(partition.cgroups);
   if (partition.uid !== undefined) await killPartitionProcesses(partition.uid, partition.gid);
+  await beforeEmpty?.();
   await emptyPartition(partition, nodePath);
   if (partition.privateDirs !== undefined && partition.isolation !== undefined)
     await wipePrivateDirs(partition.privateDirs, partition.isolation.gid, partition.isolation.keep);

@@ -34,6 +34,8 @@ import { writePartitionFiles } from './partition-files.js';
 import { promiseFailureMessages } from './instance-health.js';
 import { deriveSecret, type PartitionSecretStore } from './partition-secret.js';
 import { ensureRuntimeDir } from './publish/runtime-file.js';
+import { retainedSetReport } from './retained-report.js';
+import type { RetainedSet, RetainedStore } from './retained-store.js';
 import type { RuntimePublisher } from './publish/runtime-publisher.js';
 
 export interface ProcessorDeps {
@@ -59,7 +61,17 @@ export interface ProcessorDeps {
   logDir: (partitionId: string) => string;
   log: (message: string, fields?: Record<string, unknown>) => void;
   clock: { nowMs(): number };
+  /** Keeps what a software type declares `retain` after its instance is destroyed. */
+  retained?: RetainedStore;
 }
+
+/** Answers to a retained set's report that a retry would get again. */
+const REFUSED_FOR_GOOD: ReadonlySet<string> = new Set([
+  'HOX_BAD_REQUEST',
+  'HOX_BODY_TOO_LARGE',
+  'HOX_CONFLICT',
+  'HOX_INSTANCE_NOT_FOUND',
+]);
 
 /** How long a convergence waits for fresh services to pass their promises before reporting. */
 const PROMISE_SETTLE_MS = 3000;
@@ -394,7 +406,11 @@ export class PartitionProcessor {
     };
   }
 
-  /** Stops everything, runs the release's destroy hook, empties the directory, reports destroyed. */
+  /**
+   * Stops everything, runs the release's destroy hook, moves what its software type retains out of the
+   * partition, empties the directory, tells the master what was retained, then reports destroyed. Each step
+   * may run again after a crash or a failed report (the state says destroyed only at the end).
+   */
   private async wipe(
     partition: FormattedPartition,
     state: PartitionState | undefined,
@@ -403,9 +419,15 @@ export class PartitionProcessor {
     await this.deps.publisher.forget(partition.partitionId);
     await this.deps.supervisor.stopPartition(partition.partitionId);
     this.deps.promises.clear(partition.partitionId);
-    if (doc !== undefined && this.deps.installer.isInstalled(doc.software_release_uri)) {
+    const release =
+      doc !== undefined && this.deps.installer.isInstalled(doc.software_release_uri)
+        ? await this.deps.installer.load(doc.software_release_uri).catch((error: unknown) => {
+            this.deps.log(`partition ${partition.partitionId}: release not loadable at destroy: ${String(error)}`);
+            return undefined;
+          })
+        : undefined;
+    if (doc !== undefined && release !== undefined) {
       try {
-        const release = await this.deps.installer.load(doc.software_release_uri);
         const secret = await this.deps.secrets.load(partition.partitionId, doc.instance_guid);
         const authorities = await this.deps.secrets.authorities(
           partition.partitionId,
@@ -426,8 +448,23 @@ export class PartitionProcessor {
         this.deps.log(`partition ${partition.partitionId}: destroy hook failed: ${String(error)}`);
       }
     }
-    // Nothing of the previous tenant may meet the next one: its processes, files, logs.
-    await wipePartition(partition, this.deps.nodePath, this.deps.usage.defaults);
+    const specs = doc === undefined ? undefined : release?.definition.softwareTypes[doc.software_type]?.retain;
+    const kept: { set: RetainedSet | null } = { set: null };
+    // Nothing of the previous tenant may meet the next one: its processes, files, logs — but what its
+    // software type retains leaves the partition first (a failed move throws: nothing is emptied then).
+    await wipePartition(partition, this.deps.nodePath, this.deps.usage.defaults, async () => {
+      if (doc === undefined || specs === undefined || this.deps.retained === undefined) return;
+      kept.set = await this.deps.retained.retain({
+        partitionPath: partition.path,
+        partitionId: partition.partitionId,
+        instanceGuid: doc.instance_guid,
+        instanceTitle: doc.title,
+        rootInstanceTitle: doc.root_instance_title,
+        releaseUrl: doc.software_release_uri,
+        softwareType: doc.software_type,
+        specs,
+      });
+    });
     this.deps.usage.forget(partition.partitionId);
     await rm(this.deps.logDir(partition.partitionId), { recursive: true, force: true });
     // The next tenant gets its own secret.
@@ -435,6 +472,20 @@ export class PartitionProcessor {
     if (doc === undefined) {
       await this.deps.states.remove(partition.partitionId);
       return;
+    }
+    // While the master still knows the instance (and so its owner): a destroyed report makes it forget it.
+    if (kept.set !== null) {
+      try {
+        await this.deps.client.call(
+          'reportRetainedSet',
+          retainedSetReport(this.deps.nodeId, kept.set, this.deps.clock.nowMs()),
+        );
+      } catch (error) {
+        // Refused for good (too large, forgotten instance): the set stays on the node, unlisted, until its
+        // sweep; the destroy goes on. Anything else (master unreachable) is retried with the whole destroy.
+        if (!(error instanceof HoxError) || !REFUSED_FOR_GOOD.has(error.code)) throw error;
+        this.deps.log(`partition ${partition.partitionId}: retained set not recorded by the master: ${error.message}`);
+      }
     }
     await this.deps.client.call('reportInstanceState', {
       instance_guid: doc.instance_guid,

@@ -301,6 +301,33 @@ export const ROUTES = {
     body: 'promiseReport',
     response: 'success',
   },
+  // Sent at destroy time, before the instance's destroyed report: the master still knows the instance then,
+  // and so whose the set is. A node can only ever describe what it held for an instance it ran.
+  reportRetainedSet: {
+    path: '/hox.post.v1.retained_set',
+    audit: true,
+    summary: 'Report what a node kept of an instance it is destroying (before reporting it destroyed)',
+    auth: NODE,
+    body: 'retainedSetReport',
+    response: 'success',
+  },
+  reportRetainedSets: {
+    path: '/hox.put.v1.retained_set_list',
+    // Node telemetry, sent at every sweep: the sets appear in the log with their own report (reportRetainedSet).
+    audit: false,
+    summary: 'Report every retained set a node still holds (the master forgets the others)',
+    auth: NODE,
+    body: 'retainedSetList',
+    response: 'success',
+  },
+  listRetainedSets: {
+    path: '/hox.allDocs.v1.retained_set_list',
+    audit: false,
+    summary: "What nodes keep of the caller's destroyed instances (a destroyed cluster's backups), until when",
+    auth: PEOPLE,
+    body: 'retainedSetQuery',
+    response: 'retainedSetQueryResult',
+  },
   createUser: {
     path: '/hox.post.v1.user',
     audit: true,

@@ -97,6 +97,19 @@ const Sla = Type.Record(Type.String(), Type.Union([Type.String({ maxLength: 512 
 const list = <T extends TSchema>(item: T) => Type.Object({ result_list: Type.Array(item) }, closed);
 
 const Bytes = Type.Integer({ minimum: 0 });
+/** A retained set's time left, in the node's clock (not the master's): up to a year. */
+const RetainedExpiresInMs = Type.Integer({ minimum: 0, maximum: 366 * 86_400_000 });
+/** One path a node keeps of a destroyed instance: what it holds, its size and its small index. */
+const RetainedPath = Type.Object(
+  {
+    path: Type.String({ minLength: 1, maxLength: 1024 }),
+    kind: Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9_.-]+$' }),
+    bytes: Bytes,
+    catalog: Type.Array(Type.Record(Type.String(), Type.Unknown(), { maxProperties: 32 }), { maxItems: 100 }),
+  },
+  closed,
+);
+
 const LimitName = Type.Union([
   Type.Literal('memory_bytes'),
   Type.Literal('cpus'),
@@ -472,6 +485,44 @@ export const Bodies = {
       subject: Type.Union([Type.String(), Type.Null()]),
     },
     closed,
+  ),
+  retainedSetReport: Type.Object(
+    {
+      computer_guid: NodeId,
+      compute_partition_id: Type.String({ minLength: 1, maxLength: 63 }),
+      instance_guid: InstanceGuid,
+      expires_in_ms: RetainedExpiresInMs,
+      path_list: Type.Array(RetainedPath, { minItems: 1, maxItems: 8 }),
+    },
+    closed,
+  ),
+  retainedSetList: Type.Object(
+    {
+      computer_guid: NodeId,
+      retained_list: Type.Array(
+        Type.Object({ instance_guid: InstanceGuid, expires_in_ms: RetainedExpiresInMs }, closed),
+        { maxItems: 10000 },
+      ),
+    },
+    closed,
+  ),
+  retainedSetQuery: Type.Object({ title: Type.Optional(Title) }, closed),
+  retainedSetQueryResult: list(
+    Type.Object(
+      {
+        instance_guid: Type.String(),
+        title: Type.String({ description: "The destroyed instance tree's title" }),
+        instance_title: Type.String(),
+        owner: Type.String(),
+        software_release_uri: Type.String(),
+        software_type: Type.String(),
+        computer_guid: Type.String(),
+        destroyed_at: Type.String(),
+        expires_at: Type.String(),
+        path_list: Type.Array(RetainedPath),
+      },
+      closed,
+    ),
   ),
   treeStatusList: Type.Object({ title: Type.Optional(Title) }, closed),
   treeStatusListResult: list(

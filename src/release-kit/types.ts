@@ -199,6 +199,26 @@ export interface SoftwareTypeDefinition {
   /** Certificate authorities its profile uses, by name (names as for `secret`). */
   certificateAuthorities?: Record<string, CertificateAuthoritySpec>;
   profile(input: ProfileInput): PartitionPlan;
+  /**
+   * What of the partition outlives the instance: when the instance is destroyed, the node agent moves these
+   * paths out of the partition (before wiping it) into its retained store, keeps them for the node's
+   * retention period and reports them to the master, where the owner lists them (`hox db backups` of a
+   * destroyed cluster). Static, so that it needs no profile run at destroy time.
+   */
+  retain?: readonly RetainSpec[];
+}
+
+/** A path of a partition kept after its instance is destroyed. */
+export interface RetainSpec {
+  /** Relative to the partition directory, without `..`; a missing path is skipped. */
+  path: string;
+  /** What it holds, for whoever reads the retained set (e.g. `hyper_db-backups`). */
+  kind: string;
+  /**
+   * The set's small index, reported to the master: the file `file` (JSON, at most 4 KiB) of each directory
+   * under `dir` (relative to `path`), at most 100 of them, newest names last.
+   */
+  catalog?: { dir: string; file: string };
 }
 
 /** A release module's default export. */

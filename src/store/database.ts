@@ -82,6 +82,20 @@ export interface Database {
     disk_measured_at_ms: Int | null;
     reported_at_ms: Int;
   };
+  retained_set: {
+    instance_id: string;
+    node_id: string;
+    partition_id: string;
+    owner_id: string;
+    tree_title: string;
+    instance_title: string;
+    release_url: string;
+    software_type: string;
+    paths: string;
+    destroyed_at_ms: Int;
+    expires_at_ms: Int;
+    reported_at_ms: Int;
+  };
   promise_result: {
     instance_id: string;
     node_id: string;

@@ -20,6 +20,7 @@ import type {
   LogRequestRow,
   PartitionRow,
   PartitionUsageRow,
+  RetainedSetRow,
   PromiseResultRow,
   SoftwareInstallationRow,
   StoreTx,
@@ -646,6 +647,70 @@ export class KyselyStoreTx implements StoreTx {
       diskMeasuredAtMs: numOrNull(r.disk_measured_at_ms),
       reportedAtMs: num(r.reported_at_ms),
     }));
+  }
+
+  async putRetainedSet(row: RetainedSetRow): Promise<void> {
+    const values = {
+      instance_id: row.instanceId,
+      node_id: row.nodeId,
+      partition_id: row.partitionId,
+      owner_id: row.ownerId,
+      tree_title: row.treeTitle,
+      instance_title: row.instanceTitle,
+      release_url: row.releaseUrl,
+      software_type: row.softwareType,
+      paths: JSON.stringify(row.paths),
+      destroyed_at_ms: row.destroyedAtMs,
+      expires_at_ms: row.expiresAtMs,
+      reported_at_ms: row.reportedAtMs,
+    };
+    const update: Partial<typeof values> = { ...values };
+    delete update.instance_id;
+    await this.db
+      .insertInto('retained_set')
+      .values(values)
+      .onConflict((oc) => oc.column('instance_id').doUpdateSet(update))
+      .execute();
+  }
+
+  async listRetainedSets(filter: { ownerId?: string; nodeId?: string }): Promise<RetainedSetRow[]> {
+    let query = this.db.selectFrom('retained_set').selectAll();
+    if (filter.ownerId !== undefined) query = query.where('owner_id', '=', filter.ownerId);
+    if (filter.nodeId !== undefined) query = query.where('node_id', '=', filter.nodeId);
+    const rows = await query.orderBy('destroyed_at_ms').orderBy('instance_id').execute();
+    return rows.map((r) => ({
+      instanceId: r.instance_id,
+      nodeId: r.node_id,
+      partitionId: r.partition_id,
+      ownerId: r.owner_id,
+      treeTitle: r.tree_title,
+      instanceTitle: r.instance_title,
+      releaseUrl: r.release_url,
+      softwareType: r.software_type,
+      paths: JSON.parse(r.paths) as RetainedSetRow['paths'],
+      destroyedAtMs: num(r.destroyed_at_ms),
+      expiresAtMs: num(r.expires_at_ms),
+      reportedAtMs: num(r.reported_at_ms),
+    }));
+  }
+
+  async updateRetainedSet(
+    instanceId: string,
+    patch: Pick<RetainedSetRow, 'expiresAtMs' | 'reportedAtMs'>,
+  ): Promise<void> {
+    await this.db
+      .updateTable('retained_set')
+      .set({ expires_at_ms: patch.expiresAtMs, reported_at_ms: patch.reportedAtMs })
+      .where('instance_id', '=', instanceId)
+      .execute();
+  }
+
+  async deleteRetainedSets(instanceIds: readonly string[]): Promise<void> {
+    if (instanceIds.length === 0) return;
+    await this.db
+      .deleteFrom('retained_set')
+      .where('instance_id', 'in', [...instanceIds])
+      .execute();
   }
 
   async insertLogRequest(row: Pick<LogRequestRow, 'id' | 'nodeId' | 'spec' | 'createdAtMs'>): Promise<void> {

@@ -201,6 +201,36 @@ export interface AuditQuery {
   limit: number;
 }
 
+/** One path of a {@link RetainedSetRow}: what it holds, its size and its small index (as the node reported). */
+export interface RetainedPathRow {
+  path: string;
+  kind: string;
+  bytes: number;
+  catalog: Record<string, unknown>[];
+}
+
+/**
+ * What a node keeps of a destroyed instance (`retain` of its software type: a cluster's backups), from the
+ * node's report at destroy time until the node stops listing it. Who owns it and what it was come from the
+ * master's own records of the instance when it was reported, never from the node. Plain JSON, not sealed:
+ * backup names, times and sizes are no secret.
+ */
+export interface RetainedSetRow {
+  instanceId: string;
+  nodeId: string;
+  partitionId: string;
+  ownerId: string;
+  treeTitle: string;
+  instanceTitle: string;
+  releaseUrl: string;
+  softwareType: string;
+  paths: RetainedPathRow[];
+  destroyedAtMs: number;
+  /** In the master's clock (the node says how long is left). */
+  expiresAtMs: number;
+  reportedAtMs: number;
+}
+
 export interface ChangeRow {
   seq: number;
   nodeId: string | null;
@@ -283,6 +313,13 @@ export interface StoreTx {
   putPromiseResults(row: PromiseResultRow): Promise<void>;
   /** Promise rows of these instances (those that have one). */
   listPromiseResults(instanceIds: readonly string[]): Promise<PromiseResultRow[]>;
+
+  /** Inserts or replaces the set of `row.instanceId`. */
+  putRetainedSet(row: RetainedSetRow): Promise<void>;
+  /** Sets of one owner (or all), of one node (or all), oldest destruction first. */
+  listRetainedSets(filter: { ownerId?: string; nodeId?: string }): Promise<RetainedSetRow[]>;
+  updateRetainedSet(instanceId: string, patch: Pick<RetainedSetRow, 'expiresAtMs' | 'reportedAtMs'>): Promise<void>;
+  deleteRetainedSets(instanceIds: readonly string[]): Promise<void>;
 
   insertLogRequest(row: Pick<LogRequestRow, 'id' | 'nodeId' | 'spec' | 'createdAtMs'>): Promise<void>;
   getLogRequest(id: string): Promise<LogRequestRow | undefined>;

@@ -278,7 +278,9 @@ function backupsSubcommand(env: CommandEnv): Command {
       'after',
       `
 Newest last; the router publishes its newest 50 base backups. A restore can reach any time after
-a backup finished and before the last archived transaction.
+a backup finished and before the last archived transaction. A destroyed cluster's backups stay on
+its node for the node's retention period (hox node --retention-days, 7 by default): listed here
+as retained, with until when.
 
 Examples:
   hox db backups crm-db

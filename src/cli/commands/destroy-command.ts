@@ -34,7 +34,7 @@ Examples:
       await confirmDestruction(env, {
         what: `instance tree '${title}'`,
         name: title,
-        consequence: consequenceOf(tree.instance_list.length, root),
+        consequence: consequenceOf(title, tree.instance_list.length, root),
         yes: opts.yes === true,
         command: `hox destroy ${title}`,
       });
@@ -66,10 +66,18 @@ Examples:
     });
 }
 
-/** What goes with a tree, for the confirmation: a hyper_db cluster's backups go too (they live in its partition). */
-function consequenceOf(instances: number, root: { software_release_uri: string; software_type: string }): string {
+/**
+ * What goes with a tree, for the confirmation. A hyper_db cluster's backups outlive it on its node for the node's
+ * retention period (`hox node --retention-days`, 7 by default; 0 keeps nothing): the CLI does not know the
+ * node's setting, so it says both.
+ */
+function consequenceOf(
+  title: string,
+  instances: number,
+  root: { software_release_uri: string; software_type: string },
+): string {
   const what = `${instances} instance(s) of release '${root.software_release_uri}' and their data`;
   if (root.software_release_uri === 'hyper_db' && root.software_type === 'cluster')
-    return `${what}: its databases, and its backups, which live in its router's partition`;
+    return `${what}: its databases; its backups are kept on its node for the node's retention period (7 days unless the node says otherwise; hox db backups ${title} lists them)`;
   return what;
 }

@@ -22,6 +22,12 @@ export function nodeCommand(env: CommandEnv): Command {
     .option('--network <guid>', 'network this node belongs to (SLA network_guid)')
     .option('--ip-prefix <a.b.c>', 'partition i gets address a.b.c.(i+1) (default: a 127.x.y range from the node id)')
     .option('--port-base <port>', 'first port of partition 0', (v) => Number.parseInt(v, 10), 20000)
+    .option(
+      '--retention-days <days>',
+      "days a destroyed instance's retained data (a hyper_db cluster's backups) is kept on this node; 0 keeps nothing",
+      (v) => Number(v),
+      7,
+    )
     .option('--quiet', 'do not print convergence events')
     .addHelpText(
       'after',
@@ -42,6 +48,7 @@ Examples:
           network?: string;
           ipPrefix?: string;
           portBase: number;
+          retentionDays: number;
           quiet?: boolean;
         },
         command: Command,
@@ -67,6 +74,7 @@ Examples:
           dataDir: opts.dataDir,
           partitions: opts.partitions,
           portBase: opts.portBase,
+          retentionDays: opts.retentionDays,
           ...(registerToken === undefined ? {} : { registerToken }),
           ...(opts.nodeId === undefined ? {} : { nodeId: opts.nodeId }),
           ...(opts.network === undefined ? {} : { networkGuid: opts.network }),

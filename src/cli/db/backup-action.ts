@@ -42,13 +42,30 @@ import {
   requestCluster,
 } from './cluster-client.js';
 import { memberCount } from './cluster-parameters.js';
+import { BACKUPS_KIND, formatRetainedBackups, retainedBackups, type RetainedSetView } from './retained-backups-view.js';
 
 /**
  * `hox db backups NAME`: the cluster's base backups and archived WAL range, as its root publishes them
- * (the router's `backups`: the newest 50 base backups, the WAL range). Reads only the master.
+ * (the router's `backups`: the newest 50 base backups, the WAL range). Reads only the master. For a destroyed
+ * cluster: the backups its node retains (the master's retained sets), and until when.
  */
 export async function listBackups(ctx: DbContext, name: string): Promise<void> {
-  const cluster = await loadCluster(ctx.client, name);
+  let cluster;
+  try {
+    cluster = await loadCluster(ctx.client, name);
+  } catch (error) {
+    // A destroyed cluster: what its node retains of its backups, if anything.
+    if (!(error instanceof HoxError) || error.code !== 'HOX_INSTANCE_TREE_NOT_FOUND') throw error;
+    const sets = (await ctx.client.call('listRetainedSets', { title: name })).result_list.filter(
+      (s) =>
+        s.software_release_uri === HYPER_DB_RELEASE &&
+        s.software_type === CLUSTER_TYPE &&
+        s.path_list.some((p) => p.kind === BACKUPS_KIND),
+    );
+    if (sets.length === 0) throw error;
+    printRetainedBackups(ctx, name, sets);
+    return;
+  }
   const published = cluster.root.connection_parameters;
   const view = readBackupsView(published);
   if (ctx.json) {
@@ -80,6 +97,33 @@ export async function listBackups(ctx: DbContext, name: string): Promise<void> {
     return;
   }
   for (const line of formatBackupList(name, view, Date.now())) ctx.print(line);
+}
+
+function printRetainedBackups(ctx: DbContext, name: string, sets: readonly RetainedSetView[]): void {
+  if (ctx.json) {
+    ctx.print(
+      JSON.stringify({
+        cluster: name,
+        destroyed: true,
+        retained: sets.map((s) => ({
+          instance_guid: s.instance_guid,
+          destroyed_at: s.destroyed_at,
+          expires_at: s.expires_at,
+          computer_guid: s.computer_guid,
+          bytes: s.path_list.find((p) => p.kind === BACKUPS_KIND)?.bytes ?? null,
+          backups: retainedBackups(s).map((b) => ({
+            id: b.id,
+            finished_at: b.finishedAt,
+            member: b.member,
+            bytes: b.bytes,
+            verified: b.verified,
+          })),
+        })),
+      }),
+    );
+    return;
+  }
+  for (const line of formatRetainedBackups(name, sets, Date.now())) ctx.print(line);
 }
 
 export async function takeBackup(ctx: DbContext, name: string, options: { timeoutMs: number }): Promise<void> {

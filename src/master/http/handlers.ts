@@ -40,6 +40,7 @@ import { reportPartitionUsage } from '../partition-usage.js';
 import { reportPromiseResults } from '../promise-report.js';
 import { requestInstance } from '../requests.js';
 import { listSoftware, reportSoftwareError, reportSoftwareState, supply } from '../software.js';
+import { listRetainedSets, reportRetainedSet, reportRetainedSets } from '../retained-sets.js';
 import { listTreeStatus } from '../tree-status.js';
 import { createUser, createUserToken, listUsers } from '../users.js';
 
@@ -179,6 +180,16 @@ export const HANDLERS: {
     const count = await reportPromiseResults(ctx, b.computer_guid, b.promise_report_list);
     return ok(`promises of ${count} partition${count === 1 ? '' : 's'} reported`);
   },
+  reportRetainedSet: async (ctx, b) => {
+    const { computer_guid: nodeId, ...report } = b;
+    await reportRetainedSet(ctx, nodeId, report);
+    return ok(`retained set of instance '${b.instance_guid}' reported`);
+  },
+  reportRetainedSets: async (ctx, b) => {
+    const { kept, forgotten } = await reportRetainedSets(ctx, b.computer_guid, b.retained_list);
+    return ok(`${kept} retained set${kept === 1 ? '' : 's'} kept, ${forgotten} forgotten`);
+  },
+  listRetainedSets: async (ctx, b) => ({ result_list: await listRetainedSets(ctx, b.title) }),
   createUser: (ctx, b) => createUser(ctx, b.name),
   createUserToken: (ctx, b) => createUserToken(ctx, b.name),
   listUsers: async (ctx) => ({ result_list: await listUsers(ctx) }),

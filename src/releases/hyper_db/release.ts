@@ -558,6 +558,8 @@ export default defineRelease({
       connection: { type: 'object' },
       certificateAuthorities: { [CLUSTER_CA]: { commonName: 'hyper_db cluster CA', organization: 'hyper_db' } },
       profile: clusterProfile,
+      // The router's backup location (base backups and WAL archive) outlives a destroyed cluster.
+      retain: [{ path: 'backups', kind: 'hyper_db-backups', catalog: { dir: 'base', file: 'hyper_db-backup.json' } }],
     },
     member: {
       parameters: memberParameters,

@@ -286,6 +286,35 @@ function auditLog(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * What nodes keep of destroyed instances (a destroyed cluster's backups): one row per instance, written by its
+ * node's report at destroy time (owner and titles from the master's records), forgotten when the node no longer
+ * lists it. Outlives the instance and its tree on purpose. Plain JSON text, not sealed: nothing secret in it.
+ */
+function retainedSets(): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('retained_set')
+        .addColumn('instance_id', 'text', (c) => c.primaryKey())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('partition_id', 'text', (c) => c.notNull())
+        .addColumn('owner_id', 'text', (c) => c.notNull())
+        .addColumn('tree_title', 'text', (c) => c.notNull())
+        .addColumn('instance_title', 'text', (c) => c.notNull())
+        .addColumn('release_url', 'text', (c) => c.notNull())
+        .addColumn('software_type', 'text', (c) => c.notNull())
+        .addColumn('paths', 'text', (c) => c.notNull())
+        .addColumn('destroyed_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('reported_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('retained_set_owner').on('retained_set').column('owner_id').execute();
+      await db.schema.createIndex('retained_set_node').on('retained_set').column('node_id').execute();
+    },
+  };
+}
+
 /** Migrations in order; the key is the version recorded in the database. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
@@ -299,6 +328,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0006-log-requests': logRequests(),
         '0007-promise-results': promiseResults(),
         '0008-audit-log': auditLog(dialect),
+        '0009-retained-sets': retainedSets(),
       });
     },
   };
