@@ -57,7 +57,7 @@ describe('hox completion', () => {
     expect(complete(['hox', 'db', 'create', 'crm-db', '--sync-mode', ''])).toEqual(['quorum', 'strict', 'async']);
     expect(complete(['hox', '--json', 'app', 'config', ''])).toEqual(expect.arrayContaining(['set', 'unset', 'list']));
     // Hidden options (refused secrets in argv) are not offered.
-    expect(complete(['hox', 'node', '--re'])).toEqual(['--register-token-file']);
+    expect(complete(['hox', 'node', '--re'])).toEqual(['--register-token-file', '--retention-days']);
   });
 
   it('zsh gets the same through bashcompinit; an unknown shell is bad input', async () => {
