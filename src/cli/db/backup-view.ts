@@ -149,6 +149,24 @@ export function formatBackups(view: BackupsView | null): string[] {
   return lines;
 }
 
+/** Base backups as an indented table, one line each (the live cluster's and a destroyed one's retained set). */
+export function formatBackupTable(
+  list: readonly Pick<BackupEntryView, 'id' | 'finishedAt' | 'member' | 'bytes' | 'verified'>[],
+): string[] {
+  const rows = [
+    ['ID', 'TAKEN AT (finished)', 'MEMBER', 'SIZE', 'VERIFIED'],
+    ...list.map((b) => [
+      b.id,
+      b.finishedAt ?? '?',
+      b.member ?? '?',
+      b.bytes === null ? '?' : formatBytes(b.bytes),
+      b.verified ? 'yes' : 'NO',
+    ]),
+  ];
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
+  return rows.map((r) => `  ${r.map((c, i) => (i < widths.length ? c.padEnd(widths[i] ?? 0) : c)).join('  ')}`);
+}
+
 /**
  * `hox db backups NAME`: the base backups, newest last, then the archived WAL range and how to restore.
  * `nowMs` gives the ages.
@@ -166,19 +184,7 @@ export function formatBackupList(name: string, view: BackupsView | null, nowMs: 
   else {
     const shown = list.length < view.count ? `, the newest ${list.length} shown` : '';
     lines.push(`${name}: ${view.count} base backup${view.count === 1 ? '' : 's'}${shown}, newest last`);
-    const rows = [
-      ['ID', 'TAKEN AT (finished)', 'MEMBER', 'SIZE', 'VERIFIED'],
-      ...list.map((b) => [
-        b.id,
-        b.finishedAt ?? '?',
-        b.member ?? '?',
-        b.bytes === null ? '?' : formatBytes(b.bytes),
-        b.verified ? 'yes' : 'NO',
-      ]),
-    ];
-    const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
-    for (const r of rows)
-      lines.push(`  ${r.map((c, i) => (i < widths.length ? c.padEnd(widths[i] ?? 0) : c)).join('  ')}`);
+    lines.push(...formatBackupTable(list));
   }
   const wal = view.wal;
   if (wal === null)

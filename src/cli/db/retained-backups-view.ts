@@ -4,7 +4,7 @@
  */
 import type { ResponseOf } from '../../client/master-client.js';
 import { formatBytes } from '../../shared/bytes.js';
-import { humanAge } from './backup-view.js';
+import { formatBackupTable, humanAge } from './backup-view.js';
 
 export type RetainedSetView = ResponseOf<'listRetainedSets'>['result_list'][number];
 
@@ -56,19 +56,7 @@ export function formatRetainedBackups(name: string, sets: readonly RetainedSetVi
       lines.push('  no base backup was taken before it was destroyed');
       continue;
     }
-    const rows = [
-      ['ID', 'TAKEN AT (finished)', 'MEMBER', 'SIZE', 'VERIFIED'],
-      ...backups.map((b) => [
-        b.id,
-        b.finishedAt ?? '?',
-        b.member ?? '?',
-        b.bytes === null ? '?' : formatBytes(b.bytes),
-        b.verified ? 'yes' : 'NO',
-      ]),
-    ];
-    const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
-    for (const r of rows)
-      lines.push(`  ${r.map((c, i) => (i < widths.length ? c.padEnd(widths[i] ?? 0) : c)).join('  ')}`);
+    lines.push(...formatBackupTable(backups));
   }
   lines.push(
     `restore: not yet from a destroyed cluster (its backups are kept on its node, out of every partition's reach; the admin finds them under the node's data dir, retained/<instance guid>/)`,
