@@ -16,11 +16,12 @@
  * stored durably before any profile sees them, gone with the secret.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CertificateAuthoritySpec } from '../release-kit/types.js';
 import { HoxError } from '../shared/errors.js';
 import { createLocalCa, type LocalCa } from '../shared/pki/local-ca.js';
+import { writeFileDurably } from './durable-file.js';
 
 /** What a secret's name may be. */
 export const SECRET_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -122,23 +123,6 @@ export class PartitionSecretStore {
   /** Atomically and durably (file and directory synced): the secret must outlive a crash once used. */
   private async write(partitionId: string, content: SecretFile): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const target = this.file(partitionId);
-    const tmp = `${target}.tmp`;
-    await rm(tmp, { force: true });
-    const handle = await open(tmp, 'wx', 0o600);
-    try {
-      await handle.chmod(0o600);
-      await handle.writeFile(JSON.stringify(content));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, target);
-    const dir = await open(this.dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileDurably(this.file(partitionId), JSON.stringify(content), { mode: 0o600 });
   }
 }

@@ -22,6 +22,7 @@ import { cp, lstat, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/p
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import type { RetainSpec } from '../release-kit/types.js';
+import { writeFileDurably } from './durable-file.js';
 
 /** Kept per moved path: what it holds and its small index (the release's `catalog` files). */
 export interface RetainedPath {
@@ -233,15 +234,8 @@ export class RetainedStore {
   private async writeMeta(setDir: string, meta: RetainedSetMeta): Promise<void> {
     const plain: Record<string, unknown> = { ...meta };
     delete plain.dir;
-    const tmp = join(setDir, 'meta.json.tmp');
-    const handle = await open(tmp, 'w', 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(plain, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, join(setDir, 'meta.json'));
+    // Its temporary file is `meta.json.tmp`: a set directory holding only that is an unfinished first write.
+    await writeFileDurably(join(setDir, 'meta.json'), `${JSON.stringify(plain, null, 2)}\n`, { mode: 0o600 });
   }
 
   /** `present` (a real file or directory, reached without a link), `missing`, or `link` (it or a parent is one). */

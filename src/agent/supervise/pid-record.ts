@@ -7,8 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileDurably } from '../durable-file.js';
 
 /** What the state directory remembers of one running service. */
 export interface PidRecord {
@@ -50,20 +51,10 @@ export function pidRecordPath(stateDir: string, partitionId: string, name: strin
 /** Writes the record atomically (temporary file, fsync, rename), so a crash never leaves half a record. */
 export async function writePidRecord(stateDir: string, record: PidRecord): Promise<string> {
   const file = pidRecordPath(stateDir, record.partitionId, record.name);
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(tmp, 'w', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(record, null, 2)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
+  await writeFileDurably(file, `${JSON.stringify(record, null, 2)}\n`, {
+    mode: 0o600,
+    tmp: `${file}.${randomBytes(6).toString('hex')}.tmp`,
+  });
   return file;
 }
 
