@@ -82,12 +82,24 @@ function memberUrl(m: { host: string; port: number }): string {
   return `postgresql://${String(db.user)}:${encodeURIComponent(String(db.password))}@${m.host}:${m.port}/${String(db.dbname)}`;
 }
 
+/**
+ * The keeper service's pid: the process running `keeper/main` itself. Its WAL archiver (`keeper/wal-archive.mjs`,
+ * run by PostgreSQL under write load) also has "keeper" in its command line, and once pids wrap (pid_max is 32768
+ * here) it can be listed before the keeper.
+ */
 async function keeperPid(member: string): Promise<number | undefined> {
+  const keepers: number[] = [];
   for (const pid of await p.memberPids(CLUSTER, member)) {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (cmd.includes('keeper')) return pid;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // exited since it was listed
+    }
+    if (argv.some((a) => /keeper\/main\.[jt]s$/.test(a))) keepers.push(pid);
   }
-  return undefined;
+  expect(keepers.length, `${member}'s keeper processes: ${keepers.join(', ')}`).toBeLessThanOrEqual(1);
+  return keepers[0];
 }
 
 let writers = 0;

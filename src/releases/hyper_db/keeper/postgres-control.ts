@@ -22,6 +22,7 @@ import {
   closeSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   realpathSync,
   statSync,
   statfsSync,
@@ -138,7 +139,10 @@ export class PostgresControl {
       if (!Number.isInteger(pid) || pid <= 0) return null;
       process.kill(pid, 0);
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      return cmdline.includes('postgres') ? pid : null;
+      if (!cmdline.includes('postgres')) return null;
+      // A stale postmaster.pid whose pid now belongs to another cluster's postgres (pids wrap): a postmaster
+      // works in its own data directory.
+      return readlinkSync(`/proc/${pid}/cwd`) === realpathSync(this.dataDir) ? pid : null;
     } catch {
       return null;
     }
