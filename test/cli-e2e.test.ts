@@ -88,7 +88,7 @@ describe('hox CLI end to end', () => {
   });
 
   it("prints where to look, the summary last; the node's detail goes to the log file", () => {
-    expect(upOutput).toMatch(/master: +http:\/\/127\.0\.0\.1:\d+/);
+    expect(upOutput).toMatch(/master: +https:\/\/127\.0\.0\.1:\d+/);
     expect(upOutput).toContain(join(dataDir, 'master', 'admin-token'));
     expect(upOutput).toContain('hox request hello --release demo --wait     # deploy the demo release');
     expect(upOutput).not.toContain('already done');

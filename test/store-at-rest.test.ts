@@ -102,7 +102,7 @@ async function reopen(
   );
   const { url } = await master.start();
   reopened.push(master);
-  return new MasterClient({ url, token: m.adminToken });
+  return new MasterClient({ url, token: m.adminToken, ca: await master.caRootsPem() });
 }
 
 function secret(label: string): string {
@@ -254,7 +254,8 @@ describe("the master's files [sqlite]", () => {
     const first = createMaster(config, { logger: pino({ level: 'silent' }) });
     await first.start();
     try {
-      await new MasterClient({ url: first.url, token: config.adminToken }).call('createUser', { name: 'alice' });
+      const ca = await first.caRootsPem();
+      await new MasterClient({ url: first.url, token: config.adminToken, ca }).call('createUser', { name: 'alice' });
       for (const name of ['master.sqlite', 'master.sqlite-wal', 'master.sqlite-shm', 'store.key', 'admin-token'])
         expect(mode(join(dataDir, name)), name).toBe(0o600);
       expect(mode(dataDir) & 0o066).toBe(0);

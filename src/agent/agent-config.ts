@@ -6,8 +6,12 @@ import type { ResolvedLimits } from './isolate/partition-cgroups.js';
 import { defaultLimits, resolveLimits } from './isolate/partition-limits.js';
 
 export interface NodeAgentOptions {
-  /** Master URL, e.g. http://127.0.0.1:8470 */
+  /** Master URL, e.g. https://127.0.0.1:8470 */
   masterUrl: string;
+  /** The master's CA roots (PEM): `--ca-file`, or what `hox up` holds. Kept with the node's credentials. */
+  masterCa?: string;
+  /** The master's CA pin (`--ca-pin sha256:…`): the roots are fetched from the master and checked against it. */
+  masterCaPin?: string;
   /** Where the agent keeps its credentials, state, software and partitions. */
   dataDir: string;
   /** How many partitions to format. @default 10 */
@@ -58,6 +62,8 @@ export interface NodeAgentOptions {
 
 export interface NodeAgentConfig {
   readonly masterUrl: string;
+  readonly masterCa: string | undefined;
+  readonly masterCaPin: string | undefined;
   readonly dataDir: string;
   readonly partitions: number;
   readonly registerToken: string | undefined;
@@ -81,6 +87,8 @@ export interface NodeAgentConfig {
 export function resolveNodeAgentConfig(options: NodeAgentOptions): NodeAgentConfig {
   if (!/^https?:\/\/[^\s]+$/.test(options.masterUrl))
     throw badRequest('--master', `'${options.masterUrl}' is not an http(s) URL`);
+  if (options.masterCa !== undefined && options.masterCaPin !== undefined)
+    throw badRequest('--ca-pin', 'give --ca-file or --ca-pin, not both');
   const partitions = options.partitions ?? 10;
   if (!Number.isInteger(partitions) || partitions < 1 || partitions > 250)
     throw badRequest('--partitions', 'must be an integer from 1 to 250');
@@ -95,6 +103,8 @@ export function resolveNodeAgentConfig(options: NodeAgentOptions): NodeAgentConf
   const isRoot = process.getuid?.() === 0;
   return Object.freeze({
     masterUrl: options.masterUrl.replace(/\/+$/, ''),
+    masterCa: options.masterCa,
+    masterCaPin: options.masterCaPin,
     dataDir: resolve(options.dataDir),
     partitions,
     registerToken: options.registerToken,

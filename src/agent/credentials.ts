@@ -7,6 +7,8 @@ export interface NodeCredentials {
   masterUrl: string;
   nodeId: string;
   token: string;
+  /** The master's CA roots (PEM), learnt at registration from `--ca-file` or `--ca-pin`; absent: the system's CAs. */
+  masterCa?: string;
 }
 
 const FILE = 'node.json';
@@ -20,7 +22,12 @@ export async function readCredentials(dataDir: string): Promise<NodeCredentials 
     throw error;
   }
   const parsed = JSON.parse(text) as Partial<NodeCredentials>;
-  if (typeof parsed.nodeId !== 'string' || typeof parsed.token !== 'string' || typeof parsed.masterUrl !== 'string')
+  if (
+    typeof parsed.nodeId !== 'string' ||
+    typeof parsed.token !== 'string' ||
+    typeof parsed.masterUrl !== 'string' ||
+    (parsed.masterCa !== undefined && typeof parsed.masterCa !== 'string')
+  )
     throw new HoxError('HOX_BAD_REQUEST', `${join(dataDir, FILE)} is damaged: register again with a new data dir`);
   return parsed as NodeCredentials;
 }

@@ -13,10 +13,11 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { MasterClient } from '../client/master-client.js';
+import { trustMasterByPin } from '../client/pinned-ca.js';
 import { HoxError } from '../shared/errors.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { NodeAgentConfig } from './agent-config.js';
-import { readCredentials, writeCredentials } from './credentials.js';
+import { readCredentials, writeCredentials, type NodeCredentials } from './credentials.js';
 import { formatPartitions, type FormattedPartition } from './format/partition-formatter.js';
 import { partitionLayouts } from './format/partition-layout.js';
 import { InstallError, Installer } from './install/installer.js';
@@ -122,7 +123,14 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   let syncing: Promise<void> | undefined;
   let syncAgain = false;
 
-  async function register(): Promise<{ nodeId: string; token: string }> {
+  /** The roots the master's certificate must chain to: given, learnt through the pin, or kept from registration. */
+  async function masterCa(kept: string | undefined): Promise<string | undefined> {
+    if (config.masterCa !== undefined) return config.masterCa;
+    if (config.masterCaPin !== undefined) return await trustMasterByPin(config.masterUrl, config.masterCaPin);
+    return kept;
+  }
+
+  async function register(): Promise<NodeCredentials> {
     const existing = await readCredentials(config.dataDir);
     if (existing !== undefined) {
       if (config.nodeId !== undefined && config.nodeId !== existing.nodeId)
@@ -130,7 +138,12 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
           'HOX_CONFLICT',
           `data dir ${config.dataDir} belongs to node '${existing.nodeId}', not '${config.nodeId}'`,
         );
-      return existing;
+      const ca = await masterCa(existing.masterCa);
+      if (ca === existing.masterCa) return existing;
+      // A new CA given (a rotated root, a master moved behind another certificate): kept for the next start.
+      const updated = { ...existing, ...(ca === undefined ? {} : { masterCa: ca }) };
+      await writeCredentials(config.dataDir, updated);
+      return updated;
     }
     if (config.registerToken === undefined)
       throw new HoxError(
@@ -142,11 +155,21 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       hostname()
         .replace(/[^A-Za-z0-9_.-]/g, '-')
         .slice(0, 63);
-    const answer = await new MasterClient({ url: config.masterUrl, token: config.registerToken }).call('registerNode', {
+    const ca = await masterCa(undefined);
+    const answer = await new MasterClient({
+      url: config.masterUrl,
+      token: config.registerToken,
+      ...(ca === undefined ? {} : { ca }),
+    }).call('registerNode', {
       computer_guid: wanted,
       ...(config.networkGuid === undefined ? {} : { network_guid: config.networkGuid }),
     });
-    const credentials = { masterUrl: config.masterUrl, nodeId: answer.computer_guid, token: answer.token };
+    const credentials: NodeCredentials = {
+      masterUrl: config.masterUrl,
+      nodeId: answer.computer_guid,
+      token: answer.token,
+      ...(ca === undefined ? {} : { masterCa: ca }),
+    };
     await writeCredentials(config.dataDir, credentials);
     log(`registered as compute node '${answer.computer_guid}'`);
     return credentials;
@@ -331,7 +354,11 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
     async start() {
       const credentials = await register();
       nodeId = credentials.nodeId;
-      const c = new MasterClient({ url: config.masterUrl, token: credentials.token });
+      const c = new MasterClient({
+        url: config.masterUrl,
+        token: credentials.token,
+        ...(credentials.masterCa === undefined ? {} : { ca: credentials.masterCa }),
+      });
       client = c;
       const layouts = partitionLayouts({
         nodeId,

@@ -97,6 +97,7 @@ const program = await loadProgram(
     adminToken: secretEnv.HOX_ADMIN_TOKEN,
     masterUrl: process.env.HOX_MASTER_URL,
     token: secretEnv.HOX_TOKEN,
+    caFile: process.env.HOX_CA_FILE,
     registerToken: secretEnv.HOX_REGISTER_TOKEN,
     databaseUrl: secretEnv.HOX_DATABASE_URL,
     storeKeyFile: process.env.HOX_STORE_KEY_FILE,

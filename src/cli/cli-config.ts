@@ -1,6 +1,7 @@
 /**
- * Where the CLI finds its master and token: flags, then env (HOX_MASTER_URL,
- * HOX_TOKEN), then the config file written by `hox login` / `hox up`
+ * Where the CLI finds its master, token and the master's CA: flags, then env
+ * (HOX_MASTER_URL, HOX_TOKEN, HOX_CA_FILE), then the config file written by
+ * `hox login` / `hox up`
  * (`$HOX_CONFIG`, else `$XDG_CONFIG_HOME/hox/config.json`, else
  * `~/.config/hox/config.json`, mode 0600).
  */
@@ -12,6 +13,8 @@ import { HoxError } from '../shared/errors.js';
 export interface CliConfigFile {
   masterUrl?: string;
   token?: string;
+  /** The master's CA roots (PEM), saved by `hox up` and `hox login --ca-pin/--ca-file`. */
+  masterCa?: string;
   /** Set by `hox up`: which node runs on this machine and where its data is (for people and scripts; `hox logs` reads through the master). */
   localNodeId?: string;
   localNodeDataDir?: string;
@@ -37,4 +40,20 @@ export function writeConfigFile(path: string, config: CliConfigFile): void {
   writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, path);
+}
+
+/** Reads a PEM file of CA roots (`--ca-file`, HOX_CA_FILE); a clear error when it is missing or holds none. */
+export function readCaFile(path: string, field: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new HoxError('HOX_BAD_REQUEST', `${field} '${path}' cannot be read: ${(error as Error).message}`, {
+      field,
+      cause: error,
+    });
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw new HoxError('HOX_BAD_REQUEST', `${field} '${path}' holds no PEM certificate`, { field });
+  return text;
 }

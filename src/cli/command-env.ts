@@ -6,6 +6,8 @@ export interface CommandEnv {
   masterUrl: string | undefined;
   /** HOX_TOKEN */
   token: string | undefined;
+  /** HOX_CA_FILE: a PEM file of the roots the master's certificate must chain to. */
+  caFile?: string | undefined;
   /** HOX_REGISTER_TOKEN (`hox node`): secrets come from the environment or files, never argv. */
   registerToken?: string | undefined;
   /** HOX_DATABASE_URL (`hox master`) */

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { MasterClient, type RequestOf, type ResponseOf } from '../client/master-client.js';
 import type { RouteName } from '../protocol/routes.js';
 import { HoxError } from '../shared/errors.js';
-import { readConfigFile } from './cli-config.js';
+import { readCaFile, readConfigFile } from './cli-config.js';
 import type { CommandEnv } from './command-env.js';
 import { secretInArgv } from './secret-input.js';
 
@@ -44,8 +44,9 @@ export function connect(env: CommandEnv, command: Command): MasterClient {
       field: '--token',
     });
   const configFile = `the config file ${env.configPath}`;
+  const ca = env.caFile ? readCaFile(env.caFile, 'HOX_CA_FILE') : file.masterCa;
   return new ExplainingClient(
-    { url, token },
+    { url, token, ...(ca === undefined ? {} : { ca }) },
     {
       url: opts.master !== undefined ? '--master' : fromEnv.url !== undefined ? 'HOX_MASTER_URL' : configFile,
       token: fromEnv.token !== undefined ? 'the environment variable HOX_TOKEN' : configFile,
@@ -56,7 +57,7 @@ export function connect(env: CommandEnv, command: Command): MasterClient {
 /** A master client whose refused-token and unreachable-master errors say where the token or URL came from. */
 class ExplainingClient extends MasterClient {
   constructor(
-    options: { url: string; token: string },
+    options: { url: string; token: string; ca?: string },
     private readonly sources: ConnectionSources,
   ) {
     super(options);

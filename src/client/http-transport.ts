@@ -8,7 +8,8 @@
  *
  * Connections use Node's global agent (keep-alive, idle sockets unreferenced,
  * so a CLI call still ends as soon as its work is done). `https:` URLs go
- * through `node:https`, loaded only when one is used (TLS: issue 14).
+ * through `node:https`, loaded only when one is used, verifying the server
+ * against the given CA (the platform's roots) or the system's.
  *
  * @example
  * const answer = await exchange({ method: 'POST', url, headers, body: '{}', signal: AbortSignal.timeout(30_000) });
@@ -23,6 +24,13 @@ export interface HttpExchange {
   body?: string | Uint8Array;
   /** Ends the exchange (connect, send and the whole answer) when it aborts: timeouts and callers' cancels. */
   signal: AbortSignal;
+  /** `https:` only: the PEM roots the server's certificate must chain to, instead of the system's. */
+  ca?: string;
+  /**
+   * `https:` only: accept any server certificate. Only to fetch public material that is checked afterwards
+   * (the trust bundle, against a CA pin); never with a token.
+   */
+  unverified?: boolean;
 }
 
 export interface HttpAnswer {
@@ -53,10 +61,14 @@ export async function exchange(message: HttpExchange): Promise<HttpAnswer> {
         ? Buffer.from(message.body)
         : // A view on the caller's bytes, not a copy: artifacts can be large.
           Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
-  const options: RequestOptions = {
+  if (message.unverified === true && message.headers.authorization !== undefined)
+    throw new TypeError('an unverified exchange carries no token');
+  const options: RequestOptions & { ca?: string; rejectUnauthorized?: boolean } = {
     method: message.method,
     headers: { ...message.headers, ...(body === undefined ? {} : { 'content-length': String(body.length) }) },
     signal: message.signal,
+    ...(url.protocol === 'https:' && message.ca !== undefined ? { ca: message.ca } : {}),
+    ...(url.protocol === 'https:' && message.unverified === true ? { rejectUnauthorized: false } : {}),
   };
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
     const req = send(url, options, resolve);

@@ -5,7 +5,7 @@
  * `HOX_MASTER_UNREACHABLE`.
  *
  * @example
- * const client = new MasterClient({ url: 'http://127.0.0.1:8470', token });
+ * const client = new MasterClient({ url: 'https://127.0.0.1:8470', token, ca: readFileSync('/var/lib/hox/ca.pem', 'utf8') });
  * const doc = await client.call('requestInstance', { title: 'db', software_release_uri: 'hyper_db', software_type: 'default' });
  */
 import { ROUTES, type RouteName } from '../protocol/routes.js';
@@ -17,28 +17,37 @@ export type RequestOf<R extends RouteName> = Body<(typeof ROUTES)[R]['body'] & B
 export type ResponseOf<R extends RouteName> = Body<(typeof ROUTES)[R]['response'] & BodyName>;
 
 export interface MasterClientOptions {
-  /** Base URL of the master, e.g. `http://127.0.0.1:8470`. */
+  /** Base URL of the master, e.g. `https://127.0.0.1:8470`. */
   url: string;
   /** Bearer token (admin, user, node, instance or registration). */
   token?: string;
   /** Per-call timeout; long-polls add their own wait to it. @default 30000 */
   timeoutMs?: number;
+  /** PEM roots the master's certificate must chain to (the platform CA's); the system's CAs when absent. */
+  ca?: string;
 }
 
 export class MasterClient {
   readonly url: string;
   private readonly token: string | undefined;
   private readonly timeoutMs: number;
+  readonly ca: string | undefined;
 
   constructor(options: MasterClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.ca = options.ca;
   }
 
   /** A client for the same master with another token. */
   withToken(token: string): MasterClient {
-    return new MasterClient({ url: this.url, token, timeoutMs: this.timeoutMs });
+    return new MasterClient({
+      url: this.url,
+      token,
+      timeoutMs: this.timeoutMs,
+      ...(this.ca === undefined ? {} : { ca: this.ca }),
+    });
   }
 
   async call<R extends RouteName>(
@@ -66,9 +75,10 @@ export class MasterClient {
         },
         body: JSON.stringify(body),
         signal,
+        ...(this.ca === undefined ? {} : { ca: this.ca }),
       });
     } catch (error) {
-      throw new HoxError('HOX_MASTER_UNREACHABLE', `master at ${this.url} is unreachable (${path})`, { cause: error });
+      throw unreachable(this.url, path, error);
     }
     let payload: unknown;
     try {
@@ -123,11 +133,10 @@ export class MasterClient {
         ...(body === undefined ? {} : { body }),
         // Large uploads and downloads get more time than a JSON call.
         signal: AbortSignal.timeout(this.timeoutMs * 10),
+        ...(this.ca === undefined ? {} : { ca: this.ca }),
       });
     } catch (error) {
-      throw new HoxError('HOX_MASTER_UNREACHABLE', `master at ${this.url} is unreachable (${method} ${path})`, {
-        cause: error,
-      });
+      throw unreachable(this.url, `${method} ${path}`, error);
     }
     if (isOk(response.status)) return response;
     if (method === 'HEAD')
@@ -148,12 +157,46 @@ export class MasterClient {
         url: `${this.url}/health`,
         headers: {},
         signal: AbortSignal.timeout(this.timeoutMs),
+        ...(this.ca === undefined ? {} : { ca: this.ca }),
       });
       return isOk(response.status);
     } catch {
       return false;
     }
   }
+}
+
+/** Certificate errors of Node's TLS client: the master answered, but is not the one this client trusts. */
+const UNTRUSTED = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** The error of an exchange that got no answer: unreachable, untrusted, or plain HTTP sent to an HTTPS master. */
+function unreachable(url: string, what: string, error: unknown): HoxError {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && UNTRUSTED.has(code))
+    return new HoxError(
+      'HOX_MASTER_UNTRUSTED',
+      `master at ${url} presented a certificate this client does not trust (${code}${
+        code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? ": the URL's host is not among its names" : ''
+      }): log in again with its CA pin (hox login --url URL --ca-pin sha256:…, the pin hox master and hox up print)`,
+      { cause: error },
+    );
+  const plainToTls = url.startsWith('http:') && (code === 'ECONNRESET' || code === 'ERR_INVALID_HTTP_RESPONSE');
+  return new HoxError(
+    'HOX_MASTER_UNREACHABLE',
+    `master at ${url} is unreachable (${what})${plainToTls ? ': masters speak HTTPS, use an https:// URL' : ''}`,
+    { cause: error },
+  );
 }
 
 /** A 2xx status, as `Response.ok`. */

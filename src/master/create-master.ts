@@ -6,6 +6,7 @@
  * const master = createMaster(resolveMasterConfig({ dataDir: '/var/lib/hox' }));
  * const { url } = await master.start();
  */
+import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock } from '../shared/clock.js';
@@ -19,6 +20,14 @@ import { readBuiltinInternalTypes } from './builtin-releases.js';
 import { collectArtifacts } from './artifact-collector.js';
 import { ChangeFeed } from './change-feed.js';
 import { buildHttpServer } from './http/server.js';
+import {
+  masterCertificateNames,
+  masterServerIdentity,
+  openPlatformCa,
+  renewalDelayMs,
+  rootsPem,
+} from './pki/master-tls.js';
+import type { PlatformCa } from './pki/platform-ca.js';
 import type { MasterConfig } from './master-config.js';
 
 export interface Master {
@@ -27,6 +36,12 @@ export interface Master {
   stop(): Promise<void>;
   readonly store: Store;
   readonly url: string;
+  /** The platform CA (once started). */
+  readonly pki: PlatformCa;
+  /** Presents a newly issued certificate now (after a CA rotation); nothing when the operator gave one. */
+  renewCertificate(): Promise<void>;
+  /** The PEM roots clients trust this master by (as `<data dir>/ca.pem`). */
+  caRootsPem(): Promise<string>;
 }
 
 export interface MasterDeps {
@@ -54,6 +69,9 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
   let pruneTimer: NodeJS.Timeout | undefined;
   let artifactTimer: NodeJS.Timeout | undefined;
   let auditTimer: NodeJS.Timeout | undefined;
+  let renewTimer: NodeJS.Timeout | undefined;
+  let renewIdentity: (() => Promise<void>) | undefined;
+  let pki: PlatformCa | undefined;
   let url = '';
 
   return {
@@ -64,11 +82,28 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
     get url(): string {
       return url;
     },
+    get pki(): PlatformCa {
+      if (pki === undefined) throw new Error('master not started');
+      return pki;
+    },
+    async renewCertificate() {
+      await renewIdentity?.();
+    },
+    async caRootsPem() {
+      if (pki === undefined) throw new Error('master not started');
+      return await rootsPem(pki);
+    },
     async start() {
       store ??= await openStore(config, (message, level = 'info') => logger[level](message));
       feed = new ChangeFeed(store);
-      const baseUrl =
-        config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+      const ca = await openPlatformCa(store, clock);
+      pki = ca;
+      const scheme = config.tls === false ? 'http' : 'https';
+      const hostInUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
+      const baseUrl = config.publicUrl ?? `${scheme}://${hostInUrl}:${config.port}`;
+      const tls = config.tls;
+      const names = tls === false ? undefined : masterCertificateNames(config.host, config.publicUrl, tls.names);
+      let identity = tls === false || names === undefined ? undefined : await masterServerIdentity(ca, tls, names);
       app = await buildHttpServer({
         store,
         feed,
@@ -77,11 +112,48 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
         adminTokenHash: hashToken(config.adminToken),
         env: { baseUrl, internalSoftwareTypes: readBuiltinInternalTypes() },
         artifacts: config.artifacts,
+        pki: ca,
+        ...(identity === undefined ? {} : { https: { key: identity.keyPem, cert: identity.certPem } }),
       });
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
       const port = typeof address === 'object' && address !== null ? address.port : config.port;
-      url = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+      url = config.publicUrl ?? `${scheme}://${hostInUrl}:${port}`;
+      if (tls !== false && names !== undefined && identity !== undefined) {
+        // Clients on this machine (hox up, hox login --ca-file) read the roots here: public material.
+        const writeRoots = async (): Promise<void> => {
+          if (identity?.source === 'platform')
+            writeFileSync(join(config.dataDir, 'ca.pem'), await rootsPem(ca), { mode: 0o644 });
+        };
+        await writeRoots();
+        const server = app.server as unknown as { setSecureContext(options: { key: string; cert: string }): void };
+        renewIdentity = async () => {
+          identity = await masterServerIdentity(ca, tls, names);
+          server.setSecureContext({ key: identity.keyPem, cert: identity.certPem });
+          await writeRoots();
+          scheduleRenewal();
+        };
+        const scheduleRenewal = (): void => {
+          if (identity?.source !== 'platform') return;
+          clearTimeout(renewTimer);
+          renewTimer = setTimeout(
+            () => {
+              renewIdentity?.().catch((err: unknown) => {
+                logger.error({ err }, 'renewing the master certificate failed; trying again in a minute');
+                renewTimer = setTimeout(() => void renewIdentity?.(), 60_000);
+                renewTimer.unref();
+              });
+            },
+            renewalDelayMs(identity, clock.nowMs()),
+          );
+          renewTimer.unref();
+        };
+        scheduleRenewal();
+        logger.info(
+          { certificate: identity.source, notAfter: identity.notAfter.toISOString(), caPin: ca.pin },
+          'master speaks HTTPS',
+        );
+      }
       const s = store;
       pruneTimer = setInterval(() => {
         s.pruneChanges(clock.nowMs() - CHANGE_RETENTION_MS).catch((err: unknown) =>
@@ -113,6 +185,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
       if (pruneTimer !== undefined) clearInterval(pruneTimer);
       if (artifactTimer !== undefined) clearInterval(artifactTimer);
       if (auditTimer !== undefined) clearInterval(auditTimer);
+      clearTimeout(renewTimer);
       feed?.close();
       await app?.close();
       if (deps.store === undefined) await store?.close();

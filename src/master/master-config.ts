@@ -5,6 +5,7 @@ import { HoxError, badRequest } from '../shared/errors.js';
 import { newToken } from '../shared/ids.js';
 import { resolveArtifactSettings, type ArtifactSettings } from './artifact-collector.js';
 import { resolveAuditSettings, type AuditSettings } from './audit-trail.js';
+import type { MasterTlsSettings } from './pki/master-tls.js';
 
 export interface MasterOptions {
   /** Directory for the SQLite file and the generated admin token. */
@@ -23,7 +24,7 @@ export interface MasterOptions {
   adminToken?: string;
   /** A file holding the admin token. */
   adminTokenFile?: string;
-  /** URL clients should use, if not `http://listen`. */
+  /** URL clients should use, if not `https://listen`. */
   publicUrl?: string;
   /** pino level. @default 'info' */
   logLevel?: string;
@@ -31,6 +32,16 @@ export interface MasterOptions {
   artifacts?: Partial<ArtifactSettings>;
   /** How long and how many audit entries are kept, and how often they are pruned. @default AUDIT_DEFAULTS */
   audit?: Partial<AuditSettings>;
+  /** `--tls-cert` and `--tls-key`: the operator's certificate chain and key (PEM), both or neither. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** `--tls-name`: more names for the certificate the platform CA issues to the master. */
+  tlsNames?: string[];
+  /**
+   * Plain HTTP instead of HTTPS. Only for masters created inside a test process, whose clients are in the same
+   * process; `hox master` and `hox up` have no such option.
+   */
+  insecurePlainHttp?: boolean;
 }
 
 export interface MasterConfig {
@@ -48,6 +59,8 @@ export interface MasterConfig {
   readonly logLevel: string;
   readonly artifacts: ArtifactSettings;
   readonly audit: AuditSettings;
+  /** HTTPS settings; false: plain HTTP (in-process test masters only). */
+  readonly tls: MasterTlsSettings | false;
 }
 
 export const MASTER_DEFAULTS = { listen: '127.0.0.1:8470', logLevel: 'info' } as const;
@@ -87,6 +100,23 @@ export function resolveMasterConfig(options: MasterOptions): MasterConfig {
     }
   }
   if (adminToken.length < 16) throw badRequest('admin token', 'must be at least 16 characters');
+  if ((options.tlsCertFile === undefined) !== (options.tlsKeyFile === undefined))
+    throw badRequest(
+      options.tlsCertFile === undefined ? '--tls-cert' : '--tls-key',
+      'give --tls-cert and --tls-key together (or neither: the platform CA issues the certificate)',
+    );
+  if (options.tlsCertFile !== undefined && (options.tlsNames ?? []).length > 0)
+    throw badRequest('--tls-name', 'names the certificate the platform CA issues: not with --tls-cert');
+  if (options.publicUrl !== undefined && !options.insecurePlainHttp && !/^https:\/\//.test(options.publicUrl))
+    throw badRequest('--public-url', `'${options.publicUrl}' is not an https:// URL: the master speaks HTTPS only`);
+  const tls: MasterTlsSettings | false = options.insecurePlainHttp
+    ? false
+    : {
+        names: options.tlsNames ?? [],
+        ...(options.tlsCertFile === undefined || options.tlsKeyFile === undefined
+          ? {}
+          : { files: { certFile: resolve(options.tlsCertFile), keyFile: resolve(options.tlsKeyFile) } }),
+      };
   return Object.freeze({
     dataDir,
     host,
@@ -100,5 +130,6 @@ export function resolveMasterConfig(options: MasterOptions): MasterConfig {
     logLevel: options.logLevel ?? MASTER_DEFAULTS.logLevel,
     artifacts: resolveArtifactSettings(options.artifacts),
     audit: resolveAuditSettings(options.audit),
+    tls,
   });
 }

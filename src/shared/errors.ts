@@ -142,6 +142,12 @@ export const ERROR_CATALOGUE = {
     retryable: true,
     description: 'The client could not reach the master (client-side only).',
   },
+  HOX_MASTER_UNTRUSTED: {
+    status: 503,
+    retryable: false,
+    description:
+      "The master's TLS certificate does not verify against the CA the client trusts for it (client-side only); the message says how to pin the right CA.",
+  },
   HOX_INTERNAL: {
     status: 500,
     retryable: true,

@@ -29,7 +29,8 @@ export abstract class BaseStore implements Store {
 
   protected constructor(
     protected readonly db: Kysely<Database>,
-    protected readonly box: SecretBox,
+    /** The store key: seals the store's secrets, and the platform CA's keys. */
+    readonly box: SecretBox,
   ) {
     this.events.setMaxListeners(0);
     this.artifacts = new KyselyArtifactStore(db, () => this.dialect);

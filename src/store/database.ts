@@ -82,6 +82,11 @@ export interface Database {
     disk_measured_at_ms: Int | null;
     reported_at_ms: Int;
   };
+  pki_state: {
+    id: string;
+    state: string;
+    updated_at_ms: Int;
+  };
   retained_set: {
     instance_id: string;
     node_id: string;

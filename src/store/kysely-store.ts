@@ -4,6 +4,7 @@
  * transactions and hear about other processes' changes.
  */
 import type { Kysely, Selectable, Transaction } from 'kysely';
+import { HoxError } from '../shared/errors.js';
 import type { Database } from './database.js';
 import type { SecretBox } from './secret-box.js';
 import { appendAudit, listAudit } from './audit-log-store.js';
@@ -647,6 +648,29 @@ export class KyselyStoreTx implements StoreTx {
       diskMeasuredAtMs: numOrNull(r.disk_measured_at_ms),
       reportedAtMs: num(r.reported_at_ms),
     }));
+  }
+
+  async loadPkiState(): Promise<string | undefined> {
+    const row = await this.db.selectFrom('pki_state').select('state').where('id', '=', 'platform').executeTakeFirst();
+    return row?.state;
+  }
+
+  async savePkiState(state: string, options: { create: boolean; atMs: number }): Promise<void> {
+    if (options.create) {
+      const result = await this.db
+        .insertInto('pki_state')
+        .values({ id: 'platform', state, updated_at_ms: options.atMs })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 0)
+        throw new HoxError('HOX_CONFLICT', 'another master created the platform CA first: open it again');
+      return;
+    }
+    await this.db
+      .updateTable('pki_state')
+      .set({ state, updated_at_ms: options.atMs })
+      .where('id', '=', 'platform')
+      .execute();
   }
 
   async putRetainedSet(row: RetainedSetRow): Promise<void> {

@@ -9,6 +9,7 @@
  * failures, so several master processes on one database cannot hand the same
  * partition to two instances.
  */
+import type { SecretBox } from './secret-box.js';
 import type { ArtifactStore } from './artifact-store.js';
 import type {
   PartitionState,
@@ -315,6 +316,14 @@ export interface StoreTx {
   listPromiseResults(instanceIds: readonly string[]): Promise<PromiseResultRow[]>;
 
   /** Inserts or replaces the set of `row.instanceId`. */
+  /** The platform CA's state text (its keys sealed), or undefined before the CA exists. */
+  loadPkiState(): Promise<string | undefined>;
+  /**
+   * Saves the platform CA's state. `create`: only if none exists yet (two masters starting on one empty store make
+   * one CA, not two): throws a retryable `HOX_CONFLICT` when another master created it first.
+   */
+  savePkiState(state: string, options: { create: boolean; atMs: number }): Promise<void>;
+
   putRetainedSet(row: RetainedSetRow): Promise<void>;
   /** Sets of one owner (or all), of one node (or all), oldest destruction first. */
   listRetainedSets(filter: { ownerId?: string; nodeId?: string }): Promise<RetainedSetRow[]>;
@@ -346,6 +355,8 @@ export interface TransactionOptions {
 
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
+  /** The store key: seals the store's secrets, and the platform CA's keys (`src/master/pki/platform-ca.ts`). */
+  readonly box: SecretBox;
   /** Creates tables / runs pending migrations. Idempotent. */
   migrate(): Promise<void>;
   /**

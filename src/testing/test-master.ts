@@ -1,6 +1,9 @@
 /**
- * Starts a real master (HTTP on 127.0.0.1, random port) on a real store for
- * tests and benchmarks, plus helpers to register and format compute nodes.
+ * Starts a real master (on 127.0.0.1, random port) on a real store for tests
+ * and benchmarks, plus helpers to register and format compute nodes. It
+ * speaks plain HTTP unless `tls` is asked for: its clients live in the same
+ * process, and most tests are about the API, not the channel. `hox master`
+ * and `hox up` always speak HTTPS (test/master-tls.test.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +22,8 @@ export type StoreKind = 'sqlite' | 'postgres';
 export interface TestMaster {
   url: string;
   adminToken: string;
+  /** With `tls`: the PEM roots its certificate chains to (what `admin` trusts). */
+  ca: string | undefined;
   /** Client holding the admin token. */
   admin: MasterClient;
   master: Master;
@@ -46,6 +51,8 @@ export interface TestMasterOptions {
   artifacts?: Partial<ArtifactSettings>;
   /** Audit retention. @default AUDIT_DEFAULTS */
   audit?: Partial<AuditSettings>;
+  /** HTTPS with a certificate from the platform CA, as `hox master`. @default false (plain HTTP) */
+  tls?: boolean;
 }
 
 export async function startTestMaster(options: TestMasterOptions = {}): Promise<TestMaster> {
@@ -59,6 +66,7 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
     ...(options.storeKeyFile === undefined ? {} : { storeKeyFile: options.storeKeyFile }),
     ...(options.artifacts === undefined ? {} : { artifacts: options.artifacts }),
     ...(options.audit === undefined ? {} : { audit: options.audit }),
+    insecurePlainHttp: options.tls !== true,
   });
   const build = (): Master =>
     createMaster(config, {
@@ -71,10 +79,12 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
   let master = build();
   let running = true;
   const { url } = await master.start();
+  const ca = options.tls === true ? await master.caRootsPem() : undefined;
   const handle: TestMaster = {
     url,
     adminToken,
-    admin: new MasterClient({ url, token: adminToken }),
+    ca,
+    admin: new MasterClient({ url, token: adminToken, ...(ca === undefined ? {} : { ca }) }),
     master,
     dataDir,
     async halt() {

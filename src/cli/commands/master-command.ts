@@ -1,4 +1,5 @@
 /** `hox master`: run the master service in the foreground. */
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { positiveInteger } from '../action-context.js';
 import { HoxError } from '../../shared/errors.js';
@@ -26,7 +27,13 @@ export function masterCommand(env: CommandEnv): Command {
       '--admin-token-file <file>',
       'file holding the admin token (default: env HOX_ADMIN_TOKEN, else <data-dir>/admin-token, generated)',
     )
-    .option('--public-url <url>', 'URL clients use to reach this master, if not http://<listen>')
+    .option('--public-url <url>', 'https:// URL clients use to reach this master, if not https://<listen>')
+    .option('--tls-cert <file>', 'PEM certificate chain to serve (default: one issued by the platform CA, renewed)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option(
+      '--tls-name <name...>',
+      'more DNS names or IP addresses for the certificate the platform CA issues (the listen address, localhost and the public URL are always in)',
+    )
     .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
     .addOption(
       new Option('--audit-retention-days <n>', 'days the audit trail keeps an entry (default 90)').argParser(
@@ -46,6 +53,11 @@ Examples:
   hox master --data-dir /var/lib/hox
   hox master --data-dir /var/lib/hox --listen 0.0.0.0:8470 --database postgres://hox@db/hox   # password in ~/.pgpass
   hox master --data-dir /var/lib/hox --database-file /etc/hox/database-url --store-key-file /etc/hox/store.key
+  hox master --data-dir /var/lib/hox --listen 0.0.0.0:8470 --tls-name master.example.org
+  hox master --data-dir /var/lib/hox --tls-cert /etc/hox/master.pem --tls-key /etc/hox/master.key
+
+The master speaks HTTPS only. Clients trust it through its CA pin, printed at start:
+  hox login --url https://HOST:8470 --ca-pin sha256:… --with-token - < admin-token
   HOX_ADMIN_TOKEN=$(cat token) hox master --data-dir ./data --json`,
     )
     .action(
@@ -58,6 +70,9 @@ Examples:
           storeKeyFile?: string;
           adminTokenFile?: string;
           publicUrl?: string;
+          tlsCert?: string;
+          tlsKey?: string;
+          tlsName?: string[];
           logLevel: string;
           auditRetentionDays?: number;
           auditMaxRows?: number;
@@ -78,6 +93,9 @@ Examples:
               ? {}
               : { adminToken: env.adminToken }),
           ...(opts.publicUrl === undefined ? {} : { publicUrl: opts.publicUrl }),
+          ...(opts.tlsCert === undefined ? {} : { tlsCertFile: opts.tlsCert }),
+          ...(opts.tlsKey === undefined ? {} : { tlsKeyFile: opts.tlsKey }),
+          ...(opts.tlsName === undefined ? {} : { tlsNames: opts.tlsName }),
           logLevel: opts.logLevel,
           audit: {
             ...(opts.auditRetentionDays === undefined ? {} : { maxAgeMs: opts.auditRetentionDays * 86_400_000 }),
@@ -87,11 +105,16 @@ Examples:
         const master = createMaster(config);
         const { url } = await master.start();
         env.onStop(() => master.stop());
+        const platformCertificate = config.tls !== false && config.tls.files === undefined;
         const summary = {
           url,
           store: config.databaseUrl === undefined ? 'sqlite' : 'postgres',
           data_dir: config.dataDir,
           admin_token_file: config.adminTokenFile ?? null,
+          // With the operator's certificate, clients trust it as they trust that certificate's CA.
+          ca_pin: platformCertificate ? master.pki.pin : null,
+          ca_file: platformCertificate ? join(config.dataDir, 'ca.pem') : null,
+          certificate_file: config.tls === false ? null : (config.tls.files?.certFile ?? null),
         };
         if (globals(command).json === true) env.print(JSON.stringify(summary));
         else {
@@ -99,6 +122,8 @@ Examples:
           env.print(
             summary.admin_token_file ? `admin token: ${summary.admin_token_file}` : 'admin token: from HOX_ADMIN_TOKEN',
           );
+          if (summary.ca_pin !== null) env.print(`CA pin: ${summary.ca_pin}   (roots: ${summary.ca_file})`);
+          else env.print(`certificate: ${summary.certificate_file ?? 'none'}`);
           env.print(`API: ${url}/openapi.json   health: ${url}/health`);
         }
       },

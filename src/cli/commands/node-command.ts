@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { HoxError } from '../../shared/errors.js';
 import type { CommandEnv } from '../command-env.js';
+import { readCaFile } from '../cli-config.js';
 import { globals } from '../connect.js';
 import { loadNodeRuntime } from '../lazy-modules.js';
 import { readSecretFile, secretInArgv } from '../secret-input.js';
@@ -18,6 +19,8 @@ export function nodeCommand(env: CommandEnv): Command {
       'file holding the one-time registration token (first start only; default: env HOX_REGISTER_TOKEN)',
     )
     .addOption(refusedInArgv)
+    .option('--ca-pin <sha256:hex>', "the master's CA pin (printed by hox master and hox up): trust the master by it")
+    .option('--ca-file <file>', "PEM file of the master's CA roots (default: env HOX_CA_FILE)")
     .option('--node-id <id>', 'compute node id to register as (default: host name)')
     .option('--network <guid>', 'network this node belongs to (SLA network_guid)')
     .option('--ip-prefix <a.b.c>', 'partition i gets address a.b.c.(i+1) (default: a 127.x.y range from the node id)')
@@ -33,9 +36,11 @@ export function nodeCommand(env: CommandEnv): Command {
       'after',
       `
 Examples:
-  HOX_REGISTER_TOKEN=$(hox registration-token) hox node --master http://127.0.0.1:8470 --data-dir /var/lib/hox-node
-  hox node --master http://127.0.0.1:8470 --data-dir /var/lib/hox-node --partitions 10 --register-token-file reg.token
-  hox node --master http://10.0.0.1:8470 --data-dir /srv/hox --ip-prefix 10.0.5 --network lan-1`,
+  HOX_REGISTER_TOKEN=$(hox registration-token) hox node --master https://127.0.0.1:8470 --ca-file /var/lib/hox/ca.pem --data-dir /var/lib/hox-node
+  hox node --master https://10.0.0.1:8470 --ca-pin sha256:… --data-dir /srv/hox --register-token-file reg.token
+  hox node --master https://10.0.0.1:8470 --ca-pin sha256:… --data-dir /srv/hox --ip-prefix 10.0.5 --network lan-1
+
+The CA (pin or file) is needed on the first start only: the node keeps it with its credentials.`,
     )
     .action(
       async (
@@ -44,6 +49,8 @@ Examples:
           partitions: number;
           registerToken?: string;
           registerTokenFile?: string;
+          caPin?: string;
+          caFile?: string;
           nodeId?: string;
           network?: string;
           ipPrefix?: string;
@@ -68,9 +75,14 @@ Examples:
           opts.registerTokenFile === undefined
             ? env.registerToken?.trim() || undefined
             : readSecretFile(opts.registerTokenFile, '--register-token-file');
+        const caFile = opts.caFile ?? (env.caFile || undefined);
         const { createNodeAgent, resolveNodeAgentConfig } = await loadNodeRuntime();
         const config = resolveNodeAgentConfig({
           masterUrl,
+          ...(caFile === undefined
+            ? {}
+            : { masterCa: readCaFile(caFile, opts.caFile === undefined ? 'HOX_CA_FILE' : '--ca-file') }),
+          ...(opts.caPin === undefined ? {} : { masterCaPin: opts.caPin }),
           dataDir: opts.dataDir,
           partitions: opts.partitions,
           portBase: opts.portBase,

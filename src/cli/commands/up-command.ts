@@ -112,7 +112,8 @@ Examples:
         const master = createMaster(masterConfig);
         const { url } = await master.start();
         env.onStop(() => master.stop());
-        const admin = new MasterClient({ url, token: masterConfig.adminToken });
+        const masterCa = await master.caRootsPem();
+        const admin = new MasterClient({ url, token: masterConfig.adminToken, ca: masterCa });
         const nodeDataDir = join(dataDir, 'node');
         const nodes = (await admin.call('listNodes', {})).result_list;
         const registerToken = nodes.some((n) => n.computer_guid === nodeId)
@@ -121,6 +122,7 @@ Examples:
         const agent = createNodeAgent(
           resolveNodeAgentConfig({
             masterUrl: url,
+            masterCa,
             dataDir: nodeDataDir,
             partitions: opts.partitions,
             nodeId: nodeId,
@@ -136,6 +138,7 @@ Examples:
           ...readConfigFile(env.configPath),
           masterUrl: url,
           token: masterConfig.adminToken,
+          masterCa,
           localNodeId: nodeId,
           localNodeDataDir: nodeDataDir,
         });
@@ -164,6 +167,8 @@ Examples:
           env.print(
             JSON.stringify({
               master_url: url,
+              ca_pin: master.pki.pin,
+              ca_file: join(masterConfig.dataDir, 'ca.pem'),
               admin_token_file: masterConfig.adminTokenFile,
               config: env.configPath,
               node: nodeId,
@@ -178,6 +183,7 @@ Examples:
           env.print('');
           env.print(`HyperOpenX is up.`);
           env.print(`  master:       ${url}   (API: ${url}/openapi.json)`);
+          env.print(`  CA pin:       ${master.pki.pin}   (roots: ${join(masterConfig.dataDir, 'ca.pem')})`);
           env.print(`  admin token:  ${masterConfig.adminTokenFile ?? 'from HOX_ADMIN_TOKEN'}`);
           env.print(
             `  local node:   '${nodeId}' with ${opts.partitions} partitions, releases: ${BUILTIN_RELEASES.join(', ')}`,

@@ -16,6 +16,7 @@ import { schemaErrorText } from '../../shared/schema-error-message.js';
 import type { Store } from '../../store/store.js';
 import type { ArtifactSettings } from '../artifact-collector.js';
 import type { ChangeFeed } from '../change-feed.js';
+import type { PlatformCa } from '../pki/platform-ca.js';
 import type { OpContext } from '../context.js';
 import { authenticate, describePrincipal } from '../principal.js';
 import { HANDLERS, type HandlerEnv } from './handlers.js';
@@ -48,6 +49,10 @@ export interface HttpServerOptions {
   bodyLimitBytes?: number;
   /** Upload limit and per-user quota of artifacts. @default ARTIFACT_DEFAULTS */
   artifacts?: ArtifactSettings;
+  /** The platform CA: its trust bundle is served to anyone (`GET /pki/trust-bundle`). */
+  pki?: PlatformCa;
+  /** Serve HTTPS with this key and certificate chain (PEM); plain HTTP without. */
+  https?: { key: string; cert: string };
 }
 
 /** Turns whatever was thrown into the one error the API speaks. */
@@ -105,6 +110,7 @@ export async function buildHttpServer(options: HttpServerOptions) {
     // Request lines are not logged: bodies and headers may carry tokens and secrets.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    ...(options.https === undefined ? {} : { https: { ...options.https, minVersion: 'TLSv1.2' as const } }),
   });
 
   const responseAjv = new Ajv({ strict: false, allErrors: false });
@@ -131,6 +137,10 @@ export async function buildHttpServer(options: HttpServerOptions) {
   app.get('/health', () => ({ status: 'ok' }));
   const openApi = buildOpenApi({ serverUrl: options.env.baseUrl });
   app.get('/openapi.json', () => openApi);
+  // Public material (roots, issuing CAs, CRLs): what a client checks against the CA pin it was given before it
+  // trusts this master (hox login --ca-pin, hox node --ca-pin), as kubeadm's discovery does.
+  const pki = options.pki;
+  if (pki !== undefined) app.get('/pki/trust-bundle', async () => await pki.trustBundle());
 
   /** Authenticates and runs the operation in one transaction. */
   const run = async (request: FastifyRequest, name: RouteName, work: (ctx: OpContext) => Promise<unknown>) => {

@@ -315,6 +315,23 @@ function retainedSets(): Migration {
   };
 }
 
+/**
+ * The platform CA's state (`src/master/pki/platform-ca.ts`): one row, a JSON document whose CA keys are sealed with
+ * the store key. In the store rather than a file so every master of one PostgreSQL store serves the same PKI.
+ */
+function pkiState(): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('pki_state')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('updated_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** Migrations in order; the key is the version recorded in the database. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
@@ -329,6 +346,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0007-promise-results': promiseResults(),
         '0008-audit-log': auditLog(dialect),
         '0009-retained-sets': retainedSets(),
+        '0010-pki-state': pkiState(),
       });
     },
   };

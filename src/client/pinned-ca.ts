@@ -1,0 +1,57 @@
+/**
+ * Trust on a pin, as `kubeadm join --discovery-token-ca-cert-hash` does: fetch the master's public trust bundle
+ * without checking the server (nothing secret crosses, no token is sent), keep only the roots whose key hashes to
+ * the pin the user was given out of band, then check that the master's own certificate chains to them. A man in the
+ * middle can answer the first fetch, but cannot offer a root with that pin, nor a certificate chaining to one.
+ *
+ * @example
+ * const ca = await trustMasterByPin('https://10.0.0.1:8470', 'sha256:4f…');
+ * new MasterClient({ url, token, ca });
+ */
+import { HoxError } from '../shared/errors.js';
+import { pinnedRoots, parseCaPin } from '../shared/pki/ca-pin.js';
+import { readTrustBundle, type TrustBundlePem } from '../shared/pki/trust-bundle.js';
+import { exchange } from './http-transport.js';
+import { MasterClient } from './master-client.js';
+
+/** The PEM roots of the master at `url` that match `pin`, once its certificate was seen to chain to them. */
+export async function trustMasterByPin(url: string, pin: string, timeoutMs = 30_000): Promise<string> {
+  const expected = parseCaPin(pin, '--ca-pin');
+  const base = url.replace(/\/+$/, '');
+  if (!base.startsWith('https:'))
+    throw new HoxError('HOX_BAD_REQUEST', `--ca-pin needs an https:// master URL, not '${url}'`, { field: '--ca-pin' });
+  let answer;
+  try {
+    answer = await exchange({
+      method: 'GET',
+      url: `${base}/pki/trust-bundle`,
+      headers: {},
+      signal: AbortSignal.timeout(timeoutMs),
+      unverified: true,
+    });
+  } catch (error) {
+    throw new HoxError('HOX_MASTER_UNREACHABLE', `master at ${base} is unreachable (GET /pki/trust-bundle)`, {
+      cause: error,
+    });
+  }
+  if (answer.status !== 200)
+    throw new HoxError(
+      'HOX_MASTER_UNTRUSTED',
+      `${base} answered ${answer.status} for its trust bundle: not a HyperOpenX master with a platform CA`,
+    );
+  let bundle: TrustBundlePem;
+  try {
+    bundle = JSON.parse(answer.body.toString('utf8')) as TrustBundlePem;
+  } catch (error) {
+    throw new HoxError('HOX_MASTER_UNTRUSTED', `${base} answered a trust bundle that is not JSON`, { cause: error });
+  }
+  const roots = pinnedRoots(readTrustBundle(bundle).roots, expected);
+  const ca = `${roots.map((root) => root.toString('pem').trim()).join('\n')}\n`;
+  // The server's chain must lead to a pinned root: the connection, not only the bundle, is the master's.
+  if (!(await new MasterClient({ url: base, ca, timeoutMs }).health()))
+    throw new HoxError(
+      'HOX_MASTER_UNTRUSTED',
+      `${base} offered a root with pin ${expected}, but its own certificate does not chain to it (or it did not answer)`,
+    );
+  return ca;
+}

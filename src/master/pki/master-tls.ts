@@ -1,0 +1,189 @@
+/**
+ * The master's side of the platform PKI: the platform CA it holds (state in the store, keys sealed with the store
+ * key, so every master of one PostgreSQL store serves the same CA) and the identity its HTTPS server presents.
+ *
+ * The server's certificate is either given by the operator (`--tls-cert/--tls-key`, PEM files: a certificate chain
+ * from another CA, served as is) or issued by the platform CA for the names the master is reached by: the listen
+ * address (every local address when it listens on all of them), `localhost`, the public URL's host and any
+ * `--tls-name`. An issued certificate's key lives only in the master's memory; the master asks for a new
+ * certificate at two thirds of its life (and after a CA rotation) and swaps it in without closing connections.
+ *
+ * @example
+ * const ca = await openPlatformCa(store, clock);
+ * const identity = await masterServerIdentity(ca, config);
+ * Fastify({ https: { key: identity.keyPem, cert: identity.certPem } });
+ */
+import { readFileSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
+import { isIP } from 'node:net';
+import type { Clock } from '../../shared/clock.js';
+import { HoxError } from '../../shared/errors.js';
+import { generateKeyPair, privateKeyToPem, readCertificateBundle, subtle, x509 } from '../../shared/pki/x509.js';
+import type { Store } from '../../store/store.js';
+import { PlatformCa } from './platform-ca.js';
+
+export interface MasterTlsSettings {
+  /** A PEM certificate chain (leaf first) and its key, given by the operator; otherwise the platform CA issues one. */
+  files?: { certFile: string; keyFile: string };
+  /** More DNS names or IP addresses for the issued certificate (`--tls-name`). */
+  names: readonly string[];
+}
+
+export interface ServerIdentity {
+  keyPem: string;
+  /** The leaf, then the CAs a client may need to reach a root it trusts (issuing CA, cross-certificates). */
+  certPem: string;
+  notAfter: Date;
+  /** `platform`: issued by the platform CA (renewed by the master); `files`: the operator's. */
+  source: 'platform' | 'files';
+  dnsNames: string[];
+  ipAddresses: string[];
+}
+
+/** Opens the platform CA kept in the store, creating it on first use (once, even with several masters starting). */
+export async function openPlatformCa(store: Store, clock: Clock): Promise<PlatformCa> {
+  for (let attempt = 1; ; attempt++) {
+    let exists = true;
+    try {
+      return await PlatformCa.open({
+        box: store.box,
+        now: () => new Date(clock.nowMs()),
+        storage: {
+          description: `the ${store.dialect} store's platform CA`,
+          load: async () => {
+            const text = await store.transaction((tx) => tx.loadPkiState());
+            exists = text !== undefined;
+            return text;
+          },
+          save: async (text) => {
+            await store.transaction((tx) => tx.savePkiState(text, { create: !exists, atMs: clock.nowMs() }));
+            exists = true;
+          },
+        },
+      });
+    } catch (error) {
+      // Another master created it between our read and our write: open theirs.
+      if (attempt < 3 && error instanceof HoxError && error.code === 'HOX_CONFLICT') continue;
+      throw error;
+    }
+  }
+}
+
+/** The names an issued master certificate covers, from the listen host, the public URL and `--tls-name`s. */
+export function masterCertificateNames(
+  listenHost: string,
+  publicUrl: string | undefined,
+  extra: readonly string[],
+): { dnsNames: string[]; ipAddresses: string[] } {
+  const dns = new Set<string>(['localhost']);
+  const ips = new Set<string>(['127.0.0.1', '::1']);
+  const add = (name: string): void => {
+    const bare = name.replace(/^\[|\]$/g, '').toLowerCase();
+    if (bare === '') return;
+    if (isIP(bare) !== 0) ips.add(bare);
+    // A machine's hostname may not be a valid DNS name (underscores…): then it is simply not covered.
+    else if (/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(bare)) dns.add(bare);
+  };
+  if (listenHost === '0.0.0.0' || listenHost === '::') {
+    for (const addresses of Object.values(networkInterfaces()))
+      for (const a of addresses ?? []) if (!a.address.startsWith('fe80:')) add(a.address);
+    add(hostname());
+  } else add(listenHost);
+  if (publicUrl !== undefined) add(new URL(publicUrl).hostname);
+  for (const name of extra) {
+    const bare = name.trim().toLowerCase();
+    const before = dns.size + ips.size;
+    add(bare);
+    if (dns.size + ips.size === before && !dns.has(bare) && !ips.has(bare))
+      throw new HoxError(
+        'HOX_BAD_REQUEST',
+        `--tls-name: '${name.slice(0, 80)}' is neither a DNS name nor an IP address`,
+        {
+          field: '--tls-name',
+        },
+      );
+  }
+  return { dnsNames: [...dns], ipAddresses: [...ips] };
+}
+
+/** The identity the HTTPS server presents now: the operator's files, or a fresh certificate from the platform CA. */
+export async function masterServerIdentity(
+  ca: PlatformCa,
+  settings: MasterTlsSettings,
+  names: { dnsNames: string[]; ipAddresses: string[] },
+): Promise<ServerIdentity> {
+  if (settings.files !== undefined) return identityFromFiles(settings.files);
+  const keys = await generateKeyPair(true);
+  const publicKeyPem = x509.PemConverter.encode(await subtle.exportKey('spki', keys.publicKey), 'PUBLIC KEY');
+  const issued = await ca.issueMasterServer({ ...names, publicKeyPem });
+  // Cross-certificates let a client that trusts only an older root follow the chain to the current one.
+  const bundle = await ca.trustBundle();
+  const cross = bundle.intermediates.filter((pem) => isCrossCertificate(pem, bundle.roots));
+  return {
+    keyPem: await privateKeyToPem(keys.privateKey),
+    certPem: [issued.chainPem.trim(), ...cross.map((pem) => pem.trim())].join('\n') + '\n',
+    notAfter: issued.notAfter,
+    source: 'platform',
+    ...names,
+  };
+}
+
+/** When to ask for the next certificate: at two thirds of this one's life, at least a minute from now. */
+export function renewalDelayMs(identity: ServerIdentity, nowMs: number): number {
+  const notBefore = readCertificateBundle(identity.certPem)[0]!.notBefore.getTime();
+  const at = notBefore + ((identity.notAfter.getTime() - notBefore) * 2) / 3;
+  return Math.max(60_000, at - nowMs);
+}
+
+/** The roots a client of this master trusts, as one PEM text (`<data dir>/ca.pem`, the CLI config). */
+export async function rootsPem(ca: PlatformCa): Promise<string> {
+  return `${(await ca.trustBundle()).roots.map((pem) => pem.trim()).join('\n')}\n`;
+}
+
+function identityFromFiles(files: { certFile: string; keyFile: string }): ServerIdentity {
+  const read = (path: string, what: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new HoxError('HOX_BAD_REQUEST', `${what} '${path}' cannot be read: ${(error as Error).message}`, {
+        field: what,
+        cause: error,
+      });
+    }
+  };
+  const certPem = read(files.certFile, '--tls-cert');
+  const keyPem = read(files.keyFile, '--tls-key');
+  let chain: x509.X509Certificate[];
+  try {
+    chain = readCertificateBundle(certPem);
+  } catch (error) {
+    throw new HoxError('HOX_BAD_REQUEST', `--tls-cert '${files.certFile}' holds no PEM certificate`, {
+      field: '--tls-cert',
+      cause: error,
+    });
+  }
+  if (chain.length === 0 || !keyPem.includes('PRIVATE KEY-----'))
+    throw new HoxError(
+      'HOX_BAD_REQUEST',
+      chain.length === 0
+        ? `--tls-cert '${files.certFile}' holds no PEM certificate`
+        : `--tls-key '${files.keyFile}' holds no PEM private key`,
+      { field: chain.length === 0 ? '--tls-cert' : '--tls-key' },
+    );
+  const leaf = chain[0]!;
+  const san = leaf.getExtension(x509.SubjectAlternativeNameExtension);
+  const names = san?.names.toJSON() ?? [];
+  return {
+    keyPem,
+    certPem,
+    notAfter: leaf.notAfter,
+    source: 'files',
+    dnsNames: names.filter((n) => n.type === 'dns').map((n) => n.value),
+    ipAddresses: names.filter((n) => n.type === 'ip').map((n) => n.value),
+  };
+}
+
+function isCrossCertificate(pem: string, roots: readonly string[]): boolean {
+  const cert = readCertificateBundle(pem)[0]!;
+  return roots.some((root) => readCertificateBundle(root)[0]!.subject === cert.subject);
+}

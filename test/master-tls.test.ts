@@ -1,0 +1,335 @@
+/**
+ * The master speaks HTTPS only (issue 14): `hox master` serves a certificate from the platform CA (or the
+ * operator's), clients trust it through its CA pin as `kubeadm join` does, plain HTTP gets no answer, and a node
+ * joins over TLS with the pin alone, keeping the CA for its next starts.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { partitionLayouts } from '../src/agent/format/partition-layout.js';
+import { firewallTableName } from '../src/agent/isolate/partition-firewall-rules.js';
+import { exchange } from '../src/client/http-transport.js';
+import { caPin } from '../src/shared/pki/ca-pin.js';
+import { createLocalCa, issueServerCertificate } from '../src/shared/pki/local-ca.js';
+import { generateKeyPair, privateKeyToPem, subtle, x509 } from '../src/shared/pki/x509.js';
+import { freePort } from '../src/testing/free-port.js';
+import { createDatabase, startPostgres } from '../src/testing/postgres-server.js';
+import { startTestMaster } from '../src/testing/test-master.js';
+import { cleanUpNodePartitions } from './support/agent-harness.js';
+import { ROOT, runHox } from './support/hox-cli.js';
+
+interface Started {
+  child: ChildProcess;
+  /** The first stdout line `ready` accepted. */
+  line: Promise<string>;
+  output(): string;
+}
+
+/** Starts a long-running hox command from the sources; `line` resolves with the first line `ready` accepts. */
+function startHox(args: string[], env: NodeJS.ProcessEnv, ready: (line: string) => boolean): Started {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let stdout = '';
+  const line = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hox ${args[0]} not ready in 60 s: ${output}`)), 60_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      stdout += chunk.toString();
+      const found = stdout.split('\n').find(ready);
+      if (found !== undefined) {
+        clearTimeout(timer);
+        resolve(found);
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hox ${args[0]} exited ${code}: ${output}`));
+    });
+  });
+  line.catch(() => undefined);
+  return { child, line, output: () => output };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** The certificate chain a TLS server presents, without trusting it (to look at it). */
+function peerCertificate(port: number): Promise<PeerCertificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate(true));
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** A plain-HTTP request: resolves with the status if an HTTP answer came, rejects otherwise. */
+function plainHttpStatus(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet({ host: '127.0.0.1', port, path: '/health', timeout: 5000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('timeout', () => request.destroy(new Error('timeout')));
+    request.on('error', reject);
+  });
+}
+
+describe('the master speaks HTTPS only', () => {
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+  const children: ChildProcess[] = [];
+  const nodes: { id: string; dataDir: string }[] = [];
+
+  beforeAll(() => {
+    home = mkdtempSync(join(tmpdir(), 'hox-tls-'));
+    chmodSync(home, 0o711); // partition users traverse it to reach their partitions
+    env = { ...process.env, HOME: home, HOX_CONFIG: join(home, 'config.json') };
+    for (const name of ['HOX_MASTER_URL', 'HOX_TOKEN', 'HOX_ADMIN_TOKEN', 'HOX_REGISTER_TOKEN', 'HOX_CA_FILE'])
+      delete env[name];
+  });
+  afterEach(async () => {
+    while (children.length > 0) await stop(children.pop()!);
+    while (nodes.length > 0) {
+      const node = nodes.pop()!;
+      await cleanUpNodePartitions(node.id, node.dataDir, 1);
+      const layout = { nodeId: node.id, dataDir: node.dataDir, count: 1, portBase: 20000, portsPerPartition: 50 };
+      const table = firewallTableName(partitionLayouts(layout)[0]!.ip.split('.').slice(0, 3).join('.'));
+      if (execFileSync('nft', ['list', 'tables']).toString().includes(`inet ${table}\n`))
+        execFileSync('nft', ['delete', 'table', 'inet', table]);
+    }
+  });
+  afterAll(() => {
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('hox master serves the platform CA’s certificate; plain HTTP, no CA and a wrong pin are refused; the pin logs in; a node joins with it', async () => {
+    const port = await freePort();
+    const dataDir = join(home, 'master');
+    const master = startHox(
+      ['--json', 'master', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--tls-name', 'master.test'],
+      env,
+      (l) => l.startsWith('{'),
+    );
+    children.push(master.child);
+    const summary = JSON.parse(await master.line) as { url: string; ca_pin: string; ca_file: string };
+    expect(summary.url).toBe(`https://127.0.0.1:${port}`);
+    expect(summary.ca_pin).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+
+    // What it presents: issued by the platform CA for the listen address, localhost and --tls-name, for days.
+    const presented = await peerCertificate(port);
+    expect(presented.subjectaltname).toContain('IP Address:127.0.0.1');
+    expect(presented.subjectaltname).toContain('DNS:localhost');
+    expect(presented.subjectaltname).toContain('DNS:master.test');
+    const lifetimeDays = (Date.parse(presented.valid_to) - Date.parse(presented.valid_from)) / 86_400_000;
+    expect(lifetimeDays).toBeLessThanOrEqual(8);
+    // The roots it hands anyone (no token) match its pin, and ca.pem holds the same.
+    const answer = await exchange({
+      method: 'GET',
+      url: `${summary.url}/pki/trust-bundle`,
+      headers: {},
+      signal: AbortSignal.timeout(10_000),
+      unverified: true,
+    });
+    expect(answer.status).toBe(200);
+    const bundle = JSON.parse(answer.body.toString('utf8')) as { roots: string[]; crls: string[] };
+    expect(bundle.roots.map((pem) => caPin(new x509.X509Certificate(pem)))).toEqual([summary.ca_pin]);
+    expect(bundle.crls.length).toBeGreaterThan(0);
+    const roots = readFileSync(summary.ca_file, 'utf8');
+    expect(caPin(new x509.X509Certificate(roots))).toBe(summary.ca_pin);
+
+    // Plain HTTP gets no HTTP answer at all.
+    await expect(plainHttpStatus(port)).rejects.toThrow();
+    const plain = await runHox(['--master', `http://127.0.0.1:${port}`, 'list'], { ...env, HOX_TOKEN: token });
+    expect(plain.code).not.toBe(0);
+    expect(plain.stderr).toContain('masters speak HTTPS');
+
+    // Without its CA, the CLI does not trust it, and says how to.
+    const untrusted = await runHox(['list'], { ...env, HOX_MASTER_URL: summary.url, HOX_TOKEN: token });
+    expect(untrusted.code).not.toBe(0);
+    expect(untrusted.stderr).toContain('does not trust');
+    expect(untrusted.stderr).toContain('--ca-pin');
+
+    // A pin that is not this master's: refused, nothing saved.
+    const wrongPin = `sha256:${'ab'.repeat(32)}`;
+    const wrong = await runHoxWithStdin(
+      ['login', '--url', summary.url, '--ca-pin', wrongPin, '--with-token', '-'],
+      env,
+      token,
+    );
+    expect(wrong.code, wrong.stderr).not.toBe(0);
+    expect(wrong.stderr).toContain('matches the CA pin');
+    expect(() => readFileSync(env.HOX_CONFIG!, 'utf8')).toThrow();
+
+    // The right pin: logged in, the roots saved with the URL and token; later commands need nothing else.
+    const login = await runHoxWithStdin(
+      ['login', '--url', summary.url, '--ca-pin', summary.ca_pin, '--with-token', '-'],
+      env,
+      token,
+    );
+    expect(login.code, login.stderr).toBe(0);
+    const saved = JSON.parse(readFileSync(env.HOX_CONFIG!, 'utf8')) as { masterCa?: string };
+    expect(saved.masterCa).toBe(roots);
+    const listed = await runHox(['--json', 'nodes'], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    // HOX_CA_FILE does the same for scripts that pass the URL and token in the environment.
+    const viaFile = await runHox(['nodes'], {
+      ...env,
+      HOX_CONFIG: join(home, 'none.json'),
+      HOX_MASTER_URL: summary.url,
+      HOX_TOKEN: token,
+      HOX_CA_FILE: summary.ca_file,
+    });
+    expect(viaFile.code, viaFile.stderr).toBe(0);
+
+    // A node joins with the pin alone, and keeps the CA for its next start.
+    const reg = await runHox(['registration-token'], env);
+    expect(reg.code, reg.stderr).toBe(0);
+    const tokenFile = join(home, 'reg.token');
+    writeFileSync(tokenFile, reg.stdout.trim(), { mode: 0o600 });
+    const nodeDir = join(home, 'tls-node');
+    nodes.push({ id: 'tls-node', dataDir: nodeDir });
+    const nodeArgs = ['node', '--master', summary.url, '--data-dir', nodeDir, '--node-id', 'tls-node'];
+    const node = startHox(
+      [...nodeArgs, '--partitions', '1', '--ca-pin', summary.ca_pin, '--register-token-file', tokenFile],
+      env,
+      (l) => l.includes('converging towards'),
+    );
+    children.push(node.child);
+    await node.line;
+    expect(JSON.parse(readFileSync(join(nodeDir, 'node.json'), 'utf8'))).toMatchObject({ masterCa: roots });
+    await stop(node.child);
+    const again = startHox([...nodeArgs, '--partitions', '1'], env, (l) => l.includes('converging towards'));
+    children.push(again.child);
+    await again.line;
+    const seen = JSON.parse((await runHox(['--json', 'nodes'], env)).stdout) as { computer_guid: string }[];
+    expect(seen.map((n) => n.computer_guid)).toContain('tls-node');
+  }, 180_000);
+
+  it('--tls-cert/--tls-key serve the operator’s certificate, trusted with --ca-file; half a pair is bad input', async () => {
+    const operatorCa = await createLocalCa('operator CA', 'Example');
+    const keys = await generateKeyPair(true);
+    const publicKeyPem = x509.PemConverter.encode(await subtle.exportKey('spki', keys.publicKey), 'PUBLIC KEY');
+    const certificate = await issueServerCertificate({
+      ca: operatorCa,
+      publicKeyPem,
+      commonName: 'master',
+      ipAddresses: ['127.0.0.1'],
+      validityMs: 86_400_000,
+    });
+    const certFile = join(home, 'master.pem');
+    const keyFile = join(home, 'master.key');
+    const caFile = join(home, 'operator-ca.pem');
+    writeFileSync(certFile, certificate);
+    writeFileSync(keyFile, await privateKeyToPem(keys.privateKey), { mode: 0o600 });
+    writeFileSync(caFile, operatorCa.certificatePem);
+    const dataDir = join(home, 'master-files');
+
+    const half = await runHox(['master', '--data-dir', dataDir, '--tls-cert', certFile], env);
+    expect(half.code).toBe(2);
+    expect(half.stderr).toContain('give --tls-cert and --tls-key together');
+
+    const port = await freePort();
+    const served = startHox(
+      [
+        '--json',
+        'master',
+        '--data-dir',
+        dataDir,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--tls-cert',
+        certFile,
+        '--tls-key',
+        keyFile,
+      ],
+      env,
+      (l) => l.startsWith('{'),
+    );
+    children.push(served.child);
+    const summary = JSON.parse(await served.line) as { url: string; ca_pin: string | null; certificate_file: string };
+    expect(summary).toMatchObject({ ca_pin: null, certificate_file: certFile });
+    const presented = await peerCertificate(port);
+    expect(presented.subject.CN).toBe('master');
+    const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    const config = { ...env, HOX_CONFIG: join(home, 'operator-config.json') };
+    const login = await runHoxWithStdin(
+      ['login', '--url', summary.url, '--ca-file', caFile, '--with-token', '-'],
+      config,
+      token,
+    );
+    expect(login.code, login.stderr).toBe(0);
+    expect((await runHox(['nodes'], config)).code).toBe(0);
+  }, 120_000);
+});
+
+describe('the platform CA of masters sharing a PostgreSQL store', () => {
+  it('is one CA (one pin) for every master; a renewed server certificate is presented without a restart', async () => {
+    const pg = await startPostgres();
+    const masters: Awaited<ReturnType<typeof startTestMaster>>[] = [];
+    try {
+      const databaseUrl = await createDatabase(pg, `tls_${process.pid}`);
+      const first = await startTestMaster({ tls: true, databaseUrl });
+      masters.push(first);
+      const second = await startTestMaster({
+        tls: true,
+        databaseUrl,
+        storeKeyFile: join(first.dataDir, 'store.key'),
+      });
+      masters.push(second);
+      expect(second.master.pki.pin).toBe(first.master.pki.pin);
+      expect(second.ca).toBe(first.ca);
+      // Each trusts the other's certificate through the same roots.
+      expect((await second.admin.call('whoami', {})).kind).toBe('admin');
+      const port = Number(new URL(first.url).port);
+      const before = (await peerCertificate(port)).serialNumber;
+      await first.master.renewCertificate();
+      const after = (await peerCertificate(port)).serialNumber;
+      expect(after).not.toBe(before);
+      expect((await first.admin.call('whoami', {})).kind).toBe('admin');
+    } finally {
+      for (const m of masters) await m.stop();
+      await pg.stop();
+    }
+  }, 60_000);
+});
+
+/** `hox …` with `input` on its stdin (hox login --with-token -). */
+function runHoxWithStdin(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  input: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+    child.stdin.end(`${input}\n`);
+  });
+}
