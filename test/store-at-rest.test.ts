@@ -60,6 +60,20 @@ async function postgresRows(databaseUrl: string): Promise<{ dump: string; values
   }
 }
 
+/** The platform CA's state as PostgreSQL holds it. */
+async function pkiStates(databaseUrl: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query<{ state: string }>('SELECT state FROM pki_state')).rows.map((r) => r.state);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Every PKCS#8 DER of a P-256 key starts so in base64 (the algorithm identifiers), whatever the key. */
+const P256_PKCS8_PREFIX = 'MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEH';
+
 /** Writes the two secret columns of one instance in clear, as a version before encryption did. */
 async function writeInClear(
   kind: StoreKind,
@@ -153,11 +167,20 @@ describeEachStore('the store at rest', (env) => {
       expect(raw).toContain('CREATE TABLE'); // the bytes are the store's: the search below means something
       expect(raw).not.toContain(password);
       expect(raw).not.toContain(clusterSecret);
+      // The platform CA's state is there, its keys sealed: no PKCS#8 P-256 key, in PEM or base64 DER.
+      expect(raw).toContain('"sealedKey": "hox:v1:');
+      expect(raw).not.toContain(P256_PKCS8_PREFIX);
+      expect(raw).not.toContain('PRIVATE KEY');
     } else {
       const { dump, values } = await postgresRows(databaseUrl!);
       expect(dump).toContain(id);
       expect(dump).not.toContain(password);
       expect(dump).not.toContain(clusterSecret);
+      const pki = await pkiStates(databaseUrl!);
+      expect(pki).toHaveLength(1);
+      expect(pki[0]).toContain('"sealedKey": "hox:v1:');
+      expect(pki[0]).not.toContain(P256_PKCS8_PREFIX);
+      expect(pki[0]).not.toContain('PRIVATE KEY');
       for (const value of values) expect(value.startsWith('hox:v1:')).toBe(true);
     }
     // The key is outside the store, readable by the master's user only.

@@ -2,10 +2,10 @@
  * The platform CA for real: certificates it issues are checked by Node's `tls` (a server on 127.0.0.1 and a client
  * that trusts only the root), by `openssl verify` (what libpq and PostgreSQL use) and by the platform's own
  * verifier; revoked, expired and foreign certificates are refused; rotations keep old certificates working; keys
- * on disk are sealed.
+ * are kept sealed.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type ConnectionOptions, type TlsOptions, type TLSSocket } from 'node:tls';
@@ -16,8 +16,7 @@ import { readTrustBundle, tlsTrustOptions } from '../../shared/pki/trust-bundle.
 import { verifyCertificate, type VerifyResult } from '../../shared/pki/verify-certificate.js';
 import { x509 } from '../../shared/pki/x509.js';
 import { newStoreKeyText, parseStoreKey } from '../../store/secret-box.js';
-import { PkiStateFile } from './pki-state-file.js';
-import { PlatformCa } from './platform-ca.js';
+import { PlatformCa, type PkiStateStorage } from './platform-ca.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 let dir: string;
@@ -29,13 +28,26 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-let counter = 0;
-function fresh(now?: () => Date) {
-  const path = join(dir, `pki-${++counter}.json`);
-  const box = parseStoreKey(newStoreKeyText(), 'test key');
-  return { path, box, open: () => PlatformCa.open({ storage: new PkiStateFile(path), box, now }) };
+/** The state in memory, as the store keeps it (one text, saved whole). */
+class MemoryStorage implements PkiStateStorage {
+  readonly description = 'test state';
+  text: string | undefined;
+  load(): Promise<string | undefined> {
+    return Promise.resolve(this.text);
+  }
+  save(text: string): Promise<void> {
+    this.text = text;
+    return Promise.resolve();
+  }
 }
 
+function fresh(now?: () => Date) {
+  const storage = new MemoryStorage();
+  const box = parseStoreKey(newStoreKeyText(), 'test key');
+  return { storage, box, open: () => PlatformCa.open({ storage, box, now }) };
+}
+
+let counter = 0;
 /** Writes PEM text to a file for openssl. */
 function file(name: string, text: string): string {
   const path = join(dir, `${++counter}-${name}`);
@@ -111,21 +123,17 @@ async function handshake(server: TlsOptions, client: ConnectionOptions): Promise
 }
 
 describe('platform CA', () => {
-  it('keeps its keys sealed in a 0600 file and reopens to the same root only with the same store key', async () => {
-    const { path, box, open } = fresh();
+  it('keeps its keys sealed in its state and reopens to the same root only with the same store key', async () => {
+    const { storage, box, open } = fresh();
     const ca = await open();
-    const text = readFileSync(path, 'utf8');
-    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const text = storage.text ?? '';
     expect(text).not.toMatch(/PRIVATE KEY/);
     expect(text).not.toMatch(/MIG[0-9A-Za-z+/]{20}/); // no base64 DER of a PKCS#8 key either
     expect(text).toMatch(/"sealedKey": "hox:v1:/);
-    const again = await PlatformCa.open({ storage: new PkiStateFile(path), box });
+    const again = await PlatformCa.open({ storage, box });
     expect(again.pin).toBe(ca.pin);
-    chmodSync(path, 0o644);
-    await expect(PlatformCa.open({ storage: new PkiStateFile(path), box })).rejects.toThrow(/chmod 600/);
-    chmodSync(path, 0o600);
     const otherKey = parseStoreKey(newStoreKeyText(), 'other key');
-    await expect(PlatformCa.open({ storage: new PkiStateFile(path), box: otherKey })).rejects.toMatchObject({
+    await expect(PlatformCa.open({ storage, box: otherKey })).rejects.toMatchObject({
       code: 'HOX_STORE_KEY',
     });
   });
@@ -401,7 +409,7 @@ describe('platform CA', () => {
   });
 
   it('rotates the root: both roots trusted, and a verifier pinned to the old root follows the cross-certificate', async () => {
-    const { path, box, open } = fresh();
+    const { storage, box, open } = fresh();
     const ca = await open();
     const oldPin = ca.pin;
     const { csrPem } = await createKeyAndRequest('x');
@@ -433,7 +441,7 @@ describe('platform CA', () => {
     ]);
     expect(crossVerified.output).toMatch(/: OK/);
     // The rotation survives a reopen.
-    const reopened = await PlatformCa.open({ storage: new PkiStateFile(path), box });
+    const reopened = await PlatformCa.open({ storage, box });
     expect(reopened.status().roots.map((root) => root.pin)).toEqual([ca.pin, oldPin]);
   });
 });

@@ -1,11 +1,11 @@
 /**
  * The platform CA, held by the master: a root CA and an issuing CA (ECDSA P-256, see `src/shared/pki/x509.ts`),
  * issuing the certificates of the master's HTTPS server, of compute nodes and instances (TLS clients) and of
- * hyper_db members (TLS servers and clients of each other). Not wired into the master yet: `PlatformCa.open` takes
- * the storage and the store's {@link SecretBox}, so the master can hold one.
+ * hyper_db members (TLS servers and clients of each other). The master opens it on its store
+ * (`master-tls.ts`: `openPlatformCa`), with the store's {@link SecretBox}.
  *
  * Keys at rest: each CA key is exported as PKCS#8 and sealed with the store's key (AES-256-GCM, `secret-box.ts`),
- * bound to its place (`pki.key:<serial>`), in a state file kept mode 0600. No key is ever written in clear; loaded
+ * bound to its place (`pki.key:<serial>`), in the state the store keeps. No key is ever written in clear; loaded
  * keys are imported non-extractable.
  *
  * Lifetimes and revocation. Issue 14 asks that "a destroyed node's or instance's certificate stops working at once".
@@ -43,9 +43,17 @@ import {
   x509,
 } from '../../shared/pki/x509.js';
 import type { SecretBox } from '../../store/secret-box.js';
-import type { PkiStateStorage } from './pki-state-file.js';
 
 const DAY_MS = 24 * 3600 * 1000;
+
+/** Loads and saves the CA's state text: the store's `pki_state` row (`src/master/pki/master-tls.ts`). */
+export interface PkiStateStorage {
+  /** The saved text, or undefined before the first save. */
+  load(): Promise<string | undefined>;
+  save(text: string): Promise<void>;
+  /** Names the place in errors and logs. */
+  readonly description: string;
+}
 
 export interface PkiLifetimes {
   rootMs: number;
