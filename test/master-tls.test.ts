@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { partitionLayouts } from '../src/agent/format/partition-layout.js';
 import { firewallTableName } from '../src/agent/isolate/partition-firewall-rules.js';
 import { exchange } from '../src/client/http-transport.js';
+import { MasterClient } from '../src/client/master-client.js';
 import { caPin } from '../src/shared/pki/ca-pin.js';
 import { createLocalCa, issueServerCertificate } from '../src/shared/pki/local-ca.js';
 import { generateKeyPair, privateKeyToPem, subtle, x509 } from '../src/shared/pki/x509.js';
@@ -307,6 +308,69 @@ describe('the platform CA of masters sharing a PostgreSQL store', () => {
       await pg.stop();
     }
   }, 60_000);
+});
+
+describe('hox pki', () => {
+  it('shows the CA and rotates it: the master presents the new chain at once, clients that pinned the old root still trust it', async () => {
+    const m = await startTestMaster({ tls: true });
+    const home = mkdtempSync(join(tmpdir(), 'hox-pki-'));
+    try {
+      const caFile = join(home, 'ca.pem');
+      writeFileSync(caFile, m.ca!);
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        HOX_CONFIG: join(home, 'config.json'),
+        HOX_MASTER_URL: m.url,
+        HOX_TOKEN: m.adminToken,
+        HOX_CA_FILE: caFile,
+      };
+      const shown = await runHox(['pki', 'status'], env);
+      expect(shown.code, shown.stderr).toBe(0);
+      expect(shown.stdout).toContain(`CA pin: ${m.master.pki.pin}`);
+      expect(shown.stdout).toContain('issued by this CA, renewed by the master');
+      const oldPin = m.master.pki.pin;
+      const port = Number(new URL(m.url).port);
+      const issuerBefore = (await peerCertificate(port)).issuer.CN;
+
+      // A user may not.
+      await m.admin.call('createUser', { name: 'alice' });
+      const { token: aliceToken } = await m.admin.call('createUserToken', { name: 'alice' });
+      const alice = await runHox(['pki', 'status'], { ...env, HOX_TOKEN: aliceToken });
+      expect(alice.code).not.toBe(0);
+      expect(alice.stderr).toContain('may not call');
+
+      const rotated = await runHox(['--json', 'pki', 'rotate', '--root'], env);
+      expect(rotated.code, rotated.stderr).toBe(0);
+      const status = JSON.parse(rotated.stdout) as {
+        ca_pin: string;
+        roots: { pin: string; current: boolean }[];
+        cross_certificates: number;
+      };
+      expect(status.ca_pin).not.toBe(oldPin);
+      expect(status.roots.map((r) => [r.pin, r.current])).toEqual([
+        [status.ca_pin, true],
+        [oldPin, false],
+      ]);
+      expect(status.cross_certificates).toBe(1);
+      // Presented at once: a certificate from the new issuing CA, with the cross-certificate in its chain.
+      const issuerAfter = (await peerCertificate(port)).issuer.CN;
+      expect(issuerAfter).not.toBe(issuerBefore);
+      // The CLI holding only the old root still verifies the master (through the cross-certificate)…
+      const oldTrust = await runHox(['--json', 'pki', 'status'], env);
+      expect(oldTrust.code, oldTrust.stderr).toBe(0);
+      expect((JSON.parse(oldTrust.stdout) as { ca_pin: string }).ca_pin).toBe(status.ca_pin);
+      // …and a client given the new root alone does too.
+      const newRoots = await m.master.caRootsPem();
+      const newOnly = new MasterClient({ url: m.url, token: m.adminToken, ca: newRoots.split(/(?=-----BEGIN)/)[0]! });
+      expect((await newOnly.call('whoami', {})).kind).toBe('admin');
+      // The rotation is in the audit trail.
+      const audit = await m.admin.call('listAuditLog', {});
+      expect(audit.result_list.map((e) => e.action)).toContain('rotatePki');
+    } finally {
+      await m.stop();
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 /** `hox …` with `input` on its stdin (hox login --with-token -). */

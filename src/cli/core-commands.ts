@@ -13,6 +13,7 @@ export { logsCommand } from './commands/logs-command.js';
 export { masterCommand } from './commands/master-command.js';
 export { nodeCommand } from './commands/node-command.js';
 export { nodesCommand } from './commands/nodes-command.js';
+export { pkiCommand } from './commands/pki-command.js';
 export { registrationTokenCommand } from './commands/registration-token-command.js';
 export { releasesCommand } from './commands/releases-command.js';
 export { requestCommand } from './commands/request-command.js';

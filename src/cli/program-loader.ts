@@ -34,6 +34,7 @@ const COMMANDS: readonly (readonly [name: string, load: () => Promise<CommandFac
   ['registration-token', async () => (await core()).registrationTokenCommand],
   ['user', async () => (await core()).userCommand],
   ['audit', async () => (await core()).auditCommand],
+  ['pki', async () => (await core()).pkiCommand],
 ];
 
 /** The names of every command `hox` has, `completion` last (as in its help). */

@@ -18,6 +18,7 @@ import { logsCommand } from './commands/logs-command.js';
 import { masterCommand } from './commands/master-command.js';
 import { nodeCommand } from './commands/node-command.js';
 import { nodesCommand } from './commands/nodes-command.js';
+import { pkiCommand } from './commands/pki-command.js';
 import { registrationTokenCommand } from './commands/registration-token-command.js';
 import { releasesCommand } from './commands/releases-command.js';
 import { requestCommand } from './commands/request-command.js';
@@ -47,6 +48,7 @@ export function buildProgram(env: CommandEnv): Command {
     registrationTokenCommand,
     userCommand,
     auditCommand,
+    pkiCommand,
   ])
     program.addCommand(make(env).exitOverride());
   program.addCommand(completionCommand(env, () => program).exitOverride());

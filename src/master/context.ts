@@ -7,6 +7,8 @@ export interface OpContext {
   tx: StoreTx;
   clock: Clock;
   principal: Principal;
+  /** Runs `work` once the transaction has committed (not if it fails); errors are logged, not answered. */
+  afterCommit?: (work: () => Promise<void>) => void;
 }
 
 /**

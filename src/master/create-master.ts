@@ -36,7 +36,7 @@ export interface Master {
   stop(): Promise<void>;
   readonly store: Store;
   readonly url: string;
-  /** The platform CA (once started). */
+  /** The platform CA as this master last read it from the store (once started). */
   readonly pki: PlatformCa;
   /** Presents a newly issued certificate now (after a CA rotation); nothing when the operator gave one. */
   renewCertificate(): Promise<void>;
@@ -72,6 +72,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
   let renewTimer: NodeJS.Timeout | undefined;
   let renewIdentity: (() => Promise<void>) | undefined;
   let pki: PlatformCa | undefined;
+  let currentPki: (() => Promise<PlatformCa>) | undefined;
   let url = '';
 
   return {
@@ -90,29 +91,51 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
       await renewIdentity?.();
     },
     async caRootsPem() {
-      if (pki === undefined) throw new Error('master not started');
-      return await rootsPem(pki);
+      if (currentPki === undefined) throw new Error('master not started');
+      return await rootsPem(await currentPki());
     },
     async start() {
       store ??= await openStore(config, (message, level = 'info') => logger[level](message));
       feed = new ChangeFeed(store);
-      const ca = await openPlatformCa(store, clock);
-      pki = ca;
+      const s0 = store;
+      // The CA as the store holds it: reopened after a rotation (by this master or another), and at most a minute
+      // old for what is served (the trust bundle), so every master of one store follows a rotation.
+      let caOpenedAtMs = clock.nowMs();
+      pki = await openPlatformCa(s0, clock);
+      const freshCa = async (): Promise<PlatformCa> => {
+        pki = await openPlatformCa(s0, clock);
+        caOpenedAtMs = clock.nowMs();
+        return pki;
+      };
+      const currentCa = async (): Promise<PlatformCa> =>
+        pki !== undefined && clock.nowMs() - caOpenedAtMs < 60_000 ? pki : await freshCa();
+      currentPki = currentCa;
       const scheme = config.tls === false ? 'http' : 'https';
       const hostInUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
       const baseUrl = config.publicUrl ?? `${scheme}://${hostInUrl}:${config.port}`;
       const tls = config.tls;
       const names = tls === false ? undefined : masterCertificateNames(config.host, config.publicUrl, tls.names);
-      let identity = tls === false || names === undefined ? undefined : await masterServerIdentity(ca, tls, names);
+      let identity = tls === false || names === undefined ? undefined : await masterServerIdentity(pki, tls, names);
       app = await buildHttpServer({
         store,
         feed,
         clock,
         logger,
         adminTokenHash: hashToken(config.adminToken),
-        env: { baseUrl, internalSoftwareTypes: readBuiltinInternalTypes() },
+        env: {
+          baseUrl,
+          internalSoftwareTypes: readBuiltinInternalTypes(),
+          pki: {
+            box: s0.box,
+            masterCertificate: () => identity,
+            rotated: async () => {
+              await freshCa();
+              await renewIdentity?.();
+            },
+          },
+        },
         artifacts: config.artifacts,
-        pki: ca,
+        trustBundle: async () => await (await currentCa()).trustBundle(),
         ...(identity === undefined ? {} : { https: { key: identity.keyPem, cert: identity.certPem } }),
       });
       await app.listen({ host: config.host, port: config.port });
@@ -121,16 +144,17 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
       url = config.publicUrl ?? `${scheme}://${hostInUrl}:${port}`;
       if (tls !== false && names !== undefined && identity !== undefined) {
         // Clients on this machine (hox up, hox login --ca-file) read the roots here: public material.
-        const writeRoots = async (): Promise<void> => {
+        const writeRoots = async (ca: PlatformCa): Promise<void> => {
           if (identity?.source === 'platform')
             writeFileSync(join(config.dataDir, 'ca.pem'), await rootsPem(ca), { mode: 0o644 });
         };
-        await writeRoots();
+        await writeRoots(pki);
         const server = app.server as unknown as { setSecureContext(options: { key: string; cert: string }): void };
         renewIdentity = async () => {
+          const ca = await freshCa();
           identity = await masterServerIdentity(ca, tls, names);
           server.setSecureContext({ key: identity.keyPem, cert: identity.certPem });
-          await writeRoots();
+          await writeRoots(ca);
           scheduleRenewal();
         };
         const scheduleRenewal = (): void => {
@@ -150,7 +174,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
         };
         scheduleRenewal();
         logger.info(
-          { certificate: identity.source, notAfter: identity.notAfter.toISOString(), caPin: ca.pin },
+          { certificate: identity.source, notAfter: identity.notAfter.toISOString(), caPin: pki.pin },
           'master speaks HTTPS',
         );
       }

@@ -402,6 +402,23 @@ export const ROUTES = {
     body: 'logRequestAnswer',
     response: 'success',
   },
+  pkiStatus: {
+    path: '/hox.get.v1.pki_status',
+    audit: false,
+    summary: "The platform CA: its pin, roots, issuing CAs, revocations, and the answering master's certificate",
+    auth: ADMIN,
+    body: 'pkiStatus',
+    response: 'pkiStatusResult',
+  },
+  rotatePki: {
+    path: '/hox.post.v1.pki_rotation',
+    audit: true,
+    summary:
+      'Rotate the platform CA (a new issuing CA, or a new root): new certificates come from it, the old ones stay valid until they expire',
+    auth: ADMIN,
+    body: 'pkiRotation',
+    response: 'pkiStatusResult',
+  },
   listAuditLog: {
     path: '/hox.allDocs.v1.audit_log',
     audit: false,

@@ -734,6 +734,64 @@ export const Bodies = {
       closed,
     ),
   ),
+  pkiStatus: Type.Object({}, closed),
+  pkiRotation: Type.Object(
+    {
+      what: Type.Union([Type.Literal('issuing-ca'), Type.Literal('root')], {
+        description:
+          'issuing-ca: a new issuing CA under the current root; root: a new root (cross-signed by the current one) and a new issuing CA under it. What the old ones issued stays valid until it expires.',
+      }),
+    },
+    closed,
+  ),
+  pkiStatusResult: Type.Object(
+    {
+      ca_pin: Type.String({ description: "The current root's pin (sha256:<hex>): what nodes and clients trust" }),
+      roots: Type.Array(
+        Type.Object(
+          {
+            subject: Type.String(),
+            serial: Type.String(),
+            pin: Type.String(),
+            not_after: Type.String({ description: 'ISO 8601' }),
+            current: Type.Boolean(),
+          },
+          closed,
+        ),
+      ),
+      issuing_cas: Type.Array(
+        Type.Object(
+          {
+            subject: Type.String(),
+            serial: Type.String(),
+            not_after: Type.String({ description: 'ISO 8601' }),
+            current: Type.Boolean(),
+          },
+          closed,
+        ),
+      ),
+      cross_certificates: Type.Integer({ description: 'New roots signed by older ones, still in the trust bundle' }),
+      revoked: Type.Integer({ description: 'Certificates revoked and not yet expired' }),
+      master_certificate: Type.Union(
+        [
+          Type.Object(
+            {
+              source: Type.Union([Type.Literal('platform'), Type.Literal('files')], {
+                description: "platform: issued by this CA and renewed by the master; files: the operator's",
+              }),
+              not_after: Type.String({ description: 'ISO 8601' }),
+              dns_names: Type.Array(Type.String()),
+              ip_addresses: Type.Array(Type.String()),
+            },
+            closed,
+          ),
+          Type.Null(),
+        ],
+        { description: 'What the master that answered presents (null: it speaks plain HTTP, in-process tests only)' },
+      ),
+    },
+    closed,
+  ),
 } as const;
 
 export type BodyName = keyof typeof Bodies;

@@ -35,6 +35,7 @@ import {
 } from '../nodes.js';
 import type { InternalSoftwareTypes } from '../internal-types.js';
 import { answerLogRequest } from '../log-relay.js';
+import { pkiStatus, rotatePki, type PkiHandlerEnv } from '../pki/pki-admin.js';
 import { assertNodeAccess, type Principal } from '../principal.js';
 import { reportPartitionUsage } from '../partition-usage.js';
 import { reportPromiseResults } from '../promise-report.js';
@@ -52,6 +53,8 @@ export interface HandlerEnv {
   baseUrl: string;
   /** Software types only their release's own instances may request. @default none */
   internalSoftwareTypes?: InternalSoftwareTypes;
+  /** The platform CA's routes (`hox pki`). */
+  pki: PkiHandlerEnv;
 }
 
 export type Handler<R extends RouteName> = (ctx: OpContext, body: BodyOf<R>, env: HandlerEnv) => Promise<ResponseOf<R>>;
@@ -196,6 +199,8 @@ export const HANDLERS: {
   whoami: (ctx) => Promise.resolve(whoami(ctx.principal)),
   listTreeStatus: async (ctx, b) => ({ result_list: await listTreeStatus(ctx, b.title) }),
   listAuditLog: async (ctx, b) => ({ result_list: await listAuditLog(ctx, b) }),
+  pkiStatus: (ctx, _b, env) => pkiStatus(ctx, env.pki),
+  rotatePki: (ctx, b, env) => rotatePki(ctx, b.what, env.pki),
   answerLogRequest: async (ctx, b) => {
     assertNodeAccess(ctx.principal, b.computer_guid);
     await answerLogRequest(ctx.tx, ctx.clock, b);

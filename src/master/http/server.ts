@@ -16,7 +16,7 @@ import { schemaErrorText } from '../../shared/schema-error-message.js';
 import type { Store } from '../../store/store.js';
 import type { ArtifactSettings } from '../artifact-collector.js';
 import type { ChangeFeed } from '../change-feed.js';
-import type { PlatformCa } from '../pki/platform-ca.js';
+import type { TrustBundlePem } from '../../shared/pki/trust-bundle.js';
 import type { OpContext } from '../context.js';
 import { authenticate, describePrincipal } from '../principal.js';
 import { HANDLERS, type HandlerEnv } from './handlers.js';
@@ -49,8 +49,8 @@ export interface HttpServerOptions {
   bodyLimitBytes?: number;
   /** Upload limit and per-user quota of artifacts. @default ARTIFACT_DEFAULTS */
   artifacts?: ArtifactSettings;
-  /** The platform CA: its trust bundle is served to anyone (`GET /pki/trust-bundle`). */
-  pki?: PlatformCa;
+  /** The platform CA's trust bundle, served to anyone (`GET /pki/trust-bundle`). */
+  trustBundle?: () => Promise<TrustBundlePem>;
   /** Serve HTTPS with this key and certificate chain (PEM); plain HTTP without. */
   https?: { key: string; cert: string };
 }
@@ -139,20 +139,22 @@ export async function buildHttpServer(options: HttpServerOptions) {
   app.get('/openapi.json', () => openApi);
   // Public material (roots, issuing CAs, CRLs): what a client checks against the CA pin it was given before it
   // trusts this master (hox login --ca-pin, hox node --ca-pin), as kubeadm's discovery does.
-  const pki = options.pki;
-  if (pki !== undefined) app.get('/pki/trust-bundle', async () => await pki.trustBundle());
+  const trustBundle = options.trustBundle;
+  if (trustBundle !== undefined) app.get('/pki/trust-bundle', async () => await trustBundle());
 
   /** Authenticates and runs the operation in one transaction. */
   const run = async (request: FastifyRequest, name: RouteName, work: (ctx: OpContext) => Promise<unknown>) => {
     const token = bearer(request);
     const route = ROUTES[name];
+    let committed: (() => Promise<void>)[] = [];
     const result = await store.transaction(
       async (tx) => {
+        committed = []; // a retried transaction starts over
         const principal = await authenticate(tx, token, options.adminTokenHash, clock);
         audit.notePrincipal(request, principal);
         if (!(route.auth as readonly string[]).includes(principal.kind))
           throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(principal)} may not call ${route.path}`);
-        const answer = await work({ tx, clock, principal });
+        const answer = await work({ tx, clock, principal, afterCommit: (w) => committed.push(w) });
         // The entry commits with the change it records.
         await audit.appendInTransaction(tx, request, principal);
         return answer;
@@ -162,6 +164,8 @@ export async function buildHttpServer(options: HttpServerOptions) {
       EXCLUSIVE_ROUTES.has(name) ? { exclusive: 'allocation' } : {},
     );
     audit.committed(request);
+    for (const w of committed)
+      await w().catch((err: unknown) => request.log.error({ err, url: request.url }, 'work after commit failed'));
     return result;
   };
 

@@ -19,7 +19,8 @@ import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
 import { HoxError } from '../../shared/errors.js';
 import { generateKeyPair, privateKeyToPem, readCertificateBundle, subtle, x509 } from '../../shared/pki/x509.js';
-import type { Store } from '../../store/store.js';
+import type { SecretBox } from '../../store/secret-box.js';
+import type { Store, StoreTx } from '../../store/store.js';
 import { PlatformCa } from './platform-ca.js';
 
 export interface MasterTlsSettings {
@@ -43,30 +44,35 @@ export interface ServerIdentity {
 /** Opens the platform CA kept in the store, creating it on first use (once, even with several masters starting). */
 export async function openPlatformCa(store: Store, clock: Clock): Promise<PlatformCa> {
   for (let attempt = 1; ; attempt++) {
-    let exists = true;
     try {
-      return await PlatformCa.open({
-        box: store.box,
-        now: () => new Date(clock.nowMs()),
-        storage: {
-          description: `the ${store.dialect} store's platform CA`,
-          load: async () => {
-            const text = await store.transaction((tx) => tx.loadPkiState());
-            exists = text !== undefined;
-            return text;
-          },
-          save: async (text) => {
-            await store.transaction((tx) => tx.savePkiState(text, { create: !exists, atMs: clock.nowMs() }));
-            exists = true;
-          },
-        },
-      });
+      return await store.transaction((tx) => openCaInTransaction(tx, store.box, () => clock.nowMs()));
     } catch (error) {
       // Another master created it between our read and our write: open theirs.
       if (attempt < 3 && error instanceof HoxError && error.code === 'HOX_CONFLICT') continue;
       throw error;
     }
   }
+}
+
+/** The platform CA as this transaction sees it; a CA that does not exist yet is created in it. */
+export async function openCaInTransaction(tx: StoreTx, box: SecretBox, nowMs: () => number): Promise<PlatformCa> {
+  let exists = true;
+  return await PlatformCa.open({
+    box,
+    now: () => new Date(nowMs()),
+    storage: {
+      description: "the store's platform CA",
+      load: async () => {
+        const text = await tx.loadPkiState();
+        exists = text !== undefined;
+        return text;
+      },
+      save: async (text) => {
+        await tx.savePkiState(text, { create: !exists, atMs: nowMs() });
+        exists = true;
+      },
+    },
+  });
 }
 
 /** The names an issued master certificate covers, from the listen host, the public URL and `--tls-name`s. */
