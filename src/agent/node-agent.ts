@@ -14,6 +14,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { MasterClient } from '../client/master-client.js';
 import { trustMasterByPin } from '../client/pinned-ca.js';
+import { matchesCaPin } from '../shared/pki/ca-pin.js';
+import { readCertificateBundle } from '../shared/pki/x509.js';
 import { HoxError } from '../shared/errors.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { NodeAgentConfig } from './agent-config.js';
@@ -126,7 +128,12 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   /** The roots the master's certificate must chain to: given, learnt through the pin, or kept from registration. */
   async function masterCa(kept: string | undefined): Promise<string | undefined> {
     if (config.masterCa !== undefined) return config.masterCa;
-    if (config.masterCaPin !== undefined) return await trustMasterByPin(config.masterUrl, config.masterCaPin);
+    if (config.masterCaPin !== undefined) {
+      // Already trusted by that pin (a service restarted with the same flags): no need to reach the master first.
+      const pin = config.masterCaPin;
+      if (kept !== undefined && readCertificateBundle(kept).some((root) => matchesCaPin(root, pin))) return kept;
+      return await trustMasterByPin(config.masterUrl, pin);
+    }
     return kept;
   }
 

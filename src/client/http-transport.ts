@@ -15,6 +15,7 @@
  * const answer = await exchange({ method: 'POST', url, headers, body: '{}', signal: AbortSignal.timeout(30_000) });
  */
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import type { PeerCertificate } from 'node:tls';
 
 export interface HttpExchange {
   method: 'GET' | 'HEAD' | 'POST' | 'PUT';
@@ -37,6 +38,25 @@ export interface HttpAnswer {
   status: number;
   /** The whole body (empty for HEAD). */
   body: Buffer;
+}
+
+/**
+ * The host name check, plus: a certificate the platform CA issued (O=HyperOpenX) must be a master's (OU=master).
+ * The same CA issues hyper_db members' server certificates for addresses they choose; none of them may pass for
+ * the master. A certificate from another CA (the operator's, `--tls-cert`) only needs the host name check.
+ */
+async function masterIdentityCheck(): Promise<(host: string, cert: PeerCertificate) => Error | undefined> {
+  const { checkServerIdentity } = await import('node:tls');
+  return (host, cert) => {
+    const failed = checkServerIdentity(host, cert);
+    if (failed !== undefined) return failed;
+    const field = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(',') : value);
+    if (field(cert.subject.O) === 'HyperOpenX' && field(cert.subject.OU) !== 'master')
+      return Object.assign(new Error(`the certificate presented is a ${field(cert.subject.OU)}'s, not a master's`), {
+        code: 'CERT_NOT_A_MASTER',
+      });
+    return undefined;
+  };
 }
 
 /**
@@ -63,11 +83,17 @@ export async function exchange(message: HttpExchange): Promise<HttpAnswer> {
           Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
   if (message.unverified === true && message.headers.authorization !== undefined)
     throw new TypeError('an unverified exchange carries no token');
-  const options: RequestOptions & { ca?: string; rejectUnauthorized?: boolean } = {
+  const options: RequestOptions & {
+    ca?: string;
+    rejectUnauthorized?: boolean;
+    checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined;
+  } = {
     method: message.method,
     headers: { ...message.headers, ...(body === undefined ? {} : { 'content-length': String(body.length) }) },
     signal: message.signal,
-    ...(url.protocol === 'https:' && message.ca !== undefined ? { ca: message.ca } : {}),
+    ...(url.protocol === 'https:' && message.ca !== undefined
+      ? { ca: message.ca, checkServerIdentity: await masterIdentityCheck() }
+      : {}),
     ...(url.protocol === 'https:' && message.unverified === true ? { rejectUnauthorized: false } : {}),
   };
   const response = await new Promise<IncomingMessage>((resolve, reject) => {

@@ -35,6 +35,7 @@ export class MasterClient {
 
   constructor(options: MasterClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
+    refusePlainHttp(this.url, options.ca !== undefined);
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.ca = options.ca;
@@ -166,6 +167,26 @@ export class MasterClient {
   }
 }
 
+/**
+ * Masters speak HTTPS: a token must not leave for a plain-HTTP URL, except to this machine's loopback (a master
+ * made inside a test process, which has no other client). With a CA given, `http:` is a mistake anywhere.
+ */
+function refusePlainHttp(url: string, withCa: boolean): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new HoxError('HOX_BAD_REQUEST', `'${url}' is not a URL`, { field: '--master' });
+  }
+  if (parsed.protocol !== 'http:') return;
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  const loopback = host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  if (withCa || !loopback)
+    throw new HoxError('HOX_BAD_REQUEST', `masters speak HTTPS: use https://${parsed.host} (not ${url})`, {
+      field: '--master',
+    });
+}
+
 /** Certificate errors of Node's TLS client: the master answered, but is not the one this client trusts. */
 const UNTRUSTED = new Set([
   'SELF_SIGNED_CERT_IN_CHAIN',
@@ -178,19 +199,26 @@ const UNTRUSTED = new Set([
   'CERT_HAS_EXPIRED',
   'CERT_NOT_YET_VALID',
   'ERR_TLS_CERT_ALTNAME_INVALID',
+  // http-transport.ts: a platform certificate that is not a master's (a hyper_db member's, say).
+  'CERT_NOT_A_MASTER',
 ]);
 
 /** The error of an exchange that got no answer: unreachable, untrusted, or plain HTTP sent to an HTTPS master. */
 function unreachable(url: string, what: string, error: unknown): HoxError {
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && UNTRUSTED.has(code))
+  if (typeof code === 'string' && UNTRUSTED.has(code)) {
+    const hint =
+      code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+        ? "the URL's host is not among the certificate's names: use a name it has, or start the master with --tls-name HOST"
+        : code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID'
+          ? "check this machine's clock and the master's (it renews its certificate itself)"
+          : 'trust it by its CA pin: hox login --url URL --ca-pin sha256:… (hox node: --ca-pin), the pin hox master and hox up print';
     return new HoxError(
       'HOX_MASTER_UNTRUSTED',
-      `master at ${url} presented a certificate this client does not trust (${code}${
-        code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? ": the URL's host is not among its names" : ''
-      }): log in again with its CA pin (hox login --url URL --ca-pin sha256:…, the pin hox master and hox up print)`,
+      `master at ${url} presented a certificate this client does not trust (${code}): ${hint}`,
       { cause: error },
     );
+  }
   const plainToTls = url.startsWith('http:') && (code === 'ECONNRESET' || code === 'ERR_INVALID_HTTP_RESPONSE');
   return new HoxError(
     'HOX_MASTER_UNREACHABLE',

@@ -45,13 +45,25 @@ export async function trustMasterByPin(url: string, pin: string, timeoutMs = 30_
   } catch (error) {
     throw new HoxError('HOX_MASTER_UNTRUSTED', `${base} answered a trust bundle that is not JSON`, { cause: error });
   }
-  const roots = pinnedRoots(readTrustBundle(bundle).roots, expected);
-  const ca = `${roots.map((root) => root.toString('pem').trim()).join('\n')}\n`;
-  // The server's chain must lead to a pinned root: the connection, not only the bundle, is the master's.
-  if (!(await new MasterClient({ url: base, ca, timeoutMs }).health()))
+  if (typeof bundle !== 'object' || bundle === null)
+    throw new HoxError('HOX_MASTER_UNTRUSTED', `${base} answered a trust bundle that is not an object`);
+  let roots;
+  try {
+    roots = pinnedRoots(readTrustBundle(bundle).roots, expected);
+  } catch (error) {
     throw new HoxError(
       'HOX_MASTER_UNTRUSTED',
-      `${base} offered a root with pin ${expected}, but its own certificate does not chain to it (or it did not answer)`,
+      `${base} is not the master you were given the pin of: ${(error as Error).message}`,
+      { cause: error },
     );
+  }
+  const ca = `${roots.map((root) => root.toString('pem').trim()).join('\n')}\n`;
+  // The server's chain must lead to a pinned root: the connection, not only the bundle, is the master's.
+  // (whoami without a token: the master answers 401, which is an answer over a verified connection.)
+  try {
+    await new MasterClient({ url: base, ca, timeoutMs }).call('whoami', {});
+  } catch (error) {
+    if (!(error instanceof HoxError) || error.code !== 'HOX_UNAUTHENTICATED') throw error;
+  }
   return ca;
 }

@@ -1,4 +1,5 @@
 import type { Clock } from '../shared/clock.js';
+import type { SecretBox } from '../store/secret-box.js';
 import type { StoreTx } from '../store/store.js';
 import type { Principal } from './principal.js';
 
@@ -7,6 +8,8 @@ export interface OpContext {
   tx: StoreTx;
   clock: Clock;
   principal: Principal;
+  /** The store key: opens the platform CA (certificates of nodes and instances, their revocation). */
+  box: SecretBox;
   /** Runs `work` once the transaction has committed (not if it fails); errors are logged, not answered. */
   afterCommit?: (work: () => Promise<void>) => void;
 }

@@ -6,7 +6,6 @@
  * const master = createMaster(resolveMasterConfig({ dataDir: '/var/lib/hox' }));
  * const { url } = await master.start();
  */
-import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock } from '../shared/clock.js';
@@ -20,14 +19,9 @@ import { readBuiltinInternalTypes } from './builtin-releases.js';
 import { collectArtifacts } from './artifact-collector.js';
 import { ChangeFeed } from './change-feed.js';
 import { buildHttpServer } from './http/server.js';
-import {
-  masterCertificateNames,
-  masterServerIdentity,
-  openPlatformCa,
-  renewalDelayMs,
-  rootsPem,
-} from './pki/master-tls.js';
+import { isWildcard, masterCertificateNames, MasterTlsIdentity, openPlatformCa, rootsPem } from './pki/master-tls.js';
 import type { PlatformCa } from './pki/platform-ca.js';
+import type { TrustBundlePem } from '../shared/pki/trust-bundle.js';
 import type { MasterConfig } from './master-config.js';
 
 export interface Master {
@@ -69,7 +63,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
   let pruneTimer: NodeJS.Timeout | undefined;
   let artifactTimer: NodeJS.Timeout | undefined;
   let auditTimer: NodeJS.Timeout | undefined;
-  let renewTimer: NodeJS.Timeout | undefined;
+  let stopTls: (() => void) | undefined;
   let renewIdentity: (() => Promise<void>) | undefined;
   let pki: PlatformCa | undefined;
   let currentPki: (() => Promise<PlatformCa>) | undefined;
@@ -102,20 +96,40 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
       // old for what is served (the trust bundle), so every master of one store follows a rotation.
       let caOpenedAtMs = clock.nowMs();
       pki = await openPlatformCa(s0, clock);
-      const freshCa = async (): Promise<PlatformCa> => {
-        pki = await openPlatformCa(s0, clock);
-        caOpenedAtMs = clock.nowMs();
-        return pki;
-      };
+      let tlsIdentity: MasterTlsIdentity | undefined;
+      let bundle: { ca: PlatformCa; pem: TrustBundlePem } | undefined;
+      let reopening: Promise<PlatformCa> | undefined;
+      const freshCa = (): Promise<PlatformCa> =>
+        (reopening ??= openPlatformCa(s0, clock)
+          .then((ca) => {
+            pki = ca;
+            caOpenedAtMs = clock.nowMs();
+            tlsIdentity?.noticeCa(ca);
+            return ca;
+          })
+          .finally(() => (reopening = undefined)));
       const currentCa = async (): Promise<PlatformCa> =>
         pki !== undefined && clock.nowMs() - caOpenedAtMs < 60_000 ? pki : await freshCa();
       currentPki = currentCa;
-      const scheme = config.tls === false ? 'http' : 'https';
-      const hostInUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
-      const baseUrl = config.publicUrl ?? `${scheme}://${hostInUrl}:${config.port}`;
       const tls = config.tls;
-      const names = tls === false ? undefined : masterCertificateNames(config.host, config.publicUrl, tls.names);
-      let identity = tls === false || names === undefined ? undefined : await masterServerIdentity(pki, tls, names);
+      const scheme = tls === false ? 'http' : 'https';
+      // Listening on every address, its own clients (hox up, this machine) use the loopback.
+      const urlHost = isWildcard(config.host) ? (config.host === '::' ? '::1' : '127.0.0.1') : config.host;
+      const hostInUrl = urlHost.includes(':') ? `[${urlHost}]` : urlHost;
+      const baseUrl = config.publicUrl ?? `${scheme}://${hostInUrl}:${config.port}`;
+      if (tls !== false)
+        tlsIdentity = await MasterTlsIdentity.create({
+          store: s0,
+          clock,
+          logger,
+          settings: tls,
+          names: masterCertificateNames(config.host, config.publicUrl, tls.names),
+          dataDir: config.dataDir,
+          reopenCa: freshCa,
+        });
+      stopTls = () => tlsIdentity?.stop();
+      renewIdentity = async () => await tlsIdentity?.renew();
+      const identity = tlsIdentity?.current;
       app = await buildHttpServer({
         store,
         feed,
@@ -126,53 +140,31 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
           baseUrl,
           internalSoftwareTypes: readBuiltinInternalTypes(),
           pki: {
-            box: s0.box,
-            masterCertificate: () => identity,
+            masterCertificate: () => tlsIdentity?.current,
             rotated: async () => {
               await freshCa();
-              await renewIdentity?.();
+              await tlsIdentity?.renew();
             },
           },
         },
         artifacts: config.artifacts,
-        trustBundle: async () => await (await currentCa()).trustBundle(),
+        // Anyone may ask (no token): one bundle (CRLs signed) per CA reading, not per request.
+        trustBundle: async () => {
+          const ca = await currentCa();
+          if (bundle?.ca !== ca) bundle = { ca, pem: await ca.trustBundle() };
+          return bundle.pem;
+        },
         ...(identity === undefined ? {} : { https: { key: identity.keyPem, cert: identity.certPem } }),
       });
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
       const port = typeof address === 'object' && address !== null ? address.port : config.port;
       url = config.publicUrl ?? `${scheme}://${hostInUrl}:${port}`;
-      if (tls !== false && names !== undefined && identity !== undefined) {
-        // Clients on this machine (hox up, hox login --ca-file) read the roots here: public material.
-        const writeRoots = async (ca: PlatformCa): Promise<void> => {
-          if (identity?.source === 'platform')
-            writeFileSync(join(config.dataDir, 'ca.pem'), await rootsPem(ca), { mode: 0o644 });
-        };
-        await writeRoots(pki);
-        const server = app.server as unknown as { setSecureContext(options: { key: string; cert: string }): void };
-        renewIdentity = async () => {
-          const ca = await freshCa();
-          identity = await masterServerIdentity(ca, tls, names);
-          server.setSecureContext({ key: identity.keyPem, cert: identity.certPem });
-          await writeRoots(ca);
-          scheduleRenewal();
-        };
-        const scheduleRenewal = (): void => {
-          if (identity?.source !== 'platform') return;
-          clearTimeout(renewTimer);
-          renewTimer = setTimeout(
-            () => {
-              renewIdentity?.().catch((err: unknown) => {
-                logger.error({ err }, 'renewing the master certificate failed; trying again in a minute');
-                renewTimer = setTimeout(() => void renewIdentity?.(), 60_000);
-                renewTimer.unref();
-              });
-            },
-            renewalDelayMs(identity, clock.nowMs()),
-          );
-          renewTimer.unref();
-        };
-        scheduleRenewal();
+      if (tlsIdentity !== undefined && identity !== undefined) {
+        await tlsIdentity.attach(
+          app.server as unknown as { setSecureContext(options: { key: string; cert: string }): void },
+          pki,
+        );
         logger.info(
           { certificate: identity.source, notAfter: identity.notAfter.toISOString(), caPin: pki.pin },
           'master speaks HTTPS',
@@ -209,7 +201,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
       if (pruneTimer !== undefined) clearInterval(pruneTimer);
       if (artifactTimer !== undefined) clearInterval(artifactTimer);
       if (auditTimer !== undefined) clearInterval(auditTimer);
-      clearTimeout(renewTimer);
+      stopTls?.();
       feed?.close();
       await app?.close();
       if (deps.store === undefined) await store?.close();

@@ -4,6 +4,7 @@
  */
 import type { InstanceRow } from '../store/store.js';
 import { nextTimestamp, type OpContext } from './context.js';
+import { revokeHolderCertificates } from './pki/holder-certificates.js';
 
 /** Gives the instance a new processing timestamp and wakes whoever watches it. */
 export async function touchInstance(
@@ -80,6 +81,8 @@ async function forget(ctx: OpContext, i: InstanceRow): Promise<void> {
     await ctx.tx.appendChange({ nodeId: null, treeId: hosted.treeId, atMs: ctx.clock.nowMs() });
   }
   await ctx.tx.deleteTokens('instance', i.id);
+  // Its certificates stop working with its token, in the same transaction.
+  await revokeHolderCertificates(ctx, 'instance', i.id);
   await ctx.tx.deleteInstance(i.id);
   await ctx.tx.appendChange({ nodeId: i.nodeId, treeId: i.treeId, atMs: ctx.clock.nowMs() });
 }

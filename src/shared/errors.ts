@@ -126,11 +126,6 @@ export const ERROR_CATALOGUE = {
     description:
       "The master's store key is malformed or is not the key the store's secrets were sealed with; the message names the key file.",
   },
-  HOX_NOT_IMPLEMENTED: {
-    status: 501,
-    retryable: false,
-    description: 'The endpoint exists in the SlapOS API but this master does not provide it yet (X.509 certificates).',
-  },
   HOX_NODE_NOT_ANSWERING: {
     status: 504,
     retryable: true,

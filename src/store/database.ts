@@ -82,6 +82,12 @@ export interface Database {
     disk_measured_at_ms: Int | null;
     reported_at_ms: Int;
   };
+  issued_certificate: {
+    serial: string;
+    kind: string;
+    subject: string;
+    not_after_ms: Int;
+  };
   pki_state: {
     id: string;
     state: string;

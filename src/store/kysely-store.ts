@@ -22,6 +22,7 @@ import type {
   PartitionRow,
   PartitionUsageRow,
   RetainedSetRow,
+  IssuedCertificateRow,
   PromiseResultRow,
   SoftwareInstallationRow,
   StoreTx,
@@ -671,6 +672,39 @@ export class KyselyStoreTx implements StoreTx {
       .set({ state, updated_at_ms: options.atMs })
       .where('id', '=', 'platform')
       .execute();
+  }
+
+  async recordCertificate(row: IssuedCertificateRow): Promise<void> {
+    await this.db
+      .insertInto('issued_certificate')
+      .values({ serial: row.serial, kind: row.kind, subject: row.subject, not_after_ms: row.notAfterMs })
+      .execute();
+  }
+
+  async listCertificates(kind: IssuedCertificateRow['kind'], subject: string): Promise<IssuedCertificateRow[]> {
+    const rows = await this.db
+      .selectFrom('issued_certificate')
+      .selectAll()
+      .where('kind', '=', kind)
+      .where('subject', '=', subject)
+      .orderBy('not_after_ms')
+      .execute();
+    return rows.map((r) => ({
+      serial: r.serial,
+      kind: r.kind as IssuedCertificateRow['kind'],
+      subject: r.subject,
+      notAfterMs: num(r.not_after_ms),
+    }));
+  }
+
+  async forgetCertificates(filter: { serials?: readonly string[]; expiredBeforeMs?: number }): Promise<void> {
+    if (filter.serials !== undefined && filter.serials.length > 0)
+      await this.db
+        .deleteFrom('issued_certificate')
+        .where('serial', 'in', [...filter.serials])
+        .execute();
+    if (filter.expiredBeforeMs !== undefined)
+      await this.db.deleteFrom('issued_certificate').where('not_after_ms', '<', filter.expiredBeforeMs).execute();
   }
 
   async putRetainedSet(row: RetainedSetRow): Promise<void> {

@@ -202,6 +202,15 @@ export interface AuditQuery {
   limit: number;
 }
 
+/** A certificate the platform CA issued to a compute node or an instance (`slapos.*.v0.*_certificate`). */
+export interface IssuedCertificateRow {
+  serial: string;
+  kind: 'compute-node' | 'instance';
+  /** The node id or instance guid. */
+  subject: string;
+  notAfterMs: number;
+}
+
 /** One path of a {@link RetainedSetRow}: what it holds, its size and its small index (as the node reported). */
 export interface RetainedPathRow {
   path: string;
@@ -315,15 +324,21 @@ export interface StoreTx {
   /** Promise rows of these instances (those that have one). */
   listPromiseResults(instanceIds: readonly string[]): Promise<PromiseResultRow[]>;
 
-  /** Inserts or replaces the set of `row.instanceId`. */
   /** The platform CA's state text (its keys sealed), or undefined before the CA exists. */
   loadPkiState(): Promise<string | undefined>;
   /**
    * Saves the platform CA's state. `create`: only if none exists yet (two masters starting on one empty store make
-   * one CA, not two): throws a retryable `HOX_CONFLICT` when another master created it first.
+   * one CA, not two): throws `HOX_CONFLICT` when another master created it first (open it again).
    */
   savePkiState(state: string, options: { create: boolean; atMs: number }): Promise<void>;
+  /** Remembers a node's or instance's certificate, to revoke it when its holder goes away. */
+  recordCertificate(row: IssuedCertificateRow): Promise<void>;
+  /** The certificates of one holder still remembered (not revoked, not pruned). */
+  listCertificates(kind: IssuedCertificateRow['kind'], subject: string): Promise<IssuedCertificateRow[]>;
+  /** Forgets certificates: revoked, or expired (`notAfterMs` before `beforeMs`). */
+  forgetCertificates(filter: { serials?: readonly string[]; expiredBeforeMs?: number }): Promise<void>;
 
+  /** Inserts or replaces the set of `row.instanceId`. */
   putRetainedSet(row: RetainedSetRow): Promise<void>;
   /** Sets of one owner (or all), of one node (or all), oldest destruction first. */
   listRetainedSets(filter: { ownerId?: string; nodeId?: string }): Promise<RetainedSetRow[]>;

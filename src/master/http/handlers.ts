@@ -5,7 +5,6 @@
 import type { Body, BodyName } from '../../protocol/schemas.js';
 import type { RouteName } from '../../protocol/routes.js';
 import type { ROUTES } from '../../protocol/routes.js';
-import { HoxError } from '../../shared/errors.js';
 import { listAuditLog } from '../audit-trail.js';
 import type { OpContext } from '../context.js';
 import {
@@ -35,6 +34,7 @@ import {
 } from '../nodes.js';
 import type { InternalSoftwareTypes } from '../internal-types.js';
 import { answerLogRequest } from '../log-relay.js';
+import { instanceCertificate, issueHolderCertificate, revokeHolderCertificates } from '../pki/holder-certificates.js';
 import { pkiStatus, rotatePki, type PkiHandlerEnv } from '../pki/pki-admin.js';
 import { assertNodeAccess, type Principal } from '../principal.js';
 import { reportPartitionUsage } from '../partition-usage.js';
@@ -60,13 +60,6 @@ export interface HandlerEnv {
 export type Handler<R extends RouteName> = (ctx: OpContext, body: BodyOf<R>, env: HandlerEnv) => Promise<ResponseOf<R>>;
 
 const ok = (title: string) => ({ type: 'success' as const, title });
-
-function notImplemented(what: string): never {
-  throw new HoxError(
-    'HOX_NOT_IMPLEMENTED',
-    `${what} is not implemented yet: certificates come with the platform PKI (hyper_sec); use bearer tokens`,
-  );
-}
 
 function whoami(p: Principal): ResponseOf<'whoami'> {
   switch (p.kind) {
@@ -120,11 +113,12 @@ export const HANDLERS: {
   },
   nodeCertificate: async (ctx, b) => {
     await loadNode(ctx, b.computer_guid);
-    return notImplemented('slapos.post.v0.compute_node_certificate');
+    return await issueHolderCertificate(ctx, 'compute-node', b.computer_guid);
   },
   removeNodeCertificate: async (ctx, b) => {
     await loadNode(ctx, b.computer_guid);
-    return notImplemented('slapos.remove.v0.compute_node_certificate');
+    const revoked = await revokeHolderCertificates(ctx, 'compute-node', b.computer_guid);
+    return ok(revoked === 0 ? 'no certificate to revoke' : 'certificate revoked');
   },
   listNodeInstances: async (ctx, b) => ({ result_list: await listNodeInstances(ctx, b.computer_guid) }),
   getPartition: (ctx, b) => getPartition(ctx, b.computer_guid, b.compute_partition_id),
@@ -151,10 +145,7 @@ export const HANDLERS: {
     await renameInstance(ctx, b.instance_guid, b.title);
     return ok('title updated');
   },
-  instanceCertificate: async (ctx, b) => {
-    await getInstance(ctx, b.instance_guid);
-    return notImplemented('slapos.get.v0.software_instance_certificate');
-  },
+  instanceCertificate: (ctx, b) => instanceCertificate(ctx, b.instance_guid),
   getInstanceTree: (ctx, b) => getTreeRoot(ctx, b.title),
   listInstanceTrees: async (ctx) => ({ result_list: await listTreeTitles(ctx) }),
   hateoasUrl: async (_ctx, _b, env) => Promise.resolve({ hateoas_url: env.baseUrl }),

@@ -154,7 +154,7 @@ export async function buildHttpServer(options: HttpServerOptions) {
         audit.notePrincipal(request, principal);
         if (!(route.auth as readonly string[]).includes(principal.kind))
           throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(principal)} may not call ${route.path}`);
-        const answer = await work({ tx, clock, principal, afterCommit: (w) => committed.push(w) });
+        const answer = await work({ tx, clock, principal, box: store.box, afterCommit: (w) => committed.push(w) });
         // The entry commits with the change it records.
         await audit.appendInTransaction(tx, request, principal);
         return answer;

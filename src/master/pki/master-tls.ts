@@ -13,7 +13,10 @@
  * const identity = await masterServerIdentity(ca, config);
  * Fastify({ https: { key: identity.keyPem, cert: identity.certPem } });
  */
-import { readFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
@@ -37,6 +40,8 @@ export interface ServerIdentity {
   notAfter: Date;
   /** `platform`: issued by the platform CA (renewed by the master); `files`: the operator's. */
   source: 'platform' | 'files';
+  /** `platform`: the serial of the issuing CA that signed it (a rotation elsewhere is noticed by it). */
+  issuerSerial?: string;
   dnsNames: string[];
   ipAddresses: string[];
 }
@@ -90,10 +95,14 @@ export function masterCertificateNames(
     // A machine's hostname may not be a valid DNS name (underscores…): then it is simply not covered.
     else if (/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(bare)) dns.add(bare);
   };
-  if (listenHost === '0.0.0.0' || listenHost === '::') {
-    for (const addresses of Object.values(networkInterfaces()))
-      for (const a of addresses ?? []) if (!a.address.startsWith('fe80:')) add(a.address);
+  if (isWildcard(listenHost)) {
     add(hostname());
+    // Every local address, up to a bound (a certificate names 32 at most): past it, name the others with --tls-name.
+    const local = Object.values(networkInterfaces())
+      .flatMap((addresses) => addresses ?? [])
+      .filter((a) => !a.internal && !a.address.startsWith('fe80:'))
+      .map((a) => a.address);
+    for (const address of local.slice(0, 16)) add(address);
   } else add(listenHost);
   if (publicUrl !== undefined) add(new URL(publicUrl).hostname);
   for (const name of extra) {
@@ -109,7 +118,18 @@ export function masterCertificateNames(
         },
       );
   }
+  if (dns.size + ips.size > 32)
+    throw new HoxError(
+      'HOX_BAD_REQUEST',
+      `--tls-name: a certificate names 32 hosts at most, this one would name ${dns.size + ips.size}`,
+      { field: '--tls-name' },
+    );
   return { dnsNames: [...dns], ipAddresses: [...ips] };
+}
+
+/** Whether the master listens on every address (its own clients then reach it on the loopback). */
+export function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
 }
 
 /** The identity the HTTPS server presents now: the operator's files, or a fresh certificate from the platform CA. */
@@ -121,6 +141,7 @@ export async function masterServerIdentity(
   if (settings.files !== undefined) return identityFromFiles(settings.files);
   const keys = await generateKeyPair(true);
   const publicKeyPem = x509.PemConverter.encode(await subtle.exportKey('spki', keys.publicKey), 'PUBLIC KEY');
+  const issuerSerial = ca.status().issuers[0]!.serial;
   const issued = await ca.issueMasterServer({ ...names, publicKeyPem });
   // Cross-certificates let a client that trusts only an older root follow the chain to the current one.
   const bundle = await ca.trustBundle();
@@ -130,6 +151,7 @@ export async function masterServerIdentity(
     certPem: [issued.chainPem.trim(), ...cross.map((pem) => pem.trim())].join('\n') + '\n',
     notAfter: issued.notAfter,
     source: 'platform',
+    issuerSerial,
     ...names,
   };
 }
@@ -177,6 +199,28 @@ function identityFromFiles(files: { certFile: string; keyFile: string }): Server
       { field: chain.length === 0 ? '--tls-cert' : '--tls-key' },
     );
   const leaf = chain[0]!;
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (error) {
+    throw new HoxError(
+      'HOX_BAD_REQUEST',
+      `--tls-key '${files.keyFile}' is not a usable PEM private key (an encrypted key is not supported)`,
+      { field: '--tls-key', cause: error },
+    );
+  }
+  if (!new X509Certificate(certPem).checkPrivateKey(key))
+    throw new HoxError(
+      'HOX_BAD_REQUEST',
+      `--tls-key '${files.keyFile}' is not the key of the certificate in '${files.certFile}'`,
+      { field: '--tls-key' },
+    );
+  if (leaf.notAfter.getTime() <= Date.now())
+    throw new HoxError(
+      'HOX_BAD_REQUEST',
+      `--tls-cert '${files.certFile}' expired on ${leaf.notAfter.toISOString()}: renew it first`,
+      { field: '--tls-cert' },
+    );
   const san = leaf.getExtension(x509.SubjectAlternativeNameExtension);
   const names = san?.names.toJSON() ?? [];
   return {
@@ -192,4 +236,114 @@ function identityFromFiles(files: { certFile: string; keyFile: string }): Server
 function isCrossCertificate(pem: string, roots: readonly string[]): boolean {
   const cert = readCertificateBundle(pem)[0]!;
   return roots.some((root) => readCertificateBundle(root)[0]!.subject === cert.subject);
+}
+
+/** An issuing CA with less than this left is replaced when the master renews its certificate (half its life). */
+const ISSUER_RENEWAL_MS = 182 * 86_400_000;
+
+/**
+ * The identity the master's HTTPS server presents, kept current: renewed at two thirds of its life (retried every
+ * minute on failure, never after stop), after a rotation, and when another master of the store rotated the CA; the
+ * issuing CA itself is rotated once half its life is gone. Writes the roots to `<data dir>/ca.pem` (public).
+ */
+export class MasterTlsIdentity {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private renewing = false;
+  private server: { setSecureContext(options: { key: string; cert: string }): void } | undefined;
+
+  private constructor(
+    private identity: ServerIdentity,
+    private readonly options: {
+      store: Store;
+      clock: Clock;
+      logger: Logger;
+      settings: MasterTlsSettings;
+      names: { dnsNames: string[]; ipAddresses: string[] };
+      dataDir: string;
+      /** Reopens the CA from the store (and makes it the master's current one). */
+      reopenCa: () => Promise<PlatformCa>;
+    },
+  ) {}
+
+  static async create(options: MasterTlsIdentity['options']): Promise<MasterTlsIdentity> {
+    if (options.settings.files === undefined) await rotateAgingIssuer(options.store, options.clock);
+    const ca = await options.reopenCa();
+    return new MasterTlsIdentity(await masterServerIdentity(ca, options.settings, options.names), options);
+  }
+
+  get current(): ServerIdentity {
+    return this.identity;
+  }
+
+  /** The server now listens: keep what it presents current. */
+  async attach(server: { setSecureContext(options: { key: string; cert: string }): void }, ca: PlatformCa) {
+    this.server = server;
+    await this.writeRoots(ca);
+    this.schedule(renewalDelayMs(this.identity, this.options.clock.nowMs()));
+  }
+
+  /** A new certificate now (from the current issuing CA); nothing with the operator's. */
+  async renew(): Promise<void> {
+    if (this.stopped || this.identity.source !== 'platform') return;
+    this.renewing = true;
+    let ca: PlatformCa;
+    try {
+      await rotateAgingIssuer(this.options.store, this.options.clock);
+      ca = await this.options.reopenCa();
+      if (this.stopped) return;
+      this.identity = await masterServerIdentity(ca, this.options.settings, this.options.names);
+    } finally {
+      this.renewing = false;
+    }
+    this.server?.setSecureContext({ key: this.identity.keyPem, cert: this.identity.certPem });
+    await this.writeRoots(ca);
+    this.schedule(renewalDelayMs(this.identity, this.options.clock.nowMs()));
+  }
+
+  /** The CA was read again: if its issuing CA changed (a rotation by another master), present a new certificate. */
+  noticeCa(ca: PlatformCa): void {
+    if (this.identity.source !== 'platform' || this.stopped || this.renewing) return;
+    if (ca.status().issuers[0]?.serial !== this.identity.issuerSerial) this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.renew().catch((err: unknown) => {
+        this.options.logger.error({ err }, 'renewing the master certificate failed; trying again in a minute');
+        this.schedule(60_000);
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async writeRoots(ca: PlatformCa): Promise<void> {
+    const path = join(this.options.dataDir, 'ca.pem');
+    // With the operator's certificate the platform roots do not verify this master: no ca.pem to mislead.
+    if (this.identity.source !== 'platform') return rmSync(path, { force: true });
+    writeFileSync(`${path}.tmp`, await rootsPem(ca), { mode: 0o644 });
+    renameSync(`${path}.tmp`, path);
+  }
+}
+
+/**
+ * Rotates the issuing CA when less than half its life is left, the root when less than a year is (one transaction:
+ * a racing master sees it done).
+ */
+async function rotateAgingIssuer(store: Store, clock: Clock): Promise<void> {
+  await store.transaction(async (tx) => {
+    const ca = await openCaInTransaction(tx, store.box, () => clock.nowMs());
+    const { roots, issuers } = ca.status();
+    const left = (notAfter: Date | undefined) => (notAfter?.getTime() ?? 0) - clock.nowMs();
+    // A root near its end caps its issuing CAs' lives: renew the root (cross-signed: pinned clients follow).
+    if (left(roots[0]?.notAfter) < 2 * ISSUER_RENEWAL_MS) await ca.rotateRoot();
+    else if (left(issuers[0]?.notAfter) < ISSUER_RENEWAL_MS) await ca.rotateIssuingCa();
+  });
 }

@@ -5,7 +5,6 @@
  * CA at once; other masters move to it at their next renewal, and what the old CAs issued stays valid meanwhile.
  */
 import type { Body } from '../../protocol/schemas.js';
-import type { SecretBox } from '../../store/secret-box.js';
 import type { OpContext } from '../context.js';
 import { openCaInTransaction, type ServerIdentity } from './master-tls.js';
 import type { PlatformCa } from './platform-ca.js';
@@ -14,8 +13,6 @@ type PkiStatusResult = Body<'pkiStatusResult'>;
 
 /** What the PKI routes need of the master that answers. */
 export interface PkiHandlerEnv {
-  /** The store key (seals the CA keys). */
-  box: SecretBox;
   /** The certificate this master presents; undefined when it speaks plain HTTP (in-process tests). */
   masterCertificate(): ServerIdentity | undefined;
   /** Called after a rotation committed: present a certificate from the new issuing CA. */
@@ -23,7 +20,7 @@ export interface PkiHandlerEnv {
 }
 
 export async function pkiStatus(ctx: OpContext, env: PkiHandlerEnv): Promise<PkiStatusResult> {
-  const ca = await openCaInTransaction(ctx.tx, env.box, () => ctx.clock.nowMs());
+  const ca = await openCaInTransaction(ctx.tx, ctx.box, () => ctx.clock.nowMs());
   return describe(ca, env.masterCertificate());
 }
 
@@ -32,7 +29,7 @@ export async function rotatePki(
   what: 'issuing-ca' | 'root',
   env: PkiHandlerEnv,
 ): Promise<PkiStatusResult> {
-  const ca = await openCaInTransaction(ctx.tx, env.box, () => ctx.clock.nowMs());
+  const ca = await openCaInTransaction(ctx.tx, ctx.box, () => ctx.clock.nowMs());
   if (what === 'root') await ca.rotateRoot();
   else await ca.rotateIssuingCa();
   ctx.afterCommit?.(() => env.rotated());

@@ -332,6 +332,29 @@ function pkiState(): Migration {
   };
 }
 
+/**
+ * Certificates issued to compute nodes and instances, so that the one whose holder goes away (an instance
+ * destroyed, a node's certificate removed) is revoked at once. Rows leave once revoked or expired.
+ */
+function issuedCertificates(): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('issued_certificate')
+        .addColumn('serial', 'text', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('not_after_ms', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('issued_certificate_subject')
+        .on('issued_certificate')
+        .columns(['kind', 'subject'])
+        .execute();
+    },
+  };
+}
+
 /** Migrations in order; the key is the version recorded in the database. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
@@ -347,6 +370,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0008-audit-log': auditLog(dialect),
         '0009-retained-sets': retainedSets(),
         '0010-pki-state': pkiState(),
+        '0011-issued-certificates': issuedCertificates(),
       });
     },
   };
