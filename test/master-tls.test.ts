@@ -6,6 +6,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
@@ -244,6 +246,15 @@ describe('the master speaks HTTPS only', () => {
     const half = await runHox(['master', '--data-dir', dataDir, '--tls-cert', certFile], env);
     expect(half.code).toBe(2);
     expect(half.stderr).toContain('give --tls-cert and --tls-key together');
+    // A key that is not the certificate's: refused before anything listens, naming both files.
+    const otherKey = join(home, 'other.key');
+    writeFileSync(otherKey, await privateKeyToPem((await generateKeyPair(true)).privateKey), { mode: 0o600 });
+    const mismatched = await runHox(
+      ['master', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--tls-cert', certFile, '--tls-key', otherKey],
+      env,
+    );
+    expect(mismatched.code).toBe(2);
+    expect(mismatched.stderr).toContain(`--tls-key '${otherKey}' is not the key of the certificate in '${certFile}'`);
 
     const port = await freePort();
     const served = startHox(
@@ -371,6 +382,42 @@ describe('hox pki', () => {
       rmSync(home, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('what a client trusts', () => {
+  it('refuses a platform certificate that is not a master’s, and a token for a plain-http master off the loopback', async () => {
+    const m = await startTestMaster({ tls: true });
+    const keys = await generateKeyPair(true);
+    const publicKeyPem = x509.PemConverter.encode(await subtle.exportKey('spki', keys.publicKey), 'PUBLIC KEY');
+    // A hyper_db member's certificate from the same CA, for the master's own address.
+    const member = await m.master.pki.issueHyperDbMember({
+      memberName: 'm1',
+      ipAddresses: ['127.0.0.1'],
+      publicKeyPem,
+    });
+    const impostor = createHttpsServer(
+      { key: await privateKeyToPem(keys.privateKey), cert: member.chainPem },
+      (_q, a) => a.end('{}'),
+    );
+    await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (impostor.address() as AddressInfo).port;
+      const client = new MasterClient({ url: `https://127.0.0.1:${port}`, token: m.adminToken, ca: m.ca! });
+      await expect(client.call('whoami', {})).rejects.toMatchObject({
+        code: 'HOX_MASTER_UNTRUSTED',
+        message: expect.stringContaining('CERT_NOT_A_MASTER') as unknown,
+      });
+      // The real master, same CA, same client settings: trusted.
+      expect((await m.admin.call('whoami', {})).kind).toBe('admin');
+    } finally {
+      impostor.close();
+      await m.stop();
+    }
+    expect(() => new MasterClient({ url: 'http://10.1.2.3:8470', token: 't' })).toThrow(/masters speak HTTPS/);
+    expect(() => new MasterClient({ url: 'http://127.0.0.1:8470', token: 't', ca: 'x' })).toThrow(
+      /use https:\/\/127\.0\.0\.1:8470/,
+    );
+  });
 });
 
 /** `hox …` with `input` on its stdin (hox login --with-token -). */
