@@ -11,7 +11,7 @@ import { table } from '../output.js';
 function handOver(env: CommandEnv, command: Command, name: string): void {
   const master = globals(command).master ?? env.masterUrl ?? '<master URL>';
   env.printErr(
-    `Give this token to ${name}, who signs in with:\n  hox login --url ${master} --with-token -   (the token on stdin)\nIt is shown only now: the master keeps a hash of it.`,
+    `Give this token to ${name}, who signs in with:\n  hox login --url ${master} --ca-pin <CA pin> --with-token -   (the token on stdin; hox pki status shows the pin)\nIt is shown only now: the master keeps a hash of it.`,
   );
 }
 
