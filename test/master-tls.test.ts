@@ -203,6 +203,7 @@ describe('the master speaks HTTPS only', () => {
     // A node joins with the pin alone, and keeps the CA for its next start.
     const reg = await runHox(['registration-token'], env);
     expect(reg.code, reg.stderr).toBe(0);
+    expect(reg.stderr).toContain(`hox node --master ${summary.url} --ca-pin ${summary.ca_pin} --register-token-file`);
     const tokenFile = join(home, 'reg.token');
     writeFileSync(tokenFile, reg.stdout.trim(), { mode: 0o600 });
     const nodeDir = join(home, 'tls-node');

@@ -9,10 +9,21 @@ export function registrationTokenCommand(env: CommandEnv): Command {
     .option('--ttl <seconds>', 'validity', (v) => Number.parseInt(v, 10), 86400)
     .addHelpText(
       'after',
-      '\nExample:\n  HOX_REGISTER_TOKEN=$(hox registration-token) hox node --master http://10.0.0.1:8470 --data-dir /srv/hox',
+      "\nThe token alone goes to stdout; how to join, with the master's CA pin, to stderr.\n" +
+        '\nExample:\n  hox registration-token > reg.token   # copy it to the new machine (mode 0600), then there:\n' +
+        '  hox node --master https://10.0.0.1:8470 --ca-pin sha256:… --register-token-file reg.token --data-dir /srv/hox',
     )
     .action(async (opts: { ttl: number }, command: Command) => {
-      const answer = await connect(env, command).call('createRegistrationToken', { ttl_seconds: opts.ttl });
+      const client = connect(env, command);
+      const answer = await client.call('createRegistrationToken', { ttl_seconds: opts.ttl });
       env.print(globals(command).json === true ? JSON.stringify(answer) : answer.token);
+      // The pin of the roots this CLI trusts the master by: what the new node needs besides the token.
+      const pin =
+        client.ca === undefined
+          ? undefined
+          : (await import('../../shared/pki/ca-pin.js')).caPin(client.ca.split(/(?=-----BEGIN)/)[0]!);
+      env.printErr(
+        `join with: hox node --master ${client.url}${pin === undefined ? '' : ` --ca-pin ${pin}`} --register-token-file FILE --data-dir DIR  (the token in FILE, mode 0600; valid ${opts.ttl} s, once)`,
+      );
     });
 }
