@@ -4,7 +4,8 @@
  * joins over TLS with the pin alone, keeping the CA for its next starts.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -21,7 +22,7 @@ import { createLocalCa, issueServerCertificate } from '../src/shared/pki/local-c
 import { generateKeyPair, privateKeyToPem, subtle, x509 } from '../src/shared/pki/x509.js';
 import { freePort } from '../src/testing/free-port.js';
 import { createDatabase, startPostgres } from '../src/testing/postgres-server.js';
-import { startTestMaster } from '../src/testing/test-master.js';
+import { addTestNode, startTestMaster } from '../src/testing/test-master.js';
 import { cleanUpNodePartitions } from './support/agent-harness.js';
 import { ROOT, runHox } from './support/hox-cli.js';
 
@@ -217,6 +218,11 @@ describe('the master speaks HTTPS only', () => {
     children.push(node.child);
     await node.line;
     expect(JSON.parse(readFileSync(join(nodeDir, 'node.json'), 'utf8'))).toMatchObject({ masterCa: roots });
+    // It asked for its certificate and presents it (mutual TLS): kept with its key, 0600.
+    const kept = JSON.parse(readFileSync(join(nodeDir, 'node-certificate.json'), 'utf8')) as { certificate: string };
+    expect(new X509Certificate(kept.certificate).subject).toContain('CN=tls-node');
+    expect(statSync(join(nodeDir, 'node-certificate.json')).mode & 0o777).toBe(0o600);
+    expect(node.output()).toContain('mutual TLS');
     await stop(node.child);
     const again = startHox([...nodeArgs, '--partitions', '1'], env, (l) => l.includes('converging towards'));
     children.push(again.child);
@@ -418,6 +424,43 @@ describe('what a client trusts', () => {
     expect(() => new MasterClient({ url: 'http://127.0.0.1:8470', token: 't', ca: 'x' })).toThrow(
       /use https:\/\/127\.0\.0\.1:8470/,
     );
+  });
+});
+
+describe('mutual TLS', () => {
+  it('holds a request to the certificate it came with: the holder’s own, issued here, not revoked', async () => {
+    const m = await startTestMaster({ tls: true });
+    try {
+      const n1 = await addTestNode(m.admin, 'n1', { partitions: 1 });
+      const n2 = await addTestNode(m.admin, 'n2', { partitions: 1 });
+      const mine = await n1.client.call('nodeCertificate', { computer_guid: 'n1' });
+      const theirs = await n2.client.call('nodeCertificate', { computer_guid: 'n2' });
+      const withCert = (token: string, c: { certificate: string; key: string }) =>
+        new MasterClient({ url: m.url, token, ca: m.ca!, clientCertificate: { cert: c.certificate, key: c.key } });
+      expect(await withCert(n1.token, mine).call('whoami', {})).toMatchObject({ kind: 'node', subject: 'n1' });
+      // Another holder's certificate with this token: refused.
+      await expect(withCert(n1.token, theirs).call('whoami', {})).rejects.toMatchObject({
+        code: 'HOX_FORBIDDEN',
+        message: expect.stringContaining("compute-node 'n2''s") as unknown,
+      });
+      // A certificate this CA did not issue: refused.
+      const foreign = await createLocalCa('elsewhere', 'Example');
+      await expect(
+        withCert(n1.token, { certificate: foreign.certificatePem, key: foreign.privateKeyPem }).call('whoami', {}),
+      ).rejects.toMatchObject({ code: 'HOX_UNAUTHENTICATED' });
+      // Revoked: refused at once, on the next request.
+      const client = withCert(n1.token, mine);
+      await client.call('whoami', {});
+      await m.admin.call('removeNodeCertificate', { computer_guid: 'n1' });
+      await expect(client.call('whoami', {})).rejects.toMatchObject({
+        code: 'HOX_UNAUTHENTICATED',
+        message: expect.stringContaining('revoked or unknown') as unknown,
+      });
+      // The token alone still works (a CLI, or a node asking for its next certificate).
+      expect((await new MasterClient({ url: m.url, token: n1.token, ca: m.ca! }).call('whoami', {})).kind).toBe('node');
+    } finally {
+      await m.stop();
+    }
   });
 });
 

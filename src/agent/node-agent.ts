@@ -20,6 +20,7 @@ import { HoxError } from '../shared/errors.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { NodeAgentConfig } from './agent-config.js';
 import { readCredentials, writeCredentials, type NodeCredentials } from './credentials.js';
+import { NodeCertificate } from './node-certificate.js';
 import { formatPartitions, type FormattedPartition } from './format/partition-formatter.js';
 import { partitionLayouts } from './format/partition-layout.js';
 import { InstallError, Installer } from './install/installer.js';
@@ -77,6 +78,8 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   const log = deps.log ?? (() => undefined);
   let nodeId = '';
   let client: MasterClient | undefined;
+  let nodeCertificate: NodeCertificate | undefined;
+  let certificateTimer: NodeJS.Timeout | undefined;
   let partitions: FormattedPartition[] = [];
   let processor: PartitionProcessor | undefined;
   // Outside the partition (which its user may rearrange) and owned by the agent.
@@ -344,6 +347,13 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         if (stopped) break;
         failures += 1;
         log(`master unreachable or failing (${String(error)}); retrying`);
+        // Its certificate revoked or unknown to the master: a new one, asked for with the node's token.
+        if (
+          error instanceof HoxError &&
+          error.code === 'HOX_UNAUTHENTICATED' &&
+          /client certificate/.test(error.message)
+        )
+          await nodeCertificate?.refresh({ force: true }).catch((e: unknown) => log(`node certificate: ${String(e)}`));
         await sleep(Math.min(10_000, 250 * 2 ** Math.min(failures, 6)), undefined, { signal: abort.signal }).catch(
           () => undefined,
         );
@@ -367,6 +377,16 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         ...(credentials.masterCa === undefined ? {} : { ca: credentials.masterCa }),
       });
       client = c;
+      // Mutual TLS with an HTTPS master: the node's own certificate, renewed hourly when aging (never fatal).
+      if (config.masterUrl.startsWith('https:')) {
+        const certificate = new NodeCertificate({ dataDir: config.dataDir, nodeId, client: c, log });
+        nodeCertificate = certificate;
+        const refresh = () =>
+          certificate.refresh().catch((error: unknown) => log(`node certificate not renewed: ${String(error)}`));
+        await refresh();
+        certificateTimer = setInterval(() => void refresh(), 3_600_000);
+        certificateTimer.unref();
+      }
       const layouts = partitionLayouts({
         nodeId,
         dataDir: config.dataDir,
@@ -523,6 +543,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       await publisher.stop();
       for (const timer of retryTimers.values()) clearTimeout(timer);
       clearInterval(retainedTimer);
+      clearInterval(certificateTimer);
       if (options.stopServices === true && supervisor !== undefined)
         for (const p of partitions) await supervisor.stopPartition(p.partitionId);
       await network?.stop({ removeRules: options.stopServices === true });

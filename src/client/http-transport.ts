@@ -27,6 +27,8 @@ export interface HttpExchange {
   signal: AbortSignal;
   /** `https:` only: the PEM roots the server's certificate must chain to, instead of the system's. */
   ca?: string;
+  /** `https:` only: the client's own certificate chain and key (PEM), for mutual TLS. */
+  clientCertificate?: { cert: string; key: string };
   /**
    * `https:` only: accept any server certificate. Only to fetch public material that is checked afterwards
    * (the trust bundle, against a CA pin); never with a token.
@@ -85,6 +87,8 @@ export async function exchange(message: HttpExchange): Promise<HttpAnswer> {
     throw new TypeError('an unverified exchange carries no token');
   const options: RequestOptions & {
     ca?: string;
+    cert?: string;
+    key?: string;
     rejectUnauthorized?: boolean;
     checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined;
   } = {
@@ -95,6 +99,7 @@ export async function exchange(message: HttpExchange): Promise<HttpAnswer> {
       ? { ca: message.ca, checkServerIdentity: await masterIdentityCheck() }
       : {}),
     ...(url.protocol === 'https:' && message.unverified === true ? { rejectUnauthorized: false } : {}),
+    ...(url.protocol === 'https:' && message.clientCertificate !== undefined ? message.clientCertificate : {}),
   };
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
     const req = send(url, options, resolve);

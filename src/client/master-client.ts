@@ -25,6 +25,8 @@ export interface MasterClientOptions {
   timeoutMs?: number;
   /** PEM roots the master's certificate must chain to (the platform CA's); the system's CAs when absent. */
   ca?: string;
+  /** A node's or an instance's own certificate chain and key (PEM): presented to the master (mutual TLS). */
+  clientCertificate?: { cert: string; key: string };
 }
 
 export class MasterClient {
@@ -32,6 +34,7 @@ export class MasterClient {
   private readonly token: string | undefined;
   private readonly timeoutMs: number;
   readonly ca: string | undefined;
+  private clientCertificate: { cert: string; key: string } | undefined;
 
   constructor(options: MasterClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
@@ -39,6 +42,30 @@ export class MasterClient {
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.ca = options.ca;
+    this.clientCertificate = options.clientCertificate;
+  }
+
+  /** The same master and token, presenting no client certificate (to ask for a new one when it was refused). */
+  withoutClientCertificate(): MasterClient {
+    return new MasterClient({
+      url: this.url,
+      timeoutMs: this.timeoutMs,
+      ...(this.token === undefined ? {} : { token: this.token }),
+      ...(this.ca === undefined ? {} : { ca: this.ca }),
+    });
+  }
+
+  /** Presents this certificate from now on (a renewed one replaces the last). */
+  useClientCertificate(certificate: { cert: string; key: string }): void {
+    this.clientCertificate = certificate;
+  }
+
+  /** What every exchange of this client adds: the CA it trusts and the certificate it presents. */
+  private tls(): { ca?: string; clientCertificate?: { cert: string; key: string } } {
+    return {
+      ...(this.ca === undefined ? {} : { ca: this.ca }),
+      ...(this.clientCertificate === undefined ? {} : { clientCertificate: this.clientCertificate }),
+    };
   }
 
   /** A client for the same master with another token. */
@@ -76,7 +103,7 @@ export class MasterClient {
         },
         body: JSON.stringify(body),
         signal,
-        ...(this.ca === undefined ? {} : { ca: this.ca }),
+        ...this.tls(),
       });
     } catch (error) {
       throw unreachable(this.url, path, error);
@@ -134,7 +161,7 @@ export class MasterClient {
         ...(body === undefined ? {} : { body }),
         // Large uploads and downloads get more time than a JSON call.
         signal: AbortSignal.timeout(this.timeoutMs * 10),
-        ...(this.ca === undefined ? {} : { ca: this.ca }),
+        ...this.tls(),
       });
     } catch (error) {
       throw unreachable(this.url, `${method} ${path}`, error);
@@ -158,7 +185,7 @@ export class MasterClient {
         url: `${this.url}/health`,
         headers: {},
         signal: AbortSignal.timeout(this.timeoutMs),
-        ...(this.ca === undefined ? {} : { ca: this.ca }),
+        ...this.tls(),
       });
       return isOk(response.status);
     } catch {

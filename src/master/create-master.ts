@@ -154,7 +154,9 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
           if (bundle?.ca !== ca) bundle = { ca, pem: await ca.trustBundle() };
           return bundle.pem;
         },
-        ...(identity === undefined ? {} : { https: { key: identity.keyPem, cert: identity.certPem } }),
+        ...(identity === undefined
+          ? {}
+          : { https: { key: identity.keyPem, cert: identity.certPem, ca: identity.clientCaPem } }),
       });
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
@@ -162,7 +164,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
       url = config.publicUrl ?? `${scheme}://${hostInUrl}:${port}`;
       if (tlsIdentity !== undefined && identity !== undefined) {
         await tlsIdentity.attach(
-          app.server as unknown as { setSecureContext(options: { key: string; cert: string }): void },
+          app.server as unknown as { setSecureContext(options: { key: string; cert: string; ca: string }): void },
           pki,
         );
         logger.info(

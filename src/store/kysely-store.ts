@@ -681,6 +681,22 @@ export class KyselyStoreTx implements StoreTx {
       .execute();
   }
 
+  async getCertificate(serial: string): Promise<IssuedCertificateRow | undefined> {
+    const r = await this.db
+      .selectFrom('issued_certificate')
+      .selectAll()
+      .where('serial', '=', serial)
+      .executeTakeFirst();
+    return r === undefined
+      ? undefined
+      : {
+          serial: r.serial,
+          kind: r.kind as IssuedCertificateRow['kind'],
+          subject: r.subject,
+          notAfterMs: num(r.not_after_ms),
+        };
+  }
+
   async listCertificates(kind: IssuedCertificateRow['kind'], subject: string): Promise<IssuedCertificateRow[]> {
     const rows = await this.db
       .selectFrom('issued_certificate')

@@ -333,6 +333,8 @@ export interface StoreTx {
   savePkiState(state: string, options: { create: boolean; atMs: number }): Promise<void>;
   /** Remembers a node's or instance's certificate, to revoke it when its holder goes away. */
   recordCertificate(row: IssuedCertificateRow): Promise<void>;
+  /** A remembered certificate by serial: undefined once revoked (or expired and pruned). */
+  getCertificate(serial: string): Promise<IssuedCertificateRow | undefined>;
   /** The certificates of one holder still remembered (not revoked, not pruned). */
   listCertificates(kind: IssuedCertificateRow['kind'], subject: string): Promise<IssuedCertificateRow[]>;
   /** Forgets certificates: revoked, or expired (`notAfterMs` before `beforeMs`). */

@@ -31,7 +31,8 @@ declare module 'fastify' {
 }
 
 /** Routes outside the audit trail by nature: unauthenticated, read-only. */
-const UNAUDITED_PATHS: ReadonlySet<string> = new Set(['/health', '/openapi.json', '/pki/trust-bundle']);
+/** The public paths: no token, no audit, no client certificate check. */
+export const UNAUDITED_PATHS: ReadonlySet<string> = new Set(['/health', '/openapi.json', '/pki/trust-bundle']);
 
 export class AuditRecorder {
   private readonly principals = new WeakMap<FastifyRequest, Principal>();

@@ -21,7 +21,8 @@ import type { OpContext } from '../context.js';
 import { authenticate, describePrincipal } from '../principal.js';
 import { HANDLERS, type HandlerEnv } from './handlers.js';
 import { artifactRoutes } from './artifact-routes.js';
-import { AuditRecorder } from './audit-recorder.js';
+import { AuditRecorder, UNAUDITED_PATHS } from './audit-recorder.js';
+import { checkPresentedCertificate, presentedCertificate } from '../pki/client-certificates.js';
 import { waitForChange } from './wait-for-change.js';
 import { listLogRequests, readTreeLogs } from '../log-relay.js';
 
@@ -51,8 +52,11 @@ export interface HttpServerOptions {
   artifacts?: ArtifactSettings;
   /** The platform CA's trust bundle, served to anyone (`GET /pki/trust-bundle`). */
   trustBundle?: () => Promise<TrustBundlePem>;
-  /** Serve HTTPS with this key and certificate chain (PEM); plain HTTP without. */
-  https?: { key: string; cert: string };
+  /**
+   * Serve HTTPS with this key and certificate chain (PEM), asking clients for a certificate that chains to `ca`
+   * (the platform CA's roots and issuing CAs); plain HTTP without.
+   */
+  https?: { key: string; cert: string; ca: string };
 }
 
 /** Turns whatever was thrown into the one error the API speaks. */
@@ -110,7 +114,17 @@ export async function buildHttpServer(options: HttpServerOptions) {
     // Request lines are not logged: bodies and headers may carry tokens and secrets.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
-    ...(options.https === undefined ? {} : { https: { ...options.https, minVersion: 'TLSv1.2' as const } }),
+    ...(options.https === undefined
+      ? {}
+      : {
+          https: {
+            ...options.https,
+            minVersion: 'TLSv1.2' as const,
+            // Mutual TLS when the client has a certificate; a CLI or a browser without one still connects.
+            requestCert: true,
+            rejectUnauthorized: false,
+          },
+        }),
   });
 
   const responseAjv = new Ajv({ strict: false, allErrors: false });
@@ -133,6 +147,16 @@ export async function buildHttpServer(options: HttpServerOptions) {
   const audit = new AuditRecorder({ store, clock, logger, adminTokenHash: options.adminTokenHash });
   app.addHook('onRoute', audit.checkRoute);
   app.addHook('onSend', audit.onSend);
+
+  // A request that came with a client certificate is held to it (src/master/pki/client-certificates.ts).
+  app.addHook('onRequest', async (request) => {
+    if (UNAUDITED_PATHS.has(request.url.split('?')[0] ?? '')) return;
+    const presented = presentedCertificate(request.raw.socket);
+    if (presented === undefined) return;
+    const header = request.headers.authorization;
+    const token = header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+    await checkPresentedCertificate(store, options.adminTokenHash, presented, token);
+  });
 
   app.get('/health', () => ({ status: 'ok' }));
   const openApi = buildOpenApi({ serverUrl: options.env.baseUrl });

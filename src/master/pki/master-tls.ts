@@ -40,8 +40,10 @@ export interface ServerIdentity {
   notAfter: Date;
   /** `platform`: issued by the platform CA (renewed by the master); `files`: the operator's. */
   source: 'platform' | 'files';
-  /** `platform`: the serial of the issuing CA that signed it (a rotation elsewhere is noticed by it). */
-  issuerSerial?: string;
+  /** The platform CA's issuing CA when it was made (it signed it, for `platform`): a rotation is noticed by it. */
+  issuerSerial: string;
+  /** What clients' certificates must chain to (mutual TLS): the platform CA's roots and issuing CAs, PEM. */
+  clientCaPem: string;
   dnsNames: string[];
   ipAddresses: string[];
 }
@@ -138,13 +140,14 @@ export async function masterServerIdentity(
   settings: MasterTlsSettings,
   names: { dnsNames: string[]; ipAddresses: string[] },
 ): Promise<ServerIdentity> {
-  if (settings.files !== undefined) return identityFromFiles(settings.files);
+  const bundle = await ca.trustBundle();
+  const clientCaPem = `${[...bundle.roots, ...bundle.intermediates].map((pem) => pem.trim()).join('\n')}\n`;
+  const issuerSerial = ca.status().issuers[0]!.serial;
+  if (settings.files !== undefined) return { ...identityFromFiles(settings.files), clientCaPem, issuerSerial };
   const keys = await generateKeyPair(true);
   const publicKeyPem = x509.PemConverter.encode(await subtle.exportKey('spki', keys.publicKey), 'PUBLIC KEY');
-  const issuerSerial = ca.status().issuers[0]!.serial;
   const issued = await ca.issueMasterServer({ ...names, publicKeyPem });
   // Cross-certificates let a client that trusts only an older root follow the chain to the current one.
-  const bundle = await ca.trustBundle();
   const cross = bundle.intermediates.filter((pem) => isCrossCertificate(pem, bundle.roots));
   return {
     keyPem: await privateKeyToPem(keys.privateKey),
@@ -152,6 +155,7 @@ export async function masterServerIdentity(
     notAfter: issued.notAfter,
     source: 'platform',
     issuerSerial,
+    clientCaPem,
     ...names,
   };
 }
@@ -168,7 +172,10 @@ export async function rootsPem(ca: PlatformCa): Promise<string> {
   return `${(await ca.trustBundle()).roots.map((pem) => pem.trim()).join('\n')}\n`;
 }
 
-function identityFromFiles(files: { certFile: string; keyFile: string }): ServerIdentity {
+function identityFromFiles(files: {
+  certFile: string;
+  keyFile: string;
+}): Omit<ServerIdentity, 'clientCaPem' | 'issuerSerial'> {
   const read = (path: string, what: string): string => {
     try {
       return readFileSync(path, 'utf8');
@@ -250,7 +257,7 @@ export class MasterTlsIdentity {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private renewing = false;
-  private server: { setSecureContext(options: { key: string; cert: string }): void } | undefined;
+  private server: { setSecureContext(options: { key: string; cert: string; ca: string }): void } | undefined;
 
   private constructor(
     private identity: ServerIdentity,
@@ -277,15 +284,18 @@ export class MasterTlsIdentity {
   }
 
   /** The server now listens: keep what it presents current. */
-  async attach(server: { setSecureContext(options: { key: string; cert: string }): void }, ca: PlatformCa) {
+  async attach(server: { setSecureContext(options: { key: string; cert: string; ca: string }): void }, ca: PlatformCa) {
     this.server = server;
     await this.writeRoots(ca);
     this.schedule(renewalDelayMs(this.identity, this.options.clock.nowMs()));
   }
 
-  /** A new certificate now (from the current issuing CA); nothing with the operator's. */
+  /**
+   * A new certificate now, from the current issuing CA (the operator's files read again), and the CAs clients'
+   * certificates are checked against.
+   */
   async renew(): Promise<void> {
-    if (this.stopped || this.identity.source !== 'platform') return;
+    if (this.stopped) return;
     this.renewing = true;
     let ca: PlatformCa;
     try {
@@ -296,14 +306,19 @@ export class MasterTlsIdentity {
     } finally {
       this.renewing = false;
     }
-    this.server?.setSecureContext({ key: this.identity.keyPem, cert: this.identity.certPem });
+    this.server?.setSecureContext({
+      key: this.identity.keyPem,
+      cert: this.identity.certPem,
+      ca: this.identity.clientCaPem,
+      // (requestCert and rejectUnauthorized stay as the server was made: they are not context options)
+    });
     await this.writeRoots(ca);
     this.schedule(renewalDelayMs(this.identity, this.options.clock.nowMs()));
   }
 
   /** The CA was read again: if its issuing CA changed (a rotation by another master), present a new certificate. */
   noticeCa(ca: PlatformCa): void {
-    if (this.identity.source !== 'platform' || this.stopped || this.renewing) return;
+    if (this.stopped || this.renewing) return;
     if (ca.status().issuers[0]?.serial !== this.identity.issuerSerial) this.schedule(0);
   }
 

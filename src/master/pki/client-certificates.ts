@@ -1,0 +1,78 @@
+/**
+ * Mutual TLS on the master's API. The HTTPS server asks every client for a certificate and has Node's TLS verify
+ * the chain against the platform CA (without refusing the connection: a CLI or a browser has none). A request that
+ * came with a certificate is then held to it, before any route runs:
+ *
+ * - the chain must verify (`socket.authorized`), else 401;
+ * - the certificate must be one the master issued to a node or an instance and still remembers: one revoked
+ *   (its node's certificate removed, its instance destroyed) or unknown is refused at once, else 401;
+ * - the bearer token must be its holder's: a node's token with that node's certificate, an instance's with that
+ *   instance's, else 403. A stolen token is then worth nothing without the matching key, and vice versa.
+ *
+ * Tokens alone still authenticate a client that presents no certificate.
+ */
+import type { TLSSocket } from 'node:tls';
+import { HoxError } from '../../shared/errors.js';
+import { hashToken } from '../../shared/ids.js';
+import { normalizeSerial } from '../../shared/pki/x509.js';
+import type { Store } from '../../store/store.js';
+
+/** What a request's TLS client certificate says, when it presented one. */
+export interface PresentedCertificate {
+  authorized: boolean;
+  authorizationError: string | undefined;
+  serial: string;
+  commonName: string;
+  unit: string;
+}
+
+/** The certificate a client presented on this socket, if any (plain HTTP: none). */
+export function presentedCertificate(socket: unknown): PresentedCertificate | undefined {
+  const tls = socket as Partial<TLSSocket>;
+  if (typeof tls.getPeerCertificate !== 'function') return undefined;
+  const peer = tls.getPeerCertificate();
+  if (peer === null || peer === undefined || typeof peer.serialNumber !== 'string') return undefined;
+  const field = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(',') : (value ?? ''));
+  return {
+    authorized: tls.authorized === true,
+    authorizationError: tls.authorizationError === undefined ? undefined : String(tls.authorizationError),
+    serial: normalizeSerial(peer.serialNumber),
+    commonName: field(peer.subject?.CN),
+    unit: field(peer.subject?.OU),
+  };
+}
+
+/**
+ * Checks a presented certificate against the store and the request's bearer token (see the module comment).
+ * `token` is undefined when the request carries none (the route then refuses it as unauthenticated).
+ */
+export async function checkPresentedCertificate(
+  store: Store,
+  adminTokenHash: string,
+  presented: PresentedCertificate,
+  token: string | undefined,
+): Promise<void> {
+  if (!presented.authorized)
+    throw new HoxError(
+      'HOX_UNAUTHENTICATED',
+      `client certificate not issued by this platform's CA (${presented.authorizationError ?? 'unverified'})`,
+    );
+  await store.transaction(async (tx) => {
+    const known = await tx.getCertificate(presented.serial);
+    if (known === undefined || known.subject !== presented.commonName || known.kind !== presented.unit)
+      throw new HoxError(
+        'HOX_UNAUTHENTICATED',
+        `client certificate ${presented.serial} is revoked or unknown: ask for a new one (compute_node_certificate, software_instance_certificate)`,
+      );
+    if (token === undefined) return;
+    const hash = hashToken(token);
+    const row = hash === adminTokenHash ? undefined : await tx.getToken(hash);
+    const holder =
+      row?.kind === 'node' ? 'compute-node' : row?.kind === 'instance' ? 'instance' : (row?.kind ?? 'admin');
+    if (holder !== known.kind || row?.subject !== known.subject)
+      throw new HoxError(
+        'HOX_FORBIDDEN',
+        `the client certificate is ${known.kind} '${known.subject}''s, the token is not: present the holder's own`,
+      );
+  });
+}
