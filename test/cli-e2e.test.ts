@@ -218,8 +218,12 @@ describe('hox CLI end to end', () => {
 
   it('exits 3 when the master is unreachable', async () => {
     const port = await freePort();
-    const unreachable = await hox(['--master', `http://127.0.0.1:${port}`, 'list']);
+    const unreachable = await hox(['--master', `https://127.0.0.1:${port}`, 'list']);
     expect(unreachable.code).toBe(3);
     expect(unreachable.stderr).toContain('unreachable');
+    // Plain http to a master this CLI holds a CA for: bad input, and no token sent.
+    const plain = await hox(['--master', `http://127.0.0.1:${port}`, 'list']);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain(`masters speak HTTPS: use https://127.0.0.1:${port}`);
   });
 });

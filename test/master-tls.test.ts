@@ -3,7 +3,7 @@
  * operator's), clients trust it through its CA pin as `kubeadm join` does, plain HTTP gets no answer, and a node
  * joins over TLS with the pin alone, keeping the CA for its next starts.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
@@ -13,8 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { partitionLayouts } from '../src/agent/format/partition-layout.js';
-import { firewallTableName } from '../src/agent/isolate/partition-firewall-rules.js';
 import { exchange } from '../src/client/http-transport.js';
 import { MasterClient } from '../src/client/master-client.js';
 import { caPin } from '../src/shared/pki/ca-pin.js';
@@ -110,11 +108,8 @@ describe('the master speaks HTTPS only', () => {
     while (children.length > 0) await stop(children.pop()!);
     while (nodes.length > 0) {
       const node = nodes.pop()!;
+      // Kills what is left in its partitions, removes their users and its nftables table.
       await cleanUpNodePartitions(node.id, node.dataDir, 1);
-      const layout = { nodeId: node.id, dataDir: node.dataDir, count: 1, portBase: 20000, portsPerPartition: 50 };
-      const table = firewallTableName(partitionLayouts(layout)[0]!.ip.split('.').slice(0, 3).join('.'));
-      if (execFileSync('nft', ['list', 'tables']).toString().includes(`inet ${table}\n`))
-        execFileSync('nft', ['delete', 'table', 'inet', table]);
     }
   });
   afterAll(() => {

@@ -21,8 +21,6 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { partitionLayouts } from '../src/agent/format/partition-layout.js';
-import { firewallTableName } from '../src/agent/isolate/partition-firewall-rules.js';
 import { freePort } from '../src/testing/free-port.js';
 import { createDatabase, startPostgres, type PostgresServer } from '../src/testing/postgres-server.js';
 import { startTestMaster, type TestMaster } from '../src/testing/test-master.js';
@@ -168,12 +166,8 @@ describe('secrets on the command line', () => {
     while (children.length > 0) await stopHox(children.pop());
     while (nodes.length > 0) {
       const node = nodes.pop()!;
+      // Kills what is left in its partitions, removes their users and its nftables table.
       await cleanUpNodePartitions(node.id, node.dataDir, 1);
-      // An agent stopped without its services keeps its nftables table (the services stay isolated): remove it.
-      const layout = { nodeId: node.id, dataDir: node.dataDir, count: 1, portBase: 20000, portsPerPartition: 50 };
-      const table = firewallTableName(partitionLayouts(layout)[0]!.ip.split('.').slice(0, 3).join('.'));
-      if (execFileSync('nft', ['list', 'tables']).toString().includes(`inet ${table}\n`))
-        execFileSync('nft', ['delete', 'table', 'inet', table]);
     }
   });
 
