@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { NodeCertificate } from '../src/agent/node-certificate.js';
 import { exchange } from '../src/client/http-transport.js';
 import { MasterClient } from '../src/client/master-client.js';
 import { caPin } from '../src/shared/pki/ca-pin.js';
@@ -453,6 +454,43 @@ describe('mutual TLS', () => {
       });
       // The token alone still works (a CLI, or a node asking for its next certificate).
       expect((await new MasterClient({ url: m.url, token: n1.token, ca: m.ca! }).call('whoami', {})).kind).toBe('node');
+
+      // The agent's side: asks for one, keeps it 0600, presents it; a refused one is replaced; an aging one renewed.
+      const dataDir = mkdtempSync(join(tmpdir(), 'hox-node-cert-'));
+      try {
+        let nowMs = Date.now();
+        const agentClient = new MasterClient({ url: m.url, token: n2.token, ca: m.ca! });
+        const lines: string[] = [];
+        const keeper = new NodeCertificate({
+          dataDir,
+          nodeId: 'n2',
+          client: agentClient,
+          log: (l) => lines.push(l),
+          now: () => nowMs,
+        });
+        await keeper.refresh();
+        const file = join(dataDir, 'node-certificate.json');
+        expect(statSync(file).mode & 0o777).toBe(0o600);
+        const serial = () =>
+          new X509Certificate((JSON.parse(readFileSync(file, 'utf8')) as { certificate: string }).certificate)
+            .serialNumber;
+        const first = serial();
+        expect((await agentClient.call('whoami', {})).subject).toBe('n2');
+        await keeper.refresh(); // young: kept
+        expect(serial()).toBe(first);
+        await m.admin.call('removeNodeCertificate', { computer_guid: 'n2' });
+        await expect(agentClient.call('whoami', {})).rejects.toMatchObject({ code: 'HOX_UNAUTHENTICATED' });
+        await keeper.refresh({ force: true });
+        const second = serial();
+        expect(second).not.toBe(first);
+        expect((await agentClient.call('whoami', {})).subject).toBe('n2');
+        nowMs += 6 * 86_400_000; // past two thirds of a week
+        await keeper.refresh();
+        expect(serial()).not.toBe(second);
+        expect(lines.filter((l) => l.includes('mutual TLS'))).toHaveLength(3);
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     } finally {
       await m.stop();
     }
