@@ -44,7 +44,7 @@ describe('hox user', () => {
     expect(created.out).toHaveLength(1);
     const token = created.out[0]!;
     expect(await new MasterClient({ url: m.url, token }).call('whoami', {})).toMatchObject({ kind: 'user' });
-    expect(created.err.join('\n')).toContain(`hox login --url ${m.url} --with-token -`);
+    expect(created.err.join('\n')).toContain(`hox login --url ${m.url} --ca-pin <CA pin> --with-token -`);
 
     const again = await hox(['user', 'token', 'alice']);
     expect(again.code).toBe(0);
