@@ -32,7 +32,7 @@ export interface Master {
   readonly url: string;
   /** The platform CA as this master last read it from the store (once started). */
   readonly pki: PlatformCa;
-  /** Presents a newly issued certificate now (after a CA rotation); nothing when the operator gave one. */
+  /** Presents a new certificate now (issued by the CA, or the operator's files read again). */
   renewCertificate(): Promise<void>;
   /** The PEM roots clients trust this master by (as `<data dir>/ca.pem`). */
   caRootsPem(): Promise<string>;
