@@ -121,7 +121,18 @@ describe('the master speaks HTTPS only', () => {
     const port = await freePort();
     const dataDir = join(home, 'master');
     const master = startHox(
-      ['--json', 'master', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--tls-name', 'master.test'],
+      [
+        '--json',
+        'master',
+        '--data-dir',
+        dataDir,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--tls-name',
+        'master.test',
+        // The node below must then present its certificate on every call but the one asking for it.
+        '--require-node-certificates',
+      ],
       env,
       (l) => l.startsWith('{'),
     );
@@ -424,6 +435,31 @@ describe('what a client trusts', () => {
 });
 
 describe('mutual TLS', () => {
+  it('required for nodes: a node token without its certificate is refused, but to ask for one', async () => {
+    const m = await startTestMaster({ tls: true, requireNodeCertificates: true });
+    try {
+      const { token: registration } = await m.admin.call('createRegistrationToken', {});
+      const { token } = await m.admin.withToken(registration).call('registerNode', { computer_guid: 'n1' });
+      const bare = m.admin.withToken(token);
+      await expect(bare.call('whoami', {})).rejects.toMatchObject({
+        code: 'HOX_UNAUTHENTICATED',
+        message: expect.stringContaining('this master requires node certificates') as unknown,
+      });
+      const issued = await bare.call('nodeCertificate', { computer_guid: 'n1' });
+      const node = new MasterClient({
+        url: m.url,
+        token,
+        ca: m.ca!,
+        clientCertificate: { cert: issued.certificate, key: issued.key },
+      });
+      expect(await node.call('whoami', {})).toMatchObject({ kind: 'node', subject: 'n1' });
+      // People (and the admin) have no certificate and need none.
+      expect((await m.admin.call('whoami', {})).kind).toBe('admin');
+    } finally {
+      await m.stop();
+    }
+  });
+
   it('holds a request to the certificate it came with: the holder’s own, issued here, not revoked', async () => {
     const m = await startTestMaster({ tls: true });
     try {

@@ -148,6 +148,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
           },
         },
         artifacts: config.artifacts,
+        requireNodeCertificates: config.requireNodeCertificates,
         // Anyone may ask (no token): one bundle (CRLs signed) per CA reading, not per request.
         trustBundle: async () => {
           const ca = await currentCa();

@@ -38,6 +38,11 @@ export interface MasterOptions {
   /** `--tls-name`: more names for the certificate the platform CA issues to the master. */
   tlsNames?: string[];
   /**
+   * `--require-node-certificates`: a call made with a node's token must also present that node's certificate
+   * (mutual TLS), except the call that asks for one. Off by default: nodes of an older version present none.
+   */
+  requireNodeCertificates?: boolean;
+  /**
    * Plain HTTP instead of HTTPS. Only for masters created inside a test process, whose clients are in the same
    * process; `hox master` and `hox up` have no such option.
    */
@@ -61,6 +66,7 @@ export interface MasterConfig {
   readonly audit: AuditSettings;
   /** HTTPS settings; false: plain HTTP (in-process test masters only). */
   readonly tls: MasterTlsSettings | false;
+  readonly requireNodeCertificates: boolean;
 }
 
 export const MASTER_DEFAULTS = { listen: '127.0.0.1:8470', logLevel: 'info' } as const;
@@ -109,6 +115,8 @@ export function resolveMasterConfig(options: MasterOptions): MasterConfig {
     throw badRequest('--tls-name', 'names the certificate the platform CA issues: not with --tls-cert');
   if (options.publicUrl !== undefined && !options.insecurePlainHttp && !/^https:\/\//.test(options.publicUrl))
     throw badRequest('--public-url', `'${options.publicUrl}' is not an https:// URL: the master speaks HTTPS only`);
+  if (options.requireNodeCertificates === true && options.insecurePlainHttp === true)
+    throw badRequest('--require-node-certificates', 'needs HTTPS (node certificates are presented over TLS)');
   const tls: MasterTlsSettings | false = options.insecurePlainHttp
     ? false
     : {
@@ -131,5 +139,6 @@ export function resolveMasterConfig(options: MasterOptions): MasterConfig {
     artifacts: resolveArtifactSettings(options.artifacts),
     audit: resolveAuditSettings(options.audit),
     tls,
+    requireNodeCertificates: options.requireNodeCertificates === true,
   });
 }

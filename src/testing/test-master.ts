@@ -53,6 +53,8 @@ export interface TestMasterOptions {
   audit?: Partial<AuditSettings>;
   /** HTTPS with a certificate from the platform CA, as `hox master`. @default false (plain HTTP) */
   tls?: boolean;
+  /** As `hox master --require-node-certificates` (needs `tls`). */
+  requireNodeCertificates?: boolean;
 }
 
 export async function startTestMaster(options: TestMasterOptions = {}): Promise<TestMaster> {
@@ -67,6 +69,7 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
     ...(options.artifacts === undefined ? {} : { artifacts: options.artifacts }),
     ...(options.audit === undefined ? {} : { audit: options.audit }),
     insecurePlainHttp: options.tls !== true,
+    ...(options.requireNodeCertificates === true ? { requireNodeCertificates: true } : {}),
   });
   const build = (): Master =>
     createMaster(config, {

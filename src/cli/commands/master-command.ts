@@ -34,6 +34,10 @@ export function masterCommand(env: CommandEnv): Command {
       '--tls-name <name...>',
       'more DNS names or IP addresses for the certificate the platform CA issues (the listen address, localhost and the public URL are always in)',
     )
+    .option(
+      '--require-node-certificates',
+      "refuse a node's token without that node's certificate (mutual TLS; nodes of this version present one)",
+    )
     .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
     .addOption(
       new Option('--audit-retention-days <n>', 'days the audit trail keeps an entry (default 90)').argParser(
@@ -73,6 +77,7 @@ The master speaks HTTPS only. Clients trust it through its CA pin, printed at st
           tlsCert?: string;
           tlsKey?: string;
           tlsName?: string[];
+          requireNodeCertificates?: boolean;
           logLevel: string;
           auditRetentionDays?: number;
           auditMaxRows?: number;
@@ -96,6 +101,7 @@ The master speaks HTTPS only. Clients trust it through its CA pin, printed at st
           ...(opts.tlsCert === undefined ? {} : { tlsCertFile: opts.tlsCert }),
           ...(opts.tlsKey === undefined ? {} : { tlsKeyFile: opts.tlsKey }),
           ...(opts.tlsName === undefined ? {} : { tlsNames: opts.tlsName }),
+          requireNodeCertificates: opts.requireNodeCertificates === true,
           logLevel: opts.logLevel,
           audit: {
             ...(opts.auditRetentionDays === undefined ? {} : { maxAgeMs: opts.auditRetentionDays * 86_400_000 }),

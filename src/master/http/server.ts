@@ -22,7 +22,11 @@ import { authenticate, describePrincipal } from '../principal.js';
 import { HANDLERS, type HandlerEnv } from './handlers.js';
 import { artifactRoutes } from './artifact-routes.js';
 import { AuditRecorder, UNAUDITED_PATHS } from './audit-recorder.js';
-import { checkPresentedCertificate, presentedCertificate } from '../pki/client-certificates.js';
+import {
+  checkPresentedCertificate,
+  presentedCertificate,
+  refuseNodeWithoutCertificate,
+} from '../pki/client-certificates.js';
 import { waitForChange } from './wait-for-change.js';
 import { listLogRequests, readTreeLogs } from '../log-relay.js';
 
@@ -52,6 +56,8 @@ export interface HttpServerOptions {
   artifacts?: ArtifactSettings;
   /** The platform CA's trust bundle, served to anyone (`GET /pki/trust-bundle`). */
   trustBundle?: () => Promise<TrustBundlePem>;
+  /** Calls made with a node's token must present that node's certificate (but the one asking for it). */
+  requireNodeCertificates?: boolean;
   /**
    * Serve HTTPS with this key and certificate chain (PEM), asking clients for a certificate that chains to `ca`
    * (the platform CA's roots and issuing CAs); plain HTTP without.
@@ -152,10 +158,15 @@ export async function buildHttpServer(options: HttpServerOptions) {
   app.addHook('onRequest', async (request) => {
     if (UNAUDITED_PATHS.has(request.url.split('?')[0] ?? '')) return;
     const presented = presentedCertificate(request.raw.socket);
-    if (presented === undefined) return;
     const header = request.headers.authorization;
     const token = header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
-    await checkPresentedCertificate(store, options.adminTokenHash, presented, token);
+    if (presented !== undefined) await checkPresentedCertificate(store, options.adminTokenHash, presented, token);
+    else if (
+      options.requireNodeCertificates === true &&
+      token !== undefined &&
+      request.url !== ROUTES.nodeCertificate.path
+    )
+      await refuseNodeWithoutCertificate(store, token);
   });
 
   app.get('/health', () => ({ status: 'ok' }));

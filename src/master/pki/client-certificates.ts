@@ -9,7 +9,9 @@
  * - the bearer token must be its holder's: a node's token with that node's certificate, an instance's with that
  *   instance's, else 403. A stolen token is then worth nothing without the matching key, and vice versa.
  *
- * Tokens alone still authenticate a client that presents no certificate.
+ * Tokens alone still authenticate a client that presents no certificate, unless the master requires node
+ * certificates (`--require-node-certificates`): a node's token then works only with its certificate, but to ask
+ * for one.
  */
 import type { TLSSocket } from 'node:tls';
 import { HoxError } from '../../shared/errors.js';
@@ -75,4 +77,14 @@ export async function checkPresentedCertificate(
         `the client certificate is ${known.kind} '${known.subject}''s, the token is not: present the holder's own`,
       );
   });
+}
+
+/** With `--require-node-certificates`: a node's token without a certificate is refused (401). */
+export async function refuseNodeWithoutCertificate(store: Store, token: string): Promise<void> {
+  const row = await store.transaction((tx) => tx.getToken(hashToken(token)));
+  if (row?.kind === 'node')
+    throw new HoxError(
+      'HOX_UNAUTHENTICATED',
+      `this master requires node certificates: compute node '${row.subject ?? ''}' must present its own (it asks for one with slapos.post.v0.compute_node_certificate)`,
+    );
 }
