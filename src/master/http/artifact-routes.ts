@@ -26,7 +26,8 @@ import type { StoreTx } from '../../store/store.js';
 import { ARTIFACT_DEFAULTS } from '../artifact-collector.js';
 import { ADMIN_OWNER_ID, authenticate, describePrincipal, type Principal } from '../principal.js';
 import type { AuditRecorder } from './audit-recorder.js';
-import { bearer, errorBody, toHoxError, type HttpServerOptions } from './server.js';
+import { bearer } from './bearer.js';
+import { errorBody, toHoxError, type HttpServerOptions } from './server.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 export const ARTIFACT_PATH = '/hox/v1/artifacts/:sha256';

@@ -14,6 +14,7 @@
  *   failed before that (body parsing, validation), what its token
  *   authenticates as now; `unauthenticated` when none is accepted.
  */
+import { bearerToken } from './bearer.js';
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { Clock } from '../../shared/clock.js';
@@ -98,10 +99,10 @@ export class AuditRecorder {
   }
 
   private async authenticateQuietly(tx: StoreTx, request: FastifyRequest): Promise<Principal | null> {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-    if (match === null) return null;
+    const token = bearerToken(request);
+    if (token === undefined) return null;
     try {
-      return await authenticate(tx, match[1]!, this.options.adminTokenHash, this.options.clock);
+      return await authenticate(tx, token, this.options.adminTokenHash, this.options.clock);
     } catch {
       return null;
     }

@@ -22,6 +22,7 @@ import { authenticate, describePrincipal } from '../principal.js';
 import { HANDLERS, type HandlerEnv } from './handlers.js';
 import { artifactRoutes } from './artifact-routes.js';
 import { AuditRecorder, UNAUDITED_PATHS } from './audit-recorder.js';
+import { bearer, bearerToken } from './bearer.js';
 import {
   checkPresentedCertificate,
   presentedCertificate,
@@ -102,14 +103,6 @@ export function errorBody(error: HoxError): Record<string, unknown> {
   };
 }
 
-export function bearer(request: FastifyRequest): string {
-  const header = request.headers.authorization;
-  if (header === undefined) throw new HoxError('HOX_UNAUTHENTICATED', 'missing Authorization: Bearer <token> header');
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (match === null) throw new HoxError('HOX_UNAUTHENTICATED', 'Authorization header must be "Bearer <token>"');
-  return match[1]!;
-}
-
 export async function buildHttpServer(options: HttpServerOptions) {
   const { store, clock, logger } = options;
   const app = Fastify({
@@ -158,8 +151,7 @@ export async function buildHttpServer(options: HttpServerOptions) {
   app.addHook('onRequest', async (request) => {
     if (UNAUDITED_PATHS.has(request.url.split('?')[0] ?? '')) return;
     const presented = presentedCertificate(request.raw.socket);
-    const header = request.headers.authorization;
-    const token = header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+    const token = bearerToken(request);
     if (presented !== undefined) await checkPresentedCertificate(store, options.adminTokenHash, presented, token);
     else if (
       options.requireNodeCertificates === true &&
