@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestMaster, type TestMaster } from '../src/testing/test-master.js';
-import { ROOT } from './support/hox-cli.js';
+import { HOX_FROM_SOURCES, ROOT } from './support/hox-cli.js';
 
 interface ClosedRun {
   code: number | null;
@@ -22,7 +22,7 @@ interface ClosedRun {
 /** Runs hox from the sources with its stdout (or stderr) closed on the reading side at once. */
 function runWithClosedOutput(args: string[], env: NodeJS.ProcessEnv, close: 'stdout' | 'stderr'): Promise<ClosedRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), ...args], {
+    const child = spawn(process.execPath, [...HOX_FROM_SOURCES, ...args], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

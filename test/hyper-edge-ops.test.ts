@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import { appLogs } from '../src/testing/app-logs.js';
-import { ROOT, runHox, type HoxRun } from './support/hox-cli.js';
+import { HOX_FROM_SOURCES, ROOT, runHox, type HoxRun } from './support/hox-cli.js';
 
 const SERVER = `import { createServer } from 'node:http';
 const server = createServer((req, res) => {
@@ -135,7 +135,7 @@ describe('hox app ps, restart and run', () => {
 
     const follower = spawn(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), 'app', 'logs', 'ops', '--process', 'web', '--follow'],
+      [...HOX_FROM_SOURCES, 'app', 'logs', 'ops', '--process', 'web', '--follow'],
       { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';

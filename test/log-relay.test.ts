@@ -22,7 +22,7 @@ import {
   waitFor,
   type AgentFixture,
 } from './support/agent-harness.js';
-import { ROOT, runHox } from './support/hox-cli.js';
+import { HOX_FROM_SOURCES, ROOT, runHox } from './support/hox-cli.js';
 
 const PORT_BASE = 41000 + Math.floor(Math.random() * 150) * 100;
 const PARTITIONS = 2;
@@ -133,11 +133,11 @@ describe('hox logs through the master, from a node on "another machine"', { time
   it('--follow prints lines written after it started', async () => {
     const [tree] = (await alice.call('listTreeStatus', { title: 'web' })).result_list;
     const partition = tree!.instance_list[0]!.compute_partition_id!;
-    const follower = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), 'logs', 'web', '--follow', '--lines', '5'],
-      { env: cliEnv(aliceToken), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const follower = spawn(process.execPath, [...HOX_FROM_SOURCES, 'logs', 'web', '--follow', '--lines', '5'], {
+      env: cliEnv(aliceToken),
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     follower.stdout.on('data', (c: Buffer) => (out += c.toString()));
     follower.stderr.resume();

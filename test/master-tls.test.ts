@@ -23,7 +23,7 @@ import { freePort } from '../src/testing/free-port.js';
 import { createDatabase, startPostgres } from '../src/testing/postgres-server.js';
 import { addTestNode, startTestMaster } from '../src/testing/test-master.js';
 import { cleanUpNodePartitions } from './support/agent-harness.js';
-import { ROOT, runHox } from './support/hox-cli.js';
+import { HOX_FROM_SOURCES, ROOT, runHox } from './support/hox-cli.js';
 
 interface Started {
   child: ChildProcess;
@@ -34,7 +34,7 @@ interface Started {
 
 /** Starts a long-running hox command from the sources; `line` resolves with the first line `ready` accepts. */
 function startHox(args: string[], env: NodeJS.ProcessEnv, ready: (line: string) => boolean): Started {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), ...args], {
+  const child = spawn(process.execPath, [...HOX_FROM_SOURCES, ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -178,20 +178,22 @@ describe('the master speaks HTTPS only', () => {
 
     // A pin that is not this master's: refused, nothing saved.
     const wrongPin = `sha256:${'ab'.repeat(32)}`;
-    const wrong = await runHoxWithStdin(
+    const wrong = await runHox(
       ['login', '--url', summary.url, '--ca-pin', wrongPin, '--with-token', '-'],
       env,
-      token,
+      undefined,
+      `${token}\n`,
     );
     expect(wrong.code, wrong.stderr).not.toBe(0);
     expect(wrong.stderr).toContain('matches the CA pin');
     expect(() => readFileSync(env.HOX_CONFIG!, 'utf8')).toThrow();
 
     // The right pin: logged in, the roots saved with the URL and token; later commands need nothing else.
-    const login = await runHoxWithStdin(
+    const login = await runHox(
       ['login', '--url', summary.url, '--ca-pin', summary.ca_pin, '--with-token', '-'],
       env,
-      token,
+      undefined,
+      `${token}\n`,
     );
     expect(login.code, login.stderr).toBe(0);
     const saved = JSON.parse(readFileSync(env.HOX_CONFIG!, 'utf8')) as { masterCa?: string };
@@ -294,10 +296,11 @@ describe('the master speaks HTTPS only', () => {
     expect(presented.subject.CN).toBe('master');
     const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
     const config = { ...env, HOX_CONFIG: join(home, 'operator-config.json') };
-    const login = await runHoxWithStdin(
+    const login = await runHox(
       ['login', '--url', summary.url, '--ca-file', caFile, '--with-token', '-'],
       config,
-      token,
+      undefined,
+      `${token}\n`,
     );
     expect(login.code, login.stderr).toBe(0);
     expect((await runHox(['nodes'], config)).code).toBe(0);
@@ -532,28 +535,3 @@ describe('mutual TLS', () => {
     }
   });
 });
-
-/** `hox …` with `input` on its stdin (hox login --with-token -). */
-function runHoxWithStdin(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  input: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'bin', 'hox.ts'), ...args], {
-      cwd: ROOT,
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-    child.stdin.end(`${input}\n`);
-  });
-}
