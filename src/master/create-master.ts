@@ -86,7 +86,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
     },
     async caRootsPem() {
       if (currentPki === undefined) throw new Error('master not started');
-      return await rootsPem(await currentPki());
+      return rootsPem(await currentPki());
     },
     async start() {
       store ??= await openStore(config, (message, level = 'info') => logger[level](message));
@@ -164,7 +164,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
       const port = typeof address === 'object' && address !== null ? address.port : config.port;
       url = config.publicUrl ?? `${scheme}://${hostInUrl}:${port}`;
       if (tlsIdentity !== undefined && identity !== undefined) {
-        await tlsIdentity.attach(
+        tlsIdentity.attach(
           app.server as unknown as { setSecureContext(options: { key: string; cert: string; ca: string }): void },
           pki,
         );

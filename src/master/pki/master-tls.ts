@@ -140,18 +140,17 @@ export async function masterServerIdentity(
   settings: MasterTlsSettings,
   names: { dnsNames: string[]; ipAddresses: string[] },
 ): Promise<ServerIdentity> {
-  const bundle = await ca.trustBundle();
-  const clientCaPem = `${[...bundle.roots, ...bundle.intermediates].map((pem) => pem.trim()).join('\n')}\n`;
+  const { roots, issuers, crossCertificates } = ca.certificates();
+  const clientCaPem = pemText([...roots, ...issuers, ...crossCertificates]);
   const issuerSerial = ca.status().issuers[0]!.serial;
   if (settings.files !== undefined) return { ...identityFromFiles(settings.files), clientCaPem, issuerSerial };
   const keys = await generateKeyPair(true);
   const publicKeyPem = x509.PemConverter.encode(await subtle.exportKey('spki', keys.publicKey), 'PUBLIC KEY');
   const issued = await ca.issueMasterServer({ ...names, publicKeyPem });
-  // Cross-certificates let a client that trusts only an older root follow the chain to the current one.
-  const cross = bundle.intermediates.filter((pem) => isCrossCertificate(pem, bundle.roots));
   return {
     keyPem: await privateKeyToPem(keys.privateKey),
-    certPem: [issued.chainPem.trim(), ...cross.map((pem) => pem.trim())].join('\n') + '\n',
+    // Cross-certificates let a client that trusts only an older root follow the chain to the current one.
+    certPem: pemText([issued.chainPem, ...crossCertificates]),
     notAfter: issued.notAfter,
     source: 'platform',
     issuerSerial,
@@ -168,8 +167,13 @@ export function renewalDelayMs(identity: ServerIdentity, nowMs: number): number 
 }
 
 /** The roots a client of this master trusts, as one PEM text (`<data dir>/ca.pem`, the CLI config). */
-export async function rootsPem(ca: PlatformCa): Promise<string> {
-  return `${(await ca.trustBundle()).roots.map((pem) => pem.trim()).join('\n')}\n`;
+export function rootsPem(ca: PlatformCa): string {
+  return pemText(ca.certificates().roots);
+}
+
+/** PEM texts as one, each on its own lines. */
+function pemText(pems: readonly string[]): string {
+  return `${pems.map((pem) => pem.trim()).join('\n')}\n`;
 }
 
 function identityFromFiles(files: {
@@ -240,11 +244,6 @@ function identityFromFiles(files: {
   };
 }
 
-function isCrossCertificate(pem: string, roots: readonly string[]): boolean {
-  const cert = readCertificateBundle(pem)[0]!;
-  return roots.some((root) => readCertificateBundle(root)[0]!.subject === cert.subject);
-}
-
 /** An issuing CA with less than this left is replaced when the master renews its certificate (half its life). */
 const ISSUER_RENEWAL_MS = 182 * 86_400_000;
 
@@ -284,9 +283,9 @@ export class MasterTlsIdentity {
   }
 
   /** The server now listens: keep what it presents current. */
-  async attach(server: { setSecureContext(options: { key: string; cert: string; ca: string }): void }, ca: PlatformCa) {
+  attach(server: { setSecureContext(options: { key: string; cert: string; ca: string }): void }, ca: PlatformCa): void {
     this.server = server;
-    await this.writeRoots(ca);
+    this.writeRoots(ca);
     this.schedule(renewalDelayMs(this.identity, this.options.clock.nowMs()));
   }
 
@@ -312,7 +311,7 @@ export class MasterTlsIdentity {
       ca: this.identity.clientCaPem,
       // (requestCert and rejectUnauthorized stay as the server was made: they are not context options)
     });
-    await this.writeRoots(ca);
+    this.writeRoots(ca);
     this.schedule(renewalDelayMs(this.identity, this.options.clock.nowMs()));
   }
 
@@ -339,11 +338,11 @@ export class MasterTlsIdentity {
     this.timer.unref();
   }
 
-  private async writeRoots(ca: PlatformCa): Promise<void> {
+  private writeRoots(ca: PlatformCa): void {
     const path = join(this.options.dataDir, 'ca.pem');
     // With the operator's certificate the platform roots do not verify this master: no ca.pem to mislead.
     if (this.identity.source !== 'platform') return rmSync(path, { force: true });
-    writeFileSync(`${path}.tmp`, await rootsPem(ca), { mode: 0o644 });
+    writeFileSync(`${path}.tmp`, rootsPem(ca), { mode: 0o644 });
     renameSync(`${path}.tmp`, path);
   }
 }

@@ -353,6 +353,15 @@ export class PlatformCa {
     return crls;
   }
 
+  /** The CA certificates as PEM, newest first, without CRLs (nothing to sign): what TLS contexts need. */
+  certificates(): { roots: string[]; issuers: string[]; crossCertificates: string[] } {
+    return {
+      roots: this.state.roots.map((record) => record.certPem),
+      issuers: this.state.issuers.map((record) => record.certPem),
+      crossCertificates: [...this.state.crossCertificates],
+    };
+  }
+
   /** Roots, issuing CAs and cross-certificates, and fresh CRLs: what every verifier needs. */
   async trustMaterial(): Promise<TrustMaterial> {
     return {
