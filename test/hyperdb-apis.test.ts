@@ -1,6 +1,11 @@
 /**
- * What docs/hyper-db.md says of hyper_db's two HTTP APIs, proved against the real code with no cluster:
- * the router's BackupStore and the keeper's peer server run in-process on 127.0.0.1.
+ * What docs/hyper-db.md says of hyper_db's two HTTPS APIs, proved against the real code with no cluster:
+ * the router's BackupStore and the keeper's peer server run in-process on 127.0.0.1, with certificates of
+ * a cluster CA made here (as the router signs them).
+ *
+ * - TLS: both speak HTTPS only (plain HTTP gets no answer); the peer API refuses a handshake without a
+ *   client certificate of the cluster CA; the backup API needs none but refuses one of another CA; a
+ *   client refuses a server whose certificate is not of the cluster CA (callPeer, wal-archive.mjs).
  *
  * - The backup API: the peer token may do everything; the read-only backup token (published for restores)
  *   may list and download base backups and fetch WAL, and nothing else — no WAL upload (also through
@@ -23,9 +28,11 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChannelTls } from '../src/releases/hyper_db/cluster-tls.js';
 import { callPeer, startPeerServer, type Handler } from '../src/releases/hyper_db/keeper/peer-api.js';
 import type { PauseRequestBody } from '../src/releases/hyper_db/protocol.js';
 import { BackupStore, type BackupInfo } from '../src/releases/hyper_db/router/backup-store.js';
+import { clusterTlsFixture, type ClusterTlsFixture } from '../src/testing/cluster-tls-fixture.js';
 import { freePort } from '../src/testing/free-port.js';
 import { badAuthorizations, bearer, httpCall } from './support/http-call.js';
 
@@ -64,6 +71,18 @@ async function walArchive(args: string[]): Promise<{ code: number; stderr: strin
   }
 }
 
+let cluster: ClusterTlsFixture;
+/** A member of the cluster: the CA and its own certificate. */
+let client: ChannelTls;
+beforeAll(async () => {
+  cluster = await clusterTlsFixture();
+  client = await cluster.client();
+});
+
+/** One request as a member of the cluster makes it (HTTPS, its certificate presented). */
+const call: typeof httpCall = (port, method, path, options = {}) =>
+  httpCall(port, method, path, { tls: client, ...options });
+
 describe('hyper_db backup API: tokens, names, bounds', () => {
   const PEER_TOKEN = randomBytes(32).toString('base64url');
   const BACKUP_TOKEN = randomBytes(32).toString('base64url');
@@ -94,7 +113,7 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
       log: () => {},
     });
     port = await freePort();
-    await store.start(HOST, port);
+    await store.start(HOST, port, { ca: cluster.ca.certificatePem, identity: await cluster.identity(HOST, 'router') });
     // A WAL segment and a listed base backup, in the store's own layout, for the read routes.
     writeFileSync(join(walDir(), SEGMENT), 'segment one');
     const backupDir = join(partition, 'backups', 'base', FAKE_BACKUP);
@@ -136,7 +155,7 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
     const answers: string[] = [];
     for (const authorization of [...badAuthorizations(PEER_TOKEN), ...badAuthorizations(BACKUP_TOKEN)])
       for (const [method, path, body] of routes) {
-        const answer = await httpCall(port, method, path, {
+        const answer = await call(port, method, path, {
           ...(authorization === undefined ? {} : { authorization }),
           ...(body === undefined ? {} : { body }),
         });
@@ -151,24 +170,24 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
 
   it('lets the read-only backup token list and download backups and fetch WAL, and nothing else', async () => {
     const auth = { authorization: bearer(BACKUP_TOKEN) };
-    const list = await httpCall(port, 'GET', '/backups', auth);
+    const list = await call(port, 'GET', '/backups', auth);
     expect(list.status).toBe(200);
     expect((JSON.parse(list.body.toString()) as BackupInfo[]).map((b) => b.id)).toEqual([FAKE_BACKUP]);
-    const tar = await httpCall(port, 'GET', `/backups/${FAKE_BACKUP}.tar`, auth);
+    const tar = await call(port, 'GET', `/backups/${FAKE_BACKUP}.tar`, auth);
     expect(tar.status).toBe(200);
     expect(tar.headers['content-type']).toBe('application/x-tar');
     expect(tar.body.toString('latin1')).toContain('./PG_VERSION');
     expect(tar.body.toString('latin1')).not.toContain('hyper_db-backup.json');
-    const wal = await httpCall(port, 'GET', `/wal/${SEGMENT}`, auth);
+    const wal = await call(port, 'GET', `/wal/${SEGMENT}`, auth);
     expect([wal.status, wal.body.toString()]).toEqual([200, 'segment one']);
 
     const before = tree(partition);
     const refused = [
-      await httpCall(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'a new segment' }),
-      await httpCall(port, 'PUT', `/wal/${SEGMENT}`, { ...auth, body: 'segment one' }),
-      await httpCall(port, 'PUT', `/wal/00000002.history`, { ...auth, body: 'history' }),
-      await httpCall(port, 'POST', '/tls/certificate', { ...auth, body: certificateBody }),
-      await httpCall(port, 'POST', '/pause', { ...auth, body: pauseBody }),
+      await call(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'a new segment' }),
+      await call(port, 'PUT', `/wal/${SEGMENT}`, { ...auth, body: 'segment one' }),
+      await call(port, 'PUT', `/wal/00000002.history`, { ...auth, body: 'history' }),
+      await call(port, 'POST', '/tls/certificate', { ...auth, body: certificateBody }),
+      await call(port, 'POST', '/pause', { ...auth, body: pauseBody }),
     ];
     expect(refused.map((a) => a.status)).toEqual([401, 401, 401, 401, 401]);
     expect(certificateRequests).toEqual([]);
@@ -178,22 +197,22 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
 
   it('lets the peer token archive WAL (identical content only, for a name already taken), sign and pause', async () => {
     const auth = { authorization: bearer(PEER_TOKEN) };
-    expect((await httpCall(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'segment two' })).status).toBe(201);
-    expect((await httpCall(port, 'GET', `/wal/${NEW_SEGMENT}`, auth)).body.toString()).toBe('segment two');
-    expect((await httpCall(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'segment two' })).status).toBe(200);
-    const clash = await httpCall(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'segment 2!!' });
+    expect((await call(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'segment two' })).status).toBe(201);
+    expect((await call(port, 'GET', `/wal/${NEW_SEGMENT}`, auth)).body.toString()).toBe('segment two');
+    expect((await call(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'segment two' })).status).toBe(200);
+    const clash = await call(port, 'PUT', `/wal/${NEW_SEGMENT}`, { ...auth, body: 'segment 2!!' });
     expect([clash.status, clash.body.toString()]).toEqual([409, 'a different file has that name']);
     expect(readFileSync(join(walDir(), NEW_SEGMENT), 'utf8')).toBe('segment two');
-    expect((await httpCall(port, 'GET', '/backups', auth)).status).toBe(200);
-    expect((await httpCall(port, 'GET', `/backups/${FAKE_BACKUP}.tar`, auth)).status).toBe(200);
+    expect((await call(port, 'GET', '/backups', auth)).status).toBe(200);
+    expect((await call(port, 'GET', `/backups/${FAKE_BACKUP}.tar`, auth)).status).toBe(200);
 
-    const certificate = await httpCall(port, 'POST', '/tls/certificate', { ...auth, body: certificateBody });
+    const certificate = await call(port, 'POST', '/tls/certificate', { ...auth, body: certificateBody });
     expect([certificate.status, JSON.parse(certificate.body.toString())]).toEqual([
       200,
       { certificate: 'certificate for member-1' },
     ]);
     expect(certificateRequests).toEqual([{ member: 'member-1', publicKey: 'PUBLIC KEY' }]);
-    const pause = await httpCall(port, 'POST', '/pause', { ...auth, body: pauseBody });
+    const pause = await call(port, 'POST', '/pause', { ...auth, body: pauseBody });
     expect([pause.status, JSON.parse(pause.body.toString())]).toEqual([200, { paused: true, waitedMs: 3 }]);
     expect(pauses).toEqual([{ switchoverId: 's1', from: 'member-1' }]);
     certificateRequests.length = 0;
@@ -205,7 +224,9 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
     try {
       const config = (name: string, token: string): string => {
         const path = join(dir, name);
-        writeFileSync(path, JSON.stringify({ url: `http://${HOST}:${port}`, token }), { mode: 0o600 });
+        writeFileSync(path, JSON.stringify({ url: `https://${HOST}:${port}`, token, ca: cluster.ca.certificatePem }), {
+          mode: 0o600,
+        });
         return path;
       };
       const peer = config('peer.json', PEER_TOKEN);
@@ -252,6 +273,70 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
     }
   });
 
+  it('speaks HTTPS only: plain HTTP gets no answer, a client certificate of another CA is refused, none is needed', async () => {
+    const auth = { authorization: bearer(BACKUP_TOKEN) };
+    await expect(httpCall(port, 'GET', '/backups', auth)).rejects.toThrow();
+    const stranger = await clusterTlsFixture('another cluster CA');
+    // A certificate that does not chain to the cluster CA: refused before the token is even looked at.
+    const foreign = await call(port, 'GET', '/backups', {
+      ...auth,
+      tls: { ca: cluster.ca.certificatePem, identity: await stranger.identity(HOST) },
+    });
+    expect([foreign.status, foreign.body.toString()]).toEqual([
+      403,
+      expect.stringMatching(/client certificate refused/),
+    ]);
+    // None at all (a restoring member of another cluster, a member asking for its first one): the token decides.
+    expect(
+      (await call(port, 'GET', '/backups', { ...auth, tls: { ca: cluster.ca.certificatePem, identity: null } })).status,
+    ).toBe(200);
+    // A client that does not trust the router's CA stops at the handshake: no token leaves it.
+    await expect(call(port, 'GET', '/backups', { ...auth, tls: await stranger.client() })).rejects.toThrow(
+      /certificate/,
+    );
+  });
+
+  it('wal-archive.mjs presents the member certificate named by identity_dir, and trusts only its CA', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hox-wal-tls-'));
+    try {
+      const identity = await cluster.identity(HOST, 'member-1');
+      const tlsDir = join(dir, 'tls');
+      mkdirSync(tlsDir);
+      writeFileSync(join(tlsDir, 'server.json'), JSON.stringify({ serial: 'AB01' }));
+      writeFileSync(join(tlsDir, 'server-AB01.key'), identity.key);
+      writeFileSync(join(tlsDir, 'server-AB01.crt'), identity.cert);
+      const segment = join(dir, 'segment');
+      writeFileSync(segment, randomBytes(16 * KIB));
+      const config = (name: string, extra: Record<string, unknown>): string => {
+        const path = join(dir, name);
+        writeFileSync(path, JSON.stringify({ url: `https://${HOST}:${port}`, token: PEER_TOKEN, ...extra }));
+        return path;
+      };
+      const name = '000000010000000000000005';
+      const stranger = await clusterTlsFixture('another cluster CA');
+      const untrusting = await walArchive([
+        'push',
+        config('stranger.json', { ca: stranger.ca.certificatePem }),
+        segment,
+        name,
+      ]);
+      expect([untrusting.code, untrusting.stderr]).toEqual([1, expect.stringMatching(/certificate/)]);
+      const noCa = await walArchive(['push', config('no-ca.json', {}), segment, name]);
+      expect([noCa.code, noCa.stderr]).toEqual([2, expect.stringMatching(/needs the CA/)]);
+      expect(readdirSync(walDir())).not.toContain(name);
+      const withIdentity = config('member.json', { ca: cluster.ca.certificatePem, identity_dir: tlsDir });
+      expect(await walArchive(['push', withIdentity, segment, name])).toEqual({ code: 0, stderr: '' });
+      // The certificate really went along: one of another CA in its place is refused by the router.
+      const foreign = await stranger.identity(HOST);
+      writeFileSync(join(tlsDir, 'server-AB01.key'), foreign.key);
+      writeFileSync(join(tlsDir, 'server-AB01.crt'), foreign.cert);
+      const refused = await walArchive(['push', withIdentity, segment, '000000010000000000000006']);
+      expect([refused.code, refused.stderr]).toEqual([1, expect.stringMatching(/HTTP 403/)]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses WAL names and backup ids that could leave their directory, even with the peer token', async () => {
     const auth = { authorization: bearer(PEER_TOKEN) };
     const before = tree(partition);
@@ -271,9 +356,9 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
       '/wal//router.json',
     ];
     for (const path of walPaths) {
-      const got = await httpCall(port, 'GET', path, auth);
+      const got = await call(port, 'GET', path, auth);
       expect([path, got.status, got.body.toString()]).toEqual([path, 404, '']);
-      const put = await httpCall(port, 'PUT', path, { ...auth, body: 'overwritten' });
+      const put = await call(port, 'PUT', path, { ...auth, body: 'overwritten' });
       expect([path, put.status]).toEqual([path, 404]);
     }
     const backupPaths = [
@@ -287,7 +372,7 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
       `/backups/${FAKE_BACKUP}.tmp.tar`,
     ];
     for (const path of backupPaths) {
-      const got = await httpCall(port, 'GET', path, auth);
+      const got = await call(port, 'GET', path, auth);
       expect([path, got.status, got.body.length]).toEqual([path, 404, 0]);
     }
     expect(tree(partition)).toEqual(before);
@@ -297,13 +382,13 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
   it('bounds request bodies and refuses malformed ones', async () => {
     const auth = { authorization: bearer(PEER_TOKEN) };
     const big = (bytes: number): string => JSON.stringify({ member: 'member-1', publicKey: 'k'.repeat(bytes) });
-    const tooBigCertificate = await httpCall(port, 'POST', '/tls/certificate', { ...auth, body: big(16 * KIB) });
+    const tooBigCertificate = await call(port, 'POST', '/tls/certificate', { ...auth, body: big(16 * KIB) });
     expect([tooBigCertificate.status, tooBigCertificate.body.toString()]).toEqual([413, 'body too large']);
-    const tooBigPause = await httpCall(port, 'POST', '/pause', { ...auth, body: ' '.repeat(4 * KIB + 1) + pauseBody });
+    const tooBigPause = await call(port, 'POST', '/pause', { ...auth, body: ' '.repeat(4 * KIB + 1) + pauseBody });
     expect(tooBigPause.status).toBe(413);
     for (const path of ['/tls/certificate', '/pause']) {
       for (const body of ['', '{', 'member-1', '{"member": 1}', '[]', '7']) {
-        const answer = await httpCall(port, 'POST', path, { ...auth, body });
+        const answer = await call(port, 'POST', path, { ...auth, body });
         expect([path, body, answer.status]).toEqual([path, body, 400]);
       }
     }
@@ -312,15 +397,15 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
 
     // A WAL file over 64 MiB: the upload is cut (500 or a reset connection) and nothing is stored.
     const name = '000000010000000000000004';
-    const outcome = await httpCall(port, 'PUT', `/wal/${name}`, { ...auth, body: Buffer.alloc(64 * MIB + 1) }).then(
+    const outcome = await call(port, 'PUT', `/wal/${name}`, { ...auth, body: Buffer.alloc(64 * MIB + 1) }).then(
       (answer) => answer.status,
       (error: Error) => error.message,
     );
     expect(outcome).not.toBe(201);
     expect(outcome).not.toBe(200);
-    expect((await httpCall(port, 'GET', `/wal/${name}`, auth)).status).toBe(404);
+    expect((await call(port, 'GET', `/wal/${name}`, auth)).status).toBe(404);
     // Exactly 64 MiB is a WAL file's size bound, not over it.
-    const atBound = await httpCall(port, 'PUT', `/wal/${name}`, { ...auth, body: Buffer.alloc(64 * MIB) });
+    const atBound = await call(port, 'PUT', `/wal/${name}`, { ...auth, body: Buffer.alloc(64 * MIB) });
     expect(atBound.status).toBe(201);
     expect(statSync(join(walDir(), name)).size).toBe(64 * MIB);
   });
@@ -341,10 +426,39 @@ describe('hyper_db peer API (keeper): tokens and bodies', () => {
         calls.push({ route, body });
         return route === 'GET /metrics' ? { text: 'hyperdb_term 3\n' } : { json: { ok: true, route } };
       };
-    server = await startPeerServer({ host: HOST, port, token: () => token, routes });
+    server = await startPeerServer({
+      host: HOST,
+      port,
+      token: () => token,
+      routes,
+      tls: { ca: cluster.ca.certificatePem, identity: await cluster.identity(HOST, 'member-2') },
+    });
   });
   afterAll(async () => {
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  });
+
+  it('speaks HTTPS only and needs a client certificate of the cluster CA, before any token is read', async () => {
+    const auth = { authorization: bearer(token) };
+    await expect(httpCall(port, 'GET', '/status', auth)).rejects.toThrow();
+    // No client certificate, or one of another CA: the handshake fails, no route runs.
+    await expect(
+      call(port, 'GET', '/status', { ...auth, tls: { ca: cluster.ca.certificatePem, identity: null } }),
+    ).rejects.toThrow();
+    const stranger = await clusterTlsFixture('another cluster CA');
+    await expect(
+      call(port, 'GET', '/status', {
+        ...auth,
+        tls: { ca: cluster.ca.certificatePem, identity: await stranger.identity(HOST) },
+      }),
+    ).rejects.toThrow();
+    // callPeer refuses a keeper whose certificate is not of the cluster CA.
+    await expect(
+      callPeer({ host: HOST, keeperPort: port }, { token, tls: await stranger.client() }, '/status', undefined, 5000),
+    ).rejects.toThrow(/certificate/);
+    expect(calls).toEqual([]);
+    expect((await call(port, 'GET', '/status', auth)).status).toBe(200);
+    calls.length = 0;
   });
 
   it('refuses every route, and unknown ones, without the right token, before any handler runs', async () => {
@@ -352,7 +466,7 @@ describe('hyper_db peer API (keeper): tokens and bodies', () => {
     for (const authorization of badAuthorizations(token))
       for (const route of [...ROUTES, 'GET /nothing', 'POST /nothing', 'DELETE /status']) {
         const [method = '', path = ''] = route.split(' ');
-        const answer = await httpCall(port, method, path, {
+        const answer = await call(port, method, path, {
           ...(authorization === undefined ? {} : { authorization }),
           ...(method === 'POST' ? { body: '{"term": 7}' } : {}),
         });
@@ -361,9 +475,9 @@ describe('hyper_db peer API (keeper): tokens and bodies', () => {
     expect(answers.filter((a) => !a.endsWith(' 401 {"error":"missing or wrong peer token"}'))).toEqual([]);
     expect(answers.length).toBe(8 * 9);
     expect(calls).toEqual([]);
-    await expect(callPeer({ host: HOST, keeperPort: port }, `${token}x`, '/status', undefined, 5000)).rejects.toThrow(
-      `/status on ${HOST}:${port}: HTTP 401`,
-    );
+    await expect(
+      callPeer({ host: HOST, keeperPort: port }, { token: `${token}x`, tls: client }, '/status', undefined, 5000),
+    ).rejects.toThrow(`/status on ${HOST}:${port}: HTTP 401`);
     expect(calls).toEqual([]);
   });
 
@@ -371,14 +485,16 @@ describe('hyper_db peer API (keeper): tokens and bodies', () => {
     const auth = { authorization: bearer(token) };
     for (const route of ROUTES) {
       const [method = '', path = ''] = route.split(' ');
-      const answer = await httpCall(port, method, path, {
+      const answer = await call(port, method, path, {
         ...auth,
         ...(method === 'POST' ? { body: '{"term":7}' } : {}),
       });
       expect([route, answer.status]).toEqual([route, 200]);
     }
     expect(calls).toEqual(ROUTES.map((route) => ({ route, body: route.startsWith('POST') ? { term: 7 } : undefined })));
-    expect(await callPeer({ host: HOST, keeperPort: port }, token, '/vote', { term: 8 }, 5000)).toEqual({
+    expect(
+      await callPeer({ host: HOST, keeperPort: port }, { token, tls: client }, '/vote', { term: 8 }, 5000),
+    ).toEqual({
       ok: true,
       route: 'POST /vote',
     });
@@ -386,8 +502,8 @@ describe('hyper_db peer API (keeper): tokens and bodies', () => {
     // The token is read for each request: once it changes, the old one is refused.
     const old = token;
     token = randomBytes(32).toString('base64url');
-    expect((await httpCall(port, 'GET', '/status', { authorization: bearer(old) })).status).toBe(401);
-    expect((await httpCall(port, 'GET', '/status', { authorization: bearer(token) })).status).toBe(200);
+    expect((await call(port, 'GET', '/status', { authorization: bearer(old) })).status).toBe(401);
+    expect((await call(port, 'GET', '/status', { authorization: bearer(token) })).status).toBe(200);
     expect(calls.length).toBe(1);
     calls.length = 0;
   });
@@ -397,20 +513,20 @@ describe('hyper_db peer API (keeper): tokens and bodies', () => {
     // A JSON string of exactly 64 KiB (quotes included) is taken.
     const atBound = JSON.stringify('x'.repeat(64 * KIB - 2));
     expect(Buffer.byteLength(atBound)).toBe(64 * KIB);
-    expect((await httpCall(port, 'POST', '/heartbeat', { ...auth, body: atBound })).status).toBe(200);
+    expect((await call(port, 'POST', '/heartbeat', { ...auth, body: atBound })).status).toBe(200);
     expect(calls.length).toBe(1);
     calls.length = 0;
     const overBound = JSON.stringify('x'.repeat(64 * KIB - 1));
-    const refused = await httpCall(port, 'POST', '/vote', { ...auth, body: overBound });
+    const refused = await call(port, 'POST', '/vote', { ...auth, body: overBound });
     expect([refused.status, refused.body.toString()]).toEqual([413, '{"error":"body too large"}']);
     // Far over: the server answers without reading the rest, so the client may meet a closed connection.
-    const far = await httpCall(port, 'POST', '/vote', { ...auth, body: JSON.stringify('x'.repeat(4 * MIB)) }).then(
+    const far = await call(port, 'POST', '/vote', { ...auth, body: JSON.stringify('x'.repeat(4 * MIB)) }).then(
       (answer) => answer.status,
       (error: Error) => error.message,
     );
     expect(far === 413 || /EPIPE|ECONNRESET|socket hang up/.test(String(far))).toBe(true);
     for (const body of ['', '{', '{"term": 7', 'term=7', '\u0000']) {
-      const answer = await httpCall(port, 'POST', '/vote', { ...auth, body });
+      const answer = await call(port, 'POST', '/vote', { ...auth, body });
       expect([body, answer.status, answer.body.toString()]).toEqual([body, 400, '{"error":"body is not JSON"}']);
     }
     expect(calls).toEqual([]);

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:http';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,10 +15,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresControl } from '../src/releases/hyper_db/keeper/postgres-control.js';
 import type { KeeperConfig } from '../src/releases/hyper_db/protocol.js';
 import { BackupStore } from '../src/releases/hyper_db/router/backup-store.js';
+import { clusterTlsFixture, type ClusterTlsFixture } from '../src/testing/cluster-tls-fixture.js';
 import { freePort } from '../src/testing/free-port.js';
 
 const HOST = '127.0.0.1';
 const TOKEN = randomBytes(32).toString('base64url');
+let cluster: ClusterTlsFixture;
+
+/** A request to the router's API as a member sends it: HTTPS, the cluster CA trusted. */
+const request = (options: RequestOptions) => httpsRequest({ ...options, ca: cluster.ca.certificatePem });
 
 function put(port: number, name: string, size: number) {
   const req = request({
@@ -44,6 +49,7 @@ describe('backup API and restore: rules that did not hold', () => {
   let store: BackupStore;
   let port: number;
   beforeAll(async () => {
+    cluster = await clusterTlsFixture();
     partition = await mkdtemp(join(tmpdir(), 'hox-todo-'));
     store = new BackupStore({
       partitionPath: partition,
@@ -57,7 +63,7 @@ describe('backup API and restore: rules that did not hold', () => {
       log: () => {},
     });
     port = await freePort();
-    await store.start(HOST, port);
+    await store.start(HOST, port, { ca: cluster.ca.certificatePem, identity: await cluster.identity(HOST, 'router') });
   });
   afterAll(async () => {
     await store.stop();
@@ -132,8 +138,9 @@ describe('backup API and restore: rules that did not hold', () => {
       const control = new PostgresControl({ partitionPath: dir } as KeeperConfig);
       await expect(
         control.restoreBaseBackup({
-          url: `http://${HOST}:${port}`,
+          url: `https://${HOST}:${port}`,
           token: 'wrong',
+          ca: cluster.ca.certificatePem,
           backup: null,
           targetTime: new Date().toISOString(),
         }),

@@ -23,6 +23,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { PostgresControl } from '../src/releases/hyper_db/keeper/postgres-control.js';
 import { SUPERUSER, type KeeperConfig, type MemberAddress } from '../src/releases/hyper_db/protocol.js';
 import { BackupStore, type BackupInfo } from '../src/releases/hyper_db/router/backup-store.js';
+import type { ChannelTls } from '../src/releases/hyper_db/cluster-tls.js';
+import { clusterTlsFixture, type ClusterTlsFixture } from '../src/testing/cluster-tls-fixture.js';
 import { freePort } from '../src/testing/free-port.js';
 import { findPostgresBinDir, startPostgres, type PostgresServer } from '../src/testing/postgres-server.js';
 import { bearer, httpCall } from './support/http-call.js';
@@ -88,6 +90,8 @@ describe('hyper_db base backups against a real PostgreSQL 15', () => {
   let store: BackupStore;
   let port: number;
   let primary: MemberAddress;
+  let cluster: ClusterTlsFixture;
+  let client: ChannelTls;
   const logs: string[] = [];
 
   const newStore = (bin: string): BackupStore =>
@@ -123,18 +127,20 @@ describe('hyper_db base backups against a real PostgreSQL 15', () => {
   const listed = async (): Promise<string[]> =>
     (
       JSON.parse(
-        (await httpCall(port, 'GET', '/backups', { authorization: bearer(BACKUP_TOKEN) })).body.toString(),
+        (await httpCall(port, 'GET', '/backups', { authorization: bearer(BACKUP_TOKEN), tls: client })).body.toString(),
       ) as BackupInfo[]
     ).map((b) => b.id);
 
   beforeAll(async () => {
+    cluster = await clusterTlsFixture();
+    client = await cluster.client();
     server = await startPostgres();
     await sql(`CREATE ROLE ${SUPERUSER} SUPERUSER REPLICATION LOGIN`);
     await sql('CREATE TABLE marker (v text)');
     partition = await mkdtemp(join(tmpdir(), 'hox-backups-'));
     store = newStore(binDir);
     port = await freePort();
-    await store.start(HOST, port);
+    await store.start(HOST, port, { ca: cluster.ca.certificatePem, identity: await cluster.identity(HOST, 'router') });
     primary = { name: 'member-1', host: HOST, pgPort: server.port, keeperPort: 1 };
   });
   afterAll(async () => {
@@ -209,8 +215,9 @@ describe('hyper_db base backups against a real PostgreSQL 15', () => {
       // restoreBaseBackup reads partitionPath only (its data directory is partitionPath/pgdata).
       new PostgresControl({ partitionPath: restoreDir, binDir, name: 'member-1' } as KeeperConfig);
     const spec = (backup: string | null, targetTime: string, token = BACKUP_TOKEN) => ({
-      url: `http://${HOST}:${port}`,
+      url: `https://${HOST}:${port}`,
       token,
+      ca: cluster.ca.certificatePem,
       backup,
       targetTime,
     });
@@ -272,10 +279,10 @@ describe('hyper_db base backups against a real PostgreSQL 15', () => {
       expect(await restoring().restoreBaseBackup(spec(null, new Date(Date.now() + 60_000).toISOString()))).toBe(second);
       expect(manifest(restoring().dataDir)).toBe(manifest(join(partition, 'backups', 'base', second)));
       await expect(restoring().restoreBaseBackup(spec(null, a?.startedAt ?? ''))).rejects.toThrow(
-        `no base backup finished before ${a?.startedAt ?? ''} at http://${HOST}:${port}`,
+        `no base backup finished before ${a?.startedAt ?? ''} at https://${HOST}:${port}`,
       );
       await expect(restoring().restoreBaseBackup(spec('20200101T000000Z', new Date().toISOString()))).rejects.toThrow(
-        `backup '20200101T000000Z' not found at http://${HOST}:${port}`,
+        `backup '20200101T000000Z' not found at https://${HOST}:${port}`,
       );
     });
   });

@@ -3,6 +3,7 @@
  * given (no normalisation, so `..` and `%2F` reach the server), and the answer comes back whole.
  */
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 const HOST = '127.0.0.1';
 
@@ -16,20 +17,29 @@ export interface HttpAnswer {
 export const bearer = (token: string): string => `Bearer ${token}`;
 
 /**
- * One request to 127.0.0.1:`port`; rejects on a network error (a server that closes the connection
- * without answering) and after 30 s without an answer.
+ * One request to 127.0.0.1:`port` (HTTPS when `tls` is given: the server verified against `tls.ca`, and
+ * `tls.identity` presented as the client certificate); rejects on a network or TLS error (a server that
+ * closes the connection without answering) and after 30 s without an answer.
  */
 export function httpCall(
   port: number,
   method: string,
   path: string,
-  options: { authorization?: string; body?: string | Buffer } = {},
+  options: {
+    authorization?: string;
+    body?: string | Buffer;
+    tls?: { ca: string; identity: { key: string; cert: string } | null };
+  } = {},
 ): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = {};
     if (options.authorization !== undefined) headers['authorization'] = options.authorization;
     if (options.body !== undefined) headers['content-length'] = Buffer.byteLength(options.body);
-    const req = request({ host: HOST, port, method, path, headers, agent: false, timeout: 30_000 }, (res) => {
+    const common = { host: HOST, port, method, path, headers, agent: false as const, timeout: 30_000 };
+    const tls = options.tls;
+    const send = tls === undefined ? request : httpsRequest;
+    const tlsOptions = tls === undefined ? {} : { ca: tls.ca, ...(tls.identity ?? {}) };
+    const req = send({ ...common, ...tlsOptions }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));

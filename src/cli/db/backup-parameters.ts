@@ -5,7 +5,7 @@
  * and value) out.
  *
  * Shapes are those of `clusterParameters` in src/releases/hyper_db/release.ts:
- * `backup_now: {id}` and `restore: {backup_url, backup_token, target_time?, backup?}` (no target_time:
+ * `backup_now: {id}` and `restore: {backup_url, backup_token, backup_ca, target_time?, backup?}` (no target_time:
  * to the end of the archived WAL, "latest").
  */
 import { HoxError } from '../../shared/errors.js';
@@ -75,6 +75,8 @@ export interface BackupSource {
   name: string;
   backupUrl: string;
   backupToken: string;
+  /** The source's CA (its published `ca_cert`): its backup API's certificate chains to it. */
+  ca: string | null;
   backups: BackupsView;
 }
 
@@ -103,7 +105,8 @@ export function backupSource(
       'HOX_CONFLICT',
       `cluster '${name}' has no base backup yet: its first one is taken once it has a primary; or run hox db backup ${name}${backups.error === null ? '' : ` (last error: ${backups.error})`}`,
     );
-  return { name, backupUrl, backupToken, backups };
+  const ca = typeof published.ca_cert === 'string' ? published.ca_cert : null;
+  return { name, backupUrl, backupToken, ca, backups };
 }
 
 /**
@@ -161,6 +164,7 @@ export function restoreParameters(source: BackupSource, options: RestoreOptions)
     restore: {
       backup_url: source.backupUrl,
       backup_token: source.backupToken,
+      ...(source.ca === null ? {} : { backup_ca: source.ca }),
       ...(options.targetTime === null ? {} : { target_time: options.targetTime }),
       ...(options.backup === null ? {} : { backup: options.backup }),
     },

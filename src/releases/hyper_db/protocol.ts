@@ -225,6 +225,8 @@ export interface RestoreSpec {
   /** The source cluster's backup API and a token that may read it. */
   url: string;
   token: string;
+  /** The source cluster's CA (PEM), which its API's certificate chains to; null for an `http:` url. */
+  ca: string | null;
   /** A backup id; by default the newest one finished before the target time (the newest one for latest). */
   backup: string | null;
   /** ISO 8601: replay stops just before this time; null: replay the whole archive (latest). */

@@ -34,6 +34,7 @@ import {
   type ClientTls,
   type KeeperConfig,
   type MemberAddress,
+  type RestoreSpec,
   type RouterConfig,
   type RouterDatabase,
   type SyncMode,
@@ -135,6 +136,13 @@ const clusterParameters = {
       properties: {
         backup_url: { type: 'string', pattern: '^https?://', maxLength: 200 },
         backup_token: { type: 'string', minLength: 20, maxLength: 100 },
+        backup_ca: {
+          type: 'string',
+          pattern: '^-----BEGIN CERTIFICATE-----',
+          maxLength: 8192,
+          description:
+            'The source cluster’s published ca_cert: its backup API’s certificate chains to it (needed for an https backup_url)',
+        },
         backup: { type: 'string', pattern: '^\\d{8}T\\d{6}Z$' },
         target_time: { type: 'string', format: 'date-time' },
       },
@@ -185,7 +193,13 @@ interface ClusterParams {
   settings: Record<string, string | number>;
   backupIntervalH: number;
   walArchiveTimeoutS: number;
-  restore: { backup_url: string; backup_token: string; backup?: string; target_time?: string } | null;
+  restore: {
+    backup_url: string;
+    backup_token: string;
+    backup_ca?: string;
+    backup?: string;
+    target_time?: string;
+  } | null;
   backupNow: string | null;
   clientTls: ClientTls;
   tlsRotation: string | null;
@@ -208,12 +222,22 @@ function clusterParams(p: Record<string, unknown>): ClusterParams {
     settings: (p.settings as Record<string, string | number> | undefined) ?? {},
     backupIntervalH: (p.backup_interval_h as number | undefined) ?? 24,
     walArchiveTimeoutS: (p.wal_archive_timeout_s as number | undefined) ?? 60,
-    restore: (p.restore as ClusterParams['restore'] | undefined) ?? null,
+    restore: restoreParameter(p.restore),
     backupNow: (p.backup_now as { id: string } | undefined)?.id ?? null,
     clientTls: (p.client_tls as ClientTls | undefined) ?? 'required',
     tlsRotation: (p.tls_rotate as { id: string } | undefined)?.id ?? null,
     tlsCertificateDays: (p.tls_certificate_days as number | undefined) ?? 90,
   };
+}
+
+/** The restore request; an https source needs its CA (the CLI passes the source's published ca_cert). */
+function restoreParameter(value: unknown): ClusterParams['restore'] {
+  const r = (value as ClusterParams['restore'] | undefined) ?? null;
+  if (r !== null && r.backup_url.startsWith('https:') && r.backup_ca === undefined)
+    throw new Error(
+      "restore: backup_ca is needed with an https backup_url (the source cluster's published ca_cert, which its backup API's certificate chains to)",
+    );
+  return r;
 }
 
 export const memberName = (i: number): string => `member-${i}`;
@@ -296,7 +320,8 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
   const rwPort = input.partition.portBase;
   const roPort = input.partition.portBase + 1;
   const backupPort = input.partition.portBase + 2;
-  const backupUrl = `http://${ip}:${backupPort}`;
+  // The router's API speaks HTTPS with its certificate from the cluster CA (cluster-tls.ts).
+  const backupUrl = `https://${ip}:${backupPort}`;
   const backupToken = derive(secret, 'backup-read');
   // Generated once by the node agent, kept with the root partition's secret: the same at every convergence.
   const ca = input.certificateAuthority(CLUSTER_CA);
@@ -350,6 +375,7 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
             ? {
                 url: p.restore.backup_url,
                 token: p.restore.backup_token,
+                ca: p.restore.backup_ca ?? null,
                 backup: p.restore.backup ?? null,
                 targetTime: p.restore.target_time ?? null,
               }
@@ -477,6 +503,12 @@ function archiveOf(value: unknown, token: string): KeeperConfig['archive'] {
   return { url: a.url, token, timeoutS: typeof a.timeout_s === 'number' ? a.timeout_s : 60 };
 }
 
+function restoreOf(value: unknown): KeeperConfig['restore'] {
+  const r = value as Partial<RestoreSpec> | null | undefined;
+  if (r === undefined || r === null) return null;
+  return { ...(r as RestoreSpec), ca: typeof r.ca === 'string' ? r.ca : null };
+}
+
 function tlsOf(value: unknown): KeeperConfig['tls'] {
   const t = value as
     | { ca_cert?: unknown; issuer_url?: unknown; client_tls?: unknown; rotation?: unknown; validity_ms?: unknown }
@@ -533,7 +565,7 @@ function memberProfile(input: ProfileInput): PartitionPlan {
     acceptDataLoss: (q.accept_data_loss as KeeperConfig['acceptDataLoss'] | undefined) ?? null,
     settings: memberSettings(q.settings),
     archive: archiveOf(q.archive, derive(secret, 'peer')),
-    restore: (q.restore as KeeperConfig['restore'] | undefined) ?? null,
+    restore: restoreOf(q.restore),
     tls: tlsOf(q.tls),
     router: typeof q.router_url === 'string' ? { url: q.router_url } : null,
     peerToken: derive(secret, 'peer'),

@@ -34,6 +34,8 @@ export interface ServerCertificateRequest {
   /** IPv4 addresses the certificate is valid for (subjectAltName iPAddress); at least one. */
   ipAddresses: string[];
   validityMs: number;
+  /** Also a client certificate (extended key usage clientAuth): the holder presents it when it calls its peers. */
+  clientAuth?: boolean;
   /** @default new Date() */
   now?: Date;
 }
@@ -96,7 +98,10 @@ export async function issueServerCertificate(request: ServerCertificateRequest):
       new x509.BasicConstraintsExtension(false, undefined, true),
       // digitalSignature: an ECDSA server key signs the handshake.
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.ExtendedKeyUsageExtension([
+        x509.ExtendedKeyUsage.serverAuth,
+        ...(request.clientAuth === true ? [x509.ExtendedKeyUsage.clientAuth] : []),
+      ]),
       new x509.SubjectAlternativeNameExtension(request.ipAddresses.map((value) => ({ type: 'ip' as const, value }))),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(caCertificate),

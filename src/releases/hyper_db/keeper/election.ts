@@ -18,6 +18,7 @@ import type { PostgresSupervisor } from './postgres-supervisor.js';
 export type ElectionCore = Pick<
   KeeperCore,
   | 'config'
+  | 'peerAuth'
   | 'pg'
   | 'state'
   | 'obs'
@@ -218,7 +219,7 @@ export class Election {
       settle();
       for (const p of c.peers) {
         // 2 s: a voter reads its own WAL position first, which a loaded machine may take a while to answer.
-        callPeer<VoteAnswer>(p, c.peerToken, '/vote', body, 2000, c.host).then(
+        callPeer<VoteAnswer>(p, this.core.peerAuth(), '/vote', body, 2000, c.host).then(
           (a) => {
             if (a.granted) votes++;
             else {

@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import type { KeeperConfig, MemberAddress, MemberEvent, MemberRole } from '../protocol.js';
 import type { KeeperState } from './keeper-state.js';
+import type { PeerAuth } from './peer-api.js';
 import type { PgObservation, PostgresControl } from './postgres-control.js';
 
 /** The keeper's clock: monotonic milliseconds (leases and promises are measured on it, never on wall time). */
@@ -75,4 +76,6 @@ export interface KeeperCore {
   syncStandbyNames(): string;
   /** The leader gives its lease back to every peer (to `to` only, for a switchover). */
   releasePeers(to: string | null): Promise<void>;
+  /** How to call a peer: the peer token, the cluster CA and this member's certificate. */
+  peerAuth(): PeerAuth;
 }

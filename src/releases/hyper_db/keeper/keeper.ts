@@ -51,7 +51,8 @@ import {
   resumedLeaseUntil,
   TICK_MS,
 } from './election-rules.js';
-import { callPeer, startPeerServer } from './peer-api.js';
+import { callPeer, startPeerServer, type PeerAuth } from './peer-api.js';
+import { renewTlsServer, type TlsIdentity } from '../cluster-tls.js';
 import { KeeperState } from './keeper-state.js';
 import { firstLine, NOT_RUNNING, PostgresControl, type PgObservation } from './postgres-control.js';
 import { ServerCertificate } from './server-certificate.js';
@@ -153,6 +154,7 @@ export class Keeper implements KeeperCore {
       host: this.config.host,
       port: this.config.keeperPort,
       token: () => this.config.peerToken,
+      tls: await this.firstPeerTls(),
       routes: {
         'GET /status': () => ({ json: this.report.status() }),
         'GET /metrics': () => ({ text: this.report.metrics() }),
@@ -250,13 +252,48 @@ export class Keeper implements KeeperCore {
     this.log('configuration reloaded');
   }
 
-  /** A new server certificate when one is due (in the background); PostgreSQL reloads it for new sessions. */
+  /**
+   * A new certificate when one is due (in the background). PostgreSQL reloads it for new sessions, and
+   * the peer API serves it to new connections; calls to peers present it from then on.
+   */
   private maintainCertificate(): void {
     const tls = this.config.tls;
     if (tls === null) return;
     this.certificate.maintain(tls, this.config.peerToken, async () => {
+      const identity = this.certificate.identity();
+      if (this.server !== undefined && identity !== null)
+        renewTlsServer(this.server, { ca: tls.caCertificate, identity });
       if (this.pg.postmasterPid() !== null) await this.pg.reload();
     });
+  }
+
+  /** The peer token, and TLS with this member's certificate: how this keeper calls its peers. */
+  peerAuth(): PeerAuth {
+    const tls = this.config.tls;
+    return {
+      token: this.config.peerToken,
+      tls: tls === null ? null : { ca: tls.caCertificate, identity: this.certificate.identity() },
+    };
+  }
+
+  /**
+   * What the peer API serves: this member's certificate, asked of the router first when it has none (a
+   * new member): until then it cannot prove to its peers that it is one, so it waits (and says so).
+   */
+  private async firstPeerTls(): Promise<{ ca: string; identity: TlsIdentity } | null> {
+    let said = false;
+    for (;;) {
+      const tls = this.config.tls;
+      if (tls === null) return null;
+      const identity = this.certificate.identity();
+      if (identity !== null) return { ca: tls.caCertificate, identity };
+      if (this.stopped) throw new Error('stopped before it had a certificate');
+      if (!said) this.log("waiting for this member's certificate from the router before serving peers");
+      said = true;
+      this.certificate.maintain(tls, this.config.peerToken, async () => {});
+      await sleep(200);
+      await this.reloadConfigIfChanged().catch(() => {});
+    }
   }
 
   private async actAsPrimary(): Promise<void> {
@@ -439,7 +476,7 @@ export class Keeper implements KeeperCore {
   private async nobodyHasData(): Promise<boolean> {
     const answers = await Promise.allSettled(
       this.config.peers.map((p) =>
-        callPeer<MemberStatus>(p, this.config.peerToken, '/status', undefined, 1000, this.config.host),
+        callPeer<MemberStatus>(p, this.peerAuth(), '/status', undefined, 1000, this.config.host),
       ),
     );
     return answers.every((a) => a.status === 'fulfilled' && a.value.role === 'empty' && a.value.term === 0);

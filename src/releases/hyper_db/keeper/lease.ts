@@ -16,6 +16,7 @@ import type { PostgresSupervisor } from './postgres-supervisor.js';
 export type LeaseCore = Pick<
   KeeperCore,
   | 'config'
+  | 'peerAuth'
   | 'state'
   | 'obs'
   | 'role'
@@ -87,7 +88,7 @@ export class Lease {
         try {
           const answer = await callPeer<HeartbeatAnswer>(
             p,
-            c.peerToken,
+            this.core.peerAuth(),
             '/heartbeat',
             body,
             c.leaseMs / 2,

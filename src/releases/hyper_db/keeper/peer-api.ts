@@ -1,6 +1,7 @@
 /**
- * The keeper's HTTP API, spoken between members and read by the router:
- * every request carries the cluster's peer token (`Authorization: Bearer`).
+ * The keeper's API, spoken between members and read by the router: HTTPS with the member's certificate
+ * (cluster CA), a client certificate of the cluster CA required (cluster-tls.ts), and the cluster's peer
+ * token on every request (`Authorization: Bearer`).
  *
  *   GET  /status      MemberStatus
  *   GET  /metrics     Prometheus text
@@ -10,7 +11,8 @@
  *   POST /takeover    TakeoverBody → {ok, reason?}      (the old primary handing over)
  */
 import { timingSafeEqual } from 'node:crypto';
-import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { callJson, createTlsServer, type ChannelTls, type TlsIdentity } from '../cluster-tls.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -22,13 +24,16 @@ export function startPeerServer(options: {
   port: number;
   token: () => string;
   routes: Record<string, Handler>;
+  /** The member's certificate and the cluster CA its callers' certificates must chain to; null: plain HTTP. */
+  tls: { ca: string; identity: TlsIdentity } | null;
 }): Promise<Server> {
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     void serve(req, res).catch((error: unknown) => {
       if (!res.headersSent) reply(res, 500, { error: (error as Error).message });
       else res.destroy();
     });
-  });
+  };
+  const server = options.tls === null ? createServer(handler) : createTlsServer(options.tls, 'required', handler);
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const expected = Buffer.from(`Bearer ${options.token()}`);
     const given = Buffer.from(req.headers.authorization ?? '');
@@ -78,74 +83,32 @@ function reply(res: ServerResponse, status: number, json: unknown): void {
   res.end(JSON.stringify(json));
 }
 
+/** How a member or the router calls a keeper: the peer token, and TLS (the cluster CA, its own certificate). */
+export interface PeerAuth {
+  token: string;
+  tls: ChannelTls | null;
+}
+
 /**
- * POST (with a body) or GET a peer keeper; throws on timeout, network error or non-2xx.
+ * POST (with a body) or GET a peer keeper; throws on timeout, network or TLS error, or non-2xx.
  * Connections leave from `localAddress` when given (the member's own address): on one
  * machine loopback traffic would otherwise come from 127.0.0.1, and network partitions
  * between members (nftables rules on their addresses) could not be expressed.
  */
 export function callPeer<T>(
   peer: { host: string; keeperPort: number },
-  token: string,
+  auth: PeerAuth,
   path: string,
   body: unknown,
   timeoutMs: number,
   localAddress?: string,
 ): Promise<T> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise<T>((resolve, reject) => {
-    const req = request(
-      {
-        host: peer.host,
-        port: peer.keeperPort,
-        path,
-        method: payload === undefined ? 'GET' : 'POST',
-        agent: agentFor(localAddress),
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': 'application/json',
-          ...(payload === undefined ? {} : { 'content-length': Buffer.byteLength(payload) }),
-        },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          clearTimeout(timer);
-          if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) {
-            reject(new Error(`${path} on ${peer.host}:${peer.keeperPort}: HTTP ${res.statusCode ?? '?'}`));
-            return;
-          }
-          try {
-            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T);
-          } catch (error) {
-            reject(error instanceof Error ? error : new Error(String(error)));
-          }
-        });
-        res.on('error', reject);
-      },
-    );
-    const timer = setTimeout(
-      () => req.destroy(new Error(`${path} on ${peer.host}:${peer.keeperPort}: timed out`)),
-      timeoutMs,
-    );
-    req.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    req.end(payload);
+  const scheme = auth.tls === null ? 'http' : 'https';
+  return callJson<T>(`${scheme}://${peer.host}:${peer.keeperPort}${path}`, {
+    token: auth.token,
+    body,
+    tls: auth.tls,
+    timeoutMs,
+    ...(localAddress ? { localAddress } : {}),
   });
-}
-
-const agents = new Map<string, Agent>();
-
-function agentFor(localAddress: string | undefined): Agent {
-  const key = localAddress ?? '';
-  let agent = agents.get(key);
-  if (agent === undefined) {
-    agent = new Agent({ keepAlive: true, maxSockets: 8, ...(localAddress ? { localAddress } : {}) });
-    agents.set(key, agent);
-  }
-  return agent;
 }

@@ -29,13 +29,12 @@ import {
 } from 'node:fs';
 import { chmod, cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { callJson, tlsRequest } from '../cluster-tls.js';
 import {
   allowedSettings,
   REPLICATION_USER,
@@ -190,7 +189,11 @@ export class PostgresControl {
     if (c.archive !== null) {
       await writeAtomic(
         join(this.confDir, 'archive.json'),
-        JSON.stringify({ url: c.archive.url, token: c.archive.token }),
+        JSON.stringify({
+          url: c.archive.url,
+          token: c.archive.token,
+          ...(c.tls === null ? {} : { ca: c.tls.caCertificate, identity_dir: join(this.confDir, 'tls') }),
+        }),
       );
       settings.archive_mode = 'on';
       settings.archive_command = shellCommand([
@@ -407,13 +410,14 @@ export class PostgresControl {
 
   /** Point-in-time restore, step 1: the base backup from a backup location, into an empty data directory. */
   async restoreBaseBackup(restore: RestoreSpec): Promise<string> {
-    const headers = { authorization: `Bearer ${restore.token}` };
-    const listing = await fetch(new URL('/backups', restore.url), { headers, signal: AbortSignal.timeout(30_000) });
-    if (!listing.ok)
-      throw new Error(
-        `listing backups at ${restore.url}: HTTP ${listing.status} ${(await listing.text()).slice(0, 200)}`,
-      );
-    const list = (await listing.json()) as { id: string; finishedAt: string }[];
+    // Another cluster's API: its certificate chains to its own CA (given with the restore request).
+    const source = { token: restore.token, tls: restore.ca === null ? null : { ca: restore.ca, identity: null } };
+    const list = await callJson<{ id: string; finishedAt: string }[]>(new URL('/backups', restore.url), {
+      ...source,
+      timeoutMs: 30_000,
+    }).catch((error: unknown) => {
+      throw new Error(`listing backups at ${restore.url}: ${(error as Error).message}`);
+    });
     const target = restore.targetTime === null ? Infinity : Date.parse(restore.targetTime);
     const chosen =
       restore.backup !== null
@@ -430,13 +434,21 @@ export class PostgresControl {
     const tmp = `${this.dataDir}.restore`;
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { mode: 0o700 });
-    const response = await fetch(new URL(`/backups/${chosen.id}.tar`, restore.url), { headers });
-    if (!response.ok || response.body === null) throw new Error(`backup ${chosen.id}: HTTP ${response.status}`);
+    const response = await tlsRequest(new URL(`/backups/${chosen.id}.tar`, restore.url), {
+      method: 'GET',
+      headers: { authorization: `Bearer ${restore.token}` },
+      tls: source.tls,
+      timeoutMs: 60_000,
+    });
+    if (response.statusCode !== 200) {
+      response.resume();
+      throw new Error(`backup ${chosen.id}: HTTP ${response.statusCode ?? '?'}`);
+    }
     const tar = spawn('tar', ['-x', '-C', tmp, '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     tar.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => tar.on('close', resolve));
-    await pipeline(Readable.fromWeb(response.body as WebReadableStream), tar.stdin);
+    await pipeline(response, tar.stdin);
     const code = await exited;
     if (code !== 0) throw new Error(`extracting backup ${chosen.id}: ${stderr.trim() || `tar exited ${String(code)}`}`);
     await rm(join(tmp, 'postmaster.pid'), { force: true });
@@ -492,7 +504,10 @@ export class PostgresControl {
 
   async writeRestoreCredentials(restore: RestoreSpec): Promise<void> {
     await rm(join(this.confDir, 'restore.json.missing'), { force: true });
-    await writeAtomic(join(this.confDir, 'restore.json'), JSON.stringify({ url: restore.url, token: restore.token }));
+    await writeAtomic(
+      join(this.confDir, 'restore.json'),
+      JSON.stringify({ url: restore.url, token: restore.token, ...(restore.ca === null ? {} : { ca: restore.ca }) }),
+    );
   }
 
   /** 'paused' once a targeted recovery reached its target. */

@@ -20,9 +20,12 @@ import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { callJson, type TlsIdentity } from '../cluster-tls.js';
 import type { CertificateRequestBody, KeeperTls, MemberTlsStatus } from '../protocol.js';
 
 const ISSUE_TIMEOUT_MS = 3000;
+/** Extended key usage id-kp-clientAuth (RFC 5280 4.2.1.12). */
+const CLIENT_AUTH_OID = '1.3.6.1.5.5.7.3.2';
 /** Between two failed requests (the router may not know this member yet, right after it was created). */
 const RETRY_MS = 1000;
 
@@ -30,6 +33,8 @@ interface Installed extends MemberTlsStatus {
   notBefore: string;
   /** The CA that signed it. */
   ca: string;
+  /** Also a client certificate (the member presents it to its peers and the router); absent before that. */
+  clientAuth?: boolean;
 }
 
 export class ServerCertificate {
@@ -37,6 +42,7 @@ export class ServerCertificate {
   private renewing = false;
   private retryAt = 0;
   private lastError = '';
+  private cachedIdentity: { serial: string; identity: TlsIdentity } | null = null;
   private readonly dir: string;
   private readonly stateFile: string;
 
@@ -59,11 +65,32 @@ export class ServerCertificate {
     return i === null ? null : { serial: i.serial, notAfter: i.notAfter, rotation: i.rotation };
   }
 
+  /**
+   * The installed key and certificate, which the keeper also serves its peer API with and presents to
+   * its peers and the router; null before the first one (or if its files are gone).
+   */
+  identity(): TlsIdentity | null {
+    const i = this.installed;
+    if (i === null) return null;
+    if (this.cachedIdentity?.serial === i.serial) return this.cachedIdentity.identity;
+    try {
+      const identity = {
+        key: readFileSync(join(this.dir, `server-${i.serial}.key`), 'utf8'),
+        cert: readFileSync(join(this.dir, `server-${i.serial}.crt`), 'utf8'),
+      };
+      this.cachedIdentity = { serial: i.serial, identity };
+      return identity;
+    } catch {
+      return null;
+    }
+  }
+
   /** Why a new certificate is needed now, or null. */
   due(tls: KeeperTls, nowMs = Date.now()): string | null {
     const i = this.installed;
     if (i === null || !existsSync(join(this.options.confDir, 'tls.conf'))) return 'no certificate yet';
     if (i.ca !== tls.caCertificate) return 'the cluster CA changed';
+    if (i.clientAuth !== true) return 'it is not a client certificate yet (peers require one)';
     if (tls.rotation !== null && tls.rotation !== i.rotation) return `rotation ${tls.rotation} requested`;
     const from = Date.parse(i.notBefore);
     const until = Date.parse(i.notAfter);
@@ -98,15 +125,16 @@ export class ServerCertificate {
       member: this.options.member,
       publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     };
-    const response = await fetch(new URL('/tls/certificate', tls.issuerUrl), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(ISSUE_TIMEOUT_MS),
+    // The router's certificate is verified against the cluster CA; the member's current one goes along.
+    const answer = await callJson<{ certificate?: unknown }>(new URL('/tls/certificate', tls.issuerUrl), {
+      token,
+      body,
+      tls: { ca: tls.caCertificate, identity: this.identity() },
+      timeoutMs: ISSUE_TIMEOUT_MS,
+    }).catch((error: unknown) => {
+      throw new Error(`asking the router: ${(error as Error).message}`);
     });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`the router refused (HTTP ${response.status}): ${text.slice(0, 200)}`);
-    const pem = (JSON.parse(text) as { certificate?: unknown }).certificate;
+    const pem = answer.certificate;
     if (typeof pem !== 'string') throw new Error('the router answered without a certificate');
     const cert = new X509Certificate(pem);
     // Checked before PostgreSQL is pointed at it: a wrong certificate would fail every new TLS session.
@@ -143,6 +171,8 @@ export class ServerCertificate {
       notAfter: new Date(cert.validTo).toISOString(),
       rotation: tls.rotation,
       ca: tls.caCertificate,
+      // A router older than mutual TLS signs for servers only: asked again once it is upgraded.
+      clientAuth: cert.keyUsage?.includes(CLIENT_AUTH_OID) === true,
     };
     await writeFile(`${this.stateFile}.tmp`, JSON.stringify(next), { mode: 0o600 });
     await rename(`${this.stateFile}.tmp`, this.stateFile);

@@ -26,6 +26,7 @@ import { pauseRouter } from './router-pause.js';
 export type SwitchoverCore = Pick<
   KeeperCore,
   | 'config'
+  | 'peerAuth'
   | 'pg'
   | 'state'
   | 'obs'
@@ -155,7 +156,7 @@ export class Switchover {
     const t0 = now();
     await this.core.pg.checkpoint().catch(() => {});
     // The router holds new transactions and lets running ones end before this server stops (bounded).
-    if (this.core.config.router) await pauseRouter(this.core.config, request.id, this.core.log);
+    if (this.core.config.router) await pauseRouter(this.core.config, this.core.peerAuth(), request.id, this.core.log);
     const tStop = now();
     const term = this.core.state.get().term;
     // The lease is renewed while PostgreSQL shuts down (it accepts no writes meanwhile, and the
@@ -186,7 +187,7 @@ export class Switchover {
     try {
       answer = await callPeer(
         target,
-        c.peerToken,
+        this.core.peerAuth(),
         '/takeover',
         { term, from: c.name, lsn: position?.lsn ?? '0/0', switchoverId: request.id },
         20_000,
@@ -246,10 +247,13 @@ export class Switchover {
 }
 
 /** The leader gives its lease back to every peer: to `to` only (a switchover), or to nobody (it stops). */
-export async function releasePeers(core: Pick<KeeperCore, 'config' | 'state'>, to: string | null): Promise<void> {
+export async function releasePeers(
+  core: Pick<KeeperCore, 'config' | 'state' | 'peerAuth'>,
+  to: string | null,
+): Promise<void> {
   const c = core.config;
   const term = core.state.get().term;
   await Promise.allSettled(
-    c.peers.map((p) => callPeer(p, c.peerToken, '/release', { term, from: c.name, to }, 500, c.host)),
+    c.peers.map((p) => callPeer(p, core.peerAuth(), '/release', { term, from: c.name, to }, 500, c.host)),
   );
 }

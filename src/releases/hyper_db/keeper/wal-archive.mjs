@@ -2,7 +2,15 @@
 /**
  * PostgreSQL's archive_command and restore_command for hyper_db: WAL goes to
  * (and comes back from) the cluster's backup location, the router's backup
- * API, over HTTP with a bearer token read from a 0600 file.
+ * API, over HTTPS with a bearer token read from a 0600 file:
+ *
+ *   { url, token, ca?, identity_dir? }
+ *
+ * `ca` (PEM) is the CA the router's certificate must chain to (for its address);
+ * `identity_dir` is the member's certificate directory (server-certificate.ts):
+ * its `server.json` names the current serial, whose `server-<serial>.key` and
+ * `.crt` are presented as the client certificate. An `http:` url (a cluster
+ * rendered before TLS) is plain.
  *
  *   wal-archive.mjs push <archive.json> <path> <name>     (archive_command: %p %f)
  *   wal-archive.mjs fetch <archive.json> <name> <path>    (restore_command: %f %p)
@@ -27,7 +35,9 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { request } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 // Idle time allowed on the socket: a stalled upload fails (and PostgreSQL retries it) instead of holding
@@ -43,8 +53,25 @@ function fail(message, code = 2) {
 
 if ((verb !== 'push' && verb !== 'fetch') || !configPath || !a || !b)
   fail('usage: wal-archive push <archive.json> <path> <name> | fetch <archive.json> <name> <path>');
-/** @type {{ url: string, token: string }} */
+/** @type {{ url: string, token: string, ca?: string, identity_dir?: string }} */
 const target = JSON.parse(readFileSync(configPath, 'utf8'));
+
+/** TLS options: the CA, and the member's current certificate when it has one. @returns {import('node:https').RequestOptions} */
+function tlsOptions() {
+  if (typeof target.ca !== 'string')
+    fail(`${configPath}: an https url needs the CA that signs the router's certificate`);
+  /** @type {import('node:https').RequestOptions} */
+  const options = { ca: target.ca, minVersion: 'TLSv1.2' };
+  if (typeof target.identity_dir === 'string')
+    try {
+      const { serial } = JSON.parse(readFileSync(join(target.identity_dir, 'server.json'), 'utf8'));
+      options.key = readFileSync(join(target.identity_dir, `server-${serial}.key`));
+      options.cert = readFileSync(join(target.identity_dir, `server-${serial}.crt`));
+    } catch {
+      // no certificate yet: the router's API does not require one
+    }
+  return options;
+}
 
 /**
  * @param {'PUT' | 'GET'} method
@@ -54,7 +81,9 @@ const target = JSON.parse(readFileSync(configPath, 'utf8'));
 function call(method, name) {
   const url = new URL(`/wal/${encodeURIComponent(name)}`, target.url);
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: { authorization: `Bearer ${target.token}` }, timeout: TIMEOUT_MS });
+    const options = { method, headers: { authorization: `Bearer ${target.token}` }, timeout: TIMEOUT_MS };
+    const req =
+      url.protocol === 'https:' ? httpsRequest(url, { ...options, ...tlsOptions() }) : httpRequest(url, options);
     req.on('response', resolve);
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error('timed out')));

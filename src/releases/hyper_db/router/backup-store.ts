@@ -20,6 +20,7 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { link, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { clientCertificateProblem, createTlsServer, renewTlsServer, type TlsIdentity } from '../cluster-tls.js';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -106,15 +107,21 @@ export class BackupStore {
     this.dir = join(options.partitionPath, 'backups');
   }
 
-  async start(host: string, port: number): Promise<void> {
+  /**
+   * Serves the API on `host:port`: HTTPS with the router's certificate when `tls` is given (a client
+   * certificate is asked for, and one that does not chain to the cluster CA is refused, but none is
+   * required: see cluster-tls.ts); plain HTTP otherwise (a cluster rendered before TLS).
+   */
+  async start(host: string, port: number, tls: { ca: string; identity: TlsIdentity } | null): Promise<void> {
     await mkdir(join(this.dir, 'wal'), { recursive: true, mode: 0o700 });
     await mkdir(join(this.dir, 'base'), { recursive: true, mode: 0o700 });
-    this.server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.serve(req, res).catch((error: unknown) => {
         if (!res.headersSent) res.writeHead(500).end((error as Error).message);
         else res.destroy();
       });
-    });
+    };
+    this.server = tls === null ? createServer(handler) : createTlsServer(tls, 'optional', handler);
     await new Promise<void>((resolve, reject) => {
       this.server?.once('error', reject);
       this.server?.listen(port, host, () => resolve());
@@ -123,6 +130,11 @@ export class BackupStore {
 
   async stop(): Promise<void> {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** The router's renewed certificate, for new connections. */
+  renewTls(tls: { ca: string; identity: TlsIdentity }): void {
+    if (this.server !== undefined && this.server.listening) renewTlsServer(this.server, tls);
   }
 
   list(): BackupInfo[] {
@@ -297,6 +309,11 @@ export class BackupStore {
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = (req.url ?? '').split('?')[0] ?? '';
     const write = req.method !== 'GET';
+    const refused = clientCertificateProblem(req);
+    if (refused !== null) {
+      res.writeHead(403).end(refused);
+      return;
+    }
     if (!this.authorized(req, write)) {
       res.writeHead(401).end('missing or wrong token');
       return;

@@ -27,7 +27,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
-import { callPeer } from '../keeper/peer-api.js';
+import { callPeer, type PeerAuth } from '../keeper/peer-api.js';
+import type { TlsIdentity } from '../cluster-tls.js';
 import { issueServerCertificate } from '../../../shared/pki/local-ca.js';
 import { BackupStore, type CertificateAnswer } from './backup-store.js';
 import { PgBouncer, type PgBouncerWanted } from './pgbouncer.js';
@@ -148,7 +149,7 @@ export class Router {
   }
 
   async start(): Promise<void> {
-    await this.backups.start(this.config.host, this.config.backupPort);
+    await this.backups.start(this.config.host, this.config.backupPort, await this.apiTls());
     // No primary is known yet: PgBouncer starts paused (a client's first transaction waits for one).
     await this.bouncer.configure(await this.bouncerSettings());
     await this.bouncer.start();
@@ -197,7 +198,31 @@ export class Router {
     };
   }
 
-  /** PgBouncer's key and certificate for the router's address, signed by the cluster CA; renewed in time. */
+  /** The router's API and its calls to the keepers: its certificate and the cluster CA (null: no TLS). */
+  private async apiTls(): Promise<{ ca: string; identity: TlsIdentity } | null> {
+    const c = this.config;
+    if (c.tls === null) return null;
+    const files = await this.tlsFiles();
+    return { ca: c.tls.caCertificate, identity: { key: files.keyPem, cert: files.certificatePem } };
+  }
+
+  /** How the router calls a keeper: the peer token, the cluster CA and its own certificate (mutual TLS). */
+  private peerAuth(): PeerAuth {
+    const c = this.config;
+    const own = this.endpointTls;
+    return {
+      token: c.peerToken,
+      tls:
+        c.tls === null
+          ? null
+          : { ca: c.tls.caCertificate, identity: own === null ? null : { key: own.keyPem, cert: own.certificatePem } },
+    };
+  }
+
+  /**
+   * The router's key and certificate for its address, signed by the cluster CA (server and client): PgBouncer's
+   * endpoint and the router's API present it, and the router presents it to the keepers; renewed in time.
+   */
   private async tlsFiles(): Promise<{ keyPem: string; certificatePem: string }> {
     const c = this.config;
     if (c.tls === null) throw new Error('no TLS');
@@ -210,6 +235,7 @@ export class Router {
         commonName: 'hyper_db router',
         ipAddresses: [c.host],
         validityMs: c.tls.certificateValidityMs,
+        clientAuth: true,
       });
       this.endpointTls = {
         keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
@@ -217,7 +243,11 @@ export class Router {
         renewAt: Date.now() + (c.tls.certificateValidityMs * 2) / 3,
         key,
       };
-      this.log(`read-write endpoint: server certificate signed for ${c.host}`);
+      this.log(`router certificate signed for ${c.host} (read-write endpoint, API, calls to the keepers)`);
+      this.backups.renewTls({
+        ca: c.tls.caCertificate,
+        identity: { key: this.endpointTls.keyPem, cert: this.endpointTls.certificatePem },
+      });
     }
     return { keyPem: this.endpointTls.keyPem, certificatePem: this.endpointTls.certificatePem };
   }
@@ -416,7 +446,7 @@ export class Router {
   private askStatus(m: MemberAddress): void {
     if (this.asking.has(m.name)) return;
     this.asking.add(m.name);
-    void callPeer<MemberStatus>(m, this.config.peerToken, '/status', undefined, STATUS_TIMEOUT_MS)
+    void callPeer<MemberStatus>(m, this.peerAuth(), '/status', undefined, STATUS_TIMEOUT_MS)
       .then(
         (status) => ({ status, error: null }),
         (reason: Error) => ({ status: null, error: String(reason) }),
