@@ -11,6 +11,7 @@ import { chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, st
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { tlsRequest } from '../src/releases/hyper_db/cluster-tls.js';
 import { createNetPartition, netPartitionUnavailableReason, type NetPartition } from '../src/testing/net-partition.js';
 import {
   clientConfigFromUrl,
@@ -180,13 +181,19 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     const segment = (await client.query<{ f: string }>('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0]!.f;
     await client.end();
     // archive_timeout is 10 s: wait until the segment holding the DROP is in the archive (a condition, not a sleep).
+    // The router's API speaks HTTPS with a certificate of the cluster CA (published as ca_cert).
+    const sourceTls = { ca: String(source.ca_cert), identity: null };
     const archived = async () =>
       (
-        await fetch(new URL(`/wal/${segment}`, String(source.backup_url)), {
+        await tlsRequest(new URL(`/wal/${segment}`, String(source.backup_url)), {
+          method: 'GET',
           headers: { authorization: `Bearer ${String(source.backup_token)}` },
-          signal: AbortSignal.timeout(5000),
-        }).catch(() => null)
-      )?.status === 200;
+          tls: sourceTls,
+          timeoutMs: 5000,
+        })
+          .then((res) => (res.resume(), res))
+          .catch(() => null)
+      )?.statusCode === 200;
     const archiveDeadline = performance.now() + 60_000;
     while (!(await archived()) && performance.now() < archiveDeadline) await sleep(200);
     expect(await archived(), `WAL segment ${segment} archived`).toBe(true);
@@ -194,7 +201,12 @@ describe.skipIf(process.getuid?.() !== 0)('hyper_db faults (root)', () => {
     const t0 = performance.now();
     await p.requestCluster('restored', {
       members: 1,
-      restore: { backup_url: source.backup_url, backup_token: source.backup_token, target_time: target },
+      restore: {
+        backup_url: source.backup_url,
+        backup_token: source.backup_token,
+        backup_ca: source.ca_cert,
+        target_time: target,
+      },
     });
     await p.waitForCluster('restored', healthy(1), 180_000);
     report.push(`point-in-time restore to healthy: ${Math.round(performance.now() - t0)} ms`);
