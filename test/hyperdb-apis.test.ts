@@ -302,7 +302,7 @@ describe('hyper_db backup API: tokens, names, bounds', () => {
       const identity = await cluster.identity(HOST, 'member-1');
       const tlsDir = join(dir, 'tls');
       mkdirSync(tlsDir);
-      writeFileSync(join(tlsDir, 'server.json'), JSON.stringify({ serial: 'AB01' }));
+      writeFileSync(join(tlsDir, 'server.json'), JSON.stringify({ serial: 'AB01', clientAuth: true }));
       writeFileSync(join(tlsDir, 'server-AB01.key'), identity.key);
       writeFileSync(join(tlsDir, 'server-AB01.crt'), identity.cert);
       const segment = join(dir, 'segment');

@@ -272,7 +272,7 @@ export class Keeper implements KeeperCore {
     const tls = this.config.tls;
     return {
       token: this.config.peerToken,
-      tls: tls === null ? null : { ca: tls.caCertificate, identity: this.certificate.identity() },
+      tls: tls === null ? null : { ca: tls.caCertificate, identity: this.certificate.clientIdentity() },
     };
   }
 

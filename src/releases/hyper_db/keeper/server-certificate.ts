@@ -85,6 +85,11 @@ export class ServerCertificate {
     }
   }
 
+  /** The installed identity if it may also serve as a client certificate (see {@link identity}); else null. */
+  clientIdentity(): TlsIdentity | null {
+    return this.installed?.clientAuth === true ? this.identity() : null;
+  }
+
   /** Why a new certificate is needed now, or null. */
   due(tls: KeeperTls, nowMs = Date.now()): string | null {
     const i = this.installed;
@@ -129,7 +134,7 @@ export class ServerCertificate {
     const answer = await callJson<{ certificate?: unknown }>(new URL('/tls/certificate', tls.issuerUrl), {
       token,
       body,
-      tls: { ca: tls.caCertificate, identity: this.identity() },
+      tls: { ca: tls.caCertificate, identity: this.clientIdentity() },
       timeoutMs: ISSUE_TIMEOUT_MS,
     }).catch((error: unknown) => {
       throw new Error(`asking the router: ${(error as Error).message}`);

@@ -9,7 +9,7 @@
  * `ca` (PEM) is the CA the router's certificate must chain to (for its address);
  * `identity_dir` is the member's certificate directory (server-certificate.ts):
  * its `server.json` names the current serial, whose `server-<serial>.key` and
- * `.crt` are presented as the client certificate. An `http:` url (a cluster
+ * `.crt` are presented as the client certificate (when it says `clientAuth`). An `http:` url (a cluster
  * rendered before TLS) is plain.
  *
  *   wal-archive.mjs push <archive.json> <path> <name>     (archive_command: %p %f)
@@ -64,7 +64,8 @@ function tlsOptions() {
   const options = { ca: target.ca, minVersion: 'TLSv1.2' };
   if (typeof target.identity_dir === 'string')
     try {
-      const { serial } = JSON.parse(readFileSync(join(target.identity_dir, 'server.json'), 'utf8'));
+      const { serial, clientAuth } = JSON.parse(readFileSync(join(target.identity_dir, 'server.json'), 'utf8'));
+      if (clientAuth !== true) return options; // a server-only certificate (issued before mutual TLS)
       options.key = readFileSync(join(target.identity_dir, `server-${serial}.key`));
       options.cert = readFileSync(join(target.identity_dir, `server-${serial}.crt`));
     } catch {

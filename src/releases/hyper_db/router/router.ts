@@ -138,6 +138,8 @@ export class Router {
       commonName: member,
       ipAddresses: [...new Set([address.host, c.host])],
       validityMs: c.tls.certificateValidityMs,
+      // The member presents it too, to its peers and to this router (mutual TLS: cluster-tls.ts).
+      clientAuth: true,
     });
     this.log(`server certificate signed for ${member} (${address.host}, ${c.host})`);
     return { certificate };
