@@ -17,8 +17,8 @@ export default tseslint.config(
     },
   },
   {
-    // Plain JavaScript programs of built-in releases (no TypeScript project): the untyped rules only.
-    files: ['src/**/*.mjs'],
+    // Plain JavaScript programs of built-in releases and tests' probes (no TypeScript project): the untyped rules only.
+    files: ['src/**/*.mjs', 'test-long/**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },
   {
