@@ -7,6 +7,9 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 300_000,
     pool: 'forks',
+    // One file at a time: each runs whole clusters (hyperdb-faults' timings, multi-machine's five machines),
+    // and two at once on a 2-core machine would measure each other.
+    fileParallelism: false,
     reporters: ['default'],
   },
 });
