@@ -2,11 +2,12 @@
  * The master under test, in its own process so that the load generator does
  * not share an event loop (or a core) with it. Forked by `run.ts` over IPC:
  *
- * - on start: `startTestMaster({ databaseUrl })`, then sends `{ type: 'ready', url, adminToken }`;
+ * - on start: `startTestMaster({ databaseUrl, tls })`, then sends `{ type: 'ready', url, adminToken, ca? }`;
  * - `{ cmd: 'cpu' }` → `{ type: 'cpu', userUs, systemUs, rssBytes }` (this process only);
  * - `{ cmd: 'stop' }` or a closed IPC channel → stops the master and exits.
  *
- * `HOX_BENCH_DATABASE_URL` selects PostgreSQL; SQLite in a temp dir when unset.
+ * `HOX_BENCH_DATABASE_URL` selects PostgreSQL; SQLite in a temp dir when unset. `HOX_BENCH_TLS=1`: HTTPS
+ * with a certificate of the platform CA (its roots sent as `ca`), as `hox master` speaks; plain HTTP otherwise.
  */
 import { startTestMaster, type TestMaster } from '../../src/testing/test-master.js';
 
@@ -43,7 +44,10 @@ async function main(): Promise<void> {
     }
   });
   try {
-    master = await startTestMaster(databaseUrl === undefined || databaseUrl === '' ? {} : { databaseUrl });
+    master = await startTestMaster({
+      ...(databaseUrl === undefined || databaseUrl === '' ? {} : { databaseUrl }),
+      tls: process.env['HOX_BENCH_TLS'] === '1',
+    });
   } catch (error) {
     send({ type: 'error', message: error instanceof Error ? error.message : String(error) });
     process.exit(1);
@@ -53,7 +57,12 @@ async function main(): Promise<void> {
     await master.stop();
     return;
   }
-  send({ type: 'ready', url: master.url, adminToken: master.adminToken });
+  send({
+    type: 'ready',
+    url: master.url,
+    adminToken: master.adminToken,
+    ...(master.ca === undefined ? {} : { ca: master.ca }),
+  });
 }
 
 void main();

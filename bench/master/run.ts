@@ -4,7 +4,11 @@
  * latency per kind of call.
  *
  *   npx tsx bench/master/run.ts [--nodes 1000,10000] [--stores sqlite,postgres]
- *                               [--duration-s 20] [--concurrency 32] [--json]
+ *                               [--transports tls,plain] [--duration-s 20] [--concurrency 32] [--json]
+ *
+ * Transports: `tls` is what the product speaks (HTTPS with a certificate of the platform CA, and each node
+ * presents its own client certificate: mutual TLS, every call's certificate looked up); `plain` is the
+ * in-process test masters' plain HTTP, run in the same invocation to give the cost of TLS.
  *
  * Per store and node count:
  *  1. setup (timed, not measured): the master starts in a child process
@@ -36,6 +40,7 @@ import { createDatabase, startPostgres, type PostgresServer } from '../../src/te
 import { addTestNode } from '../../src/testing/test-master.js';
 
 type StoreKind = 'sqlite' | 'postgres';
+type Transport = 'tls' | 'plain';
 
 const RELEASE = 'https://releases.example.org/bench-1.0.tar.gz';
 const SOFTWARE_TYPE = 'default';
@@ -53,6 +58,7 @@ const STOP_TIMEOUT_MS = 30_000;
 interface Options {
   nodes: number[];
   stores: StoreKind[];
+  transports: Transport[];
   partitions: number;
   durationS: number;
   syncOnlyS: number;
@@ -73,6 +79,7 @@ function parseOptions(argv: string[]): Options {
     options: {
       nodes: { type: 'string', default: '1000,10000' },
       stores: { type: 'string', default: 'sqlite,postgres' },
+      transports: { type: 'string', default: 'tls' },
       partitions: { type: 'string', default: '10' },
       'duration-s': { type: 'string', default: '20' },
       'sync-only-s': { type: 'string' },
@@ -96,6 +103,7 @@ function parseOptions(argv: string[]): Options {
         'usage: npx tsx bench/master/run.ts [options]',
         '  --nodes 1000,10000        node counts to run',
         '  --stores sqlite,postgres  stores to run',
+        '  --transports tls          tls (HTTPS, nodes with client certificates) and/or plain (HTTP): the cost of TLS',
         '  --partitions 10           partitions per node',
         '  --duration-s 20           length of the measured mixed phase',
         '  --sync-only-s D/2         length of the sync-only phase (0 to skip)',
@@ -132,6 +140,11 @@ function parseOptions(argv: string[]): Options {
       throw new Error(`--stores: unknown store '${kind}' (sqlite, postgres)`);
     return kind;
   });
+  const transports = values.transports.split(',').map((s) => {
+    const kind = s.trim();
+    if (kind !== 'tls' && kind !== 'plain') throw new Error(`--transports: unknown transport '${kind}' (tls, plain)`);
+    return kind;
+  });
   const allocMode = (text: string): 'pinned' | 'any' => {
     if (text !== 'pinned' && text !== 'any') throw new Error(`--alloc-mode must be 'pinned' or 'any', got '${text}'`);
     return text;
@@ -140,6 +153,7 @@ function parseOptions(argv: string[]): Options {
   return {
     nodes,
     stores,
+    transports,
     partitions: int('partitions', values.partitions, 1),
     durationS,
     syncOnlyS: values['sync-only-s'] === undefined ? durationS / 2 : num('sync-only-s', values['sync-only-s'], 0, 3600),
@@ -268,6 +282,7 @@ interface PhaseResult {
 
 interface ConfigResult {
   store: StoreKind;
+  transport: Transport;
   nodes: number;
   partitionsPerNode: number;
   setup: {
@@ -297,15 +312,17 @@ interface ConfigResult {
 interface MasterHandle {
   url: string;
   adminToken: string;
+  /** With TLS: the platform CA's roots. */
+  ca?: string;
   cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
 
-async function startMasterProcess(databaseUrl: string | undefined): Promise<MasterHandle> {
+async function startMasterProcess(databaseUrl: string | undefined, transport: Transport): Promise<MasterHandle> {
   const script = fileURLToPath(new URL('./master-process.ts', import.meta.url));
   // The child inherits process.execArgv, i.e. tsx's loader.
   const child: ChildProcess = fork(script, [], {
-    env: { ...process.env, HOX_BENCH_DATABASE_URL: databaseUrl ?? '' },
+    env: { ...process.env, HOX_BENCH_DATABASE_URL: databaseUrl ?? '', HOX_BENCH_TLS: transport === 'tls' ? '1' : '' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => {
@@ -320,15 +337,15 @@ async function startMasterProcess(databaseUrl: string | undefined): Promise<Mast
     clearTimeout(timer);
   };
   try {
-    const ready = await new Promise<{ url: string; adminToken: string }>((resolve, reject) => {
+    const ready = await new Promise<{ url: string; adminToken: string; ca?: string }>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`master did not start within ${READY_TIMEOUT_MS} ms`)),
         READY_TIMEOUT_MS,
       );
-      child.on('message', (m: { type?: string; url?: string; adminToken?: string; message?: string }) => {
+      child.on('message', (m: { type?: string; url?: string; adminToken?: string; ca?: string; message?: string }) => {
         if (m.type === 'ready' && m.url !== undefined && m.adminToken !== undefined) {
           clearTimeout(timer);
-          resolve({ url: m.url, adminToken: m.adminToken });
+          resolve({ url: m.url, adminToken: m.adminToken, ...(m.ca === undefined ? {} : { ca: m.ca }) });
         } else if (m.type === 'error') {
           clearTimeout(timer);
           reject(new Error(`master failed to start: ${m.message ?? 'unknown error'}`));
@@ -415,8 +432,9 @@ async function runConfig(
   store: StoreKind,
   nodeCount: number,
   pg: PostgresServer | undefined,
+  transport: Transport,
 ): Promise<ConfigResult> {
-  const label = `${store} × ${nodeCount} nodes`;
+  const label = `${store} × ${nodeCount} nodes over ${transport === 'tls' ? 'HTTPS (mutual TLS)' : 'plain HTTP'}`;
   log(`\n=== ${label} × ${opts.partitions} partitions ===`);
   const setupStart = performance.now();
   let databaseUrl: string | undefined;
@@ -424,9 +442,14 @@ async function runConfig(
     if (pg === undefined) throw new Error('PostgreSQL is not running');
     databaseUrl = await createDatabase(pg, `bench_master_${nodeCount}_${Date.now()}`);
   }
-  const master = await startMasterProcess(databaseUrl);
+  const master = await startMasterProcess(databaseUrl, transport);
   try {
-    const admin = new MasterClient({ url: master.url, token: master.adminToken, timeoutMs: 120_000 });
+    const admin = new MasterClient({
+      url: master.url,
+      token: master.adminToken,
+      timeoutMs: 120_000,
+      ...(master.ca === undefined ? {} : { ca: master.ca }),
+    });
     const world: World = { nodes: [], nodeById: new Map(), users: [], busy: [], trees: [], counter: 0 };
 
     // --- setup 1: nodes
@@ -441,6 +464,11 @@ async function runConfig(
       async (i) => {
         const id = `bench-node-${String(i).padStart(6, '0')}`;
         const node = await addTestNode(admin, id, { partitions: opts.partitions, releases: [RELEASE] });
+        if (transport === 'tls' && process.env['XX_NOCERT'] !== '1') {
+          // As a real node: its own certificate, presented on every call from then on.
+          const issued = await node.client.call('nodeCertificate', { computer_guid: id });
+          node.client.useClientCertificate({ cert: issued.certificate, key: issued.key });
+        }
         nodeSlots[i] = { id, client: node.client };
       },
       { onDone: progress('nodes', nodeCount, nodesStart) },
@@ -520,6 +548,7 @@ async function runConfig(
     const syncOnly = syncOf(phases[1]);
     return {
       store,
+      transport,
       nodes: nodeCount,
       partitionsPerNode: opts.partitions,
       setup: {
@@ -684,9 +713,19 @@ function printReport(opts: Options, results: ConfigResult[]): void {
   out.push('Setup (not measured):');
   out.push(
     markdownTable(
-      ['store', 'nodes', 'allocation', 'nodes setup s', 'instances', 'busy %', 'alloc s', 'alloc/s', 'setup total s'],
+      [
+        'store, transport',
+        'nodes',
+        'allocation',
+        'nodes setup s',
+        'instances',
+        'busy %',
+        'alloc s',
+        'alloc/s',
+        'setup total s',
+      ],
       results.map((r) => [
-        r.store,
+        `${r.store} ${r.transport}`,
         String(r.nodes),
         r.setup.allocLimitedBy === 'none'
           ? 'full'
@@ -710,7 +749,7 @@ function printReport(opts: Options, results: ConfigResult[]): void {
     for (const p of r.phases) {
       for (const o of p.ops) {
         rows.push([
-          r.store,
+          `${r.store} ${r.transport}`,
           String(r.nodes),
           `${p.phase}: ${o.op}`,
           String(o.count),
@@ -722,17 +761,17 @@ function printReport(opts: Options, results: ConfigResult[]): void {
       }
     }
   }
-  out.push(markdownTable(['store', 'nodes', 'op', 'count', 'errors', 'req/s', 'p50 ms', 'p99 ms'], rows, 3));
+  out.push(markdownTable(['store, transport', 'nodes', 'op', 'count', 'errors', 'req/s', 'p50 ms', 'p99 ms'], rows, 3));
   out.push('');
   out.push(
     'CPU during the measured phases (cores used by the master process and by the load generator; whole-machine busy share, PostgreSQL and other tenants included):',
   );
   out.push(
     markdownTable(
-      ['store', 'nodes', 'phase', 'master cores', 'load-gen cores', 'machine busy %'],
+      ['store, transport', 'nodes', 'phase', 'master cores', 'load-gen cores', 'machine busy %'],
       results.flatMap((r) =>
         r.phases.map((p) => [
-          r.store,
+          `${r.store} ${r.transport}`,
           String(r.nodes),
           p.phase,
           p.masterCpuCores.toFixed(2),
@@ -749,11 +788,11 @@ function printReport(opts: Options, results: ConfigResult[]): void {
   );
   out.push(
     markdownTable(
-      ['store', 'nodes', 'basis', 'sync/s', 'nodes @ 1 sync/min (derived)'],
+      ['store, transport', 'nodes', 'basis', 'sync/s', 'nodes @ 1 sync/min (derived)'],
       results.flatMap((r) => {
         const rowsOut = [
           [
-            r.store,
+            `${r.store} ${r.transport}`,
             String(r.nodes),
             'mixed load',
             r.derived.mixedSyncPerSecond.toFixed(1),
@@ -762,7 +801,7 @@ function printReport(opts: Options, results: ConfigResult[]): void {
         ];
         if (r.derived.syncOnlyPerSecond !== null)
           rowsOut.push([
-            r.store,
+            `${r.store} ${r.transport}`,
             String(r.nodes),
             'sync only',
             r.derived.syncOnlyPerSecond.toFixed(1),
@@ -776,7 +815,7 @@ function printReport(opts: Options, results: ConfigResult[]): void {
   for (const r of results) {
     if (r.setup.allocLimitedBy !== 'none')
       out.push(
-        `note: ${r.store} × ${r.nodes}: ${r.setup.allocated} instances allocated (${(r.setup.busyShare * 100).toFixed(1)}% of partitions busy) ` +
+        `note: ${r.store} ${r.transport} × ${r.nodes}: ${r.setup.allocated} instances allocated (${(r.setup.busyShare * 100).toFixed(1)}% of partitions busy) ` +
           `instead of ${r.setup.allocTarget} (${Math.round(opts.busyFraction * 100)}%), ` +
           (r.setup.allocLimitedBy === 'max-alloc'
             ? `capped by --max-alloc ${opts.maxAlloc}`
@@ -804,12 +843,12 @@ async function main(): Promise<void> {
       pg = await startPostgres();
       log(`PostgreSQL on port ${pg.port}`);
     }
-    for (const store of opts.stores) {
-      for (const nodes of opts.nodes) {
-        if (interrupted) break;
-        results.push(await runConfig(opts, store, nodes, pg));
-      }
-    }
+    for (const store of opts.stores)
+      for (const nodes of opts.nodes)
+        for (const transport of opts.transports) {
+          if (interrupted) break;
+          results.push(await runConfig(opts, store, nodes, pg, transport));
+        }
   } finally {
     await pg?.stop();
   }

@@ -15,6 +15,7 @@
  * const answer = await exchange({ method: 'POST', url, headers, body: '{}', signal: AbortSignal.timeout(30_000) });
  */
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 
 export interface HttpExchange {
@@ -86,9 +87,6 @@ export async function exchange(message: HttpExchange): Promise<HttpAnswer> {
   if (message.unverified === true && message.headers.authorization !== undefined)
     throw new TypeError('an unverified exchange carries no token');
   const options: RequestOptions & {
-    ca?: string;
-    cert?: string;
-    key?: string;
     rejectUnauthorized?: boolean;
     checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined;
   } = {
@@ -96,10 +94,12 @@ export async function exchange(message: HttpExchange): Promise<HttpAnswer> {
     headers: { ...message.headers, ...(body === undefined ? {} : { 'content-length': String(body.length) }) },
     signal: message.signal,
     ...(url.protocol === 'https:' && message.ca !== undefined
-      ? { ca: message.ca, checkServerIdentity: await masterIdentityCheck() }
+      ? { checkServerIdentity: await masterIdentityCheck() }
       : {}),
     ...(url.protocol === 'https:' && message.unverified === true ? { rejectUnauthorized: false } : {}),
-    ...(url.protocol === 'https:' && message.clientCertificate !== undefined ? message.clientCertificate : {}),
+    ...(url.protocol === 'https:' && (message.ca !== undefined || message.clientCertificate !== undefined)
+      ? { agent: await tlsAgent(message.ca, message.clientCertificate) }
+      : {}),
   };
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
     const req = send(url, options, resolve);
@@ -110,4 +110,47 @@ export async function exchange(message: HttpExchange): Promise<HttpAnswer> {
   const chunks: Buffer[] = [];
   for await (const chunk of response) chunks.push(chunk as Buffer);
   return { status: response.statusCode ?? 0, body: Buffer.concat(chunks) };
+}
+
+/**
+ * A kept-alive agent per TLS identity (the CA trusted, the certificate presented), with its secure context built
+ * once: Node would otherwise parse the CA and the key again for every new connection (about 2 ms each), and a
+ * pool of its own per identity means a connection made with one certificate never carries another's requests.
+ * Idle sockets do not keep a CLI process alive (Node's agent unrefs them).
+ */
+const agents = new Map<string, HttpsAgent>();
+const MAX_AGENTS = 1024;
+
+async function tlsAgent(
+  ca: string | undefined,
+  clientCertificate: { cert: string; key: string } | undefined,
+): Promise<HttpsAgent> {
+  const [{ createHash }, { Agent }, { createSecureContext }] = await Promise.all([
+    import('node:crypto'),
+    import('node:https'),
+    import('node:tls'),
+  ]);
+  const key = createHash('sha256')
+    .update(`${ca ?? ''}\0${clientCertificate?.cert ?? ''}\0${clientCertificate?.key ?? ''}`)
+    .digest('hex');
+  const kept = agents.get(key);
+  if (kept !== undefined) {
+    // Most recently used last: the first is the one to drop when there are too many.
+    agents.delete(key);
+    agents.set(key, kept);
+    return kept;
+  }
+  const agent = new Agent({
+    keepAlive: true,
+    secureContext: createSecureContext({ ...(ca === undefined ? {} : { ca }), ...(clientCertificate ?? {}) }),
+  });
+  agents.set(key, agent);
+  if (agents.size > MAX_AGENTS) {
+    const [oldest] = agents;
+    if (oldest !== undefined) {
+      agents.delete(oldest[0]);
+      oldest[1].destroy();
+    }
+  }
+  return agent;
 }
