@@ -16,9 +16,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NodeCertificate } from '../src/agent/node-certificate.js';
 import { exchange } from '../src/client/http-transport.js';
 import { MasterClient } from '../src/client/master-client.js';
+import { refreshMasterRoots } from '../src/client/pinned-ca.js';
 import { caPin } from '../src/shared/pki/ca-pin.js';
 import { createLocalCa, issueServerCertificate } from '../src/shared/pki/local-ca.js';
-import { generateKeyPair, privateKeyToPem, subtle, x509 } from '../src/shared/pki/x509.js';
+import { generateKeyPair, privateKeyToPem, readCertificateBundle, subtle, x509 } from '../src/shared/pki/x509.js';
 import { freePort } from '../src/testing/free-port.js';
 import { createDatabase, startPostgres } from '../src/testing/postgres-server.js';
 import { addTestNode, startTestMaster } from '../src/testing/test-master.js';
@@ -387,6 +388,12 @@ describe('hox pki', () => {
       const oldTrust = await runHox(['--json', 'pki', 'status'], env);
       expect(oldTrust.code, oldTrust.stderr).toBe(0);
       expect((JSON.parse(oldTrust.stdout) as { ca_pin: string }).ca_pin).toBe(status.ca_pin);
+      // A node that kept the old root learns the new one at its next start (refreshMasterRoots), over a
+      // connection its old root verifies; asked again, nothing has changed.
+      const refreshed = await refreshMasterRoots(m.url, m.ca!);
+      expect(refreshed).not.toBeNull();
+      expect(readCertificateBundle(refreshed!).map((root) => caPin(root))).toEqual([status.ca_pin, oldPin]);
+      expect(await refreshMasterRoots(m.url, refreshed!)).toBeNull();
       // …and a client given the new root alone does too.
       const newRoots = await m.master.caRootsPem();
       const newOnly = new MasterClient({ url: m.url, token: m.adminToken, ca: newRoots.split(/(?=-----BEGIN)/)[0]! });

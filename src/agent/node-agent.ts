@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { MasterClient } from '../client/master-client.js';
-import { trustMasterByPin } from '../client/pinned-ca.js';
+import { refreshMasterRoots, trustMasterByPin } from '../client/pinned-ca.js';
 import { matchesCaPin } from '../shared/pki/ca-pin.js';
 import { readCertificateBundle } from '../shared/pki/x509.js';
 import { HoxError } from '../shared/errors.js';
@@ -183,6 +183,29 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
     await writeCredentials(config.dataDir, credentials);
     log(`registered as compute node '${answer.computer_guid}'`);
     return credentials;
+  }
+
+  /**
+   * The master's roots as it serves them now, over a connection verified with the kept ones: after a root
+   * rotation the node learns the new root at its next start and keeps it (the cross-certificate that bridges
+   * old and new leaves the bundle a year later). A CA given on the command line is the operator's and stays as
+   * given. Never fatal: on any failure the kept roots serve as before.
+   */
+  async function refreshRoots(credentials: NodeCredentials): Promise<NodeCredentials> {
+    const kept = credentials.masterCa;
+    if (kept === undefined || config.masterCa !== undefined || !config.masterUrl.startsWith('https:'))
+      return credentials;
+    try {
+      const current = await refreshMasterRoots(config.masterUrl, kept);
+      if (current === null) return credentials;
+      const updated = { ...credentials, masterCa: current };
+      await writeCredentials(config.dataDir, updated);
+      log(`the master's CA roots changed (a rotation): now trusting ${readCertificateBundle(current).length} root(s)`);
+      return updated;
+    } catch (error) {
+      log(`could not check the master's CA roots: ${String(error)}`);
+      return credentials;
+    }
   }
 
   async function syncSoftware(c: MasterClient): Promise<void> {
@@ -369,7 +392,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       return partitions;
     },
     async start() {
-      const credentials = await register();
+      const credentials = await refreshRoots(await register());
       nodeId = credentials.nodeId;
       const c = new MasterClient({
         url: config.masterUrl,

@@ -9,8 +9,9 @@
  * new MasterClient({ url, token, ca });
  */
 import { HoxError } from '../shared/errors.js';
-import { pinnedRoots, parseCaPin } from '../shared/pki/ca-pin.js';
+import { caPin, pinnedRoots, parseCaPin } from '../shared/pki/ca-pin.js';
 import { readTrustBundle, type TrustBundlePem } from '../shared/pki/trust-bundle.js';
+import { readCertificateBundle } from '../shared/pki/x509.js';
 import { exchange } from './http-transport.js';
 import { MasterClient } from './master-client.js';
 
@@ -66,4 +67,30 @@ export async function trustMasterByPin(url: string, pin: string, timeoutMs = 30_
     if (!(error instanceof HoxError) || error.code !== 'HOX_UNAUTHENTICATED') throw error;
   }
   return ca;
+}
+
+/**
+ * The master's current roots, fetched over a connection verified against the roots already trusted (`kept`): after
+ * a root rotation the master's chain carries the cross-certificate, so the old roots still verify it, and the
+ * bundle then names the new root too. Returns the bundle's roots (PEM) when they differ from `kept`, null when
+ * they are the same; throws when the master cannot be reached or answers something else.
+ */
+export async function refreshMasterRoots(url: string, kept: string, timeoutMs = 30_000): Promise<string | null> {
+  const base = url.replace(/\/+$/, '');
+  const answer = await exchange({
+    method: 'GET',
+    url: `${base}/pki/trust-bundle`,
+    headers: {},
+    signal: AbortSignal.timeout(timeoutMs),
+    ca: kept,
+  });
+  if (answer.status !== 200)
+    throw new HoxError('HOX_MASTER_UNTRUSTED', `${base} answered ${answer.status} for its trust bundle`);
+  const roots = readTrustBundle(JSON.parse(answer.body.toString('utf8')) as TrustBundlePem).roots;
+  if (roots.length === 0) throw new HoxError('HOX_MASTER_UNTRUSTED', `${base} answered a trust bundle without roots`);
+  const current = `${roots.map((root) => root.toString('pem').trim()).join('\n')}\n`;
+  const fingerprints = (pem: string) => new Set(readCertificateBundle(pem).map((c) => caPin(c)));
+  const before = fingerprints(kept);
+  const after = fingerprints(current);
+  return before.size === after.size && [...after].every((pin) => before.has(pin)) ? null : current;
 }
