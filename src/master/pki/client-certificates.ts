@@ -30,7 +30,7 @@ export interface PresentedCertificate {
 
 /**
  * What each TLS connection's client presented, read once per connection: `getPeerCertificate()` builds the whole
- * certificate as an object (0.68 s of a 26 s CPU profile of the master under bench load), and a connection's
+ * certificate as an object (0.68 s of a 26 s CPU profile of master and clients in one process), and a connection's
  * certificate never changes. Whether it is still valid is checked for every request ({@link checkPresentedCertificate}).
  */
 const presentedBySocket = new WeakMap<object, PresentedCertificate | null>();
