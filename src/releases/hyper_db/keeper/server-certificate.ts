@@ -28,6 +28,8 @@ const ISSUE_TIMEOUT_MS = 3000;
 const CLIENT_AUTH_OID = '1.3.6.1.5.5.7.3.2';
 /** Between two failed requests (the router may not know this member yet, right after it was created). */
 const RETRY_MS = 1000;
+/** After a certificate for servers only (a router of an older version): when to ask for a client-capable one. */
+const SERVER_ONLY_RETRY_MS = 60_000;
 
 interface Installed extends MemberTlsStatus {
   notBefore: string;
@@ -114,7 +116,11 @@ export class ServerCertificate {
     this.renewing = true;
     void this.renew(tls, token, reason)
       .then(installed)
-      .then(() => (this.lastError = ''))
+      .then(() => {
+        this.lastError = '';
+        // A router older than mutual TLS signs for servers only: ask again in a while, not at every tick.
+        if (this.installed?.clientAuth !== true) this.retryAt = Date.now() + SERVER_ONLY_RETRY_MS;
+      })
       .catch((error: unknown) => {
         this.retryAt = Date.now() + RETRY_MS;
         const message = (error as Error).message;
