@@ -23,9 +23,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removePartitionUser } from '../src/agent/format/partition-formatter.js';
 import { partitionLayouts } from '../src/agent/format/partition-layout.js';
 import { clusterTlsFixture } from '../src/testing/cluster-tls-fixture.js';
+import { killPartitionUsers } from '../src/testing/hyperdb-platform.js';
 import { createNetnsLab, netnsLabUnavailableReason, type NetnsLab } from '../src/testing/netns-lab.js';
 import {
   createDatabase,
@@ -179,18 +179,16 @@ describe.skipIf(unavailable !== null)('several machines (network namespaces)', (
     // then remove the partition users (after the agents are stopped: stops run last pushed first).
     stops.push(async () => {
       for (const node of NODES)
-        for (const layout of partitionLayouts({
-          nodeId: node.name,
-          dataDir: join(work, node.name),
-          count: PARTITIONS,
-          ipPrefix: node.prefix,
-          portBase: 20000,
-          portsPerPartition: 50,
-        })) {
-          await lab.exec(node.name, ['pkill', '-KILL', '-u', layout.user]);
-          await sleep(100);
-          await removePartitionUser(layout.user).catch(() => {});
-        }
+        await killPartitionUsers(
+          partitionLayouts({
+            nodeId: node.name,
+            dataDir: join(work, node.name),
+            count: PARTITIONS,
+            ipPrefix: node.prefix,
+            portBase: 20000,
+            portsPerPartition: 50,
+          }),
+        );
     });
     postgres = await startPostgres();
     stops.push(() => postgres.stop());

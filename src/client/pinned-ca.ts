@@ -58,7 +58,7 @@ export async function trustMasterByPin(url: string, pin: string, timeoutMs = 30_
       { cause: error },
     );
   }
-  const ca = `${roots.map((root) => root.toString('pem').trim()).join('\n')}\n`;
+  const ca = pemBundle(roots);
   // The server's chain must lead to a pinned root: the connection, not only the bundle, is the master's.
   // (whoami without a token: the master answers 401, which is an answer over a verified connection.)
   try {
@@ -88,9 +88,12 @@ export async function refreshMasterRoots(url: string, kept: string, timeoutMs = 
     throw new HoxError('HOX_MASTER_UNTRUSTED', `${base} answered ${answer.status} for its trust bundle`);
   const roots = readTrustBundle(JSON.parse(answer.body.toString('utf8')) as TrustBundlePem).roots;
   if (roots.length === 0) throw new HoxError('HOX_MASTER_UNTRUSTED', `${base} answered a trust bundle without roots`);
-  const current = `${roots.map((root) => root.toString('pem').trim()).join('\n')}\n`;
-  const fingerprints = (pem: string) => new Set(readCertificateBundle(pem).map((c) => caPin(c)));
-  const before = fingerprints(kept);
-  const after = fingerprints(current);
-  return before.size === after.size && [...after].every((pin) => before.has(pin)) ? null : current;
+  const before = new Set(readCertificateBundle(kept).map((c) => caPin(c)));
+  const after = new Set(roots.map((c) => caPin(c)));
+  return before.size === after.size && [...after].every((pin) => before.has(pin)) ? null : pemBundle(roots);
+}
+
+/** Certificates as one PEM text, one after the other. */
+function pemBundle(certificates: readonly { toString(format: 'pem'): string }[]): string {
+  return `${certificates.map((c) => c.toString('pem').trim()).join('\n')}\n`;
 }

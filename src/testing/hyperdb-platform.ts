@@ -352,13 +352,7 @@ export async function startHyperDbPlatform(
           portBase: 20000,
           portsPerPartition: 50,
         });
-        for (const l of layouts) {
-          if (process.getuid?.() === 0) {
-            await exec('pkill', ['-KILL', '-u', l.user]).catch(() => {});
-            await sleep(100);
-            await removePartitionUser(l.user).catch(() => {});
-          }
-        }
+        await killPartitionUsers(layouts);
         // The agent was killed, not stopped: its nftables table (network isolation) is ours to remove.
         const prefix = layouts[0]?.ip.split('.').slice(0, 3).join('.');
         if (prefix !== undefined && process.getuid?.() === 0)
@@ -368,6 +362,20 @@ export async function startHyperDbPlatform(
       await master.stop();
     },
   };
+}
+
+/**
+ * Kills every process of each partition's user (a stopped agent leaves its services running, for a restarted
+ * one to adopt; PostgreSQL's children do not share the keeper's directory or group), then removes the users.
+ * Root only; a no-op otherwise.
+ */
+export async function killPartitionUsers(layouts: readonly { user: string }[]): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  for (const l of layouts) {
+    await exec('pkill', ['-KILL', '-u', l.user]).catch(() => {});
+    await sleep(100);
+    await removePartitionUser(l.user).catch(() => {});
+  }
 }
 
 /** Where a platform node's agent output goes (inside its data dir: removed with it). */
