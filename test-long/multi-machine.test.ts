@@ -1,7 +1,7 @@
 /**
  * The README's "Several machines", on separate machines: network namespaces on one bridge
- * (src/testing/netns-lab.ts). The master (`hox master` on PostgreSQL, `--listen 0.0.0.0:8470`,
- * `--require-node-certificates`), three nodes (`hox node --master https://… --ca-pin …
+ * (src/testing/netns-lab.ts). The master (`hox master` on PostgreSQL, `--listen 0.0.0.0:8470`; it
+ * requires node certificates by default), three nodes (`hox node --master https://… --ca-pin …
  * --ip-prefix …`, their partition addresses on their own interface) and a workstation (`hox login
  * --ca-pin`, `hox registration-token`, `hox supply`, `hox db …`) are five machines; a hyper_db cluster
  * has one member on each node. Only the CLI and the network are used, as an operator would.
@@ -204,16 +204,7 @@ describe.skipIf(unavailable !== null)('several machines (network namespaces)', (
     // hox master --data-dir … --listen 0.0.0.0:8470 --database-file …
     startHox(
       'master',
-      [
-        'master',
-        '--data-dir',
-        masterData,
-        '--listen',
-        '0.0.0.0:8470',
-        '--database-file',
-        databaseFile,
-        '--require-node-certificates',
-      ],
+      ['master', '--data-dir', masterData, '--listen', '0.0.0.0:8470', '--database-file', databaseFile],
       { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: work },
     );
     pin = await waitFor(

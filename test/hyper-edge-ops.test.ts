@@ -228,32 +228,38 @@ describe('hox app ps, restart and run', () => {
   }, 240_000);
 
   it("run prints a one-off command's output with the app's environment and exits with its code", async () => {
-    const run = await hox([
-      'app',
-      'run',
-      'ops',
-      '--',
-      'sh',
-      '-c',
-      'echo "greeting=$GREETING from $HOX_APP"; echo oops >&2; exit 3',
-    ]);
-    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(3);
+    // Killed well before the test's own limit, so that a run that never ends shows what it printed and the
+    // replicas' logs instead of a bare timeout.
+    const run = await runHox(
+      ['app', 'run', 'ops', '--', 'sh', '-c', 'echo "greeting=$GREETING from $HOX_APP"; echo oops >&2; exit 3'],
+      env,
+      75_000,
+    );
+    const seen = async (): Promise<string> =>
+      `${run.stdout}\n${run.stderr}\n${await appLogs({ ...p, admin: p.admin.withToken(aliceToken) }, 'ops', 60)}`;
+    if (run.code !== 3) expect(run.code, await seen()).toBe(3);
+    expect(run.code).toBe(3);
     expect(run.stdout.split('\n')).toEqual(expect.arrayContaining(['greeting=bonjour from ops', 'oops']));
     expect(run.stderr).toMatch(/ops: running `sh -c .*` on replica-1 \(v1\)/);
     expect(run.stderr).toContain('exited with code 3');
 
     // An argument vector, run without a shell: `$GREETING` reaches node as is; success exits 0.
-    const plain = await hox([
-      'app',
-      'run',
-      'ops',
-      '--',
-      'node',
-      '-e',
-      'console.log(process.argv[1], process.env.GREETING, process.cwd().length > 0)',
-      '$GREETING',
-    ]);
-    expect(plain.code, plain.stderr).toBe(0);
+    const plain = await runHox(
+      [
+        'app',
+        'run',
+        'ops',
+        '--',
+        'node',
+        '-e',
+        'console.log(process.argv[1], process.env.GREETING, process.cwd().length > 0)',
+        '$GREETING',
+      ],
+      env,
+      75_000,
+    );
+    if (plain.code !== 0) expect(plain.code, `${plain.stdout}\n${plain.stderr}\n${await seen()}`).toBe(0);
+    expect(plain.code).toBe(0);
     expect(plain.stdout.trim()).toBe('$GREETING bonjour true');
 
     // Nothing is left behind: the root lists no run, the replica publishes none.

@@ -131,8 +131,7 @@ describe('the master speaks HTTPS only', () => {
         `127.0.0.1:${port}`,
         '--tls-name',
         'master.test',
-        // The node below must then present its certificate on every call but the one asking for it.
-        '--require-node-certificates',
+        // By default, the node below must present its certificate on every call but the one asking for it.
       ],
       env,
       (l) => l.startsWith('{'),
@@ -164,6 +163,14 @@ describe('the master speaks HTTPS only', () => {
     expect(bundle.crls.length).toBeGreaterThan(0);
     const roots = readFileSync(summary.ca_file, 'utf8');
     expect(caPin(new x509.X509Certificate(roots))).toBe(summary.ca_pin);
+
+    // Accepting nodes without certificates and requiring them: one or the other.
+    const both = await runHox(
+      ['master', '--data-dir', dataDir, '--allow-nodes-without-certificates', '--require-node-certificates'],
+      env,
+    );
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toMatch(/cannot be used with/);
 
     // Plain HTTP gets no HTTP answer at all.
     await expect(plainHttpStatus(port)).rejects.toThrow();
@@ -445,8 +452,8 @@ describe('what a client trusts', () => {
 });
 
 describe('mutual TLS', () => {
-  it('required for nodes: a node token without its certificate is refused, but to ask for one', async () => {
-    const m = await startTestMaster({ tls: true, requireNodeCertificates: true });
+  it('required for nodes by default: a node token without its certificate is refused, but to ask for one', async () => {
+    const m = await startTestMaster({ tls: true });
     try {
       const { token: registration } = await m.admin.call('createRegistrationToken', {});
       const { token } = await m.admin.withToken(registration).call('registerNode', { computer_guid: 'n1' });
@@ -471,7 +478,9 @@ describe('mutual TLS', () => {
   });
 
   it('holds a request to the certificate it came with: the holder’s own, issued here, not revoked', async () => {
-    const m = await startTestMaster({ tls: true });
+    // As `hox master --allow-nodes-without-certificates` (an upgrade with nodes of an older version): the token
+    // alone is still accepted, a certificate presented is still held to its holder.
+    const m = await startTestMaster({ tls: true, requireNodeCertificates: false });
     try {
       const n1 = await addTestNode(m.admin, 'n1', { partitions: 1 });
       const n2 = await addTestNode(m.admin, 'n2', { partitions: 1 });
@@ -498,7 +507,7 @@ describe('mutual TLS', () => {
         code: 'HOX_UNAUTHENTICATED',
         message: expect.stringContaining('revoked or unknown') as unknown,
       });
-      // The token alone still works (a CLI, or a node asking for its next certificate).
+      // The token alone still works here (--allow-nodes-without-certificates).
       expect((await new MasterClient({ url: m.url, token: n1.token, ca: m.ca! }).call('whoami', {})).kind).toBe('node');
 
       // The agent's side: asks for one, keeps it 0600, presents it; a refused one is replaced; an aging one renewed.
@@ -530,7 +539,10 @@ describe('mutual TLS', () => {
         const second = serial();
         expect(second).not.toBe(first);
         expect((await agentClient.call('whoami', {})).subject).toBe('n2');
-        nowMs += 6 * 86_400_000; // past two thirds of a week
+        nowMs += 3.4 * 86_400_000; // before half a week: kept
+        await keeper.refresh();
+        expect(serial()).toBe(second);
+        nowMs += 1.4 * 86_400_000; // past two thirds of a week, the latest point of the renewal window
         await keeper.refresh();
         expect(serial()).not.toBe(second);
         expect(lines.filter((l) => l.includes('mutual TLS'))).toHaveLength(3);

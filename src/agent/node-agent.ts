@@ -370,11 +370,12 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         if (stopped) break;
         failures += 1;
         log(`master unreachable or failing (${String(error)}); retrying`);
-        // Its certificate revoked or unknown to the master: a new one, asked for with the node's token.
+        // Its certificate revoked or unknown to the master, or none yet (the first ask failed): a new one, asked
+        // for with the node's token.
         if (
           error instanceof HoxError &&
           error.code === 'HOX_UNAUTHENTICATED' &&
-          /client certificate/.test(error.message)
+          /client certificate|requires node certificates/.test(error.message)
         )
           await nodeCertificate?.refresh({ force: true }).catch((e: unknown) => log(`node certificate: ${String(e)}`));
         await sleep(Math.min(10_000, 250 * 2 ** Math.min(failures, 6)), undefined, { signal: abort.signal }).catch(

@@ -1,9 +1,11 @@
 /**
  * The node's own certificate, for mutual TLS with an HTTPS master: asked for through SlapOS's
  * `compute_node_certificate` (with the node's token), kept in `<data-dir>/node-certificate.json` (mode 0600, with
- * its key), presented on every call from then on, and renewed once two thirds of its life are gone. A master that
- * no longer knows it (revoked: `slapos.remove.v0.compute_node_certificate`) refuses calls made with it; the node
- * then asks for a new one with its token. Never fatal: without a certificate the token still authenticates.
+ * its key), presented on every call from then on, and renewed between half and two thirds of its life (the point
+ * drawn from its serial number, so that nodes given theirs together do not all renew in the same minute). A master
+ * that no longer knows it (revoked: `slapos.remove.v0.compute_node_certificate`) refuses calls made with it, and
+ * one that requires node certificates refuses a node's token without one; the node then asks for a new one with
+ * its token (node-agent.ts). Never fatal here: a failed ask is retried.
  *
  * @example
  * const keeper = new NodeCertificate({ dataDir, nodeId, client, log });
@@ -35,7 +37,7 @@ export class NodeCertificate {
     },
   ) {}
 
-  /** Loads the kept certificate, or asks for one when there is none, it is past two thirds of its life, or refused. */
+  /** Loads the kept certificate, or asks for one when there is none, it is due for renewal, or refused. */
   async refresh(options: { force?: boolean } = {}): Promise<void> {
     this.current ??= await this.load();
     if (this.current !== undefined && options.force !== true && !this.aging(this.current)) {
@@ -58,7 +60,11 @@ export class NodeCertificate {
       const leaf = new X509Certificate(stored.certificate);
       const from = Date.parse(leaf.validFrom);
       const to = Date.parse(leaf.validTo);
-      return (this.options.now?.() ?? Date.now()) > from + ((to - from) * 2) / 3;
+      // Serial numbers are random (platform-ca.ts): their last 16 bits spread the renewals over a sixth of the life.
+      const spread = parseInt(leaf.serialNumber.slice(-4), 16) / 0xffff;
+      return (
+        (this.options.now?.() ?? Date.now()) > from + (to - from) * (0.5 + (Number.isFinite(spread) ? spread : 1) / 6)
+      );
     } catch {
       return true;
     }

@@ -38,8 +38,9 @@ export interface MasterOptions {
   /** `--tls-name`: more names for the certificate the platform CA issues to the master. */
   tlsNames?: string[];
   /**
-   * `--require-node-certificates`: a call made with a node's token must also present that node's certificate
-   * (mutual TLS), except the call that asks for one. Off by default: nodes of an older version present none.
+   * A call made with a node's token must also present that node's certificate (mutual TLS), except the call
+   * that asks for one. On by default over HTTPS; `--allow-nodes-without-certificates` (false) lets nodes of an
+   * older version, which present none, in while they are upgraded. Plain HTTP cannot carry certificates.
    */
   requireNodeCertificates?: boolean;
   /**
@@ -116,7 +117,7 @@ export function resolveMasterConfig(options: MasterOptions): MasterConfig {
   if (options.publicUrl !== undefined && !options.insecurePlainHttp && !/^https:\/\//.test(options.publicUrl))
     throw badRequest('--public-url', `'${options.publicUrl}' is not an https:// URL: the master speaks HTTPS only`);
   if (options.requireNodeCertificates === true && options.insecurePlainHttp === true)
-    throw badRequest('--require-node-certificates', 'needs HTTPS (node certificates are presented over TLS)');
+    throw badRequest('requireNodeCertificates', 'needs HTTPS (node certificates are presented over TLS)');
   const tls: MasterTlsSettings | false = options.insecurePlainHttp
     ? false
     : {
@@ -139,6 +140,6 @@ export function resolveMasterConfig(options: MasterOptions): MasterConfig {
     artifacts: resolveArtifactSettings(options.artifacts),
     audit: resolveAuditSettings(options.audit),
     tls,
-    requireNodeCertificates: options.requireNodeCertificates === true,
+    requireNodeCertificates: options.requireNodeCertificates ?? options.insecurePlainHttp !== true,
   });
 }

@@ -53,7 +53,7 @@ export interface TestMasterOptions {
   audit?: Partial<AuditSettings>;
   /** HTTPS with a certificate from the platform CA, as `hox master`. @default false (plain HTTP) */
   tls?: boolean;
-  /** As `hox master --require-node-certificates` (needs `tls`). */
+  /** False: as `hox master --allow-nodes-without-certificates`. @default true with `tls`, as `hox master` */
   requireNodeCertificates?: boolean;
 }
 
@@ -69,7 +69,9 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
     ...(options.artifacts === undefined ? {} : { artifacts: options.artifacts }),
     ...(options.audit === undefined ? {} : { audit: options.audit }),
     insecurePlainHttp: options.tls !== true,
-    ...(options.requireNodeCertificates === true ? { requireNodeCertificates: true } : {}),
+    ...(options.requireNodeCertificates === undefined
+      ? {}
+      : { requireNodeCertificates: options.requireNodeCertificates }),
   });
   const build = (): Master =>
     createMaster(config, {

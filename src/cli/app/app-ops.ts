@@ -33,6 +33,8 @@ const REPLICA = /^replica-(\d+)$/;
 const RUN_POLL_MS = 500;
 /** After the command's exit is published, how long to wait for its last output lines. */
 const RUN_TAIL_MS = 5000;
+/** Rounds of unanswered log reads (about 10 s) before `hox app run` says it is waiting on the node. */
+const RUN_SILENT_ROUNDS = 20;
 const MAX_RUN_ARGS = 256;
 const MAX_RUN_ARG_CHARS = 8192;
 const MAX_RUN_TIMEOUT_S = 86_400;
@@ -433,6 +435,12 @@ export async function runApp(ctx: ActionContext, name: string, argv: string[], o
 
   let stop = false;
   void options.stopped.then(() => (stop = true));
+  // Two witnesses of the command's end, whichever speaks first: the runner's log line `[run.<id>] exited
+  // (<code or signal>)` (it follows the command's last lines) and the run's state the replica publishes.
+  let logged: { exit_code: number | null; signal: string | null; limited: boolean } | undefined;
+  let limited = false;
+  let unanswered = 0;
+  let toldUnanswered = false;
   /** Prints the command's new lines; true once the runner's line saying it exited was read. */
   const readOutput = async (): Promise<boolean> => {
     let result: TreeLogResult;
@@ -442,26 +450,36 @@ export async function runApp(ctx: ActionContext, name: string, argv: string[], o
         service: 'runner',
         offset_list: [...offsets.values()],
       });
+      unanswered = 0;
     } catch (error) {
-      if (error instanceof HoxError && error.retryable) return false;
-      throw error;
+      if (!(error instanceof HoxError && error.retryable)) throw error;
+      // Said once, so that a wait on a silent node is not a silent wait.
+      if (++unanswered >= RUN_SILENT_ROUNDS && !toldUnanswered) {
+        toldUnanswered = true;
+        options.note(`${name}: ${replica.title}'s output cannot be read yet (${error.message}); still waiting`);
+      }
+      return false;
     }
     remember(result);
-    let ended = false;
     for (const log of result.log_list) {
       if (log.instance_guid !== replica.instance_guid) continue;
       for (const raw of log.lines) {
         // `<time> [run.<id> v<N>] <line>`; the runner's own `[run.<id>] …` lines are not the command's.
         const at = raw.indexOf(prefix);
         if (at === -1 || at > 40) {
-          if (raw.includes(`[run.${id}] exited`)) ended = true;
+          if (raw.includes(`[run.${id}] stopped after its`)) limited = true;
+          const exited = new RegExp(`\\[run\\.${id}\\] exited \\((-?\\d+|[A-Z0-9]+)\\)`).exec(raw);
+          if (exited !== null) {
+            const code = /^-?\d+$/.test(exited[1]!) ? Number(exited[1]) : null;
+            logged = { exit_code: code, signal: code === null ? exited[1]! : null, limited };
+          }
           continue;
         }
         const text = raw.slice(at + prefix.length).replace(/^\d+\] ?/, '');
         options.output(text);
       }
     }
-    return ended;
+    return logged !== undefined;
   };
 
   let status: RunStatus | undefined;
@@ -469,7 +487,7 @@ export async function runApp(ctx: ActionContext, name: string, argv: string[], o
     const deadline = Date.now() + options.timeoutS * 1000 + 120_000;
     const rounds = Math.ceil((options.timeoutS * 1000 + 120_000) / RUN_POLL_MS);
     for (let round = 0; round < rounds && !stop && Date.now() < deadline; round++) {
-      await readOutput();
+      if (await readOutput()) break;
       const tree = await readTree(ctx.client, name);
       // The root refusing its parameters will not change by waiting.
       const refused = treeProblems(tree).find((p) => p.startsWith(`${name}: parameters`));
@@ -482,7 +500,20 @@ export async function runApp(ctx: ActionContext, name: string, argv: string[], o
       }
       await new Promise((resolve) => setTimeout(resolve, RUN_POLL_MS));
     }
-    if (status !== undefined && status.started_at !== null) {
+    if (logged !== undefined && status === undefined) {
+      status = {
+        id,
+        state: 'exited',
+        release: app.release,
+        pid: null,
+        // Not known from the log; it ran, since the runner logged its exit.
+        started_at: null,
+        finished_at: null,
+        exit_code: logged.exit_code,
+        signal: logged.signal,
+        error: logged.limited ? `stopped after its ${options.timeoutS} s limit` : null,
+      };
+    } else if (status !== undefined && status.started_at !== null) {
       // Its last lines: the runner logs `[run.<id>] exited` after them.
       const tailDeadline = Date.now() + RUN_TAIL_MS;
       for (let i = 0; i < 20 && Date.now() < tailDeadline; i++) {
@@ -500,7 +531,7 @@ export async function runApp(ctx: ActionContext, name: string, argv: string[], o
       'HOX_CONFLICT',
       `${name}: ${shown} on ${replica.title}: no exit reported within ${options.timeoutS} s and 2 min more; it was stopped`,
     );
-  if (status.error !== null && status.started_at === null)
+  if (status.error !== null && status.started_at === null && logged === undefined)
     throw new HoxError('HOX_CONFLICT', `${name}: ${shown} did not run on ${replica.title}: ${status.error}`);
   // Stopped at its time limit: 124, as timeout(1) exits.
   if (status.error !== null) throw new CommandExit(`${name}: ${shown} on ${replica.title}: ${status.error}`, 124);

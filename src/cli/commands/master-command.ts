@@ -34,10 +34,13 @@ export function masterCommand(env: CommandEnv): Command {
       '--tls-name <name...>',
       'more DNS names or IP addresses for the certificate the platform CA issues (the listen address, localhost and the public URL are always in)',
     )
-    .option(
-      '--require-node-certificates',
-      "refuse a node's token without that node's certificate (mutual TLS; nodes of this version present one)",
+    .addOption(
+      new Option(
+        '--allow-nodes-without-certificates',
+        "accept a node's token without that node's certificate (by default a node calls with both: mutual TLS); for nodes of an older version, until they are upgraded",
+      ).conflicts('requireNodeCertificates'),
     )
+    .option('--require-node-certificates', 'the default; kept for scripts that say it')
     .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
     .addOption(
       new Option('--audit-retention-days <n>', 'days the audit trail keeps an entry (default 90)').argParser(
@@ -78,6 +81,7 @@ The master speaks HTTPS only. Clients trust it through its CA pin, printed at st
           tlsKey?: string;
           tlsName?: string[];
           requireNodeCertificates?: boolean;
+          allowNodesWithoutCertificates?: boolean;
           logLevel: string;
           auditRetentionDays?: number;
           auditMaxRows?: number;
@@ -101,7 +105,7 @@ The master speaks HTTPS only. Clients trust it through its CA pin, printed at st
           ...(opts.tlsCert === undefined ? {} : { tlsCertFile: opts.tlsCert }),
           ...(opts.tlsKey === undefined ? {} : { tlsKeyFile: opts.tlsKey }),
           ...(opts.tlsName === undefined ? {} : { tlsNames: opts.tlsName }),
-          requireNodeCertificates: opts.requireNodeCertificates === true,
+          requireNodeCertificates: opts.allowNodesWithoutCertificates !== true,
           logLevel: opts.logLevel,
           audit: {
             ...(opts.auditRetentionDays === undefined ? {} : { maxAgeMs: opts.auditRetentionDays * 86_400_000 }),

@@ -9,9 +9,9 @@
  * - the bearer token must be its holder's: a node's token with that node's certificate, an instance's with that
  *   instance's, else 403. A stolen token is then worth nothing without the matching key, and vice versa.
  *
- * Tokens alone still authenticate a client that presents no certificate, unless the master requires node
- * certificates (`--require-node-certificates`): a node's token then works only with its certificate, but to ask
- * for one.
+ * A client that presents no certificate is authenticated by its token alone, but for nodes: a node's token works
+ * only with its certificate, but to ask for one (`refuseNodeWithoutCertificate`), unless the master was started
+ * with `--allow-nodes-without-certificates` (nodes of an older version, during an upgrade).
  */
 import type { TLSSocket } from 'node:tls';
 import { HoxError } from '../../shared/errors.js';
@@ -95,7 +95,7 @@ export async function checkPresentedCertificate(
   });
 }
 
-/** With `--require-node-certificates`: a node's token without a certificate is refused (401). */
+/** Unless `--allow-nodes-without-certificates`: a node's token without a certificate is refused (401). */
 export async function refuseNodeWithoutCertificate(store: Store, token: string): Promise<void> {
   const row = await store.transaction((tx) => tx.getToken(hashToken(token)));
   if (row?.kind === 'node')
