@@ -14,6 +14,9 @@
 # install, so nothing of it listens on 6432.
 # util-linux (unshare, setpriv), mount and perl-base start partition processes
 # isolated (src/agent/isolate/partition-launch.ts); Debian installs them anyway.
+# varnish and varnish-modules (vmod xkey, purges by tag) are hyper_cdn's cache, run by
+# each edge in its partition on unix sockets: Debian's own varnish service is stopped and
+# disabled after install, so nothing of it listens on 6081.
 # chromium (with fonts-liberation, which installing without recommends leaves out)
 # renders the pilot CRM at a phone's width (test/crm-mobile.test.ts).
 set -eu
@@ -31,6 +34,8 @@ perl-base:/usr/bin/perl
 pgbouncer:/usr/sbin/pgbouncer
 chromium:/usr/bin/chromium
 fonts-liberation:/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf
+varnish:/usr/sbin/varnishd
+varnish-modules:/usr/share/doc/varnish-modules/copyright
 "
 
 missing=""
@@ -95,6 +100,17 @@ case " $missing " in
   fi
   if [ -f /var/run/postgresql/pgbouncer.pid ]; then
     $SUDO kill "$(cat /var/run/postgresql/pgbouncer.pid)" 2>/dev/null || true
+  fi
+  ;;
+esac
+
+case " $missing " in
+*" varnish "*)
+  # The package may enable a system-wide varnishd on 6081: hyper_cdn's edges run their own.
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now varnish varnishncsa >/dev/null 2>&1 || true
+  elif command -v service >/dev/null 2>&1; then
+    $SUDO service varnish stop >/dev/null 2>&1 || true
   fi
   ;;
 esac

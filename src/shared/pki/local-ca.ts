@@ -31,14 +31,20 @@ export interface ServerCertificateRequest {
   publicKeyPem: string;
   /** Subject common name (a member's name). */
   commonName: string;
-  /** IPv4 addresses the certificate is valid for (subjectAltName iPAddress); at least one. */
+  /** IPv4 addresses the certificate is valid for (subjectAltName iPAddress). */
   ipAddresses: string[];
+  /** DNS names it is valid for (subjectAltName dNSName; `*.` wildcards allowed). At least one name or address. */
+  dnsNames?: string[];
   validityMs: number;
   /** Also a client certificate (extended key usage clientAuth): the holder presents it when it calls its peers. */
   clientAuth?: boolean;
   /** @default new Date() */
   now?: Date;
 }
+
+/** A host name (lower case, labels of letters, digits and inner hyphens), or a `*.` wildcard over one. */
+export const DNS_NAME =
+  /^(\*\.)?(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 /** Tolerated clock difference between the signer and a client, for a certificate issued just now. */
 const CLOCK_SKEW_MS = 5 * 60_000;
@@ -71,10 +77,13 @@ export async function createLocalCa(commonName: string, organization: string, no
   return { certificatePem: certificate.toString('pem'), privateKeyPem: await privateKeyToPem(keys.privateKey) };
 }
 
-/** A TLS server certificate (PEM) for `publicKeyPem`, signed by the CA, valid for the given addresses. */
+/** A TLS server certificate (PEM) for `publicKeyPem`, signed by the CA, valid for the given names and addresses. */
 export async function issueServerCertificate(request: ServerCertificateRequest): Promise<string> {
   for (const ip of request.ipAddresses) if (!isIPv4(ip)) throw new Error(`'${ip}' is not an IPv4 address`);
-  if (request.ipAddresses.length === 0) throw new Error('a server certificate needs at least one address');
+  const dnsNames = request.dnsNames ?? [];
+  for (const name of dnsNames) if (!DNS_NAME.test(name)) throw new Error(`'${name}' is not a DNS name`);
+  if (request.ipAddresses.length + dnsNames.length === 0)
+    throw new Error('a server certificate needs at least one name or address');
   const caCertificate = new x509.X509Certificate(request.ca.certificatePem);
   const signingKey = await subtle.importKey(
     'pkcs8',
@@ -102,7 +111,10 @@ export async function issueServerCertificate(request: ServerCertificateRequest):
         x509.ExtendedKeyUsage.serverAuth,
         ...(request.clientAuth === true ? [x509.ExtendedKeyUsage.clientAuth] : []),
       ]),
-      new x509.SubjectAlternativeNameExtension(request.ipAddresses.map((value) => ({ type: 'ip' as const, value }))),
+      new x509.SubjectAlternativeNameExtension([
+        ...dnsNames.map((value) => ({ type: 'dns' as const, value })),
+        ...request.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
+      ]),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(caCertificate),
     ],

@@ -1,0 +1,118 @@
+/**
+ * One hyper_cdn edge for tests, outside any node agent: the real Varnish and the real Caddy, with the VCL and the
+ * Caddy configuration the release renders, in a temporary directory. Under `CI=true` a missing varnishd or caddy
+ * fails the test (the setup script installs both).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { adminReady, loadConfig } from '../../src/releases/hyper_edge/caddy-admin.js';
+import { edgeCaddyConfig, type EdgeSite } from '../../src/releases/hyper_cdn/edge/caddy.js';
+import { varnishdCommand } from '../../src/releases/hyper_cdn/edge/varnish.js';
+import { edgeVcl } from '../../src/releases/hyper_cdn/edge/vcl.js';
+
+export interface TestEdge {
+  dir: string;
+  listen: string;
+  purgeSocket: string;
+  /** Loads another site list (what the edge program does when its configuration changes). */
+  setSites(sites: EdgeSite[]): Promise<void>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Whether an HTTP server answers on the socket (any status). */
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath, path: '/', timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+export function haveEdgeBinaries(): boolean {
+  return ['varnishd', 'caddy'].every((b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0);
+}
+
+export async function startTestEdge(options: {
+  ip: string;
+  port: number;
+  cacheName: string;
+  sites: (dir: string) => EdgeSite[];
+}): Promise<TestEdge> {
+  const dir = mkdtempSync(join(tmpdir(), 'hox-cdn-edge-'));
+  const run = join(dir, 'run');
+  mkdirSync(run);
+  const paths = {
+    vcl: join(dir, 'edge.vcl'),
+    work: join(dir, 'varnish'),
+    varnishSocket: join(run, 'varnish.sock'),
+    purgeSocket: join(run, 'purge.sock'),
+    originSocket: join(run, 'origin.sock'),
+    adminSocket: join(run, 'caddy-admin.sock'),
+  };
+  writeFileSync(paths.vcl, edgeVcl({ originSocket: paths.originSocket, cacheName: options.cacheName }));
+  let output = '';
+  const children: ChildProcess[] = [];
+  const start = (argv: string[]): void => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    children.push(child);
+  };
+  const listen = `${options.ip}:${options.port}`;
+  const config = (sites: EdgeSite[]) =>
+    edgeCaddyConfig({
+      adminSocket: paths.adminSocket,
+      storageDir: join(dir, 'caddy'),
+      listen,
+      varnishSocket: paths.varnishSocket,
+      originSocket: paths.originSocket,
+      sites,
+    });
+  const initial = join(dir, 'caddy.json');
+  writeFileSync(initial, JSON.stringify(config(options.sites(dir))));
+  start(['caddy', 'run', '--config', initial]);
+  start(
+    varnishdCommand({
+      workDir: paths.work,
+      vclFile: paths.vcl,
+      clientSocket: paths.varnishSocket,
+      purgeSocket: paths.purgeSocket,
+      cacheMiB: 64,
+    }),
+  );
+  const stop = async (): Promise<void> => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+    await Promise.all(
+      children.map((child) =>
+        child.exitCode !== null ? Promise.resolve() : new Promise<void>((done) => child.once('exit', () => done())),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    // Varnish binds its sockets before its child (which compiles the VCL) accepts on them: ready once it answers.
+    const ready = async () => (await answers(paths.varnishSocket)) && (await adminReady(paths.adminSocket));
+    for (let i = 0; i < 150 && !(await ready()); i++) await sleep(100);
+    if (!(await ready())) throw new Error(`the edge did not start:\n${output}`);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    dir,
+    listen,
+    purgeSocket: paths.purgeSocket,
+    setSites: (sites) => loadConfig(paths.adminSocket, config(sites)),
+    output: () => output,
+    stop,
+  };
+}
