@@ -92,11 +92,21 @@ describe('server certificates of a local CA', () => {
     await expect(opensslVerify(other.certificatePem, one.toString())).rejects.toThrow(/unable to get local issuer/);
   });
 
-  it('refuses what is not an IPv4 address, and no address at all', async () => {
+  it('refuses what is not an IPv4 address or a DNS name, and no name at all; names a DNS name it is given', async () => {
     const request = { ca, publicKeyPem: serverKey().publicKeyPem, commonName: 'x', validityMs: 1000 };
     await expect(issueServerCertificate({ ...request, ipAddresses: ['db.example'] })).rejects.toThrow(
       /not an IPv4 address/,
     );
-    await expect(issueServerCertificate({ ...request, ipAddresses: [] })).rejects.toThrow(/at least one address/);
+    await expect(issueServerCertificate({ ...request, ipAddresses: [] })).rejects.toThrow(
+      /at least one name or address/,
+    );
+    for (const bad of ['Video.Test', 'a..b', '-a.test', 'a b', '*.*.test', 'x'.repeat(64) + '.test'])
+      await expect(issueServerCertificate({ ...request, ipAddresses: [], dnsNames: [bad] })).rejects.toThrow(
+        /not a DNS name/,
+      );
+    const named = new X509Certificate(
+      await issueServerCertificate({ ...request, ipAddresses: [], dnsNames: ['video.test', '*.cdn.test'] }),
+    );
+    expect(named.subjectAltName).toBe('DNS:video.test, DNS:*.cdn.test');
   });
 });
