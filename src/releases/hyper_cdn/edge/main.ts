@@ -1,0 +1,341 @@
+/**
+ * The edge program of hyper_cdn, one per edge partition, beside its Caddy and its Varnish:
+ *
+ * - issues each site's certificate (its domains) and the control API's (the edge's address) with the CDN's CA,
+ *   kept in the partition and renewed at two thirds of their life;
+ * - loads Caddy's configuration (sites, certificates, origins) through its admin socket whenever `edge.json`
+ *   changes, and every minute (a no-op for Caddy unless it restarted with its initial configuration);
+ * - answers the control API on HTTPS: purges (`POST /purge`) and statistics (`GET /stats?site=ID`), each with
+ *   the site's purge token, and `GET /health`;
+ * - counts each site's requests, hits, bytes served and fetched from the origin, and times to first byte, from
+ *   Varnish's log (varnishncsa);
+ * - publishes which sites it serves (`.hox/publish.json`), so that the CDN says when a site is live everywhere.
+ *
+ * `node edge/main.js <edge.json> <partition path>`
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, generateKeyPairSync, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { issueServerCertificate } from '../../../shared/pki/local-ca.js';
+import { adminReady, loadConfig } from '../../hyper_edge/caddy-admin.js';
+import type { EdgeConfig, EdgeSiteSpec, EdgeStatus, PurgeAnswer, PurgeKind } from '../protocol.js';
+import { edgeCaddyConfig } from './caddy.js';
+import { NCSA_FORMAT, SiteCounters } from './stats.js';
+import { checkPurge, purge, type Purge } from './varnish.js';
+
+const REFRESH_MS = 60_000;
+const MAX_BODY = 64 * 1024;
+
+const [configPath, partitionPath] = process.argv.slice(2);
+if (configPath === undefined || partitionPath === undefined) {
+  process.stderr.write('usage: edge <edge.json> <partition path>\n');
+  process.exit(2);
+}
+const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+const readConfig = (): EdgeConfig => JSON.parse(readFileSync(configPath, 'utf8')) as EdgeConfig;
+
+let config = readConfig();
+
+// ---- certificates ----
+
+interface Issued {
+  certificateFile: string;
+  keyFile: string;
+}
+
+/** Keeps a certificate for these names that the current CA signed and that is not past two thirds of its life. */
+async function ensureCertificate(name: string, dnsNames: string[], ipAddresses: string[]): Promise<Issued> {
+  const certificateFile = join(config.certificateDir, `${name}.crt`);
+  const keyFile = join(config.certificateDir, `${name}.key`);
+  const wanted = [...dnsNames.map((d) => `DNS:${d}`), ...ipAddresses.map((ip) => `IP Address:${ip}`)].join(', ');
+  try {
+    const kept = new X509Certificate(await readFile(certificateFile, 'utf8'));
+    const ca = new X509Certificate(config.ca.certificatePem);
+    const from = Date.parse(kept.validFrom);
+    const to = Date.parse(kept.validTo);
+    if (kept.subjectAltName === wanted && kept.verify(ca.publicKey) && Date.now() < from + ((to - from) * 2) / 3)
+      return { certificateFile, keyFile };
+  } catch {
+    // none yet, unreadable, or of another CA: a new one
+  }
+  const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const certificate = await issueServerCertificate({
+    ca: config.ca,
+    publicKeyPem: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    commonName: dnsNames[0] ?? ipAddresses[0] ?? name,
+    dnsNames,
+    ipAddresses,
+    validityMs: config.certificateDays * 86_400_000,
+  });
+  // The key first, then the certificate: a certificate on disk always has its key.
+  await writeAtomically(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600);
+  await writeAtomically(certificateFile, certificate, 0o644);
+  log(`certificate for ${wanted} issued (${config.certificateDays} days)`);
+  return { certificateFile, keyFile };
+}
+
+async function writeAtomically(path: string, content: string, mode: number): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, content, { mode });
+  await rename(tmp, path);
+}
+
+// ---- applying the configuration ----
+
+let lastError: string | null = null;
+let applied: { sites: string[]; hash: string; at: string } | null = null;
+let published = '';
+
+async function publish(): Promise<void> {
+  const status: EdgeStatus = {
+    url: `https://${config.ip}:${config.port}`,
+    control_url: `https://${config.ip}:${config.controlPort}`,
+    sites: applied?.sites ?? [],
+    config_sha256: applied?.hash ?? '',
+    applied_at: applied?.at ?? '',
+    error: lastError,
+  };
+  const text = JSON.stringify(status);
+  if (text === published) return;
+  await writeAtomically(join(partitionPath!, '.hox', 'publish.json'), `${text}\n`, 0o640);
+  published = text;
+}
+
+async function apply(): Promise<void> {
+  config = readConfig();
+  const hash = createHash('sha256').update(JSON.stringify(config.sites)).update(config.ca.certificatePem).digest('hex');
+  try {
+    const sites = [];
+    for (const site of config.sites) sites.push({ ...site, ...(await ensureCertificate(site.id, site.domains, [])) });
+    await loadConfig(
+      config.caddyAdminSocket,
+      edgeCaddyConfig({
+        adminSocket: config.caddyAdminSocket,
+        storageDir: config.caddyStorageDir,
+        listen: `${config.ip}:${config.port}`,
+        varnishSocket: config.varnishSocket,
+        originSocket: config.originSocket,
+        sites,
+      }),
+    );
+    if (applied?.hash !== hash) log(`serving ${sites.length} site(s): ${sites.map((s) => s.title).join(', ')}`);
+    applied = {
+      sites: config.sites.map((s) => s.id),
+      hash,
+      at: applied?.hash === hash ? applied.at : new Date().toISOString(),
+    };
+    lastError = null;
+  } catch (error) {
+    lastError = `configuration not applied: ${(error as Error).message}`;
+    log(lastError);
+  }
+  await publish();
+}
+
+let running = false;
+let again = false;
+function poke(): void {
+  if (running) {
+    again = true;
+    return;
+  }
+  running = true;
+  void (async () => {
+    do {
+      again = false;
+      try {
+        await apply();
+      } catch (error) {
+        log(`could not apply: ${(error as Error).message}`);
+      }
+    } while (again);
+    running = false;
+  })();
+}
+
+// ---- statistics, from Varnish's log ----
+
+const counters = new SiteCounters(config.name);
+
+let reader: ChildProcess | undefined;
+let stopping = false;
+function readVarnishLog(): void {
+  const child = spawn(
+    'varnishncsa',
+    [
+      '-n',
+      config.varnishWorkDir,
+      '-c',
+      '-b',
+      // Purges are not requests of a site.
+      '-q',
+      'not ReqMethod ~ "^(PURGE|BAN|XKEY)$"',
+      '-F',
+      NCSA_FORMAT,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  reader = child;
+  createInterface({ input: child.stdout }).on('line', (line) =>
+    counters.count(line, new Set(config.sites.map((s) => s.id))),
+  );
+  child.stderr.on('data', (chunk: Buffer) => log(`varnishncsa: ${chunk.toString().trim()}`));
+  child.on('exit', (code) => {
+    if (stopping) return;
+    log(`varnishncsa exited (${code}); reading Varnish's log again in 2 s`);
+    setTimeout(readVarnishLog, 2000).unref();
+  });
+}
+
+// ---- the control API ----
+
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The site the token opens; the same refusal for an unknown site and a wrong token. */
+function authorize(request: IncomingMessage, siteId: unknown): EdgeSiteSpec {
+  const header = request.headers.authorization ?? '';
+  const token = /^Bearer (\S{16,512})$/.exec(header)?.[1];
+  const site = config.sites.find((s) => s.id === siteId);
+  if (token === undefined || site === undefined) throw new Refusal(401, 'unknown site or wrong token');
+  const given = createHash('sha256').update(token).digest();
+  if (!timingSafeEqual(given, Buffer.from(site.token_sha256, 'hex')))
+    throw new Refusal(401, 'unknown site or wrong token');
+  return site;
+}
+
+async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new Refusal(413, `the body is over ${MAX_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    const value = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // below
+  }
+  throw new Refusal(400, 'the body must be a JSON object');
+}
+
+async function handle(request: IncomingMessage, response: ServerResponse): Promise<unknown> {
+  const url = new URL(request.url ?? '/', 'https://edge');
+  if (request.method === 'GET' && url.pathname === '/health')
+    return { edge: config.name, sites: config.sites.length, error: lastError };
+  if (request.method === 'GET' && url.pathname === '/stats') {
+    const site = authorize(request, url.searchParams.get('site'));
+    return counters.of(site.id);
+  }
+  if (request.method === 'POST' && url.pathname === '/purge') {
+    const body = await readJson(request);
+    const site = authorize(request, body.site);
+    const kind = body.kind as PurgeKind;
+    const values = body.values;
+    if (!['url', 'prefix', 'tag'].includes(kind)) throw new Refusal(400, 'kind: url, prefix or tag');
+    if (
+      !Array.isArray(values) ||
+      values.length === 0 ||
+      values.length > 256 ||
+      values.some((v) => typeof v !== 'string')
+    )
+      throw new Refusal(400, 'values: 1 to 256 strings');
+    const strings = values as string[];
+    const purges: Purge[] =
+      kind === 'tag'
+        ? [{ kind: 'tag', tags: strings }]
+        : strings.map((v) => (kind === 'url' ? { kind: 'url', path: v } : { kind: 'prefix', prefix: v }));
+    try {
+      for (const p of purges) checkPurge(p);
+    } catch (error) {
+      throw new Refusal(400, (error as Error).message);
+    }
+    for (const p of purges) await purge(config.purgeSocket, site.id, p);
+    log(`purged ${kind} ${strings.length === 1 ? strings[0] : `×${strings.length}`} of ${site.title}`);
+    const answer: PurgeAnswer = {
+      edge: config.name,
+      site: site.id,
+      kind,
+      purged: strings.length,
+      at: new Date().toISOString(),
+    };
+    return answer;
+  }
+  response.setHeader('allow', 'GET /health, GET /stats, POST /purge');
+  throw new Refusal(404, `no ${request.method ?? ''} ${url.pathname}`);
+}
+
+async function startControl(): Promise<Server> {
+  const { certificateFile, keyFile } = await ensureCertificate('control', [], [config.ip]);
+  const server = createServer(
+    { cert: readFileSync(certificateFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' },
+    (request, response) => {
+      handle(request, response)
+        .then((body) => {
+          response.writeHead(200, { 'content-type': 'application/json' });
+          response.end(`${JSON.stringify(body)}\n`);
+        })
+        .catch((error: unknown) => {
+          const status = error instanceof Refusal ? error.status : 500;
+          const message = error instanceof Error ? error.message : String(error);
+          if (status === 500) log(`control API: ${message}`);
+          if (!response.headersSent) response.writeHead(status, { 'content-type': 'application/json' });
+          response.end(`${JSON.stringify({ error: message, edge: config.name })}\n`);
+        });
+    },
+  );
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.controlPort, config.ip, () => resolve());
+  });
+  // A renewed control certificate is served to new connections without a restart.
+  setInterval(() => {
+    void ensureCertificate('control', [], [config.ip])
+      .then(({ certificateFile: c, keyFile: k }) =>
+        server.setSecureContext({ cert: readFileSync(c), key: readFileSync(k) }),
+      )
+      .catch((error: unknown) => log(`control certificate not renewed: ${(error as Error).message}`));
+  }, REFRESH_MS).unref();
+  return server;
+}
+
+async function main(): Promise<void> {
+  for (let i = 0; i < 300 && !(await adminReady(config.caddyAdminSocket)); i++) await sleep(100);
+  const server = await startControl();
+  log(`control API on https://${config.ip}:${config.controlPort}`);
+  readVarnishLog();
+  watchFile(configPath!, { interval: 200 }, poke);
+  poke();
+  const timer = setInterval(poke, REFRESH_MS);
+  const stop = () => {
+    stopping = true;
+    clearInterval(timer);
+    unwatchFile(configPath!);
+    reader?.kill('SIGTERM');
+    server.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

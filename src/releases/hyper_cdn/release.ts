@@ -1,0 +1,275 @@
+/**
+ * `hyper_cdn`: a content delivery network of edges, each the real Caddy (TLS, HTTP/1.1, 2 and 3) in front of
+ * the real Varnish (the cache, with xkey for purges by tag), with sites as shared instances (the SlapOS
+ * pattern: any user's site is hosted on the admin's CDN).
+ *
+ * - `cdn` (the root): requests `edges` edges (spread over nodes when it can), checks its sites (sites.ts: host
+ *   names, origin, a host name served by one site only), hands every edge the sites and the CDN's CA, and
+ *   publishes to each site's owner its edges, its CA, its purge token and whether every edge serves it.
+ * - `edge` (internal): Caddy, Varnish and the edge program (edge/main.ts), which issues the sites' certificates,
+ *   loads Caddy's configuration when the sites change, answers purges and statistics on its control API, and
+ *   publishes which sites it serves.
+ * - a site: a shared instance of type `cdn` (`hox cdn site add NAME --origin URL --domain D`), parameters
+ *   `{domains, origin}`.
+ */
+import { join } from 'node:path';
+import {
+  defineRelease,
+  type InstanceRequestSpec,
+  type PartitionPlan,
+  type ProfileInput,
+} from '../../release-kit/types.js';
+import { releaseProgram } from '../../release-kit/program.js';
+import { edgeCaddyConfig } from './edge/caddy.js';
+import { varnishdCommand } from './edge/varnish.js';
+import { edgeVcl } from './edge/vcl.js';
+import type { EdgeConfig, EdgeSiteSpec, EdgeStatus } from './protocol.js';
+import { judgeSites } from './sites.js';
+
+export const CDN_TYPE = 'cdn';
+export const EDGE_TYPE = 'edge';
+const CDN_CA = 'cdn-ca';
+const DEFAULTS = { edges: 3, cacheMiB: 256, certificateDays: 30 };
+
+const cdnParameters = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    edges: { type: 'integer', minimum: 1, maximum: 9, description: 'Edges, spread over nodes when there is room' },
+    cache_mib: { type: 'integer', minimum: 16, maximum: 65536, description: "Each edge's cache, in MiB (memory)" },
+    certificate_days: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 90,
+      description: 'Lifetime of the certificates edges issue for sites (renewed at two thirds)',
+    },
+  },
+} as const;
+
+const siteSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'title', 'domains', 'origin', 'token_sha256'],
+  properties: {
+    id: { type: 'string', pattern: '^s[0-9a-f]{12}$' },
+    title: { type: 'string', maxLength: 200 },
+    domains: { type: 'array', minItems: 1, maxItems: 10, items: { type: 'string', maxLength: 253 } },
+    origin: { type: 'string', maxLength: 2048 },
+    token_sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+  },
+} as const;
+
+const edgeParameters = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cdn', 'ca', 'sites'],
+  properties: {
+    cdn: { type: 'string', maxLength: 200 },
+    cache_mib: { type: 'integer', minimum: 16, maximum: 65536 },
+    certificate_days: { type: 'integer', minimum: 1, maximum: 90 },
+    ca: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['certificate_pem', 'private_key_pem'],
+      properties: {
+        certificate_pem: { type: 'string', maxLength: 16384 },
+        private_key_pem: { type: 'string', maxLength: 16384 },
+      },
+    },
+    sites: { type: 'array', maxItems: 500, items: siteSchema },
+  },
+} as const;
+
+const looseObject = { type: 'object' } as const;
+
+interface CdnParams {
+  edges?: number;
+  cache_mib?: number;
+  certificate_days?: number;
+}
+
+interface EdgeParams {
+  cdn: string;
+  cache_mib?: number;
+  certificate_days?: number;
+  ca: { certificate_pem: string; private_key_pem: string };
+  sites: EdgeSiteSpec[];
+}
+
+/** An edge as the root sees it through its answer. */
+interface EdgeView {
+  name: string;
+  url: string | null;
+  control_url: string | null;
+  sites: string[];
+  error: string | null;
+}
+
+function program(input: ProfileInput, relative: string, args: string[]): string[] {
+  return releaseProgram(import.meta.url, input.tools.node, relative, args);
+}
+
+function cdnProfile(input: ProfileInput): PartitionPlan {
+  const p = input.parameters as CdnParams;
+  const name = input.instance_title;
+  const edgeCount = p.edges ?? DEFAULTS.edges;
+  const ca = input.certificateAuthority(CDN_CA);
+  const { accepted, refused } = judgeSites(input.slave_instance_list, (ref) => input.secret(`purge:${ref}`));
+
+  const requests: InstanceRequestSpec[] = [];
+  const edges: EdgeView[] = [];
+  for (let i = 1; i <= edgeCount; i++) {
+    const title = `edge-${i}`;
+    const previous = input.requested[title];
+    const noRoom = previous?.error !== undefined && /no free partition/i.test(previous.error);
+    requests.push({
+      title,
+      softwareReleaseUrl: input.slap_software_release_url,
+      softwareType: EDGE_TYPE,
+      // On as many nodes as there are edges when there is room; otherwise share a node rather than not run.
+      sla: noRoom ? {} : { anti_affinity: `hyper_cdn:${name}` },
+      state: input.state,
+      parameters: {
+        cdn: name,
+        ...(p.cache_mib === undefined ? {} : { cache_mib: p.cache_mib }),
+        ...(p.certificate_days === undefined ? {} : { certificate_days: p.certificate_days }),
+        ca: { certificate_pem: ca.certificatePem, private_key_pem: ca.privateKeyPem },
+        sites: accepted.map(({ reference: _r, ...site }) => site),
+      } satisfies EdgeParams,
+    });
+    const status = previous?.ready === true ? (previous.connectionParameters as Partial<EdgeStatus>) : undefined;
+    edges.push({
+      name: title,
+      url: status?.url ?? null,
+      control_url: status?.control_url ?? null,
+      sites: Array.isArray(status?.sites) ? status.sites : [],
+      error: previous?.error ?? status?.error ?? null,
+    });
+  }
+  // Fewer edges: those past the count are destroyed (gone once no longer among the answers).
+  for (const title of Object.keys(input.requested)) {
+    const match = /^edge-(\d+)$/.exec(title);
+    if (match === null || Number(match[1]) <= edgeCount) continue;
+    requests.push({
+      title,
+      softwareReleaseUrl: input.slap_software_release_url,
+      softwareType: EDGE_TYPE,
+      state: 'destroyed',
+      parameters: { cdn: name, ca: { certificate_pem: '', private_key_pem: '' }, sites: [] },
+    });
+  }
+
+  const publishShared: Record<string, Record<string, unknown>> = {};
+  for (const site of accepted) {
+    const live = edges.filter((e) => e.sites.includes(site.id));
+    publishShared[site.reference] = {
+      site_id: site.id,
+      domains: site.domains,
+      origin: site.origin,
+      state: live.length === edgeCount ? 'live' : 'deploying',
+      live_edges: live.length,
+      edge_count: edgeCount,
+      // Where the site is served: connect there and ask for one of its domains (TLS SNI and Host).
+      edges: edges.filter((e) => e.url !== null).map((e) => ({ name: e.name, url: e.url, control_url: e.control_url })),
+      ca_cert: ca.certificatePem,
+      purge_token: input.secret(`purge:${site.reference}`),
+    };
+  }
+  for (const [reference, reason] of refused) publishShared[reference] = { state: 'refused', error: reason };
+
+  return {
+    requests,
+    publish: {
+      edges,
+      edge_count: edgeCount,
+      sites: accepted.length,
+      refused_sites: refused.size,
+      ca_cert: ca.certificatePem,
+    },
+    publishShared,
+  };
+}
+
+function edgeProfile(input: ProfileInput): PartitionPlan {
+  const p = input.parameters as unknown as EdgeParams;
+  const path = input.partition.path;
+  const ip = input.partition.ip;
+  const port = input.partition.portBase;
+  const controlPort = port + 1;
+  const run = join(path, 'run');
+  const config: EdgeConfig = {
+    name: input.instance_title,
+    ip,
+    port,
+    controlPort,
+    ca: { certificatePem: p.ca.certificate_pem, privateKeyPem: p.ca.private_key_pem },
+    certificateDays: p.certificate_days ?? DEFAULTS.certificateDays,
+    sites: p.sites,
+    caddyAdminSocket: join(run, 'caddy-admin.sock'),
+    caddyStorageDir: join(path, 'caddy', 'data'),
+    varnishWorkDir: join(path, 'varnish'),
+    varnishSocket: join(run, 'varnish.sock'),
+    purgeSocket: join(run, 'purge.sock'),
+    originSocket: join(run, 'origin.sock'),
+    certificateDir: join(path, 'certificates'),
+  };
+  // Caddy starts with no site; the edge program issues the certificates, then loads the sites.
+  const initial = edgeCaddyConfig({
+    adminSocket: config.caddyAdminSocket,
+    storageDir: config.caddyStorageDir,
+    listen: `${ip}:${port}`,
+    varnishSocket: config.varnishSocket,
+    originSocket: config.originSocket,
+    sites: [],
+  });
+  const running = input.state === 'started';
+  return {
+    files: [
+      { path: 'run/.keep', content: '', mode: 0o600 },
+      { path: 'caddy/.keep', content: '', mode: 0o600 },
+      { path: 'certificates/.keep', content: '', mode: 0o600 },
+      { path: 'edge.vcl', content: edgeVcl({ originSocket: config.originSocket, cacheName: input.instance_title }) },
+      { path: 'caddy-initial.json', content: `${JSON.stringify(initial, null, 2)}\n`, mode: 0o600 },
+      { path: 'edge.json', content: `${JSON.stringify(config, null, 2)}\n`, mode: 0o600, reload: true },
+    ],
+    services: running
+      ? [
+          {
+            name: 'caddy',
+            command: ['caddy', 'run', '--config', 'caddy-initial.json'],
+            env: { XDG_DATA_HOME: join(path, 'caddy', 'data'), XDG_CONFIG_HOME: join(path, 'caddy', 'config') },
+          },
+          {
+            name: 'varnish',
+            command: varnishdCommand({
+              workDir: config.varnishWorkDir,
+              vclFile: join(path, 'edge.vcl'),
+              clientSocket: config.varnishSocket,
+              purgeSocket: config.purgeSocket,
+              cacheMiB: p.cache_mib ?? DEFAULTS.cacheMiB,
+            }),
+          },
+          { name: 'edge', command: program(input, 'edge/main', ['edge.json', path]) },
+        ]
+      : [],
+    promises: running
+      ? [
+          { name: 'edge-https', kind: 'tcp', host: ip, port, periodMs: 10_000 },
+          { name: 'edge-control', kind: 'tcp', host: ip, port: controlPort, periodMs: 10_000 },
+        ]
+      : [],
+    publish: { url: `https://${ip}:${port}`, control_url: `https://${ip}:${controlPort}` },
+  };
+}
+
+export default defineRelease({
+  softwareTypes: {
+    [CDN_TYPE]: {
+      parameters: cdnParameters,
+      connection: looseObject,
+      certificateAuthorities: { [CDN_CA]: { commonName: 'hyper_cdn CA', organization: 'hyper_cdn' } },
+      profile: cdnProfile,
+    },
+    [EDGE_TYPE]: { parameters: edgeParameters, connection: looseObject, profile: edgeProfile },
+  },
+});

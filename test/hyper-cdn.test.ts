@@ -1,0 +1,239 @@
+/**
+ * hyper_cdn on a platform (issue 15): a master and two real `hox node` processes; the admin's CDN (`cdn`, two
+ * edges, one per node); sites requested by users as shared instances of it, against a real origin.
+ *
+ * - a site becomes live on every edge, and each edge serves it over HTTPS with its own certificate of the CDN's
+ *   CA, caching it (a miss, then hits), the origin asked once per edge;
+ * - a purge on every edge's control API (the site's token) makes the next request a miss on each;
+ * - each edge counts the site's requests, hits and bytes (from Varnish's log), readable with the token only;
+ * - a site naming a host name another site serves, or with a bad origin, is refused with the reason, and the
+ *   other sites are unaffected; another user's token opens nothing of the site.
+ */
+import { createServer, type Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP, type AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isNotReady, type MasterClient } from '../src/client/master-client.js';
+import type { PurgeAnswer, SiteStats } from '../src/releases/hyper_cdn/protocol.js';
+import { startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
+import { haveEdgeBinaries } from './support/cdn-edge.js';
+
+interface SiteAnswer {
+  state?: string;
+  error?: string;
+  site_id?: string;
+  live_edges?: number;
+  edges?: { name: string; url: string; control_url: string }[];
+  ca_cert?: string;
+  purge_token?: string;
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** An HTTPS request to `url` (an edge) as `host` (SNI and Host), trusting `ca`. */
+function fetchVia(
+  url: string,
+  host: string,
+  path: string,
+  ca: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Answer> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: target.hostname,
+        port: Number(target.port),
+        path,
+        method: options.method ?? 'GET',
+        // SNI carries names, not addresses (RFC 6066): none for the control API, reached by address.
+        ...(isIP(host) === 0 ? { servername: host } : {}),
+        headers: { host, ...options.headers },
+        ca,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.setTimeout(20_000, () => req.destroy(new Error(`${url}${path} timed out`)));
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn on a platform', () => {
+  let p: HyperDbPlatform;
+  let origin: Server;
+  let originUrl: string;
+  let alice: MasterClient;
+  let bob: MasterClient;
+  const originHits = new Map<string, number>();
+
+  const requestSite = (client: MasterClient, title: string, parameters: Record<string, unknown>) =>
+    client.call('requestInstance', {
+      title,
+      software_release_uri: 'hyper_cdn',
+      software_type: 'cdn',
+      shared: true,
+      parameters,
+    });
+
+  /** The site's connection parameters once `until` holds (requesting it again, as `hox request` does). */
+  async function waitForSite(
+    client: MasterClient,
+    title: string,
+    parameters: Record<string, unknown>,
+    until: (s: SiteAnswer) => boolean,
+  ): Promise<SiteAnswer> {
+    let last: unknown;
+    for (let i = 0; i < 600; i++) {
+      const answer = await requestSite(client, title, parameters);
+      last = answer;
+      if (!isNotReady(answer) && until(answer.connection_parameters)) return answer.connection_parameters;
+      await sleep(200);
+    }
+    throw new Error(`site ${title}: not as expected within 120 s: ${JSON.stringify(last)}\n${await p.logs('cdn')}`);
+  }
+
+  beforeAll(async () => {
+    if (!haveEdgeBinaries()) throw new Error('varnishd and caddy are needed (sh scripts/install-system-deps.sh)');
+    origin = createServer((req, res) => {
+      const path = req.url ?? '/';
+      originHits.set(path, (originHits.get(path) ?? 0) + 1);
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=300', 'surrogate-key': 'all' });
+      res.end(`origin ${path} #${originHits.get(path)}\n`);
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+    p = await startHyperDbPlatform({ nodes: 2, partitions: 2, nodeIdPrefix: 'cdn-node', releases: ['hyper_cdn'] });
+    alice = p.admin.withToken((await p.admin.call('createUser', { name: 'alice' })).token);
+    bob = p.admin.withToken((await p.admin.call('createUser', { name: 'bob' })).token);
+    await p.admin.call('requestInstance', {
+      title: 'cdn',
+      software_release_uri: 'hyper_cdn',
+      software_type: 'cdn',
+      parameters: { edges: 2 },
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await p?.stop();
+    await new Promise((resolve) => origin?.close(resolve));
+  });
+
+  it("serves a user's site on every edge, cached, with the CDN's certificates", async () => {
+    const parameters = { domains: ['video.test'], origin: originUrl };
+    const site = await waitForSite(alice, 'video', parameters, (s) => s.state === 'live');
+    expect(site.live_edges).toBe(2);
+    expect(site.edges).toHaveLength(2);
+    expect(new Set(site.edges!.map((e) => new URL(e.url).hostname)).size).toBe(2); // one edge per node
+    for (const edge of site.edges!) {
+      const first = await fetchVia(edge.url, 'video.test', '/index.m3u8', site.ca_cert!);
+      expect(first.status, first.body).toBe(200);
+      expect(first.body).toMatch(/^origin \/index\.m3u8 #\d\n$/);
+      expect(first.headers['cache-status']).toBe(`${edge.name}; fwd=miss; stored`);
+      const second = await fetchVia(edge.url, 'video.test', '/index.m3u8', site.ca_cert!);
+      expect(second.body).toBe(first.body);
+      expect(String(second.headers['cache-status'])).toMatch(new RegExp(`^${edge.name}; hit;`));
+      expect(second.headers['alt-svc']).toContain('h3=');
+    }
+    expect(originHits.get('/index.m3u8')).toBe(2); // once per edge
+  }, 240_000);
+
+  it('purges on every edge with the site’s token, and counts the site’s traffic per edge', async () => {
+    const site = await waitForSite(
+      alice,
+      'video',
+      { domains: ['video.test'], origin: originUrl },
+      (s) => s.state === 'live',
+    );
+    const control = (edge: { control_url: string }, method: string, path: string, token: string, body?: unknown) =>
+      fetchVia(edge.control_url, new URL(edge.control_url).hostname, path, site.ca_cert!, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    for (const edge of site.edges!) {
+      const purged = await control(edge, 'POST', '/purge', site.purge_token!, {
+        site: site.site_id,
+        kind: 'url',
+        values: ['/index.m3u8'],
+      });
+      expect(purged.status, purged.body).toBe(200);
+      expect(JSON.parse(purged.body) as PurgeAnswer).toMatchObject({ edge: edge.name, kind: 'url', purged: 1 });
+      const after = await fetchVia(edge.url, 'video.test', '/index.m3u8', site.ca_cert!);
+      expect(after.headers['cache-status']).toBe(`${edge.name}; fwd=miss; stored`);
+    }
+    // Another token (bob's site's, or none) opens nothing of alice's site.
+    const bobs = await waitForSite(
+      bob,
+      'bob-site',
+      { domains: ['bob.test'], origin: originUrl },
+      (s) => s.state === 'live',
+    );
+    const refused = await control(site.edges![0]!, 'POST', '/purge', bobs.purge_token!, {
+      site: site.site_id,
+      kind: 'tag',
+      values: ['all'],
+    });
+    expect(refused.status).toBe(401);
+    expect((await control(site.edges![0]!, 'GET', `/stats?site=${site.site_id}`, 'x'.repeat(20))).status).toBe(401);
+
+    // The counters come from Varnish's log, a moment behind the requests.
+    for (const edge of site.edges!) {
+      let stats: SiteStats | undefined;
+      for (let i = 0; i < 50; i++) {
+        const answer = await control(edge, 'GET', `/stats?site=${site.site_id}`, site.purge_token!);
+        expect(answer.status, answer.body).toBe(200);
+        stats = JSON.parse(answer.body) as SiteStats;
+        if (stats.requests >= 3 && stats.origin_fetches >= 2) break;
+        await sleep(200);
+      }
+      expect(stats).toMatchObject({
+        edge: edge.name,
+        site: site.site_id,
+        requests: 3,
+        hits: 1,
+        misses: 2,
+        origin_fetches: 2,
+      });
+      expect(stats!.bytes_served).toBeGreaterThan(stats!.bytes_from_origin / 2);
+      expect(stats!.ttfb_buckets.reduce((a, b) => a + b, 0)).toBe(3);
+    }
+  }, 240_000);
+
+  it('refuses a site naming a host name another site serves, or a bad origin, and says why', async () => {
+    const taken = await waitForSite(
+      bob,
+      'thief',
+      { domains: ['video.test'], origin: originUrl },
+      (s) => s.state !== undefined,
+    );
+    expect(taken).toMatchObject({ state: 'refused', error: "domains: 'video.test' is already served by site 'video'" });
+    const bad = await waitForSite(
+      bob,
+      'bad',
+      { domains: ['bad.test'], origin: 'ftp://x' },
+      (s) => s.state !== undefined,
+    );
+    expect(bad.state).toBe('refused');
+    expect(bad.error).toContain('must be http:// or https://');
+    // alice's site is still served.
+    const site = await waitForSite(
+      alice,
+      'video',
+      { domains: ['video.test'], origin: originUrl },
+      (s) => s.state === 'live',
+    );
+    const again = await fetchVia(site.edges![0]!.url, 'video.test', '/index.m3u8', site.ca_cert!);
+    expect(again.status).toBe(200);
+  }, 240_000);
+});
