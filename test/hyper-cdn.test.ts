@@ -12,12 +12,16 @@
 import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNotReady, type MasterClient } from '../src/client/master-client.js';
 import type { PurgeAnswer, SiteStats } from '../src/releases/hyper_cdn/protocol.js';
 import { startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import { haveEdgeBinaries } from './support/cdn-edge.js';
+import { runHox } from './support/hox-cli.js';
 
 interface SiteAnswer {
   state?: string;
@@ -76,6 +80,10 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn on
   let alice: MasterClient;
   let bob: MasterClient;
   const originHits = new Map<string, number>();
+  let aliceToken: string;
+  let home: string;
+  let adminEnv: NodeJS.ProcessEnv;
+  let aliceEnv: NodeJS.ProcessEnv;
 
   const requestSite = (client: MasterClient, title: string, parameters: Record<string, unknown>) =>
     client.call('requestInstance', {
@@ -114,19 +122,23 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn on
     await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
     originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
     p = await startHyperDbPlatform({ nodes: 2, partitions: 2, nodeIdPrefix: 'cdn-node', releases: ['hyper_cdn'] });
-    alice = p.admin.withToken((await p.admin.call('createUser', { name: 'alice' })).token);
+    aliceToken = (await p.admin.call('createUser', { name: 'alice' })).token;
+    alice = p.admin.withToken(aliceToken);
     bob = p.admin.withToken((await p.admin.call('createUser', { name: 'bob' })).token);
-    await p.admin.call('requestInstance', {
-      title: 'cdn',
-      software_release_uri: 'hyper_cdn',
-      software_type: 'cdn',
-      parameters: { edges: 2 },
-    });
+    home = mkdtempSync(join(tmpdir(), 'hox-cdn-cli-'));
+    const base = { ...process.env, HOX_CONFIG: join(home, 'config.json'), HOX_MASTER_URL: p.master.url };
+    adminEnv = { ...base, HOX_TOKEN: p.master.adminToken };
+    aliceEnv = { ...base, HOX_TOKEN: aliceToken };
+    // The admin's CDN, as an operator makes it: returns once both edges are up.
+    const created = await runHox(['cdn', 'create', '--edges', '2'], adminEnv);
+    expect(created.code, `${created.stdout}\n${created.stderr}\n${await p.logs('cdn')}`).toBe(0);
+    expect(created.stdout).toContain('cdn: 2 edge(s) up');
   }, 180_000);
 
   afterAll(async () => {
     await p?.stop();
     await new Promise((resolve) => origin?.close(resolve));
+    if (home !== undefined) rmSync(home, { recursive: true, force: true });
   });
 
   it("serves a user's site on every edge, cached, with the CDN's certificates", async () => {
@@ -235,5 +247,62 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn on
     );
     const again = await fetchVia(site.edges![0]!.url, 'video.test', '/index.m3u8', site.ca_cert!);
     expect(again.status).toBe(200);
+  }, 240_000);
+
+  it('hox cdn: site add follows the site until live, status sums the edges, purge reports every edge, a refusal exits 2', async () => {
+    const added = await runHox(
+      ['cdn', 'site', 'add', 'clip', '--origin', originUrl, '--domain', 'clip.test'],
+      aliceEnv,
+    );
+    expect(added.code, `${added.stdout}\n${added.stderr}`).toBe(0);
+    expect(added.stdout).toMatch(/^clip: live on 2\/2 edges/m);
+    expect(added.stdout).toContain('curl --cacert cdn-ca.pem --connect-to clip.test:443:');
+
+    const ca = await runHox(['cdn', 'ca', 'clip'], aliceEnv);
+    expect(ca.stdout).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    const site = await waitForSite(
+      alice,
+      'clip',
+      { domains: ['clip.test'], origin: originUrl },
+      (s) => s.state === 'live',
+    );
+    for (const edge of site.edges!) {
+      await fetchVia(edge.url, 'clip.test', '/a.ts', ca.stdout);
+      await fetchVia(edge.url, 'clip.test', '/a.ts', ca.stdout);
+    }
+
+    const purged = await runHox(['cdn', 'purge', 'clip', '--url', '/a.ts', '--tag', 'all'], aliceEnv);
+    expect(purged.code, purged.stderr).toBe(0);
+    expect(purged.stdout).toMatch(/clip: purged url \/a\.ts on 2\/2 edges/);
+    expect(purged.stdout).toMatch(/clip: purged tag all on 2\/2 edges/);
+    const badPath = await runHox(['cdn', 'purge', 'clip', '--url', 'a.ts'], aliceEnv);
+    expect(badPath.code).toBe(2);
+    expect(badPath.stderr).toContain('is not a path');
+
+    // Four requests, two hits over both edges; no secret printed.
+    let status: { totals: { requests: number; hits: number; hit_ratio: number }; edges: unknown[] } | undefined;
+    for (let i = 0; i < 50; i++) {
+      const run = await runHox(['--json', 'cdn', 'status', 'clip'], aliceEnv);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).not.toContain(site.purge_token!);
+      status = JSON.parse(run.stdout) as typeof status;
+      if (status!.totals.requests >= 4) break;
+      await sleep(200);
+    }
+    expect(status!.totals).toMatchObject({ requests: 4, hits: 2, hit_ratio: 0.5 });
+    expect(status!.edges).toHaveLength(2);
+    const human = await runHox(['cdn', 'status', 'clip'], aliceEnv);
+    expect(human.stdout).toMatch(/traffic: 4 requests, hit ratio 50\.0 %/);
+
+    const listed = await runHox(['cdn', 'site', 'list'], aliceEnv);
+    expect(listed.stdout).toMatch(/^clip {2}live {2}2\/2 edges {2}clip\.test/m);
+    const refused = await runHox(
+      ['cdn', 'site', 'add', 'dup', '--origin', originUrl, '--domain', 'clip.test'],
+      aliceEnv,
+    );
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("site 'dup' refused: domains: 'clip.test' is already served by site 'clip'");
+    const removed = await runHox(['cdn', 'site', 'remove', 'clip', '--yes'], aliceEnv);
+    expect(removed.code, removed.stderr).toBe(0);
   }, 240_000);
 });

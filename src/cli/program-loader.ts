@@ -30,6 +30,7 @@ const COMMANDS: readonly (readonly [name: string, load: () => Promise<CommandFac
   ['bang', async () => (await core()).bangCommand],
   ['db', async () => (await import('./commands/db-command.js')).dbCommand],
   ['app', async () => (await import('./commands/app-command.js')).appCommand],
+  ['cdn', async () => (await import('./commands/cdn-command.js')).cdnCommand],
   ['nodes', async () => (await core()).nodesCommand],
   ['registration-token', async () => (await core()).registrationTokenCommand],
   ['user', async () => (await core()).userCommand],

@@ -10,6 +10,7 @@ import { auditCommand } from './commands/audit-command.js';
 import { bangCommand } from './commands/bang-command.js';
 import { completionCommand } from './commands/completion-command.js';
 import { appCommand } from './commands/app-command.js';
+import { cdnCommand } from './commands/cdn-command.js';
 import { dbCommand } from './commands/db-command.js';
 import { destroyCommand } from './commands/destroy-command.js';
 import { listCommand } from './commands/list-command.js';
@@ -44,6 +45,7 @@ export function buildProgram(env: CommandEnv): Command {
     bangCommand,
     dbCommand,
     appCommand,
+    cdnCommand,
     nodesCommand,
     registrationTokenCommand,
     userCommand,

@@ -14,7 +14,7 @@ import { waitForTree } from '../wait-for-instance.js';
 import { loadMasterRuntime, loadNodeRuntime, loadPilot } from '../lazy-modules.js';
 
 /** Releases shipped with hox, supplied to the local node. */
-const BUILTIN_RELEASES = ['demo', 'hyper_db', 'hyper_edge'];
+const BUILTIN_RELEASES = ['demo', 'hyper_db', 'hyper_edge', 'hyper_cdn'];
 const DEFAULT_NODE_ID = 'local';
 /**
  * Room for the README's tour on top of the pilot: the pilot 6 (pilot-db: root + 3 members; crm: root + a
@@ -37,7 +37,7 @@ export function upCommand(env: CommandEnv): Command {
     .option('--listen <host:port>', 'master address', '127.0.0.1:8470')
     .option(
       '--partitions <n>',
-      "partitions of the local node (the pilot takes 6; the README's tour needs 18)",
+      "partitions of the local node (the pilot takes 6; the README's tour needs 20)",
       (v) => Number.parseInt(v, 10),
       DEFAULT_PARTITIONS,
     )
