@@ -44,7 +44,7 @@ describe('hox releases show', () => {
     const error = await describeBuiltinRelease('dmeo').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HoxError);
     expect((error as HoxError).message).toContain(
-      "'dmeo' is not a built-in release (built-in: demo, hyper_db, hyper_edge",
+      "'dmeo' is not a built-in release (built-in: demo, hyper_cdn, hyper_db, hyper_edge",
     );
     await expect(describeBuiltinRelease('../etc')).rejects.toThrow(/not a built-in release/);
   });

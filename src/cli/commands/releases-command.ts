@@ -9,7 +9,7 @@ export function releasesCommand(env: CommandEnv): Command {
   releases
     .command('show')
     .description("A built-in release's software types: the parameters each accepts, what each publishes")
-    .argument('<name>', 'built-in release (demo, hyper_db, hyper_edge)')
+    .argument('<name>', 'built-in release (demo, hyper_cdn, hyper_db, hyper_edge)')
     .addHelpText('after', '\nExamples:\n  hox releases show hyper_db\n  hox releases show demo --json')
     .action(async (name: string, _opts: unknown, command: Command) => {
       // Loaded here: describing a release imports its module, which no other command needs.
