@@ -12,18 +12,19 @@
  *   error;
  * - purge by URL, prefix and tag (Surrogate-Key), each only on its site;
  * - sites by Host (SNI certificate per site), an unknown Host refused (421), a client's `X-Hox-Site` ignored;
- * - HTTP/2 over TLS, and HTTP/3 advertised (Alt-Svc; HTTP/3 itself is checked in Chromium by the CDN's
- *   browser test).
+ * - HTTP/2 over TLS, HTTP/3 advertised (Alt-Svc), and HTTP/3 for real: Debian's Chromium with QUIC forced
+ *   reports `h3` as the page's nextHopProtocol.
  */
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as http2Connect } from 'node:http2';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalCa, issueServerCertificate, type LocalCa } from '../src/shared/pki/local-ca.js';
 import { freePort } from '../src/testing/free-port.js';
@@ -32,6 +33,7 @@ import type { EdgeSite } from '../src/releases/hyper_cdn/edge/caddy.js';
 import { haveEdgeBinaries, startTestEdge, type TestEdge } from './support/cdn-edge.js';
 
 const IP = '127.0.0.1';
+const CHROMIUM = '/usr/bin/chromium';
 const SEGMENT = Buffer.from(Array.from({ length: 256 * 1024 }, (_, i) => (i * 7) % 251));
 
 interface Answer {
@@ -48,6 +50,8 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn ed
   const hits = new Map<string, number>();
   let failing = false;
   let certificates: string | undefined;
+  /** SHA-256 of each site certificate's key (SPKI), base64: what Chromium is told to accept. */
+  const spkiHashes: string[] = [];
 
   const count = (path: string): number => hits.get(path) ?? 0;
 
@@ -130,6 +134,11 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn ed
         ipAddresses: [],
         validityMs: 86_400_000,
       });
+      spkiHashes.push(
+        createHash('sha256')
+          .update(keys.publicKey.export({ type: 'spki', format: 'der' }))
+          .digest('base64'),
+      );
       const certificateFile = join(dir, `${id}.crt`);
       const keyFile = join(dir, `${id}.key`);
       writeFileSync(certificateFile, certificate);
@@ -313,4 +322,44 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn ed
       session.close();
     }
   });
+
+  it('serves HTTP/3 to Chromium with QUIC forced (nextHopProtocol h3), and HTTP/2 to one without', async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/install-system-deps.sh installs it`);
+    const port = edge.listen.split(':')[1]!;
+    const base = [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      `--host-resolver-rules=MAP video.test ${IP}`,
+      // The site's certificate is of the test's CA: accepted by its key, for TCP and QUIC alike.
+      `--ignore-certificate-errors-spki-list=${spkiHashes.join(',')}`,
+    ];
+    const protocolOf = async (args: string[]): Promise<{ protocol: string; body: string; cache: string }> => {
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...base, ...args], timeout: 60_000 });
+      try {
+        const page = await browser.newPage();
+        const response = await page.goto(`https://video.test:${port}/page`, { timeout: 30_000 });
+        return {
+          protocol: await page.evaluate(
+            () => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).nextHopProtocol,
+          ),
+          body: (await page.textContent('body')) ?? '',
+          cache: (await response?.headerValue('cache-status')) ?? '',
+        };
+      } finally {
+        await browser.close();
+      }
+    };
+    const h3 = await protocolOf(['--enable-quic', `--origin-to-force-quic-on=video.test:${port}`]);
+    expect(h3.protocol).toBe('h3');
+    expect(h3.body).toMatch(/^site one #\d+/);
+    expect(h3.cache).toMatch(/^edge-1; /);
+    const h2 = await protocolOf(['--disable-quic']);
+    expect(h2.protocol).toBe('h2');
+    expect(h2.body).toBe(h3.body); // the same cached object
+  }, 120_000);
 });
