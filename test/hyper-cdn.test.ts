@@ -12,6 +12,7 @@
 import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNotReady, type MasterClient } from '../src/client/master-client.js';
 import type { PurgeAnswer, SiteStats } from '../src/releases/hyper_cdn/protocol.js';
 import { startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
-import { haveEdgeBinaries } from './support/cdn-edge.js';
+import { haveEdgeBinaries, loadInChromium, spkiHash } from './support/cdn-edge.js';
 import { runHox } from './support/hox-cli.js';
 
 interface SiteAnswer {
@@ -220,6 +221,28 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn on
       expect(stats!.bytes_served).toBeGreaterThan(stats!.bytes_from_origin / 2);
       expect(stats!.ttfb_buckets.reduce((a, b) => a + b, 0)).toBe(3);
     }
+    // HTTP/3 for real, in Chromium with QUIC forced, on an edge the site was added to after it started (after the counts above: it is a request too).
+    const edge = new URL(site.edges![0]!.url);
+    const certificate = await new Promise<string>((resolve, reject) => {
+      const socket = tlsConnect(
+        { host: edge.hostname, port: Number(edge.port), servername: 'video.test', ca: site.ca_cert! },
+        () => {
+          resolve(socket.getPeerX509Certificate()!.toString());
+          socket.end();
+        },
+      );
+      socket.on('error', reject);
+    });
+    const h3 = await loadInChromium({
+      ip: edge.hostname,
+      port: Number(edge.port),
+      domain: 'video.test',
+      path: '/index.m3u8',
+      spki: [spkiHash(certificate)],
+      quic: true,
+    });
+    expect(h3.protocol).toBe('h3');
+    expect(h3.body).toMatch(/^origin \/index\.m3u8 #\d/);
   }, 240_000);
 
   it('refuses a site naming a host name another site serves, or a bad origin, and says why', async () => {

@@ -4,12 +4,14 @@
  * fails the test (the setup script installs both).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { adminReady, loadConfig } from '../../src/releases/hyper_edge/caddy-admin.js';
+import { adminReady } from '../../src/releases/hyper_edge/caddy-admin.js';
+import { loadEdgeConfig } from '../../src/releases/hyper_cdn/edge/caddy-load.js';
 import { edgeCaddyConfig, type EdgeSite } from '../../src/releases/hyper_cdn/edge/caddy.js';
 import { varnishdCommand } from '../../src/releases/hyper_cdn/edge/varnish.js';
 import { edgeVcl } from '../../src/releases/hyper_cdn/edge/vcl.js';
@@ -35,6 +37,62 @@ function answers(socketPath: string): Promise<boolean> {
     req.on('error', () => resolve(false));
     req.end();
   });
+}
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** SHA-256 of a certificate's key (SPKI DER), base64: what Chromium's --ignore-certificate-errors-spki-list takes. */
+export function spkiHash(certificatePem: string): string {
+  const spki = new X509Certificate(certificatePem).publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('base64');
+}
+
+/**
+ * Loads `https://<domain>:<port><path>` in Debian's Chromium (a fresh headless browser), the domain mapped to `ip`,
+ * the certificate accepted by its key; with `quic`, QUIC forced on that origin, else disabled. What the page's
+ * navigation entry says: its protocol (`h3`, `h2`), its body, its Cache-Status.
+ */
+export async function loadInChromium(options: {
+  ip: string;
+  port: number;
+  domain: string;
+  path: string;
+  spki: string[];
+  quic: boolean;
+}): Promise<{ protocol: string; body: string; cacheStatus: string }> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/install-system-deps.sh installs it`);
+  const { chromium } = await import('playwright-core');
+  const origin = `${options.domain}:${options.port}`;
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    timeout: 60_000,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      `--host-resolver-rules=MAP ${options.domain} ${options.ip}`,
+      // The CDN's CA is not the system's: its certificate is accepted by its key, over TCP and QUIC alike.
+      `--ignore-certificate-errors-spki-list=${options.spki.join(',')}`,
+      ...(options.quic ? ['--enable-quic', `--origin-to-force-quic-on=${origin}`] : ['--disable-quic']),
+    ],
+  });
+  try {
+    const page = await browser.newPage();
+    const response = await page.goto(`https://${origin}${options.path}`, { timeout: 30_000 });
+    return {
+      protocol: await page.evaluate(
+        () => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).nextHopProtocol,
+      ),
+      body: (await page.textContent('body')) ?? '',
+      cacheStatus: (await response?.headerValue('cache-status')) ?? '',
+    };
+  } finally {
+    await browser.close();
+  }
 }
 
 export function haveEdgeBinaries(): boolean {
@@ -111,7 +169,18 @@ export async function startTestEdge(options: {
     dir,
     listen,
     purgeSocket: paths.purgeSocket,
-    setSites: (sites) => loadConfig(paths.adminSocket, config(sites)),
+    setSites: (sites) =>
+      loadEdgeConfig(
+        {
+          adminSocket: paths.adminSocket,
+          storageDir: join(dir, 'caddy'),
+          listen,
+          varnishSocket: paths.varnishSocket,
+          originSocket: paths.originSocket,
+          sites,
+        },
+        true,
+      ),
     output: () => output,
     stop,
   };

@@ -36,6 +36,8 @@ export interface EdgeCaddyOptions {
   /** The origin-side listener Varnish fetches from (a unix socket path). */
   originSocket: string;
   sites: EdgeSite[];
+  /** False: HTTP/1.1 and 2 only (the first step of a reload that renews the HTTP/3 listener). @default true */
+  http3?: boolean;
 }
 
 /** The upstream of a site's origin for Caddy's reverse_proxy: dial address, TLS, Host, path prefix. */
@@ -123,7 +125,7 @@ export function edgeCaddyConfig(options: EdgeCaddyOptions): Record<string, unkno
         servers: {
           edge: {
             listen: [options.listen],
-            protocols: ['h1', 'h2', 'h3'],
+            protocols: options.http3 === false ? ['h1', 'h2'] : ['h1', 'h2', 'h3'],
             automatic_https: { disable: true },
             tls_connection_policies: [{}],
             routes: edgeRoutes,

@@ -23,9 +23,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { issueServerCertificate } from '../../../shared/pki/local-ca.js';
-import { adminReady, loadConfig } from '../../hyper_edge/caddy-admin.js';
+import { adminReady } from '../../hyper_edge/caddy-admin.js';
 import type { EdgeConfig, EdgeSiteSpec, EdgeStatus, PurgeAnswer, PurgeKind } from '../protocol.js';
-import { edgeCaddyConfig } from './caddy.js';
+import { loadEdgeConfig } from './caddy-load.js';
 import { NCSA_FORMAT, SiteCounters } from './stats.js';
 import { checkPurge, purge, type Purge } from './varnish.js';
 
@@ -91,6 +91,8 @@ async function writeAtomically(path: string, content: string, mode: number): Pro
 let lastError: string | null = null;
 let applied: { sites: string[]; hash: string; at: string } | null = null;
 let published = '';
+/** Hash of the certificates Caddy was last given (undefined: not yet, since this program started). */
+let loadedCertificates: string | undefined;
 
 async function publish(): Promise<void> {
   const status: EdgeStatus = {
@@ -113,17 +115,22 @@ async function apply(): Promise<void> {
   try {
     const sites = [];
     for (const site of config.sites) sites.push({ ...site, ...(await ensureCertificate(site.id, site.domains, [])) });
-    await loadConfig(
-      config.caddyAdminSocket,
-      edgeCaddyConfig({
+    // What Caddy presents: the certificate files' content (a renewal changes it, not only a new site).
+    const presented = createHash('sha256');
+    for (const site of sites) presented.update(await readFile(site.certificateFile));
+    const certificates = presented.digest('hex');
+    await loadEdgeConfig(
+      {
         adminSocket: config.caddyAdminSocket,
         storageDir: config.caddyStorageDir,
         listen: `${config.ip}:${config.port}`,
         varnishSocket: config.varnishSocket,
         originSocket: config.originSocket,
         sites,
-      }),
+      },
+      certificates !== loadedCertificates,
     );
+    loadedCertificates = certificates;
     if (applied?.hash !== hash) log(`serving ${sites.length} site(s): ${sites.map((s) => s.title).join(', ')}`);
     applied = {
       sites: config.sites.map((s) => s.id),
