@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../src/testing/chromium.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readAppManifest } from '../src/releases/hyper_edge/manifest/app-manifest.js';
 import { startPostgres, type PostgresServer } from '../src/testing/postgres-server.js';
@@ -24,20 +25,9 @@ import {
 import { signInToCrm, type CrmClient } from './support/crm-client.js';
 
 const CRM_DIR = fileURLToPath(new URL('../examples/crm/', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const ADDON: AddonDatabase = { name: 'crm_mobile', user: 'crm_mobile', password: 'mobile-pw' };
 const ADMIN_PASSWORD = 'mobile-admin-password';
 const PHONE = { width: 390, height: 844 };
-/** Headless, as root, and quiet on the network: no background fetches, updates or sync (none reaches out here). */
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 /** What a page looks like at the phone's width: how wide it is, what sticks out, whether the search box hides a link. */
 interface Layout {
@@ -145,7 +135,7 @@ describe.skipIf(needsChromium)('the CRM at 390 px in Chromium', () => {
     });
     await post(`/deals/${ids.deal}/stage`, { stage: 'won' });
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, timeout: 60_000 });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_FLAGS], timeout: 60_000 });
     screenshots = mkdtempSync(path.join(tmpdir(), 'hox-crm-mobile-'));
     console.log(`screenshots of the CRM at ${PHONE.width} px: ${screenshots}`);
   }, 180_000);

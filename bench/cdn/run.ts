@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import { isNotReady, type MasterClient } from '../../src/client/master-client.js';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../../src/testing/chromium.js';
 import { startHyperDbPlatform, type HyperDbPlatform } from '../../src/testing/hyperdb-platform.js';
 import { log, markdownTable, percentileOfSorted } from '../support/report.js';
 
@@ -49,7 +50,6 @@ const ORIGIN_DELAY_MS = Number(args['origin-delay-ms']);
 const PURGES = Number(args.purges);
 const SITES = Number(args.sites);
 const PAGE_LOADS = Number(args['page-loads']);
-const CHROMIUM = '/usr/bin/chromium';
 const MiB = 1048576;
 const ASSETS = 30;
 
@@ -405,13 +405,7 @@ async function main(): Promise<void> {
           executablePath: CHROMIUM,
           timeout: 60_000,
           args: [
-            '--headless',
-            '--no-sandbox',
-            '--disable-gpu',
-            '--disable-background-networking',
-            '--disable-component-update',
-            '--disable-sync',
-            '--no-first-run',
+            ...CHROMIUM_FLAGS,
             `--host-resolver-rules=MAP video.test ${edgeUrl.hostname}`,
             `--ignore-certificate-errors-spki-list=${certificate}`,
             ...flags,

@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { adminReady } from '../../src/releases/hyper_edge/caddy-admin.js';
 import { loadEdgeConfig } from '../../src/releases/hyper_cdn/edge/caddy-load.js';
-import { edgeCaddyConfig, type EdgeSite } from '../../src/releases/hyper_cdn/edge/caddy.js';
+import { edgeCaddyConfig, type EdgeCaddyOptions, type EdgeSite } from '../../src/releases/hyper_cdn/edge/caddy.js';
 import { varnishdCommand } from '../../src/releases/hyper_cdn/edge/varnish.js';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../../src/testing/chromium.js';
 import { edgeVcl } from '../../src/releases/hyper_cdn/edge/vcl.js';
 
 export interface TestEdge {
@@ -38,8 +39,6 @@ function answers(socketPath: string): Promise<boolean> {
     req.end();
   });
 }
-
-export const CHROMIUM = '/usr/bin/chromium';
 
 /** SHA-256 of a certificate's key (SPKI DER), base64: what Chromium's --ignore-certificate-errors-spki-list takes. */
 export function spkiHash(certificatePem: string): string {
@@ -67,13 +66,7 @@ export async function loadInChromium(options: {
     executablePath: CHROMIUM,
     timeout: 60_000,
     args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
+      ...CHROMIUM_FLAGS,
       `--host-resolver-rules=MAP ${options.domain} ${options.ip}`,
       // The CDN's CA is not the system's: its certificate is accepted by its key, over TCP and QUIC alike.
       `--ignore-certificate-errors-spki-list=${options.spki.join(',')}`,
@@ -126,17 +119,16 @@ export async function startTestEdge(options: {
     children.push(child);
   };
   const listen = `${options.ip}:${options.port}`;
-  const config = (sites: EdgeSite[]) =>
-    edgeCaddyConfig({
-      adminSocket: paths.adminSocket,
-      storageDir: join(dir, 'caddy'),
-      listen,
-      varnishSocket: paths.varnishSocket,
-      originSocket: paths.originSocket,
-      sites,
-    });
+  const caddyOptions = (sites: EdgeSite[]): EdgeCaddyOptions => ({
+    adminSocket: paths.adminSocket,
+    storageDir: join(dir, 'caddy'),
+    listen,
+    varnishSocket: paths.varnishSocket,
+    originSocket: paths.originSocket,
+    sites,
+  });
   const initial = join(dir, 'caddy.json');
-  writeFileSync(initial, JSON.stringify(config(options.sites(dir))));
+  writeFileSync(initial, JSON.stringify(edgeCaddyConfig(caddyOptions(options.sites(dir)))));
   start(['caddy', 'run', '--config', initial]);
   start(
     varnishdCommand({
@@ -169,18 +161,7 @@ export async function startTestEdge(options: {
     dir,
     listen,
     purgeSocket: paths.purgeSocket,
-    setSites: (sites) =>
-      loadEdgeConfig(
-        {
-          adminSocket: paths.adminSocket,
-          storageDir: join(dir, 'caddy'),
-          listen,
-          varnishSocket: paths.varnishSocket,
-          originSocket: paths.originSocket,
-          sites,
-        },
-        true,
-      ),
+    setSites: (sites) => loadEdgeConfig(caddyOptions(sites), true),
     output: () => output,
     stop,
   };

@@ -22,6 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { oneAtATime } from '../../../release-kit/one-at-a-time.js';
 import { issueServerCertificate } from '../../../shared/pki/local-ca.js';
 import { adminReady } from '../../hyper_edge/caddy-admin.js';
 import type { EdgeConfig, EdgeSiteSpec, EdgeStatus, PurgeAnswer, PurgeKind } from '../protocol.js';
@@ -145,26 +146,8 @@ async function apply(): Promise<void> {
   await publish();
 }
 
-let running = false;
-let again = false;
-function poke(): void {
-  if (running) {
-    again = true;
-    return;
-  }
-  running = true;
-  void (async () => {
-    do {
-      again = false;
-      try {
-        await apply();
-      } catch (error) {
-        log(`could not apply: ${(error as Error).message}`);
-      }
-    } while (again);
-    running = false;
-  })();
-}
+/** One application at a time; a change meanwhile runs another. */
+const poke = oneAtATime(apply, (error) => log(`could not apply: ${error.message}`));
 
 // ---- statistics, from Varnish's log ----
 

@@ -12,6 +12,7 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { oneAtATime } from '../../../release-kit/one-at-a-time.js';
 import { adminReady, loadConfig } from '../caddy-admin.js';
 import { publicEndpointConfig } from '../caddy-config.js';
 import type { EndpointConfig, EndpointStatus } from '../protocol.js';
@@ -26,8 +27,6 @@ if (configPath === undefined || partitionPath === undefined) {
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 
 let published = '';
-let running = false;
-let again = false;
 
 async function apply(): Promise<void> {
   const config = JSON.parse(readFileSync(configPath!, 'utf8')) as EndpointConfig;
@@ -51,24 +50,7 @@ async function apply(): Promise<void> {
 }
 
 /** One application at a time; a change meanwhile runs another. */
-function poke(): void {
-  if (running) {
-    again = true;
-    return;
-  }
-  running = true;
-  void (async () => {
-    do {
-      again = false;
-      try {
-        await apply();
-      } catch (error) {
-        log(`could not configure the public endpoint: ${(error as Error).message}`);
-      }
-    } while (again);
-    running = false;
-  })();
-}
+const poke = oneAtATime(apply, (error) => log(`could not configure the public endpoint: ${error.message}`));
 
 async function main(): Promise<void> {
   const { adminSocket } = JSON.parse(readFileSync(configPath!, 'utf8')) as EndpointConfig;
