@@ -33,8 +33,6 @@ const REPLICA = /^replica-(\d+)$/;
 const RUN_POLL_MS = 500;
 /** After the command's exit is published, how long to wait for its last output lines. */
 const RUN_TAIL_MS = 5000;
-/** Rounds of unanswered log reads (about 10 s) before `hox app run` says it is waiting on the node. */
-const RUN_SILENT_ROUNDS = 20;
 const MAX_RUN_ARGS = 256;
 const MAX_RUN_ARG_CHARS = 8192;
 const MAX_RUN_TIMEOUT_S = 86_400;
@@ -439,7 +437,6 @@ export async function runApp(ctx: ActionContext, name: string, argv: string[], o
   // (<code or signal>)` (it follows the command's last lines) and the run's state the replica publishes.
   let logged: { exit_code: number | null; signal: string | null; limited: boolean } | undefined;
   let limited = false;
-  let unanswered = 0;
   let toldUnanswered = false;
   /** Prints the command's new lines; true once the runner's line saying it exited was read. */
   const readOutput = async (): Promise<boolean> => {
@@ -450,14 +447,14 @@ export async function runApp(ctx: ActionContext, name: string, argv: string[], o
         service: 'runner',
         offset_list: [...offsets.values()],
       });
-      unanswered = 0;
+      toldUnanswered = false;
     } catch (error) {
       if (!(error instanceof HoxError && error.retryable)) throw error;
-      // Said once, so that a wait on a silent node is not a silent wait.
-      if (++unanswered >= RUN_SILENT_ROUNDS && !toldUnanswered) {
-        toldUnanswered = true;
+      // A retryable failure is a node that did not answer within the master's wait (10 s): said once per
+      // silence, so that a wait on a silent node is not a silent wait.
+      if (!toldUnanswered)
         options.note(`${name}: ${replica.title}'s output cannot be read yet (${error.message}); still waiting`);
-      }
+      toldUnanswered = true;
       return false;
     }
     remember(result);
