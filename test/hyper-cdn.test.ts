@@ -13,7 +13,7 @@ import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -122,7 +122,12 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn on
     });
     await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
     originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
-    p = await startHyperDbPlatform({ nodes: 2, partitions: 2, nodeIdPrefix: 'cdn-node', releases: ['hyper_cdn'] });
+    p = await startHyperDbPlatform({
+      nodes: 2,
+      partitions: 3,
+      nodeIdPrefix: 'cdn-node',
+      releases: ['hyper_cdn', 'hyper_edge'],
+    });
     aliceToken = (await p.admin.call('createUser', { name: 'alice' })).token;
     alice = p.admin.withToken(aliceToken);
     bob = p.admin.withToken((await p.admin.call('createUser', { name: 'bob' })).token);
@@ -328,4 +333,50 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn on
     const removed = await runHox(['cdn', 'site', 'remove', 'clip', '--yes'], aliceEnv);
     expect(removed.code, removed.stderr).toBe(0);
   }, 240_000);
+
+  it('an app with [cdn] in its hox.toml puts itself behind the CDN: its site goes live and the edges serve the app', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hox-cdn-app-'));
+    try {
+      writeFileSync(join(dir, 'index.html'), '<h1>behind the cdn</h1>\n');
+      writeFileSync(join(dir, 'hox.toml'), 'runtime = "static"\n[cdn]\ndomains = ["web.test"]\n');
+      const deploy = await runHox(['app', 'deploy', 'web', dir], aliceEnv, 300_000);
+      expect(deploy.code, `${deploy.stdout}\n${deploy.stderr}`).toBe(0);
+      type CdnView = { state: string; domains: string[]; live_edges: number } | null;
+      const cdnOf = async (): Promise<CdnView> => {
+        const status = await runHox(['--json', 'app', 'status', 'web'], aliceEnv);
+        expect(status.code, status.stderr).toBe(0);
+        return (JSON.parse(status.stdout) as { cdn: CdnView }).cdn;
+      };
+      let cdn = await cdnOf();
+      for (let i = 0; i < 300 && cdn?.state !== 'live'; i++) {
+        await sleep(200);
+        cdn = await cdnOf();
+      }
+      expect(cdn).toMatchObject({ state: 'live', domains: ['web.test'], live_edges: 2 });
+      const human = await runHox(['app', 'status', 'web'], aliceEnv);
+      expect(human.stdout).toContain('  cdn: web.test live on 2/2 edges');
+
+      // Every edge serves the app's page for its domain, with the CDN's certificate.
+      const root = (await p.admin.call('listTreeStatus', { title: 'cdn' })).result_list[0]!.instance_list.find(
+        (i) => i.requester_guid === null,
+      )!;
+      const published = root.connection_parameters as { edges: { url: string }[]; ca_cert: string };
+      for (const edge of published.edges) {
+        const page = await fetchVia(edge.url, 'web.test', '/', published.ca_cert);
+        expect(page.status).toBe(200);
+        expect(page.body).toContain('behind the cdn');
+      }
+      // Destroying the app removes its site: the edges stop answering for its domain (no certificate left).
+      const destroyed = await runHox(['app', 'destroy', 'web', '--yes'], aliceEnv, 300_000);
+      expect(destroyed.code, destroyed.stderr).toBe(0);
+      const stillServed = async () =>
+        fetchVia(published.edges[0]!.url, 'web.test', '/', published.ca_cert).then(
+          () => true,
+          () => false,
+        );
+      await expect.poll(stillServed, { timeout: 30_000, interval: 300 }).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 360_000);
 });

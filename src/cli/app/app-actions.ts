@@ -43,7 +43,12 @@ interface AppParameters {
   release?: AppRelease;
   /** Config vars set before the first release (`hox app create --env`, `config set`): the first deploy takes them. */
   env?: Record<string, string>;
-  manifest?: { web_scale?: number; secrets?: string[]; postgres?: { name: string } };
+  manifest?: {
+    web_scale?: number;
+    secrets?: string[];
+    postgres?: { name: string };
+    cdn?: { domains: string[] };
+  };
   scale?: number;
   db_cluster?: { title: string; instance_guid: string };
   history?: AppRelease[];
@@ -99,6 +104,7 @@ function manifestParameters(m: AppManifest): AppParameters['manifest'] {
     web_scale: m.scale.web,
     secrets: m.secrets,
     ...(pg === undefined ? {} : { postgres: { name: pg.name } }),
+    ...(m.cdn === null ? {} : { cdn: { domains: m.cdn.domains } }),
   };
 }
 

@@ -27,6 +27,8 @@ export interface AppView {
   problems: string[];
   /** What the public endpoint routes to (its Caddy loaded it), or null when not published. */
   routed: string[] | null;
+  /** The app's site on the CDN (`[cdn]` in hox.toml), or null. */
+  cdn: { domains: string[]; state: string; live_edges: number; edge_count: number; error: string | null } | null;
 }
 
 const obj = (v: unknown): Record<string, unknown> =>
@@ -74,6 +76,19 @@ export function readAppView(published: Record<string, unknown>): AppView {
       ? published.problems.filter((p): p is string => typeof p === 'string')
       : [],
     routed: Array.isArray(published.routed) ? published.routed.filter((u): u is string => typeof u === 'string') : null,
+    cdn: readCdn(published.cdn),
+  };
+}
+
+function readCdn(value: unknown): AppView['cdn'] {
+  if (typeof value !== 'object' || value === null) return null;
+  const c = obj(value);
+  return {
+    domains: Array.isArray(c.domains) ? c.domains.filter((d): d is string => typeof d === 'string') : [],
+    state: str(c.state) ?? 'pending',
+    live_edges: num(c.live_edges) ?? 0,
+    edge_count: num(c.edge_count) ?? 0,
+    error: str(c.error),
   };
 }
 
@@ -137,6 +152,10 @@ export function formatAppView(name: string, view: AppView, health: AppHealthVerd
   if (view.addon !== null)
     lines.push(
       `  addon: ${view.addon.kind} '${view.addon.name}' ${view.addon.ready ? 'ready' : `not ready${view.addon.problem === null ? '' : `: ${view.addon.problem}`}`}`,
+    );
+  if (view.cdn !== null)
+    lines.push(
+      `  cdn: ${view.cdn.domains.join(', ')} ${view.cdn.state}${view.cdn.edge_count === 0 ? '' : ` on ${view.cdn.live_edges}/${view.cdn.edge_count} edges`}${view.cdn.error === null ? '' : `: ${view.cdn.error}`}`,
     );
   for (const r of view.replicas) {
     let line = `  ${r.name}: ${r.state}${r.serving === null ? '' : `, serving v${r.serving}`}`;

@@ -4,7 +4,7 @@
  * (published to its owner) and never reaches an edge; the others are unaffected.
  */
 import { createHash } from 'node:crypto';
-import { DNS_NAME } from '../../shared/pki/local-ca.js';
+import { DNS_NAME } from '../../shared/dns-name.js';
 import { originUpstream } from './edge/caddy.js';
 import type { EdgeSiteSpec } from './protocol.js';
 

@@ -32,6 +32,7 @@ import type { EndpointConfig, ReplicaStatus, RunnerConfig } from './protocol.js'
 export const REPLICA_TYPE = 'replica';
 export const APP_TYPE = 'app';
 const HYPER_DB_RELEASE = 'hyper_db';
+const HYPER_CDN_RELEASE = 'hyper_cdn';
 const STOP_TIMEOUT_S = 10;
 
 /** argv running one of this release's programs with the agent's Node.js (through tsx when run from source). */
@@ -109,6 +110,15 @@ const appParameters = {
           additionalProperties: false,
           required: ['name'],
           properties: { name: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,62}$' } },
+        },
+        cdn: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['domains'],
+          properties: {
+            domains: { type: 'array', minItems: 1, maxItems: 10, items: { type: 'string', maxLength: 253 } },
+          },
+          description: 'The app behind the CDN for these host names ([cdn] in hox.toml): a hyper_cdn site',
         },
       },
     },
@@ -209,7 +219,7 @@ const looseObject = { type: 'object' } as const;
 interface AppParams {
   release?: { id: number; artifact: string; env?: Record<string, string> };
   env?: Record<string, string>;
-  manifest?: { web_scale?: number; secrets?: string[]; postgres?: { name: string } };
+  manifest?: { web_scale?: number; secrets?: string[]; postgres?: { name: string }; cdn?: { domains: string[] } };
   scale?: number;
   db_cluster?: { title: string; instance_guid: string };
   restart?: Record<string, { id: string; process?: string }>;
@@ -336,6 +346,32 @@ function appProfile(input: ProfileInput): PartitionPlan {
   const port = input.partition.portBase;
   const url = `http://${ip}:${port}/`;
 
+  // `[cdn]`: the app's public endpoint as the origin of a site on the platform's CDN (a shared instance of
+  // hyper_cdn, hosted by the owner's CDN or the admin's), as the postgres addon is one of a hyper_db cluster.
+  let cdn: Record<string, unknown> | undefined;
+  const cdnDomains = p.manifest?.cdn?.domains;
+  if (cdnDomains !== undefined) {
+    const title = `cdn-${name}`;
+    requests.push({
+      title,
+      softwareReleaseUrl: HYPER_CDN_RELEASE,
+      softwareType: 'cdn',
+      shared: true,
+      parameters: { domains: cdnDomains, origin: url.slice(0, -1) },
+      state: 'started',
+    });
+    const answer = input.requested[title];
+    const site = answer?.connectionParameters ?? {};
+    cdn = {
+      domains: cdnDomains,
+      state: typeof site.state === 'string' ? site.state : answer?.error === undefined ? 'pending' : 'error',
+      live_edges: typeof site.live_edges === 'number' ? site.live_edges : 0,
+      edge_count: typeof site.edge_count === 'number' ? site.edge_count : 0,
+      edges: Array.isArray(site.edges) ? site.edges : [],
+      error: typeof site.error === 'string' ? site.error : (answer?.error ?? null),
+    };
+  }
+
   const upstreams: string[] = [];
   const statuses: (ReplicaHealthInput & Record<string, unknown>)[] = [];
   for (let i = 1; i <= replicas; i++) {
@@ -442,6 +478,7 @@ function appProfile(input: ProfileInput): PartitionPlan {
         : { addon: { kind: 'postgres', name: pg.name, ready: addonReady, problem: addonProblem } }),
       health: verdict.health,
       health_message: verdict.message,
+      ...(cdn === undefined ? {} : { cdn }),
       // For `hox app config list --reveal` (the tree's owner only; `hox show` masks it without --reveal).
       ...(Object.keys(secrets).length === 0 ? {} : { secrets }),
       problems,

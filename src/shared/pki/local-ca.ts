@@ -8,6 +8,7 @@
  * published and pinned by clients, so it must not change at every convergence.
  */
 import { isIPv4 } from 'node:net';
+import { DNS_NAME } from '../dns-name.js';
 import {
   generateKeyPair,
   KEY_ALGORITHM,
@@ -41,10 +42,6 @@ export interface ServerCertificateRequest {
   /** @default new Date() */
   now?: Date;
 }
-
-/** A host name (lower case, labels of letters, digits and inner hyphens), or a `*.` wildcard over one. */
-export const DNS_NAME =
-  /^(\*\.)?(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 /** Tolerated clock difference between the signer and a client, for a certificate issued just now. */
 const CLOCK_SKEW_MS = 5 * 60_000;

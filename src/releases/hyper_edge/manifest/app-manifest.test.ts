@@ -57,6 +57,8 @@ web = 2
 mailer = 1
 [storage]
 paths = ["uploads"]
+[cdn]
+domains = ["crm.example.org"]
 `;
 
 describe('parseAppManifest: hox.toml', () => {
@@ -76,6 +78,7 @@ describe('parseAppManifest: hox.toml', () => {
       addons: [{ kind: 'postgres', name: 'crm', cluster: 'db' }],
       scale: { web: 2, workers: { mailer: 1 } },
       storage: ['uploads'],
+      cdn: { domains: ['crm.example.org'] },
     });
   });
 
@@ -91,7 +94,23 @@ describe('parseAppManifest: hox.toml', () => {
       healthcheck: { path: '/', status: 200, bodyContains: null, timeoutS: 60 },
       scale: { web: 1, workers: { mailer: 1 } },
       storage: [],
+      cdn: null,
     });
+  });
+
+  it('[cdn] domains: 1 to 10 host names, lower case, no wildcard, none twice', () => {
+    expect(hoxProblems('[cdn]\n')).toEqual([
+      'hox.toml: cdn.domains is required: the host names the CDN serves the app under',
+    ]);
+    expect(hoxProblems('[cdn]\ndomains = []\n')).toEqual([
+      'hox.toml: cdn.domains must list 1 to 10 host names (got 0)',
+    ]);
+    expect(hoxProblems('[cdn]\ndomains = ["Crm.Example.org"]\n')[0]).toContain('"Crm.Example.org", not a host name');
+    expect(hoxProblems('[cdn]\ndomains = ["*.example.org"]\n')[0]).toContain('not a host name');
+    expect(hoxProblems('[cdn]\ndomains = ["a.test", "a.test"]\n')).toEqual([
+      'hox.toml: cdn.domains lists a host name twice',
+    ]);
+    expect(hoxProblems('[cdn]\ndomains = ["a.test"]\nttl = 3\n')[0]).toContain("unknown key 'cdn.ttl'");
   });
 
   it('names an unknown key with its path and the key meant', () => {

@@ -64,6 +64,8 @@ export interface AppManifest {
    * each release: what the app writes there survives deploys. Per replica: not shared between replicas.
    */
   storage: string[];
+  /** `[cdn]`: the app behind the platform's CDN for these host names (a hyper_cdn site), or null. */
+  cdn: { domains: string[] } | null;
 }
 
 /** The app's files describe no valid app. `message` is the problems, one per line. */
@@ -229,6 +231,7 @@ function assemble(
     addons: draft.addons,
     scale: { web: draft.scale.web ?? 1, workers: scaleWorkers },
     storage: draft.storage,
+    cdn: draft.cdnDomains === undefined ? null : { domains: draft.cdnDomains },
   };
 }
 

@@ -65,6 +65,7 @@ type = "postgres"
       addons: [{ kind: 'postgres', name: 'django_blog', cluster: null }],
       scale: { web: 1, workers: {} },
       storage: [],
+      cdn: null,
     });
   });
 

@@ -16,6 +16,7 @@ import {
   type ManifestDraft,
 } from './manifest-draft.js';
 import { TomlSection, shown, type TomlValues } from './toml-section.js';
+import { DNS_NAME } from '../../../shared/dns-name.js';
 
 const FILE = 'hox.toml';
 export const MAX_ADDONS = 1;
@@ -55,6 +56,7 @@ export function readHoxToml(values: TomlValues, problems: string[]): ManifestDra
   for (const addon of addons) readAddon(addon, draft);
   readScale(root.section('scale'), draft);
   readStorage(root.section('storage'), draft);
+  readCdn(root.section('cdn'), draft);
   const staticSection = root.section('static');
   if (staticSection !== undefined) {
     draft.staticDeclared = true;
@@ -190,6 +192,25 @@ function readStorage(storage: TomlSection | undefined, draft: ManifestDraft): vo
     else if ('dir' in dir) draft.storage.push(dir.dir);
   });
   storage.finish();
+}
+
+/** At most this many `[cdn] domains` (a hyper_cdn site's limit). */
+export const MAX_CDN_DOMAINS = 10;
+
+function readCdn(cdn: TomlSection | undefined, draft: ManifestDraft): void {
+  if (cdn === undefined) return;
+  const domains = cdn.stringList('domains');
+  if (domains === undefined) cdn.fail('domains', 'is required: the host names the CDN serves the app under');
+  else if (domains.length === 0 || domains.length > MAX_CDN_DOMAINS)
+    cdn.fail('domains', `must list 1 to ${MAX_CDN_DOMAINS} host names (got ${domains.length})`);
+  else {
+    const bad = domains.find((d) => !DNS_NAME.test(d) || d.startsWith('*.'));
+    if (bad !== undefined)
+      cdn.fail('domains', `has ${shown(bad)}, not a host name (lower case letters, digits, dots and inner hyphens)`);
+    else if (new Set(domains).size !== domains.length) cdn.fail('domains', 'lists a host name twice');
+    else draft.cdnDomains = domains;
+  }
+  cdn.finish();
 }
 
 /** A directory inside the app: shared with hop3.toml. */

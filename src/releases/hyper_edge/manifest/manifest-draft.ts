@@ -73,6 +73,8 @@ export interface ManifestDraft {
   scale: { web: number | undefined; workers: Map<string, number> };
   /** Directories of the app kept across releases (hox.toml `[storage] paths`), normalised. */
   storage: string[];
+  /** Host names the app is served under by the platform's CDN (hox.toml `[cdn] domains`). */
+  cdnDomains: string[] | undefined;
   staticRoot: string | undefined;
   /** The directory a static site serves when the file names none. */
   defaultStaticRoot: string;
@@ -97,6 +99,7 @@ export function emptyDraft(file: ManifestDraft['file'], keys: ManifestDraft['key
     addons: [],
     scale: { web: undefined, workers: new Map() },
     storage: [],
+    cdnDomains: undefined,
     staticRoot: undefined,
     defaultStaticRoot: '.',
     staticDeclared: false,
