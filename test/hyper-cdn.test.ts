@@ -366,15 +366,30 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn on
         expect(page.status).toBe(200);
         expect(page.body).toContain('behind the cdn');
       }
-      // Destroying the app removes its site: the edges stop answering for its domain (no certificate left).
-      const destroyed = await runHox(['app', 'destroy', 'web', '--yes'], aliceEnv, 300_000);
-      expect(destroyed.code, destroyed.stderr).toBe(0);
+      // The app's site is one of alice's sites for hox cdn, but hers to remove through the manifest only.
+      const listed = await runHox(['--json', 'cdn', 'site', 'list'], aliceEnv);
+      expect(JSON.parse(listed.stdout)).toContainEqual(
+        expect.objectContaining({ site: 'cdn-web', requested_by: 'web', state: 'live' }),
+      );
+      const purged = await runHox(['cdn', 'purge', 'cdn-web', '--url', '/'], aliceEnv);
+      expect(purged.stdout, purged.stderr).toMatch(/cdn-web: purged url \/ on 2\/2 edges/);
+      const removal = await runHox(['cdn', 'site', 'remove', 'cdn-web', '--yes'], aliceEnv);
+      expect(removal.code).toBe(1);
+      expect(removal.stderr).toContain("belongs to 'web', which requests it");
+
+      // [cdn] taken out of the manifest: the next deploy removes the site; the edges stop answering for its
+      // domain (no certificate left for it).
+      writeFileSync(join(dir, 'hox.toml'), 'runtime = "static"\n');
+      const redeploy = await runHox(['app', 'deploy', 'web', dir], aliceEnv, 300_000);
+      expect(redeploy.code, `${redeploy.stdout}\n${redeploy.stderr}`).toBe(0);
       const stillServed = async () =>
         fetchVia(published.edges[0]!.url, 'web.test', '/', published.ca_cert).then(
           () => true,
           () => false,
         );
       await expect.poll(stillServed, { timeout: 30_000, interval: 300 }).toBe(false);
+      const destroyed = await runHox(['app', 'destroy', 'web', '--yes'], aliceEnv, 300_000);
+      expect(destroyed.code, destroyed.stderr).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

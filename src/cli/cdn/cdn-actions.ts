@@ -68,21 +68,30 @@ function shown(v: SiteView): Omit<SiteView, 'purge_token' | 'ca_cert'> {
 const rootOf = (tree: Tree | undefined): TreeInstance | undefined =>
   tree?.instance_list.find((i) => i.requester_guid === null);
 
-const isSite = (tree: Tree): boolean => {
-  const root = rootOf(tree);
-  return root !== undefined && root.shared && root.software_release_uri === RELEASE;
-};
+const isSiteInstance = (i: TreeInstance): boolean => i.shared && i.software_release_uri === RELEASE;
 
-async function readSite(ctx: ActionContext, name: string): Promise<{ tree: Tree; view: SiteView }> {
-  let tree: Tree | undefined;
-  try {
-    tree = (await ctx.client.call('listTreeStatus', { title: name })).result_list[0];
-  } catch (error) {
-    if (!(error instanceof HoxError && error.code === 'HOX_INSTANCE_TREE_NOT_FOUND')) throw error;
-  }
-  if (tree === undefined || !isSite(tree))
+/**
+ * The caller's sites: trees whose root is a site (`hox cdn site add`), and sites an instance requested in its
+ * tree (an app's `cdn-<app>`, from `[cdn]` in its hox.toml), named by their title.
+ */
+function sitesOf(trees: Tree[]): { tree: Tree; instance: TreeInstance }[] {
+  return trees.flatMap((tree) =>
+    tree.instance_list
+      .filter((i) => isSiteInstance(i) && i.state !== 'destroyed')
+      .map((instance) => ({ tree, instance })),
+  );
+}
+
+async function readSite(
+  ctx: ActionContext,
+  name: string,
+): Promise<{ tree: Tree; instance: TreeInstance; view: SiteView }> {
+  const found = sitesOf((await ctx.client.call('listTreeStatus', {})).result_list).find(
+    (s) => s.instance.title === name,
+  );
+  if (found === undefined)
     throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `no CDN site '${name}' (hox cdn site list shows yours)`);
-  return { tree, view: siteView(rootOf(tree)) };
+  return { ...found, view: siteView(found.instance) };
 }
 
 /** The origin of an app: its public endpoint. */
@@ -210,11 +219,12 @@ function printSite(ctx: ActionContext, name: string, v: SiteView, ms?: number): 
 }
 
 export async function listSites(ctx: ActionContext): Promise<void> {
-  const trees = (await ctx.client.call('listTreeStatus', {})).result_list.filter(isSite);
-  const rows = trees.map((t) => {
-    const v = siteView(rootOf(t));
+  const sites = sitesOf((await ctx.client.call('listTreeStatus', {})).result_list);
+  const rows = sites.map(({ tree, instance }) => {
+    const v = siteView(instance);
     return {
-      site: t.title,
+      site: instance.title,
+      ...(instance.requester_guid === null ? {} : { requested_by: tree.title }),
       state: v.state,
       domains: v.domains,
       origin: v.origin,
@@ -387,13 +397,17 @@ export async function removeSite(
   name: string,
   options: { confirm?: (consequence: string) => Promise<void> },
 ): Promise<void> {
-  const { tree } = await readSite(ctx, name);
-  const root = rootOf(tree)!;
+  const { tree, instance } = await readSite(ctx, name);
+  if (instance.requester_guid !== null)
+    throw new HoxError(
+      'HOX_CONFLICT',
+      `site '${name}' belongs to '${tree.title}', which requests it (an app's [cdn] in its hox.toml): remove it there, then deploy`,
+    );
   await options.confirm?.('every edge stops serving it');
   await ctx.client.call('requestInstance', {
     title: name,
     software_release_uri: RELEASE,
-    software_type: root.software_type,
+    software_type: instance.software_type,
     shared: true,
     state: 'destroyed',
   });

@@ -350,8 +350,20 @@ function appProfile(input: ProfileInput): PartitionPlan {
   // hyper_cdn, hosted by the owner's CDN or the admin's), as the postgres addon is one of a hyper_db cluster.
   let cdn: Record<string, unknown> | undefined;
   const cdnDomains = p.manifest?.cdn?.domains;
+  const cdnTitle = `cdn-${name}`;
+  if (cdnDomains === undefined && input.requested[cdnTitle] !== undefined) {
+    // `[cdn]` left the manifest: the site goes (a request dropped from the plan would leave it).
+    requests.push({
+      title: cdnTitle,
+      softwareReleaseUrl: HYPER_CDN_RELEASE,
+      softwareType: 'cdn',
+      shared: true,
+      parameters: {},
+      state: 'destroyed',
+    });
+  }
   if (cdnDomains !== undefined) {
-    const title = `cdn-${name}`;
+    const title = cdnTitle;
     requests.push({
       title,
       softwareReleaseUrl: HYPER_CDN_RELEASE,
