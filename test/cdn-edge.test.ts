@@ -19,7 +19,8 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as http2Connect } from 'node:http2';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -28,8 +29,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalCa, issueServerCertificate, type LocalCa } from '../src/shared/pki/local-ca.js';
 import { freePort } from '../src/testing/free-port.js';
 import { purge } from '../src/releases/hyper_cdn/edge/varnish.js';
-import type { EdgeSite } from '../src/releases/hyper_cdn/edge/caddy.js';
-import { haveEdgeBinaries, loadInChromium, startTestEdge, type TestEdge } from './support/cdn-edge.js';
+import type { ServedSite } from '../src/releases/hyper_cdn/edge/edge-sites.js';
+import { haveEdgeBinaries, loadInChromium, spkiHash, startTestEdge, type TestEdge } from './support/cdn-edge.js';
 
 const IP = '127.0.0.1';
 const SEGMENT = Buffer.from(Array.from({ length: 256 * 1024 }, (_, i) => (i * 7) % 251));
@@ -72,6 +73,29 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn ed
       req.end();
     });
   const cacheStatus = (a: Answer): string => String(a.headers['cache-status'] ?? '');
+
+  /** A site's certificate from the test CA, in `dir`; its key's hash goes to the list Chromium accepts. */
+  const siteCertificate = async (dir: string, id: string, domains: string[]): Promise<ServedSite> => {
+    const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const certificate = await issueServerCertificate({
+      ca,
+      publicKeyPem: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      commonName: domains[0]!,
+      dnsNames: domains,
+      ipAddresses: [],
+      validityMs: 86_400_000,
+    });
+    spkiHashes.push(
+      createHash('sha256')
+        .update(keys.publicKey.export({ type: 'spki', format: 'der' }))
+        .digest('base64'),
+    );
+    const certificateFile = join(dir, `${id}.crt`);
+    const keyFile = join(dir, `${id}.key`);
+    writeFileSync(certificateFile, certificate);
+    writeFileSync(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+    return { id, domains, origin: '', certificateFile, keyFile };
+  };
 
   beforeAll(async () => {
     if (!haveEdgeBinaries()) throw new Error('varnishd and caddy are needed (sh scripts/install-system-deps.sh)');
@@ -122,27 +146,6 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn ed
     originPort = (origin.address() as AddressInfo).port;
 
     ca = await createLocalCa('test CDN CA', 'HyperOpenX tests');
-    const siteCertificate = async (dir: string, id: string, domains: string[]): Promise<EdgeSite> => {
-      const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const certificate = await issueServerCertificate({
-        ca,
-        publicKeyPem: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-        commonName: domains[0]!,
-        dnsNames: domains,
-        ipAddresses: [],
-        validityMs: 86_400_000,
-      });
-      spkiHashes.push(
-        createHash('sha256')
-          .update(keys.publicKey.export({ type: 'spki', format: 'der' }))
-          .digest('base64'),
-      );
-      const certificateFile = join(dir, `${id}.crt`);
-      const keyFile = join(dir, `${id}.key`);
-      writeFileSync(certificateFile, certificate);
-      writeFileSync(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
-      return { id, domains, origin: '', certificateFile, keyFile };
-    };
     certificates = mkdtempSync(join(tmpdir(), 'hox-cdn-certs-'));
     const sites = [
       { ...(await siteCertificate(certificates, 's1', ['video.test'])), origin: `http://${IP}:${originPort}` },
@@ -151,9 +154,9 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn ed
         origin: `http://${IP}:${originPort}/b`,
       },
     ];
-    // Started without sites, then given them, as the edge program does: the sites come with a configuration load,
-    // which must renew HTTP/3's certificates too (caddy-load.ts; the Chromium test below checks it).
-    edge = await startTestEdge({ ip: IP, port: await freePort(), cacheName: 'edge-1', sites: () => [] });
+    // Started without sites, then given them, as the edge program does: the edge Caddy is never reloaded, and
+    // must still present the new sites' certificates over HTTP/3 too (the Chromium test below checks it).
+    edge = await startTestEdge({ ip: IP, port: await freePort(), cacheName: 'edge-1' });
     await edge.setSites(sites);
   }, 60_000);
 
@@ -336,4 +339,43 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn ed
     expect(h2.protocol).toBe('h2');
     expect(h2.body).toBe(h3.body); // the same cached object
   }, 120_000);
+
+  it('keeps HTTP/3 through site changes: twelve loads, each adding a site and renewing a certificate, Caddy never reloaded', async () => {
+    const origin = `http://${IP}:${originPort}`;
+    const port = Number(edge.listen.split(':')[1]);
+    let sites: ServedSite[] = [];
+    for (let i = 0; i < 12; i++) {
+      // video.test gets a new key each time (a renewal); one more site each time.
+      const video = { ...(await siteCertificate(certificates!, 's1', ['video.test'])), origin };
+      const added = await Promise.all(
+        Array.from({ length: i + 1 }, (_, n) => siteCertificate(certificates!, `n${n}`, [`n${n}.test`])),
+      );
+      sites = [video, ...added.map((site) => ({ ...site, origin: `${origin}/b` }))];
+      await edge.setSites(sites);
+      const answer = await get('video.test', '/page');
+      expect(answer.status).toBe(200);
+      expect(String(answer.headers['alt-svc'])).toContain(`h3=":${port}"`);
+    }
+    // The renewed certificate is the one presented, over TCP…
+    const presented = await new Promise<string>((resolve, reject) => {
+      const socket = tlsConnect({ host: IP, port, servername: 'video.test', ca: ca.certificatePem }, () => {
+        resolve(socket.getPeerX509Certificate()!.toString());
+        socket.end();
+      });
+      socket.on('error', reject);
+    });
+    expect(spkiHash(presented)).toBe(spkiHash(readFileSync(sites[0]!.certificateFile, 'utf8')));
+    // …and over QUIC: Chromium accepts only the newest keys, for the first site and the newest one.
+    const newest = sites.map((site) => spkiHash(readFileSync(site.certificateFile, 'utf8')));
+    for (const domain of ['video.test', 'n11.test']) {
+      const h3 = await loadInChromium({ ip: IP, port, domain, path: '/page', spki: newest, quic: true });
+      expect(h3.protocol, domain).toBe('h3');
+      expect(h3.body, domain).toMatch(domain === 'video.test' ? /^site one #\d+/ : /^site two #\d+/);
+    }
+    // A removed site: its name no longer has a certificate, its Host no longer a site.
+    await edge.setSites(sites.slice(0, 1));
+    expect(await get('n11.test', '/page').catch((e: Error) => e)).toBeInstanceOf(Error);
+    expect((await get('video.test', '/page', {})).status).toBe(200);
+    expect(edge.output()).not.toMatch(/no port can be announced/);
+  }, 180_000);
 });

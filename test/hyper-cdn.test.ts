@@ -378,13 +378,13 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn on
       expect(removal.stderr).toContain("belongs to 'web', which requests it");
 
       // [cdn] taken out of the manifest: the next deploy removes the site; the edges stop answering for its
-      // domain (no certificate left for it).
+      // domain (a new connection finds no certificate for it; a kept-alive one gets 421).
       writeFileSync(join(dir, 'hox.toml'), 'runtime = "static"\n');
       const redeploy = await runHox(['app', 'deploy', 'web', dir], aliceEnv, 300_000);
       expect(redeploy.code, `${redeploy.stdout}\n${redeploy.stderr}`).toBe(0);
       const stillServed = async () =>
         fetchVia(published.edges[0]!.url, 'web.test', '/', published.ca_cert).then(
-          () => true,
+          (answer) => answer.status !== 421,
           () => false,
         );
       await expect.poll(stillServed, { timeout: 30_000, interval: 300 }).toBe(false);

@@ -1,18 +1,20 @@
 /**
- * One hyper_cdn edge for tests, outside any node agent: the real Varnish and the real Caddy, with the VCL and the
- * Caddy configuration the release renders, in a temporary directory. Under `CI=true` a missing varnishd or caddy
+ * One hyper_cdn edge for tests, outside any node agent: the real Varnish and the real Caddy (two: the edge and the
+ * origin side), with the VCL and the Caddy configurations the release renders, in a temporary directory, and the
+ * edge program's own steps (EdgeSites, the certificate endpoint). Under `CI=true` a missing varnishd or caddy
  * fails the test (the setup script installs both).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { adminReady } from '../../src/releases/hyper_edge/caddy-admin.js';
-import { loadEdgeConfig } from '../../src/releases/hyper_cdn/edge/caddy-load.js';
-import { edgeCaddyConfig, type EdgeCaddyOptions, type EdgeSite } from '../../src/releases/hyper_cdn/edge/caddy.js';
+import { edgeCaddyConfig, originCaddyConfig } from '../../src/releases/hyper_cdn/edge/caddy.js';
+import { EdgeSites, startCertificateEndpoint, type ServedSite } from '../../src/releases/hyper_cdn/edge/edge-sites.js';
+import { freePort } from '../../src/testing/free-port.js';
 import { varnishdCommand } from '../../src/releases/hyper_cdn/edge/varnish.js';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../../src/testing/chromium.js';
 import { edgeVcl } from '../../src/releases/hyper_cdn/edge/vcl.js';
@@ -22,7 +24,7 @@ export interface TestEdge {
   listen: string;
   purgeSocket: string;
   /** Loads another site list (what the edge program does when its configuration changes). */
-  setSites(sites: EdgeSite[]): Promise<void>;
+  setSites(sites: ServedSite[]): Promise<void>;
   output(): string;
   stop(): Promise<void>;
 }
@@ -92,12 +94,7 @@ export function haveEdgeBinaries(): boolean {
   return ['varnishd', 'caddy'].every((b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0);
 }
 
-export async function startTestEdge(options: {
-  ip: string;
-  port: number;
-  cacheName: string;
-  sites: (dir: string) => EdgeSite[];
-}): Promise<TestEdge> {
+export async function startTestEdge(options: { ip: string; port: number; cacheName: string }): Promise<TestEdge> {
   const dir = mkdtempSync(join(tmpdir(), 'hox-cdn-edge-'));
   const run = join(dir, 'run');
   mkdirSync(run);
@@ -107,9 +104,23 @@ export async function startTestEdge(options: {
     varnishSocket: join(run, 'varnish.sock'),
     purgeSocket: join(run, 'purge.sock'),
     originSocket: join(run, 'origin.sock'),
-    adminSocket: join(run, 'caddy-admin.sock'),
+    edgeAdminSocket: join(run, 'caddy-edge-admin.sock'),
+    originAdminSocket: join(run, 'caddy-origin-admin.sock'),
   };
-  writeFileSync(paths.vcl, edgeVcl({ originSocket: paths.originSocket, cacheName: options.cacheName }));
+  // As the edge program does: Varnish starts with a VCL, the origin-side Caddy with no site, and the sites come
+  // with `setSites` (EdgeSites.apply); the edge Caddy asks the certificate endpoint at each handshake.
+  writeFileSync(paths.vcl, edgeVcl({ originSocket: paths.originSocket, cacheName: options.cacheName, sites: [] }));
+  const sites = new EdgeSites({
+    cacheName: options.cacheName,
+    varnishWorkDir: paths.work,
+    vclFile: join(run, 'live.vcl'),
+    originSocket: paths.originSocket,
+    originAdminSocket: paths.originAdminSocket,
+    originStorageDir: join(dir, 'caddy-origin'),
+  });
+  const token = randomBytes(24).toString('base64url');
+  const certificatePort = await freePort();
+  const endpoint = await startCertificateEndpoint({ host: options.ip, port: certificatePort, token, sites });
   let output = '';
   const children: ChildProcess[] = [];
   const start = (argv: string[]): void => {
@@ -119,17 +130,33 @@ export async function startTestEdge(options: {
     children.push(child);
   };
   const listen = `${options.ip}:${options.port}`;
-  const caddyOptions = (sites: EdgeSite[]): EdgeCaddyOptions => ({
-    adminSocket: paths.adminSocket,
-    storageDir: join(dir, 'caddy'),
-    listen,
-    varnishSocket: paths.varnishSocket,
-    originSocket: paths.originSocket,
-    sites,
-  });
-  const initial = join(dir, 'caddy.json');
-  writeFileSync(initial, JSON.stringify(edgeCaddyConfig(caddyOptions(options.sites(dir)))));
-  start(['caddy', 'run', '--config', initial]);
+  const edgeConfig = join(dir, 'caddy-edge.json');
+  writeFileSync(
+    edgeConfig,
+    JSON.stringify(
+      edgeCaddyConfig({
+        adminSocket: paths.edgeAdminSocket,
+        storageDir: join(dir, 'caddy-edge'),
+        listen,
+        varnishSocket: paths.varnishSocket,
+        certificateUrl: `http://${options.ip}:${certificatePort}/certificate?token=${token}`,
+      }),
+    ),
+  );
+  const originConfig = join(dir, 'caddy-origin.json');
+  writeFileSync(
+    originConfig,
+    JSON.stringify(
+      originCaddyConfig({
+        adminSocket: paths.originAdminSocket,
+        storageDir: join(dir, 'caddy-origin'),
+        originSocket: paths.originSocket,
+        sites: [],
+      }),
+    ),
+  );
+  start(['caddy', 'run', '--config', edgeConfig]);
+  start(['caddy', 'run', '--config', originConfig]);
   start(
     varnishdCommand({
       workDir: paths.work,
@@ -137,6 +164,7 @@ export async function startTestEdge(options: {
       clientSocket: paths.varnishSocket,
       purgeSocket: paths.purgeSocket,
       cacheMiB: 64,
+      management: `${options.ip}:${await freePort()}`,
     }),
   );
   const stop = async (): Promise<void> => {
@@ -146,11 +174,15 @@ export async function startTestEdge(options: {
         child.exitCode !== null ? Promise.resolve() : new Promise<void>((done) => child.once('exit', () => done())),
       ),
     );
+    endpoint.close();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     // Varnish binds its sockets before its child (which compiles the VCL) accepts on them: ready once it answers.
-    const ready = async () => (await answers(paths.varnishSocket)) && (await adminReady(paths.adminSocket));
+    const ready = async () =>
+      (await answers(paths.varnishSocket)) &&
+      (await adminReady(paths.edgeAdminSocket)) &&
+      (await adminReady(paths.originAdminSocket));
     for (let i = 0; i < 150 && !(await ready()); i++) await sleep(100);
     if (!(await ready())) throw new Error(`the edge did not start:\n${output}`);
   } catch (error) {
@@ -161,7 +193,7 @@ export async function startTestEdge(options: {
     dir,
     listen,
     purgeSocket: paths.purgeSocket,
-    setSites: (sites) => loadEdgeConfig(caddyOptions(sites), true),
+    setSites: (served) => sites.apply(served),
     output: () => output,
     stop,
   };

@@ -24,14 +24,20 @@ export interface EdgeConfig {
   port: number;
   /** TCP port of the control API (HTTPS). */
   controlPort: number;
+  /** TCP port of the certificate endpoint the edge Caddy calls (HTTP on the partition's address), and its token. */
+  certificatePort: number;
+  certificateToken: string;
   /** The CDN's CA, which signs the sites' certificates and the control API's. */
   ca: { certificatePem: string; privateKeyPem: string };
   /** Lifetime of the certificates the edge issues, renewed at two thirds. */
   certificateDays: number;
   sites: EdgeSiteSpec[];
-  caddyAdminSocket: string;
-  caddyStorageDir: string;
+  /** The origin-side Caddy's admin socket and storage (the edge Caddy is never reloaded). */
+  originAdminSocket: string;
+  originStorageDir: string;
   varnishWorkDir: string;
+  /** The VCL the edge program writes and loads into Varnish. */
+  vclFile: string;
   varnishSocket: string;
   purgeSocket: string;
   originSocket: string;

@@ -6,9 +6,11 @@
  * - `cdn` (the root): requests `edges` edges (spread over nodes when it can), checks its sites (sites.ts: host
  *   names, origin, a host name served by one site only), hands every edge the sites and the CDN's CA, and
  *   publishes to each site's owner its edges, its CA, its purge token and whether every edge serves it.
- * - `edge` (internal): Caddy, Varnish and the edge program (edge/main.ts), which issues the sites' certificates,
- *   loads Caddy's configuration when the sites change, answers purges and statistics on its control API, and
- *   publishes which sites it serves.
+ * - `edge` (internal): two Caddy processes (the edge, with a configuration that never changes, and the origin
+ *   side: edge/caddy.ts), Varnish, and the edge program (edge/main.ts), which issues the sites' certificates and
+ *   hands them to the edge Caddy, loads the sites' host names into Varnish and their origins into the origin
+ *   Caddy when the sites change, answers purges and statistics on its control API, and publishes which sites it
+ *   serves.
  * - a site: a shared instance of type `cdn` (`hox cdn site add NAME --origin URL --domain D`), parameters
  *   `{domains, origin}`.
  */
@@ -20,7 +22,7 @@ import {
   type ProfileInput,
 } from '../../release-kit/types.js';
 import { releaseProgram } from '../../release-kit/program.js';
-import { edgeCaddyConfig } from './edge/caddy.js';
+import { edgeCaddyConfig, originCaddyConfig } from './edge/caddy.js';
 import { varnishdCommand } from './edge/varnish.js';
 import { edgeVcl } from './edge/vcl.js';
 import type { EdgeConfig, EdgeSiteSpec, EdgeStatus } from './protocol.js';
@@ -190,54 +192,82 @@ function cdnProfile(input: ProfileInput): PartitionPlan {
   };
 }
 
+/** Ports an edge uses from its partition's range: sites, control API, certificate endpoint, Varnish's management. */
+const EDGE_PORTS = 4;
+
 function edgeProfile(input: ProfileInput): PartitionPlan {
   const p = input.parameters as unknown as EdgeParams;
   const path = input.partition.path;
   const ip = input.partition.ip;
   const port = input.partition.portBase;
-  const controlPort = port + 1;
+  if (input.partition.portCount < EDGE_PORTS)
+    throw new Error(`an edge needs ${EDGE_PORTS} ports; this partition has ${input.partition.portCount}`);
   const run = join(path, 'run');
   const config: EdgeConfig = {
     name: input.instance_title,
     ip,
     port,
-    controlPort,
+    controlPort: port + 1,
+    certificatePort: port + 2,
+    certificateToken: input.secret('certificate-endpoint'),
     ca: { certificatePem: p.ca.certificate_pem, privateKeyPem: p.ca.private_key_pem },
     certificateDays: p.certificate_days ?? DEFAULTS.certificateDays,
     sites: p.sites,
-    caddyAdminSocket: join(run, 'caddy-admin.sock'),
-    caddyStorageDir: join(path, 'caddy', 'data'),
+    originAdminSocket: join(run, 'caddy-origin-admin.sock'),
+    originStorageDir: join(path, 'caddy', 'origin'),
     varnishWorkDir: join(path, 'varnish'),
+    vclFile: join(run, 'live.vcl'),
     varnishSocket: join(run, 'varnish.sock'),
     purgeSocket: join(run, 'purge.sock'),
     originSocket: join(run, 'origin.sock'),
     certificateDir: join(path, 'certificates'),
   };
-  // Caddy starts with no site; the edge program issues the certificates, then loads the sites.
-  const initial = edgeCaddyConfig({
-    adminSocket: config.caddyAdminSocket,
-    storageDir: config.caddyStorageDir,
+  // The edge Caddy's configuration never changes while the sites do (caddy.ts says why).
+  const edgeCaddy = edgeCaddyConfig({
+    adminSocket: join(run, 'caddy-edge-admin.sock'),
+    storageDir: join(path, 'caddy', 'edge'),
     listen: `${ip}:${port}`,
     varnishSocket: config.varnishSocket,
+    certificateUrl: `http://${ip}:${config.certificatePort}/certificate?token=${config.certificateToken}`,
+  });
+  // The origin side starts with no site; the edge program loads them.
+  const originCaddy = originCaddyConfig({
+    adminSocket: config.originAdminSocket,
+    storageDir: config.originStorageDir,
     originSocket: config.originSocket,
     sites: [],
   });
+  // What Varnish starts with (after a restart too): the current sites' host names; the edge program loads the
+  // same VCL when they change, without a restart.
+  const bootVcl = edgeVcl({
+    originSocket: config.originSocket,
+    cacheName: input.instance_title,
+    sites: p.sites.map(({ id, domains }) => ({ id, domains })),
+  });
   const running = input.state === 'started';
+  const caddyEnv = (name: string) => ({
+    XDG_DATA_HOME: join(path, 'caddy', name, 'data'),
+    XDG_CONFIG_HOME: join(path, 'caddy', name, 'config'),
+  });
   return {
     files: [
       { path: 'run/.keep', content: '', mode: 0o600 },
-      { path: 'caddy/.keep', content: '', mode: 0o600 },
+      { path: 'caddy/edge/.keep', content: '', mode: 0o600 },
+      { path: 'caddy/origin/.keep', content: '', mode: 0o600 },
       { path: 'certificates/.keep', content: '', mode: 0o600 },
-      { path: 'edge.vcl', content: edgeVcl({ originSocket: config.originSocket, cacheName: input.instance_title }) },
-      { path: 'caddy-initial.json', content: `${JSON.stringify(initial, null, 2)}\n`, mode: 0o600 },
+      { path: 'edge.vcl', content: bootVcl, mode: 0o600, reload: true },
+      // Holds the certificate endpoint's token.
+      { path: 'caddy-edge.json', content: `${JSON.stringify(edgeCaddy, null, 2)}\n`, mode: 0o600 },
+      { path: 'caddy-origin-initial.json', content: `${JSON.stringify(originCaddy, null, 2)}\n`, mode: 0o600 },
       { path: 'edge.json', content: `${JSON.stringify(config, null, 2)}\n`, mode: 0o600, reload: true },
     ],
     services: running
       ? [
+          { name: 'caddy-edge', command: ['caddy', 'run', '--config', 'caddy-edge.json'], env: caddyEnv('edge') },
           {
-            name: 'caddy',
-            command: ['caddy', 'run', '--config', 'caddy-initial.json'],
-            env: { XDG_DATA_HOME: join(path, 'caddy', 'data'), XDG_CONFIG_HOME: join(path, 'caddy', 'config') },
+            name: 'caddy-origin',
+            command: ['caddy', 'run', '--config', 'caddy-origin-initial.json'],
+            env: caddyEnv('origin'),
           },
           {
             name: 'varnish',
@@ -247,6 +277,7 @@ function edgeProfile(input: ProfileInput): PartitionPlan {
               clientSocket: config.varnishSocket,
               purgeSocket: config.purgeSocket,
               cacheMiB: p.cache_mib ?? DEFAULTS.cacheMiB,
+              management: `${ip}:${port + 3}`,
             }),
           },
           { name: 'edge', command: program(input, 'edge/main', ['edge.json', path]) },
@@ -255,10 +286,10 @@ function edgeProfile(input: ProfileInput): PartitionPlan {
     promises: running
       ? [
           { name: 'edge-https', kind: 'tcp', host: ip, port, periodMs: 10_000 },
-          { name: 'edge-control', kind: 'tcp', host: ip, port: controlPort, periodMs: 10_000 },
+          { name: 'edge-control', kind: 'tcp', host: ip, port: config.controlPort, periodMs: 10_000 },
         ]
       : [],
-    publish: { url: `https://${ip}:${port}`, control_url: `https://${ip}:${controlPort}` },
+    publish: { url: `https://${ip}:${port}`, control_url: `https://${ip}:${config.controlPort}` },
   };
 }
 

@@ -1,31 +1,30 @@
 /**
- * The Caddy configuration of an edge (pure). Two servers in one Caddy:
+ * The two Caddy configurations of an edge (pure), each for its own Caddy process:
  *
- * - `edge`, on the partition's address: TLS with each site's certificate (chosen by SNI), HTTP/1.1, HTTP/2 and
- *   HTTP/3 (QUIC, on the same UDP port; Caddy advertises it with Alt-Svc). A request whose Host is a site's
- *   domain goes to Varnish (a unix socket) with `X-Hox-Site` set to the site's id, whatever the client sent;
- *   any other Host gets 421.
- * - `origin`, on a unix socket only Varnish uses: Varnish's fetches, routed by `X-Hox-Site` to the site's
- *   origin (HTTP or HTTPS), with the origin's own Host, and without the `X-Hox-*` headers.
- *
- * A site or origin change is a `POST /load` on the admin socket: in-flight requests finish on the old one.
+ * - the **edge** Caddy, on the partition's address: TLS, HTTP/1.1, HTTP/2 and HTTP/3 (QUIC, on the same UDP
+ *   port; Caddy advertises it with Alt-Svc). Every request goes to Varnish (a unix socket), without the client's
+ *   `X-Hox-*` headers; Varnish finds the site from the Host (vcl.ts). Its configuration never changes while it
+ *   runs: the certificates come, at each TLS handshake, from the edge program's certificate endpoint
+ *   (`get_certificate` `http`, on the partition's address, with a secret token), so a new site, a renewed
+ *   certificate or a removed site never reloads this Caddy. That is on purpose: Debian's Caddy 2.6 keeps its
+ *   QUIC listener across reloads with the TLS configuration of the first one (caddyserver/caddy#4849, fixed in
+ *   2.7), and turning HTTP/3 off and on at each reload to renew it left HTTP/3 broken after a few reloads.
+ * - the **origin** Caddy, on a unix socket only Varnish uses: Varnish's fetches, routed by `X-Hox-Site` to the
+ *   site's origin (HTTP or HTTPS), with the origin's own Host, and without the `X-Hox-*` headers. A site or
+ *   origin change is a `POST /load` on its admin socket: in-flight fetches finish on the old configuration.
  */
 import { ADMIN_ORIGIN } from '../../hyper_edge/caddy-config.js';
 
-export interface EdgeSite {
+/** A site as the origin-side Caddy routes it. */
+export interface OriginSite {
   /** The site's id on this edge: what `X-Hox-Site` carries and Varnish keys objects by. */
   id: string;
-  /** Host names the site answers (the certificate's names). */
-  domains: string[];
   /** `http://host:port` or `https://host:port`, with an optional path prefix prepended to every request. */
   origin: string;
-  /** The site's certificate chain and key (PEM files in the partition). */
-  certificateFile: string;
-  keyFile: string;
 }
 
 export interface EdgeCaddyOptions {
-  /** Admin API socket (absolute path). */
+  /** Admin API socket (absolute path): readiness only, nothing loads another configuration. */
   adminSocket: string;
   /** Caddy's storage (inside the partition). */
   storageDir: string;
@@ -33,11 +32,16 @@ export interface EdgeCaddyOptions {
   listen: string;
   /** Varnish's client listener (a unix socket path). */
   varnishSocket: string;
-  /** The origin-side listener Varnish fetches from (a unix socket path). */
+  /** The edge program's certificate endpoint, token included (`http://ip:port/certificate?token=…`). */
+  certificateUrl: string;
+}
+
+export interface OriginCaddyOptions {
+  adminSocket: string;
+  storageDir: string;
+  /** The listener Varnish fetches from (a unix socket path). */
   originSocket: string;
-  sites: EdgeSite[];
-  /** False: HTTP/1.1 and 2 only (the first step of a reload that renews the HTTP/3 listener). @default true */
-  http3?: boolean;
+  sites: OriginSite[];
 }
 
 /** The upstream of a site's origin for Caddy's reverse_proxy: dial address, TLS, Host, path prefix. */
@@ -65,32 +69,55 @@ export function originUpstream(origin: string): { dial: string; tls: boolean; ho
 
 const HIDDEN_REQUEST_HEADERS = ['X-Hox-Site', 'X-Hox-Refresh', 'X-Hox-Stale-Ok', 'X-Hox-Pass', 'X-Hox-Range'];
 
+/** What both Caddy processes share: an admin socket, their storage, no trust store edits, quiet logs. */
+function base(adminSocket: string, storageDir: string): Record<string, unknown> {
+  return {
+    admin: { listen: `unix/${adminSocket}`, origins: [ADMIN_ORIGIN], config: { persist: false } },
+    logging: { logs: { default: { level: 'WARN' } } },
+    storage: { module: 'file_system', root: storageDir },
+  };
+}
+
+/** Never edit the machine's trust store (Caddy's own CA is not used: the certificates are the CDN's). */
+const NO_TRUST_STORE = { certificate_authorities: { local: { install_trust: false } } };
+
 export function edgeCaddyConfig(options: EdgeCaddyOptions): Record<string, unknown> {
-  const edgeRoutes: Record<string, unknown>[] = options.sites.map((site) => ({
-    match: [{ host: site.domains }],
-    handle: [
-      {
-        handler: 'reverse_proxy',
-        upstreams: [{ dial: `unix/${options.varnishSocket}` }],
-        headers: {
-          request: { set: { 'X-Hox-Site': [site.id] }, delete: HIDDEN_REQUEST_HEADERS.slice(1) },
-          response: { delete: ['Server'] },
+  return {
+    ...base(options.adminSocket, options.storageDir),
+    apps: {
+      tls: {
+        // No subjects: every server name asks the endpoint, which answers 204 for a name no site has (the
+        // handshake then fails). Nothing is obtained or renewed by Caddy itself (automatic HTTPS is off).
+        automation: { policies: [{ get_certificate: [{ via: 'http', url: options.certificateUrl }] }] },
+      },
+      pki: NO_TRUST_STORE,
+      http: {
+        servers: {
+          edge: {
+            listen: [options.listen],
+            protocols: ['h1', 'h2', 'h3'],
+            automatic_https: { disable: true },
+            tls_connection_policies: [{}],
+            routes: [
+              {
+                handle: [
+                  {
+                    handler: 'reverse_proxy',
+                    upstreams: [{ dial: `unix/${options.varnishSocket}` }],
+                    headers: { request: { delete: HIDDEN_REQUEST_HEADERS }, response: { delete: ['Server'] } },
+                  },
+                ],
+              },
+            ],
+          },
         },
       },
-    ],
-    terminal: true,
-  }));
-  edgeRoutes.push({
-    handle: [
-      {
-        handler: 'static_response',
-        status_code: 421,
-        headers: { 'Content-Type': ['text/plain; charset=utf-8'] },
-        body: 'no site of this CDN answers for this host\n',
-      },
-    ],
-  });
-  const originRoutes: Record<string, unknown>[] = options.sites.map((site) => {
+    },
+  };
+}
+
+export function originCaddyConfig(options: OriginCaddyOptions): Record<string, unknown> {
+  const routes: Record<string, unknown>[] = options.sites.map((site) => {
     const upstream = originUpstream(site.origin);
     const handle: Record<string, unknown>[] = [];
     if (upstream.prefix !== '') handle.push({ handler: 'rewrite', uri: `${upstream.prefix}{http.request.uri}` });
@@ -102,38 +129,20 @@ export function edgeCaddyConfig(options: EdgeCaddyOptions): Record<string, unkno
     });
     return { match: [{ header: { 'X-Hox-Site': [site.id] } }], handle, terminal: true };
   });
-  originRoutes.push({
+  routes.push({
     handle: [{ handler: 'static_response', status_code: 502, body: 'no origin for this site on this edge\n' }],
   });
   return {
-    admin: { listen: `unix/${options.adminSocket}`, origins: [ADMIN_ORIGIN], config: { persist: false } },
-    logging: { logs: { default: { level: 'WARN' } } },
-    storage: { module: 'file_system', root: options.storageDir },
+    ...base(options.adminSocket, options.storageDir),
     apps: {
-      tls: {
-        certificates: {
-          load_files: options.sites.map((site) => ({
-            certificate: site.certificateFile,
-            key: site.keyFile,
-            tags: [`site-${site.id}`],
-          })),
-        },
-      },
-      // Never edit the machine's trust store (Caddy's own CA is not used: the certificates are given).
-      pki: { certificate_authorities: { local: { install_trust: false } } },
+      pki: NO_TRUST_STORE,
       http: {
         servers: {
-          edge: {
-            listen: [options.listen],
-            protocols: options.http3 === false ? ['h1', 'h2'] : ['h1', 'h2', 'h3'],
-            automatic_https: { disable: true },
-            tls_connection_policies: [{}],
-            routes: edgeRoutes,
-          },
           origin: {
             listen: [`unix/${options.originSocket}`],
+            protocols: ['h1'],
             automatic_https: { disable: true },
-            routes: originRoutes,
+            routes,
           },
         },
       },

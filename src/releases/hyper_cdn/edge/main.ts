@@ -2,9 +2,10 @@
  * The edge program of hyper_cdn, one per edge partition, beside its Caddy and its Varnish:
  *
  * - issues each site's certificate (its domains) and the control API's (the edge's address) with the CDN's CA,
- *   kept in the partition and renewed at two thirds of their life;
- * - loads Caddy's configuration (sites, certificates, origins) through its admin socket whenever `edge.json`
- *   changes, and every minute (a no-op for Caddy unless it restarted with its initial configuration);
+ *   kept in the partition and renewed at two thirds of their life, and hands the sites' certificates to the
+ *   edge Caddy at each TLS handshake (its certificate endpoint);
+ * - applies the sites (edge-sites.ts: origins to the origin-side Caddy, host names to Varnish) whenever
+ *   `edge.json` changes, and every minute (a no-op unless a renewal or a restart calls for one);
  * - answers the control API on HTTPS: purges (`POST /purge`) and statistics (`GET /stats?site=ID`), each with
  *   the site's purge token, and `GET /health`;
  * - counts each site's requests, hits, bytes served and fetched from the origin, and times to first byte, from
@@ -16,7 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -26,11 +27,12 @@ import { oneAtATime } from '../../../release-kit/one-at-a-time.js';
 import { issueServerCertificate } from '../../../shared/pki/local-ca.js';
 import { adminReady } from '../../hyper_edge/caddy-admin.js';
 import type { EdgeConfig, EdgeSiteSpec, EdgeStatus, PurgeAnswer, PurgeKind } from '../protocol.js';
-import { loadEdgeConfig } from './caddy-load.js';
+import { EdgeSites, startCertificateEndpoint, writeAtomically } from './edge-sites.js';
 import { NCSA_FORMAT, SiteCounters } from './stats.js';
 import { checkPurge, purge, type Purge } from './varnish.js';
 
 const REFRESH_MS = 60_000;
+const RETRY_MS = 2_000;
 const MAX_BODY = 64 * 1024;
 
 const [configPath, partitionPath] = process.argv.slice(2);
@@ -81,19 +83,19 @@ async function ensureCertificate(name: string, dnsNames: string[], ipAddresses: 
   return { certificateFile, keyFile };
 }
 
-async function writeAtomically(path: string, content: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, content, { mode });
-  await rename(tmp, path);
-}
-
 // ---- applying the configuration ----
 
 let lastError: string | null = null;
 let applied: { sites: string[]; hash: string; at: string } | null = null;
 let published = '';
-/** Hash of the certificates Caddy was last given (undefined: not yet, since this program started). */
-let loadedCertificates: string | undefined;
+const edgeSites = new EdgeSites({
+  cacheName: config.name,
+  varnishWorkDir: config.varnishWorkDir,
+  vclFile: config.vclFile,
+  originSocket: config.originSocket,
+  originAdminSocket: config.originAdminSocket,
+  originStorageDir: config.originStorageDir,
+});
 
 async function publish(): Promise<void> {
   const status: EdgeStatus = {
@@ -116,22 +118,7 @@ async function apply(): Promise<void> {
   try {
     const sites = [];
     for (const site of config.sites) sites.push({ ...site, ...(await ensureCertificate(site.id, site.domains, [])) });
-    // What Caddy presents: the certificate files' content (a renewal changes it, not only a new site).
-    const presented = createHash('sha256');
-    for (const site of sites) presented.update(await readFile(site.certificateFile));
-    const certificates = presented.digest('hex');
-    await loadEdgeConfig(
-      {
-        adminSocket: config.caddyAdminSocket,
-        storageDir: config.caddyStorageDir,
-        listen: `${config.ip}:${config.port}`,
-        varnishSocket: config.varnishSocket,
-        originSocket: config.originSocket,
-        sites,
-      },
-      certificates !== loadedCertificates,
-    );
-    loadedCertificates = certificates;
+    await edgeSites.apply(sites);
     if (applied?.hash !== hash) log(`serving ${sites.length} site(s): ${sites.map((s) => s.title).join(', ')}`);
     applied = {
       sites: config.sites.map((s) => s.id),
@@ -140,8 +127,11 @@ async function apply(): Promise<void> {
     };
     lastError = null;
   } catch (error) {
-    lastError = `configuration not applied: ${(error as Error).message}`;
-    log(lastError);
+    const message = `configuration not applied: ${(error as Error).message}`;
+    if (message !== lastError) log(`${message} (trying again every ${RETRY_MS / 1000} s)`);
+    lastError = message;
+    // E.g. Varnish still starting: again soon, not at the next minute.
+    setTimeout(poke, RETRY_MS).unref();
   }
   await publish();
 }
@@ -306,7 +296,14 @@ async function startControl(): Promise<Server> {
 }
 
 async function main(): Promise<void> {
-  for (let i = 0; i < 300 && !(await adminReady(config.caddyAdminSocket)); i++) await sleep(100);
+  // The edge Caddy asks for certificates from its first handshake on.
+  const certificates = await startCertificateEndpoint({
+    host: config.ip,
+    port: config.certificatePort,
+    token: config.certificateToken,
+    sites: edgeSites,
+  });
+  for (let i = 0; i < 300 && !(await adminReady(config.originAdminSocket)); i++) await sleep(100);
   const server = await startControl();
   log(`control API on https://${config.ip}:${config.controlPort}`);
   readVarnishLog();
@@ -319,6 +316,7 @@ async function main(): Promise<void> {
     unwatchFile(configPath!);
     reader?.kill('SIGTERM');
     server.close();
+    certificates.close();
     process.exit(0);
   };
   process.on('SIGTERM', stop);

@@ -1,13 +1,16 @@
 /**
- * The VCL of an edge's Varnish (pure). The same for every site: Caddy in front says which site a request is
- * for (`X-Hox-Site`, set from the Host it matched), and every fetch goes back to Caddy (a unix socket), which
- * routes it to that site's origin. A new site, or a changed origin, is then a Caddy reload, never a VCL
- * compilation.
+ * The VCL of an edge's Varnish (pure). Caddy in front terminates TLS and passes every request on; the VCL says
+ * which site it is for, from its Host (`X-Hox-Site`, whatever the client sent), refuses any other Host (421),
+ * and every fetch goes to the origin-side Caddy (a unix socket), which routes it to that site's origin. The host
+ * names are the only part that depends on the sites: a new site, or a site's new host name, is a VCL load
+ * (`varnish.ts`, `useVcl`: compiled beside the running one, switched to at once, no request lost); a changed
+ * origin is an origin-side Caddy reload only.
  *
  * What it does, on top of Varnish's own HTTP caching (Cache-Control max-age / s-maxage, Expires, Vary, no-store,
  * private, Set-Cookie; If-None-Match / If-Modified-Since answered from the cache; Range served from the cached
  * object; `Age`):
  *
+ * - a request's site is found by its Host: a Host no site names gets 421 (Misdirected Request);
  * - objects are keyed by site and URL, never by Host alone (two sites may share a path);
  * - a Range request on a miss waits for the whole object (fetched once, kept) and gets its 206;
  * - `stale-while-revalidate=N` becomes the object's grace: served stale while one background fetch refreshes it;
@@ -27,14 +30,39 @@
  * and `XKEY` with `X-Hox-Tags` (space-separated tags).
  */
 
+import { DNS_NAME } from '../../../shared/dns-name.js';
+
 export interface EdgeVclOptions {
   /** Caddy's origin-side listener (a unix socket path). */
   originSocket: string;
   /** The cache's name in `Cache-Status` (RFC 9211: an identifier, e.g. `hox-edge-1`). */
   cacheName: string;
+  /** The sites the edge serves: the host names each answers. */
+  sites: { id: string; domains: string[] }[];
 }
 
 const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
+const SITE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** `hox_site`: sets `X-Hox-Site` from the Host (lower case, without its port) for a site's host names. */
+function siteMap(sites: EdgeVclOptions['sites']): string {
+  const lines: string[] = [];
+  for (const site of sites) {
+    // Both are checked again here: they end up inside the VCL's strings.
+    if (!SITE_ID.test(site.id)) throw new Error(`'${site.id}' is not a site id`);
+    for (const domain of site.domains)
+      if (!DNS_NAME.test(domain) || domain.startsWith('*.')) throw new Error(`'${domain}' is not a host name`);
+    const test = site.domains.map((d) => `req.http.x-hox-host == "${d}"`).join(' || ');
+    lines.push(`  ${lines.length === 0 ? 'if' : '} elsif'} (${test}) {\n    set req.http.x-hox-site = "${site.id}";`);
+  }
+  if (lines.length > 0) lines.push('  }');
+  return `sub hox_site {
+  unset req.http.x-hox-site;
+  set req.http.x-hox-host = std.tolower(regsub(req.http.host, ":[0-9]+$", ""));
+${lines.join('\n')}
+  unset req.http.x-hox-host;
+}`;
+}
 
 export function edgeVcl(options: EdgeVclOptions): string {
   if (!options.originSocket.startsWith('/') || /["\\\n]/.test(options.originSocket))
@@ -53,6 +81,8 @@ backend origin {
   .between_bytes_timeout = 30s;
 }
 
+${siteMap(options.sites)}
+
 sub vcl_recv {
   if (local.socket == "purge") {
     if (req.method == "XKEY") { return (synth(200, "purged " + xkey.purge(req.http.x-hox-tags))); }
@@ -63,7 +93,8 @@ sub vcl_recv {
     if (req.method == "PURGE") { return (purge); }
     return (synth(405, "PURGE, BAN or XKEY"));
   }
-  if (!req.http.x-hox-site) { return (synth(421, "no site")); }
+  call hox_site;
+  if (!req.http.x-hox-site) { return (synth(421, "Misdirected Request")); }
   if (req.restarts == 0) {
     unset req.http.x-hox-stale-ok;
     unset req.http.x-hox-refresh;
@@ -132,6 +163,12 @@ sub vcl_backend_error {
 }
 
 sub vcl_synth {
+  if (resp.status == 421 && local.socket != "purge") {
+    set resp.http.Content-Type = "text/plain; charset=utf-8";
+    set resp.body = "no site of this CDN answers for this host" + {"
+"};
+    return (deliver);
+  }
   if (resp.status == 503 && req.http.x-hox-refresh && !req.http.x-hox-stale-ok && local.socket != "purge") {
     set req.http.x-hox-stale-ok = "1";
     return (restart);
