@@ -22,15 +22,20 @@ import { ROOT } from './support/hox-cli.js';
 const dir = mkdtempSync(join(tmpdir(), 'hox-cli-startup-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-// The hook prints each resolved module URL on stderr; the register script installs it ahead of the program.
+// The hook appends each resolved module URL to the file HOX_LOADED_LOG names; the register script installs it ahead
+// of the program. The hook runs on the loader's own thread: its stderr writes reach the process's stderr through
+// the main thread, and a process that exits at once (`--version`) could lose them. A synchronous append cannot be
+// lost: the line is in the file before the module is even loaded.
 writeFileSync(
   join(dir, 'hook.mjs'),
-  `export async function resolve(specifier, context, next) {
+  `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
   const resolved = await next(specifier, context);
-  process.stderr.write('LOADED ' + resolved.url + '\\n');
+  appendFileSync(process.env.HOX_LOADED_LOG, resolved.url + '\\n');
   return resolved;
 }\n`,
 );
+let runs = 0;
 writeFileSync(
   join(dir, 'register.mjs'),
   `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hook.mjs')).href)});\n`,
@@ -42,6 +47,8 @@ function loadedBy(
   env: NodeJS.ProcessEnv = {},
   script = join(ROOT, 'src', 'bin', 'hox.ts'),
 ): Promise<{ code: number; stdout: string; stderr: string; loaded: string[] }> {
+  const log = join(dir, `loaded-${++runs}.txt`);
+  writeFileSync(log, '');
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -49,19 +56,15 @@ function loadedBy(
       {
         cwd: ROOT,
         timeout: 60_000,
-        env: { PATH: process.env.PATH, HOME: dir, HOX_CONFIG: join(dir, 'config.json'), ...env },
+        env: { PATH: process.env.PATH, HOME: dir, HOX_CONFIG: join(dir, 'config.json'), HOX_LOADED_LOG: log, ...env },
       },
       (error, stdout, stderr) => {
-        const loaded = stderr
+        const loaded = readFileSync(log, 'utf8')
           .split('\n')
-          .filter((line) => line.startsWith('LOADED '))
-          .map((line) => line.slice('LOADED '.length).replace(pathToFileURL(ROOT).href + '/', ''));
+          .filter((line) => line !== '')
+          .map((line) => line.replace(pathToFileURL(ROOT).href + '/', ''));
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-        const rest = stderr
-          .split('\n')
-          .filter((line) => !line.startsWith('LOADED '))
-          .join('\n');
-        resolve({ code, stdout, stderr: rest, loaded });
+        resolve({ code, stdout, stderr, loaded });
       },
     );
   });
