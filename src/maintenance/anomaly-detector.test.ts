@@ -44,6 +44,19 @@ describe('AnomalyDetector', () => {
     expect(Math.max(...scores.slice(2501, 2501 + 125))).toBe(0);
   });
 
+  it('ends the quiet early for a value 3 times as far out as any since the report', () => {
+    const { values, timestamps } = wave(3000);
+    values[2500] = 80; // a small spike reports and starts the quiet...
+    values[2540] = 400; // ...which a much larger one, well within it, still breaks through
+    const scores = anomalyScores(values, timestamps);
+    expect(scores[2500]).toBeGreaterThan(0.55);
+    expect(Math.max(...scores.slice(2501, 2540))).toBe(0);
+    expect(scores[2540]).toBeGreaterThan(0.9);
+    // Without the break (an unreachable ratio) the large spike stays silent.
+    const unbroken = anomalyScores(values, timestamps, { breakRatio: Infinity });
+    expect(unbroken[2540]).toBe(0);
+  });
+
   it('gives the scores of a prefix whatever follows (no look-ahead)', () => {
     const { values, timestamps } = wave(2000);
     const full = anomalyScores(values, timestamps);
