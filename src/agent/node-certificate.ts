@@ -15,7 +15,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MasterClient } from '../client/master-client.js';
-import { writeFileDurably } from './durable-file.js';
+import { writeFileDurably } from '../shared/durable-file.js';
 
 const FILE = 'node-certificate.json';
 

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import type { CertificateAuthoritySpec } from '../release-kit/types.js';
 import { HoxError } from '../shared/errors.js';
 import { createLocalCa, type LocalCa } from '../shared/pki/local-ca.js';
-import { writeFileDurably } from './durable-file.js';
+import { writeFileDurably } from '../shared/durable-file.js';
 
 /** What a secret's name may be. */
 export const SECRET_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;

@@ -22,7 +22,7 @@ import { cp, lstat, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/p
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import type { RetainSpec } from '../release-kit/types.js';
-import { writeFileDurably } from './durable-file.js';
+import { writeFileDurably } from '../shared/durable-file.js';
 
 /** Kept per moved path: what it holds and its small index (the release's `catalog` files). */
 export interface RetainedPath {

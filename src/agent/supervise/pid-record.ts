@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileDurably } from '../durable-file.js';
+import { writeFileDurably } from '../../shared/durable-file.js';
 
 /** What the state directory remembers of one running service. */
 export interface PidRecord {

@@ -10,8 +10,9 @@
  * The edge Caddy itself is never reloaded (see caddy.ts for why).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { writeFileDurably } from '../../../shared/durable-file.js';
 import { loadConfig } from '../../hyper_edge/caddy-admin.js';
 import { originCaddyConfig } from './caddy.js';
 import { useVcl } from './varnish.js';
@@ -35,12 +36,6 @@ export interface EdgeSitesOptions {
   originSocket: string;
   originAdminSocket: string;
   originStorageDir: string;
-}
-
-export async function writeAtomically(path: string, content: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, content, { mode });
-  await rename(tmp, path);
 }
 
 export class EdgeSites {
@@ -75,7 +70,7 @@ export class EdgeSites {
     });
     const hash = createHash('sha256').update(vcl).digest('hex');
     if (hash !== this.#loadedVcl) {
-      await writeAtomically(o.vclFile, vcl, 0o600);
+      await writeFileDurably(o.vclFile, vcl, { mode: 0o600 });
       await useVcl(o.varnishWorkDir, o.vclFile);
       this.#loadedVcl = hash;
     }

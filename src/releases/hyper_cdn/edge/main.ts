@@ -24,10 +24,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { oneAtATime } from '../../../release-kit/one-at-a-time.js';
+import { writeFileDurably } from '../../../shared/durable-file.js';
 import { issueServerCertificate } from '../../../shared/pki/local-ca.js';
 import { adminReady } from '../../hyper_edge/caddy-admin.js';
 import type { EdgeConfig, EdgeSiteSpec, EdgeStatus, PurgeAnswer, PurgeKind } from '../protocol.js';
-import { EdgeSites, startCertificateEndpoint, writeAtomically } from './edge-sites.js';
+import { EdgeSites, startCertificateEndpoint } from './edge-sites.js';
 import { NCSA_FORMAT, SiteCounters } from './stats.js';
 import { checkPurge, purge, type Purge } from './varnish.js';
 
@@ -77,8 +78,8 @@ async function ensureCertificate(name: string, dnsNames: string[], ipAddresses: 
     validityMs: config.certificateDays * 86_400_000,
   });
   // The key first, then the certificate: a certificate on disk always has its key.
-  await writeAtomically(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), 0o600);
-  await writeAtomically(certificateFile, certificate, 0o644);
+  await writeFileDurably(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+  await writeFileDurably(certificateFile, certificate, { mode: 0o644 });
   log(`certificate for ${wanted} issued (${config.certificateDays} days)`);
   return { certificateFile, keyFile };
 }
@@ -108,7 +109,7 @@ async function publish(): Promise<void> {
   };
   const text = JSON.stringify(status);
   if (text === published) return;
-  await writeAtomically(join(partitionPath!, '.hox', 'publish.json'), `${text}\n`, 0o640);
+  await writeFileDurably(join(partitionPath!, '.hox', 'publish.json'), `${text}\n`, { mode: 0o640 });
   published = text;
 }
 

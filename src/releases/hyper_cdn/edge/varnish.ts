@@ -7,7 +7,6 @@
  * partition's user alone): `varnishadm -n <work dir>` finds both.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { promisify } from 'node:util';
 
@@ -73,7 +72,8 @@ async function manage(workDir: string, args: string[]): Promise<string> {
  * freed once no request uses them).
  */
 export async function useVcl(workDir: string, vclFile: string): Promise<void> {
-  const name = `hox_${createHash('sha256').update(vclFile).update(String(process.hrtime.bigint())).digest('hex').slice(0, 16)}`;
+  // A name never used on this boot (Varnish forgets its VCLs when it restarts).
+  const name = `hox_${process.hrtime.bigint()}`;
   await manage(workDir, ['vcl.load', name, vclFile]);
   await manage(workDir, ['vcl.use', name]);
   // `vcl.list -j`: [version, command, time, {name, status, …}…]

@@ -9,10 +9,10 @@
  * `node endpoint/main.js <endpoint.json> <partition path>`
  */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { oneAtATime } from '../../../release-kit/one-at-a-time.js';
+import { writeFileDurably } from '../../../shared/durable-file.js';
 import { adminReady, loadConfig } from '../caddy-admin.js';
 import { publicEndpointConfig } from '../caddy-config.js';
 import type { EndpointConfig, EndpointStatus } from '../protocol.js';
@@ -42,9 +42,7 @@ async function apply(): Promise<void> {
   const key = JSON.stringify(routed);
   if (key === published) return;
   const status: EndpointStatus = { routed, routed_at: new Date().toISOString() };
-  const tmp = join(partitionPath!, '.hox', `publish.json.tmp-${process.pid}`);
-  await writeFile(tmp, `${JSON.stringify(status)}\n`);
-  await rename(tmp, join(partitionPath!, '.hox', 'publish.json'));
+  await writeFileDurably(join(partitionPath!, '.hox', 'publish.json'), `${JSON.stringify(status)}\n`, { mode: 0o640 });
   published = key;
   log(`routing to ${routed.length === 0 ? 'no replica' : routed.join(', ')}`);
 }

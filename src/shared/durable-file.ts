@@ -1,7 +1,7 @@
 /**
  * Writing a small state file so that a crash leaves either the old content or the new one, never half of
  * one, and the new one survives a power loss once this returns: the agent's partition secrets, pid records
- * and retained-set metadata.
+ * and retained-set metadata; the hyper_cdn edge's certificates and VCL; release programs' runtime publication.
  */
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
