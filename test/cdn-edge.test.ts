@@ -20,6 +20,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as http2Connect } from 'node:http2';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -378,4 +379,30 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn ed
     expect((await get('video.test', '/page', {})).status).toBe(200);
     expect(edge.output()).not.toMatch(/no port can be announced/);
   }, 180_000);
+
+  it("Varnish's management port (VCL loads) does nothing for whoever lacks the secret in the partition", async () => {
+    const [host, port] = edge.management.split(':');
+    const said = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect({ host, port: Number(port) });
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+        // Asked for authentication: try to switch the VCL without it, as another partition could.
+        if (text.includes('Authentication required') && !text.includes('vcl.use')) {
+          text += '> vcl.use boot\n';
+          socket.write('vcl.use boot\n');
+        }
+        if (/> vcl\.use boot\n[\s\S]*\n\n$/.test(text)) socket.end();
+      });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+      setTimeout(() => socket.destroy(new Error(`no answer: ${JSON.stringify(text)}`)), 10_000).unref();
+    });
+    expect(said).toMatch(/^107 /); // a challenge first
+    const answer = said.split('> vcl.use boot\n')[1] ?? '';
+    expect(answer).toMatch(/^101 /); // not a command for the unauthenticated
+    // The site is still served by the VCL this edge loaded.
+    expect((await get('video.test', '/page')).status).toBe(200);
+  });
 });

@@ -23,6 +23,8 @@ export interface TestEdge {
   dir: string;
   listen: string;
   purgeSocket: string;
+  /** `ip:port` of Varnish's management port. */
+  management: string;
   /** Loads another site list (what the edge program does when its configuration changes). */
   setSites(sites: ServedSite[]): Promise<void>;
   output(): string;
@@ -130,6 +132,7 @@ export async function startTestEdge(options: { ip: string; port: number; cacheNa
     children.push(child);
   };
   const listen = `${options.ip}:${options.port}`;
+  const management = `${options.ip}:${await freePort()}`;
   const edgeConfig = join(dir, 'caddy-edge.json');
   writeFileSync(
     edgeConfig,
@@ -164,7 +167,7 @@ export async function startTestEdge(options: { ip: string; port: number; cacheNa
       clientSocket: paths.varnishSocket,
       purgeSocket: paths.purgeSocket,
       cacheMiB: 64,
-      management: `${options.ip}:${await freePort()}`,
+      management,
     }),
   );
   const stop = async (): Promise<void> => {
@@ -193,6 +196,7 @@ export async function startTestEdge(options: { ip: string; port: number; cacheNa
     dir,
     listen,
     purgeSocket: paths.purgeSocket,
+    management,
     setSites: (served) => sites.apply(served),
     output: () => output,
     stop,
