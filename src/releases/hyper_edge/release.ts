@@ -28,6 +28,7 @@ import { releaseProgram } from '../../release-kit/program.js';
 import { publicEndpointConfig, replicaProxyConfig } from './caddy-config.js';
 import { appHealth, describeAppHealth, type ReplicaHealthInput } from './app-health.js';
 import type { EndpointConfig, ReplicaStatus, RunnerConfig } from './protocol.js';
+import { MAX_CDN_DOMAINS } from './manifest/hox-toml.js';
 
 export const REPLICA_TYPE = 'replica';
 export const APP_TYPE = 'app';
@@ -116,7 +117,12 @@ const appParameters = {
           additionalProperties: false,
           required: ['domains'],
           properties: {
-            domains: { type: 'array', minItems: 1, maxItems: 10, items: { type: 'string', maxLength: 253 } },
+            domains: {
+              type: 'array',
+              minItems: 1,
+              maxItems: MAX_CDN_DOMAINS,
+              items: { type: 'string', maxLength: 253 },
+            },
           },
           description: 'The app behind the CDN for these host names ([cdn] in hox.toml): a hyper_cdn site',
         },
@@ -351,28 +357,19 @@ function appProfile(input: ProfileInput): PartitionPlan {
   let cdn: Record<string, unknown> | undefined;
   const cdnDomains = p.manifest?.cdn?.domains;
   const cdnTitle = `cdn-${name}`;
-  if (cdnDomains === undefined && input.requested[cdnTitle] !== undefined) {
-    // `[cdn]` left the manifest: the site goes (a request dropped from the plan would leave it).
+  // Requested while `[cdn]` is in the manifest; once it left, requested destroyed (a request merely dropped from
+  // the plan would leave the site).
+  if (cdnDomains !== undefined || input.requested[cdnTitle] !== undefined)
     requests.push({
       title: cdnTitle,
       softwareReleaseUrl: HYPER_CDN_RELEASE,
       softwareType: 'cdn',
       shared: true,
-      parameters: {},
-      state: 'destroyed',
+      parameters: cdnDomains === undefined ? {} : { domains: cdnDomains, origin: url.slice(0, -1) },
+      state: cdnDomains === undefined ? 'destroyed' : 'started',
     });
-  }
   if (cdnDomains !== undefined) {
-    const title = cdnTitle;
-    requests.push({
-      title,
-      softwareReleaseUrl: HYPER_CDN_RELEASE,
-      softwareType: 'cdn',
-      shared: true,
-      parameters: { domains: cdnDomains, origin: url.slice(0, -1) },
-      state: 'started',
-    });
-    const answer = input.requested[title];
+    const answer = input.requested[cdnTitle];
     const site = answer?.connectionParameters ?? {};
     cdn = {
       domains: cdnDomains,
