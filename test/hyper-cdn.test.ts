@@ -13,12 +13,14 @@ import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNotReady, type MasterClient } from '../src/client/master-client.js';
+import { caPin } from '../src/shared/pki/ca-pin.js';
 import type { PurgeAnswer, SiteStats } from '../src/releases/hyper_cdn/protocol.js';
 import { startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import { haveEdgeBinaries, loadInChromium, spkiHash } from './support/cdn-edge.js';
@@ -164,6 +166,27 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn on
       expect(second.headers['alt-svc']).toContain('h3=');
     }
     expect(originHits.get('/index.m3u8')).toBe(2); // once per edge
+
+    // The certificates come from the master's sites CA: not the platform's root, and its key is on no edge.
+    const sitesRoot = new X509Certificate(site.ca_cert!);
+    expect(sitesRoot.subject).toContain('HyperOpenX sites root CA');
+    expect(caPin(site.ca_cert!)).not.toBe(p.master.master.pki.pin);
+    for (const edge of ['edge-1', 'edge-2']) {
+      const dir = await p.partitionPath('cdn', edge);
+      expect(readFileSync(join(dir, 'edge.json'), 'utf8')).not.toContain('PRIVATE KEY');
+      const keys = readdirSync(join(dir, 'certificates')).filter((f) => f.endsWith('.key'));
+      expect(keys).toContain('control.key');
+      expect(keys).toContain(`site-${site.site_id}.key`);
+      for (const key of keys) {
+        // Each key is a leaf's: its certificate, beside it, is no CA and was signed under the sites root.
+        const chain = readFileSync(join(dir, 'certificates', key.replace(/\.key$/, '.crt')), 'utf8');
+        const [leafPem, issuerPem] = chain.split(/(?=-----BEGIN)/);
+        const leaf = new X509Certificate(leafPem!);
+        expect(leaf.ca).toBe(false);
+        expect(leaf.checkPrivateKey(createPrivateKey(readFileSync(join(dir, 'certificates', key))))).toBe(true);
+        expect(new X509Certificate(issuerPem!).verify(sitesRoot.publicKey)).toBe(true);
+      }
+    }
   }, 240_000);
 
   it('purges on every edge with the site’s token, and counts the site’s traffic per edge', async () => {

@@ -37,6 +37,7 @@ import { ensureRuntimeDir } from './publish/runtime-file.js';
 import { retainedSetReport } from './retained-report.js';
 import type { RetainedSet, RetainedStore } from './retained-store.js';
 import type { RuntimePublisher } from './publish/runtime-publisher.js';
+import { siteCertificateFiles } from './site-certificates.js';
 
 export interface ProcessorDeps {
   nodeId: string;
@@ -202,6 +203,21 @@ export class PartitionProcessor {
       const answers = await this.request(asInstance, plan);
       if (JSON.stringify(answers) === JSON.stringify(state.requested)) break;
       state.requested = answers;
+    }
+
+    // Site certificates before the files that name them (edge.json…): in the partition before any service reads them.
+    const held = await this.deps.secrets.siteCertificates(partition.partitionId, doc.instance_guid);
+    if ((plan.certificates ?? []).length > 0 || Object.keys(held).length > 0) {
+      const certificates = await siteCertificateFiles({
+        specs: plan.certificates ?? [],
+        held,
+        nowMs: Date.now(),
+        issue: async (ask) =>
+          await asInstance.call('issueSiteCertificate', { instance_guid: doc.instance_guid, ...ask }),
+      });
+      if (certificates.changed)
+        await this.deps.secrets.putSiteCertificates(partition.partitionId, doc.instance_guid, certificates.held);
+      plan = { ...plan, files: [...certificates.files, ...(plan.files ?? [])] };
     }
 
     // Limits before anything of this convergence starts; a partition over its disk quota runs nothing.

@@ -35,6 +35,22 @@ interface SecretFile {
   secret: string;
   /** Certificate authorities by name, generated once. */
   authorities?: Record<string, LocalCa>;
+  /** Site certificates the master issued, by the plan's name for them (`site-certificates.ts`). */
+  siteCertificates?: Record<string, HeldCertificate>;
+}
+
+/** A site certificate the agent holds for a partition: its key, the master's answer, and what it was asked for. */
+export interface HeldCertificate {
+  dnsNames: string[];
+  ipAddresses: string[];
+  days: number;
+  keyPem: string;
+  /** Leaf then issuing CA. */
+  chainPem: string;
+  /** The sites CA's roots. */
+  caPem: string;
+  notBeforeMs: number;
+  notAfterMs: number;
 }
 
 /**
@@ -98,6 +114,24 @@ export class PartitionSecretStore {
     return Object.fromEntries(names.map((name) => [name, authorities[name]!]));
   }
 
+  /** The site certificates held for the tenancy (call {@link load} first). */
+  async siteCertificates(partitionId: string, instanceGuid: string): Promise<Record<string, HeldCertificate>> {
+    const file = await this.read(partitionId);
+    return file?.instanceGuid === instanceGuid ? { ...file.siteCertificates } : {};
+  }
+
+  /** Replaces the site certificates held for the tenancy, durably (before their files reach the partition). */
+  async putSiteCertificates(
+    partitionId: string,
+    instanceGuid: string,
+    certificates: Record<string, HeldCertificate>,
+  ): Promise<void> {
+    const file = await this.read(partitionId);
+    if (file === undefined || file.instanceGuid !== instanceGuid)
+      throw new HoxError('HOX_INTERNAL', `partition ${partitionId}: no secret for instance ${instanceGuid} yet`);
+    await this.write(partitionId, { ...file, siteCertificates: certificates });
+  }
+
   /** Forgets the partition's secret (the partition was wiped). */
   async remove(partitionId: string): Promise<void> {
     await rm(this.file(partitionId), { force: true });
@@ -112,7 +146,12 @@ export class PartitionSecretStore {
           ([, ca]) => typeof ca?.certificatePem === 'string' && typeof ca.privateKeyPem === 'string',
         ),
       );
-      return { instanceGuid: raw.instanceGuid, secret: raw.secret, authorities };
+      const siteCertificates = Object.fromEntries(
+        Object.entries(raw.siteCertificates ?? {}).filter(
+          ([, c]) => typeof c?.keyPem === 'string' && typeof c.chainPem === 'string' && Array.isArray(c.dnsNames),
+        ),
+      );
+      return { instanceGuid: raw.instanceGuid, secret: raw.secret, authorities, siteCertificates };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       // Unreadable or damaged: a secret nobody can read back is no secret; draw a new one.

@@ -35,6 +35,12 @@ export interface HttpExchange {
    * (the trust bundle, against a CA pin); never with a token.
    */
   unverified?: boolean;
+  /**
+   * `https:` with `ca`: whom the server must be. `master` (the default): the host name, and a platform certificate
+   * must be a master's. `site`: the host name only (a hyper_cdn edge's control API, whose certificate comes from the
+   * sites CA, given as `ca`).
+   */
+  server?: 'master' | 'site';
 }
 
 export interface HttpAnswer {
@@ -93,7 +99,7 @@ export async function exchange(message: HttpExchange): Promise<HttpAnswer> {
     method: message.method,
     headers: { ...message.headers, ...(body === undefined ? {} : { 'content-length': String(body.length) }) },
     signal: message.signal,
-    ...(url.protocol === 'https:' && message.ca !== undefined
+    ...(url.protocol === 'https:' && message.ca !== undefined && message.server !== 'site'
       ? { checkServerIdentity: await masterIdentityCheck() }
       : {}),
     ...(url.protocol === 'https:' && message.unverified === true ? { rejectUnauthorized: false } : {}),

@@ -201,6 +201,15 @@ export const ROUTES = {
     body: 'instanceGuid',
     response: 'certificate',
   },
+  // Not SlapOS's: a web site's server certificate, from the sites CA (src/master/pki/site-certificates.ts).
+  issueSiteCertificate: {
+    path: '/hox.post.v1.site_certificate',
+    audit: true,
+    summary: "Issue a server certificate for sites the instance's tree hosts (the sites CA)",
+    auth: ['admin', 'node', 'instance'],
+    body: 'siteCertificate',
+    response: 'siteCertificateResult',
+  },
   getInstanceTree: {
     path: '/slapos.get.v0.instance_tree',
     audit: false,

@@ -293,6 +293,20 @@ export const Bodies = {
   instanceTree: Type.Object({ title: Title }, closed),
   instanceGuid: Type.Object({ instance_guid: InstanceGuid }, closed),
   certificate: Type.Object({ key: Type.String(), certificate: Type.String() }, closed),
+  siteCertificate: Type.Object(
+    {
+      instance_guid: InstanceGuid,
+      dns_names: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { maxItems: 32 }),
+      ip_addresses: Type.Array(Type.String({ minLength: 2, maxLength: 45 }), { maxItems: 8 }),
+      public_key_pem: Type.String({ minLength: 1, maxLength: 4096, description: 'The holder key (PEM SPKI)' }),
+      lifetime_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 90 })),
+    },
+    closed,
+  ),
+  siteCertificateResult: Type.Object(
+    { certificate: Type.String(), ca_certificates: Type.String(), not_after: Type.String() },
+    closed,
+  ),
   softwareInstanceTitle: Type.Object({ instance_guid: InstanceGuid, title: Title }, closed),
   hateoasUrl: Type.Object({}, closed),
   hateoasUrlResult: Type.Object({ hateoas_url: Type.String() }, closed),

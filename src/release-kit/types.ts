@@ -86,6 +86,27 @@ export interface PartitionPlan {
   requests?: InstanceRequestSpec[];
   /** What the partition may use; each limit left out is the node's default. */
   limits?: PartitionLimits;
+  /** Server certificates for the web sites this instance serves, from the master's sites CA. */
+  certificates?: SiteCertificateSpec[];
+}
+
+/**
+ * A server certificate the agent obtains from the master's sites CA for the instance, keeps renewed (at two thirds
+ * of its life, checked at each convergence) and writes in the partition before the services start:
+ * `certificates/<name>.crt` (the chain), `certificates/<name>.key`, `certificates/ca.crt` (the sites CA's roots,
+ * what clients of the sites trust) and `certificates/status.json` (`{ <name>: { ok, not_after } | { ok: false,
+ * error } }`). The files are re-read by the services (they never restart them). The master gives only names that
+ * a shared instance hosted in the instance's tree declares in its `domains` parameter (and declared first,
+ * platform-wide), and only the partition's own IP addresses (`src/master/pki/site-certificates.ts`); a refused or
+ * failed certificate is said in `status.json`, and a held one keeps serving until it expires.
+ */
+export interface SiteCertificateSpec {
+  /** Its files' name under `certificates/`: letters, digits, '.', '-', '_' (not `ca` nor `status`). */
+  name: string;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  /** Lifetime in days (1 to 90). @default 30 */
+  days?: number;
 }
 
 /**

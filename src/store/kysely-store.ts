@@ -23,6 +23,7 @@ import type {
   PartitionUsageRow,
   RetainedSetRow,
   IssuedCertificateRow,
+  PkiStateId,
   PromiseResultRow,
   SoftwareInstallationRow,
   StoreTx,
@@ -466,6 +467,18 @@ export class KyselyStoreTx implements StoreTx {
     return rows.map((r) => toInstance(r, this.box));
   }
 
+  async listLiveSharedInstances(): Promise<InstanceRow[]> {
+    const rows = await this.db
+      .selectFrom('instance')
+      .selectAll()
+      .where('shared', '=', 1)
+      .where('requested_state', '!=', 'destroyed')
+      .orderBy('created_at_ms')
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => toInstance(r, this.box));
+  }
+
   async listHostCandidates(releaseUrl: string, nodeId?: string): Promise<InstanceRow[]> {
     let q = this.db
       .selectFrom('instance')
@@ -651,27 +664,24 @@ export class KyselyStoreTx implements StoreTx {
     }));
   }
 
-  async loadPkiState(): Promise<string | undefined> {
-    const row = await this.db.selectFrom('pki_state').select('state').where('id', '=', 'platform').executeTakeFirst();
+  async loadPkiState(id: PkiStateId = 'platform'): Promise<string | undefined> {
+    const row = await this.db.selectFrom('pki_state').select('state').where('id', '=', id).executeTakeFirst();
     return row?.state;
   }
 
-  async savePkiState(state: string, options: { create: boolean; atMs: number }): Promise<void> {
+  async savePkiState(state: string, options: { create: boolean; atMs: number; id?: PkiStateId }): Promise<void> {
+    const id = options.id ?? 'platform';
     if (options.create) {
       const result = await this.db
         .insertInto('pki_state')
-        .values({ id: 'platform', state, updated_at_ms: options.atMs })
+        .values({ id, state, updated_at_ms: options.atMs })
         .onConflict((oc) => oc.column('id').doNothing())
         .executeTakeFirst();
       if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 0)
-        throw new HoxError('HOX_CONFLICT', 'another master created the platform CA first: open it again');
+        throw new HoxError('HOX_CONFLICT', `another master created the ${id} CA first: open it again`);
       return;
     }
-    await this.db
-      .updateTable('pki_state')
-      .set({ state, updated_at_ms: options.atMs })
-      .where('id', '=', 'platform')
-      .execute();
+    await this.db.updateTable('pki_state').set({ state, updated_at_ms: options.atMs }).where('id', '=', id).execute();
   }
 
   async recordCertificate(row: IssuedCertificateRow): Promise<void> {

@@ -67,6 +67,9 @@ export interface InstanceTreeRow {
   createdAtMs: number;
 }
 
+/** Which CA a `pki_state` row holds. */
+export type PkiStateId = 'platform' | 'sites';
+
 export interface InstanceRow {
   id: string;
   treeId: string;
@@ -298,6 +301,8 @@ export interface StoreTx {
   listHostedInstances(hostInstanceId: string): Promise<InstanceRow[]>;
   /** Allocated, not-destroyed, non-shared instances of a release: candidate hosts for shared instances. */
   listHostCandidates(releaseUrl: string, nodeId?: string): Promise<InstanceRow[]>;
+  /** Shared instances not requested destroyed, oldest first (host names' first claims: `site-certificates.ts`). */
+  listLiveSharedInstances(): Promise<InstanceRow[]>;
   updateInstance(id: string, patch: Partial<Omit<InstanceRow, 'id'>>): Promise<void>;
   /** Deletes the instance and its partition usage row. */
   deleteInstance(id: string): Promise<void>;
@@ -324,13 +329,16 @@ export interface StoreTx {
   /** Promise rows of these instances (those that have one). */
   listPromiseResults(instanceIds: readonly string[]): Promise<PromiseResultRow[]>;
 
-  /** The platform CA's state text (its keys sealed), or undefined before the CA exists. */
-  loadPkiState(): Promise<string | undefined>;
   /**
-   * Saves the platform CA's state. `create`: only if none exists yet (two masters starting on one empty store make
-   * one CA, not two): throws `HOX_CONFLICT` when another master created it first (open it again).
+   * A CA's state text (its keys sealed), or undefined before the CA exists: the platform CA (`platform`, the
+   * default) or the sites CA (`sites`).
    */
-  savePkiState(state: string, options: { create: boolean; atMs: number }): Promise<void>;
+  loadPkiState(id?: PkiStateId): Promise<string | undefined>;
+  /**
+   * Saves a CA's state. `create`: only if none exists yet (two masters starting on one empty store make one CA, not
+   * two): throws `HOX_CONFLICT` when another master created it first (open it again).
+   */
+  savePkiState(state: string, options: { create: boolean; atMs: number; id?: PkiStateId }): Promise<void>;
   /** Remembers a node's or instance's certificate, to revoke it when its holder goes away. */
   recordCertificate(row: IssuedCertificateRow): Promise<void>;
   /** A remembered certificate by serial: undefined once revoked (or expired and pruned). */

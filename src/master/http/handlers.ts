@@ -35,6 +35,7 @@ import {
 import type { InternalSoftwareTypes } from '../internal-types.js';
 import { answerLogRequest } from '../log-relay.js';
 import { instanceCertificate, issueHolderCertificate, revokeHolderCertificates } from '../pki/holder-certificates.js';
+import { issueSiteCertificate } from '../pki/site-certificates.js';
 import { pkiStatus, rotatePki, type PkiHandlerEnv } from '../pki/pki-admin.js';
 import { assertNodeAccess, type Principal } from '../principal.js';
 import { reportPartitionUsage } from '../partition-usage.js';
@@ -146,6 +147,7 @@ export const HANDLERS: {
     return ok('title updated');
   },
   instanceCertificate: (ctx, b) => instanceCertificate(ctx, b.instance_guid),
+  issueSiteCertificate: (ctx, b) => issueSiteCertificate(ctx, b),
   getInstanceTree: (ctx, b) => getTreeRoot(ctx, b.title),
   listInstanceTrees: async (ctx) => ({ result_list: await listTreeTitles(ctx) }),
   hateoasUrl: async (_ctx, _b, env) => Promise.resolve({ hateoas_url: env.baseUrl }),

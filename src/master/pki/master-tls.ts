@@ -23,7 +23,7 @@ import type { Clock } from '../../shared/clock.js';
 import { HoxError } from '../../shared/errors.js';
 import { generateKeyPair, privateKeyToPem, readCertificateBundle, subtle, x509 } from '../../shared/pki/x509.js';
 import type { SecretBox } from '../../store/secret-box.js';
-import type { Store, StoreTx } from '../../store/store.js';
+import type { PkiStateId, Store, StoreTx } from '../../store/store.js';
 import { PlatformCa } from './platform-ca.js';
 
 export interface MasterTlsSettings {
@@ -61,26 +61,47 @@ export async function openPlatformCa(store: Store, clock: Clock): Promise<Platfo
   }
 }
 
-/** The platform CA as this transaction sees it; a CA that does not exist yet is created in it. */
-export async function openCaInTransaction(tx: StoreTx, box: SecretBox, nowMs: () => number): Promise<PlatformCa> {
+/**
+ * The platform CA (or, with `which` = `sites`, the sites CA: `site-certificates.ts`) as this transaction sees it; a
+ * CA that does not exist yet is created in it.
+ */
+export async function openCaInTransaction(
+  tx: StoreTx,
+  box: SecretBox,
+  nowMs: () => number,
+  which: PkiStateId = 'platform',
+): Promise<PlatformCa> {
   let exists = true;
   return await PlatformCa.open({
     box,
     now: () => new Date(nowMs()),
+    ...(which === 'sites' ? SITES_CA : {}),
     storage: {
-      description: "the store's platform CA",
+      description: `the store's ${which} CA`,
       load: async () => {
-        const text = await tx.loadPkiState();
+        const text = await tx.loadPkiState(which);
         exists = text !== undefined;
         return text;
       },
       save: async (text) => {
-        await tx.savePkiState(text, { create: !exists, atMs: nowMs() });
+        await tx.savePkiState(text, { create: !exists, atMs: nowMs(), id: which });
         exists = true;
       },
     },
   });
 }
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The sites CA: its own name and keys, never the platform CA's (a site's owner chooses its host names; from the
+ * platform CA, a certificate for the master's name would let them pose as the master). Its leaves live up to 90
+ * days, as a public CA's do; its issuing CA a year, its root ten.
+ */
+const SITES_CA = {
+  name: 'HyperOpenX sites',
+  lifetimes: { rootMs: 3650 * DAY_MS, issuingCaMs: 365 * DAY_MS, leafMs: 30 * DAY_MS, maxLeafMs: 90 * DAY_MS },
+} as const;
 
 /** The names an issued master certificate covers, from the listen host, the public URL and `--tls-name`s. */
 export function masterCertificateNames(

@@ -140,6 +140,11 @@ export interface PlatformCaOptions {
   box: SecretBox;
   now?: () => Date;
   lifetimes?: Partial<PkiLifetimes>;
+  /**
+   * What its CAs are called: `HyperOpenX` (the platform CA) by default; the sites CA (`site-certificates.ts`) is
+   * `HyperOpenX sites`, so nobody mistakes one for the other.
+   */
+  name?: string;
 }
 
 export class PlatformCa {
@@ -194,6 +199,10 @@ export class PlatformCa {
     return this.options.now?.() ?? new Date();
   }
 
+  private get caName(): string {
+    return this.options.name ?? 'HyperOpenX';
+  }
+
   private load(record: CaRecord): LoadedCa {
     const cert = new x509.X509Certificate(record.certPem);
     const key = this.keys.get(normalizeSerial(cert.serialNumber));
@@ -240,6 +249,17 @@ export class PlatformCa {
     ]);
   }
 
+  /**
+   * Issues a web site's server certificate (hyper_cdn's sites): its host names, or the IP addresses of the server
+   * that answers for it. Only the sites CA issues these (`site-certificates.ts` checks who may have which name).
+   */
+  async issueSite(
+    request: { siteId: string; dnsNames: string[]; ipAddresses?: string[]; lifetimeMs?: number } & KeySource,
+  ) {
+    const names = checkNames(request.dnsNames, request.ipAddresses ?? []);
+    return this.issue('site', request.siteId, request, names, [x509.ExtendedKeyUsage.serverAuth]);
+  }
+
   private async issue(
     kind: CertificateKind,
     id: string,
@@ -248,7 +268,7 @@ export class PlatformCa {
     usages: x509.ExtendedKeyUsage[],
   ): Promise<IssuedCertificate> {
     const subject = subjectName({ kind, id });
-    if (kind === 'master' || kind === 'hyper-db-member') {
+    if (kind === 'master' || kind === 'hyper-db-member' || kind === 'site') {
       if (names.length === 0)
         throw new HoxError('HOX_BAD_REQUEST', `a ${kind} certificate needs at least one DNS name or IP address`, {
           field: 'ipAddresses',
@@ -416,7 +436,7 @@ export class PlatformCa {
     const now = this.now();
     this.state.generation++;
     const { record } = await this.makeCa({
-      subject: `CN=HyperOpenX issuing CA ${this.state.generation} (${this.state.pkiId}), O=HyperOpenX`,
+      subject: `CN=${this.caName} issuing CA ${this.state.generation} (${this.state.pkiId}), O=HyperOpenX`,
       issuer: root,
       notAfter: new Date(Math.min(now.getTime() + this.lifetimes.issuingCaMs, root.cert.notAfter.getTime())),
       pathLength: 0,
@@ -433,7 +453,7 @@ export class PlatformCa {
   async rotateRoot(): Promise<void> {
     const now = this.now();
     this.state.generation++;
-    const subject = `CN=HyperOpenX root CA ${this.state.generation} (${this.state.pkiId}), O=HyperOpenX`;
+    const subject = `CN=${this.caName} root CA ${this.state.generation} (${this.state.pkiId}), O=HyperOpenX`;
     const notAfter = new Date(now.getTime() + this.lifetimes.rootMs);
     // Path length 2: under an old root, a new root's cross-certificate and its issuing CA.
     const { record, loaded } = await this.makeCa({ subject, notAfter, pathLength: 2 });

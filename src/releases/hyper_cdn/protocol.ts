@@ -27,10 +27,6 @@ export interface EdgeConfig {
   /** TCP port of the certificate endpoint the edge Caddy calls (HTTP on the partition's address), and its token. */
   certificatePort: number;
   certificateToken: string;
-  /** The CDN's CA, which signs the sites' certificates and the control API's. */
-  ca: { certificatePem: string; privateKeyPem: string };
-  /** Lifetime of the certificates the edge issues, renewed at two thirds. */
-  certificateDays: number;
   sites: EdgeSiteSpec[];
   /** The origin-side Caddy's admin socket and storage (the edge Caddy is never reloaded). */
   originAdminSocket: string;
@@ -41,7 +37,20 @@ export interface EdgeConfig {
   varnishSocket: string;
   purgeSocket: string;
   originSocket: string;
+  /**
+   * Where the node's agent writes the certificates the edge's plan asks for (from the master's sites CA):
+   * `<name>.crt` and `<name>.key` ({@link siteCertificateName}, {@link CONTROL_CERTIFICATE}), `ca.crt` and
+   * `status.json` (src/agent/site-certificates.ts).
+   */
   certificateDir: string;
+}
+
+/** The control API's certificate (the edge's address). */
+export const CONTROL_CERTIFICATE = 'control';
+
+/** A site's certificate files' name. */
+export function siteCertificateName(siteId: string): string {
+  return `site-${siteId}`;
 }
 
 /** What an edge publishes (`.hox/publish.json`), merged over its profile's `publish`. */
@@ -52,6 +61,13 @@ export interface EdgeStatus {
   sites: string[];
   config_sha256: string;
   applied_at: string;
+  /**
+   * Sites this edge does not serve for want of a certificate, and why; `refused`: the master refused it (a host
+   * name another tree's site declared first), which no retry mends.
+   */
+  site_errors: Record<string, { message: string; refused: boolean }>;
+  /** The sites CA's roots, which the sites' and the control API's certificates chain to; null before any. */
+  ca_cert: string | null;
   /** Why the last configuration was not applied (the previous one keeps serving), or null. */
   error: string | null;
 }

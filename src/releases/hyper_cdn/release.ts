@@ -4,13 +4,15 @@
  * pattern: any user's site is hosted on the admin's CDN).
  *
  * - `cdn` (the root): requests `edges` edges (spread over nodes when it can), checks its sites (sites.ts: host
- *   names, origin, a host name served by one site only), hands every edge the sites and the CDN's CA, and
- *   publishes to each site's owner its edges, its CA, its purge token and whether every edge serves it.
+ *   names, origin, a host name served by one site only), hands every edge the sites, and publishes to each site's
+ *   owner its edges, the sites CA, its purge token and whether every edge serves it.
  * - `edge` (internal): two Caddy processes (the edge, with a configuration that never changes, and the origin
- *   side: edge/caddy.ts), Varnish, and the edge program (edge/main.ts), which issues the sites' certificates and
- *   hands them to the edge Caddy, loads the sites' host names into Varnish and their origins into the origin
- *   Caddy when the sites change, answers purges and statistics on its control API, and publishes which sites it
- *   serves.
+ *   side: edge/caddy.ts), Varnish, and the edge program (edge/main.ts), which hands the sites' certificates to the
+ *   edge Caddy, loads the sites' host names into Varnish and their origins into the origin Caddy when the sites
+ *   change, answers purges and statistics on its control API, and publishes which sites it serves.
+ * - certificates: each edge's plan asks for one per site (its domains) and one for its control API (its address);
+ *   the node's agent gets them from the master's sites CA, whose key never leaves the master, and which gives a
+ *   name only to the tree whose site declared it first, platform-wide (src/master/pki/site-certificates.ts).
  * - a site: a shared instance of type `cdn` (`hox cdn site add NAME --origin URL --domain D`), parameters
  *   `{domains, origin}`.
  */
@@ -25,12 +27,17 @@ import { releaseProgram } from '../../release-kit/program.js';
 import { edgeCaddyConfig, originCaddyConfig } from './edge/caddy.js';
 import { varnishdCommand } from './edge/varnish.js';
 import { edgeVcl } from './edge/vcl.js';
-import type { EdgeConfig, EdgeSiteSpec, EdgeStatus } from './protocol.js';
+import {
+  CONTROL_CERTIFICATE,
+  siteCertificateName,
+  type EdgeConfig,
+  type EdgeSiteSpec,
+  type EdgeStatus,
+} from './protocol.js';
 import { judgeSites } from './sites.js';
 
 export const CDN_TYPE = 'cdn';
 export const EDGE_TYPE = 'edge';
-const CDN_CA = 'cdn-ca';
 const DEFAULTS = { edges: 3, cacheMiB: 256, certificateDays: 30 };
 
 const cdnParameters = {
@@ -43,7 +50,7 @@ const cdnParameters = {
       type: 'integer',
       minimum: 1,
       maximum: 90,
-      description: 'Lifetime of the certificates edges issue for sites (renewed at two thirds)',
+      description: "Lifetime of the sites' certificates (renewed at two thirds)",
     },
   },
 } as const;
@@ -64,20 +71,11 @@ const siteSchema = {
 const edgeParameters = {
   type: 'object',
   additionalProperties: false,
-  required: ['cdn', 'ca', 'sites'],
+  required: ['cdn', 'sites'],
   properties: {
     cdn: { type: 'string', maxLength: 200 },
     cache_mib: { type: 'integer', minimum: 16, maximum: 65536 },
     certificate_days: { type: 'integer', minimum: 1, maximum: 90 },
-    ca: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['certificate_pem', 'private_key_pem'],
-      properties: {
-        certificate_pem: { type: 'string', maxLength: 16384 },
-        private_key_pem: { type: 'string', maxLength: 16384 },
-      },
-    },
     sites: { type: 'array', maxItems: 500, items: siteSchema },
   },
 } as const;
@@ -94,7 +92,6 @@ interface EdgeParams {
   cdn: string;
   cache_mib?: number;
   certificate_days?: number;
-  ca: { certificate_pem: string; private_key_pem: string };
   sites: EdgeSiteSpec[];
 }
 
@@ -104,6 +101,8 @@ interface EdgeView {
   url: string | null;
   control_url: string | null;
   sites: string[];
+  site_errors: EdgeStatus['site_errors'];
+  ca_cert: string | null;
   error: string | null;
 }
 
@@ -115,7 +114,6 @@ function cdnProfile(input: ProfileInput): PartitionPlan {
   const p = input.parameters as CdnParams;
   const name = input.instance_title;
   const edgeCount = p.edges ?? DEFAULTS.edges;
-  const ca = input.certificateAuthority(CDN_CA);
   const { accepted, refused } = judgeSites(input.slave_instance_list, (ref) => input.secret(`purge:${ref}`));
 
   const requests: InstanceRequestSpec[] = [];
@@ -135,7 +133,6 @@ function cdnProfile(input: ProfileInput): PartitionPlan {
         cdn: name,
         ...(p.cache_mib === undefined ? {} : { cache_mib: p.cache_mib }),
         ...(p.certificate_days === undefined ? {} : { certificate_days: p.certificate_days }),
-        ca: { certificate_pem: ca.certificatePem, private_key_pem: ca.privateKeyPem },
         sites: accepted.map(({ reference: _r, ...site }) => site),
       } satisfies EdgeParams,
     });
@@ -145,6 +142,8 @@ function cdnProfile(input: ProfileInput): PartitionPlan {
       url: status?.url ?? null,
       control_url: status?.control_url ?? null,
       sites: Array.isArray(status?.sites) ? status.sites : [],
+      site_errors: typeof status?.site_errors === 'object' && status.site_errors !== null ? status.site_errors : {},
+      ca_cert: typeof status?.ca_cert === 'string' ? status.ca_cert : null,
       error: previous?.error ?? status?.error ?? null,
     });
   }
@@ -157,23 +156,29 @@ function cdnProfile(input: ProfileInput): PartitionPlan {
       softwareReleaseUrl: input.slap_software_release_url,
       softwareType: EDGE_TYPE,
       state: 'destroyed',
-      parameters: { cdn: name, ca: { certificate_pem: '', private_key_pem: '' }, sites: [] },
+      parameters: { cdn: name, sites: [] },
     });
   }
 
+  // The sites CA's roots, as the edges got them with their certificates (the same for every edge).
+  const caCert = edges.find((e) => e.ca_cert !== null)?.ca_cert ?? null;
   const publishShared: Record<string, Record<string, unknown>> = {};
   for (const site of accepted) {
     const live = edges.filter((e) => e.sites.includes(site.id));
+    // E.g. the master refused its certificate: a host name another tree's site declared first.
+    const siteError = edges.map((e) => e.site_errors[site.id]).find((m) => m !== undefined);
+    const state = live.length === edgeCount ? 'live' : siteError?.refused === true ? 'refused' : 'deploying';
     publishShared[site.reference] = {
       site_id: site.id,
       domains: site.domains,
       origin: site.origin,
-      state: live.length === edgeCount ? 'live' : 'deploying',
+      state,
+      ...(siteError === undefined ? {} : { error: siteError.message }),
       live_edges: live.length,
       edge_count: edgeCount,
       // Where the site is served: connect there and ask for one of its domains (TLS SNI and Host).
       edges: edges.filter((e) => e.url !== null).map((e) => ({ name: e.name, url: e.url, control_url: e.control_url })),
-      ca_cert: ca.certificatePem,
+      ca_cert: caCert,
       purge_token: input.secret(`purge:${site.reference}`),
     };
   }
@@ -186,7 +191,7 @@ function cdnProfile(input: ProfileInput): PartitionPlan {
       edge_count: edgeCount,
       sites: accepted.length,
       refused_sites: refused.size,
-      ca_cert: ca.certificatePem,
+      ca_cert: caCert,
     },
     publishShared,
   };
@@ -203,6 +208,7 @@ function edgeProfile(input: ProfileInput): PartitionPlan {
   if (input.partition.portCount < EDGE_PORTS)
     throw new Error(`an edge needs ${EDGE_PORTS} ports; this partition has ${input.partition.portCount}`);
   const run = join(path, 'run');
+  const days = p.certificate_days ?? DEFAULTS.certificateDays;
   const config: EdgeConfig = {
     name: input.instance_title,
     ip,
@@ -210,8 +216,6 @@ function edgeProfile(input: ProfileInput): PartitionPlan {
     controlPort: port + 1,
     certificatePort: port + 2,
     certificateToken: input.secret('certificate-endpoint'),
-    ca: { certificatePem: p.ca.certificate_pem, privateKeyPem: p.ca.private_key_pem },
-    certificateDays: p.certificate_days ?? DEFAULTS.certificateDays,
     sites: p.sites,
     originAdminSocket: join(run, 'caddy-origin-admin.sock'),
     originStorageDir: join(path, 'caddy', 'origin'),
@@ -261,6 +265,11 @@ function edgeProfile(input: ProfileInput): PartitionPlan {
       { path: 'caddy-origin-initial.json', content: `${JSON.stringify(originCaddy, null, 2)}\n`, mode: 0o600 },
       { path: 'edge.json', content: `${JSON.stringify(config, null, 2)}\n`, mode: 0o600, reload: true },
     ],
+    // From the master's sites CA, through the agent (in certificates/: see SiteCertificateSpec).
+    certificates: [
+      ...p.sites.map((site) => ({ name: siteCertificateName(site.id), dnsNames: site.domains, days })),
+      { name: CONTROL_CERTIFICATE, ipAddresses: [ip], days },
+    ],
     services: running
       ? [
           { name: 'caddy-edge', command: ['caddy', 'run', '--config', 'caddy-edge.json'], env: caddyEnv('edge') },
@@ -298,7 +307,6 @@ export default defineRelease({
     [CDN_TYPE]: {
       parameters: cdnParameters,
       connection: looseObject,
-      certificateAuthorities: { [CDN_CA]: { commonName: 'hyper_cdn CA', organization: 'hyper_cdn' } },
       profile: cdnProfile,
     },
     [EDGE_TYPE]: { parameters: edgeParameters, connection: looseObject, profile: edgeProfile },

@@ -1,9 +1,9 @@
 /**
  * The edge program of hyper_cdn, one per edge partition, beside its Caddy and its Varnish:
  *
- * - issues each site's certificate (its domains) and the control API's (the edge's address) with the CDN's CA,
- *   kept in the partition and renewed at two thirds of their life, and hands the sites' certificates to the
- *   edge Caddy at each TLS handshake (its certificate endpoint);
+ * - hands the sites' certificates to the edge Caddy at each TLS handshake (its certificate endpoint). The node's
+ *   agent gets them from the master's sites CA and writes them in `certificates/` (with `status.json`); the edge
+ *   holds no CA key. A site the master refused a certificate is not served, and published as such;
  * - applies the sites (edge-sites.ts: origins to the origin-side Caddy, host names to Varnish) whenever
  *   `edge.json` changes, and every minute (a no-op unless a renewal or a restart calls for one);
  * - answers the control API on HTTPS: purges (`POST /purge`) and statistics (`GET /stats?site=ID`), each with
@@ -15,7 +15,7 @@
  * `node edge/main.js <edge.json> <partition path>`
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, generateKeyPairSync, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
@@ -25,9 +25,16 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { oneAtATime } from '../../../release-kit/one-at-a-time.js';
 import { writeFileDurably } from '../../../shared/durable-file.js';
-import { issueServerCertificate } from '../../../shared/pki/local-ca.js';
 import { adminReady } from '../../hyper_edge/caddy-admin.js';
-import type { EdgeConfig, EdgeSiteSpec, EdgeStatus, PurgeAnswer, PurgeKind } from '../protocol.js';
+import {
+  CONTROL_CERTIFICATE,
+  siteCertificateName,
+  type EdgeConfig,
+  type EdgeSiteSpec,
+  type EdgeStatus,
+  type PurgeAnswer,
+  type PurgeKind,
+} from '../protocol.js';
 import { EdgeSites, startCertificateEndpoint } from './edge-sites.js';
 import { NCSA_FORMAT, SiteCounters } from './stats.js';
 import { checkPurge, purge, type Purge } from './varnish.js';
@@ -46,47 +53,44 @@ const readConfig = (): EdgeConfig => JSON.parse(readFileSync(configPath, 'utf8')
 
 let config = readConfig();
 
-// ---- certificates ----
+// ---- certificates (the node's agent writes them, from the master's sites CA) ----
 
-interface Issued {
+interface CertificateFiles {
   certificateFile: string;
   keyFile: string;
 }
 
-/** Keeps a certificate for these names that the current CA signed and that is not past two thirds of its life. */
-async function ensureCertificate(name: string, dnsNames: string[], ipAddresses: string[]): Promise<Issued> {
-  const certificateFile = join(config.certificateDir, `${name}.crt`);
-  const keyFile = join(config.certificateDir, `${name}.key`);
-  const wanted = [...dnsNames.map((d) => `DNS:${d}`), ...ipAddresses.map((ip) => `IP Address:${ip}`)].join(', ');
+type CertificateStatus =
+  { ok: true; not_after: string; warning?: string } | { ok: false; error: string; refused: boolean };
+
+const certificateFiles = (name: string): CertificateFiles => ({
+  certificateFile: join(config.certificateDir, `${name}.crt`),
+  keyFile: join(config.certificateDir, `${name}.key`),
+});
+const statusFile = () => join(config.certificateDir, 'status.json');
+
+/** What the agent last said of each certificate; none before it wrote any. */
+async function certificateStatus(): Promise<Record<string, CertificateStatus>> {
   try {
-    const kept = new X509Certificate(await readFile(certificateFile, 'utf8'));
-    const ca = new X509Certificate(config.ca.certificatePem);
-    const from = Date.parse(kept.validFrom);
-    const to = Date.parse(kept.validTo);
-    if (kept.subjectAltName === wanted && kept.verify(ca.publicKey) && Date.now() < from + ((to - from) * 2) / 3)
-      return { certificateFile, keyFile };
+    return JSON.parse(await readFile(statusFile(), 'utf8')) as Record<string, CertificateStatus>;
   } catch {
-    // none yet, unreadable, or of another CA: a new one
+    return {};
   }
-  const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const certificate = await issueServerCertificate({
-    ca: config.ca,
-    publicKeyPem: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    commonName: dnsNames[0] ?? ipAddresses[0] ?? name,
-    dnsNames,
-    ipAddresses,
-    validityMs: config.certificateDays * 86_400_000,
-  });
-  // The key first, then the certificate: a certificate on disk always has its key.
-  await writeFileDurably(keyFile, keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
-  await writeFileDurably(certificateFile, certificate, { mode: 0o644 });
-  log(`certificate for ${wanted} issued (${config.certificateDays} days)`);
-  return { certificateFile, keyFile };
+}
+
+/** The sites CA's roots, as the agent got them; null before it got any. */
+async function caCertificate(): Promise<string | null> {
+  try {
+    return await readFile(join(config.certificateDir, 'ca.crt'), 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 // ---- applying the configuration ----
 
 let lastError: string | null = null;
+let siteErrors: EdgeStatus['site_errors'] = {};
 let applied: { sites: string[]; hash: string; at: string } | null = null;
 let published = '';
 const edgeSites = new EdgeSites({
@@ -105,6 +109,8 @@ async function publish(): Promise<void> {
     sites: applied?.sites ?? [],
     config_sha256: applied?.hash ?? '',
     applied_at: applied?.at ?? '',
+    site_errors: siteErrors,
+    ca_cert: await caCertificate(),
     error: lastError,
   };
   const text = JSON.stringify(status);
@@ -115,14 +121,33 @@ async function publish(): Promise<void> {
 
 async function apply(): Promise<void> {
   config = readConfig();
-  const hash = createHash('sha256').update(JSON.stringify(config.sites)).update(config.ca.certificatePem).digest('hex');
   try {
+    // A site is served once the agent wrote its certificate; a site without one is said, not served.
+    const status = await certificateStatus();
     const sites = [];
-    for (const site of config.sites) sites.push({ ...site, ...(await ensureCertificate(site.id, site.domains, [])) });
+    const errors: EdgeStatus['site_errors'] = {};
+    for (const site of config.sites) {
+      const certificate = status[siteCertificateName(site.id)];
+      if (certificate?.ok === true) sites.push({ ...site, ...certificateFiles(siteCertificateName(site.id)) });
+      else
+        errors[site.id] = {
+          message: `no certificate: ${certificate?.error ?? 'not issued yet'}`,
+          refused: certificate?.refused ?? false,
+        };
+    }
+    // The certificates' expiry is part of what is applied: a renewal is applied (re-read) at once.
+    const hash = createHash('sha256')
+      .update(JSON.stringify(sites))
+      .update(JSON.stringify(sites.map((s) => status[siteCertificateName(s.id)])))
+      .digest('hex');
     await edgeSites.apply(sites);
+    for (const [id, { message }] of Object.entries(errors))
+      if (siteErrors[id]?.message !== message)
+        log(`site ${config.sites.find((s) => s.id === id)?.title ?? id}: ${message}`);
+    siteErrors = errors;
     if (applied?.hash !== hash) log(`serving ${sites.length} site(s): ${sites.map((s) => s.title).join(', ')}`);
     applied = {
-      sites: config.sites.map((s) => s.id),
+      sites: sites.map((s) => s.id),
       hash,
       at: applied?.hash === hash ? applied.at : new Date().toISOString(),
     };
@@ -260,25 +285,39 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
   throw new Refusal(404, `no ${request.method ?? ''} ${url.pathname}`);
 }
 
+/** The control API's certificate and key, once the agent wrote them (waits for them, saying so once). */
+async function controlCertificate(): Promise<{ cert: Buffer; key: Buffer }> {
+  const { certificateFile, keyFile } = certificateFiles(CONTROL_CERTIFICATE);
+  for (let attempt = 0; ; attempt++) {
+    const status = (await certificateStatus())[CONTROL_CERTIFICATE];
+    if (status?.ok === true) {
+      try {
+        return { cert: readFileSync(certificateFile), key: readFileSync(keyFile) };
+      } catch {
+        // written just now: read again below
+      }
+    }
+    if (attempt === 0)
+      log(`control API waiting for its certificate (${status?.ok === false ? status.error : 'not issued yet'})`);
+    await sleep(RETRY_MS);
+  }
+}
+
 async function startControl(): Promise<Server> {
-  const { certificateFile, keyFile } = await ensureCertificate('control', [], [config.ip]);
-  const server = createServer(
-    { cert: readFileSync(certificateFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' },
-    (request, response) => {
-      handle(request, response)
-        .then((body) => {
-          response.writeHead(200, { 'content-type': 'application/json' });
-          response.end(`${JSON.stringify(body)}\n`);
-        })
-        .catch((error: unknown) => {
-          const status = error instanceof Refusal ? error.status : 500;
-          const message = error instanceof Error ? error.message : String(error);
-          if (status === 500) log(`control API: ${message}`);
-          if (!response.headersSent) response.writeHead(status, { 'content-type': 'application/json' });
-          response.end(`${JSON.stringify({ error: message, edge: config.name })}\n`);
-        });
-    },
-  );
+  const server = createServer({ ...(await controlCertificate()), minVersion: 'TLSv1.2' }, (request, response) => {
+    handle(request, response)
+      .then((body) => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(`${JSON.stringify(body)}\n`);
+      })
+      .catch((error: unknown) => {
+        const status = error instanceof Refusal ? error.status : 500;
+        const message = error instanceof Error ? error.message : String(error);
+        if (status === 500) log(`control API: ${message}`);
+        if (!response.headersSent) response.writeHead(status, { 'content-type': 'application/json' });
+        response.end(`${JSON.stringify({ error: message, edge: config.name })}\n`);
+      });
+  });
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
@@ -287,11 +326,9 @@ async function startControl(): Promise<Server> {
   });
   // A renewed control certificate is served to new connections without a restart.
   setInterval(() => {
-    void ensureCertificate('control', [], [config.ip])
-      .then(({ certificateFile: c, keyFile: k }) =>
-        server.setSecureContext({ cert: readFileSync(c), key: readFileSync(k) }),
-      )
-      .catch((error: unknown) => log(`control certificate not renewed: ${(error as Error).message}`));
+    void controlCertificate()
+      .then((pair) => server.setSecureContext(pair))
+      .catch((error: unknown) => log(`control certificate not reloaded: ${(error as Error).message}`));
   }, REFRESH_MS).unref();
   return server;
 }
@@ -309,12 +346,15 @@ async function main(): Promise<void> {
   log(`control API on https://${config.ip}:${config.controlPort}`);
   readVarnishLog();
   watchFile(configPath!, { interval: 200 }, poke);
+  // New or renewed certificates: the agent writes them with status.json last.
+  watchFile(statusFile(), { interval: 200 }, poke);
   poke();
   const timer = setInterval(poke, REFRESH_MS);
   const stop = () => {
     stopping = true;
     clearInterval(timer);
     unwatchFile(configPath!);
+    unwatchFile(statusFile());
     reader?.kill('SIGTERM');
     server.close();
     certificates.close();
