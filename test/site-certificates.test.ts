@@ -77,8 +77,8 @@ describeEachStore('site certificates', (env) => {
     // A name no site declares (the master's, say), a wildcard, another partition's address: refused.
     await expectError(ask(asA, cdnA.instance_guid, { dns: ['localhost'] }), 'HOX_FORBIDDEN', /no site/);
     await expectError(ask(asA, cdnA.instance_guid, { dns: ['*.shop.example'] }), 'HOX_BAD_REQUEST', /wildcard/);
-    const ipB = cdnB.ip_list[0]![1];
-    const ipA = cdnA.ip_list[0]![1];
+    const ipB = cdnB.ip_list[0]![1]!;
+    const ipA = cdnA.ip_list[0]![1]!;
     await expectError(ask(asA, cdnA.instance_guid, { ip: [ipB] }), 'HOX_FORBIDDEN', /not an address/);
     const control = new X509Certificate(
       (await ask(asA, cdnA.instance_guid, { ip: [ipA] })).certificate.split(/(?=-----BEGIN)/)[0]!,
