@@ -17,6 +17,9 @@
 # varnish and varnish-modules (vmod xkey, purges by tag) are hyper_cdn's cache, run by
 # each edge in its partition on unix sockets: Debian's own varnish service is stopped and
 # disabled after install, so nothing of it listens on 6081.
+# pebble (with pebble-challtestsrv, its mock DNS) is Let's Encrypt's ACME test server: the
+# tests get hyper_cdn's site certificates from it (test/hyper-cdn-acme.test.ts). Nothing of
+# it runs as a service.
 # chromium (with fonts-liberation, which installing without recommends leaves out)
 # renders the pilot CRM at a phone's width (test/crm-mobile.test.ts).
 set -eu
@@ -36,6 +39,7 @@ chromium:/usr/bin/chromium
 fonts-liberation:/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf
 varnish:/usr/sbin/varnishd
 varnish-modules:/usr/share/doc/varnish-modules/copyright
+pebble:/usr/bin/pebble-challtestsrv
 "
 
 missing=""

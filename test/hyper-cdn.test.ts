@@ -9,7 +9,7 @@
  * - a site naming a host name another site serves, or with a bad origin, is refused with the reason, and the
  *   other sites are unaffected; another user's token opens nothing of the site.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -25,6 +25,7 @@ import type { PurgeAnswer, SiteStats } from '../src/releases/hyper_cdn/protocol.
 import { startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import { haveEdgeBinaries, loadInChromium, spkiHash } from './support/cdn-edge.js';
 import { runHox } from './support/hox-cli.js';
+import { havePebble, startPebble } from './support/pebble.js';
 
 interface SiteAnswer {
   state?: string;
@@ -126,7 +127,7 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn on
     originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
     p = await startHyperDbPlatform({
       nodes: 2,
-      partitions: 3,
+      partitions: 5,
       nodeIdPrefix: 'cdn-node',
       releases: ['hyper_cdn', 'hyper_edge'],
     });
@@ -415,6 +416,83 @@ describe.runIf(haveEdgeBinaries() || process.env['CI'] === 'true')('hyper_cdn on
       expect(destroyed.code, destroyed.stderr).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  }, 360_000);
+
+  it("takes the sites' certificates from an ACME CA when given one: pebble validates http-01 through an edge, every edge serves them", async () => {
+    if (!havePebble()) throw new Error('pebble is needed (sh scripts/install-system-deps.sh)');
+    // A second CDN, of two edges, first with the sites CA.
+    const created = await runHox(['cdn', 'create', 'cdn-acme', '--edges', '2'], adminEnv);
+    expect(created.code, `${created.stdout}\n${created.stderr}`).toBe(0);
+    const rootOf = async () =>
+      (await p.admin.call('listTreeStatus', { title: 'cdn-acme' })).result_list[0]!.instance_list.find(
+        (i) => i.requester_guid === null,
+      )!.connection_parameters as { edges: { name: string; url: string; http_url: string | null }[] };
+    let edges = (await rootOf()).edges;
+    for (let i = 0; i < 100 && edges.some((e) => e.http_url === null); i++) {
+      await sleep(200);
+      edges = (await rootOf()).edges;
+    }
+    // The names point at edge-1 (pebble's DNS), whose plain HTTP port is where pebble validates, as a public CA
+    // validates at port 80.
+    const first = new URL(edges.find((e) => e.name === 'edge-1')!.http_url!);
+    const pebble = await startPebble({ address: first.hostname, httpPort: Number(first.port) });
+    try {
+      const caFile = join(home, 'pebble-ca.pem');
+      writeFileSync(caFile, pebble.caPem);
+      const acme = await runHox(
+        ['cdn', 'create', 'cdn-acme', '--edges', '2', '--acme-directory', pebble.directory, '--acme-ca-file', caFile],
+        adminEnv,
+      );
+      expect(acme.code, `${acme.stdout}\n${acme.stderr}`).toBe(0);
+      const added = await runHox(
+        ['cdn', 'site', 'add', 'shop', '--origin', originUrl, '--domain', 'shop.test', '--cdn', 'cdn-acme'],
+        adminEnv,
+        180_000,
+      );
+      expect(added.code, `${added.stdout}\n${added.stderr}\n${pebble.output()}\n${await p.logs('cdn-acme')}`).toBe(0);
+      expect(added.stdout).toMatch(/^shop: live on 2\/2 edges/m);
+      expect(added.stdout).toContain('curl --connect-to shop.test:443:');
+      expect(added.stdout).not.toContain('--cacert');
+
+      // Both edges present pebble's certificate (one order, validated through edge-1): trusted with pebble's
+      // roots alone, not with the sites CA.
+      const roots = await pebble.issuedRoots();
+      const site = (await p.admin.call('listTreeStatus', { title: 'shop' })).result_list[0]!.instance_list[0]!
+        .connection_parameters as SiteAnswer;
+      expect(site.state).toBe('live');
+      expect(site.edges).toHaveLength(2);
+      for (const edge of site.edges!) {
+        const page = await fetchVia(edge.url, 'shop.test', '/shop.html', roots);
+        expect(page.status, page.body).toBe(200);
+        expect(page.body).toMatch(/^origin \/shop\.html/);
+        await expect(fetchVia(edge.url, 'shop.test', '/shop.html', site.ca_cert!)).rejects.toThrow();
+        const url = new URL(edge.url);
+        const presented = await new Promise<X509Certificate>((resolve, reject) => {
+          const socket = tlsConnect(
+            { host: url.hostname, port: Number(url.port), servername: 'shop.test', ca: roots },
+            () => {
+              resolve(socket.getPeerX509Certificate()!);
+              socket.end();
+            },
+          );
+          socket.on('error', reject);
+        });
+        expect(presented.subjectAltName).toBe('DNS:shop.test');
+        expect(presented.issuer).toMatch(/Pebble/);
+      }
+      // Plain HTTP on an edge: the redirect to HTTPS (the challenges were the only other thing it answered).
+      const redirect = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
+        const req = httpRequest(`${edges[1]!.http_url}/a/b?c=1`, { headers: { host: 'shop.test' } }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, location: res.headers.location });
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(redirect).toEqual({ status: 308, location: 'https://shop.test/a/b?c=1' });
+    } finally {
+      await pebble.stop();
     }
   }, 360_000);
 });

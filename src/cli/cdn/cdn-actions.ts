@@ -3,6 +3,7 @@
  * instance of it, the caller's own tree. Purges and statistics go straight to every edge's control API (HTTPS,
  * the CDN's CA, the site's purge token), in parallel: a purge returns once every edge confirmed it.
  */
+import { readFile } from 'node:fs/promises';
 import { exchange } from '../../client/http-transport.js';
 import { isNotReady } from '../../client/master-client.js';
 import {
@@ -30,6 +31,8 @@ interface SiteView {
   live_edges: number;
   edge_count: number;
   edges: { name: string; url: string; control_url: string }[];
+  /** `sites-ca` (the platform's, `ca_cert`) or `acme` (the CDN's ACME CA, trusted as browsers trust it). */
+  certificates: string | null;
   ca_cert: string | null;
   purge_token: string | null;
 }
@@ -52,6 +55,7 @@ function siteView(root: TreeInstance | undefined): SiteView {
         ? [{ name: e.name, url: e.url, control_url: e.control_url }]
         : [],
     ),
+    certificates: str(c.certificates),
     ca_cert: str(c.ca_cert),
     purge_token: str(c.purge_token),
   };
@@ -107,11 +111,43 @@ async function appOrigin(ctx: ActionContext, app: string): Promise<string> {
 export async function createCdn(
   ctx: ActionContext,
   name: string,
-  options: { edges?: number; cacheMiB?: number; wait: boolean; timeoutMs: number },
+  options: {
+    edges?: number;
+    cacheMiB?: number;
+    acme?: { directory: string; email?: string; caFile?: string };
+    wait: boolean;
+    timeoutMs: number;
+  },
 ): Promise<void> {
+  const acme = options.acme;
+  if (acme !== undefined && !acme.directory.startsWith('https://'))
+    throw new HoxError('HOX_BAD_REQUEST', `--acme-directory: '${acme.directory}' is not an https:// URL`, {
+      field: '--acme-directory',
+    });
+  let caPem: string | undefined;
+  if (acme?.caFile !== undefined) {
+    try {
+      caPem = await readFile(acme.caFile, 'utf8');
+    } catch (error) {
+      throw new HoxError('HOX_BAD_REQUEST', `--acme-ca-file: ${(error as Error).message}`, { field: '--acme-ca-file' });
+    }
+    if (!caPem.includes('-----BEGIN CERTIFICATE-----'))
+      throw new HoxError('HOX_BAD_REQUEST', `--acme-ca-file: ${acme.caFile} holds no PEM certificate`, {
+        field: '--acme-ca-file',
+      });
+  }
   const parameters = {
     ...(options.edges === undefined ? {} : { edges: options.edges }),
     ...(options.cacheMiB === undefined ? {} : { cache_mib: options.cacheMiB }),
+    ...(acme === undefined
+      ? {}
+      : {
+          acme: {
+            directory: acme.directory,
+            ...(acme.email === undefined ? {} : { email: acme.email }),
+            ...(caPem === undefined ? {} : { ca_pem: caPem }),
+          },
+        }),
   };
   await ctx.client.call('requestInstance', {
     title: name,
@@ -213,8 +249,16 @@ function printSite(ctx: ActionContext, name: string, v: SiteView, ms?: number): 
   const domain = v.domains[0];
   if (first !== undefined && domain !== undefined) {
     const { hostname, port } = new URL(first.url);
-    ctx.print(`  try:     hox cdn ca ${name} > cdn-ca.pem`);
-    ctx.print(`           curl --cacert cdn-ca.pem --connect-to ${domain}:443:${hostname}:${port} https://${domain}/`);
+    if (v.certificates === 'acme') {
+      ctx.print(
+        `  try:     curl --connect-to ${domain}:443:${hostname}:${port} https://${domain}/   # an ACME CA's certificate`,
+      );
+    } else {
+      ctx.print(`  try:     hox cdn ca ${name} > cdn-ca.pem`);
+      ctx.print(
+        `           curl --cacert cdn-ca.pem --connect-to ${domain}:443:${hostname}:${port} https://${domain}/`,
+      );
+    }
   }
 }
 

@@ -27,26 +27,54 @@ function createSubcommand(env: CommandEnv): Command {
     .addOption(
       new Option('--cache-mib <n>', "each edge's cache in MiB of memory (default 256)").argParser(positiveInteger),
     )
+    .option(
+      '--acme-directory <url>',
+      "take the sites' certificates from this ACME CA (default: the platform's sites CA)",
+    )
+    .option('--acme-email <email>', "the ACME account's contact")
+    .option('--acme-ca-file <pem>', "roots to trust for the ACME server's own HTTPS (a test CA such as pebble's)")
     .addOption(new Option('--no-wait', 'return once requested'))
     .addOption(timeoutOption(600))
     .addHelpText(
       'after',
       `
 Sites of every user are hosted on the admin's CDN (or on their own): hox cdn site add.
+Run again to change it (give every option you want kept).
+
+With --acme-directory, the edges answer the CA's http-01 challenges on their plain HTTP port (what the
+names must point to, on port 80); the certificates are then trusted by every browser (Let's Encrypt).
 
 Examples:
   hox cdn create                      # 'cdn', 3 edges
-  hox cdn create --edges 2 --cache-mib 1024`,
+  hox cdn create --edges 2 --cache-mib 1024
+  hox cdn create --acme-directory https://acme-v02.api.letsencrypt.org/directory --acme-email ops@example.org`,
     )
     .action(
       async (
         name: string,
-        opts: { edges?: number; cacheMib?: number; wait: boolean; timeout: number },
+        opts: {
+          edges?: number;
+          cacheMib?: number;
+          acmeDirectory?: string;
+          acmeEmail?: string;
+          acmeCaFile?: string;
+          wait: boolean;
+          timeout: number;
+        },
         command: Command,
       ) => {
         await createCdn(actionContext(env, command), name, {
           ...(opts.edges === undefined ? {} : { edges: opts.edges }),
           ...(opts.cacheMib === undefined ? {} : { cacheMiB: opts.cacheMib }),
+          ...(opts.acmeDirectory === undefined
+            ? {}
+            : {
+                acme: {
+                  directory: opts.acmeDirectory,
+                  ...(opts.acmeEmail === undefined ? {} : { email: opts.acmeEmail }),
+                  ...(opts.acmeCaFile === undefined ? {} : { caFile: opts.acmeCaFile }),
+                },
+              }),
           wait: opts.wait,
           timeoutMs: opts.timeout * 1000,
         });

@@ -24,6 +24,13 @@ export interface EdgeConfig {
   port: number;
   /** TCP port of the control API (HTTPS). */
   controlPort: number;
+  /** TCP port of plain HTTP: ACME challenges, and a redirect to HTTPS for the rest. */
+  httpPort: number;
+  /**
+   * The sites' certificates come from the CDN's ACME service (in the root partition, `acme/main.ts`) rather than
+   * from the master's sites CA: its address and the edges' token.
+   */
+  acme?: { url: string; token: string };
   /** TCP port of the certificate endpoint the edge Caddy calls (HTTP on the partition's address), and its token. */
   certificatePort: number;
   certificateToken: string;
@@ -56,6 +63,8 @@ export function siteCertificateName(siteId: string): string {
 /** What an edge publishes (`.hox/publish.json`), merged over its profile's `publish`. */
 export interface EdgeStatus {
   url: string;
+  /** Plain HTTP (ACME challenges, redirects to HTTPS). */
+  http_url: string;
   control_url: string;
   /** Site ids this edge serves with their current configuration, and the hash of that configuration. */
   sites: string[];

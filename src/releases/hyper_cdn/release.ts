@@ -24,6 +24,7 @@ import {
   type ProfileInput,
 } from '../../release-kit/types.js';
 import { releaseProgram } from '../../release-kit/program.js';
+import type { AcmeConfig } from './acme/acme-certificates.js';
 import { edgeCaddyConfig, originCaddyConfig } from './edge/caddy.js';
 import { varnishdCommand } from './edge/varnish.js';
 import { edgeVcl } from './edge/vcl.js';
@@ -50,7 +51,22 @@ const cdnParameters = {
       type: 'integer',
       minimum: 1,
       maximum: 90,
-      description: "Lifetime of the sites' certificates (renewed at two thirds)",
+      description: "Lifetime of the sites' certificates from the sites CA (renewed at two thirds)",
+    },
+    acme: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['directory'],
+      description: "Take the sites' certificates from this ACME CA (http-01 through the edges) instead of the sites CA",
+      properties: {
+        directory: { type: 'string', pattern: '^https://', maxLength: 2048, description: 'The directory URL' },
+        email: { type: 'string', maxLength: 254, description: "The account's contact" },
+        ca_pem: {
+          type: 'string',
+          maxLength: 65536,
+          description: "PEM roots trusted for the ACME server's own HTTPS (a test CA); the system's by default",
+        },
+      },
     },
   },
 } as const;
@@ -76,6 +92,12 @@ const edgeParameters = {
     cdn: { type: 'string', maxLength: 200 },
     cache_mib: { type: 'integer', minimum: 16, maximum: 65536 },
     certificate_days: { type: 'integer', minimum: 1, maximum: 90 },
+    acme: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url', 'token'],
+      properties: { url: { type: 'string', maxLength: 300 }, token: { type: 'string', maxLength: 200 } },
+    },
     sites: { type: 'array', maxItems: 500, items: siteSchema },
   },
 } as const;
@@ -86,12 +108,14 @@ interface CdnParams {
   edges?: number;
   cache_mib?: number;
   certificate_days?: number;
+  acme?: { directory: string; email?: string; ca_pem?: string };
 }
 
 interface EdgeParams {
   cdn: string;
   cache_mib?: number;
   certificate_days?: number;
+  acme?: { url: string; token: string };
   sites: EdgeSiteSpec[];
 }
 
@@ -99,6 +123,7 @@ interface EdgeParams {
 interface EdgeView {
   name: string;
   url: string | null;
+  http_url: string | null;
   control_url: string | null;
   sites: string[];
   site_errors: EdgeStatus['site_errors'];
@@ -115,6 +140,8 @@ function cdnProfile(input: ProfileInput): PartitionPlan {
   const name = input.instance_title;
   const edgeCount = p.edges ?? DEFAULTS.edges;
   const { accepted, refused } = judgeSites(input.slave_instance_list, (ref) => input.secret(`purge:${ref}`));
+  // With ACME, the root's own service obtains the sites' certificates and hands them to the edges.
+  const acme = p.acme === undefined ? undefined : acmeService(input, p.acme, accepted);
 
   const requests: InstanceRequestSpec[] = [];
   const edges: EdgeView[] = [];
@@ -133,6 +160,7 @@ function cdnProfile(input: ProfileInput): PartitionPlan {
         cdn: name,
         ...(p.cache_mib === undefined ? {} : { cache_mib: p.cache_mib }),
         ...(p.certificate_days === undefined ? {} : { certificate_days: p.certificate_days }),
+        ...(acme === undefined ? {} : { acme: acme.forEdges }),
         sites: accepted.map(({ reference: _r, ...site }) => site),
       } satisfies EdgeParams,
     });
@@ -140,6 +168,7 @@ function cdnProfile(input: ProfileInput): PartitionPlan {
     edges.push({
       name: title,
       url: status?.url ?? null,
+      http_url: status?.http_url ?? null,
       control_url: status?.control_url ?? null,
       sites: Array.isArray(status?.sites) ? status.sites : [],
       site_errors: typeof status?.site_errors === 'object' && status.site_errors !== null ? status.site_errors : {},
@@ -177,7 +206,11 @@ function cdnProfile(input: ProfileInput): PartitionPlan {
       live_edges: live.length,
       edge_count: edgeCount,
       // Where the site is served: connect there and ask for one of its domains (TLS SNI and Host).
-      edges: edges.filter((e) => e.url !== null).map((e) => ({ name: e.name, url: e.url, control_url: e.control_url })),
+      edges: edges
+        .filter((e) => e.url !== null)
+        .map((e) => ({ name: e.name, url: e.url, http_url: e.http_url, control_url: e.control_url })),
+      // Who signs the site's certificate: the platform's sites CA (`ca_cert`) or the CDN's ACME CA.
+      certificates: p.acme === undefined ? 'sites-ca' : 'acme',
       ca_cert: caCert,
       purge_token: input.secret(`purge:${site.reference}`),
     };
@@ -186,6 +219,7 @@ function cdnProfile(input: ProfileInput): PartitionPlan {
 
   return {
     requests,
+    ...(acme === undefined ? {} : acme.plan),
     publish: {
       edges,
       edge_count: edgeCount,
@@ -197,8 +231,52 @@ function cdnProfile(input: ProfileInput): PartitionPlan {
   };
 }
 
-/** Ports an edge uses from its partition's range: sites, control API, certificate endpoint, Varnish's management. */
-const EDGE_PORTS = 4;
+/**
+ * The root's ACME service (acme/main.ts): its configuration, its API's certificate (sites CA, the root's address),
+ * its service, and what the edges need to reach it.
+ */
+function acmeService(
+  input: ProfileInput,
+  acme: NonNullable<CdnParams['acme']>,
+  sites: { id: string; domains: string[] }[],
+): { plan: Pick<PartitionPlan, 'files' | 'certificates' | 'services'>; forEdges: { url: string; token: string } } {
+  const path = input.partition.path;
+  const { ip, portBase: port } = input.partition;
+  const token = input.secret('acme-edges');
+  const config: AcmeConfig = {
+    directory: acme.directory,
+    ...(acme.email === undefined ? {} : { email: acme.email }),
+    ...(acme.ca_pem === undefined ? {} : { caPem: acme.ca_pem }),
+    sites: sites.map(({ id, domains }) => ({ id, domains })),
+    ip,
+    port,
+    token,
+    certificateFile: join(path, 'certificates', `${ACME_API_CERTIFICATE}.crt`),
+    keyFile: join(path, 'certificates', `${ACME_API_CERTIFICATE}.key`),
+    stateDir: join(path, 'acme'),
+  };
+  return {
+    plan: {
+      files: [
+        { path: 'acme/.keep', content: '', mode: 0o600 },
+        { path: 'acme.json', content: `${JSON.stringify(config, null, 2)}\n`, mode: 0o600, reload: true },
+      ],
+      certificates: [{ name: ACME_API_CERTIFICATE, ipAddresses: [ip] }],
+      services:
+        input.state === 'started' ? [{ name: 'acme', command: program(input, 'acme/main', ['acme.json', path]) }] : [],
+    },
+    forEdges: { url: `https://${ip}:${port}`, token },
+  };
+}
+
+/** The root's ACME API certificate (from the sites CA, for the root's address). */
+const ACME_API_CERTIFICATE = 'acme-api';
+
+/**
+ * Ports an edge uses from its partition's range: sites, control API, certificate endpoint, Varnish's management,
+ * plain HTTP.
+ */
+const EDGE_PORTS = 5;
 
 function edgeProfile(input: ProfileInput): PartitionPlan {
   const p = input.parameters as unknown as EdgeParams;
@@ -214,6 +292,8 @@ function edgeProfile(input: ProfileInput): PartitionPlan {
     ip,
     port,
     controlPort: port + 1,
+    httpPort: port + 4,
+    ...(p.acme === undefined ? {} : { acme: p.acme }),
     certificatePort: port + 2,
     certificateToken: input.secret('certificate-endpoint'),
     sites: p.sites,
@@ -266,8 +346,11 @@ function edgeProfile(input: ProfileInput): PartitionPlan {
       { path: 'edge.json', content: `${JSON.stringify(config, null, 2)}\n`, mode: 0o600, reload: true },
     ],
     // From the master's sites CA, through the agent (in certificates/: see SiteCertificateSpec).
+    // With ACME, the sites' come from the root's ACME service instead (edge/main.ts).
     certificates: [
-      ...p.sites.map((site) => ({ name: siteCertificateName(site.id), dnsNames: site.domains, days })),
+      ...(p.acme === undefined
+        ? p.sites.map((site) => ({ name: siteCertificateName(site.id), dnsNames: site.domains, days }))
+        : []),
       { name: CONTROL_CERTIFICATE, ipAddresses: [ip], days },
     ],
     services: running
@@ -298,7 +381,11 @@ function edgeProfile(input: ProfileInput): PartitionPlan {
           { name: 'edge-control', kind: 'tcp', host: ip, port: config.controlPort, periodMs: 10_000 },
         ]
       : [],
-    publish: { url: `https://${ip}:${port}`, control_url: `https://${ip}:${config.controlPort}` },
+    publish: {
+      url: `https://${ip}:${port}`,
+      http_url: `http://${ip}:${config.httpPort}`,
+      control_url: `https://${ip}:${config.controlPort}`,
+    },
   };
 }
 

@@ -15,11 +15,16 @@
  * `node edge/main.js <edge.json> <partition path>`
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, get as httpsGet, type Server } from 'node:https';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -78,6 +83,74 @@ async function certificateStatus(): Promise<Record<string, CertificateStatus>> {
   }
 }
 
+/**
+ * A site's certificate from the CDN's ACME service (the root partition: acme/main.ts), kept in the partition
+ * (`acme-<site>.crt` and `.key`); the kept one when the root cannot be asked and it is still valid for the names.
+ */
+async function acmeCertificate(
+  site: EdgeSiteSpec,
+  acme: NonNullable<EdgeConfig['acme']>,
+): Promise<CertificateFiles | { error: string }> {
+  const files = certificateFiles(`acme-${site.id}`);
+  let error: string;
+  try {
+    const ca = (await caCertificate()) ?? undefined;
+    const answer = await fetchJson(`${acme.url}/certificate?site=${site.id}`, acme.token, ca);
+    if (answer.status === 200 && typeof answer.body.certificate === 'string' && typeof answer.body.key === 'string') {
+      const kept = await readFile(files.certificateFile, 'utf8').catch(() => '');
+      if (kept !== answer.body.certificate) {
+        await writeFileDurably(files.keyFile, answer.body.key, { mode: 0o600 });
+        await writeFileDurably(files.certificateFile, answer.body.certificate, { mode: 0o600 });
+        log(`ACME certificate for ${site.domains.join(', ')} (until ${String(answer.body.not_after)})`);
+      }
+      return files;
+    }
+    error = typeof answer.body.error === 'string' ? answer.body.error : `HTTP ${answer.status}`;
+  } catch (e) {
+    error = `the CDN's ACME service did not answer: ${(e as Error).message}`;
+  }
+  try {
+    const kept = new X509Certificate(await readFile(files.certificateFile, 'utf8'));
+    const names = new Set((kept.subjectAltName ?? '').split(', '));
+    if (Date.now() < Date.parse(kept.validTo) && site.domains.every((d) => names.has(`DNS:${d}`))) return files;
+  } catch {
+    // none kept
+  }
+  return { error: `ACME certificate ${error}` };
+}
+
+/** A GET with a bearer token, verified against `ca` (the sites CA); the answer's status and JSON body. */
+async function fetchJson(
+  url: string,
+  token: string,
+  ca: string | undefined,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  return await new Promise((resolve, reject) => {
+    const request = httpsGet(
+      url,
+      { headers: { authorization: `Bearer ${token}` }, ...(ca === undefined ? {} : { ca }), timeout: 5000 },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          text += chunk;
+          if (text.length > 256 * 1024) response.destroy(new Error('answer too large'));
+        });
+        response.on('end', () => {
+          try {
+            resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> });
+          } catch {
+            reject(new Error(`HTTP ${response.statusCode}: not JSON`));
+          }
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error('timed out')));
+    request.on('error', reject);
+  });
+}
+
 /** The sites CA's roots, as the agent got them; null before it got any. */
 async function caCertificate(): Promise<string | null> {
   try {
@@ -105,6 +178,7 @@ const edgeSites = new EdgeSites({
 async function publish(): Promise<void> {
   const status: EdgeStatus = {
     url: `https://${config.ip}:${config.port}`,
+    http_url: `http://${config.ip}:${config.httpPort}`,
     control_url: `https://${config.ip}:${config.controlPort}`,
     sites: applied?.sites ?? [],
     config_sha256: applied?.hash ?? '',
@@ -122,11 +196,18 @@ async function publish(): Promise<void> {
 async function apply(): Promise<void> {
   config = readConfig();
   try {
-    // A site is served once the agent wrote its certificate; a site without one is said, not served.
+    // A site is served once it has its certificate (written by the agent, or from the CDN's ACME service); a
+    // site without one is said, not served.
     const status = await certificateStatus();
     const sites = [];
     const errors: EdgeStatus['site_errors'] = {};
     for (const site of config.sites) {
+      if (config.acme !== undefined) {
+        const got = await acmeCertificate(site, config.acme);
+        if ('error' in got) errors[site.id] = { message: got.error, refused: false };
+        else sites.push({ ...site, ...got });
+        continue;
+      }
       const certificate = status[siteCertificateName(site.id)];
       if (certificate?.ok === true) sites.push({ ...site, ...certificateFiles(siteCertificateName(site.id)) });
       else
@@ -135,23 +216,24 @@ async function apply(): Promise<void> {
           refused: certificate?.refused ?? false,
         };
     }
-    // The certificates' expiry is part of what is applied: a renewal is applied (re-read) at once.
-    const hash = createHash('sha256')
-      .update(JSON.stringify(sites))
-      .update(JSON.stringify(sites.map((s) => status[siteCertificateName(s.id)])))
-      .digest('hex');
+    // The certificates are part of what is applied: a renewal is applied (re-read) at once.
+    const hash = createHash('sha256').update(JSON.stringify(sites)).update(JSON.stringify(status));
+    for (const site of sites) hash.update(await readFile(site.certificateFile));
     await edgeSites.apply(sites);
     for (const [id, { message }] of Object.entries(errors))
       if (siteErrors[id]?.message !== message)
         log(`site ${config.sites.find((s) => s.id === id)?.title ?? id}: ${message}`);
     siteErrors = errors;
-    if (applied?.hash !== hash) log(`serving ${sites.length} site(s): ${sites.map((s) => s.title).join(', ')}`);
+    const digest = hash.digest('hex');
+    if (applied?.hash !== digest) log(`serving ${sites.length} site(s): ${sites.map((s) => s.title).join(', ')}`);
     applied = {
       sites: sites.map((s) => s.id),
-      hash,
-      at: applied?.hash === hash ? applied.at : new Date().toISOString(),
+      hash: digest,
+      at: applied?.hash === digest ? applied.at : new Date().toISOString(),
     };
     lastError = null;
+    // A site waiting for its ACME certificate: asked again soon, not at the next minute.
+    if (config.acme !== undefined && Object.keys(errors).length > 0) setTimeout(poke, RETRY_MS).unref();
   } catch (error) {
     const message = `configuration not applied: ${(error as Error).message}`;
     if (message !== lastError) log(`${message} (trying again every ${RETRY_MS / 1000} s)`);
@@ -333,6 +415,44 @@ async function startControl(): Promise<Server> {
   return server;
 }
 
+/**
+ * The edge's plain HTTP port: the answers to ACME `http-01` challenges (relayed from the CDN's ACME service, the
+ * only thing served over plain HTTP), and a permanent redirect to HTTPS for everything else.
+ */
+async function startHttp(): Promise<HttpServer> {
+  const server = createHttpServer((request, response) => {
+    const path = request.url ?? '/';
+    const token = /^\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]{1,256})$/.exec(path)?.[1];
+    if (token !== undefined) {
+      const acme = config.acme;
+      if (acme === undefined) return void response.writeHead(404).end();
+      void caCertificate()
+        .then((ca) => fetchJson(`${acme.url}/challenge/${token}`, acme.token, ca ?? undefined))
+        .then(({ status, body }) => {
+          if (status !== 200 || typeof body.key_authorization !== 'string') return void response.writeHead(404).end();
+          response.writeHead(200, { 'content-type': 'text/plain' });
+          response.end(body.key_authorization);
+        })
+        .catch((error: unknown) => {
+          log(`ACME challenge not relayed: ${(error as Error).message}`);
+          response.writeHead(502).end();
+        });
+      return;
+    }
+    const host = /^([a-z0-9.-]{1,253})(:\d+)?$/i.exec(request.headers.host ?? '')?.[1];
+    if (host === undefined) return void response.writeHead(400).end('a Host is needed\n');
+    response.writeHead(308, { location: `https://${host.toLowerCase()}${path.startsWith('/') ? path : '/'}` });
+    response.end();
+  });
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.httpPort, config.ip, () => resolve());
+  });
+  return server;
+}
+
 async function main(): Promise<void> {
   // The edge Caddy asks for certificates from its first handshake on.
   const certificates = await startCertificateEndpoint({
@@ -344,6 +464,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < 300 && !(await adminReady(config.originAdminSocket)); i++) await sleep(100);
   const server = await startControl();
   log(`control API on https://${config.ip}:${config.controlPort}`);
+  const http = await startHttp();
   readVarnishLog();
   watchFile(configPath!, { interval: 200 }, poke);
   // New or renewed certificates: the agent writes them with status.json last.
@@ -357,6 +478,7 @@ async function main(): Promise<void> {
     unwatchFile(statusFile());
     reader?.kill('SIGTERM');
     server.close();
+    http.close();
     certificates.close();
     process.exit(0);
   };
