@@ -97,8 +97,9 @@ function siteCommand(env: CommandEnv): Command {
       .addHelpText(
         'after',
         `
-The edges answer for --domain over HTTPS with a certificate of the CDN's CA (hox cdn ca NAME prints
-it); point the name at the edges (DNS), or try one with curl --connect-to. Run again to change the
+The edges answer for --domain over HTTPS with a certificate of the platform's sites CA (hox cdn ca
+NAME prints it), or of the CDN's ACME CA when it has one; point the name at the edges (DNS), or
+try one with curl --connect-to. Run again to change the
 origin or the names.
 
 Examples:

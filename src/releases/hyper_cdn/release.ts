@@ -13,6 +13,8 @@
  * - certificates: each edge's plan asks for one per site (its domains) and one for its control API (its address);
  *   the node's agent gets them from the master's sites CA, whose key never leaves the master, and which gives a
  *   name only to the tree whose site declared it first, platform-wide (src/master/pki/site-certificates.ts).
+ *   With `acme`, the sites' come from that ACME CA instead: the root runs an `acme` service (acme/) that orders
+ *   them (http-01, answered by the edges on their plain HTTP port) and hands them to the edges.
  * - a site: a shared instance of type `cdn` (`hox cdn site add NAME --origin URL --domain D`), parameters
  *   `{domains, origin}`.
  */
