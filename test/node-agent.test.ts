@@ -83,6 +83,13 @@ describe('node agent', () => {
       }
     }
     if (isRoot) expect(new Set(a.agent.partitions.map((p) => p.uid)).size).toBe(3);
+    // It reports the node's own metrics at start: the master's /metrics shows its memory and its data dir's filesystem.
+    await expect
+      .poll(async () => {
+        const answer = await fetch(`${m.url}/metrics`, { headers: { authorization: `Bearer ${m.adminToken}` } });
+        return await answer.text();
+      })
+      .toMatch(new RegExp(`^hox_node_filesystem_size_bytes\\{node="n1",path="${a.dataDir}"\\} [1-9]`, 'm'));
     await a.agent.stop();
     // Same data dir, no registration token: it comes back as the same node.
     const again = await startAgent(m.admin, { nodeId: 'n1', dataDir: a.dataDir, partitions: 3, ipPrefix: '127.77.1' });

@@ -9,7 +9,7 @@
  */
 import { ArtifactCache } from './artifact-cache.js';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { MasterClient } from '../client/master-client.js';
@@ -30,6 +30,7 @@ import { partitionCgroup2Path } from './isolate/partition-cgroup.js';
 import { NetworkIsolation } from './isolate/partition-firewall-node.js';
 import { PartitionUsageMonitor } from './isolate/usage-monitor.js';
 import { PartitionUsageReporter } from './isolate/usage-reporter.js';
+import { reportNodeMetrics } from './node-metrics.js';
 import { retainedListReport } from './retained-report.js';
 import { RetainedStore } from './retained-store.js';
 import { PartitionProcessor } from './partition-processor.js';
@@ -99,6 +100,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
   /** When the retained sets are next swept and reported (at the first pass, then every interval). */
   let retainedSweepAtMs = 0;
   let retainedTimer: NodeJS.Timeout | undefined;
+  let metricsTimer: NodeJS.Timeout | undefined;
   const forced = new Set<string>();
   const installing = new Set<string>();
   const failed = new Set<string>();
@@ -534,6 +536,12 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       });
       retainedTimer = setInterval(() => void requestSync(), config.retainedSweepIntervalMs);
       retainedTimer.unref();
+      // The node's own metrics (CPU, memory, load, its filesystems), for Prometheus through the master.
+      const metricPaths = [config.dataDir, ...new Set(partitions.map((p) => dirname(p.path)))];
+      const sendMetrics = () => void reportNodeMetrics(c, nodeId, metricPaths, log);
+      sendMetrics();
+      metricsTimer = setInterval(sendMetrics, config.diskCheckIntervalMs);
+      metricsTimer.unref();
       // Log requests (`hox logs` through the master) have their own long-poll: a long convergence never holds them.
       logRelay = new LogRelay({
         nodeId,
@@ -567,6 +575,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       await publisher.stop();
       for (const timer of retryTimers.values()) clearTimeout(timer);
       clearInterval(retainedTimer);
+      clearInterval(metricsTimer);
       clearInterval(certificateTimer);
       if (options.stopServices === true && supervisor !== undefined)
         for (const p of partitions) await supervisor.stopPartition(p.partitionId);

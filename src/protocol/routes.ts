@@ -297,6 +297,16 @@ export const ROUTES = {
     body: 'partitionUsageReport',
     response: 'success',
   },
+  // The node's own metrics, for Prometheus through the master's /metrics: telemetry, replaced every ~30 s, not
+  // audited, no change record (as partition usage).
+  reportNodeMetrics: {
+    path: '/hox.put.v1.node_metrics',
+    audit: false,
+    summary: "Report the node's own metrics: CPU, load, memory, filesystems (replaces the previous report)",
+    auth: NODE,
+    body: 'nodeMetricsReport',
+    response: 'success',
+  },
   // Its own endpoint too, for the same reasons as usage: the node's, for all its partitions at once, and
   // stored without a change record (the instance's state or error report, which goes with any promise
   // turning ok or failed, is what wakes its tree's watchers).

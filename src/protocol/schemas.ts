@@ -437,6 +437,47 @@ export const Bodies = {
       closed,
     ),
   ),
+  nodeMetricsReport: Type.Object(
+    {
+      computer_guid: NodeId,
+      metrics: Type.Object(
+        {
+          cpus: Type.Integer({ minimum: 1, maximum: 4096 }),
+          cpu_seconds: Type.Object(
+            {
+              user: Type.Number({ minimum: 0 }),
+              nice: Type.Number({ minimum: 0 }),
+              system: Type.Number({ minimum: 0 }),
+              idle: Type.Number({ minimum: 0 }),
+              irq: Type.Number({ minimum: 0 }),
+            },
+            { ...closed, description: 'CPU time since boot by mode, all cores together' },
+          ),
+          load1: Type.Number({ minimum: 0 }),
+          load5: Type.Number({ minimum: 0 }),
+          load15: Type.Number({ minimum: 0 }),
+          memory_total_bytes: Type.Integer({ minimum: 0 }),
+          memory_available_bytes: Type.Integer({ minimum: 0 }),
+          filesystems: Type.Array(
+            Type.Object(
+              {
+                path: Type.String({ minLength: 1, maxLength: 1024, description: 'A path on it the node uses' }),
+                size_bytes: Type.Integer({ minimum: 0 }),
+                free_bytes: Type.Integer({ minimum: 0 }),
+                available_bytes: Type.Integer({ minimum: 0, description: 'Free to unprivileged users' }),
+                files: Type.Integer({ minimum: 0 }),
+                files_free: Type.Integer({ minimum: 0 }),
+              },
+              closed,
+            ),
+            { maxItems: 64 },
+          ),
+        },
+        closed,
+      ),
+    },
+    closed,
+  ),
   partitionUsageReport: Type.Object(
     {
       computer_guid: NodeId,

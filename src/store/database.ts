@@ -107,6 +107,11 @@ export interface Database {
     expires_at_ms: Int;
     reported_at_ms: Int;
   };
+  node_metrics: {
+    node_id: string;
+    metrics: string;
+    reported_at_ms: Int;
+  };
   promise_result: {
     instance_id: string;
     node_id: string;

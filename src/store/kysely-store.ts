@@ -23,6 +23,7 @@ import type {
   PartitionUsageRow,
   RetainedSetRow,
   IssuedCertificateRow,
+  NodeMetricsRow,
   PkiStateId,
   PromiseResultRow,
   SoftwareInstallationRow,
@@ -603,6 +604,26 @@ export class KyselyStoreTx implements StoreTx {
         }),
       )
       .execute();
+  }
+
+  async putNodeMetrics(row: NodeMetricsRow): Promise<void> {
+    const values = { node_id: row.nodeId, metrics: JSON.stringify(row.metrics), reported_at_ms: row.reportedAtMs };
+    await this.db
+      .insertInto('node_metrics')
+      .values(values)
+      .onConflict((oc) =>
+        oc.column('node_id').doUpdateSet({ metrics: values.metrics, reported_at_ms: values.reported_at_ms }),
+      )
+      .execute();
+  }
+
+  async listNodeMetrics(): Promise<NodeMetricsRow[]> {
+    const rows = await this.db.selectFrom('node_metrics').selectAll().orderBy('node_id').execute();
+    return rows.map((r) => ({
+      nodeId: r.node_id,
+      metrics: JSON.parse(r.metrics) as JsonObject,
+      reportedAtMs: num(r.reported_at_ms),
+    }));
   }
 
   async putPromiseResults(row: PromiseResultRow): Promise<void> {

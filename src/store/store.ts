@@ -67,6 +67,13 @@ export interface InstanceTreeRow {
   createdAtMs: number;
 }
 
+/** A compute node's own metrics as it last reported them (see `src/agent/node-metrics.ts`). */
+export interface NodeMetricsRow {
+  nodeId: string;
+  metrics: JsonObject;
+  reportedAtMs: number;
+}
+
 /** Which CA a `pki_state` row holds. */
 export type PkiStateId = 'platform' | 'sites';
 
@@ -324,6 +331,10 @@ export interface StoreTx {
   /** Usage rows of these instances (those that have one). */
   listPartitionUsage(instanceIds: readonly string[]): Promise<PartitionUsageRow[]>;
 
+  /** Replaces a node's metrics row (`hox.put.v1.node_metrics`). Appends no change record. */
+  putNodeMetrics(row: NodeMetricsRow): Promise<void>;
+  /** Every node's last metrics. */
+  listNodeMetrics(): Promise<NodeMetricsRow[]>;
   /** Replaces the promise row of `row.instanceId`. Appends no change record (see `reportPromiseResults`). */
   putPromiseResults(row: PromiseResultRow): Promise<void>;
   /** Promise rows of these instances (those that have one). */

@@ -172,6 +172,11 @@ export const HANDLERS: {
     const count = await reportPartitionUsage(ctx, b.computer_guid, b.partition_usage_list);
     return ok(`usage of ${count} partition${count === 1 ? '' : 's'} reported`);
   },
+  reportNodeMetrics: async (ctx, b) => {
+    await loadNode(ctx, b.computer_guid);
+    await ctx.tx.putNodeMetrics({ nodeId: b.computer_guid, metrics: b.metrics, reportedAtMs: ctx.clock.nowMs() });
+    return ok('node metrics reported');
+  },
   reportPromiseResults: async (ctx, b) => {
     const count = await reportPromiseResults(ctx, b.computer_guid, b.promise_report_list);
     return ok(`promises of ${count} partition${count === 1 ? '' : 's'} reported`);

@@ -29,6 +29,7 @@ import {
   refuseNodeWithoutCertificate,
 } from '../pki/client-certificates.js';
 import { waitForChange } from './wait-for-change.js';
+import { ApiMetrics, storeMetrics } from './metrics.js';
 import { listLogRequests, readTreeLogs } from '../log-relay.js';
 
 /** Routes that wait (bounded) for something to happen: they authenticate themselves and hold no transaction. */
@@ -142,6 +143,13 @@ export async function buildHttpServer(options: HttpServerOptions) {
     void reply.status(404).send(errorBody(hox));
   });
 
+  // Every answer counted, by registered route (a bounded set of labels).
+  const apiMetrics = new ApiMetrics();
+  app.addHook('onResponse', async (request, reply) => {
+    apiMetrics.observe(request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    return Promise.resolve();
+  });
+
   // Before any route: every route must declare whether it is audited.
   const audit = new AuditRecorder({ store, clock, logger, adminTokenHash: options.adminTokenHash });
   app.addHook('onRoute', audit.checkRoute);
@@ -162,6 +170,18 @@ export async function buildHttpServer(options: HttpServerOptions) {
   });
 
   app.get('/health', () => ({ status: 'ok' }));
+  // Prometheus (src/master/http/metrics.ts): the admin's token only; what it shows spans every tenant.
+  // Read-only telemetry, scraped every few seconds: not audited (it would crowd people's actions out).
+  app.get('/metrics', { config: { audit: false } }, async (request, reply) => {
+    const token = bearer(request);
+    const text = await store.transaction(async (tx) => {
+      const principal = await authenticate(tx, token, options.adminTokenHash, clock);
+      if (principal.kind !== 'admin')
+        throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(principal)} may not read /metrics: the admin's only`);
+      return await storeMetrics(tx, clock);
+    });
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(`${await apiMetrics.registry.metrics()}${text}`);
+  });
   const openApi = buildOpenApi({ serverUrl: options.env.baseUrl });
   app.get('/openapi.json', () => openApi);
   // Public material (roots, issuing CAs, CRLs): what a client checks against the CA pin it was given before it

@@ -355,6 +355,23 @@ function issuedCertificates(): Migration {
   };
 }
 
+/**
+ * Each compute node's own metrics as it last reported them (CPU, memory, load, filesystems: `hox.put.v1.node_metrics`),
+ * one row per node, replaced by each report: what the master's `/metrics` exposes for Prometheus.
+ */
+function nodeMetrics(): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('node_metrics')
+        .addColumn('node_id', 'text', (c) => c.primaryKey())
+        .addColumn('metrics', 'text', (c) => c.notNull())
+        .addColumn('reported_at_ms', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 /** Migrations in order; the key is the version recorded in the database. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
@@ -371,6 +388,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0009-retained-sets': retainedSets(),
         '0010-pki-state': pkiState(),
         '0011-issued-certificates': issuedCertificates(),
+        '0012-node-metrics': nodeMetrics(),
       });
     },
   };

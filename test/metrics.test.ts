@@ -1,0 +1,127 @@
+/**
+ * The master's `GET /metrics` (issue 16: metrics in the Prometheus text format) on both stores: the API's counters,
+ * each node's own metrics as its agent collects them, each partition's usage labelled with its tree; the admin's
+ * token only. And the agent's collector against `df`, an independent reading of the same filesystem.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { collectNodeMetrics } from '../src/agent/node-metrics.js';
+import { addTestNode } from '../src/testing/test-master.js';
+import { expectError, RELEASE, request } from './support/helpers.js';
+import { describeEachStore } from './support/store-matrix.js';
+
+const MiB = 1024 * 1024;
+
+async function scrape(url: string, token?: string): Promise<{ status: number; type: string | null; text: string }> {
+  const answer = await fetch(
+    `${url}/metrics`,
+    token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } },
+  );
+  return { status: answer.status, type: answer.headers.get('content-type'), text: await answer.text() };
+}
+
+/** The value of one series in a Prometheus text answer (labels as written, in order). */
+function valueOf(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describeEachStore('GET /metrics', (env) => {
+  it("shows the API, each node's own metrics and each partition's usage, to the admin only", async () => {
+    const m = await env.startMaster();
+    const n1 = await addTestNode(m.admin, 'n1', { partitions: 2, releases: [RELEASE] });
+    const n2 = await addTestNode(m.admin, 'n2', { partitions: 1, releases: [RELEASE] });
+    const { token: aliceToken } = await m.admin.call('createUser', { name: 'alice' });
+    const alice = m.admin.withToken(aliceToken);
+    const doc = await request(alice, 'shop', { sla_parameters: { computer_guid: 'n1' } });
+
+    // What n1's agent would send: its real metrics, and one partition's usage.
+    const dir = mkdtempSync(join(tmpdir(), 'hox-metrics-'));
+    try {
+      const metrics = await collectNodeMetrics([dir]);
+      await n1.client.call('reportNodeMetrics', { computer_guid: 'n1', metrics });
+      await n1.client.call('reportPartitionUsage', {
+        computer_guid: 'n1',
+        partition_usage_list: [
+          {
+            compute_partition_id: doc.compute_partition_id,
+            instance_guid: doc.instance_guid,
+            limits: { memory_bytes: 64 * MiB, cpus: 0.5, pids: 40, disk_bytes: 1024 * MiB, log_bytes: MiB },
+            not_enforced: [],
+            not_enforced_reason: null,
+            usage: { memory_bytes: 12 * MiB, pids: 3, oom_kills: 0, disk_bytes: 80 * 1024 },
+            age_ms: 1000,
+            disk_age_ms: 2000,
+          },
+        ],
+      });
+
+      const answer = await scrape(m.url, m.adminToken);
+      expect(answer.status, answer.text).toBe(200);
+      expect(answer.type).toMatch(/^text\/plain; version=0\.0\.4/);
+      const t = answer.text;
+      expect(valueOf(t, 'hox_node_memory_total_bytes{node="n1"}')).toBe(totalmem());
+      expect(valueOf(t, 'hox_node_cpus{node="n1"}')).toBe(metrics.cpus);
+      const fs = metrics.filesystems[0]!;
+      expect(fs.path).toBe(dir);
+      expect(valueOf(t, `hox_node_filesystem_size_bytes{node="n1",path="${dir}"}`)).toBe(fs.size_bytes);
+      expect(valueOf(t, `hox_node_filesystem_files_free{node="n1",path="${dir}"}`)).toBe(fs.files_free);
+      expect(valueOf(t, 'hox_node_cpu_seconds_total{node="n1",mode="idle"}')).toBeCloseTo(metrics.cpu_seconds.idle, 1);
+      // n2 reported nothing of its own: none of its series, but its last contact.
+      expect(t).not.toContain('hox_node_memory_total_bytes{node="n2"}');
+      expect(valueOf(t, 'hox_node_last_contact_age_seconds{node="n2"}')).toBeGreaterThanOrEqual(0);
+      const partition = `node="n1",partition="${doc.compute_partition_id}",tree="shop",instance="shop"`;
+      expect(valueOf(t, `hox_partition_memory_bytes{${partition}}`)).toBe(12 * MiB);
+      expect(valueOf(t, `hox_partition_disk_limit_bytes{${partition}}`)).toBe(1024 * MiB);
+      expect(valueOf(t, `hox_partition_pids{${partition}}`)).toBe(3);
+      // The API's own counters, by registered route.
+      expect(valueOf(t, 'hox_api_requests_total{route="/hox.put.v1.node_metrics",status="200"}')).toBe(1);
+      expect(t).toMatch(/^hox_api_request_duration_seconds_count\{route="\/hox\.put\.v1\.partition_usage"\} 1$/m);
+      // Nothing of a token or a secret.
+      expect(t).not.toContain(m.adminToken);
+
+      // The admin's only: it spans every tenant.
+      expect((await scrape(m.url)).status).toBe(401);
+      expect((await scrape(m.url, aliceToken)).status).toBe(403);
+      expect((await scrape(m.url, n1.token)).status).toBe(403);
+      // A node reports its own metrics only, and in shape.
+      await expectError(n2.client.call('reportNodeMetrics', { computer_guid: 'n1', metrics }), 'HOX_FORBIDDEN');
+      await expectError(
+        n1.client.call('reportNodeMetrics', { computer_guid: 'n1', metrics: { ...metrics, load1: -1 } }),
+        'HOX_BAD_REQUEST',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the agent's node metrics", () => {
+  it('read the filesystem as df does, memory as the kernel counts it, and each filesystem once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hox-metrics-'));
+    try {
+      const metrics = await collectNodeMetrics([dir, join(dir, '.'), '/nonexistent/path']);
+      expect(metrics.filesystems).toHaveLength(1);
+      const [size, available] = execFileSync('df', ['-B1', '--output=size,avail', dir], { encoding: 'utf8' })
+        .trim()
+        .split('\n')[1]!
+        .trim()
+        .split(/\s+/)
+        .map(Number);
+      const fs = metrics.filesystems[0]!;
+      expect(fs.size_bytes).toBe(size);
+      expect(Math.abs(fs.available_bytes - available!)).toBeLessThan(64 * MiB); // other writers meanwhile
+      expect(fs.free_bytes).toBeGreaterThanOrEqual(fs.available_bytes);
+      expect(fs.files_free).toBeLessThanOrEqual(fs.files);
+      expect(metrics.memory_total_bytes).toBe(totalmem());
+      expect(metrics.memory_available_bytes).toBeGreaterThan(0);
+      expect(metrics.memory_available_bytes).toBeLessThanOrEqual(metrics.memory_total_bytes);
+      expect(metrics.cpu_seconds.idle + metrics.cpu_seconds.user).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
