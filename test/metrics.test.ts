@@ -59,6 +59,21 @@ describeEachStore('GET /metrics', (env) => {
         ],
       });
 
+      await n1.client.call('reportPromiseResults', {
+        computer_guid: 'n1',
+        promise_report_list: [
+          {
+            compute_partition_id: doc.compute_partition_id,
+            instance_guid: doc.instance_guid,
+            promise_list: [
+              { name: 'port', result: 'ok', message: 'tcp: connected', age_ms: 1000 },
+              { name: 'http', result: 'failed', message: 'status 500', age_ms: 1000 },
+              { name: 'slow', result: 'never_run', message: null, age_ms: null },
+            ],
+          },
+        ],
+      });
+
       const answer = await scrape(m.url, m.adminToken);
       expect(answer.status, answer.text).toBe(200);
       expect(answer.type).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -77,6 +92,9 @@ describeEachStore('GET /metrics', (env) => {
       expect(valueOf(t, `hox_partition_memory_bytes{${partition}}`)).toBe(12 * MiB);
       expect(valueOf(t, `hox_partition_disk_limit_bytes{${partition}}`)).toBe(1024 * MiB);
       expect(valueOf(t, `hox_partition_pids{${partition}}`)).toBe(3);
+      expect(valueOf(t, `hox_promise_ok{${partition},promise="port"}`)).toBe(1);
+      expect(valueOf(t, `hox_promise_ok{${partition},promise="http"}`)).toBe(0);
+      expect(t).not.toContain('promise="slow"');
       // The API's own counters, by registered route.
       expect(valueOf(t, 'hox_api_requests_total{route="/hox.put.v1.node_metrics",status="200"}')).toBe(1);
       expect(t).toMatch(/^hox_api_request_duration_seconds_count\{route="\/hox\.put\.v1\.partition_usage"\} 1$/m);

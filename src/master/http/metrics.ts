@@ -6,8 +6,8 @@
  *   started;
  * - compute nodes: seconds since their last contact, and their own metrics as they last reported them (CPU time,
  *   load, memory, each filesystem's space and inodes: `src/agent/node-metrics.ts`);
- * - partitions: memory, processes and disk used and their limits, labelled with the node, the partition, the
- *   instance tree and the instance (as `hox show` reads them).
+ * - partitions: memory, processes and disk used and their limits, and each promise's last result, labelled with the
+ *   node, the partition, the instance tree and the instance (as `hox show` reads them).
  *
  * Node and partition series come from the store, read at each scrape: every master of one PostgreSQL store
  * answers the same. The series predictive maintenance forecasts (disk and inodes filling, memory) are these.
@@ -101,20 +101,35 @@ export async function storeMetrics(tx: StoreTx, clock: Clock): Promise<string> {
     diskLimit: gauge('hox_partition_disk_limit_bytes', "The partition's disk quota.", labels),
     oomKills: gauge('hox_partition_oom_kills', 'Processes the kernel killed for memory in the partition.', labels),
   };
+  const promise = gauge(
+    'hox_promise_ok',
+    "1 when the promise's last check passed, 0 when it failed (never run: absent).",
+    [...labels, 'promise'],
+  );
   const instances = new Map<string, InstanceRow>();
   for (const node of nodes) for (const i of await tx.listNodeInstances(node.id)) instances.set(i.id, i);
   const treeTitles = new Map<string, string>();
-  for (const row of await tx.listPartitionUsage([...instances.keys()])) {
+  const labelsOf = async (row: { instanceId: string; nodeId: string; partitionId: string }) => {
     const instance = instances.get(row.instanceId);
-    if (instance === undefined) continue;
+    if (instance === undefined) return undefined;
     if (!treeTitles.has(instance.treeId))
       treeTitles.set(instance.treeId, (await tx.getTree(instance.treeId))?.title ?? '');
-    const l = {
+    return {
       node: row.nodeId,
       partition: row.partitionId,
       tree: treeTitles.get(instance.treeId)!,
       instance: instance.title,
     };
+  };
+  for (const row of await tx.listPromiseResults([...instances.keys()])) {
+    const l = await labelsOf(row);
+    if (l === undefined) continue;
+    for (const result of row.results)
+      if (result.result !== 'never_run') promise.set({ ...l, promise: result.name }, result.result === 'ok' ? 1 : 0);
+  }
+  for (const row of await tx.listPartitionUsage([...instances.keys()])) {
+    const l = await labelsOf(row);
+    if (l === undefined) continue;
     const set = (g: Gauge, value: number | null | undefined) => {
       if (typeof value === 'number') g.set(l, value);
     };
