@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import acme from 'acme-client';
 import { oneAtATime } from '../../../release-kit/one-at-a-time.js';
+import { runProgram, type StopProgram } from '../../../release-kit/run-program.js';
 import { writeFileDurably } from '../../../shared/durable-file.js';
 import { orderCertificate, orderDue, usable, type AcmeConfig, type SiteAcmeState } from './acme-certificates.js';
 
@@ -124,7 +125,7 @@ async function serverCertificate(): Promise<{ cert: Buffer; key: Buffer }> {
   }
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<StopProgram> {
   const server = createServer({ ...(await serverCertificate()), minVersion: 'TLSv1.2' }, (request, response) => {
     const url = new URL(request.url ?? '/', 'https://root');
     const answer = (status: number, body: unknown) => {
@@ -169,18 +170,12 @@ async function main(): Promise<void> {
   watchFile(configPath!, { interval: 200 }, poke);
   poke();
   const timer = setInterval(poke, REFRESH_MS);
-  const stop = () => {
+  return () => {
     clearInterval(timer);
     clearInterval(reload);
     unwatchFile(configPath!);
     server.close();
-    process.exit(0);
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runProgram(main);

@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { oneAtATime } from '../../../release-kit/one-at-a-time.js';
+import { runProgram, type StopProgram } from '../../../release-kit/run-program.js';
 import { writeFileDurably } from '../../../shared/durable-file.js';
 import { adminReady } from '../../hyper_edge/caddy-admin.js';
 import {
@@ -453,7 +454,7 @@ async function startHttp(): Promise<HttpServer> {
   return server;
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<StopProgram> {
   // The edge Caddy asks for certificates from its first handshake on.
   const certificates = await startCertificateEndpoint({
     host: config.ip,
@@ -471,7 +472,7 @@ async function main(): Promise<void> {
   watchFile(statusFile(), { interval: 200 }, poke);
   poke();
   const timer = setInterval(poke, REFRESH_MS);
-  const stop = () => {
+  return () => {
     stopping = true;
     clearInterval(timer);
     unwatchFile(configPath!);
@@ -480,13 +481,7 @@ async function main(): Promise<void> {
     server.close();
     http.close();
     certificates.close();
-    process.exit(0);
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runProgram(main);

@@ -1,4 +1,5 @@
 /** Entry of the router service: `node router/main.js <router.json> <partition path>`. */
+import { runProgram } from '../../../release-kit/run-program.js';
 import { Router } from './router.js';
 
 const [configPath, partitionPath] = process.argv.slice(2);
@@ -9,15 +10,7 @@ if (configPath === undefined || partitionPath === undefined) {
 const router = new Router(configPath, partitionPath, (line) =>
   process.stdout.write(`${new Date().toISOString()} ${line}\n`),
 );
-const stop = (): void => {
-  router.stop().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-router.start().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runProgram(
+  () => router.start(),
+  () => router.stop(),
+);

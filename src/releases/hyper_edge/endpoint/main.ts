@@ -12,6 +12,7 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { oneAtATime } from '../../../release-kit/one-at-a-time.js';
+import { runProgram, type StopProgram } from '../../../release-kit/run-program.js';
 import { writeFileDurably } from '../../../shared/durable-file.js';
 import { adminReady, loadConfig } from '../caddy-admin.js';
 import { publicEndpointConfig } from '../caddy-config.js';
@@ -50,22 +51,16 @@ async function apply(): Promise<void> {
 /** One application at a time; a change meanwhile runs another. */
 const poke = oneAtATime(apply, (error) => log(`could not configure the public endpoint: ${error.message}`));
 
-async function main(): Promise<void> {
+async function main(): Promise<StopProgram> {
   const { adminSocket } = JSON.parse(readFileSync(configPath!, 'utf8')) as EndpointConfig;
   for (let i = 0; i < 150 && !(await adminReady(adminSocket)); i++) await sleep(200);
   watchFile(configPath!, { interval: 200 }, poke);
   poke();
   const timer = setInterval(poke, REFRESH_MS);
-  const stop = () => {
+  return () => {
     clearInterval(timer);
     unwatchFile(configPath!);
-    process.exit(0);
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runProgram(main);
