@@ -48,6 +48,7 @@ const VERB_EXCEPTIONS: Partial<Record<RouteName, string>> = {
   // actions out of the log (200 nodes: a million rows a day).
   reportPartitionUsage: 'put of telemetry',
   reportPromiseResults: 'put of telemetry',
+  reportNodeMetrics: 'put of telemetry',
   reportRetainedSets: 'put of telemetry (each set is audited with its own report at destroy time)',
 };
 

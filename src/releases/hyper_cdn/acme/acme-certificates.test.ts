@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { orderDue, usable, type SiteAcmeState } from './acme-certificates.js';
+import { orderDue, retryAtMs, usable, type SiteAcmeState } from './acme-certificates.js';
 
 const DAY = 86_400_000;
 const held = (over: Partial<SiteAcmeState> = {}): SiteAcmeState => ({
@@ -29,6 +29,9 @@ describe('ACME orders', () => {
     expect(orderDue(failed(30), ['a.example'], 1_000_000 + 3_599_000)).toBe(false);
     expect(orderDue(failed(30), ['a.example'], 1_000_000 + 3_600_000)).toBe(true);
     expect(orderDue(failed(30), ['b.example'], 1_000_001)).toBe(true);
+    // What the edges are told: when the root orders again.
+    expect(retryAtMs(failed(3))).toBe(1_000_000 + 120_000);
+    expect(retryAtMs(held())).toBeUndefined();
     // A failed renewal keeps the held certificate, and waits like any failure.
     expect(orderDue({ ...held(), error: 'x', failedAtMs: 70 * DAY, failures: 1 }, ['a.example'], 70 * DAY + 1)).toBe(
       false,

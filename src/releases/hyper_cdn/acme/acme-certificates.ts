@@ -52,12 +52,17 @@ export interface SiteAcmeState {
 const RETRY_MIN_MS = 30_000;
 const RETRY_MAX_MS = 3_600_000;
 
+/** When an order may be tried again after the last failure (30 s, doubling up to an hour); undefined: no failure. */
+export function retryAtMs(state: SiteAcmeState | undefined): number | undefined {
+  if (state?.failedAtMs === undefined) return undefined;
+  return state.failedAtMs + Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.max(0, (state.failures ?? 1) - 1));
+}
+
 /** Whether a new order is due for the site: none yet, other names, past two thirds of its life; not while backing off. */
 export function orderDue(state: SiteAcmeState | undefined, domains: string[], nowMs: number): boolean {
-  if (state?.failedAtMs !== undefined && JSON.stringify(state.domains) === JSON.stringify(domains)) {
-    const wait = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.max(0, (state.failures ?? 1) - 1));
-    if (nowMs < state.failedAtMs + wait) return false;
-  }
+  const retryAt = retryAtMs(state);
+  if (retryAt !== undefined && JSON.stringify(state!.domains) === JSON.stringify(domains) && nowMs < retryAt)
+    return false;
   if (state?.chainPem === undefined || state.notBeforeMs === undefined || state.notAfterMs === undefined) return true;
   if (JSON.stringify(state.domains) !== JSON.stringify(domains)) return true;
   return nowMs >= state.notBeforeMs + ((state.notAfterMs - state.notBeforeMs) * 2) / 3;

@@ -18,7 +18,14 @@ import acme from 'acme-client';
 import { oneAtATime } from '../../../release-kit/one-at-a-time.js';
 import { runProgram, type StopProgram } from '../../../release-kit/run-program.js';
 import { writeFileDurably } from '../../../shared/durable-file.js';
-import { orderCertificate, orderDue, usable, type AcmeConfig, type SiteAcmeState } from './acme-certificates.js';
+import {
+  orderCertificate,
+  orderDue,
+  retryAtMs,
+  usable,
+  type AcmeConfig,
+  type SiteAcmeState,
+} from './acme-certificates.js';
 
 const REFRESH_MS = 60_000;
 
@@ -151,8 +158,12 @@ async function main(): Promise<StopProgram> {
           key: state.keyPem,
           not_after: new Date(state.notAfterMs!).toISOString(),
         });
+      // `pending`: no order failed yet (the edges ask again soon); after a failure, when the next order is due.
+      const retryAt = retryAtMs(state);
       return answer(404, {
         error: state?.error === undefined ? 'not obtained yet' : `not obtained: ${state.error}`,
+        pending: state?.error === undefined,
+        ...(retryAt === undefined ? {} : { retry_at: new Date(retryAt).toISOString() }),
       });
     }
     return answer(404, { error: `no ${url.pathname}` });

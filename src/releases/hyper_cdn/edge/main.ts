@@ -91,9 +91,11 @@ async function certificateStatus(): Promise<Record<string, CertificateStatus>> {
 async function acmeCertificate(
   site: EdgeSiteSpec,
   acme: NonNullable<EdgeConfig['acme']>,
-): Promise<CertificateFiles | { error: string }> {
+): Promise<CertificateFiles | { error: string; askAgainMs: number }> {
   const files = certificateFiles(`acme-${site.id}`);
   let error: string;
+  // A first order under way: soon; after a failure: once the root orders again; else at the next minute.
+  let askAgainMs = REFRESH_MS;
   try {
     const ca = (await caCertificate()) ?? undefined;
     const answer = await fetchJson(`${acme.url}/certificate?site=${site.id}`, acme.token, ca);
@@ -107,6 +109,10 @@ async function acmeCertificate(
       return files;
     }
     error = typeof answer.body.error === 'string' ? answer.body.error : `HTTP ${answer.status}`;
+    const retryAt = typeof answer.body.retry_at === 'string' ? Date.parse(answer.body.retry_at) : NaN;
+    if (answer.body.pending === true) askAgainMs = RETRY_MS;
+    else if (Number.isFinite(retryAt))
+      askAgainMs = Math.min(REFRESH_MS, Math.max(RETRY_MS, retryAt - Date.now() + 3000));
   } catch (e) {
     error = `the CDN's ACME service did not answer: ${(e as Error).message}`;
   }
@@ -117,7 +123,7 @@ async function acmeCertificate(
   } catch {
     // none kept
   }
-  return { error: `ACME certificate ${error}` };
+  return { error: `ACME certificate ${error}`, askAgainMs };
 }
 
 /** A GET with a bearer token, verified against `ca` (the sites CA); the answer's status and JSON body. */
@@ -202,11 +208,14 @@ async function apply(): Promise<void> {
     const status = await certificateStatus();
     const sites = [];
     const errors: EdgeStatus['site_errors'] = {};
+    let askAgainMs: number | undefined;
     for (const site of config.sites) {
       if (config.acme !== undefined) {
         const got = await acmeCertificate(site, config.acme);
-        if ('error' in got) errors[site.id] = { message: got.error, refused: false };
-        else sites.push({ ...site, ...got });
+        if ('error' in got) {
+          errors[site.id] = { message: got.error, refused: false };
+          askAgainMs = Math.min(askAgainMs ?? got.askAgainMs, got.askAgainMs);
+        } else sites.push({ ...site, ...got });
         continue;
       }
       const certificate = status[siteCertificateName(site.id)];
@@ -233,8 +242,8 @@ async function apply(): Promise<void> {
       at: applied?.hash === digest ? applied.at : new Date().toISOString(),
     };
     lastError = null;
-    // A site waiting for its ACME certificate: asked again soon, not at the next minute.
-    if (config.acme !== undefined && Object.keys(errors).length > 0) setTimeout(poke, RETRY_MS).unref();
+    // A site still waiting for its ACME certificate: asked again when the root may have it, not at the next minute.
+    if (askAgainMs !== undefined && askAgainMs < REFRESH_MS) setTimeout(poke, askAgainMs).unref();
   } catch (error) {
     const message = `configuration not applied: ${(error as Error).message}`;
     if (message !== lastError) log(`${message} (trying again every ${RETRY_MS / 1000} s)`);
