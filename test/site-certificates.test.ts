@@ -98,4 +98,30 @@ describeEachStore('site certificates', (env) => {
     await expectError(ask(asA, cdnA.instance_guid, { dns: ['shop.example'] }), 'HOX_FORBIDDEN');
     expect((await ask(asB, cdnB.instance_guid, { dns: ['shop.example'] })).certificate).toContain('BEGIN');
   });
+
+  it('renew the sites CA itself: an issuance past half its issuing CA life makes a new one under the same root', async () => {
+    let nowMs = Date.now();
+    const m = await env.startMaster({ clock: { nowMs: () => nowMs } });
+    const n1 = await addTestNode(m.admin, 'n1', { partitions: 2, releases: [RELEASE] });
+    const cdn = await request(m.admin, 'cdn');
+    await request(m.admin, 'site', {
+      shared: true,
+      sla_parameters: { instance_guid: cdn.instance_guid },
+      parameters: { domains: ['a.example'], origin: 'http://127.0.0.1:1' },
+    });
+    const asCdn = await instanceClient(n1.client, cdn.instance_guid);
+    const issuerOf = (chain: string) => new X509Certificate(chain.split(/(?=-----BEGIN)/)[1]!);
+    const first = await ask(asCdn, cdn.instance_guid, { dns: ['a.example'] });
+    expect(issuerOf((await ask(asCdn, cdn.instance_guid, { dns: ['a.example'] })).certificate).serialNumber).toBe(
+      issuerOf(first.certificate).serialNumber,
+    );
+    nowMs += 200 * 86_400_000; // the issuing CA lives a year: less than half of it is left
+    const later = await ask(asCdn, cdn.instance_guid, { dns: ['a.example'] });
+    const [oldIssuer, newIssuer] = [issuerOf(first.certificate), issuerOf(later.certificate)];
+    expect(newIssuer.serialNumber).not.toBe(oldIssuer.serialNumber);
+    expect(newIssuer.subject).toContain('HyperOpenX sites issuing CA');
+    expect(newIssuer.subject).not.toBe(oldIssuer.subject);
+    expect(later.ca_certificates).toBe(first.ca_certificates);
+    expect(newIssuer.verify(new X509Certificate(first.ca_certificates).publicKey)).toBe(true);
+  });
 });

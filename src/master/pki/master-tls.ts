@@ -374,11 +374,18 @@ export class MasterTlsIdentity {
  */
 async function rotateAgingIssuer(store: Store, clock: Clock): Promise<void> {
   await store.transaction(async (tx) => {
-    const ca = await openCaInTransaction(tx, store.box, () => clock.nowMs());
-    const { roots, issuers } = ca.status();
-    const left = (notAfter: Date | undefined) => (notAfter?.getTime() ?? 0) - clock.nowMs();
-    // A root near its end caps its issuing CAs' lives: renew the root (cross-signed: pinned clients follow).
-    if (left(roots[0]?.notAfter) < 2 * ISSUER_RENEWAL_MS) await ca.rotateRoot();
-    else if (left(issuers[0]?.notAfter) < ISSUER_RENEWAL_MS) await ca.rotateIssuingCa();
+    await rotateIfAging(await openCaInTransaction(tx, store.box, () => clock.nowMs()), clock.nowMs());
   });
+}
+
+/**
+ * Rotates a CA's issuing CA when less than half a year of it is left, its root when less than a year is (the
+ * platform CA at the master's renewals, the sites CA at each issuance).
+ */
+export async function rotateIfAging(ca: PlatformCa, nowMs: number): Promise<void> {
+  const { roots, issuers } = ca.status();
+  const left = (notAfter: Date | undefined) => (notAfter?.getTime() ?? 0) - nowMs;
+  // A root near its end caps its issuing CAs' lives: renew the root (cross-signed: pinned clients follow).
+  if (left(roots[0]?.notAfter) < 2 * ISSUER_RENEWAL_MS) await ca.rotateRoot();
+  else if (left(issuers[0]?.notAfter) < ISSUER_RENEWAL_MS) await ca.rotateIssuingCa();
 }

@@ -19,7 +19,7 @@ import { HoxError } from '../../shared/errors.js';
 import type { InstanceRow, JsonObject } from '../../store/store.js';
 import type { OpContext } from '../context.js';
 import { describePrincipal, loadInstance } from '../principal.js';
-import { openCaInTransaction, rootsPem } from './master-tls.js';
+import { openCaInTransaction, rootsPem, rotateIfAging } from './master-tls.js';
 
 const DAY_MS = 86_400_000;
 
@@ -118,6 +118,8 @@ export async function issueSiteCertificate(
 
   const lifetimeMs = (request.lifetime_days ?? 30) * DAY_MS;
   const ca = await openCaInTransaction(ctx.tx, ctx.box, () => ctx.clock.nowMs(), 'sites');
+  // No timer rotates the sites CA: issuances do, before its issuing CA would cap the leaves' lives.
+  await rotateIfAging(ca, ctx.clock.nowMs());
   const issued = await ca.issueSite({
     siteId: subject,
     dnsNames: request.dns_names,
