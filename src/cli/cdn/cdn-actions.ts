@@ -1,7 +1,7 @@
 /**
  * `hox cdn`: the actions. A CDN is an instance tree of hyper_cdn (root `cdn`, its edges); a site is a shared
  * instance of it, the caller's own tree. Purges and statistics go straight to every edge's control API (HTTPS,
- * the CDN's CA, the site's purge token), in parallel: a purge returns once every edge confirmed it.
+ * the sites CA, the site's purge token), in parallel: a purge returns once every edge confirmed it.
  */
 import { readFile } from 'node:fs/promises';
 import { exchange } from '../../client/http-transport.js';
