@@ -8,6 +8,7 @@
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import type { FileSpec, SiteCertificateSpec } from '../release-kit/types.js';
 import { HoxError } from '../shared/errors.js';
+import { renewalAtMs } from '../shared/pki/renewal.js';
 import type { HeldCertificate } from './partition-secret.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -67,8 +68,7 @@ export async function siteCertificateFiles(options: {
       previous.days === days &&
       JSON.stringify(previous.dnsNames) === JSON.stringify(dnsNames) &&
       JSON.stringify(previous.ipAddresses) === JSON.stringify(ipAddresses);
-    const renewAt =
-      previous === undefined ? 0 : previous.notBeforeMs + ((previous.notAfterMs - previous.notBeforeMs) * 2) / 3;
+    const renewAt = previous === undefined ? 0 : renewalAtMs(previous.notBeforeMs, previous.notAfterMs);
     if (same && options.nowMs < renewAt) {
       held[spec.name] = previous;
       status[spec.name] = { ok: true, not_after: new Date(previous.notAfterMs).toISOString() };

@@ -22,6 +22,7 @@ import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
 import { HoxError } from '../../shared/errors.js';
 import { generateKeyPair, privateKeyToPem, readCertificateBundle, subtle, x509 } from '../../shared/pki/x509.js';
+import { renewalAtMs } from '../../shared/pki/renewal.js';
 import type { SecretBox } from '../../store/secret-box.js';
 import type { PkiStateId, Store, StoreTx } from '../../store/store.js';
 import { PlatformCa } from './platform-ca.js';
@@ -183,7 +184,7 @@ export async function masterServerIdentity(
 /** When to ask for the next certificate: at two thirds of this one's life, at least a minute from now. */
 export function renewalDelayMs(identity: ServerIdentity, nowMs: number): number {
   const notBefore = readCertificateBundle(identity.certPem)[0]!.notBefore.getTime();
-  const at = notBefore + ((identity.notAfter.getTime() - notBefore) * 2) / 3;
+  const at = renewalAtMs(notBefore, identity.notAfter.getTime());
   return Math.max(60_000, at - nowMs);
 }
 

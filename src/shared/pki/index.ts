@@ -14,6 +14,7 @@ export {
   readPublicKey,
   type KeyAndRequest,
 } from './certificate-request.js';
+export { renewalAtMs } from './renewal.js';
 export { readTrustBundle, trustBundleToPem, tlsTrustOptions, type TrustBundlePem } from './trust-bundle.js';
 export { verifyCertificate, type TrustMaterial, type VerifyOptions, type VerifyResult } from './verify-certificate.js';
 export {

@@ -16,6 +16,7 @@
 import { X509Certificate } from 'node:crypto';
 import { Agent } from 'node:https';
 import acme from 'acme-client';
+import { renewalAtMs } from '../../../shared/pki/renewal.js';
 
 /** The `acme.json` the root's profile writes (reloaded when it changes). */
 export interface AcmeConfig {
@@ -65,7 +66,7 @@ export function orderDue(state: SiteAcmeState | undefined, domains: string[], no
     return false;
   if (state?.chainPem === undefined || state.notBeforeMs === undefined || state.notAfterMs === undefined) return true;
   if (JSON.stringify(state.domains) !== JSON.stringify(domains)) return true;
-  return nowMs >= state.notBeforeMs + ((state.notAfterMs - state.notBeforeMs) * 2) / 3;
+  return nowMs >= renewalAtMs(state.notBeforeMs, state.notAfterMs);
 }
 
 /** A certificate usable for these names now: the same names, not expired. */

@@ -22,6 +22,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { callJson, type TlsIdentity } from '../cluster-tls.js';
 import type { CertificateRequestBody, KeeperTls, MemberTlsStatus } from '../protocol.js';
+import { renewalAtMs } from '../../../shared/pki/renewal.js';
 
 const ISSUE_TIMEOUT_MS = 3000;
 /** Extended key usage id-kp-clientAuth (RFC 5280 4.2.1.12). */
@@ -99,9 +100,7 @@ export class ServerCertificate {
     if (i.ca !== tls.caCertificate) return 'the cluster CA changed';
     if (i.clientAuth !== true) return 'it is not a client certificate yet (peers require one)';
     if (tls.rotation !== null && tls.rotation !== i.rotation) return `rotation ${tls.rotation} requested`;
-    const from = Date.parse(i.notBefore);
-    const until = Date.parse(i.notAfter);
-    if (nowMs > from + ((until - from) * 2) / 3) return `it expires at ${i.notAfter}`;
+    if (nowMs > renewalAtMs(Date.parse(i.notBefore), Date.parse(i.notAfter))) return `it expires at ${i.notAfter}`;
     return null;
   }
 

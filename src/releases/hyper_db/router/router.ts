@@ -30,6 +30,7 @@ import pg from 'pg';
 import { callPeer, type PeerAuth } from '../keeper/peer-api.js';
 import type { TlsIdentity } from '../cluster-tls.js';
 import { issueServerCertificate } from '../../../shared/pki/local-ca.js';
+import { renewalAtMs } from '../../../shared/pki/renewal.js';
 import { BackupStore, type CertificateAnswer } from './backup-store.js';
 import { PgBouncer, type PgBouncerWanted } from './pgbouncer.js';
 import {
@@ -239,10 +240,11 @@ export class Router {
         validityMs: c.tls.certificateValidityMs,
         clientAuth: true,
       });
+      const signedAt = Date.now();
       this.endpointTls = {
         keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
         certificatePem,
-        renewAt: Date.now() + (c.tls.certificateValidityMs * 2) / 3,
+        renewAt: renewalAtMs(signedAt, signedAt + c.tls.certificateValidityMs),
         key,
       };
       this.log(`router certificate signed for ${c.host} (read-write endpoint, API, calls to the keepers)`);
