@@ -20,6 +20,9 @@
 # pebble (with pebble-challtestsrv, its mock DNS) is Let's Encrypt's ACME test server: the
 # tests get hyper_cdn's site certificates from it (test/hyper-cdn-acme.test.ts). Nothing of
 # it runs as a service.
+# prometheus is the time-series store of the hyper_monitor release, run in its partition on its
+# own address: Debian's own prometheus service is stopped and disabled after install, so
+# nothing of it listens on 9090.
 # chromium (with fonts-liberation, which installing without recommends leaves out)
 # renders the pilot CRM at a phone's width (test/crm-mobile.test.ts).
 set -eu
@@ -40,6 +43,7 @@ fonts-liberation:/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf
 varnish:/usr/sbin/varnishd
 varnish-modules:/usr/share/doc/varnish-modules/copyright
 pebble:/usr/bin/pebble-challtestsrv
+prometheus:/usr/bin/prometheus
 "
 
 missing=""
@@ -115,6 +119,20 @@ case " $missing " in
     $SUDO systemctl disable --now varnish varnishncsa >/dev/null 2>&1 || true
   elif command -v service >/dev/null 2>&1; then
     $SUDO service varnish stop >/dev/null 2>&1 || true
+  fi
+  ;;
+esac
+
+case " $missing " in
+*" prometheus "*)
+  # The package enables (and may start) a system-wide Prometheus on 9090: hyper_monitor runs its own.
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  elif command -v service >/dev/null 2>&1; then
+    $SUDO service prometheus stop >/dev/null 2>&1 || true
+  fi
+  if command -v update-rc.d >/dev/null 2>&1; then
+    $SUDO update-rc.d prometheus disable >/dev/null 2>&1 || true
   fi
   ;;
 esac

@@ -49,6 +49,7 @@ const VERB_EXCEPTIONS: Partial<Record<RouteName, string>> = {
   reportPartitionUsage: 'put of telemetry',
   reportPromiseResults: 'put of telemetry',
   reportNodeMetrics: 'put of telemetry',
+  reportAlerts: "put of telemetry (a monitor's evaluation every minute; the alert table records openings)",
   reportRetainedSets: 'put of telemetry (each set is audited with its own report at destroy time)',
 };
 

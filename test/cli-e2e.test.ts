@@ -69,7 +69,17 @@ describe('hox CLI end to end', () => {
     const port = await freePort();
     up = spawn(
       process.execPath,
-      [HOX, 'up', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--partitions', String(PARTITIONS)],
+      [
+        HOX,
+        'up',
+        '--data-dir',
+        dataDir,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--partitions',
+        String(PARTITIONS),
+        '--no-monitor',
+      ],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     up.stdout?.on('data', (chunk: Buffer) => (upOutput += chunk.toString()));

@@ -37,6 +37,7 @@ import { ensureRuntimeDir } from './publish/runtime-file.js';
 import { retainedSetReport } from './retained-report.js';
 import type { RetainedSet, RetainedStore } from './retained-store.js';
 import type { RuntimePublisher } from './publish/runtime-publisher.js';
+import { masterAccessFiles } from './master-access.js';
 import { siteCertificateFiles } from './site-certificates.js';
 
 export interface ProcessorDeps {
@@ -218,6 +219,16 @@ export class PartitionProcessor {
       if (certificates.changed)
         await this.deps.secrets.putSiteCertificates(partition.partitionId, doc.instance_guid, certificates.held);
       plan = { ...plan, files: [...certificates.files, ...(plan.files ?? [])] };
+    }
+
+    if (plan.masterAccess === true && state.instanceToken !== null) {
+      const access = masterAccessFiles({
+        masterUrl: this.deps.client.url,
+        masterCa: this.deps.client.ca,
+        instanceGuid: doc.instance_guid,
+        token: state.instanceToken,
+      });
+      plan = { ...plan, files: [...access, ...(plan.files ?? [])] };
     }
 
     // Limits before anything of this convergence starts; a partition over its disk quota runs nothing.

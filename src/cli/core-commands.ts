@@ -3,6 +3,7 @@
  * `hox app`, whose helpers weigh more than the rest together. One chunk rather than one per command keeps
  * `hox --help`, which builds them all, from loading dozens of files (src/cli/program-loader.ts).
  */
+export { alertsCommand } from './commands/alerts-command.js';
 export { auditCommand } from './commands/audit-command.js';
 export { bangCommand } from './commands/bang-command.js';
 export { completionCommand } from './commands/completion-command.js';

@@ -35,6 +35,7 @@ const COMMANDS: readonly (readonly [name: string, load: () => Promise<CommandFac
   ['registration-token', async () => (await core()).registrationTokenCommand],
   ['user', async () => (await core()).userCommand],
   ['audit', async () => (await core()).auditCommand],
+  ['alerts', async () => (await core()).alertsCommand],
   ['pki', async () => (await core()).pkiCommand],
 ];
 

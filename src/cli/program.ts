@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import type { CommandEnv } from './command-env.js';
 import { rootCommand } from './root-command.js';
+import { alertsCommand } from './commands/alerts-command.js';
 import { auditCommand } from './commands/audit-command.js';
 import { bangCommand } from './commands/bang-command.js';
 import { completionCommand } from './commands/completion-command.js';
@@ -50,6 +51,7 @@ export function buildProgram(env: CommandEnv): Command {
     registrationTokenCommand,
     userCommand,
     auditCommand,
+    alertsCommand,
     pkiCommand,
   ])
     program.addCommand(make(env).exitOverride());

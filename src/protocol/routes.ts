@@ -307,6 +307,25 @@ export const ROUTES = {
     body: 'nodeMetricsReport',
     response: 'success',
   },
+  // A monitor's evaluation, every minute or so: the master keeps each alert's opening and resolution itself (the
+  // alert table is the record); audited, it would crowd people's actions out.
+  reportAlerts: {
+    path: '/hox.put.v1.alerts',
+    audit: false,
+    summary:
+      "Report a monitor's open alerts (replaces its previous report: alerts left out are resolved); an hyper_monitor instance of the admin's",
+    auth: ['admin', 'instance'],
+    body: 'alertReport',
+    response: 'alertReportResult',
+  },
+  listAlerts: {
+    path: '/hox.get.v1.alerts',
+    audit: false,
+    summary: "Open alerts (and with all, those resolved in the last 7 days): a user's on its own trees only",
+    auth: PEOPLE,
+    body: 'alertQuery',
+    response: 'alertList',
+  },
   // Its own endpoint too, for the same reasons as usage: the node's, for all its partitions at once, and
   // stored without a change record (the instance's state or error report, which goes with any promise
   // turning ok or failed, is what wakes its tree's watchers).

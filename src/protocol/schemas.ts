@@ -252,6 +252,60 @@ const NodeLog = Type.Object(
 );
 
 /** Request and response bodies, by operation. */
+export const ALERT_REPORT_LIMITS = Object.freeze({ alerts: 500, keyChars: 300, summaryChars: 500, evidence: 20 });
+const EpochMs = Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]);
+const AlertSeverity = Type.Union([Type.Literal('warning'), Type.Literal('critical')]);
+const AlertResource = Type.Object(
+  {
+    node: NodeId,
+    partition: Type.Optional(PartitionId),
+    path: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+  },
+  closed,
+);
+const AlertEvidence = Type.Record(
+  Type.String({ maxLength: 64 }),
+  Type.Union([Type.String({ maxLength: 300 }), Type.Number(), Type.Boolean(), Type.Null()]),
+  { maxProperties: ALERT_REPORT_LIMITS.evidence, description: 'What the judgement rests on' },
+);
+const AlertItem = Type.Object(
+  {
+    key: Type.String({ minLength: 1, maxLength: ALERT_REPORT_LIMITS.keyChars }),
+    rule: Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9][a-z0-9-]*$' }),
+    severity: AlertSeverity,
+    resource: AlertResource,
+    summary: Type.String({ minLength: 1, maxLength: ALERT_REPORT_LIMITS.summaryChars }),
+    eta_ms: EpochMs,
+    eta_earliest_ms: EpochMs,
+    eta_latest_ms: EpochMs,
+    evidence: AlertEvidence,
+  },
+  closed,
+);
+const AlertView = Type.Object(
+  {
+    id: Type.String(),
+    rule: Type.String(),
+    severity: AlertSeverity,
+    state: Type.Union([Type.Literal('open'), Type.Literal('resolved')]),
+    node: Type.String(),
+    partition: Type.Union([Type.String(), Type.Null()]),
+    path: Type.Union([Type.String(), Type.Null()]),
+    tree: Type.Union([Type.String(), Type.Null()], { description: "The instance tree's title (its owner's)" }),
+    instance: Type.Union([Type.String(), Type.Null()]),
+    summary: Type.String(),
+    eta: Type.Union([Type.String(), Type.Null()]),
+    eta_earliest: Type.Union([Type.String(), Type.Null()]),
+    eta_latest: Type.Union([Type.String(), Type.Null()]),
+    evidence: FreeObject,
+    opened_at: Type.String(),
+    updated_at: Type.String(),
+    resolved_at: Type.Union([Type.String(), Type.Null()]),
+    action: Type.Union([FreeObject, Type.Null()]),
+  },
+  closed,
+);
+
 export const Bodies = {
   success: Success,
   instanceDocument: InstanceDocument,
@@ -303,6 +357,33 @@ export const Bodies = {
     },
     closed,
   ),
+  alertReport: Type.Object(
+    {
+      instance_guid: InstanceGuid,
+      alerts: Type.Array(AlertItem, {
+        maxItems: ALERT_REPORT_LIMITS.alerts,
+        description: "Every alert open now: keys left out are resolved (this monitor's only)",
+      }),
+    },
+    closed,
+  ),
+  alertReportResult: Type.Object(
+    {
+      opened: Type.Integer({ minimum: 0 }),
+      updated: Type.Integer({ minimum: 0 }),
+      resolved: Type.Integer({ minimum: 0 }),
+      unknown_resources: Type.Array(Type.String(), { description: 'Keys whose node is unknown: not stored' }),
+    },
+    closed,
+  ),
+  alertQuery: Type.Object(
+    {
+      all: Type.Optional(Type.Boolean({ description: 'Also alerts resolved in the last 7 days' })),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    },
+    closed,
+  ),
+  alertList: list(AlertView),
   siteCertificateResult: Type.Object(
     { certificate: Type.String(), ca_certificates: Type.String(), not_after: Type.String() },
     closed,

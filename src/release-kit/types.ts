@@ -88,6 +88,14 @@ export interface PartitionPlan {
   limits?: PartitionLimits;
   /** Server certificates for the web sites this instance serves, from the master's sites CA. */
   certificates?: SiteCertificateSpec[];
+  /**
+   * The partition's programs call the master as this instance: the agent writes, before the services start and
+   * as reload files, `master/url` (the master's URL), `master/ca.pem` (its roots), `master/instance` (this
+   * instance's id), `master/token` (this instance's own token, mode 0600; rewritten when the agent has to replace
+   * it) and `master/targets.json` (the master as a Prometheus file service discovery target). The token can do
+   * what the instance may do, nothing more (src/master/principal.ts); ask for it only when a program needs it.
+   */
+  masterAccess?: boolean;
 }
 
 /**

@@ -112,6 +112,28 @@ export interface Database {
     metrics: string;
     reported_at_ms: Int;
   };
+  alert: {
+    id: string;
+    source_instance_id: string;
+    key: string;
+    rule: string;
+    severity: string;
+    node_id: string;
+    partition_id: string | null;
+    path: string | null;
+    instance_id: string | null;
+    tree_id: string | null;
+    owner_id: string | null;
+    summary: string;
+    eta_ms: Int | null;
+    eta_earliest_ms: Int | null;
+    eta_latest_ms: Int | null;
+    evidence: string;
+    opened_at_ms: Int;
+    updated_at_ms: Int;
+    resolved_at_ms: Int | null;
+    action: string | null;
+  };
   promise_result: {
     instance_id: string;
     node_id: string;

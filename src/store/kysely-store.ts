@@ -24,6 +24,7 @@ import type {
   RetainedSetRow,
   IssuedCertificateRow,
   NodeMetricsRow,
+  AlertRow,
   PkiStateId,
   PromiseResultRow,
   SoftwareInstallationRow,
@@ -624,6 +625,86 @@ export class KyselyStoreTx implements StoreTx {
       metrics: JSON.parse(r.metrics) as JsonObject,
       reportedAtMs: num(r.reported_at_ms),
     }));
+  }
+
+  async listAlerts(filter: {
+    open?: boolean;
+    sourceInstanceId?: string;
+    ownerId?: string;
+    resolvedSinceMs?: number;
+    limit: number;
+  }): Promise<AlertRow[]> {
+    let q = this.db.selectFrom('alert').selectAll();
+    if (filter.open === true) q = q.where('resolved_at_ms', 'is', null);
+    else if (filter.resolvedSinceMs !== undefined) {
+      const since = filter.resolvedSinceMs;
+      q = q.where((eb) => eb.or([eb('resolved_at_ms', 'is', null), eb('resolved_at_ms', '>=', since)]));
+    }
+    if (filter.sourceInstanceId !== undefined) q = q.where('source_instance_id', '=', filter.sourceInstanceId);
+    if (filter.ownerId !== undefined) q = q.where('owner_id', '=', filter.ownerId);
+    const rows = await q.orderBy('opened_at_ms', 'desc').orderBy('id').limit(filter.limit).execute();
+    return rows.map((r) => ({
+      id: r.id,
+      sourceInstanceId: r.source_instance_id,
+      key: r.key,
+      rule: r.rule,
+      severity: r.severity === 'critical' ? 'critical' : 'warning',
+      nodeId: r.node_id,
+      partitionId: r.partition_id,
+      path: r.path,
+      instanceId: r.instance_id,
+      treeId: r.tree_id,
+      ownerId: r.owner_id,
+      summary: r.summary,
+      etaMs: numOrNull(r.eta_ms),
+      etaEarliestMs: numOrNull(r.eta_earliest_ms),
+      etaLatestMs: numOrNull(r.eta_latest_ms),
+      evidence: JSON.parse(r.evidence) as JsonObject,
+      openedAtMs: num(r.opened_at_ms),
+      updatedAtMs: num(r.updated_at_ms),
+      resolvedAtMs: numOrNull(r.resolved_at_ms),
+      action: r.action === null ? null : (JSON.parse(r.action) as JsonObject),
+    }));
+  }
+
+  async putAlert(row: AlertRow): Promise<void> {
+    const values = {
+      id: row.id,
+      source_instance_id: row.sourceInstanceId,
+      key: row.key,
+      rule: row.rule,
+      severity: row.severity,
+      node_id: row.nodeId,
+      partition_id: row.partitionId,
+      path: row.path,
+      instance_id: row.instanceId,
+      tree_id: row.treeId,
+      owner_id: row.ownerId,
+      summary: row.summary,
+      eta_ms: row.etaMs,
+      eta_earliest_ms: row.etaEarliestMs,
+      eta_latest_ms: row.etaLatestMs,
+      evidence: JSON.stringify(row.evidence),
+      opened_at_ms: row.openedAtMs,
+      updated_at_ms: row.updatedAtMs,
+      resolved_at_ms: row.resolvedAtMs,
+      action: row.action === null ? null : JSON.stringify(row.action),
+    };
+    const { id: _id, ...updates } = values;
+    await this.db
+      .insertInto('alert')
+      .values(values)
+      .onConflict((oc) => oc.column('id').doUpdateSet(updates))
+      .execute();
+  }
+
+  async deleteResolvedAlerts(beforeMs: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom('alert')
+      .where('resolved_at_ms', 'is not', null)
+      .where('resolved_at_ms', '<', beforeMs)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   async putPromiseResults(row: PromiseResultRow): Promise<void> {

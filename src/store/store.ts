@@ -74,6 +74,35 @@ export interface NodeMetricsRow {
   reportedAtMs: number;
 }
 
+/**
+ * An alert a monitor instance reported (`hox.put.v1.alerts`): open while the monitor keeps reporting its key,
+ * resolved (kept, with the time) once it stops. The resource is resolved by the master: the instance is the one on
+ * the partition when the alert was last reported.
+ */
+export interface AlertRow {
+  id: string;
+  sourceInstanceId: string;
+  key: string;
+  rule: string;
+  severity: 'warning' | 'critical';
+  nodeId: string;
+  partitionId: string | null;
+  path: string | null;
+  instanceId: string | null;
+  treeId: string | null;
+  ownerId: string | null;
+  summary: string;
+  etaMs: number | null;
+  etaEarliestMs: number | null;
+  etaLatestMs: number | null;
+  evidence: JsonObject;
+  openedAtMs: number;
+  updatedAtMs: number;
+  resolvedAtMs: number | null;
+  /** What the master did about it (a remediation), or why it did nothing; null: nothing was tried. */
+  action: JsonObject | null;
+}
+
 /** Which CA a `pki_state` row holds. */
 export type PkiStateId = 'platform' | 'sites';
 
@@ -335,6 +364,21 @@ export interface StoreTx {
   putNodeMetrics(row: NodeMetricsRow): Promise<void>;
   /** Every node's last metrics. */
   listNodeMetrics(): Promise<NodeMetricsRow[]>;
+  /**
+   * Alerts, newest opened first: `open` only those not resolved; `sourceInstanceId` one monitor's; `ownerId` those
+   * on that owner's trees; `resolvedSinceMs` also those resolved since then (with `open: false`).
+   */
+  listAlerts(filter: {
+    open?: boolean;
+    sourceInstanceId?: string;
+    ownerId?: string;
+    resolvedSinceMs?: number;
+    limit: number;
+  }): Promise<AlertRow[]>;
+  /** Inserts or replaces (by id) an alert. Appends no change record. */
+  putAlert(row: AlertRow): Promise<void>;
+  /** Forgets alerts resolved before `beforeMs`; returns how many. */
+  deleteResolvedAlerts(beforeMs: number): Promise<number>;
   /** Replaces the promise row of `row.instanceId`. Appends no change record (see `reportPromiseResults`). */
   putPromiseResults(row: PromiseResultRow): Promise<void>;
   /** Promise rows of these instances (those that have one). */

@@ -14,13 +14,15 @@ import { waitForTree } from '../wait-for-instance.js';
 import { loadMasterRuntime, loadNodeRuntime, loadPilot } from '../lazy-modules.js';
 
 /** Releases shipped with hox, supplied to the local node. */
-const BUILTIN_RELEASES = ['demo', 'hyper_db', 'hyper_edge', 'hyper_cdn'];
+const BUILTIN_RELEASES = ['demo', 'hyper_db', 'hyper_edge', 'hyper_cdn', 'hyper_monitor'];
+/** The platform's monitor (Prometheus and the forecasts behind `hox alerts`), an admin tree `hox up` requests. */
+const MONITOR_TREE = 'monitor';
 const DEFAULT_NODE_ID = 'local';
 /**
- * Room for the README's tour on top of the pilot: the pilot 6 (pilot-db: root + 3 members; crm: root + a
- * replica), hello 1, `hox db create crm-db` 4, `hox db restore crm-copy` 4, a second app 2, `app scale crm 2` 1.
+ * Room for the README's tour on top of the pilot: the monitor 1, the pilot 6 (pilot-db: root + 3 members; crm: root
+ * + a replica), hello 1, `hox db create crm-db` 4, `hox db restore crm-copy` 4, a second app 2, `app scale crm 2` 1.
  */
-export const DEFAULT_PARTITIONS = 20;
+export const DEFAULT_PARTITIONS = 21;
 /** The detail (node and master) of a `hox up` run, under its data dir. */
 export const UP_LOG_FILE = 'hox-up.log';
 
@@ -37,7 +39,7 @@ export function upCommand(env: CommandEnv): Command {
     .option('--listen <host:port>', 'master address', '127.0.0.1:8470')
     .option(
       '--partitions <n>',
-      "partitions of the local node (the pilot takes 6; the README's tour needs 20)",
+      "partitions of the local node (the monitor takes 1, the pilot 6; the README's tour needs 21)",
       (v) => Number.parseInt(v, 10),
       DEFAULT_PARTITIONS,
     )
@@ -47,6 +49,7 @@ export function upCommand(env: CommandEnv): Command {
       '--with-pilot',
       "the pilot: a hyper_db cluster 'pilot-db' (3 members) and the CRM (examples/crm) deployed on it; prints its URL",
     )
+    .option('--no-monitor', "do not request the platform's monitor (Prometheus, forecasts, hox alerts)")
     .option('--verbose', `also print the node's detail here (it always goes to <data-dir>/${UP_LOG_FILE})`)
     .addHelpText(
       'after',
@@ -65,6 +68,7 @@ Examples:
           nodeId: string;
           withDemo?: boolean;
           withPilot?: boolean;
+          monitor: boolean;
           verbose?: boolean;
         },
         command: Command,
@@ -142,6 +146,13 @@ Examples:
           localNodeId: nodeId,
           localNodeDataDir: nodeDataDir,
         });
+        // The monitor first: it starts in a second or two, and watches the rest as it comes up.
+        if (opts.monitor)
+          await admin.call('requestInstance', {
+            title: MONITOR_TREE,
+            software_release_uri: 'hyper_monitor',
+            software_type: 'default',
+          });
         let demoUrl: string | undefined;
         if (opts.withDemo === true) {
           const answer = await admin.call('requestInstance', {
@@ -159,6 +170,9 @@ Examples:
             demoUrl = typeof root.connection_parameters.url === 'string' ? root.connection_parameters.url : undefined;
           }
         }
+        const monitorUrl = opts.monitor
+          ? await waitForMonitor(admin, startedAtMs, (l) => say(`${MONITOR_TREE}: ${l}`))
+          : undefined;
         const pilot =
           opts.withPilot === true
             ? await startPilot({ client: admin, json: false, print: say, progress: say }, { notBeforeMs: startedAtMs })
@@ -176,6 +190,7 @@ Examples:
               log_file: logPath,
               demo_url: demoUrl ?? null,
               pilot_url: pilot?.url ?? null,
+              monitor_url: monitorUrl ?? null,
               pilot_cluster: pilot?.cluster ?? null,
             }),
           );
@@ -191,6 +206,10 @@ Examples:
           env.print(`  data:         ${dataDir}`);
           env.print(`  log:          ${logPath} (the node's detail; --verbose prints it here too)`);
           env.print(`  CLI config:   ${env.configPath} (hox commands in other terminals use it)`);
+          if (monitorUrl !== undefined)
+            env.print(
+              `  monitor:      ${monitorUrl}   (Prometheus; hox alerts; password: hox show ${MONITOR_TREE} --reveal)`,
+            );
           if (demoUrl !== undefined) env.print(`  demo:         ${demoUrl}   ← open this`);
           if (pilot !== undefined) {
             env.print(`  pilot CRM:    ${pilot.url}   ← open this`);
@@ -211,4 +230,24 @@ Examples:
         await env.stopped;
       },
     );
+}
+
+/** The monitor's Prometheus URL once it runs; undefined (said) when it did not come up in time: it is no blocker. */
+async function waitForMonitor(
+  admin: MasterClient,
+  notBeforeMs: number,
+  progress: (line: string) => void,
+): Promise<string | undefined> {
+  try {
+    const { root } = await waitForTree(admin, MONITOR_TREE, {
+      timeoutMs: 60_000,
+      notBeforeMs,
+      isAdmin: true,
+      progress,
+    });
+    return typeof root.connection_parameters.url === 'string' ? root.connection_parameters.url : undefined;
+  } catch (error) {
+    progress(`not ready (${error instanceof Error ? error.message : String(error)}): hox show ${MONITOR_TREE}`);
+    return undefined;
+  }
 }

@@ -2,6 +2,7 @@
  * One handler per route: unpack the (already validated) body, call the
  * domain, shape the answer. No I/O here besides the transaction it is given.
  */
+import { listAlerts, reportAlerts } from '../alerts.js';
 import type { Body, BodyName } from '../../protocol/schemas.js';
 import type { RouteName } from '../../protocol/routes.js';
 import type { ROUTES } from '../../protocol/routes.js';
@@ -177,6 +178,8 @@ export const HANDLERS: {
     await ctx.tx.putNodeMetrics({ nodeId: b.computer_guid, metrics: b.metrics, reportedAtMs: ctx.clock.nowMs() });
     return ok('node metrics reported');
   },
+  reportAlerts: (ctx, b) => reportAlerts(ctx, b),
+  listAlerts: (ctx, b) => listAlerts(ctx, b),
   reportPromiseResults: async (ctx, b) => {
     const count = await reportPromiseResults(ctx, b.computer_guid, b.promise_report_list);
     return ok(`promises of ${count} partition${count === 1 ? '' : 's'} reported`);

@@ -4,6 +4,7 @@
  * response validation (our own Ajv, before serialisation). Errors become
  * `{status, type, title, field?, retryable}` here and nowhere else.
  */
+import { monitorInstance } from '../alerts.js';
 import { Ajv, type ValidateFunction } from 'ajv';
 import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -170,14 +171,18 @@ export async function buildHttpServer(options: HttpServerOptions) {
   });
 
   app.get('/health', () => ({ status: 'ok' }));
-  // Prometheus (src/master/http/metrics.ts): the admin's token only; what it shows spans every tenant.
+  // Prometheus (src/master/http/metrics.ts): the admin's token, or the platform's monitor (an hyper_monitor instance
+  // of the admin's, src/master/alerts.ts) with its instance token; what it shows spans every tenant.
   // Read-only telemetry, scraped every few seconds: not audited (it would crowd people's actions out).
   app.get('/metrics', { config: { audit: false } }, async (request, reply) => {
     const token = bearer(request);
     const text = await store.transaction(async (tx) => {
       const principal = await authenticate(tx, token, options.adminTokenHash, clock);
-      if (principal.kind !== 'admin')
-        throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(principal)} may not read /metrics: the admin's only`);
+      if ((await monitorInstance(tx, principal)) === null)
+        throw new HoxError(
+          'HOX_FORBIDDEN',
+          `${describePrincipal(principal)} may not read /metrics: the admin's only (and the platform's monitor's)`,
+        );
       return await storeMetrics(tx, clock);
     });
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(`${await apiMetrics.registry.metrics()}${text}`);

@@ -372,6 +372,39 @@ function nodeMetrics(): Migration {
   };
 }
 
+/** Alerts reported by monitor instances (`hox.put.v1.alerts`), open and recently resolved: `hox alerts`. */
+function alerts(): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('alert')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('source_instance_id', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('rule', 'text', (c) => c.notNull())
+        .addColumn('severity', 'text', (c) => c.notNull())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('partition_id', 'text')
+        .addColumn('path', 'text')
+        .addColumn('instance_id', 'text')
+        .addColumn('tree_id', 'text')
+        .addColumn('owner_id', 'text')
+        .addColumn('summary', 'text', (c) => c.notNull())
+        .addColumn('eta_ms', 'bigint')
+        .addColumn('eta_earliest_ms', 'bigint')
+        .addColumn('eta_latest_ms', 'bigint')
+        .addColumn('evidence', 'text', (c) => c.notNull())
+        .addColumn('opened_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at_ms', 'bigint', (c) => c.notNull())
+        .addColumn('resolved_at_ms', 'bigint')
+        .addColumn('action', 'text')
+        .execute();
+      await db.schema.createIndex('alert_open').on('alert').columns(['resolved_at_ms', 'source_instance_id']).execute();
+      await db.schema.createIndex('alert_owner').on('alert').columns(['owner_id', 'opened_at_ms']).execute();
+    },
+  };
+}
+
 /** Migrations in order; the key is the version recorded in the database. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
@@ -389,6 +422,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0010-pki-state': pkiState(),
         '0011-issued-certificates': issuedCertificates(),
         '0012-node-metrics': nodeMetrics(),
+        '0013-alerts': alerts(),
       });
     },
   };

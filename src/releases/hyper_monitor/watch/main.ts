@@ -1,0 +1,98 @@
+/**
+ * hyper_monitor's watch program: every `intervalS`, reads each rule's history back from the partition's Prometheus,
+ * forecasts when each resource runs out (rules.ts) and reports the monitor's whole set of open alerts to the master
+ * as its instance (`hox.put.v1.alerts`: alerts left out are resolved there). Publishes what the last evaluation
+ * found (`.hox/publish.json`) when that changes.
+ *
+ * `node watch/main.js <watch.json> <partition path>`
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MasterClient } from '../../../client/master-client.js';
+import { runProgram } from '../../../release-kit/run-program.js';
+import { writeFileDurably } from '../../../shared/durable-file.js';
+import type { ReportedAlert, WatchConfig } from '../protocol.js';
+import { queryRange, type PrometheusAccess } from './prometheus-api.js';
+import { judgeRule, RULES } from './rules.js';
+
+const [configPath, partitionPath] = process.argv.slice(2);
+if (configPath === undefined || partitionPath === undefined) {
+  process.stderr.write('usage: watch <watch.json> <partition path>\n');
+  process.exit(2);
+}
+const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+/** Points per series a query asks for at most: the step grows with the window beyond it. */
+const MAX_POINTS = 3000;
+
+const text = async (path: string) => (await readFile(path, 'utf8')).trim();
+
+let open = new Set<string>();
+let lastPublished = '';
+
+async function evaluate(config: WatchConfig): Promise<void> {
+  const prometheus: PrometheusAccess = {
+    url: config.prometheus.url,
+    user: config.prometheus.user,
+    password: await text(config.prometheus.passwordFile),
+    ca: await readFile(config.prometheus.caFile, 'utf8'),
+  };
+  const nowMs = Date.now();
+  const stepS = Math.max(config.stepS, Math.ceil(config.windowS / MAX_POINTS));
+  const range = { startS: Math.floor(nowMs / 1000) - config.windowS, endS: Math.floor(nowMs / 1000), stepS };
+  const alerts: ReportedAlert[] = [];
+  for (const rule of RULES) {
+    const series = await queryRange(prometheus, rule.query, range);
+    const limits = rule.limitQuery === undefined ? [] : await queryRange(prometheus, rule.limitQuery, range);
+    alerts.push(
+      ...judgeRule(rule, series, limits, {
+        nowMs,
+        stepS,
+        warningS: config.warningS,
+        criticalS: config.criticalS,
+        open,
+      }),
+    );
+  }
+  const master = new MasterClient({
+    url: await text(config.master.urlFile),
+    token: await text(config.master.tokenFile),
+    ca: await readFile(config.master.caFile, 'utf8'),
+  });
+  const answer = await master.call('reportAlerts', { instance_guid: await text(config.master.instanceFile), alerts });
+  const opened = alerts.filter((a) => !open.has(a.key));
+  for (const a of opened) log(`alert ${a.severity}: ${a.summary}`);
+  const now = new Set(alerts.map((a) => a.key));
+  for (const key of open) if (!now.has(key)) log(`resolved: ${key}`);
+  open = now;
+  if (answer.unknown_resources.length > 0) log(`the master knows no node for: ${answer.unknown_resources.join(', ')}`);
+  await publish({ open_alerts: alerts.length, critical: alerts.filter((a) => a.severity === 'critical').length });
+}
+
+async function publish(doc: Record<string, unknown>): Promise<void> {
+  const body = JSON.stringify(doc);
+  if (body === lastPublished) return;
+  await writeFileDurably(join(partitionPath!, '.hox', 'publish.json'), body, { mode: 0o640 });
+  lastPublished = body;
+}
+
+runProgram(async () => {
+  const config = JSON.parse(await readFile(configPath, 'utf8')) as WatchConfig;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const cycle = async (): Promise<void> => {
+    try {
+      await evaluate(config);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      log(`evaluation failed: ${message}`);
+      await publish({ open_alerts: open.size, error: message.slice(0, 300) }).catch(() => undefined);
+    }
+    if (!stopped) timer = setTimeout(() => void cycle(), config.intervalS * 1000);
+  };
+  log(`watching every ${config.intervalS} s, ${config.windowS} s of history, ${RULES.length} rules`);
+  void cycle();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+});

@@ -1,0 +1,68 @@
+/** Prometheus's HTTP API (`/api/v1/query_range`), as the watch program reads it: HTTPS, basic auth. */
+import { request } from 'node:https';
+import type { RangeSeries } from './rules.js';
+
+export interface PrometheusAccess {
+  url: string;
+  user: string;
+  password: string;
+  ca: string;
+}
+
+const TIMEOUT_MS = 30_000;
+const MAX_BODY = 64 * 1024 * 1024;
+
+/** The series of `query` over [startS, endS] every `stepS` seconds. */
+export async function queryRange(
+  access: PrometheusAccess,
+  query: string,
+  range: { startS: number; endS: number; stepS: number },
+): Promise<RangeSeries[]> {
+  const params = new URLSearchParams({
+    query,
+    start: String(range.startS),
+    end: String(range.endS),
+    step: String(range.stepS),
+  });
+  const body = await get(access, `/api/v1/query_range?${params.toString()}`);
+  const answer = JSON.parse(body) as {
+    status?: string;
+    error?: string;
+    data?: { resultType?: string; result?: RangeSeries[] };
+  };
+  if (answer.status !== 'success' || answer.data?.resultType !== 'matrix' || !Array.isArray(answer.data.result))
+    throw new Error(`Prometheus answered ${answer.status ?? '?'} to ${query}: ${answer.error ?? 'not a matrix'}`);
+  return answer.data.result;
+}
+
+function get(access: PrometheusAccess, path: string): Promise<string> {
+  const url = new URL(path, access.url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        ca: access.ca,
+        timeout: TIMEOUT_MS,
+        headers: { authorization: `Basic ${Buffer.from(`${access.user}:${access.password}`).toString('base64')}` },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_BODY) req.destroy(new Error(`Prometheus answered more than ${MAX_BODY} bytes`));
+          else chunks.push(chunk);
+        });
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode === 200 || res.statusCode === 400 || res.statusCode === 422) resolve(text);
+          else reject(new Error(`Prometheus answered HTTP ${res.statusCode ?? '?'}: ${text.slice(0, 200)}`));
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`Prometheus did not answer within ${TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -1,0 +1,173 @@
+/**
+ * What the watch program looks for in Prometheus, and how a forecast becomes an alert. Pure: series in, alerts out.
+ *
+ * Each rule reads one resource series and its limit, and asks src/maintenance/time-to-threshold.ts when the
+ * forecast (Holt-Winters with a daily season once two days of history exist, Holt's trend before) reaches it:
+ *
+ * | rule              | series                                   | limit                                 |
+ * | ----------------- | ---------------------------------------- | ------------------------------------- |
+ * | `disk-full`       | `hox_partition_disk_bytes`               | `hox_partition_disk_limit_bytes`      |
+ * | `memory-full`     | `hox_partition_memory_bytes`             | `hox_partition_memory_limit_bytes`    |
+ * | `filesystem-full` | `hox_node_filesystem_available_bytes`    | 0 (falling)                           |
+ * | `inodes-full`     | `hox_node_filesystem_files_free`         | 0 (falling)                           |
+ *
+ * A forecast reaching the limit within `criticalS` is critical, within `warningS` a warning. An open alert stays
+ * open until its forecast is past 1.25 × `warningS` (no flapping at the edge). A series with fewer than
+ * {@link MIN_STEPS} grid steps of history is not judged: a trend needs history.
+ */
+import { timeToThreshold } from '../../../maintenance/time-to-threshold.js';
+import type { AlertSeverity, ReportedAlert } from '../protocol.js';
+
+/** A Prometheus range-query series: its labels and `[seconds since the epoch, "value"]` pairs. */
+export interface RangeSeries {
+  metric: Record<string, string>;
+  values: [number, string][];
+}
+
+export interface Rule {
+  name: string;
+  /** The resource series (PromQL). */
+  query: string;
+  /** The limit's series, matched on `match` labels; absent: the limit is `floor`. */
+  limitQuery?: string;
+  floor?: number;
+  direction: 'rising' | 'falling';
+  /** Labels naming one resource. */
+  match: readonly string[];
+  what: string;
+}
+
+export const RULES: readonly Rule[] = [
+  {
+    name: 'disk-full',
+    query: 'hox_partition_disk_bytes',
+    limitQuery: 'hox_partition_disk_limit_bytes',
+    direction: 'rising',
+    match: ['node', 'partition'],
+    what: 'disk quota',
+  },
+  {
+    name: 'memory-full',
+    query: 'hox_partition_memory_bytes',
+    limitQuery: 'hox_partition_memory_limit_bytes',
+    direction: 'rising',
+    match: ['node', 'partition'],
+    what: 'memory limit',
+  },
+  {
+    name: 'filesystem-full',
+    query: 'hox_node_filesystem_available_bytes',
+    floor: 0,
+    direction: 'falling',
+    match: ['node', 'path'],
+    what: 'filesystem space',
+  },
+  {
+    name: 'inodes-full',
+    query: 'hox_node_filesystem_files_free',
+    floor: 0,
+    direction: 'falling',
+    match: ['node', 'path'],
+    what: 'filesystem inodes',
+  },
+];
+
+export const MIN_STEPS = 10;
+const RESOLVE_FACTOR = 1.25;
+
+export interface JudgeOptions {
+  nowMs: number;
+  stepS: number;
+  warningS: number;
+  criticalS: number;
+  /** Keys open after the previous evaluation (they resolve later than they open). */
+  open: ReadonlySet<string>;
+}
+
+export function alertKey(rule: Rule, metric: Record<string, string>): string {
+  return `${rule.name}:${rule.match.map((l) => `${l}=${metric[l] ?? ''}`).join(',')}`;
+}
+
+/** Alerts for one rule, from its series and (when it has one) its limits' series. */
+export function judgeRule(
+  rule: Rule,
+  series: readonly RangeSeries[],
+  limits: readonly RangeSeries[],
+  options: JudgeOptions,
+): ReportedAlert[] {
+  const limitOf = new Map<string, number>();
+  for (const l of limits) {
+    const last = l.values.at(-1);
+    if (last !== undefined) limitOf.set(alertKey(rule, l.metric), Number(last[1]));
+  }
+  const alerts: ReportedAlert[] = [];
+  for (const s of series) {
+    const key = alertKey(rule, s.metric);
+    const node = s.metric['node'];
+    if (node === undefined || node === '') continue;
+    const threshold = rule.limitQuery === undefined ? (rule.floor ?? 0) : limitOf.get(key);
+    // No limit known, or none set (a limit of 0).
+    if (threshold === undefined || !Number.isFinite(threshold) || (rule.direction === 'rising' && threshold <= 0))
+      continue;
+    const samples = s.values.map(([t, v]) => ({ tMs: t * 1000, value: Number(v) }));
+    if (samples.length < MIN_STEPS) continue;
+    const wasOpen = options.open.has(key);
+    const horizonS = wasOpen ? options.warningS * RESOLVE_FACTOR : options.warningS;
+    const forecast = timeToThreshold(samples, threshold, {
+      horizonMs: horizonS * 1000,
+      stepMs: options.stepS * 1000,
+      direction: rule.direction,
+    });
+    if (forecast.etaMs === null) continue;
+    const lastMs = samples.at(-1)!.tMs;
+    const etaMs = lastMs + forecast.etaMs;
+    const inS = Math.max(0, (etaMs - options.nowMs) / 1000);
+    const severity: AlertSeverity = inS <= options.criticalS ? 'critical' : 'warning';
+    const current = samples.at(-1)!.value;
+    const resource =
+      rule.match[1] === 'partition'
+        ? { node, partition: s.metric['partition'] ?? '' }
+        : { node, path: s.metric['path'] ?? '' };
+    const where = 'partition' in resource ? `partition ${resource.partition}` : `${resource.path}`;
+    const tree = s.metric['tree'] === undefined ? '' : ` (${s.metric['tree']}/${s.metric['instance'] ?? ''})`;
+    alerts.push({
+      key,
+      rule: rule.name,
+      severity,
+      resource,
+      summary:
+        forecast.etaMs === 0
+          ? `${rule.what} reached on ${node} ${where}${tree}`
+          : `${rule.what} of ${node} ${where}${tree} forecast to run out in ${duration(inS)}`,
+      eta_ms: Math.round(etaMs),
+      eta_earliest_ms: forecast.earliestMs === null ? null : Math.round(lastMs + forecast.earliestMs),
+      eta_latest_ms: forecast.latestMs === null ? null : Math.round(lastMs + forecast.latestMs),
+      evidence: {
+        model: forecast.model,
+        samples: samples.length,
+        history_s: Math.round((lastMs - samples[0]!.tMs) / 1000),
+        step_s: options.stepS,
+        current,
+        limit: threshold,
+        per_hour: perHour(samples),
+        query: rule.query,
+      },
+    });
+  }
+  return alerts;
+}
+
+/** The mean change per hour over the series (what a person checks a forecast against). */
+function perHour(samples: readonly { tMs: number; value: number }[]): number {
+  const first = samples[0]!;
+  const last = samples.at(-1)!;
+  const hours = (last.tMs - first.tMs) / 3_600_000;
+  return hours > 0 ? Math.round((last.value - first.value) / hours) : 0;
+}
+
+export function duration(seconds: number): string {
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86_400).toFixed(1)} days`;
+}

@@ -1,0 +1,166 @@
+/**
+ * Alerts (issue 16: from signal to action) on both stores: only the platform's monitor (an hyper_monitor instance
+ * of the admin's) reads /metrics and reports alerts, for itself; the master opens, updates and resolves them from
+ * each report, resolves their resources to trees, and shows a user only the alerts on its own trees.
+ */
+import { describe, expect, it } from 'vitest';
+import type { RequestOf } from '../src/client/master-client.js';
+import { etaText } from '../src/cli/commands/alerts-command.js';
+import { addTestNode } from '../src/testing/test-master.js';
+import { expectError, RELEASE, request } from './support/helpers.js';
+import { describeEachStore } from './support/store-matrix.js';
+
+type Alert = RequestOf<'reportAlerts'>['alerts'][number];
+
+const MONITOR = 'hyper_monitor';
+const HOUR = 3_600_000;
+
+function diskAlert(partition: string, etaMs: number): Alert {
+  return {
+    key: `disk-full:node=n1,partition=${partition}`,
+    rule: 'disk-full',
+    severity: 'warning',
+    resource: { node: 'n1', partition },
+    summary: `disk quota of n1 partition ${partition} forecast to run out`,
+    eta_ms: etaMs,
+    eta_earliest_ms: etaMs - HOUR,
+    eta_latest_ms: etaMs + HOUR,
+    evidence: { model: 'holt', samples: 120, current: 900, limit: 1000 },
+  };
+}
+
+const fsAlert: Alert = {
+  key: 'filesystem-full:node=n1,path=/srv',
+  rule: 'filesystem-full',
+  severity: 'critical',
+  resource: { node: 'n1', path: '/srv' },
+  summary: 'filesystem space of n1 /srv forecast to run out in 40 min',
+  eta_ms: null,
+  eta_earliest_ms: null,
+  eta_latest_ms: null,
+  evidence: { model: 'holt-winters' },
+};
+
+async function scrapeStatus(url: string, token: string): Promise<number> {
+  return (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status;
+}
+
+describeEachStore('alerts', (env) => {
+  it("come from the admin's monitor only, open, update and resolve, and a user sees its own trees'", async () => {
+    const m = await env.startMaster();
+    const n1 = await addTestNode(m.admin, 'n1', { partitions: 4, releases: [RELEASE, MONITOR] });
+    const { token: aliceToken } = await m.admin.call('createUser', { name: 'alice' });
+    const alice = m.admin.withToken(aliceToken);
+    const { token: bobToken } = await m.admin.call('createUser', { name: 'bob' });
+    const bob = m.admin.withToken(bobToken);
+
+    const monitor = await request(m.admin, 'monitor', { software_release_uri: MONITOR });
+    const shop = await request(alice, 'shop');
+    const aliceMonitor = await request(alice, 'my-monitor', { software_release_uri: MONITOR });
+    // Each instance's token, as its node's agent holds it (a new one replaces the old).
+    const tokenOf = async (guid: string) => (await n1.client.call('issueInstanceToken', { instance_guid: guid })).token;
+    const monitorToken = await tokenOf(monitor.instance_guid);
+    const aliceMonitorToken = await tokenOf(aliceMonitor.instance_guid);
+    const shopToken = await tokenOf(shop.instance_guid);
+    const asMonitorNow = m.admin.withToken(monitorToken);
+    const asAliceMonitor = m.admin.withToken(aliceMonitorToken);
+    const asShop = m.admin.withToken(shopToken);
+
+    // /metrics: the admin's monitor reads it with its instance token; a user's hyper_monitor or another instance not.
+    expect(await scrapeStatus(m.url, monitorToken)).toBe(200);
+    expect(await scrapeStatus(m.url, aliceMonitorToken)).toBe(403);
+    expect(await scrapeStatus(m.url, shopToken)).toBe(403);
+    expect(await scrapeStatus(m.url, aliceToken)).toBe(403);
+
+    // Reporting: the admin's monitor, for itself.
+    const etaMs = Date.now() + 5 * HOUR;
+    const first = await asMonitorNow.call('reportAlerts', {
+      instance_guid: monitor.instance_guid,
+      alerts: [
+        diskAlert(shop.compute_partition_id, etaMs),
+        fsAlert,
+        { ...fsAlert, key: 'filesystem-full:node=ghost,path=/', resource: { node: 'ghost', path: '/' } },
+      ],
+    });
+    expect(first).toEqual({
+      opened: 2,
+      updated: 0,
+      resolved: 0,
+      unknown_resources: ['filesystem-full:node=ghost,path=/'],
+    });
+    await expectError(
+      asAliceMonitor.call('reportAlerts', { instance_guid: aliceMonitor.instance_guid, alerts: [] }),
+      'HOX_FORBIDDEN',
+      /platform's monitor only/,
+    );
+    await expectError(
+      asShop.call('reportAlerts', { instance_guid: shop.instance_guid, alerts: [] }),
+      'HOX_FORBIDDEN',
+      /platform's monitor only/,
+    );
+    await expectError(
+      asMonitorNow.call('reportAlerts', { instance_guid: aliceMonitor.instance_guid, alerts: [] }),
+      'HOX_FORBIDDEN',
+      /its own alerts only/,
+    );
+    await expectError(
+      asMonitorNow.call('reportAlerts', { instance_guid: monitor.instance_guid, alerts: [fsAlert, fsAlert] }),
+      'HOX_BAD_REQUEST',
+      /reported twice/,
+    );
+    await expectError(
+      alice.call('reportAlerts', { instance_guid: monitor.instance_guid, alerts: [] }),
+      'HOX_FORBIDDEN',
+    );
+
+    // The admin sees both; the partition's alert names alice's tree; alice sees hers only (not the node's); bob none.
+    const all = (await m.admin.call('listAlerts', {})).result_list;
+    expect(all.map((a) => a.rule).sort()).toEqual(['disk-full', 'filesystem-full']);
+    const disk = all.find((a) => a.rule === 'disk-full')!;
+    expect(disk).toMatchObject({
+      state: 'open',
+      severity: 'warning',
+      node: 'n1',
+      partition: shop.compute_partition_id,
+      tree: 'shop',
+      instance: 'shop',
+      eta: new Date(etaMs).toISOString(),
+      eta_earliest: new Date(etaMs - HOUR).toISOString(),
+      evidence: { model: 'holt', samples: 120, current: 900, limit: 1000 },
+      resolved_at: null,
+    });
+    expect((await alice.call('listAlerts', {})).result_list.map((a) => a.id)).toEqual([disk.id]);
+    expect((await bob.call('listAlerts', {})).result_list).toEqual([]);
+
+    // The next report: the disk alert updated (same id, now critical), the filesystem's resolved.
+    const second = await asMonitorNow.call('reportAlerts', {
+      instance_guid: monitor.instance_guid,
+      alerts: [{ ...diskAlert(shop.compute_partition_id, etaMs - 4 * HOUR), severity: 'critical' }],
+    });
+    expect(second).toMatchObject({ opened: 0, updated: 1, resolved: 1 });
+    const open = (await m.admin.call('listAlerts', {})).result_list;
+    expect(open).toHaveLength(1);
+    expect(open[0]).toMatchObject({ id: disk.id, severity: 'critical', opened_at: disk.opened_at });
+    const withResolved = (await m.admin.call('listAlerts', { all: true })).result_list;
+    expect(withResolved.find((a) => a.rule === 'filesystem-full')).toMatchObject({ state: 'resolved' });
+    expect(withResolved.find((a) => a.rule === 'filesystem-full')!.resolved_at).not.toBeNull();
+
+    // An empty report resolves everything of this monitor's.
+    expect(await asMonitorNow.call('reportAlerts', { instance_guid: monitor.instance_guid, alerts: [] })).toMatchObject(
+      { resolved: 1 },
+    );
+    expect((await m.admin.call('listAlerts', {})).result_list).toEqual([]);
+  });
+});
+
+describe('hox alerts', () => {
+  it('says when the limit is forecast to be reached, in words', () => {
+    const now = Date.parse('2026-12-03T10:00:00Z');
+    expect(etaText(null, now)).toBe('-');
+    expect(etaText('2026-12-03T09:00:00Z', now)).toBe('now');
+    expect(etaText('2026-12-03T10:00:30Z', now)).toBe('in 30 s');
+    expect(etaText('2026-12-03T10:40:00Z', now)).toBe('in 40 min');
+    expect(etaText('2026-12-03T15:30:00Z', now)).toBe('in 5.5 h');
+    expect(etaText('2026-12-08T10:00:00Z', now)).toBe('in 5.0 days');
+  });
+});
