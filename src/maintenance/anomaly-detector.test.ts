@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AnomalyDetector, SortedWindow, anomalyScores } from './anomaly-detector.js';
+import { AnomalyDetector, DriftSignal, SortedWindow, anomalyScores } from './anomaly-detector.js';
 
 const STEP_MS = 5 * 60_000;
 
@@ -20,6 +20,32 @@ describe('SortedWindow', () => {
     expect(window.quantile(0)).toBe(2);
     expect(window.quantile(0.5)).toBe(6);
     expect(window.quantile(1)).toBe(8);
+  });
+});
+
+describe('DriftSignal', () => {
+  /** Uniform noise in [0, 1) (deterministic), plus `shift` from row `at` on. */
+  function noisy(rows: number, at: number, shift: number): number[] {
+    let seed = 3;
+    return Array.from({ length: rows }, (_, i) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31 + (i >= at ? shift : 0);
+    });
+  }
+
+  it('says nothing until it holds two means and enough past differences', () => {
+    const drift = new DriftSignal(10, 200);
+    const zs = noisy(80, 0, 0).map((v) => drift.update(v));
+    // The 20th value gives the first difference; a z-score needs 51 differences before it (value 71).
+    expect(zs.slice(0, 70).every((z) => z === 0)).toBe(true);
+    expect(zs[70]).toBeGreaterThan(0);
+  });
+
+  it('rises well above its usual size when the mean shifts', () => {
+    const drift = new DriftSignal(10, 200);
+    const zs = noisy(600, 500, 1).map((v) => drift.update(v));
+    const usual = Math.max(...zs.slice(100, 500));
+    expect(Math.max(...zs.slice(505, 520))).toBeGreaterThan(2 * usual);
   });
 });
 
