@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import type { ResponseOf } from '../../client/master-client.js';
 import type { CommandEnv } from '../command-env.js';
 import { connect, globals } from '../connect.js';
-import { table } from '../output.js';
+import { localTime, table } from '../output.js';
 
 type AlertItem = ResponseOf<'listAlerts'>['result_list'][number];
 
@@ -58,7 +58,7 @@ export function alertsCommand(env: CommandEnv): Command {
           a.rule,
           resource(a),
           a.state === 'resolved' ? '-' : etaText(a.eta),
-          a.opened_at.replace('T', ' ').slice(0, 19),
+          localTime(a.opened_at),
           a.summary,
         ]),
       ))

@@ -7,7 +7,7 @@ import type { ResponseOf } from '../../client/master-client.js';
 import { positiveInteger } from '../action-context.js';
 import type { CommandEnv } from '../command-env.js';
 import { connect, globals } from '../connect.js';
-import { table } from '../output.js';
+import { localTime, table } from '../output.js';
 
 type AuditItem = ResponseOf<'listAuditLog'>['result_list'][number];
 
@@ -23,13 +23,6 @@ export function parseSince(value: string, nowMs = Date.now()): string {
       `'${value}' is neither a duration (90s, 15m, 2h, 7d) nor a time (2026-12-01T09:00).`,
     );
   return new Date(atMs).toISOString();
-}
-
-/** Local time, to the second: `2026-12-02 09:14:03`. */
-function localTime(iso: string): string {
-  const d = new Date(iso);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
 function who(item: AuditItem): string {

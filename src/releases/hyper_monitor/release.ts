@@ -110,6 +110,8 @@ function monitorProfile(input: ProfileInput): PartitionPlan {
     scrape_configs: [
       {
         job_name: 'hox',
+        // The master's labels are the platform's own (`instance` is an instance's title): kept as they are.
+        honor_labels: true,
         scheme: 'https',
         metrics_path: '/metrics',
         authorization: { type: 'Bearer', credentials_file: at(MASTER_DIR, 'token') },

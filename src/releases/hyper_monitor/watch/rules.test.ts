@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { alertKey, judgeRule, MIN_STEPS, RULES, type RangeSeries } from './rules.js';
+
+const rule = (name: string) => RULES.find((r) => r.name === name)!;
+const STEP_S = 60;
+const T0 = 1_800_000_000; // seconds
+
+/** A partition series of `n` points every STEP_S, valued by `f(k)`. */
+function series(labels: Record<string, string>, n: number, f: (k: number) => number): RangeSeries {
+  return { metric: labels, values: Array.from({ length: n }, (_, k) => [T0 + k * STEP_S, String(f(k))]) };
+}
+const partition = { node: 'n1', partition: 'p3', tree: 'pilot-db', instance: 'member-2' };
+const options = (n: number, open: string[] = []) => ({
+  nowMs: (T0 + (n - 1) * STEP_S) * 1000,
+  stepS: STEP_S,
+  warningS: 6 * 3600,
+  criticalS: 3600,
+  open: new Set(open),
+});
+
+describe('hyper_monitor rules', () => {
+  it('a disk filling at a steady rate: a warning with the date it fills, then critical when near', () => {
+    // 1 GiB quota, 2 MiB a minute from 400 MiB: full 312 minutes after the last of 2 hours of samples.
+    const MiB = 1024 * 1024;
+    const used = series(partition, 120, (k) => 400 * MiB + k * 2 * MiB + (k % 3) * 0.1 * MiB);
+    const limit = series(partition, 120, () => 1024 * MiB);
+    const [alert, ...rest] = judgeRule(rule('disk-full'), [used], [limit], options(120));
+    expect(rest).toEqual([]);
+    expect(alert).toMatchObject({
+      key: 'disk-full:node=n1,partition=p3',
+      rule: 'disk-full',
+      severity: 'warning',
+      resource: { node: 'n1', partition: 'p3' },
+    });
+    const lastMs = (T0 + 119 * STEP_S) * 1000;
+    const expectedMs = lastMs + ((1024 - 400 - 119 * 2) / 2) * 60_000;
+    expect(Math.abs(alert!.eta_ms! - expectedMs)).toBeLessThan(10 * 60_000);
+    expect(alert!.eta_earliest_ms!).toBeLessThanOrEqual(alert!.eta_ms!);
+    expect(alert!.eta_latest_ms!).toBeGreaterThanOrEqual(alert!.eta_ms!);
+    expect(alert!.summary).toMatch(
+      /disk quota of n1 partition p3 \(pilot-db\/member-2\) forecast to run out in 3\.\d h/,
+    );
+    expect(alert!.evidence).toMatchObject({ samples: 120, limit: 1024 * MiB, per_hour: expect.any(Number) as number });
+    // Closer to the limit: critical.
+    const near = series(partition, 120, (k) => 880 * MiB + k * MiB);
+    expect(judgeRule(rule('disk-full'), [near], [limit], options(120))[0]?.severity).toBe('critical');
+    // Over it: critical, "reached".
+    const over = series(partition, 120, () => 1100 * MiB);
+    expect(judgeRule(rule('disk-full'), [over], [limit], options(120))[0]?.summary).toMatch(/reached/);
+  });
+
+  it('no alert for a flat or slow series, no limit, too little history, or another series', () => {
+    const limit = series(partition, 120, () => 1000);
+    const flat = series(partition, 120, (k) => 500 + (k % 5));
+    expect(judgeRule(rule('disk-full'), [flat], [limit], options(120))).toEqual([]);
+    // Growing, but full in about 8 h: beyond the 6 h warning horizon.
+    const slow = series(partition, 120, (k) => 500 + k * (500 / 600));
+    expect(judgeRule(rule('disk-full'), [slow], [limit], options(120))).toEqual([]);
+    const fast = series(partition, 120, (k) => 500 + k * 3);
+    expect(judgeRule(rule('disk-full'), [fast], [], options(120))).toEqual([]); // no limit known
+    expect(judgeRule(rule('disk-full'), [fast], [series(partition, 120, () => 0)], options(120))).toEqual([]);
+    const short = series(partition, MIN_STEPS - 1, (k) => 500 + k * 50);
+    expect(judgeRule(rule('disk-full'), [short], [limit], options(MIN_STEPS - 1))).toEqual([]);
+    const otherPartition = series({ ...partition, partition: 'p4' }, 120, () => 10);
+    expect(judgeRule(rule('disk-full'), [fast], [otherPartition], options(120))).toEqual([]);
+  });
+
+  it('an open alert stays open a little past the horizon (no flapping), a new one does not open there', () => {
+    const limit = series(partition, 120, () => 1000);
+    // Full in about 7 h: past the 6 h horizon, within 1.25 × 6 h.
+    const growing = series(partition, 120, (k) => 500 + k * (500 / 540));
+    const key = alertKey(rule('disk-full'), partition);
+    expect(judgeRule(rule('disk-full'), [growing], [limit], options(120))).toEqual([]);
+    expect(judgeRule(rule('disk-full'), [growing], [limit], options(120, [key])).map((a) => a.key)).toEqual([key]);
+  });
+
+  it("a node's filesystem falling towards 0 free", () => {
+    const fs = { node: 'n2', path: '/srv/hox' };
+    const free = series(fs, 120, (k) => 1_000_000 - k * 8000);
+    const [alert] = judgeRule(rule('filesystem-full'), [free], [], options(120));
+    expect(alert).toMatchObject({
+      key: 'filesystem-full:node=n2,path=/srv/hox',
+      resource: { node: 'n2', path: '/srv/hox' },
+      severity: 'critical',
+    });
+    expect(alert!.summary).toMatch(/^filesystem space of n2 \/srv\/hox forecast to run out in \d+ min$/);
+  });
+});
