@@ -153,6 +153,87 @@ describeEachStore('alerts', (env) => {
   });
 });
 
+describeEachStore('remediation: move-primary', (env) => {
+  it('a hyper_db primary whose disk will fill hands over the primary role, once an hour per cluster', async () => {
+    const m = await env.startMaster();
+    const n1 = await addTestNode(m.admin, 'n1', { partitions: 6, releases: ['hyper_db', MONITOR] });
+    const { token: aliceToken } = await m.admin.call('createUser', { name: 'alice' });
+    const alice = m.admin.withToken(aliceToken);
+    const monitor = await request(m.admin, 'monitor', { software_release_uri: MONITOR });
+    // Alice's cluster, its members requested by the root as the release does, member-1 published as primary.
+    const cluster = await request(alice, 'shop-db', {
+      software_release_uri: 'hyper_db',
+      software_type: 'cluster',
+      parameters: { members: 2 },
+    });
+    const tokenOf = async (guid: string) => (await n1.client.call('issueInstanceToken', { instance_guid: guid })).token;
+    const asRoot = m.admin.withToken(await tokenOf(cluster.instance_guid));
+    const members: Record<string, { guid: string; partition: string }> = {};
+    for (const title of ['member-1', 'member-2']) {
+      const doc = await request(asRoot, title, { software_release_uri: 'hyper_db', software_type: 'member' });
+      members[title] = { guid: doc.instance_guid, partition: doc.compute_partition_id };
+    }
+    await n1.client.call('publishConnectionParameters', {
+      instance_guid: members['member-1']!.guid,
+      connection_parameter_dict: { name: 'member-1', role: 'primary' },
+    });
+    await n1.client.call('publishConnectionParameters', {
+      instance_guid: members['member-2']!.guid,
+      connection_parameter_dict: { name: 'member-2', role: 'standby' },
+    });
+    const asMonitor = m.admin.withToken(await tokenOf(monitor.instance_guid));
+    const report = (alerts: Alert[]) =>
+      asMonitor.call('reportAlerts', { instance_guid: monitor.instance_guid, alerts });
+    const rootParameters = async () => {
+      const answer = await alice.call('getInstanceTree', { title: 'shop-db' });
+      if (!('parameters' in answer)) throw new Error('not ready');
+      return answer.parameters;
+    };
+
+    // The standby filling: nothing to move.
+    await report([diskAlert(members['member-2']!.partition, Date.now() + HOUR)]);
+    expect((await m.admin.call('listAlerts', {})).result_list[0]!.action).toBeNull();
+    expect(await rootParameters()).toEqual({ members: 2 });
+
+    // The primary filling: a switchover is requested on alice's cluster, and the alert says so.
+    await report([
+      diskAlert(members['member-2']!.partition, Date.now() + HOUR),
+      diskAlert(members['member-1']!.partition, Date.now() + HOUR),
+    ]);
+    const moved = (await m.admin.call('listAlerts', {})).result_list.find((a) => a.instance === 'member-1')!;
+    expect(moved.action).toMatchObject({
+      policy: 'move-primary',
+      done: true,
+      cluster: 'shop-db',
+      member: 'member-1',
+      switchover: `auto-switchover-${moved.id}`,
+    });
+    expect(String(moved.action!['note'])).toContain('hox db switchover shop-db --to member-1');
+    expect(await rootParameters()).toEqual({ members: 2, switchover: { id: `auto-switchover-${moved.id}`, to: null } });
+    // Alice sees it on her tree.
+    expect((await alice.call('listAlerts', {})).result_list.map((a) => a.instance).sort()).toEqual([
+      'member-1',
+      'member-2',
+    ]);
+
+    // member-2 became primary and fills too, within the hour: refused, said, and the parameters left alone.
+    await n1.client.call('publishConnectionParameters', {
+      instance_guid: members['member-2']!.guid,
+      connection_parameter_dict: { name: 'member-2', role: 'primary' },
+    });
+    await report([
+      { ...diskAlert(members['member-2']!.partition, Date.now() + HOUR), key: 'disk-full:again' },
+      diskAlert(members['member-1']!.partition, Date.now() + HOUR),
+    ]);
+    const again = (await m.admin.call('listAlerts', {})).result_list.find(
+      (a) => a.instance === 'member-2' && a.action !== null,
+    );
+    expect(again?.action).toMatchObject({ policy: 'move-primary', done: false });
+    expect(String(again?.action?.['reason'])).toMatch(/less than an hour ago/);
+    expect((await rootParameters())['switchover']).toEqual({ id: `auto-switchover-${moved.id}`, to: null });
+  });
+});
+
 describe('hox alerts', () => {
   it('says when the limit is forecast to be reached, in words', () => {
     const now = Date.parse('2026-12-03T10:00:00Z');

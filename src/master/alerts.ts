@@ -8,13 +8,17 @@
  * - The master resolves each alert's resource: a partition to the instance on it now, and so to its tree and owner.
  *   A user lists the alerts on their own trees; node-wide ones (a node's filesystem) are the admin's.
  * - Resolved alerts are kept 7 days.
+ * - Each alert gets one try of the remediation policies (remediation.ts) when it opens, or at a later report if no
+ *   policy applied yet; what was done, or why nothing was, is kept on the alert (`action`).
  */
 import { HoxError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Body } from '../protocol/schemas.js';
 import type { AlertRow, InstanceRow, StoreTx } from '../store/store.js';
 import type { OpContext } from './context.js';
+import type { InternalSoftwareTypes } from './internal-types.js';
 import { ADMIN_OWNER_ID, describePrincipal, requesterOwnerId, type Principal } from './principal.js';
+import { remediate } from './remediation.js';
 
 /** The built-in release whose admin-owned instances read `/metrics` and report alerts. */
 export const MONITOR_RELEASE = 'hyper_monitor';
@@ -36,7 +40,11 @@ export async function monitorInstance(tx: StoreTx, principal: Principal): Promis
 
 type ReportedAlert = Body<'alertReport'>['alerts'][number];
 
-export async function reportAlerts(ctx: OpContext, body: Body<'alertReport'>): Promise<Body<'alertReportResult'>> {
+export async function reportAlerts(
+  ctx: OpContext,
+  body: Body<'alertReport'>,
+  internalTypes: InternalSoftwareTypes = new Map(),
+): Promise<Body<'alertReportResult'>> {
   const monitor = await monitorInstance(ctx.tx, ctx.principal);
   if (monitor === null)
     throw new HoxError(
@@ -68,7 +76,7 @@ export async function reportAlerts(ctx: OpContext, body: Body<'alertReport'>): P
     }
     const previous = open.get(alert.key);
     open.delete(alert.key);
-    await ctx.tx.putAlert({
+    const row: AlertRow = {
       ...rowOf(alert, resource),
       id: previous?.id ?? newId('al_', 12),
       sourceInstanceId: body.instance_guid,
@@ -76,7 +84,10 @@ export async function reportAlerts(ctx: OpContext, body: Body<'alertReport'>): P
       updatedAtMs: nowMs,
       resolvedAtMs: null,
       action: previous?.action ?? null,
-    });
+    };
+    // One action per alert: what was done (or refused) is not tried again while it stays open.
+    row.action ??= await remediate(ctx, row, internalTypes);
+    await ctx.tx.putAlert(row);
     if (previous === undefined) result.opened += 1;
     else result.updated += 1;
   }

@@ -178,7 +178,7 @@ export const HANDLERS: {
     await ctx.tx.putNodeMetrics({ nodeId: b.computer_guid, metrics: b.metrics, reportedAtMs: ctx.clock.nowMs() });
     return ok('node metrics reported');
   },
-  reportAlerts: (ctx, b) => reportAlerts(ctx, b),
+  reportAlerts: (ctx, b, env) => reportAlerts(ctx, b, env.internalSoftwareTypes),
   listAlerts: (ctx, b) => listAlerts(ctx, b),
   reportPromiseResults: async (ctx, b) => {
     const count = await reportPromiseResults(ctx, b.computer_guid, b.promise_report_list);
