@@ -690,10 +690,10 @@ export class KyselyStoreTx implements StoreTx {
       resolved_at_ms: row.resolvedAtMs,
       action: row.action === null ? null : JSON.stringify(row.action),
     };
-    const { id: _id, ...updates } = values;
+    const { id, ...updates } = values;
     await this.db
       .insertInto('alert')
-      .values(values)
+      .values({ id, ...updates })
       .onConflict((oc) => oc.column('id').doUpdateSet(updates))
       .execute();
   }

@@ -20,6 +20,10 @@ export interface AgentProcessOptions {
   /** Partition addresses: by default this vitest worker's range for the node id ({@link testIpPrefix}). */
   ipPrefix?: string;
   quiet?: boolean;
+  /** PEM file of the master's roots (a TLS master). */
+  caFile?: string;
+  /** `--usage-interval`: seconds between disk usage and node metrics measurements. */
+  usageIntervalS?: number;
 }
 
 /** Starts `hox node …`; its stdout and stderr are pipes the caller reads (or resumes). */
@@ -30,6 +34,8 @@ export function spawnAgentProcess(options: AgentProcessOptions): ChildProcessByS
   const ipPrefix = options.ipPrefix ?? testIpPrefix(options.nodeId);
   if (ipPrefix !== undefined) args.push('--ip-prefix', ipPrefix);
   if (options.quiet === true) args.push('--quiet');
+  if (options.caFile !== undefined) args.push('--ca-file', options.caFile);
+  if (options.usageIntervalS !== undefined) args.push('--usage-interval', String(options.usageIntervalS));
   // The token goes through the environment: argv is readable by every user of the machine.
   const env =
     options.registerToken === undefined ? process.env : { ...process.env, HOX_REGISTER_TOKEN: options.registerToken };

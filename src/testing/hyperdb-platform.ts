@@ -9,7 +9,15 @@
  */
 import { freePort } from './free-port.js';
 import { execFile, type ChildProcessByStdio } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import {
+  createWriteStream,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -154,10 +162,22 @@ export async function startHyperDbPlatform(
     nodeIdPrefix?: string;
     /** Built-in releases supplied on every node. @default ['hyper_db'] */
     releases?: string[];
+    /** A TLS master (as `hox master`), its roots given to the agents; plain HTTP otherwise. */
+    tls?: boolean;
+    /** The agents' `--usage-interval` (seconds). @default the agent's (30) */
+    usageIntervalS?: number;
   } = {},
 ): Promise<HyperDbPlatform> {
   // A fixed port: the master can be halted and restarted at the same URL (scenario 7).
-  const master = await startTestMaster({ listen: `127.0.0.1:${await freePort()}` });
+  const master = await startTestMaster({
+    listen: `127.0.0.1:${await freePort()}`,
+    ...(options.tls === true ? { tls: true } : {}),
+  });
+  let caFile: string | undefined;
+  if (master.ca !== undefined) {
+    caFile = join(mkdtempSync(join(tmpdir(), 'hox-platform-ca-')), 'ca.pem');
+    writeFileSync(caFile, master.ca);
+  }
   const admin = master.admin;
   const nodes: PlatformNode[] = [];
   const tokens = new Map<string, string>();
@@ -173,6 +193,8 @@ export async function startHyperDbPlatform(
       nodeId,
       partitions: node.partitions,
       ...(token === undefined ? {} : { registerToken: token }),
+      ...(caFile === undefined ? {} : { caFile }),
+      ...(options.usageIntervalS === undefined ? {} : { usageIntervalS: options.usageIntervalS }),
     });
     // Kept for failure messages (`logs()`): an agent that cannot start says why only there.
     const out = createWriteStream(agentLogPath(node), { flags: 'a' });
@@ -343,6 +365,7 @@ export async function startHyperDbPlatform(
     },
     async stop() {
       for (const n of nodes) n.agent?.kill('SIGKILL');
+      if (caFile !== undefined) rmSync(join(caFile, '..'), { recursive: true, force: true });
       for (const n of nodes) {
         const layouts = partitionLayouts({
           nodeId: n.id,

@@ -31,6 +31,12 @@ export function nodeCommand(env: CommandEnv): Command {
       (v) => Number(v),
       7,
     )
+    .option(
+      '--usage-interval <seconds>',
+      "seconds between two measurements of the partitions' disk usage and of the node's metrics, reported to the master",
+      (v) => Number(v),
+      30,
+    )
     .option('--quiet', 'do not print convergence events')
     .addHelpText(
       'after',
@@ -56,6 +62,7 @@ The CA (pin or file) is needed on the first start only: the node keeps it with i
           ipPrefix?: string;
           portBase: number;
           retentionDays: number;
+          usageInterval: number;
           quiet?: boolean;
         },
         command: Command,
@@ -76,6 +83,10 @@ The CA (pin or file) is needed on the first start only: the node keeps it with i
             ? env.registerToken?.trim() || undefined
             : readSecretFile(opts.registerTokenFile, '--register-token-file');
         const caFile = opts.caFile ?? (env.caFile || undefined);
+        if (!(Number.isFinite(opts.usageInterval) && opts.usageInterval >= 1 && opts.usageInterval <= 3600))
+          throw new HoxError('HOX_BAD_REQUEST', `--usage-interval: ${opts.usageInterval} is not 1 to 3600 seconds`, {
+            field: '--usage-interval',
+          });
         const { createNodeAgent, resolveNodeAgentConfig } = await loadNodeRuntime();
         const config = resolveNodeAgentConfig({
           masterUrl,
@@ -87,6 +98,7 @@ The CA (pin or file) is needed on the first start only: the node keeps it with i
           partitions: opts.partitions,
           portBase: opts.portBase,
           retentionDays: opts.retentionDays,
+          diskCheckIntervalMs: Math.round(opts.usageInterval * 1000),
           ...(registerToken === undefined ? {} : { registerToken }),
           ...(opts.nodeId === undefined ? {} : { nodeId: opts.nodeId }),
           ...(opts.network === undefined ? {} : { networkGuid: opts.network }),

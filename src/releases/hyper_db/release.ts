@@ -90,6 +90,12 @@ const clusterParameters = {
     lease_ms: { type: 'integer', minimum: 1000, maximum: 30000, default: 2500 },
     heartbeat_ms: { type: 'integer', minimum: 50, maximum: 5000, default: 250 },
     paused: { type: 'boolean', default: false, description: 'No automatic failover while paused' },
+    disk_mib: {
+      type: 'integer',
+      minimum: 64,
+      maximum: 16777216,
+      description: "Each member's disk quota (its data, WAL and backups) in MiB; the node's default otherwise",
+    },
     maintenance: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 7, uniqueItems: true },
     switchover: requestObject,
     accept_data_loss: {
@@ -187,6 +193,7 @@ interface ClusterParams {
   leaseMs: number;
   heartbeatMs: number;
   paused: boolean;
+  diskMib: number | null;
   maintenance: string[];
   switchover: { id: string; to: string | null } | null;
   acceptDataLoss: { id: string; member: string; by: string } | null;
@@ -216,6 +223,7 @@ function clusterParams(p: Record<string, unknown>): ClusterParams {
     leaseMs: (p.lease_ms as number | undefined) ?? 2500,
     heartbeatMs: (p.heartbeat_ms as number | undefined) ?? 250,
     paused: (p.paused as boolean | undefined) ?? false,
+    diskMib: (p.disk_mib as number | undefined) ?? null,
     maintenance: (p.maintenance as string[] | undefined) ?? [],
     switchover: sw ? { id: sw.id, to: sw.to ?? null } : null,
     acceptDataLoss: (p.accept_data_loss as ClusterParams['acceptDataLoss'] | undefined) ?? null,
@@ -348,6 +356,7 @@ function clusterProfile(input: ProfileInput): PartitionPlan {
         name,
         bootstrap: i === 0,
         member_count: p.members,
+        ...(p.diskMib === null ? {} : { disk_mib: p.diskMib }),
         peers: addresses.filter((a) => a.name !== name),
         admin_hosts: [ip],
         sync_mode: p.syncMode,
@@ -579,6 +588,7 @@ function memberProfile(input: ProfileInput): PartitionPlan {
       ? [{ name: 'keeper', command: program(input, 'keeper/main', ['keeper.json']), stopTimeoutMs: 60_000 }]
       : [],
     promises: running ? [{ name: 'keeper', kind: 'tcp', host: ip, port: keeperPort, periodMs: 5000 }] : [],
+    ...(typeof q.disk_mib === 'number' ? { limits: { diskBytes: q.disk_mib * 1024 * 1024 } } : {}),
     publish: { name: config.name, host: ip, port: pgPort, keeper_port: keeperPort },
   };
 }

@@ -66,12 +66,21 @@ describe('hyper_monitor rules', () => {
   });
 
   it('an open alert stays open a little past the horizon (no flapping), a new one does not open there', () => {
-    const limit = series(partition, 120, () => 1000);
-    // Full in about 7 h: past the 6 h horizon, within 1.25 × 6 h.
-    const growing = series(partition, 120, (k) => 500 + k * (500 / 540));
+    // Full in about 7 h (3 h of history): past the 6 h horizon, within 1.25 × 6 h.
+    const long = series(partition, 180, () => 1000);
+    const growing = series(partition, 180, (k) => 500 + k * (500 / 600));
     const key = alertKey(rule('disk-full'), partition);
-    expect(judgeRule(rule('disk-full'), [growing], [limit], options(120))).toEqual([]);
-    expect(judgeRule(rule('disk-full'), [growing], [limit], options(120, [key])).map((a) => a.key)).toEqual([key]);
+    expect(judgeRule(rule('disk-full'), [growing], [long], options(180))).toEqual([]);
+    expect(judgeRule(rule('disk-full'), [growing], [long], options(180, [key])).map((a) => a.key)).toEqual([key]);
+  });
+
+  it('looks no further ahead than 3 times its history: a service starting is no trend', () => {
+    const limit = series(partition, 40, () => 1000);
+    // Both at 700 of 1000, 2 a minute: full in 2.5 h. Over 39 minutes of history that is not judged yet; over 60, it is.
+    const young = series(partition, 40, (k) => 622 + k * 2);
+    expect(judgeRule(rule('disk-full'), [young], [limit], options(40))).toEqual([]);
+    const older = series(partition, 61, (k) => 580 + k * 2);
+    expect(judgeRule(rule('disk-full'), [older], [series(partition, 61, () => 1000)], options(61))).toHaveLength(1);
   });
 
   it("a node's filesystem falling towards 0 free", () => {

@@ -12,8 +12,12 @@
  * | `inodes-full`     | `hox_node_filesystem_files_free`         | 0 (falling)                           |
  *
  * A forecast reaching the limit within `criticalS` is critical, within `warningS` a warning. An open alert stays
- * open until its forecast is past 1.25 × `warningS` (no flapping at the edge). A series with fewer than
- * {@link MIN_STEPS} grid steps of history is not judged: a trend needs history.
+ * open until its forecast is past 1.25 × `warningS` (no flapping at the edge).
+ *
+ * A trend needs history: a series with fewer than {@link MIN_STEPS} grid steps is not judged, and a forecast
+ * looks no further ahead than {@link MAX_EXTRAPOLATION} times the history it rests on. Without that, a service
+ * starting (PostgreSQL's first files and buffers: hundreds of MiB in seconds) was forecast to fill its partition
+ * within a minute, and the primary was moved for nothing (found by test/hyper-monitor-remediation.test.ts).
  */
 import { timeToThreshold } from '../../../maintenance/time-to-threshold.js';
 import type { AlertSeverity, ReportedAlert } from '../protocol.js';
@@ -72,7 +76,8 @@ export const RULES: readonly Rule[] = [
   },
 ];
 
-export const MIN_STEPS = 10;
+export const MIN_STEPS = 30;
+export const MAX_EXTRAPOLATION = 3;
 const RESOLVE_FACTOR = 1.25;
 
 export interface JudgeOptions {
@@ -122,6 +127,8 @@ export function judgeRule(
     const lastMs = samples.at(-1)!.tMs;
     const etaMs = lastMs + forecast.etaMs;
     const inS = Math.max(0, (etaMs - options.nowMs) / 1000);
+    const historyS = (lastMs - samples[0]!.tMs) / 1000;
+    if (forecast.etaMs > 0 && inS > historyS * MAX_EXTRAPOLATION) continue;
     const severity: AlertSeverity = inS <= options.criticalS ? 'critical' : 'warning';
     const current = samples.at(-1)!.value;
     const resource =
