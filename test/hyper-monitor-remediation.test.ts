@@ -1,34 +1,28 @@
 /**
- * Issue 16's remediation end to end, on a real platform: three `hox node` processes, a TLS master, the admin's
- * monitor (Prometheus and the watch program), and a hyper_db cluster whose members have a 1 GiB disk quota
- * (`disk_mib`). The primary's partition fills at a steady rate (a file written into it, as a runaway log would):
+ * Issue 16's remediation end to end, on a real platform (src/testing/maintenance-scenarios.ts): three `hox node`
+ * processes, a TLS master, the admin's monitor (Prometheus and the watch program), and a hyper_db cluster whose
+ * members have a 1 GiB disk quota (`disk_mib`).
  *
- * - the monitor forecasts it and the master opens a `disk-full` alert on that member, dated ahead;
- * - the master requests the cluster's switchover (the `move-primary` policy) and the cluster carries it out, so the
- *   primary is elsewhere before the quota is reached;
- * - the quota is then reached (the node stops that member), and clients writing through the read-write endpoint
- *   without retrying never saw a failure: no write downtime.
+ * - quiet first: while the cluster settles, and then for 60 s under clients that write without retrying, no alert;
+ * - the primary's partition filled at a steady rate: the monitor forecasts it and the master opens a `disk-full`
+ *   alert, dated ahead; the master requests the cluster's switchover (`move-primary`) and the cluster carries it
+ *   out before the quota is reached; the quota is then reached (the node stops that member), and no write failed.
  *
- * Time is compressed: disk measured and scraped every second, an evaluation every 2 s, the fill takes about 90 s.
+ * Time is compressed: disk measured and scraped every second, an evaluation every 2 s, the fill takes 90 s.
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import {
-  clientConfigFromUrl,
-  healthy,
-  startHyperDbPlatform,
-  type HyperDbPlatform,
-} from '../src/testing/hyperdb-platform.js';
-import { startNoRetryClients } from '../src/testing/no-retry-clients.js';
-import { waitFor } from './support/agent-harness.js';
+  diskFillRun,
+  quietRun,
+  requestMonitor,
+  startGuardedCluster,
+  startWriters,
+  waitForQuiet,
+} from '../src/testing/maintenance-scenarios.js';
 
-const MiB = 1024 * 1024;
-const QUOTA_MIB = 1024;
 const CLUSTER = 'guarded';
-const FILL_SECONDS = 90;
 
 function havePrometheus(): boolean {
   try {
@@ -59,123 +53,43 @@ describe.skipIf(process.getuid?.() !== 0 && process.env.CI !== 'true')('move-pri
     await p?.stop();
   }, 120_000);
 
-  it('switches a primary whose disk will fill away before it fills; writers never fail', async () => {
+  it('switches a primary whose disk will fill away before it fills; no false alarm, no failed write', async () => {
     const platform = p!;
-    const admin = platform.admin;
-    await admin.call('requestInstance', {
-      title: 'monitor',
-      software_release_uri: 'hyper_monitor',
-      software_type: 'default',
-      parameters: { scrape_interval_s: 1, evaluate_interval_s: 2, window_hours: 0.05, warning_hours: 0.25 },
-    });
-    await platform.requestCluster(CLUSTER, { disk_mib: QUOTA_MIB });
-    await platform.waitForCluster(CLUSTER, healthy(3), 180_000);
-    const db = await platform.requestDatabase(CLUSTER, 'app');
-    const writers = await startNoRetryClients({
-      config: { ...clientConfigFromUrl(String(db.rw_url), String(db.ca_cert)), connectionTimeoutMillis: 10_000 },
-      table: 'guarded_writes',
-      intervalMs: 20,
-    });
+    const { admin } = platform;
+    await requestMonitor(admin);
+    await startGuardedCluster(platform, CLUSTER, 1024);
+    await waitForQuiet(admin, CLUSTER, 10_000, 180_000);
+    const writers = await startWriters(platform, CLUSTER);
+    // Nothing was alerted while the cluster started: a starting PostgreSQL is no trend.
+    expect((await admin.call('listAlerts', { all: true })).result_list.filter((a) => a.tree === CLUSTER)).toEqual([]);
+    const quiet = await quietRun(admin, CLUSTER, 60);
+    expect(quiet.falseAlarms).toEqual([]);
 
-    // First the quiet: a fresh cluster grows (its first base backup, WAL segments) and may be forecast to fill; the
-    // test's fill must be what the monitor sees. No disk-full alert on the cluster for 10 s in a row.
-    let quietSinceMs = Date.now();
-    await waitFor(
-      'no disk-full alert on the cluster for 10 s',
-      async () => {
-        const open = (await admin.call('listAlerts', {})).result_list.filter((a) => a.tree === CLUSTER);
-        if (open.length > 0) quietSinceMs = Date.now();
-        return Date.now() - quietSinceMs > 10_000;
-      },
-      180_000,
+    const run = await diskFillRun(platform, { cluster: CLUSTER, quotaMiB: 1024, fillSeconds: 90, writers });
+    const watch = async () =>
+      (await platform.serviceLog('monitor', 'monitor', 'watch').catch((e: unknown) => String(e)))
+        .split('\n')
+        .slice(-30)
+        .join('\n');
+    const { alert, alertedMs } = run;
+    if (alert === null || alertedMs === null)
+      throw new Error(`no alert on ${run.member}; the watch log:\n${await watch()}`);
+    process.stderr.write(
+      `move-primary: alert ${Math.round((alertedMs - run.startedMs) / 1000)} s into the fill and ${Math.round((run.fullAtMs - alertedMs) / 1000)} s before the quota, primary moved ${run.movedMs === null ? 'never' : `${Math.round((run.fullAtMs - run.movedMs) / 1000)} s before`}; ${run.writes.requests} writes without retry, ${run.writes.failures.length} failed, longest ${Math.round(run.writes.maxStallMs)} ms\n`,
     );
-
-    // The primary now (and no switchover the quiet's alerts may have asked for left to carry out).
-    const before = await platform.waitForCluster(CLUSTER, healthy(3), 60_000);
-    const filling = before.primary!;
-    const quietAlerts = (await admin.call('listAlerts', { all: true })).result_list.filter((a) => a.tree === CLUSTER);
-    expect(quietAlerts, 'false alarms on a cluster starting').toEqual([]);
-
-    // What the member uses now, as its node last measured it; then fill the rest in FILL_SECONDS.
-    const usedBytes = async (): Promise<number> => {
-      const [tree] = (await admin.call('listTreeStatus', { title: CLUSTER })).result_list;
-      const member = tree?.instance_list.find((i) => i.title === filling);
-      return member?.partition_usage?.usage.disk_bytes ?? 0;
-    };
-    const startUsed = await waitFor('the member disk usage', async () => (await usedBytes()) || false, 60_000);
-    const path = join(await platform.partitionPath(CLUSTER, filling), 'runaway.log');
-    const rate = Math.ceil((QUOTA_MIB * MiB - startUsed) / FILL_SECONDS);
-    const startedMs = Date.now();
-    const fullAtMs = startedMs + FILL_SECONDS * 1000;
-    let written = 0;
-    let filler = true;
-    const fill = (async () => {
-      const chunk = Buffer.alloc(Math.ceil(rate / 4));
-      while (filler && written < QUOTA_MIB * MiB) {
-        appendFileSync(path, chunk);
-        written += chunk.length;
-        await sleep(250);
-      }
-    })();
-
-    try {
-      // The alert, and the action the master took for it.
-      const alert = await waitFor(
-        'a disk-full alert with an action on the filling primary',
-        async () =>
-          (await admin.call('listAlerts', {})).result_list.find(
-            (a) => a.rule === 'disk-full' && a.tree === CLUSTER && a.instance === filling && a.action !== null,
-          ),
-        FILL_SECONDS * 1000,
-      ).catch(async (error: unknown) => {
-        const alerts = (await admin.call('listAlerts', { all: true })).result_list;
-        const watch = await platform.serviceLog('monitor', 'monitor', 'watch').catch((e: unknown) => String(e));
-        throw new Error(
-          `${(error as Error).message}; filling ${filling}, ${written} bytes written over ${startUsed}; alerts: ${JSON.stringify(alerts)}\nwatch log:\n${watch.split('\n').slice(-30).join('\n')}`,
-        );
-      });
-      const alertedMs = Date.now();
-      expect(Date.parse(alert.opened_at)).toBeGreaterThanOrEqual(startedMs - 1000);
-      expect(alert.action, JSON.stringify(alert)).toMatchObject({
-        policy: 'move-primary',
-        done: true,
-        member: filling,
-      });
-      expect(Date.parse(alert.eta!)).toBeGreaterThan(alertedMs);
-      // The switchover is carried out, away from the filling member, before its quota is reached.
-      const after = await platform.waitForCluster(
-        CLUSTER,
-        (s) => s.switchover?.id === alert.action!['switchover'] && s.primary !== null && s.primary !== filling,
-        120_000,
-      );
-      expect(after.switchover?.result).toBe('done');
-      const movedMs = Date.now();
-      expect(movedMs).toBeLessThan(fullAtMs);
-      expect(written + startUsed).toBeLessThan(QUOTA_MIB * MiB);
-
-      // The quota is reached: the node stops the member (now a standby); writes go on.
-      await fill;
-      await waitFor(
-        'the member stopped by its quota',
-        async () => {
-          const [tree] = (await admin.call('listTreeStatus', { title: CLUSTER })).result_list;
-          const member = tree?.instance_list.find((i) => i.title === filling);
-          return /quota|disk/i.test(member?.access_status_message ?? '');
-        },
-        60_000,
-      );
-      await sleep(3000);
-      const stats = await writers.stop();
-      process.stderr.write(
-        `move-primary: alert ${Math.round((alertedMs - startedMs) / 1000)} s after the fill started and ${Math.round((fullAtMs - alertedMs) / 1000)} s before the quota, primary moved ${Math.round((fullAtMs - movedMs) / 1000)} s before; ${stats.requests} writes without retry, ${stats.failures.length} failed, longest ${Math.round(stats.maxStallMs)} ms\n`,
-      );
-      expect(stats.failures).toEqual([]);
-      expect(stats.acked.length).toBeGreaterThan(100);
-    } finally {
-      filler = false;
-      await fill.catch(() => undefined);
-      await writers.stop().catch(() => undefined);
-      rmSync(path, { force: true });
-    }
-  }, 420_000);
+    expect(Date.parse(alert.opened_at)).toBeGreaterThanOrEqual(run.startedMs - 1000);
+    expect(Date.parse(alert.eta!)).toBeGreaterThan(alertedMs);
+    expect(alert.action, JSON.stringify(alert)).toMatchObject({
+      policy: 'move-primary',
+      done: true,
+      member: run.member,
+    });
+    // The primary moved before the quota was reached, and the quota was then reached.
+    expect(run.movedMs).not.toBeNull();
+    expect(run.quotaReachedMs).not.toBeNull();
+    expect(run.movedMs!).toBeLessThan(run.quotaReachedMs!);
+    expect(run.otherAlerts).toEqual([]);
+    expect(run.writes.failures).toEqual([]);
+    expect(run.writes.acked.length).toBeGreaterThan(100);
+  }, 600_000);
 });

@@ -1,0 +1,208 @@
+/**
+ * Issue 16's injected faults on a real platform, shared by test/hyper-monitor-remediation.test.ts (which asserts
+ * on them) and bench/maintenance/online.ts (which prints them): the platform's monitor, a hyper_db cluster with
+ * a disk quota per member, clients writing through its read-write endpoint without retrying, then
+ *
+ * - {@link quietRun}: nothing injected; every alert opened on the cluster is a false alarm;
+ * - {@link diskFillRun}: the primary's partition filled at a steady rate up to its quota (a file written into it,
+ *   as a runaway log would), timed: when the alert opened, what the master did, when the primary moved, when the
+ *   quota was reached, and what the writers saw.
+ *
+ * Time is compressed: the agents measure disk every second (`usageIntervalS: 1`), Prometheus scrapes every second
+ * and the monitor evaluates every 2 s ({@link MONITOR_PARAMETERS}).
+ */
+import { appendFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { MasterClient, ResponseOf } from '../client/master-client.js';
+import { clientConfigFromUrl, healthy, type HyperDbPlatform } from './hyperdb-platform.js';
+import { startNoRetryClients, type NoRetryClients, type NoRetryStats } from './no-retry-clients.js';
+
+export type AlertView = ResponseOf<'listAlerts'>['result_list'][number];
+
+const MiB = 1024 * 1024;
+
+/** The monitor's parameters for a compressed run: 1 s scrapes, 2 s evaluations, 3 min of history, 15 min ahead. */
+export const MONITOR_PARAMETERS = {
+  scrape_interval_s: 1,
+  evaluate_interval_s: 2,
+  window_hours: 0.05,
+  warning_hours: 0.25,
+} as const;
+
+export async function requestMonitor(admin: MasterClient): Promise<void> {
+  await admin.call('requestInstance', {
+    title: 'monitor',
+    software_release_uri: 'hyper_monitor',
+    software_type: 'default',
+    parameters: MONITOR_PARAMETERS,
+  });
+}
+
+/** Polls `check` every 250 ms until it gives a value; throws naming `what` after `timeoutMs`. */
+async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+/** Alerts on `tree` (open, and resolved ones with `all`). */
+async function treeAlerts(admin: MasterClient, tree: string): Promise<AlertView[]> {
+  return (await admin.call('listAlerts', { all: true })).result_list.filter((a) => a.tree === tree);
+}
+
+/** A healthy cluster whose members have a `disk_mib` quota. */
+export async function startGuardedCluster(platform: HyperDbPlatform, cluster: string, diskMib: number): Promise<void> {
+  await platform.requestCluster(cluster, { disk_mib: diskMib });
+  await platform.waitForCluster(cluster, healthy(3), 180_000);
+}
+
+/** Clients writing through the cluster's read-write endpoint without retrying (a database `app` of it). */
+export async function startWriters(platform: HyperDbPlatform, cluster: string): Promise<NoRetryClients> {
+  const db = await platform.requestDatabase(cluster, 'app');
+  return await startNoRetryClients({
+    config: { ...clientConfigFromUrl(String(db.rw_url), String(db.ca_cert)), connectionTimeoutMillis: 10_000 },
+    table: 'guarded_writes',
+    intervalMs: 20,
+  });
+}
+
+/** Waits until no alert is open on `tree` for `quietMs` in a row (a cluster starting settles). */
+export async function waitForQuiet(admin: MasterClient, tree: string, quietMs: number, timeoutMs: number) {
+  let quietSinceMs = Date.now();
+  await until(
+    `no alert on ${tree} for ${quietMs} ms`,
+    async () => {
+      if ((await treeAlerts(admin, tree)).some((a) => a.state === 'open')) quietSinceMs = Date.now();
+      return Date.now() - quietSinceMs > quietMs;
+    },
+    timeoutMs,
+  );
+}
+
+export interface QuietResult {
+  seconds: number;
+  /** Alerts opened on the cluster during the run: false alarms, nothing being wrong. */
+  falseAlarms: AlertView[];
+}
+
+/** `seconds` of the cluster under its writers with nothing injected. */
+export async function quietRun(admin: MasterClient, cluster: string, seconds: number): Promise<QuietResult> {
+  const startedMs = Date.now();
+  await sleep(seconds * 1000);
+  const falseAlarms = (await treeAlerts(admin, cluster)).filter((a) => Date.parse(a.opened_at) >= startedMs);
+  return { seconds, falseAlarms };
+}
+
+export interface DiskFillResult {
+  member: string;
+  quotaBytes: number;
+  /** What the member used when the fill started, and the rate it was filled at. */
+  startBytes: number;
+  bytesPerSecond: number;
+  startedMs: number;
+  /** When the fill would reach the quota at its rate, and when the node said it did (null: not seen). */
+  fullAtMs: number;
+  quotaReachedMs: number | null;
+  /** The alert on the filling member (null: none before the quota). */
+  alert: AlertView | null;
+  alertedMs: number | null;
+  /** When the cluster had moved its primary away (the master's switchover done), null if it did not. */
+  movedMs: number | null;
+  /** Alerts on the cluster other than the filling member's disk-full, opened during the run. */
+  otherAlerts: AlertView[];
+  writes: NoRetryStats;
+}
+
+/**
+ * Fills the current primary's partition up to `quotaMiB` in about `fillSeconds`, then waits for the node to stop
+ * it (its quota) and stops the writers. The file is removed at the end.
+ */
+export async function diskFillRun(
+  platform: HyperDbPlatform,
+  options: { cluster: string; quotaMiB: number; fillSeconds: number; writers: NoRetryClients },
+): Promise<DiskFillResult> {
+  const { admin } = platform;
+  const { cluster } = options;
+  const quotaBytes = options.quotaMiB * MiB;
+  const status = await platform.waitForCluster(cluster, healthy(3), 60_000);
+  const member = status.primary!;
+  const instance = async () =>
+    (await admin.call('listTreeStatus', { title: cluster })).result_list[0]?.instance_list.find(
+      (i) => i.title === member,
+    );
+  const startBytes = await until(
+    `${member}'s disk usage`,
+    async () => (await instance())?.partition_usage?.usage.disk_bytes ?? undefined,
+    60_000,
+  );
+  const path = join(await platform.partitionPath(cluster, member), 'runaway.log');
+  const bytesPerSecond = Math.ceil((quotaBytes - startBytes) / options.fillSeconds);
+  const startedMs = Date.now();
+  const fullAtMs = startedMs + options.fillSeconds * 1000;
+  let written = 0;
+  let filling = true;
+  const fill = (async () => {
+    const chunk = Buffer.alloc(Math.ceil(bytesPerSecond / 4));
+    // A little past the quota: the node notices at its next measurement.
+    while (filling && startBytes + written < quotaBytes + 8 * MiB) {
+      appendFileSync(path, chunk);
+      written += chunk.length;
+      await sleep(250);
+    }
+  })();
+  let alert: AlertView | null = null;
+  let alertedMs: number | null = null;
+  let movedMs: number | null = null;
+  let quotaReachedMs: number | null = null;
+  try {
+    const deadline = fullAtMs + 60_000;
+    while (Date.now() < deadline && (quotaReachedMs === null || (alert !== null && movedMs === null))) {
+      const alerts = await treeAlerts(admin, cluster);
+      if (alert === null) {
+        const found = alerts.find((a) => a.rule === 'disk-full' && a.instance === member && a.action !== null);
+        if (found !== undefined) [alert, alertedMs] = [found, Date.now()];
+      }
+      if (alert !== null && movedMs === null && alert.action?.['done'] === true) {
+        const now = await platform.clusterStatus(cluster);
+        const switchover = now?.switchover;
+        if (
+          switchover != null &&
+          switchover.id === alert.action['switchover'] &&
+          switchover.result === 'done' &&
+          now?.primary !== member
+        )
+          movedMs = Date.now();
+      }
+      if (quotaReachedMs === null && /quota|disk/i.test((await instance())?.access_status_message ?? ''))
+        quotaReachedMs = Date.now();
+      await sleep(250);
+    }
+    await sleep(3000); // the writers keep going past the member's stop
+    const otherAlerts = (await treeAlerts(admin, cluster)).filter(
+      (a) => Date.parse(a.opened_at) >= startedMs && !(a.rule === 'disk-full' && a.instance === member),
+    );
+    return {
+      member,
+      quotaBytes,
+      startBytes,
+      bytesPerSecond,
+      startedMs,
+      fullAtMs,
+      quotaReachedMs,
+      alert,
+      alertedMs,
+      movedMs,
+      otherAlerts,
+      writes: await options.writers.stop(),
+    };
+  } finally {
+    filling = false;
+    await fill.catch(() => undefined);
+    rmSync(path, { force: true });
+  }
+}
