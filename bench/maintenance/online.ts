@@ -1,0 +1,206 @@
+/**
+ * bench/maintenance (online): injected faults on a real platform, the platform's monitor watching. Needs root and
+ * Debian's prometheus (sh scripts/install-system-deps.sh).
+ *
+ *   sudo npx tsx bench/maintenance/online.ts [--runs 2] [--fill-s 90] [--quota-mib 1024] [--json]
+ *
+ * Three `hox node` processes and a TLS master; the admin's monitor (src/testing/maintenance-scenarios.ts:
+ * MONITOR_PARAMETERS); per run, a new hyper_db cluster whose members have a `--quota-mib` disk quota, clients
+ * writing through its read-write endpoint without retrying, then
+ *
+ * 1. a quiet run as long as the fill: every alert opened on the cluster is a false alarm;
+ * 2. the primary's partition filled at a steady rate, reaching its quota in `--fill-s` seconds.
+ *
+ * Measured per run: the warning's lead time (before the quota is reached), whether and when the master moved the
+ * primary away (the move-primary policy), write failures and the longest write, alerts on anything else.
+ *
+ * The peer, measured on the same data in the same run: Prometheus's own `predict_linear`, as the usual alerting
+ * rule writes it (`predict_linear(used[window], warning) > limit`, the monitor's window and warning horizon),
+ * evaluated by the same Prometheus over the quiet run and the fill: when it would have fired first.
+ *
+ * Time is compressed: disk measured, reported and scraped every second (30 s and 15 s by default) and evaluated
+ * every 2 s; the fill takes 90 s where a real one takes hours. The rules count in steps (30 steps of history at
+ * least, no forecast beyond 3 times the history), so a run here behaves as one with 1-minute steps would, 60
+ * times slower: 70 s of lead time here is about 70 minutes there.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { queryRange } from '../../src/releases/hyper_monitor/watch/prometheus-api.js';
+import { startHyperDbPlatform, type HyperDbPlatform } from '../../src/testing/hyperdb-platform.js';
+import {
+  diskFillRun,
+  MONITOR_PARAMETERS,
+  quietRun,
+  requestMonitor,
+  startGuardedCluster,
+  startWriters,
+  waitForQuiet,
+  type DiskFillResult,
+} from '../../src/testing/maintenance-scenarios.js';
+import { log, markdownTable } from '../support/report.js';
+
+interface RunFigures {
+  run: number;
+  quiet_false_alarms: number;
+  quiet_false_alarms_predict_linear: number;
+  alerted: boolean;
+  lead_s: number | null;
+  lead_s_predict_linear: number | null;
+  primary_moved_before_quota: boolean;
+  moved_lead_s: number | null;
+  other_alerts: number;
+  writes: number;
+  write_failures: number;
+  longest_write_ms: number;
+}
+
+/** The first time (ms) `predict_linear` over the monitor's window would have fired on `member`, within [from, to]. */
+async function predictLinearFirst(
+  platform: HyperDbPlatform,
+  cluster: string,
+  member: string | null,
+  fromMs: number,
+  toMs: number,
+): Promise<number[]> {
+  const monitor = await platform.admin.call('getInstanceTree', { title: 'monitor' });
+  if (!('connection_parameters' in monitor)) throw new Error('the monitor is not ready');
+  const c = monitor.connection_parameters as { url: string; user: string; password: string };
+  const node = platform.nodes.find((n) => n.id === monitor.computer_guid)!;
+  const ca = readFileSync(join(node.dataDir, 'partitions', monitor.compute_partition_id, 'certificates', 'ca.crt'));
+  const windowS = Math.round(MONITOR_PARAMETERS.window_hours * 3600);
+  const aheadS = Math.round(MONITOR_PARAMETERS.warning_hours * 3600);
+  const selector = `tree="${cluster}"${member === null ? '' : `,instance="${member}"`}`;
+  const query =
+    `predict_linear(hox_partition_disk_bytes{${selector}}[${windowS}s], ${aheadS}) ` +
+    `> hox_partition_disk_limit_bytes{${selector}}`;
+  const series = await queryRange({ url: c.url, user: c.user, password: c.password, ca: ca.toString() }, query, {
+    startS: Math.floor(fromMs / 1000),
+    endS: Math.ceil(toMs / 1000),
+    stepS: 1,
+  });
+  // One time per series: when it first fired (each series is a member that would have been alerted).
+  return series.map((s) => s.values[0]![0] * 1000);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '2' },
+      'fill-s': { type: 'string', default: '90' },
+      'quota-mib': { type: 'string', default: '1024' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const runs = Number(values.runs);
+  const fillS = Number(values['fill-s']);
+  const quotaMiB = Number(values['quota-mib']);
+  if (!(Number.isInteger(runs) && runs >= 1 && runs <= 10)) throw new Error('--runs: 1 to 10');
+  if (!(fillS >= 30 && fillS <= 3600)) throw new Error('--fill-s: 30 to 3600 seconds');
+  if (!(Number.isInteger(quotaMiB) && quotaMiB >= 256)) throw new Error('--quota-mib: 256 or more');
+  if (process.getuid?.() !== 0) throw new Error('run as root: members run as partition users');
+
+  const platform = await startHyperDbPlatform({
+    nodes: 3,
+    partitions: 1 + 2 * runs,
+    nodeIdPrefix: 'mbench-node',
+    releases: ['hyper_db', 'hyper_monitor'],
+    tls: true,
+    usageIntervalS: 1,
+  });
+  const figures: RunFigures[] = [];
+  try {
+    await requestMonitor(platform.admin);
+    for (let run = 1; run <= runs; run++) {
+      const cluster = `fill-${run}`;
+      log(`run ${run}: cluster ${cluster} (members' quota ${quotaMiB} MiB)`);
+      await startGuardedCluster(platform, cluster, quotaMiB);
+      await waitForQuiet(platform.admin, cluster, 10_000, 300_000);
+      const writers = await startWriters(platform, cluster);
+      log(`run ${run}: quiet for ${fillS} s`);
+      const quietFromMs = Date.now();
+      const quiet = await quietRun(platform.admin, cluster, fillS);
+      const quietPeer = await predictLinearFirst(platform, cluster, null, quietFromMs, Date.now());
+      log(`run ${run}: filling the primary's partition in ${fillS} s`);
+      const fill: DiskFillResult = await diskFillRun(platform, { cluster, quotaMiB, fillSeconds: fillS, writers });
+      const quotaMs = fill.quotaReachedMs ?? fill.fullAtMs;
+      const peer = await predictLinearFirst(platform, cluster, fill.member, fill.startedMs, quotaMs);
+      const seconds = (ms: number) => Math.round(ms / 100) / 10;
+      figures.push({
+        run,
+        quiet_false_alarms: quiet.falseAlarms.length,
+        quiet_false_alarms_predict_linear: quietPeer.length,
+        alerted: fill.alertedMs !== null && fill.alertedMs < quotaMs,
+        lead_s: fill.alertedMs === null ? null : seconds(quotaMs - fill.alertedMs),
+        lead_s_predict_linear: peer[0] === undefined ? null : seconds(quotaMs - peer[0]),
+        primary_moved_before_quota: fill.movedMs !== null && fill.movedMs < quotaMs,
+        moved_lead_s: fill.movedMs === null ? null : seconds(quotaMs - fill.movedMs),
+        other_alerts: fill.otherAlerts.length,
+        writes: fill.writes.requests,
+        write_failures: fill.writes.failures.length,
+        longest_write_ms: Math.round(fill.writes.maxStallMs),
+      });
+      log(`run ${run}: ${JSON.stringify(figures.at(-1))}`);
+      await platform.admin.call('requestInstance', {
+        title: cluster,
+        software_release_uri: 'hyper_db',
+        software_type: 'cluster',
+        state: 'destroyed',
+      });
+    }
+  } finally {
+    await platform.stop();
+  }
+
+  const alerted = figures.filter((f) => f.alerted).length;
+  const falseAlarms = figures.reduce((n, f) => n + f.quiet_false_alarms + f.other_alerts, 0);
+  const summary = {
+    runs,
+    fill_s: fillS,
+    quota_mib: quotaMiB,
+    recall: alerted / runs,
+    precision: alerted + falseAlarms === 0 ? null : alerted / (alerted + falseAlarms),
+    quiet_false_alarms: figures.reduce((n, f) => n + f.quiet_false_alarms, 0),
+    quiet_false_alarms_predict_linear: figures.reduce((n, f) => n + f.quiet_false_alarms_predict_linear, 0),
+    primary_moved_before_quota: figures.filter((f) => f.primary_moved_before_quota).length,
+    write_failures: figures.reduce((n, f) => n + f.write_failures, 0),
+    runs_detail: figures,
+  };
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    return;
+  }
+  const cell = (v: number | null | boolean) => (v === null ? '-' : String(v));
+  process.stdout.write(
+    `${markdownTable(
+      [
+        'run',
+        'warned s before full',
+        'predict_linear: s before',
+        'primary moved s before',
+        'quiet false alarms (ours / predict_linear)',
+        'other alerts',
+        'writes',
+        'failed',
+        'longest write ms',
+      ],
+      figures.map((f) => [
+        String(f.run),
+        cell(f.lead_s),
+        cell(f.lead_s_predict_linear),
+        cell(f.moved_lead_s),
+        `${f.quiet_false_alarms} / ${f.quiet_false_alarms_predict_linear}`,
+        cell(f.other_alerts),
+        cell(f.writes),
+        cell(f.write_failures),
+        cell(f.longest_write_ms),
+      ]),
+      1,
+    )}\n\nrecall ${summary.recall}, precision ${cell(summary.precision)}, primary moved before the quota in ${summary.primary_moved_before_quota}/${runs} runs, ${summary.write_failures} failed writes\n`,
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
