@@ -87,6 +87,8 @@ describe('hox up --with-pilot', () => {
     const url = await startUp();
     expect(output).toMatch(/pilot-db: ready — primary member-\d, standbys member-\d, member-\d streaming/);
     expect(output).toMatch(/crm: v1 deployed and serving at http:\/\//);
+    // The platform's monitor came up with it (Prometheus in its partition, behind hox alerts).
+    expect(output).toMatch(/^ {2}monitor: +https:\/\/[\d.]+:\d+ +\(Prometheus; hox alerts/m);
     // The CRM asks to sign in: the test chooses the administrator's password (a config var overrides the
     // generated CRM_ADMIN_PASSWORD).
     const setPassword = await hox(['app', 'config', 'set', 'crm', `CRM_ADMIN_PASSWORD=${TEST_CRM_ADMIN_PASSWORD}`]);
