@@ -141,6 +141,14 @@ async function main(): Promise<void> {
         longest_write_ms: Math.round(fill.writes.maxStallMs),
       });
       log(`run ${run}: ${JSON.stringify(figures.at(-1))}`);
+      for (const a of [...quiet.falseAlarms, ...fill.otherAlerts])
+        log(
+          `  alert ${a.rule} on ${a.instance ?? a.node}: ${a.summary} (opened ${a.opened_at}, ${JSON.stringify(a.evidence)}, action ${JSON.stringify(a.action)})`,
+        );
+      for (const f of fill.writes.failures.slice(0, 5)) log(`  write failed at ${f.atMs} ms (${f.who}): ${f.message}`);
+      log(
+        `  fill started ${new Date(fill.startedMs).toISOString()}, quota reached ${fill.quotaReachedMs === null ? '-' : new Date(fill.quotaReachedMs).toISOString()}`,
+      );
       await platform.admin.call('requestInstance', {
         title: cluster,
         software_release_uri: 'hyper_db',

@@ -32,7 +32,13 @@ export interface PartitionUsageReportItem {
   limits: { memory_bytes: number; cpus: number; pids: number; disk_bytes: number; log_bytes: number };
   not_enforced: LimitName[];
   not_enforced_reason: string | null;
-  usage: { memory_bytes: number | null; pids: number | null; oom_kills: number | null; disk_bytes: number | null };
+  usage: {
+    memory_bytes: number | null;
+    memory_working_set_bytes?: number | null;
+    pids: number | null;
+    oom_kills: number | null;
+    disk_bytes: number | null;
+  };
   age_ms: number;
   disk_age_ms: number | null;
 }

@@ -134,6 +134,11 @@ const PartitionLimits = Type.Object(
 const PartitionUse = Type.Object(
   {
     memory_bytes: Type.Union([Bytes, Type.Null()], { description: 'Page cache and /dev/shm included' }),
+    memory_working_set_bytes: Type.Optional(
+      Type.Union([Bytes, Type.Null()], {
+        description: 'memory_bytes less the inactive page cache (reclaimed at the limit, not killed for)',
+      }),
+    ),
     pids: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'Processes and threads' }),
     oom_kills: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
       description: 'Processes killed for want of memory since the partition was last wiped',

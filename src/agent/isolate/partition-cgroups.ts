@@ -112,6 +112,12 @@ export async function applyLimits(cgroups: PartitionCgroups, limits: ResolvedLim
 /** What the partition uses now, where the kernel counts it; undefined where it does not. */
 export interface CgroupUsage {
   memoryBytes: number | undefined;
+  /**
+   * The memory the partition cannot give back: `memoryBytes` less the page cache not recently used
+   * (`total_inactive_file`), which the kernel reclaims at the limit rather than kill (the kubelet's working set).
+   * What a leak grows; what a forecast of running out must follow.
+   */
+  memoryWorkingSetBytes: number | undefined;
   pids: number | undefined;
   /** Processes the kernel killed for want of memory inside the partition, since its last wipe. */
   oomKills: number | undefined;
@@ -122,8 +128,15 @@ export async function readCgroupUsage(cgroups: PartitionCgroups): Promise<Cgroup
   const oomControl =
     memory === undefined ? '' : await readFile(join(memory, 'memory.oom_control'), 'utf8').catch(() => '');
   const oom = /^oom_kill (\d+)/m.exec(oomControl);
+  const memoryBytes = memory === undefined ? undefined : await readNumber(join(memory, 'memory.usage_in_bytes'));
+  const stat = memory === undefined ? '' : await readFile(join(memory, 'memory.stat'), 'utf8').catch(() => '');
+  const inactiveFile = /^total_inactive_file (\d+)/m.exec(stat);
   return {
-    memoryBytes: memory === undefined ? undefined : await readNumber(join(memory, 'memory.usage_in_bytes')),
+    memoryBytes,
+    memoryWorkingSetBytes:
+      memoryBytes === undefined || inactiveFile === null
+        ? undefined
+        : Math.max(0, memoryBytes - Number(inactiveFile[1])),
     pids: pids === undefined ? undefined : await readNumber(join(pids, 'pids.current')),
     oomKills: oom === null ? undefined : Number(oom[1]),
   };

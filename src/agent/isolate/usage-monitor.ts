@@ -102,7 +102,7 @@ export class PartitionUsageMonitor {
   async usage(partition: FormattedPartition): Promise<PartitionUsage> {
     const cgroup =
       partition.cgroups === undefined
-        ? { memoryBytes: undefined, pids: undefined, oomKills: undefined }
+        ? { memoryBytes: undefined, memoryWorkingSetBytes: undefined, pids: undefined, oomKills: undefined }
         : await readCgroupUsage(partition.cgroups);
     const disk = this.#disk.get(partition.partitionId);
     return {

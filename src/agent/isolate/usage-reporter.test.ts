@@ -36,6 +36,10 @@ describe('meaningfullyChanged', () => {
 
   it('reports memory, processes or disk moving past their thresholds', () => {
     expect(meaningfullyChanged(entry(), entry({ memory_bytes: 40 * MiB }))).toBe(true);
+    // The working set alone: a leak under a steady page cache.
+    const steady = { memory_working_set_bytes: 10 * MiB };
+    expect(meaningfullyChanged(entry(steady), entry({ memory_working_set_bytes: 10.5 * MiB }))).toBe(false);
+    expect(meaningfullyChanged(entry(steady), entry({ memory_working_set_bytes: 16 * MiB }))).toBe(true);
     expect(meaningfullyChanged(entry(), entry({ pids: 14 }))).toBe(true);
     expect(meaningfullyChanged(entry(), entry({ disk_bytes: 30 * MiB }))).toBe(true);
     expect(meaningfullyChanged(entry({ disk_bytes: null }), entry())).toBe(true);
@@ -73,6 +77,7 @@ describe('usageReportEntry', () => {
       {
         limits: { memoryBytes: 64 * MiB, cpus: 0.5, pids: 40, diskBytes: 10 * MiB, logBytes: MiB },
         memoryBytes: undefined,
+        memoryWorkingSetBytes: undefined,
         pids: undefined,
         oomKills: undefined,
         diskBytes: 4096,
@@ -88,7 +93,7 @@ describe('usageReportEntry', () => {
       limits: { memory_bytes: 64 * MiB, cpus: 0.5, pids: 40, disk_bytes: 10 * MiB, log_bytes: MiB },
       not_enforced: ['memory_bytes', 'cpus', 'pids'],
       not_enforced_reason: 'node agent not root',
-      usage: { memory_bytes: null, pids: null, oom_kills: null, disk_bytes: 4096 },
+      usage: { memory_bytes: null, memory_working_set_bytes: null, pids: null, oom_kills: null, disk_bytes: 4096 },
       age_ms: 1_000,
       disk_age_ms: 9_000,
     });

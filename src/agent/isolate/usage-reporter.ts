@@ -66,6 +66,11 @@ export function meaningfullyChanged(previous: UsageReportEntry | undefined, next
   if (previous.disk_age_ms === null && next.disk_age_ms !== null) return true;
   return (
     moved(previous.usage.memory_bytes, next.usage.memory_bytes, THRESHOLDS.memory_bytes) ||
+    moved(
+      previous.usage.memory_working_set_bytes ?? null,
+      next.usage.memory_working_set_bytes ?? null,
+      THRESHOLDS.memory_bytes,
+    ) ||
     moved(previous.usage.pids, next.usage.pids, THRESHOLDS.pids) ||
     moved(previous.usage.disk_bytes, next.usage.disk_bytes, THRESHOLDS.disk_bytes)
   );
@@ -117,6 +122,7 @@ export function usageReportEntry(
     not_enforced_reason: reason,
     usage: {
       memory_bytes: usage.memoryBytes ?? null,
+      memory_working_set_bytes: usage.memoryWorkingSetBytes ?? null,
       pids: usage.pids ?? null,
       oom_kills: usage.oomKills ?? null,
       disk_bytes: usage.diskBytes ?? null,

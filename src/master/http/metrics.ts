@@ -96,6 +96,11 @@ export async function storeMetrics(tx: StoreTx, clock: Clock): Promise<string> {
   const partition = {
     memory: gauge('hox_partition_memory_bytes', "Memory the partition's processes use.", labels),
     memoryLimit: gauge('hox_partition_memory_limit_bytes', "The partition's memory limit.", labels),
+    workingSet: gauge(
+      'hox_partition_memory_working_set_bytes',
+      'Memory the partition cannot give back: its memory less the inactive page cache.',
+      labels,
+    ),
     pids: gauge('hox_partition_pids', 'Processes and threads of the partition.', labels),
     disk: gauge('hox_partition_disk_bytes', 'Disk the partition uses (its directory and /tmp).', labels),
     diskLimit: gauge('hox_partition_disk_limit_bytes', "The partition's disk quota.", labels),
@@ -134,6 +139,7 @@ export async function storeMetrics(tx: StoreTx, clock: Clock): Promise<string> {
       if (typeof value === 'number') g.set(l, value);
     };
     set(partition.memory, row.usage['memory_bytes']);
+    set(partition.workingSet, row.usage['memory_working_set_bytes']);
     set(partition.pids, row.usage['pids']);
     set(partition.disk, row.usage['disk_bytes']);
     set(partition.oomKills, row.usage['oom_kills']);

@@ -7,7 +7,7 @@
  * | rule              | series                                   | limit                                 |
  * | ----------------- | ---------------------------------------- | ------------------------------------- |
  * | `disk-full`       | `hox_partition_disk_bytes`               | `hox_partition_disk_limit_bytes`      |
- * | `memory-full`     | `hox_partition_memory_bytes`             | `hox_partition_memory_limit_bytes`    |
+ * | `memory-full`     | `hox_partition_memory_working_set_bytes` | `hox_partition_memory_limit_bytes`    |
  * | `filesystem-full` | `hox_node_filesystem_available_bytes`    | 0 (falling)                           |
  * | `inodes-full`     | `hox_node_filesystem_files_free`         | 0 (falling)                           |
  *
@@ -52,7 +52,9 @@ export const RULES: readonly Rule[] = [
   },
   {
     name: 'memory-full',
-    query: 'hox_partition_memory_bytes',
+    // Not hox_partition_memory_bytes: its page cache grows to the limit under any steady write load, and the
+    // kernel reclaims it there instead of killing (a false alarm for every database).
+    query: 'hox_partition_memory_working_set_bytes',
     limitQuery: 'hox_partition_memory_limit_bytes',
     direction: 'rising',
     match: ['node', 'partition'],
