@@ -190,5 +190,30 @@ describe('hyper_monitor on a platform', () => {
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toMatch(/^SEVERITY +RULE +RESOURCE +LIMIT REACHED +SINCE +SUMMARY$/m);
     expect(shown.stdout).toMatch(/(critical|warning) +disk-full +filler\/filler \(monitor-node \S+\) +(in \d+|now)/);
+
+    // `hox metrics`: the tree's and the node's series, from the monitor's Prometheus.
+    const cliEnv = {
+      ...process.env,
+      HOX_CONFIG: join(home, 'config.json'),
+      HOX_MASTER_URL: m.url,
+      HOX_TOKEN: m.adminToken,
+      HOX_CA_FILE: join(home, 'ca.pem'),
+    };
+    const tree = await runHox(['metrics', 'filler', '--minutes', '5'], cliEnv);
+    expect(tree.code, tree.stderr).toBe(0);
+    expect(tree.stdout).toMatch(/^instance tree filler, last 5 min:$/m);
+    expect(tree.stdout).toMatch(/^disk filler +[ ▁▂▃▄▅▆▇█]+ +[\d.]+ MiB/m);
+    const nodeView = await runHox(['metrics', 'monitor-node', '--minutes', '5', '--json'], cliEnv);
+    expect(nodeView.code, nodeView.stderr).toBe(0);
+    const parsed = JSON.parse(nodeView.stdout) as {
+      kind: string;
+      series: { name: string; values: (number | null)[] }[];
+    };
+    expect(parsed.kind).toBe('node');
+    const memory = parsed.series.find((s) => s.name === 'memory available');
+    expect(memory?.values.some((v) => v !== null && v > 0)).toBe(true);
+    const missing = await runHox(['metrics', 'no-such-tree'], cliEnv);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/no series for instance tree 'no-such-tree'/);
   }, 300_000);
 });

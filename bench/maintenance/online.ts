@@ -26,7 +26,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { queryRange } from '../../src/releases/hyper_monitor/watch/prometheus-api.js';
+import { queryRange } from '../../src/shared/prometheus-api.js';
 import { startHyperDbPlatform, type HyperDbPlatform } from '../../src/testing/hyperdb-platform.js';
 import {
   diskFillRun,

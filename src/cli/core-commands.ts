@@ -4,6 +4,7 @@
  * `hox --help`, which builds them all, from loading dozens of files (src/cli/program-loader.ts).
  */
 export { alertsCommand } from './commands/alerts-command.js';
+export { metricsCommand } from './commands/metrics-command.js';
 export { auditCommand } from './commands/audit-command.js';
 export { bangCommand } from './commands/bang-command.js';
 export { completionCommand } from './commands/completion-command.js';

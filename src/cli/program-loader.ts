@@ -36,6 +36,7 @@ const COMMANDS: readonly (readonly [name: string, load: () => Promise<CommandFac
   ['user', async () => (await core()).userCommand],
   ['audit', async () => (await core()).auditCommand],
   ['alerts', async () => (await core()).alertsCommand],
+  ['metrics', async () => (await core()).metricsCommand],
   ['pki', async () => (await core()).pkiCommand],
 ];
 

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import type { CommandEnv } from './command-env.js';
 import { rootCommand } from './root-command.js';
 import { alertsCommand } from './commands/alerts-command.js';
+import { metricsCommand } from './commands/metrics-command.js';
 import { auditCommand } from './commands/audit-command.js';
 import { bangCommand } from './commands/bang-command.js';
 import { completionCommand } from './commands/completion-command.js';
@@ -52,6 +53,7 @@ export function buildProgram(env: CommandEnv): Command {
     userCommand,
     auditCommand,
     alertsCommand,
+    metricsCommand,
     pkiCommand,
   ])
     program.addCommand(make(env).exitOverride());

@@ -12,7 +12,7 @@ import { MasterClient } from '../../../client/master-client.js';
 import { runProgram } from '../../../release-kit/run-program.js';
 import { writeFileDurably } from '../../../shared/durable-file.js';
 import type { ReportedAlert, WatchConfig } from '../protocol.js';
-import { queryRange, type PrometheusAccess } from './prometheus-api.js';
+import { queryRange, type PrometheusAccess } from '../../../shared/prometheus-api.js';
 import { judgeRule, RULES } from './rules.js';
 
 const [configPath, partitionPath] = process.argv.slice(2);
@@ -65,7 +65,12 @@ async function evaluate(config: WatchConfig): Promise<void> {
   for (const key of open) if (!now.has(key)) log(`resolved: ${key}`);
   open = now;
   if (answer.unknown_resources.length > 0) log(`the master knows no node for: ${answer.unknown_resources.join(', ')}`);
-  await publish({ open_alerts: alerts.length, critical: alerts.filter((a) => a.severity === 'critical').length });
+  await publish({
+    open_alerts: alerts.length,
+    critical: alerts.filter((a) => a.severity === 'critical').length,
+    // The roots of Prometheus's certificate (the sites CA), for hox metrics and anyone reading its API.
+    ca_cert: prometheus.ca,
+  });
 }
 
 async function publish(doc: Record<string, unknown>): Promise<void> {

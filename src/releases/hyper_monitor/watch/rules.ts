@@ -20,13 +20,10 @@
  * within a minute, and the primary was moved for nothing (found by test/hyper-monitor-remediation.test.ts).
  */
 import { timeToThreshold } from '../../../maintenance/time-to-threshold.js';
+import type { RangeSeries } from '../../../shared/prometheus-api.js';
 import type { AlertSeverity, ReportedAlert } from '../protocol.js';
 
-/** A Prometheus range-query series: its labels and `[seconds since the epoch, "value"]` pairs. */
-export interface RangeSeries {
-  metric: Record<string, string>;
-  values: [number, string][];
-}
+export type { RangeSeries };
 
 export interface Rule {
   name: string;

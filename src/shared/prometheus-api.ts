@@ -1,6 +1,10 @@
-/** Prometheus's HTTP API (`/api/v1/query_range`), as the watch program reads it: HTTPS, basic auth. */
+/** Prometheus's HTTP API (`/api/v1/query_range`), as hyper_monitor's watch program and `hox metrics` read it: HTTPS, basic auth. */
 import { request } from 'node:https';
-import type { RangeSeries } from './rules.js';
+/** A range-query series: its labels and `[seconds since the epoch, "value"]` pairs. */
+export interface RangeSeries {
+  metric: Record<string, string>;
+  values: [number, string][];
+}
 
 export interface PrometheusAccess {
   url: string;
