@@ -52,11 +52,12 @@ interface RunFigures {
   other_alerts: number;
   writes: number;
   write_failures: number;
+  write_failures_quiet: number;
   longest_write_ms: number;
 }
 
-/** The first time (ms) `predict_linear` over the monitor's window would have fired on `member`, within [from, to]. */
-async function predictLinearFirst(
+/** When (ms) `predict_linear` over the monitor's window started firing on the cluster (or `member`) within [from, to]. */
+async function predictLinearStarts(
   platform: HyperDbPlatform,
   cluster: string,
   member: string | null,
@@ -79,8 +80,21 @@ async function predictLinearFirst(
     endS: Math.ceil(toMs / 1000),
     stepS: 1,
   });
-  // One time per series: when it first fired (each series is a member that would have been alerted).
-  return series.map((s) => s.values[0]![0] * 1000);
+  // Per series (a member that would have been alerted): when it started firing. A series already firing at the
+  // range's start counts from its first restart after a silence; one that never stopped gives no time (it was
+  // firing before, so it tells nothing of this range).
+  const startS = Math.floor(fromMs / 1000);
+  const times: number[] = [];
+  for (const s of series) {
+    const seconds = s.values.map(([t]) => t);
+    if (seconds[0]! > startS + 1) {
+      times.push(seconds[0]! * 1000);
+      continue;
+    }
+    const restart = seconds.findIndex((t, i) => i > 0 && t - seconds[i - 1]! > 1.5);
+    if (restart >= 0) times.push(seconds[restart]! * 1000);
+  }
+  return times;
 }
 
 async function main(): Promise<void> {
@@ -120,11 +134,11 @@ async function main(): Promise<void> {
       log(`run ${run}: quiet for ${fillS} s`);
       const quietFromMs = Date.now();
       const quiet = await quietRun(platform.admin, cluster, fillS);
-      const quietPeer = await predictLinearFirst(platform, cluster, null, quietFromMs, Date.now());
+      const quietPeer = await predictLinearStarts(platform, cluster, null, quietFromMs, Date.now());
       log(`run ${run}: filling the primary's partition in ${fillS} s`);
       const fill: DiskFillResult = await diskFillRun(platform, { cluster, quotaMiB, fillSeconds: fillS, writers });
       const quotaMs = fill.quotaReachedMs ?? fill.fullAtMs;
-      const peer = await predictLinearFirst(platform, cluster, fill.member, fill.startedMs, quotaMs);
+      const peer = await predictLinearStarts(platform, cluster, fill.member, fill.startedMs, quotaMs);
       const seconds = (ms: number) => Math.round(ms / 100) / 10;
       figures.push({
         run,
@@ -132,12 +146,13 @@ async function main(): Promise<void> {
         quiet_false_alarms_predict_linear: quietPeer.length,
         alerted: fill.alertedMs !== null && fill.alertedMs < quotaMs,
         lead_s: fill.alertedMs === null ? null : seconds(quotaMs - fill.alertedMs),
-        lead_s_predict_linear: peer[0] === undefined ? null : seconds(quotaMs - peer[0]),
+        lead_s_predict_linear: peer.length === 0 ? null : seconds(quotaMs - Math.min(...peer)),
         primary_moved_before_quota: fill.movedMs !== null && fill.movedMs < quotaMs,
         moved_lead_s: fill.movedMs === null ? null : seconds(quotaMs - fill.movedMs),
         other_alerts: fill.otherAlerts.length,
         writes: fill.writes.requests,
-        write_failures: fill.writes.failures.length,
+        write_failures: fill.fillFailures.length,
+        write_failures_quiet: fill.writes.failures.length - fill.fillFailures.length,
         longest_write_ms: Math.round(fill.writes.maxStallMs),
       });
       log(`run ${run}: ${JSON.stringify(figures.at(-1))}`);
@@ -172,6 +187,7 @@ async function main(): Promise<void> {
     quiet_false_alarms_predict_linear: figures.reduce((n, f) => n + f.quiet_false_alarms_predict_linear, 0),
     primary_moved_before_quota: figures.filter((f) => f.primary_moved_before_quota).length,
     write_failures: figures.reduce((n, f) => n + f.write_failures, 0),
+    write_failures_quiet: figures.reduce((n, f) => n + f.write_failures_quiet, 0),
     runs_detail: figures,
   };
   if (values.json) {
@@ -189,7 +205,7 @@ async function main(): Promise<void> {
         'quiet false alarms (ours / predict_linear)',
         'other alerts',
         'writes',
-        'failed',
+        'failed (fill / quiet)',
         'longest write ms',
       ],
       figures.map((f) => [
@@ -200,11 +216,11 @@ async function main(): Promise<void> {
         `${f.quiet_false_alarms} / ${f.quiet_false_alarms_predict_linear}`,
         cell(f.other_alerts),
         cell(f.writes),
-        cell(f.write_failures),
+        `${f.write_failures} / ${f.write_failures_quiet}`,
         cell(f.longest_write_ms),
       ]),
       1,
-    )}\n\nrecall ${summary.recall}, precision ${cell(summary.precision)}, primary moved before the quota in ${summary.primary_moved_before_quota}/${runs} runs, ${summary.write_failures} failed writes\n`,
+    )}\n\nrecall ${summary.recall}, precision ${cell(summary.precision)}, primary moved before the quota in ${summary.primary_moved_before_quota}/${runs} runs, ${summary.write_failures} failed writes during the fills (${summary.write_failures_quiet} during the quiet runs)\n`,
   );
 }
 

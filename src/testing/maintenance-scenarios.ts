@@ -61,14 +61,22 @@ export async function startGuardedCluster(platform: HyperDbPlatform, cluster: st
   await platform.waitForCluster(cluster, healthy(3), 180_000);
 }
 
+/** Clients writing without retrying, and when they started (their failures' times count from it). */
+export interface Writers {
+  clients: NoRetryClients;
+  startedMs: number;
+}
+
 /** Clients writing through the cluster's read-write endpoint without retrying (a database `app` of it). */
-export async function startWriters(platform: HyperDbPlatform, cluster: string): Promise<NoRetryClients> {
+export async function startWriters(platform: HyperDbPlatform, cluster: string): Promise<Writers> {
   const db = await platform.requestDatabase(cluster, 'app');
-  return await startNoRetryClients({
+  const startedMs = Date.now();
+  const clients = await startNoRetryClients({
     config: { ...clientConfigFromUrl(String(db.rw_url), String(db.ca_cert)), connectionTimeoutMillis: 10_000 },
     table: 'guarded_writes',
     intervalMs: 20,
   });
+  return { clients, startedMs };
 }
 
 /** Waits until no alert is open on `tree` for `quietMs` in a row (a cluster starting settles). */
@@ -115,7 +123,10 @@ export interface DiskFillResult {
   movedMs: number | null;
   /** Alerts on the cluster other than the filling member's disk-full, opened during the run. */
   otherAlerts: AlertView[];
+  /** Everything the writers saw, from their start (the quiet run before included). */
   writes: NoRetryStats;
+  /** The writes that failed from the start of the fill on. */
+  fillFailures: NoRetryStats['failures'];
 }
 
 /**
@@ -124,7 +135,7 @@ export interface DiskFillResult {
  */
 export async function diskFillRun(
   platform: HyperDbPlatform,
-  options: { cluster: string; quotaMiB: number; fillSeconds: number; writers: NoRetryClients },
+  options: { cluster: string; quotaMiB: number; fillSeconds: number; writers: Writers },
 ): Promise<DiskFillResult> {
   const { admin } = platform;
   const { cluster } = options;
@@ -186,6 +197,7 @@ export async function diskFillRun(
     const otherAlerts = (await treeAlerts(admin, cluster)).filter(
       (a) => Date.parse(a.opened_at) >= startedMs && !(a.rule === 'disk-full' && a.instance === member),
     );
+    const writes = await options.writers.clients.stop();
     return {
       member,
       quotaBytes,
@@ -198,7 +210,8 @@ export async function diskFillRun(
       alertedMs,
       movedMs,
       otherAlerts,
-      writes: await options.writers.stop(),
+      writes,
+      fillFailures: writes.failures.filter((f) => options.writers.startedMs + f.atMs >= startedMs),
     };
   } finally {
     filling = false;

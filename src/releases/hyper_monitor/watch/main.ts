@@ -13,7 +13,7 @@ import { runProgram } from '../../../release-kit/run-program.js';
 import { writeFileDurably } from '../../../shared/durable-file.js';
 import type { ReportedAlert, WatchConfig } from '../protocol.js';
 import { queryRange, type PrometheusAccess } from '../../../shared/prometheus-api.js';
-import { judgeRule, RULES } from './rules.js';
+import { confirmAlerts, FOR_STEPS, judgeRule, RULES } from './rules.js';
 
 const [configPath, partitionPath] = process.argv.slice(2);
 if (configPath === undefined || partitionPath === undefined) {
@@ -27,6 +27,8 @@ const MAX_POINTS = 3000;
 const text = async (path: string) => (await readFile(path, 'utf8')).trim();
 
 let open = new Set<string>();
+/** Rules firing but not reported yet (key → since when): see confirmAlerts. */
+const pending = new Map<string, number>();
 let lastPublished = '';
 
 async function evaluate(config: WatchConfig): Promise<void> {
@@ -39,11 +41,11 @@ async function evaluate(config: WatchConfig): Promise<void> {
   const nowMs = Date.now();
   const stepS = Math.max(config.stepS, Math.ceil(config.windowS / MAX_POINTS));
   const range = { startS: Math.floor(nowMs / 1000) - config.windowS, endS: Math.floor(nowMs / 1000), stepS };
-  const alerts: ReportedAlert[] = [];
+  const firing: ReportedAlert[] = [];
   for (const rule of RULES) {
     const series = await queryRange(prometheus, rule.query, range);
     const limits = rule.limitQuery === undefined ? [] : await queryRange(prometheus, rule.limitQuery, range);
-    alerts.push(
+    firing.push(
       ...judgeRule(rule, series, limits, {
         nowMs,
         stepS,
@@ -53,6 +55,7 @@ async function evaluate(config: WatchConfig): Promise<void> {
       }),
     );
   }
+  const alerts = confirmAlerts(firing, { nowMs, forMs: FOR_STEPS * stepS * 1000, open, pending });
   const master = new MasterClient({
     url: await text(config.master.urlFile),
     token: await text(config.master.tokenFile),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alertKey, judgeRule, MIN_STEPS, RULES, type RangeSeries } from './rules.js';
+import { alertKey, confirmAlerts, judgeRule, MIN_STEPS, RULES, type RangeSeries } from './rules.js';
 
 const rule = (name: string) => RULES.find((r) => r.name === name)!;
 const STEP_S = 60;
@@ -93,5 +93,24 @@ describe('hyper_monitor rules', () => {
       severity: 'critical',
     });
     expect(alert!.summary).toMatch(/^filesystem space of n2 \/srv\/hox forecast to run out in \d+ min$/);
+  });
+
+  it('reports a new alert once it fired for the whole hold time, an open one at once; a gap starts over', () => {
+    const alert = (key: string) => ({ ...judgeRule(rule('filesystem-full'), [free], [], options(120))[0]!, key });
+    const free = series({ node: 'n2', path: '/srv' }, 120, (k) => 1_000_000 - k * 8000);
+    const pending = new Map<string, number>();
+    const at = (nowMs: number, keys: string[], open: string[] = []) =>
+      confirmAlerts(
+        keys.map((k) => alert(k)),
+        { nowMs, forMs: 15_000, open: new Set(open), pending },
+      ).map((a) => a.key);
+    expect(at(0, ['a', 'b'])).toEqual([]);
+    expect(at(10_000, ['a', 'b'])).toEqual([]);
+    expect(at(15_000, ['a'])).toEqual(['a']); // b stopped firing: forgotten
+    expect(at(20_000, ['a', 'b'])).toEqual(['a']);
+    expect(at(34_000, ['a', 'b'])).toEqual(['a']);
+    expect(at(35_000, ['a', 'b'])).toEqual(['a', 'b']);
+    // Already open (reported by the previous evaluation): no hold.
+    expect(at(36_000, ['c'], ['c'])).toEqual(['c']);
   });
 });

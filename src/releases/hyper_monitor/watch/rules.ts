@@ -18,6 +18,11 @@
  * looks no further ahead than {@link MAX_EXTRAPOLATION} times the history it rests on. Without that, a service
  * starting (PostgreSQL's first files and buffers: hundreds of MiB in seconds) was forecast to fill its partition
  * within a minute, and the primary was moved for nothing (found by test/hyper-monitor-remediation.test.ts).
+ *
+ * And a forecast must hold: an alert is reported once its rule has fired at every evaluation for
+ * {@link FOR_STEPS} steps (Prometheus's `for:`), see {@link confirmAlerts}. A level shift (a standby promoted, its
+ * memory jumping by a hundred MiB) looks like a steep trend for a few steps, until the level holds
+ * (bench/maintenance/online.ts saw one forecast to fill 2 GiB in 3 minutes).
  */
 import { timeToThreshold } from '../../../maintenance/time-to-threshold.js';
 import type { RangeSeries } from '../../../shared/prometheus-api.js';
@@ -76,6 +81,7 @@ export const RULES: readonly Rule[] = [
 ];
 
 export const MIN_STEPS = 30;
+export const FOR_STEPS = 15;
 export const MAX_EXTRAPOLATION = 3;
 const RESOLVE_FACTOR = 1.25;
 
@@ -161,6 +167,24 @@ export function judgeRule(
     });
   }
   return alerts;
+}
+
+/**
+ * The alerts to report: those already open (reported before) as long as their rule fires, and new ones once their
+ * rule has fired at every evaluation for `forMs`. `pending` (key → when it first fired, without a gap) is
+ * updated in place: keys that stopped firing are dropped.
+ */
+export function confirmAlerts(
+  firing: readonly ReportedAlert[],
+  options: { nowMs: number; forMs: number; open: ReadonlySet<string>; pending: Map<string, number> },
+): ReportedAlert[] {
+  const { nowMs, forMs, open, pending } = options;
+  const keys = new Set(firing.map((a) => a.key));
+  for (const key of [...pending.keys()]) if (!keys.has(key)) pending.delete(key);
+  return firing.filter((alert) => {
+    if (!pending.has(alert.key)) pending.set(alert.key, nowMs);
+    return open.has(alert.key) || nowMs - pending.get(alert.key)! >= forMs;
+  });
 }
 
 /** The mean change per hour over the series (what a person checks a forecast against). */
