@@ -10,8 +10,8 @@
  *
  * Time is compressed: disk measured and scraped every second, an evaluation every 2 s, the fill takes 90 s.
  */
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { havePrometheus } from './support/prometheus.js';
 import { startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import {
   diskFillRun,
@@ -23,15 +23,6 @@ import {
 } from '../src/testing/maintenance-scenarios.js';
 
 const CLUSTER = 'guarded';
-
-function havePrometheus(): boolean {
-  try {
-    execFileSync('prometheus', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.skipIf(process.getuid?.() !== 0 && process.env.CI !== 'true')('move-primary on a real cluster', () => {
   let p: HyperDbPlatform | undefined;

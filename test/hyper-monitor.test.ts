@@ -10,11 +10,11 @@
  *
  * Time is compressed: a scrape and a disk measurement every second, an evaluation every 2 s, warnings 30 min ahead.
  */
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { havePrometheus } from './support/prometheus.js';
 import { isNotReady } from '../src/client/master-client.js';
 import { startTestMaster, type TestMaster } from '../src/testing/test-master.js';
 import { disposeAgent, startAgent, waitFor, type AgentFixture } from './support/agent-harness.js';
@@ -26,15 +26,6 @@ const QUOTA = 96 * MiB;
 /** Half a MiB a second: the 96 MiB quota is reached about 3 minutes after the start. */
 const FILLER =
   'i=0; while [ $i -lt 400 ]; do head -c 524288 /dev/zero >> fill; i=$((i+1)); sleep 1; done; exec sleep 1000';
-
-function havePrometheus(): boolean {
-  try {
-    execFileSync('prometheus', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** GET on the monitor's Prometheus: HTTPS trusting `ca`, basic auth when given. */
 function prometheusGet(
