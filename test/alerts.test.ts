@@ -145,9 +145,31 @@ describeEachStore('alerts', (env) => {
     expect(withResolved.find((a) => a.rule === 'filesystem-full')).toMatchObject({ state: 'resolved' });
     expect(withResolved.find((a) => a.rule === 'filesystem-full')!.resolved_at).not.toBeNull();
 
+    // A partition that changes tenant: the alert about the old one resolves, a new one opens (no action carried).
+    const used = new Set([monitor, shop, aliceMonitor].map((d) => d.compute_partition_id));
+    const free = ['p0', 'p1', 'p2', 'p3'].find((pid) => !used.has(pid))!;
+    const onFree = { ...diskAlert(free, etaMs), key: 'disk-full:free' };
+    const report = (alerts: Alert[]) =>
+      asMonitorNow.call('reportAlerts', { instance_guid: monitor.instance_guid, alerts });
+    const kept = [{ ...diskAlert(shop.compute_partition_id, etaMs - 4 * HOUR), severity: 'critical' as const }];
+    expect(await report([...kept, onFree])).toMatchObject({ opened: 1, updated: 1, resolved: 0 });
+    const before = (await m.admin.call('listAlerts', {})).result_list.find((a) => a.partition === free)!;
+    expect(before).toMatchObject({ tree: null, instance: null });
+    const late = await request(alice, 'late');
+    expect(late.compute_partition_id).toBe(free);
+    expect(await report([...kept, onFree])).toMatchObject({ opened: 1, updated: 1, resolved: 1 });
+    const after = (await m.admin.call('listAlerts', {})).result_list.find((a) => a.partition === free)!;
+    expect(after).toMatchObject({ tree: 'late', instance: 'late', action: null });
+    expect(after.id).not.toBe(before.id);
+    expect((await m.admin.call('listAlerts', { all: true })).result_list.find((a) => a.id === before.id)).toMatchObject(
+      {
+        state: 'resolved',
+      },
+    );
+
     // An empty report resolves everything of this monitor's.
     expect(await asMonitorNow.call('reportAlerts', { instance_guid: monitor.instance_guid, alerts: [] })).toMatchObject(
-      { resolved: 1 },
+      { resolved: 2 },
     );
     expect((await m.admin.call('listAlerts', {})).result_list).toEqual([]);
   });

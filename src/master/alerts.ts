@@ -6,6 +6,8 @@
  * - Only an admin-owned hyper_monitor instance (or the admin) reports, and it reports for itself: each monitor's
  *   alerts are its own set; a key it stops reporting is resolved.
  * - The master resolves each alert's resource: a partition to the instance on it now, and so to its tree and owner.
+ *   When the partition has another instance than when the alert opened, the old alert is resolved and a new one
+ *   opened (its action was about the old tenant).
  *   A user lists the alerts on their own trees; node-wide ones (a node's filesystem) are the admin's.
  * - Resolved alerts are kept 7 days.
  * - Each alert gets one try of the remediation policies (remediation.ts) when it opens, or at a later report if no
@@ -74,8 +76,11 @@ export async function reportAlerts(
       result.unknown_resources.push(alert.key);
       continue;
     }
-    const previous = open.get(alert.key);
-    open.delete(alert.key);
+    let previous = open.get(alert.key);
+    // The partition has another tenant since (destroyed, then allocated again): the old alert is over, and its
+    // action was about someone else's instance.
+    if (previous !== undefined && previous.instanceId !== resource.instanceId) previous = undefined;
+    else open.delete(alert.key);
     const row: AlertRow = {
       ...rowOf(alert, resource),
       id: previous?.id ?? newId('al_', 12),
