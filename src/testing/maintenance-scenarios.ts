@@ -1,5 +1,5 @@
 /**
- * Issue 16's injected faults on a real platform, shared by test/hyper-monitor-remediation.test.ts (which asserts
+ * Issue 16's injected faults on a real platform, shared by test-long/hyper-monitor-remediation.test.ts (which asserts
  * on them) and bench/maintenance/online.ts (which prints them): the platform's monitor, a hyper_db cluster with
  * a disk quota per member, clients writing through its read-write endpoint without retrying, then
  *
@@ -74,7 +74,7 @@ export async function startWriters(platform: HyperDbPlatform, cluster: string): 
   const clients = await startNoRetryClients({
     config: { ...clientConfigFromUrl(String(db.rw_url), String(db.ca_cert)), connectionTimeoutMillis: 10_000 },
     table: 'guarded_writes',
-    intervalMs: 20,
+    intervalMs: 50,
   });
   return { clients, startedMs };
 }

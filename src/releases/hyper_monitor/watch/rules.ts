@@ -17,7 +17,7 @@
  * A trend needs history: a series with fewer than {@link MIN_STEPS} grid steps is not judged, and a forecast
  * looks no further ahead than {@link MAX_EXTRAPOLATION} times the history it rests on. Without that, a service
  * starting (PostgreSQL's first files and buffers: hundreds of MiB in seconds) was forecast to fill its partition
- * within a minute, and the primary was moved for nothing (found by test/hyper-monitor-remediation.test.ts).
+ * within a minute, and the primary was moved for nothing (found by test-long/hyper-monitor-remediation.test.ts).
  *
  * And a forecast must hold: an alert is reported once its rule has fired at every evaluation for
  * {@link FOR_STEPS} steps (Prometheus's `for:`), see {@link confirmAlerts}. A level shift (a standby promoted, its

@@ -11,7 +11,7 @@
  * Time is compressed: disk measured and scraped every second, an evaluation every 2 s, the fill takes 90 s.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { havePrometheus } from './support/prometheus.js';
+import { havePrometheus } from '../test/support/prometheus.js';
 import { startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import {
   diskFillRun,
