@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import type { ResponseOf } from '../../client/master-client.js';
+import { durationText } from '../../shared/duration-text.js';
 import type { CommandEnv } from '../command-env.js';
 import { connect, globals } from '../connect.js';
 import { localTime, table } from '../output.js';
@@ -15,11 +16,7 @@ type AlertItem = ResponseOf<'listAlerts'>['result_list'][number];
 export function etaText(iso: string | null, nowMs = Date.now()): string {
   if (iso === null) return '-';
   const s = (Date.parse(iso) - nowMs) / 1000;
-  if (s <= 0) return 'now';
-  if (s < 90) return `in ${Math.round(s)} s`;
-  if (s < 5400) return `in ${Math.round(s / 60)} min`;
-  if (s < 172_800) return `in ${(s / 3600).toFixed(1)} h`;
-  return `in ${(s / 86_400).toFixed(1)} days`;
+  return s <= 0 ? 'now' : `in ${durationText(s)}`;
 }
 
 function resource(a: AlertItem): string {

@@ -25,6 +25,7 @@
  * (bench/maintenance/online.ts saw one forecast to fill 2 GiB in 3 minutes).
  */
 import { timeToThreshold } from '../../../maintenance/time-to-threshold.js';
+import { durationText } from '../../../shared/duration-text.js';
 import type { RangeSeries } from '../../../shared/prometheus-api.js';
 import type { AlertSeverity, ReportedAlert } from '../protocol.js';
 
@@ -129,13 +130,13 @@ export function judgeRule(
       direction: rule.direction,
     });
     if (forecast.etaMs === null) continue;
-    const lastMs = samples.at(-1)!.tMs;
+    const last = samples.at(-1)!;
+    const lastMs = last.tMs;
     const etaMs = lastMs + forecast.etaMs;
     const inS = Math.max(0, (etaMs - options.nowMs) / 1000);
     const historyS = (lastMs - samples[0]!.tMs) / 1000;
     if (forecast.etaMs > 0 && inS > historyS * MAX_EXTRAPOLATION) continue;
     const severity: AlertSeverity = inS <= options.criticalS ? 'critical' : 'warning';
-    const current = samples.at(-1)!.value;
     const resource =
       rule.match[1] === 'partition'
         ? { node, partition: s.metric['partition'] ?? '' }
@@ -150,16 +151,16 @@ export function judgeRule(
       summary:
         forecast.etaMs === 0
           ? `${rule.what} reached on ${node} ${where}${tree}`
-          : `${rule.what} of ${node} ${where}${tree} forecast to run out in ${duration(inS)}`,
+          : `${rule.what} of ${node} ${where}${tree} forecast to run out in ${durationText(inS)}`,
       eta_ms: Math.round(etaMs),
       eta_earliest_ms: forecast.earliestMs === null ? null : Math.round(lastMs + forecast.earliestMs),
       eta_latest_ms: forecast.latestMs === null ? null : Math.round(lastMs + forecast.latestMs),
       evidence: {
         model: forecast.model,
         samples: samples.length,
-        history_s: Math.round((lastMs - samples[0]!.tMs) / 1000),
+        history_s: Math.round(historyS),
         step_s: options.stepS,
-        current,
+        current: last.value,
         limit: threshold,
         per_hour: perHour(samples),
         query: rule.query,
@@ -193,11 +194,4 @@ function perHour(samples: readonly { tMs: number; value: number }[]): number {
   const last = samples.at(-1)!;
   const hours = (last.tMs - first.tMs) / 3_600_000;
   return hours > 0 ? Math.round((last.value - first.value) / hours) : 0;
-}
-
-export function duration(seconds: number): string {
-  if (seconds < 90) return `${Math.round(seconds)} s`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
-  if (seconds < 172_800) return `${(seconds / 3600).toFixed(1)} h`;
-  return `${(seconds / 86_400).toFixed(1)} days`;
 }
