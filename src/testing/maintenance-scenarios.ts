@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MasterClient, ResponseOf } from '../client/master-client.js';
 import { clientConfigFromUrl, healthy, type HyperDbPlatform } from './hyperdb-platform.js';
+import { waitFor } from './wait-for.js';
 import { startNoRetryClients, type NoRetryClients, type NoRetryStats } from './no-retry-clients.js';
 
 export type AlertView = ResponseOf<'listAlerts'>['result_list'][number];
@@ -37,17 +38,6 @@ export async function requestMonitor(admin: MasterClient): Promise<void> {
     software_type: 'default',
     parameters: MONITOR_PARAMETERS,
   });
-}
-
-/** Polls `check` every 250 ms until it gives a value; throws naming `what` after `timeoutMs`. */
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(250);
-  }
 }
 
 /** Alerts on `tree` (open, and resolved ones with `all`). */
@@ -82,7 +72,7 @@ export async function startWriters(platform: HyperDbPlatform, cluster: string): 
 /** Waits until no alert is open on `tree` for `quietMs` in a row (a cluster starting settles). */
 export async function waitForQuiet(admin: MasterClient, tree: string, quietMs: number, timeoutMs: number) {
   let quietSinceMs = Date.now();
-  await until(
+  await waitFor(
     `no alert on ${tree} for ${quietMs} ms`,
     async () => {
       if ((await treeAlerts(admin, tree)).some((a) => a.state === 'open')) quietSinceMs = Date.now();
@@ -146,7 +136,7 @@ export async function diskFillRun(
     (await admin.call('listTreeStatus', { title: cluster })).result_list[0]?.instance_list.find(
       (i) => i.title === member,
     );
-  const startBytes = await until(
+  const startBytes = await waitFor(
     `${member}'s disk usage`,
     async () => (await instance())?.partition_usage?.usage.disk_bytes ?? undefined,
     60_000,

@@ -2,7 +2,6 @@
 import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveNodeAgentConfig, type NodeAgentOptions } from '../../src/agent/agent-config.js';
 import { createNodeAgent, type NodeAgent } from '../../src/agent/node-agent.js';
 import { removePartitionUser } from '../../src/agent/format/partition-formatter.js';
@@ -12,28 +11,7 @@ import { firewallRemoval, firewallTableName } from '../../src/agent/isolate/part
 import type { MasterClient } from '../../src/client/master-client.js';
 import { testIpPrefix } from '../../src/testing/worker-slot.js';
 
-/** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 10_000; attempt += 1) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) break;
-    await sleep(100);
-  }
-  throw new Error(
-    `timed out waiting for ${what}${lastError === undefined ? '' : ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})`}`,
-  );
-}
+export { waitFor } from '../../src/testing/wait-for.js';
 
 /**
  * Pids of processes whose working directory is `dir` — the services of a
