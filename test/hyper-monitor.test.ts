@@ -11,11 +11,11 @@
  * Time is compressed: a scrape and a disk measurement every second, an evaluation every 2 s, warnings 30 min ahead.
  */
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { havePrometheus } from './support/prometheus.js';
 import { isNotReady } from '../src/client/master-client.js';
+import { prometheusGet } from '../src/shared/prometheus-api.js';
 import { startTestMaster, type TestMaster } from '../src/testing/test-master.js';
 import { disposeAgent, startAgent, waitFor, type AgentFixture } from './support/agent-harness.js';
 import { runHox } from './support/hox-cli.js';
@@ -26,33 +26,6 @@ const QUOTA = 96 * MiB;
 /** Half a MiB a second: the 96 MiB quota is reached about 3 minutes after the start. */
 const FILLER =
   'i=0; while [ $i -lt 400 ]; do head -c 524288 /dev/zero >> fill; i=$((i+1)); sleep 1; done; exec sleep 1000';
-
-/** GET on the monitor's Prometheus: HTTPS trusting `ca`, basic auth when given. */
-function prometheusGet(
-  url: string,
-  ca: string,
-  auth?: { user: string; password: string },
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        ca,
-        headers:
-          auth === undefined
-            ? {}
-            : { authorization: `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}` },
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('hyper_monitor on a platform', () => {
   let m: TestMaster;
@@ -121,7 +94,7 @@ describe('hyper_monitor on a platform', () => {
 
     // The master's own series reach Prometheus: scraped with the monitor's token, over the platform CA.
     const query = (q: string) =>
-      prometheusGet(`${params.url}/api/v1/query?query=${encodeURIComponent(q)}`, sitesCa, auth);
+      prometheusGet({ url: params.url, ca: sitesCa, ...auth }, `/api/v1/query?query=${encodeURIComponent(q)}`);
     await waitFor(
       'Prometheus to scrape the master',
       async () => {
@@ -133,9 +106,10 @@ describe('hyper_monitor on a platform', () => {
     expect(JSON.parse((await query('hox_node_cpus')).body)).toMatchObject({
       data: { result: [{ metric: { node: 'monitor-node' } }] },
     });
-    expect((await prometheusGet(`${params.url}/api/v1/query?query=up`, sitesCa)).status).toBe(401);
+    expect((await prometheusGet({ url: params.url, ca: sitesCa }, '/api/v1/query?query=up')).status).toBe(401);
     expect(
-      (await prometheusGet(`${params.url}/api/v1/query?query=up`, sitesCa, { ...auth, password: 'wrong' })).status,
+      (await prometheusGet({ url: params.url, ca: sitesCa, ...auth, password: 'wrong' }, '/api/v1/query?query=up'))
+        .status,
     ).toBe(401);
 
     // A partition filling its quota at a steady rate.

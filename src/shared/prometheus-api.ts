@@ -28,7 +28,10 @@ export async function queryRange(
     end: String(range.endS),
     step: String(range.stepS),
   });
-  const body = await get(access, `/api/v1/query_range?${params.toString()}`);
+  const { status, body } = await prometheusGet(access, `/api/v1/query_range?${params.toString()}`);
+  // 400 and 422 carry Prometheus's own error in the body (a bad query, a range too large).
+  if (status !== 200 && status !== 400 && status !== 422)
+    throw new Error(`Prometheus answered HTTP ${status}: ${body.slice(0, 200)}`);
   const answer = JSON.parse(body) as {
     status?: string;
     error?: string;
@@ -39,7 +42,11 @@ export async function queryRange(
   return answer.data.result;
 }
 
-function get(access: PrometheusAccess, path: string): Promise<string> {
+/** GET `path` on Prometheus's API: HTTPS trusting `access.ca`, basic auth when a user is given. */
+export function prometheusGet(
+  access: Pick<PrometheusAccess, 'url' | 'ca'> & Partial<Pick<PrometheusAccess, 'user' | 'password'>>,
+  path: string,
+): Promise<{ status: number; body: string }> {
   const url = new URL(path, access.url);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -47,7 +54,10 @@ function get(access: PrometheusAccess, path: string): Promise<string> {
       {
         ca: access.ca,
         timeout: TIMEOUT_MS,
-        headers: { authorization: `Basic ${Buffer.from(`${access.user}:${access.password}`).toString('base64')}` },
+        headers:
+          access.user === undefined
+            ? {}
+            : { authorization: `Basic ${Buffer.from(`${access.user}:${access.password ?? ''}`).toString('base64')}` },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -57,11 +67,7 @@ function get(access: PrometheusAccess, path: string): Promise<string> {
           if (size > MAX_BODY) req.destroy(new Error(`Prometheus answered more than ${MAX_BODY} bytes`));
           else chunks.push(chunk);
         });
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode === 200 || res.statusCode === 400 || res.statusCode === 422) resolve(text);
-          else reject(new Error(`Prometheus answered HTTP ${res.statusCode ?? '?'}: ${text.slice(0, 200)}`));
-        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       },
     );
