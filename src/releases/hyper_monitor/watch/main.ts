@@ -29,7 +29,7 @@ const text = async (path: string) => (await readFile(path, 'utf8')).trim();
 let open = new Set<string>();
 /** Rules firing but not reported yet (key → since when): see confirmAlerts. */
 const pending = new Map<string, number>();
-let lastPublished = '';
+let lastPublished: Record<string, unknown> = {};
 
 async function evaluate(config: WatchConfig): Promise<void> {
   const prometheus: PrometheusAccess = {
@@ -78,9 +78,9 @@ async function evaluate(config: WatchConfig): Promise<void> {
 
 async function publish(doc: Record<string, unknown>): Promise<void> {
   const body = JSON.stringify(doc);
-  if (body === lastPublished) return;
+  if (body === JSON.stringify(lastPublished)) return;
   await writeFileDurably(join(partitionPath!, '.hox', 'publish.json'), body, { mode: 0o640 });
-  lastPublished = body;
+  lastPublished = doc;
 }
 
 runProgram(async () => {
@@ -93,7 +93,8 @@ runProgram(async () => {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       log(`evaluation failed: ${message}`);
-      await publish({ open_alerts: open.size, error: message.slice(0, 300) }).catch(() => undefined);
+      // What the last evaluation published (Prometheus's CA above all: hox metrics needs it) stays, with the error.
+      await publish({ ...lastPublished, open_alerts: open.size, error: message.slice(0, 300) }).catch(() => undefined);
     }
     if (!stopped) timer = setTimeout(() => void cycle(), config.intervalS * 1000);
   };
