@@ -41,7 +41,8 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
     let env: NodeJS.ProcessEnv;
 
     beforeAll(async () => {
-      p = await startHyperDbPlatform({ nodes: 3, partitions: 2 });
+      // Nodes report their metrics every 5 s (30 s by default): the metrics test below waits for them.
+      p = await startHyperDbPlatform({ nodes: 3, partitions: 2, usageIntervalS: 5 });
       home = mkdtempSync(join(tmpdir(), 'hox-status-cli-'));
       env = {
         ...process.env,
@@ -174,5 +175,67 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
       expect(json).toMatchObject({ health: 'ok', problem: null, stale: false });
       expect(text.split('\n')[0]).toBe('cluster st  (health ok)');
     }, 600_000);
+
+    it("each member's own metrics reach the master's /metrics through its node, labelled with the tree", async () => {
+      // The cluster of the test above, healthy again (or made here when run alone).
+      await p.requestCluster(CLUSTER, { paused: false });
+      const s = await p.waitForCluster(CLUSTER, healthy(3), 180_000);
+      const scrape = async () => {
+        const answer = await fetch(`${p.master.url}/metrics`, {
+          headers: { authorization: `Bearer ${p.master.adminToken}` },
+        });
+        expect(answer.status).toBe(200);
+        return await answer.text();
+      };
+      /** The value of the series of `name` whose labels include all of `labels`, or undefined. */
+      const valueOf = (text: string, name: string, labels: Record<string, string>): number | undefined => {
+        for (const line of text.split('\n')) {
+          if (!line.startsWith(`${name}{`)) continue;
+          const body = line.slice(name.length + 1, line.lastIndexOf('}'));
+          if (Object.entries(labels).every(([k, v]) => body.includes(`${k}="${v}"`)))
+            return Number(line.slice(line.lastIndexOf(' ') + 1));
+        }
+        return undefined;
+      };
+      let text = '';
+      const members = ['member-1', 'member-2', 'member-3'];
+      await until(
+        "every member's metrics at the master",
+        async () => {
+          text = await scrape();
+          return members.every(
+            (m) => valueOf(text, 'hyperdb_commits_total', { member: m, tree: CLUSTER }) !== undefined,
+          );
+        },
+        90_000,
+      );
+      const primary = String(s.primary);
+      for (const member of members) {
+        const labels = { member, tree: CLUSTER };
+        expect(valueOf(text, 'hyperdb_member_role', { ...labels, role: 'primary' }), member).toBe(
+          member === primary ? 1 : 0,
+        );
+        // Labelled as the master knows the partition: its node, partition and instance.
+        expect(text).toMatch(
+          new RegExp(
+            `^hyperdb_term\\{member="${member}",node="[^"]+",partition="[^"]+",tree="${CLUSTER}",instance="[^"]+"\\} \\d+$`,
+            'm',
+          ),
+        );
+        expect(valueOf(text, 'hyperdb_wal_directory_bytes', labels)).toBeGreaterThan(0);
+        expect(valueOf(text, 'hyperdb_wal_position_bytes', labels)).toBeGreaterThan(0);
+        expect(valueOf(text, 'hyperdb_max_connections', labels)).toBe(200);
+        expect(valueOf(text, 'hyperdb_wal_archive_failed_total', labels)).toBe(0);
+        expect(valueOf(text, 'hyperdb_database_bytes', labels)).toBeGreaterThan(0);
+      }
+      // The primary commits (the write probe does, every few seconds), and its standbys' replay lag is there.
+      expect(valueOf(text, 'hyperdb_commits_total', { member: primary })).toBeGreaterThan(0);
+      expect(valueOf(text, 'hyperdb_connections', { member: primary })).toBeGreaterThanOrEqual(1);
+      for (const standby of members.filter((m) => m !== primary))
+        expect(valueOf(text, 'hyperdb_standby_replay_lag_bytes', { member: primary, standby })).toBeGreaterThanOrEqual(
+          0,
+        );
+      expect(text.match(/^# TYPE hyperdb_commits_total counter$/gm)).toHaveLength(1);
+    }, 300_000);
   },
 );

@@ -31,6 +31,7 @@ import { NetworkIsolation } from './isolate/partition-firewall-node.js';
 import { PartitionUsageMonitor } from './isolate/usage-monitor.js';
 import { PartitionUsageReporter } from './isolate/usage-reporter.js';
 import { reportNodeMetrics } from './node-metrics.js';
+import { PartitionMetricsReader } from './partition-metrics.js';
 import { retainedListReport } from './retained-report.js';
 import { RetainedStore } from './retained-store.js';
 import { PartitionProcessor } from './partition-processor.js';
@@ -90,6 +91,11 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
     builtinDir: config.builtinReleasesDir ?? BUILTIN_RELEASES_DIR,
   });
   const states = new PartitionStateStore(join(config.dataDir, 'state'));
+  /** The instance a partition hosts (not destroyed), or undefined. */
+  const instanceOn = async (partitionId: string): Promise<string | undefined> => {
+    const state = await states.read(partitionId);
+    return state === undefined || state.destroyed === true ? undefined : state.instanceGuid;
+  };
   const secrets = new PartitionSecretStore(join(config.dataDir, 'state'));
   const retained = new RetainedStore({
     dir: join(config.dataDir, 'retained'),
@@ -480,8 +486,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         client: c,
         instanceOn: async (partitionId) => {
           if (!partitions.some((p) => p.partitionId === partitionId)) return undefined;
-          const state = await states.read(partitionId);
-          return state === undefined || state.destroyed === true ? undefined : state.instanceGuid;
+          return instanceOn(partitionId);
         },
         runner: promises,
         log,
@@ -506,10 +511,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         nodeId,
         client: c,
         partitions: () => partitions,
-        instanceOn: async (partitionId) => {
-          const state = await states.read(partitionId);
-          return state === undefined || state.destroyed === true ? undefined : state.instanceGuid;
-        },
+        instanceOn,
         monitor: usage,
         noCgroupsReason: process.getuid?.() === 0 ? 'partition users turned off' : 'node agent not root',
         log,
@@ -538,7 +540,14 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
       retainedTimer.unref();
       // The node's own metrics (CPU, memory, load, its filesystems), for Prometheus through the master.
       const metricPaths = [config.dataDir, ...new Set(partitions.map((p) => dirname(p.path)))];
-      const sendMetrics = () => void reportNodeMetrics(c, nodeId, metricPaths, log);
+      // And what each partition's services expose in .hox/metrics.prom (a database member's lag, WAL, commits).
+      const partitionMetrics = new PartitionMetricsReader({
+        partitions: () => partitions,
+        instanceOn,
+        log,
+        clock,
+      });
+      const sendMetrics = () => void reportNodeMetrics(c, nodeId, metricPaths, log, () => partitionMetrics.read());
       sendMetrics();
       metricsTimer = setInterval(sendMetrics, config.diskCheckIntervalMs);
       metricsTimer.unref();
@@ -550,8 +559,7 @@ export function createNodeAgent(config: NodeAgentConfig, deps: NodeAgentDeps = {
         instanceOn: async (partitionId) => {
           // Only this node's own partitions: an id from the request never builds a path by itself.
           if (!partitions.some((p) => p.partitionId === partitionId)) return undefined;
-          const state = await states.read(partitionId);
-          return state === undefined || state.destroyed === true ? undefined : state.instanceGuid;
+          return instanceOn(partitionId);
         },
         log,
       });

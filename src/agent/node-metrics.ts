@@ -76,15 +76,24 @@ export async function collectNodeMetrics(paths: readonly string[]): Promise<Node
   };
 }
 
-/** Reads and sends the node's metrics; a failure is logged, and the next period tries again. */
+/**
+ * Reads and sends the node's metrics, with what its partitions' services expose (`partition-metrics.ts`); a
+ * failure is logged, and the next period tries again.
+ */
 export async function reportNodeMetrics(
   client: MasterClient,
   nodeId: string,
   paths: readonly string[],
   log: (message: string) => void,
+  partitions?: () => Promise<NonNullable<NodeMetrics['partitions']>>,
 ): Promise<void> {
   try {
-    await client.call('reportNodeMetrics', { computer_guid: nodeId, metrics: await collectNodeMetrics(paths) });
+    const metrics = await collectNodeMetrics(paths);
+    const relayed = partitions === undefined ? [] : await partitions();
+    await client.call('reportNodeMetrics', {
+      computer_guid: nodeId,
+      metrics: relayed.length > 0 ? { ...metrics, partitions: relayed } : metrics,
+    });
   } catch (error) {
     log(`node metrics not reported: ${(error as Error).message}`);
   }

@@ -257,6 +257,63 @@ const NodeLog = Type.Object(
 );
 
 /** Request and response bodies, by operation. */
+/** Bounds on the metrics a partition's services expose through its node (`.hox/metrics.prom`). */
+export const PARTITION_METRICS_LIMITS = Object.freeze({
+  partitions: 1000,
+  families: 200,
+  samplesPerPartition: 2000,
+  labels: 16,
+  nameChars: 200,
+  labelValueChars: 1024,
+  helpChars: 500,
+});
+const L = PARTITION_METRICS_LIMITS;
+const MetricName = Type.String({ minLength: 1, maxLength: L.nameChars, pattern: '^[a-zA-Z_:][a-zA-Z0-9_:]*$' });
+const MetricSample = Type.Object(
+  {
+    suffix: Type.Union([Type.Literal(''), Type.Literal('_bucket'), Type.Literal('_sum'), Type.Literal('_count')], {
+      description: "Appended to the family's name: '_bucket', '_sum' and '_count' for histograms and summaries",
+    }),
+    labels: Type.Record(
+      // The key's pattern is all JSON Schema checks of a property name: the length is in it.
+      Type.String({ pattern: `^[a-zA-Z_][a-zA-Z0-9_]{0,${L.nameChars - 1}}$` }),
+      Type.String({ maxLength: L.labelValueChars }),
+      // Without it, names the pattern does not match would pass unchecked.
+      { maxProperties: L.labels, additionalProperties: false },
+    ),
+    value: Type.Union([Type.Number(), Type.Literal('NaN'), Type.Literal('+Inf'), Type.Literal('-Inf')]),
+  },
+  closed,
+);
+const PartitionMetrics = Type.Object(
+  {
+    compute_partition_id: PartitionId,
+    instance_guid: InstanceGuid,
+    families: Type.Array(
+      Type.Object(
+        {
+          name: MetricName,
+          type: Type.Union([
+            Type.Literal('counter'),
+            Type.Literal('gauge'),
+            Type.Literal('histogram'),
+            Type.Literal('summary'),
+            Type.Literal('untyped'),
+          ]),
+          help: Type.String({ maxLength: L.helpChars }),
+          samples: Type.Array(MetricSample, { maxItems: L.samplesPerPartition }),
+        },
+        closed,
+      ),
+      { maxItems: L.families },
+    ),
+  },
+  {
+    ...closed,
+    description: "What a partition's services expose in `.hox/metrics.prom`, as its node last read it",
+  },
+);
+
 export const ALERT_REPORT_LIMITS = Object.freeze({ alerts: 500, keyChars: 300, summaryChars: 500, evidence: 20 });
 const EpochMs = Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]);
 const AlertSeverity = Type.Union([Type.Literal('warning'), Type.Literal('critical')]);
@@ -558,6 +615,7 @@ export const Bodies = {
             ),
             { maxItems: 64 },
           ),
+          partitions: Type.Optional(Type.Array(PartitionMetrics, { maxItems: L.partitions })),
         },
         closed,
       ),

@@ -6,6 +6,8 @@
  * without following symbolic links (`.hox` through `/proc/self/fd`, as
  * `openat` would), reads only a regular file owned by the partition's user,
  * at most {@link MAX_RUNTIME_PUBLISH_BYTES}, and never blocks on a FIFO.
+ * Other files services leave there for the agent (`metrics.prom`, see
+ * `../partition-metrics.ts`) are read the same way ({@link readRuntimeFile}).
  */
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, type FileHandle } from 'node:fs/promises';
@@ -64,8 +66,30 @@ export async function ensureRuntimeDir(partition: RuntimePartition): Promise<voi
   }
 }
 
+/** A file a partition's services write into {@link RUNTIME_DIR}, as the agent read it. */
+export type RuntimeFile =
+  | { kind: 'none' }
+  | { kind: 'text'; text: string; modifiedAtMs: number }
+  /** Refused or unreadable; `message` says why. */
+  | { kind: 'invalid'; message: string };
+
 /** Reads the runtime publication of a partition; never throws. */
 export async function readRuntimePublication(partition: RuntimePartition): Promise<RuntimePublication> {
+  const file = await readRuntimeFile(partition, RUNTIME_PUBLISH_FILE, MAX_RUNTIME_PUBLISH_BYTES);
+  if (file.kind !== 'text') return file;
+  return parse(file.text);
+}
+
+/**
+ * Reads `<partition>/.hox/<name>`, at most `maxBytes`, with the care the header describes (no link followed,
+ * a regular file of the partition's user only, no FIFO waited on); never throws. Messages name the file.
+ */
+export async function readRuntimeFile(
+  partition: RuntimePartition,
+  name: string,
+  maxBytes: number,
+): Promise<RuntimeFile> {
+  const where = `${RUNTIME_DIR}/${name}`;
   let dir: FileHandle;
   try {
     dir = await openDir(join(partition.path, RUNTIME_DIR));
@@ -78,23 +102,29 @@ export async function readRuntimePublication(partition: RuntimePartition): Promi
         (st) => st.isSymbolicLink(),
         () => false,
       );
-      return invalid(`${RUNTIME_DIR} is ${isLink ? 'a symbolic link' : 'not a directory'}: refused`, '');
+      return refused(name, `${RUNTIME_DIR} is ${isLink ? 'a symbolic link' : 'not a directory'}: refused`);
     }
-    return invalid(`cannot open ${RUNTIME_DIR}: ${describe(error)}`, '');
+    return refused(name, `cannot open ${RUNTIME_DIR}: ${describe(error)}`);
   }
   try {
-    return await readIn(dir, partition.uid);
+    return await readIn(dir, name, maxBytes, partition.uid, (what) => refused(name, `${where} ${what}`));
   } finally {
     await dir.close();
   }
 }
 
-async function readIn(dir: FileHandle, uid: number | undefined): Promise<RuntimePublication> {
+async function readIn(
+  dir: FileHandle,
+  name: string,
+  maxBytes: number,
+  uid: number | undefined,
+  invalid: (what: string) => RuntimeFile,
+): Promise<RuntimeFile> {
   let file: FileHandle;
   try {
     // The directory we opened, whatever its path now points to: no link can be swapped in above the file.
     file = await open(
-      `/proc/self/fd/${dir.fd}/${RUNTIME_PUBLISH_FILE}`,
+      `/proc/self/fd/${dir.fd}/${name}`,
       constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY,
     );
   } catch (error) {
@@ -107,10 +137,9 @@ async function readIn(dir: FileHandle, uid: number | undefined): Promise<Runtime
     const st = await file.stat();
     if (!st.isFile()) return invalid('is not a regular file: refused');
     if (uid !== undefined && st.uid !== uid) return invalid(`belongs to uid ${st.uid}, not the partition's user`);
-    if (st.size > MAX_RUNTIME_PUBLISH_BYTES)
-      return invalid(`is ${st.size} bytes, more than the ${MAX_RUNTIME_PUBLISH_BYTES} allowed`);
+    if (st.size > maxBytes) return invalid(`is ${st.size} bytes, more than the ${maxBytes} allowed`);
     // It may grow after the stat: read one byte more than allowed to know.
-    const buffer = Buffer.alloc(MAX_RUNTIME_PUBLISH_BYTES + 1);
+    const buffer = Buffer.alloc(maxBytes + 1);
     let length = 0;
     for (;;) {
       const { bytesRead } = await file.read(buffer, length, buffer.length - length, null);
@@ -118,9 +147,8 @@ async function readIn(dir: FileHandle, uid: number | undefined): Promise<Runtime
       length += bytesRead;
       if (length === buffer.length) break;
     }
-    if (length > MAX_RUNTIME_PUBLISH_BYTES)
-      return invalid(`is more than the ${MAX_RUNTIME_PUBLISH_BYTES} bytes allowed`);
-    return parse(buffer.subarray(0, length).toString('utf8'));
+    if (length > maxBytes) return invalid(`is more than the ${maxBytes} bytes allowed`);
+    return { kind: 'text', text: buffer.subarray(0, length).toString('utf8'), modifiedAtMs: st.mtimeMs };
   } catch (error) {
     return invalid(`cannot read: ${describe(error)}`);
   } finally {
@@ -148,9 +176,14 @@ function openDir(path: string): Promise<FileHandle> {
   return open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
 }
 
-/** `what` says what is wrong with the file, or with `subject` when given. */
-function invalid(what: string, subject = `${WHERE} `): RuntimePublication {
-  return { kind: 'invalid', message: `runtime publication: ${subject}${what}` };
+/** `what` says what is wrong with the publication file. */
+function invalid(what: string): RuntimePublication {
+  return { kind: 'invalid', message: `runtime publication: ${WHERE} ${what}` };
+}
+
+/** The runtime publication's messages keep their old wording; other files are named by their own. */
+function refused(name: string, message: string): { kind: 'invalid'; message: string } {
+  return { kind: 'invalid', message: name === RUNTIME_PUBLISH_FILE ? `runtime publication: ${message}` : message };
 }
 
 function describe(error: unknown): string {

@@ -7,7 +7,9 @@
  * - compute nodes: seconds since their last contact, and their own metrics as they last reported them (CPU time,
  *   load, memory, each filesystem's space and inodes: `src/agent/node-metrics.ts`);
  * - partitions: memory, processes and disk used and their limits, and each promise's last result, labelled with the
- *   node, the partition, the instance tree and the instance (as `hox show` reads them).
+ *   node, the partition, the instance tree and the instance (as `hox show` reads them);
+ * - what partitions' services expose themselves (a hyper_db member's lag, WAL and commits), relayed by their
+ *   nodes from `.hox/metrics.prom` and labelled the same way (`relayed-metrics.ts`).
  *
  * Node and partition series come from the store, read at each scrape: every master of one PostgreSQL store
  * answers the same. The series predictive maintenance forecasts (disk and inodes filling, memory) are these.
@@ -16,6 +18,10 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Body } from '../../protocol/schemas.js';
 import type { Clock } from '../../shared/clock.js';
 import type { InstanceRow, StoreTx } from '../../store/store.js';
+import { relayedMetricsText } from './relayed-metrics.js';
+
+/** Relayed series of a node that has not reported for this long are left out. */
+const RELAYED_STALE_MS = 5 * 60_000;
 
 /** The API's counters, one per HTTP server. */
 export class ApiMetrics {
@@ -73,7 +79,8 @@ export async function storeMetrics(tx: StoreTx, clock: Clock): Promise<string> {
   for (const node of nodes)
     if (node.lastContactAtMs !== null)
       lastContact.set({ node: node.id }, Math.max(0, (nowMs - node.lastContactAtMs) / 1000));
-  for (const row of await tx.listNodeMetrics()) {
+  const nodeReports = await tx.listNodeMetrics();
+  for (const row of nodeReports) {
     const node = row.nodeId;
     const m = row.metrics as unknown as Body<'nodeMetricsReport'>['metrics'];
     reportAge.set({ node }, Math.max(0, (nowMs - row.reportedAtMs) / 1000));
@@ -146,5 +153,28 @@ export async function storeMetrics(tx: StoreTx, clock: Clock): Promise<string> {
     set(partition.memoryLimit, row.limits['memory_bytes']);
     set(partition.diskLimit, row.limits['disk_bytes']);
   }
-  return await registry.metrics();
+  // What partitions' services expose, relayed by their nodes, labelled as the series above are.
+  const onPartition = new Map<string, InstanceRow>();
+  for (const i of instances.values())
+    if (i.nodeId !== null && i.partitionId !== null) onPartition.set(`${i.nodeId}/${i.partitionId}`, i);
+  const relayedLabels = new Map<string, Awaited<ReturnType<typeof labelsOf>>>();
+  // A node silent for 5 minutes: its services' figures are left out rather than repeated as if current.
+  const reports = nodeReports
+    .filter((row) => nowMs - row.reportedAtMs <= RELAYED_STALE_MS)
+    .map((row) => ({
+      nodeId: row.nodeId,
+      partitions: (row.metrics as unknown as Body<'nodeMetricsReport'>['metrics']).partitions ?? [],
+    }));
+  for (const { nodeId, partitions } of reports)
+    for (const p of partitions) {
+      const instance = onPartition.get(`${nodeId}/${p.compute_partition_id}`);
+      // Reported for the instance on it now only: a late report of the partition's previous tenant is left out.
+      if (instance?.id === p.instance_guid)
+        relayedLabels.set(
+          `${nodeId}/${p.compute_partition_id}`,
+          await labelsOf({ instanceId: instance.id, nodeId, partitionId: p.compute_partition_id }),
+        );
+    }
+  const relayed = relayedMetricsText(reports, (nodeId, partitionId) => relayedLabels.get(`${nodeId}/${partitionId}`));
+  return (await registry.metrics()) + relayed;
 }

@@ -54,7 +54,7 @@ import {
 import { callPeer, startPeerServer, type PeerAuth } from './peer-api.js';
 import { renewTlsServer, type TlsIdentity } from '../cluster-tls.js';
 import { KeeperState } from './keeper-state.js';
-import { firstLine, NOT_RUNNING, PostgresControl, type PgObservation } from './postgres-control.js';
+import { firstLine, NOT_RUNNING, PostgresControl, type PgObservation, type PgStats } from './postgres-control.js';
 import { ServerCertificate } from './server-certificate.js';
 import { now, type KeeperCore, type KnownLeader } from './keeper-core.js';
 import { PostgresSupervisor } from './postgres-supervisor.js';
@@ -63,6 +63,9 @@ import { Rejoin } from './rejoin.js';
 import { Lease } from './lease.js';
 import { Election } from './election.js';
 import { KeeperReport } from './keeper-report.js';
+
+/** How often the member's metrics are read and written for the node agent (`.hox/metrics.prom`). */
+const METRICS_EVERY_MS = 5000;
 
 export class Keeper implements KeeperCore {
   config: KeeperConfig;
@@ -82,6 +85,9 @@ export class Keeper implements KeeperCore {
   private timers: NodeJS.Timeout[] = [];
   ticking = false;
   stopped = false;
+  /** The server's activity as last read for the metrics (null: not known). */
+  private lastStats: PgStats | null = null;
+  private writingMetrics = false;
   // Follower side.
   promisedUntil = 0;
   promisedTo: string | null = null;
@@ -157,7 +163,7 @@ export class Keeper implements KeeperCore {
       tls: await this.firstPeerTls(),
       routes: {
         'GET /status': () => ({ json: this.report.status() }),
-        'GET /metrics': () => ({ text: this.report.metrics() }),
+        'GET /metrics': async () => ({ text: await this.report.metrics(this.lastStats) }),
         'POST /heartbeat': (body) => ({ json: this.lease.onHeartbeat(body as HeartbeatBody) }),
         'POST /vote': async (body) => ({ json: await this.election.onVote(body as VoteBody) }),
         'POST /release': (body) => ({
@@ -183,6 +189,7 @@ export class Keeper implements KeeperCore {
     this.timers.push(setInterval(() => this.fenceCheck(), FENCE_CHECK_MS));
     this.timers.push(setInterval(() => void this.supervisor.probe(), PROBE_EVERY_MS));
     this.timers.push(setInterval(() => void this.lease.heartbeatRound(), this.config.heartbeatMs));
+    this.timers.push(setInterval(() => void this.writeMetrics(), METRICS_EVERY_MS));
     this.log(`keeper ${this.config.name} started: role ${this.role}, term ${st.term}`);
   }
 
@@ -198,6 +205,20 @@ export class Keeper implements KeeperCore {
       await this.releasePeers(null);
     }
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** Every METRICS_EVERY_MS: the server's activity, and `.hox/metrics.prom` for the node agent to relay. */
+  private async writeMetrics(): Promise<void> {
+    if (this.writingMetrics || this.stopped) return;
+    this.writingMetrics = true;
+    try {
+      this.lastStats = await this.pg.stats();
+      await this.report.writeMetricsFile(this.lastStats);
+    } catch (error) {
+      this.logElection(`metrics: ${(error as Error).message}`);
+    } finally {
+      this.writingMetrics = false;
+    }
   }
 
   // ───────────────────────────── the loop ─────────────────────────────

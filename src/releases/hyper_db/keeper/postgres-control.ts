@@ -63,6 +63,21 @@ export interface PgObservation {
   replicas: { name: string; state: string; syncState: string; lagBytes: number }[];
 }
 
+/** What `PostgresControl.stats` reads (null: not known, e.g. never archived). */
+export interface PgStats {
+  commits: number | null;
+  rollbacks: number | null;
+  connections: number | null;
+  maxConnections: number | null;
+  walBytes: number | null;
+  walFiles: number | null;
+  archived: number | null;
+  archiveFailed: number | null;
+  lastArchivedS: number | null;
+  lastArchiveFailedS: number | null;
+  databaseBytes: number | null;
+}
+
 /** What is known of a PostgreSQL that does not run. */
 export const NOT_RUNNING: PgObservation = {
   running: false,
@@ -780,6 +795,50 @@ export class PostgresControl {
       };
     } catch {
       return { ...NOT_RUNNING, running: true };
+    }
+  }
+
+  /**
+   * The server's activity for the member's metrics (`keeper-report.ts`): commits and rollbacks, client
+   * connections and their limit, the WAL directory's size and files, the WAL archiver's counts and last times,
+   * and the databases' size. Null when the server does not answer (a bounded query on the keeper's session).
+   */
+  async stats(): Promise<PgStats | null> {
+    if (this.postmasterPid() === null) return null;
+    try {
+      const [row] = await this.query<Record<keyof PgStats, string | null>>(
+        `SELECT (SELECT sum(xact_commit) FROM pg_stat_database)::text AS commits,
+           (SELECT sum(xact_rollback) FROM pg_stat_database)::text AS rollbacks,
+           (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::text AS connections,
+           current_setting('max_connections') AS "maxConnections",
+           (SELECT sum(size) FROM pg_ls_waldir())::text AS "walBytes",
+           (SELECT count(*) FROM pg_ls_waldir())::text AS "walFiles",
+           archived_count::text AS archived,
+           failed_count::text AS "archiveFailed",
+           extract(epoch FROM last_archived_time)::text AS "lastArchivedS",
+           extract(epoch FROM last_failed_time)::text AS "lastArchiveFailedS",
+           (SELECT sum(pg_database_size(oid)) FROM pg_database WHERE datallowconn)::text AS "databaseBytes"
+         FROM pg_stat_archiver`,
+        [],
+        { session: true, timeoutMs: 3000 },
+      );
+      if (row === undefined) return null;
+      const n = (v: string | null) => (v === null ? null : Number(v));
+      return {
+        commits: n(row.commits),
+        rollbacks: n(row.rollbacks),
+        connections: n(row.connections),
+        maxConnections: n(row.maxConnections),
+        walBytes: n(row.walBytes),
+        walFiles: n(row.walFiles),
+        archived: n(row.archived),
+        archiveFailed: n(row.archiveFailed),
+        lastArchivedS: n(row.lastArchivedS),
+        lastArchiveFailedS: n(row.lastArchiveFailedS),
+        databaseBytes: n(row.databaseBytes),
+      };
+    } catch {
+      return null;
     }
   }
 
