@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AnomalyDetector, DriftSignal, SortedWindow, anomalyScores } from './anomaly-detector.js';
+import { EntropySignal } from './detector-entropy.js';
 
 const STEP_MS = 5 * 60_000;
 
@@ -49,6 +50,42 @@ describe('DriftSignal', () => {
   });
 });
 
+describe('EntropySignal', () => {
+  /** Uniform noise in [0, 1) (deterministic). */
+  function uniform(rows: number, seed = 5): number[] {
+    return Array.from({ length: rows }, () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  }
+
+  it('stays small on a steady distribution and rises when the values gather elsewhere', () => {
+    const signal = new EntropySignal(48, 20);
+    const reference = new SortedWindow(1000);
+    const values = uniform(1500);
+    // From row 1200 on, every value lies in the top tenth of the usual range.
+    for (let i = 1200; i < 1500; i++) values[i] = 0.9 + values[i]! * 0.1;
+    const statistics = values.map((v) => {
+      const d = signal.update(v, reference);
+      reference.push(v);
+      return d;
+    });
+    // The statistic is about 1 for a steady series (its largest over 900 values here is about 3).
+    const calm = Math.max(...statistics.slice(300, 1200));
+    expect(calm).toBeLessThan(5);
+    expect(statistics[1250]).toBeGreaterThan(4 * calm);
+  });
+
+  it('says nothing until it holds a reference window that the current one does not overlap', () => {
+    const signal = new EntropySignal(10, 5);
+    const reference = new SortedWindow(100);
+    const out = uniform(40).map((v) => {
+      const d = signal.update(v, reference);
+      reference.push(v);
+      return d;
+    });
+    expect(out.slice(0, 20).every((d) => d === 0)).toBe(true);
+    expect(out.slice(20).some((d) => d > 0)).toBe(true);
+  });
+});
+
 describe('AnomalyDetector', () => {
   it('scores a spike far above the ordinary values around it', () => {
     const { values, timestamps } = wave(3000);
@@ -81,6 +118,62 @@ describe('AnomalyDetector', () => {
     // Without the break (an unreachable ratio) the large spike stays silent.
     const unbroken = anomalyScores(values, timestamps, { breakRatio: Infinity });
     expect(unbroken[2540]).toBe(0);
+  });
+
+  it('reports a wave that starts to swing four times as fast, though every value stays in range', () => {
+    const { values, timestamps } = wave(4000);
+    for (let i = 3000; i < 4000; i++) values[i] = 50 + 10 * Math.sin((2 * Math.PI * i) / 72);
+    const scores = anomalyScores(values, timestamps);
+    expect(Math.max(...scores.slice(1500, 3000))).toBeLessThan(0.5);
+    expect(Math.max(...scores.slice(3000, 3200))).toBeGreaterThan(0.55);
+  });
+
+  it('reports a level shift that stays within the usual range of a wave', () => {
+    const { values, timestamps } = wave(4000);
+    for (let i = 3000; i < 4000; i++) values[i] = 50 + (values[i]! - 50) * 0.2 + 8; // calmer, and higher
+    const scores = anomalyScores(values, timestamps);
+    expect(Math.max(...scores.slice(1500, 3000))).toBeLessThan(0.5);
+    expect(Math.max(...scores.slice(3000, 3200))).toBeGreaterThan(0.55);
+  });
+
+  it('reports noise that suddenly goes calm (rule 1c), which no other rule sees', () => {
+    let seed = 7;
+    const values = Array.from({ length: 4000 }, (_, i) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const u = seed / 2 ** 31 - 0.5;
+      return 50 + (i >= 3000 ? 0.1 * u : u);
+    });
+    const timestamps = values.map((_, i) => Date.UTC(2024, 0, 1) + i * STEP_MS);
+    const report = 1.2 / 2.2;
+    const scores = anomalyScores(values, timestamps);
+    expect(Math.max(...scores.slice(1500, 3000))).toBeLessThan(report);
+    expect(Math.max(...scores.slice(3000, 3200))).toBeGreaterThanOrEqual(report);
+    const without = anomalyScores(values, timestamps, { entropyWeight: 0 });
+    expect(Math.max(...without.slice(3000, 3200))).toBeLessThan(report);
+  });
+
+  it('damps a spike that came at the same time of day on each of the last three days', () => {
+    const { values, timestamps } = wave(4000);
+    for (const day of [9, 10, 11, 12]) values[day * 288 + 100] = 200; // a daily job, four days running
+    values[12 * 288 + 200] = 200; // the same spike at another time of day
+    const scores = anomalyScores(values, timestamps, { weakRatio: Infinity });
+    expect(scores[12 * 288 + 100]).toBeLessThan(0.5);
+    expect(scores[12 * 288 + 200]).toBeGreaterThan(0.9);
+    // Without rule 5 the fourth daily spike is reported as well.
+    const plain = anomalyScores(values, timestamps, { weakRatio: Infinity, echoDays: 0 });
+    expect(plain[12 * 288 + 100]).toBeGreaterThan(0.9);
+  });
+
+  it('keeps ordinary values below the weak reports, and weak reports below the strong ones', () => {
+    const { values, timestamps } = wave(4000);
+    const scores = anomalyScores(values, timestamps);
+    const weakScore = 0.9 / 1.9;
+    const strongScore = 1.2 / 2.2;
+    const weak = Array.from(scores).filter((s) => s >= weakScore && s < strongScore);
+    const rest = Array.from(scores).filter((s) => s < weakScore);
+    expect(Math.max(...rest)).toBeLessThanOrEqual(0.4);
+    // A weak report silences the weak ones after it for 10 % of the values seen.
+    expect(weak.length).toBeLessThan(4000 / 300);
   });
 
   it('gives the scores of a prefix whatever follows (no look-ahead)', () => {
