@@ -6,7 +6,8 @@
  * - quiet first: while the cluster settles, and then for 60 s under clients that write without retrying, no alert;
  * - the primary's partition filled at a steady rate: the monitor forecasts it and the master opens a `disk-full`
  *   alert, dated ahead; the master requests the cluster's switchover (`move-primary`) and the cluster carries it
- *   out before the quota is reached; the quota is then reached (the node stops that member), and no write failed.
+ *   out before the quota is reached; the quota is then reached (the node stops that member), and no write failed;
+ * - the cluster's WAL archive broken: a critical `wal-archive-failing` alert on the primary, resolved once repaired.
  *
  * Time is compressed: disk measured and scraped every second, an evaluation every 2 s, the fill takes 90 s.
  */
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { havePrometheus } from '../test/support/prometheus.js';
 import { startHyperDbPlatform, type HyperDbPlatform } from '../src/testing/hyperdb-platform.js';
 import {
+  archiveFailureRun,
   diskFillRun,
   quietRun,
   requestMonitor,
@@ -82,5 +84,24 @@ describe.skipIf(process.getuid?.() !== 0 && process.env.CI !== 'true')('move-pri
     expect(run.otherAlerts).toEqual([]);
     expect(run.fillFailures).toEqual([]);
     expect(run.writes.acked.length).toBeGreaterThan(100);
+  }, 600_000);
+
+  it("says at once that the cluster's WAL archive fails, and that it works again", async () => {
+    const platform = p!;
+    const run = await archiveFailureRun(platform, { cluster: CLUSTER, timeoutS: 120 });
+    const { alert, alertedMs } = run;
+    if (alert === null || alertedMs === null) {
+      const watch = await platform.serviceLog('monitor', 'monitor', 'watch').catch((e: unknown) => String(e));
+      throw new Error(
+        `no wal-archive-failing alert on ${run.member}; the watch log:\n${watch.split('\n').slice(-30).join('\n')}`,
+      );
+    }
+    process.stderr.write(
+      `wal-archive-failing: alert ${Math.round((alertedMs - run.injectedMs) / 1000)} s after the archive broke, resolved ${run.resolvedMs === null ? 'never' : `${Math.round((run.resolvedMs - run.repairedMs!) / 1000)} s after it was repaired`}\n`,
+    );
+    expect(alert).toMatchObject({ severity: 'critical', instance: run.member, tree: CLUSTER, eta: null });
+    expect(alert.summary).toMatch(/^WAL archiving fails on .+: backups miss what was written since, and pg_wal grows$/);
+    expect(run.resolvedMs).not.toBeNull();
+    expect(run.otherAlerts).toEqual([]);
   }, 600_000);
 });

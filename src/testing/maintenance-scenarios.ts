@@ -6,12 +6,13 @@
  * - {@link quietRun}: nothing injected; every alert opened on the cluster is a false alarm;
  * - {@link diskFillRun}: the primary's partition filled at a steady rate up to its quota (a file written into it,
  *   as a runaway log would), timed: when the alert opened, what the master did, when the primary moved, when the
- *   quota was reached, and what the writers saw.
+ *   quota was reached, and what the writers saw;
+ * - {@link archiveFailureRun}: the cluster's WAL archive broken, then repaired: when the alert opened and resolved.
  *
  * Time is compressed: the agents measure disk every second (`usageIntervalS: 1`), Prometheus scrapes every second
  * and the monitor evaluates every 2 s ({@link MONITOR_PARAMETERS}).
  */
-import { appendFileSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MasterClient, ResponseOf } from '../client/master-client.js';
@@ -208,4 +209,78 @@ export async function diskFillRun(
     await fill.catch(() => undefined);
     rmSync(path, { force: true });
   }
+}
+
+export interface ArchiveFailureResult {
+  member: string;
+  injectedMs: number;
+  /** The `wal-archive-failing` alert on the primary (null: none within the wait), and when it was seen. */
+  alert: AlertView | null;
+  alertedMs: number | null;
+  /** When archiving was repaired, and when the alert was seen resolved (null: not within the wait). */
+  repairedMs: number | null;
+  resolvedMs: number | null;
+  /** Alerts on the cluster other than that one, opened during the run. */
+  otherAlerts: AlertView[];
+}
+
+/**
+ * Breaks the cluster's WAL archive (its router's `backups/wal` made unwritable: every archive_command fails, as
+ * with a full or read-only backup volume), ends a WAL segment on the primary so it is archived at once, waits for
+ * the monitor's `wal-archive-failing` alert on the primary, then repairs the archive, ends another segment and
+ * waits for the alert to resolve.
+ */
+export async function archiveFailureRun(
+  platform: HyperDbPlatform,
+  options: { cluster: string; timeoutS: number },
+): Promise<ArchiveFailureResult> {
+  const { admin } = platform;
+  const { cluster } = options;
+  const status = await platform.waitForCluster(cluster, healthy(3), 180_000);
+  const member = status.primary!;
+  const walDir = join(await platform.partitionPath(cluster, cluster), 'backups', 'wal');
+  const mode = statSync(walDir).mode & 0o7777;
+  const switchWal = async () => {
+    const su = await platform.superuserClient(cluster, member);
+    try {
+      // Something to archive: a segment switch with no WAL since the last one does nothing.
+      await su.query('CREATE TEMP TABLE t (x int); INSERT INTO t VALUES (1)');
+      await su.query('SELECT pg_switch_wal()');
+    } finally {
+      await su.end();
+    }
+  };
+  const failing = (alerts: AlertView[]) =>
+    alerts.find((a) => a.rule === 'wal-archive-failing' && a.instance === member);
+  const injectedMs = Date.now();
+  chmodSync(walDir, 0o500);
+  let alert: AlertView | null = null;
+  let alertedMs: number | null = null;
+  let repairedMs: number | null = null;
+  let resolvedMs: number | null = null;
+  try {
+    await switchWal();
+    const found = await waitFor(
+      `a wal-archive-failing alert on ${member}`,
+      async () => failing(await treeAlerts(admin, cluster)),
+      options.timeoutS * 1000,
+    ).catch(() => undefined);
+    if (found !== undefined) [alert, alertedMs] = [found, Date.now()];
+  } finally {
+    chmodSync(walDir, mode);
+    repairedMs = Date.now();
+  }
+  if (alert !== null) {
+    await switchWal();
+    const resolved = await waitFor(
+      `the wal-archive-failing alert on ${member} to resolve`,
+      async () => failing(await treeAlerts(admin, cluster))?.state === 'resolved',
+      options.timeoutS * 1000,
+    ).catch(() => false);
+    if (resolved) resolvedMs = Date.now();
+  }
+  const otherAlerts = (await treeAlerts(admin, cluster)).filter(
+    (a) => Date.parse(a.opened_at) >= injectedMs && !(a.rule === 'wal-archive-failing' && a.instance === member),
+  );
+  return { member, injectedMs, alert, alertedMs, repairedMs, resolvedMs, otherAlerts };
 }

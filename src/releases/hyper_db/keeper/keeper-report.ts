@@ -122,6 +122,11 @@ export class KeeperReport {
         stats.lastArchiveFailedS,
       );
       gauge('hyperdb_database_bytes', 'Size of the databases.', stats.databaseBytes);
+      gauge(
+        'hyperdb_wal_keep_bytes',
+        'WAL kept for standbys (wal_keep_size): a standby further behind cannot stream and must be cloned again.',
+        stats.walKeepBytes,
+      );
     }
     return await registry.metrics();
   }

@@ -76,6 +76,8 @@ export interface PgStats {
   lastArchivedS: number | null;
   lastArchiveFailedS: number | null;
   databaseBytes: number | null;
+  /** wal_keep_size: how far behind a standby may fall and still stream (no replication slots here). */
+  walKeepBytes: number | null;
 }
 
 /** What is known of a PostgreSQL that does not run. */
@@ -801,7 +803,7 @@ export class PostgresControl {
   /**
    * The server's activity for the member's metrics (`keeper-report.ts`): commits and rollbacks, client
    * connections and their limit, the WAL directory's size and files, the WAL archiver's counts and last times,
-   * and the databases' size. Null when the server does not answer (a bounded query on the keeper's session).
+   * the databases' size, and how much WAL the server keeps for its standbys. Null when the server does not answer (a bounded query on the keeper's session).
    */
   async stats(): Promise<PgStats | null> {
     if (this.postmasterPid() === null) return null;
@@ -817,7 +819,8 @@ export class PostgresControl {
            failed_count::text AS "archiveFailed",
            extract(epoch FROM last_archived_time)::text AS "lastArchivedS",
            extract(epoch FROM last_failed_time)::text AS "lastArchiveFailedS",
-           (SELECT sum(pg_database_size(oid)) FROM pg_database WHERE datallowconn)::text AS "databaseBytes"
+           (SELECT sum(pg_database_size(oid)) FROM pg_database WHERE datallowconn)::text AS "databaseBytes",
+           pg_size_bytes(current_setting('wal_keep_size'))::text AS "walKeepBytes"
          FROM pg_stat_archiver`,
         [],
         { session: true, timeoutMs: 3000 },
@@ -836,6 +839,7 @@ export class PostgresControl {
         lastArchivedS: n(row.lastArchivedS),
         lastArchiveFailedS: n(row.lastArchiveFailedS),
         databaseBytes: n(row.databaseBytes),
+        walKeepBytes: n(row.walKeepBytes),
       };
     } catch {
       return null;

@@ -1,6 +1,6 @@
 /**
  * hyper_monitor's watch program: every `intervalS`, reads each rule's history back from the partition's Prometheus,
- * forecasts when each resource runs out (rules.ts) and reports the monitor's whole set of open alerts to the master
+ * forecasts when each resource runs out, looks for WAL archiving failing now (rules.ts) and reports the monitor's whole set of open alerts to the master
  * as its instance (`hox.put.v1.alerts`: alerts left out are resolved there). Publishes what the last evaluation
  * found (`.hox/publish.json`) when that changes.
  *
@@ -13,7 +13,7 @@ import { runProgram } from '../../../release-kit/run-program.js';
 import { writeFileDurably } from '../../../shared/durable-file.js';
 import type { ReportedAlert, WatchConfig } from '../protocol.js';
 import { queryRange, type PrometheusAccess } from '../../../shared/prometheus-api.js';
-import { confirmAlerts, FOR_STEPS, judgeRule, RULES } from './rules.js';
+import { ARCHIVING_QUERIES, confirmAlerts, FOR_STEPS, judgeArchiving, judgeRule, RULES } from './rules.js';
 
 const [configPath, partitionPath] = process.argv.slice(2);
 if (configPath === undefined || partitionPath === undefined) {
@@ -55,6 +55,14 @@ async function evaluate(config: WatchConfig): Promise<void> {
       }),
     );
   }
+  // The facts (WAL archiving failing now): the last few minutes are enough.
+  const recent = { ...range, startS: range.endS - Math.max(300, 10 * stepS) };
+  const [failedAt, archivedAt, failures] = await Promise.all(
+    [ARCHIVING_QUERIES.failedAt, ARCHIVING_QUERIES.archivedAt, ARCHIVING_QUERIES.failures].map((q) =>
+      queryRange(prometheus, q, recent),
+    ),
+  );
+  firing.push(...judgeArchiving({ failedAt: failedAt!, archivedAt: archivedAt!, failures: failures! }, { nowMs }));
   const alerts = confirmAlerts(firing, { nowMs, forMs: FOR_STEPS * stepS * 1000, open, pending });
   const master = new MasterClient({
     url: await text(config.master.urlFile),
@@ -98,7 +106,7 @@ runProgram(async () => {
     }
     if (!stopped) timer = setTimeout(() => void cycle(), config.intervalS * 1000);
   };
-  log(`watching every ${config.intervalS} s, ${config.windowS} s of history, ${RULES.length} rules`);
+  log(`watching every ${config.intervalS} s, ${config.windowS} s of history, ${RULES.length + 1} rules`);
   void cycle();
   return () => {
     stopped = true;

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { alertKey, confirmAlerts, judgeRule, MIN_STEPS, RULES, type RangeSeries } from './rules.js';
+import {
+  alertKey,
+  ARCHIVING_RECENT_S,
+  confirmAlerts,
+  judgeArchiving,
+  judgeRule,
+  MIN_STEPS,
+  RULES,
+  type RangeSeries,
+} from './rules.js';
 
 const rule = (name: string) => RULES.find((r) => r.name === name)!;
 const STEP_S = 60;
@@ -112,5 +121,50 @@ describe('hyper_monitor rules', () => {
     expect(at(35_000, ['a', 'b'])).toEqual(['a', 'b']);
     // Already open (reported by the previous evaluation): no hold.
     expect(at(36_000, ['c'], ['c'])).toEqual(['c']);
+  });
+  it('a standby falling behind at a steady pace: warned before its lag passes the WAL its primary keeps', () => {
+    const MiB = 1024 * 1024;
+    // 1 GiB kept, the lag grows 8 MiB a minute: past it about 65 minutes after the last sample.
+    const lag = series(partition, 60, (k) => 30 * MiB + k * 8 * MiB);
+    const kept = series(partition, 60, () => 1024 * MiB);
+    const [alert] = judgeRule(rule('standby-behind'), [lag], [kept], options(60));
+    expect(alert).toMatchObject({ key: 'standby-behind:node=n1,partition=p3', severity: 'warning' });
+    expect(alert!.summary).toMatch(
+      /^WAL kept for the standby of n1 partition p3 \(pilot-db\/member-2\) forecast to run out in /,
+    );
+    // A steady small lag (a healthy standby) is no alert.
+    const steady = series(partition, 60, (k) => 2 * MiB + (k % 5) * 64 * 1024);
+    expect(judgeRule(rule('standby-behind'), [steady], [kept], options(60))).toEqual([]);
+  });
+
+  it('WAL archiving: failing after the last success is critical, a success since resolves it, an old one is not judged', () => {
+    const nowS = T0 + 3600;
+    const point = (labels: Record<string, string>, value: number): RangeSeries => ({
+      metric: labels,
+      values: [[nowS, String(value)]],
+    });
+    const judge = (failedAt: number, archivedAt?: number) =>
+      judgeArchiving(
+        {
+          failedAt: [point(partition, failedAt)],
+          archivedAt: archivedAt === undefined ? [] : [point(partition, archivedAt)],
+          failures: [point(partition, 7)],
+        },
+        { nowMs: nowS * 1000 },
+      );
+    const [alert, ...rest] = judge(nowS - 30, nowS - 400);
+    expect(rest).toEqual([]);
+    expect(alert).toMatchObject({
+      key: 'wal-archive-failing:node=n1,partition=p3',
+      rule: 'wal-archive-failing',
+      severity: 'critical',
+      resource: { node: 'n1', partition: 'p3' },
+      eta_ms: null,
+      evidence: { failures: 7, last_success: new Date((nowS - 400) * 1000).toISOString() },
+    });
+    expect(alert!.summary).toMatch(/^WAL archiving fails on n1 partition p3 \(pilot-db\/member-2\) since /);
+    expect(judge(nowS - 30)[0]!.summary).toMatch(/, and never succeeded: /);
+    expect(judge(nowS - 30, nowS - 10)).toEqual([]);
+    expect(judge(nowS - ARCHIVING_RECENT_S - 60)).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@
  * | `memory-full`     | `hox_partition_memory_working_set_bytes` | `hox_partition_memory_limit_bytes`    |
  * | `filesystem-full` | `hox_node_filesystem_available_bytes`    | 0 (falling)                           |
  * | `inodes-full`     | `hox_node_filesystem_files_free`         | 0 (falling)                           |
+ * | `standby-behind`  | `hyperdb_replication_lag_bytes`          | `hyperdb_wal_keep_bytes`              |
  *
  * A forecast reaching the limit within `criticalS` is critical, within `warningS` a warning. An open alert stays
  * open until its forecast is past 1.25 × `warningS` (no flapping at the edge).
@@ -23,6 +24,9 @@
  * {@link FOR_STEPS} steps (Prometheus's `for:`), see {@link confirmAlerts}. A level shift (a standby promoted, its
  * memory jumping by a hundred MiB) looks like a steep trend for a few steps, until the level holds
  * (bench/maintenance/online.ts saw one forecast to fill 2 GiB in 3 minutes).
+ *
+ * Not every rule is a forecast: `wal-archive-failing` ({@link judgeArchiving}) reports a hyper_db member whose WAL
+ * archiving fails now.
  */
 import { timeToThreshold } from '../../../maintenance/time-to-threshold.js';
 import { durationText } from '../../../shared/duration-text.js';
@@ -79,7 +83,84 @@ export const RULES: readonly Rule[] = [
     match: ['node', 'path'],
     what: 'filesystem inodes',
   },
+  {
+    name: 'standby-behind',
+    // A hyper_db standby's lag against the WAL its primary keeps for it (wal_keep_size, no replication slots):
+    // past it, the standby cannot stream any more.
+    query: 'hyperdb_replication_lag_bytes',
+    limitQuery: 'hyperdb_wal_keep_bytes',
+    direction: 'rising',
+    match: ['node', 'partition'],
+    what: 'WAL kept for the standby',
+  },
 ];
+
+/** The series {@link judgeArchiving} reads (a hyper_db member's, relayed by its node). */
+export const ARCHIVING_QUERIES = {
+  failedAt: 'hyperdb_wal_last_archive_failure_timestamp_seconds',
+  archivedAt: 'hyperdb_wal_last_archived_timestamp_seconds',
+  failures: 'hyperdb_wal_archive_failed_total',
+} as const;
+/** A failure older than this, never followed by a success, is not judged (its member stopped reporting it). */
+export const ARCHIVING_RECENT_S = 600;
+
+/**
+ * `wal-archive-failing`, a fact rather than a forecast: a hyper_db member whose last attempt to archive a WAL
+ * segment failed after its last success (PostgreSQL retries a failed segment every minute or so, so a failure not
+ * followed by a success is still failing). Critical: nothing written since reaches the backups, point-in-time
+ * recovery stops at the last archived segment, and the primary keeps every segment not archived in pg_wal, so its
+ * disk fills at the pace of its writes. It resolves with the first success. `open` and the hold apply as to the
+ * forecasts (confirmAlerts).
+ */
+export function judgeArchiving(
+  series: { failedAt: readonly RangeSeries[]; archivedAt: readonly RangeSeries[]; failures: readonly RangeSeries[] },
+  options: Pick<JudgeOptions, 'nowMs'>,
+): ReportedAlert[] {
+  const last = (list: readonly RangeSeries[]) => {
+    const out = new Map<string, { metric: Record<string, string>; value: number }>();
+    for (const s of list) {
+      const point = s.values.at(-1);
+      if (point !== undefined) out.set(memberKey(s.metric), { metric: s.metric, value: Number(point[1]) });
+    }
+    return out;
+  };
+  const archived = last(series.archivedAt);
+  const failures = last(series.failures);
+  const alerts: ReportedAlert[] = [];
+  for (const [key, failed] of last(series.failedAt)) {
+    const { node, partition } = failed.metric;
+    if (node === undefined || partition === undefined || !Number.isFinite(failed.value)) continue;
+    const success = archived.get(key)?.value;
+    if (success !== undefined && success >= failed.value) continue;
+    if (options.nowMs / 1000 - failed.value > ARCHIVING_RECENT_S) continue;
+    const tree =
+      failed.metric['tree'] === undefined ? '' : ` (${failed.metric['tree']}/${failed.metric['instance'] ?? ''})`;
+    alerts.push({
+      key: `wal-archive-failing:${key}`,
+      rule: 'wal-archive-failing',
+      severity: 'critical',
+      resource: { node, partition },
+      summary:
+        `WAL archiving fails on ${node} partition ${partition}${tree}` +
+        (success === undefined ? ', and never succeeded' : ` since ${new Date(success * 1000).toISOString()}`) +
+        ': backups miss what was written since, and pg_wal grows',
+      eta_ms: null,
+      eta_earliest_ms: null,
+      eta_latest_ms: null,
+      evidence: {
+        last_failure: new Date(failed.value * 1000).toISOString(),
+        last_success: success === undefined ? null : new Date(success * 1000).toISOString(),
+        failures: failures.get(key)?.value ?? null,
+        query: ARCHIVING_QUERIES.failedAt,
+      },
+    });
+  }
+  return alerts;
+}
+
+function memberKey(metric: Record<string, string>): string {
+  return `node=${metric['node'] ?? ''},partition=${metric['partition'] ?? ''}`;
+}
 
 export const MIN_STEPS = 30;
 export const FOR_STEPS = 15;
