@@ -10,14 +10,17 @@
  *
  * 0. the cluster starting, until no alert is open on it for 10 s: an alert then is a false alarm;
  * 1. a quiet run as long as the fill: every alert opened on the cluster is a false alarm;
- * 2. the primary's partition filled at a steady rate, reaching its quota in `--fill-s` seconds.
+ * 2. the primary's partition filled at a steady rate, reaching its quota in `--fill-s` seconds;
+ * 3. the cluster's WAL archive broken (its router's WAL directory made unwritable), then repaired.
  *
  * Measured per run: the warning's lead time (before the quota is reached), whether and when the master moved the
- * primary away (the move-primary policy), write failures and the longest write, alerts on anything else.
+ * primary away (the move-primary policy), write failures and the longest write, alerts on anything else; how
+ * long after the archive broke the `wal-archive-failing` alert came, and how long after the repair it resolved.
  *
  * The peer, measured on the same data in the same run: Prometheus's own `predict_linear`, as the usual alerting
  * rule writes it (`predict_linear(used[window], warning) > limit`, the monitor's window and warning horizon),
- * evaluated by the same Prometheus over the quiet run and the fill: when it would have fired first.
+ * evaluated by the same Prometheus over the quiet run and the fill: when it would have fired first; for the
+ * archive, `increase(hyperdb_wal_archive_failed_total[1m]) > 0`.
  *
  * Time is compressed: disk measured, reported and scraped every second (30 s and 15 s by default) and evaluated
  * every 2 s; the fill takes 90 s where a real one takes hours. The rules count in steps (30 steps of history at
@@ -30,6 +33,7 @@ import { parseArgs } from 'node:util';
 import { queryRange } from '../../src/shared/prometheus-api.js';
 import { startHyperDbPlatform, type HyperDbPlatform } from '../../src/testing/hyperdb-platform.js';
 import {
+  archiveFailureRun,
   diskFillRun,
   MONITOR_PARAMETERS,
   quietRun,
@@ -57,6 +61,11 @@ interface RunFigures {
   write_failures: number;
   write_failures_quiet: number;
   longest_write_ms: number;
+  /** The WAL archive broken after the fill: seconds to the alert, to its resolution once repaired, and the peer's. */
+  archive_alert_s: number | null;
+  archive_alert_s_peer: number | null;
+  archive_resolved_s: number | null;
+  archive_other_alerts: number;
 }
 
 /** When (ms) `predict_linear` over the monitor's window started firing on the cluster (or `member`) within [from, to]. */
@@ -67,17 +76,22 @@ async function predictLinearStarts(
   fromMs: number,
   toMs: number,
 ): Promise<number[]> {
-  const monitor = await platform.admin.call('getInstanceTree', { title: 'monitor' });
-  if (!('connection_parameters' in monitor)) throw new Error('the monitor is not ready');
-  const c = monitor.connection_parameters as { url: string; user: string; password: string };
-  const node = platform.nodes.find((n) => n.id === monitor.computer_guid)!;
-  const ca = readFileSync(join(node.dataDir, 'partitions', monitor.compute_partition_id, 'certificates', 'ca.crt'));
   const windowS = Math.round(MONITOR_PARAMETERS.window_hours * 3600);
   const aheadS = Math.round(MONITOR_PARAMETERS.warning_hours * 3600);
   const selector = `tree="${cluster}"${member === null ? '' : `,instance="${member}"`}`;
   const query =
     `predict_linear(hox_partition_disk_bytes{${selector}}[${windowS}s], ${aheadS}) ` +
     `> hox_partition_disk_limit_bytes{${selector}}`;
+  return await firingStarts(platform, query, fromMs, toMs);
+}
+
+/** When (ms) each series of the PromQL `query` started firing within [from, to], evaluated each second by the monitor's Prometheus. */
+async function firingStarts(platform: HyperDbPlatform, query: string, fromMs: number, toMs: number): Promise<number[]> {
+  const monitor = await platform.admin.call('getInstanceTree', { title: 'monitor' });
+  if (!('connection_parameters' in monitor)) throw new Error('the monitor is not ready');
+  const c = monitor.connection_parameters as { url: string; user: string; password: string };
+  const node = platform.nodes.find((n) => n.id === monitor.computer_guid)!;
+  const ca = readFileSync(join(node.dataDir, 'partitions', monitor.compute_partition_id, 'certificates', 'ca.crt'));
   const series = await queryRange({ url: c.url, user: c.user, password: c.password, ca: ca.toString() }, query, {
     startS: Math.floor(fromMs / 1000),
     endS: Math.ceil(toMs / 1000),
@@ -166,9 +180,31 @@ async function main(): Promise<void> {
         write_failures: fill.fillFailures.length,
         write_failures_quiet: fill.writes.failures.length - fill.fillFailures.length,
         longest_write_ms: Math.round(fill.writes.maxStallMs),
+        archive_alert_s: null,
+        archive_alert_s_peer: null,
+        archive_resolved_s: null,
+        archive_other_alerts: 0,
+      });
+      log(`run ${run}: breaking the cluster's WAL archive`);
+      const archive = await archiveFailureRun(platform, { cluster, timeoutS: 180 });
+      // The peer: the usual rule on pg_stat_archiver's failures (postgres_exporter's mixins write it so).
+      const archivePeer = await firingStarts(
+        platform,
+        `increase(hyperdb_wal_archive_failed_total{tree="${cluster}",instance="${archive.member}"}[1m]) > 0`,
+        archive.injectedMs,
+        archive.repairedMs ?? Date.now(),
+      );
+      Object.assign(figures.at(-1)!, {
+        archive_alert_s: archive.alertedMs === null ? null : seconds(archive.alertedMs - archive.injectedMs),
+        archive_alert_s_peer: archivePeer.length === 0 ? null : seconds(Math.min(...archivePeer) - archive.injectedMs),
+        archive_resolved_s:
+          archive.resolvedMs === null || archive.repairedMs === null
+            ? null
+            : seconds(archive.resolvedMs - archive.repairedMs),
+        archive_other_alerts: archive.otherAlerts.length,
       });
       log(`run ${run}: ${JSON.stringify(figures.at(-1))}`);
-      for (const a of [...startAlarms, ...quiet.falseAlarms, ...fill.otherAlerts])
+      for (const a of [...startAlarms, ...quiet.falseAlarms, ...fill.otherAlerts, ...archive.otherAlerts])
         log(
           `  alert ${a.rule} on ${a.instance ?? a.node}: ${a.summary} (opened ${a.opened_at}, ${JSON.stringify(a.evidence)}, action ${JSON.stringify(a.action)})`,
         );
@@ -188,7 +224,10 @@ async function main(): Promise<void> {
   }
 
   const alerted = figures.filter((f) => f.alerted).length;
-  const falseAlarms = figures.reduce((n, f) => n + f.start_false_alarms + f.quiet_false_alarms + f.other_alerts, 0);
+  const falseAlarms = figures.reduce(
+    (n, f) => n + f.start_false_alarms + f.quiet_false_alarms + f.other_alerts + f.archive_other_alerts,
+    0,
+  );
   const summary = {
     runs,
     fill_s: fillS,
@@ -202,6 +241,7 @@ async function main(): Promise<void> {
     primary_moved_before_quota: figures.filter((f) => f.primary_moved_before_quota).length,
     write_failures: figures.reduce((n, f) => n + f.write_failures, 0),
     write_failures_quiet: figures.reduce((n, f) => n + f.write_failures_quiet, 0),
+    archive_alerted: figures.filter((f) => f.archive_alert_s !== null).length,
     runs_detail: figures,
   };
   if (values.json) {
@@ -222,6 +262,8 @@ async function main(): Promise<void> {
         'writes',
         'failed (fill / quiet)',
         'longest write ms',
+        'archive broken: alert s after (ours / increase > 0)',
+        'resolved s after repair',
       ],
       figures.map((f) => [
         String(f.run),
@@ -234,6 +276,8 @@ async function main(): Promise<void> {
         cell(f.writes),
         `${f.write_failures} / ${f.write_failures_quiet}`,
         cell(f.longest_write_ms),
+        `${cell(f.archive_alert_s)} / ${cell(f.archive_alert_s_peer)}`,
+        cell(f.archive_resolved_s),
       ]),
       1,
     )}\n\nrecall ${summary.recall}, precision ${cell(summary.precision)}, primary moved before the quota in ${summary.primary_moved_before_quota}/${runs} runs, ${summary.write_failures} failed writes during the fills (${summary.write_failures_quiet} during the quiet runs)\n`,

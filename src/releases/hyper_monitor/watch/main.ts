@@ -1,6 +1,7 @@
 /**
  * hyper_monitor's watch program: every `intervalS`, reads each rule's history back from the partition's Prometheus,
- * forecasts when each resource runs out, looks for WAL archiving failing now (rules.ts) and reports the monitor's whole set of open alerts to the master
+ * forecasts when each resource runs out, looks for WAL archiving failing now (rules.ts), runs the streaming anomaly
+ * detector on the database series (anomalies.ts) and reports the monitor's whole set of open alerts to the master
  * as its instance (`hox.put.v1.alerts`: alerts left out are resolved there). Publishes what the last evaluation
  * found (`.hox/publish.json`) when that changes.
  *
@@ -13,6 +14,7 @@ import { runProgram } from '../../../release-kit/run-program.js';
 import { writeFileDurably } from '../../../shared/durable-file.js';
 import type { ReportedAlert, WatchConfig } from '../protocol.js';
 import { queryRange, type PrometheusAccess } from '../../../shared/prometheus-api.js';
+import { ANOMALY_SERIES, AnomalyWatch } from './anomalies.js';
 import { ARCHIVING_QUERIES, confirmAlerts, FOR_STEPS, judgeArchiving, judgeRule, RULES } from './rules.js';
 
 const [configPath, partitionPath] = process.argv.slice(2);
@@ -27,6 +29,8 @@ const MAX_POINTS = 3000;
 const text = async (path: string) => (await readFile(path, 'utf8')).trim();
 
 let open = new Set<string>();
+/** One streaming detector per series, for the program's lifetime. */
+const anomalies = new AnomalyWatch();
 /** Rules firing but not reported yet (key → since when): see confirmAlerts. */
 const pending = new Map<string, number>();
 let lastPublished: Record<string, unknown> = {};
@@ -64,6 +68,15 @@ async function evaluate(config: WatchConfig): Promise<void> {
   );
   firing.push(...judgeArchiving({ failedAt: failedAt!, archivedAt: archivedAt!, failures: failures! }, { nowMs }));
   const alerts = confirmAlerts(firing, { nowMs, forMs: FOR_STEPS * stepS * 1000, open, pending });
+  // Anomalies need no hold: the detector reports once per incident, and learns from every point.
+  for (const spec of ANOMALY_SERIES)
+    alerts.push(
+      ...anomalies.judge(spec, await queryRange(prometheus, spec.query, range), {
+        nowMs,
+        stepS,
+        forgetS: config.windowS,
+      }),
+    );
   const master = new MasterClient({
     url: await text(config.master.urlFile),
     token: await text(config.master.tokenFile),
@@ -106,7 +119,9 @@ runProgram(async () => {
     }
     if (!stopped) timer = setTimeout(() => void cycle(), config.intervalS * 1000);
   };
-  log(`watching every ${config.intervalS} s, ${config.windowS} s of history, ${RULES.length + 1} rules`);
+  log(
+    `watching every ${config.intervalS} s, ${config.windowS} s of history, ${RULES.length + 1} rules, ${ANOMALY_SERIES.length} series for anomalies`,
+  );
   void cycle();
   return () => {
     stopped = true;
