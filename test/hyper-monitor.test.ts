@@ -179,6 +179,38 @@ describe('hyper_monitor on a platform', () => {
     expect(memory?.values.some((v) => v !== null && v > 0)).toBe(true);
     const missing = await runHox(['metrics', 'no-such-tree'], cliEnv);
     expect(missing.code).not.toBe(0);
-    expect(missing.stderr).toMatch(/no series for instance tree 'no-such-tree'/);
+    expect(missing.stderr).toMatch(/no instance tree or compute node 'no-such-tree'/);
+
+    // A user reads their own tree's series through the master, never another's of the same title, nor a node's.
+    const { token: aliceToken, user_id: aliceId } = await m.admin.call('createUser', { name: 'alice' });
+    await m.admin.withToken(aliceToken).call('requestInstance', {
+      title: 'filler',
+      software_release_uri: releaseDir,
+      software_type: 'run',
+      parameters: { script: 'exec sleep 1000' },
+      sla_parameters: { computer_guid: 'monitor-node' },
+    });
+    const aliceEnv = { ...cliEnv, HOX_TOKEN: aliceToken };
+    const mine = await waitFor(
+      "alice's filler in hox metrics",
+      async () => {
+        const run = await runHox(['metrics', 'filler', '--minutes', '5', '--json'], aliceEnv);
+        return run.code === 0 ? run : undefined;
+      },
+      90_000,
+    );
+    const aliceView = JSON.parse(mine.stdout) as {
+      kind: string;
+      series: { name: string; labels: Record<string, string>; values: (number | null)[] }[];
+    };
+    expect(aliceView.kind).toBe('tree');
+    expect(aliceView.series.map((x) => x.name)).toContain('disk filler');
+    expect(aliceView.series.every((x) => x.labels['owner'] === aliceId && x.labels['tree'] === 'filler')).toBe(true);
+    // Hers writes nothing: not the admin's filler, which is past 10 MiB by now.
+    const disk = aliceView.series.find((x) => x.name === 'disk filler')!;
+    expect(Math.max(...disk.values.filter((v): v is number => v !== null))).toBeLessThan(10 * MiB);
+    const nodeForAlice = await runHox(['metrics', 'monitor-node'], aliceEnv);
+    expect(nodeForAlice.code).not.toBe(0);
+    expect(nodeForAlice.stderr).toMatch(/instance tree 'monitor-node' not found/);
   }, 300_000);
 });

@@ -218,7 +218,7 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
         // Labelled as the master knows the partition: its node, partition and instance.
         expect(text).toMatch(
           new RegExp(
-            `^hyperdb_term\\{member="${member}",node="[^"]+",partition="[^"]+",tree="${CLUSTER}",instance="[^"]+"\\} \\d+$`,
+            `^hyperdb_term\\{member="${member}",node="[^"]+",partition="[^"]+",tree="${CLUSTER}",instance="[^"]+",owner="admin"\\} \\d+$`,
             'm',
           ),
         );

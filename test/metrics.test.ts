@@ -35,7 +35,7 @@ describeEachStore('GET /metrics', (env) => {
     const m = await env.startMaster();
     const n1 = await addTestNode(m.admin, 'n1', { partitions: 2, releases: [RELEASE] });
     const n2 = await addTestNode(m.admin, 'n2', { partitions: 1, releases: [RELEASE] });
-    const { token: aliceToken } = await m.admin.call('createUser', { name: 'alice' });
+    const { token: aliceToken, user_id: aliceId } = await m.admin.call('createUser', { name: 'alice' });
     const alice = m.admin.withToken(aliceToken);
     const doc = await request(alice, 'shop', { sla_parameters: { computer_guid: 'n1' } });
 
@@ -89,7 +89,7 @@ describeEachStore('GET /metrics', (env) => {
       // n2 reported nothing of its own: none of its series, but its last contact.
       expect(t).not.toContain('hox_node_memory_total_bytes{node="n2"}');
       expect(valueOf(t, 'hox_node_last_contact_age_seconds{node="n2"}')).toBeGreaterThanOrEqual(0);
-      const partition = `node="n1",partition="${doc.compute_partition_id}",tree="shop",instance="shop"`;
+      const partition = `node="n1",partition="${doc.compute_partition_id}",tree="shop",instance="shop",owner="${aliceId}"`;
       expect(valueOf(t, `hox_partition_memory_bytes{${partition}}`)).toBe(12 * MiB);
       expect(valueOf(t, `hox_partition_disk_limit_bytes{${partition}}`)).toBe(1024 * MiB);
       expect(valueOf(t, `hox_partition_pids{${partition}}`)).toBe(3);
@@ -123,7 +123,7 @@ describeEachStore("GET /metrics: what partitions' services expose, relayed by th
     const m = await env.startMaster();
     const n1 = await addTestNode(m.admin, 'n1', { partitions: 2, releases: [RELEASE] });
     const n2 = await addTestNode(m.admin, 'n2', { partitions: 1, releases: [RELEASE] });
-    const { token: aliceToken } = await m.admin.call('createUser', { name: 'alice' });
+    const { token: aliceToken, user_id: aliceId } = await m.admin.call('createUser', { name: 'alice' });
     const doc = await request(m.admin.withToken(aliceToken), 'shop', { sla_parameters: { computer_guid: 'n1' } });
     const metrics = await collectNodeMetrics([]);
     const { families } = parsePartitionMetrics(
@@ -160,7 +160,7 @@ describeEachStore("GET /metrics: what partitions' services expose, relayed by th
       },
     });
     const t = (await scrape(m.url, m.adminToken)).text;
-    const own = `node="n1",partition="${doc.compute_partition_id}",tree="shop",instance="shop"`;
+    const own = `node="n1",partition="${doc.compute_partition_id}",tree="shop",instance="shop",owner="${aliceId}"`;
     expect(valueOf(t, `app_requests_total{code="200",exported_instance="spoof",exported_job="x",${own}}`)).toBe(42);
     expect(t).toContain('# TYPE app_requests_total counter');
     expect(t).toContain('# HELP app_requests_total Requests "served".');

@@ -326,6 +326,16 @@ export const ROUTES = {
     body: 'alertQuery',
     response: 'alertList',
   },
+  // Waits (bounded) for the monitor's Prometheus: holds no transaction while it does.
+  queryMetrics: {
+    path: '/hox.get.v1.metrics',
+    audit: false,
+    summary:
+      "Key series of a compute node (the admin's only) or of one of the caller's instance trees, from the platform's monitor",
+    auth: PEOPLE,
+    body: 'metricsQuery',
+    response: 'metricsResult',
+  },
   // Its own endpoint too, for the same reasons as usage: the node's, for all its partitions at once, and
   // stored without a change record (the instance's state or error report, which goes with any promise
   // turning ok or failed, is what wakes its tree's watchers).

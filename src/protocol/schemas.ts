@@ -446,6 +446,46 @@ export const Bodies = {
     closed,
   ),
   alertList: list(AlertView),
+  metricsQuery: Type.Object(
+    {
+      target: Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: "A compute node id (the admin's only), or one of the caller's instance trees",
+      }),
+      minutes: Type.Integer({ minimum: 1, maximum: 10080, description: 'How far back (at most a week)' }),
+    },
+    closed,
+  ),
+  metricsResult: Type.Object(
+    {
+      target: Type.String(),
+      kind: Type.Union([Type.Literal('node'), Type.Literal('tree')]),
+      start: Type.String({ description: 'The first point (ISO 8601)' }),
+      step_s: Type.Integer({ minimum: 1 }),
+      series: Type.Array(
+        Type.Object(
+          {
+            name: Type.String(),
+            query: Type.String({ description: 'The PromQL run on the monitor' }),
+            unit: Type.Union([
+              Type.Literal('bytes'),
+              Type.Literal('bytes/s'),
+              Type.Literal('ratio'),
+              Type.Literal('count'),
+              Type.Literal('rate'),
+            ]),
+            labels: Type.Record(Type.String(), Type.String()),
+            values: Type.Array(Type.Union([Type.Number(), Type.Null()]), {
+              description: 'One per step from start, null where the monitor has none',
+            }),
+          },
+          closed,
+        ),
+      ),
+    },
+    closed,
+  ),
   siteCertificateResult: Type.Object(
     { certificate: Type.String(), ca_certificates: Type.String(), not_after: Type.String() },
     closed,

@@ -132,6 +132,12 @@ export const ERROR_CATALOGUE = {
     description:
       'A compute node did not answer a request relayed by the master (logs) in time; the message names the node and its last contact.',
   },
+  HOX_MONITOR_NOT_ANSWERING: {
+    status: 504,
+    retryable: true,
+    description:
+      "The platform's monitor (its Prometheus) did not answer a query the master relayed (hox metrics); the message says what failed.",
+  },
   HOX_MASTER_UNREACHABLE: {
     status: 503,
     retryable: true,

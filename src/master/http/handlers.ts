@@ -80,7 +80,7 @@ function whoami(p: Principal): ResponseOf<'whoami'> {
 
 /** Handlers for every route but those that wait (server.ts), which must not hold a transaction while they wait. */
 export const HANDLERS: {
-  [R in Exclude<RouteName, 'waitForChange' | 'readTreeLogs' | 'listLogRequests'>]: Handler<R>;
+  [R in Exclude<RouteName, 'waitForChange' | 'readTreeLogs' | 'listLogRequests' | 'queryMetrics'>]: Handler<R>;
 } = {
   supply: async (ctx, b) => {
     await supply(ctx, b.computer_guid, b.software_release_uri, b.state ?? 'available');

@@ -7,7 +7,8 @@
  * - compute nodes: seconds since their last contact, and their own metrics as they last reported them (CPU time,
  *   load, memory, each filesystem's space and inodes: `src/agent/node-metrics.ts`);
  * - partitions: memory, processes and disk used and their limits, and each promise's last result, labelled with the
- *   node, the partition, the instance tree and the instance (as `hox show` reads them);
+ *   node, the partition, the instance tree and the instance (as `hox show` reads them), and the tree's owner (its
+ *   id: two users' trees may share a title);
  * - what partitions' services expose themselves (a hyper_db member's lag, WAL and commits), relayed by their
  *   nodes from `.hox/metrics.prom` and labelled the same way (`relayed-metrics.ts`).
  *
@@ -99,7 +100,8 @@ export async function storeMetrics(tx: StoreTx, clock: Clock): Promise<string> {
     }
   }
 
-  const labels = ['node', 'partition', 'tree', 'instance'];
+  // `owner` (the tree owner's id) tells apart two users' trees of one title: hox metrics selects on both.
+  const labels = ['node', 'partition', 'tree', 'instance', 'owner'];
   const partition = {
     memory: gauge('hox_partition_memory_bytes', "Memory the partition's processes use.", labels),
     memoryLimit: gauge('hox_partition_memory_limit_bytes', "The partition's memory limit.", labels),
@@ -120,17 +122,21 @@ export async function storeMetrics(tx: StoreTx, clock: Clock): Promise<string> {
   );
   const instances = new Map<string, InstanceRow>();
   for (const node of nodes) for (const i of await tx.listNodeInstances(node.id)) instances.set(i.id, i);
-  const treeTitles = new Map<string, string>();
+  const trees = new Map<string, { title: string; ownerId: string }>();
   const labelsOf = async (row: { instanceId: string; nodeId: string; partitionId: string }) => {
     const instance = instances.get(row.instanceId);
     if (instance === undefined) return undefined;
-    if (!treeTitles.has(instance.treeId))
-      treeTitles.set(instance.treeId, (await tx.getTree(instance.treeId))?.title ?? '');
+    if (!trees.has(instance.treeId)) {
+      const tree = await tx.getTree(instance.treeId);
+      trees.set(instance.treeId, { title: tree?.title ?? '', ownerId: tree?.ownerId ?? '' });
+    }
+    const tree = trees.get(instance.treeId)!;
     return {
       node: row.nodeId,
       partition: row.partitionId,
-      tree: treeTitles.get(instance.treeId)!,
+      tree: tree.title,
       instance: instance.title,
+      owner: tree.ownerId,
     };
   };
   for (const row of await tx.listPromiseResults([...instances.keys()])) {

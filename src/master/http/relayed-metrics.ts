@@ -2,7 +2,7 @@
  * The series partitions' services expose (`.hox/metrics.prom`, relayed by their node: `src/agent/partition-metrics.ts`),
  * in the Prometheus text format, for the master's `GET /metrics`.
  *
- * Each sample gets the labels the platform's own partition series have (node, partition, tree, instance), from
+ * Each sample gets the labels the platform's own partition series have (node, partition, tree, instance, owner), from
  * the master's view of the partition and never from the file: a family reported for a partition whose instance
  * has changed since is left out. A label of the file with one of those names, or `job` (Prometheus keeps the
  * exposition's labels: `honor_labels`), is kept as `exported_<name>`, as Prometheus itself renames a clash. A
@@ -21,9 +21,9 @@ type Family = Reported['families'][number];
 export type PartitionLabels = (
   nodeId: string,
   partitionId: string,
-) => { node: string; partition: string; tree: string; instance: string } | undefined;
+) => { node: string; partition: string; tree: string; instance: string; owner: string } | undefined;
 
-const OVERRIDDEN = new Set(['node', 'partition', 'tree', 'instance', 'job']);
+const OVERRIDDEN = new Set(['node', 'partition', 'tree', 'instance', 'owner', 'job']);
 
 const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 const escapeHelp = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');

@@ -32,12 +32,14 @@ import {
 import { waitForChange } from './wait-for-change.js';
 import { ApiMetrics, storeMetrics } from './metrics.js';
 import { listLogRequests, readTreeLogs } from '../log-relay.js';
+import { queryMetrics } from '../metrics-query.js';
 
 /** Routes that wait (bounded) for something to happen: they authenticate themselves and hold no transaction. */
 const WAITING_ROUTES = {
   waitForChange,
   readTreeLogs,
   listLogRequests,
+  queryMetrics,
 } as const satisfies Partial<
   Record<RouteName, (options: HttpServerOptions, token: string, body: never, signal: AbortSignal) => Promise<unknown>>
 >;

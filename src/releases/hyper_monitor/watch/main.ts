@@ -15,7 +15,15 @@ import { writeFileDurably } from '../../../shared/durable-file.js';
 import type { ReportedAlert, WatchConfig } from '../protocol.js';
 import { queryRange, type PrometheusAccess } from '../../../shared/prometheus-api.js';
 import { ANOMALY_SERIES, AnomalyWatch } from './anomalies.js';
-import { ARCHIVING_QUERIES, confirmAlerts, FOR_STEPS, judgeArchiving, judgeRule, RULES } from './rules.js';
+import {
+  ARCHIVING_FOR_STEPS,
+  ARCHIVING_QUERIES,
+  confirmAlerts,
+  FOR_STEPS,
+  judgeArchiving,
+  judgeRule,
+  RULES,
+} from './rules.js';
 
 const [configPath, partitionPath] = process.argv.slice(2);
 if (configPath === undefined || partitionPath === undefined) {
@@ -32,7 +40,7 @@ let open = new Set<string>();
 /** One streaming detector per series, for the program's lifetime. */
 const anomalies = new AnomalyWatch();
 /** Rules firing but not reported yet (key → since when): see confirmAlerts. */
-const pending = new Map<string, number>();
+const pending = { forecasts: new Map<string, number>(), facts: new Map<string, number>() };
 let lastPublished: Record<string, unknown> = {};
 
 async function evaluate(config: WatchConfig): Promise<void> {
@@ -44,7 +52,10 @@ async function evaluate(config: WatchConfig): Promise<void> {
   };
   const nowMs = Date.now();
   const stepS = Math.max(config.stepS, Math.ceil(config.windowS / MAX_POINTS));
-  const range = { startS: Math.floor(nowMs / 1000) - config.windowS, endS: Math.floor(nowMs / 1000), stepS };
+  // On a grid of whole steps since the epoch: every evaluation reads the same instants (Prometheus evaluates at
+  // start + k × step), so the anomaly detectors are fed evenly spaced points, each once.
+  const endS = Math.floor(nowMs / 1000 / stepS) * stepS;
+  const range = { startS: endS - Math.ceil(config.windowS / stepS) * stepS, endS, stepS };
   const firing: ReportedAlert[] = [];
   for (const rule of RULES) {
     const series = await queryRange(prometheus, rule.query, range);
@@ -59,15 +70,18 @@ async function evaluate(config: WatchConfig): Promise<void> {
       }),
     );
   }
-  // The facts (WAL archiving failing now): the last few minutes are enough.
+  // The facts (WAL archiving failing now): the last few minutes are enough, and a shorter hold (see ARCHIVING_FOR_STEPS).
   const recent = { ...range, startS: range.endS - Math.max(300, 10 * stepS) };
   const [failedAt, archivedAt, failures] = await Promise.all(
     [ARCHIVING_QUERIES.failedAt, ARCHIVING_QUERIES.archivedAt, ARCHIVING_QUERIES.failures].map((q) =>
       queryRange(prometheus, q, recent),
     ),
   );
-  firing.push(...judgeArchiving({ failedAt: failedAt!, archivedAt: archivedAt!, failures: failures! }, { nowMs }));
-  const alerts = confirmAlerts(firing, { nowMs, forMs: FOR_STEPS * stepS * 1000, open, pending });
+  const facts = judgeArchiving({ failedAt: failedAt!, archivedAt: archivedAt!, failures: failures! }, { nowMs });
+  const alerts = [
+    ...confirmAlerts(firing, { nowMs, forMs: FOR_STEPS * stepS * 1000, open, pending: pending.forecasts }),
+    ...confirmAlerts(facts, { nowMs, forMs: ARCHIVING_FOR_STEPS * stepS * 1000, open, pending: pending.facts }),
+  ];
   // Anomalies need no hold: the detector reports once per incident, and learns from every point.
   for (const spec of ANOMALY_SERIES)
     alerts.push(

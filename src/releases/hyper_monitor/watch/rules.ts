@@ -101,6 +101,13 @@ export const ARCHIVING_QUERIES = {
   archivedAt: 'hyperdb_wal_last_archived_timestamp_seconds',
   failures: 'hyperdb_wal_archive_failed_total',
 } as const;
+/**
+ * The hold of `wal-archive-failing`, in steps, shorter than a forecast's: PostgreSQL tries a failed segment 3 times
+ * a second apart, then again a minute later, so at the default step (a 72-hour window over 3 000 points: 87 s)
+ * this is a failure that outlived several retry cycles, about 7 minutes, while a one-off failure the next attempt
+ * repairs is never reported.
+ */
+export const ARCHIVING_FOR_STEPS = 5;
 /** A failure older than this, never followed by a success, is not judged (its member stopped reporting it). */
 export const ARCHIVING_RECENT_S = 600;
 
@@ -109,8 +116,8 @@ export const ARCHIVING_RECENT_S = 600;
  * segment failed after its last success (PostgreSQL retries a failed segment every minute or so, so a failure not
  * followed by a success is still failing). Critical: nothing written since reaches the backups, point-in-time
  * recovery stops at the last archived segment, and the primary keeps every segment not archived in pg_wal, so its
- * disk fills at the pace of its writes. It resolves with the first success. `open` and the hold apply as to the
- * forecasts (confirmAlerts).
+ * disk fills at the pace of its writes. It resolves with the first success. It is held as forecasts are
+ * (confirmAlerts), for {@link ARCHIVING_FOR_STEPS} steps only.
  */
 export function judgeArchiving(
   series: { failedAt: readonly RangeSeries[]; archivedAt: readonly RangeSeries[]; failures: readonly RangeSeries[] },
