@@ -256,6 +256,85 @@ describeEachStore('remediation: move-primary', (env) => {
   });
 });
 
+describeEachStore('remediation: restart-replica', (env) => {
+  it('a hyper_edge replica whose memory will reach its limit is restarted, one replica at a time, once an hour', async () => {
+    const m = await env.startMaster();
+    const n1 = await addTestNode(m.admin, 'n1', { partitions: 6, releases: ['hyper_edge', MONITOR] });
+    const { token: aliceToken } = await m.admin.call('createUser', { name: 'alice' });
+    const alice = m.admin.withToken(aliceToken);
+    const monitor = await request(m.admin, 'monitor', { software_release_uri: MONITOR });
+    const release = { id: 3, artifact: 'a'.repeat(64) };
+    const app = await request(alice, 'shop', {
+      software_release_uri: 'hyper_edge',
+      software_type: 'app',
+      parameters: { release, scale: 2, memory_mib: 256 },
+    });
+    const tokenOf = async (guid: string) => (await n1.client.call('issueInstanceToken', { instance_guid: guid })).token;
+    const asRoot = m.admin.withToken(await tokenOf(app.instance_guid));
+    const partitions: Record<string, string> = {};
+    for (const title of ['replica-1', 'replica-2']) {
+      const doc = await request(asRoot, title, {
+        software_release_uri: 'hyper_edge',
+        software_type: 'replica',
+        parameters: { app: 'shop', memory_mib: 256 },
+      });
+      partitions[title] = doc.compute_partition_id;
+    }
+    const asMonitor = m.admin.withToken(await tokenOf(monitor.instance_guid));
+    const memoryAlert = (title: string, key = `memory-full:node=n1,partition=${partitions[title]}`): Alert => ({
+      ...diskAlert(partitions[title]!, Date.now() + HOUR),
+      key,
+      rule: 'memory-full',
+      summary: `memory limit of n1 partition ${partitions[title]} forecast to run out`,
+    });
+    const report = (alerts: Alert[]) =>
+      asMonitor.call('reportAlerts', { instance_guid: monitor.instance_guid, alerts });
+    const restartParameter = async () => {
+      const answer = await alice.call('getInstanceTree', { title: 'shop' });
+      if (!('parameters' in answer)) throw new Error('not ready');
+      return answer.parameters['restart'] as Record<string, { id: string }> | undefined;
+    };
+    const actionOn = async (replica: string) =>
+      (await m.admin.call('listAlerts', { all: true })).result_list.findLast(
+        (a) => a.instance === replica && a.action !== null,
+      )?.action;
+
+    // replica-1 leaking: its restart is requested on alice's app, as hox app restart --replica 1 does.
+    await report([memoryAlert('replica-1')]);
+    const first = await actionOn('replica-1');
+    expect(first).toMatchObject({ policy: 'restart-replica', done: true, app: 'shop', replica: 'replica-1' });
+    expect(String(first!['restart'])).toMatch(/^auto[0-9a-f]{12}$/);
+    expect(await restartParameter()).toEqual({ 'replica-1': { id: first!['restart'] } });
+    expect(String(first!['note'])).toMatch(/the memory comes back if the app leaks it/);
+
+    // replica-2 leaking within 10 minutes: not both at once.
+    await report([memoryAlert('replica-1'), memoryAlert('replica-2')]);
+    const second = await actionOn('replica-2');
+    expect(second).toMatchObject({ policy: 'restart-replica', done: false });
+    expect(String(second!['reason'])).toMatch(/replica-1 of the app was restarted less than 10 minutes ago/);
+    expect(Object.keys((await restartParameter()) ?? {})).toEqual(['replica-1']);
+
+    // replica-1's alert resolved (the restart gave the memory back), then a new one within the hour: refused.
+    await report([]);
+    await report([memoryAlert('replica-1', 'memory-full:again')]);
+    // (Open alerts: the new one on replica-1 only; the view has no key.)
+    const third = (await m.admin.call('listAlerts', {})).result_list.find((a) => a.instance === 'replica-1');
+    expect(third?.action).toMatchObject({ policy: 'restart-replica', done: false });
+    expect(String(third?.action?.['reason'])).toMatch(/replica-1 was restarted for its memory less than an hour ago/);
+
+    // A stopped app: nothing restarted, said.
+    await request(alice, 'shop', {
+      software_release_uri: 'hyper_edge',
+      software_type: 'app',
+      parameters: { release, scale: 2, memory_mib: 256 },
+      state: 'stopped',
+    });
+    await report([memoryAlert('replica-2', 'memory-full:stopped')]);
+    const stopped = (await m.admin.call('listAlerts', {})).result_list.find((a) => a.instance === 'replica-2');
+    expect(stopped?.action).toMatchObject({ policy: 'restart-replica', done: false, reason: 'the app is stopped' });
+  });
+});
+
 describe('hox alerts', () => {
   it('says when the limit is forecast to be reached, in words', () => {
     const now = Date.parse('2026-12-03T10:00:00Z');

@@ -50,6 +50,8 @@ interface AppParameters {
     cdn?: { domains: string[] };
   };
   scale?: number;
+  /** Each replica's memory limit (`hox app scale --memory-mib`); absent: the node's. */
+  memory_mib?: number;
   db_cluster?: { title: string; instance_guid: string };
   history?: AppRelease[];
   /** Releases that failed (newest first), kept for the release list: never rolled back to. */
@@ -543,10 +545,14 @@ export async function scaleApp(
   ctx: AppContext,
   name: string,
   replicas: number,
-  options: { wait: boolean; timeoutMs: number },
+  options: { wait: boolean; timeoutMs: number; memoryMib?: number },
 ): Promise<void> {
   const app = await requireApp(ctx.client, name);
-  const next = { ...app.parameters, scale: replicas };
+  const next = {
+    ...app.parameters,
+    scale: replicas,
+    ...(options.memoryMib === undefined ? {} : { memory_mib: options.memoryMib }),
+  };
   const requested = await requestApp(ctx.client, name, next);
   const id = app.parameters.release?.id;
   if (!options.wait || id === undefined) return ctx.print(`${name}: scale ${replicas} requested`);

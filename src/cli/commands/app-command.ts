@@ -230,12 +230,31 @@ function scaleSubcommand(env: CommandEnv): Command {
     )
     .argument('<name>', 'app name')
     .argument('<replicas>', 'number of replicas (1–20)', positiveInteger)
+    .addOption(
+      new Option(
+        '--memory-mib <mib>',
+        "each replica's memory limit in MiB, 64–65536 (its web, workers and one-off runs together); default: the node's",
+      ).argParser(positiveInteger),
+    )
     .addOption(noWaitOption())
     .addOption(timeoutOption(600))
-    .action(async (name: string, replicas: number, opts: { wait: boolean; timeout: number }, command: Command) => {
-      if (replicas > 20) throw new HoxError('HOX_BAD_REQUEST', 'at most 20 replicas', { field: 'replicas' });
-      await scaleApp(actionContext(env, command), name, replicas, { wait: opts.wait, timeoutMs: opts.timeout * 1000 });
-    });
+    .action(
+      async (
+        name: string,
+        replicas: number,
+        opts: { wait: boolean; timeout: number; memoryMib?: number },
+        command: Command,
+      ) => {
+        if (replicas > 20) throw new HoxError('HOX_BAD_REQUEST', 'at most 20 replicas', { field: 'replicas' });
+        if (opts.memoryMib !== undefined && (opts.memoryMib < 64 || opts.memoryMib > 65536))
+          throw new HoxError('HOX_BAD_REQUEST', '--memory-mib: 64 to 65536', { field: '--memory-mib' });
+        await scaleApp(actionContext(env, command), name, replicas, {
+          wait: opts.wait,
+          timeoutMs: opts.timeout * 1000,
+          ...(opts.memoryMib === undefined ? {} : { memoryMib: opts.memoryMib }),
+        });
+      },
+    );
 }
 
 function destroySubcommand(env: CommandEnv): Command {
@@ -363,6 +382,7 @@ Examples:
   hox app config set crm GREETING=hello
   hox app rollback crm
   hox app scale crm 2
+  hox app scale crm 2 --memory-mib 512
   hox app ps crm                             # every process of every replica
   hox app restart crm                        # one replica at a time, no downtime
   hox app run crm -- node scripts/report.js  # a one-off command with the app's environment

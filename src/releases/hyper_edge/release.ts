@@ -133,6 +133,13 @@ const appParameters = {
       description: 'Config vars set before the first release (hox app create, config set): the first deploy takes them',
     },
     scale: { type: 'integer', minimum: 1, maximum: 20, description: 'Replicas (overrides the manifest)' },
+    memory_mib: {
+      type: 'integer',
+      minimum: 64,
+      maximum: 65536,
+      description:
+        "Each replica's memory limit in MiB (its whole partition: web, workers, one-off runs); absent: the node's",
+    },
     db_cluster: {
       type: 'object',
       additionalProperties: false,
@@ -215,6 +222,7 @@ const replicaParameters = {
       description: "The hyper_db cluster's CA (PEM): apps verify the server",
     },
     run_workers: { type: 'boolean' },
+    memory_mib: { type: 'integer', minimum: 64, maximum: 65536 },
     restart: restartSchema,
     runs: { type: 'array', maxItems: 10, items: runSchema },
   },
@@ -227,6 +235,7 @@ interface AppParams {
   env?: Record<string, string>;
   manifest?: { web_scale?: number; secrets?: string[]; postgres?: { name: string }; cdn?: { domains: string[] } };
   scale?: number;
+  memory_mib?: number;
   db_cluster?: { title: string; instance_guid: string };
   restart?: Record<string, { id: string; process?: string }>;
   runs?: { id: string; replica: string; argv: string[]; timeout_s: number }[];
@@ -401,6 +410,7 @@ function appProfile(input: ProfileInput): PartitionPlan {
         app_url: url.slice(0, -1),
         ...(pgCaCert === undefined ? {} : { pg_ca_cert: pgCaCert }),
         run_workers: i === 1,
+        ...(p.memory_mib === undefined ? {} : { memory_mib: p.memory_mib }),
         ...(p.restart?.[title] === undefined ? {} : { restart: p.restart[title] }),
         ...(runsOf(p, title).length === 0 ? {} : { runs: runsOf(p, title) }),
       },
@@ -503,6 +513,7 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
     app_url?: string;
     pg_ca_cert?: string;
     run_workers?: boolean;
+    memory_mib?: number;
     restart?: { id: string; process?: string };
     runs?: { id: string; argv: string[]; timeout_s: number }[];
   };
@@ -534,6 +545,7 @@ function replicaProfile(input: ProfileInput): PartitionPlan {
   );
   const running = input.state === 'started';
   return {
+    ...(p.memory_mib === undefined ? {} : { limits: { memoryBytes: p.memory_mib * 1024 * 1024 } }),
     artifacts: p.release === undefined || archive === null ? [] : [{ sha256: p.release.sha256, path: archive }],
     files: [
       CADDY_DIR_FILE,
