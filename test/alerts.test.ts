@@ -295,9 +295,9 @@ describeEachStore('remediation: restart-replica', (env) => {
       return answer.parameters['restart'] as Record<string, { id: string }> | undefined;
     };
     const actionOn = async (replica: string) =>
-      (await m.admin.call('listAlerts', { all: true })).result_list.findLast(
-        (a) => a.instance === replica && a.action !== null,
-      )?.action;
+      [...(await m.admin.call('listAlerts', { all: true })).result_list]
+        .reverse()
+        .find((a) => a.instance === replica && a.action !== null)?.action;
 
     // replica-1 leaking: its restart is requested on alice's app, as hox app restart --replica 1 does.
     await report([memoryAlert('replica-1')]);
