@@ -70,7 +70,14 @@ describe('hox app ps, restart and run', () => {
   const webPids = (rows: PsRow[]): number[] => rows.filter((r) => r.type === 'web').map((r) => r.pid!);
 
   beforeAll(async () => {
-    p = await startHyperDbPlatform({ nodes: 2, partitions: 3, nodeIdPrefix: 'ops-node', releases: ['hyper_edge'] });
+    // Nodes relay metrics every 5 s (30 s by default): the metrics test waits for them.
+    p = await startHyperDbPlatform({
+      nodes: 2,
+      partitions: 3,
+      nodeIdPrefix: 'ops-node',
+      releases: ['hyper_edge'],
+      usageIntervalS: 5,
+    });
     home = mkdtempSync(join(tmpdir(), 'hox-ops-cli-'));
     const user = async (name: string) => (await p.admin.call('createUser', { name })).token;
     const base = { ...process.env, HOX_CONFIG: join(home, 'config.json'), HOX_MASTER_URL: p.master.url };
@@ -226,6 +233,49 @@ describe('hox app ps, restart and run', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("app 'ops' runs no process of type 'ticker' (it runs: web)");
   }, 240_000);
+
+  it("each replica's requests, latencies and web state reach the master's /metrics, labelled with the app and replica", async () => {
+    for (let i = 0; i < 20; i++) expect((await fetch(url)).status).toBe(200);
+    const scrape = async () =>
+      await (
+        await fetch(`${p.master.url}/metrics`, { headers: { authorization: `Bearer ${p.master.adminToken}` } })
+      ).text();
+    /** A series' value whose labels include all of `labels`. */
+    const valueOf = (text: string, name: string, labels: Record<string, string>): number | undefined => {
+      for (const line of text.split('\n')) {
+        if (!line.startsWith(`${name}{`)) continue;
+        if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+          return Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+      return undefined;
+    };
+    let text = '';
+    await expect
+      .poll(
+        async () => {
+          text = await scrape();
+          return ['replica-1', 'replica-2'].every(
+            (r) => (valueOf(text, 'hyperedge_requests_total', { code: '200', tree: 'ops', instance: r }) ?? 0) > 0,
+          );
+        },
+        { timeout: 60_000, interval: 1000, message: "both replicas' request counts at the master" },
+      )
+      .toBe(true);
+    for (const replica of ['replica-1', 'replica-2']) {
+      const labels = { tree: 'ops', instance: replica };
+      // Every request went through one of the two replicas' proxies: their latencies too.
+      expect(valueOf(text, 'hyperedge_request_duration_seconds_count', labels)).toBeGreaterThan(0);
+      expect(valueOf(text, 'hyperedge_request_duration_seconds_bucket', { ...labels, le: '+Inf' })).toBe(
+        valueOf(text, 'hyperedge_request_duration_seconds_count', labels),
+      );
+      expect(valueOf(text, 'hyperedge_web_up', labels)).toBe(1);
+      expect(valueOf(text, 'hyperedge_web_restarts_total', labels)).toBe(0);
+    }
+    expect(text.match(/^# TYPE hyperedge_request_duration_seconds histogram$/gm)).toHaveLength(1);
+    // The app's owner is alice: the series say so (hox metrics selects on it).
+    const { user_id: aliceId } = (await p.admin.call('listUsers', {})).result_list.find((u) => u.name === 'alice')!;
+    expect(valueOf(text, 'hyperedge_web_up', { tree: 'ops', owner: aliceId })).toBe(1);
+  }, 120_000);
 
   it("run prints a one-off command's output with the app's environment and exits with its code", async () => {
     // Killed well before the test's own limit, so that a run that never ends shows what it printed and the

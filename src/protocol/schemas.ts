@@ -474,6 +474,7 @@ export const Bodies = {
               Type.Literal('ratio'),
               Type.Literal('count'),
               Type.Literal('rate'),
+              Type.Literal('seconds'),
             ]),
             labels: Type.Record(Type.String(), Type.String()),
             values: Type.Array(Type.Union([Type.Number(), Type.Null()]), {

@@ -11,7 +11,7 @@ export interface Panel {
   query: string;
   /** Labels telling the series of one panel apart (e.g. `instance`, `path`). */
   by: string[];
-  unit: 'bytes' | 'bytes/s' | 'ratio' | 'count' | 'rate';
+  unit: 'bytes' | 'bytes/s' | 'ratio' | 'count' | 'rate' | 'seconds';
 }
 
 /** A PromQL string literal. */
@@ -47,6 +47,31 @@ export function treePanels(selector: string): Panel[] {
     { title: 'commits/s', query: `rate(hyperdb_commits_total{${t}}[2m])`, by: ['instance'], unit: 'rate' },
     { title: 'connections', query: `hyperdb_connections{${t}}`, by: ['instance'], unit: 'count' },
     { title: 'WAL written/s', query: `rate(hyperdb_wal_position_bytes{${t}}[2m])`, by: ['instance'], unit: 'bytes/s' },
+    // A hyper_edge app's replicas (what their runners count from their proxies' access logs).
+    {
+      title: 'requests/s',
+      query: `sum by (instance) (rate(hyperedge_requests_total{${t}}[2m]))`,
+      by: ['instance'],
+      unit: 'rate',
+    },
+    {
+      title: '5xx/s',
+      query: `sum by (instance) (rate(hyperedge_requests_total{${t},code=~"5.."}[2m]))`,
+      by: ['instance'],
+      unit: 'rate',
+    },
+    {
+      title: 'latency p95',
+      query: `histogram_quantile(0.95, sum by (instance, le) (rate(hyperedge_request_duration_seconds_bucket{${t}}[2m])))`,
+      by: ['instance'],
+      unit: 'seconds',
+    },
+    {
+      title: 'web restarts',
+      query: `increase(hyperedge_web_restarts_total{${t}}[5m])`,
+      by: ['instance'],
+      unit: 'count',
+    },
     {
       title: 'WAL archive failures',
       query: `increase(hyperdb_wal_archive_failed_total{${t}}[5m])`,

@@ -11,18 +11,38 @@ export interface CaddyCommon {
   /** `unix/<path>` for an admin endpoint on a socket, or null to disable the admin API. */
   adminSocket: string | null;
   listen: string;
+  /**
+   * A unix socket to send the access log to, one JSON line per request (Caddy's `net` writer): the replica's
+   * runner counts requests from it (runner/request-metrics.ts). It must listen before the configuration loads.
+   */
+  accessLog?: string;
 }
 
 /** The Host header the runner sends to its Caddy's admin socket (Caddy checks it). */
 export const ADMIN_ORIGIN = 'hox-runner';
 
+const ACCESS_LOGGER = 'access';
+
 function base(common: CaddyCommon, route: Record<string, unknown>): Record<string, unknown> {
+  const access = `http.log.access.${ACCESS_LOGGER}`;
   return {
     admin:
       common.adminSocket === null
         ? { disabled: true }
         : { listen: `unix/${common.adminSocket}`, origins: [ADMIN_ORIGIN], config: { persist: false } },
-    logging: { logs: { default: { level: 'WARN' } } },
+    logging: {
+      logs:
+        common.accessLog === undefined
+          ? { default: { level: 'WARN' } }
+          : {
+              default: { level: 'WARN', exclude: [access] },
+              [ACCESS_LOGGER]: {
+                writer: { output: 'net', address: `unix/${common.accessLog}` },
+                encoder: { format: 'json' },
+                include: [access],
+              },
+            },
+    },
     storage: { module: 'file_system', root: common.storageDir },
     apps: {
       http: {
@@ -30,6 +50,7 @@ function base(common: CaddyCommon, route: Record<string, unknown>): Record<strin
           edge: {
             listen: [common.listen],
             automatic_https: { disable: true },
+            ...(common.accessLog === undefined ? {} : { logs: { default_logger_name: ACCESS_LOGGER } }),
             routes: [{ handle: [route] }],
           },
         },

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { writeMetricsFile } from '../../../release-kit/metrics-file.js';
 import { lsnToBigInt, type MemberStatus } from '../protocol.js';
 import type { KeeperCore } from './keeper-core.js';
 import type { PgStats } from './postgres-control.js';
@@ -136,10 +137,7 @@ export class KeeperReport {
    * the node's own: a temporary file renamed over it, never a half-written one.
    */
   async writeMetricsFile(stats: PgStats | null): Promise<void> {
-    const dir = join(this.core.config.partitionPath, '.hox');
-    if (!existsSync(dir)) await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'metrics.prom.tmp'), await this.metrics(stats));
-    await rename(join(dir, 'metrics.prom.tmp'), join(dir, 'metrics.prom'));
+    await writeMetricsFile(this.core.config.partitionPath, await this.metrics(stats));
   }
 
   /** Runtime connection parameters for the master (only when something a person cares about changed). */

@@ -26,6 +26,7 @@ import type { ProcessStatus, ReplicaStatus, RunRequest, RunStatus, RunnerConfig 
 import { AppProcess, runToCompletion } from './app-process.js';
 import { appPath, buildRelease } from './app-build.js';
 import { adminReady, loadConfig, upstreamRequests } from '../caddy-admin.js';
+import { RequestMetrics } from './request-metrics.js';
 
 const RELEASE_TIMEOUT_MS = 10 * 60_000;
 const DRAIN_MIN_MS = 1000;
@@ -95,6 +96,10 @@ export class Runner {
   private publications = 0;
   private saves = 0;
   private readonly appDir: string;
+  /** Where the local Caddy sends its access log, and what the runner counts from it (`.hox/metrics.prom`). */
+  private readonly accessLogSocket: string;
+  private readonly metrics: RequestMetrics;
+  private accessLog: string | undefined;
 
   constructor(
     private readonly configPath: string,
@@ -102,6 +107,8 @@ export class Runner {
     private readonly log: (line: string) => void,
   ) {
     this.appDir = join(partitionPath, 'app');
+    this.accessLogSocket = join(partitionPath, 'caddy', 'access.sock');
+    this.metrics = new RequestMetrics(partitionPath, log);
     this.status = {
       upstream: '',
       state: 'idle',
@@ -130,6 +137,8 @@ export class Runner {
       this.record.failed === null
         ? null
         : { release: this.record.failed.release, reason: this.record.failed.reason, at: this.record.failed.at };
+    // Before the first configuration that sends the access log to it is loaded.
+    this.accessLog = (await this.metrics.start(this.accessLogSocket)) ? this.accessLogSocket : undefined;
     await this.waitForProxy();
     await this.restore();
     watchFile(this.configPath, { interval: 300 }, () => this.poke());
@@ -145,6 +154,7 @@ export class Runner {
       (p): p is AppProcess => p !== null,
     );
     await Promise.all(processes.map((p) => p.stop(this.config.stopTimeoutS * 1000)));
+    await this.metrics.stop();
   }
 
   /** Re-reads runner.json and converges (one convergence at a time; a change meanwhile runs another). */
@@ -341,6 +351,7 @@ export class Runner {
           storageDir: join(this.partitionPath, 'caddy'),
           adminSocket: this.config.adminSocket,
           listen: `${this.config.host}:${this.config.proxyPort}`,
+          ...(this.accessLog === undefined ? {} : { accessLog: this.accessLog }),
         },
         target,
       ),
@@ -438,6 +449,7 @@ export class Runner {
       if (!current() || serving.web !== web) return;
       restarts += 1;
       serving.webRestarts += 1;
+      this.metrics.webRestarted();
       const next = this.spawn(`web v${serving.releaseId}`, serving.manifest.web!, serving.dir, serving.env);
       serving.web = next;
       this.status.web_down = { ...down, restarts };
@@ -696,6 +708,7 @@ export class Runner {
     this.status.serving = this.serving?.releaseId ?? null;
     this.status.processes = this.processes();
     this.status.runs = [...this.runs.values()].map((r) => ({ ...r.status }));
+    this.metrics.setWebUp(this.serving?.web != null && this.status.web_down === null);
     const dir = join(this.partitionPath, '.hox');
     const text = `${JSON.stringify(this.status)}\n`;
     const tmp = join(dir, `publish.json.tmp-${++this.publications}`);

@@ -64,6 +64,19 @@ describe('anomalies as alerts', () => {
     expect(steps.at(-1)).toEqual([]);
   });
 
+  it("a replica's latency climbing from tens of milliseconds to seconds: a warning naming the app and the replica", () => {
+    const gauss = noise(5);
+    const replica = { node: 'n2', partition: 'p1', tree: 'crm', instance: 'replica-2' };
+    const latency = Array.from({ length: 500 }, (_, k) => (k < 450 ? 0.02 * (1 + 0.2 * Math.abs(gauss())) : 2.4));
+    const steps = replay(new AnomalyWatch(), spec('edge-latency'), replica, latency);
+    expect(steps.slice(0, 450).flat()).toEqual([]);
+    const alert = steps.slice(450).flat()[0];
+    expect(alert?.key).toBe('anomaly:edge-latency:node=n2,partition=p1');
+    expect(alert?.summary).toMatch(
+      /^unusual 95th percentile latency on n2 partition p1 \(crm\/replica-2\): 2\.4 s, where half the last values were below 2\d ms/,
+    );
+  });
+
   it('an unusual value below the floor, or not twice the usual high, is no alert', () => {
     const gauss = noise(11);
     // A lag jumping from ~100 KiB to 4 MiB: unusual, but under one WAL segment.

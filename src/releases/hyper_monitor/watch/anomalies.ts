@@ -17,6 +17,8 @@
  * | `standby-replay-lag`    | `hyperdb_standby_replay_lag_bytes` (primary)  | 16 MiB (one WAL segment)            |
  * | `connections`           | `hyperdb_connections / hyperdb_max_connections` | 0.5 (half the connections in use) |
  * | `wal-rate`              | `rate(hyperdb_wal_position_bytes[1m])`        | 1 MiB/s                             |
+ * | `edge-latency`          | a hyper_edge replica's 95th percentile latency | 250 ms                             |
+ * | `edge-errors`           | its share of 5xx answers                      | 5 %                                 |
  */
 import { AnomalyDetector, DEFAULT_DETECTOR_OPTIONS } from '../../../maintenance/anomaly-detector.js';
 import type { RangeSeries } from '../../../shared/prometheus-api.js';
@@ -52,6 +54,22 @@ export const ANOMALY_SERIES: readonly AnomalySeries[] = [
     query: 'hyperdb_connections / hyperdb_max_connections',
     what: 'share of connections in use',
     floor: 0.5,
+    format: (v) => `${Math.round(v * 100)} %`,
+  },
+  {
+    name: 'edge-latency',
+    query:
+      'histogram_quantile(0.95, sum by (node, partition, tree, instance, le) (rate(hyperedge_request_duration_seconds_bucket[1m])))',
+    what: '95th percentile latency',
+    floor: 0.25,
+    format: (v) => (v < 1 ? `${Math.round(v * 1000)} ms` : `${v.toFixed(1)} s`),
+  },
+  {
+    name: 'edge-errors',
+    query:
+      'sum by (node, partition, tree, instance) (rate(hyperedge_requests_total{code=~"5.."}[1m])) / sum by (node, partition, tree, instance) (rate(hyperedge_requests_total[1m]))',
+    what: 'share of 5xx answers',
+    floor: 0.05,
     format: (v) => `${Math.round(v * 100)} %`,
   },
   {
