@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { HoxError } from '../shared/errors.js';
-import type { AlertRow, InstanceRow, JsonObject } from '../store/store.js';
+import type { AlertRow, InstanceRow, InstanceTreeRow, JsonObject } from '../store/store.js';
 import type { OpContext } from './context.js';
 import type { InternalSoftwareTypes } from './internal-types.js';
 import { ADMIN_OWNER_ID, type Principal } from './principal.js';
@@ -58,37 +58,15 @@ async function movePrimary(
   if (members < 2) return refused('the cluster has no other member to take the primary role');
   if (root.requestedState !== 'started') return refused(`the cluster is ${root.requestedState}`);
   if (parameters['paused'] === true) return refused(`the cluster is paused by its owner (hox db resume ${tree.title})`);
-  const recent = (await ctx.tx.listAlerts({ resolvedSinceMs: atMs - SWITCHOVER_EVERY_MS, limit: 10_000 })).find(
-    (a) =>
-      a.treeId === tree.id &&
-      a.action?.['done'] === true &&
-      a.action['policy'] === 'move-primary' &&
-      Date.parse(String(a.action['at'])) > atMs - SWITCHOVER_EVERY_MS,
-  );
+  const [recent] = await actionsDone(ctx, tree.id, 'move-primary', atMs - SWITCHOVER_EVERY_MS);
   if (recent !== undefined)
     return refused(
       `an automatic switchover (${String(recent.action!['switchover'])}) was requested less than an hour ago`,
     );
 
   const switchover = `auto-switchover-${alert.id}`;
-  const owner = ownerOf(tree.ownerId);
-  try {
-    await requestInstance(
-      { ...ctx, principal: owner },
-      {
-        title: tree.title,
-        software_release_uri: root.releaseUrl,
-        software_type: root.softwareType,
-        parameters: { ...parameters, switchover: { id: switchover, to: null } },
-        sla_parameters: root.sla,
-        state: 'started',
-      },
-      internalTypes,
-    );
-  } catch (error) {
-    if (!(error instanceof HoxError)) throw error;
-    return refused(`the switchover could not be requested: ${error.message}`);
-  }
+  const problem = await requestAsOwner(ctx, tree, root, { switchover: { id: switchover, to: null } }, internalTypes);
+  if (problem !== null) return refused(`the switchover could not be requested: ${problem}`);
   return {
     ...base,
     done: true,
@@ -102,8 +80,50 @@ function isPrimary(member: InstanceRow, root: InstanceRow): boolean {
   return member.connectionParameters['role'] === 'primary' || root.connectionParameters['primary'] === member.title;
 }
 
-function ownerOf(ownerId: string): Principal {
-  return ownerId === ADMIN_OWNER_ID ? { kind: 'admin' } : { kind: 'user', userId: ownerId };
+/** Actions of `policy` done on the tree since `sinceMs`, newest first. */
+async function actionsDone(ctx: OpContext, treeId: string, policy: string, sinceMs: number): Promise<AlertRow[]> {
+  return (await ctx.tx.listAlerts({ resolvedSinceMs: sinceMs, limit: 10_000 }))
+    .filter(
+      (a) =>
+        a.treeId === treeId &&
+        a.action?.['done'] === true &&
+        a.action['policy'] === policy &&
+        Date.parse(String(a.action['at'])) > sinceMs,
+    )
+    .sort((a, b) => Date.parse(String(b.action!['at'])) - Date.parse(String(a.action!['at'])));
+}
+
+/**
+ * Requests the tree's root again with `changes` over its parameters, as its owner (what the owner's CLI would
+ * do); the refusal's message, or null once requested.
+ */
+async function requestAsOwner(
+  ctx: OpContext,
+  tree: InstanceTreeRow,
+  root: InstanceRow,
+  changes: JsonObject,
+  internalTypes: InternalSoftwareTypes,
+): Promise<string | null> {
+  const principal: Principal =
+    tree.ownerId === ADMIN_OWNER_ID ? { kind: 'admin' } : { kind: 'user', userId: tree.ownerId };
+  try {
+    await requestInstance(
+      { ...ctx, principal },
+      {
+        title: tree.title,
+        software_release_uri: root.releaseUrl,
+        software_type: root.softwareType,
+        parameters: { ...root.parameters, ...changes },
+        sla_parameters: root.sla,
+        state: 'started',
+      },
+      internalTypes,
+    );
+    return null;
+  } catch (error) {
+    if (!(error instanceof HoxError)) throw error;
+    return error.message;
+  }
 }
 
 /**
@@ -142,13 +162,7 @@ async function restartReplica(
   const parameters = root.parameters;
   if (root.requestedState !== 'started') return refused(`the app is ${root.requestedState}`);
   if (parameters['release'] === undefined) return refused('the app serves no release');
-  const recent = (await ctx.tx.listAlerts({ resolvedSinceMs: atMs - REPLICA_RESTART_EVERY_MS, limit: 10_000 })).filter(
-    (a) =>
-      a.treeId === tree.id &&
-      a.action?.['done'] === true &&
-      a.action['policy'] === 'restart-replica' &&
-      Date.parse(String(a.action['at'])) > atMs - REPLICA_RESTART_EVERY_MS,
-  );
+  const recent = await actionsDone(ctx, tree.id, 'restart-replica', atMs - REPLICA_RESTART_EVERY_MS);
   const sameReplica = recent.find((a) => a.action!['replica'] === replica.title);
   if (sameReplica !== undefined)
     return refused(
@@ -163,23 +177,14 @@ async function restartReplica(
   const id = `auto${randomBytes(6).toString('hex')}`;
   const restart =
     typeof parameters['restart'] === 'object' && parameters['restart'] !== null ? parameters['restart'] : {};
-  try {
-    await requestInstance(
-      { ...ctx, principal: ownerOf(tree.ownerId) },
-      {
-        title: tree.title,
-        software_release_uri: root.releaseUrl,
-        software_type: root.softwareType,
-        parameters: { ...parameters, restart: { ...restart, [replica.title]: { id } } },
-        sla_parameters: root.sla,
-        state: 'started',
-      },
-      internalTypes,
-    );
-  } catch (error) {
-    if (!(error instanceof HoxError)) throw error;
-    return refused(`the restart could not be requested: ${error.message}`);
-  }
+  const problem = await requestAsOwner(
+    ctx,
+    tree,
+    root,
+    { restart: { ...restart, [replica.title]: { id } } },
+    internalTypes,
+  );
+  if (problem !== null) return refused(`the restart could not be requested: ${problem}`);
   return {
     ...base,
     done: true,

@@ -7,12 +7,14 @@
  * - {@link diskFillRun}: the primary's partition filled at a steady rate up to its quota (a file written into it,
  *   as a runaway log would), timed: when the alert opened, what the master did, when the primary moved, when the
  *   quota was reached, and what the writers saw;
- * - {@link archiveFailureRun}: the cluster's WAL archive broken, then repaired: when the alert opened and resolved.
+ * - {@link archiveFailureRun}: the cluster's WAL archive broken, then repaired: when the alert opened and resolved;
+ * - {@link leakRun}: a hyper_edge app's replica leaking memory at a steady rate up to its limit: when the alert
+ *   opened, when the master's restart was applied, what the memory and the app's requests did.
  *
  * Time is compressed: the agents measure disk every second (`usageIntervalS: 1`), Prometheus scrapes every second
  * and the monitor evaluates every 2 s ({@link MONITOR_PARAMETERS}).
  */
-import { appendFileSync, chmodSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MasterClient, ResponseOf } from '../client/master-client.js';
@@ -283,4 +285,184 @@ export async function archiveFailureRun(
     (a) => Date.parse(a.opened_at) >= injectedMs && !(a.rule === 'wal-archive-failing' && a.instance === member),
   );
   return { member, injectedMs, alert, alertedMs, repairedMs, resolvedMs, otherAlerts };
+}
+
+/**
+ * An app whose web process, on the replica `LEAK` names, leaks memory at a steady rate (zeroed buffers, resident)
+ * once it has served for `LEAK_AFTER_S` seconds, as a leak under traffic does: `LEAK_KIB` every 250 ms.
+ */
+export const LEAKING_SERVER = `import { createServer } from 'node:http';
+const kept = [];
+const server = createServer((req, res) => {
+  if (req.url === '/healthz') return res.end('ok\\n');
+  res.end(\`leak on \${process.env.HOX_REPLICA} pid \${process.pid}\\n\`);
+});
+server.keepAliveTimeout = 1000;
+server.listen(Number(process.env.PORT), process.env.HOST, () => {
+  if (process.env.HOX_REPLICA !== process.env.LEAK) return;
+  const kib = Number(process.env.LEAK_KIB);
+  setTimeout(() => setInterval(() => kept.push(Buffer.alloc(kib * 1024, 1)), 250), Number(process.env.LEAK_AFTER_S) * 1000);
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`;
+
+export interface LeakResult {
+  /** When the leak started (its process's start + LEAK_AFTER_S, as seen from here) and its rate. */
+  leakFromMs: number;
+  bytesPerSecond: number;
+  limitBytes: number;
+  /** When the leak would have reached the limit at its rate, from the working set when it started. */
+  fullAtMs: number;
+  alert: AlertView | null;
+  alertedMs: number | null;
+  /** The working set when the alert was seen, and after the restart (null: not seen). */
+  atAlertBytes: number | null;
+  afterRestartBytes: number | null;
+  /** When the restart was applied (the runner published the master's restart id), null if not. */
+  restartedMs: number | null;
+  oomKills: number;
+  /** Alerts on the app other than replica-1's memory-full, opened from the deploy on: false alarms. */
+  otherAlerts: AlertView[];
+  /** Alerts opened on the app before the leak started: false alarms. */
+  quietAlerts: AlertView[];
+  requests: number;
+  failedRequests: string[];
+}
+
+/**
+ * Deploys `app` (2 replicas, `memoryMib` each) as the user whose CLI `hox` runs, with replica-1 leaking
+ * `leakMibPerS` from `quietS` seconds after its web starts; requests go through the app's URL every 50 ms from the
+ * deploy on. Waits for replica-1's `memory-full` alert and the master's restart, then for the memory to fall back.
+ */
+export async function leakRun(
+  platform: HyperDbPlatform,
+  options: {
+    app: string;
+    userToken: string;
+    memoryMib: number;
+    leakMibPerS: number;
+    quietS: number;
+    /** Runs the `hox` CLI as the user; returns its stdout, throws when it fails. */
+    hox: (args: string[]) => Promise<string>;
+    /** A directory to write the app's sources in. */
+    dir: string;
+  },
+): Promise<LeakResult> {
+  const { app, hox } = options;
+  const user = platform.admin.withToken(options.userToken);
+  mkdirSync(options.dir, { recursive: true });
+  writeFileSync(
+    join(options.dir, 'package.json'),
+    `{ "name": "${app}", "version": "1.0.0", "private": true, "type": "module" }\n`,
+  );
+  writeFileSync(join(options.dir, 'server.js'), LEAKING_SERVER);
+  writeFileSync(join(options.dir, 'Procfile'), 'web: node server.js\n');
+  writeFileSync(join(options.dir, 'hox.toml'), '[healthcheck]\npath = "/healthz"\ntimeout = 10\n');
+  const kib = Math.round((options.leakMibPerS * 1024) / 4);
+  const deployed = await hox([
+    'app',
+    'deploy',
+    app,
+    options.dir,
+    '--scale',
+    '2',
+    '--env',
+    'LEAK=replica-1',
+    '--env',
+    `LEAK_KIB=${kib}`,
+    '--env',
+    `LEAK_AFTER_S=${options.quietS}`,
+  ]);
+  const deployedMs = Date.now();
+  const url = /serving at (http:\S+)/.exec(deployed)![1]!;
+  await hox(['app', 'scale', app, '2', '--memory-mib', String(options.memoryMib)]);
+  const limitBytes = options.memoryMib * MiB;
+  const replica1 = async () =>
+    (await user.call('listTreeStatus', { title: app })).result_list[0]!.instance_list.find(
+      (i) => i.title === 'replica-1',
+    )!;
+  await waitFor(
+    "replica-1's memory limit",
+    async () => (await replica1()).partition_usage?.limits.memory_bytes === limitBytes,
+    60_000,
+  );
+  const appAlerts = async () =>
+    (await platform.admin.call('listAlerts', { all: true })).result_list.filter((a) => a.tree === app);
+
+  let stop = false;
+  const results: string[] = [];
+  const load = (async () => {
+    for (let i = 0; i < 40_000 && !stop; i++) {
+      results.push(
+        await fetch(url).then(
+          async (r) => `${r.status} ${(await r.text()).trim()}`,
+          (error: Error) => `0 ${error.message}`,
+        ),
+      );
+      await sleep(50);
+    }
+  })();
+  try {
+    // The web process started during the deploy: the leak starts quietS after it; count from the deploy.
+    const leakFromMs = deployedMs + options.quietS * 1000;
+    await sleep(Math.max(0, leakFromMs - Date.now()));
+    const quietAlerts = (await appAlerts()).filter((a) => Date.parse(a.opened_at) >= deployedMs);
+    const startBytes = (await replica1()).partition_usage?.usage.memory_working_set_bytes ?? 0;
+    const bytesPerSecond = options.leakMibPerS * MiB;
+    const fullAtMs = leakFromMs + ((limitBytes - startBytes) / bytesPerSecond) * 1000;
+    let alert: AlertView | null = null;
+    let alertedMs: number | null = null;
+    let atAlertBytes: number | null = null;
+    let restartedMs: number | null = null;
+    let afterRestartBytes: number | null = null;
+    let oomKills = 0;
+    const deadline = fullAtMs + 120_000;
+    while (Date.now() < deadline) {
+      const r1 = await replica1();
+      const usage = r1.partition_usage?.usage;
+      oomKills = Math.max(oomKills, usage?.oom_kills ?? 0);
+      if (alert === null) {
+        const found = (await appAlerts()).find(
+          (a) => a.rule === 'memory-full' && a.instance === 'replica-1' && a.action !== null,
+        );
+        if (found !== undefined)
+          [alert, alertedMs, atAlertBytes] = [found, Date.now(), usage?.memory_working_set_bytes ?? null];
+      }
+      if (alert !== null && restartedMs === null && alert.action?.['done'] === true) {
+        const applied = (r1.connection_parameters['restart'] as { id?: string } | undefined)?.id;
+        if (applied === alert.action['restart']) restartedMs = Date.now();
+      }
+      if (restartedMs !== null && atAlertBytes !== null) {
+        const now = usage?.memory_working_set_bytes ?? Infinity;
+        if (now < atAlertBytes - 40 * MiB) {
+          afterRestartBytes = now;
+          break;
+        }
+      }
+      if (alert !== null && alert.action?.['done'] !== true) break; // refused: nothing to wait for
+      await sleep(250);
+    }
+    const otherAlerts = (await appAlerts()).filter(
+      (a) => Date.parse(a.opened_at) >= deployedMs && !(a.rule === 'memory-full' && a.instance === 'replica-1'),
+    );
+    return {
+      leakFromMs,
+      bytesPerSecond,
+      limitBytes,
+      fullAtMs,
+      alert,
+      alertedMs,
+      atAlertBytes,
+      afterRestartBytes,
+      restartedMs,
+      oomKills,
+      otherAlerts,
+      quietAlerts,
+      requests: results.length,
+      failedRequests: results.filter((r) => !r.startsWith('200 ')),
+    };
+  } finally {
+    stop = true;
+    await load;
+  }
 }
