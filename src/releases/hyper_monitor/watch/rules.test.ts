@@ -137,6 +137,19 @@ describe('hyper_monitor rules', () => {
     expect(judgeRule(rule('standby-behind'), [steady], [kept], options(60))).toEqual([]);
   });
 
+  it("a database's connections climbing: warned before they reach max_connections", () => {
+    // 200 allowed, 1 more a minute from 20: all taken about 2 hours after the last sample.
+    const used = series(partition, 60, (k) => 20 + k + (k % 2));
+    const max = series(partition, 60, () => 200);
+    const [alert] = judgeRule(rule('connections-full'), [used], [max], options(60));
+    expect(alert).toMatchObject({ key: 'connections-full:node=n1,partition=p3', severity: 'warning' });
+    expect(alert!.summary).toMatch(/^connections of n1 partition p3 \(pilot-db\/member-2\) forecast to run out in /);
+    // A steady number of connections is no alert.
+    expect(
+      judgeRule(rule('connections-full'), [series(partition, 60, (k) => 40 + (k % 3))], [max], options(60)),
+    ).toEqual([]);
+  });
+
   it('WAL archiving: failing after the last success is critical, a success since resolves it, an old one is not judged', () => {
     const nowS = T0 + 3600;
     const point = (labels: Record<string, string>, value: number): RangeSeries => ({

@@ -10,6 +10,7 @@
  * | `memory-full`     | `hox_partition_memory_working_set_bytes` | `hox_partition_memory_limit_bytes`    |
  * | `filesystem-full` | `hox_node_filesystem_available_bytes`    | 0 (falling)                           |
  * | `inodes-full`     | `hox_node_filesystem_files_free`         | 0 (falling)                           |
+ * | `connections-full`| `hyperdb_connections`                    | `hyperdb_max_connections`             |
  * | `standby-behind`  | `hyperdb_replication_lag_bytes`          | `hyperdb_wal_keep_bytes`              |
  *
  * A forecast reaching the limit within `criticalS` is critical, within `warningS` a warning. An open alert stays
@@ -82,6 +83,15 @@ export const RULES: readonly Rule[] = [
     direction: 'falling',
     match: ['node', 'path'],
     what: 'filesystem inodes',
+  },
+  {
+    name: 'connections-full',
+    // A hyper_db member's client connections against its max_connections: past it, new clients are refused.
+    query: 'hyperdb_connections',
+    limitQuery: 'hyperdb_max_connections',
+    direction: 'rising',
+    match: ['node', 'partition'],
+    what: 'connections',
   },
   {
     name: 'standby-behind',
