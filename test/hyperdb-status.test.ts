@@ -199,17 +199,24 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
       };
       let text = '';
       const members = ['member-1', 'member-2', 'member-3'];
+      const primary = String(s.primary);
+      // The series are up to ~10 s old (written every 5 s, relayed every 5 s): the cluster may have settled on its
+      // primary more recently than that (the test above paused and resumed it), so wait for them to say so too.
       await until(
-        "every member's metrics at the master",
+        "every member's metrics at the master, the primary's role included",
         async () => {
           text = await scrape();
-          return members.every(
-            (m) => valueOf(text, 'hyperdb_commits_total', { member: m, tree: CLUSTER }) !== undefined,
+          return (
+            members.every((m) => valueOf(text, 'hyperdb_commits_total', { member: m, tree: CLUSTER }) !== undefined) &&
+            members.every(
+              (m) =>
+                valueOf(text, 'hyperdb_member_role', { member: m, tree: CLUSTER, role: 'primary' }) ===
+                (m === primary ? 1 : 0),
+            )
           );
         },
         90_000,
       );
-      const primary = String(s.primary);
       for (const member of members) {
         const labels = { member, tree: CLUSTER };
         expect(valueOf(text, 'hyperdb_member_role', { ...labels, role: 'primary' }), member).toBe(

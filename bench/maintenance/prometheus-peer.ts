@@ -2,10 +2,9 @@
  * The peer of the online benches: a PromQL alerting rule as people write it, evaluated each second over a past
  * range by the platform monitor's own Prometheus (`query_range`), on the same data the monitor judged.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { queryRange } from '../../src/shared/prometheus-api.js';
 import type { HyperDbPlatform } from '../../src/testing/hyperdb-platform.js';
+import { monitorAccess } from '../../src/testing/maintenance-scenarios.js';
 
 /** When (ms) each series of the PromQL `query` started firing within [from, to], evaluated each second by the monitor's Prometheus. */
 export async function firingStarts(
@@ -14,12 +13,7 @@ export async function firingStarts(
   fromMs: number,
   toMs: number,
 ): Promise<number[]> {
-  const monitor = await platform.admin.call('getInstanceTree', { title: 'monitor' });
-  if (!('connection_parameters' in monitor)) throw new Error('the monitor is not ready');
-  const c = monitor.connection_parameters as { url: string; user: string; password: string };
-  const node = platform.nodes.find((n) => n.id === monitor.computer_guid)!;
-  const ca = readFileSync(join(node.dataDir, 'partitions', monitor.compute_partition_id, 'certificates', 'ca.crt'));
-  const series = await queryRange({ url: c.url, user: c.user, password: c.password, ca: ca.toString() }, query, {
+  const series = await queryRange(await monitorAccess(platform), query, {
     startS: Math.floor(fromMs / 1000),
     endS: Math.ceil(toMs / 1000),
     stepS: 1,

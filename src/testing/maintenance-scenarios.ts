@@ -14,10 +14,11 @@
  * Time is compressed: the agents measure disk every second (`usageIntervalS: 1`), Prometheus scrapes every second
  * and the monitor evaluates every 2 s ({@link MONITOR_PARAMETERS}).
  */
-import { appendFileSync, chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MasterClient, ResponseOf } from '../client/master-client.js';
+import type { PrometheusAccess } from '../shared/prometheus-api.js';
 import { clientConfigFromUrl, healthy, type HyperDbPlatform } from './hyperdb-platform.js';
 import { waitFor } from './wait-for.js';
 import { startNoRetryClients, type NoRetryClients, type NoRetryStats } from './no-retry-clients.js';
@@ -41,6 +42,16 @@ export async function requestMonitor(admin: MasterClient): Promise<void> {
     software_type: 'default',
     parameters: MONITOR_PARAMETERS,
   });
+}
+
+/** How to query the monitor's Prometheus (its published URL and password, the sites CA in its partition). */
+export async function monitorAccess(platform: HyperDbPlatform): Promise<PrometheusAccess> {
+  const monitor = await platform.admin.call('getInstanceTree', { title: 'monitor' });
+  if (!('connection_parameters' in monitor)) throw new Error('the monitor is not ready');
+  const c = monitor.connection_parameters as { url: string; user: string; password: string };
+  const node = platform.nodes.find((n) => n.id === monitor.computer_guid)!;
+  const ca = readFileSync(join(node.dataDir, 'partitions', monitor.compute_partition_id, 'certificates', 'ca.crt'));
+  return { url: c.url, user: c.user, password: c.password, ca: ca.toString() };
 }
 
 /** Alerts on `tree` (open, and resolved ones with `all`). */
