@@ -212,7 +212,14 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')(
               (m) =>
                 valueOf(text, 'hyperdb_member_role', { member: m, tree: CLUSTER, role: 'primary' }) ===
                 (m === primary ? 1 : 0),
-            )
+            ) &&
+            // A new primary lists its standbys once they stream from it again.
+            members
+              .filter((m) => m !== primary)
+              .every(
+                (standby) =>
+                  valueOf(text, 'hyperdb_standby_replay_lag_bytes', { member: primary, standby }) !== undefined,
+              )
           );
         },
         90_000,
