@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 sh scripts/install-system-deps.sh
 
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# An install cut short (or run beside another) can leave the lock file without better-sqlite3's compiled module.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] ||
+  [ ! -f node_modules/better-sqlite3/build/Release/better_sqlite3.node ]; then
   echo "npm packages: installing (better-sqlite3 compiles, about 3 minutes)…"
   npm ci --no-audit --no-fund
 else

@@ -12,6 +12,14 @@ export function table(headers: string[], rows: string[][]): string[] {
 
 const SECRET_KEY = /pass(word)?|secret|token|private|credential|api[_-]?key/i;
 
+/** Whether a parameter's key names a secret (its value is masked until asked for: CLI and console alike). */
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key);
+}
+
+/** Whether a string holds a URL with a password (`scheme://user:password@host`). */
+export const hasUrlPassword = (value: string): boolean => /\/\/[^:/@\s]+:[^@/\s]+@/.test(value);
+
 /** Masks values whose key looks secret, and passwords inside URLs, unless `reveal`. */
 export function maskSecrets(params: Record<string, unknown>, reveal: boolean): Record<string, unknown> {
   if (reveal) return params;

@@ -9,12 +9,11 @@
  * const doc = await client.call('requestInstance', { title: 'db', software_release_uri: 'hyper_db', software_type: 'default' });
  */
 import { ROUTES, type RouteName } from '../protocol/routes.js';
-import type { Body, BodyName } from '../protocol/schemas.js';
-import { HoxError, isErrorCode } from '../shared/errors.js';
+import { HoxError } from '../shared/errors.js';
 import { exchange, type HttpAnswer } from './http-transport.js';
+import { isOk, toClientError, type RequestOf, type ResponseOf } from './route-call.js';
 
-export type RequestOf<R extends RouteName> = Body<(typeof ROUTES)[R]['body'] & BodyName>;
-export type ResponseOf<R extends RouteName> = Body<(typeof ROUTES)[R]['response'] & BodyName>;
+export { isNotReady, type RequestOf, type ResponseOf } from './route-call.js';
 
 export interface MasterClientOptions {
   /** Base URL of the master, e.g. `https://127.0.0.1:8470`. */
@@ -252,23 +251,4 @@ function unreachable(url: string, what: string, error: unknown): HoxError {
     `master at ${url} is unreachable (${what})${plainToTls ? ': masters speak HTTPS, use an https:// URL' : ''}`,
     { cause: error },
   );
-}
-
-/** A 2xx status, as `Response.ok`. */
-function isOk(status: number): boolean {
-  return status >= 200 && status <= 299;
-}
-
-function toClientError(status: number, payload: unknown): HoxError {
-  const body = (payload ?? {}) as { type?: unknown; title?: unknown; field?: unknown };
-  const code = isErrorCode(body.type) ? body.type : 'HOX_INTERNAL';
-  const message = typeof body.title === 'string' ? body.title : `master answered HTTP ${status}`;
-  return new HoxError(code, message, typeof body.field === 'string' ? { field: body.field } : {});
-}
-
-/** Whether a request answer is SlapOS's "not ready yet" (HTTP 200, status 102). */
-export function isNotReady(
-  doc: ResponseOf<'requestInstance'>,
-): doc is Extract<ResponseOf<'requestInstance'>, { status: 102 }> {
-  return 'status' in doc && doc.status === 102;
 }

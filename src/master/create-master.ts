@@ -19,6 +19,7 @@ import { readBuiltinInternalTypes } from './builtin-releases.js';
 import { collectArtifacts } from './artifact-collector.js';
 import { ChangeFeed } from './change-feed.js';
 import { buildHttpServer } from './http/server.js';
+import { readConsoleAssets } from './http/console-assets.js';
 import { isWildcard, masterCertificateNames, MasterTlsIdentity, openPlatformCa, rootsPem } from './pki/master-tls.js';
 import type { PlatformCa } from './pki/platform-ca.js';
 import type { TrustBundlePem } from '../shared/pki/trust-bundle.js';
@@ -148,6 +149,7 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
           },
         },
         artifacts: config.artifacts,
+        console: readConsoleAssets(config.consoleDir),
         requireNodeCertificates: config.requireNodeCertificates,
         // Anyone may ask (no token): one bundle (CRLs signed) per CA reading, not per request.
         trustBundle: async () => {

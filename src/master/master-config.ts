@@ -1,6 +1,7 @@
 /** Options in, config out: the one place master settings get defaults and validation. */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { HoxError, badRequest } from '../shared/errors.js';
 import { newToken } from '../shared/ids.js';
 import { resolveArtifactSettings, type ArtifactSettings } from './artifact-collector.js';
@@ -43,6 +44,8 @@ export interface MasterOptions {
    * older version, which present none, in while they are upgraded. Plain HTTP cannot carry certificates.
    */
   requireNodeCertificates?: boolean;
+  /** Where the built web console is (scripts/bundle-console.mjs). @default this package's dist/console */
+  consoleDir?: string;
   /**
    * Plain HTTP instead of HTTPS. Only for masters created inside a test process, whose clients are in the same
    * process; `hox master` and `hox up` have no such option.
@@ -68,7 +71,11 @@ export interface MasterConfig {
   /** HTTPS settings; false: plain HTTP (in-process test masters only). */
   readonly tls: MasterTlsSettings | false;
   readonly requireNodeCertificates: boolean;
+  readonly consoleDir: string;
 }
+
+/** dist/console of this package, from src/master (tsx) and dist/master (built) alike. */
+const DEFAULT_CONSOLE_DIR = fileURLToPath(new URL('../../dist/console/', import.meta.url));
 
 export const MASTER_DEFAULTS = { listen: '127.0.0.1:8470', logLevel: 'info' } as const;
 
@@ -141,5 +148,6 @@ export function resolveMasterConfig(options: MasterOptions): MasterConfig {
     audit: resolveAuditSettings(options.audit),
     tls,
     requireNodeCertificates: options.requireNodeCertificates ?? options.insecurePlainHttp !== true,
+    consoleDir: resolve(options.consoleDir ?? DEFAULT_CONSOLE_DIR),
   });
 }

@@ -53,6 +53,8 @@ export interface TestMasterOptions {
   audit?: Partial<AuditSettings>;
   /** HTTPS with a certificate from the platform CA, as `hox master`. @default false (plain HTTP) */
   tls?: boolean;
+  /** Where the built web console is. @default this package's dist/console */
+  consoleDir?: string;
   /** False: as `hox master --allow-nodes-without-certificates`. @default true with `tls`, as `hox master` */
   requireNodeCertificates?: boolean;
 }
@@ -69,6 +71,7 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
     ...(options.artifacts === undefined ? {} : { artifacts: options.artifacts }),
     ...(options.audit === undefined ? {} : { audit: options.audit }),
     insecurePlainHttp: options.tls !== true,
+    ...(options.consoleDir === undefined ? {} : { consoleDir: options.consoleDir }),
     ...(options.requireNodeCertificates === undefined
       ? {}
       : { requireNodeCertificates: options.requireNodeCertificates }),

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionContext } from '../action-context.js';
-import { isNotReady, type MasterClient } from '../../client/master-client.js';
+import type { MasterClient } from '../../client/master-client.js';
 import { HoxError } from '../../shared/errors.js';
 // The manifest reader (smol-toml) and the source packer are deploy's alone: imported by deployApp, so that read
 // commands (`hox app status`, `list`, `ps`) start without them.
@@ -19,56 +19,26 @@ import type { AppManifest } from '../../releases/hyper_edge/manifest/app-manifes
 import { findTreeRoot, followTree, rootOf, treeProblems, type InstanceDoc } from '../db/cluster-client.js';
 import { describeAppHealth } from '../../releases/hyper_edge/app-health.js';
 import { knownAppFailure } from './known-failures.js';
+import {
+  APP_TYPE,
+  HISTORY_LENGTH,
+  HYPER_EDGE_RELEASE,
+  expectedReplicas,
+  nextRelease,
+  requestApp,
+  type AppParameters,
+  type AppRelease,
+  type FailedRelease,
+} from './app-parameters.js';
 import { deployOutcome, formatAppView, maskValue, readAppView, viewHealth, type AppView } from './app-view.js';
 
-export const HYPER_EDGE_RELEASE = 'hyper_edge';
-export const APP_TYPE = 'app';
-const HISTORY_LENGTH = 10;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const RESERVED_ENV = /^(PORT|HOST|DATABASE_URL|PG[A-Z]+|HOX_.*)$/;
 
 /** What `hox app` actions get (src/cli/action-context.ts). */
 export type AppContext = ActionContext;
 
-/** One release as the root's parameters keep it. */
-export interface AppRelease {
-  id: number;
-  artifact: string;
-  env: Record<string, string>;
-  description: string;
-  created_at: string;
-}
-
-interface AppParameters {
-  release?: AppRelease;
-  /** Config vars set before the first release (`hox app create --env`, `config set`): the first deploy takes them. */
-  env?: Record<string, string>;
-  manifest?: {
-    web_scale?: number;
-    secrets?: string[];
-    postgres?: { name: string };
-    cdn?: { domains: string[] };
-  };
-  scale?: number;
-  /** Each replica's memory limit (`hox app scale --memory-mib`); absent: the node's. */
-  memory_mib?: number;
-  db_cluster?: { title: string; instance_guid: string };
-  history?: AppRelease[];
-  /** Releases that failed (newest first), kept for the release list: never rolled back to. */
-  failed_releases?: FailedRelease[];
-  /** Highest release number used so far, failed releases included: numbers are never reused. */
-  last_release_id?: number;
-}
-
-/** A release that failed on a replica: its config is not kept (it may hold the mistake), only what happened. */
-export interface FailedRelease {
-  id: number;
-  description: string;
-  created_at: string;
-  failed_at: string;
-  replica: string;
-  reason: string;
-}
+export { APP_TYPE, HYPER_EDGE_RELEASE, type AppRelease, type FailedRelease } from './app-parameters.js';
 
 const MAX_FAILURE_REASON = 4000;
 
@@ -128,24 +98,6 @@ async function resolveCluster(
   if (root.software_release_uri !== 'hyper_db' || root.software_type !== 'cluster')
     throw new HoxError('HOX_CONFLICT', `'${title}' is not a hyper_db cluster (release '${root.software_release_uri}')`);
   return { title, instance_guid: root.instance_guid };
-}
-
-async function requestApp(
-  client: MasterClient,
-  name: string,
-  parameters: AppParameters,
-  state?: 'started' | 'stopped' | 'destroyed',
-) {
-  const answer = await client.call('requestInstance', {
-    title: name,
-    software_release_uri: HYPER_EDGE_RELEASE,
-    software_type: APP_TYPE,
-    parameters: { ...parameters },
-    shared: false,
-    ...(state === undefined ? {} : { state }),
-  });
-  if (isNotReady(answer)) throw new HoxError('HOX_CONFLICT', `app '${name}': ${answer.message}`);
-  return answer;
 }
 
 type ReleaseResult = { ok: true; view: AppView } | { ok: false; view: AppView; replica: string; reason: string };
@@ -258,26 +210,6 @@ const ROLLBACK_WAIT_MS = 120_000;
 
 function failedList(parameters: AppParameters, failure: FailedRelease): FailedRelease[] {
   return [failure, ...(parameters.failed_releases ?? []).filter((f) => f.id !== failure.id)].slice(0, HISTORY_LENGTH);
-}
-
-function nextRelease(
-  current: AppParameters | undefined,
-  fields: Omit<AppRelease, 'id' | 'created_at'>,
-): {
-  release: AppRelease;
-  history: AppRelease[];
-  last_release_id: number;
-} {
-  const known = [current?.release, ...(current?.history ?? [])].filter((r): r is AppRelease => r !== undefined);
-  const id = Math.max(current?.last_release_id ?? 0, ...known.map((r) => r.id)) + 1;
-  return {
-    last_release_id: id,
-    release: { id, ...fields, created_at: new Date().toISOString() },
-    history: (current?.release === undefined ? [] : [current.release, ...(current.history ?? [])]).slice(
-      0,
-      HISTORY_LENGTH,
-    ),
-  };
 }
 
 /** Throws HOX_BAD_REQUEST unless every name can be a config var. */
@@ -582,10 +514,6 @@ export async function scaleApp(
   ctx.print(
     `${name}: ${replicas} replica(s) serving v${id}${removing.length === 0 ? '' : `; ${removing.join(', ')} stopped, partition(s) freed`}`,
   );
-}
-
-function expectedReplicas(parameters: AppParameters): number {
-  return parameters.scale ?? parameters.manifest?.web_scale ?? 1;
 }
 
 export async function showApp(ctx: AppContext, name: string): Promise<void> {

@@ -42,6 +42,7 @@ export function masterCommand(env: CommandEnv): Command {
     )
     .option('--require-node-certificates', 'the default; kept for scripts that say it')
     .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
+    .option('--console-dir <dir>', 'serve the web console built in this directory (default: the one built with hox)')
     .addOption(
       new Option('--audit-retention-days <n>', 'days the audit trail keeps an entry (default 90)').argParser(
         positiveInteger,
@@ -85,6 +86,7 @@ The master speaks HTTPS only. Clients trust it through its CA pin, printed at st
           logLevel: string;
           auditRetentionDays?: number;
           auditMaxRows?: number;
+          consoleDir?: string;
         },
         command: Command,
       ) => {
@@ -107,6 +109,7 @@ The master speaks HTTPS only. Clients trust it through its CA pin, printed at st
           ...(opts.tlsName === undefined ? {} : { tlsNames: opts.tlsName }),
           requireNodeCertificates: opts.allowNodesWithoutCertificates !== true,
           logLevel: opts.logLevel,
+          ...(opts.consoleDir === undefined ? {} : { consoleDir: opts.consoleDir }),
           audit: {
             ...(opts.auditRetentionDays === undefined ? {} : { maxAgeMs: opts.auditRetentionDays * 86_400_000 }),
             ...(opts.auditMaxRows === undefined ? {} : { maxRows: opts.auditMaxRows }),
@@ -118,6 +121,7 @@ The master speaks HTTPS only. Clients trust it through its CA pin, printed at st
         const platformCertificate = config.tls !== false && config.tls.files === undefined;
         const summary = {
           url,
+          console_url: `${url}/`,
           store: config.databaseUrl === undefined ? 'sqlite' : 'postgres',
           data_dir: config.dataDir,
           admin_token_file: config.adminTokenFile ?? null,
@@ -135,6 +139,7 @@ The master speaks HTTPS only. Clients trust it through its CA pin, printed at st
           if (summary.ca_pin !== null) env.print(`CA pin: ${summary.ca_pin}   (roots: ${summary.ca_file})`);
           else env.print(`certificate: ${summary.certificate_file ?? 'none'}`);
           env.print(`API: ${url}/openapi.json   health: ${url}/health`);
+          env.print(`web console: ${url}/   (sign in with a token: the admin's, or a user's from hox user token NAME)`);
         }
       },
     );

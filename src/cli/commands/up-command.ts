@@ -50,6 +50,7 @@ export function upCommand(env: CommandEnv): Command {
       "the pilot: a hyper_db cluster 'pilot-db' (3 members) and the CRM (examples/crm) deployed on it; prints its URL",
     )
     .option('--no-monitor', "do not request the platform's monitor (Prometheus, forecasts, hox alerts)")
+    .option('--console-dir <dir>', 'serve the web console built in this directory (default: the one built with hox)')
     .option('--verbose', `also print the node's detail here (it always goes to <data-dir>/${UP_LOG_FILE})`)
     .addHelpText(
       'after',
@@ -70,6 +71,7 @@ Examples:
           withPilot?: boolean;
           monitor: boolean;
           verbose?: boolean;
+          consoleDir?: string;
         },
         command: Command,
       ) => {
@@ -112,6 +114,7 @@ Examples:
           dataDir: join(dataDir, 'master'),
           listen: opts.listen,
           logLevel: 'warn',
+          ...(opts.consoleDir === undefined ? {} : { consoleDir: opts.consoleDir }),
         });
         const master = createMaster(masterConfig);
         const { url } = await master.start();
@@ -181,6 +184,7 @@ Examples:
           env.print(
             JSON.stringify({
               master_url: url,
+              console_url: `${url}/`,
               ca_pin: master.pki.pin,
               ca_file: join(masterConfig.dataDir, 'ca.pem'),
               admin_token_file: masterConfig.adminTokenFile,
@@ -198,6 +202,7 @@ Examples:
           env.print('');
           env.print(`HyperOpenX is up.`);
           env.print(`  master:       ${url}   (API: ${url}/openapi.json)`);
+          env.print(`  console:      ${url}/   (sign in with the admin token below; trust ca.pem in the browser)`);
           env.print(`  CA pin:       ${master.pki.pin}   (roots: ${join(masterConfig.dataDir, 'ca.pem')})`);
           env.print(`  admin token:  ${masterConfig.adminTokenFile ?? 'from HOX_ADMIN_TOKEN'}`);
           env.print(

@@ -4,7 +4,7 @@
  * document), request it again with new parameters, and follow a tree through
  * the change feed until a condition on its published values holds.
  */
-import { isNotReady, type MasterClient, type RequestOf, type ResponseOf } from '../../client/master-client.js';
+import { isNotReady, type ApiCaller, type RequestOf, type ResponseOf } from '../../client/route-call.js';
 import { HoxError } from '../../shared/errors.js';
 import type { ClusterParameters } from './cluster-parameters.js';
 
@@ -27,7 +27,7 @@ const isNotFound = (error: unknown): boolean =>
   (error.code === 'HOX_INSTANCE_TREE_NOT_FOUND' || error.code === 'HOX_INSTANCE_NOT_FOUND');
 
 /** The root document of tree `title`, or undefined when there is no such tree. */
-export async function findTreeRoot(client: MasterClient, title: string): Promise<InstanceDoc | undefined> {
+export async function findTreeRoot(client: ApiCaller, title: string): Promise<InstanceDoc | undefined> {
   let answer: ResponseOf<'getInstanceTree'>;
   try {
     answer = await client.call('getInstanceTree', { title });
@@ -52,7 +52,7 @@ export function assertCluster(
 }
 
 /** The cluster `name`, read back from the master; `cluster 'x' not found` when there is none. */
-export async function loadCluster(client: MasterClient, name: string): Promise<Cluster> {
+export async function loadCluster(client: ApiCaller, name: string): Promise<Cluster> {
   const root = await findTreeRoot(client, name);
   if (root === undefined) throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `cluster '${name}' not found`);
   assertCluster(name, root);
@@ -73,7 +73,7 @@ export function slaOf(doc: InstanceDoc): NonNullable<RequestOf<'requestInstance'
  * returns the master's answer; its `processing_timestamp` marks the request.
  */
 export async function requestCluster(
-  client: MasterClient,
+  client: ApiCaller,
   cluster: Cluster,
   parameters: ClusterParameters,
 ): Promise<InstanceDoc> {
@@ -113,7 +113,7 @@ export interface FollowOptions<T> {
   check: (tree: Tree | undefined) => FollowStep<T>;
 }
 
-async function readTree(client: MasterClient, title: string): Promise<Tree | undefined> {
+async function readTree(client: ApiCaller, title: string): Promise<Tree | undefined> {
   try {
     return (await client.call('listTreeStatus', { title })).result_list[0];
   } catch (error) {
@@ -123,7 +123,7 @@ async function readTree(client: MasterClient, title: string): Promise<Tree | und
 }
 
 /** Follows tree `title` through the change feed until `check` says done, or times out naming what it waited for. */
-export async function followTree<T>(client: MasterClient, title: string, options: FollowOptions<T>): Promise<T> {
+export async function followTree<T>(client: ApiCaller, title: string, options: FollowOptions<T>): Promise<T> {
   const deadline = Date.now() + options.timeoutMs;
   let cursor = (await client.call('waitForChange', {})).cursor;
   let last = '';
@@ -158,7 +158,7 @@ export async function followTree<T>(client: MasterClient, title: string, options
 }
 
 /** How the CLI acts on the cluster, recorded in `accept_data_loss.by`. */
-export async function actorName(client: MasterClient): Promise<string> {
+export async function actorName(client: ApiCaller): Promise<string> {
   const me = await client.call('whoami', {});
   return me.subject === null ? me.kind : `${me.kind} ${me.subject}`;
 }

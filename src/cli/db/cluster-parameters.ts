@@ -7,7 +7,6 @@
  * The names and shapes are those of `clusterParameters` in
  * src/releases/hyper_db/release.ts (members are `member-1`…`member-N`).
  */
-import { randomBytes } from 'node:crypto';
 import { HoxError } from '../../shared/errors.js';
 import { databaseNameProblem } from '../../releases/hyper_db/protocol.js';
 
@@ -21,7 +20,8 @@ export type SyncMode = (typeof SYNC_MODES)[number];
 
 /** A fresh id for a request carried by parameters (switchover, accept_data_loss): the keepers handle each id once. */
 export function newRequestId(prefix: string): string {
-  return `${prefix}-${randomBytes(8).toString('hex')}`;
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return `${prefix}-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 export function memberCount(parameters: ClusterParameters): number {

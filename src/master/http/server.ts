@@ -30,6 +30,7 @@ import {
   refuseNodeWithoutCertificate,
 } from '../pki/client-certificates.js';
 import { waitForChange } from './wait-for-change.js';
+import { consoleRoutes, type ConsoleAssets } from './console-assets.js';
 import { ApiMetrics, storeMetrics } from './metrics.js';
 import { listLogRequests, readTreeLogs } from '../log-relay.js';
 import { queryMetrics } from '../metrics-query.js';
@@ -59,6 +60,8 @@ export interface HttpServerOptions {
   bodyLimitBytes?: number;
   /** Upload limit and per-user quota of artifacts. @default ARTIFACT_DEFAULTS */
   artifacts?: ArtifactSettings;
+  /** The web console's files (`GET /`); without them `/` says how to build it. */
+  console?: ConsoleAssets;
   /** The platform CA's trust bundle, served to anyone (`GET /pki/trust-bundle`). */
   trustBundle?: () => Promise<TrustBundlePem>;
   /** Calls made with a node's token must present that node's certificate (but the one asking for it). */
@@ -189,6 +192,7 @@ export async function buildHttpServer(options: HttpServerOptions) {
     });
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(`${await apiMetrics.registry.metrics()}${text}`);
   });
+  void app.register(consoleRoutes(options.console));
   const openApi = buildOpenApi({ serverUrl: options.env.baseUrl });
   app.get('/openapi.json', () => openApi);
   // Public material (roots, issuing CAs, CRLs): what a client checks against the CA pin it was given before it
