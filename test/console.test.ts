@@ -20,9 +20,11 @@ import { freePort } from '../src/testing/free-port.js';
 import { cleanUpNodePartitions, waitFor } from './support/agent-harness.js';
 import { HOX_FROM_SOURCES, ROOT, runHox, type HoxRun } from './support/hox-cli.js';
 
-const PARTITIONS = 10;
+const PARTITIONS = 12;
 const NODE_ID = 'console-test';
 const PHONE = { width: 390, height: 844 };
+/** How long what the console shows may take to appear on a busy machine (expect.poll waits 1 s by default). */
+const SOON = { timeout: 20_000, interval: 250 };
 const DESKTOP = { width: 1280, height: 900 };
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -174,7 +176,7 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
   it('refuses a wrong token and says why', async () => {
     const page = await newPage();
     await signIn(page, 'hox_not-a-token-of-this-master');
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('the master refused this token');
+    await expect.poll(() => page.getByRole('alert').textContent(), SOON).toContain('the master refused this token');
     await expect(page.getByLabel('Token').isVisible()).resolves.toBe(true);
     await shoot(page, 'sign-in-refused');
     expect(await accessibilityProblems(page)).toEqual([]);
@@ -185,20 +187,20 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     await signIn(page, adminToken);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     const nodes = page.getByRole('region', { name: 'Compute nodes' });
-    await expect.poll(() => nodes.getByRole('link', { name: NODE_ID }).count()).toBe(1);
+    await expect.poll(() => nodes.getByRole('link', { name: NODE_ID }).count(), SOON).toBe(1);
     const trees = page.getByRole('region', { name: 'Instance trees' });
     for (const title of ['pilot-db', 'crm'])
-      await expect.poll(() => trees.getByRole('link', { name: title, exact: true }).count()).toBe(1);
-    await expect.poll(() => page.locator('.feed').textContent()).toBe('live');
+      await expect.poll(() => trees.getByRole('link', { name: title, exact: true }).count(), SOON).toBe(1);
+    await expect.poll(() => page.locator('.feed').textContent(), SOON).toBe('live');
     await shoot(page, 'overview');
     expect(await accessibilityProblems(page)).toEqual([]);
 
     await nodes.getByRole('link', { name: NODE_ID }).click();
     await page.getByRole('heading', { name: `Compute node ${NODE_ID}` }).waitFor();
     const partitions = page.getByRole('region', { name: 'Partitions in use' });
-    await expect.poll(() => partitions.getByRole('row').count()).toBeGreaterThan(4);
+    await expect.poll(() => partitions.getByRole('row').count(), SOON).toBeGreaterThan(4);
     await expect
-      .poll(() => page.getByRole('region', { name: 'Software installations' }).textContent())
+      .poll(() => page.getByRole('region', { name: 'Software installations' }).textContent(), SOON)
       .toContain('hyper_db');
     await shoot(page, 'node');
     expect(await accessibilityProblems(page)).toEqual([]);
@@ -206,11 +208,11 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     await page.goto(`${url}/#/trees/crm`);
     await page.getByRole('heading', { name: 'crm', exact: true }).waitFor();
     const app = page.getByRole('region', { name: 'App' });
-    await expect.poll(() => app.getByRole('link', { name: /^http:\/\// }).count()).toBe(1);
+    await expect.poll(() => app.getByRole('link', { name: /^http:\/\// }).count(), SOON).toBe(1);
     // Config values are hidden until revealed.
     const parameters = page.getByRole('region', { name: 'Connection parameters' });
     expect(await parameters.textContent()).not.toContain(adminToken);
-    await expect.poll(() => page.getByRole('region', { name: 'Logs' }).locator('pre').count()).toBeGreaterThan(0);
+    await expect.poll(() => page.getByRole('region', { name: 'Logs' }).locator('pre').count(), SOON).toBeGreaterThan(0);
     await shoot(page, 'app');
     expect(await accessibilityProblems(page)).toEqual([]);
   });
@@ -238,7 +240,7 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     await dialog.waitFor();
     await shoot(page, 'cluster-switchover-confirm');
     await dialog.getByRole('button', { name: 'Switch over' }).click();
-    await expect.poll(() => cluster.getByRole('status').first().textContent()).toContain('requested');
+    await expect.poll(() => cluster.getByRole('status').first().textContent(), SOON).toContain('requested');
     // The view follows the change feed: the new primary shows up with no reload.
     const primaryFact = cluster.locator('dl.facts dd').nth(1);
     await expect.poll(() => primaryFact.textContent(), { timeout: 90_000, interval: 1000 }).toMatch(/^member-\d$/);
@@ -254,9 +256,51 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     await shoot(page, 'cluster-after-switchover');
   }, 180_000);
 
+  it('requests a restore into a new cluster from the console, and refuses a second one of the same name', async () => {
+    const page = await newPage();
+    await signIn(page, adminToken);
+    await page.goto(`${url}/#/trees/pilot-db`);
+    const cluster = page.getByRole('region', { name: 'PostgreSQL cluster' });
+    await cluster.getByText('Restore into a new cluster').click();
+    await cluster.getByLabel("New cluster's name").fill('pilot-copy');
+    await cluster.getByLabel('Members').fill('1');
+    await cluster.getByRole('button', { name: 'Restore', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: "Restore pilot-db into 'pilot-copy'?" });
+    await dialog.getByRole('button', { name: 'Restore' }).click();
+    await expect
+      .poll(() => cluster.getByRole('status').last().textContent(), SOON)
+      .toContain('restore to its latest transaction requested');
+    await shoot(page, 'cluster-restore');
+    // A second restore under the same name is refused with the master's reason, nothing requested.
+    await cluster.getByRole('button', { name: 'Restore', exact: true }).click();
+    await dialog.getByRole('button', { name: 'Restore' }).click();
+    await expect
+      .poll(() => cluster.getByRole('alert').last().textContent(), SOON)
+      .toContain("'pilot-copy' already exists");
+
+    await cluster.getByRole('link', { name: 'Follow pilot-copy' }).click();
+    await page.getByRole('heading', { name: 'pilot-copy', exact: true }).waitFor();
+    await page.getByRole('region', { name: 'PostgreSQL cluster' }).waitFor();
+    const [copy] = (await admin.call('listTreeStatus', { title: 'pilot-copy' })).result_list;
+    const root = copy?.instance_list.find((i) => i.instance_guid === copy.root_instance_guid);
+    // What was requested is a restore of pilot-db's backups, to its latest transaction, with one member.
+    const restore = root?.parameters['restore'] as Record<string, unknown> | undefined;
+    expect(root?.parameters['members']).toBe(1);
+    expect(restore?.['backup_url']).toMatch(/^https:\/\//);
+    expect(restore).not.toHaveProperty('target_time');
+    await shoot(page, 'cluster-restoring');
+    // How a restore runs is for test/hyperdb-backups.test.ts and test-long/hyperdb-faults.test.ts: this one stops here.
+    await admin.call('requestInstance', {
+      title: 'pilot-copy',
+      software_release_uri: 'hyper_db',
+      software_type: 'cluster',
+      state: 'destroyed',
+    });
+  }, 120_000);
+
   it('rolls the app back from the console and the replicas serve the rollback', async () => {
     // A second release (a config change), to roll back from.
-    const set = await hox(['app', 'config', 'set', 'crm', 'CONSOLE_TEST=1']);
+    const set = await hox(['app', 'config', 'set', 'crm', 'CONSOLE_TEST=1', '--no-wait']);
     expect(set.code, set.stderr).toBe(0);
     const page = await newPage();
     await signIn(page, adminToken);
@@ -265,7 +309,7 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     await releases.getByRole('button', { name: 'Roll back to v1' }).click();
     await page.getByRole('dialog', { name: 'Roll crm back to v1?' }).getByRole('button', { name: 'Roll back' }).click();
     await expect
-      .poll(() => page.getByRole('region', { name: 'App' }).getByRole('status').first().textContent())
+      .poll(() => page.getByRole('region', { name: 'App' }).getByRole('status').first().textContent(), SOON)
       .toContain('v3 (rollback to v1) requested');
     await expect
       .poll(async () => releases.getByRole('row').nth(1).textContent(), { timeout: 30_000 })
@@ -300,17 +344,17 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     await signIn(page, aliceToken);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     const trees = page.getByRole('region', { name: 'Instance trees' });
-    await expect.poll(() => trees.getByRole('link', { name: 'alice-hello' }).count()).toBe(1);
+    await expect.poll(() => trees.getByRole('link', { name: 'alice-hello' }).count(), SOON).toBe(1);
     expect(await trees.getByRole('link', { name: 'pilot-db' }).count()).toBe(0);
     expect(await trees.getByRole('link', { name: 'crm', exact: true }).count()).toBe(0);
     // No node list for a user (the API refuses it; the console does not ask).
     expect(await page.getByRole('region', { name: 'Compute nodes' }).count()).toBe(0);
-    await expect.poll(() => page.locator('header .who').textContent()).toContain('user');
+    await expect.poll(() => page.locator('header .who').textContent(), SOON).toContain('user');
     await shoot(page, 'user-overview');
 
     // The admin's cluster by its address: the master answers as for a tree that does not exist.
     await page.goto(`${url}/#/trees/pilot-db`);
-    await expect.poll(() => page.locator('main').textContent()).toContain("instance tree 'pilot-db' not found");
+    await expect.poll(() => page.locator('main').textContent(), SOON).toContain("instance tree 'pilot-db' not found");
     expect(await page.locator('main').textContent()).not.toContain('member-');
   });
 
@@ -319,7 +363,7 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     await signIn(page, adminToken);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     await expect
-      .poll(() => page.getByRole('region', { name: 'Instance trees' }).getByRole('row').count())
+      .poll(() => page.getByRole('region', { name: 'Instance trees' }).getByRole('row').count(), SOON)
       .toBeGreaterThan(2);
     expect(await overflow(page)).toBe(0);
     await shoot(page, 'phone-overview');

@@ -11,14 +11,8 @@
  */
 import { HoxError } from '../../shared/errors.js';
 import { maskSecrets } from '../output.js';
-import {
-  assertTargetAfterBackup,
-  backupSource,
-  parseRestoreTarget,
-  recentTargetWarning,
-  restoreParameters,
-  withBackupNow,
-} from './backup-parameters.js';
+import { planRestore, requestRestore, type RestoreInput } from './restore-plan.js';
+import { withBackupNow } from './backup-parameters.js';
 import {
   backupProgress,
   describeRestoreDuration,
@@ -33,14 +27,7 @@ import {
   type BackupsView,
 } from './backup-view.js';
 import { viewOf, waitUntilReady, withProblems, type DbContext } from './cluster-actions.js';
-import {
-  CLUSTER_TYPE,
-  HYPER_DB_RELEASE,
-  findTreeRoot,
-  followTree,
-  loadCluster,
-  requestCluster,
-} from './cluster-client.js';
+import { CLUSTER_TYPE, HYPER_DB_RELEASE, followTree, loadCluster, requestCluster } from './cluster-client.js';
 import { memberCount } from './cluster-parameters.js';
 import { BACKUPS_KIND, formatRetainedBackups, retainedBackups, type RetainedSetView } from './retained-backups-view.js';
 
@@ -166,86 +153,23 @@ export async function takeBackup(ctx: DbContext, name: string, options: { timeou
   if (!ctx.json) for (const line of result.lines) ctx.print(line);
 }
 
-export interface RestoreRequest {
-  from: string;
-  /** `--time` as typed; null (or `latest`): the end of the source's archived WAL. */
-  time: string | null;
-  backup: string | null;
-  members?: number;
+export interface RestoreRequest extends RestoreInput {
   wait: boolean;
   timeoutMs: number;
 }
 
-/**
- * Checks what needs no master: the time parses and has passed, the names differ. The target, or null
- * for latest.
- */
-export function checkRestoreInput(
-  name: string,
-  request: RestoreRequest,
-  nowMs: number,
-): { iso: string; ms: number } | null {
-  if (name === request.from)
-    throw new HoxError(
-      'HOX_BAD_REQUEST',
-      `a restore makes a new cluster: give it a name other than its source '${request.from}'`,
-      { field: 'name' },
-    );
-  return parseRestoreTarget(request.time, nowMs);
-}
+export { checkRestoreInput } from './restore-plan.js';
 
 export async function restoreCluster(ctx: DbContext, name: string, request: RestoreRequest): Promise<void> {
   const deadline = Date.now() + request.timeoutMs;
-  const target = checkRestoreInput(name, request, Date.now());
-  const existing = await findTreeRoot(ctx.client, name);
-  if (existing !== undefined)
-    throw new HoxError(
-      'HOX_CONFLICT',
-      `'${name}' already exists: a restore makes a new cluster; pick another name${existing.state === 'destroyed' ? ` (or wait until '${name}' is destroyed)` : ` (or hox destroy ${name} --wait first)`}`,
-    );
-  const sourceCluster = await loadCluster(ctx.client, request.from);
-  const published = sourceCluster.root.connection_parameters;
-  const source = backupSource(request.from, published, readBackupsView(published));
-  if (target !== null) assertTargetAfterBackup(source, target.ms, request.backup);
-  const parameters = restoreParameters(source, {
-    targetTime: target?.iso ?? null,
-    backup: request.backup,
-    ...(request.members === undefined ? {} : { members: request.members }),
-  });
-  const archiveTimeoutS = sourceCluster.parameters.wal_archive_timeout_s;
-  const timeoutS = typeof archiveTimeoutS === 'number' ? archiveTimeoutS : 60;
-  const warning = target === null ? null : recentTargetWarning(target.ms, Date.now(), timeoutS);
+  const { target, parameters, warning, archiveTimeoutS } = await planRestore(ctx.client, name, request, Date.now());
   if (warning !== null) ctx.progress(`warning: ${warning}`);
   if (target === null)
     ctx.progress(
-      `latest: to the last transaction in ${request.from}'s WAL archive (WAL reaches it at most wal_archive_timeout_s, ${timeoutS} s, after a commit)`,
+      `latest: to the last transaction in ${request.from}'s WAL archive (WAL reaches it at most wal_archive_timeout_s, ${archiveTimeoutS} s, after a commit)`,
     );
-
   const startedMs = Date.now();
-  let answer;
-  try {
-    answer = await ctx.client.call('requestInstance', {
-      title: name,
-      software_release_uri: HYPER_DB_RELEASE,
-      software_type: CLUSTER_TYPE,
-      parameters: { ...parameters },
-      sla_parameters: {},
-      shared: false,
-      state: 'started',
-    });
-  } catch (error) {
-    if (
-      error instanceof HoxError &&
-      error.code === 'HOX_NO_FREE_PARTITION' &&
-      /is not supplied|^unknown release/.test(error.message)
-    )
-      throw new HoxError(
-        'HOX_NO_FREE_PARTITION',
-        `${error.message} (supply it first: hox supply ${HYPER_DB_RELEASE})`,
-        { cause: error },
-      );
-    throw error;
-  }
+  const answer = await requestRestore(ctx.client, name, parameters);
   const what = {
     cluster: name,
     from: request.from,

@@ -7,7 +7,10 @@ import { useState } from 'preact/hooks';
 import { loadCluster, requestCluster } from '../../cli/db/cluster-client.js';
 import { withSwitchover } from '../../cli/db/cluster-parameters.js';
 import { clusterVerdict, isReadyMember, readClusterView, type ClusterView } from '../../cli/db/cluster-view.js';
+import { planRestore, requestRestore } from '../../cli/db/restore-plan.js';
+import { isNotReady } from '../../client/route-call.js';
 import { useLive } from '../live.js';
+import { href } from '../route.js';
 import { Age, Badge, ConfirmButton } from '../ui.js';
 import { formatValue } from '../chart.js';
 import type { Tree, TreeInstance } from './tree-view.js';
@@ -44,6 +47,7 @@ export function ClusterPanel(props: { tree: Tree; root: TreeInstance }) {
       <Switchover tree={props.tree} view={view} />
       <Events view={view} />
       <Backups view={view} />
+      <RestoreForm tree={props.tree} view={view} />
     </section>
   );
 }
@@ -198,6 +202,107 @@ function Backups(props: { view: ClusterView }) {
           </table>
         </div>
       )}
+    </details>
+  );
+}
+
+/**
+ * A restore: a new cluster from this one's base backups and archived WAL, to its latest transaction or just
+ * before a time, as `hox db restore NEW --from THIS [--time T] [--backup ID]` (the same plan: restore-plan.ts).
+ */
+function RestoreForm(props: { tree: Tree; view: ClusterView }) {
+  const { session } = useLive();
+  const [name, setName] = useState(`${props.tree.title}-restored`);
+  const [latest, setLatest] = useState(true);
+  const [time, setTime] = useState('');
+  const [backup, setBackup] = useState('');
+  const [members, setMembers] = useState('');
+  const [created, setCreated] = useState<string | null>(null);
+  const backups = props.view.backups?.list ?? [];
+  const restore = async (): Promise<string> => {
+    const at = latest ? null : time === '' ? '' : new Date(time).toISOString();
+    const plan = await planRestore(
+      session.api,
+      name.trim(),
+      {
+        from: props.tree.title,
+        time: at,
+        backup: backup === '' ? null : backup,
+        ...(members === '' ? {} : { members: Number(members) }),
+      },
+      Date.now(),
+    );
+    const answer = await requestRestore(session.api, name.trim(), plan.parameters);
+    setCreated(name.trim());
+    const to = plan.target === null ? 'its latest transaction' : `just before ${plan.target.iso}`;
+    if (isNotReady(answer)) return `restore to ${to} accepted, not placed yet: ${answer.message}`;
+    return `restore to ${to} requested${plan.warning === null ? '' : ` (warning: ${plan.warning})`}`;
+  };
+  return (
+    <details>
+      <summary>Restore into a new cluster</summary>
+      <form class="restore" onSubmit={(e) => e.preventDefault()}>
+        <label for="restore-name">New cluster's name</label>
+        <input id="restore-name" value={name} required onInput={(e) => setName(e.currentTarget.value)} />
+        <fieldset>
+          <legend>Restore to</legend>
+          <label class="inline">
+            <input type="radio" name="restore-point" checked={latest} onChange={() => setLatest(true)} /> the latest
+            archived transaction
+          </label>
+          <label class="inline">
+            <input type="radio" name="restore-point" checked={!latest} onChange={() => setLatest(false)} /> just before
+          </label>
+          <label for="restore-time" class="visually-hidden">
+            Time to restore to (local time)
+          </label>
+          <input
+            id="restore-time"
+            type="datetime-local"
+            step={1}
+            disabled={latest}
+            value={time}
+            onInput={(e) => setTime(e.currentTarget.value)}
+          />
+        </fieldset>
+        <label for="restore-backup">Base backup</label>
+        <select id="restore-backup" value={backup} onChange={(e) => setBackup(e.currentTarget.value)}>
+          <option value="">the newest one before the target</option>
+          {backups.map((b) => (
+            <option key={b.id} value={b.id}>
+              {b.id}
+            </option>
+          ))}
+        </select>
+        <label for="restore-members">Members</label>
+        <input
+          id="restore-members"
+          type="number"
+          min={1}
+          max={7}
+          placeholder="3 (the release's default)"
+          value={members}
+          onInput={(e) => setMembers(e.currentTarget.value)}
+        />
+        <ConfirmButton
+          label="Restore"
+          title={`Restore ${props.tree.title} into '${name.trim()}'?`}
+          confirmLabel="Restore"
+          disabled={name.trim() === '' || (!latest && time === '')}
+          action={restore}
+        >
+          <p>
+            A new cluster '{name.trim()}' is made from {props.tree.title}'s base backup and archived WAL, replayed to{' '}
+            {latest ? 'the latest archived transaction' : `just before ${time.replace('T', ' ')} (your time)`}.{' '}
+            {props.tree.title} itself is not touched.
+          </p>
+        </ConfirmButton>
+        {created === null ? null : (
+          <p>
+            <a href={href({ view: 'tree', title: created })}>Follow {created}</a>
+          </p>
+        )}
+      </form>
     </details>
   );
 }
