@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AnomalyDetector, DriftSignal, SortedWindow, anomalyScores } from './anomaly-detector.js';
+import { ArtSignal } from './detector-art.js';
+import { FuzzyArt } from './detector-art-network.js';
 import { EntropySignal } from './detector-entropy.js';
 
 const STEP_MS = 5 * 60_000;
@@ -86,6 +88,34 @@ describe('EntropySignal', () => {
   });
 });
 
+describe('FuzzyArt', () => {
+  const vector = (...v: number[]) => Float64Array.from(v);
+
+  it('finds a vector novel until it has a category, and forgets the least recently used one when full', () => {
+    const art = new FuzzyArt(2, 1, 2);
+    art.lower = art.upper = 0.9;
+    expect(art.present(vector(0.1, 0.1)).novel).toBe(false); // the very first has nothing to be novel against
+    expect(art.present(vector(0.9, 0.9)).novel).toBe(true);
+    expect(art.present(vector(0.9, 0.9))).toMatchObject({ novel: false, match: 1 });
+    expect(art.present(vector(0.5, 0.5)).novel).toBe(true); // replaces (0.1, 0.1), the least recently used
+    expect(art.present(vector(0.1, 0.1)).novel).toBe(true);
+  });
+});
+
+describe('ArtSignal', () => {
+  /** A square wave (period 64 rows) between 0 and 10. */
+  const square = (rows: number) => Array.from({ length: rows }, (_, i) => (i % 64 < 32 ? 0 : 10));
+
+  it('says nothing while it learns and on a pattern it knows, and reports a shape it has not seen', () => {
+    const values = square(4000);
+    for (let i = 3000; i < 3040; i++) values[i] = 5; // stuck half way
+    const signal = new ArtSignal();
+    const out = values.map((v) => signal.update(v));
+    expect(out.slice(0, 2900).every((c) => c === 0)).toBe(true);
+    expect(Math.max(...out.slice(3000, 3060))).toBeGreaterThan(0.5);
+  });
+});
+
 describe('AnomalyDetector', () => {
   it('scores a spike far above the ordinary values around it', () => {
     const { values, timestamps } = wave(3000);
@@ -150,6 +180,15 @@ describe('AnomalyDetector', () => {
     expect(Math.max(...scores.slice(3000, 3200))).toBeGreaterThanOrEqual(report);
     const without = anomalyScores(values, timestamps, { entropyWeight: 0 });
     expect(Math.max(...without.slice(3000, 3200))).toBeLessThan(report);
+  });
+
+  it('reports a square wave that briefly swings four times as fast more strongly with rule 6', () => {
+    const values = Array.from({ length: 4000 }, (_, i) => (i % 64 < 32 ? 0 : 10));
+    for (let i = 3000; i < 3064; i++) values[i] = i % 16 < 8 ? 0 : 10;
+    const timestamps = values.map((_, i) => Date.UTC(2024, 0, 1) + i * STEP_MS);
+    const peak = (scores: Float64Array) => Math.max(...scores.slice(2990, 3100));
+    expect(peak(anomalyScores(values, timestamps))).toBeGreaterThan(0.65);
+    expect(peak(anomalyScores(values, timestamps, { noveltyWeight: 0 }))).toBeLessThan(0.6);
   });
 
   it('damps a spike that came at the same time of day on each of the last three days', () => {
