@@ -1,19 +1,39 @@
 /** The audit trail: every call that may change something, who made it, on what, and how it ended. */
+import { useState } from 'preact/hooks';
 import type { ResponseOf } from '../../client/route-call.js';
 import { useLoad } from '../live.js';
 import { Age, Badge, Loading, Problem } from '../ui.js';
 
 type Entry = ResponseOf<'listAuditLog'>['result_list'][number];
 
-const LIMIT = 200;
+/** Entries read; those shown are the newest of them that pass the filter. */
+const LIMIT = 1000;
+const SHOWN = 200;
+
+/** People act; nodes and instances report (every state, every promise run): their calls would bury the others. */
+const PEOPLE = new Set(['admin', 'user']);
 
 export function AuditView() {
+  const [people, setPeople] = useState(true);
   const log = useLoad((api, options) => api.call('listAuditLog', { limit: LIMIT }, options), []);
-  const entries = log.data === undefined ? undefined : [...log.data.result_list].reverse();
+  const entries =
+    log.data === undefined
+      ? undefined
+      : [...log.data.result_list]
+          .reverse()
+          .filter((e) => !people || PEOPLE.has(e.actor_kind))
+          .slice(0, SHOWN);
   return (
     <section>
       <h1 tabIndex={-1}>Audit log</h1>
-      <p class="muted">The newest {LIMIT} calls that may change something, newest first (hox audit shows more).</p>
+      <p class="muted">
+        The newest calls that may change something, newest first: up to {SHOWN} of the last {LIMIT} (hox audit reads
+        further back).
+      </p>
+      <label class="inline">
+        <input type="checkbox" checked={people} onChange={(e) => setPeople(e.currentTarget.checked)} /> Only
+        people&apos;s calls (the admin&apos;s and users&apos;), not the reports of nodes and instances
+      </label>
       <Problem text={log.error} />
       {entries === undefined ? <Loading what="the audit log" error={log.error} /> : <AuditTable entries={entries} />}
     </section>
