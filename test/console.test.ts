@@ -6,7 +6,7 @@
  * sees only their own trees; the page at a phone's width; axe-core finding no serious accessibility problem.
  * Screenshots of each view are left in a directory under the system's temporary directory, printed by the test.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -17,8 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MasterClient } from '../src/client/master-client.js';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../src/testing/chromium.js';
 import { freePort } from '../src/testing/free-port.js';
-import { cleanUpNodePartitions, waitFor } from './support/agent-harness.js';
-import { HOX_FROM_SOURCES, ROOT, runHox, type HoxRun } from './support/hox-cli.js';
+import { cleanUpNodePartitions } from './support/agent-harness.js';
+import { ROOT, runHox, type HoxRun } from './support/hox-cli.js';
+import { startHoxUp, type HoxUpRun } from './support/hox-up.js';
 
 const PARTITIONS = 12;
 const NODE_ID = 'console-test';
@@ -47,8 +48,7 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
   let url: string;
   let adminToken: string;
   let admin: MasterClient;
-  let up: ChildProcess | undefined;
-  let output = '';
+  let up: HoxUpRun | undefined;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
 
@@ -99,11 +99,8 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     delete env.HOX_MASTER_URL;
     delete env.HOX_TOKEN;
     const port = await freePort();
-    up = spawn(
-      process.execPath,
+    up = await startHoxUp(
       [
-        ...HOX_FROM_SOURCES,
-        'up',
         '--with-pilot',
         '--data-dir',
         dataDir,
@@ -116,15 +113,9 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
         '--console-dir',
         consoleDir,
       ],
-      { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT },
+      env,
     );
-    up.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    up.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    try {
-      await waitFor('hox up --with-pilot', () => output.includes('hox up again brings it back'), 300_000);
-    } catch (error) {
-      throw new Error(`${(error as Error).message}; its output:\n${output}`);
-    }
+    const output = up.output();
     const printed = /^ {2}console: +(https:\/\/\S+)\/ /m.exec(output)?.[1];
     if (printed === undefined) throw new Error(`hox up printed no console URL:\n${output}`);
     url = printed;
@@ -136,11 +127,7 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
   afterAll(async () => {
     for (const context of contexts) await context.close().catch(() => undefined);
     await browser?.close();
-    if (up !== undefined && up.exitCode === null) {
-      const exited = new Promise((resolve) => up!.once('exit', resolve));
-      up.kill('SIGINT');
-      await exited;
-    }
+    await up?.stop();
     await cleanUpNodePartitions(NODE_ID, join(dataDir, 'node'), PARTITIONS);
     rmSync(home, { recursive: true, force: true });
   }, 120_000);
@@ -175,7 +162,13 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
 
   it('refuses a wrong token and says why', async () => {
     const page = await newPage();
-    await signIn(page, 'hox_not-a-token-of-this-master');
+    // With the keyboard alone: the token field is the first stop, Enter signs in.
+    await page.goto(`${url}/`);
+    await page.getByLabel('Token').waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('token');
+    await page.keyboard.type('hox_not-a-token-of-this-master');
+    await page.keyboard.press('Enter');
     await expect.poll(() => page.getByRole('alert').textContent(), SOON).toContain('the master refused this token');
     await expect(page.getByLabel('Token').isVisible()).resolves.toBe(true);
     await shoot(page, 'sign-in-refused');
@@ -192,6 +185,11 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     for (const title of ['pilot-db', 'crm'])
       await expect.poll(() => trees.getByRole('link', { name: title, exact: true }).count(), SOON).toBe(1);
     await expect.poll(() => page.locator('.feed').textContent(), SOON).toBe('live');
+    // The first Tab reaches "Skip to content", which takes the focus to the view's heading.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
     await shoot(page, 'overview');
     expect(await accessibilityProblems(page)).toEqual([]);
 
@@ -329,6 +327,29 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     await shoot(page, 'app-after-rollback');
   }, 180_000);
 
+  it('lists the audit trail with the actions done from the console, and the alerts', async () => {
+    const page = await newPage();
+    await signIn(page, adminToken);
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.getByRole('heading', { name: 'Audit log' }).waitFor();
+    const rows = page.getByRole('row');
+    // The switchover and the rollback were requests of the trees, made with the admin's token.
+    await expect
+      .poll(() => rows.filter({ hasText: 'title=pilot-db' }).filter({ hasText: 'requestInstance' }).count(), SOON)
+      .toBeGreaterThan(0);
+    await expect
+      .poll(() => rows.filter({ hasText: 'title=crm' }).filter({ hasText: 'requestInstance' }).count(), SOON)
+      .toBeGreaterThan(0);
+    await shoot(page, 'audit');
+    expect(await accessibilityProblems(page)).toEqual([]);
+    await page.getByRole('link', { name: 'Alerts' }).click();
+    await page.getByRole('heading', { name: 'Alerts' }).waitFor();
+    await page.getByLabel('Also those resolved in the last 7 days').check();
+    await expect.poll(() => page.locator('main').textContent(), SOON).toMatch(/No alert\.|Severity/);
+    await shoot(page, 'alerts');
+    expect(await accessibilityProblems(page)).toEqual([]);
+  });
+
   it("shows a user only their own trees, and refuses them the admin's", async () => {
     const created = await hox(['user', 'create', 'console-alice', '--json']);
     expect(created.code, created.stderr).toBe(0);
@@ -356,6 +377,12 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     await page.goto(`${url}/#/trees/pilot-db`);
     await expect.poll(() => page.locator('main').textContent(), SOON).toContain("instance tree 'pilot-db' not found");
     expect(await page.locator('main').textContent()).not.toContain('member-');
+    // Their audit trail holds their own calls only.
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    const rows = page.getByRole('row');
+    await expect.poll(() => rows.filter({ hasText: 'title=alice-hello' }).count(), SOON).toBeGreaterThan(0);
+    expect(await rows.filter({ hasText: 'title=pilot-db' }).count()).toBe(0);
+    expect(await rows.filter({ hasText: 'admin' }).count()).toBe(0);
   });
 
   it('reads at a phone’s width: nothing wider than the screen', async () => {

@@ -4,15 +4,15 @@
  * node and prints the CRM's URL. The CRM keeps its data across a database
  * switchover and a restart of the whole platform.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/testing/free-port.js';
-import { cleanUpNodePartitions, waitFor } from './support/agent-harness.js';
+import { cleanUpNodePartitions } from './support/agent-harness.js';
 import { signInToCrm, TEST_CRM_ADMIN_PASSWORD } from './support/crm-client.js';
-import { ROOT, runHox, type HoxRun } from './support/hox-cli.js';
+import { runHox, type HoxRun } from './support/hox-cli.js';
+import { startHoxUp, type HoxUpRun } from './support/hox-up.js';
 
 const PARTITIONS = 8;
 const NODE_ID = 'pilot-test';
@@ -22,20 +22,14 @@ describe('hox up --with-pilot', () => {
   let dataDir: string;
   let env: NodeJS.ProcessEnv;
   let port: number;
-  let up: ChildProcess | undefined;
+  let up: HoxUpRun | undefined;
   let output = '';
 
   const hox = (args: string[]): Promise<HoxRun> => runHox(args, env);
 
   async function startUp(): Promise<string> {
-    output = '';
-    up = spawn(
-      process.execPath,
+    up = await startHoxUp(
       [
-        '--import',
-        'tsx',
-        join(ROOT, 'src', 'bin', 'hox.ts'),
-        'up',
         '--with-pilot',
         '--data-dir',
         dataDir,
@@ -46,25 +40,16 @@ describe('hox up --with-pilot', () => {
         '--node-id',
         NODE_ID,
       ],
-      { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT },
+      env,
     );
-    up.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    up.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    try {
-      await waitFor('hox up --with-pilot', () => output.includes('hox up again brings it back'), 300_000);
-    } catch (error) {
-      throw new Error(`${(error as Error).message}; its output:\n${output}`);
-    }
+    output = up.output();
     const url = /pilot CRM: +(http:\/\/\S+)/.exec(output)?.[1];
     if (url === undefined) throw new Error(`no CRM url in:\n${output}`);
     return url;
   }
 
   async function stopUp(): Promise<void> {
-    if (up === undefined || up.exitCode !== null) return;
-    const exited = new Promise((resolve) => up!.once('exit', resolve));
-    up.kill('SIGINT');
-    await exited;
+    await up?.stop();
   }
 
   beforeAll(async () => {

@@ -9,14 +9,13 @@ import { HoxError } from '../../shared/errors.js';
 import { maskSecrets } from '../output.js';
 import { waitForTree } from '../wait-for-instance.js';
 import {
-  CLUSTER_TYPE,
-  HYPER_DB_RELEASE,
   actorName,
   assertCluster,
   findTreeRoot,
   followTree,
   loadCluster,
   requestCluster,
+  requestNewCluster,
   rootOf,
   slaOf,
   treeProblems,
@@ -118,32 +117,7 @@ export async function createCluster(
       throw new HoxError('HOX_CONFLICT', `cluster '${name}' is being destroyed; create it again once it is gone`);
   }
   const parameters = createParameters(existing?.parameters, options);
-  let answer;
-  try {
-    answer = await ctx.client.call('requestInstance', {
-      title: name,
-      software_release_uri: HYPER_DB_RELEASE,
-      software_type: CLUSTER_TYPE,
-      parameters: { ...parameters },
-      sla_parameters: existing === undefined ? {} : slaOf(existing),
-      shared: false,
-      state: 'started',
-    });
-  } catch (error) {
-    if (
-      error instanceof HoxError &&
-      error.code === 'HOX_NO_FREE_PARTITION' &&
-      /is not supplied|^unknown release/.test(error.message)
-    )
-      throw new HoxError(
-        'HOX_NO_FREE_PARTITION',
-        `${error.message} (supply it first: hox supply ${HYPER_DB_RELEASE})`,
-        {
-          cause: error,
-        },
-      );
-    throw error;
-  }
+  const answer = await requestNewCluster(ctx.client, name, parameters, existing === undefined ? {} : slaOf(existing));
   if ('status' in answer) {
     if (ctx.json) ctx.print(JSON.stringify({ cluster: name, accepted: true, message: answer.message }));
     else ctx.print(`${name}: accepted, not ready yet (${answer.message})`);

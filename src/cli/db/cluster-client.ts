@@ -90,6 +90,43 @@ export async function requestCluster(
   return answer;
 }
 
+/**
+ * Requests a cluster's root, started: a new one, or one that exists with these parameters. A release the nodes
+ * lack is said with the way to supply it.
+ */
+export async function requestNewCluster(
+  client: ApiCaller,
+  name: string,
+  parameters: ClusterParameters,
+  slaParameters: NonNullable<RequestOf<'requestInstance'>['sla_parameters']>,
+): Promise<ResponseOf<'requestInstance'>> {
+  try {
+    return await client.call('requestInstance', {
+      title: name,
+      software_release_uri: HYPER_DB_RELEASE,
+      software_type: CLUSTER_TYPE,
+      parameters: { ...parameters },
+      sla_parameters: slaParameters,
+      shared: false,
+      state: 'started',
+    });
+  } catch (error) {
+    if (
+      error instanceof HoxError &&
+      error.code === 'HOX_NO_FREE_PARTITION' &&
+      /is not supplied|^unknown release/.test(error.message)
+    )
+      throw new HoxError(
+        'HOX_NO_FREE_PARTITION',
+        `${error.message} (supply it first: hox supply ${HYPER_DB_RELEASE})`,
+        {
+          cause: error,
+        },
+      );
+    throw error;
+  }
+}
+
 export function rootOf(tree: Tree): TreeInstance | undefined {
   return tree.instance_list.find((i) => i.instance_guid === tree.root_instance_guid);
 }

@@ -14,7 +14,7 @@ import {
   restoreParameters,
 } from './backup-parameters.js';
 import { readBackupsView } from './backup-view.js';
-import { CLUSTER_TYPE, HYPER_DB_RELEASE, findTreeRoot, loadCluster } from './cluster-client.js';
+import { findTreeRoot, loadCluster, requestNewCluster } from './cluster-client.js';
 import type { ClusterParameters } from './cluster-parameters.js';
 
 export interface RestoreInput {
@@ -82,35 +82,11 @@ export async function planRestore(
   return { target, parameters, warning, archiveTimeoutS };
 }
 
-/** Requests the new cluster; a release the nodes lack is said with the way to supply it. */
+/** Requests the new cluster (started, placed anywhere). */
 export async function requestRestore(
   client: ApiCaller,
   name: string,
   parameters: ClusterParameters,
 ): Promise<ResponseOf<'requestInstance'>> {
-  try {
-    return await client.call('requestInstance', {
-      title: name,
-      software_release_uri: HYPER_DB_RELEASE,
-      software_type: CLUSTER_TYPE,
-      parameters: { ...parameters },
-      sla_parameters: {},
-      shared: false,
-      state: 'started',
-    });
-  } catch (error) {
-    if (
-      error instanceof HoxError &&
-      error.code === 'HOX_NO_FREE_PARTITION' &&
-      /is not supplied|^unknown release/.test(error.message)
-    )
-      throw new HoxError(
-        'HOX_NO_FREE_PARTITION',
-        `${error.message} (supply it first: hox supply ${HYPER_DB_RELEASE})`,
-        {
-          cause: error,
-        },
-      );
-    throw error;
-  }
+  return await requestNewCluster(client, name, parameters, {});
 }
