@@ -67,8 +67,9 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     await page.getByRole('button', { name: 'Sign in' }).click();
   }
 
-  async function shoot(page: Page, name: string): Promise<void> {
-    await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+  /** The whole page, or what the screen shows (`fullPage` false: a long list). */
+  async function shoot(page: Page, name: string, fullPage = true): Promise<void> {
+    await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage });
   }
 
   /** axe-core's serious and critical findings on what the page shows now. */
@@ -340,7 +341,7 @@ describe.skipIf(needsChromium || process.getuid?.() !== 0)('the web console', ()
     await expect
       .poll(() => rows.filter({ hasText: 'title=crm' }).filter({ hasText: 'requestInstance' }).count(), SOON)
       .toBeGreaterThan(0);
-    await shoot(page, 'audit');
+    await shoot(page, 'audit', false);
     expect(await accessibilityProblems(page)).toEqual([]);
     await page.getByRole('link', { name: 'Alerts' }).click();
     await page.getByRole('heading', { name: 'Alerts' }).waitFor();

@@ -46,6 +46,16 @@ export function AppPanel(props: { tree: Tree; root: TreeInstance }) {
         </dd>
         <dt>Release</dt>
         <dd>{view.release === null ? 'nothing deployed' : `v${view.release}`}</dd>
+        {view.cdn === null ? null : (
+          <>
+            <dt>CDN</dt>
+            <dd>
+              {view.cdn.domains.join(', ')} <Badge value={view.cdn.state} />
+              {view.cdn.edge_count === 0 ? '' : ` on ${view.cdn.live_edges} of ${view.cdn.edge_count} edges`}
+              {view.cdn.error === null ? '' : ` — ${view.cdn.error}`}
+            </dd>
+          </>
+        )}
         {view.addon === null ? null : (
           <>
             <dt>Addon</dt>
