@@ -104,7 +104,7 @@ describe('FuzzyArt', () => {
 
 describe('ArtSignal', () => {
   /** A square wave (period 64 rows) between 0 and 10. */
-  const square = (rows: number) => Array.from({ length: rows }, (_, i) => (i % 64 < 32 ? 0 : 10));
+  const square = (rows: number): number[] => Array.from({ length: rows }, (_, i) => (i % 64 < 32 ? 0 : 10));
 
   it('says nothing while it learns and on a pattern it knows, and reports a shape it has not seen', () => {
     const values = square(4000);
