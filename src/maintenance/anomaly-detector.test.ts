@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { AnomalyDetector, DriftSignal, SortedWindow, anomalyScores } from './anomaly-detector.js';
+import {
+  AnomalyDetector,
+  DEFAULT_DETECTOR_OPTIONS,
+  DriftSignal,
+  SortedWindow,
+  anomalyScores,
+} from './anomaly-detector.js';
 import { ArtSignal } from './detector-art.js';
 import { FuzzyArt } from './detector-art-network.js';
 import { EntropySignal } from './detector-entropy.js';
@@ -174,7 +180,8 @@ describe('AnomalyDetector', () => {
       return 50 + (i >= 3000 ? 0.1 * u : u);
     });
     const timestamps = values.map((_, i) => Date.UTC(2024, 0, 1) + i * STEP_MS);
-    const report = 1.2 / 2.2;
+    const { reportRatio } = DEFAULT_DETECTOR_OPTIONS;
+    const report = reportRatio / (reportRatio + 1);
     const scores = anomalyScores(values, timestamps);
     expect(Math.max(...scores.slice(1500, 3000))).toBeLessThan(report);
     expect(Math.max(...scores.slice(3000, 3200))).toBeGreaterThanOrEqual(report);
@@ -182,13 +189,20 @@ describe('AnomalyDetector', () => {
     expect(Math.max(...without.slice(3000, 3200))).toBeLessThan(report);
   });
 
-  it('reports a square wave that briefly swings four times as fast more strongly with rule 6', () => {
+  it('reports a square wave that briefly swings four times as fast more strongly with rules 6 and 6b', () => {
     const values = Array.from({ length: 4000 }, (_, i) => (i % 64 < 32 ? 0 : 10));
     for (let i = 3000; i < 3064; i++) values[i] = i % 16 < 8 ? 0 : 10;
     const timestamps = values.map((_, i) => Date.UTC(2024, 0, 1) + i * STEP_MS);
     const peak = (scores: Float64Array) => Math.max(...scores.slice(2990, 3100));
     expect(peak(anomalyScores(values, timestamps))).toBeGreaterThan(0.65);
-    expect(peak(anomalyScores(values, timestamps, { noveltyWeight: 0 }))).toBeLessThan(0.6);
+    expect(
+      peak(anomalyScores(values, timestamps, { noveltyConfidence: Infinity, longNoveltyConfidence: Infinity })),
+    ).toBeLessThan(0.6);
+    // Rule 6b alone (64 rows of context, its own bar of 0.85) reports it too, if less strongly.
+    const { reportRatio } = DEFAULT_DETECTOR_OPTIONS;
+    const longOnly = peak(anomalyScores(values, timestamps, { noveltyConfidence: Infinity }));
+    expect(longOnly).toBeGreaterThanOrEqual(reportRatio / (reportRatio + 1));
+    expect(longOnly).toBeLessThan(0.65);
   });
 
   it('damps a spike that came at the same time of day on each of the last three days', () => {
@@ -207,7 +221,7 @@ describe('AnomalyDetector', () => {
     const { values, timestamps } = wave(4000);
     const scores = anomalyScores(values, timestamps);
     const weakScore = 0.9 / 1.9;
-    const strongScore = 1.2 / 2.2;
+    const strongScore = DEFAULT_DETECTOR_OPTIONS.reportRatio / (DEFAULT_DETECTOR_OPTIONS.reportRatio + 1);
     const weak = Array.from(scores).filter((s) => s >= weakScore && s < strongScore);
     const rest = Array.from(scores).filter((s) => s < weakScore);
     expect(Math.max(...rest)).toBeLessThanOrEqual(0.4);

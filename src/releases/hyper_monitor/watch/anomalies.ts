@@ -83,7 +83,7 @@ export const ANOMALY_SERIES: readonly AnomalySeries[] = [
 
 /** How long (in steps) an alert stays open after the point the detector reported. */
 export const ANOMALY_HOLD_STEPS = 30;
-/** The score of a report (DEFAULT_DETECTOR_OPTIONS.reportRatio: z = 1.2 × the series' usual z scores 1.2 / 2.2). */
+/** The score of a report (DEFAULT_DETECTOR_OPTIONS.reportRatio: z = 1.25 × the series' usual z scores 1.25 / 2.25). */
 export const ANOMALY_SCORE = DEFAULT_DETECTOR_OPTIONS.reportRatio / (DEFAULT_DETECTOR_OPTIONS.reportRatio + 1);
 /** A reported value must also be at least this many times the 95th percentile of the values before it. */
 export const ANOMALY_RATIO = 2;
