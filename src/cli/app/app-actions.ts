@@ -16,7 +16,7 @@ import { HoxError } from '../../shared/errors.js';
 // The manifest reader (smol-toml) and the source packer are deploy's alone: imported by deployApp, so that read
 // commands (`hox app status`, `list`, `ps`) start without them.
 import type { AppManifest } from '../../releases/hyper_edge/manifest/app-manifest.js';
-import { findTreeRoot, followTree, rootOf, treeProblems, type InstanceDoc } from '../db/cluster-client.js';
+import { findTreeRoot, followTree, rootOf, treeProblems } from '../db/cluster-client.js';
 import { describeAppHealth } from '../../releases/hyper_edge/app-health.js';
 import { knownAppFailure } from './known-failures.js';
 import {
@@ -29,6 +29,9 @@ import {
   type AppParameters,
   type AppRelease,
   type FailedRelease,
+  loadApp,
+  requireApp,
+  type App,
 } from './app-parameters.js';
 import { deployOutcome, formatAppView, maskValue, readAppView, viewHealth, type AppView } from './app-view.js';
 
@@ -41,34 +44,6 @@ export type AppContext = ActionContext;
 export { APP_TYPE, HYPER_EDGE_RELEASE, type AppRelease, type FailedRelease } from './app-parameters.js';
 
 const MAX_FAILURE_REASON = 4000;
-
-interface App {
-  name: string;
-  root: InstanceDoc;
-  parameters: AppParameters;
-}
-
-async function loadApp(client: MasterClient, name: string): Promise<App | undefined> {
-  const root = await findTreeRoot(client, name);
-  if (root === undefined) return undefined;
-  if (root.software_release_uri !== HYPER_EDGE_RELEASE || root.software_type !== APP_TYPE || root.shared)
-    throw new HoxError(
-      'HOX_TITLE_CONFLICT',
-      `'${name}' is an instance tree of release '${root.software_release_uri}', not a hyper_edge app`,
-    );
-  return { name, root, parameters: root.parameters };
-}
-
-async function requireApp(client: MasterClient, name: string): Promise<App> {
-  const app = await loadApp(client, name);
-  if (app === undefined)
-    throw new HoxError(
-      'HOX_INSTANCE_TREE_NOT_FOUND',
-      `app '${name}' not found (create it with hox app create ${name}, or deploy it with hox app deploy ${name} DIR)`,
-    );
-  if (app.root.state === 'destroyed') throw new HoxError('HOX_CONFLICT', `app '${name}' is being destroyed`);
-  return app;
-}
 
 function manifestParameters(m: AppManifest): AppParameters['manifest'] {
   const pg = m.addons.find((a) => a.kind === 'postgres');

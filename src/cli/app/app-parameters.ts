@@ -5,6 +5,7 @@
  */
 import { isNotReady, type ApiCaller } from '../../client/route-call.js';
 import { HoxError } from '../../shared/errors.js';
+import { findTreeRoot, type InstanceDoc } from '../db/cluster-client.js';
 
 export const HYPER_EDGE_RELEASE = 'hyper_edge';
 export const APP_TYPE = 'app';
@@ -93,4 +94,35 @@ export function nextRelease(
       HISTORY_LENGTH,
     ),
   };
+}
+
+/** An app as read back from the master: its root's document and parameters. */
+export interface App {
+  name: string;
+  root: InstanceDoc;
+  parameters: AppParameters;
+}
+
+/** The app `name`, or undefined when there is no such tree; refused when the tree is not a hyper_edge app. */
+export async function loadApp(client: ApiCaller, name: string): Promise<App | undefined> {
+  const root = await findTreeRoot(client, name);
+  if (root === undefined) return undefined;
+  if (root.software_release_uri !== HYPER_EDGE_RELEASE || root.software_type !== APP_TYPE || root.shared)
+    throw new HoxError(
+      'HOX_TITLE_CONFLICT',
+      `'${name}' is an instance tree of release '${root.software_release_uri}', not a hyper_edge app`,
+    );
+  return { name, root, parameters: root.parameters };
+}
+
+/** The app `name`, refused when it does not exist or is being destroyed. */
+export async function requireApp(client: ApiCaller, name: string): Promise<App> {
+  const app = await loadApp(client, name);
+  if (app === undefined)
+    throw new HoxError(
+      'HOX_INSTANCE_TREE_NOT_FOUND',
+      `app '${name}' not found (create it with hox app create ${name}, or deploy it with hox app deploy ${name} DIR)`,
+    );
+  if (app.root.state === 'destroyed') throw new HoxError('HOX_CONFLICT', `app '${name}' is being destroyed`);
+  return app;
 }

@@ -9,11 +9,11 @@ import {
   expectedReplicas,
   nextRelease,
   requestApp,
+  requireApp,
   type AppParameters,
   type AppRelease,
 } from '../../cli/app/app-parameters.js';
 import { readAppView, viewHealth } from '../../cli/app/app-view.js';
-import { HoxError } from '../../shared/errors.js';
 import { useLive } from '../live.js';
 import { Age, Badge, ConfirmButton, Secret } from '../ui.js';
 import type { Tree, TreeInstance } from './tree-view.js';
@@ -109,10 +109,7 @@ function Releases(props: { tree: Tree; parameters: AppParameters }) {
   const failed = parameters.failed_releases ?? [];
   const rollback = async (target: AppRelease): Promise<string> => {
     // Read back what the master holds now: another release may have come since this view loaded.
-    const [tree] = (await session.api.call('listTreeStatus', { title: props.tree.title })).result_list;
-    const root = tree?.instance_list.find((i) => i.instance_guid === tree.root_instance_guid);
-    if (root === undefined) throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `app '${props.tree.title}' is gone`);
-    const current = root.parameters as AppParameters;
+    const current = (await requireApp(session.api, props.tree.title)).parameters;
     const next = nextRelease(current, {
       artifact: target.artifact,
       env: target.env,
@@ -185,10 +182,8 @@ function Scale(props: { tree: Tree; parameters: AppParameters }) {
   const wanted = Number(replicas);
   const valid = Number.isInteger(wanted) && wanted >= 1 && wanted <= MAX_SCALE;
   const scale = async (): Promise<string> => {
-    const [tree] = (await session.api.call('listTreeStatus', { title: props.tree.title })).result_list;
-    const root = tree?.instance_list.find((i) => i.instance_guid === tree.root_instance_guid);
-    if (root === undefined) throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `app '${props.tree.title}' is gone`);
-    await requestApp(session.api, props.tree.title, { ...(root.parameters as AppParameters), scale: wanted });
+    const app = await requireApp(session.api, props.tree.title);
+    await requestApp(session.api, props.tree.title, { ...app.parameters, scale: wanted });
     return `scale ${wanted} requested`;
   };
   return (

@@ -1,4 +1,5 @@
 /** The overview: compute nodes (the admin's view), instance trees with their health, and open alerts. */
+import { rootOf } from '../../cli/db/cluster-client.js';
 import type { ResponseOf } from '../../client/route-call.js';
 import { useLive, useLoad } from '../live.js';
 import { href } from '../route.js';
@@ -117,7 +118,7 @@ function NodeTable(props: { nodes: Node[] }) {
 
 /** What a tree is, from its root instance: a hyper_db cluster, a hyper_edge app, or its release and type. */
 export function treeKind(tree: Tree): string {
-  const root = tree.instance_list.find((i) => i.instance_guid === tree.root_instance_guid);
+  const root = rootOf(tree);
   if (root === undefined) return '';
   if (root.software_release_uri === 'hyper_db' && root.software_type === 'cluster') return 'PostgreSQL cluster';
   if (root.software_release_uri === 'hyper_edge' && root.software_type === 'app') return 'app';

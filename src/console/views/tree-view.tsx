@@ -4,6 +4,7 @@
  * its live log tail. The admin may see two owners' trees of one title: each is shown.
  */
 import type { ResponseOf } from '../../client/route-call.js';
+import { rootOf } from '../../cli/db/cluster-client.js';
 import { hasUrlPassword, isSecretKey } from '../../cli/output.js';
 import { MetricCharts } from '../chart.js';
 import { useLive, useLoad } from '../live.js';
@@ -16,10 +17,6 @@ import { treeKind } from './overview-view.js';
 
 export type Tree = ResponseOf<'listTreeStatus'>['result_list'][number];
 export type TreeInstance = Tree['instance_list'][number];
-
-export function rootOf(tree: Tree): TreeInstance | undefined {
-  return tree.instance_list.find((i) => i.instance_guid === tree.root_instance_guid);
-}
 
 export function TreeView(props: { title: string }) {
   const trees = useLoad((api, options) => api.call('listTreeStatus', { title: props.title }, options), [props.title]);
