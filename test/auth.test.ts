@@ -1,6 +1,6 @@
 /** Every refusal of the access model, proven through the HTTP API on every store. */
 import { expect, it } from 'vitest';
-import { MasterClient } from '../src/client/master-client.js';
+import { MasterClient, isNotReady } from '../src/client/master-client.js';
 import { addTestNode, type TestMaster, type TestNode } from '../src/testing/test-master.js';
 import { describeEachStore } from './support/store-matrix.js';
 import { RELEASE, expectError, instanceClient, request } from './support/helpers.js';
@@ -166,7 +166,14 @@ describeEachStore('authentication and authorisation', (env) => {
     const alice = m.admin.withToken((await m.admin.call('createUser', { name: 'alice' })).token);
     const bob = m.admin.withToken((await m.admin.call('createUser', { name: 'bob' })).token);
     const aliceHost = await request(alice, 'alice-front');
-    await expectError(request(bob, 'bob-site', { shared: true }), 'HOX_NO_SHARED_HOST');
+    // No host of bob's or the admin's yet: it waits, and alice's instance is never taken for one.
+    const waiting = await bob.call('requestInstance', {
+      title: 'bob-site',
+      software_release_uri: RELEASE,
+      software_type: 'default',
+      shared: true,
+    });
+    expect(isNotReady(waiting) && waiting.message).toMatch(/waiting for a host/);
     await expectError(
       request(bob, 'bob-site', { shared: true, sla_parameters: { instance_guid: aliceHost.instance_guid } }),
       'HOX_NO_SHARED_HOST',

@@ -7,7 +7,16 @@ import { addTestNode, type TestNode } from '../src/testing/test-master.js';
 import type { TestMaster } from '../src/testing/test-master.js';
 import { isNotReady } from '../src/client/master-client.js';
 import { describeEachStore } from './support/store-matrix.js';
-import { OTHER_RELEASE, RELEASE, asDoc, expectError, getDoc, instanceClient, request } from './support/helpers.js';
+import {
+  OTHER_RELEASE,
+  RELEASE,
+  asDoc,
+  expectError,
+  getDoc,
+  instanceClient,
+  request,
+  type RequestExtra,
+} from './support/helpers.js';
 
 describeEachStore('request semantics', (env) => {
   let m: TestMaster;
@@ -113,7 +122,7 @@ describeEachStore('request semantics', (env) => {
         software_release_uri: OTHER_RELEASE,
         reported_state: 'destroyed',
       }),
-      'HOX_CONFLICT',
+      'HOX_SOFTWARE_DESTROY_NOT_REQUESTED',
     );
     await m.admin.call('supply', { computer_guid: 'n1', software_release_uri: RELEASE, state: 'destroyed' });
     expect((await list(n1)).find((s) => s.software_release_uri === RELEASE)?.state).toBe('destroyed');
@@ -144,14 +153,13 @@ describeEachStore('request semantics', (env) => {
     expect(stopped.state).toBe('stopped');
   });
 
-  it('5. not ready is distinct from impossible, which names its reason', async () => {
+  it('5. not ready (accepted, waiting, with what it waits for) is distinct from impossible, refused at once', async () => {
     await setup(1);
     const host = await request(m.admin, 'host');
     // Accepted, allocated, nothing published yet: an empty dict and a "no data" status.
     expect(host.connection_parameters).toEqual({});
     expect(host.access_status_message).toMatch(/^#error no data found/);
-    // Impossible: no free partition, unknown node, unknown SLA key, no host.
-    await expectError(request(m.admin, 'nope'), 'HOX_NO_FREE_PARTITION', /no free partition/);
+    // Impossible, whatever room appears later: an unknown node, an unknown SLA key. Nothing is created.
     await expectError(
       request(m.admin, 'nope', { sla_parameters: { computer_guid: 'ghost' } }),
       'HOX_NODE_NOT_FOUND',
@@ -163,23 +171,116 @@ describeEachStore('request semantics', (env) => {
       /'colour'/,
     );
     expect(e.field).toBe('sla_parameters.colour');
-    await expectError(
-      request(m.admin, 'nope', { shared: true, software_release_uri: OTHER_RELEASE }),
-      'HOX_NO_SHARED_HOST',
-    );
-    // Not ready: a shared instance whose host went away waits (HTTP 200, status 102).
-    const shared = await request(m.admin, 'site', { shared: true });
-    await request(m.admin, 'host', { state: 'destroyed' });
-    await n1.client.call('reportInstanceState', { instance_guid: host.instance_guid, reported_state: 'destroyed' });
-    const answer = await m.admin.call('requestInstance', {
-      title: 'site',
+    expect((await m.admin.call('listInstanceTrees', {})).result_list).toEqual([{ title: 'host' }]);
+    // Not ready: no free partition now. Accepted (SlapOS's 102), the tree exists, and it says what it waits for.
+    const waiting = await m.admin.call('requestInstance', {
+      title: 'later',
       software_release_uri: RELEASE,
+      software_type: 'default',
+    });
+    expect(waiting).toMatchObject({ status: 102, name: 'SoftwareInstanceNotReady' });
+    expect(isNotReady(waiting) && waiting.message).toMatch(
+      /^Software Instance Not Ready: waiting for a partition: no free partition/,
+    );
+    const tree = (await m.admin.call('listTreeStatus', { title: 'later' })).result_list[0]!;
+    expect(tree.health).toBe('pending');
+    expect(tree.instance_list[0]!.computer_guid).toBeNull();
+    expect(tree.instance_list[0]!.waiting_for).toMatch(/all 1 partitions/);
+    // Read back, it is an instance placed nowhere, as SlapOS's master shows one.
+    const later = asDoc(await m.admin.call('getInstanceTree', { title: 'later' }));
+    expect(later).toMatchObject({ computer_guid: '', compute_partition_id: '', ip_list: [] });
+    expect(later.access_status_message).toMatch(/^#error no data found for /);
+    // Not ready either: a shared instance with no host yet.
+    const site = await m.admin.call('requestInstance', {
+      title: 'site',
+      software_release_uri: OTHER_RELEASE,
       software_type: 'default',
       shared: true,
     });
+    expect(isNotReady(site) && site.message).toMatch(/waiting for a host: no instance runs/);
+  });
+
+  it('5b. a waiting request is placed without another request once room appears (SlapOS pending allocation)', async () => {
+    await setup(1);
+    await request(m.admin, 'first');
+    const answer = await m.admin.call('requestInstance', {
+      title: 'second',
+      software_release_uri: RELEASE,
+      software_type: 'default',
+    });
     expect(isNotReady(answer)).toBe(true);
-    expect(answer).toMatchObject({ status: 102, name: 'SoftwareInstanceNotReady' });
-    expect(isNotReady(await m.admin.call('getInstance', { instance_guid: shared.instance_guid }))).toBe(true);
+    const root = async () =>
+      (await m.admin.call('listTreeStatus', { title: 'second' })).result_list[0]!.instance_list[0]!;
+    const guid = (await root()).instance_guid;
+    // The node grows a partition: the master places the waiting instance there on its own, and tells the node.
+    const cursor = (await n1.client.call('waitForChange', {})).cursor;
+    await n1.client.call('formatNode', {
+      computer_guid: 'n1',
+      compute_partition_list: [...n1.partitionIds, 'p9'].map((partition_id) => ({ partition_id })),
+    });
+    await expect.poll(async () => (await root()).compute_partition_id, { timeout: 20_000 }).toBe('p9');
+    expect((await root()).waiting_for).toBeNull();
+    const listed = await n1.client.call('listNodeInstances', { computer_guid: 'n1' });
+    expect(listed.result_list.map((i) => i.instance_guid)).toContain(guid);
+    expect((await n1.client.call('waitForChange', { since: cursor, timeout_ms: 1 })).cursor).toBeGreaterThan(cursor);
+    // The same request now answers the instance.
+    expect((await request(m.admin, 'second')).compute_partition_id).toBe('p9');
+
+    // A release no node supplies: placed once one does.
+    const other = await m.admin.call('requestInstance', {
+      title: 'other',
+      software_release_uri: OTHER_RELEASE,
+      software_type: 'default',
+    });
+    expect(isNotReady(other) && other.message).toMatch(/waiting for a partition/);
+    await request(m.admin, 'first', { state: 'destroyed' });
+    await n1.client.call('reportInstanceState', {
+      instance_guid: (await m.admin.call('listTreeStatus', { title: 'first' })).result_list[0]!.root_instance_guid,
+      reported_state: 'destroyed',
+    });
+    await m.admin.call('supply', { computer_guid: 'n1', software_release_uri: OTHER_RELEASE });
+    await expect
+      .poll(
+        async () =>
+          (await m.admin.call('listTreeStatus', { title: 'other' })).result_list[0]!.instance_list[0]!.computer_guid,
+        {
+          timeout: 20_000,
+        },
+      )
+      .toBe('n1');
+
+    // A waiting shared instance is hosted once a host runs: no new request either.
+    const site = await m.admin.call('requestInstance', {
+      title: 'site',
+      software_release_uri: OTHER_RELEASE,
+      software_type: 'cdn',
+      shared: true,
+    });
+    expect(isNotReady(site)).toBe(true);
+    await request(m.admin, 'other', { software_release_uri: OTHER_RELEASE, software_type: 'cdn' });
+    await expect
+      .poll(
+        async () =>
+          (await m.admin.call('listTreeStatus', { title: 'site' })).result_list[0]!.instance_list[0]!.computer_guid,
+        {
+          timeout: 20_000,
+        },
+      )
+      .toBe('n1');
+    // Destroying a waiting instance forgets it at once: no node ever ran it.
+    const third = await m.admin.call('requestInstance', {
+      title: 'third',
+      software_release_uri: RELEASE,
+      software_type: 'default',
+    });
+    expect(isNotReady(third)).toBe(true);
+    await m.admin.call('requestInstance', {
+      title: 'third',
+      software_release_uri: RELEASE,
+      software_type: 'default',
+      state: 'destroyed',
+    });
+    await expectError(m.admin.call('listTreeStatus', { title: 'third' }), 'HOX_INSTANCE_TREE_NOT_FOUND');
   });
 
   it('6. an identical request changes nothing, not even the timestamp', async () => {
@@ -273,11 +374,26 @@ describeEachStore('request semantics', (env) => {
     expect(listed.result_list).toEqual([
       expect.objectContaining({ instance_guid: doc.instance_guid, state: 'destroyed' }),
     ]);
-    await expectError(request(m.admin, 'next'), 'HOX_NO_FREE_PARTITION');
+    // The partition is not free yet: a new request waits for it.
+    expect(
+      isNotReady(
+        await m.admin.call('requestInstance', {
+          title: 'next',
+          software_release_uri: RELEASE,
+          software_type: 'default',
+        }),
+      ),
+    ).toBe(true);
     await n1.client.call('reportInstanceState', { instance_guid: doc.instance_guid, reported_state: 'destroyed' });
-    expect((await n1.client.call('listNodeInstances', { computer_guid: 'n1' })).result_list).toEqual([]);
-    const next = await request(m.admin, 'next');
-    expect(next.compute_partition_id).toBe(doc.compute_partition_id);
+    // Freed, it goes to the request that waited, without another request.
+    const next = async () =>
+      (await m.admin.call('listTreeStatus', { title: 'next' })).result_list[0]!.instance_list[0]!;
+    await expect
+      .poll(async () => (await next()).compute_partition_id, { timeout: 20_000 })
+      .toBe(doc.compute_partition_id);
+    expect((await n1.client.call('listNodeInstances', { computer_guid: 'n1' })).result_list).toEqual([
+      expect.objectContaining({ instance_guid: (await next()).instance_guid }),
+    ]);
     await expectError(m.admin.call('getInstance', { instance_guid: doc.instance_guid }), 'HOX_INSTANCE_NOT_FOUND');
   });
 
@@ -335,12 +451,23 @@ describeEachStore('request semantics', (env) => {
 
   it('15. a shared instance needs a busy partition running the same release and type', async () => {
     await setup(2);
-    await expectError(request(m.admin, 'site', { shared: true }), 'HOX_NO_SHARED_HOST', /no instance runs/);
+    const notYet = (extra: RequestExtra) =>
+      m.admin.call('requestInstance', {
+        title: 'site',
+        software_release_uri: RELEASE,
+        software_type: 'default',
+        ...extra,
+      });
+    const none = await notYet({ shared: true });
+    expect(isNotReady(none) && none.message).toMatch(/waiting for a host: no instance runs/);
     const host = await request(m.admin, 'frontend', { software_type: 'cdn' });
+    const wrongType = await notYet({ shared: true, software_type: 'db' });
+    expect(isNotReady(wrongType) && wrongType.message).toMatch(/software type 'db'/);
+    // A host that does not exist never will: refused at once.
     await expectError(
-      request(m.admin, 'site', { shared: true, software_type: 'db' }),
+      notYet({ shared: true, sla_parameters: { instance_guid: 'SOFTINST-ghost' } }),
       'HOX_NO_SHARED_HOST',
-      /software type 'db'/,
+      /SOFTINST-ghost/,
     );
     const site = await request(m.admin, 'site', { shared: true, software_type: 'cdn' });
     expect(site.shared).toBe(true);

@@ -396,8 +396,10 @@ export class PartitionProcessor {
           shared: r.shared ?? false,
           state: r.state ?? 'started',
         });
+        // Accepted but placed nowhere yet: the master places it once room appears; the release reads why it waits
+        // (its words keep "no free partition" when it lacks room: the releases then relax their anti-affinity).
         answers[r.title] = isNotReady(answer)
-          ? { ready: false, instanceGuid: null, connectionParameters: {} }
+          ? { ready: false, instanceGuid: null, connectionParameters: {}, error: answer.message }
           : {
               ready: Object.keys(answer.connection_parameters).length > 0,
               instanceGuid: answer.instance_guid,

@@ -23,6 +23,7 @@ const base: InstanceStatusView = {
   computer_guid: 'n1',
   compute_partition_id: 'p0',
   host_instance_guid: null,
+  waiting_for: null,
   processing_timestamp: 1,
   connection_parameters: { url: 'http://127.0.1.1:8080/', admin_password: 'hunter2' },
   parameters: { greeting: 'hi', db: { url: 'postgres://app:s3cret@127.0.0.1/app', api_key: 'k-123' } },

@@ -96,9 +96,12 @@ export function maskInstance(instance: InstanceStatusView, reveal: boolean): Ins
 /** The lines `hox show` prints for one instance (already masked: see {@link maskInstance}). */
 export function formatInstance(i: InstanceStatusView): string[] {
   const depth = i.requester_guid === null ? '' : '  ';
-  const where = i.shared
-    ? `shared on ${i.host_instance_guid ?? 'no host'}`
-    : `${i.computer_guid ?? '-'}/${i.compute_partition_id ?? '-'}`;
+  const where =
+    i.waiting_for !== null
+      ? i.waiting_for
+      : i.shared
+        ? `shared on ${i.host_instance_guid ?? 'no host'}`
+        : `${i.computer_guid ?? '-'}/${i.compute_partition_id ?? '-'}`;
   const lines = [
     `- ${i.title} [${i.software_type}] ${i.instance_guid}`,
     `    release:  ${i.software_release_uri}`,

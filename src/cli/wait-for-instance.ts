@@ -20,7 +20,8 @@ function rootOf(tree: Tree): TreeInstance | undefined {
 }
 
 function stage(root: TreeInstance, software: string | undefined, fresh: boolean): string {
-  if (root.computer_guid === null) return root.shared ? 'waiting for a host' : 'waiting for a partition';
+  if (root.computer_guid === null)
+    return root.waiting_for ?? (root.shared ? 'waiting for a host' : 'waiting for a partition');
   const where = root.shared
     ? `hosted on ${root.computer_guid}`
     : `allocated ${root.computer_guid}/${root.compute_partition_id ?? '?'}`;

@@ -5,7 +5,8 @@
  */
 import type { ROUTES, RouteName } from '../protocol/routes.js';
 import type { Body, BodyName } from '../protocol/schemas.js';
-import { HoxError, isErrorCode } from '../shared/errors.js';
+import { HoxError } from '../shared/errors.js';
+import { codeOfErrorType } from '../protocol/slapos-errors.js';
 
 export type RequestOf<R extends RouteName> = Body<(typeof ROUTES)[R]['body'] & BodyName>;
 export type ResponseOf<R extends RouteName> = Body<(typeof ROUTES)[R]['response'] & BodyName>;
@@ -20,11 +21,20 @@ export function isOk(status: number): boolean {
   return status >= 200 && status <= 299;
 }
 
-/** The error an answer's body (`{status, type, title, field?}`) stands for. */
+/**
+ * The error an answer's body stands for: `{status, type: HOX_…, title, field?}` on our routes, SlapOS's
+ * `{status, type, title, detail?, field?}` on `/slapos.*.v0.*` ones (src/protocol/slapos-errors.ts). Our message is
+ * the `detail` when SlapOS's fixed wording took the title.
+ */
 export function toClientError(status: number, payload: unknown): HoxError {
-  const body = (payload ?? {}) as { type?: unknown; title?: unknown; field?: unknown };
-  const code = isErrorCode(body.type) ? body.type : 'HOX_INTERNAL';
-  const message = typeof body.title === 'string' ? body.title : `master answered HTTP ${status}`;
+  const body = (payload ?? {}) as { type?: unknown; title?: unknown; detail?: unknown; field?: unknown };
+  const code = codeOfErrorType(body.type) ?? 'HOX_INTERNAL';
+  const message =
+    typeof body.detail === 'string'
+      ? body.detail
+      : typeof body.title === 'string'
+        ? body.title
+        : `master answered HTTP ${status}`;
   return new HoxError(code, message, typeof body.field === 'string' ? { field: body.field } : {});
 }
 

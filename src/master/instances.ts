@@ -1,7 +1,7 @@
 /** Reading instances, and what nodes and instances report about them. */
 import { HoxError, badRequest } from '../shared/errors.js';
 import { hashToken, newToken } from '../shared/ids.js';
-import type { ReportedInstanceState, RequestedState } from '../shared/states.js';
+import { BANG_NOTE, type ReportedInstanceState, type RequestedState } from '../shared/states.js';
 import type { InstanceRow } from '../store/store.js';
 import { canonicalJson } from './canonical-json.js';
 import type { OpContext } from './context.js';
@@ -27,11 +27,9 @@ async function loadForReport(ctx: OpContext, instanceId: string): Promise<Instan
   return instance;
 }
 
-export async function getInstance(ctx: OpContext, instanceId: string): Promise<InstanceDocument | NotReady> {
-  const instance = await loadInstance(ctx.tx, ctx.principal, instanceId);
-  if (instance.shared && instance.hostInstanceId === null)
-    return notReady(`shared instance '${instance.title}' has no host yet`);
-  return instanceDocument(ctx.tx, instance);
+export async function getInstance(ctx: OpContext, instanceId: string): Promise<InstanceDocument> {
+  // One placed nowhere yet reads as SlapOS's master shows it: no compute node, no partition, no data.
+  return instanceDocument(ctx.tx, await loadInstance(ctx.tx, ctx.principal, instanceId));
 }
 
 export async function getPartition(ctx: OpContext, nodeId: string, partitionId: string): Promise<InstanceDocument> {
@@ -121,7 +119,8 @@ export async function reportInstanceState(
 
 export async function reportInstanceError(ctx: OpContext, instanceId: string, message: string): Promise<void> {
   const instance = await loadForReport(ctx, instanceId);
-  const text = `while instantiating: ${message}`;
+  // SlapOS's words, its spelling included (its clients compare them).
+  const text = `while instanciating: ${message}`;
   // The same error again is news only when it answers a newer request than the one it was last reported for
   // (its requester waits for a report made after its request): otherwise the change feed is spared.
   const reportedSinceRequest = (instance.statusAtMs ?? 0) * 1000 >= instance.processingTimestamp;
@@ -162,14 +161,17 @@ async function assertOwnTree(ctx: OpContext, instance: InstanceRow): Promise<voi
 }
 
 /** Bangs the whole tree of an instance: every instance in it is reprocessed. */
-export async function bangInstance(ctx: OpContext, instanceId: string): Promise<void> {
+export async function bangInstance(ctx: OpContext, instanceId: string, message: string): Promise<void> {
   const instance = await loadInstance(ctx.tx, ctx.principal, instanceId);
   await assertOwnTree(ctx, instance);
   if (ctx.principal.kind === 'node' && instance.nodeId !== ctx.principal.nodeId)
     throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(ctx.principal)} may not bang instance '${instanceId}'`);
   for (const i of await ctx.tx.listTreeInstances(instance.treeId)) {
     if (i.requestedState === 'destroyed') continue;
-    await touchInstance(ctx, i);
+    // As SlapOS's master does, the banged instance's status says so (`#error bang called: …`) until its node
+    // reports again. Not a report: status_at stays, so a requester still waits for the node's answer.
+    const note = i.id === instance.id ? { errorMessage: `${BANG_NOTE}${message}` } : {};
+    await touchInstance(ctx, i, note);
     if (i.shared) await touchHost(ctx, i.hostInstanceId);
   }
 }
@@ -219,7 +221,10 @@ export async function issueInstanceToken(ctx: OpContext, instanceId: string): Pr
 export async function getTreeRoot(ctx: OpContext, title: string): Promise<InstanceDocument | NotReady> {
   const ownerId = requesterOwnerId(ctx.principal);
   const tree = await ctx.tx.findTree(ownerId, title);
-  if (tree === undefined) throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `instance tree '${title}' not found`);
+  if (tree === undefined)
+    throw new HoxError('HOX_INSTANCE_TREE_NOT_FOUND', `instance tree '${title}' not found`, {
+      slaposTitle: `No instance tree found with title: ${title}`,
+    });
   const root = await ctx.tx.getInstance(tree.rootInstanceId);
   if (root === undefined) return notReady(`instance tree '${title}' has no root instance yet`);
   return getInstance(ctx, root.id);

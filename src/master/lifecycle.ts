@@ -32,7 +32,8 @@ export async function touchHost(ctx: OpContext, hostInstanceId: string | null): 
 /**
  * Requests destruction of an instance and, first, of every instance it
  * requested. Shared instances go at once (their host simply stops serving
- * them); partitions stay busy until their node reports destroyed.
+ * them), and so do instances still waiting for a partition; partitions stay
+ * busy until their node reports destroyed.
  */
 export async function destroyInstance(ctx: OpContext, instance: InstanceRow): Promise<void> {
   const all = await ctx.tx.listTreeInstances(instance.treeId);
@@ -60,7 +61,8 @@ export async function collectDestroyed(ctx: OpContext, treeId: string): Promise<
     progress = false;
     for (const i of remaining) {
       if (i.requestedState !== 'destroyed') continue;
-      if (!i.shared && i.reportedState !== 'destroyed') continue;
+      // A partition is freed once its node confirms; an instance that never got one (it waited) goes at once.
+      if (!i.shared && i.partitionId !== null && i.reportedState !== 'destroyed') continue;
       if (remaining.some((c) => c.requesterId === i.id)) continue;
       await forget(ctx, i);
       remaining = remaining.filter((r) => r.id !== i.id);
@@ -75,7 +77,7 @@ async function forget(ctx: OpContext, i: InstanceRow): Promise<void> {
   if (i.nodeId !== null && i.partitionId !== null) {
     await ctx.tx.updatePartition(i.nodeId, i.partitionId, { state: 'free', instanceId: null });
   }
-  // Shared instances it hosted lose their host: they wait, not ready, until re-requested onto another.
+  // Shared instances it hosted lose their host: they wait, not ready, until the master places them on another.
   for (const hosted of await ctx.tx.listHostedInstances(i.id)) {
     await ctx.tx.updateInstance(hosted.id, { hostInstanceId: null, nodeId: null });
     await ctx.tx.appendChange({ nodeId: null, treeId: hosted.treeId, atMs: ctx.clock.nowMs() });

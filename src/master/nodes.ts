@@ -4,6 +4,7 @@ import { hashToken, newToken } from '../shared/ids.js';
 import type { ComputeNodeRow, InstanceRow, IpAddress, PartitionRow } from '../store/store.js';
 import { nextTimestamp, type OpContext } from './context.js';
 import { assertNodeAccess, requireAdmin, describePrincipal } from './principal.js';
+import { checkTioXml } from './tioxml.js';
 
 /** Node ids are readable slugs: they appear in paths, logs and unix user names. */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -57,6 +58,7 @@ export async function registerNode(
     statusText: `#error no data found for ${input.computer_guid}`,
     createdAtMs: now,
     lastContactAtMs: null,
+    statusSinceMs: now,
     bangTimestamp: 0,
   });
   if (p.kind === 'registration') await ctx.tx.updateToken(p.tokenHash, { usedAtMs: now });
@@ -128,28 +130,69 @@ export async function touchNode(ctx: OpContext, node: ComputeNodeRow): Promise<v
   if (ctx.principal.kind !== 'node') return;
   const now = ctx.clock.nowMs();
   if (node.lastContactAtMs !== null && now - node.lastContactAtMs < CONTACT_RESOLUTION_MS) return;
-  await ctx.tx.updateNode(node.id, { lastContactAtMs: now, statusText: `#access ${node.id}` });
+  await ctx.tx.updateNode(node.id, {
+    lastContactAtMs: now,
+    statusText: `#access ${node.id}`,
+    ...(statusKind(node.statusText) === '#access' ? {} : { statusSinceMs: now }),
+  });
 }
+
+/** `#access`, `#error`…: what SlapOS's `since` follows. */
+const statusKind = (text: string): string => text.split(' ', 1)[0] ?? '';
 
 export interface NodeStatus {
   text: string;
+  /** SlapOS's fields: its dates are RFC 1123 (`Tue, 19 May 2020 00:00:00 GMT`). */
+  reference: string;
+  portal_type: 'Compute Node';
+  /** When the status was last written (the last contact); now when there is none. */
+  created_at: string;
+  /** When the status took its current kind; now when there is none. */
+  since: string;
+  state: '';
+  /** Who wrote the status: the node itself, or `SlapOS Master` when there is none. */
+  user: string;
+  no_data?: 1;
+  no_data_since_15_minutes?: 0 | 1;
+  no_data_since_5_minutes?: 0 | 1;
+  /** Ours (ISO 8601). */
   computer_guid: string;
   title: string;
-  created_at: string;
+  registered_at: string;
   last_contact_at: string | null;
   partition_count: number;
   free_partition_count: number;
 }
 
+const MINUTE_MS = 60_000;
+/** RFC 1123 in GMT, as SlapOS's master writes its dates (Zope's `rfc1123_date`). */
+export const rfc1123 = (ms: number): string => new Date(ms).toUTCString();
+
 export async function nodeStatus(ctx: OpContext, nodeId: string): Promise<NodeStatus> {
   const node = await loadNode(ctx, nodeId);
   const partitions = await ctx.tx.listPartitions(nodeId);
+  const now = ctx.clock.nowMs();
+  const last = node.lastContactAtMs;
+  const slapos =
+    last === null
+      ? { created_at: rfc1123(now), since: rfc1123(now), user: 'SlapOS Master', no_data: 1 as const }
+      : {
+          created_at: rfc1123(last),
+          since: rfc1123(node.statusSinceMs ?? last),
+          user: node.id,
+          no_data_since_15_minutes: now - last > 15 * MINUTE_MS ? (1 as const) : (0 as const),
+          no_data_since_5_minutes: now - last > 5 * MINUTE_MS ? (1 as const) : (0 as const),
+        };
   return {
     text: node.statusText,
+    reference: node.id,
+    portal_type: 'Compute Node',
+    state: '',
+    ...slapos,
     computer_guid: node.id,
     title: node.title,
-    created_at: new Date(node.createdAtMs).toISOString(),
-    last_contact_at: node.lastContactAtMs === null ? null : new Date(node.lastContactAtMs).toISOString(),
+    registered_at: new Date(node.createdAtMs).toISOString(),
+    last_contact_at: last === null ? null : new Date(last).toISOString(),
     partition_count: partitions.length,
     free_partition_count: partitions.filter((p) => p.state === 'free').length,
   };
@@ -162,6 +205,7 @@ export async function bangNode(ctx: OpContext, nodeId: string, message: string):
   await ctx.tx.updateNode(nodeId, {
     bangTimestamp: nextTimestamp(ctx.clock, node.bangTimestamp),
     statusText: `#error bang: ${message}`,
+    ...(statusKind(node.statusText) === '#error' ? {} : { statusSinceMs: now }),
   });
   for (const instance of await ctx.tx.listNodeInstances(nodeId)) {
     await ctx.tx.updateInstance(instance.id, {
@@ -173,7 +217,7 @@ export async function bangNode(ctx: OpContext, nodeId: string, message: string):
 
 export async function reportUsage(ctx: OpContext, nodeId: string, tioxml: string): Promise<void> {
   const node = await loadNode(ctx, nodeId);
-  if (tioxml.trim() === '') throw badRequest('tioxml', 'must not be empty');
+  checkTioXml(tioxml);
   await ctx.tx.insertUsage({ nodeId, atMs: ctx.clock.nowMs(), tioxml });
   await touchNode(ctx, node);
 }

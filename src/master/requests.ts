@@ -10,15 +10,15 @@
 import { HoxError, badRequest } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { RequestedState } from '../shared/states.js';
-import type { InstanceRow, InstanceTreeRow, PartitionRow } from '../store/store.js';
-import { noPartitionError } from './allocation-failure.js';
+import type { InstanceRow, InstanceTreeRow } from '../store/store.js';
 import { nextTimestamp, type OpContext } from './context.js';
 import { canonicalJson } from './canonical-json.js';
 import { instanceDocument, type InstanceDocument } from './instance-view.js';
 import { assertMayRequestType, type InternalSoftwareTypes } from './internal-types.js';
 import { destroyInstance, touchHost, touchInstance } from './lifecycle.js';
-import { ADMIN_OWNER_ID, describePrincipal, requesterOwnerId } from './principal.js';
-import { parseSla, type Sla } from './sla.js';
+import { claimPlacement, findPlacement, isWaiting, placeWaiting, placedFields } from './placement.js';
+import { describePrincipal, requesterOwnerId } from './principal.js';
+import { parseSla } from './sla.js';
 import { checkReleaseUrl } from './software.js';
 
 export const MAX_TITLE_LENGTH = 200;
@@ -40,8 +40,14 @@ export interface NotReady {
   message: string;
 }
 
-export function notReady(message: string): NotReady {
-  return { status: 102, name: 'SoftwareInstanceNotReady', message };
+/** SlapOS's words, then (ours) what it waits for: clients compare the status and the name, people read the rest. */
+export function notReady(reason?: string): NotReady {
+  const message = 'Software Instance Not Ready';
+  return {
+    status: 102,
+    name: 'SoftwareInstanceNotReady',
+    message: reason === undefined ? message : `${message}: ${reason}`,
+  };
 }
 
 export async function requestInstance(
@@ -82,10 +88,11 @@ export async function requestInstance(
   assertMayRequestType(internalTypes, input, requester);
 
   if (existing !== undefined) {
-    let updated = await updateInstance(ctx, existing, input, shared, state);
-    if (updated.shared && updated.hostInstanceId === null && updated.requestedState !== 'destroyed')
-      updated = await rehost(ctx, updated, input, sla);
-    return answer(ctx, updated);
+    const updated = await updateInstance(ctx, existing, input, shared, state);
+    if (!isWaiting(updated)) return instanceDocument(ctx.tx, updated);
+    // Still waiting: placed now if something fits under what was just asked (a new SLA included).
+    const placed = await placeWaiting(ctx, updated);
+    return placed.waiting === null ? instanceDocument(ctx.tx, placed.instance) : notReady(placed.waiting);
   }
   if (state === 'destroyed')
     throw new HoxError('HOX_INSTANCE_NOT_FOUND', `instance '${input.title}' does not exist: nothing to destroy`);
@@ -114,46 +121,18 @@ export async function requestInstance(
     statusAtMs: null,
     createdAtMs: now,
   };
-  let partition: PartitionRow | undefined;
-  if (shared) {
-    const host = await findHost(ctx, input, sla, ownerId ?? tree?.ownerId ?? '');
-    row.hostInstanceId = host.id;
-    row.nodeId = host.nodeId;
-  } else {
-    partition = await allocate(ctx, requester?.treeId, input.software_release_uri, sla);
-    row.nodeId = partition.nodeId;
-    row.partitionId = partition.partitionId;
-  }
+  const placement = await findPlacement(ctx, row, sla, ownerId ?? tree?.ownerId ?? '');
+  Object.assign(row, placedFields(placement));
   if (tree === undefined) {
     if (ownerId === undefined) throw new HoxError('HOX_INTERNAL', 'root request without an owner');
     await ctx.tx.insertTree({ id: treeId, ownerId, title: input.title, rootInstanceId: instanceId, createdAtMs: now });
   }
   await ctx.tx.insertInstance(row);
-  if (partition !== undefined)
-    await ctx.tx.updatePartition(partition.nodeId, partition.partitionId, { state: 'busy', instanceId });
+  await claimPlacement(ctx, placement, instanceId);
   await ctx.tx.appendChange({ nodeId: row.nodeId, treeId, atMs: now });
-  if (shared) await touchHost(ctx, row.hostInstanceId);
-  return answer(ctx, row);
-}
-
-/** A shared instance that lost its host gets a new one if one fits now; otherwise it keeps waiting. */
-async function rehost(ctx: OpContext, instance: InstanceRow, input: RequestInput, sla: Sla): Promise<InstanceRow> {
-  let host: InstanceRow;
-  try {
-    host = await findHost(ctx, input, sla, (await ctx.tx.getTree(instance.treeId))?.ownerId ?? '');
-  } catch (error) {
-    if (error instanceof HoxError && error.code === 'HOX_NO_SHARED_HOST') return instance;
-    throw error;
-  }
-  const updated = await touchInstance(ctx, instance, { hostInstanceId: host.id, nodeId: host.nodeId });
-  await touchHost(ctx, host.id);
-  return updated;
-}
-
-async function answer(ctx: OpContext, instance: InstanceRow): Promise<InstanceDocument | NotReady> {
-  if (instance.shared && instance.hostInstanceId === null)
-    return notReady(`shared instance '${instance.title}' has no host yet`);
-  return instanceDocument(ctx.tx, instance);
+  // Accepted, placed nowhere yet: it waits (SlapOS's 102) and the master places it once something fits.
+  if (placement.kind === 'waiting') return notReady(placement.reason);
+  return instanceDocument(ctx.tx, row);
 }
 
 async function updateInstance(
@@ -199,95 +178,4 @@ async function updateInstance(
   const updated = await touchInstance(ctx, existing, patch);
   if (shared) await touchHost(ctx, existing.hostInstanceId);
   return updated;
-}
-
-/** Picks the partition for a new instance, or explains why none fits. */
-async function allocate(
-  ctx: OpContext,
-  treeId: string | undefined,
-  releaseUrl: string,
-  sla: Sla,
-): Promise<PartitionRow> {
-  if (sla.computer_guid !== undefined && (await ctx.tx.getNode(sla.computer_guid)) === undefined)
-    throw new HoxError('HOX_NODE_NOT_FOUND', `compute node '${sla.computer_guid}' not found`, {
-      field: 'sla_parameters.computer_guid',
-    });
-  const siblings = treeId === undefined ? [] : (await ctx.tx.listTreeInstances(treeId)).filter((i) => !i.shared);
-  const excludeNodeIds =
-    sla.anti_affinity === undefined
-      ? []
-      : siblings
-          .filter((i) => i.sla.anti_affinity === sla.anti_affinity && i.nodeId !== null)
-          .map((i) => i.nodeId as string);
-  const excludeNetworkGuids: string[] = [];
-  if (sla.mode === 'unique_by_network') {
-    for (const nodeId of new Set(siblings.map((i) => i.nodeId))) {
-      if (nodeId === null) continue;
-      const network = (await ctx.tx.getNode(nodeId))?.networkGuid;
-      if (network) excludeNetworkGuids.push(network);
-    }
-  }
-  const partition = await ctx.tx.findFreePartition({
-    releaseUrl,
-    ...(sla.computer_guid === undefined ? {} : { nodeId: sla.computer_guid }),
-    ...(sla.network_guid === undefined ? {} : { networkGuid: sla.network_guid }),
-    excludeNodeIds,
-    excludeNetworkGuids,
-  });
-  if (partition === undefined)
-    throw await noPartitionError(ctx.tx, {
-      releaseUrl,
-      nodeId: sla.computer_guid,
-      networkGuid: sla.network_guid,
-      exclusions: [
-        excludeNodeIds.length > 0 &&
-          `away from ${excludeNodeIds.map((n) => `'${n}'`).join(', ')} (anti_affinity '${sla.anti_affinity}')`,
-        excludeNetworkGuids.length > 0 && `outside network(s) ${excludeNetworkGuids.join(', ')} (unique_by_network)`,
-      ].filter((e): e is string => typeof e === 'string'),
-    });
-  return partition;
-}
-
-/**
- * The host of a new shared instance: a busy partition running the same release (and type), in a tree of
- * the same owner or of the admin (a platform service such as a CDN frontend) — never another user's
- * instance, which would see the shared instance's parameters and publish its connection parameters.
- */
-async function findHost(ctx: OpContext, input: RequestInput, sla: Sla, ownerId: string): Promise<InstanceRow> {
-  const wantType = input.software_type;
-  const owners = new Set([ownerId, ADMIN_OWNER_ID]);
-  const fits = async (h: InstanceRow): Promise<boolean> =>
-    h.releaseUrl === input.software_release_uri &&
-    !h.shared &&
-    h.partitionId !== null &&
-    h.requestedState !== 'destroyed' &&
-    (wantType === '' || h.softwareType === wantType) &&
-    owners.has((await ctx.tx.getTree(h.treeId))?.ownerId ?? '');
-  if (sla.instance_guid !== undefined) {
-    const host = await ctx.tx.getInstance(sla.instance_guid);
-    if (host === undefined || !(await fits(host)))
-      throw new HoxError(
-        'HOX_NO_SHARED_HOST',
-        `instance '${sla.instance_guid}' cannot host shared instance '${input.title}': it must exist, be yours or the admin's, be allocated, not destroyed, and run '${input.software_release_uri}'${wantType ? ` with software type '${wantType}'` : ''}`,
-        { field: 'sla_parameters.instance_guid' },
-      );
-    return host;
-  }
-  if (sla.computer_guid !== undefined && (await ctx.tx.getNode(sla.computer_guid)) === undefined)
-    throw new HoxError('HOX_NODE_NOT_FOUND', `compute node '${sla.computer_guid}' not found`, {
-      field: 'sla_parameters.computer_guid',
-    });
-  let host: InstanceRow | undefined;
-  for (const candidate of await ctx.tx.listHostCandidates(input.software_release_uri, sla.computer_guid)) {
-    if (await fits(candidate)) {
-      host = candidate;
-      break;
-    }
-  }
-  if (host === undefined)
-    throw new HoxError(
-      'HOX_NO_SHARED_HOST',
-      `no instance runs '${input.software_release_uri}'${wantType ? ` with software type '${wantType}'` : ''}${sla.computer_guid ? ` on compute node '${sla.computer_guid}'` : ''} to host shared instance '${input.title}'`,
-    );
-  return host;
 }

@@ -57,6 +57,7 @@ async function loadInstallation(ctx: OpContext, nodeId: string, url: string): Pr
     throw new HoxError(
       'HOX_SOFTWARE_INSTALLATION_NOT_FOUND',
       `software release '${url}' is not supplied to compute node '${nodeId}'`,
+      { slaposTitle: `No installation found with url: ${url}` },
     );
   return row;
 }
@@ -71,8 +72,9 @@ export async function reportSoftwareState(
   if (reported === 'destroyed') {
     if (row.requestedState !== 'destroyed')
       throw new HoxError(
-        'HOX_CONFLICT',
+        'HOX_SOFTWARE_DESTROY_NOT_REQUESTED',
         `software release '${url}' reported destroyed on compute node '${nodeId}' but its destruction was not requested`,
+        { slaposTitle: 'Reported state is destroyed but requested state is not destroyed' },
       );
     await ctx.tx.deleteSoftwareInstallation(nodeId, url);
   } else {

@@ -96,12 +96,20 @@ describe('treeHealth', () => {
         NOW,
       ).health,
     ).toBe('ok');
-    // An instance not placed yet waits for no node.
+    // An instance not placed yet waits for no node: it says what it waits for, when the master said.
     expect(treeHealth([instance('root', { nodeId: null, reportedState: null })], 'root', nodes(), NOW)).toEqual({
       health: 'pending',
-      message: 'root: requested started, reported nothing yet',
+      message: 'root: waiting for a partition',
       reportedAtMs: null,
     });
+    const why = new Map([['root', "waiting for a partition: no compute node supplies 'x'"]]);
+    expect(
+      treeHealth([instance('root', { nodeId: null, reportedState: null })], 'root', nodes(), NOW, why).message,
+    ).toBe("root: waiting for a partition: no compute node supplies 'x'");
+    // A bang's note is no failure: the tree waits for its node to reprocess.
+    expect(
+      treeHealth([instance('root', { errorMessage: 'bang called: rerun' })], 'root', nodes(['n1', NOW]), NOW).health,
+    ).toBe('ok');
     expect(
       treeHealth(
         [instance('root', { requestedState: 'destroyed', errorMessage: 'x' })],

@@ -16,6 +16,7 @@
  * such a node); `pending` (an instance has not reached its requested state);
  * `ok`.
  */
+import { BANG_NOTE } from '../shared/states.js';
 import type { ComputeNodeRow, InstanceRow } from '../store/store.js';
 
 export type TreeHealth = 'ok' | 'pending' | 'error' | 'stale' | 'destroying';
@@ -48,7 +49,7 @@ const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`;
  * published in its connection parameters (how a host refuses one: a database name taken, say), or null.
  */
 function problemOf(i: Instance): string | null {
-  if (i.errorMessage !== null) return i.errorMessage;
+  if (i.errorMessage !== null && !i.errorMessage.startsWith(BANG_NOTE)) return i.errorMessage;
   const published = i.shared ? i.connectionParameters?.error : undefined;
   return typeof published === 'string' && published !== '' ? published : null;
 }
@@ -67,6 +68,8 @@ export function treeHealth(
   rootId: string,
   nodes: ReadonlyMap<string, Node>,
   nowMs: number,
+  /** Why each instance placed nowhere yet waits (by id), when known. */
+  waitingFor?: ReadonlyMap<string, string>,
 ): TreeHealthVerdict {
   const nodeIds = [...new Set(instances.map((i) => i.nodeId).filter((id): id is string => id !== null))];
   const contacts = nodeIds.map((id) => nodes.get(id)?.lastContactAtMs ?? null);
@@ -95,6 +98,14 @@ export function treeHealth(
     return {
       health: 'stale',
       message: `${silence.join(', ')} (its last report may be out of date)${erring[0] === undefined ? '' : `; it last reported: ${errorOf(erring[0])}`}`,
+      reportedAtMs,
+    };
+  // Placed nowhere yet (the master places it once room appears): what it waits for says what to do.
+  const unplaced = instances.find((i) => i.nodeId === null && i.requestedState !== 'destroyed');
+  if (unplaced !== undefined)
+    return {
+      health: 'pending',
+      message: `${unplaced.title}: ${waitingFor?.get(unplaced.id) ?? (unplaced.shared ? 'waiting for a host' : 'waiting for a partition')}`,
       reportedAtMs,
     };
   const waiting = instances.find(

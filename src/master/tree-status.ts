@@ -3,6 +3,7 @@ import type { OpContext } from './context.js';
 import { accessStatus } from './instance-view.js';
 import { partitionUsageStatus, type PartitionUsageStatus } from './partition-usage.js';
 import { promiseReportStatus, type PromiseReportStatus } from './promise-report.js';
+import { isWaiting, waitingReason } from './placement.js';
 import { ADMIN_OWNER_ID } from './principal.js';
 import { treeHealth, type TreeHealth } from './tree-health.js';
 import { HoxError } from '../shared/errors.js';
@@ -31,6 +32,8 @@ export interface TreeInstanceStatus {
   computer_guid: string | null;
   compute_partition_id: string | null;
   host_instance_guid: string | null;
+  /** Placed nowhere yet: what it waits for (a partition, a host) and why none fits; null once placed. */
+  waiting_for: string | null;
   processing_timestamp: number;
   connection_parameters: Record<string, unknown>;
   /** What it was requested with: its owner reads them (the CLI masks secrets unless asked). */
@@ -81,7 +84,9 @@ async function describeTree(ctx: OpContext, tree: InstanceTreeRow): Promise<Tree
     const node = id === null ? undefined : await ctx.tx.getNode(id);
     if (node !== undefined) nodes.set(node.id, node);
   }
-  const verdict = treeHealth(instances, tree.rootInstanceId, nodes, now);
+  const waitingFor = new Map<string, string>();
+  for (const i of instances) if (isWaiting(i)) waitingFor.set(i.id, await waitingReason(ctx, i));
+  const verdict = treeHealth(instances, tree.rootInstanceId, nodes, now, waitingFor);
   const owner =
     tree.ownerId === ADMIN_OWNER_ID ? 'admin' : ((await ctx.tx.getUser(tree.ownerId))?.name ?? tree.ownerId);
   return {
@@ -107,6 +112,7 @@ async function describeTree(ctx: OpContext, tree: InstanceTreeRow): Promise<Tree
       computer_guid: i.nodeId,
       compute_partition_id: i.partitionId,
       host_instance_guid: i.hostInstanceId,
+      waiting_for: waitingFor.get(i.id) ?? null,
       processing_timestamp: i.processingTimestamp,
       connection_parameters: i.connectionParameters,
       parameters: i.parameters,

@@ -498,10 +498,23 @@ export const Bodies = {
   computerGuid: Type.Object({ computer_guid: NodeId }, closed),
   computeNodeStatusResult: Type.Object(
     {
-      text: Type.String(),
+      text: Type.String({
+        description: '`#access <node>` once it called in, `#error no data found for <node>` before',
+      }),
+      reference: Type.String({ description: 'The compute node (SlapOS)' }),
+      portal_type: Type.Literal('Compute Node'),
+      created_at: Type.String({
+        description: 'When the status was last written (its last contact; now without one), RFC 1123 as SlapOS',
+      }),
+      since: Type.String({ description: 'When the status took its current kind (RFC 1123)' }),
+      state: Type.Literal(''),
+      user: Type.String({ description: "Who wrote the status: the node, or 'SlapOS Master' without data" }),
+      no_data: Type.Optional(Type.Literal(1, { description: 'Present (1) when the node never called in' })),
+      no_data_since_15_minutes: Type.Optional(Type.Union([Type.Literal(0), Type.Literal(1)])),
+      no_data_since_5_minutes: Type.Optional(Type.Union([Type.Literal(0), Type.Literal(1)])),
       computer_guid: Type.String(),
       title: Type.String(),
-      created_at: Type.String(),
+      registered_at: Type.String({ description: 'When it registered (ISO 8601)' }),
       last_contact_at: Type.Union([Type.String(), Type.Null()]),
       partition_count: Type.Integer(),
       free_partition_count: Type.Integer(),
@@ -808,6 +821,10 @@ export const Bodies = {
               computer_guid: Type.Union([Type.String(), Type.Null()]),
               compute_partition_id: Type.Union([Type.String(), Type.Null()]),
               host_instance_guid: Type.Union([Type.String(), Type.Null()]),
+              waiting_for: Type.Union([Type.String(), Type.Null()], {
+                description:
+                  'Placed nowhere yet: what it waits for (a partition, a host) and why none fits; the master places it once one does. Null once placed',
+              }),
               processing_timestamp: Type.Integer(),
               connection_parameters: FreeObject,
               parameters: Type.Record(Type.String(), Type.Unknown(), {

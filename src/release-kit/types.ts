@@ -149,6 +149,7 @@ export interface RequestedInstanceResult {
   ready: boolean;
   instanceGuid: string | null;
   connectionParameters: Record<string, unknown>;
+  /** Why it is not ready: the master's refusal, or what it waits for ("waiting for a partition: no free partition…"). */
   error?: string;
 }
 

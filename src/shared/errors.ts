@@ -83,7 +83,19 @@ export const ERROR_CATALOGUE = {
   HOX_NO_FREE_PARTITION: {
     status: 409,
     retryable: true,
-    description: 'No free partition matches the request (release supplied, SLA, anti-affinity).',
+    description:
+      'No free partition matches (release supplied, SLA, anti-affinity): for an instance already accepted and waiting, when the client needs one now (hox db create checks the cluster can start).',
+  },
+  HOX_SOFTWARE_DESTROY_NOT_REQUESTED: {
+    status: 409,
+    retryable: false,
+    description: 'A node reported a software installation destroyed though its destruction was not requested.',
+  },
+  HOX_INVALID_TIOXML: {
+    status: 400,
+    retryable: false,
+    description:
+      "A usage report is not a TioXML journal (SlapOS's `INVALIDATE_TIOXML`); the detail says what is wrong.",
   },
   HOX_NO_SHARED_HOST: {
     status: 409,
@@ -166,6 +178,11 @@ export interface HoxErrorOptions {
   /** The request field at fault, as a JSON pointer-ish path (`sla_parameters.foo`). */
   field?: string;
   cause?: unknown;
+  /**
+   * The title SlapOS's master gives this error on the `slapos.*.v0.*` routes, when a client may compare it
+   * (src/protocol/slapos-errors.ts); the message then goes in the answer's `detail`.
+   */
+  slaposTitle?: string;
 }
 
 export class HoxError extends Error {
@@ -173,6 +190,7 @@ export class HoxError extends Error {
   readonly status: number;
   readonly retryable: boolean;
   readonly field: string | undefined;
+  readonly slaposTitle: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: HoxErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -181,6 +199,7 @@ export class HoxError extends Error {
     this.status = ERROR_CATALOGUE[code].status;
     this.retryable = ERROR_CATALOGUE[code].retryable;
     this.field = options.field;
+    this.slaposTitle = options.slaposTitle;
   }
 }
 

@@ -43,3 +43,9 @@ export type SoftwareReportedState = (typeof SOFTWARE_REPORTED_STATES)[number];
 /** Kinds of bearer tokens the master issues. */
 export const TOKEN_KINDS = ['admin', 'user', 'node', 'instance', 'registration'] as const;
 export type TokenKind = (typeof TOKEN_KINDS)[number];
+
+/**
+ * What a banged instance's status says until its node reports again (`#error bang called: <message>`, as SlapOS's
+ * master sets it): a note, not a failure.
+ */
+export const BANG_NOTE = 'bang called: ';

@@ -13,6 +13,7 @@ export interface Database {
     status_text: string;
     created_at_ms: Int;
     last_contact_at_ms: Int | null;
+    status_since_ms: Int | null;
     bang_timestamp: Int;
     free_partition_count: Generated<Int>;
   };

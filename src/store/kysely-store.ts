@@ -54,6 +54,7 @@ function toNode(r: Selectable<Database['compute_node']>): ComputeNodeRow {
     statusText: r.status_text,
     createdAtMs: num(r.created_at_ms),
     lastContactAtMs: numOrNull(r.last_contact_at_ms),
+    statusSinceMs: numOrNull(r.status_since_ms),
     bangTimestamp: num(r.bang_timestamp),
   };
 }
@@ -193,6 +194,7 @@ export class KyselyStoreTx implements StoreTx {
         status_text: row.statusText,
         created_at_ms: row.createdAtMs,
         last_contact_at_ms: row.lastContactAtMs,
+        status_since_ms: row.statusSinceMs,
         bang_timestamp: row.bangTimestamp,
       })
       .execute();
@@ -214,6 +216,7 @@ export class KyselyStoreTx implements StoreTx {
     if (p.networkGuid !== undefined) set.network_guid = p.networkGuid;
     if (p.statusText !== undefined) set.status_text = p.statusText;
     if (p.lastContactAtMs !== undefined) set.last_contact_at_ms = p.lastContactAtMs;
+    if (p.statusSinceMs !== undefined) set.status_since_ms = p.statusSinceMs;
     if (p.bangTimestamp !== undefined) set.bang_timestamp = p.bangTimestamp;
     if (Object.keys(set).length === 0) return;
     await this.db.updateTable('compute_node').set(set).where('id', '=', id).execute();
@@ -465,6 +468,19 @@ export class KyselyStoreTx implements StoreTx {
       .where('host_instance_id', '=', hostInstanceId)
       .orderBy('created_at_ms')
       .orderBy('id')
+      .execute();
+    return rows.map((r) => toInstance(r, this.box));
+  }
+
+  async listWaitingInstances(limit: number): Promise<InstanceRow[]> {
+    const rows = await this.db
+      .selectFrom('instance')
+      .selectAll()
+      .where('node_id', 'is', null)
+      .where('requested_state', '!=', 'destroyed')
+      .orderBy('created_at_ms')
+      .orderBy('id')
+      .limit(limit)
       .execute();
     return rows.map((r) => toInstance(r, this.box));
   }

@@ -37,6 +37,8 @@ export interface ComputeNodeRow {
   statusText: string;
   createdAtMs: number;
   lastContactAtMs: number | null;
+  /** When `statusText` took its current kind (its first word); null on stores older than the column. */
+  statusSinceMs: number | null;
   /** Bumped by a compute node bang; the node reprocesses everything. */
   bangTimestamp: number;
 }
@@ -337,6 +339,8 @@ export interface StoreTx {
   listHostedInstances(hostInstanceId: string): Promise<InstanceRow[]>;
   /** Allocated, not-destroyed, non-shared instances of a release: candidate hosts for shared instances. */
   listHostCandidates(releaseUrl: string, nodeId?: string): Promise<InstanceRow[]>;
+  /** Instances not requested destroyed and placed nowhere yet (they wait: placement.ts), oldest first. */
+  listWaitingInstances(limit: number): Promise<InstanceRow[]>;
   /** Shared instances not requested destroyed, oldest first (host names' first claims: `site-certificates.ts`). */
   listLiveSharedInstances(): Promise<InstanceRow[]>;
   updateInstance(id: string, patch: Partial<Omit<InstanceRow, 'id'>>): Promise<void>;

@@ -17,6 +17,7 @@ function instance(title: string, fields: Partial<TreeInstance>): TreeInstance {
     computer_guid: 'node-1',
     compute_partition_id: 'p1',
     host_instance_guid: null,
+    waiting_for: null,
     processing_timestamp: 0,
     connection_parameters: {},
     partition_usage: null,

@@ -1,5 +1,6 @@
 /** `hox list`: instance trees with state and health. */
 import { Command } from 'commander';
+import type { ResponseOf } from '../../client/route-call.js';
 import type { CommandEnv } from '../command-env.js';
 import { connect, globals } from '../connect.js';
 import { table } from '../output.js';
@@ -34,10 +35,22 @@ export function listCommand(env: CommandEnv): Command {
             root?.reported_state ?? '-',
             t.health,
             String(t.instance_list.length),
-            root?.computer_guid ? `${root.computer_guid}/${root.compute_partition_id ?? 'shared'}` : '-',
+            root?.computer_guid
+              ? `${root.computer_guid}/${root.compute_partition_id ?? 'shared'}`
+              : root?.waiting_for
+                ? 'waiting'
+                : '-',
           ];
         }),
       ))
         env.print(line);
+      // What a waiting tree waits for, in full: the table has no room for it.
+      for (const t of trees)
+        if (t.health === 'pending' && anyWaiting(t)) env.print(`${t.title}: ${t.health_message ?? ''}`);
     });
 }
+
+type Tree = ResponseOf<'listTreeStatus'>['result_list'][number];
+
+/** Whether some instance of the tree is placed nowhere yet (`waiting_for` says why). */
+const anyWaiting = (t: Tree): boolean => t.instance_list.some((i) => i.waiting_for !== null);

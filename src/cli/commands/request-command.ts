@@ -94,10 +94,15 @@ are kept (a --type or --state change keeps them); --clear-params requests it wit
         shared: opts.shared === true,
         state: opts.state,
       });
-      if (isNotReady(answer)) {
+      if (isNotReady(answer) && (opts.wait !== true || opts.state === 'destroyed')) {
         if (json) env.print(JSON.stringify(answer));
-        else env.print(`${title}: accepted, not ready yet (${answer.message})`);
+        else env.print(`${title}: accepted, not ready yet (${answer.message}); the master places it once it can`);
         return;
+      }
+      if (isNotReady(answer)) {
+        // Accepted and waiting: it has never run, so whatever it reports once placed answers this request.
+        if (!json) env.print(`${title}: accepted; ${answer.message}`);
+        return await waitAndPrint(0);
       }
       if (opts.wait !== true || opts.state === 'destroyed') {
         if (json) return env.print(JSON.stringify(answer));
@@ -106,20 +111,27 @@ are kept (a --type or --state change keeps them); --clear-params requests it wit
         if (opts.state === 'destroyed') env.print('the node stops it, wipes the partition, then the master forgets it');
         return;
       }
-      const isAdmin = (await client.call('whoami', {})).kind === 'admin';
-      const { root } = await waitForTree(client, title, {
-        timeoutMs: opts.timeout * 1000,
-        notBeforeMs: answer.processing_timestamp / 1000,
-        isAdmin,
-        progress: (line) => (json ? env.printErr(`${title}: ${line}`) : env.print(`  ${line}`)),
-      });
-      const params = maskSecrets(root.connection_parameters, opts.reveal === true);
-      if (json)
-        return env.print(
-          JSON.stringify({ ...answer, connection_parameters: params, reported_state: root.reported_state }),
-        );
-      env.print(`${title}: ${root.reported_state ?? root.state}`);
-      for (const [k, v] of Object.entries(params)) env.print(`  ${k} = ${formatValue(v)}`);
+      await waitAndPrint(answer.processing_timestamp / 1000);
+
+      /** Follows the tree until it converges (reports made at or after `notBeforeMs`, master time, count). */
+      async function waitAndPrint(notBeforeMs: number): Promise<void> {
+        const isAdmin = (await client.call('whoami', {})).kind === 'admin';
+        const { root } = await waitForTree(client, title, {
+          timeoutMs: opts.timeout * 1000,
+          notBeforeMs,
+          isAdmin,
+          progress: (line) => (json ? env.printErr(`${title}: ${line}`) : env.print(`  ${line}`)),
+        });
+        const params = maskSecrets(root.connection_parameters, opts.reveal === true);
+        if (json) {
+          const doc = await client.call('getInstanceTree', { title });
+          return env.print(
+            JSON.stringify({ ...doc, connection_parameters: params, reported_state: root.reported_state }),
+          );
+        }
+        env.print(`${title}: ${root.reported_state ?? root.state}`);
+        for (const [k, v] of Object.entries(params)) env.print(`  ${k} = ${formatValue(v)}`);
+      }
     });
 }
 

@@ -6,6 +6,7 @@
  */
 import { isNotReady, type ApiCaller, type RequestOf, type ResponseOf } from '../../client/route-call.js';
 import { HoxError } from '../../shared/errors.js';
+import { BANG_NOTE } from '../../shared/states.js';
 import type { ClusterParameters } from './cluster-parameters.js';
 
 export const HYPER_DB_RELEASE = 'hyper_db';
@@ -91,8 +92,8 @@ export async function requestCluster(
 }
 
 /**
- * Requests a cluster's root, started: a new one, or one that exists with these parameters. A release the nodes
- * lack is said with the way to supply it.
+ * Requests a cluster's root, started: a new one, or one that exists with these parameters. One the master cannot
+ * place yet is accepted and waits (SlapOS's 102); when no node supplies hyper_db, the answer says how to supply it.
  */
 export async function requestNewCluster(
   client: ApiCaller,
@@ -100,31 +101,21 @@ export async function requestNewCluster(
   parameters: ClusterParameters,
   slaParameters: NonNullable<RequestOf<'requestInstance'>['sla_parameters']>,
 ): Promise<ResponseOf<'requestInstance'>> {
-  try {
-    return await client.call('requestInstance', {
-      title: name,
-      software_release_uri: HYPER_DB_RELEASE,
-      software_type: CLUSTER_TYPE,
-      parameters: { ...parameters },
-      sla_parameters: slaParameters,
-      shared: false,
-      state: 'started',
-    });
-  } catch (error) {
-    if (
-      error instanceof HoxError &&
-      error.code === 'HOX_NO_FREE_PARTITION' &&
-      /is not supplied|^unknown release/.test(error.message)
-    )
-      throw new HoxError(
-        'HOX_NO_FREE_PARTITION',
-        `${error.message} (supply it first: hox supply ${HYPER_DB_RELEASE})`,
-        {
-          cause: error,
-        },
-      );
-    throw error;
-  }
+  const answer = await client.call('requestInstance', {
+    title: name,
+    software_release_uri: HYPER_DB_RELEASE,
+    software_type: CLUSTER_TYPE,
+    parameters: { ...parameters },
+    sla_parameters: slaParameters,
+    shared: false,
+    state: 'started',
+  });
+  if (isNotReady(answer) && /is not supplied|unknown release|nothing runs/.test(answer.message))
+    return {
+      ...answer,
+      message: `${answer.message} (supply it: hox supply ${HYPER_DB_RELEASE}; the master then places the cluster)`,
+    };
+  return answer;
 }
 
 export function rootOf(tree: Tree): TreeInstance | undefined {
@@ -134,7 +125,12 @@ export function rootOf(tree: Tree): TreeInstance | undefined {
 /** Errors the tree's instances report (promise failures included), as `title: message`. */
 export function treeProblems(tree: Tree): string[] {
   return tree.instance_list
-    .filter((i) => i.access_status_message.startsWith('#error') && i.reported_state !== null)
+    .filter(
+      (i) =>
+        i.access_status_message.startsWith('#error') &&
+        !i.access_status_message.startsWith(`#error ${BANG_NOTE}`) &&
+        i.reported_state !== null,
+    )
     .map((i) => `${i.title}: ${i.access_status_message.replace(/^#error (while instan[ct]iating: )?/, '')}`);
 }
 

@@ -17,6 +17,7 @@
 import { bearerToken } from './bearer.js';
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Logger } from 'pino';
+import { codeOfErrorType } from '../../protocol/slapos-errors.js';
 import type { Clock } from '../../shared/clock.js';
 import type { AuditEntry, Store, StoreTx } from '../../store/store.js';
 import { auditActor, auditTarget } from '../audit-trail.js';
@@ -109,12 +110,12 @@ export class AuditRecorder {
   }
 }
 
-/** The error code of an error answer's body (`type`), or `HTTP_<status>` style fallback. */
+/** The error code of an error answer's body (`type`; SlapOS's names on its routes read as ours), or `error`. */
 function errorCode(payload: unknown): string {
   if (typeof payload === 'string') {
     try {
       const body = JSON.parse(payload) as { type?: unknown };
-      if (typeof body.type === 'string') return body.type.slice(0, 64);
+      if (typeof body.type === 'string') return (codeOfErrorType(body.type) ?? body.type).slice(0, 64);
     } catch {
       // not JSON: fall through
     }

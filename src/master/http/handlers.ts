@@ -84,7 +84,7 @@ export const HANDLERS: {
 } = {
   supply: async (ctx, b) => {
     await supply(ctx, b.computer_guid, b.software_release_uri, b.state ?? 'available');
-    return ok(`supplied ${b.software_release_uri} to be ${b.state ?? 'available'} on ${b.computer_guid}`);
+    return ok('State changed');
   },
   listSoftwareInstallations: async (ctx, b) => ({
     result_list: (await listSoftware(ctx, b.computer_guid)).map((s) => ({
@@ -94,24 +94,24 @@ export const HANDLERS: {
   }),
   reportSoftwareState: async (ctx, b) => {
     await reportSoftwareState(ctx, b.computer_guid, b.software_release_uri, b.reported_state);
-    return ok('state reported');
+    return ok('State reported');
   },
   reportSoftwareError: async (ctx, b) => {
     await reportSoftwareError(ctx, b.computer_guid, b.software_release_uri, b.message);
-    return ok('error reported');
+    return ok('Error reported');
   },
   formatNode: async (ctx, b) => {
     await formatNode(ctx, b.computer_guid, b.compute_partition_list);
-    return ok('formatted');
+    return ok('Formatted');
   },
   nodeStatus: (ctx, b) => nodeStatus(ctx, b.computer_guid),
   bangNode: async (ctx, b) => {
     await bangNode(ctx, b.computer_guid, b.message);
-    return ok('bang handled');
+    return ok('Bang handled');
   },
   reportUsage: async (ctx, b) => {
     await reportUsage(ctx, b.computer_guid, b.tioxml);
-    return ok('usage reported');
+    return ok('Usage reported');
   },
   nodeCertificate: async (ctx, b) => {
     await loadNode(ctx, b.computer_guid);
@@ -120,7 +120,7 @@ export const HANDLERS: {
   removeNodeCertificate: async (ctx, b) => {
     await loadNode(ctx, b.computer_guid);
     const revoked = await revokeHolderCertificates(ctx, 'compute-node', b.computer_guid);
-    return ok(revoked === 0 ? 'no certificate to revoke' : 'certificate revoked');
+    return ok(revoked === 0 ? 'No certificate to remove' : 'Certificate removed');
   },
   listNodeInstances: async (ctx, b) => ({ result_list: await listNodeInstances(ctx, b.computer_guid) }),
   getPartition: (ctx, b) => getPartition(ctx, b.computer_guid, b.compute_partition_id),
@@ -129,23 +129,23 @@ export const HANDLERS: {
   listHostedInstances: async (ctx, b) => ({ result_list: await listHostedInstances(ctx, b.instance_guid) }),
   reportInstanceState: async (ctx, b) => {
     await reportInstanceState(ctx, b.instance_guid, b.reported_state);
-    return ok('state reported');
+    return ok('State reported');
   },
   reportInstanceError: async (ctx, b) => {
     await reportInstanceError(ctx, b.instance_guid, b.message);
-    return ok('error reported');
+    return ok('Error reported');
   },
   publishConnectionParameters: async (ctx, b) => {
     const changed = await publishConnectionParameters(ctx, b.instance_guid, b.connection_parameter_dict);
     return ok(changed ? 'connection parameter updated' : 'connection parameter not modified as identical');
   },
   bangInstance: async (ctx, b) => {
-    await bangInstance(ctx, b.instance_guid);
-    return ok('bang handled');
+    await bangInstance(ctx, b.instance_guid, b.message);
+    return ok('Bang handled');
   },
   renameInstance: async (ctx, b) => {
     await renameInstance(ctx, b.instance_guid, b.title);
-    return ok('title updated');
+    return ok('Title updated');
   },
   instanceCertificate: (ctx, b) => instanceCertificate(ctx, b.instance_guid),
   issueSiteCertificate: (ctx, b) => issueSiteCertificate(ctx, b),

@@ -34,6 +34,8 @@ import { consoleRoutes, type ConsoleAssets } from './console-assets.js';
 import { ApiMetrics, storeMetrics } from './metrics.js';
 import { listLogRequests, readTreeLogs } from '../log-relay.js';
 import { queryMetrics } from '../metrics-query.js';
+import { PendingAllocator } from '../pending-allocation.js';
+import { isSlaposPath, slaposErrorBody } from '../../protocol/slapos-errors.js';
 
 /** Routes that wait (bounded) for something to happen: they authenticate themselves and hold no transaction. */
 const WAITING_ROUTES = {
@@ -47,7 +49,19 @@ const WAITING_ROUTES = {
 type WaitingRoute = keyof typeof WAITING_ROUTES;
 const isWaitingRoute = (name: RouteName): name is WaitingRoute => Object.hasOwn(WAITING_ROUTES, name);
 
+/** JSON is UTF-8 (RFC 8259): no charset parameter, as SlapOS's clients compare the header whole. */
+const JSON_TYPE = 'application/json';
+
 const EXCLUSIVE_ROUTES: ReadonlySet<RouteName> = new Set(['requestInstance', 'formatNode', 'registerNode']);
+
+/** Routes whose change may make room for an instance that waits (src/master/pending-allocation.ts). */
+const MAY_MAKE_ROOM: ReadonlySet<RouteName> = new Set([
+  'supply',
+  'formatNode',
+  'registerNode',
+  'requestInstance',
+  'reportInstanceState',
+]);
 
 export interface HttpServerOptions {
   store: Store;
@@ -58,6 +72,8 @@ export interface HttpServerOptions {
   env: HandlerEnv;
   /** @default 2 MiB */
   bodyLimitBytes?: number;
+  /** How often the allocator looks for waiting instances besides the changes that poke it. @default 30 s */
+  pendingSweepIntervalMs?: number;
   /** Upload limit and per-user quota of artifacts. @default ARTIFACT_DEFAULTS */
   artifacts?: ArtifactSettings;
   /** The web console's files (`GET /`); without them `/` says how to build it. */
@@ -138,16 +154,33 @@ export async function buildHttpServer(options: HttpServerOptions) {
   for (const [name, route] of Object.entries(ROUTES))
     responseValidators.set(name, responseAjv.compile(Bodies[route.response]));
 
+  /** Errors answer SlapOS's way on its routes, ours elsewhere (src/protocol/slapos-errors.ts). */
+  const sendError = (request: FastifyRequest, reply: FastifyReply, hox: HoxError): void => {
+    if (isSlaposPath(request.url)) {
+      const { status, body } = slaposErrorBody(hox);
+      void reply.status(status).type(JSON_TYPE).send(body);
+    } else void reply.status(hox.status).type(JSON_TYPE).send(errorBody(hox));
+  };
   app.setErrorHandler((error, request, reply) => {
     const hox = toHoxError(error);
     if (hox.code === 'HOX_INTERNAL') request.log.error({ err: error, url: request.url }, 'internal error');
     else request.log.info({ url: request.url, code: hox.code }, hox.message);
-    void reply.status(hox.status).send(errorBody(hox));
+    sendError(request, reply, hox);
   });
   app.setNotFoundHandler((request, reply) => {
-    const hox = new HoxError('HOX_NOT_FOUND', `no endpoint ${request.method} ${request.url.split('?')[0] ?? ''}`);
-    void reply.status(404).send(errorBody(hox));
+    sendError(
+      request,
+      reply,
+      new HoxError('HOX_NOT_FOUND', `no endpoint ${request.method} ${request.url.split('?')[0] ?? ''}`),
+    );
   });
+
+  const allocator = new PendingAllocator(store, clock, logger);
+  app.addHook('onReady', async () => {
+    allocator.start(options.pendingSweepIntervalMs);
+    return Promise.resolve();
+  });
+  app.addHook('onClose', async () => await allocator.stop());
 
   // Every answer counted, by registered route (a bounded set of labels).
   const apiMetrics = new ApiMetrics();
@@ -222,6 +255,7 @@ export async function buildHttpServer(options: HttpServerOptions) {
       EXCLUSIVE_ROUTES.has(name) ? { exclusive: 'allocation' } : {},
     );
     audit.committed(request);
+    if (MAY_MAKE_ROOM.has(name)) allocator.poke();
     for (const w of committed)
       await w().catch((err: unknown) => request.log.error({ err, url: request.url }, 'work after commit failed'));
     return result;
@@ -258,12 +292,12 @@ export async function buildHttpServer(options: HttpServerOptions) {
           ) => Promise<unknown>;
           const result = await wait(options, token, request.body as never, abort.signal);
           validateResponse(name, result);
-          return reply.send(result);
+          return reply.type(JSON_TYPE).send(result);
         }
         const handler = HANDLERS[name] as (ctx: OpContext, body: never, env: HandlerEnv) => Promise<unknown>;
         const result = await run(request, name, (ctx) => handler(ctx, request.body as never, options.env));
         validateResponse(name, result);
-        return reply.send(result);
+        return reply.type(JSON_TYPE).send(result);
       },
     );
   }

@@ -405,6 +405,15 @@ function alerts(): Migration {
   };
 }
 
+/** When a compute node's status took its current kind (`#access`, `#error`): SlapOS's `since`. */
+function nodeStatusSince(): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('compute_node').addColumn('status_since_ms', 'bigint').execute();
+    },
+  };
+}
+
 /** Migrations in order; the key is the version recorded in the database. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
@@ -423,6 +432,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         '0011-issued-certificates': issuedCertificates(),
         '0012-node-metrics': nodeMetrics(),
         '0013-alerts': alerts(),
+        '0014-node-status-since': nodeStatusSince(),
       });
     },
   };
