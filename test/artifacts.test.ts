@@ -404,7 +404,7 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')('artifacts delivered by a 
       return i?.access_status_message.startsWith('#error while') === true ? i : undefined;
     });
     expect(refused.access_status_message).toBe(
-      `#error while instantiating: artifact ${a} is not available to this instance: only artifacts uploaded by ` +
+      `#error while instanciating: artifact ${a} is not available to this instance: only artifacts uploaded by ` +
         "the instance's owner (or the admin) can be used, and this one was not (or was deleted as unused)",
     );
     expect(existsSync(theirs.file)).toBe(false);

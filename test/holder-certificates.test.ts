@@ -62,12 +62,12 @@ describeEachStore('certificates of nodes and instances', (env) => {
     for (const c of more) expect(revoked.has(serialOf(c.certificate))).toBe(false);
 
     // Removed: every live one is revoked, and listed in the CRLs served.
-    expect((await n1.client.call('removeNodeCertificate', { computer_guid: 'n1' })).title).toBe('certificate revoked');
+    expect((await n1.client.call('removeNodeCertificate', { computer_guid: 'n1' })).title).toBe('Certificate removed');
     later();
     revoked = await revokedServed(m);
     for (const c of more) expect(revoked.has(serialOf(c.certificate))).toBe(true);
     expect((await n1.client.call('removeNodeCertificate', { computer_guid: 'n1' })).title).toBe(
-      'no certificate to revoke',
+      'No certificate to remove',
     );
 
     // An instance's: for the node running it (or itself, or the admin), not its owner's user token.

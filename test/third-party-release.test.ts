@@ -150,7 +150,7 @@ describe('a third-party release supplied by absolute path', () => {
       const i = await treeInstance('bad');
       return i?.access_status_message.startsWith('#error while') === true ? i : undefined;
     });
-    expect(status.access_status_message).toBe('#error while instantiating: parameters.greeting: must be string');
+    expect(status.access_status_message).toBe('#error while instanciating: parameters.greeting: must be string');
     const badPartition = a.agent.partitions.find((p) => p.partitionId === bad.compute_partition_id)!;
     expect(processesIn(badPartition.path)).toEqual([]);
 

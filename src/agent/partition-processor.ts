@@ -399,7 +399,12 @@ export class PartitionProcessor {
         // Accepted but placed nowhere yet: the master places it once room appears; the release reads why it waits
         // (its words keep "no free partition" when it lacks room: the releases then relax their anti-affinity).
         answers[r.title] = isNotReady(answer)
-          ? { ready: false, instanceGuid: null, connectionParameters: {}, error: answer.message }
+          ? {
+              ready: false,
+              instanceGuid: null,
+              connectionParameters: {},
+              error: answer.message.replace(/^Software Instance Not Ready: /, ''),
+            }
           : {
               ready: Object.keys(answer.connection_parameters).length > 0,
               instanceGuid: answer.instance_guid,

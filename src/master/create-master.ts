@@ -138,7 +138,10 @@ export function createMaster(config: MasterConfig, deps: MasterDeps = {}): Maste
         logger,
         adminTokenHash: hashToken(config.adminToken),
         env: {
-          baseUrl,
+          // Known once listening (a port of 0 is chosen then).
+          get baseUrl() {
+            return url === '' ? baseUrl : url;
+          },
           internalSoftwareTypes: readBuiltinInternalTypes(),
           pki: {
             masterCertificate: () => tlsIdentity?.current,

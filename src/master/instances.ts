@@ -69,10 +69,16 @@ export interface NodeInstanceItem {
 
 /** The (non-shared) instances a node must run, destroyed ones included until it confirms. */
 export async function listNodeInstances(ctx: OpContext, nodeId: string): Promise<NodeInstanceItem[]> {
-  const node = await loadNode(ctx, nodeId);
-  await touchNode(ctx, node);
+  const p = ctx.principal;
+  // An instance sees itself only, as SlapOS's master answers it (test_InstanceAccess_11).
+  if (p.kind === 'instance') {
+    const self = await ctx.tx.getInstance(p.instanceId);
+    if (self?.nodeId !== nodeId)
+      throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(p)} does not run on compute node '${nodeId}'`);
+  } else await touchNode(ctx, await loadNode(ctx, nodeId));
   return (await ctx.tx.listNodeInstances(nodeId))
     .filter((i) => !i.shared && i.partitionId !== null)
+    .filter((i) => p.kind !== 'instance' || i.id === p.instanceId)
     .map((i) => ({
       instance_guid: i.id,
       title: i.title,

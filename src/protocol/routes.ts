@@ -116,8 +116,8 @@ export const ROUTES = {
   listNodeInstances: {
     path: '/slapos.allDocs.v0.compute_node_instance_list',
     audit: false,
-    summary: 'Instances a compute node must run (destroyed ones until confirmed)',
-    auth: NODE,
+    summary: 'Instances a compute node must run (destroyed ones until confirmed); an instance sees itself only',
+    auth: ['admin', 'node', 'instance'],
     body: 'computerGuid',
     response: 'computeNodeInstanceListResult',
   },

@@ -28,6 +28,7 @@ export function httpCall(
   options: {
     authorization?: string;
     body?: string | Buffer;
+    contentType?: string;
     tls?: { ca: string; identity: { key: string; cert: string } | null };
   } = {},
 ): Promise<HttpAnswer> {
@@ -35,6 +36,7 @@ export function httpCall(
     const headers: Record<string, string | number> = {};
     if (options.authorization !== undefined) headers['authorization'] = options.authorization;
     if (options.body !== undefined) headers['content-length'] = Buffer.byteLength(options.body);
+    if (options.contentType !== undefined) headers['content-type'] = options.contentType;
     const common = { host: HOST, port, method, path, headers, agent: false as const, timeout: 30_000 };
     const tls = options.tls;
     const send = tls === undefined ? request : httpsRequest;

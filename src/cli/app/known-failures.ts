@@ -38,7 +38,7 @@ export function knownAppFailure(
     if (r.error !== null && NO_ROOM.test(r.error) && !ANTI_AFFINITY.test(r.error))
       return {
         where: r.name,
-        reason: `${r.error} (waiting will not help: free a partition, or start the node with more --partitions; the master allocates it once one is free)`,
+        reason: `${r.error.replace(/^waiting for a partition: /, '')} (waiting will not help: free a partition, or start the node with more --partitions; the master allocates it once one is free)`,
       };
   const held = view.problems.find((p) => NAME_HELD.test(p));
   if (held !== undefined) return { where: 'addon', reason: held };

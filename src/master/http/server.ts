@@ -24,7 +24,10 @@ import { HANDLERS, type HandlerEnv } from './handlers.js';
 import { artifactRoutes } from './artifact-routes.js';
 import { AuditRecorder, UNAUDITED_PATHS } from './audit-recorder.js';
 import { bearer, bearerToken } from './bearer.js';
+import { slapRoutes, isSlapPath, slapErrorStatus } from './slap-routes.js';
+import type { OpRunner } from './op-runner.js';
 import {
+  certificateHolder,
   checkPresentedCertificate,
   presentedCertificate,
   refuseNodeWithoutCertificate,
@@ -156,7 +159,10 @@ export async function buildHttpServer(options: HttpServerOptions) {
 
   /** Errors answer SlapOS's way on its routes, ours elsewhere (src/protocol/slapos-errors.ts). */
   const sendError = (request: FastifyRequest, reply: FastifyReply, hox: HoxError): void => {
-    if (isSlaposPath(request.url)) {
+    // slap.py reads a status only: 404 is "not found", 408 "not ready", anything else a failure.
+    if (isSlapPath(request.url))
+      void reply.status(slapErrorStatus(hox)).type('text/plain; charset=utf-8').send(`${hox.code}: ${hox.message}`);
+    else if (isSlaposPath(request.url)) {
       const { status, body } = slaposErrorBody(hox);
       void reply.status(status).type(JSON_TYPE).send(body);
     } else void reply.status(hox.status).type(JSON_TYPE).send(errorBody(hox));
@@ -181,6 +187,13 @@ export async function buildHttpServer(options: HttpServerOptions) {
     return Promise.resolve();
   });
   app.addHook('onClose', async () => await allocator.stop());
+
+  // Fastify adds `; charset=utf-8` to the JSON it serialises; SlapOS's clients compare the header whole.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.getHeader('content-type') === 'application/json; charset=utf-8')
+      void reply.header('content-type', JSON_TYPE);
+    return Promise.resolve(payload);
+  });
 
   // Every answer counted, by registered route (a bounded set of labels).
   const apiMetrics = new ApiMetrics();
@@ -234,17 +247,20 @@ export async function buildHttpServer(options: HttpServerOptions) {
   if (trustBundle !== undefined) app.get('/pki/trust-bundle', async () => await trustBundle());
 
   /** Authenticates and runs the operation in one transaction. */
-  const run = async (request: FastifyRequest, name: RouteName, work: (ctx: OpContext) => Promise<unknown>) => {
-    const token = bearer(request);
-    const route = ROUTES[name];
+  /** Authenticates, checks the caller's kind and runs the operation in one transaction, audited. */
+  const runOp: OpRunner = async (request, op, work) => {
+    const token = op.certificateAuth === true ? bearerToken(request) : bearer(request);
     let committed: (() => Promise<void>)[] = [];
     const result = await store.transaction(
       async (tx) => {
         committed = []; // a retried transaction starts over
-        const principal = await authenticate(tx, token, options.adminTokenHash, clock);
+        const principal =
+          token !== undefined
+            ? await authenticate(tx, token, options.adminTokenHash, clock)
+            : await certificateHolder(tx, presentedCertificate(request.raw.socket));
         audit.notePrincipal(request, principal);
-        if (!(route.auth as readonly string[]).includes(principal.kind))
-          throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(principal)} may not call ${route.path}`);
+        if (!(op.auth as readonly string[]).includes(principal.kind))
+          throw new HoxError('HOX_FORBIDDEN', `${describePrincipal(principal)} may not call ${op.path}`);
         const answer = await work({ tx, clock, principal, box: store.box, afterCommit: (w) => committed.push(w) });
         // The entry commits with the change it records.
         await audit.appendInTransaction(tx, request, principal);
@@ -252,14 +268,25 @@ export async function buildHttpServer(options: HttpServerOptions) {
       },
       // Requests allocate, formats and registrations reshape the partition table: they queue
       // rather than fight over the same rows (and the same index pages) on PostgreSQL.
-      EXCLUSIVE_ROUTES.has(name) ? { exclusive: 'allocation' } : {},
+      op.exclusive === true ? { exclusive: 'allocation' } : {},
     );
     audit.committed(request);
-    if (MAY_MAKE_ROOM.has(name)) allocator.poke();
+    if (op.mayMakeRoom === true) allocator.poke();
     for (const w of committed)
       await w().catch((err: unknown) => request.log.error({ err, url: request.url }, 'work after commit failed'));
     return result;
   };
+  const run = (request: FastifyRequest, name: RouteName, work: (ctx: OpContext) => Promise<unknown>) =>
+    runOp(
+      request,
+      {
+        path: ROUTES[name].path,
+        auth: ROUTES[name].auth,
+        exclusive: EXCLUSIVE_ROUTES.has(name),
+        mayMakeRoom: MAY_MAKE_ROOM.has(name),
+      },
+      work,
+    );
 
   const validateResponse = (name: string, payload: unknown): void => {
     const validate = responseValidators.get(name)!;
@@ -271,6 +298,8 @@ export async function buildHttpServer(options: HttpServerOptions) {
   };
 
   void app.register(artifactRoutes(options, audit));
+  // SlapOS's older protocol (slap.py, slapgrid): its own paths, forms in, xml_marshaller out.
+  void app.register(slapRoutes({ run: runOp, env: options.env }));
 
   for (const [name, route] of Object.entries(ROUTES) as [RouteName, (typeof ROUTES)[RouteName]][]) {
     app.post(

@@ -17,7 +17,8 @@ import type { TLSSocket } from 'node:tls';
 import { HoxError } from '../../shared/errors.js';
 import { hashToken } from '../../shared/ids.js';
 import { normalizeSerial } from '../../shared/pki/x509.js';
-import type { Store } from '../../store/store.js';
+import type { Store, StoreTx } from '../../store/store.js';
+import type { Principal } from '../principal.js';
 
 /** What a request's TLS client certificate says, when it presented one. */
 export interface PresentedCertificate {
@@ -103,4 +104,23 @@ export async function refuseNodeWithoutCertificate(store: Store, token: string):
       'HOX_UNAUTHENTICATED',
       `this master requires node certificates: compute node '${row.subject ?? ''}' must present its own (it asks for one with slapos.post.v0.compute_node_certificate)`,
     );
+}
+
+/**
+ * Who a request with no bearer token is, by the client certificate it presented (the slap protocol: SlapOS's nodes
+ * and instances authenticate by certificate alone). The onRequest check has already refused a certificate that
+ * does not verify or that the master does not remember.
+ */
+export async function certificateHolder(tx: StoreTx, presented: PresentedCertificate | undefined): Promise<Principal> {
+  if (presented === undefined)
+    throw new HoxError(
+      'HOX_UNAUTHENTICATED',
+      'present a client certificate the platform issued (a compute node or an instance one), or a bearer token',
+    );
+  const known = presented.authorized ? await tx.getCertificate(presented.serial) : undefined;
+  if (known === undefined || known.subject !== presented.commonName || known.kind !== presented.unit)
+    throw new HoxError('HOX_UNAUTHENTICATED', `client certificate ${presented.serial} is revoked or unknown`);
+  return known.kind === 'compute-node'
+    ? { kind: 'node', nodeId: known.subject }
+    : { kind: 'instance', instanceId: known.subject };
 }
