@@ -67,6 +67,60 @@ describe('why a request waits for a partition', () => {
   });
 });
 
+describe('hox request and hox list say what a waiting tree waits for', () => {
+  let m: TestMaster;
+  let home: string;
+  beforeAll(async () => {
+    m = await startTestMaster();
+    home = mkdtempSync(join(tmpdir(), 'hox-cli-waiting-'));
+  });
+  afterAll(async () => {
+    await m?.stop();
+    if (home !== undefined) rmSync(home, { recursive: true, force: true });
+  });
+
+  it('hox request --wait follows it until the master places it; hox list shows it waiting', async () => {
+    const env = { PATH: process.env.PATH, HOME: home, HOX_MASTER_URL: m.url, HOX_TOKEN: m.adminToken };
+    const node = await addTestNode(m.admin, 'n1', { partitions: 1, releases: ['demo'] });
+    await request(m.admin, 'first', 'demo');
+    // Nothing free: accepted, and it says what it waits for until the timeout.
+    const timedOut = await runHox(['request', 'second', '--release', 'demo', '--wait', '--timeout', '2'], env);
+    expect(timedOut.code, timedOut.stderr).toBe(1);
+    expect(timedOut.stdout).toContain(
+      'second: accepted; Software Instance Not Ready: waiting for a partition: no free partition',
+    );
+    expect(timedOut.stdout).toContain(
+      "  waiting for a partition: no free partition: all 1 partitions of compute node 'n1'",
+    );
+    expect(timedOut.stderr).toMatch(/timed out after 2 s \(waiting for a partition: no free partition/);
+    const list = await runHox(['list'], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/second +demo +started +- +pending +1 +waiting/);
+    expect(list.stdout).toContain(
+      "\nsecond: waiting for a partition: no free partition: all 1 partitions of compute node 'n1'",
+    );
+    const json = JSON.parse((await runHox(['--json', 'list'], env)).stdout) as {
+      title: string;
+      root: { waiting_for: string | null };
+    }[];
+    expect(json.find((t) => t.title === 'second')?.root.waiting_for).toMatch(/^waiting for a partition/);
+    // Room appears: the master places it, without another request.
+    await node.client.call('formatNode', {
+      computer_guid: 'n1',
+      compute_partition_list: ['p0', 'p1'].map((partition_id) => ({ partition_id })),
+    });
+    await expect
+      .poll(
+        async () =>
+          (await m.admin.call('listTreeStatus', { title: 'second' })).result_list[0]!.instance_list[0]!.computer_guid,
+        { timeout: 20_000 },
+      )
+      .toBe('n1');
+    const placed = await runHox(['list'], env);
+    expect(placed.stdout).toMatch(/second +demo +started +- +pending +1 +n1\/p1/);
+  });
+});
+
 describe("a schema's refusal", () => {
   const checker = new SchemaChecker();
   const schema = {

@@ -397,6 +397,20 @@ describeEachStore('request semantics', (env) => {
     await expectError(m.admin.call('getInstance', { instance_guid: doc.instance_guid }), 'HOX_INSTANCE_NOT_FOUND');
   });
 
+  it('11b. a destroyed report made before destruction was requested confirms nothing', async () => {
+    await setup(1);
+    const doc = await request(m.admin, 'early');
+    await n1.client.call('reportInstanceState', { instance_guid: doc.instance_guid, reported_state: 'destroyed' });
+    await request(m.admin, 'early', { state: 'destroyed' });
+    // Still the node's to destroy: listed, its partition busy.
+    expect((await n1.client.call('listNodeInstances', { computer_guid: 'n1' })).result_list).toEqual([
+      expect.objectContaining({ instance_guid: doc.instance_guid, state: 'destroyed' }),
+    ]);
+    expect((await n1.client.call('nodeStatus', { computer_guid: 'n1' })).free_partition_count).toBe(0);
+    await n1.client.call('reportInstanceState', { instance_guid: doc.instance_guid, reported_state: 'destroyed' });
+    expect((await n1.client.call('nodeStatus', { computer_guid: 'n1' })).free_partition_count).toBe(1);
+  });
+
   it("12. destroying a root destroys its children; the root's partition is freed only after them", async () => {
     await setup(3);
     const root = await request(m.admin, 'tree');

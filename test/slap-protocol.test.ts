@@ -4,7 +4,11 @@
  * master (slapos.core, master/bt5/slapos_slap_tool/…/test.erp5.testSlapOSSlapTool.py) whose behaviour it ports;
  * the node's sequence is slapgrid's (format, software, instance, report).
  */
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { runHox } from './support/hox-cli.js';
 import { addTestNode, startTestMaster, type TestMaster } from '../src/testing/test-master.js';
 import { describeEachStore } from './support/store-matrix.js';
 import { SlapClient, marshal, text, unmarshal, type Py } from './support/slap-client.js';
@@ -277,14 +281,14 @@ describeEachStore('slap protocol', (env) => {
 it('a SlapOS node and its instances authenticate with the certificates the platform issued them, no token', async () => {
   const m = await startTestMaster({ tls: true, requireNodeCertificates: false });
   try {
-    const n = await addTestNode(m.admin, 'COMP-9', { partitions: 2, releases: [SR] });
+    const n = await addTestNode(m.admin, 'COMP-9', { partitions: 3, releases: [SR] });
     const nodeCert = await n.client.call('nodeCertificate', { computer_guid: 'COMP-9' });
     const ca = m.ca!;
     const node = new SlapClient(portOf(m), {
       tls: { ca, identity: { key: nodeCert.key, cert: nodeCert.certificate } },
     });
     const seen = await computer(node, 'COMP-9');
-    expect([...seen.partitions.keys()].sort()).toEqual(['p0', 'p1']);
+    expect([...seen.partitions.keys()].sort()).toEqual(['p0', 'p1', 'p2']);
     // A root requested by a person (JSON API), then its instance requests a child over slap with its own certificate.
     await m.admin.call('requestInstance', { title: 'root', software_release_uri: SR, software_type: 'default' });
     const root = [...(await computer(node, 'COMP-9')).partitions.values()].find(
@@ -331,6 +335,45 @@ it('a SlapOS node and its instances authenticate with the certificates the platf
     // Without a certificate (and no token): refused.
     const none = new SlapClient(portOf(m), { tls: { ca, identity: null } });
     expect((await none.get('getFullComputerInformation', { computer_id: 'COMP-9' })).status).toBe(401);
+
+    // slapos request, as a person: with the certificate `hox user certificate` wrote.
+    const { token: aliceToken } = await m.admin.call('createUser', { name: 'alice' });
+    const home = mkdtempSync(join(tmpdir(), 'hox-slap-user-'));
+    try {
+      const caFile = join(home, 'ca.pem');
+      writeFileSync(caFile, ca);
+      const env = {
+        PATH: process.env.PATH,
+        HOME: home,
+        HOX_MASTER_URL: m.url,
+        HOX_TOKEN: aliceToken,
+        HOX_CA_FILE: caFile,
+      };
+      const out = join(home, 'slapos');
+      const run = await runHox(['user', 'certificate', '--out', out], env);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toContain(`cert_file = ${join(out, 'certificate.pem')}`);
+      expect(statSync(join(out, 'key.pem')).mode & 0o777).toBe(0o600);
+      const alice = new SlapClient(portOf(m), {
+        tls: {
+          ca,
+          identity: {
+            key: readFileSync(join(out, 'key.pem'), 'utf8'),
+            cert: readFileSync(join(out, 'certificate.pem'), 'utf8'),
+          },
+        },
+      });
+      const mine = await alice.post('requestComputerPartition', requestFields('alice-tree'));
+      expect(mine.status, mine.text).toBe(200);
+      expect(obj(unmarshal(mine.text))).toMatchObject({ instance_title: 'alice-tree', slap_computer_id: 'COMP-9' });
+      // Hers: in her scope, not the admin's.
+      const trees = (await m.admin.withToken(aliceToken).call('listTreeStatus', {})).result_list;
+      expect(trees.map((t) => t.title)).toEqual(['alice-tree']);
+      // A person does not read a node's computer.
+      expect((await alice.get('getFullComputerInformation', { computer_id: 'COMP-9' })).status).toBe(403);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   } finally {
     await m.stop();
   }

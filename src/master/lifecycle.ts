@@ -45,7 +45,12 @@ export async function destroyInstance(ctx: OpContext, instance: InstanceRow): Pr
   visit(instance);
   for (const i of doomed) {
     if (i.requestedState === 'destroyed') continue;
-    await touchInstance(ctx, i, { requestedState: 'destroyed' });
+    // Only a report made once destruction is requested confirms it: a `destroyed` reported before (a node's
+    // mistake, or a stale one) must not free the partition before the node has destroyed anything.
+    await touchInstance(ctx, i, {
+      requestedState: 'destroyed',
+      ...(i.reportedState === 'destroyed' ? { reportedState: null } : {}),
+    });
     if (i.shared) await touchHost(ctx, i.hostInstanceId);
   }
   await collectDestroyed(ctx, instance.treeId);

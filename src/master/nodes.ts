@@ -12,7 +12,10 @@ export const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 export async function loadNode(ctx: OpContext, nodeId: string): Promise<ComputeNodeRow> {
   assertNodeAccess(ctx.principal, nodeId);
   const node = await ctx.tx.getNode(nodeId);
-  if (node === undefined) throw new HoxError('HOX_NODE_NOT_FOUND', `compute node '${nodeId}' not found`);
+  if (node === undefined)
+    throw new HoxError('HOX_NODE_NOT_FOUND', `compute node '${nodeId}' not found`, {
+      slaposTitle: `Compute Node '${nodeId}' not found`,
+    });
   return node;
 }
 

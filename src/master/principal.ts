@@ -119,6 +119,8 @@ export async function canAccessInstance(tx: StoreTx, p: Principal, instance: Ins
 export async function loadInstance(tx: StoreTx, p: Principal, instanceId: string): Promise<InstanceRow> {
   const instance = await tx.getInstance(instanceId);
   if (instance === undefined || !(await canAccessInstance(tx, p, instance)))
-    throw new HoxError('HOX_INSTANCE_NOT_FOUND', `instance '${instanceId}' not found`);
+    throw new HoxError('HOX_INSTANCE_NOT_FOUND', `instance '${instanceId}' not found`, {
+      slaposTitle: `No instance found with reference: ${instanceId}`,
+    });
   return instance;
 }

@@ -392,6 +392,15 @@ export const ROUTES = {
     body: 'user',
     response: 'userResult',
   },
+  issueUserCertificate: {
+    path: '/hox.post.v1.user_certificate',
+    audit: true,
+    summary:
+      "Issue the caller's own client certificate: what SlapOS's clients (slapos request) present instead of a token",
+    auth: ['user'],
+    body: 'userCertificate',
+    response: 'certificate',
+  },
   listUsers: {
     path: '/hox.allDocs.v1.user_list',
     audit: false,

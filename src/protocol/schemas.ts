@@ -409,6 +409,7 @@ export const Bodies = {
   instanceTree: Type.Object({ title: Title }, closed),
   instanceGuid: Type.Object({ instance_guid: InstanceGuid }, closed),
   certificate: Type.Object({ key: Type.String(), certificate: Type.String() }, closed),
+  userCertificate: Type.Object({}, closed),
   siteCertificate: Type.Object(
     {
       instance_guid: InstanceGuid,

@@ -246,7 +246,7 @@ export interface AuditQuery {
 /** A certificate the platform CA issued to a compute node or an instance (`slapos.*.v0.*_certificate`). */
 export interface IssuedCertificateRow {
   serial: string;
-  kind: 'compute-node' | 'instance';
+  kind: 'compute-node' | 'instance' | 'user';
   /** The node id or instance guid. */
   subject: string;
   notAfterMs: number;

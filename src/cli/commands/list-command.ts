@@ -45,8 +45,11 @@ export function listCommand(env: CommandEnv): Command {
       ))
         env.print(line);
       // What a waiting tree waits for, in full: the table has no room for it.
-      for (const t of trees)
-        if (t.health === 'pending' && anyWaiting(t)) env.print(`${t.title}: ${t.health_message ?? ''}`);
+      for (const t of trees) {
+        if (t.health !== 'pending' || !anyWaiting(t) || t.health_message === null) continue;
+        // The message names the instance; a root's name is the tree's already.
+        env.print(t.health_message.startsWith(`${t.title}: `) ? t.health_message : `${t.title}: ${t.health_message}`);
+      }
     });
 }
 

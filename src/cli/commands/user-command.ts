@@ -1,7 +1,10 @@
 /**
  * `hox user create|list|token`: the people who use the platform (admin only). A user sees and changes
  * only its own instance trees; its token is printed once, on stdout, for the admin to hand over.
+ * `hox user certificate`: a user's own client certificate, for SlapOS's clients (docs/slapos.md).
  */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import type { CommandEnv } from '../command-env.js';
 import { connect, globals } from '../connect.js';
@@ -16,7 +19,9 @@ function handOver(env: CommandEnv, command: Command, name: string): void {
 }
 
 export function userCommand(env: CommandEnv): Command {
-  const user = new Command('user').description('Manage users (admin): create, list, issue tokens');
+  const user = new Command('user').description(
+    'Manage users (admin): create, list, issue tokens; get your own certificate (a user)',
+  );
   user
     .command('create')
     .description('Create a user and print its first token (stdout, once)')
@@ -38,6 +43,30 @@ export function userCommand(env: CommandEnv): Command {
       if (globals(command).json === true) return env.print(JSON.stringify(answer));
       env.print(answer.token);
       handOver(env, command, answer.name);
+    });
+  user
+    .command('certificate')
+    .description("Get your own client certificate (a user's): what SlapOS's clients such as slapos request present")
+    .requiredOption('--out <dir>', 'directory to write key.pem (mode 0600) and certificate.pem into')
+    .addHelpText(
+      'after',
+      '\nExample:\n  hox user certificate --out ~/.slapos   # then slapos request, against this master',
+    )
+    .action(async (opts: { out: string }, command: Command) => {
+      const answer = await connect(env, command).call('issueUserCertificate', {});
+      const dir = resolve(opts.out);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const keyFile = join(dir, 'key.pem');
+      const certFile = join(dir, 'certificate.pem');
+      writeFileSync(keyFile, answer.key, { mode: 0o600 });
+      chmodSync(keyFile, 0o600);
+      writeFileSync(certFile, answer.certificate, { mode: 0o644 });
+      if (globals(command).json === true) return env.print(JSON.stringify({ key_file: keyFile, cert_file: certFile }));
+      const master = globals(command).master ?? env.masterUrl ?? '<master URL>';
+      env.print(`wrote ${keyFile} and ${certFile}; for SlapOS's client (slapos.cfg):`);
+      env.print(
+        `  [slapos]\n  master_url = ${master}\n  [slapconsole]\n  cert_file = ${certFile}\n  key_file = ${keyFile}`,
+      );
     });
   user
     .command('list')

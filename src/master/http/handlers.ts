@@ -35,6 +35,7 @@ import {
 } from '../nodes.js';
 import type { InternalSoftwareTypes } from '../internal-types.js';
 import { answerLogRequest } from '../log-relay.js';
+import { HoxError } from '../../shared/errors.js';
 import { instanceCertificate, issueHolderCertificate, revokeHolderCertificates } from '../pki/holder-certificates.js';
 import { issueSiteCertificate } from '../pki/site-certificates.js';
 import { pkiStatus, rotatePki, type PkiHandlerEnv } from '../pki/pki-admin.js';
@@ -197,6 +198,10 @@ export const HANDLERS: {
   createUser: (ctx, b) => createUser(ctx, b.name),
   createUserToken: (ctx, b) => createUserToken(ctx, b.name),
   listUsers: async (ctx) => ({ result_list: await listUsers(ctx) }),
+  issueUserCertificate: async (ctx) => {
+    if (ctx.principal.kind !== 'user') throw new HoxError('HOX_FORBIDDEN', 'only a user has a user certificate');
+    return await issueHolderCertificate(ctx, 'user', ctx.principal.userId);
+  },
   whoami: (ctx) => Promise.resolve(whoami(ctx.principal)),
   listTreeStatus: async (ctx, b) => ({ result_list: await listTreeStatus(ctx, b.title) }),
   listAuditLog: async (ctx, b) => ({ result_list: await listAuditLog(ctx, b) }),

@@ -86,8 +86,7 @@ export async function checkPresentedCertificate(
     if (token === undefined) return;
     const hash = hashToken(token);
     const row = hash === adminTokenHash ? undefined : await tx.getToken(hash);
-    const holder =
-      row?.kind === 'node' ? 'compute-node' : row?.kind === 'instance' ? 'instance' : (row?.kind ?? 'admin');
+    const holder = row?.kind === 'node' ? 'compute-node' : (row?.kind ?? 'admin');
     if (holder !== known.kind || row?.subject !== known.subject)
       throw new HoxError(
         'HOX_FORBIDDEN',
@@ -120,7 +119,12 @@ export async function certificateHolder(tx: StoreTx, presented: PresentedCertifi
   const known = presented.authorized ? await tx.getCertificate(presented.serial) : undefined;
   if (known === undefined || known.subject !== presented.commonName || known.kind !== presented.unit)
     throw new HoxError('HOX_UNAUTHENTICATED', `client certificate ${presented.serial} is revoked or unknown`);
-  return known.kind === 'compute-node'
-    ? { kind: 'node', nodeId: known.subject }
-    : { kind: 'instance', instanceId: known.subject };
+  switch (known.kind) {
+    case 'compute-node':
+      return { kind: 'node', nodeId: known.subject };
+    case 'user':
+      return { kind: 'user', userId: known.subject };
+    case 'instance':
+      return { kind: 'instance', instanceId: known.subject };
+  }
 }

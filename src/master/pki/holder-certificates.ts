@@ -33,7 +33,9 @@ export async function issueHolderCertificate(
   const issued =
     kind === 'compute-node'
       ? await ca.issueComputeNode({ nodeId: subject, publicKeyPem })
-      : await ca.issueInstance({ instanceGuid: subject, publicKeyPem });
+      : kind === 'user'
+        ? await ca.issueUser({ userId: subject, publicKeyPem })
+        : await ca.issueInstance({ instanceGuid: subject, publicKeyPem });
   await ctx.tx.forgetCertificates({ expiredBeforeMs: nowMs });
   await ctx.tx.recordCertificate({ serial: issued.serial, kind, subject, notAfterMs: issued.notAfter.getTime() });
   const live = await ctx.tx.listCertificates(kind, subject);

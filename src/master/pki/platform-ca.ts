@@ -233,6 +233,11 @@ export class PlatformCa {
     return this.issue('compute-node', request.nodeId, request, [], [x509.ExtendedKeyUsage.clientAuth]);
   }
 
+  /** Issues a user's client certificate (SlapOS's clients, `slapos request`); the subject is the user id. */
+  async issueUser(request: { userId: string; lifetimeMs?: number } & KeySource) {
+    return this.issue('user', request.userId, request, [], [x509.ExtendedKeyUsage.clientAuth]);
+  }
+
   /** Issues an instance's client certificate; the subject is its guid (`SOFTINST-…`). */
   async issueInstance(request: { instanceGuid: string; lifetimeMs?: number } & KeySource) {
     return this.issue('instance', request.instanceGuid, request, [], [x509.ExtendedKeyUsage.clientAuth]);

@@ -11,10 +11,16 @@ import type { x509 } from './x509.js';
  * Who holds a leaf certificate. A `site` certificate comes from the sites CA only, never from the platform CA, and
  * is no platform identity: {@link certificateIdentity} does not recognize it.
  */
-export type CertificateKind = 'master' | 'compute-node' | 'instance' | 'hyper-db-member' | 'site';
+export type CertificateKind = 'master' | 'compute-node' | 'instance' | 'user' | 'hyper-db-member' | 'site';
 
 /** The kinds of platform identities (what mutual TLS between the platform's parts accepts). */
-export const CERTIFICATE_KINDS: readonly CertificateKind[] = ['master', 'compute-node', 'instance', 'hyper-db-member'];
+export const CERTIFICATE_KINDS: readonly CertificateKind[] = [
+  'master',
+  'compute-node',
+  'instance',
+  'user',
+  'hyper-db-member',
+];
 
 export const ORGANIZATION = 'HyperOpenX';
 
