@@ -10,61 +10,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestMaster, addTestNode, type TestMaster, type TestNode } from '../src/testing/test-master.js';
-import { httpCall } from './support/http-call.js';
+import { expectAnswer, rpc, tioxml } from './support/slapos-rpc.js';
 import { RELEASE, instanceClient, request } from './support/helpers.js';
-
-interface Rpc {
-  status: number;
-  contentType: string;
-  json: Record<string, unknown>;
-}
-
-/** One call as SlapOS's tests make it: POST `/<route>`, a JSON object, one caller. */
-async function rpc(m: TestMaster, token: string, route: string, body: Record<string, unknown>): Promise<Rpc> {
-  const a = await httpCall(Number(new URL(m.url).port), 'POST', `/${route}`, {
-    authorization: `Bearer ${token}`,
-    body: JSON.stringify(body),
-    contentType: 'application/json',
-  });
-  return {
-    status: a.status,
-    contentType: String(a.headers['content-type']),
-    json: JSON.parse(a.body.toString('utf8')) as Record<string, unknown>,
-  };
-}
-
-/** The checks every SlapOS test makes: the status, then the header, exactly. */
-function expectAnswer(r: Rpc, status: number): Record<string, unknown> {
-  expect(r.status, JSON.stringify(r.json)).toBe(status);
-  expect(r.contentType).toBe('application/json');
-  return r.json;
-}
-
-const TIOXML = (reference: string) => `<?xml version='1.0' encoding='utf-8'?>
-<journal>
-<transaction type="Sale Packing List">
-<title>Resource consumptions</title>
-<start_date></start_date>
-<stop_date></stop_date>
-<reference>${reference}</reference>
-<currency></currency>
-<payment_mode></payment_mode>
-<category></category>
-<arrow type="Administration">
-<source></source>
-<destination></destination>
-</arrow>
-<movement>
-<resource>CPU Consumption</resource>
-<title>Title Sale Packing List Line 1</title>
-<reference>slappart0</reference>
-<quantity>42.42</quantity>
-<price>0.00</price>
-<VAT>None</VAT>
-<category>None</category>
-</movement>
-</transaction>
-</journal>`;
 
 describe('SlapOS JSON-RPC suite, ported', () => {
   let m: TestMaster;
@@ -240,21 +187,21 @@ describe('SlapOS JSON-RPC suite, ported', () => {
     ] as const)
       it(name, async () => {
         const answer = await rpc(m, node.token, 'slapos.post.v0.compute_node_usage', {
-          tioxml: TIOXML(reference),
+          tioxml: tioxml(reference),
           computer_guid: 'COMP-0',
         });
         expect(expectAnswer(answer, 200)).toEqual({ title: 'Usage reported', type: 'success' });
       });
 
     it('test_ComputeNodeAccess_12_reportUsageWithWrongXml', async () => {
-      for (const tioxml of [
+      for (const wrong of [
         'foobar',
-        TIOXML('x').replace('<resource>CPU Consumption</resource>', ''),
-        TIOXML('x').replace('42.42', 'lots'),
-        TIOXML('x').replace(' type="Administration"', ''),
+        tioxml('x').replace('<resource>CPU Consumption</resource>', ''),
+        tioxml('x').replace('42.42', 'lots'),
+        tioxml('x').replace(' type="Administration"', ''),
       ]) {
         const answer = await rpc(m, node.token, 'slapos.post.v0.compute_node_usage', {
-          tioxml,
+          tioxml: wrong,
           computer_guid: 'COMP-0',
         });
         expect(expectAnswer(answer, 400)).toMatchObject({

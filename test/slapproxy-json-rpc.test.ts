@@ -15,73 +15,13 @@
  *   `SOFTWARE-INSTANCE-NOT-FOUND` rather than the proxy's "Forbidden".
  * Where a test's behaviour differs beyond that, its name says `(differs: …)` and it asserts ours.
  */
-import { request as httpRequest } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestMaster, addTestNode, type TestMaster, type TestNode } from '../src/testing/test-master.js';
-import { httpCall } from './support/http-call.js';
+import { expectAnswer, rpc, tioxml } from './support/slapos-rpc.js';
 
-interface Rpc {
-  status: number;
-  contentType: string;
-  json: Record<string, unknown>;
-}
-
-/** One call as the proxy's tests make it: POST `/<route>`, a JSON object; here with a caller. */
-async function rpc(m: TestMaster, token: string, route: string, body: Record<string, unknown>): Promise<Rpc> {
-  const a = await httpCall(Number(new URL(m.url).port), 'POST', `/${route}`, {
-    authorization: `Bearer ${token}`,
-    body: JSON.stringify(body),
-    contentType: 'application/json',
-  });
-  return {
-    status: a.status,
-    contentType: String(a.headers['content-type']),
-    json: JSON.parse(a.body.toString('utf8')) as Record<string, unknown>,
-  };
-}
-
-/** The same call behind a TLS-terminating proxy: with `X-Forwarded-Proto: https` (httpCall sends no such header). */
-function rpcForwardedHttps(m: TestMaster, token: string, route: string, body: Record<string, unknown>): Promise<Rpc> {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port: Number(new URL(m.url).port),
-        method: 'POST',
-        path: `/${route}`,
-        agent: false,
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-          'x-forwarded-proto': 'https',
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            contentType: String(res.headers['content-type']),
-            json: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-/** The checks every proxy test makes: the status, then the header, exactly. */
-function expectAnswer(r: Rpc, status: number): Record<string, unknown> {
-  expect(r.status, JSON.stringify(r.json)).toBe(status);
-  expect(r.contentType).toBe('application/json');
-  return r.json;
-}
+/** The same call behind a TLS-terminating proxy (`X-Forwarded-Proto: https`). */
+const rpcForwarded = (m: TestMaster, token: string, route: string, body: Record<string, unknown>) =>
+  rpc(m, token, route, body, { 'x-forwarded-proto': 'https' });
 
 /** BasicMixin's compute node id. */
 const COMPUTER = 'computer';
@@ -102,31 +42,7 @@ const SUCCESS = (title: string) => ({ type: 'success', title });
 const RFC1123 =
   /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/;
 
-const TIOXML = `<?xml version='1.0' encoding='utf-8'?>
-<journal>
-<transaction type="Sale Packing List">
-<title>Resource consumptions</title>
-<start_date></start_date>
-<stop_date></stop_date>
-<reference>testusage</reference>
-<currency></currency>
-<payment_mode></payment_mode>
-<category></category>
-<arrow type="Administration">
-<source></source>
-<destination></destination>
-</arrow>
-<movement>
-<resource>CPU Consumption</resource>
-<title>Title Sale Packing List Line 1</title>
-<reference>slappart0</reference>
-<quantity>42.42</quantity>
-<price>0.00</price>
-<VAT>None</VAT>
-<category>None</category>
-</movement>
-</transaction>
-</journal>`;
+const TIOXML = tioxml('testusage');
 
 /** An instance document as the proxy's tests spell it out, with the master's values where ours differ by rule. */
 function instanceDoc(
@@ -238,7 +154,7 @@ describe('slapproxy JSON-RPC suite, ported', () => {
       const plain = await rpc(m, person, 'slapos.get.v0.hateoas_url', {});
       expect(expectAnswer(plain, 200)).toEqual({ hateoas_url: m.url });
       expect(m.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+/);
-      const forwarded = await rpcForwardedHttps(m, person, 'slapos.get.v0.hateoas_url', {});
+      const forwarded = await rpcForwarded(m, person, 'slapos.get.v0.hateoas_url', {});
       expect(expectAnswer(forwarded, 200)).toEqual({ hateoas_url: m.url });
     });
 
@@ -568,7 +484,7 @@ describe('slapproxy JSON-RPC suite, ported', () => {
         message: `Software Instance Not Ready: waiting for a host: no instance runs '${CDN_SR}' with software type 'default' to host shared instance 'MyCDNInstance'`,
       });
       // Behind a TLS-terminating proxy: the same.
-      const forwarded = await rpcForwardedHttps(m, person, 'slapos.post.v0.software_instance', body);
+      const forwarded = await rpcForwarded(m, person, 'slapos.post.v0.software_instance', body);
       expect(expectAnswer(forwarded, 200)).toMatchObject({ status: 102, name: 'SoftwareInstanceNotReady' });
       const readTree = async () =>
         expectAnswer(await rpc(m, person, 'slapos.get.v0.instance_tree', { title: 'MyCDNInstance' }), 200);

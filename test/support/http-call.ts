@@ -29,6 +29,8 @@ export function httpCall(
     authorization?: string;
     body?: string | Buffer;
     contentType?: string;
+    /** More request headers (`x-forwarded-proto`, …). */
+    headers?: Record<string, string>;
     tls?: { ca: string; identity: { key: string; cert: string } | null };
   } = {},
 ): Promise<HttpAnswer> {
@@ -37,6 +39,7 @@ export function httpCall(
     if (options.authorization !== undefined) headers['authorization'] = options.authorization;
     if (options.body !== undefined) headers['content-length'] = Buffer.byteLength(options.body);
     if (options.contentType !== undefined) headers['content-type'] = options.contentType;
+    Object.assign(headers, options.headers ?? {});
     const common = { host: HOST, port, method, path, headers, agent: false as const, timeout: 30_000 };
     const tls = options.tls;
     const send = tls === undefined ? request : httpsRequest;
