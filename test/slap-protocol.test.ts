@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { runHox } from './support/hox-cli.js';
+import { httpCall } from './support/http-call.js';
 import { addTestNode, startTestMaster, type TestMaster } from '../src/testing/test-master.js';
 import { describeEachStore } from './support/store-matrix.js';
 import { SlapClient, marshal, text, unmarshal, type Py } from './support/slap-client.js';
@@ -243,6 +244,71 @@ describeEachStore('slap protocol', (env) => {
       .toBe('started');
     const placed = obj(unmarshal((await person.post('requestComputerPartition', requestFields('second'))).text));
     expect(placed.slap_computer_partition_id).toBe('slappart1');
+  });
+
+  it('test_request_withSlave, test_destroyedComputerPartition of a waiting one: shared instances answer from their host; a waiting one is destroyed at once', async () => {
+    const m = await env.startMaster();
+    const n = await addTestNode(m.admin, 'COMP-4', { partitions: 1, releases: [SR] });
+    const node = new SlapClient(portOf(m), { token: n.token });
+    const person = new SlapClient(portOf(m), { token: m.adminToken });
+    // A shared instance with no host waits (408), is hosted once a host runs, and answers with its own tree.
+    expect((await person.post('requestComputerPartition', requestFields('site', { shared: true }))).status).toBe(408);
+    const host = obj(unmarshal((await person.post('requestComputerPartition', requestFields('frontend'))).text));
+    const site = await person.post(
+      'requestComputerPartition',
+      requestFields('site', { shared: true, parameters: { domain: 'a.example' } }),
+    );
+    expect(site.status, site.text).toBe(200);
+    expect(obj(unmarshal(site.text))).toMatchObject({
+      instance_title: 'site',
+      root_instance_title: 'site',
+      slap_computer_id: 'COMP-4',
+      slap_computer_partition_id: host.slap_computer_partition_id,
+      _parameter_dict: { domain: 'a.example' },
+      slave_instance_list: [],
+    });
+    const siteGuid = text(obj(unmarshal(site.text))._instance_guid);
+    // The host publishes for it, naming it: only from the partition that hosts it.
+    const hostPartition = text(host.slap_computer_partition_id);
+    const publish = (partition: string) =>
+      node.post('setComputerPartitionConnectionXml', {
+        computer_id: 'COMP-4',
+        computer_partition_id: partition,
+        connection_xml: marshal({ url: 'https://a.example/' }),
+        slave_reference: siteGuid,
+      });
+    expect((await publish(hostPartition)).status).toBe(200);
+    const again = obj(
+      unmarshal(
+        (
+          await person.post(
+            'requestComputerPartition',
+            requestFields('site', { shared: true, parameters: { domain: 'a.example' } }),
+          )
+        ).text,
+      ),
+    );
+    expect(again._connection_dict).toEqual({ url: 'https://a.example/' });
+    // Destroying it: answered, not a 404, though it is forgotten in the same call.
+    const gone = await person.post(
+      'requestComputerPartition',
+      requestFields('site', { shared: true, state: 'destroyed' }),
+    );
+    expect(gone.status, gone.text).toBe(200);
+    expect(obj(unmarshal(gone.text))._requested_state).toBe('destroyed');
+    // A waiting one (no partition left) is destroyed at once too.
+    expect((await person.post('requestComputerPartition', requestFields('later'))).status).toBe(408);
+    const cancelled = await person.post('requestComputerPartition', requestFields('later', { state: 'destroyed' }));
+    expect(cancelled.status, cancelled.text).toBe(200);
+    expect((await m.admin.call('listInstanceTrees', {})).result_list.map((t) => t.title)).toEqual(['frontend']);
+    // A field given twice is refused before anything runs.
+    const twice = await httpCall(portOf(m), 'POST', '/startedComputerPartition', {
+      authorization: `Bearer ${n.token}`,
+      body: 'computer_id=COMP-4&computer_id=COMP-4&computer_partition_id=p0',
+      contentType: 'application/x-www-form-urlencoded',
+    });
+    expect(twice.status).toBe(400);
+    expect(twice.body.toString()).toContain('computer_id: given more than once');
   });
 
   it('refuses what is not there (404), malformed marshal XML (400) and callers without a token or certificate (401)', async () => {

@@ -1,14 +1,15 @@
 /**
- * Why a new instance got no partition, in words that say what to do: the
+ * Why an instance gets no partition, in words that say what to do: the
  * allocator's query (`findFreePartition`) only answers "none", and the same
  * "no free partition" for a mistyped release and for a full node sent users
- * looking in the wrong place. Run only once allocation has failed, inside the
- * request's transaction (which then aborts), so it costs nothing on success;
- * it reads at most {@link MAX_EXPLAINED_NODES} nodes and falls back to the
- * allocator's filters beyond that.
+ * looking in the wrong place. It says what a waiting instance waits for
+ * (src/master/placement.ts); run only once allocation has failed, and not by
+ * the allocator's own passes, so it costs nothing on success; it reads at most
+ * {@link MAX_EXPLAINED_NODES} nodes and falls back to the allocator's filters
+ * beyond that.
  *
  * Every message about room keeps the words "no free partition": the hyper_edge
- * and hyper_db releases recognise a child refused for lack of room by them.
+ * and hyper_db releases recognise a child waiting for lack of room by them.
  */
 import { HoxError } from '../shared/errors.js';
 import type { ComputeNodeRow, StoreTx } from '../store/store.js';

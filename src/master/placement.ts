@@ -32,23 +32,27 @@ export function isWaiting(i: Pick<InstanceRow, 'nodeId' | 'requestedState'>): bo
   return i.nodeId === null && i.requestedState !== 'destroyed';
 }
 
-/** Finds where `instance` (of owner `ownerId`) goes now; throws only for what waiting cannot fix. */
+/**
+ * Finds where `instance` (of owner `ownerId`) goes now; throws only for what waiting cannot fix. With
+ * `explain: false` a waiting reason is left generic (the allocator's pass: it reads none).
+ */
 export async function findPlacement(
   ctx: OpContext,
   instance: Placeable,
   sla: Sla,
   ownerId: string,
+  options: { explain?: boolean } = {},
 ): Promise<Placement> {
   if (sla.computer_guid !== undefined && (await ctx.tx.getNode(sla.computer_guid)) === undefined)
     throw new HoxError('HOX_NODE_NOT_FOUND', `compute node '${sla.computer_guid}' not found`, {
       field: 'sla_parameters.computer_guid',
     });
   if (instance.shared) return await findHost(ctx, instance, sla, ownerId);
-  return await findPartition(ctx, instance, sla);
+  return await findPartition(ctx, instance, sla, options.explain ?? true);
 }
 
 /** A partition for an instance of its own, or why none fits. */
-async function findPartition(ctx: OpContext, instance: Placeable, sla: Sla): Promise<Placement> {
+async function findPartition(ctx: OpContext, instance: Placeable, sla: Sla, explain: boolean): Promise<Placement> {
   // Anti-affinity and unique_by_network are about the other instances its requester made (a root has none).
   const siblings =
     instance.requesterId === null
@@ -73,6 +77,7 @@ async function findPartition(ctx: OpContext, instance: Placeable, sla: Sla): Pro
     excludeNetworkGuids,
   });
   if (partition !== undefined) return { kind: 'partition', partition };
+  if (!explain) return { kind: 'waiting', reason: 'waiting for a partition' };
   const why = await noPartitionError(ctx.tx, {
     releaseUrl: instance.releaseUrl,
     nodeId: sla.computer_guid,
@@ -161,9 +166,10 @@ async function ownerOf(ctx: OpContext, treeId: string): Promise<string> {
 export async function placeWaiting(
   ctx: OpContext,
   instance: InstanceRow,
+  options: { explain?: boolean } = {},
 ): Promise<{ instance: InstanceRow; waiting: string | null }> {
   const sla = parseSla(instance.sla, instance.shared);
-  const placement = await findPlacement(ctx, instance, sla, await ownerOf(ctx, instance.treeId));
+  const placement = await findPlacement(ctx, instance, sla, await ownerOf(ctx, instance.treeId), options);
   if (placement.kind === 'waiting') return { instance, waiting: placement.reason };
   const placed = await touchInstance(ctx, instance, placedFields(placement));
   await claimPlacement(ctx, placement, instance.id);

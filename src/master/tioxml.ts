@@ -103,6 +103,8 @@ function checkElement(node: Ordered, p: Particle, parent: string): void {
 
 /** Throws `HOX_INVALID_TIOXML` (SlapOS's `INVALIDATE_TIOXML`) unless `xml` is a TioXML journal. */
 export function checkTioXml(xml: string): void {
+  // No entity definitions to expand: TioXML has no DOCTYPE.
+  if (/<!DOCTYPE/i.test(xml)) throw invalid('a DOCTYPE is not part of TioXML');
   const wellFormed = XMLValidator.validate(xml);
   if (wellFormed !== true) throw invalid(`not well-formed XML (line ${wellFormed.err.line}: ${wellFormed.err.msg})`);
   const parser = new XMLParser({
@@ -115,7 +117,14 @@ export function checkTioXml(xml: string): void {
     ignorePiTags: true,
     commentPropName: '#comment',
   });
-  const top = (parser.parse(xml) as Ordered[]).filter((n) => {
+  let parsed: Ordered[];
+  try {
+    parsed = parser.parse(xml) as Ordered[];
+  } catch (error) {
+    // Too deep, or entities expanding too far: the parser's own bounds, as refusals.
+    throw invalid(error instanceof Error ? error.message : String(error));
+  }
+  const top = parsed.filter((n) => {
     const name = nameOf(n);
     return name !== '#comment' && !(name === '#text' && String(n['#text']).trim() === '');
   });

@@ -472,12 +472,20 @@ export class KyselyStoreTx implements StoreTx {
     return rows.map((r) => toInstance(r, this.box));
   }
 
-  async listWaitingInstances(limit: number): Promise<InstanceRow[]> {
-    const rows = await this.db
+  async listWaitingInstances(limit: number, after?: Pick<InstanceRow, 'createdAtMs' | 'id'>): Promise<InstanceRow[]> {
+    let q = this.db
       .selectFrom('instance')
       .selectAll()
       .where('node_id', 'is', null)
-      .where('requested_state', '!=', 'destroyed')
+      .where('requested_state', '!=', 'destroyed');
+    if (after !== undefined)
+      q = q.where((eb) =>
+        eb.or([
+          eb('created_at_ms', '>', after.createdAtMs),
+          eb.and([eb('created_at_ms', '=', after.createdAtMs), eb('id', '>', after.id)]),
+        ]),
+      );
+    const rows = await q
       .orderBy('created_at_ms')
       .orderBy('id')
       .limit(limit)

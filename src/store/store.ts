@@ -339,8 +339,11 @@ export interface StoreTx {
   listHostedInstances(hostInstanceId: string): Promise<InstanceRow[]>;
   /** Allocated, not-destroyed, non-shared instances of a release: candidate hosts for shared instances. */
   listHostCandidates(releaseUrl: string, nodeId?: string): Promise<InstanceRow[]>;
-  /** Instances not requested destroyed and placed nowhere yet (they wait: placement.ts), oldest first. */
-  listWaitingInstances(limit: number): Promise<InstanceRow[]>;
+  /**
+   * Instances not requested destroyed and placed nowhere yet (they wait: placement.ts), oldest first; `after`, the
+   * last one of the previous page.
+   */
+  listWaitingInstances(limit: number, after?: Pick<InstanceRow, 'createdAtMs' | 'id'>): Promise<InstanceRow[]>;
   /** Shared instances not requested destroyed, oldest first (host names' first claims: `site-certificates.ts`). */
   listLiveSharedInstances(): Promise<InstanceRow[]>;
   updateInstance(id: string, patch: Partial<Omit<InstanceRow, 'id'>>): Promise<void>;

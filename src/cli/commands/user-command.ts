@@ -3,7 +3,7 @@
  * only its own instance trees; its token is printed once, on stdout, for the admin to hand over.
  * `hox user certificate`: a user's own client certificate, for SlapOS's clients (docs/slapos.md).
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import type { CommandEnv } from '../command-env.js';
@@ -58,8 +58,10 @@ export function userCommand(env: CommandEnv): Command {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const keyFile = join(dir, 'key.pem');
       const certFile = join(dir, 'certificate.pem');
-      writeFileSync(keyFile, answer.key, { mode: 0o600 });
-      chmodSync(keyFile, 0o600);
+      // Written private from the start (a file already there keeps its mode on write): then renamed in place.
+      const fresh = `${keyFile}.${process.pid}.tmp`;
+      writeFileSync(fresh, answer.key, { mode: 0o600, flag: 'wx' });
+      renameSync(fresh, keyFile);
       writeFileSync(certFile, answer.certificate, { mode: 0o644 });
       if (globals(command).json === true) return env.print(JSON.stringify({ key_file: keyFile, cert_file: certFile }));
       const master = globals(command).master ?? env.masterUrl ?? '<master URL>';

@@ -57,14 +57,14 @@ const JSON_TYPE = 'application/json';
 
 const EXCLUSIVE_ROUTES: ReadonlySet<RouteName> = new Set(['requestInstance', 'formatNode', 'registerNode']);
 
-/** Routes whose change may make room for an instance that waits (src/master/pending-allocation.ts). */
-const MAY_MAKE_ROOM: ReadonlySet<RouteName> = new Set([
-  'supply',
-  'formatNode',
-  'registerNode',
-  'requestInstance',
-  'reportInstanceState',
-]);
+/**
+ * Routes whose change may make room for an instance that waits (src/master/pending-allocation.ts); an instance's
+ * report only when it says destroyed (a partition freed): the others are the platform's steady traffic.
+ */
+const MAY_MAKE_ROOM: ReadonlySet<RouteName> = new Set(['supply', 'formatNode', 'registerNode', 'requestInstance']);
+const makesRoom = (name: RouteName, body: unknown): boolean =>
+  MAY_MAKE_ROOM.has(name) ||
+  (name === 'reportInstanceState' && (body as { reported_state?: unknown }).reported_state === 'destroyed');
 
 export interface HttpServerOptions {
   store: Store;
@@ -246,7 +246,6 @@ export async function buildHttpServer(options: HttpServerOptions) {
   const trustBundle = options.trustBundle;
   if (trustBundle !== undefined) app.get('/pki/trust-bundle', async () => await trustBundle());
 
-  /** Authenticates and runs the operation in one transaction. */
   /** Authenticates, checks the caller's kind and runs the operation in one transaction, audited. */
   const runOp: OpRunner = async (request, op, work) => {
     const token = op.certificateAuth === true ? bearerToken(request) : bearer(request);
@@ -283,7 +282,7 @@ export async function buildHttpServer(options: HttpServerOptions) {
         path: ROUTES[name].path,
         auth: ROUTES[name].auth,
         exclusive: EXCLUSIVE_ROUTES.has(name),
-        mayMakeRoom: MAY_MAKE_ROOM.has(name),
+        mayMakeRoom: makesRoom(name, request.body),
       },
       work,
     );

@@ -5,7 +5,7 @@
  *
  * Every endpoint is the same operation as a JSON route, on the same domain code, in one audited transaction: a
  * SlapOS node and our agent cannot disagree about what a call means. Callers authenticate with a bearer token
- * or, as SlapOS's clients do, with the client certificate the platform issued them (a node's or an instance's).
+ * or, as SlapOS's clients do, with the client certificate the platform issued them (a node's, an instance's or a user's).
  * Answers as SlapOS's master gives them: `text/xml` marshal for objects, `None` or `OK` for reports; 404 for
  * what does not exist and 408 while a requested instance waits for a partition, the two statuses slap.py tells
  * apart.
@@ -22,7 +22,7 @@ import {
   reportInstanceError,
   reportInstanceState,
 } from '../instances.js';
-import { accessStatus } from '../instance-view.js';
+import { accessStatus, type InstanceDocument } from '../instance-view.js';
 import { bangNode, formatNode, loadNode, nodeStatus, reportUsage, touchNode } from '../nodes.js';
 import { requestInstance } from '../requests.js';
 import { listSoftware, reportSoftwareError, reportSoftwareState, supply } from '../software.js';
@@ -54,17 +54,17 @@ const REQUESTERS = ['admin', 'user', 'node', 'instance'] as const;
 const NONE: Answer = { type: 'text', text: 'None' };
 const xml = (value: PyValue): Answer => ({ type: 'xml', value });
 
-/** A required field; slap.py sends the literal `None` for an absent optional one. */
-function field(fields: Fields, name: string): string {
-  const value = fields[name];
-  if (value === undefined || value === '' || value === 'None')
-    throw new HoxError('HOX_BAD_REQUEST', `${name}: required`, { field: name });
-  return value;
-}
+/** An optional field; slap.py sends the literal `None` for an absent one (SlapOS's master reads any case). */
 const optional = (fields: Fields, name: string): string | undefined => {
   const value = fields[name];
   return value === undefined || value === '' || value.toLowerCase() === 'none' ? undefined : value;
 };
+/** A required field. */
+function field(fields: Fields, name: string): string {
+  const value = optional(fields, name);
+  if (value === undefined) throw new HoxError('HOX_BAD_REQUEST', `${name}: required`, { field: name });
+  return value;
+}
 
 /** A marshalled field, decoded (an absent one is undefined). */
 const marshalled = (fields: Fields, name: string): PyValue | undefined =>
@@ -82,6 +82,16 @@ async function loadPartition(ctx: OpContext, nodeId: string, partitionId: string
       `instance '${ctx.principal.instanceId}' does not run on '${nodeId}/${partitionId}'`,
     );
   return partition;
+}
+
+/** The shared instance `reference` names, which must be hosted by `hostId` (the partition the call names). */
+async function sharedOn(ctx: OpContext, hostId: string, reference: string): Promise<string> {
+  const shared = await ctx.tx.getInstance(reference);
+  if (shared?.hostInstanceId !== hostId)
+    throw new HoxError('HOX_INSTANCE_NOT_FOUND', `no shared instance '${reference}' on this partition`, {
+      field: 'slave_reference',
+    });
+  return shared.id;
 }
 
 /** The instance on the partition a partition-level call names. */
@@ -141,6 +151,8 @@ async function requestPartition(ctx: OpContext, f: Fields, env: HandlerEnv): Pro
   if (typeof shared !== 'boolean')
     throw new HoxError('HOX_BAD_REQUEST', 'shared_xml: must be a marshalled bool', { field: 'shared_xml' });
   const softwareType = optional(f, 'software_type');
+  if (softwareType !== undefined && softwareType.length > 200)
+    throw new HoxError('HOX_BAD_REQUEST', 'software_type: longer than 200 characters', { field: 'software_type' });
   const answer = await requestInstance(
     ctx,
     {
@@ -157,37 +169,44 @@ async function requestPartition(ctx: OpContext, f: Fields, env: HandlerEnv): Pro
   );
   if ('status' in answer) return { type: 'not-ready', text: answer.message };
   const instance = await ctx.tx.getInstance(answer.instance_guid);
-  if (instance === undefined)
-    throw new HoxError('HOX_INSTANCE_NOT_FOUND', `instance '${answer.instance_guid}' is gone`);
-  // A shared instance answers from its host's partition, with its own parameters and connection parameters.
-  const placedOn =
-    instance.shared && instance.hostInstanceId !== null ? await ctx.tx.getInstance(instance.hostInstanceId) : instance;
-  const partition =
-    placedOn?.nodeId == null || placedOn.partitionId === null
-      ? undefined
-      : await ctx.tx.getPartition(placedOn.nodeId, placedOn.partitionId);
-  if (placedOn === undefined || partition === undefined)
-    return { type: 'not-ready', text: `Software Instance Not Ready: instance '${instance.title}' is not placed yet` };
-  const seen: AllocatedInstance = await allocatedInstance(ctx, placedOn, partition);
-  return xml(
-    buildSoftwareInstance(
-      instance.shared
-        ? {
-            ...seen,
-            instanceGuid: instance.id,
-            instanceTitle: instance.title,
-            softwareType: instance.softwareType,
-            requestedState: instance.requestedState,
-            parameters: toSlapParameters(instance.parameters),
-            connection: toSlapParameters(instance.connectionParameters),
-            filter: toSlapParameters(instance.sla),
-            sharedInstances: [],
-            timestamp: BigInt(Math.trunc(instance.processingTimestamp)),
-          }
-        : seen,
-    ),
-  );
+  // Destroyed and already forgotten (shared, or never placed): the answer is all there is.
+  if (instance === undefined) return xml(buildSoftwareInstance(fromDocument(answer)));
+  if (!instance.shared) {
+    const partition =
+      instance.nodeId === null || instance.partitionId === null
+        ? undefined
+        : await ctx.tx.getPartition(instance.nodeId, instance.partitionId);
+    if (partition === undefined) return xml(buildSoftwareInstance(fromDocument(answer)));
+    return xml(buildSoftwareInstance(await allocatedInstance(ctx, instance, partition)));
+  }
+  // A shared instance answers from its host's partition (ids, addresses), with its own tree, parameters and
+  // connection parameters; the host's own shared instances are none of its business.
+  return xml(buildSoftwareInstance(fromDocument(answer)));
 }
+
+/** The answer of a request from our instance document (a shared instance's carries its host's placement). */
+function fromDocument(doc: InstanceDocument): AllocatedInstance {
+  return {
+    computerId: doc.computer_guid,
+    partitionId: doc.compute_partition_id,
+    softwareReleaseUrl: doc.software_release_uri,
+    softwareType: doc.software_type,
+    instanceGuid: doc.instance_guid,
+    instanceTitle: doc.title,
+    rootInstanceTitle: doc.root_instance_title,
+    requestedState: doc.state,
+    parameters: toSlapParameters(doc.parameters),
+    connection: toSlapParameters(doc.connection_parameters),
+    filter: toSlapParameters(doc.sla_parameters),
+    ipList: doc.ip_list.map(([iface, address]) => [iface ?? '', address ?? ''] as const),
+    sharedInstances: [],
+    timestamp: BigInt(Math.trunc(doc.processing_timestamp)),
+  };
+}
+
+/** The JSON route's bounds (computeNodeFormat). */
+const MAX_PARTITIONS = 10_000;
+const MAX_ADDRESSES = 64;
 
 /** loadComputerConfigurationFromXML (`slapos node format`): the partitions and their addresses. */
 async function loadConfiguration(ctx: OpContext, f: Fields): Promise<Answer> {
@@ -197,7 +216,10 @@ async function loadConfiguration(ctx: OpContext, f: Fields): Promise<Answer> {
   const reference = config.get('reference');
   if (typeof reference !== 'string') throw new HoxError('HOX_BAD_REQUEST', 'xml: reference required', { field: 'xml' });
   const list = config.get('partition_list') ?? [];
-  if (!isPyList(list)) throw new HoxError('HOX_BAD_REQUEST', 'xml: partition_list must be a list', { field: 'xml' });
+  if (!isPyList(list) || list.length > MAX_PARTITIONS)
+    throw new HoxError('HOX_BAD_REQUEST', `xml: partition_list must be a list of at most ${MAX_PARTITIONS}`, {
+      field: 'xml',
+    });
   const partitions = list.map((p, i) => {
     const at = `xml.partition_list.${i}`;
     if (!isPyDict(p) || typeof p.get('reference') !== 'string')
@@ -206,6 +228,8 @@ async function loadConfiguration(ctx: OpContext, f: Fields): Promise<Answer> {
     const tapName =
       tap !== undefined && isPyDict(tap) && typeof tap.get('name') === 'string' ? (tap.get('name') as string) : '';
     const addresses = p.get('address_list') ?? [];
+    if (isPyList(addresses) && addresses.length > MAX_ADDRESSES)
+      throw new HoxError('HOX_BAD_REQUEST', `${at}: at most ${MAX_ADDRESSES} addresses`, { field: 'xml' });
     const ipList: IpAddress[] = (isPyList(addresses) ? addresses : []).flatMap((a) => {
       if (!isPyDict(a) || typeof a.get('addr') !== 'string') return [];
       const netmask = a.get('netmask');
@@ -319,7 +343,8 @@ export const SLAP_ENDPOINTS: Record<string, SlapEndpoint> = {
     handle: async (ctx, f) => {
       const own = await instanceOn(ctx, f);
       const connection = toJsonObject(marshalled(f, 'connection_xml'), 'connection_xml');
-      await publishConnectionParameters(ctx, optional(f, 'slave_reference') ?? own, connection);
+      const slave = optional(f, 'slave_reference');
+      await publishConnectionParameters(ctx, slave === undefined ? own : await sharedOn(ctx, own, slave), connection);
       return NONE;
     },
   },
@@ -356,7 +381,8 @@ export const SLAP_ENDPOINTS: Record<string, SlapEndpoint> = {
     auth: ['admin', 'instance'],
     handle: async (ctx, f) => {
       const own = await instanceOn(ctx, f);
-      await renameInstance(ctx, optional(f, 'slave_reference') ?? own, field(f, 'new_name'));
+      const slave = optional(f, 'slave_reference');
+      await renameInstance(ctx, slave === undefined ? own : await sharedOn(ctx, own, slave), field(f, 'new_name'));
       return NONE;
     },
   },
@@ -406,12 +432,19 @@ export function slapErrorStatus(error: HoxError): number {
   return error.status;
 }
 
-/** Form bodies and query strings: a field given twice is refused rather than guessed. */
+/** The JSON routes' bounds, for the same values: marshalled documents and usage reports, anything else. */
+const LARGE_FIELDS = new Set(['xml', 'partition_parameter_xml', 'filter_xml', 'connection_xml', 'use_string']);
+const MAX_LARGE_FIELD = 1024 * 1024;
+const MAX_FIELD = 64 * 1024;
+
+/** Form bodies and query strings: a field given twice is refused rather than guessed, a long one too. */
 function fieldsOf(source: unknown): Fields {
   if (source === null || typeof source !== 'object') return {};
-  const out: Fields = {};
+  const out: Fields = Object.create(null) as Fields;
   for (const [k, v] of Object.entries(source as Record<string, unknown>)) {
     if (typeof v !== 'string') throw new HoxError('HOX_BAD_REQUEST', `${k}: given more than once`, { field: k });
+    const max = LARGE_FIELDS.has(k) ? MAX_LARGE_FIELD : MAX_FIELD;
+    if (v.length > max) throw new HoxError('HOX_BAD_REQUEST', `${k}: longer than ${max} characters`, { field: k });
     out[k] = v;
   }
   return out;
@@ -429,11 +462,11 @@ export function slapRoutes(options: { run: OpRunner; env: HandlerEnv }): Fastify
   return async (app) => {
     // slap.py posts forms; here only (the JSON routes accept JSON alone).
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-      const params = new URLSearchParams(body as string);
-      const out: Record<string, string | string[]> = {};
-      for (const [k, v] of params) {
-        const had = out[k];
-        out[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
+      // Before authentication: linear work, and a field given twice is refused rather than guessed.
+      const out: Record<string, string> = Object.create(null) as Record<string, string>;
+      for (const [k, v] of new URLSearchParams(body as string)) {
+        if (k in out) return done(new HoxError('HOX_BAD_REQUEST', `${k}: given more than once`, { field: k }));
+        out[k] = v;
       }
       done(null, out);
     });

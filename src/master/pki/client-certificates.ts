@@ -4,7 +4,7 @@
  * came with a certificate is then held to it, before any route runs:
  *
  * - the chain must verify (`socket.authorized`), else 401;
- * - the certificate must be one the master issued to a node or an instance and still remembers: one revoked
+ * - the certificate must be one the master issued to a node, an instance or a user and still remembers: one revoked
  *   (its node's certificate removed, its instance destroyed) or unknown is refused at once, else 401;
  * - the bearer token must be its holder's: a node's token with that node's certificate, an instance's with that
  *   instance's, else 403. A stolen token is then worth nothing without the matching key, and vice versa.

@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import {
   buildAllocatedPartition,
   buildComputer,
-  buildComputerReference,
   buildFreePartition,
   buildSoftwareInstance,
   calculateDictHash,
@@ -187,16 +186,6 @@ describe('buildSoftwareInstance', () => {
     });
     const requested = buildSoftwareInstance(instance(1, { parameters: {}, filter: {}, ipList: [['', '10.0.0.1']] }));
     expect(dumps(requested)).toBe(wireForm(expected));
-  });
-});
-
-describe('buildComputerReference', () => {
-  it('answers requestComputer as the master (TestSlapOSSlapToolPersonAccess test_requestComputeNode)', () => {
-    expect(dumps(buildComputerReference('live_comp_1'))).toBe(
-      '<marshal><object id="i2" module="slapos.slap.slap" class="Computer"><tuple><string>live_comp_1</string>' +
-        '</tuple><dictionary id="i3"><string>_computer_id</string><string>live_comp_1</string></dictionary>' +
-        '</object></marshal>',
-    );
   });
 });
 

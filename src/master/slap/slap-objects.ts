@@ -208,11 +208,6 @@ export function buildComputer(input: {
   );
 }
 
-/** A compute node known by its id only: the answer of requestComputer. */
-export function buildComputerReference(computerId: string): SlapObject {
-  return slapObject('Computer', pyDict({ _computer_id: computerId }));
-}
-
 /**
  * A requested instance, allocated: the 200 answer of requestComputerPartition. slap.py builds a
  * ComputerPartition from `slap_computer_id` / `slap_computer_partition_id` and copies every attribute;

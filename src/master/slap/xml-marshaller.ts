@@ -155,7 +155,8 @@ export interface XmlEscapeMode {
 /**
  * Text or an attribute value as lxml serialises it: `& < >` and `\r` always escaped, `" \n \t` too in attributes,
  * quotes never in text.
- * @throws TypeError on a character XML cannot carry (lxml refuses them: "All strings must be XML compatible").
+ * A character XML cannot carry (lxml refuses them) is written as U+FFFD: one value must not make a whole node's
+ * answer fail.
  */
 export function escapeXml(text: string, mode: XmlEscapeMode): string {
   return text.replace(/[&<>"\t\n\r]|[^\x20-\x7f]/gu, (char) => {
@@ -176,9 +177,8 @@ export function escapeXml(text: string, mode: XmlEscapeMode): string {
         return mode.attribute ? '&#9;' : char;
     }
     const codePoint = char.codePointAt(0) ?? 0;
-    if (!isXmlChar(codePoint)) {
-      throw new TypeError(`U+${codePoint.toString(16).toUpperCase().padStart(4, '0')} cannot be written in XML`);
-    }
+    // lxml refuses these; a master cannot refuse to answer a node because one value holds one: U+FFFD stands in.
+    if (!isXmlChar(codePoint)) return mode.ascii ? '&#65533;' : '\ufffd';
     return mode.ascii ? `&#${codePoint};` : char;
   });
 }
@@ -423,7 +423,7 @@ export function elementChildren(nodes: readonly XmlNode[], where: string, option
 /** Deepest nesting of values `loads` accepts (`<marshal>` not counted). */
 export const MAX_DEPTH = 64;
 /** Most values a loaded document may stand for once its `<reference>`s are followed (no "billion laughs"). */
-export const MAX_EXPANDED_VALUES = 1_000_000;
+export const MAX_EXPANDED_VALUES = 4_000_000;
 
 export interface LoadsOptions {
   /** The request field the XML came from (e.g. `partition_parameter_xml`), named in errors. */
@@ -483,7 +483,11 @@ function readValue(element: XmlElement, path: string, depth: number, state: Load
       return { value: pyFloat(parseFloatText(scalarText(element, path, state), path, state)), size: 1 };
     case 'string':
     case 'unicode': // xml_marshaller's BBB alias
-      return { value: saxUnescape(scalarText(element, path, state)), size: 1 };
+    {
+      const text = saxUnescape(scalarText(element, path, state));
+      // A string weighs its length: a <reference> repeating a long one must not multiply it past the bound.
+      return { value: text, size: 1 + text.length };
+    }
     case 'tuple': {
       const items = readItems(element, path, depth, state);
       return { value: pyTuple(...items.map((item) => item.value)), size: totalSize(items, path, state) };

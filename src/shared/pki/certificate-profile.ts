@@ -9,18 +9,13 @@ import type { x509 } from './x509.js';
 
 /**
  * Who holds a leaf certificate. A `site` certificate comes from the sites CA only, never from the platform CA, and
- * is no platform identity: {@link certificateIdentity} does not recognize it.
+ * is no platform identity: {@link certificateIdentity} does not recognize it. A `user` certificate is a person's,
+ * for the master's API only (SlapOS's clients): no platform part, so not among {@link CERTIFICATE_KINDS} either.
  */
 export type CertificateKind = 'master' | 'compute-node' | 'instance' | 'user' | 'hyper-db-member' | 'site';
 
 /** The kinds of platform identities (what mutual TLS between the platform's parts accepts). */
-export const CERTIFICATE_KINDS: readonly CertificateKind[] = [
-  'master',
-  'compute-node',
-  'instance',
-  'user',
-  'hyper-db-member',
-];
+export const CERTIFICATE_KINDS: readonly CertificateKind[] = ['master', 'compute-node', 'instance', 'hyper-db-member'];
 
 export const ORGANIZATION = 'HyperOpenX';
 
