@@ -485,11 +485,7 @@ export class KyselyStoreTx implements StoreTx {
           eb.and([eb('created_at_ms', '=', after.createdAtMs), eb('id', '>', after.id)]),
         ]),
       );
-    const rows = await q
-      .orderBy('created_at_ms')
-      .orderBy('id')
-      .limit(limit)
-      .execute();
+    const rows = await q.orderBy('created_at_ms').orderBy('id').limit(limit).execute();
     return rows.map((r) => toInstance(r, this.box));
   }
 
