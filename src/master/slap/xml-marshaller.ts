@@ -482,7 +482,8 @@ function readValue(element: XmlElement, path: string, depth: number, state: Load
     case 'float':
       return { value: pyFloat(parseFloatText(scalarText(element, path, state), path, state)), size: 1 };
     case 'string':
-    case 'unicode': { // xml_marshaller's BBB alias
+    case 'unicode': {
+      // xml_marshaller's BBB alias
       const text = saxUnescape(scalarText(element, path, state));
       // A string weighs its length: a <reference> repeating a long one must not multiply it past the bound.
       return { value: text, size: 1 + text.length };
