@@ -17,7 +17,7 @@ import type { TLSSocket } from 'node:tls';
 import { HoxError } from '../../shared/errors.js';
 import { hashToken } from '../../shared/ids.js';
 import { normalizeSerial } from '../../shared/pki/x509.js';
-import type { Store, StoreTx } from '../../store/store.js';
+import type { IssuedCertificateRow, Store, StoreTx } from '../../store/store.js';
 import type { Principal } from '../principal.js';
 
 /** What a request's TLS client certificate says, when it presented one. */
@@ -77,8 +77,8 @@ export async function checkPresentedCertificate(
       `client certificate not issued by this platform's CA (${presented.authorizationError ?? 'unverified'})`,
     );
   await store.transaction(async (tx) => {
-    const known = await tx.getCertificate(presented.serial);
-    if (known === undefined || known.subject !== presented.commonName || known.kind !== presented.unit)
+    const known = await rememberedCertificate(tx, presented);
+    if (known === undefined)
       throw new HoxError(
         'HOX_UNAUTHENTICATED',
         `client certificate ${presented.serial} is revoked or unknown: ask for a new one (compute_node_certificate, software_instance_certificate)`,
@@ -105,19 +105,30 @@ export async function refuseNodeWithoutCertificate(store: Store, token: string):
     );
 }
 
+/** The issued certificate the master remembers for `presented`, subject and kind matching; undefined otherwise. */
+async function rememberedCertificate(
+  tx: StoreTx,
+  presented: PresentedCertificate,
+): Promise<IssuedCertificateRow | undefined> {
+  const known = await tx.getCertificate(presented.serial);
+  return known !== undefined && known.subject === presented.commonName && known.kind === presented.unit
+    ? known
+    : undefined;
+}
+
 /**
- * Who a request with no bearer token is, by the client certificate it presented (the slap protocol: SlapOS's nodes
- * and instances authenticate by certificate alone). The onRequest check has already refused a certificate that
+ * Who a request with no bearer token is, by the client certificate it presented (the slap protocol: SlapOS's nodes,
+ * instances and users authenticate by certificate alone). The onRequest check has already refused a certificate that
  * does not verify or that the master does not remember.
  */
 export async function certificateHolder(tx: StoreTx, presented: PresentedCertificate | undefined): Promise<Principal> {
   if (presented === undefined)
     throw new HoxError(
       'HOX_UNAUTHENTICATED',
-      'present a client certificate the platform issued (a compute node or an instance one), or a bearer token',
+      'present a client certificate the platform issued (a compute node, an instance or a user one), or a bearer token',
     );
-  const known = presented.authorized ? await tx.getCertificate(presented.serial) : undefined;
-  if (known === undefined || known.subject !== presented.commonName || known.kind !== presented.unit)
+  const known = presented.authorized ? await rememberedCertificate(tx, presented) : undefined;
+  if (known === undefined)
     throw new HoxError('HOX_UNAUTHENTICATED', `client certificate ${presented.serial} is revoked or unknown`);
   switch (known.kind) {
     case 'compute-node':
